@@ -1,0 +1,272 @@
+"""Pololu Mini Maestro driver over pyserial (USB virtual COM port or TTL serial).
+
+The control loop calls `write_targets` once per tick: one Set Multiple Targets packet
+per block of consecutive channels, written in a single write. That write is also the
+board's heartbeat: set a serial timeout on the board (Maestro Control Center, Serial
+Settings, "Timeout") and if the loop stops writing for that long, the board raises
+error bit 5 and sends every channel to its home setting.
+
+Error polling never blocks the loop: `write_targets(..., query_errors=True)` appends a
+Get Errors command, and `poll_errors()` reads whatever reply bytes have arrived.
+An unplugged or reset board raises DeviceUnavailable; `Reconnector` reopens it with
+backoff from its own thread, so the loop only ever sees `connected` flip back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import serial
+
+from hardware.errors import DeviceUnavailable, ProtocolError
+from hardware.maestro_protocol import (
+    Framing,
+    decode_errors,
+    decode_moving,
+    decode_position,
+)
+from hardware.servo import ServoBus
+
+log = logging.getLogger(__name__)
+
+
+def blocks(channels: Sequence[int]) -> list[tuple[int, int]]:
+    """Split channel numbers into runs of consecutive channels: [(first, count), ...]."""
+    runs: list[tuple[int, int]] = []
+    for ch in sorted(set(channels)):
+        if runs and runs[-1][0] + runs[-1][1] == ch:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((ch, 1))
+    return runs
+
+
+class MaestroBus(ServoBus):
+    """A Maestro on a serial port, compact or Pololu protocol."""
+
+    def __init__(self, port: str, *, device_number: int | None = None, baud: int = 115200,
+                 reply_timeout_s: float = 0.05,
+                 limits: Mapping[int, tuple[int, int]] | None = None,
+                 opener: Callable[..., serial.Serial] = serial.Serial) -> None:
+        self.port = port
+        self.framing = Framing(device_number)
+        self.baud = baud
+        self.reply_timeout_s = reply_timeout_s
+        self.limits = dict(limits or {})
+        self._opener = opener
+        self._serial: serial.Serial | None = None
+        self._lock = threading.Lock()
+        self._pending_error_replies = 0
+        self._rx = bytearray()
+        self.last_errors = 0
+        self.protocol_faults = 0
+        self.packets = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._serial is not None
+
+    def open(self) -> None:
+        try:
+            port = self._opener(self.port, self.baud, timeout=self.reply_timeout_s, write_timeout=0.05)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeviceUnavailable(f"cannot open servo board at {self.port}: {exc}") from None
+        with self._lock:
+            self._serial = port
+            self._pending_error_replies = 0
+            self._rx.clear()
+        try:
+            port.reset_input_buffer()
+            for channel, (speed, accel) in sorted(self.limits.items()):
+                self.set_limits(channel, speed, accel)
+            self.last_errors = self.read_errors()  # also clears what piled up while away
+        except DeviceUnavailable:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            port, self._serial = self._serial, None
+        if port is not None:
+            try:
+                port.close()
+            except (serial.SerialException, OSError):
+                pass
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        port = self._serial
+        if port is None:
+            raise DeviceUnavailable(f"servo board at {self.port} is not connected")
+        try:
+            port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            self._lost(exc)
+
+    def _lost(self, exc: BaseException) -> None:
+        self.close()
+        raise DeviceUnavailable(f"servo board at {self.port} lost: {exc}") from None
+
+    def packet(self, targets_us: Mapping[int, float], query_errors: bool = False) -> bytes:
+        """The bytes of one tick's packet."""
+        out = bytearray()
+        for first, count in blocks(list(targets_us)):
+            if count == 1:
+                out += self.framing.set_target(first, targets_us[first])
+            else:
+                out += self.framing.set_multiple_targets(first, [targets_us[first + i] for i in range(count)])
+        if query_errors:
+            out += self.framing.get_errors()
+        return bytes(out)
+
+    def write_targets(self, targets_us: Mapping[int, float], query_errors: bool = False) -> None:
+        data = self.packet(targets_us, query_errors)
+        self._write(data)
+        self.packets += 1
+        if query_errors:
+            self._pending_error_replies += 1
+
+    def set_limits(self, channel: int, speed: int, acceleration: int) -> None:
+        self._write(self.framing.set_speed(channel, speed) + self.framing.set_acceleration(channel, acceleration))
+
+    def go_home(self) -> None:
+        self._write(self.framing.go_home())
+
+    # -- non-blocking reply handling for the loop ---------------------------------------------
+
+    def poll_errors(self) -> int | None:
+        """Decode any Get Errors replies that have arrived; None if none is complete yet.
+
+        Bytes nobody asked for are a protocol fault: they are counted, logged with their
+        hex, and discarded so that later replies line up again.
+        """
+        port = self._serial
+        if port is None:
+            return None
+        try:
+            waiting = port.in_waiting
+            if waiting:
+                self._rx += port.read(waiting)
+        except (serial.SerialException, OSError) as exc:
+            self._lost(exc)
+        result = None
+        while len(self._rx) >= 2 and self._pending_error_replies:
+            chunk = bytes(self._rx[:2])
+            del self._rx[:2]
+            self._pending_error_replies -= 1
+            try:
+                result = self.last_errors = decode_errors(chunk)
+            except ProtocolError as exc:
+                self._garbage(str(exc))
+                return None
+        if self._rx and not self._pending_error_replies:
+            self._garbage(f"unexpected bytes {bytes(self._rx[:16]).hex(' ')}")
+        return result
+
+    def _garbage(self, why: str) -> None:
+        self.protocol_faults += 1
+        log.warning("servo board %s: %s; discarding input", self.port, why)
+        self._rx.clear()
+        self._pending_error_replies = 0
+        port = self._serial
+        if port is not None:
+            try:
+                port.reset_input_buffer()
+            except (serial.SerialException, OSError):
+                pass
+
+    # -- blocking queries (CLI, calibration, tests) --------------------------------------------
+
+    def _query(self, command: bytes, length: int) -> bytes:
+        port = self._serial
+        if port is None:
+            raise DeviceUnavailable(f"servo board at {self.port} is not connected")
+        try:
+            port.reset_input_buffer()
+            self._rx.clear()
+            self._pending_error_replies = 0
+            port.write(command)
+            reply = port.read(length)
+        except (serial.SerialException, OSError) as exc:
+            self._lost(exc)
+        if len(reply) != length:
+            raise DeviceUnavailable(
+                f"servo board at {self.port} sent {len(reply)} of {length} reply bytes in "
+                f"{self.reply_timeout_s * 1000:.0f} ms"
+            )
+        return bytes(reply)
+
+    def get_position(self, channel: int) -> float:
+        return decode_position(self._query(self.framing.get_position(channel), 2))
+
+    def is_moving(self) -> bool:
+        return decode_moving(self._query(self.framing.get_moving_state(), 1))
+
+    def read_errors(self) -> int:
+        self.last_errors = decode_errors(self._query(self.framing.get_errors(), 2))
+        return self.last_errors
+
+
+class Reconnector:
+    """Reopens a bus with exponential backoff from its own thread while it is disconnected."""
+
+    def __init__(self, bus: ServoBus, *, initial_s: float = 0.1, max_s: float = 5.0,
+                 on_change: Callable[[bool, str], None] | None = None) -> None:
+        self.bus = bus
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.on_change = on_change
+        self.attempts = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="servo-reconnect", daemon=True)
+
+    def start(self) -> None:
+        """Start watching; try to connect at once."""
+        self._thread.start()
+
+    def lost(self) -> None:
+        """Tell the reconnector the link just failed (from the loop; never blocks)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop reconnecting."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(2)
+
+    def _run(self) -> None:
+        delay = self.initial_s
+        while not self._stop.is_set():
+            if self.bus.connected:
+                delay = self.initial_s
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            self.attempts += 1
+            try:
+                self.bus.open()
+            except DeviceUnavailable as exc:
+                if self.attempts == 1 or self.attempts % 20 == 0:
+                    log.warning("%s; retrying (attempt %d)", exc, self.attempts)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.max_s)
+                continue
+            log.info("servo board connected after %d attempt(s)", self.attempts)
+            self.attempts = 0
+            if self.on_change is not None:
+                self.on_change(True, "connected")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
+    """Poll `predicate` until it holds or `timeout` passes (for CLI tools and tests)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

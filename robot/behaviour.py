@@ -1,0 +1,440 @@
+"""The behaviour state machine, as data, built with `transitions` (queued).
+
+States, transitions, guards and timeouts are tables below. A trigger first runs its
+`prepare` hook (which records a fact: a person is present, staff paused the robot, a
+fault is active...), then the first transition whose conditions hold. Triggers that
+return the robot to "whatever it should be doing now" use SETTLE: fault beats paused
+beats privacy beats quiet hours beats an engaged person beats idle.
+
+Callbacks only append intents (robot.intents); they never do I/O. Time comes in from
+the control loop through `step(now)`, which fires timeouts: no timers, no threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from robot.intents import Gesture, Indicator, IndicatorMode, Intent, Publish, Say, Sensors, StopSpeech
+
+log = logging.getLogger(__name__)
+
+STATES = [
+    "booting",     # workers and devices starting
+    "idle",        # nobody engaged; breathing motion
+    "engaged",     # someone is facing the robot
+    "listening",   # the resident is speaking or expected to answer
+    "responding",  # the robot is answering
+    "reminding",   # a reminder is waiting for yes or no
+    "alerting",    # help requested, waiting for staff
+    "paused",      # staff paused the robot
+    "privacy",     # microphone and camera off
+    "sleeping",    # quiet hours
+    "fault",       # safe pose until the fault clears
+    "stopping",    # shutting down
+]
+
+RUNNING = [s for s in STATES if s not in ("booting", "stopping")]
+CONVERSING = ["idle", "engaged", "listening", "responding"]
+
+# The order in which a settling trigger picks its destination: (state, condition).
+SETTLE: list[tuple[str, str | None]] = [
+    ("fault", "has_fault"),
+    ("paused", "is_paused"),
+    ("privacy", "in_privacy"),
+    ("sleeping", "is_quiet"),
+    ("engaged", "person_present"),
+    ("idle", None),
+]
+
+
+def _settle(
+    trigger: str, source: str | list[str], prepare: str | None = None, before: str | None = None
+) -> list[dict[str, Any]]:
+    """Rows that send `trigger` to the first SETTLE state whose guard holds.
+
+    `prepare` records a fact and runs once per candidate row, so it must be idempotent;
+    `before` emits intents and runs once, for the row taken.
+    """
+    rows = []
+    for dest, condition in SETTLE:
+        row: dict[str, Any] = {"trigger": trigger, "source": source, "dest": dest}
+        if condition:
+            row["conditions"] = condition
+        if prepare:
+            row["prepare"] = prepare
+        if before:
+            row["before"] = before
+        rows.append(row)
+    return rows
+
+
+def _stay(trigger: str, source: str | list[str], prepare: str | None = None, **kw: Any) -> dict[str, Any]:
+    """An internal transition: the trigger is accepted, the state stays."""
+    row: dict[str, Any] = {"trigger": trigger, "source": source, "dest": None, **kw}
+    if prepare:
+        row["prepare"] = prepare
+    return row
+
+
+def _others(*excluded: str) -> list[str]:
+    return [s for s in RUNNING if s not in excluded]
+
+
+TRANSITIONS: list[dict[str, Any]] = [
+    *_settle("booted", "booting"),
+    # A person faces the robot, or leaves. Always noted; it changes state only when idle/engaged.
+    {"trigger": "engage", "source": "idle", "dest": "engaged", "prepare": "note_person"},
+    _stay("engage", ["booting", *_others("idle")], "note_person"),
+    {"trigger": "disengage", "source": "engaged", "dest": "idle", "prepare": "note_no_person"},
+    _stay("disengage", ["booting", *_others("engaged")], "note_no_person"),
+    # Conversation.
+    {"trigger": "speech_start", "source": ["idle", "engaged"], "dest": "listening"},
+    _stay("speech_start", ["listening", "reminding", "alerting"]),
+    {"trigger": "heard", "source": ["idle", "engaged", "listening"], "dest": "responding", "after": "on_heard"},
+    {"trigger": "reply_done", "source": "responding", "dest": "listening"},
+    *_settle("timeout", ["listening", "responding"]),
+    *_settle("goodbye", ["engaged", "listening", "responding"], before="say_goodbye"),
+    # Help always reaches staff: from every running state, without a question first.
+    {"trigger": "help", "source": _others("alerting"), "dest": "alerting"},
+    _stay("help", "alerting", after="on_help_again"),
+    _stay("ack", "alerting", after="on_ack"),
+    _stay("no_ack", "alerting", after="on_no_ack"),
+    *_settle("resolve", "alerting"),
+    *_settle("cancel", "alerting"),
+    # Reminders.
+    {"trigger": "remind", "source": ["idle", "engaged"], "dest": "reminding", "prepare": "note_reminder"},
+    _stay("reprompt", "reminding", after="on_reprompt"),
+    *_settle("confirm", "reminding", before="on_confirm"),
+    *_settle("decline", "reminding", before="on_decline"),
+    *_settle("reminder_expired", "reminding", before="on_reminder_expired"),
+    # Staff oversight.
+    {"trigger": "pause", "source": _others("alerting", "fault", "paused"), "dest": "paused",
+     "prepare": "note_paused"},
+    _stay("pause", ["booting", "alerting", "fault", "paused"], "note_paused"),
+    *_settle("resume", "paused", "note_resumed"),
+    _stay("resume", ["booting", "alerting", "fault"], "note_resumed"),
+    # Privacy: microphone and camera off until asked back.
+    {"trigger": "privacy_on", "source": ["idle", "engaged", "listening", "responding", "reminding"],
+     "dest": "privacy", "prepare": "note_privacy"},
+    _stay("privacy_on", ["booting", "privacy", "alerting", "paused", "sleeping", "fault"], "note_privacy"),
+    *_settle("privacy_off", "privacy", "note_privacy_off"),
+    _stay("privacy_off", ["booting", "alerting", "paused", "sleeping", "fault"], "note_privacy_off"),
+    # Quiet hours.
+    {"trigger": "quiet_start", "source": ["idle", "engaged"], "dest": "sleeping", "prepare": "note_quiet"},
+    _stay("quiet_start", ["booting", *_others("idle", "engaged")], "note_quiet"),
+    *_settle("quiet_end", "sleeping", "note_quiet_end"),
+    _stay("quiet_end", ["booting", *_others("sleeping")], "note_quiet_end"),
+    # Faults: safe pose until every active fault has cleared.
+    {"trigger": "fault", "source": _others("alerting", "fault"), "dest": "fault", "prepare": "note_fault"},
+    _stay("fault", ["booting", "alerting", "fault"], "note_fault"),
+    _stay("recover", "fault", "note_recovered", conditions="has_fault"),
+    *_settle("recover", "fault", "note_recovered"),
+    _stay("recover", ["booting", *_others("fault")], "note_recovered"),
+    {"trigger": "stop", "source": STATES[:-1], "dest": "stopping"},
+]
+
+# State timeouts: state -> (BehaviourTimings attribute, trigger).
+TIMEOUTS = {
+    "listening": ("listen_timeout_s", "timeout"),
+    "responding": ("respond_timeout_s", "timeout"),
+    "reminding": ("reprompt_interval_s", "reprompt"),
+    "alerting": ("ack_wait_s", "no_ack"),
+}
+
+INDICATOR: dict[str, IndicatorMode] = {
+    "booting": "off", "idle": "idle", "engaged": "idle", "listening": "listening",
+    "responding": "idle", "reminding": "listening", "alerting": "alert", "paused": "paused",
+    "privacy": "privacy", "sleeping": "sleep", "fault": "fault", "stopping": "off",
+}
+
+POSE = {"idle": "breathe", "engaged": "attentive", "listening": "attentive", "paused": "rest",
+        "sleeping": "sleep", "fault": "safe", "stopping": "safe"}
+
+
+@dataclass(frozen=True)
+class BehaviourTimings:
+    """Timeouts the machine fires by itself, in seconds."""
+
+    listen_timeout_s: float = 8.0
+    respond_timeout_s: float = 30.0
+    reprompt_interval_s: float = 300.0
+    reprompts_before_alert: int = 3
+    ack_wait_s: float = 60.0
+    greet_interval_s: float = 1800.0
+
+
+@dataclass
+class Facts:
+    """What the machine knows besides its state; guards read it, prepare hooks write it."""
+
+    person: bool = False
+    paused: bool = False
+    privacy: bool = False
+    quiet: bool = False
+    faults: set[str] = field(default_factory=set)
+    reminder: str = ""
+    reprompts: int = 0
+    last_greet: float | None = None
+
+
+class Behaviour:
+    """The model object the state machine decorates; it collects intents for the runtime."""
+
+    state: str
+
+    def __init__(self, timings: BehaviourTimings | None = None, room: str = "lounge") -> None:
+        self.timings = timings or BehaviourTimings()
+        self.room = room
+        self.facts = Facts()
+        self.intents: list[Intent] = []
+        self.refused: list[tuple[str, str]] = []
+        self.history: list[tuple[str, str, str]] = []  # (trigger, source, dest)
+        self.now = 0.0
+        self.entered_at = 0.0
+        self._indicator: IndicatorMode | None = None
+        self._sensors: tuple[bool, bool] | None = None
+        self._executed = False
+        self.machine = Machine(
+            model=self,
+            states=STATES,
+            transitions=TRANSITIONS,
+            initial="booting",
+            queued=True,
+            auto_transitions=False,
+            before_state_change="_note_executed",
+            after_state_change="_after_change",
+            send_event=True,
+            model_override=False,
+        )
+        self._after_change(None)
+
+    # -- driving the machine ------------------------------------------------------------------
+
+    def fire(self, trigger: str, **kwargs: Any) -> bool:
+        """Fire a trigger; False (logged and recorded) if the current state refuses it."""
+        source = self.state
+        self._executed = False
+        try:
+            self.trigger(trigger, **kwargs)
+        except MachineError:
+            self._executed = False
+        except AttributeError:
+            log.warning("unknown trigger %s", trigger)
+            self._executed = False
+        if not self._executed:
+            self.refused.append((trigger, source))
+            log.info("transition refused trigger=%s state=%s", trigger, source)
+            return False
+        self.history.append((trigger, source, self.state))
+        return True
+
+    def step(self, now: float) -> None:
+        """Advance time; fire the current state's timeout when it is due."""
+        self.now = now
+        timeout = TIMEOUTS.get(self.state)
+        if timeout is not None:
+            limit = getattr(self.timings, timeout[0])
+            if now - self.entered_at >= limit:
+                self.entered_at = now
+                self.fire(timeout[1])
+
+    def take_intents(self) -> list[Intent]:
+        """The intents emitted since the last call, in order."""
+        out, self.intents = self.intents, []
+        return out
+
+    def emit(self, intent: Intent) -> None:
+        """Queue one intent for the runtime."""
+        self.intents.append(intent)
+
+    def triggers_here(self) -> list[str]:
+        """Triggers the current state accepts (some may still fail their guards)."""
+        return sorted(self.machine.get_triggers(self.state))
+
+    # -- machine-wide callbacks -----------------------------------------------------------------
+
+    def _note_executed(self, event: Any) -> None:
+        self._executed = True
+
+    def _after_change(self, event: Any) -> None:
+        if event is not None and event.transition.dest is not None:
+            self.entered_at = self.now
+        indicator = INDICATOR[self.state]
+        if indicator != self._indicator:
+            self._indicator = indicator
+            self.emit(Indicator(indicator))
+        sensors = (not self.facts.privacy and self.state != "stopping",) * 2
+        if sensors != self._sensors:
+            self._sensors = sensors
+            self.emit(Sensors(microphone=sensors[0], camera=sensors[1]))
+
+    # -- guards ---------------------------------------------------------------------------------
+
+    def has_fault(self, event: Any = None) -> bool:
+        return bool(self.facts.faults)
+
+    def is_paused(self, event: Any = None) -> bool:
+        return self.facts.paused
+
+    def in_privacy(self, event: Any = None) -> bool:
+        return self.facts.privacy
+
+    def is_quiet(self, event: Any = None) -> bool:
+        return self.facts.quiet
+
+    def person_present(self, event: Any = None) -> bool:
+        return self.facts.person
+
+    # -- prepare hooks: record facts ------------------------------------------------------------
+
+    def note_person(self, event: Any) -> None:
+        self.facts.person = True
+
+    def note_no_person(self, event: Any) -> None:
+        self.facts.person = False
+
+    def note_paused(self, event: Any) -> None:
+        self.facts.paused = True
+
+    def note_resumed(self, event: Any) -> None:
+        self.facts.paused = False
+
+    def note_privacy(self, event: Any) -> None:
+        self.facts.privacy = True
+
+    def note_privacy_off(self, event: Any) -> None:
+        self.facts.privacy = False
+
+    def note_quiet(self, event: Any) -> None:
+        self.facts.quiet = True
+
+    def note_quiet_end(self, event: Any) -> None:
+        self.facts.quiet = False
+
+    def note_fault(self, event: Any) -> None:
+        reason = str(event.kwargs.get("reason", "unknown"))
+        if reason not in self.facts.faults:
+            self.facts.faults.add(reason)
+            self.emit(Publish("fault", (("reason", reason), ("state", "raised"))))
+
+    def note_recovered(self, event: Any) -> None:
+        reason = str(event.kwargs.get("reason", "unknown"))
+        if reason in self.facts.faults:
+            self.facts.faults.discard(reason)
+            self.emit(Publish("fault", (("reason", reason), ("state", "cleared"))))
+
+    def note_reminder(self, event: Any) -> None:
+        self.facts.reminder = str(event.kwargs.get("kind", "activity"))
+        self.facts.reprompts = 0
+
+    # -- state entry: intents only --------------------------------------------------------------
+
+    def on_enter_idle(self, event: Any) -> None:
+        self.emit(Gesture(POSE["idle"]))
+
+    def on_enter_engaged(self, event: Any) -> None:
+        self.emit(Gesture(POSE["engaged"]))
+        last = self.facts.last_greet
+        if event.event.name == "engage" and (last is None or self.now - last >= self.timings.greet_interval_s):
+            self.facts.last_greet = self.now
+            self.emit(Say("greeting"))
+
+    def on_enter_listening(self, event: Any) -> None:
+        self.emit(Gesture(POSE["listening"]))
+
+    def on_heard(self, event: Any) -> None:
+        # Until a dialog engine answers, every utterance gets the kind fallback with a menu.
+        self.emit(Publish("activity", (("counter", "utterances"), ("delta", 1))))
+        reply = event.kwargs.get("reply")
+        self.emit(Say(str(reply) if reply else "fallback"))
+
+    def say_goodbye(self, event: Any) -> None:
+        self.emit(Say("goodbye"))
+
+    def on_enter_alerting(self, event: Any) -> None:
+        self.emit(StopSpeech())
+        self.emit(Publish("alert", (("type", "help_request"), ("priority", "high"),
+                                    ("state", "raised"), ("room", self.room))))
+        self.emit(Say("help_called"))
+        self.emit(Gesture("nod"))
+
+    def on_help_again(self, event: Any) -> None:
+        self.emit(Say("help_called"))
+
+    def on_ack(self, event: Any) -> None:
+        self.emit(Say("help_coming"))
+
+    def on_no_ack(self, event: Any) -> None:
+        self.emit(Say("help_still_coming"))
+
+    def on_enter_reminding(self, event: Any) -> None:
+        self.emit(Say("reminder", (("kind", self.facts.reminder),)))
+
+    def on_reprompt(self, event: Any) -> None:
+        self.facts.reprompts += 1
+        if self.facts.reprompts >= self.timings.reprompts_before_alert:
+            self.trigger("reminder_expired")  # queued: runs after this transition
+        else:
+            self.emit(Say("reminder_again", (("kind", self.facts.reminder),)))
+
+    def on_confirm(self, event: Any) -> None:
+        self.emit(Say("reminder_thanks"))
+        self.emit(Publish("activity", (("counter", "reminders_confirmed"), ("delta", 1))))
+
+    def on_decline(self, event: Any) -> None:
+        self.emit(Say("reminder_declined"))
+        self.emit(Publish("alert", (("type", "reminder_unacked"), ("priority", "medium"),
+                                    ("state", "raised"), ("room", self.room),
+                                    ("reminder", self.facts.reminder))))
+
+    def on_reminder_expired(self, event: Any) -> None:
+        self.emit(Publish("alert", (("type", "reminder_unacked"), ("priority", "medium"),
+                                    ("state", "raised"), ("room", self.room),
+                                    ("reminder", self.facts.reminder))))
+
+    def on_enter_paused(self, event: Any) -> None:
+        self.emit(StopSpeech())
+        self.emit(Gesture(POSE["paused"]))
+
+    def on_enter_privacy(self, event: Any) -> None:
+        self.emit(Say("privacy_on"))
+
+    def on_exit_privacy(self, event: Any) -> None:
+        self.emit(Say("privacy_off"))
+
+    def on_enter_sleeping(self, event: Any) -> None:
+        self.emit(Gesture(POSE["sleeping"]))
+
+    def on_enter_fault(self, event: Any) -> None:
+        self.emit(Gesture(POSE["fault"]))
+
+    def on_enter_stopping(self, event: Any) -> None:
+        self.emit(StopSpeech())
+        self.emit(Gesture(POSE["stopping"]))
+
+
+def mermaid(transitions: Iterable[dict[str, Any]] = TRANSITIONS) -> str:
+    """The state diagram in Mermaid, generated from the tables above."""
+    lines = ["stateDiagram-v2", "  direction LR", "  [*] --> booting"]
+    seen: set[tuple[str, str, str]] = set()
+    for row in transitions:
+        sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
+        dest = row["dest"]
+        label = row["trigger"]
+        if row.get("conditions"):
+            label += f" [{row['conditions']}]"
+        for src in sources:
+            target = src if dest is None else dest
+            if dest is None and src == target:
+                continue  # internal transitions keep the state; the table documents them
+            key = (src, target, label)
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"  {src} --> {target}: {label}")
+    lines.append("  stopping --> [*]")
+    return "\n".join(lines) + "\n"

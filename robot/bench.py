@@ -1,0 +1,198 @@
+"""Benchmarks behind `carebot bench NAME`. Each measures its own baseline in the same run.
+
+- loop:  the full control tick (simulated servo board, state machine, motion, busy worker
+         processes sending observations) against a bare sleep-until-deadline loop, with the
+         same busy workers running.
+- servo: the Maestro driver's command round trip and write rate through a pseudo-terminal
+         against bare pyserial writes and reads of the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from robot.loop import LatencyHistogram, try_realtime
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "kernel": platform.release()}
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def bare_loop(seconds: float, rate_hz: int, realtime: bool) -> dict[str, Any]:
+    """Nothing but sleep-until-deadline on absolute monotonic deadlines: the floor."""
+    hist = LatencyHistogram()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        fifo = try_realtime(40) if realtime else False
+        period = 1_000_000_000 // rate_hz
+        clock, sleep = time.monotonic_ns, time.sleep
+        deadline = clock() + period
+        end = deadline + int(seconds * 1e9)
+        missed = 0
+        while deadline < end:
+            remaining = deadline - clock()
+            if remaining > 0:
+                sleep(remaining / 1e9)
+            late = clock() - deadline
+            hist.add(late)
+            if late >= period:
+                missed += late // period
+                deadline += (late // period) * period
+            deadline += period
+        result.update(missed_ticks=missed, sched_fifo=fifo)
+
+    t = threading.Thread(target=run, name="bare-loop")
+    t.start()
+    t.join()
+    return {**hist.summary(), **result}
+
+
+def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
+    """The control loop under busy workers, against the bare loop."""
+    from robot.config import Config, LoopSection, RobotSection, WorkersSection
+    from robot.runtime import Runtime
+    from robot.supervisor import Supervisor, WorkerSpec
+
+    seconds, rate = float(args.seconds), int(args.rate)
+    specs = [WorkerSpec(f"busy{i}", "robot.workers.diagnostic:DiagnosticWorker",
+                        {"duty": 0.95, "report_hz": 30}) for i in range(int(args.workers))]
+    _progress(f"bench loop: bare loop for {seconds:.0f} s with {len(specs)} busy workers...")
+    sup = Supervisor(specs, WorkersSection())
+    sup.start()
+    _wait(lambda: all(h.state == "running" for h in sup.health().values()), 20)
+    bare = bare_loop(seconds, rate, realtime=True)
+    sup.stop()
+
+    _progress(f"bench loop: full control loop for {seconds:.0f} s with {len(specs)} busy workers...")
+    with tempfile.TemporaryDirectory(prefix="carebot-bench-") as tmp:
+        config = Config(robot=RobotSection(state_dir=Path(tmp)), loop=LoopSection(rate_hz=rate))
+        runtime = Runtime(config, simulate=True, workers=specs)
+        runtime.start()
+        try:
+            _wait(lambda: runtime.behaviour.state != "booting", 30)
+            time.sleep(0.5)
+            runtime.loop.reset_stats()
+            stop = threading.Event()
+            driver = threading.Thread(target=_drive, args=(runtime, stop), daemon=True)
+            driver.start()
+            time.sleep(seconds)
+            stop.set()
+            driver.join()
+            stats = runtime.loop.stats.summary()
+            messages = runtime.messages_received
+            transitions = len(runtime.behaviour.history)
+        finally:
+            runtime.stop()
+    ratio = stats["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else None
+    return {
+        "benchmark": "loop", "rate_hz": rate, "seconds": seconds, "busy_workers": len(specs),
+        "p50_ms": stats["p50_ms"], "p99_ms": stats["p99_ms"], "max_ms": stats["max_ms"],
+        "missed_ticks": stats["missed_ticks"], "overruns": stats["overruns"], "ticks": stats["ticks"],
+        "work_max_ms": stats["work_max_ms"], "sched_fifo": stats["sched_fifo"],
+        "worker_messages": messages, "transitions": transitions,
+        "bare": {k: bare[k] for k in ("p50_ms", "p99_ms", "max_ms", "missed_ticks", "ticks", "sched_fifo")},
+        "p99_ratio_to_bare": round(ratio, 2) if ratio is not None else None,
+        "targets_met": {
+            "p99_le_1ms": stats["p99_ms"] <= 1.0, "max_le_5ms": stats["max_ms"] <= 5.0,
+            "no_missed_ticks": stats["missed_ticks"] == 0,
+            "p99_le_3x_bare": ratio is not None and ratio <= 3.0,
+        },
+        **machine(),
+    }
+
+
+def _drive(runtime: Any, stop: threading.Event) -> None:
+    """Exercise the state machine while the loop is measured."""
+    script = ["engage", "speech_start", "heard", "disengage", "help", "ack", "resolve",
+              "privacy_on", "privacy_off", "pause", "resume"]
+    i = 0
+    while not stop.wait(0.25):
+        runtime.inject(script[i % len(script)])
+        if i % 4 == 0:
+            runtime.inject_look(((i * 37) % 200 - 100) / 100, 0.1)
+        i += 1
+
+
+def _wait(predicate: Callable[[], bool], timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not predicate():
+        time.sleep(0.02)
+
+
+def bench_servo(args: argparse.Namespace) -> dict[str, Any]:
+    """Driver round trip and write rate against bare pyserial, through the simulator's pty."""
+    import serial
+
+    from hardware.maestro import MaestroBus
+    from hardware.maestro_protocol import Framing
+    from hardware.maestro_sim import PtyMaestro, VirtualMaestro
+
+    count = int(args.count)
+    framing = Framing()
+    query = framing.get_position(0)
+    targets = {0: 1500.0, 1: 1500.0, 2: 1600.0}
+    packet = MaestroBus("unused").packet(targets)
+    with PtyMaestro(VirtualMaestro(serial_timeout_s=0)) as sim:
+        _progress(f"bench servo: {count} round trips and writes, bare pyserial then the driver...")
+        bare_port = serial.Serial(sim.port, 115200, timeout=0.1, write_timeout=0.05)
+        bare_rtt = _timed(count, lambda: (bare_port.write(query), bare_port.read(2)))
+        bare_write = _timed(count, lambda: bare_port.write(packet))
+        time.sleep(0.2)
+        bare_port.close()
+        bus = MaestroBus(sim.port, reply_timeout_s=0.1)
+        bus.open()
+        drv_rtt = _timed(count, lambda: bus.get_position(0))
+        drv_write = _timed(count, lambda: bus.write_targets(targets))
+        bus.close()
+
+    def summary(samples: list[float]) -> dict[str, float]:
+        samples = sorted(samples)
+        return {"p50_us": round(statistics.median(samples) * 1e6, 1),
+                "p99_us": round(samples[int(len(samples) * 0.99) - 1] * 1e6, 1),
+                "rate_per_s": round(len(samples) / sum(samples), 1)}
+
+    rtt, brtt = summary(drv_rtt), summary(bare_rtt)
+    wr, bwr = summary(drv_write), summary(bare_write)
+    overhead_rtt = rtt["p50_us"] / brtt["p50_us"] - 1
+    overhead_write = wr["p50_us"] / bwr["p50_us"] - 1
+    return {
+        "benchmark": "servo", "count": count,
+        "driver_round_trip": rtt, "bare_round_trip": brtt,
+        "driver_write": wr, "bare_write": bwr,
+        "round_trip_overhead": round(overhead_rtt, 3), "write_overhead": round(overhead_write, 3),
+        "targets_met": {"round_trip_overhead_lt_10pct": overhead_rtt < 0.10},
+        **machine(),
+    }
+
+
+def _timed(count: int, op: Callable[[], object]) -> list[float]:
+    out = []
+    clock = time.perf_counter
+    for _ in range(count):
+        t0 = clock()
+        op()
+        out.append(clock() - t0)
+    return out
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "loop": bench_loop,
+    "servo": bench_servo,
+}

@@ -1,0 +1,240 @@
+"""The `carebot` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from robot import __version__
+from robot.errors import CareBotError, ConfigError
+
+SYSTEM_CONFIG = Path("/etc/carebot/carebot.toml")
+SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "carebot.toml"
+
+
+def default_config() -> Path:
+    """The config used when --config is not given: $CAREBOT_CONFIG, /etc, or the source tree's."""
+    env = os.environ.get("CAREBOT_CONFIG")
+    if env:
+        return Path(env)
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else SOURCE_CONFIG
+
+
+def _load(path: Path | None) -> Any:
+    from robot.config import load_config
+
+    return load_config(path or default_config())
+
+
+# -- run and sim ----------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
+    """Run the robot until SIGINT or SIGTERM."""
+    from robot import console
+    from robot.logs import setup_logging
+    from robot.runtime import Runtime
+
+    config = _load(args.config)
+    setup_logging(args.log_level or config.log.level, config.log.format)
+    if getattr(args, "state_dir", None):
+        config = config.model_copy(update={"robot": config.robot.model_copy(update={"state_dir": args.state_dir})})
+    show = simulate or sys.stdout.isatty()
+    runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime.start()
+    mode = "simulator" if runtime.simulate else "hardware"
+    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.bus.port}); "
+          f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
+    if simulate and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
+        print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
+
+        def read_console() -> None:
+            for line in sys.stdin:
+                if not console.handle(line, runtime, lambda s: print(s, flush=True)):
+                    break
+            stop.set()
+
+        threading.Thread(target=read_console, name="console", daemon=True).start()
+    try:
+        while not stop.wait(0.5):
+            if not runtime.loop.running:
+                print("control loop stopped unexpectedly", file=sys.stderr)
+                break
+    finally:
+        print("stopping...", flush=True)
+        runtime.stop()
+        print("stopped cleanly.", flush=True)
+    return 0
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Print every problem in a config file; exit 1 if there are any."""
+    from robot.config import check_config
+
+    problems = check_config(args.file)
+    if not problems:
+        print(f"{args.file}: OK")
+        return 0
+    for p in problems:
+        print(p)
+    print(f"{len(problems)} problem(s) in {args.file}", file=sys.stderr)
+    return 1
+
+
+# -- status and audit -----------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the running robot's status file."""
+    config = _load(args.config)
+    path = Path(config.robot.state_dir) / "status.json"
+    if not path.exists():
+        print(f"no status at {path}: is the robot running with this config?", file=sys.stderr)
+        return 1
+    status = json.loads(path.read_text())
+    if args.json:
+        print(json.dumps(status, indent=1))
+        return 0
+    loop = status["loop"]
+    print(f"state       {status['state']}   (up {status['uptime_s']} s, boot {status['boot_id']})")
+    print(f"faults      {', '.join(status['facts']['faults']) or 'none'}")
+    print(f"loop        {loop['rate_hz']} Hz  lateness p50 {loop['p50_ms']} ms  p99 {loop['p99_ms']} ms  "
+          f"max {loop['max_ms']} ms  missed {loop['missed_ticks']}  SCHED_FIFO {loop['sched_fifo']}")
+    servo = status["servo"]
+    print(f"servo       {'connected' if servo['connected'] else 'DISCONNECTED'} {servo['port']}")
+    for name, w in status["workers"].items():
+        print(f"worker      {name}: {w['state']} restarts {w['restarts']} {w['last_fault']}")
+    if "simulator" in status:
+        pos = status["simulator"]["positions_us"]
+        print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check the audit log's hash chain."""
+    from robot.audit import verify
+
+    path = args.file or Path(_load(args.config).robot.state_dir) / "audit.jsonl"
+    result = verify(Path(path))
+    if result.ok:
+        print(f"{path}: {result.records} records, chain intact")
+        return 0
+    print(f"{path}: {result.problem} (after {result.records} good records)")
+    return 1
+
+
+# -- bench ----------------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark and print its figures."""
+    from robot import bench
+
+    runner: Callable[[argparse.Namespace], dict[str, Any]] = bench.BENCHMARKS[args.name]
+    result = runner(args)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        for key, value in result.items():
+            print(f"{key:28s} {value}")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    """Print the version."""
+    print(f"carebot {__version__}")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with a sub-parser per command."""
+    from robot import bench, servo_cli
+
+    parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
+    parser.add_argument("--version", action="version", version=f"carebot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", "-c", type=Path, default=None,
+                       help="config file (default: $CAREBOT_CONFIG, /etc/carebot/carebot.toml, "
+                            "or config/carebot.toml in the source tree)")
+        return p
+
+    for name, simulate, text in (("run", False, "run the robot on the configured hardware"),
+                                 ("sim", True, "run the robot against the hardware simulator")):
+        p = with_config(sub.add_parser(name, help=text, description=text))
+        p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
+        p.add_argument("--state-dir", type=Path, default=None, help="override robot.state_dir")
+        p.add_argument("--no-console", action="store_true", help="do not read commands from the terminal")
+        p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
+
+    p = sub.add_parser("config", help="check configuration files")
+    csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    c = csub.add_parser("check", help="report every problem in a config file",
+                        description="Report every problem in a config file, with key, value and what is allowed.")
+    c.add_argument("file", type=Path)
+    c.set_defaults(func=cmd_config_check)
+
+    p = with_config(sub.add_parser("status", help="show the running robot's status"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("audit", help="the audit log")
+    asub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    a = with_config(asub.add_parser("verify", help="check the audit log's hash chain"))
+    a.add_argument("file", nargs="?", type=Path, default=None)
+    a.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("bench", help="measure speed against a same-run baseline",
+                       description="Benchmarks; each runs its own baseline in the same run and reports the ratio.")
+    p.add_argument("name", choices=sorted(bench.BENCHMARKS))
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--seconds", type=float, default=10.0, help="how long each measured phase runs")
+    p.add_argument("--rate", type=int, default=100, help="loop rate in Hz (bench loop)")
+    p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop)")
+    p.add_argument("--count", type=int, default=2000, help="commands to send (bench servo)")
+    p.set_defaults(func=cmd_bench)
+
+    servo_cli.add_parser(sub, with_config)
+
+    p = sub.add_parser("version", help="print the version")
+    p.set_defaults(func=cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: errors at the edges become one clear message, never a traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        print("fix the config, then check it with: carebot config check FILE", file=sys.stderr)
+        return 2
+    except CareBotError as exc:
+        print(f"carebot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

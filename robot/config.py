@@ -1,0 +1,395 @@
+"""Typed, frozen configuration, parsed once from TOML and passed down.
+
+Every section rejects unknown keys, every number has bounds, and every problem in a
+file is reported at once with its key path, the bad value, what is allowed and, where
+it can be found, the line. Secrets never sit in the file: it names files that hold them.
+Relative paths are taken relative to the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from robot.errors import ConfigError, Problem, SecretError
+
+TOKEN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+Token = Annotated[str, Field(pattern=TOKEN)]
+
+# Inline secrets are refused with a pointer to the key that names a file instead.
+INLINE_SECRETS = {"password": "password_file", "site_key": "site_key_file", "secret": "…_file"}
+
+# The Maestro accepts pulse widths from 64 to 3280 µs at its default 20 ms period.
+MAESTRO_MIN_US = 64.0
+MAESTRO_MAX_US = 3280.0
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RobotSection(Section):
+    """Who and where this robot is; tokens name a robot and a room, never a person."""
+
+    id: Token = Field("robot-1", description="Robot token used in MQTT topics and logs.")
+    site: Token = Field("site-1", description="Care-home token used in MQTT topics.")
+    room: Token = Field("lounge", description="Location token carried on alerts.")
+    language: Literal["en", "ko", "de"] = Field("en", description="Language of speech and dialogs.")
+    state_dir: Path = Field(Path("/var/lib/carebot"), description="Outbox, audit log, models, status.")
+
+
+class LoopSection(Section):
+    """The real-time control loop."""
+
+    rate_hz: int = Field(100, ge=20, le=500, description="Tick rate.")
+    overrun_fault_after: int = Field(10, ge=1, le=1000, description="Overruns in a row that make a fault.")
+    realtime: Literal["auto", "off", "require"] = Field(
+        "auto", description="SCHED_FIFO: ask when permitted (auto), never (off), or fail without (require)."
+    )
+    rt_priority: int = Field(40, ge=1, le=98, description="SCHED_FIFO priority of the loop thread.")
+    status_interval_s: float = Field(2.0, ge=0.2, le=60, description="How often status.json is written.")
+
+
+class WorkersSection(Section):
+    """Supervision of the speech-in, speech-out and vision worker processes."""
+
+    heartbeat_s: float = Field(0.5, ge=0.05, le=10, description="Worker heartbeat period.")
+    hang_timeout_s: float = Field(3.0, ge=0.2, le=120, description="Silence after which a worker is killed.")
+    backoff_initial_s: float = Field(0.5, ge=0.05, le=60, description="First restart delay.")
+    backoff_max_s: float = Field(30.0, ge=0.1, le=600, description="Longest restart delay.")
+    stable_after_s: float = Field(30.0, ge=1, le=3600, description="Uptime that resets the backoff.")
+    stop_grace_s: float = Field(2.0, ge=0.1, le=30, description="Time a worker has to stop before SIGKILL.")
+    max_rss_mb: int = Field(0, ge=0, le=16384, description="Recycle a worker above this memory (0 = never).")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> WorkersSection:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must not be smaller than backoff_initial_s")
+        return self
+
+
+class ServoChannel(Section):
+    """One Maestro channel: a joint (pan, tilt, eyelids) or an indicator LED output."""
+
+    channel: int = Field(ge=0, le=23, description="Maestro channel number.")
+    name: Token
+    role: Literal["pan", "tilt", "eyelids", "led"]
+    min_us: float = Field(1000.0, ge=MAESTRO_MIN_US, le=MAESTRO_MAX_US)
+    max_us: float = Field(2000.0, ge=MAESTRO_MIN_US, le=MAESTRO_MAX_US)
+    neutral_us: float = Field(1500.0, ge=MAESTRO_MIN_US, le=MAESTRO_MAX_US)
+    direction: Literal[1, -1] = Field(1, description="-1 if the servo is mounted mirrored.")
+    range_deg: float = Field(90.0, gt=0, le=270, description="Joint travel from min_us to max_us.")
+    speed: int = Field(0, ge=0, le=1000, description="Board speed limit, 0.25 µs/10 ms units; 0 = none.")
+    acceleration: int = Field(0, ge=0, le=255, description="Board acceleration limit; 0 = none.")
+    home: Literal["off", "neutral"] = Field("neutral", description="Where the board sends it on timeout.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ServoChannel:
+        if not self.min_us < self.max_us:
+            raise ValueError(f"min_us ({self.min_us}) must be below max_us ({self.max_us})")
+        if not self.min_us <= self.neutral_us <= self.max_us:
+            raise ValueError(f"neutral_us ({self.neutral_us}) must lie within min_us..max_us")
+        return self
+
+
+def _default_channels() -> tuple[ServoChannel, ...]:
+    return (
+        ServoChannel(channel=0, name="pan", role="pan", min_us=1000, max_us=2000, neutral_us=1500,
+                     range_deg=120, speed=60, acceleration=10),
+        ServoChannel(channel=1, name="tilt", role="tilt", min_us=1200, max_us=1800, neutral_us=1500,
+                     range_deg=60, speed=40, acceleration=8),
+        ServoChannel(channel=5, name="indicator", role="led", min_us=1000, max_us=2000, neutral_us=1000,
+                     home="off"),
+    )
+
+
+class ServoSection(Section):
+    """The servo board: a Pololu Mini Maestro, or the simulated one on a pseudo-terminal."""
+
+    driver: Literal["maestro", "sim"] = Field("sim", description="Real board, or the simulator.")
+    port: str = Field("", description="Serial device; prefer /dev/serial/by-id/... for a stable name.")
+    protocol: Literal["compact", "pololu"] = Field("compact")
+    device_number: int = Field(12, ge=0, le=127, description="Pololu-protocol device number.")
+    baud: int = Field(115200, ge=300, le=250000)
+    serial_timeout_ms: int = Field(
+        250, ge=0, le=10000,
+        description="Serial timeout set on the board (Maestro Control Center); the board's watchdog.",
+    )
+    reply_timeout_ms: int = Field(50, ge=5, le=2000, description="How long to wait for a reply byte.")
+    reconnect_max_s: float = Field(5.0, ge=0.1, le=120, description="Longest wait between reconnects.")
+    channels: tuple[ServoChannel, ...] = Field(default_factory=_default_channels)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ServoSection:
+        numbers = [c.channel for c in self.channels]
+        names = [c.name for c in self.channels]
+        for label, values in (("channel", numbers), ("name", names)):
+            dup = sorted({v for v in values if values.count(v) > 1}, key=str)
+            if dup:
+                raise ValueError(f"servo channels repeat the {label} {', '.join(map(str, dup))}")
+        if self.driver == "maestro" and not self.port:
+            raise ValueError("driver 'maestro' needs a port, e.g. /dev/serial/by-id/usb-Pololu_...-if00")
+        return self
+
+
+class MqttSection(Section):
+    """The staff broker. Credentials come from files, never from this file."""
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(8883, ge=1, le=65535)
+    keepalive_s: int = Field(30, ge=5, le=600)
+    tls: bool = True
+    ca_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+
+
+class PrivacySection(Section):
+    """Keys and tokens used to keep events anonymous."""
+
+    site_key_file: Path | None = Field(None, description="File with the key that salts event tokens.")
+
+
+class QuietHoursSection(Section):
+    """When the robot initiates nothing and rests in its sleep pose."""
+
+    enabled: bool = True
+    start: dt.time = dt.time(21, 0)
+    end: dt.time = dt.time(7, 0)
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _hhmm(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"\d{1,2}:\d{2}", value):
+            raise ValueError("use 24-hour HH:MM, e.g. \"21:30\"")
+        return value
+
+    def contains(self, moment: dt.time) -> bool:
+        """True when `moment` falls inside quiet hours (which may span midnight)."""
+        if not self.enabled or self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+class BehaviourSection(Section):
+    """Timings of the behaviour state machine."""
+
+    listen_timeout_s: float = Field(8.0, ge=2, le=60, description="Silence before listening gives up.")
+    respond_timeout_s: float = Field(30.0, ge=2, le=300, description="Longest a reply may take to speak.")
+    greet_interval_s: float = Field(1800.0, ge=0, le=86400, description="Least time between two greetings.")
+    boot_timeout_s: float = Field(30.0, ge=1, le=600, description="Longest wait for workers at boot.")
+
+
+class LogSection(Section):
+    """Structured logs. They never carry names, transcripts or images."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class Config(Section):
+    """The whole robot configuration."""
+
+    robot: RobotSection = RobotSection()
+    loop: LoopSection = LoopSection()
+    workers: WorkersSection = WorkersSection()
+    servo: ServoSection = ServoSection()
+    mqtt: MqttSection = MqttSection()
+    privacy: PrivacySection = PrivacySection()
+    quiet_hours: QuietHoursSection = QuietHoursSection()
+    behaviour: BehaviourSection = BehaviourSection()
+    log: LogSection = LogSection()
+    source: Path | None = Field(None, exclude=True, description="The file this was read from.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and checking
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Parse and validate a config file, or raise ConfigError naming every problem."""
+    config, problems = _parse(Path(path))
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def check_config(path: str | os.PathLike[str]) -> list[Problem]:
+    """Every problem with a config file, empty when it is good."""
+    return _parse(Path(path))[1]
+
+
+def read_secret(path: Path) -> str:
+    """Read a secret from a file named by the config; the value is never logged."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if not text:
+        raise SecretError(f"secret file {path} is empty")
+    return text
+
+
+def _parse(path: Path) -> tuple[Config | None, list[Problem]]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, [Problem(name, "", f"cannot read the file: {exc.strerror}", show_value=False)]
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _toml_error_line(str(exc))
+        return None, [Problem(name, "", f"not valid TOML: {exc}", line=line, show_value=False)]
+    raw = _resolve_paths(raw, path.parent)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        return None, [_problem(name, text, err) for err in exc.errors()]
+    config = config.model_copy(update={"source": path.resolve()})
+    return config, _missing_files(config, name, text)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make the path-valued keys absolute, relative to the config file's directory."""
+    keys = {("robot", "state_dir"), ("mqtt", "ca_file"), ("mqtt", "password_file"),
+            ("privacy", "site_key_file")}
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for section, key in keys:
+        table = out.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str):
+            p = Path(table[key]).expanduser()
+            table[key] = str(p if p.is_absolute() else (base / p).resolve())
+    return out
+
+
+def _missing_files(config: Config, name: str, text: str) -> list[Problem]:
+    problems = []
+    for section, key, value in (
+        ("mqtt", "ca_file", config.mqtt.ca_file),
+        ("mqtt", "password_file", config.mqtt.password_file),
+        ("privacy", "site_key_file", config.privacy.site_key_file),
+    ):
+        if value is not None and not value.is_file():
+            problems.append(Problem(name, f"{section}.{key}", "no such file", str(value),
+                                    _find_line(text, (section, key))))
+    if config.mqtt.enabled and config.mqtt.tls and config.mqtt.ca_file is None:
+        problems.append(Problem(name, "mqtt.ca_file", "TLS is on, so name the broker's CA certificate file",
+                                None, _find_line(text, ("mqtt",))))
+    return problems
+
+
+def _problem(name: str, text: str, err: Any) -> Problem:
+    loc = tuple(err["loc"])
+    path = ".".join(str(p) for p in loc)
+    line = _find_line(text, loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        if key in INLINE_SECRETS:
+            msg = f"secrets are never written inline; put it in a file and set {INLINE_SECRETS[key]}"
+            return Problem(name, path, msg, "***", line)
+        allowed = _allowed_keys(loc[:-1])
+        guess = difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+        msg = f"unknown key{hint}; allowed here: {', '.join(allowed)}"
+        return Problem(name, path, msg, err.get("input"), line, show_value=False)
+    if kind == "missing":
+        return Problem(name, path, "required key is missing", None, line, show_value=False)
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    allowed = _allowed_range(loc)
+    if allowed and kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than",
+                            "int_parsing", "int_type", "float_parsing", "float_type", "int_from_float"):
+        msg += f" (allowed: {allowed})"
+    value = err.get("input")
+    return Problem(name, path, msg, value, line, show_value=not isinstance(value, dict))
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[Any, Any]:
+    """The model holding the last key of `loc`, and that key's field (or None)."""
+    model: Any = Config
+    field = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None:
+            return None, None
+        field = model.model_fields.get(part)
+        if field is None:
+            return model, None
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        inner = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        inner += [x for a in args for x in getattr(a, "__args__", ()) if isinstance(x, type)
+                  and issubclass(x, BaseModel)]
+        model = inner[0] if inner else None
+    return model, field
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model, _ = _walk(loc)
+    if model is None:
+        return []
+    return [k for k in model.model_fields if k != "source"]
+
+
+def _allowed_range(loc: tuple[Any, ...]) -> str:
+    _, field = _walk(loc)
+    if field is None:
+        return ""
+    lo = hi = None
+    for meta in field.metadata:
+        lo = getattr(meta, "ge", None) if getattr(meta, "ge", None) is not None else lo
+        lo = getattr(meta, "gt", None) if getattr(meta, "gt", None) is not None else lo
+        hi = getattr(meta, "le", None) if getattr(meta, "le", None) is not None else hi
+    if lo is None and hi is None:
+        return ""
+    return f"{'' if lo is None else lo}..{'' if hi is None else hi}"
+
+
+def _toml_error_line(message: str) -> int | None:
+    m = re.search(r"line (\d+)", message)
+    return int(m.group(1)) if m else None
+
+
+def _find_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line of a key path in TOML text, for error messages."""
+    table: tuple[Any, ...] = ()
+    counts: dict[str, int] = {}
+    header_line: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.fullmatch(r"\[\[\s*([\w.-]+)\s*\]\]", line)
+        if m:
+            counts[m.group(1)] = counts.get(m.group(1), -1) + 1
+            table = (*m.group(1).split("."), counts[m.group(1)])
+        else:
+            m = re.fullmatch(r"\[\s*([\w.-]+)\s*\]", line)
+            if m:
+                table = tuple(m.group(1).split("."))
+        if m:
+            if table == loc:
+                return number
+            if table and loc[: len(table)] == table:
+                header_line = number
+            continue
+        k = re.match(r"([\w-]+)\s*=", line)
+        if k and loc[: len(table) + 1] == (*table, k.group(1)):
+            return number
+    return header_line

@@ -1,0 +1,99 @@
+"""The technician's console for `carebot sim`: typed events in, live state changes out.
+
+Each line is one command. Typed words never reach a log or the audit trail: `say`
+only marks that the resident spoke (as typed, skipping recognition).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+
+from hardware.maestro_protocol import MaestroError
+
+HELP = """commands:
+  engage | disengage            a person faces the robot / leaves
+  say WORDS...                  the resident says something (typed, skips recognition)
+  help                          the resident asks for help
+  ack | resolve | cancel        staff acknowledge / resolve / cancel the alert
+  remind KIND | confirm | decline   a reminder (medication, drink, activity...) and the answer
+  pause | resume                staff pause or resume the robot
+  privacy on|off                microphone and camera off / on
+  quiet on|off                  quiet hours start / end
+  gesture NAME                  play a pose or gesture (nod, shake, breathe, sleep...)
+  look X Y                      look at a point, -1..1 image coordinates
+  unplug | replug | reset       servo-board faults (simulator)
+  garbage | errors              junk bytes on the line / set the board's protocol-error bit
+  latency MS                    delay the simulated board's replies
+  status                        show state, loop timing and servo positions
+  quit                          stop the robot"""
+
+SIMPLE = {"engage", "disengage", "help", "ack", "resolve", "cancel", "confirm", "decline",
+          "pause", "resume", "goodbye"}
+
+
+def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
+    """Carry out one console line; False when the user asked to quit."""
+    from robot.runtime import Runtime  # local: console is optional
+
+    assert isinstance(runtime, Runtime)
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        write(f"cannot read that line: {exc}")
+        return True
+    if not words:
+        return True
+    cmd, args = words[0].lower(), words[1:]
+    sim = runtime.sim
+    if cmd in ("quit", "exit", "stop"):
+        return False
+    if cmd in SIMPLE:
+        runtime.inject(cmd)
+    elif cmd == "say":
+        runtime.inject("speech_start")
+        runtime.inject("heard", typed=True)
+    elif cmd == "remind":
+        runtime.inject("remind", kind=args[0] if args else "activity")
+    elif cmd in ("privacy", "quiet") and args and args[0] in ("on", "off"):
+        if cmd == "privacy":
+            runtime.inject("privacy_on" if args[0] == "on" else "privacy_off")
+        else:
+            runtime.inject("quiet_start" if args[0] == "on" else "quiet_end")
+    elif cmd == "gesture" and args:
+        runtime.inject_gesture(args[0])
+    elif cmd == "look" and len(args) == 2:
+        try:
+            runtime.inject_look(float(args[0]), float(args[1]))
+        except ValueError:
+            write("look takes two numbers from -1 to 1, e.g. look 0.5 -0.2")
+    elif cmd in ("unplug", "replug", "reset", "garbage", "errors", "latency"):
+        if sim is None:
+            write(f"{cmd}: only the simulator can inject faults")
+        elif cmd == "unplug":
+            sim.unplug()
+        elif cmd == "replug":
+            sim.replug()
+        elif cmd == "reset":
+            sim.reset()
+        elif cmd == "garbage":
+            sim.inject_garbage(bytes((0x13, 0x37, 0x55)))
+        elif cmd == "errors":
+            sim.inject_errors(MaestroError.SERIAL_PROTOCOL)
+        else:
+            try:
+                sim.latency_s = float(args[0]) / 1000 if args else 0.0
+            except ValueError:
+                write("latency takes milliseconds, e.g. latency 20")
+    elif cmd == "status":
+        st = runtime.status()
+        loop = st["loop"]
+        write(f"state={st['state']} faults={st['facts']['faults']} loop p99={loop['p99_ms']} ms "
+              f"max={loop['max_ms']} ms missed={loop['missed_ticks']} fifo={loop['sched_fifo']}")
+        if "simulator" in st:
+            write("servos " + " ".join(f"{k}={v}" for k, v in st["simulator"]["positions_us"].items()))
+    elif cmd in ("?", "help!", "commands"):
+        write(HELP)
+    else:
+        write(f"unknown command {cmd!r}; type 'commands' for the list")
+    return True

@@ -1,0 +1,1 @@
+"""Worker processes supervised by the control process (speech in, speech out, vision, diagnostics)."""
