@@ -43,10 +43,10 @@ CONVERSING = ["idle", "engaged", "listening", "responding"]
 
 # The order in which a settling trigger picks its destination: (state, condition).
 SETTLE: list[tuple[str, str | None]] = [
-    ("fault", "has_fault"),
-    ("paused", "is_paused"),
-    ("privacy", "in_privacy"),
-    ("sleeping", "is_quiet"),
+    ("fault", "fault_active"),
+    ("paused", "staff_paused"),
+    ("privacy", "privacy_requested"),
+    ("sleeping", "quiet_now"),
     ("engaged", "person_present"),
     ("idle", None),
 ]
@@ -132,7 +132,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     # Faults: safe pose until every active fault has cleared.
     {"trigger": "fault", "source": _others("alerting", "fault"), "dest": "fault", "prepare": "note_fault"},
     _stay("fault", ["booting", "alerting", "fault"], "note_fault"),
-    _stay("recover", "fault", "note_recovered", conditions="has_fault"),
+    _stay("recover", "fault", "note_recovered", conditions="fault_active"),
     *_settle("recover", "fault", "note_recovered"),
     _stay("recover", ["booting", *_others("fault")], "note_recovered"),
     {"trigger": "stop", "source": STATES[:-1], "dest": "stopping"},
@@ -275,16 +275,16 @@ class Behaviour:
 
     # -- guards ---------------------------------------------------------------------------------
 
-    def has_fault(self, event: Any = None) -> bool:
+    def fault_active(self, event: Any = None) -> bool:
         return bool(self.facts.faults)
 
-    def is_paused(self, event: Any = None) -> bool:
+    def staff_paused(self, event: Any = None) -> bool:
         return self.facts.paused
 
-    def in_privacy(self, event: Any = None) -> bool:
+    def privacy_requested(self, event: Any = None) -> bool:
         return self.facts.privacy
 
-    def is_quiet(self, event: Any = None) -> bool:
+    def quiet_now(self, event: Any = None) -> bool:
         return self.facts.quiet
 
     def person_present(self, event: Any = None) -> bool:
@@ -405,7 +405,8 @@ class Behaviour:
         self.emit(Say("privacy_on"))
 
     def on_exit_privacy(self, event: Any) -> None:
-        self.emit(Say("privacy_off"))
+        if not self.facts.privacy:  # leaving for an alert keeps privacy for afterwards
+            self.emit(Say("privacy_off"))
 
     def on_enter_sleeping(self, event: Any) -> None:
         self.emit(Gesture(POSE["sleeping"]))

@@ -1,0 +1,38 @@
+# Two commands on a fresh Debian or Raspberry Pi OS machine:
+#   make run    set everything up (system packages included) and start the robot in the simulator
+#   make test   set everything up and run the test suite
+VENV  ?= .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.carebot-installed
+
+.PHONY: run test setup lint typecheck check bench diagram clean
+
+run: $(STAMP)
+	$(BIN)/carebot sim
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	./scripts/setup.sh $(VENV)
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check robot hardware tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy robot hardware
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	$(BIN)/carebot bench loop --seconds 60 --json
+	$(BIN)/carebot bench servo --json
+
+diagram: $(STAMP)
+	$(BIN)/python -m robot.diagram > docs/state-machine.md
+
+clean:
+	rm -rf $(VENV) .state .pytest_cache .hypothesis

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up CareBot on Debian / Raspberry Pi OS: system packages, then a virtualenv.
+# Usage: scripts/setup.sh [VENV_DIR]      (called by `make run` and `make test`)
+set -euo pipefail
+venv="${1:-.venv}"
+
+packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 mosquitto mosquitto-clients)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing system packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python="$(command -v python3)"
+if [ ! -x "$venv/bin/python" ]; then
+    echo "setup: creating virtualenv $venv"
+    "$python" -m venv "$venv"
+fi
+echo "setup: installing CareBot and its dependencies into $venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q -e ".[dev]"
+echo "setup: done. carebot is $venv/bin/carebot"

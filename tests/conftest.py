@@ -1,0 +1,85 @@
+"""Shared fixtures: configs in temporary state directories, a simulated Maestro on a pty."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hardware.maestro_sim import PtyMaestro
+from robot.config import Config, LoopSection, RobotSection, WorkersSection, load_config
+from robot.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.005) -> bool:
+    """Poll until `predicate()` is truthy or the timeout passes."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """The shipped simulator config, with its state in a temporary directory."""
+    base = load_config(ROOT / "config" / "carebot.toml")
+    return base.model_copy(update={"robot": base.robot.model_copy(update={"state_dir": tmp_path / "state"})})
+
+
+@pytest.fixture
+def fast_workers() -> WorkersSection:
+    """Supervision timings short enough for tests."""
+    return WorkersSection(heartbeat_s=0.1, hang_timeout_s=0.6, backoff_initial_s=0.1, backoff_max_s=0.4,
+                          stable_after_s=5, stop_grace_s=1.0)
+
+
+@pytest.fixture
+def sim_board(config: Config) -> Iterator[PtyMaestro]:
+    """A virtual Maestro set up from the config, on a pseudo-terminal."""
+    sim = PtyMaestro(Runtime.make_board(config)).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def runtime(config: Config) -> Iterator[Runtime]:
+    """A running robot against the simulator, stopped after the test."""
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    assert wait_for(lambda: rt.behaviour.state != "booting", 10), "robot did not finish booting"
+    yield rt
+    rt.stop()
+
+
+def alive(pid: int) -> bool:
+    """True if a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of a process, from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().split(")")[-1].split()
+                if int(fields[1]) == pid and fields[0] != "Z":
+                    out.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+    return out
+
+
+__all__ = ["wait_for", "alive", "children_of", "ROOT", "Config", "LoopSection", "RobotSection"]
