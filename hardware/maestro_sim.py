@@ -36,8 +36,9 @@ DATA_LENGTH = {
 }
 KNOWN = {int(c) for c in DATA_LENGTH}
 
-SPEED_UNIT = 0.25 / 0.010           # quarter-µs per second per speed unit (x4 for µs: 25 µs/s)
-ACCEL_UNIT = 0.25 / 0.010 / 0.080   # quarter-µs per second² per acceleration unit
+# The board's units, in the quarter-µs the firmware counts in:
+SPEED_UNIT = 1 / 0.010              # speed 1 = 0.25 µs per 10 ms = 100 q/s (25 µs/s)
+ACCEL_UNIT = 1 / 0.010 / 0.080      # acceleration 1 = 0.25 µs / 10 ms / 80 ms = 1250 q/s² (312.5 µs/s²)
 
 
 @dataclass
@@ -60,8 +61,9 @@ class SimChannel:
         self.target = 0 if q == 0 else max(self.min_q, min(self.max_q, q))
         if self.target == 0:
             self.position, self.velocity = 0.0, 0.0
-        elif self.position == 0.0:
-            self.position = float(self.target)  # from off, the first pulse is the target itself
+        elif self.position == 0.0 or (self.speed == 0 and self.acceleration == 0):
+            # From off the first pulse is the target itself; with no limits the board jumps.
+            self.position, self.velocity = float(self.target), 0.0
 
     def update(self, dt: float) -> None:
         """Move toward the target under the speed and acceleration limits."""

@@ -1,0 +1,103 @@
+"""The real driver through a pseudo-terminal against the simulator, inside the running robot."""
+
+from __future__ import annotations
+
+import time
+
+from hardware.maestro import MaestroBus
+from hardware.maestro_protocol import MaestroError
+from hardware.maestro_sim import PtyMaestro
+from robot.runtime import Runtime
+
+from .conftest import wait_for
+
+
+def watch(sim: PtyMaestro, seconds: float) -> list[list[float]]:
+    samples = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        samples.append(sim.board.positions_us()[:2])
+        time.sleep(0.01)
+    return samples
+
+
+def test_a_gesture_moves_the_virtual_servos_within_their_limits(runtime: Runtime) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    runtime.inject_gesture("shake")
+    samples = watch(sim, 2.5)
+    pans = [s[0] for s in samples]
+    assert max(pans) - min(pans) > 100, "the head did not shake"
+    assert all(1000 <= s[0] <= 2000 and 1200 <= s[1] <= 1800 for s in samples)
+    runtime.inject_gesture("nod")
+    tilts = [s[1] for s in watch(sim, 2.0)]
+    assert max(tilts) - min(tilts) > 50
+
+
+def test_unplug_mid_motion_faults_then_recovers_and_resumes_motion(runtime: Runtime) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    runtime.inject_gesture("shake")
+    time.sleep(0.3)
+    sim.unplug()
+    assert wait_for(lambda: runtime.behaviour.state == "fault", 2)
+    time.sleep(0.5)  # stays unplugged a while: reconnect attempts back off meanwhile
+    sim.replug()
+    assert wait_for(lambda: runtime.behaviour.state == "idle", 5)
+    runtime.inject_gesture("shake")
+    pans = [s[0] for s in watch(sim, 2.0)]
+    assert max(pans) - min(pans) > 100
+
+
+def test_board_reset_reconnects_and_restores_limits(runtime: Runtime) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    sim.reset()
+    assert wait_for(lambda: runtime.behaviour.state == "fault", 2) or runtime.bus.connected
+    assert wait_for(lambda: runtime.behaviour.state == "idle" and runtime.bus.connected, 5)
+    pan = sim.board.channels[0]
+    assert (pan.speed, pan.acceleration) == (60, 10)
+
+
+def test_garbage_on_the_line_is_flagged_and_the_robot_keeps_running(runtime: Runtime) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    sim.inject_garbage(bytes((0x13, 0x37, 0x55, 0x01)))
+    assert wait_for(lambda: runtime.bus.protocol_faults >= 1, 2)
+    assert runtime.bus.connected and runtime.behaviour.state == "idle"
+    commands = sim.board.commands
+    assert wait_for(lambda: sim.board.commands > commands + 10, 2)
+
+
+def test_board_error_bits_are_read_and_recorded(runtime: Runtime) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    sim.inject_errors(MaestroError.SERIAL_OVERRUN)
+    assert wait_for(lambda: runtime.bus.last_errors & MaestroError.SERIAL_OVERRUN, 2)
+    audit = runtime.state_dir / "audit.jsonl"
+    assert wait_for(lambda: "serial_overrun" in audit.read_text(), 2)
+
+
+def test_slow_replies_do_not_stall_the_loop(runtime: Runtime) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    runtime.loop.reset_stats()
+    sim.latency_s = 0.02  # a slow board: error-register replies arrive 20 ms late
+    time.sleep(1.0)
+    sim.latency_s = 0.0
+    stats = runtime.loop.stats
+    assert stats.missed_ticks == 0 and stats.work_max_ns < 5_000_000
+    assert runtime.bus.connected
+
+
+def test_pololu_protocol_through_the_pty(sim_board: PtyMaestro) -> None:
+    bus = MaestroBus(sim_board.port, device_number=12)
+    bus.open()
+    try:
+        bus.write_targets({0: 1700, 1: 1300})
+        assert wait_for(lambda: sim_board.board.channels[0].target == 6800, 1)
+        assert wait_for(lambda: not bus.is_moving(), 3)
+        assert bus.get_position(0) == 1700 and bus.get_position(1) == 1300
+        assert bus.read_errors() == 0
+    finally:
+        bus.close()
