@@ -23,6 +23,7 @@ import serial
 
 from hardware.errors import DeviceUnavailable, ProtocolError
 from hardware.maestro_protocol import (
+    Cmd,
     Framing,
     decode_errors,
     decode_moving,
@@ -64,6 +65,8 @@ class MaestroBus(ServoBus):
         self.last_errors = 0
         self.protocol_faults = 0
         self.packets = 0
+        self._layouts: dict[tuple[int, ...], list[tuple[bytes, tuple[int, ...]]]] = {}
+        self._get_errors = self.framing.get_errors()
 
     @property
     def connected(self) -> bool:
@@ -112,16 +115,39 @@ class MaestroBus(ServoBus):
         raise DeviceUnavailable(f"servo board at {self.port} lost: {exc}") from None
 
     def packet(self, targets_us: Mapping[int, float], query_errors: bool = False) -> bytes:
-        """The bytes of one tick's packet."""
+        """The bytes of one tick's packet: Set Target or Set Multiple Targets per channel block.
+
+        The block layout is worked out once per set of channels; each tick then only encodes
+        the values, which keeps the driver's cost per packet to a few microseconds.
+        """
+        key = tuple(targets_us)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = self._layout(key)
         out = bytearray()
-        for first, count in blocks(list(targets_us)):
-            if count == 1:
-                out += self.framing.set_target(first, targets_us[first])
-            else:
-                out += self.framing.set_multiple_targets(first, [targets_us[first + i] for i in range(count)])
+        for header, channels in layout:
+            out += header
+            for ch in channels:
+                q = int(targets_us[ch] * 4 + 0.5)
+                if not 0 <= q <= 0x3FFF:
+                    raise ProtocolError(f"target {targets_us[ch]} µs on channel {ch} is outside 0..4095.75 µs")
+                out.append(q & 0x7F)
+                out.append(q >> 7)
         if query_errors:
-            out += self.framing.get_errors()
+            out += self._get_errors
         return bytes(out)
+
+    def _layout(self, channels: tuple[int, ...]) -> list[tuple[bytes, tuple[int, ...]]]:
+        layout = []
+        for first, count in blocks(channels):
+            if first < 0 or first + count > 24:
+                raise ProtocolError(f"channels {first}..{first + count - 1} are outside 0..23")
+            if count == 1:
+                header = self.framing.wrap(Cmd.SET_TARGET, bytes((first,)))
+            else:
+                header = self.framing.wrap(Cmd.SET_MULTIPLE_TARGETS, bytes((count, first)))
+            layout.append((header, tuple(range(first, first + count))))
+        return layout
 
     def write_targets(self, targets_us: Mapping[int, float], query_errors: bool = False) -> None:
         data = self.packet(targets_us, query_errors)

@@ -407,3 +407,43 @@ class PtyMaestro:
                         os.write(master, reply)
                     except OSError:
                         pass
+
+
+def _serve_child(conn: object, serial_timeout_s: float) -> None:
+    board = VirtualMaestro(serial_timeout_s=serial_timeout_s)
+    with PtyMaestro(board) as sim:
+        conn.send(sim.port)  # type: ignore[attr-defined]
+        conn.recv()  # type: ignore[attr-defined]  # any message, or EOF, stops the board
+
+
+class SimProcess:
+    """A virtual Maestro served from its own process, like a board outside the computer.
+
+    Benchmarks use it so that the simulator does not share the measured process's GIL.
+    """
+
+    def __init__(self, serial_timeout_s: float = 0.0) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_child, args=(child, serial_timeout_s), daemon=True)
+        self.port = ""
+
+    def __enter__(self) -> SimProcess:
+        self._proc.start()
+        if not self._conn.poll(20):
+            self._proc.kill()
+            raise RuntimeError("the simulator process did not start")
+        self.port = self._conn.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._conn.send("stop")
+        except OSError:
+            pass
+        self._proc.join(3)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(1)

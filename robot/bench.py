@@ -142,25 +142,25 @@ def bench_servo(args: argparse.Namespace) -> dict[str, Any]:
 
     from hardware.maestro import MaestroBus
     from hardware.maestro_protocol import Framing
-    from hardware.maestro_sim import PtyMaestro, VirtualMaestro
+    from hardware.maestro_sim import SimProcess
 
     count = int(args.count)
     framing = Framing()
     query = framing.get_position(0)
     targets = {0: 1500.0, 1: 1500.0, 2: 1600.0}
     packet = MaestroBus("unused").packet(targets)
-    with PtyMaestro(VirtualMaestro(serial_timeout_s=0)) as sim:
-        _progress(f"bench servo: {count} round trips and writes, bare pyserial then the driver...")
+    with SimProcess() as sim:  # the board lives outside this process, as real hardware does
+        _progress(f"bench servo: {count} round trips and writes, bare pyserial and the driver interleaved...")
         bare_port = serial.Serial(sim.port, 115200, timeout=0.1, write_timeout=0.05)
-        bare_rtt = _timed(count, lambda: (bare_port.write(query), bare_port.read(2)))
-        bare_write = _timed(count, lambda: bare_port.write(packet))
-        time.sleep(0.2)
-        bare_port.close()
         bus = MaestroBus(sim.port, reply_timeout_s=0.1)
         bus.open()
-        drv_rtt = _timed(count, lambda: bus.get_position(0))
-        drv_write = _timed(count, lambda: bus.write_targets(targets))
+        # Interleaved, so both see the same board, buffers and machine load.
+        bare_rtt, drv_rtt = _timed_pair(count, lambda: (bare_port.write(query), bare_port.read(2)),
+                                        lambda: bus.get_position(0))
+        bare_write, drv_write = _timed_pair(count, lambda: bare_port.write(packet),
+                                            lambda: bus.write_targets(targets))
         bus.close()
+        bare_port.close()
 
     def summary(samples: list[float]) -> dict[str, float]:
         samples = sorted(samples)
@@ -182,14 +182,19 @@ def bench_servo(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _timed(count: int, op: Callable[[], object]) -> list[float]:
-    out = []
+def _timed_pair(count: int, bare: Callable[[], object], subject: Callable[[], object]) -> tuple[list[float], list[float]]:
+    """Time two operations alternately, `count` times each; a short pause lets the board drain."""
+    a: list[float] = []
+    b: list[float] = []
     clock = time.perf_counter
-    for _ in range(count):
-        t0 = clock()
-        op()
-        out.append(clock() - t0)
-    return out
+    for i in range(count):
+        for op, out in ((bare, a), (subject, b)) if i % 2 else ((subject, b), (bare, a)):
+            t0 = clock()
+            op()
+            out.append(clock() - t0)
+        if i % 50 == 49:
+            time.sleep(0.002)
+    return a, b
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
