@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -132,6 +133,10 @@ class Runtime:
         self._housekeeper.start()
         self.reconnector.start()
         self.supervisor.start()
+        # Everything built so far lives as long as the robot: move it out of the collector's
+        # reach, so a full collection (which holds the GIL) stays short and rare.
+        gc.collect()
+        gc.freeze()
         self.loop.start()
         self._watchdog.notify("READY=1")
 
