@@ -41,6 +41,14 @@ class RobotSection(Section):
     """Who and where this robot is; tokens name a robot and a room, never a person."""
 
     id: Token = Field("robot-1", description="Robot token used in MQTT topics and logs.")
+
+    @field_validator("id")
+    @classmethod
+    def _not_staff(cls, value: str) -> str:
+        if value.startswith("staff"):
+            raise ValueError("robot ids may not start with 'staff': those broker accounts belong to staff")
+        return value
+
     site: Token = Field("site-1", description="Care-home token used in MQTT topics.")
     room: Token = Field("lounge", description="Location token carried on alerts.")
     language: Literal["en", "ko", "de"] = Field("en", description="Language of speech and dialogs.")
@@ -152,6 +160,27 @@ class MqttSection(Section):
     ca_file: Path | None = None
     username: str | None = None
     password_file: Path | None = None
+    max_inflight: int = Field(8, ge=1, le=100, description="Unacknowledged publishes at once.")
+    heartbeat_s: float = Field(30.0, ge=1, le=3600, description="Heartbeat period.")
+    outbox_min_free_mb: int = Field(50, ge=1, le=100000, description="Below this, activity is dropped.")
+    activity_bucket_s: int = Field(900, ge=60, le=86400, description="Activity counts are summed per bucket.")
+
+
+class AlertsSection(Section):
+    """Escalation of alerts nobody has acknowledged: seconds after raising, per priority."""
+
+    escalate_high_s: tuple[float, ...] = Field((60.0, 180.0), description="Team at +60 s, shift lead at +3 min.")
+    escalate_medium_s: tuple[float, ...] = (900.0,)
+    escalate_low_s: tuple[float, ...] = ()
+    promote_medium_to_high_s: float | None = Field(
+        900.0, ge=0, description="A missed reminder becomes high priority after this long.")
+
+    @field_validator("escalate_high_s", "escalate_medium_s", "escalate_low_s")
+    @classmethod
+    def _increasing(cls, steps: tuple[float, ...]) -> tuple[float, ...]:
+        if any(s <= 0 for s in steps) or list(steps) != sorted(set(steps)):
+            raise ValueError("escalation steps must be positive and increasing, e.g. [60, 180]")
+        return steps
 
 
 class PrivacySection(Section):
@@ -208,6 +237,7 @@ class Config(Section):
     servo: ServoSection = ServoSection()
     mqtt: MqttSection = MqttSection()
     privacy: PrivacySection = PrivacySection()
+    alerts: AlertsSection = AlertsSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
     log: LogSection = LogSection()

@@ -15,7 +15,7 @@ HELP = """commands:
   engage | disengage            a person faces the robot / leaves
   say WORDS...                  the resident says something (typed, skips recognition)
   help                          the resident asks for help
-  ack | resolve | cancel        staff acknowledge / resolve / cancel the alert
+  ack | resolve                 staff acknowledge / resolve the newest open alert
   remind KIND | confirm | decline   a reminder (medication, drink, activity...) and the answer
   pause | resume                staff pause or resume the robot
   privacy on|off                microphone and camera off / on
@@ -28,8 +28,8 @@ HELP = """commands:
   status                        show state, loop timing and servo positions
   quit                          stop the robot"""
 
-SIMPLE = {"engage", "disengage", "help", "ack", "resolve", "cancel", "confirm", "decline",
-          "pause", "resume", "goodbye"}
+SIMPLE = {"engage", "disengage", "help", "confirm", "decline", "goodbye"}
+STAFF = {"ack", "resolve", "pause", "resume"}
 
 
 def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
@@ -50,6 +50,12 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
         return False
     if cmd in SIMPLE:
         runtime.inject(cmd)
+    elif cmd in STAFF:  # as if staff sent it over MQTT
+        alert_id = runtime.newest_open_alert() or ""
+        if cmd in ("ack", "resolve") and not alert_id:
+            write(f"{cmd}: there is no open alert")
+        else:
+            runtime.inject_command(cmd, {"alert_id": alert_id} if cmd in ("ack", "resolve") else {})
     elif cmd == "say":
         runtime.inject("speech_start")
         runtime.inject("heard", typed=True)

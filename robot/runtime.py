@@ -30,19 +30,25 @@ from hardware.maestro import MaestroBus, Reconnector
 from hardware.maestro_protocol import MaestroError, describe_errors
 from hardware.maestro_sim import PtyMaestro, VirtualMaestro
 from robot import __version__
+from robot.activity import ActivityCounter
+from robot.alerts import AlertManager, EscalationPolicy, UnknownAlert
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
-from robot.config import Config
+from robot.config import Config, QuietHoursSection
+from robot.events import Topics
 from robot.intents import Gesture, Indicator, Intent, LookAt, Publish, Say, Sensors, StopSpeech
 from robot.loop import ControlLoop
 from robot.messages import Message
 from robot.motion import MotionController
+from robot.mqtt_link import MqttLink
+from robot.outbox import Outbox
 from robot.supervisor import Supervisor, WorkerSpec
 
 log = logging.getLogger(__name__)
 
 GIL_SWITCH_S = 0.0005  # see Runtime.start
-ERROR_POLL_HZ = 2  # how often the tick asks the board for its error register
+ERROR_POLL_HZ = 2
+WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff  # how often the tick asks the board for its error register
 STAND_IN_SPEECH_S = 1.5  # duration the speech stand-in gives each sentence
 
 
@@ -86,6 +92,9 @@ class Runtime:
         self._stopped = threading.Event()
         self.sim: PtyMaestro | None = None
         self.published: collections.deque[Publish] = collections.deque(maxlen=1000)
+        self.alert_updates: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
+        self._commands: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self.link: MqttLink | None = None
         self.said: collections.deque[Say] = collections.deque(maxlen=1000)
         self.started_at = 0.0
 
@@ -116,6 +125,25 @@ class Runtime:
             greet_interval_s=b.greet_interval_s), room=cfg.robot.room)
         self.motion = MotionController(cfg.servo.channels)
         self.speech = _Speech()
+        a = cfg.alerts
+        self.alerts = AlertManager(EscalationPolicy(a.escalate_high_s, a.escalate_medium_s, a.escalate_low_s,
+                                                    a.promote_medium_to_high_s))
+        self.activity = ActivityCounter(cfg.mqtt.activity_bucket_s, time.time())
+        self.help_alert: str | None = None
+        self._fault_alerts: dict[str, str] = {}
+        self._scheduled: list[tuple[float, str]] = []
+        self._workers_down: dict[str, float] = {}
+        self._workers_reported: set[str] = set()
+        self.quiet_hours = cfg.quiet_hours
+        self._next_second = 0.0
+        if cfg.mqtt.enabled:
+            outbox = Outbox(self.state_dir / "outbox.sqlite", cfg.mqtt.outbox_min_free_mb)
+            self.link = MqttLink(cfg.mqtt, Topics(cfg.robot.site, cfg.robot.id), self.boot_id, outbox,
+                                 max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s)
+            self.link.health = {"behaviour": "booting", "faults": [], "open_alerts": 0}
+        elif not self.simulate:
+            log.warning("mqtt.enabled is false: alerts reach no one but this robot's log. "
+                        "Enable [mqtt] before residents use this robot.")
         self._servo_ok = False
         self._ready_workers: set[str] = set()
         self._booted = False
@@ -133,6 +161,8 @@ class Runtime:
         self._housekeeper.start()
         self.reconnector.start()
         self.supervisor.start()
+        if self.link is not None:
+            self.link.start()
         # Everything built so far lives as long as the robot: move it out of the collector's
         # reach, so a full collection (which holds the GIL) stays short and rare.
         gc.collect()
@@ -155,6 +185,17 @@ class Runtime:
         """Queue a trigger for the next tick (thread-safe; for consoles, MQTT and tests)."""
         self._inputs.append((trigger, kwargs))
 
+    def inject_command(self, name: str, payload: dict[str, Any]) -> None:
+        """Queue a staff command (as if it came over MQTT) for the next tick."""
+        self._commands.append((name, payload))
+
+    def newest_open_alert(self) -> str | None:
+        """The help alert if there is one, else the newest open alert (for the console)."""
+        if self.help_alert is not None:
+            return self.help_alert
+        open_alerts = self.alerts.open_alerts()
+        return open_alerts[-1].alert_id if open_alerts else None
+
     def inject_gesture(self, name: str) -> None:
         """Play a pose or gesture on the next tick (console and servo tools)."""
         self._inputs.append(("_gesture", {"name": name}))
@@ -175,6 +216,8 @@ class Runtime:
         self.loop.stop()
         self._watchdog.notify("STOPPING=1")
         self.supervisor.stop()
+        if self.link is not None:
+            self.link.stop()
         self.reconnector.stop()
         if self.bus.connected:
             try:
@@ -195,7 +238,7 @@ class Runtime:
         now = now_ns / 1e9
         for msg in self.supervisor.drain():
             self.messages_received += 1
-            self._on_worker(msg)
+            self._on_worker(msg, now)
         inputs = self._inputs
         while inputs:
             trigger, kwargs = inputs.popleft()
@@ -208,6 +251,11 @@ class Runtime:
                 self.motion.look_at(kwargs["x"], kwargs["y"])
             else:
                 self._fire(trigger, **kwargs)
+        if self.link is not None:
+            while self.link.commands:
+                self._on_command(*self.link.commands.popleft())
+        while self._commands:
+            self._on_command(*self._commands.popleft())
         connected = self.bus.connected
         if connected != self._servo_ok:
             self._servo_ok = connected
@@ -221,6 +269,11 @@ class Runtime:
         self.behaviour.step(now)
         for intent in self.behaviour.take_intents():
             self._execute(intent, now)
+        for update in self.alerts.tick(now):
+            self._send_alert(update)
+        self.activity.tick(self.behaviour.state, dt_s)
+        if now >= self._next_second:
+            self._every_second(now)
         targets = self.motion.sample(now)
         self._ticks += 1
         if connected:
@@ -247,6 +300,8 @@ class Runtime:
         if ok:
             if self.behaviour.state != source:
                 self._record("state", {**data, "dest": self.behaviour.state})
+                if self.behaviour.state == "listening" and source in ("idle", "engaged"):
+                    self.activity.count("conversations")
         else:
             self._record("refused", data)
         return ok
@@ -260,23 +315,27 @@ class Runtime:
 
     def _check_quiet(self, now: float) -> None:
         self._next_quiet_check = now + 1.0
-        quiet = self.config.quiet_hours.contains(dt.datetime.now().time())
+        quiet = self.quiet_hours.contains(dt.datetime.now().time())
         if quiet != self._quiet:
             self._quiet = quiet
             self._fire("quiet_start" if quiet else "quiet_end")
 
-    def _on_worker(self, msg: Message) -> None:
+    def _on_worker(self, msg: Message, now: float) -> None:
         if msg.kind == "ready":
             self._ready_workers.add(msg.sender)
+            self._workers_down.pop(msg.sender, None)
             self._record("worker", {"worker": msg.sender, "state": "ready"})
+            if msg.sender in self._workers_reported:
+                self._workers_reported.discard(msg.sender)
+                self._execute(Publish("fault", (("reason", f"worker_{msg.sender}"), ("state", "cleared"))), now)
         elif msg.kind == "worker_fault":
             d = msg.data
-            self._ready_workers.discard(str(d.get("worker")))
-            self._record("worker", {"worker": d.get("worker"), "state": "fault", "reason": d.get("reason"),
+            name = str(d.get("worker"))
+            self._ready_workers.discard(name)
+            self._record("worker", {"worker": name, "state": "fault", "reason": d.get("reason"),
                                     "restart_in_s": d.get("restart_in_s"), "planned": d.get("planned")})
             if not d.get("planned"):
-                self.published.append(Publish("fault", (("reason", f"worker_{d.get('worker')}"),
-                                                        ("state", "raised"))))
+                self._workers_down.setdefault(name, now)  # staff hear of it if it stays down
         elif msg.kind in ("engaged", "disengaged", "speech_started", "utterance", "speech_finished"):
             trigger = {"engaged": "engage", "disengaged": "disengage", "speech_started": "speech_start",
                        "utterance": "heard", "speech_finished": "reply_done"}[msg.kind]
@@ -302,9 +361,91 @@ class Runtime:
                                              f"camera={'on' if intent.camera else 'off'}"})
         elif isinstance(intent, Publish):
             self.published.append(intent)
-            self._record(intent.kind, {k: v for k, v in intent.fields if k != "delta" or intent.kind == "activity"})
+            self._publish(intent, now)
         if not self.speech.queued:
             self.motion.speaking = False
+
+    # -- staff channel (still the control loop thread: no I/O, only deques) -----------------------
+
+    def _publish(self, intent: Publish, now: float) -> None:
+        f = dict(intent.fields)
+        if intent.kind == "alert":
+            extra = {k: str(f[k]) for k in ("reminder", "concern") if k in f}
+            alert, update = self.alerts.raise_alert(str(f["type"]), str(f["priority"]), self.config.robot.room,
+                                                    now, time.time(), **extra)
+            if alert.type == "help_request":
+                self.help_alert = alert.alert_id
+                self.activity.count("help_requests")
+            elif alert.type == "reminder_unacked":
+                self.activity.count("reminders_missed")
+            self._send_alert(update)
+        elif intent.kind == "fault":
+            reason = str(f.get("reason", "unknown"))
+            if f.get("state") == "raised" and reason not in self._fault_alerts:
+                alert, update = self.alerts.raise_alert("robot_fault", "medium", self.config.robot.room, now,
+                                                        time.time(), fault=_token(reason))
+                self._fault_alerts[reason] = alert.alert_id
+                self._send_alert(update)
+            elif f.get("state") == "cleared" and reason in self._fault_alerts:
+                self._send_alert(self.alerts.cancel(self._fault_alerts.pop(reason)))
+        elif intent.kind == "activity":
+            counter = str(f.get("counter"))
+            if counter in self.activity.counts:
+                self.activity.count(counter, int(f.get("delta", 1)))
+
+    def _send_alert(self, update: dict[str, Any]) -> None:
+        self.alert_updates.append(update)
+        if self.link is not None:
+            self.link.submit("alert", update)
+        self._record("alert", {k: update[k] for k in ("type", "priority", "state", "room")})
+
+    def _on_command(self, name: str, payload: dict[str, Any]) -> None:
+        self._record("command", {"command": name})
+        alert_id = str(payload.get("alert_id", ""))
+        try:
+            if name == "ack":
+                update = self.alerts.acknowledge(alert_id)
+                if update is not None:
+                    self._send_alert(update)
+                if alert_id == self.help_alert:
+                    self._fire("ack")  # the resident hears that help is on the way
+            elif name == "resolve":
+                self._send_alert(self.alerts.resolve(alert_id))
+                if alert_id == self.help_alert:
+                    self.help_alert = None
+                    self._fire("resolve")
+            elif name in ("pause", "resume"):
+                self._fire(name)
+            elif name == "remind":
+                self._scheduled.append((time.monotonic() + float(payload.get("in_s", 0)), str(payload["kind"])))
+            elif name == "quiet_hours":
+                self.quiet_hours = QuietHoursSection.model_validate(
+                    {k: payload[k] for k in ("enabled", "start", "end")})
+                self._next_quiet_check = 0.0
+        except UnknownAlert as exc:
+            log.warning("staff command %s rejected: %s", name, exc)
+            self._record("refused", {"command": name, "reason": "unknown alert"})
+
+    def _every_second(self, now: float) -> None:
+        self._next_second = now + 1.0
+        for name, since in self._workers_down.items():
+            if now - since >= WORKER_ALERT_AFTER_S and name not in self._workers_reported:
+                self._workers_reported.add(name)
+                self._execute(Publish("fault", (("reason", f"worker_{name}"), ("state", "raised"))), now)
+        due = [kind for t, kind in self._scheduled if t <= now]
+        if due:
+            self._scheduled = [(t, k) for t, k in self._scheduled if t > now]
+            for kind in due:
+                if not self._fire("remind", kind=kind):
+                    self._scheduled.append((now + 60.0, kind))  # busy: try again in a minute
+        bucket = self.activity.flush(time.time())
+        if bucket is not None and self.link is not None:
+            self.link.submit("activity", bucket)
+        if self.link is not None:
+            self.link.health = {"behaviour": self.behaviour.state,
+                                "faults": sorted(_token(f) for f in self.behaviour.facts.faults),
+                                "open_alerts": len(self.alerts.alerts),
+                                "loop_p99_ms": self.loop.stats.histogram.percentile_ms(0.99)}
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:
         self._records.append((kind, data))
@@ -405,3 +546,9 @@ class _Watchdog:
             self.sock.sendto(message.encode(), self.addr)
         except OSError:
             pass
+
+
+def _token(text: str) -> str:
+    """A schema-safe token from an internal reason such as 'worker_speech_in' or 'loop_overrun'."""
+    out = "".join(c if c.isalnum() or c in "_-" else "_" for c in text.lower())[:32]
+    return out if out and out[0].isalnum() else "fault"
