@@ -199,7 +199,7 @@ class QuietHoursSection(Section):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _hhmm(cls, value: Any) -> Any:
-        if isinstance(value, str) and not re.fullmatch(r"\d{1,2}:\d{2}", value):
+        if isinstance(value, str) and not re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value):
             raise ValueError("use 24-hour HH:MM, e.g. \"21:30\"")
         return value
 
