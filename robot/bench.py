@@ -197,7 +197,15 @@ def _timed_pair(count: int, bare: Callable[[], object], subject: Callable[[], ob
     return a, b
 
 
+def bench_mqtt(args: argparse.Namespace) -> dict[str, Any]:
+    """Alert latency, backlog drain and outbox cost against a real mosquitto (robot/bench_mqtt.py)."""
+    from robot import bench_mqtt as mqtt_bench
+
+    return {**mqtt_bench.bench_mqtt(args), **machine()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "loop": bench_loop,
     "servo": bench_servo,
+    "mqtt": bench_mqtt,
 }

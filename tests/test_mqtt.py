@@ -410,3 +410,50 @@ def test_nothing_spoken_reaches_the_audit_log_status_or_outbox(robot: Runtime, s
             data = path.read_bytes().decode("utf-8", "replace").lower()
             for word in SPOKEN:
                 assert word.lower() not in data, (path, word)
+
+
+def test_staff_console_shows_alerts_live_and_acks_and_resolves(robot: Runtime, broker: Broker) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "robot.cli", "staff", "--site", SITE, "--port", str(broker.port),
+         "--ca-file", str(broker.ca), "--username", STAFF, "--password-file", str(broker.password_file(STAFF))],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    assert proc.stdin is not None and proc.stdout is not None
+    lines: list[str] = []
+
+    def read_until(text: str, timeout: float = 5.0) -> bool:
+        import select
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(text in line for line in lines):
+                return True
+            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+            if ready:
+                lines.append(proc.stdout.readline())
+        return any(text in line for line in lines)
+
+    try:
+        assert read_until("connected; watching site demo")
+        robot.inject("help")
+        assert read_until("help_request"), lines
+        assert any("HIGH" in line and "raised" in line and "robot-1/lounge" in line for line in lines)
+        proc.stdin.write("ack 1\n")
+        proc.stdin.flush()
+        assert read_until("acknowledged"), lines
+        assert wait_for(lambda: robot.said[-1].key == "help_coming", 3)
+        proc.stdin.write("resolve 1\n")
+        proc.stdin.flush()
+        assert read_until("resolved"), lines
+        proc.stdin.write("list\n")
+        proc.stdin.flush()
+        assert read_until("no open alerts"), lines
+        assert wait_for(lambda: robot.behaviour.state == "idle", 3)
+        proc.stdin.write("pause robot-1\n")
+        proc.stdin.flush()
+        assert wait_for(lambda: robot.behaviour.state == "paused", 3)
+        proc.stdin.write("quit\n")
+        proc.stdin.flush()
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

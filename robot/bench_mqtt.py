@@ -1,0 +1,224 @@
+"""`carebot bench mqtt`: alert latency, backlog drain rate and outbox write cost, with baselines.
+
+It starts its own mosquitto (TLS, passwords, ACLs from scripts/broker-setup.sh) on a free
+loopback port, so it needs a source checkout and the mosquitto packages.
+- Alert latency: from a help request entering the running robot to a staff client receiving
+  the alert, against mosquitto_pub -> mosquitto_sub for the same TLS broker (the floor).
+- Backlog drain: 1000 activity events waiting in the outbox, published once the link connects.
+- Outbox write: one committed row (WAL, synchronous=FULL) against a bare sqlite insert and
+  commit with the same durability.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import sqlite3
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from robot.errors import CareBotError
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SITE, ROBOT, STAFF = "bench", "robot-1", "staff-bench"
+
+
+def _pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def _ms(samples: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(samples) * 1000, 2), "p90_ms": round(_pct(samples, 0.9) * 1000, 2),
+            "p99_ms": round(_pct(samples, 0.99) * 1000, 2), "n": len(samples)}
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class _Broker:
+    def __init__(self, directory: Path) -> None:
+        if not (SCRIPTS / "broker-setup.sh").exists() or not shutil.which("mosquitto"):
+            raise CareBotError("bench mqtt needs a source checkout (scripts/broker-setup.sh) and mosquitto")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.dir = directory
+        subprocess.run([str(SCRIPTS / "broker-setup.sh"), str(directory), "--site", SITE, "--robot", ROBOT,
+                        "--staff", STAFF, "--port", str(self.port), "--bind", "127.0.0.1", "--run-as", "root"],
+                       check=True, capture_output=True)
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.dir / "mosquitto.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise CareBotError("mosquitto did not start")
+
+    def secret(self, account: str) -> Path:
+        return self.dir / "secrets" / f"{account}.password"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def _staff_client(broker: _Broker, topic: str, arrivals: dict[str, float]) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5)
+    client.tls_set_context(ssl.create_default_context(cafile=str(broker.dir / "ca.crt")))
+    client.username_pw_set(STAFF, broker.secret(STAFF).read_text().strip())
+    client.on_message = lambda c, u, m: arrivals.setdefault(m.topic + str(len(arrivals)), time.monotonic())
+    ready = threading.Event()
+    client.on_subscribe = lambda c, u, mid, rcs, p: ready.set()
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+    client.connect("localhost", broker.port)
+    client.loop_start()
+    ready.wait(5)
+    return client
+
+
+def bench_mqtt(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the three measurements and their baselines."""
+    from robot.config import Config, MqttSection, RobotSection
+    from robot.outbox import Outbox
+    from robot.runtime import Runtime
+
+    count = max(20, min(int(args.count), 500)) if args.count else 100
+    with tempfile.TemporaryDirectory(prefix="carebot-bench-mqtt-") as tmp_name:
+        tmp = Path(tmp_name)
+        broker = _Broker(tmp / "broker")
+        try:
+            # floor: mosquitto_pub -> mosquitto_sub, same broker, TLS and accounts
+            _progress(f"bench mqtt: floor, {count} x mosquitto_pub -> mosquitto_sub...")
+            floor = _floor(broker, count)
+
+            _progress(f"bench mqtt: {count} help alerts through the running robot...")
+            mqtt_cfg = MqttSection(enabled=True, host="localhost", port=broker.port, ca_file=broker.dir / "ca.crt",
+                                   username=ROBOT, password_file=broker.secret(ROBOT), heartbeat_s=60)
+            config = Config(robot=RobotSection(id=ROBOT, site=SITE, state_dir=tmp / "state"), mqtt=mqtt_cfg)
+            arrivals: dict[str, float] = {}
+            staff = _staff_client(broker, f"carebot/v1/{SITE}/{ROBOT}/alert", arrivals)
+            runtime = Runtime(config, simulate=True)
+            runtime.start()
+            latencies = []
+            try:
+                _until(lambda: runtime.link is not None and runtime.link.connected and runtime.behaviour.state == "idle")
+                for _ in range(count):
+                    before = len(arrivals)
+                    t0 = time.monotonic()
+                    runtime.inject("help")
+                    _until(lambda b=before: len(arrivals) > b)
+                    latencies.append(max(arrivals.values()) - t0)
+                    runtime.inject_command("resolve", {"alert_id": runtime.help_alert or ""})
+                    _until(lambda b=before: len(arrivals) > b + 1 and runtime.behaviour.state == "idle")
+
+                _progress("bench mqtt: backlog of 1000 activity events...")
+                drained = _drain(runtime, broker)
+            finally:
+                runtime.stop()
+                staff.disconnect()
+                staff.loop_stop()
+        finally:
+            broker.stop()
+        _progress("bench mqtt: outbox write cost against bare sqlite...")
+        write = _outbox_cost(tmp, Outbox)
+
+    lat = _ms(latencies)
+    ratio = lat["p50_ms"] / floor["p50_ms"] if floor["p50_ms"] else None
+    return {
+        "benchmark": "mqtt",
+        "alert_latency": lat, "floor_mosquitto_pub_sub": floor,
+        "alert_p50_ratio_to_floor": round(ratio, 2) if ratio else None,
+        "backlog": drained, "outbox_write": write,
+        "targets_met": {"alert_le_2x_floor": ratio is not None and ratio <= 2.0,
+                        "alert_p99_lt_50ms": lat["p99_ms"] < 50.0},
+    }
+
+
+def _until(predicate: Any, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise CareBotError("bench mqtt: timed out waiting for the broker")
+        time.sleep(0.0005)
+
+
+def _floor(broker: _Broker, count: int) -> dict[str, float]:
+    topic = f"carebot/v1/{SITE}/{ROBOT}/alert"
+    common = ["-h", "localhost", "-p", str(broker.port), "--cafile", str(broker.dir / "ca.crt"), "-V", "mqttv5",
+              "-q", "1", "-t", topic]
+    sub = subprocess.Popen(["mosquitto_sub", *common, "-u", STAFF, "-P", broker.secret(STAFF).read_text().strip()],
+                           stdout=subprocess.PIPE, text=True, bufsize=1)
+    time.sleep(0.5)
+    password = broker.secret(ROBOT).read_text().strip()
+    samples = []
+    assert sub.stdout is not None
+    try:
+        for i in range(count):
+            t0 = time.monotonic()
+            subprocess.run(["mosquitto_pub", *common, "-u", ROBOT, "-P", password, "-m", str(i)], check=True)
+            sub.stdout.readline()
+            samples.append(time.monotonic() - t0)
+    finally:
+        sub.terminate()
+        sub.wait(5)
+    return _ms(samples)
+
+
+def _drain(runtime: Any, broker: _Broker) -> dict[str, float]:
+    link = runtime.link
+    fields = {"bucket_start": 1_800_000_000, "bucket_s": 900,
+              "counts": {"conversations": 1, "reminders_confirmed": 0, "engagement_minutes": 0, "help_requests": 0}}
+    broker.stop()  # the backlog builds while the broker is away
+    _until(lambda: not link.connected, 10)
+    t0 = time.monotonic()
+    for _ in range(1000):
+        link.submit("activity", fields)
+    _until(lambda: link.outbox.pending() >= 1000, 60)
+    stored = time.monotonic() - t0
+    broker.start()
+    _until(lambda: link.connected, 60)
+    t1 = time.monotonic()
+    _until(lambda: link.outbox.pending() == 0, 120)
+    drain = time.monotonic() - t1
+    return {"events": 1000, "store_s": round(stored, 3), "store_per_s": round(1000 / stored, 1),
+            "drain_s": round(drain, 3), "drain_per_s": round(1000 / drain, 1)}
+
+
+def _outbox_cost(tmp: Path, outbox_cls: Any) -> dict[str, float]:
+    n = 300
+    box = outbox_cls(tmp / "cost.sqlite", min_free_mb=1)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        box.add(uuid.uuid4().hex, "alert", 0, "t/alert", b"x" * 300)
+    ours = (time.perf_counter() - t0) / n
+    box.close()
+    db = sqlite3.connect(str(tmp / "bare.sqlite"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT UNIQUE, v BLOB)")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        db.execute("INSERT INTO t (k, v) VALUES (?, ?)", (uuid.uuid4().hex, b"x" * 300))
+    bare = (time.perf_counter() - t0) / n
+    db.close()
+    return {"outbox_ms": round(ours * 1000, 3), "bare_sqlite_ms": round(bare * 1000, 3),
+            "ratio": round(ours / bare, 2)}

@@ -1,0 +1,224 @@
+"""`carebot staff`: a nurse station's console for one site, with no other app needed.
+
+It shows every robot's alerts live with their age and state, and takes typed commands:
+`ack N`, `resolve N`, `pause ROBOT`, `resume ROBOT`, `remind ROBOT KIND [MINUTES]`, `list`,
+`robots`, `quit`. Duplicate deliveries (same event_id) are shown once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import ssl
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from robot.config import read_secret
+from robot.errors import CareBotError
+from robot.events import InvalidMessage, validate
+
+
+@dataclass
+class AlertView:
+    """What the console knows of one alert."""
+
+    alert_id: str
+    robot: str
+    room: str
+    type: str
+    priority: str
+    state: str
+    level: int
+    raised_ts: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def line(self, n: int, now: float) -> str:
+        age = int(now - self.raised_ts)
+        detail = " ".join(f"{k}={v}" for k, v in self.extra.items())
+        esc = f" L{self.level}" if self.level else ""
+        return (f"{n:>3}  {self.priority.upper():6s} {self.type:18s} {self.state:12s}{esc:4s} "
+                f"{self.robot}/{self.room}  {age // 60:>3}m{age % 60:02d}s {detail}")
+
+
+class StaffConsole:
+    """Subscribes to a site and sends staff commands."""
+
+    def __init__(self, site: str, client: mqtt.Client, out: TextIO, station: str) -> None:
+        self.site = site
+        self.client = client
+        self.out = out
+        self.station = station
+        self.alerts: dict[str, AlertView] = {}
+        self.robots: dict[str, str] = {}
+        self.seen: set[str] = set()
+        self.events: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        client.on_message = lambda c, u, msg: self.events.put((msg.topic, msg.payload))
+        client.on_connect = lambda c, u, f, rc, p: self._on_connect(rc)
+
+    def _on_connect(self, rc: Any) -> None:
+        if rc.is_failure:
+            self.out.write(f"broker refused the connection: {rc}\n")
+            return
+        base = f"carebot/v1/{self.site}/+"
+        self.client.subscribe([(f"{base}/alert", 1), (f"{base}/status", 1)])
+        self.out.write(f"connected; watching site {self.site}\n")
+        self.out.flush()
+
+    def pump(self) -> None:
+        """Apply every message received so far."""
+        while True:
+            try:
+                topic, payload = self.events.get_nowait()
+            except queue.Empty:
+                return
+            self.apply(topic, payload)
+
+    def apply(self, topic: str, payload: bytes) -> None:
+        """Take one message from the broker into the view."""
+        kind = topic.rsplit("/", 1)[-1]
+        try:
+            body = json.loads(payload)
+            validate(kind, body)
+        except (ValueError, InvalidMessage) as exc:
+            self.out.write(f"ignored a malformed {kind} message on {topic}: {str(exc)[:120]}\n")
+            return
+        if kind == "status":
+            self.robots[body["robot"]] = body["state"]
+            self.out.write(f"robot {body['robot']} is {body['state']}\n")
+        elif kind == "alert":
+            if body["event_id"] in self.seen:
+                return  # a redelivery
+            self.seen.add(body["event_id"])
+            extra = {k: body[k] for k in ("reminder", "concern", "fault") if k in body}
+            view = AlertView(body["alert_id"], body["robot"], body["room"], body["type"], body["priority"],
+                             body["state"], body["level"], body["raised_ts"], extra)
+            self.alerts[view.alert_id] = view
+            n = list(self.alerts).index(view.alert_id) + 1
+            bell = "\a" if body["state"] in ("raised", "escalated") and body["priority"] == "high" else ""
+            self.out.write(f"{bell}{view.line(n, time.time())}\n")
+        self.out.flush()
+
+    def show(self) -> None:
+        """Print the open alerts, oldest first."""
+        now = time.time()
+        open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1)
+                       if a.state not in ("resolved", "cancelled")]
+        if not open_alerts:
+            self.out.write("no open alerts\n")
+        for n, a in open_alerts:
+            self.out.write(a.line(n, now) + "\n")
+        self.out.flush()
+
+    def _alert(self, ref: str) -> AlertView:
+        views = list(self.alerts.values())
+        if ref.isdigit() and 1 <= int(ref) <= len(views):
+            return views[int(ref) - 1]
+        matches = [a for a in views if a.alert_id.startswith(ref)]
+        if len(matches) != 1:
+            raise CareBotError(f"no single alert {ref!r}; type 'list' to see their numbers")
+        return matches[0]
+
+    def send(self, robot: str, name: str, **fields: Any) -> None:
+        """Publish one command to a robot."""
+        body = {"schema": f"carebot/cmd-{name.replace('_', '-')}/1", "cmd_id": uuid.uuid4().hex,
+                "ts": round(time.time(), 3), "by": self.station, **fields}
+        validate(f"cmd-{name.replace('_', '-')}", body)
+        self.client.publish(f"carebot/v1/{self.site}/{robot}/cmd/{name}", json.dumps(body), qos=1)
+
+    def command(self, line: str) -> bool:
+        """Carry out one typed command; False to quit."""
+        words = line.split()
+        if not words:
+            return True
+        cmd, args = words[0].lower(), words[1:]
+        try:
+            if cmd in ("quit", "exit"):
+                return False
+            if cmd in ("ack", "resolve") and len(args) == 1:
+                alert = self._alert(args[0])
+                self.send(alert.robot, cmd, alert_id=alert.alert_id)
+                self.out.write(f"sent {cmd} for {alert.type} at {alert.robot}/{alert.room}\n")
+            elif cmd in ("pause", "resume") and len(args) == 1:
+                self.send(args[0], cmd)
+                self.out.write(f"sent {cmd} to {args[0]}\n")
+            elif cmd == "remind" and len(args) in (2, 3):
+                in_s = int(float(args[2]) * 60) if len(args) == 3 else 0
+                self.send(args[0], "remind", kind=args[1], in_s=in_s)
+                self.out.write(f"sent a {args[1]} reminder to {args[0]}\n")
+            elif cmd == "list":
+                self.show()
+            elif cmd == "robots":
+                for robot, state in sorted(self.robots.items()):
+                    self.out.write(f"{robot}: {state}\n")
+            else:
+                self.out.write("commands: ack N | resolve N | pause ROBOT | resume ROBOT | "
+                               "remind ROBOT KIND [MINUTES] | list | robots | quit\n")
+        except (CareBotError, ValueError) as exc:
+            self.out.write(f"{exc}\n")
+        self.out.flush()
+        return True
+
+
+def run(args: argparse.Namespace, inp: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    """Connect, then show alerts and read commands until 'quit' or end of input."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"carebot-staff-{uuid.uuid4().hex[:8]}",
+                         protocol=mqtt.MQTTv5)
+    if not args.no_tls:
+        context = ssl.create_default_context(cafile=str(args.ca_file) if args.ca_file else None)
+        client.tls_set_context(context)
+    if args.username:
+        password = read_secret(Path(args.password_file)) if args.password_file else None
+        client.username_pw_set(args.username, password)
+    console = StaffConsole(args.site, client, out, args.username or "staff")
+    try:
+        client.connect(args.host, args.port, keepalive=30)
+    except (OSError, ssl.SSLError) as exc:
+        raise CareBotError(f"cannot reach the broker at {args.host}:{args.port}: {exc}") from None
+    client.loop_start()
+    lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+    def read() -> None:
+        for line in inp:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, name="staff-input", daemon=True).start()
+    try:
+        while True:
+            console.pump()
+            try:
+                line = lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            console.pump()
+            if line is None or not console.command(line):
+                break
+        time.sleep(0.3)  # let the last command go out
+        console.pump()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Add `carebot staff` to the CLI."""
+    p = sub.add_parser("staff", help="a nurse station's console: live alerts, ack and resolve",
+                       description="Watch a site's alerts live and acknowledge or resolve them.")
+    p.add_argument("--site", required=True, help="the care home's site token")
+    p.add_argument("--host", default="localhost")
+    p.add_argument("--port", type=int, default=8883)
+    p.add_argument("--ca-file", type=Path, default=None, help="the site CA certificate")
+    p.add_argument("--username", default=None, help="the staff account (starts with 'staff')")
+    p.add_argument("--password-file", type=Path, default=None)
+    p.add_argument("--no-tls", action="store_true", help="plain TCP (a broker on this machine only)")
+    p.set_defaults(func=run)
