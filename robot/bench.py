@@ -204,7 +204,15 @@ def bench_mqtt(args: argparse.Namespace) -> dict[str, Any]:
     return {**mqtt_bench.bench_mqtt(args), **machine()}
 
 
+def bench_vision(args: argparse.Namespace) -> dict[str, Any]:
+    """Engagement pipeline rate, face-to-engaged latency and idle CPU (robot/bench_vision.py)."""
+    from robot import bench_vision as vision_bench
+
+    return {**vision_bench.bench_vision(args), **machine()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "vision": bench_vision,
     "loop": bench_loop,
     "servo": bench_servo,
     "mqtt": bench_mqtt,

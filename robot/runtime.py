@@ -82,7 +82,7 @@ class Runtime:
                  out: TextIO | None = None) -> None:
         self.config = config
         self.simulate = simulate or config.servo.driver == "sim"
-        self.worker_specs = workers or []
+        self.worker_specs = default_workers(config) if workers is None else workers
         self.out = out
         self.boot_id = uuid.uuid4().hex[:12]
         self.state_dir = Path(config.robot.state_dir)
@@ -133,6 +133,11 @@ class Runtime:
         self._fault_alerts: dict[str, str] = {}
         self._scheduled: list[tuple[float, str]] = []
         self._workers_down: dict[str, float] = {}
+        self._worker_names = {w.name for w in self.worker_specs}
+        self.engagement = "UNKNOWN"
+        self._next_head = 0.0
+        self._head_sent = (0.0, 0.0)
+        self.last_target: list[float] | None = None
         self._workers_reported: set[str] = set()
         self.quiet_hours = cfg.quiet_hours
         self._next_second = 0.0
@@ -274,6 +279,8 @@ class Runtime:
         self.activity.tick(self.behaviour.state, dt_s)
         if now >= self._next_second:
             self._every_second(now)
+        if self.simulate and "vision" in self._worker_names and now >= self._next_head:
+            self._send_head(now)
         targets = self.motion.sample(now)
         self._ticks += 1
         if connected:
@@ -336,10 +343,41 @@ class Runtime:
                                     "restart_in_s": d.get("restart_in_s"), "planned": d.get("planned")})
             if not d.get("planned"):
                 self._workers_down.setdefault(name, now)  # staff hear of it if it stays down
+        elif msg.kind == "vision":
+            self._on_vision(msg.data)
+        elif msg.kind == "camera_fault":
+            self._record("worker", {"worker": msg.sender, "state": "fault", "reason": "camera unavailable"})
+            self._execute(Publish("fault", (("reason", "camera"), ("state", "raised"))), now)
+        elif msg.kind == "camera_ok":
+            self._record("worker", {"worker": msg.sender, "state": "ready", "reason": "camera back"})
+            self._execute(Publish("fault", (("reason", "camera"), ("state", "cleared"))), now)
         elif msg.kind in ("engaged", "disengaged", "speech_started", "utterance", "speech_finished"):
             trigger = {"engaged": "engage", "disengaged": "disengage", "speech_started": "speech_start",
                        "utterance": "heard", "speech_finished": "reply_done"}[msg.kind]
             self._fire(trigger)
+
+    def _send_head(self, now: float) -> None:
+        """Tell the simulated camera where the head points (10 Hz, only when it moved)."""
+        self._next_head = now + 0.1
+        angles = self.motion.angles()
+        head = (round(angles.get("pan", 0.0), 1), round(angles.get("tilt", 0.0), 1))
+        if head != self._head_sent:
+            self._head_sent = head
+            self.supervisor.send("vision", "head", pan=head[0], tilt=head[1])
+
+    def _on_vision(self, data: dict[str, Any]) -> None:
+        state = str(data.get("state"))
+        previous, self.engagement = self.engagement, state
+        if state == "ENGAGED" and previous != "ENGAGED":
+            self._fire("engage")
+        elif state == "DISENGAGED" and previous in ("ENGAGED", "DISENGAGING"):
+            self._fire("disengage")
+            self.motion.release_look()
+        target = data.get("target")
+        self.last_target = target
+        if (target and state in ("ENGAGING", "ENGAGED", "DISENGAGING")
+                and self.behaviour.state in ("idle", "engaged", "listening", "responding", "reminding", "alerting")):
+            self.motion.look_at((float(target[0]) - 0.5) * 2, (float(target[1]) - 0.5) * 2)
 
     def _execute(self, intent: Intent, now: float) -> None:
         if isinstance(intent, Gesture):
@@ -359,6 +397,8 @@ class Runtime:
         elif isinstance(intent, Sensors):
             self._record("sensors", {"mode": f"mic={'on' if intent.microphone else 'off'},"
                                              f"camera={'on' if intent.camera else 'off'}"})
+            if "vision" in self._worker_names:
+                self.supervisor.send("vision", "camera", on=intent.camera)
         elif isinstance(intent, Publish):
             self.published.append(intent)
             self._publish(intent, now)
@@ -526,6 +566,14 @@ class Runtime:
             os.replace(tmp, path)
         except OSError as exc:
             log.warning("cannot write %s: %s", path, exc)
+
+
+def default_workers(config: Config) -> list[WorkerSpec]:
+    """The worker processes the config asks for."""
+    specs = []
+    if config.vision.enabled:
+        specs.append(WorkerSpec("vision", "robot.workers.vision:VisionWorker", config.vision.worker_options()))
+    return specs
 
 
 class _Watchdog:

@@ -30,7 +30,9 @@ def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: fl
 def config(tmp_path: Path) -> Config:
     """The shipped simulator config, with its state in a temporary directory."""
     base = load_config(ROOT / "config" / "carebot.toml")
-    return base.model_copy(update={"robot": base.robot.model_copy(update={"state_dir": tmp_path / "state"})})
+    # Vision off: its demo scene would engage the robot in the middle of unrelated tests.
+    return base.model_copy(update={"robot": base.robot.model_copy(update={"state_dir": tmp_path / "state"}),
+                                   "vision": base.vision.model_copy(update={"enabled": False})})
 
 
 @pytest.fixture

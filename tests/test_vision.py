@@ -1,0 +1,247 @@
+"""Vision on real photographs (scikit-image's) and scripted scenes; privacy and faults in real processes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from hardware.camera import Actor, Keyframe, Scene, SceneCamera, default_face
+from robot.config import Config
+from robot.engagement import Engagement, EngagementTracker, Face
+from robot.messages import Message
+from robot.runtime import Runtime
+from robot.supervisor import Supervisor, WorkerSpec
+from robot.vision import DetectorUnavailable, HaarDetector, YuNetDetector
+from robot.workers import vision as _vision_worker  # noqa: F401  (its bytecode cache exists before the test)
+
+from .conftest import wait_for
+
+W, H = 320, 240
+NO_FACES = ["coffee", "chelsea", "rocket", "coins", "brick", "grass", "gravel", "horse", "clock", "moon",
+            "hubble_deep_field", "immunohistochemistry", "retina", "page", "text", "cat"]
+
+
+@functools.cache
+def photo(name: str) -> np.ndarray:
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        img = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    else:
+        img = cv2.cvtColor(img[..., :3].astype(np.uint8), cv2.COLOR_RGB2BGR)
+    return cv2.resize(img, (W, H))
+
+
+@pytest.fixture(scope="module")
+def detector() -> HaarDetector:
+    return HaarDetector()
+
+
+def test_finds_the_face_where_it_is(detector: HaarDetector) -> None:
+    img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)  # 512 x 512, face near (225, 120)
+    frame = cv2.resize(img, (W, W))
+    faces = [f for f in detector.detect(frame) if f.frontal]
+    assert len(faces) == 1
+    cx, cy = faces[0].center()
+    assert abs(cx - 225 * W / 512) < 15 and abs(cy - 120 * W / 512) < 20
+
+
+@pytest.mark.parametrize(("x", "y", "size"), [(0.25, 0.4, 0.3), (0.75, 0.5, 0.25), (0.5, 0.55, 0.4)])
+def test_finds_a_composited_face_at_its_position(detector: HaarDetector, x: float, y: float, size: float) -> None:
+    scene = Scene([Actor(default_face(), [Keyframe(0, x, y, size), Keyframe(10, x, y, size)])], W, H)
+    faces = [f for f in detector.detect(scene.render(1.0)) if f.frontal]
+    assert len(faces) == 1
+    cx, cy = faces[0].center()
+    assert abs(cx / W - x) < 0.06 and abs(cy / H - y) < 0.08
+
+
+def test_no_false_engagement_on_no_face_photographs_over_300_frames(detector: HaarDetector) -> None:
+    rng = np.random.default_rng(1)
+    tracker = EngagementTracker(W, H)
+    states = set()
+    scenes = NO_FACES + ["camera"]  # "camera" is a man in profile: attention, not engagement
+    for i in range(300):  # 300 frames at 10 fps; the scene changes every 18 frames, with sensor noise
+        base = photo(scenes[(i // 18) % len(scenes)]).astype(np.int16)
+        noisy = np.clip(base + rng.integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
+        states.add(tracker.update(i * 0.1, detector.detect(noisy)).state)
+    assert Engagement.ENGAGED not in states and Engagement.ENGAGING not in states
+
+
+def test_each_no_face_photograph_yields_no_frontal_face(detector: HaarDetector) -> None:
+    for name in NO_FACES:
+        assert [f for f in detector.detect(photo(name)) if f.frontal] == [], name
+
+
+def run_scene(scene: Scene, detector: HaarDetector, seconds: float, fps: float = 10.0) -> list[tuple[float, object]]:
+    clock = [0.0]
+    camera = SceneCamera(scene, clock=lambda: clock[0])
+    camera.open()
+    tracker = EngagementTracker(W, H)
+    out = []
+    for i in range(int(seconds * fps)):
+        clock[0] = i / fps
+        obs = tracker.update(clock[0], detector.detect(camera.read()))
+        out.append((clock[0], obs))
+    return out
+
+
+def first(obs: list[tuple[float, object]], state: Engagement, after: float = 0.0) -> float:
+    return next(t for t, o in obs if t >= after and o.state == state)  # type: ignore[attr-defined]
+
+
+def test_walking_in_and_facing_engages_within_a_second(detector: HaarDetector) -> None:
+    # enters at 1 s from the left edge, reaches the middle, close, by 3 s
+    path = [Keyframe(1.0, 0.05, 0.45, 0.18), Keyframe(3.0, 0.5, 0.45, 0.3), Keyframe(10, 0.5, 0.45, 0.3)]
+    obs = run_scene(Scene([Actor(default_face(), path)], W, H), detector, 8)
+    visible = next(t for t, o in obs if o.faces > 0)  # type: ignore[attr-defined]
+    engaged = first(obs, Engagement.ENGAGED)
+    assert engaged - visible <= 1.0, (visible, engaged)
+
+
+def test_turning_away_disengages_within_two_seconds(detector: HaarDetector) -> None:
+    path = [Keyframe(0, 0.5, 0.45, 0.3), Keyframe(3.0, 0.5, 0.45, 0.3), Keyframe(3.01, 0.5, 0.45, 0.3, False),
+            Keyframe(10, 0.5, 0.45, 0.3, False)]
+    obs = run_scene(Scene([Actor(default_face(), path)], W, H), detector, 8)
+    assert first(obs, Engagement.ENGAGED) < 1.5
+    assert first(obs, Engagement.DISENGAGED, after=3.0) - 3.0 <= 2.0
+
+
+def test_two_faces_do_not_flicker_the_target(detector: HaarDetector) -> None:
+    face = default_face()
+    a = Actor(face, [Keyframe(0, 0.28, 0.45, 0.24), Keyframe(12, 0.3, 0.47, 0.25)])
+    b = Actor(cv2.flip(face, 1), [Keyframe(0, 0.72, 0.45, 0.25), Keyframe(12, 0.7, 0.43, 0.24)])
+    obs = run_scene(Scene([a, b], W, H), detector, 10)
+    sides = [o.target[0] < 0.5 for _, o in obs if o.target]  # type: ignore[attr-defined]
+    switches = sum(1 for p, q in zip(sides, sides[1:], strict=False) if p != q)
+    assert len(sides) > 80 and switches == 0
+    assert max(o.faces for _, o in obs) == 2  # type: ignore[attr-defined]
+
+
+def test_the_closer_frontal_face_wins_over_a_profile() -> None:
+    tracker = EngagementTracker(W, H)
+    near_profile = Face(10, 60, 90, 90, frontal=False)
+    far_frontal = Face(200, 80, 50, 50, frontal=True)
+    for i in range(10):
+        obs = tracker.update(i * 0.1, [near_profile, far_frontal])
+    assert obs.target is not None and obs.target[0] > 0.5
+
+
+def test_yunet_configured_without_its_model_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(DetectorUnavailable, match="face_detection_yunet.*vision.detector = \"haar\""):
+        YuNetDetector(tmp_path / "missing.onnx", W, H)
+
+
+# -- the worker process: no frames leave it, nothing touches disk, privacy, faults ------------------
+
+
+@pytest.fixture
+def vision_worker(fast_workers) -> Iterator[Supervisor]:  # type: ignore[no-untyped-def]
+    options = {"camera": "scene", "idle_fps": 5, "active_fps": 10}
+    sup = Supervisor([WorkerSpec("vision", "robot.workers.vision:VisionWorker", options)], fast_workers)
+    sup.start()
+    yield sup
+    sup.stop()
+
+
+def collect(sup: Supervisor, seconds: float) -> list[Message]:
+    out: list[Message] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        out += sup.drain()
+        time.sleep(0.02)
+    return out
+
+
+def test_vision_process_sends_only_small_observations_and_writes_nothing(vision_worker: Supervisor,
+                                                                         tmp_path: Path) -> None:
+    assert wait_for(lambda: vision_worker.health()["vision"].state == "running", 15)
+    pid = vision_worker.health()["vision"].pid
+    assert pid is not None
+    dirs = [Path("/tmp"), tmp_path]
+    before = {p for d in dirs for p in d.rglob("*") if p.is_file()}
+    messages = collect(vision_worker, 10.0)  # the demo scene: enters ~4 s, faces by 8 s
+    observations = [m for m in messages if m.kind == "vision"]
+    assert len(observations) > 20
+    assert any(m.data["state"] == "ENGAGED" for m in observations)
+    for m in messages:
+        assert len(pickle.dumps(m)) < 1024
+        for value in m.data.values():
+            assert not isinstance(value, (bytes, bytearray, np.ndarray, memoryview))
+            if isinstance(value, list):
+                assert len(value) <= 4 and all(isinstance(v, float) for v in value)
+    with open(f"/proc/{pid}/io") as f:
+        io = dict(line.split(": ") for line in f.read().splitlines())
+    assert int(io["write_bytes"]) == 0  # the vision process wrote nothing to any disk
+    after = {p for d in dirs for p in d.rglob("*") if p.is_file()}
+    images = [p for p in after - before if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".npy")]
+    assert images == []
+
+
+def test_privacy_releases_the_camera_and_stops_observations(vision_worker: Supervisor) -> None:
+    assert wait_for(lambda: vision_worker.health()["vision"].state == "running", 15)
+    collect(vision_worker, 1.0)
+    vision_worker.send("vision", "camera", on=False)
+    messages = collect(vision_worker, 1.5)
+    assert any(m.kind == "camera_state" and m.data["on"] is False for m in messages)
+    after_off = messages[[m.kind for m in messages].index("camera_state") + 1:]
+    assert not [m for m in after_off if m.kind == "vision"]
+    vision_worker.send("vision", "camera", on=True)
+    assert any(m.kind == "vision" for m in collect(vision_worker, 1.5))
+
+
+def test_camera_unplugged_mid_run_is_a_fault_then_recovers(config: Config) -> None:
+    cfg = config.model_copy(update={"vision": config.vision.model_copy(update={"enabled": True})})
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 15)
+        assert wait_for(lambda: rt.engagement != "UNKNOWN", 5)
+        rt.supervisor.send("vision", "inject", fault="unplug")
+        assert wait_for(lambda: any(u["type"] == "robot_fault" and u.get("fault") == "camera"
+                                    and u["state"] == "raised" for u in rt.alert_updates), 5)
+        assert rt.behaviour.state in ("idle", "engaged")  # voice-only, not the fault state
+        rt.supervisor.send("vision", "inject", fault="replug")
+        assert wait_for(lambda: any(u["type"] == "robot_fault" and u["state"] == "cancelled"
+                                    for u in rt.alert_updates), 10)
+    finally:
+        rt.stop()
+
+
+def test_the_head_turns_to_the_engaged_face_and_returns(config: Config) -> None:
+    cfg = config.model_copy(update={"vision": config.vision.model_copy(update={"enabled": True})})
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        # demo scene: the person stands right of centre from 8 s, turns away at 22 s and leaves by 32 s
+        assert wait_for(lambda: rt.behaviour.state == "engaged", 20)
+        pan = rt.config.servo.channels[0].channel
+        assert wait_for(lambda: rt.motion.last_output[pan] < 1400, 5)  # 0.72 of the width: pan right
+        # the simulated camera rides on the head, so the face comes to the middle of the image
+        assert wait_for(lambda: rt.last_target is not None and abs(rt.last_target[0] - 0.5) < 0.08, 5)
+        settled = rt.motion.last_output[pan]
+        time.sleep(1.0)
+        assert abs(rt.motion.last_output[pan] - settled) < 25  # holds on the face, no wind-up
+        assert wait_for(lambda: rt.behaviour.state == "idle", 25)
+        assert wait_for(lambda: abs(rt.motion.last_output[pan] - 1500) < 10, 5)
+    finally:
+        rt.stop()
+
+
+def test_scene_files_are_not_written_by_the_simulator(tmp_path: Path) -> None:
+    scene = Scene([Actor(default_face(), [Keyframe(0, 0.5, 0.5, 0.3), Keyframe(5, 0.5, 0.5, 0.3)])], W, H)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for t in range(20):
+            scene.render(t / 4)
+    finally:
+        os.chdir(cwd)
+    assert list(tmp_path.iterdir()) == []
