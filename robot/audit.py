@@ -56,7 +56,7 @@ class AuditLog:
         bad = set(data) - ALLOWED_KEYS
         if bad:
             raise ValueError(f"audit record {kind!r} has keys that are not allowed: {sorted(bad)}")
-        body = {"seq": self.seq + 1, "t": round(time.time() if wall is None else wall, 3),
+        body: dict[str, Any] = {"seq": self.seq + 1, "t": round(time.time() if wall is None else wall, 3),
                 "kind": kind, "data": data, "prev": self.prev}
         record = {**body, "hash": _digest(self.prev, body)}
         with self.path.open("a", encoding="utf-8") as f:
@@ -90,7 +90,8 @@ def verify(path: Path) -> VerifyResult:
             except (ValueError, KeyError, TypeError) as exc:
                 return VerifyResult(False, count, f"line {number}: not an audit record ({exc})")
             if body["prev"] != prev:
-                return VerifyResult(False, count, f"line {number}: chain broken (a record before it was changed or removed)")
+                why = "chain broken (a record before it was changed or removed)"
+                return VerifyResult(False, count, f"line {number}: {why}")
             if _digest(prev, body) != stored:
                 return VerifyResult(False, count, f"line {number}: record was altered")
             prev, count = stored, count + 1

@@ -186,6 +186,7 @@ class Behaviour:
     """The model object the state machine decorates; it collects intents for the runtime."""
 
     state: str
+    trigger: Any  # bound by transitions.Machine
 
     def __init__(self, timings: BehaviourTimings | None = None, room: str = "lounge") -> None:
         self.timings = timings or BehaviourTimings()

@@ -95,7 +95,7 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(seconds)
             stop.set()
             driver.join()
-            stats = runtime.loop.stats.summary()
+            stats: dict[str, Any] = runtime.loop.stats.summary()
             messages = runtime.messages_received
             transitions = len(runtime.behaviour.history)
         finally:
@@ -182,7 +182,8 @@ def bench_servo(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _timed_pair(count: int, bare: Callable[[], object], subject: Callable[[], object]) -> tuple[list[float], list[float]]:
+def _timed_pair(count: int, bare: Callable[[], object],
+                subject: Callable[[], object]) -> tuple[list[float], list[float]]:
     """Time two operations alternately, `count` times each; a short pause lets the board drain."""
     a: list[float] = []
     b: list[float] = []

@@ -85,7 +85,10 @@ def _staff_client(broker: _Broker, topic: str, arrivals: dict[str, float]) -> mq
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5)
     client.tls_set_context(ssl.create_default_context(cafile=str(broker.dir / "ca.crt")))
     client.username_pw_set(STAFF, broker.secret(STAFF).read_text().strip())
-    client.on_message = lambda c, u, m: arrivals.setdefault(m.topic + str(len(arrivals)), time.monotonic())
+    def on_message(c: Any, u: Any, m: Any) -> None:
+        arrivals.setdefault(m.topic + str(len(arrivals)), time.monotonic())
+
+    client.on_message = on_message
     ready = threading.Event()
     client.on_subscribe = lambda c, u, mid, rcs, p: ready.set()
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
@@ -120,7 +123,8 @@ def bench_mqtt(args: argparse.Namespace) -> dict[str, Any]:
             runtime.start()
             latencies = []
             try:
-                _until(lambda: runtime.link is not None and runtime.link.connected and runtime.behaviour.state == "idle")
+                _until(lambda: runtime.link is not None and runtime.link.connected
+                       and runtime.behaviour.state == "idle")
                 for _ in range(count):
                     before = len(arrivals)
                     t0 = time.monotonic()

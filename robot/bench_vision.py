@@ -42,11 +42,13 @@ def bench_vision(args: argparse.Namespace) -> dict[str, Any]:
     det = HaarDetector()
     tracker = EngagementTracker(W, H)
     clock = [0.0]
+    sink: list[dict[str, Any]] = []  # the observation record the worker would send
 
     def pipeline(frame: Any) -> None:
         clock[0] += 0.1
         obs = tracker.update(clock[0], det.detect(frame))
-        {"state": obs.state.value, "score": obs.score, "faces": obs.faces, "target": obs.target}
+        sink.append({"state": obs.state.value, "score": obs.score, "faces": obs.faces, "target": obs.target})
+        sink.clear()
 
     def bare_same(frame: Any) -> None:
         g = grey(frame)
@@ -60,7 +62,7 @@ def bench_vision(args: argparse.Namespace) -> dict[str, Any]:
         det.frontal.detectMultiScale(grey(frame), det.scale_factor, det.min_neighbors, minSize=det.min_size)
 
     _rate(pipeline, frames[:10])  # warm up
-    rounds = {"pipeline": [], "bare_same_cascades": [], "bare_frontal_only": []}
+    rounds: dict[str, list[float]] = {"pipeline": [], "bare_same_cascades": [], "bare_frontal_only": []}
     for _ in range(3):  # interleaved rounds, so drift hits all three alike
         rounds["pipeline"].append(_rate(pipeline, frames))
         rounds["bare_same_cascades"].append(_rate(bare_same, frames))
@@ -82,7 +84,7 @@ def bench_vision(args: argparse.Namespace) -> dict[str, Any]:
 def _engage_latency(det: HaarDetector) -> dict[str, float]:
     """Scene time from the first frame with a visible face to ENGAGED, at 10 fps, over 5 entrances."""
     out = []
-    for k, x in enumerate((0.3, 0.4, 0.5, 0.6, 0.7)):
+    for x in (0.3, 0.4, 0.5, 0.6, 0.7):
         path = [Keyframe(1.0, x - 0.15, 0.45, 0.2), Keyframe(2.0, x, 0.45, 0.3), Keyframe(9, x, 0.45, 0.3)]
         scene = Scene([Actor(default_face(), path)], W, H)
         tracker = EngagementTracker(W, H)

@@ -138,10 +138,9 @@ class ServoSection(Section):
 
     @model_validator(mode="after")
     def _unique(self) -> ServoSection:
-        numbers = [c.channel for c in self.channels]
-        names = [c.name for c in self.channels]
-        for label, values in (("channel", numbers), ("name", names)):
-            dup = sorted({v for v in values if values.count(v) > 1}, key=str)
+        for label, values in (("channel", [str(c.channel) for c in self.channels]),
+                              ("name", [c.name for c in self.channels])):
+            dup = sorted({v for v in values if values.count(v) > 1})
             if dup:
                 raise ValueError(f"servo channels repeat the {label} {', '.join(map(str, dup))}")
         if self.driver == "maestro" and not self.port:
@@ -370,14 +369,14 @@ def _problem(name: str, text: str, err: Any) -> Problem:
         if key in INLINE_SECRETS:
             msg = f"secrets are never written inline; put it in a file and set {INLINE_SECRETS[key]}"
             return Problem(name, path, msg, "***", line)
-        allowed = _allowed_keys(loc[:-1])
-        guess = difflib.get_close_matches(key, allowed, n=1)
+        keys = _allowed_keys(loc[:-1])
+        guess = difflib.get_close_matches(key, keys, n=1)
         hint = f" (did you mean '{guess[0]}'?)" if guess else ""
-        msg = f"unknown key{hint}; allowed here: {', '.join(allowed)}"
+        msg = f"unknown key{hint}; allowed here: {', '.join(keys)}"
         return Problem(name, path, msg, err.get("input"), line, show_value=False)
     if kind == "missing":
         return Problem(name, path, "required key is missing", None, line, show_value=False)
-    msg = err["msg"]
+    msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     allowed = _allowed_range(loc)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Engagement(str, Enum):
+class Engagement(StrEnum):
     """Engagement states, as ROS4HRI names them."""
 
     UNKNOWN = "UNKNOWN"

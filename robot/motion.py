@@ -113,7 +113,7 @@ class MotionController:
                  look_gain: float = 3.0, look_deadband_deg: float = 2.0, look_max_dps: float = 60.0,
                  pose_speed_dps: float = 40.0) -> None:
         channels = list(channels)
-        self.joints = {c.role: Joint.from_config(c) for c in channels if c.role in JOINT_ROLES}
+        self.joints: dict[str, Joint] = {c.role: Joint.from_config(c) for c in channels if c.role in JOINT_ROLES}
         self.leds = [c.channel for c in channels if c.role == "led"]
         self.fov = fov_deg
         self.look_gain = look_gain

@@ -47,8 +47,8 @@ from robot.supervisor import Supervisor, WorkerSpec
 log = logging.getLogger(__name__)
 
 GIL_SWITCH_S = 0.0005  # see Runtime.start
-ERROR_POLL_HZ = 2
-WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff  # how often the tick asks the board for its error register
+ERROR_POLL_HZ = 2  # how often the tick asks the board for its error register
+WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff
 STAND_IN_SPEECH_S = 1.5  # duration the speech stand-in gives each sentence
 
 

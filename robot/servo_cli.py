@@ -11,7 +11,6 @@ import argparse
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -190,7 +189,8 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO = sys.stdout, inp: TextI
                 if step is not None or re.fullmatch(r"\d+(\.\d+)?", word):
                     new = us + step if step is not None else float(word)
                     if not MAESTRO_MIN_US <= new <= MAESTRO_MAX_US:
-                        out.write(f"{new:.0f} µs is outside the board's {MAESTRO_MIN_US:.0f}..{MAESTRO_MAX_US:.0f} µs\n")
+                        board = f"{MAESTRO_MIN_US:.0f}..{MAESTRO_MAX_US:.0f}"
+                        out.write(f"{new:.0f} µs is outside the board's {board} µs\n")
                         continue
                     us = new
                     session.hold(c.channel, us)

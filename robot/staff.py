@@ -61,7 +61,7 @@ class StaffConsole:
         self.robots: dict[str, str] = {}
         self.seen: set[str] = set()
         self.events: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
-        client.on_message = lambda c, u, msg: self.events.put((msg.topic, msg.payload))
+        client.on_message = lambda c, u, msg: self.events.put((msg.topic, bytes(msg.payload)))
         client.on_connect = lambda c, u, f, rc, p: self._on_connect(rc)
 
     def _on_connect(self, rc: Any) -> None:

@@ -89,7 +89,7 @@ class Supervisor:
 
     def drain(self, limit: int = 256) -> list[Message]:
         """Messages received since the last call, oldest first (non-blocking)."""
-        out = []
+        out: list[Message] = []
         inbox = self._inbox
         while inbox and len(out) < limit:
             out.append(inbox.popleft())

@@ -44,7 +44,7 @@ class HaarDetector(FaceDetector):
 
     def __init__(self, scale_factor: float = 1.15, min_neighbors: int = 5, min_size: int = 24,
                  profile: bool = True, profile_scale_factor: float = 1.25, profile_min_size: int = 32) -> None:
-        base = Path(cv2.data.haarcascades)
+        base = Path(cv2.data.haarcascades)  # type: ignore[attr-defined]
         self.frontal = cv2.CascadeClassifier(str(base / "haarcascade_frontalface_alt2.xml"))
         if self.frontal.empty():
             raise DetectorUnavailable(f"OpenCV's Haar cascades are missing from {base}; install "

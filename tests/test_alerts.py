@@ -131,7 +131,8 @@ def test_good_commands_decode() -> None:
         assert decode_command(TOPICS.command(name), json.dumps(payload).encode(), TOPICS) == (name, payload)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+json_values = st.recursive(scalars,
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
                                                                                        max_size=4), max_leaves=10)
 
