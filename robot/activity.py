@@ -19,7 +19,7 @@ class ActivityCounter:
     @staticmethod
     def _zero() -> dict[str, int]:
         return {"conversations": 0, "reminders_confirmed": 0, "reminders_missed": 0,
-                "engagement_minutes": 0, "help_requests": 0}
+                "engagement_minutes": 0, "help_requests": 0, "wellbeing_checkins": 0}
 
     def count(self, name: str, n: int = 1) -> None:
         """Add to a counter (unknown names are a bug and raise KeyError)."""

@@ -96,6 +96,10 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "speech_start", "source": ["idle", "engaged"], "dest": "listening"},
     _stay("speech_start", ["listening", "reminding", "alerting"]),
     {"trigger": "heard", "source": ["idle", "engaged", "listening"], "dest": "responding", "after": "on_heard"},
+    {"trigger": "checkin", "source": ["idle", "engaged"], "dest": "listening", "after": "on_checkin"},
+    {"trigger": "wellbeing", "source": ["idle", "engaged", "listening"], "dest": "responding",
+     "after": "on_wellbeing"},
+    *_settle("hush", ["listening", "responding"], before="on_hush"),
     {"trigger": "reply_done", "source": "responding", "dest": "listening"},
     *_settle("timeout", ["listening", "responding"]),
     *_settle("goodbye", ["engaged", "listening", "responding"], before="say_goodbye"),
@@ -166,6 +170,8 @@ class BehaviourTimings:
     reprompts_before_alert: int = 3
     ack_wait_s: float = 60.0
     greet_interval_s: float = 1800.0
+    disclosure_interval_s: float = 4 * 3600.0
+    wellbeing_priority: str = "medium"
 
 
 @dataclass
@@ -180,6 +186,7 @@ class Facts:
     reminder: str = ""
     reprompts: int = 0
     last_greet: float | None = None
+    last_disclosure: float | None = None
 
 
 class Behaviour:
@@ -344,15 +351,34 @@ class Behaviour:
         if event.event.name == "engage" and (last is None or self.now - last >= self.timings.greet_interval_s):
             self.facts.last_greet = self.now
             self.emit(Say("greeting"))
+            told = self.facts.last_disclosure
+            if told is None or self.now - told >= self.timings.disclosure_interval_s:
+                self.facts.last_disclosure = self.now  # first meeting: say what it is and what it records
+                self.emit(Say("disclosure"))
 
     def on_enter_listening(self, event: Any) -> None:
         self.emit(Gesture(POSE["listening"]))
 
     def on_heard(self, event: Any) -> None:
         # Until a dialog engine answers, every utterance gets the kind fallback with a menu.
-        self.emit(Publish("activity", (("counter", "utterances"), ("delta", 1))))
         reply = event.kwargs.get("reply")
-        self.emit(Say(str(reply) if reply else "fallback"))
+        self.emit(Say(str(reply) if reply else "fallback", tuple(event.kwargs.get("params", ()))))
+        if reply == "disclosure":
+            self.facts.last_disclosure = self.now
+
+    def on_checkin(self, event: Any) -> None:
+        self.emit(Say("wellbeing_ask"))
+
+    def on_wellbeing(self, event: Any) -> None:
+        category = str(event.kwargs.get("category", "fine"))
+        self.emit(Say(str(event.kwargs.get("reply", "wellbeing_fine"))))
+        self.emit(Publish("activity", (("counter", "wellbeing_checkins"), ("delta", 1))))
+        if event.kwargs.get("concern"):  # only the category leaves the dialog, never the words
+            self.emit(Publish("alert", (("type", "wellbeing_concern"), ("priority", self.timings.wellbeing_priority),
+                                        ("state", "raised"), ("room", self.room), ("concern", category))))
+
+    def on_hush(self, event: Any) -> None:
+        self.emit(StopSpeech())
 
     def say_goodbye(self, event: Any) -> None:
         self.emit(Say("goodbye"))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from robot import __version__
+from robot.dialogs import DialogError
 from robot.errors import CareBotError, ConfigError
 
 SYSTEM_CONFIG = Path("/etc/carebot/carebot.toml")
@@ -153,6 +154,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dialogs_check(args: argparse.Namespace) -> int:
+    """Check dialog packs: every problem with file, line and key; exit 1 if any."""
+    from robot.config import DEFAULT_DIALOGS
+    from robot.dialogs import INTENTS, check_pack, find_packs
+
+    path = args.path or DEFAULT_DIALOGS
+    packs = find_packs(path)
+    if not packs:
+        print(f"no dialog packs under {path} (expected <language>/pack.yaml)", file=sys.stderr)
+        return 1
+    bad = 0
+    for file in packs:
+        pack, problems = check_pack(file)
+        for p in problems:
+            print(p)
+        bad += len(problems)
+        if pack is not None:
+            print(f"{file}: OK ({pack.language}: {len(INTENTS)} intents, {len(pack.responses)} responses)")
+    if bad:
+        print(f"{bad} problem(s)", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     """Print the version."""
     print(f"carebot {__version__}")
@@ -211,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=2000, help="commands to send (bench servo)")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("dialogs", help="dialog packs")
+    dsub = p.add_subparsers(dest="dialogs_command", required=True, metavar="ACTION")
+    d = dsub.add_parser("check", help="check dialog packs and report every problem",
+                        description="Check dialog packs: every problem with its file, line, key and cause.")
+    d.add_argument("path", nargs="?", type=Path, default=None,
+                   help="a pack file, a language folder, or the dialogs folder (default: the shipped packs)")
+    d.set_defaults(func=cmd_dialogs_check)
+
     servo_cli.add_parser(sub, with_config)
     staff.add_parser(sub)
 
@@ -229,6 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for p in exc.problems:
             print(p, file=sys.stderr)
         print("fix the config, then check it with: carebot config check FILE", file=sys.stderr)
+        return 2
+    except DialogError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        print("the dialog pack was refused; check it with: carebot dialogs check PATH", file=sys.stderr)
         return 2
     except CareBotError as exc:
         print(f"carebot: {exc}", file=sys.stderr)

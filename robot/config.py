@@ -173,6 +173,8 @@ class AlertsSection(Section):
     escalate_low_s: tuple[float, ...] = ()
     promote_medium_to_high_s: float | None = Field(
         900.0, ge=0, description="A missed reminder becomes high priority after this long.")
+    wellbeing_priority: Literal["high", "medium", "low"] = Field(
+        "medium", description="Priority of an alert for a concerning wellbeing answer.")
 
     @field_validator("escalate_high_s", "escalate_medium_s", "escalate_low_s")
     @classmethod
@@ -258,6 +260,35 @@ class BehaviourSection(Section):
     boot_timeout_s: float = Field(30.0, ge=1, le=600, description="Longest wait for workers at boot.")
 
 
+DEFAULT_DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
+HHMM = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class DialogsSection(Section):
+    """Where the dialog packs are, and how sure the engine must be before it acts."""
+
+    path: Path = Field(DEFAULT_DIALOGS, description="Folder holding <language>/pack.yaml.")
+    accept: float = Field(0.72, ge=0.3, le=1.0, description="Score at which an intent is acted on.")
+    ask_again: float = Field(0.5, ge=0.1, le=1.0, description="Below accept and above this: ask again.")
+    min_confidence: float = Field(0.45, ge=0, le=1, description="Recogniser confidence below which to ask again.")
+
+
+class ScheduledReminder(Section):
+    """A daily reminder."""
+
+    time: str = Field(pattern=HHMM)
+    kind: Literal["medication", "drink", "meal", "appointment", "activity"]
+
+
+class ScheduleSection(Section):
+    """Daily reminders, wellbeing check-ins and today's activities (local time)."""
+
+    reminders: tuple[ScheduledReminder, ...] = ()
+    checkins: tuple[Annotated[str, Field(pattern=HHMM)], ...] = ()
+    activities: tuple[Annotated[str, Field(max_length=80)], ...] = Field(
+        (), description="Said when asked what's on; staff-written, never about a person.")
+
+
 class LogSection(Section):
     """Structured logs. They never carry names, transcripts or images."""
 
@@ -276,6 +307,8 @@ class Config(Section):
     privacy: PrivacySection = PrivacySection()
     alerts: AlertsSection = AlertsSection()
     vision: VisionSection = VisionSection()
+    dialogs: DialogsSection = DialogsSection()
+    schedule: ScheduleSection = ScheduleSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
     log: LogSection = LogSection()
@@ -333,7 +366,7 @@ def _parse(path: Path) -> tuple[Config | None, list[Problem]]:
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the path-valued keys absolute, relative to the config file's directory."""
     keys = {("robot", "state_dir"), ("mqtt", "ca_file"), ("mqtt", "password_file"),
-            ("privacy", "site_key_file"), ("vision", "path"), ("vision", "yunet_model")}
+            ("privacy", "site_key_file"), ("vision", "path"), ("vision", "yunet_model"), ("dialogs", "path")}
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for section, key in keys:
         table = out.get(section)

@@ -13,7 +13,10 @@ from hardware.maestro_protocol import MaestroError
 
 HELP = """commands:
   engage | disengage            a person faces the robot / leaves
-  say WORDS...                  the resident says something (typed, skips recognition)
+  say WORDS...                  the resident says something (typed, skips recognition),
+                                e.g. say what time is it / say I need a nurse / say stop listening
+  button                        the robot's physical button (privacy on and off)
+  checkin                       start a wellbeing check-in now
   help                          the resident asks for help
   ack | resolve                 staff acknowledge / resolve the newest open alert
   remind KIND | confirm | decline   a reminder (medication, drink, activity...) and the answer
@@ -57,8 +60,11 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
         else:
             runtime.inject_command(cmd, {"alert_id": alert_id} if cmd in ("ack", "resolve") else {})
     elif cmd == "say":
-        runtime.inject("speech_start")
-        runtime.inject("heard", typed=True)
+        runtime.hear(" ".join(args), typed=True)
+    elif cmd == "button":
+        runtime.press_button()
+    elif cmd == "checkin":
+        runtime.inject("checkin")
     elif cmd == "remind":
         runtime.inject("remind", kind=args[0] if args else "activity")
     elif cmd in ("privacy", "quiet") and args and args[0] in ("on", "off"):

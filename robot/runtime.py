@@ -35,6 +35,8 @@ from robot.alerts import AlertManager, EscalationPolicy, UnknownAlert
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import Config, QuietHoursSection
+from robot.dialog_engine import Conversation, DialogEngine
+from robot.dialogs import load_pack
 from robot.events import Topics
 from robot.intents import Gesture, Indicator, Intent, LookAt, Publish, Say, Sensors, StopSpeech
 from robot.loop import ControlLoop
@@ -59,9 +61,11 @@ class _Speech:
 
     busy_until: float = 0.0
     queued: int = 0
+    rate_wpm: float = 150.0
 
-    def say(self, now: float) -> None:
-        self.busy_until = max(self.busy_until, now) + STAND_IN_SPEECH_S
+    def say(self, now: float, words: int = 8) -> None:
+        seconds = max(STAND_IN_SPEECH_S, words * 60.0 / self.rate_wpm)
+        self.busy_until = max(self.busy_until, now) + seconds
         self.queued += 1
 
     def stop(self) -> None:
@@ -88,6 +92,7 @@ class Runtime:
         self.state_dir = Path(config.robot.state_dir)
         self._inputs: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self._records: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self._console: collections.deque[str] = collections.deque(maxlen=100)
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self.sim: PtyMaestro | None = None
@@ -106,6 +111,11 @@ class Runtime:
         # A thread that wants the GIL waits at most this long for another to give it up (the
         # default is 5 ms). The other threads here are near-idle, so the cost is negligible.
         sys.setswitchinterval(GIL_SWITCH_S)
+        pack = load_pack(Path(cfg.dialogs.path) / cfg.robot.language)  # a bad pack is refused whole, here
+        self.engine = DialogEngine(pack, accept=cfg.dialogs.accept, ask_again=cfg.dialogs.ask_again,
+                                   min_confidence=cfg.dialogs.min_confidence)
+        self.conversation = Conversation(self.engine, activities=cfg.schedule.activities)
+        self.said_text: collections.deque[str] = collections.deque(maxlen=200)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
         self.audit = AuditLog(self.state_dir / "audit.jsonl")
@@ -122,7 +132,8 @@ class Runtime:
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
-            greet_interval_s=b.greet_interval_s), room=cfg.robot.room)
+            greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
+            room=cfg.robot.room)
         self.motion = MotionController(cfg.servo.channels)
         self.speech = _Speech()
         a = cfg.alerts
@@ -133,6 +144,7 @@ class Runtime:
         self._fault_alerts: dict[str, str] = {}
         self._scheduled: list[tuple[float, str]] = []
         self._workers_down: dict[str, float] = {}
+        self._last_minute = ""
         self._worker_names = {w.name for w in self.worker_specs}
         self.engagement = "UNKNOWN"
         self._next_head = 0.0
@@ -189,6 +201,15 @@ class Runtime:
     def inject(self, trigger: str, **kwargs: Any) -> None:
         """Queue a trigger for the next tick (thread-safe; for consoles, MQTT and tests)."""
         self._inputs.append((trigger, kwargs))
+
+    def hear(self, text: str, confidence: float = 1.0, typed: bool = True) -> None:
+        """An utterance (recognised, or typed by a technician) for the next tick; its words are
+        used by the dialog engine and then dropped: never logged, stored or sent."""
+        self._inputs.append(("_utterance", {"text": text, "confidence": confidence, "typed": typed}))
+
+    def press_button(self) -> None:
+        """The robot's physical button: toggles privacy."""
+        self._inputs.append(("_button", {}))
 
     def inject_command(self, name: str, payload: dict[str, Any]) -> None:
         """Queue a staff command (as if it came over MQTT) for the next tick."""
@@ -254,6 +275,10 @@ class Runtime:
                     log.warning("%s", exc.args[0])
             elif trigger == "_look":
                 self.motion.look_at(kwargs["x"], kwargs["y"])
+            elif trigger == "_utterance":
+                self._utterance(kwargs.pop("text"), float(kwargs["confidence"]), bool(kwargs["typed"]))
+            elif trigger == "_button":
+                self._fire("privacy_off" if self.behaviour.state == "privacy" else "privacy_on")
             else:
                 self._fire(trigger, **kwargs)
         if self.link is not None:
@@ -307,6 +332,10 @@ class Runtime:
         if ok:
             if self.behaviour.state != source:
                 self._record("state", {**data, "dest": self.behaviour.state})
+                if self.behaviour.state == "idle" and not self.behaviour.facts.person:
+                    self.conversation.end_session()
+                if trigger == "checkin":
+                    self.conversation.context = "wellbeing"
                 if self.behaviour.state == "listening" and source in ("idle", "engaged"):
                     self.activity.count("conversations")
         else:
@@ -351,10 +380,34 @@ class Runtime:
         elif msg.kind == "camera_ok":
             self._record("worker", {"worker": msg.sender, "state": "ready", "reason": "camera back"})
             self._execute(Publish("fault", (("reason", "camera"), ("state", "cleared"))), now)
-        elif msg.kind in ("engaged", "disengaged", "speech_started", "utterance", "speech_finished"):
-            trigger = {"engaged": "engage", "disengaged": "disengage", "speech_started": "speech_start",
-                       "utterance": "heard", "speech_finished": "reply_done"}[msg.kind]
-            self._fire(trigger)
+        elif msg.kind == "utterance":
+            self._utterance(str(msg.data.get("text", "")), float(msg.data.get("confidence", 1.0)), False)
+        elif msg.kind in ("speech_started", "speech_finished"):
+            self._fire({"speech_started": "speech_start", "speech_finished": "reply_done"}[msg.kind])
+
+    def _utterance(self, text: str, confidence: float, typed: bool = False) -> None:
+        state = self.behaviour.state
+        if state == "responding" and typed:  # a typed turn may interrupt: there is no echo to fear
+            self._execute(StopSpeech(), time.monotonic())
+            self._fire("reply_done")
+            state = self.behaviour.state
+        if state in ("idle", "engaged"):
+            self._fire("speech_start")
+        self.conversation.set_context(self.behaviour.state)
+        for trigger, kwargs in self.conversation.hear(text, confidence, dt.datetime.now()):
+            if trigger == "say":
+                self._execute(Say(str(kwargs["key"])), time.monotonic())
+            else:
+                self._fire(trigger, **kwargs)
+        self._record("utterance", {"reason": "understood"})  # that something was said; never what
+
+    def _render(self, say: Say) -> str:
+        params = dict(say.params)
+        if say.key == "quiz_question":
+            return str(params.get("text", ""))
+        if say.key in ("reminder", "reminder_again") and "kind" in params:
+            params["kind"] = self.engine.pack.kinds.get(params["kind"], params["kind"])
+        return self.engine.render(say.key, params)
 
     def _send_head(self, now: float) -> None:
         """Tell the simulated camera where the head points (10 Hz, only when it moved)."""
@@ -388,9 +441,14 @@ class Runtime:
             self.motion.look_at(intent.x, intent.y)
         elif isinstance(intent, Say):
             self.said.append(intent)
-            self.speech.say(now)
+            text = self._render(intent)
+            self.said_text.append(text)
+            self.speech.say(now, len(text.split()))
             self.motion.speaking = True
             self._record("say", {"key": intent.key})
+            if self.out is not None:
+                self._console.append(f'says   "{text}"')
+                self._wake.set()
         elif isinstance(intent, StopSpeech):
             self.speech.stop()
             self.motion.speaking = False
@@ -468,6 +526,14 @@ class Runtime:
 
     def _every_second(self, now: float) -> None:
         self._next_second = now + 1.0
+        minute = dt.datetime.now().strftime("%H:%M")
+        if minute != self._last_minute:
+            self._last_minute = minute
+            for r in self.config.schedule.reminders:
+                if r.time == minute:
+                    self._scheduled.append((now, r.kind))
+            if minute in self.config.schedule.checkins and not self._fire("checkin"):
+                self._scheduled.append((now + 60.0, "_checkin"))
         for name, since in self._workers_down.items():
             if now - since >= WORKER_ALERT_AFTER_S and name not in self._workers_reported:
                 self._workers_reported.add(name)
@@ -476,7 +542,10 @@ class Runtime:
         if due:
             self._scheduled = [(t, k) for t, k in self._scheduled if t > now]
             for kind in due:
-                if not self._fire("remind", kind=kind):
+                if kind == "_checkin":
+                    if not self._fire("checkin"):
+                        self._scheduled.append((now + 60.0, kind))
+                elif not self._fire("remind", kind=kind):
                     self._scheduled.append((now + 60.0, kind))  # busy: try again in a minute
         bucket = self.activity.flush(time.time())
         if bucket is not None and self.link is not None:
@@ -506,6 +575,8 @@ class Runtime:
                 except (OSError, ValueError) as exc:
                     log.error("audit log write failed: %s", exc)
                 self._show(kind, data)
+            while self._console:
+                self._write_out(self._console.popleft())
             now = time.monotonic()
             if now >= next_status:
                 next_status = now + interval
@@ -519,11 +590,14 @@ class Runtime:
             return
         if kind == "state":
             line = f"state  {data['source']} -> {data['dest']}  ({data['trigger']})"
-        elif kind == "say":
-            line = f"says   [{data['key']}]"
         elif kind in ("alert", "fault", "worker", "refused", "servo_lost", "servo_errors"):
             line = f"{kind:6s} " + " ".join(f"{k}={v}" for k, v in data.items())
         else:
+            return
+        self._write_out(line)
+
+    def _write_out(self, line: str) -> None:
+        if self.out is None:
             return
         try:
             self.out.write(time.strftime("%H:%M:%S ") + line + "\n")

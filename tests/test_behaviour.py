@@ -82,6 +82,12 @@ CASES = [
     ("fault", "recover", "idle"),
     ("fault", "engage", "fault"),
     ("fault", "remind", None),
+    ("idle", "checkin", "listening"),
+    ("sleeping", "checkin", None),            # no check-ins during quiet hours
+    ("privacy", "checkin", None),
+    ("listening", "wellbeing", "responding"),
+    ("responding", "hush", "idle"),
+    ("reminding", "hush", None),
     ("stopping", "help", None),
     ("stopping", "booted", None),
     ("stopping", "stop", None),

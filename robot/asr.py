@@ -1,0 +1,43 @@
+"""Recogniser grammars for Vosk: the dialog engine's phrases, kept to what the model knows.
+
+A grammar (a phrase list, plus "[unk]" when the model has it) is the main lever for
+accuracy with small models. Words the model lacks would be dropped silently by Vosk,
+so they are checked here and reported with the phrases they came from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """Phrases the model can recognise, and the words it could not."""
+
+    phrases: tuple[str, ...]
+    missing: dict[str, tuple[str, ...]]  # word -> phrases that needed it
+
+    def json(self, unk: bool) -> str:
+        """The grammar as Vosk's KaldiRecognizer takes it."""
+        return json.dumps([*self.phrases, *(["[unk]"] if unk else [])], ensure_ascii=False)
+
+
+def build_grammar(phrases: list[str], model: Any) -> Grammar:
+    """Keep the phrases whose every word is in the model's vocabulary; report the rest."""
+    kept: list[str] = []
+    missing: dict[str, list[str]] = {}
+    for phrase in phrases:
+        absent = [w for w in phrase.split() if model.vosk_model_find_word(w) < 0]
+        if absent:
+            for w in absent:
+                missing.setdefault(w, []).append(phrase)
+        else:
+            kept.append(phrase)
+    return Grammar(tuple(dict.fromkeys(kept)), {w: tuple(p) for w, p in missing.items()})
+
+
+def has_unk(model: Any) -> bool:
+    """Whether the model knows the [unk] token (some small models do not)."""
+    return bool(model.vosk_model_find_word("[unk]") >= 0)

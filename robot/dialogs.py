@@ -1,0 +1,345 @@
+"""Dialog packs: what the robot says and understands, as YAML that care staff can edit.
+
+A pack is checked completely before it is used: every problem is reported with its
+file, line and key, and a pack with any problem is refused whole, never half-loaded.
+`carebot dialogs check [PATH]` prints the same report.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robot.errors import CareBotError, Problem
+
+# What the code relies on: every pack must have these.
+INTENTS = ("help", "yes", "no", "privacy_on", "wake", "repeat", "slower", "louder", "time", "date",
+           "activities", "name", "disclosure", "joke", "reminisce", "quiz", "goodbye", "stop", "thanks")
+RESPONSES = ("greeting", "disclosure", "goodbye", "help_called", "help_coming", "help_still_coming", "reminder",
+             "reminder_again", "reminder_thanks", "reminder_declined", "reminder_unclear", "privacy_on",
+             "privacy_off", "fallback", "clarify", "time", "date", "activities", "no_activities", "name", "joke",
+             "reminisce", "quiz_right", "quiz_wrong", "wellbeing_ask", "wellbeing_fine", "wellbeing_concern",
+             "wellbeing_tired", "wellbeing_unclear", "slower_ok", "louder_ok", "stop_ok", "thanks_reply")
+WELLBEING = ("fine", "tired", "in_pain", "lonely", "unwell")
+KINDS = ("medication", "drink", "meal", "appointment", "activity")
+PLACEHOLDERS = {"kind", "time", "date", "activities", "answer", "name"}
+TOP_KEYS = {"language", "voice", "robot_name", "wake_phrase", "kinds", "intents", "flows", "responses"}
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true and false. A reply of `yes` or `no` stays a word."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _first in "tTfF":
+    _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  [_first])
+
+
+class DialogError(CareBotError):
+    """A dialog pack has problems; all of them are in `problems`."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """How residents say one thing."""
+
+    name: str
+    keywords: tuple[str, ...]
+    examples: tuple[str, ...]
+    critical: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One answer of a multi-turn question."""
+
+    name: str
+    keywords: tuple[str, ...]
+    examples: tuple[str, ...]
+    reply: str
+    next: str = "end"
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A checked dialog pack for one language."""
+
+    language: str
+    voice: str
+    robot_name: str
+    wake_phrase: str
+    kinds: dict[str, str]
+    intents: dict[str, IntentSpec]
+    responses: dict[str, tuple[str, ...]]
+    wellbeing: dict[str, Choice]
+    concerning: tuple[str, ...]
+    quiz: tuple[tuple[str, tuple[str, ...]], ...]
+    source: Path = field(default=Path("."))
+
+
+def load_pack(path: Path) -> Pack:
+    """Load and check dialogs/<lang>/pack.yaml (or a pack file); raise DialogError on any problem."""
+    pack, problems = check_pack(path)
+    if problems or pack is None:
+        raise DialogError(problems)
+    return pack
+
+
+def check_pack(path: Path) -> tuple[Pack | None, list[Problem]]:
+    """The pack and every problem in it (the pack is None when there are any)."""
+    file = path / "pack.yaml" if path.is_dir() else path
+    name = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        return None, [Problem(name, "", f"cannot read the pack: {exc.strerror}", show_value=False)]
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        return None, [Problem(name, "", f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line, show_value=False)]
+    checker = _Checker(name)
+    if not isinstance(root, yaml.MappingNode):
+        return None, [Problem(name, "", "a pack is a mapping of language, intents, responses, flows...",
+                              show_value=False)]
+    checker.duplicates(root, "")
+    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    pack = checker.pack(data, root)
+    problems = checker.problems
+    return (None if problems else pack), problems
+
+
+class _Checker:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+        self.root: yaml.Node | None = None
+
+    def add(self, path: str, message: str, value: Any = None, show: bool = True) -> None:
+        self.problems.append(Problem(self.file, path, message, value, self.line(path), show_value=show))
+
+    def line(self, path: str) -> int | None:
+        node = self.root
+        if node is None or not path:
+            return None
+        line = None
+        for part in path.split("."):
+            if isinstance(node, yaml.MappingNode):
+                hit = next(((k, v) for k, v in node.value if k.value == part), None)
+                if hit is None:
+                    return line
+                line, node = hit[0].start_mark.line + 1, hit[1]
+            elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+                node = node.value[int(part)]
+                line = node.start_mark.line + 1
+            else:
+                return line
+        return line
+
+    def duplicates(self, node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                k = str(key.value)
+                here = f"{path}.{k}" if path else k
+                if k in seen:
+                    self.problems.append(Problem(self.file, here, f"defined twice (first on line {seen[k]})",
+                                                 line=key.start_mark.line + 1, show_value=False))
+                else:
+                    seen[k] = key.start_mark.line + 1
+                self.duplicates(value, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.duplicates(item, f"{path}.{i}")
+
+    def strings(self, value: Any, path: str, required: bool = True) -> tuple[str, ...]:
+        if value is None and not required:
+            return ()
+        if not isinstance(value, list) or not value or not all(isinstance(v, (str, int)) for v in value):
+            self.add(path, "must be a non-empty list of phrases", value)
+            return ()
+        return tuple(str(v).strip() for v in value)
+
+    def text(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.add(path, "must be a non-empty string", value)
+            return ""
+        return value.strip()
+
+    def keys(self, value: dict[str, Any], path: str, allowed: set[str]) -> None:
+        for k in value:
+            if k not in allowed:
+                self.add(f"{path}.{k}" if path else str(k), f"unknown key; allowed: {', '.join(sorted(allowed))}",
+                         show=False)
+
+    def pack(self, data: Any, root: yaml.Node) -> Pack | None:
+        self.root = root
+        if not isinstance(data, dict):
+            self.add("", "a pack is a mapping", show=False)
+            return None
+        self.keys(data, "", TOP_KEYS)
+        for k in ("language", "voice", "wake_phrase", "intents", "responses", "flows", "kinds"):
+            if k not in data:
+                self.add(k, "required key is missing", show=False)
+        language = self.text(data.get("language", "x"), "language")
+        voice = self.text(data.get("voice", "x"), "voice")
+        wake = self.text(data.get("wake_phrase", "x"), "wake_phrase")
+        robot_name = str(data.get("robot_name", "")).strip()
+        kinds = self.kinds(data.get("kinds", {}))
+        intents = self.intents(data.get("intents", {}))
+        responses = self.responses(data.get("responses", {}))
+        wellbeing, concerning, quiz = self.flows(data.get("flows", {}), responses)
+        return Pack(language, voice, robot_name, wake.lower(), kinds, intents, responses, wellbeing, concerning,
+                    quiz, Path(self.file))
+
+    def kinds(self, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict):
+            self.add("kinds", "must map each reminder kind to its words", value)
+            return {}
+        self.keys(value, "kinds", set(KINDS))
+        for k in KINDS:
+            if k not in value:
+                self.add(f"kinds.{k}", "missing: the robot needs words for this reminder kind", show=False)
+        return {k: self.text(v, f"kinds.{k}") for k, v in value.items() if k in KINDS}
+
+    def intents(self, value: Any) -> dict[str, IntentSpec]:
+        if not isinstance(value, dict):
+            self.add("intents", "must map intent names to keywords and examples", value)
+            return {}
+        out = {}
+        for name, spec in value.items():
+            path = f"intents.{name}"
+            if name not in INTENTS:
+                self.add(path, f"unknown intent; the engine knows: {', '.join(INTENTS)}", show=False)
+                continue
+            if not isinstance(spec, dict):
+                self.add(path, "must be a mapping with keywords and examples", spec)
+                continue
+            self.keys(spec, path, {"keywords", "examples", "critical"})
+            critical = spec.get("critical", False)
+            if not isinstance(critical, bool):
+                self.add(f"{path}.critical", "must be true or false", critical)
+            out[name] = IntentSpec(name, self.strings(spec.get("keywords"), f"{path}.keywords"),
+                                   self.strings(spec.get("examples"), f"{path}.examples"), critical is True)
+        for name in INTENTS:
+            if name not in value:
+                self.add(f"intents.{name}", "missing: every pack covers every intent", show=False)
+        return out
+
+    def responses(self, value: Any) -> dict[str, tuple[str, ...]]:
+        if not isinstance(value, dict):
+            self.add("responses", "must map response names to lists of sentences", value)
+            return {}
+        out = {}
+        for key, variants in value.items():
+            path = f"responses.{key}"
+            if key not in RESPONSES:
+                self.add(path, "unknown response; the robot never says it", show=False)
+            texts = self.strings(variants, path)
+            for i, t in enumerate(texts):
+                fields = {f for _, f, _, _ in string.Formatter().parse(t) if f}
+                bad = fields - PLACEHOLDERS
+                if bad:
+                    self.add(f"{path}.{i}", f"unknown placeholder {{{sorted(bad)[0]}}}; allowed: "
+                             f"{', '.join(sorted(PLACEHOLDERS))}", t)
+            out[key] = texts
+        for key in RESPONSES:
+            if key not in value:
+                self.add(f"responses.{key}", "missing: the robot needs something to say here", show=False)
+        return out
+
+    def flows(self, value: Any, responses: dict[str, tuple[str, ...]]
+              ) -> tuple[dict[str, Choice], tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+        if not isinstance(value, dict):
+            self.add("flows", "must hold the wellbeing and quiz flows", value)
+            return {}, (), ()
+        self.keys(value, "flows", {"wellbeing", "quiz"})
+        flows = set(value) | {"end"}
+        wb = value.get("wellbeing")
+        choices: dict[str, Choice] = {}
+        concerning: tuple[str, ...] = ()
+        if not isinstance(wb, dict):
+            self.add("flows.wellbeing", "required: ask, unclear, choices, concerning", wb)
+        else:
+            self.keys(wb, "flows.wellbeing", {"ask", "unclear", "choices", "concerning"})
+            for k in ("ask", "unclear"):
+                self.reference(wb.get(k), f"flows.wellbeing.{k}", responses)
+            raw: dict[str, Any] = wb["choices"] if isinstance(wb.get("choices"), dict) else {}
+            if not raw:
+                self.add("flows.wellbeing.choices", "must map each feeling to keywords and examples", show=False)
+            for name, spec in raw.items():
+                path = f"flows.wellbeing.choices.{name}"
+                if name not in WELLBEING:
+                    self.add(path, f"unknown category; allowed: {', '.join(WELLBEING)}", show=False)
+                    continue
+                if not isinstance(spec, dict):
+                    self.add(path, "must be a mapping", spec)
+                    continue
+                self.keys(spec, path, {"keywords", "examples", "reply", "next"})
+                nxt = spec.get("next", "end")
+                if nxt not in flows:
+                    self.add(f"{path}.next", f"points to a flow that does not exist; known: {', '.join(sorted(flows))}",
+                             nxt)
+                self.reference(spec.get("reply"), f"{path}.reply", responses)
+                choices[name] = Choice(name, self.strings(spec.get("keywords"), f"{path}.keywords"),
+                                       self.strings(spec.get("examples"), f"{path}.examples"),
+                                       str(spec.get("reply", "")), str(nxt))
+            for name in WELLBEING:
+                if name not in raw:
+                    self.add(f"flows.wellbeing.choices.{name}", "missing category", show=False)
+            conc = wb.get("concerning", [])
+            concerning = self.strings(conc, "flows.wellbeing.concerning")
+            for c in concerning:
+                if c not in WELLBEING:
+                    self.add("flows.wellbeing.concerning", f"'{c}' is not a wellbeing category", c)
+        quiz = value.get("quiz")
+        questions: list[tuple[str, tuple[str, ...]]] = []
+        if not isinstance(quiz, dict) or not isinstance(quiz.get("questions"), list) or not quiz["questions"]:
+            self.add("flows.quiz", "needs right, wrong and a list of questions", show=False)
+        else:
+            self.keys(quiz, "flows.quiz", {"right", "wrong", "questions"})
+            for k in ("right", "wrong"):
+                self.reference(quiz.get(k), f"flows.quiz.{k}", responses)
+            for i, q in enumerate(quiz["questions"]):
+                path = f"flows.quiz.questions.{i}"
+                if not isinstance(q, dict):
+                    self.add(path, "must have ask and answers", q)
+                    continue
+                self.keys(q, path, {"ask", "answers"})
+                questions.append((self.text(q.get("ask"), f"{path}.ask"), self.strings(q.get("answers"),
+                                                                                      f"{path}.answers")))
+        return choices, concerning, tuple(questions)
+
+    def reference(self, value: Any, path: str, responses: dict[str, tuple[str, ...]]) -> None:
+        if not isinstance(value, str) or value not in responses:
+            self.add(path, "must name a response defined under responses", value)
+
+
+def find_packs(path: Path) -> list[Path]:
+    """A pack file, a language folder, or a folder of language folders."""
+    if path.is_file():
+        return [path]
+    if (path / "pack.yaml").is_file():
+        return [path / "pack.yaml"]
+    return sorted(p for p in path.glob("*/pack.yaml"))
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation to spaces, single spaces (keeps letters of every script)."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^\w\s']", " ", text)
+    return " ".join(text.split())
