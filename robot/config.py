@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from robot.errors import ConfigError, Problem, SecretError
+from robot.errors import ConfigError, Problem, SecretError, read_input
 
 TOKEN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 Token = Annotated[str, Field(pattern=TOKEN)]
@@ -345,10 +345,9 @@ def read_secret(path: Path) -> str:
 
 def _parse(path: Path) -> tuple[Config | None, list[Problem]]:
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, [Problem(name, "", f"cannot read the file: {exc.strerror}", show_value=False)]
+    text, problems = read_input(path, "file")
+    if text is None:
+        return None, problems
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from robot.errors import CareBotError, Problem
+from robot.errors import CareBotError, Problem, read_input
 
 # What the code relies on: every pack must have these.
 INTENTS = ("help", "yes", "no", "privacy_on", "wake", "repeat", "slower", "louder", "time", "date",
@@ -102,10 +102,9 @@ def check_pack(path: Path) -> tuple[Pack | None, list[Problem]]:
     """The pack and every problem in it (the pack is None when there are any)."""
     file = path / "pack.yaml" if path.is_dir() else path
     name = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, [Problem(name, "", f"cannot read the pack: {exc.strerror}", show_value=False)]
+    text, problems = read_input(file, "pack")
+    if text is None:
+        return None, problems
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:

@@ -13,6 +13,7 @@ wrong, where, and how to fix it. None of them ever reaches a resident as speech.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class CareBotError(Exception):
@@ -35,6 +36,14 @@ class Problem:
         key = f" {self.path}" if self.path else ""
         value = f" = {self.value!r}" if self.show_value else ""
         return f"{where}:{key}{value}: {self.message}"
+
+
+def read_input(path: Path, what: str) -> tuple[str | None, list[Problem]]:
+    """The text of an input file, or the problem that stopped it being read."""
+    try:
+        return path.read_text(encoding="utf-8"), []
+    except OSError as exc:
+        return None, [Problem(str(path), "", f"cannot read the {what}: {exc.strerror}", show_value=False)]
 
 
 class ConfigError(CareBotError):

@@ -21,13 +21,19 @@ def watch(sim: PtyMaestro, seconds: float) -> list[list[float]]:
     return samples
 
 
+def shake(runtime: Runtime, sim: PtyMaestro, seconds: float) -> list[list[float]]:
+    """Play the shake gesture and return the virtual servo positions meanwhile; asserts the head moved."""
+    runtime.inject_gesture("shake")
+    samples = watch(sim, seconds)
+    pans = [s[0] for s in samples]
+    assert max(pans) - min(pans) > 100, "the head did not shake"
+    return samples
+
+
 def test_a_gesture_moves_the_virtual_servos_within_their_limits(runtime: Runtime) -> None:
     sim = runtime.sim
     assert sim is not None
-    runtime.inject_gesture("shake")
-    samples = watch(sim, 2.5)
-    pans = [s[0] for s in samples]
-    assert max(pans) - min(pans) > 100, "the head did not shake"
+    samples = shake(runtime, sim, 2.5)
     assert all(1000 <= s[0] <= 2000 and 1200 <= s[1] <= 1800 for s in samples)
     runtime.inject_gesture("nod")
     tilts = [s[1] for s in watch(sim, 2.0)]
@@ -44,9 +50,7 @@ def test_unplug_mid_motion_faults_then_recovers_and_resumes_motion(runtime: Runt
     time.sleep(0.5)  # stays unplugged a while: reconnect attempts back off meanwhile
     sim.replug()
     assert wait_for(lambda: runtime.behaviour.state == "idle", 5)
-    runtime.inject_gesture("shake")
-    pans = [s[0] for s in watch(sim, 2.0)]
-    assert max(pans) - min(pans) > 100
+    shake(runtime, sim, 2.0)
 
 
 def test_board_reset_reconnects_and_restores_limits(runtime: Runtime) -> None:
