@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 GIL_SWITCH_S = 0.0005  # see Runtime.start
 ERROR_POLL_HZ = 2  # how often the tick asks the board for its error register
 WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff
-STAND_IN_SPEECH_S = 1.5  # duration the speech stand-in gives each sentence
+STAND_IN_SPEECH_S = 1.5  # shortest time the speech stand-in gives a sentence
+SPEECH_WPM = 150.0  # default speaking rate for older listeners (130-180 allowed)
+SPEECH_WPM_STEP = 15.0  # each "slower" takes this much off, for the rest of the session
 
 
 @dataclass
@@ -443,6 +445,8 @@ class Runtime:
             self.said.append(intent)
             text = self._render(intent)
             self.said_text.append(text)
+            # "slower" and "louder" last for the session (Conversation keeps the steps)
+            self.speech.rate_wpm = min(180.0, max(130.0, SPEECH_WPM + SPEECH_WPM_STEP * self.conversation.rate_step))
             self.speech.say(now, len(text.split()))
             self.motion.speaking = True
             self._record("say", {"key": intent.key})

@@ -197,8 +197,10 @@ def test_reminder_confirmed(robot: tuple[Runtime, dict[str, str]]) -> None:
     assert "reminder_thanks" in keys(rt) and not rt.alert_updates
 
 
-def test_reminder_ignored_until_it_becomes_an_alert(config: Config) -> None:
-    rt = Runtime(config, simulate=True)
+@pytest.mark.parametrize("lang", LANGS)
+def test_reminder_ignored_until_it_becomes_an_alert(config: Config, lang: str) -> None:
+    cfg = config.model_copy(update={"robot": config.robot.model_copy(update={"language": lang})})
+    rt = Runtime(cfg, simulate=True)
     rt.start()
     try:
         assert wait_for(lambda: rt.behaviour.state == "idle", 10)
@@ -207,6 +209,7 @@ def test_reminder_ignored_until_it_becomes_an_alert(config: Config) -> None:
         assert wait_for(lambda: [u for u in rt.alert_updates if u["type"] == "reminder_unacked"], 5)
         assert keys(rt).count("reminder_again") == 2 and rt.behaviour.state == "idle"
         assert rt.alert_updates[0]["reminder"] == "drink"
+        assert rt.engine.pack.kinds["drink"] in rt.said_text[0]  # said in the robot's language
     finally:
         rt.stop()
 
@@ -271,7 +274,16 @@ def test_repeat_uses_other_words_and_slower_is_kept(robot: tuple[Runtime, dict[s
     assert rt.said_text[-1] != first  # the same thing, in other words
     rt.hear(w["slower"])
     assert wait_for(lambda: keys(rt)[-1] == "slower_ok", 2)
-    assert rt.conversation.rate_step == -1
+    assert rt.conversation.rate_step == -1 and rt.speech.rate_wpm == 135.0  # kept for the session
+    rt.hear(w["slower"])
+    rt.hear(w["slower"])
+    assert wait_for(lambda: rt.conversation.rate_step == -3, 2)
+    rt.hear(w["time"])
+    assert wait_for(lambda: keys(rt)[-1] == "time", 2) and rt.speech.rate_wpm == 130.0  # never below 130
+    rt.inject("disengage")  # the person walks away mid-conversation...
+    rt.inject("hush")       # ...and the turn ends (as the listening timeout would end it)
+    assert wait_for(lambda: rt.behaviour.state == "idle", 2)
+    assert rt.conversation.rate_step == 0  # the next person starts afresh
 
 
 def test_disclosure_on_first_meeting_and_fallback_offers_a_menu(robot: tuple[Runtime, dict[str, str]]) -> None:

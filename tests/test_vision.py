@@ -235,6 +235,34 @@ def test_the_head_turns_to_the_engaged_face_and_returns(config: Config) -> None:
         rt.stop()
 
 
+def test_file_camera_plays_an_image_folder_and_a_video(tmp_path: Path, detector: HaarDetector) -> None:
+    from hardware.camera import CameraUnavailable, FileCamera
+
+    scene = Scene([Actor(default_face(), [Keyframe(0, 0.5, 0.45, 0.3), Keyframe(5, 0.5, 0.45, 0.3)])], W, H)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):  # the test writes its own input; the camera only reads
+        cv2.imwrite(str(folder / f"{i:03d}.png"), scene.render(i))
+    cam = FileCamera(folder, W, H)
+    cam.open()
+    frames = [cam.read() for _ in range(5)]  # loops
+    assert all(f.shape == (H, W, 3) for f in frames)
+    assert [f for f in detector.detect(frames[4]) if f.frontal]
+    video = tmp_path / "scene.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (W, H))
+    for i in range(10):
+        writer.write(scene.render(i / 10))
+    writer.release()
+    cam = FileCamera(video, W, H)
+    cam.open()
+    assert all(cam.read().shape == (H, W, 3) for _ in range(15))  # plays past the end by looping
+    cam.close()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CameraUnavailable, match="no .png or .jpg"):
+        FileCamera(empty, W, H).open()
+
+
 def test_scene_files_are_not_written_by_the_simulator(tmp_path: Path) -> None:
     scene = Scene([Actor(default_face(), [Keyframe(0, 0.5, 0.5, 0.3), Keyframe(5, 0.5, 0.5, 0.3)])], W, H)
     cwd = os.getcwd()
