@@ -177,6 +177,37 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    """Install, list or verify speech models in the state directory."""
+    from robot import models
+
+    state_dir = Path(args.state_dir) if args.state_dir else Path(_load(args.config).robot.state_dir)
+    if args.model_command == "install":
+        m = models.install(args.source, args.sha256, state_dir, name=args.name)
+        print(f"installed {m.name}: {m.files} files, {m.bytes / 1e6:.1f} MB, in {m.path}")
+        return 0
+    if args.model_command == "list":
+        found = models.list_models(state_dir)
+        for m in found:
+            print(f"{m.name:32s} {m.bytes / 1e6:8.1f} MB  {m.files:5d} files  sha256 {m.archive_sha256[:16]}…")
+        if not found:
+            print(f"no models in {models.models_dir(state_dir)}")
+        return 0
+    targets = [m.path for m in models.list_models(state_dir) if not args.name or m.name == args.name]
+    if args.name and not targets:
+        print(f"no installed model {args.name!r}", file=sys.stderr)
+        return 1
+    bad = 0
+    for path in targets:
+        problems = models.verify(path)
+        for p in problems:
+            print(f"{path.name}: {p}")
+        if not problems:
+            print(f"{path.name}: OK")
+        bad += len(problems)
+    return 1 if bad else 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     """Print the version."""
     print(f"carebot {__version__}")
@@ -242,6 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("path", nargs="?", type=Path, default=None,
                    help="a pack file, a language folder, or the dialogs folder (default: the shipped packs)")
     d.set_defaults(func=cmd_dialogs_check)
+
+    p = sub.add_parser("model", help="install, list and verify speech-recognition models")
+    msub = p.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    for name, text in (("install", "install a Vosk model zip from a path or URL, checking its SHA-256"),
+                       ("list", "list installed models"), ("verify", "check installed models' files")):
+        m = with_config(msub.add_parser(name, help=text, description=text))
+        m.add_argument("--state-dir", type=Path, default=None, help="override robot.state_dir")
+        if name == "install":
+            m.add_argument("source", help="path or http(s) URL of the model's zip")
+            m.add_argument("--sha256", required=True, help="the archive's SHA-256 (from its publisher)")
+            m.add_argument("--name", default=None, help="install under this name (default: the zip's folder)")
+        elif name == "verify":
+            m.add_argument("name", nargs="?", default=None)
+        m.set_defaults(func=cmd_model)
 
     servo_cli.add_parser(sub, with_config)
     staff.add_parser(sub)
