@@ -1,0 +1,206 @@
+"""The speech-in worker: 16 kHz audio -> webrtcvad -> Vosk, in its own process.
+
+Audio comes from the microphone (ALSA's arecord) or, in the simulator, from WAV files
+played in real time. 30 ms frames go through voice activity detection; 0.5 s of pre-roll
+is kept so the start of a word is not lost. Once speech starts, Vosk gets 150 ms chunks
+with the current dialog state's grammar, partial results go out as they change, and the
+utterance ends after `endpoint_s` of trailing silence (0.8 s by default: older speakers
+pause mid-sentence). The final result carries word confidences and alternatives.
+No audio leaves this process and none is written anywhere.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import subprocess
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+from robot.asr import build_grammar, has_unk
+from robot.messages import Message
+from robot.models import missing_model_message
+from robot.worker import Worker
+
+RATE = 16000
+FRAME_S = 0.03
+FRAME_BYTES = int(RATE * FRAME_S) * 2
+CHUNK_FRAMES = 5          # 150 ms to Vosk at a time
+START_FRAMES = 3          # 90 ms of speech starts an utterance
+PREROLL_S = 0.5
+MAX_UTTERANCE_S = 15.0
+
+
+class SpeechInWorker(Worker):
+    """Listens, detects speech, recognises it with the current grammar, reports utterances."""
+
+    poll_s = 0.01
+
+    def setup(self) -> None:
+        import vosk
+        import webrtcvad
+
+        o = self.options
+        vosk.SetLogLevel(-1)
+        self.vosk = vosk
+        model_path = Path(str(o.get("model", "")))
+        if not (model_path / "am" / "final.mdl").is_file():
+            self.send("speech_fault", reason="model_missing", detail=missing_model_message(model_path)[:400])
+            self.model = None
+        else:
+            self.model = vosk.Model(str(model_path))
+        self.vad = webrtcvad.Vad(int(o.get("vad_aggressiveness", 2)))
+        self.endpoint_s = float(o.get("endpoint_s", 0.8))
+        self.min_rms = float(o.get("min_rms", 150.0))
+        self.alternatives = int(o.get("alternatives", 3))
+        self.grammar_json: str | None = None
+        self.muted = False
+        self.source = str(o.get("source", "sim"))
+        self.queue: collections.deque[bytes] = collections.deque()  # frames waiting (simulator)
+        self.play_t0 = 0.0
+        self.played = 0
+        self.realtime = True
+        self.arecord: subprocess.Popen[bytes] | None = None
+        self.audio_t = 0.0  # seconds of audio processed: the clock the utterance times are in
+        self._reset()
+        if self.source == "alsa":
+            self.arecord = subprocess.Popen(["arecord", "-q", "-D", str(o.get("device", "default")), "-f", "S16_LE",
+                                             "-r", str(RATE), "-c", "1", "-t", "raw"], stdout=subprocess.PIPE)
+
+    def _reset(self) -> None:
+        self.preroll: collections.deque[bytes] = collections.deque(maxlen=int(PREROLL_S / FRAME_S))
+        self.in_speech = False
+        self.speech_run = 0
+        self.silence_run = 0
+        self.pending = bytearray()
+        self.rec: Any = None
+        self.partial = ""
+        self.started_at = 0.0
+        self.last_speech_end = 0.0
+
+    def handle(self, msg: Message) -> None:
+        if msg.kind == "grammar":
+            self._set_grammar(list(msg.data.get("phrases") or []))
+        elif msg.kind == "mute":
+            self.muted = bool(msg.data.get("on", True))
+            if self.muted:
+                self._reset()
+        elif msg.kind == "play":
+            self._play(Path(str(msg.data["path"])), bool(msg.data.get("realtime", True)))
+        else:
+            super().handle(msg)
+
+    def _set_grammar(self, phrases: list[str]) -> None:
+        if self.model is None:
+            return
+        if not phrases:
+            self.grammar_json = None  # free-form recognition
+            return
+        grammar = build_grammar(phrases, self.model)
+        if grammar.missing:
+            self.send("grammar_missing", words=sorted(grammar.missing)[:32])
+        self.grammar_json = grammar.json(unk=has_unk(self.model))
+
+    def _play(self, path: Path, realtime: bool) -> None:
+        try:
+            with wave.open(str(path)) as w:
+                if w.getframerate() != RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+                    self.send("speech_fault", reason="bad_wav", detail=f"{path.name}: need 16 kHz mono 16-bit")
+                    return
+                data = w.readframes(w.getnframes())
+        except (OSError, wave.Error) as exc:
+            self.send("speech_fault", reason="bad_wav", detail=str(exc)[:200])
+            return
+        for i in range(0, len(data) - FRAME_BYTES + 1, FRAME_BYTES):
+            self.queue.append(data[i:i + FRAME_BYTES])
+        self.play_t0, self.played, self.realtime = time.monotonic(), 0, realtime
+        self.send("playing", t0=self.play_t0, seconds=round(len(data) / 2 / RATE, 3))
+
+    def step(self) -> None:
+        for frame in self._frames():
+            self.audio_t += FRAME_S
+            if not self.muted and self.model is not None:
+                self._frame(frame)
+
+    def _frames(self) -> list[bytes]:
+        if self.arecord is not None and self.arecord.stdout is not None:
+            return [self.arecord.stdout.read(FRAME_BYTES)]  # blocks at most one frame (30 ms)
+        if not self.queue:
+            return []
+        due = len(self.queue) if not self.realtime else int((time.monotonic() - self.play_t0) / FRAME_S) - self.played
+        out = [self.queue.popleft() for _ in range(max(0, min(due, len(self.queue))))]
+        self.played += len(out)
+        return out
+
+    def _frame(self, frame: bytes) -> None:
+        # VAD plus an energy floor: webrtcvad keeps saying "speech" for a while after a voice
+        # stops, which would stretch every endpoint; quiet frames are not speech.
+        samples = memoryview(frame).cast("h")
+        rms = math.sqrt(sum(s * s for s in samples[::4]) / (len(samples) // 4))
+        speech = rms >= self.min_rms and self.vad.is_speech(frame, RATE)
+        if not self.in_speech:
+            self.preroll.append(frame)
+            self.speech_run = self.speech_run + 1 if speech else 0
+            if self.speech_run >= START_FRAMES:
+                self.in_speech = True
+                self.started_at = self.audio_t - len(self.preroll) * FRAME_S
+                self.rec = (self.vosk.KaldiRecognizer(self.model, RATE, self.grammar_json) if self.grammar_json
+                            else self.vosk.KaldiRecognizer(self.model, RATE))
+                self.rec.SetWords(True)
+                if self.alternatives > 1:
+                    self.rec.SetMaxAlternatives(self.alternatives)
+                self.pending = bytearray(b"".join(self.preroll))
+                self.send("speech_started", audio_t=round(self.started_at, 3))
+            return
+        self.pending += frame
+        if speech:
+            self.silence_run = 0
+            self.last_speech_end = self.audio_t
+        else:
+            self.silence_run += 1
+        if len(self.pending) >= CHUNK_FRAMES * FRAME_BYTES:
+            self.rec.AcceptWaveform(bytes(self.pending))
+            self.pending.clear()
+            partial = json.loads(self.rec.PartialResult()).get("partial", "")
+            if partial and partial != self.partial:
+                self.partial = partial
+                self.send("partial", text=partial)
+        too_long = self.audio_t - self.started_at > MAX_UTTERANCE_S
+        if self.silence_run * FRAME_S >= self.endpoint_s or too_long:
+            self._final()
+
+    def _final(self) -> None:
+        if self.pending:
+            self.rec.AcceptWaveform(bytes(self.pending))
+        result = json.loads(self.rec.FinalResult())
+        decided = self.audio_t
+        alternatives = result.get("alternatives")
+        if alternatives:
+            # Vosk scores n-best hypotheses in log-likelihood units; the confidence is the best one's
+            # share of the posterior among them (0..1), so "sure" means no close rival reading.
+            best = alternatives[0]
+            text = best.get("text", "")
+            scores = [float(a.get("confidence", 0.0)) for a in alternatives]
+            top = max(scores)
+            confidence = 1.0 / sum(math.exp(s - top) for s in scores)
+            nbest = [a.get("text", "") for a in alternatives[1:4]]
+        else:
+            text = result.get("text", "")
+            words = result.get("result", [])
+            confidence = min((float(w.get("conf", 0.0)) for w in words), default=0.0)
+            nbest = []
+        text = " ".join(t for t in text.split() if t != "[unk]")
+        if text:
+            self.send("utterance", text=text, confidence=round(confidence, 3), alternatives=nbest,
+                      speech_start=round(self.started_at, 3), speech_end=round(self.last_speech_end, 3),
+                      decided=round(decided, 3), endpoint_s=round(decided - self.last_speech_end, 3))
+        else:
+            self.send("no_speech", duration_s=round(decided - self.started_at, 3))
+        self._reset()
+
+    def teardown(self) -> None:
+        if self.arecord is not None:
+            self.arecord.kill()

