@@ -72,6 +72,7 @@ class WorkersSection(Section):
 
     heartbeat_s: float = Field(0.5, ge=0.05, le=10, description="Worker heartbeat period.")
     hang_timeout_s: float = Field(3.0, ge=0.2, le=120, description="Silence after which a worker is killed.")
+    start_timeout_s: float = Field(60.0, ge=1, le=600, description="Time a worker has to load (models) and say ready.")
     backoff_initial_s: float = Field(0.5, ge=0.05, le=60, description="First restart delay.")
     backoff_max_s: float = Field(30.0, ge=0.1, le=600, description="Longest restart delay.")
     stable_after_s: float = Field(30.0, ge=1, le=3600, description="Uptime that resets the backoff.")
@@ -251,6 +252,32 @@ class VisionSection(Section):
                 "yunet_model": str(self.yunet_model) if self.yunet_model else None, "engagement": engagement}
 
 
+VOICES = {"en": "en-gb", "de": "de", "ko": "ko"}
+
+
+class SpeechSection(Section):
+    """Speech in (microphone, voice activity, Vosk) and out (pyttsx3 with espeak-ng) workers."""
+
+    enabled: bool = False
+    source: Literal["alsa", "sim"] = Field("alsa", description="The microphone, or WAV files played by the simulator.")
+    device: str = Field("default", description="ALSA capture device, e.g. plughw:CARD=Mic,DEV=0.")
+    model: Path | None = Field(None, description="Vosk model folder; install one with carebot model install.")
+    endpoint_s: float = Field(0.8, ge=0.3, le=3.0, description="Trailing silence that ends an utterance.")
+    vad_aggressiveness: int = Field(2, ge=0, le=3)
+    min_rms: float = Field(150.0, ge=0, le=5000, description="Quieter frames never count as speech.")
+    alternatives: int = Field(3, ge=1, le=10, description="N-best hypotheses from the recogniser.")
+    rate_wpm: int = Field(150, ge=130, le=180, description="Speaking rate; residents can ask for slower.")
+    volume: float = Field(1.0, ge=0.1, le=1.0)
+    voice: str | None = Field(None, description="espeak-ng voice; default follows robot.language.")
+    out_dir: Path | None = Field(None, description="Simulator: write speech to WAV files here, not the sound card.")
+
+    @model_validator(mode="after")
+    def _needs_model(self) -> SpeechSection:
+        if self.enabled and self.model is None:
+            raise ValueError("speech is enabled but speech.model names no Vosk model folder")
+        return self
+
+
 class BehaviourSection(Section):
     """Timings of the behaviour state machine."""
 
@@ -308,6 +335,7 @@ class Config(Section):
     alerts: AlertsSection = AlertsSection()
     vision: VisionSection = VisionSection()
     dialogs: DialogsSection = DialogsSection()
+    speech: SpeechSection = SpeechSection()
     schedule: ScheduleSection = ScheduleSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
@@ -365,7 +393,8 @@ def _parse(path: Path) -> tuple[Config | None, list[Problem]]:
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the path-valued keys absolute, relative to the config file's directory."""
     keys = {("robot", "state_dir"), ("mqtt", "ca_file"), ("mqtt", "password_file"),
-            ("privacy", "site_key_file"), ("vision", "path"), ("vision", "yunet_model"), ("dialogs", "path")}
+            ("privacy", "site_key_file"), ("vision", "path"), ("vision", "yunet_model"), ("dialogs", "path"),
+            ("speech", "model"), ("speech", "out_dir")}
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for section, key in keys:
         table = out.get(section)
@@ -385,6 +414,10 @@ def _missing_files(config: Config, name: str, text: str) -> list[Problem]:
         if value is not None and not value.is_file():
             problems.append(Problem(name, f"{section}.{key}", "no such file", str(value),
                                     _find_line(text, (section, key))))
+    model = config.speech.model
+    if config.speech.enabled and model is not None and not (model / "am" / "final.mdl").is_file():
+        problems.append(Problem(name, "speech.model", "no Vosk model there; install one with: carebot model install "
+                                "PATH_OR_URL --sha256 SHA256", str(model), _find_line(text, ("speech", "model"))))
     if config.mqtt.enabled and config.mqtt.tls and config.mqtt.ca_file is None:
         problems.append(Problem(name, "mqtt.ca_file", "TLS is on, so name the broker's CA certificate file",
                                 None, _find_line(text, ("mqtt",))))

@@ -15,6 +15,7 @@ HELP = """commands:
   engage | disengage            a person faces the robot / leaves
   say WORDS...                  the resident says something (typed, skips recognition),
                                 e.g. say what time is it / say I need a nurse / say stop listening
+  play FILE.wav                 the simulated microphone plays a 16 kHz mono WAV (speech enabled)
   button                        the robot's physical button (privacy on and off)
   checkin                       start a wellbeing check-in now
   help                          the resident asks for help
@@ -61,6 +62,11 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
             runtime.inject_command(cmd, {"alert_id": alert_id} if cmd in ("ack", "resolve") else {})
     elif cmd == "say":
         runtime.hear(" ".join(args), typed=True)
+    elif cmd == "play" and args:
+        if "speech_in" not in runtime.worker_specs_names():
+            write("play: speech is not enabled ([speech] enabled = true, source = \"sim\")")
+        else:
+            runtime.supervisor.send("speech_in", "play", path=args[0])
     elif cmd == "button":
         runtime.press_button()
     elif cmd == "checkin":

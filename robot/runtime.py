@@ -34,7 +34,7 @@ from robot.activity import ActivityCounter
 from robot.alerts import AlertManager, EscalationPolicy, UnknownAlert
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
-from robot.config import Config, QuietHoursSection
+from robot.config import VOICES, Config, QuietHoursSection
 from robot.dialog_engine import Conversation, DialogEngine
 from robot.dialogs import load_pack
 from robot.events import Topics
@@ -52,7 +52,6 @@ GIL_SWITCH_S = 0.0005  # see Runtime.start
 ERROR_POLL_HZ = 2  # how often the tick asks the board for its error register
 WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff
 STAND_IN_SPEECH_S = 1.5  # shortest time the speech stand-in gives a sentence
-SPEECH_WPM = 150.0  # default speaking rate for older listeners (130-180 allowed)
 SPEECH_WPM_STEP = 15.0  # each "slower" takes this much off, for the rest of the session
 
 
@@ -147,6 +146,9 @@ class Runtime:
         self._scheduled: list[tuple[float, str]] = []
         self._workers_down: dict[str, float] = {}
         self._last_minute = ""
+        self._speaking = 0
+        self._grammar_context = ""
+        self._next_grammar = 0.0
         self._worker_names = {w.name for w in self.worker_specs}
         self.engagement = "UNKNOWN"
         self._next_head = 0.0
@@ -208,6 +210,10 @@ class Runtime:
         """An utterance (recognised, or typed by a technician) for the next tick; its words are
         used by the dialog engine and then dropped: never logged, stored or sent."""
         self._inputs.append(("_utterance", {"text": text, "confidence": confidence, "typed": typed}))
+
+    def worker_specs_names(self) -> set[str]:
+        """Names of the configured worker processes."""
+        return {w.name for w in self.worker_specs}
 
     def press_button(self) -> None:
         """The robot's physical button: toggles privacy."""
@@ -298,6 +304,9 @@ class Runtime:
             self._check_quiet(now)
         if self.speech.finished(now) and self.behaviour.state == "responding":
             self._fire("reply_done")
+        if "speech_in" in self._worker_names and now >= self._next_grammar:
+            self._next_grammar = now + 0.1
+            self._send_grammar()
         self.behaviour.step(now)
         for intent in self.behaviour.take_intents():
             self._execute(intent, now)
@@ -382,10 +391,37 @@ class Runtime:
         elif msg.kind == "camera_ok":
             self._record("worker", {"worker": msg.sender, "state": "ready", "reason": "camera back"})
             self._execute(Publish("fault", (("reason", "camera"), ("state", "cleared"))), now)
+        elif msg.kind == "speaking_started":
+            self.motion.speaking = True
+            self.supervisor.send("speech_in", "mute", on=True)  # half duplex: never hear ourselves
+        elif msg.kind == "speaking_finished":
+            self._speaking = max(0, self._speaking - 1)
+            if not self._speaking:
+                self._speech_done()
+        elif msg.kind == "speech_fault":
+            log.error("speech worker: %s", msg.data.get("detail", msg.data.get("reason")))
+            self._execute(Publish("fault", (("reason", "speech"), ("state", "raised"))), now)
         elif msg.kind == "utterance":
             self._utterance(str(msg.data.get("text", "")), float(msg.data.get("confidence", 1.0)), False)
-        elif msg.kind in ("speech_started", "speech_finished"):
-            self._fire({"speech_started": "speech_start", "speech_finished": "reply_done"}[msg.kind])
+        elif msg.kind == "speech_started" and self.behaviour.state in ("idle", "engaged"):
+            self._fire("speech_start")
+
+    def _speech_done(self, fire: bool = True) -> None:
+        self.motion.speaking = False
+        if "speech_in" in self._worker_names:
+            self.supervisor.send("speech_in", "mute", on=False)
+        if fire and self.behaviour.state == "responding":
+            self._fire("reply_done")
+
+    def _send_grammar(self) -> None:
+        """Give the recogniser the phrases of the current dialog context (help is always in)."""
+        self.conversation.set_context(self.behaviour.state)
+        context = self.conversation.context
+        if context != self._grammar_context:
+            self._grammar_context = context
+            free_form = context in ("quiz",)  # answers outside any list: recognise freely
+            phrases = [] if free_form else self.engine.grammar(context)
+            self.supervisor.send("speech_in", "grammar", phrases=phrases)
 
     def _utterance(self, text: str, confidence: float, typed: bool = False) -> None:
         state = self.behaviour.state
@@ -446,8 +482,14 @@ class Runtime:
             text = self._render(intent)
             self.said_text.append(text)
             # "slower" and "louder" last for the session (Conversation keeps the steps)
-            self.speech.rate_wpm = min(180.0, max(130.0, SPEECH_WPM + SPEECH_WPM_STEP * self.conversation.rate_step))
-            self.speech.say(now, len(text.split()))
+            rate = min(180.0, max(130.0, self.config.speech.rate_wpm + SPEECH_WPM_STEP * self.conversation.rate_step))
+            if "speech_out" in self._worker_names:
+                self._speaking += 1
+                volume = min(1.0, self.config.speech.volume + 0.15 * self.conversation.volume_step)
+                self.supervisor.send("speech_out", "say", text=text, rate=rate, volume=volume, job=len(self.said))
+            else:
+                self.speech.rate_wpm = rate
+                self.speech.say(now, len(text.split()))
             self.motion.speaking = True
             self._record("say", {"key": intent.key})
             if self.out is not None:
@@ -455,6 +497,10 @@ class Runtime:
                 self._wake.set()
         elif isinstance(intent, StopSpeech):
             self.speech.stop()
+            if "speech_out" in self._worker_names and self._speaking:
+                self._speaking = 0
+                self.supervisor.restart("speech_out", "stop")  # killing it is the only sure way to silence it
+                self._speech_done(fire=False)
             self.motion.speaking = False
         elif isinstance(intent, Sensors):
             self._record("sensors", {"mode": f"mic={'on' if intent.microphone else 'off'},"
@@ -649,6 +695,13 @@ class Runtime:
 def default_workers(config: Config) -> list[WorkerSpec]:
     """The worker processes the config asks for."""
     specs = []
+    s = config.speech
+    if s.enabled:
+        specs.append(WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", {
+            "model": str(s.model), "source": s.source, "device": s.device, "endpoint_s": s.endpoint_s,
+            "vad_aggressiveness": s.vad_aggressiveness, "min_rms": s.min_rms, "alternatives": s.alternatives}))
+        specs.append(WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker", {
+            "voice": s.voice or VOICES[config.robot.language], "out_dir": str(s.out_dir) if s.out_dir else None}))
     if config.vision.enabled:
         specs.append(WorkerSpec("vision", "robot.workers.vision:VisionWorker", config.vision.worker_options()))
     return specs

@@ -223,7 +223,9 @@ class Supervisor:
         if not h.proc.is_alive():
             code = h.proc.exitcode
             self._fault(h, now, f"exited with code {code}")
-        elif now - h.last_seen > self.config.hang_timeout_s:
+        elif state == "starting" and now - h.started_at > self.config.start_timeout_s:
+            self._fault(h, now, f"not ready after {now - h.started_at:.1f} s")
+        elif state == "running" and now - h.last_seen > self.config.hang_timeout_s:
             self._fault(h, now, f"no heartbeat for {now - h.last_seen:.1f} s")
         elif self.config.max_rss_mb and h.health.rss_kb > self.config.max_rss_mb * 1024:
             self._fault(h, now, f"memory {h.health.rss_kb // 1024} MB over the {self.config.max_rss_mb} MB limit")

@@ -179,7 +179,7 @@ def keys(rt: Runtime) -> list[str]:
 def test_help_raises_an_alert_at_once_and_says_so(robot: tuple[Runtime, dict[str, str]]) -> None:
     rt, w = robot
     rt.hear(w["help"])
-    assert wait_for(lambda: rt.behaviour.state == "alerting", 2)
+    assert wait_for(lambda: rt.behaviour.state == "alerting" and rt.alert_updates and rt.said_text, 2)
     assert [u["type"] for u in rt.alert_updates] == ["help_request"]
     assert keys(rt)[-1] == "help_called"
     pack_texts = rt.engine.pack.responses["help_called"]
@@ -190,7 +190,7 @@ def test_reminder_confirmed(robot: tuple[Runtime, dict[str, str]]) -> None:
     rt, w = robot
     rt.inject("disengage")
     rt.inject("remind", kind="medication")
-    assert wait_for(lambda: rt.behaviour.state == "reminding", 2)
+    assert wait_for(lambda: rt.behaviour.state == "reminding" and keys(rt)[-1] == "reminder", 2)
     assert rt.engine.pack.kinds["medication"] in rt.said_text[-1]
     rt.hear(w["yes"])
     assert wait_for(lambda: rt.behaviour.state == "idle", 2)
@@ -248,15 +248,13 @@ def test_wellbeing_fine_raises_nothing(robot: tuple[Runtime, dict[str, str]]) ->
 def test_privacy_on_and_off_by_voice_and_by_button(robot: tuple[Runtime, dict[str, str]]) -> None:
     rt, w = robot
     rt.hear(w["privacy"])
-    assert wait_for(lambda: rt.behaviour.state == "privacy", 2)
-    assert rt.motion.indicator == "privacy"
+    assert wait_for(lambda: rt.behaviour.state == "privacy" and rt.motion.indicator == "privacy", 2)
     rt.hear(w["time"])  # only the wake phrase counts now
     rt.hear(w["repeat"])
     time_keys = len([k for k in keys(rt) if k == "time"])
     assert rt.behaviour.state == "privacy" and time_keys == 0
     rt.hear(w["wake"])
-    assert wait_for(lambda: rt.behaviour.state == "engaged", 2)
-    assert keys(rt)[-1] == "privacy_off"
+    assert wait_for(lambda: rt.behaviour.state == "engaged" and keys(rt)[-1] == "privacy_off", 2)
     rt.press_button()
     assert wait_for(lambda: rt.behaviour.state == "privacy", 2)
     rt.press_button()

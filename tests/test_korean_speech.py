@@ -92,7 +92,7 @@ def test_spoken_korean_call_for_help_raises_the_help_alert(model: object, gramma
     words = result.get("result", [])
     confidence = min((float(w["conf"]) for w in words), default=0.0)  # type: ignore[index]
     korean_robot.hear(text, confidence, typed=False)
-    assert wait_for(lambda: korean_robot.behaviour.state == "alerting", 2)
+    assert wait_for(lambda: korean_robot.behaviour.state == "alerting" and korean_robot.alert_updates, 2)
     assert [u["type"] for u in korean_robot.alert_updates] == ["help_request"]
     assert korean_robot.said_text[-1] in korean_robot.engine.pack.responses["help_called"]
 

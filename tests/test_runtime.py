@@ -30,7 +30,7 @@ def test_boots_to_idle_with_servos_connected(runtime: Runtime) -> None:
 def test_help_request_raises_a_high_alert_and_tells_the_resident(runtime: Runtime) -> None:
     runtime.inject("engage")
     runtime.inject("help")
-    assert wait_for(lambda: runtime.behaviour.state == "alerting", 2)
+    assert wait_for(lambda: runtime.behaviour.state == "alerting" and runtime.said, 2)
     alerts = [p for p in runtime.published if p.kind == "alert"]
     assert alerts and alerts[0].get("type") == "help_request" and alerts[0].get("priority") == "high"
     assert [s.key for s in runtime.said][-1] == "help_called"
@@ -48,8 +48,12 @@ def test_servo_unplug_is_a_fault_and_replug_recovers(runtime: Runtime) -> None:
     assert "servo" in runtime.behaviour.facts.faults
     sim.replug()
     assert wait_for(lambda: runtime.behaviour.state == "engaged", 5), runtime.behaviour.state
-    faults = [(p.get("reason"), p.get("state")) for p in runtime.published if p.kind == "fault"]
-    assert faults == [("servo", "raised"), ("servo", "cleared")]
+
+    def faults() -> list[tuple[object, object]]:
+        return [(p.get("reason"), p.get("state")) for p in runtime.published if p.kind == "fault"]
+
+    assert wait_for(lambda: len(faults()) == 2, 1)  # intents run later in the tick that changed state
+    assert faults() == [("servo", "raised"), ("servo", "cleared")]
     commands = sim.board.commands
     assert wait_for(lambda: sim.board.commands > commands + 20, 2)  # streaming again
 

@@ -129,7 +129,7 @@ def test_each_sentence_gives_audio_of_plausible_length(speech_out: tuple[Supervi
     sentence = "It is time for your medication. Have you taken it yet, or shall I ask again later?"
     words = len(sentence.split())
     sup.send("speech_out", "say", text=sentence, rate=rate, job=1)
-    assert wait_for(lambda: inbox.of("speaking_finished"), 30)
+    assert wait_for(lambda: inbox.of("speaking_finished"), 30), [m.kind for _, m in inbox.messages]
     audio_s = inbox.of("speaking_finished")[0].data["audio_s"]
     expected = words * 60 / rate
     assert 0.6 * expected <= audio_s <= 1.5 * expected, (audio_s, expected)
@@ -166,3 +166,29 @@ def test_a_wedged_speech_worker_is_restarted(speech_out: tuple[Supervisor, Inbox
                     and sup.health()["speech_out"].pid != pid, 15)
     sup.send("speech_out", "say", text="I am back.", rate=150, job=3)
     assert wait_for(lambda: inbox.of("speaking_finished"), 20)
+
+
+def test_the_robot_hears_a_spoken_call_for_help_and_answers_aloud(config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from robot.runtime import Runtime
+
+    cfg = config.model_copy(update={
+        "robot": config.robot.model_copy(update={"language": "ko"}),
+        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": Path(MODEL),
+                                                   "out_dir": tmp_path / "said"}),
+    })
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 40)  # boot waits for both speech workers
+        time.sleep(0.3)  # the open-dialog grammar goes to the recogniser
+        pcm = b"\0" * 8000 + speak("간호사") + b"\0" * 48000
+        rt.supervisor.send("speech_in", "play", path=str(wav(tmp_path / "call.wav", pcm)))
+        assert wait_for(lambda: rt.behaviour.state == "alerting" and rt.alert_updates, 10), (
+            rt.behaviour.state, rt.behaviour.history[-5:], rt.supervisor.health())
+        assert [u["type"] for u in rt.alert_updates] == ["help_request"]
+        assert wait_for(lambda: list((tmp_path / "said").glob("*.wav")), 10), rt.supervisor.health()
+        assert [s.key for s in rt.said][-1] == "help_called"
+        audit = (rt.state_dir / "audit.jsonl").read_text()
+        assert "간호사" not in audit  # what was heard is never recorded
+    finally:
+        rt.stop()

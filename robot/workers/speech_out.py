@@ -82,6 +82,12 @@ class SpeechOutWorker(Worker):
         threading.Thread(target=self._synth, args=(text, path), daemon=True).start()
 
     def _synth(self, text: str, path: Path | None) -> None:
+        try:
+            self._synthesise(text, path)
+        except Exception as exc:  # report it; the job deadline then restarts the worker
+            self.send("speech_fault", reason="synthesis", detail=f"{type(exc).__name__}: {exc}"[:300])
+
+    def _synthesise(self, text: str, path: Path | None) -> None:
         if path is None:
             self.engine.say(text)
             self.engine.runAndWait()  # plays on the sound card; returns when done
@@ -89,6 +95,15 @@ class SpeechOutWorker(Worker):
         else:
             self.engine.save_to_file(text, str(path))
             self.engine.runAndWait()
+            # espeak may still be finishing the file when runAndWait returns: wait until it is whole
+            last, stable_since = -1, time.monotonic()
+            while time.monotonic() < self.deadline:
+                size = path.stat().st_size if path.exists() else -1
+                if size != last:
+                    last, stable_since = size, time.monotonic()
+                elif size > 44 and time.monotonic() - stable_since >= 0.05:
+                    break
+                time.sleep(0.01)
             with wave.open(str(path)) as w:
                 self._duration = w.getnframes() / w.getframerate()
         self._done.set()
