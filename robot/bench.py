@@ -212,7 +212,15 @@ def bench_vision(args: argparse.Namespace) -> dict[str, Any]:
     return {**vision_bench.bench_vision(args), **machine()}
 
 
+def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
+    """Recognition real-time factor and end-of-speech-to-audio latency (robot/bench_speech.py)."""
+    from robot import bench_speech as speech_bench
+
+    return {**speech_bench.bench_speech(args), **machine()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "speech": bench_speech,
     "vision": bench_vision,
     "loop": bench_loop,
     "servo": bench_servo,

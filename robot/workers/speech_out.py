@@ -11,6 +11,8 @@ then simulated by time, so turn-taking behaves as it will on the robot.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
 import time
@@ -93,8 +95,9 @@ class SpeechOutWorker(Worker):
             self.engine.runAndWait()  # plays on the sound card; returns when done
             self._duration = 0.0
         else:
-            self.engine.save_to_file(text, str(path))
-            self.engine.runAndWait()
+            with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to ..."
+                self.engine.save_to_file(text, str(path))
+                self.engine.runAndWait()
             # espeak may still be finishing the file when runAndWait returns: wait until it is whole
             last, stable_since = -1, time.monotonic()
             while time.monotonic() < self.deadline:

