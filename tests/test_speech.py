@@ -16,6 +16,7 @@ import pytest
 from robot.config import WorkersSection
 from robot.messages import Message
 from robot.supervisor import Supervisor, WorkerSpec
+from robot.workers import speech_in as _speech_in  # noqa: F401  (bytecode cached before the worker starts)
 
 from .conftest import alive, wait_for
 from .test_korean_speech import speak
@@ -81,6 +82,12 @@ def test_partials_during_speech_and_a_final_after_the_endpoint(speech_in: tuple[
     assert 0 < utterance.data["confidence"] <= 1
     delay = inbox.arrival("utterance") - speech_end_wall
     assert abs(delay - 0.8) <= 0.15, delay  # final result after the configured 0.8 s of trailing silence
+    pid = sup.health()["speech_in"].pid
+    with open(f"/proc/{pid}/io") as f:
+        io = dict(line.split(": ") for line in f.read().splitlines())
+    assert int(io["write_bytes"]) == 0  # no audio was written anywhere by the listening process
+    for _, m in inbox.messages:  # and none left it: only text, numbers and times
+        assert all(not isinstance(v, (bytes, bytearray, memoryview)) for v in m.data.values())
 
 
 def test_silence_and_noise_give_no_utterance(speech_in: tuple[Supervisor, Inbox], tmp_path: Path) -> None:
