@@ -16,15 +16,14 @@ import datetime as dt
 import io
 import json
 import os
-import subprocess
 import tempfile
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hardware.audio import espeak_pcm
 from robot.errors import CareBotError
 
 PHRASES = ["간호사", "살려 주세요", "네", "아니요", "지금 몇 시예요", "고마워요", "다시 말해 주세요",
@@ -32,14 +31,7 @@ PHRASES = ["간호사", "살려 주세요", "네", "아니요", "지금 몇 시�
 
 
 def _speak(text: str) -> bytes:
-    wav = subprocess.run(["espeak-ng", "-v", "ko", "-s", "120", "--stdout", text], capture_output=True,
-                         check=True).stdout
-    with wave.open(io.BytesIO(wav)) as w:
-        rate = w.getframerate()
-        data = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float64)
-    n = int(len(data) * 16000 / rate)
-    at = np.linspace(0, len(data), n, endpoint=False)
-    return np.interp(at, np.arange(len(data)), data).astype(np.int16).tobytes()
+    return espeak_pcm(text, "ko", 120)
 
 
 class _Collect:

@@ -3,17 +3,14 @@ into the robot, which raises the help alert. (No English Vosk model can be had h
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
-import subprocess
-import wave
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
+from hardware.audio import espeak_pcm
 from robot.asr import build_grammar, has_unk
 from robot.config import Config
 from robot.dialog_engine import DialogEngine
@@ -34,15 +31,8 @@ def model() -> object:
 
 
 def speak(text: str, wpm: int = 120) -> bytes:
-    """16 kHz mono 16-bit PCM of espeak-ng saying `text` in Korean, slowly, as many residents speak."""
-    wav = subprocess.run(["espeak-ng", "-v", "ko", "-s", str(wpm), "--stdout", text], capture_output=True,
-                         check=True).stdout
-    with wave.open(io.BytesIO(wav)) as w:
-        rate = w.getframerate()
-        data = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float64)
-    n = int(len(data) * 16000 / rate)
-    at = np.linspace(0, len(data), n, endpoint=False)
-    return np.interp(at, np.arange(len(data)), data).astype(np.int16).tobytes()
+    """Korean speech from espeak-ng at the microphone's format (slowly, as many residents speak)."""
+    return espeak_pcm(text, "ko", wpm)
 
 
 def recognise(model: object, grammar_json: str, audio: bytes) -> dict[str, object]:
