@@ -391,6 +391,9 @@ class Runtime:
         elif msg.kind == "camera_ok":
             self._record("worker", {"worker": msg.sender, "state": "ready", "reason": "camera back"})
             self._execute(Publish("fault", (("reason", "camera"), ("state", "cleared"))), now)
+        elif msg.kind == "setup_failed":
+            log.error("worker %s could not start: %s", msg.sender, msg.data.get("reason"))
+            self._record("worker", {"worker": msg.sender, "state": "fault", "reason": "setup failed"})
         elif msg.kind == "speaking_started":
             self.motion.speaking = True
             self.supervisor.send("speech_in", "mute", on=True)  # half duplex: never hear ourselves

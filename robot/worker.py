@@ -83,8 +83,12 @@ def worker_main(name: str, target: str, options: dict[str, Any], conn: Connectio
     if os.getppid() != parent_pid:  # the parent died before we could register
         return
     out = Outgoing(name)
-    worker = resolve(target)(name, options, out, conn)
-    worker.setup()
+    try:
+        worker = resolve(target)(name, options, out, conn)
+        worker.setup()
+    except Exception as exc:  # tell the control process why, then exit: the supervisor retries with backoff
+        conn.send(out.make("setup_failed", reason=f"{type(exc).__name__}: {exc}"[:300]))
+        sys.exit(4)
     conn.send(out.make("ready", pid=os.getpid()))
     next_beat = 0.0
     try:

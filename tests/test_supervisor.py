@@ -139,3 +139,16 @@ def test_a_worker_that_ignores_stop_is_terminated(fast_workers: WorkersSection) 
     s.stop()
     assert time.monotonic() - t0 < fast_workers.stop_grace_s + 2
     assert pid is not None and not alive(pid)
+
+
+def test_a_worker_that_cannot_start_says_why_and_is_retried(fast_workers: WorkersSection) -> None:
+    s = Supervisor([WorkerSpec("broken", "robot.workers.no_such_module:Nothing")], fast_workers)
+    s.start()
+    c = Collector(s)
+    try:
+        assert wait_for(lambda: c.kinds("setup_failed"), 15)
+        assert "ModuleNotFoundError" in c.kinds("setup_failed")[0].data["reason"]
+        assert wait_for(lambda: c.kinds("worker_fault"), 5)
+        assert "exited with code 4" in c.kinds("worker_fault")[0].data["reason"]
+    finally:
+        s.stop()
