@@ -77,6 +77,7 @@ def worker_main(name: str, target: str, options: dict[str, Any], conn: Connectio
                 heartbeat_s: float, parent_pid: int, log_level: int) -> None:
     """Entry point of a worker process (spawned, so nothing is inherited but these args)."""
     _die_with_parent()
+    sys.dont_write_bytecode = True  # a worker writes nothing to disk, not even bytecode caches
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the control process's to handle
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s worker={name} %(message)s")
