@@ -19,7 +19,7 @@ import difflib
 import random
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from robot.dialogs import Pack, normalise
@@ -172,7 +172,6 @@ class Conversation:
     rate_step: int = 0
     volume_step: int = 0
     _quiz_i: int = 0
-    clarified: bool = field(default=False)
 
     def set_context(self, state: str) -> None:
         """Follow the state machine: reminders and privacy change what an answer means."""
