@@ -112,8 +112,17 @@ class Client:
         with self._lock:
             self.messages.append(Received(msg.topic, msg.payload, msg.retain))
 
-    def connect(self, timeout: float = 5.0) -> int:
-        self.client.connect("localhost", self.broker.port, keepalive=30)
+    def connect(self, timeout: float = 5.0, persistent: bool = False) -> int:
+        """Connect; a persistent session (as a nurse station keeps) survives broker restarts."""
+        props = None
+        if persistent:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+        self.client.connect("localhost", self.broker.port, keepalive=30, clean_start=not persistent,
+                            properties=props)
         self.client.loop_start()
         deadline = time.monotonic() + timeout
         while self.connect_rc is None and time.monotonic() < deadline:

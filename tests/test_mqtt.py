@@ -231,7 +231,13 @@ def _pending_alerts(path: Path) -> int:
             return 0
 
 
-def test_broker_restart_mid_drain_loses_nothing(robot: Runtime, staff: Client, broker: Broker) -> None:
+def test_broker_restart_mid_drain_loses_nothing(robot: Runtime, broker: Broker) -> None:
+    # Staff keep a persistent session, so what the broker accepted while they were cut off still
+    # reaches them; the robot's part is that every event reaches the broker.
+    station = "staff-desk-persistent"
+    staff = Client(broker, STAFF, client_id=station)
+    assert staff.connect(persistent=True) == 0
+    staff.subscribe(f"carebot/v1/{SITE}/+/activity")
     link = robot.link
     assert link is not None
     for i in range(300):
@@ -244,10 +250,11 @@ def test_broker_restart_mid_drain_loses_nothing(robot: Runtime, staff: Client, b
     assert len(got_before) < 300, "the drain finished before the broker went down"
     time.sleep(0.5)
     broker.start()
-    staff2 = Client(broker, STAFF)
-    staff2.connect()
-    staff2.subscribe(f"carebot/v1/{SITE}/+/activity")
+    staff.close()
+    staff2 = Client(broker, STAFF, client_id=station)  # the same station, back on its session
+    assert staff2.connect(persistent=True) == 0
     assert wait_for(lambda: link.outbox.pending() == 0, 40)
+    assert wait_for(lambda: len(got_before | {m.json()["event_id"] for m in staff2.of("/activity")}) >= 300, 10)
     after = [m.json() for m in staff2.of("/activity")]
     received = got_before | {a["event_id"] for a in after}
     assert len(received) == 300
@@ -255,7 +262,7 @@ def test_broker_restart_mid_drain_loses_nothing(robot: Runtime, staff: Client, b
         m.json()["counts"]["conversations"] for m in staff.of("/activity")}
     assert conversations == set(range(300))
     staff2.close()
-    check_privacy(staff2.messages)
+    check_privacy(staff.messages + staff2.messages)
 
 
 def test_backlog_drains_alerts_first(config: Config, tmp_path: Path) -> None:
