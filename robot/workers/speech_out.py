@@ -11,31 +11,17 @@ then simulated by time, so turn-taking behaves as it will on the robot.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import threading
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
+from hardware.tts import Speaker
 from robot.messages import Message
 from robot.worker import Worker
 
 HANG_MARGIN_S = 2.0
-
-
-def pick_voice(engine: Any, wanted: str) -> str | None:
-    """The espeak voice id for a language or voice name such as 'en-gb', 'de' or 'ko'."""
-    wanted = wanted.lower()
-    voices = engine.getProperty("voices")
-    for match in (lambda v: v.id.lower().endswith("/" + wanted), lambda v: wanted in v.id.lower(),
-                  lambda v: any(wanted in str(lang).lower() for lang in (v.languages or []))):
-        for v in voices:
-            if match(v):
-                return str(v.id)
-    return None
 
 
 class SpeechOutWorker(Worker):
@@ -44,13 +30,12 @@ class SpeechOutWorker(Worker):
     poll_s = 0.02
 
     def setup(self) -> None:
-        import pyttsx3
-
         o = self.options
-        self.engine = pyttsx3.init("espeak")
-        voice = pick_voice(self.engine, str(o.get("voice", "en")))
-        if voice:
-            self.engine.setProperty("voice", voice)
+        self.speaker = Speaker(str(o.get("voice", "en")))
+        if self.speaker.voice is None:  # speak anyway, in espeak's default voice, and say why
+            self.send("speech_fault", reason="voice",
+                      detail=f"espeak-ng has no voice for {o.get('voice')!r} (see `espeak-ng --voices`); "
+                             "using its default voice")
         self.out_dir = Path(o["out_dir"]) if o.get("out_dir") else None
         if self.out_dir:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -74,42 +59,19 @@ class SpeechOutWorker(Worker):
         self.jobs += 1
         words = len(text.split())
         expected = words * 60.0 / max(rate, 60.0)
-        self.engine.setProperty("rate", int(rate))
-        self.engine.setProperty("volume", max(0.0, min(1.0, volume)))
         self.current = {"job": job, "words": words, "t0": time.monotonic()}
         self.deadline = time.monotonic() + expected * 2 + HANG_MARGIN_S
         self._done.clear()
         path = self.out_dir / f"say-{os.getpid()}-{self.jobs:05d}.wav" if self.out_dir else None
         self.send("speaking_started", job=job, words=words)
-        threading.Thread(target=self._synth, args=(text, path), daemon=True).start()
+        threading.Thread(target=self._synth, args=(text, rate, volume, path), daemon=True).start()
 
-    def _synth(self, text: str, path: Path | None) -> None:
+    def _synth(self, text: str, rate: float, volume: float, path: Path | None) -> None:
         try:
-            self._synthesise(text, path)
+            self._duration = self.speaker.say(text, rate, volume, path, timeout_s=self.deadline - time.monotonic())
+            self._done.set()
         except Exception as exc:  # report it; the job deadline then restarts the worker
             self.send("speech_fault", reason="synthesis", detail=f"{type(exc).__name__}: {exc}"[:300])
-
-    def _synthesise(self, text: str, path: Path | None) -> None:
-        if path is None:
-            self.engine.say(text)
-            self.engine.runAndWait()  # plays on the sound card; returns when done
-            self._duration = 0.0
-        else:
-            with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to ..."
-                self.engine.save_to_file(text, str(path))
-                self.engine.runAndWait()
-            # espeak may still be finishing the file when runAndWait returns: wait until it is whole
-            last, stable_since = -1, time.monotonic()
-            while time.monotonic() < self.deadline:
-                size = path.stat().st_size if path.exists() else -1
-                if size != last:
-                    last, stable_since = size, time.monotonic()
-                elif size > 44 and time.monotonic() - stable_since >= 0.05:
-                    break
-                time.sleep(0.01)
-            with wave.open(str(path)) as w:
-                self._duration = w.getnframes() / w.getframerate()
-        self._done.set()
 
     def step(self) -> None:
         if self.current is None:
