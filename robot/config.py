@@ -164,6 +164,10 @@ class MqttSection(Section):
     heartbeat_s: float = Field(30.0, ge=1, le=3600, description="Heartbeat period.")
     outbox_min_free_mb: int = Field(50, ge=1, le=100000, description="Below this, activity is dropped.")
     activity_bucket_s: int = Field(900, ge=60, le=86400, description="Activity counts are summed per bucket.")
+    home_assistant: bool = Field(False, description="Announce the robot's status entities, never its alerts, "
+                                 "by Home Assistant MQTT discovery.")
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[a-z0-9_-]{1,32}$",
+                                  description="Home Assistant's discovery prefix.")
 
 
 class AlertsSection(Section):

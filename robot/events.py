@@ -20,7 +20,7 @@ from robot.errors import CareBotError
 
 VERSION = "v1"
 MAX_COMMAND_BYTES = 1024
-EVENT_KINDS = ("alert", "activity", "status", "heartbeat")
+EVENT_KINDS = ("alert", "activity", "status", "heartbeat", "device")
 COMMANDS = {"ack": "cmd-ack", "resolve": "cmd-resolve", "pause": "cmd-pause", "resume": "cmd-resume",
             "remind": "cmd-remind", "quiet_hours": "cmd-quiet-hours"}
 
@@ -41,7 +41,7 @@ class Topics:
         return f"carebot/{VERSION}/{self.site}/{self.robot}"
 
     def event(self, kind: str) -> str:
-        """Topic of an outgoing event kind (alert, activity, status, heartbeat)."""
+        """Topic of an outgoing event kind (alert, activity, status, heartbeat, device)."""
         if kind not in EVENT_KINDS:
             raise ValueError(f"unknown event kind {kind!r}")
         return f"{self.base}/{kind}"

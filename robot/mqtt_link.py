@@ -8,7 +8,8 @@ Three threads meet here and none of them waits on another:
   deletes a row on a successful PUBACK, keeps it on a reason code >= 0x80, validates
   incoming commands, and sends the heartbeat.
 The retained status topic says online; the broker's last will says offline; a clean
-stop says stopped.
+stop says stopped. With `home_assistant` on, it also announces the robot's status entities
+by Home Assistant discovery and keeps their retained `device` state current (robot.ha_discovery).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from robot import __version__
 from robot.config import MqttSection, read_secret
 from robot.events import InvalidMessage, Topics, decode_command, encode
+from robot.ha_discovery import device_state, discovery_messages
 from robot.outbox import PRIORITY, Outbox
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class MqttLink:
         self._inflight: dict[int, str] = {}
         self._seq = 0
         self._hb_seq = 0
+        self._device_key: tuple[Any, ...] | None = None
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
         self.client = self._make_client()
 
@@ -137,6 +140,9 @@ class MqttLink:
             if self.connected and time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + self.heartbeat_s
                 self._heartbeat()
+                self._device(force=True)
+            elif self.connected:
+                self._device()  # a change of mode shows in Home Assistant at once
         self._store_submissions()
         self._shutdown()
 
@@ -187,6 +193,10 @@ class MqttLink:
         log.info("connected to the staff broker %s:%s", self.config.host, self.config.port)
         self.client.subscribe(self.topics.commands, qos=1)
         self.client.publish(self.topics.event("status"), self._status("online"), qos=1, retain=True)
+        if self.config.home_assistant:
+            for topic, payload in discovery_messages(self.topics, self.config.discovery_prefix, __version__):
+                self.client.publish(topic, payload, qos=1, retain=True)
+            self._device(force=True)
 
     def _on_puback(self, mid: int, rc: ReasonCode) -> None:
         event_id = self._inflight.pop(mid, None)
@@ -233,6 +243,23 @@ class MqttLink:
             self.client.publish(self.topics.event("heartbeat"), encode("heartbeat", fields), qos=0)
         except InvalidMessage as exc:
             log.error("heartbeat not sent: %s", exc)
+
+    def _device(self, force: bool = False) -> None:
+        """Publish the retained Home Assistant state when it changed (or when forced)."""
+        if not self.config.home_assistant:
+            return
+        state = device_state(self.health)
+        key = (state["mode"], state["problem"])
+        if key == self._device_key and not force:
+            return
+        fields = {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
+                  "ts": round(time.time(), 3), "outbox_pending": self.outbox.pending(), **state}
+        try:
+            self.client.publish(self.topics.event("device"), encode("device", fields), qos=1, retain=True)
+        except InvalidMessage as exc:
+            log.error("device state not sent: %s", exc)
+            return
+        self._device_key = key
 
     def _shutdown(self) -> None:
         if self.connected:

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = "demo"
 ROBOTS = ("robot-1", "robot-2")
 STAFF = "staff-desk"
+HASS = "hass"
 
 
 def free_port() -> int:
@@ -35,7 +36,7 @@ class Broker:
         self.dir = directory
         self.port = free_port()
         subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(directory), "--site", SITE,
-                        "--robot", ROBOTS[0], "--robot", ROBOTS[1], "--staff", STAFF,
+                        "--robot", ROBOTS[0], "--robot", ROBOTS[1], "--staff", STAFF, "--home-assistant", HASS,
                         "--port", str(self.port), "--bind", "127.0.0.1", "--host", "localhost",
                         "--run-as", "root"],  # pytest's temporary directories are private to us
                        check=True, capture_output=True)

@@ -367,6 +367,8 @@ def test_staff_cannot_publish_robot_topics(broker: Broker) -> None:
     assert desk.connect() == 0
     for kind in ("status", "alert", "heartbeat", "activity"):
         assert desk.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/{kind}", b"{}") == 0x87, kind
+        # nor pose as a robot with the staff account's own name, which the robots' %u patterns would allow
+        assert desk.publish(f"carebot/v1/{SITE}/{STAFF}/{kind}", b"{}") == 0x87, kind
     desk.close()
 
 
@@ -464,3 +466,10 @@ def test_staff_console_shows_alerts_live_and_acks_and_resolves(robot: Runtime, b
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_documented_example_acl_is_what_the_script_writes(tmp_path: Path) -> None:
+    subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(tmp_path), "--site", "demo", "--robot", "robot-1",
+                    "--robot", "robot-2", "--staff", "staff-desk", "--home-assistant", "hass"],
+                   check=True, capture_output=True)
+    assert (tmp_path / "acl").read_text() == (ROOT / "config" / "mosquitto" / "example.acl").read_text()

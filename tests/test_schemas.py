@@ -17,7 +17,7 @@ SCHEMAS = ROOT / "robot" / "schemas"
 
 def test_every_schema_is_valid_and_forbids_extra_properties() -> None:
     files = sorted(SCHEMAS.glob("*.json"))
-    assert {f.stem for f in files} == set(EVENT_KINDS) | set(COMMANDS.values())
+    assert {f.stem for f in files} == set(EVENT_KINDS) | set(COMMANDS.values()) | {"ha-discovery"}
     for f in files:
         schema = json.loads(f.read_text())
         Draft202012Validator.check_schema(schema)
@@ -34,6 +34,7 @@ def test_asyncapi_documents_every_topic_and_payload() -> None:
     topics = Topics("{site}", "{robot}")
     addresses = {c["address"] for c in doc["channels"].values()}
     expected = {topics.event(k) for k in EVENT_KINDS} | {topics.command(c) for c in COMMANDS}
+    expected.add("homeassistant/{component}/{robot}/{object}/config")
     assert addresses == expected
     refs = {m["payload"]["$ref"] for m in doc["components"]["messages"].values()}
     assert refs == {f"../robot/schemas/{f.name}" for f in SCHEMAS.glob("*.json")}

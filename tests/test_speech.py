@@ -153,7 +153,7 @@ def test_each_sentence_is_spoken_at_its_own_rate(speech_out: tuple[Supervisor, I
     rates = [130, 180, 150, 130, 180]
     for job, rate in enumerate(rates, 1):
         sup.send("speech_out", "say", text=sentence, rate=rate, job=job)
-        assert wait_for(lambda: len(inbox.of("speaking_finished")) == job, 30), [m.kind for _, m in inbox.messages]
+        assert wait_for(lambda n=job: len(inbox.of("speaking_finished")) == n, 30), [m.kind for _, m in inbox.messages]  # type: ignore[misc]
     finished = inbox.of("speaking_finished")
     assert [m.data["job"] for m in finished] == [1, 2, 3, 4, 5]
     for rate, msg in zip(rates, finished, strict=True):
