@@ -60,10 +60,11 @@ def pick_voice(voices: list[Any], wanted: str) -> str | None:
 class Speaker:
     """Says sentences with espeak-ng through pyttsx3, to the sound card or to WAV files."""
 
-    def __init__(self, voice: str = "en") -> None:
+    def __init__(self, voice: str = "en", pitch: int = 50) -> None:
         import pyttsx3  # imported here so that only the speech process loads espeak
 
         self._pyttsx3 = pyttsx3
+        self.pitch = max(0, min(100, int(pitch)))
         self._engine: Any = None
         self.voice = pick_voice(self._new_engine().getProperty("voices"), voice)
 
@@ -92,6 +93,7 @@ class Speaker:
         if self.voice:
             engine.setProperty("voice", self.voice)
         engine.setProperty("rate", int(rate))
+        engine.setProperty("pitch", self.pitch)
         engine.setProperty("volume", max(0.0, min(1.0, float(volume))))
         # The driver prints "Audio saved to ..." from espeak's thread once the file is written.
         with contextlib.redirect_stdout(io.StringIO()):

@@ -272,6 +272,8 @@ class SpeechSection(Section):
     alternatives: int = Field(3, ge=1, le=10, description="N-best hypotheses from the recogniser.")
     rate_wpm: int = Field(150, ge=130, le=180, description="Speaking rate; residents can ask for slower.")
     volume: float = Field(1.0, ge=0.1, le=1.0)
+    pitch: int = Field(50, ge=0, le=100, description="espeak-ng pitch: 50 is the voice's own; lower may suit "
+                       "residents who hear low tones better.")
     voice: str | None = Field(None, description="espeak-ng voice; default follows robot.language.")
     out_dir: Path | None = Field(None, description="Simulator: write speech to WAV files here, not the sound card.")
 

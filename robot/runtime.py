@@ -755,7 +755,8 @@ def default_workers(config: Config) -> list[WorkerSpec]:
             "model": str(s.model), "source": s.source, "device": s.device, "endpoint_s": s.endpoint_s,
             "vad_aggressiveness": s.vad_aggressiveness, "min_rms": s.min_rms, "alternatives": s.alternatives}))
         specs.append(WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker", {
-            "voice": s.voice or VOICES[config.robot.language], "out_dir": str(s.out_dir) if s.out_dir else None}))
+            "voice": s.voice or VOICES[config.robot.language], "pitch": s.pitch,
+            "out_dir": str(s.out_dir) if s.out_dir else None}))
     if config.vision.enabled:
         specs.append(WorkerSpec("vision", "robot.workers.vision:VisionWorker", config.vision.worker_options()))
     return specs

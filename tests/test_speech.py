@@ -244,3 +244,33 @@ def test_a_missing_voice_is_reported_and_the_robot_still_speaks(tmp_path: Path) 
         assert inbox.of("speaking_finished")[0].data["audio_s"] > 0.3
     finally:
         sup.stop()
+
+
+def median_f0(path: Path) -> float:
+    """Median fundamental frequency of the voiced frames of a WAV, by autocorrelation."""
+    with wave.open(str(path)) as w:
+        rate = w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float64)
+    f0s = []
+    n = int(0.04 * rate)
+    for i in range(0, len(x) - n, n):
+        frame = x[i:i + n] - x[i:i + n].mean()
+        if np.sqrt(np.mean(frame ** 2)) < 800:
+            continue
+        ac = np.correlate(frame, frame, "full")[n - 1:]
+        lo, hi = rate // 400, rate // 60  # 60..400 Hz
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.3 * ac[0]:
+            f0s.append(rate / lag)
+    return float(np.median(f0s))
+
+
+def test_pitch_from_config_changes_the_voice(tmp_path: Path) -> None:
+    from hardware.tts import Speaker
+
+    text = "Good morning. It is a lovely day for a walk in the garden."
+    low, high = tmp_path / "low.wav", tmp_path / "high.wav"
+    Speaker("en-gb", pitch=20).say(text, 150, path=low)
+    Speaker("en-gb", pitch=80).say(text, 150, path=high)
+    f_low, f_high = median_f0(low), median_f0(high)
+    assert f_high > 1.3 * f_low, (f_low, f_high)

@@ -31,7 +31,7 @@ class SpeechOutWorker(Worker):
 
     def setup(self) -> None:
         o = self.options
-        self.speaker = Speaker(str(o.get("voice", "en")))
+        self.speaker = Speaker(str(o.get("voice", "en")), pitch=int(o.get("pitch", 50)))
         if self.speaker.voice is None:  # speak anyway, in espeak's default voice, and say why
             self.send("speech_fault", reason="voice",
                       detail=f"espeak-ng has no voice for {o.get('voice')!r} (see `espeak-ng --voices`); "
