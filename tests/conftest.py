@@ -13,6 +13,8 @@ from hardware.maestro_sim import PtyMaestro
 from robot.config import Config, LoopSection, RobotSection, WorkersSection, load_config
 from robot.runtime import Runtime
 
+from .broker import Broker
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -85,3 +87,11 @@ def children_of(pid: int) -> list[int]:
 
 
 __all__ = ["wait_for", "alive", "children_of", "ROOT", "Config", "LoopSection", "RobotSection"]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real mosquitto from scripts/broker-setup.sh (TLS, accounts, ACL) on a free port."""
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()

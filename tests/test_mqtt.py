@@ -38,13 +38,6 @@ def check_privacy(messages: list[Any]) -> None:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
 def staff(broker: Broker) -> Iterator[Client]:
     c = Client(broker, STAFF)
     assert c.connect() == 0
