@@ -219,7 +219,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, servo_cli, staff
+    from robot import bench, selftest, servo_cli, staff
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
     parser.add_argument("--version", action="version", version=f"carebot {__version__}")
@@ -289,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         m.set_defaults(func=cmd_model)
 
     servo_cli.add_parser(sub, with_config)
+    selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
 
     p = sub.add_parser("version", help="print the version")

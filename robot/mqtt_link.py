@@ -39,6 +39,19 @@ from robot.outbox import PRIORITY, Outbox
 log = logging.getLogger(__name__)
 
 
+def new_client(cfg: MqttSection, client_id: str) -> mqtt.Client:
+    """A paho v5 client with the config's TLS (CA and host name verified) and credentials."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if cfg.tls:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cfg.ca_file) if cfg.ca_file else None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        client.tls_set_context(context)  # verifies the CA and the broker's host name
+    if cfg.username:
+        password = read_secret(Path(cfg.password_file)) if cfg.password_file else None
+        client.username_pw_set(cfg.username, password)
+    return client
+
+
 @dataclass(frozen=True)
 class Submission:
     """An event from the control loop, before it is stamped and stored."""
@@ -78,17 +91,7 @@ class MqttLink:
     # -- set-up -----------------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        cfg = self.config
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"carebot-{self.topics.site}-{self.topics.robot}",
-                             protocol=mqtt.MQTTv5)
-        if cfg.tls:
-            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
-                                                 cafile=str(cfg.ca_file) if cfg.ca_file else None)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            client.tls_set_context(context)  # verifies the CA and the broker's host name
-        if cfg.username:
-            password = read_secret(Path(cfg.password_file)) if cfg.password_file else None
-            client.username_pw_set(cfg.username, password)
+        client = new_client(self.config, f"carebot-{self.topics.site}-{self.topics.robot}")
         client.will_set(self.topics.event("status"), self._status("offline"), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_inflight_messages_set(self.max_inflight)

@@ -43,7 +43,8 @@ class ServoSession:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(1)
+        if self._thread.is_alive():  # not started if the board would not open
+            self._thread.join(1)
         self.bus.close()
 
     def hold(self, channel: int, us: float) -> None:

@@ -96,3 +96,11 @@ def test_servo_parser_has_every_action() -> None:
         extra = ["pan", "1500"] if action == "move" else ["pan"] if action == "sweep" else []
         args = parser.parse_args(["servo", action, *extra, "--sim"])
         assert args.sim and callable(args.func)
+
+
+def test_a_missing_board_gives_one_clear_line(cfg: Path) -> None:
+    text = cfg.read_text().replace('driver = "sim"', 'driver = "maestro"\nport = "/dev/serial/by-id/usb-Pololu-gone"')
+    cfg.write_text(text)
+    run = cli("servo", "list", "--config", str(cfg))
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr and "/dev/serial/by-id/usb-Pololu-gone" in run.stderr, run.stderr
