@@ -261,7 +261,7 @@ def check_speech_in(ctx: Context) -> str:
     engine = DialogEngine(load_pack(Path(cfg.dialogs.path) / cfg.robot.language))
     phrases = sorted({p for ctx_name in ("open", "reminder", "wellbeing", "privacy") for p in engine.grammar(ctx_name)})
     grammar = build_grammar(phrases, model)
-    text = (f"model {Path(s.model).name} loaded in {load_s:.1f} s; "
+    text = (f"model {s.model} loaded in {load_s:.1f} s; "
             f"{len(grammar.phrases)}/{len(phrases)} pack phrases in its vocabulary")
     if s.source == "sim":
         mic = "microphone: the simulator's (WAV files)"
