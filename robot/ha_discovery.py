@@ -39,7 +39,9 @@ def discovery_messages(topics: Topics, prefix: str, version: str) -> list[tuple[
     """(topic, payload) of every discovery config, each checked against ha-discovery.json."""
     status, device = topics.event("status"), topics.event("device")
     uid = f"{topics.site}_{topics.robot}"
-    availability = {"topic": status, "value_template": "{{ value_json.state }}",
+    # A clean stop says "stopped": unavailable too (HA ignores a payload that matches neither).
+    availability = {"topic": status,
+                    "value_template": "{{ 'online' if value_json.state == 'online' else 'offline' }}",
                     "payload_available": "online", "payload_not_available": "offline"}
     ha_device = {"identifiers": [f"carebot_{uid}"], "name": f"CareBot {topics.robot}", "manufacturer": "CareBot",
                  "model": "CareBot companion robot", "sw_version": version, "suggested_area": topics.site}

@@ -141,3 +141,29 @@ def test_without_the_option_nothing_is_announced(config: Config, broker: Broker,
         assert configs(hass) == {} and device(hass) == []
     finally:
         rt.stop()
+
+
+def test_the_templates_render_as_home_assistant_renders_them() -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    prefix = f"{SITE}_{ROBOTS[0]}_"
+    configs_ = {t.split("/")[-2].removeprefix(prefix): json.loads(raw)
+                for t, raw in discovery_messages(Topics(SITE, ROBOTS[0]), PREFIX, "1.0")}
+    assert set(configs_) == {"online", "mode", "problem", "outbox", "loop_p99"}
+
+    def render(template: str, payload: dict[str, object]) -> str:
+        return env.from_string(template).render(value_json=payload).strip()
+
+    online = configs_["online"]
+    assert [render(str(online["value_template"]), {"state": s}) for s in ("online", "offline", "stopped")] == [
+        "ON", "OFF", "OFF"]
+    availability = configs_["mode"]["availability"][0]  # type: ignore[index]
+    assert [render(availability["value_template"], {"state": s}) for s in ("online", "offline", "stopped")] == [
+        availability["payload_available"], availability["payload_not_available"],
+        availability["payload_not_available"]]
+    state = {"mode": "paused", "problem": True, "outbox_pending": 3, "loop_p99_ms": 0.21}
+    assert render(str(configs_["mode"]["value_template"]), state) == "paused"
+    assert render(str(configs_["problem"]["value_template"]), state) == "ON"
+    assert render(str(configs_["problem"]["value_template"]), {**state, "problem": False}) == "OFF"
+    assert render(str(configs_["outbox"]["value_template"]), state) == "3"
+    assert render(str(configs_["loop_p99"]["value_template"]), state) == "0.21"
