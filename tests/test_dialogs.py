@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -292,11 +294,21 @@ def test_disclosure_on_first_meeting_and_fallback_offers_a_menu(robot: tuple[Run
 
 
 def test_understanding_runs_off_the_control_loop(robot: tuple[Runtime, dict[str, str]]) -> None:
+    # Matching takes milliseconds of pure Python: it must never run in the 10 ms control tick.
+    # (How long ticks take is measured by `carebot bench loop`, not here.)
     rt, w = robot
-    rt.loop.reset_stats()
-    for _ in range(5):  # long nonsense is the engine's slowest case (several ms each)
+    conv = rt.conversation
+    threads: list[str] = []
+    hear = conv.hear
+
+    def recording_hear(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return hear(*args, **kwargs)
+
+    conv.hear = recording_hear  # type: ignore[method-assign]
+    for _ in range(5):  # long nonsense is the engine's slowest case
         n = len(rt.said)
         rt.hear(w["nonsense"] + " " + w["nonsense"] + " " + w["nonsense"])
         assert wait_for(lambda n=n: len(rt.said) > n, 3)
     assert keys(rt)[-1] in ("fallback", "clarify")
-    assert rt.loop.stats.work_max_ns < 3_000_000, rt.loop.stats.summary()  # no tick did the matching
+    assert threads == ["dialog"] * 5, threads  # never the control-loop thread

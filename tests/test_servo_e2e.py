@@ -90,7 +90,10 @@ def test_slow_replies_do_not_stall_the_loop(runtime: Runtime) -> None:
     time.sleep(1.0)
     sim.latency_s = 0.0
     stats = runtime.loop.stats
-    assert stats.missed_ticks == 0 and stats.work_max_ns < 5_000_000
+    # Blocking on a 20 ms reply would make a tick take 20 ms and miss ticks on every poll; the
+    # margins leave room for a loaded machine (tick timing is measured by `carebot bench loop`).
+    assert stats.work_max_ns < 15_000_000, stats.summary()
+    assert stats.missed_ticks <= 3, stats.summary()
     assert runtime.bus.connected
 
 
