@@ -25,6 +25,8 @@ from typing import Any
 from robot.dialogs import Pack, normalise
 
 Action = tuple[str, dict[str, Any]]  # (trigger, kwargs) for Behaviour.fire
+SIMILARITY_WEIGHT = 0.9  # a near example counts for less than a keyword
+CLEAR_LEAD = 0.04  # a winner must lead the runner-up by this much to be sure
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Understanding:
     """The engine's reading of one utterance."""
 
     intent: str | None
-    score: float
+    score: float  # exact when an intent was found; with none, at most the best candidate's score
     sure: bool
     via: str  # keyword, similarity, or none
 
@@ -53,6 +55,7 @@ class DialogEngine:
         self.accept, self.ask_again, self.min_confidence = accept, ask_again, min_confidence
         self.substring = pack.language in ("ko", "ja", "zh")  # words carry endings: match inside them
         self._rng = random.Random(seed)
+        self._patterns: dict[str, re.Pattern[str]] = {}
         self._last_variant: dict[str, str] = {}
         self.intents = {n: _Candidate(n, tuple(normalise(k) for k in s.keywords),
                                       tuple(normalise(e) for e in s.examples)) for n, s in pack.intents.items()}
@@ -64,10 +67,14 @@ class DialogEngine:
     def _spans(self, text: str, keyword: str) -> list[tuple[int, int]]:
         if not keyword:
             return []
-        if self.substring and len(keyword) > 1:  # Korean: words carry endings, match inside them
-            return [(m.start(), m.end()) for m in re.finditer(re.escape(keyword), text)]
-        pattern = rf"(?<![\w']){re.escape(keyword)}(?![\w'])"  # whole words (and one-syllable words)
-        return [(m.start(), m.end()) for m in re.finditer(pattern, text)]
+        pattern = self._patterns.get(keyword)
+        if pattern is None:
+            if self.substring and len(keyword) > 1:  # Korean: words carry endings, match inside them
+                pattern = re.compile(re.escape(keyword))
+            else:  # whole words (and one-syllable words)
+                pattern = re.compile(rf"(?<![\w']){re.escape(keyword)}(?![\w'])")
+            self._patterns[keyword] = pattern
+        return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
     def _keyword_scores(self, text: str, pool: dict[str, _Candidate], names: list[str]) -> dict[str, float]:
         """Keyword evidence per candidate; a match inside a longer match of any candidate does not count,
@@ -81,23 +88,31 @@ class DialogEngine:
         return {n: 0.85 + 0.012 * min(c, 15) for n, c in chars.items()}
 
     @staticmethod
-    def _similarity(text: str, cand: _Candidate) -> float:
+    def _similarity(text: str, cand: _Candidate, floor: float = 0.0) -> float:
+        """How near the text is to the candidate's closest example (0..0.9).
+
+        Exact when the result is above `floor`; below it, a lower bound (it then decides nothing).
+        """
         words = set(text.split())
         best = 0.0
+        matcher = difflib.SequenceMatcher(None, text)
         for ex in cand.examples:
             if text == ex:
                 return 1.0
-            ratio = difflib.SequenceMatcher(None, text, ex).ratio()
             ex_words = set(ex.split())
             jaccard = len(words & ex_words) / len(words | ex_words) if words | ex_words else 0.0
-            best = max(best, ratio, jaccard)
-        return best * 0.9  # a near example counts for less than a keyword
+            best = max(best, jaccard)
+            matcher.set_seq2(ex)
+            # ratio() costs milliseconds on long utterances; its cheap upper bounds skip examples
+            # that cannot beat the best so far or reach the floor
+            bar = max(best, floor / SIMILARITY_WEIGHT)
+            if matcher.real_quick_ratio() > bar and matcher.quick_ratio() > bar:
+                best = max(best, matcher.ratio())
+        return best * SIMILARITY_WEIGHT  # a near example counts for less than a keyword
 
-    def _score(self, text: str, cand: _Candidate) -> tuple[float, str]:
-        kw = self._keyword_scores(text, {cand.name: cand}, [cand.name])
-        if kw:
-            return kw[cand.name], "keyword"
-        return self._similarity(text, cand), "similarity"
+    def _has_keyword(self, text: str, cand: _Candidate) -> float | None:
+        """The keyword score of one candidate, or None if none of its keywords is in the text."""
+        return self._keyword_scores(text, {cand.name: cand}, [cand.name]).get(cand.name)
 
     def understand(self, text: str, confidence: float = 1.0, among: Iterable[str] | None = None,
                    choices: bool = False) -> Understanding:
@@ -108,19 +123,22 @@ class DialogEngine:
         pool = self.choices if choices else self.intents
         names = list(among) if among is not None else list(pool)
         if not choices and "help" in self.intents:
-            score, via = self._score(norm, self.intents["help"])
-            if via == "keyword":  # help is never missed, whatever the recogniser's confidence
-                return Understanding("help", score, True, via)
+            help_score = self._has_keyword(norm, self.intents["help"])
+            if help_score is not None:  # help is never missed, whatever the recogniser's confidence
+                return Understanding("help", help_score, True, "keyword")
         names = [n for n in names if n in pool]
         keyword = self._keyword_scores(norm, pool, names)
+        # Below this a similarity changes no decision: it is under ask_again, and too far behind
+        # any sure winner to spoil its lead.
+        floor = min(self.ask_again, self.accept - CLEAR_LEAD)
         scored = sorted(((keyword[n], "keyword", n) if n in keyword
-                         else (self._similarity(norm, pool[n]), "similarity", n) for n in names), reverse=True)
+                         else (self._similarity(norm, pool[n], floor), "similarity", n) for n in names), reverse=True)
         if not scored:
             return Understanding(None, 0.0, False, "none")
         (best, via, name), runner_up = scored[0], (scored[1][0] if len(scored) > 1 else 0.0)
         if best < self.ask_again:
             return Understanding(None, best, False, "none")
-        clear_lead = best - runner_up >= 0.04
+        clear_lead = best - runner_up >= CLEAR_LEAD
         sure = best >= self.accept and clear_lead and confidence >= self.min_confidence
         return Understanding(name, round(best, 3), sure, via)
 
