@@ -1,0 +1,37 @@
+"""The benchmarks run and report their figures beside a same-run baseline (the figures are in
+docs/benchmarks.md; these tests check the machinery, never the speed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def bench(*args: str) -> dict[str, object]:
+    run = subprocess.run([sys.executable, "-m", "robot.cli", "bench", *args, "--json"], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return dict(json.loads(run.stdout))
+
+
+def test_bench_loop_measures_the_robot_and_the_bare_loop() -> None:
+    result = bench("loop", "--seconds", "1", "--workers", "1")
+    assert result["rate_hz"] == 100 and result["busy_workers"] == 1
+    assert 90 <= int(result["ticks"]) <= 101  # type: ignore[call-overload]
+    bare = result["bare"]
+    assert isinstance(bare, dict) and 90 <= bare["ticks"] <= 101
+    assert int(result["transitions"]) > 0  # type: ignore[call-overload]  # the script drove the state machine
+    assert result["p99_ratio_to_bare"] is not None
+    assert set(result["targets_met"]) == {"p99_le_1ms", "max_le_5ms", "no_missed_ticks", "p99_le_3x_bare"}  # type: ignore[arg-type]
+
+
+def test_bench_servo_compares_the_driver_with_bare_pyserial() -> None:
+    result = bench("servo", "--count", "200")
+    assert result["count"] == 200
+    for key in ("driver_round_trip", "bare_round_trip", "driver_write", "bare_write"):
+        figures = result[key]
+        assert isinstance(figures, dict) and figures["p50_us"] > 0 and figures["rate_per_s"] > 0
+    assert isinstance(result["round_trip_overhead"], float)
