@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
 
-from robot.config import read_secret
+from robot.config import MqttSection
 from robot.errors import CareBotError
 from robot.events import InvalidMessage, validate
+from robot.mqtt_link import new_client
 
 
 @dataclass
@@ -170,14 +171,12 @@ class StaffConsole:
 
 def run(args: argparse.Namespace, inp: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """Connect, then show alerts and read commands until 'quit' or end of input."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"carebot-staff-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)
-    if not args.no_tls:
-        context = ssl.create_default_context(cafile=str(args.ca_file) if args.ca_file else None)
-        client.tls_set_context(context)
-    if args.username:
-        password = read_secret(Path(args.password_file)) if args.password_file else None
-        client.username_pw_set(args.username, password)
+    try:
+        link = MqttSection(host=args.host, port=args.port, tls=not args.no_tls, ca_file=args.ca_file,
+                           username=args.username, password_file=args.password_file)
+    except ValidationError as exc:
+        raise CareBotError(f"bad broker options: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+    client = new_client(link, f"carebot-staff-{uuid.uuid4().hex[:8]}")  # the robot's TLS and login rules
     console = StaffConsole(args.site, client, out, args.username or "staff")
     try:
         client.connect(args.host, args.port, keepalive=30)

@@ -15,9 +15,10 @@ from .broker import ROBOTS, Broker
 from .conftest import ROOT
 
 
-def selftest(cfg: Path, *args: str) -> tuple[int, dict[str, Any]]:
+def selftest(cfg: Path, *args: str, tmpdir: Path | None = None) -> tuple[int, dict[str, Any]]:
+    env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir else None
     run = subprocess.run([sys.executable, "-m", "robot.cli", "selftest", "--config", str(cfg), "--json", *args],
-                         capture_output=True, text=True, cwd=ROOT, timeout=180)
+                         capture_output=True, text=True, cwd=ROOT, timeout=180, env=env)
     assert "Traceback" not in run.stdout + run.stderr, run.stderr
     return run.returncode, json.loads(run.stdout)
 
@@ -43,7 +44,9 @@ def write_config(tmp_path: Path, replace: dict[str, str] | None = None, extra: s
 
 
 def test_the_simulated_robot_passes_and_leaves_no_audio_or_images(tmp_path: Path) -> None:
-    code, report = selftest(write_config(tmp_path))
+    tmp = tmp_path / "tmp"  # where the test sentence is made: it must be gone afterwards
+    tmp.mkdir()
+    code, report = selftest(write_config(tmp_path), tmpdir=tmp)
     s = statuses(report)
     assert code == 0 and report["ok"] is True
     assert list(s) == ["config", "storage", "dialogs", "realtime", "workers", "servo", "speech_out", "speech_in",
@@ -57,6 +60,7 @@ def test_the_simulated_robot_passes_and_leaves_no_audio_or_images(tmp_path: Path
     assert "320x240" in detail(report, "camera")
     left = [p for p in tmp_path.rglob("*") if p.suffix.lower() in (".wav", ".png", ".jpg", ".raw", ".ppm")]
     assert left == []
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("carebot-selftest")] == []
 
 
 def test_a_missing_board_and_camera_fail_with_the_fix_and_the_rest_still_runs(tmp_path: Path) -> None:

@@ -224,10 +224,25 @@ def test_the_robot_hears_a_spoken_call_for_help_and_answers_aloud(config, tmp_pa
                                                ("ko", "ko"), ("en-us", "gmw/en-us"), ("pt", "roa/pt"),
                                                ("gmw/en-gb-x-rp", "gmw/en-gb-x-rp"), ("xx", None)])
 def test_voices_are_picked_by_language_tag(wanted: str, voice: str | None) -> None:
-    # 'en-gb' once picked the Scottish voice by substring; 'ko' must not pick Konkani ('kok').
+    # 'en-gb' once picked the Scottish voice by substring.
     from hardware.tts import Speaker
 
     assert Speaker(wanted).voice == voice
+
+
+def test_a_language_tag_never_matches_inside_another() -> None:
+    # espeak lists voices in its own order: 'ko' must not pick Konkani ('kok') even when it comes
+    # first, and a priority byte before the tag (some builds) must not hide it.
+    from types import SimpleNamespace
+
+    from hardware.tts import pick_voice
+
+    voices = [SimpleNamespace(id="inc/kok", languages=[b"\x05kok"]),
+              SimpleNamespace(id="sit/ko", languages=[b"\x05ko"]),
+              SimpleNamespace(id="roa/pt-br", languages=["pt-br"])]
+    assert pick_voice(voices, "ko") == "sit/ko"
+    assert pick_voice(voices, "pt") == "roa/pt-br"
+    assert pick_voice(voices, "ok") is None
 
 
 def test_a_missing_voice_is_reported_and_the_robot_still_speaks(tmp_path: Path) -> None:
