@@ -89,6 +89,9 @@ class MaestroBus(ServoBus):
         except DeviceUnavailable:
             self.close()
             raise
+        except (ProtocolError, serial.SerialException, OSError) as exc:  # garbage or a dying port: never half open
+            self.close()
+            raise DeviceUnavailable(f"servo board at {self.port} failed while opening: {exc}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -238,7 +241,14 @@ class MaestroBus(ServoBus):
 
 
 class Reconnector:
-    """Reopens a bus with exponential backoff from its own thread while it is disconnected."""
+    """Reopens a bus with exponential backoff while it is disconnected.
+
+    `step()` does one bounded piece of that work (at most about half a second), so that it
+    can run on the reconnector's own thread (`start`) or as a guarded part of a larger
+    process, which restarts it if it raises and notices if it stops making progress.
+    """
+
+    STEP_S = 0.5  # longest wait inside one step
 
     def __init__(self, bus: ServoBus, *, initial_s: float = 0.1, max_s: float = 5.0,
                  on_change: Callable[[bool, str], None] | None = None) -> None:
@@ -247,12 +257,14 @@ class Reconnector:
         self.max_s = max_s
         self.on_change = on_change
         self.attempts = 0
+        self._delay = initial_s
+        self._next_attempt = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="servo-reconnect", daemon=True)
 
     def start(self) -> None:
-        """Start watching; try to connect at once."""
+        """Start watching on the reconnector's own thread; try to connect at once."""
         self._thread.start()
 
     def lost(self) -> None:
@@ -263,29 +275,38 @@ class Reconnector:
         """Stop reconnecting."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(2)
+        if self._thread.is_alive():
+            self._thread.join(2)
 
     def _run(self) -> None:
-        delay = self.initial_s
         while not self._stop.is_set():
-            if self.bus.connected:
-                delay = self.initial_s
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
-            self.attempts += 1
-            try:
-                self.bus.open()
-            except DeviceUnavailable as exc:
-                if self.attempts == 1 or self.attempts % 20 == 0:
-                    log.warning("%s; retrying (attempt %d)", exc, self.attempts)
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.max_s)
-                continue
-            log.info("servo board connected after %d attempt(s)", self.attempts)
-            self.attempts = 0
-            if self.on_change is not None:
-                self.on_change(True, "connected")
+            self.step()
+
+    def step(self) -> None:
+        """Wait a little while connected; otherwise try to open the bus when the backoff allows."""
+        if self.bus.connected:
+            self._delay = self.initial_s
+            self._next_attempt = 0.0
+            self._wake.wait(self.STEP_S)
+            self._wake.clear()
+            return
+        wait = self._next_attempt - time.monotonic()
+        if wait > 0:
+            self._stop.wait(min(wait, self.STEP_S))
+            return
+        self.attempts += 1
+        try:
+            self.bus.open()
+        except DeviceUnavailable as exc:
+            if self.attempts == 1 or self.attempts % 20 == 0:
+                log.warning("%s; retrying (attempt %d)", exc, self.attempts)
+            self._next_attempt = time.monotonic() + self._delay
+            self._delay = min(self._delay * 2, self.max_s)
+            return
+        log.info("servo board connected after %d attempt(s)", self.attempts)
+        self.attempts = 0
+        if self.on_change is not None:
+            self.on_change(True, "connected")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
