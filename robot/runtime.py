@@ -33,7 +33,7 @@ from hardware.maestro_protocol import MaestroError, describe_errors
 from hardware.maestro_sim import PtyMaestro, VirtualMaestro
 from robot import __version__
 from robot.activity import ActivityCounter
-from robot.alerts import AlertManager, EscalationPolicy, UnknownAlert
+from robot.alerts import Alert, AlertManager, EscalationPolicy, UnknownAlert
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import VOICES, Config, QuietHoursSection
@@ -146,7 +146,9 @@ class Runtime:
                                                     a.promote_medium_to_high_s))
         self.activity = ActivityCounter(cfg.mqtt.activity_bucket_s, time.time())
         self.help_alert: str | None = None
+        self._restored_help: str | None = None  # state of a help alert restored at start, until announced
         self._fault_alerts: dict[str, str] = {}
+        self._storage_error: str | None = None
         self._scheduled: list[tuple[float, str]] = []
         self._workers_down: dict[str, float] = {}
         self._last_minute = ""
@@ -161,6 +163,8 @@ class Runtime:
         self._next_second = 0.0
         if cfg.mqtt.enabled:
             outbox = Outbox(self.state_dir / "outbox.sqlite", cfg.mqtt.outbox_min_free_mb)
+            for alert in self.alerts.restore(outbox.open_alerts(), time.monotonic(), time.time()):
+                self._adopt(alert)
             self.link = MqttLink(cfg.mqtt, Topics(cfg.robot.site, cfg.robot.id), self.boot_id, outbox,
                                  max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s)
             self.link.health = {"behaviour": "booting", "faults": [], "open_alerts": 0}
@@ -204,6 +208,16 @@ class Runtime:
             board.configure(c.channel, min_us=c.min_us, max_us=c.max_us, home_us=home,
                             speed=c.speed, acceleration=c.acceleration)
         return board
+
+    def _adopt(self, alert: Alert) -> None:
+        """An alert still open from before a restart: it escalates on, staff can ack and resolve it,
+        and the robot goes back to the resident to say help is still coming."""
+        log.warning("open %s alert restored from before the restart (%s, level %d)", alert.type, alert.state,
+                    alert.level)
+        if alert.type == "help_request":
+            self.help_alert, self._restored_help = alert.alert_id, alert.state
+        elif alert.type == "robot_fault":
+            self._fault_alerts[alert.extra.get("fault", "unknown")] = alert.alert_id
 
     def inject(self, trigger: str, **kwargs: Any) -> None:
         """Queue a trigger for the next tick (thread-safe; for consoles, MQTT and tests)."""
@@ -311,6 +325,9 @@ class Runtime:
         if self.speech.finished(now) and self.behaviour.state == "responding":
             self._fire("reply_done")
         self.behaviour.step(now)
+        if self._restored_help is not None and "help" in self.behaviour.triggers_here():
+            self._fire("help", restored=self._restored_help)  # after step: its clock is now, not 0
+            self._restored_help = None
         for intent in self.behaviour.take_intents():
             self._execute(intent, now)
         for update in self.alerts.tick(now):
@@ -603,6 +620,10 @@ class Runtime:
         bucket = self.activity.flush(time.time())
         if bucket is not None and self.link is not None:
             self.link.submit("activity", bucket)
+        if self.link is not None and self.link.outbox.write_error != self._storage_error:
+            self._storage_error = self.link.outbox.write_error  # alerts are held in memory meanwhile
+            state = "raised" if self._storage_error else "cleared"
+            self._execute(Publish("fault", (("reason", "storage"), ("state", state))), now)
         if self.link is not None:
             self.link.health = {"behaviour": self.behaviour.state,
                                 "faults": sorted(_token(f) for f in self.behaviour.facts.faults),
