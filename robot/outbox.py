@@ -198,9 +198,9 @@ class Outbox:
         """Up to `limit` rows in priority order, skipping those in flight or backing off."""
         now = time.time() if now is None else now
         with self._lock:
-            rows = [Row(*r) for r in self._db.execute(
+            rows = [Row(*r) for r in self._query(
                 "SELECT event_id, kind, priority, topic, payload, attempts FROM outbox "
-                "WHERE not_before <= ? ORDER BY priority, id LIMIT ?", (now, limit + len(exclude))).fetchall()]
+                "WHERE not_before <= ? ORDER BY priority, id LIMIT ?", (now, limit + len(exclude)))]
             held = [h.row for h in self._held if h.not_before <= now and not h.delivered]
         if held:  # stable: stored rows are older than held ones of the same priority
             rows = sorted(rows + held, key=lambda r: r.priority)
@@ -213,7 +213,7 @@ class Outbox:
                 if h.row.event_id == event_id:
                     h.delivered = True  # sent, but its alert state is not on disk yet
                     return
-            self._db.execute("DELETE FROM outbox WHERE event_id = ?", (event_id,))
+            self._query("DELETE FROM outbox WHERE event_id = ?", (event_id,))  # if it fails: sent again
 
     def retry_later(self, event_id: str, delay_s: float) -> None:
         """The broker refused it: keep it, and try again after a delay."""
@@ -222,19 +222,27 @@ class Outbox:
                 if h.row.event_id == event_id:
                     h.not_before = time.time() + delay_s
                     return
-            self._db.execute("UPDATE outbox SET attempts = attempts + 1, not_before = ? WHERE event_id = ?",
-                             (time.time() + delay_s, event_id))
+            self._query("UPDATE outbox SET attempts = attempts + 1, not_before = ? WHERE event_id = ?",
+                        (time.time() + delay_s, event_id))
 
     def pending(self) -> int:
         """How many events wait."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]) + self._held_pending()
+            return int(self._query("SELECT COUNT(*) FROM outbox", (), [(0,)])[0][0]) + self._held_pending()
 
     def pending_alerts(self) -> int:
         """How many alert events wait."""
         with self._lock:
-            stored = int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'").fetchone()[0])
+            stored = int(self._query("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'", (), [(0,)])[0][0])
             return stored + self._held_pending()
+
+    def _query(self, sql: str, args: tuple[Any, ...], failed: list[Any] | None = None) -> list[Any]:
+        """Run one statement; when the database fails, report it and go on with what memory holds."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return [] if failed is None else failed
 
     def _held_pending(self) -> int:
         return sum(not h.delivered for h in self._held)
