@@ -80,6 +80,8 @@ def test_a_trailing_newline_in_quiet_hours_is_refused_and_the_robot_stays_in_ser
     assert wait_for(lambda: link.rejected_commands == 1, 3)
     time.sleep(0.3)  # several ticks: the command never reached one
     assert robot.behaviour.state == "idle" and not robot.behaviour.facts.faults
+    audit = robot.state_dir / "audit.jsonl"
+    assert wait_for(lambda: '"field": "start", "reason": "schema"' in audit.read_text(), 3)  # codes, no text
     help_reaches_staff(robot, staff)
 
 
