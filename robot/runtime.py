@@ -25,7 +25,7 @@ from hardware.maestro_protocol import describe_errors
 from hardware.maestro_sim import PtyMaestro, VirtualMaestro
 from robot import __version__
 from robot.activity import ActivityCounter
-from robot.alerts import AlertManager, EscalationPolicy
+from robot.alerts import Alert, AlertManager, EscalationPolicy
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import VOICES, Config
@@ -78,6 +78,7 @@ class Runtime:
         self.said: collections.deque[Say] = collections.deque(maxlen=1000)
         self.started_at = 0.0
         self._stopped = False
+        self._restored: list[Alert] = []  # alerts still open from before a restart
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -114,6 +115,7 @@ class Runtime:
         schedule = Schedule(cfg.schedule, cfg.quiet_hours, machine.fire)
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
                                   self.published, self.alert_updates)
+        self.staff.adopt(self._restored)
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
         self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.supervisor,
                                     self.workers.names, self.motion, record, self.housekeeper.console, self.said)
@@ -160,6 +162,7 @@ class Runtime:
         cfg = self.config
         if cfg.mqtt.enabled:
             outbox = Outbox(self.state_dir / "outbox.sqlite", cfg.mqtt.outbox_min_free_mb)
+            self._restored = self.alerts.restore(outbox.open_alerts(), time.monotonic(), time.time())
             self.link = MqttLink(cfg.mqtt, Topics(cfg.robot.site, cfg.robot.id), self.boot_id, outbox,
                                  max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s)
             self.link.health = {"behaviour": "booting", "faults": [], "open_alerts": 0}

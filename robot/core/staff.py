@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from robot.activity import ActivityCounter
-from robot.alerts import AlertManager, UnknownAlert
+from robot.alerts import Alert, AlertManager, UnknownAlert
 from robot.config import QuietHoursSection
 from robot.core.schedule import Schedule
 from robot.intents import Publish
@@ -48,6 +48,20 @@ class StaffChannel:
         self.alert_updates = alert_updates
         self.help_alert: str | None = None
         self._fault_alerts: dict[str, str] = {}  # fault reason -> its robot_fault alert
+        self._restored_help: str | None = None  # state of a help alert restored at start, until announced
+        self._retry_restore = 0.0
+        self._storage_error: str | None = None
+
+    def adopt(self, restored: list[Alert]) -> None:
+        """Alerts still open from before a restart: they escalate on, staff can ack and resolve them,
+        and a help request takes the robot back to the resident to say help is still coming."""
+        for alert in restored:
+            log.warning("open %s alert restored from before the restart (%s, level %d)", alert.type,
+                        alert.state, alert.level)
+            if alert.type == "help_request":
+                self.help_alert, self._restored_help = alert.alert_id, alert.state
+            elif alert.type == "robot_fault":
+                self._fault_alerts[alert.extra.get("fault", "unknown")] = alert.alert_id
 
     # -- out to staff -----------------------------------------------------------------------------
 
@@ -91,9 +105,16 @@ class StaffChannel:
         self.record("alert", {k: update[k] for k in ("type", "priority", "state", "room")})
 
     def tick(self, now: float) -> None:
-        """Escalate alerts that are due."""
+        """Escalate alerts that are due; announce a restored help request; report outbox write faults."""
         for update in self.alerts.tick(now):
             self.send_alert(update)
+        if self._restored_help is not None and now >= self._retry_restore:
+            self._retry_restore = now + 0.5  # refused while booting (and retried) if help is not taken there
+            if self.fire("help", restored=self._restored_help):
+                self._restored_help = None
+        if self.link is not None and self.link.outbox.write_error != self._storage_error:
+            self._storage_error = self.link.outbox.write_error  # alerts are held in memory meanwhile
+            self.fault("storage", self._storage_error is not None, now)
 
     def every_second(self, health: dict[str, Any]) -> None:
         """Send a finished activity bucket; refresh the health the heartbeat carries."""
