@@ -67,6 +67,7 @@ class MaestroBus(ServoBus):
         self.limits = dict(limits or {})
         self._opener = opener
         self._serial: serial.Serial | None = None
+        self._opening = False
         self._lock = threading.Lock()
         self._pending_error_replies = 0
         self._waiting_since: float | None = None  # replies owed, and nothing heard since then
@@ -79,7 +80,9 @@ class MaestroBus(ServoBus):
 
     @property
     def connected(self) -> bool:
-        return self._serial is not None
+        # not while open() still sets the board up: a tick's packet must not land between
+        # its query and the reply (and a watcher must not see a port that is about to close)
+        return self._serial is not None and not self._opening
 
     @property
     def silent(self) -> bool:
@@ -93,6 +96,7 @@ class MaestroBus(ServoBus):
             raise DeviceUnavailable(f"cannot open servo board at {self.port}: {exc}") from None
         with self._lock:
             self._serial = port
+            self._opening = True
             self._pending_error_replies = 0
             self._waiting_since = None
             self._rx.clear()
@@ -101,6 +105,7 @@ class MaestroBus(ServoBus):
             for channel, (speed, accel) in sorted(self.limits.items()):
                 self.set_limits(channel, speed, accel)
             self.last_errors = self.read_errors()  # also clears what piled up while away
+            self._opening = False
         except ProtocolError as exc:  # it answered, but not as a Maestro does: not a board to drive
             self.close()
             raise DeviceUnavailable(f"servo board at {self.port} answered wrongly when opened: {exc}") from None
@@ -111,6 +116,7 @@ class MaestroBus(ServoBus):
     def close(self) -> None:
         with self._lock:
             port, self._serial = self._serial, None
+            self._opening = False
         if port is not None:
             try:
                 port.close()
