@@ -46,6 +46,7 @@ from robot.messages import Message
 from robot.motion import MotionController
 from robot.mqtt_link import MqttLink
 from robot.outbox import Outbox
+from robot.speech_channel import SpeechChannel, Update
 from robot.supervisor import Supervisor, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class Runtime:
                               reply_timeout_s=cfg.servo.reply_timeout_ms / 1000, limits=limits)
         self.reconnector = Reconnector(self.bus, max_s=cfg.servo.reconnect_max_s)
         self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
+        self.speech_channel = SpeechChannel(self.supervisor, speech_in="speech_in" in self.worker_specs_names())
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
@@ -150,7 +152,6 @@ class Runtime:
         self._scheduled: list[tuple[float, str]] = []
         self._workers_down: dict[str, float] = {}
         self._last_minute = ""
-        self._speaking = 0
         self._worker_names = {w.name for w in self.worker_specs}
         self.engagement = "UNKNOWN"
         self._next_head = 0.0
@@ -370,6 +371,9 @@ class Runtime:
             self._fire("quiet_start" if quiet else "quiet_end")
 
     def _on_worker(self, msg: Message, now: float) -> None:
+        speech = self.speech_channel.on_message(msg)
+        if speech is not None:
+            self._on_speech(speech, now)
         if msg.kind == "ready":
             self._ready_workers.add(msg.sender)
             self._workers_down.pop(msg.sender, None)
@@ -396,13 +400,6 @@ class Runtime:
         elif msg.kind == "setup_failed":
             log.error("worker %s could not start: %s", msg.sender, msg.data.get("reason"))
             self._record("worker", {"worker": msg.sender, "state": "fault", "reason": "setup failed"})
-        elif msg.kind == "speaking_started":
-            self.motion.speaking = True
-            self.supervisor.send("speech_in", "mute", on=True)  # half duplex: never hear ourselves
-        elif msg.kind == "speaking_finished":
-            self._speaking = max(0, self._speaking - 1)
-            if not self._speaking:
-                self._speech_done()
         elif msg.kind == "speech_fault":
             log.error("speech worker: %s", msg.data.get("detail", msg.data.get("reason")))
             self._execute(Publish("fault", (("reason", "speech"), ("state", "raised"))), now)
@@ -411,12 +408,14 @@ class Runtime:
         elif msg.kind == "speech_started" and self.behaviour.state in ("idle", "engaged"):
             self._fire("speech_start")
 
-    def _speech_done(self, fire: bool = True) -> None:
-        self.motion.speaking = False
-        if "speech_in" in self._worker_names:
-            self.supervisor.send("speech_in", "mute", on=False)
-        if fire and self.behaviour.state == "responding":
-            self._fire("reply_done")
+    def _on_speech(self, update: Update, now: float) -> None:
+        """Speech-out jobs ended: a failed one is a speech fault; the last one ends the reply."""
+        for _ in update.failed:
+            self._execute(Publish("fault", (("reason", "speech"), ("state", "raised"))), now)
+        if update.idle:
+            self.motion.speaking = False
+            if self.behaviour.state == "responding":
+                self._fire("reply_done")
 
     def _send_grammar(self, phrases: list[str]) -> None:
         """Called from the dialog thread when the dialog context changes (supervisor.send never blocks)."""
@@ -487,9 +486,8 @@ class Runtime:
             # "slower" and "louder" last for the session (Conversation keeps the steps)
             rate = min(180.0, max(130.0, self.config.speech.rate_wpm + SPEECH_WPM_STEP * self.conversation.rate_step))
             if "speech_out" in self._worker_names:
-                self._speaking += 1
                 volume = min(1.0, self.config.speech.volume + 0.15 * self.conversation.volume_step)
-                self.supervisor.send("speech_out", "say", text=text, rate=rate, volume=volume, job=len(self.said))
+                self._on_speech(self.speech_channel.say(text, rate, volume), now)
             else:
                 self.speech.rate_wpm = rate
                 self.speech.say(now, len(text.split()))
@@ -500,10 +498,7 @@ class Runtime:
                 self._wake.set()
         elif isinstance(intent, StopSpeech):
             self.speech.stop()
-            if "speech_out" in self._worker_names and self._speaking:
-                self._speaking = 0
-                self.supervisor.restart("speech_out", "stop")  # killing it is the only sure way to silence it
-                self._speech_done(fire=False)
+            self.speech_channel.stop()  # cancels every sentence; unmutes speech in
             self.motion.speaking = False
         elif isinstance(intent, Sensors):
             self._record("sensors", {"mode": f"mic={'on' if intent.microphone else 'off'},"
@@ -513,7 +508,7 @@ class Runtime:
         elif isinstance(intent, Publish):
             self.published.append(intent)
             self._publish(intent, now)
-        if not self.speech.queued:
+        if not self.speech.queued and not self.speech_channel.speaking:
             self.motion.speaking = False
 
     # -- staff channel (still the control loop thread: no I/O, only deques) -----------------------
