@@ -384,6 +384,10 @@ class Behaviour:
         self.emit(Say("goodbye"))
 
     def on_enter_alerting(self, event: Any) -> None:
+        restored = event.kwargs.get("restored")
+        if restored:  # an alert still open from before a restart: staff have it, the resident must hear so
+            self.emit(Say("help_coming" if restored == "acknowledged" else "help_still_coming"))
+            return
         self.emit(StopSpeech())
         self.emit(Publish("alert", (("type", "help_request"), ("priority", "high"),
                                     ("state", "raised"), ("room", self.room))))

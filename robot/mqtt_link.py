@@ -192,6 +192,7 @@ class MqttLink:
         self._wake.wait(0.2)
         self._wake.clear()
         self._store_submissions()
+        self.outbox.flush()  # alerts held in memory after a failed write go to disk when it allows
         self._handle_events()
         self._fill()
         if self.connected and time.monotonic() >= next_heartbeat:

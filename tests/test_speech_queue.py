@@ -1,9 +1,9 @@
 """Speech out as a queue, with the real parts: the speech-out worker (pyttsx3 with espeak-ng), the
-speech-in worker (Vosk with the Korean model), the real supervisor, and the speech channel between.
+speech-in worker (Vosk with the Korean model), the real supervisor, and the speech-out jobs' bookkeeping between.
 
 Sentences queued faster than they can be spoken, a sentence that fails, a worker killed in the
 middle of a sentence: afterwards every sentence has exactly one outcome, and speech in hears a
-spoken call for help (it is unmuted for real, not only in the channel's books). The greeting of
+spoken call for help (it is unmuted for real, not only in the books). The greeting of
 the demo scene goes through the whole robot, then a spoken help request raises the alert.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from robot.config import Config, WorkersSection
+from robot.core.speech_jobs import SpeechJobs
 from robot.messages import Message
 from robot.runtime import Runtime
-from robot.speech_channel import SpeechChannel
 from robot.supervisor import Supervisor, WorkerSpec
 
 from .conftest import alive, wait_for
@@ -37,7 +37,7 @@ RUNAWAY = "7" * 20000
 
 
 class Harness:
-    """The supervisor and the channel, pumped as the control tick pumps them, with every message kept."""
+    """The supervisor and the jobs, pumped as the control tick pumps them, with every message kept."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.out = tmp_path / "said"
@@ -47,7 +47,7 @@ class Harness:
             WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker",
                        {"model": MODEL, "source": "sim", "endpoint_s": 0.8}),
         ], WorkersSection(hang_timeout_s=5.0, backoff_initial_s=0.1, backoff_max_s=0.5))
-        self.channel = SpeechChannel(self.sup)
+        self.jobs = SpeechJobs(self.sup)
         self.messages: list[Message] = []
         self.outcomes: dict[int, list[str]] = collections.defaultdict(list)
         self.tmp = tmp_path
@@ -55,7 +55,7 @@ class Harness:
     def pump(self) -> None:
         for msg in self.sup.drain():
             self.messages.append(msg)
-            update = self.channel.on_message(msg)
+            update = self.jobs.on_message(msg)
             for e in update.ended if update else ():
                 self.outcomes[e.job].append(e.outcome)
 
@@ -66,7 +66,7 @@ class Harness:
         return wait_for(check, timeout, interval=0.01)
 
     def say(self, text: str, rate: float = 150) -> int:
-        update = self.channel.say(text, rate, 1.0)
+        update = self.jobs.say(text, rate, 1.0)
         return update.job
 
     def of(self, kind: str) -> list[Message]:
@@ -85,7 +85,7 @@ class Harness:
 def harness(tmp_path: Path) -> Iterator[Harness]:
     h = Harness(tmp_path)
     h.sup.start()
-    assert h.until(lambda: h.channel.worker_up and len(h.of("ready")) == 2, 60), h.sup.health()
+    assert h.until(lambda: h.jobs.worker_up and len(h.of("ready")) == 2, 60), h.sup.health()
     h.sup.send("speech_in", "grammar", phrases=GRAMMAR)
     yield h
     h.sup.stop()
@@ -99,15 +99,15 @@ def job_events(h: Harness) -> list[tuple[str, int]]:
 def test_sentences_queued_at_once_are_spoken_one_at_a_time_in_order(harness: Harness) -> None:
     h = harness
     jobs = [h.say(text) for text in SHORT]  # far faster than they can be spoken
-    assert h.channel.muted  # half duplex from the first sentence on
-    assert h.until(lambda: not h.channel.outstanding, 60), (job_events(h), h.channel.outstanding)
+    assert h.jobs.muted  # half duplex from the first sentence on
+    assert h.until(lambda: not h.jobs.outstanding, 60), (job_events(h), h.jobs.outstanding)
     # One at a time: each sentence starts only after the one before it has finished.
     assert job_events(h) == [(kind, j) for j in jobs for kind in ("speaking_started", "speaking_finished")]
     assert {j: h.outcomes[j] for j in jobs} == {j: ["finished"] for j in jobs}
     assert sorted(p.name for p in h.out.glob("*.wav")) == [f"say-{j:05d}.wav" for j in jobs]
     for m in h.of("speaking_finished"):
         assert m.data["audio_s"] > 0.5  # real audio, each sentence its own
-    assert not h.channel.muted and h.of("speech_fault") == []
+    assert not h.jobs.muted and h.of("speech_fault") == []
     assert h.hears_a_call_for_help()  # speech in is listening, for real
 
 
@@ -115,14 +115,14 @@ def test_a_failed_sentence_ends_its_job_once_and_the_next_one_still_plays(harnes
     h = harness
     pid = h.sup.health()["speech_out"].pid
     first, runaway, *rest = [h.say(t) for t in (SHORT[0], RUNAWAY, SHORT[1], SHORT[2])]
-    assert h.until(lambda: not h.channel.outstanding, 60), (job_events(h), h.channel.outstanding)
+    assert h.until(lambda: not h.jobs.outstanding, 60), (job_events(h), h.jobs.outstanding)
     failed = [m for m in h.of("speaking_failed") if m.data["job"] == runaway]
     assert len(failed) == 1 and failed[0].data["reason"] == "timeout", failed
     assert h.outcomes == {first: ["finished"], runaway: ["failed"], rest[0]: ["finished"], rest[1]: ["finished"]}
     # espeak was still busy with the runaway sentence, so a fresh process spoke the rest.
     assert h.sup.health()["speech_out"].pid != pid and not alive(pid)  # type: ignore[arg-type]
     assert [j for kind, j in job_events(h) if kind == "speaking_started"] == [first, runaway, *rest]
-    assert not h.channel.muted
+    assert not h.jobs.muted
     assert h.hears_a_call_for_help()
 
 
@@ -133,10 +133,10 @@ def test_a_worker_killed_mid_sentence_fails_that_sentence_and_speaks_the_rest(ha
     pid = h.sup.health()["speech_out"].pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    assert h.until(lambda: not h.channel.outstanding, 60), (job_events(h), h.channel.outstanding)
+    assert h.until(lambda: not h.jobs.outstanding, 60), (job_events(h), h.jobs.outstanding)
     assert h.outcomes == {jobs[0]: ["finished"], jobs[1]: ["failed"], jobs[2]: ["finished"], jobs[3]: ["finished"]}
     assert [m.data["reason"] for m in h.of("worker_fault")] == [f"exited with code {-signal.SIGKILL}"]
-    assert not h.channel.muted
+    assert not h.jobs.muted
     assert h.hears_a_call_for_help()
 
 
@@ -144,11 +144,11 @@ def test_a_stop_cancels_the_queue_and_speech_in_listens_at_once(harness: Harness
     h = harness
     jobs = [h.say(LONG) for _ in range(3)]
     assert h.until(lambda: ("speaking_started", jobs[0]) in job_events(h), 30)
-    update = h.channel.stop()
+    update = h.jobs.stop()
     assert [(e.job, e.outcome) for e in update.ended] == [(j, "cancelled") for j in jobs]
-    assert not h.channel.muted
+    assert not h.jobs.muted
     assert h.hears_a_call_for_help()
-    assert h.until(lambda: h.channel.worker_up, 30)
+    assert h.until(lambda: h.jobs.worker_up, 30)
     assert [j for kind, j in job_events(h) if kind == "speaking_finished"] == []  # nothing said after the stop
     after = h.say(SHORT[-1])
     assert h.until(lambda: h.outcomes.get(after) == ["finished"], 30)
@@ -168,17 +168,17 @@ def test_the_greeting_is_spoken_in_full_then_a_spoken_call_for_help_raises_the_a
     try:
         assert wait_for(lambda: {"greeting", "disclosure"} <= {s.key for s in rt.said}, 60), (
             rt.behaviour.state, rt.supervisor.health())
-        channel = rt.speech_channel
-        assert wait_for(lambda: not channel.speaking and len(channel.history) >= 2, 60), list(channel.history)
-        assert [e.outcome for e in channel.history] == ["finished"] * len(channel.history)  # in full, no fault
+        jobs = rt.speech.jobs
+        assert wait_for(lambda: not jobs.speaking and len(jobs.history) >= 2, 60), list(jobs.history)
+        assert [e.outcome for e in jobs.history] == ["finished"] * len(jobs.history)  # in full, no fault
         assert "speech" not in rt.behaviour.facts.faults and rt.alert_updates == collections.deque()
-        assert not channel.muted
+        assert not jobs.muted
         pcm = b"\0" * 8000 + speak("간호사 불러 주세요") + b"\0" * 32000
         rt.supervisor.send("speech_in", "play", path=str(wav(tmp_path / "help.wav", pcm)))
         assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
             rt.behaviour.state, rt.behaviour.history[-5:], list(rt.alert_updates))
         assert rt.behaviour.state == "alerting"
-        assert wait_for(lambda: any(e.outcome == "finished" for e in list(channel.history)[2:]), 30)
+        assert wait_for(lambda: any(e.outcome == "finished" for e in list(jobs.history)[2:]), 30)
         assert [s.key for s in rt.said][-1] == "help_called"
     finally:
         rt.stop()

@@ -1,7 +1,7 @@
-"""The speech channel's bookkeeping against any order of events: each sentence has exactly one outcome,
+"""The speech-out jobs' bookkeeping against any order of events: each sentence has exactly one outcome,
 and speech in is never left muted with nothing to say.
 
-The channel is driven by a model of the speech-out worker and the supervisor that behaves as the
+The jobs are driven by a model of the speech-out worker and the supervisor that behaves as the
 real ones do (one sentence at a time in job order, a repeated job id ignored, commands to a dead
 worker kept for the next process, a planned restart for a stop), plus junk messages. The real
 worker and supervisor are in tests/test_speech_queue.py; this is the one place a stand-in is used,
@@ -16,12 +16,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from robot.core.speech_jobs import MAX_OUTSTANDING, SPEECH_IN, SPEECH_OUT, SpeechJobs
 from robot.messages import Message
-from robot.speech_channel import MAX_OUTSTANDING, SPEECH_IN, SPEECH_OUT, SpeechChannel
 
 
 class ModelWorkers:
-    """The supervisor and a speech-out worker, as the channel sees them, with messages in flight."""
+    """The supervisor and a speech-out worker, as the jobs see them, with messages in flight."""
 
     def __init__(self) -> None:
         self.inflight: list[Message] = []
@@ -71,11 +71,11 @@ class ModelWorkers:
         self.emit("ready")
 
 
-class ChannelMachine(RuleBasedStateMachine):
+class JobsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.w = ModelWorkers()
-        self.channel = SpeechChannel(self.w)
+        self.jobs = SpeechJobs(self.w)
         self.said: list[int] = []
         self.outcomes: dict[int, list[str]] = {}
 
@@ -90,20 +90,20 @@ class ChannelMachine(RuleBasedStateMachine):
     @rule(n=st.integers(1, 4))
     def say(self, n: int) -> None:
         for _ in range(n):
-            update = self.channel.say("a sentence", 150, 1.0)
+            update = self.jobs.say("a sentence", 150, 1.0)
             self.said.append(update.job)
             self._take(update)
 
     @rule()
     def stop(self) -> None:
-        self._take(self.channel.stop())
+        self._take(self.jobs.stop())
 
     @precondition(lambda self: self.w.inflight)
     @rule(data=st.data())
     def deliver(self, data: st.DataObject) -> None:
         # Messages keep their order (one pipe, one supervisor thread); several may arrive in one tick.
         for _ in range(data.draw(st.integers(1, len(self.w.inflight)))):
-            self._take(self.channel.on_message(self.w.inflight.pop(0)))
+            self._take(self.jobs.on_message(self.w.inflight.pop(0)))
 
     @precondition(lambda self: self.w.alive and self.w.current is None and self.w.queue)
     @rule()
@@ -134,35 +134,35 @@ class ChannelMachine(RuleBasedStateMachine):
 
     @rule()
     def speech_in_restarts(self) -> None:
-        self.channel.on_message(Message("worker_fault", "control", data={"worker": SPEECH_IN, "planned": False}))
-        self.channel.on_message(Message("ready", SPEECH_IN))
-        assert self.w.mutes and self.w.mutes[-1] == self.channel.muted  # the fresh process gets the state
+        self.jobs.on_message(Message("worker_fault", "control", data={"worker": SPEECH_IN, "planned": False}))
+        self.jobs.on_message(Message("ready", SPEECH_IN))
+        assert self.w.mutes and self.w.mutes[-1] == self.jobs.muted  # the fresh process gets the state
 
     @rule(kind=st.sampled_from(["speaking_started", "speaking_finished", "speaking_failed", "speaking_nonsense"]),
           job=st.one_of(st.integers(-2, 40), st.just("x"), st.none()))
     def junk(self, kind: str, job: object) -> None:
-        self._take(self.channel.on_message(Message(kind, SPEECH_OUT, data={} if job is None else {"job": job})))
+        self._take(self.jobs.on_message(Message(kind, SPEECH_OUT, data={} if job is None else {"job": job})))
 
     @invariant()
     def never_deaf_with_nothing_to_say(self) -> None:
-        c = self.channel
+        c = self.jobs
         assert c.muted == (c.worker_up and bool(c.outstanding))
         assert (self.w.mutes[-1] if self.w.mutes else False) == c.muted
 
     @invariant()
     def each_job_at_most_one_outcome(self) -> None:
         assert all(len(v) == 1 for v in self.outcomes.values()), self.outcomes
-        assert not set(self.outcomes) & set(self.channel.outstanding)
-        assert set(self.said) <= set(self.outcomes) | set(self.channel.outstanding)
-        assert len(self.channel.outstanding) <= MAX_OUTSTANDING
+        assert not set(self.outcomes) & set(self.jobs.outstanding)
+        assert set(self.said) <= set(self.outcomes) | set(self.jobs.outstanding)
+        assert len(self.jobs.outstanding) <= MAX_OUTSTANDING
 
     def teardown(self) -> None:
         # Let the world settle: messages arrive, the worker comes back and speaks what it has.
         w = self.w
         for _ in range(500):
             while w.inflight:
-                self._take(self.channel.on_message(w.inflight.pop(0)))
-            if not self.channel.outstanding:
+                self._take(self.jobs.on_message(w.inflight.pop(0)))
+            if not self.jobs.outstanding:
                 break
             if not w.alive:
                 w.revive()
@@ -170,14 +170,14 @@ class ChannelMachine(RuleBasedStateMachine):
                 self.worker_ends(ok=True, exits=False)
             elif w.queue:
                 self.worker_starts()
-        assert not self.channel.outstanding
-        assert not self.channel.muted and (not w.mutes or w.mutes[-1] is False)
+        assert not self.jobs.outstanding
+        assert not self.jobs.muted and (not w.mutes or w.mutes[-1] is False)
         assert sorted(self.outcomes) == sorted(set(self.said))  # every sentence accounted for, once
         assert all(len(v) == 1 for v in self.outcomes.values())
 
 
-ChannelMachine.TestCase.settings = settings(max_examples=400, stateful_step_count=40, deadline=None)
-TestSpeechChannel = ChannelMachine.TestCase
+JobsMachine.TestCase.settings = settings(max_examples=400, stateful_step_count=40, deadline=None)
+TestSpeechJobs = JobsMachine.TestCase
 
 
 def started(job: int) -> Message:
@@ -191,7 +191,7 @@ def finished(job: int) -> Message:
 def test_overlapping_sentences_of_issue_11_item_7_cannot_leave_speech_in_muted() -> None:
     # The old runtime counted two speaking_started and one speaking_finished and stayed muted for good.
     w = ModelWorkers()
-    c = SpeechChannel(w)
+    c = SpeechJobs(w)
     c.on_message(Message("ready", SPEECH_OUT))
     c.say("안녕하세요! 만나서 반가워요.", 150, 1.0)
     c.say("저는 로봇 로빈이에요.", 150, 1.0)
@@ -208,7 +208,7 @@ def test_overlapping_sentences_of_issue_11_item_7_cannot_leave_speech_in_muted()
 
 def test_a_stop_cancels_every_sentence_and_restarts_the_worker_once() -> None:
     w = ModelWorkers()
-    c = SpeechChannel(w)
+    c = SpeechJobs(w)
     c.on_message(Message("ready", SPEECH_OUT))
     restarts: list[str] = []
     w.restart = lambda name, reason: restarts.append(reason)  # type: ignore[method-assign]

@@ -1,4 +1,4 @@
-"""Speech out as the control process sees it: the sentences in flight, and whether speech in is muted.
+"""The speech-out jobs: the sentences in flight, and whether speech in is muted because of them.
 
 Each sentence becomes a job with an id. The speech-out worker speaks jobs one at a time in
 order and answers each with `speaking_started` and exactly one outcome, `speaking_finished`
@@ -32,7 +32,7 @@ MAX_TRIES = 2  # a sentence survives one death of the worker, not two
 
 
 class Workers(Protocol):
-    """The part of the supervisor the channel uses (a test passes its own)."""
+    """The part of the supervisor the jobs use (a test passes its own)."""
 
     def send(self, name: str, kind: str, **data: Any) -> None: ...
 
@@ -72,7 +72,7 @@ class _Job:
     tries: int = 1
 
 
-class SpeechChannel:
+class SpeechJobs:
     """Outstanding speech-out jobs and the mute state of speech in that follows from them."""
 
     def __init__(self, workers: Workers, *, speech_in: bool = True) -> None:
