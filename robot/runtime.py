@@ -310,7 +310,7 @@ class Runtime:
                       "faults": sorted(behaviour.facts.faults)},
             "refused_transitions": len(behaviour.refused),
             "loop": {"rate_hz": self.config.loop.rate_hz, **self.loop.stats.summary()},
-            "servo": {"port": self.bus.port, "connected": self.bus.connected,
+            "servo": {"port": self.bus.port, "connected": self.bus.connected, "silent": self.bus.silent,
                       "last_errors": describe_errors(self.bus.last_errors),
                       "protocol_faults": self.bus.protocol_faults,
                       "targets_us": {str(k): round(v, 1) for k, v in self.motion.last_output.items()}},

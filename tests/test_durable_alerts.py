@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,7 +203,8 @@ def test_after_sigkill_the_alert_escalates_on_staff_ack_and_resolve_work_and_the
         assert (step["alert_id"], step["level"]) == (alert_id, 1)
         assert step["ts"] >= raised["raised_ts"] + 6.0
         # Staff ack through the broker and the decoder: accepted, and the resident hears it.
-        ack = {"schema": "carebot/cmd-ack/1", "cmd_id": "a" * 32, "alert_id": alert_id, "by": STAFF}
+        ack = {"schema": "carebot/cmd-ack/1", "cmd_id": "a" * 32, "ts": time.time(), "alert_id": alert_id,
+               "by": STAFF}
         assert staff.publish(f"{CMD}/ack", json.dumps(ack)) < 0x80
         assert wait_for(lambda: alerts(staff, state="acknowledged", alert_id=alert_id), 5)
         assert wait_for(lambda: rt.said[-1].key == "help_coming", 3)
@@ -215,7 +217,8 @@ def test_after_sigkill_the_alert_escalates_on_staff_ack_and_resolve_work_and_the
         assert wait_for(lambda: rt.behaviour.state == "alerting", 10)
         assert wait_for(lambda: [s.key for s in rt.said] == ["help_coming"], 3)
         assert wait_for(lambda: online(staff, rt.boot_id), 10)  # subscribed to commands
-        resolve = {"schema": "carebot/cmd-resolve/1", "cmd_id": "b" * 32, "alert_id": alert_id, "by": STAFF}
+        resolve = {"schema": "carebot/cmd-resolve/1", "cmd_id": "b" * 32, "ts": time.time(), "alert_id": alert_id,
+                   "by": STAFF}
         assert staff.publish(f"{CMD}/resolve", json.dumps(resolve)) < 0x80
         assert wait_for(lambda: alerts(staff, state="resolved", alert_id=alert_id), 5)
         assert wait_for(lambda: rt.behaviour.state == "idle", 3)

@@ -21,7 +21,7 @@ from robot.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
-SHOWN = ("alert", "fault", "worker", "refused", "servo_lost", "servo_errors")
+SHOWN = ("alert", "fault", "worker", "refused", "servo_lost", "servo_errors", "servo_silent", "servo_answers")
 
 
 class Housekeeper:

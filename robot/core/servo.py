@@ -2,7 +2,8 @@
 
 The packet is also the board's heartbeat. A write that fails hands the port to the
 reconnector (its own thread) and the tick carries on; `link_change` tells the tick when
-the board came or went so that the state machine can go to fault and back.
+the board came or went so that the state machine can go to fault and back, and
+`silence_change` when a connected board stopped answering or answers again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ServoOutput:
         self.record = record
         self.error_every = max(1, error_every)
         self.ok = False
+        self.silent = False
         self._writes = 0
 
     def link_change(self) -> bool | None:
@@ -35,6 +37,17 @@ class ServoOutput:
             return None
         self.ok = connected
         return connected
+
+    def silence_change(self) -> bool | None:
+        """True when the connected board fell silent (replies owed past their deadline), False when
+        it answers again (or went away, which link_change reports), else None."""
+        silent = self.ok and self.bus.silent
+        if silent == self.silent:
+            return None
+        self.silent = silent
+        self.record("servo_silent" if silent else "servo_answers",
+                    {"reason": "owed replies are late" if silent else "the board answers again"})
+        return silent
 
     def write(self, targets: Mapping[int, float]) -> None:
         """Send this tick's targets (when connected); a failure hands the port to the reconnector."""

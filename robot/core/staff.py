@@ -135,12 +135,16 @@ class StaffChannel:
     # -- in from staff ----------------------------------------------------------------------------
 
     def take_commands(self) -> list[tuple[str, dict[str, Any]]]:
-        """Commands the link has decoded since the last tick."""
+        """Commands the link has decoded since the last tick (its refusals go to the audit log)."""
         out: list[tuple[str, dict[str, Any]]] = []
         if self.link is not None:
             commands = self.link.commands
             while commands:
                 out.append(commands.popleft())
+            refusals = self.link.refusals  # refused at the edge: codes only, never the payload's text
+            while refusals:
+                r = refusals.popleft()
+                self.record("refused", {"command": r.command, "field": r.field, "reason": r.problem})
         return out
 
     def command(self, name: str, payload: dict[str, Any]) -> None:

@@ -101,6 +101,9 @@ class Tick:
         change = p.servo.link_change()
         if change is not None:
             self.fire("recover" if change else "fault", reason="servo")
+        silent = p.servo.silence_change()
+        if silent is not None:
+            self.fire("fault" if silent else "recover", reason="servo_silent")
         if not self.booted:
             self._check_boot(now)
         p.schedule.check_quiet(now)
