@@ -131,7 +131,8 @@ class Runtime:
         self.staff.adopt(self._restored)
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
         self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.supervisor,
-                                    self.workers.names, self.motion, record, self.housekeeper.console, self.said)
+                                    self.workers.names, self.motion, record, self.housekeeper.console, self.said,
+                                    self.staff.fault)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
         executor = Executor(self.motion, self.speech, self.staff, self._sensors)
@@ -199,12 +200,14 @@ class Runtime:
         """Fill the worker channel's dispatch table with the parts that act on each kind."""
         w, speech, perception = self.workers, self.speech, self.perception
 
-        def finished(msg: Message, now: float) -> None:
-            if speech.on_finished(msg, now) and machine.state == "responding":
+        def speech_out(msg: Message, now: float) -> None:
+            if speech.on_message(msg, now) and machine.state == "responding":
                 machine.fire("reply_done")
 
-        w.on("speaking_started", speech.on_started)
-        w.on("speaking_finished", finished)
+        for kind in ("speaking_started", "speaking_finished", "speaking_failed"):
+            w.on(kind, speech_out)
+        for kind in ("ready", "worker_fault"):  # speech out's life decides what is still to be said
+            w.also_on(kind, speech_out)
         w.on("vision", perception.on_vision)
         w.on("utterance", perception.on_utterance)
         w.on("speech_started", perception.on_speech_started)
