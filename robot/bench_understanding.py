@@ -112,17 +112,20 @@ def evaluate(engine: DialogEngine, items: list[dict[str, str]], rounds: int = 3)
     missed = Counter(f"{it['context']}:{it['expect']}->{lab}" for it, lab in zip(items, labels, strict=True)
                      if not correct(it["expect"], lab) and not (it["expect"] == "ask" and lab == "help"))
     p99 = _ms(took, 0.99)
-    result = {
+    recall = (by["help_raised"] + by["ask_asked"] + by["ask_raised"]) / needing if needing else 1.0
+    false_help = by["false_help"] / not_helpish if not_helpish else 0.0
+    accuracy = by["intent_right"] / by["n_intent"] if by["n_intent"] else 1.0
+    result: dict[str, Any] = {
         "items": len(items),
-        "help_recall": round((by["help_raised"] + by["ask_asked"] + by["ask_raised"]) / needing, 4) if needing else None,
+        "help_recall": round(recall, 4),
         "help_items_raised_at_once": f"{by['help_raised']}/{by['n_help']}",
         "help_items_only_asked": by["help_asked"],
         "ask_items_asked": f"{by['ask_asked']}/{by['n_ask']}",
         "ask_items_raised_at_once": by["ask_raised"],
-        "false_help_rate": round(by["false_help"] / not_helpish, 4) if not_helpish else None,
+        "false_help_rate": round(false_help, 4),
         "ask_rate_on_not_help": round(by["not_help_asked"] / by["n_not_help"], 4) if by["n_not_help"] else None,
         "asked_on_other_intents": by["intent_asked"],
-        "intent_accuracy": round(by["intent_right"] / by["n_intent"], 4) if by["n_intent"] else None,
+        "intent_accuracy": round(accuracy, 4),
         "contexts": contexts,
         "p50_ms": _ms(took, 0.5), "p99_ms": p99, "max_ms": _ms(took, 1.0),
         "baseline_normalise_p50_ms": _ms(bare, 0.5), "baseline_normalise_p99_ms": _ms(bare, 0.99),
@@ -130,9 +133,9 @@ def evaluate(engine: DialogEngine, items: list[dict[str, str]], rounds: int = 3)
         "misses": dict(missed.most_common()),
     }
     result["targets_met"] = {
-        "help_recall_100pct": result["help_recall"] == TARGETS["help_recall"],
-        "false_help_le_2pct": (result["false_help_rate"] or 0.0) <= TARGETS["false_help_max"],
-        "intent_accuracy_ge_95pct": (result["intent_accuracy"] or 0.0) >= TARGETS["intent_accuracy"],
+        "help_recall_100pct": recall >= TARGETS["help_recall"],
+        "false_help_le_2pct": false_help <= TARGETS["false_help_max"],
+        "intent_accuracy_ge_95pct": accuracy >= TARGETS["intent_accuracy"],
         "p99_le_3ms": p99 <= TARGETS["p99_ms_max"],
     }
     return result

@@ -265,8 +265,9 @@ class _Checker:
 
     def pairs(self, value: Any, path: str, canonical_first: bool) -> tuple[tuple[str, str], ...]:
         """A mapping of words to words (contractions) or of a canonical word to its variants (synonyms)."""
-        if not isinstance(value, dict) or not value:
-            self.add(path, "must be a mapping of words", value)
+        if not isinstance(value, dict) or (canonical_first and not value):
+            self.add(path, "must be a mapping of words" + ("" if canonical_first else " ({} when there are none)"),
+                     value)
             return ()
         out: list[tuple[str, str]] = []
         seen: dict[str, str] = {}

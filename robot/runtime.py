@@ -37,7 +37,8 @@ from robot.alerts import AlertManager, EscalationPolicy, UnknownAlert
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import VOICES, Config, QuietHoursSection
-from robot.dialog_engine import Conversation, DialogEngine
+from robot.conversation import Conversation
+from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.events import Topics
 from robot.intents import Gesture, Indicator, Intent, LookAt, Publish, Say, Sensors, StopSpeech
@@ -137,6 +138,7 @@ class Runtime:
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
+            confirm_timeout_s=b.help_confirm_timeout_s,
             greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
             room=cfg.robot.room)
         self.motion = MotionController(cfg.servo.channels)
@@ -209,10 +211,13 @@ class Runtime:
         """Queue a trigger for the next tick (thread-safe; for consoles, MQTT and tests)."""
         self._inputs.append((trigger, kwargs))
 
-    def hear(self, text: str, confidence: float = 1.0, typed: bool = True) -> None:
-        """An utterance (recognised, or typed by a technician) for the next tick; its words are
-        used by the dialog engine and then dropped: never logged, stored or sent."""
-        self._inputs.append(("_utterance", {"text": text, "confidence": confidence, "typed": typed}))
+    def hear(self, text: str, confidence: float = 1.0, typed: bool = True, alternatives: tuple[str, ...] = ()
+             ) -> None:
+        """An utterance (recognised, or typed by a technician) and the recogniser's other readings of it,
+        for the next tick; the words are used by the dialog engine and then dropped: never logged, stored
+        or sent."""
+        self._inputs.append(("_utterance", {"text": text, "confidence": confidence, "typed": typed,
+                                            "alternatives": alternatives}))
 
     def worker_specs_names(self) -> set[str]:
         """Names of the configured worker processes."""
@@ -288,7 +293,8 @@ class Runtime:
             elif trigger == "_look":
                 self.motion.look_at(kwargs["x"], kwargs["y"])
             elif trigger == "_utterance":
-                self._utterance(kwargs.pop("text"), float(kwargs["confidence"]), bool(kwargs["typed"]))
+                self._utterance(kwargs.pop("text"), float(kwargs["confidence"]), bool(kwargs["typed"]),
+                                kwargs.pop("alternatives", ()))
             elif trigger == "_actions":
                 self._act(kwargs["actions"], now)
             elif trigger == "_button":
@@ -407,7 +413,8 @@ class Runtime:
             log.error("speech worker: %s", msg.data.get("detail", msg.data.get("reason")))
             self._execute(Publish("fault", (("reason", "speech"), ("state", "raised"))), now)
         elif msg.kind == "utterance":
-            self._utterance(str(msg.data.get("text", "")), float(msg.data.get("confidence", 1.0)), False)
+            self._utterance(str(msg.data.get("text", "")), float(msg.data.get("confidence", 1.0)), False,
+                            tuple(str(a) for a in msg.data.get("alternatives") or ()))
         elif msg.kind == "speech_started" and self.behaviour.state in ("idle", "engaged"):
             self._fire("speech_start")
 
@@ -422,7 +429,8 @@ class Runtime:
         """Called from the dialog thread when the dialog context changes (supervisor.send never blocks)."""
         self.supervisor.send("speech_in", "grammar", phrases=phrases)
 
-    def _utterance(self, text: str, confidence: float, typed: bool = False) -> None:
+    def _utterance(self, text: str, confidence: float, typed: bool = False, alternatives: tuple[str, ...] = ()
+                   ) -> None:
         state = self.behaviour.state
         if state == "responding" and typed:  # a typed turn may interrupt: there is no echo to fear
             self._execute(StopSpeech(), time.monotonic())
@@ -431,7 +439,8 @@ class Runtime:
         if state in ("idle", "engaged"):
             self._fire("speech_start")
         # Understanding takes milliseconds (3-9 ms measured): the dialog thread does it, off this tick.
-        self.dialog.post("utterance", text=text, confidence=confidence, state=self.behaviour.state)
+        self.dialog.post("utterance", text=text, confidence=confidence, state=self.behaviour.state,
+                         alternatives=alternatives)
         self._record("utterance", {"reason": "understood"})  # that something was said; never what
 
     def _act(self, actions: list[tuple[str, dict[str, Any]]], now: float) -> None:
@@ -725,25 +734,33 @@ class DialogThread:
         self._thread.join(2)
 
     def _run(self) -> None:
-        conv = self.conversation
         while True:
             kind, data = self._queue.get()
             if kind == "stop":
                 return
-            if kind == "utterance":
-                conv.set_context(data["state"])
-                actions = conv.hear(data["text"], data["confidence"], dt.datetime.now())
-                self.inputs.append(("_actions", {"actions": actions}))
-            elif kind == "state":
-                conv.set_context(data["state"])
-            elif kind == "checkin":
-                conv.context = "wellbeing"
-            elif kind == "end_session":
-                conv.end_session()
-            if self.on_grammar is not None and conv.context != self._context:
-                self._context = conv.context
-                free_form = conv.context == "quiz"  # answers outside any list: recognise freely
-                self.on_grammar([] if free_form else conv.engine.grammar(conv.context))
+            try:
+                self._handle(kind, data)
+            except Exception:  # the help path is sacred: nothing in here may stop the next utterance
+                log.exception("dialog thread: %s failed", kind)
+                if kind == "utterance":  # it may have been a call for help: ask, never drop
+                    self.inputs.append(("_actions", {"actions": [("ask_help", {"reason": "error"})]}))
+
+    def _handle(self, kind: str, data: dict[str, Any]) -> None:
+        conv = self.conversation
+        if kind == "utterance":
+            conv.set_context(data["state"])
+            actions = conv.hear(data["text"], data["confidence"], dt.datetime.now(), data.get("alternatives", ()))
+            self.inputs.append(("_actions", {"actions": actions}))
+        elif kind == "state":
+            conv.set_context(data["state"])
+        elif kind == "checkin":
+            conv.start_checkin()
+        elif kind == "end_session":
+            conv.end_session()
+        if self.on_grammar is not None and conv.context != self._context:
+            self._context = conv.context
+            free_form = conv.context == "quiz"  # answers outside any list: recognise freely
+            self.on_grammar([] if free_form else conv.engine.grammar(conv.context))
 
 
 def default_workers(config: Config) -> list[WorkerSpec]:

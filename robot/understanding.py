@@ -129,7 +129,7 @@ class Reader:
             return positions[0][0], positions[0][0] + 1
         best: tuple[int, int] | None = None
         for combo in itertools.islice(itertools.product(*positions), 256):
-            if not self.inside and len(set(combo)) < len(combo):
+            if not (self.inside or self.compound) and len(set(combo)) < len(combo):
                 continue
             lo, hi = min(combo), max(combo) + 1
             if hi - lo <= len(combo) + NEAR and (best is None or hi - lo < best[1] - best[0]):
@@ -142,10 +142,11 @@ class Reader:
         seq = reading.words
         ahead = seq[max(0, lo - before):lo]
         behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]
-        if self.inside:
-            return (any(t in words for t in ahead)
-                    or any(w in t for t in behind for w in words if len(w) > 1 or t == w))
-        return any(t in words for t in ahead) or any(t in words for t in behind)
+        if any(t in words for t in ahead):
+            return True
+        if self.inside:  # endings: "아프지 않아요", "필요 없어요"
+            return any(w in t for t in behind for w in words)
+        return any(t in words for t in behind)
 
 
 @dataclass(frozen=True)
