@@ -8,25 +8,46 @@ field where a name, a transcript or an image could go.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from robot.errors import CareBotError
 
 VERSION = "v1"
 MAX_COMMAND_BYTES = 1024
+MAX_DEPTH = 8  # the deepest payload any schema allows is 4 levels
 EVENT_KINDS = ("alert", "activity", "status", "heartbeat", "device")
 COMMANDS = {"ack": "cmd-ack", "resolve": "cmd-resolve", "pause": "cmd-pause", "resume": "cmd-resume",
             "remind": "cmd-remind", "quiet_hours": "cmd-quiet-hours"}
 
 
 class InvalidMessage(CareBotError):
-    """A payload that does not match its schema; the message says where and why."""
+    """A payload refused at an edge; the message says where (topic, field) and why.
+
+    `field` is the JSON path of the offending field ("" for the payload as a whole) and `problem`
+    a short code (not_json, too_deep, schema, ...) that is safe to keep in the audit log: neither
+    carries text from the payload.
+    """
+
+    def __init__(self, message: str, *, field: str = "", problem: str = "schema") -> None:
+        super().__init__(printable(message))
+        self.field = field
+        self.problem = problem
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """One log-safe line: control characters escaped (no forged log lines), length bounded."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return out if len(text) <= limit else out + "..."
 
 
 @dataclass(frozen=True)
@@ -64,41 +85,148 @@ def schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(schema(name))
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    r"""Compile a schema pattern with ECMA-262's `$` (the end of the text), as JSON Schema means it.
+
+    Python's `$` also matches just before a final newline, so with the stock validator
+    "21:00\n" matched "^...$" and reached the tick. Here every `$` outside a class becomes `\Z`.
+    """
+    out, escaped, in_class = [], False, False
+    for c in pattern:
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == "[":
+            in_class = True
+        elif c == "]":
+            in_class = False
+        elif c == "$" and not in_class:
+            c = r"\Z"
+        out.append(c)
+    return re.compile("".join(out))
 
 
-def validate(name: str, payload: dict[str, Any]) -> None:
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+@cache
+def _validator(name: str) -> Any:
+    return Validator(schema(name))
+
+
+def validate(name: str, payload: Any, where: str = "") -> None:
     """Raise InvalidMessage naming the first problem, with its JSON path."""
-    errors = sorted(_validator(name).iter_errors(payload), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(_validator(name).iter_errors(payload), key=lambda e: [str(p) for p in e.absolute_path])
+    except Exception as exc:  # (a hostile payload can break the engine; refuse it)
+        raise InvalidMessage(f"{where or name}: cannot be checked ({type(exc).__name__})",
+                             problem="unreadable") from None
     if errors:
         err = errors[0]
-        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise InvalidMessage(f"{name}: {where}: {err.message[:200]}")
+        field = "/".join(str(p) for p in err.absolute_path)
+        raise InvalidMessage(f"{where or name}: {field or '(top level)'}: {err.message[:200]}", field=field)
 
 
 def encode(name: str, payload: dict[str, Any]) -> bytes:
     """Validate and serialise an outgoing payload; invalid payloads are never sent."""
     body = {"schema": f"carebot/{name}/1", **payload}
     validate(name, body)
-    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is not a finite number")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:  # parsers disagree on which one wins: refuse rather than guess
+            raise ValueError(f"duplicate key {key[:40]!r}")
+        out[key] = value
+    return out
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
+def parse_json(raw: bytes, where: str) -> Any:
+    """Strict JSON from the wire: UTF-8 only, finite numbers, unique keys, at most MAX_DEPTH deep.
+
+    Raises InvalidMessage for anything else, whatever the parser throws (RecursionError included).
+    """
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(f"{where}: not UTF-8 (byte {exc.start})", problem="not_utf8") from None
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise InvalidMessage(f"{where}: nested too deeply (at most {MAX_DEPTH} levels)", problem="too_deep") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage(f"{where}: not JSON ({exc.msg} at {exc.pos})", problem="not_json") from None
+    except Exception as exc:  # (NaN, Infinity, 1e999, a duplicate key, a 5000-digit number)
+        raise InvalidMessage(f"{where}: not JSON ({str(exc)[:80]})", problem="not_json") from None
+    if _depth(value) > MAX_DEPTH:
+        raise InvalidMessage(f"{where}: nested too deeply (at most {MAX_DEPTH} levels)", problem="too_deep")
+    return value
 
 
 def decode_command(topic: str, raw: bytes, topics: Topics) -> tuple[str, dict[str, Any]]:
-    """Check an incoming command's topic, size, JSON and schema; return (name, payload)."""
+    """Check an incoming command's topic, size, JSON, schema and meaning; return (name, payload).
+
+    Anything wrong is an InvalidMessage naming the topic and field; nothing else escapes.
+    """
+    try:
+        return _decode_command(topic, raw, topics)
+    except InvalidMessage:
+        raise
+    except Exception as exc:  # (a decoder bug must not become a dead thread)
+        raise InvalidMessage(f"{topic[:120]}: cannot be decoded ({type(exc).__name__})", problem="unreadable") from None
+
+
+def _decode_command(topic: str, raw: bytes, topics: Topics) -> tuple[str, dict[str, Any]]:
     prefix = topics.base + "/cmd/"
     if not topic.startswith(prefix):
-        raise InvalidMessage(f"{topic}: not a command topic of this robot")
+        raise InvalidMessage(f"{topic[:120]}: not a command topic of this robot", problem="wrong_topic")
     name = topic[len(prefix):]
     if name not in COMMANDS:
-        raise InvalidMessage(f"{topic}: unknown command {name[:40]!r}; known: {', '.join(COMMANDS)}")
+        raise InvalidMessage(f"{topic[:120]}: unknown command {name[:40]!r}; known: {', '.join(COMMANDS)}",
+                             problem="unknown_command")
     if len(raw) > MAX_COMMAND_BYTES:
-        raise InvalidMessage(f"{topic}: {len(raw)} bytes, over the {MAX_COMMAND_BYTES}-byte limit")
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidMessage(f"{topic}: not JSON ({str(exc)[:80]})") from None
+        raise InvalidMessage(f"{topic}: {len(raw)} bytes, over the {MAX_COMMAND_BYTES}-byte limit", problem="too_large")
+    payload = parse_json(raw, topic)
     if not isinstance(payload, dict):
-        raise InvalidMessage(f"{topic}: payload must be a JSON object, not {type(payload).__name__}")
-    validate(COMMANDS[name], payload)
+        raise InvalidMessage(f"{topic}: payload must be a JSON object, not {type(payload).__name__}",
+                             problem="not_object")
+    validate(COMMANDS[name], payload, topic)
+    if name == "quiet_hours":
+        for key in ("start", "end"):  # the schema's pattern is the same rule the config applies
+            try:
+                dt.time.fromisoformat(payload[key])
+            except ValueError:
+                raise InvalidMessage(f"{topic}: {key}: not a time of day", field=key) from None
     return name, payload

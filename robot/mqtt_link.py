@@ -21,6 +21,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ from robot.ha_discovery import device_state, discovery_messages
 from robot.outbox import PRIORITY, Outbox
 
 log = logging.getLogger(__name__)
+
+FAULT_SHOWN_S = 60.0   # a caught error shows as the fault "mqtt_link" in heartbeats this long
+ERROR_BACKOFF_S = 0.5  # the link thread's pause after an unexpected error
 
 
 def new_client(cfg: MqttSection, client_id: str) -> mqtt.Client:
@@ -85,6 +89,10 @@ class MqttLink:
         self._seq = 0
         self._hb_seq = 0
         self._device_key: tuple[Any, ...] | None = None
+        self._stamped: tuple[str, str, int, str, bytes] | None = None
+        self.errors = 0
+        self._last_error: float | None = None
+        self._error_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
         self.client = self._make_client()
 
@@ -95,12 +103,43 @@ class MqttLink:
         client.will_set(self.topics.event("status"), self._status("offline"), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_inflight_messages_set(self.max_inflight)
-        client.on_connect = lambda c, u, f, rc, p: self._queue("connect", rc)
-        client.on_disconnect = lambda c, u, f, rc, p: self._queue("disconnect", rc)
-        client.on_publish = lambda c, u, mid, rc, p: self._queue("puback", (mid, rc))
-        client.on_message = lambda c, u, msg: self._queue("message", (msg.topic, msg.payload))
-        client.on_subscribe = lambda c, u, mid, rcs, p: self._queue("suback", rcs)
+        client.on_connect = self._guarded("on_connect", lambda c, u, f, rc, p: self._queue("connect", rc))
+        client.on_disconnect = self._guarded("on_disconnect", lambda c, u, f, rc, p: self._queue("disconnect", rc))
+        client.on_publish = self._guarded("on_publish", lambda c, u, mid, rc, p: self._queue("puback", (mid, rc)))
+        client.on_message = self._guarded("on_message",
+                                          lambda c, u, msg: self._queue("message", (msg.topic, msg.payload)))
+        client.on_subscribe = self._guarded("on_subscribe", lambda c, u, mid, rcs, p: self._queue("suback", rcs))
         return client
+
+    # -- the guard: no exception leaves a thread or callback boundary ------------------------------
+    # (a small local guard; a shared supervised-part helper can replace it)
+
+    def _guarded(self, where: str, callback: Callable[..., None]) -> Callable[..., None]:
+        """A paho callback that cannot raise into paho's network thread (which would end it)."""
+
+        def call(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception:
+                self._caught(where)
+
+        return call
+
+    def _caught(self, where: str) -> None:
+        """Log an unexpected exception with its traceback and show it as a fault in the heartbeat."""
+        with self._error_lock:
+            self.errors += 1
+            self._last_error = time.monotonic()
+        log.exception("mqtt-link: unexpected error in %s; carrying on", where)
+
+    def faults(self) -> list[str]:
+        """The link's own faults: an error caught within the last FAULT_SHOWN_S seconds."""
+        recent = self._last_error is not None and time.monotonic() - self._last_error < FAULT_SHOWN_S
+        return ["mqtt_link"] if recent else []
+
+    def alive(self) -> bool:
+        """True while the link thread runs (it ends only on stop())."""
+        return self._thread.is_alive()
 
     def _status(self, state: str) -> bytes:
         return encode("status", {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
@@ -135,35 +174,60 @@ class MqttLink:
     def _run(self) -> None:
         next_heartbeat = time.monotonic() + self.heartbeat_s
         while not self._stop.is_set():
-            self._wake.wait(0.2)
-            self._wake.clear()
+            try:
+                next_heartbeat = self._step(next_heartbeat)
+            except Exception:
+                self._caught("the link thread")
+                self._stop.wait(ERROR_BACKOFF_S)  # a lasting fault (a disk error) must not spin
+        try:
             self._store_submissions()
-            self._handle_events()
-            self._fill()
-            if self.connected and time.monotonic() >= next_heartbeat:
-                next_heartbeat = time.monotonic() + self.heartbeat_s
-                self._heartbeat()
-                self._device(force=True)
-            elif self.connected:
-                self._device()  # a change of mode shows in Home Assistant at once
+        except Exception:
+            self._caught("storing the last events")
+        try:
+            self._shutdown()
+        except Exception:
+            self._caught("the clean stop")
+
+    def _step(self, next_heartbeat: float) -> float:
+        self._wake.wait(0.2)
+        self._wake.clear()
         self._store_submissions()
-        self._shutdown()
+        self._handle_events()
+        self._fill()
+        if self.connected and time.monotonic() >= next_heartbeat:
+            next_heartbeat = time.monotonic() + self.heartbeat_s
+            self._heartbeat()
+            self._device(force=True)
+        elif self.connected:
+            self._device()  # a change of mode shows in Home Assistant at once
+        return next_heartbeat
 
     def _store_submissions(self) -> None:
         while self._submissions:
-            sub = self._submissions.popleft()
+            if self._stamped is None:
+                self._stamped = self._stamp(self._submissions[0])
+            if self._stamped is not None:  # an outbox error raises here: the event stays first in line
+                event_id, kind, priority, topic, payload = self._stamped
+                if not self.outbox.add(event_id, kind, priority, topic, payload):
+                    log.warning("activity event dropped: disk space is short")
+            self._stamped = None
+            self._submissions.popleft()
+
+    def _stamp(self, sub: Submission) -> tuple[str, str, int, str, bytes] | None:
+        """The outbox row of a submission, stamped once; None if it can never be sent (said loudly)."""
+        try:
             self._seq += 1
             event_id = uuid.uuid4().hex
             body = {"event_id": event_id, "boot_id": self.boot_id, "seq": self._seq, "ts": round(time.time(), 3),
                     "robot": self.topics.robot, "site": self.topics.site, **sub.fields}
-            try:
-                payload = encode(sub.kind, body)
-            except InvalidMessage as exc:  # a bug upstream: never send it, say so loudly
-                log.error("event not sent, it does not match its schema: %s", exc)
-                continue
+            payload = encode(sub.kind, body)
             key = f"alert:{sub.fields.get('priority')}" if sub.kind == "alert" else sub.kind
-            if not self.outbox.add(event_id, sub.kind, PRIORITY.get(key, 5), self.topics.event(sub.kind), payload):
-                log.warning("activity event dropped: disk space is short")
+            return event_id, sub.kind, PRIORITY.get(key, 5), self.topics.event(sub.kind), payload
+        except InvalidMessage as exc:  # a bug upstream: never send it, say so loudly
+            log.error("event not sent, it does not match its schema: %s", exc)
+        except Exception:
+            self._caught(f"stamping a {str(sub.kind)[:20]} event (not sent)")
+        return None
 
     def _handle_events(self) -> None:
         while True:
@@ -242,6 +306,7 @@ class MqttLink:
         fields = {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
                   "seq": self._hb_seq, "ts": round(time.time(), 3), "outbox_pending": self.outbox.pending(),
                   **self.health}
+        fields["faults"] = sorted(set(fields.get("faults", [])) | set(self.faults()))
         try:
             self.client.publish(self.topics.event("heartbeat"), encode("heartbeat", fields), qos=0)
         except InvalidMessage as exc:
@@ -251,7 +316,7 @@ class MqttLink:
         """Publish the retained Home Assistant state when it changed (or when forced)."""
         if not self.config.home_assistant:
             return
-        state = device_state(self.health)
+        state = device_state({**self.health, "faults": [*self.health.get("faults", []), *self.faults()]})
         key = (state["mode"], state["problem"])
         if key == self._device_key and not force:
             return

@@ -1,0 +1,104 @@
+"""The staff channel's decoders, attacked directly: every bad input is a clear refusal, never an exception."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+
+from robot.events import InvalidMessage, Topics, decode_command, parse_json, validate
+
+TOPICS = Topics("demo", "robot-1")
+
+
+def ack(**fields: Any) -> dict[str, Any]:
+    return {"schema": "carebot/cmd-ack/1", "cmd_id": "a" * 32, "alert_id": "b" * 32, "ts": round(time.time(), 3),
+            **fields}
+
+
+def quiet(**fields: Any) -> dict[str, Any]:
+    return {"schema": "carebot/cmd-quiet-hours/1", "cmd_id": "c" * 32, "enabled": True, "start": "21:00",
+            "end": "07:00", "ts": round(time.time(), 3), **fields}
+
+
+def refusal(name: str, raw: bytes | str, **kwargs: Any) -> InvalidMessage:
+    """Decode a command that must be refused; the refusal names the topic and is one printable line."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    with pytest.raises(InvalidMessage) as info:
+        decode_command(TOPICS.command(name), data, TOPICS, **kwargs)
+    text = str(info.value)
+    assert TOPICS.command(name) in text, text
+    assert text.isprintable() and len(text) < 400, repr(text)  # no log injection, no flood
+    return info.value
+
+
+def test_a_thousand_brackets_are_a_refusal_not_a_recursion_error() -> None:
+    exc = refusal("ack", b"[" * 1000)
+    assert "nested" in str(exc)
+    exc = refusal("ack", b'{"alert_id":' + b"[" * 200 + b"]" * 200 + b"}")  # parses, but too deep to accept
+    assert "nested" in str(exc)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_non_finite_numbers_are_refused_and_the_field_is_named(literal: str) -> None:
+    raw = json.dumps(ack()).replace('"ts": ', f'"ts": {literal}, "x": ')
+    exc = refusal("ack", raw)
+    assert "finite" in str(exc) or "number" in str(exc), str(exc)
+
+
+def test_huge_numbers_are_refused_by_the_schema() -> None:
+    exc = refusal("ack", json.dumps(ack(ts=1e300)))
+    assert "ts" in str(exc)
+    exc = refusal("remind", json.dumps({"schema": "carebot/cmd-remind/1", "cmd_id": "d" * 32, "kind": "drink",
+                                         "in_s": 10**40, "ts": time.time()}))
+    assert "in_s" in str(exc)
+
+
+def test_bytes_that_are_not_utf8_json_are_refused() -> None:
+    assert "UTF-8" in str(refusal("ack", bytes(range(128, 256))))
+    # json.loads would guess UTF-16 from the byte pattern and accept this; the topic's contract is UTF-8
+    assert "UTF-8" in str(refusal("ack", json.dumps(ack()).encode("utf-16")))
+
+
+def test_duplicate_keys_are_refused_rather_than_last_one_wins() -> None:
+    raw = json.dumps(ack())[:-1] + ', "alert_id": "' + "f" * 32 + '"}'
+    assert "alert_id" in str(refusal("ack", raw))
+
+
+def test_quiet_hours_with_a_trailing_newline_is_refused_naming_the_field() -> None:
+    exc = refusal("quiet_hours", json.dumps(quiet(start="21:00\n")))
+    assert "start" in str(exc)
+    exc = refusal("quiet_hours", json.dumps(quiet(end="07:00\n")))
+    assert "end" in str(exc)
+    name, payload = decode_command(TOPICS.command("quiet_hours"), json.dumps(quiet()).encode(), TOPICS)
+    assert name == "quiet_hours" and payload["start"] == "21:00"
+
+
+def test_a_value_with_control_characters_cannot_forge_a_log_line() -> None:
+    exc = refusal("ack", json.dumps(ack(alert_id="x\nWARNING robot: all alerts resolved\r")))
+    assert "alert_id" in str(exc)
+
+
+def test_parse_json_reports_where_and_what() -> None:
+    with pytest.raises(InvalidMessage, match=r"^here: not JSON"):
+        parse_json(b"{", "here")
+    assert parse_json(b'{"a": [1, 2.5, "x"]}', "here") == {"a": [1, 2.5, "x"]}
+
+
+def test_validate_never_lets_an_engine_error_out() -> None:
+    deep: Any = "x"
+    for _ in range(5000):  # deeper than Python's recursion limit, built without parsing
+        deep = [deep]
+    with pytest.raises(InvalidMessage):
+        validate("cmd-ack", {"schema": "carebot/cmd-ack/1", "cmd_id": "a" * 32, "alert_id": deep})
+
+
+def test_a_refusal_is_structured_for_the_audit_log() -> None:
+    exc = refusal("quiet_hours", json.dumps(quiet(start="21:00\n")))
+    assert (exc.field, exc.problem) == ("start", "schema")
+    exc = refusal("ack", b"[" * 1000)
+    assert (exc.field, exc.problem) == ("", "too_deep")
+    assert re.fullmatch(r"[a-z0-9_]+", refusal("ack", b"\xff").problem)
