@@ -56,10 +56,9 @@ class Conversation:
 
     def set_context(self, state: str) -> None:
         """Follow the state machine: a context lasts only as long as the state that holds it."""
-        if state in STATE_CONTEXT:
-            self.context = STATE_CONTEXT[state]
-        elif not (state in TURN_STATES and self.context in ("wellbeing", "quiz")):
-            self.context, self.quiz_answer = "open", ()
+        if state in TURN_STATES and self.context in ("wellbeing", "quiz"):
+            return
+        self.context, self.quiz_answer = STATE_CONTEXT.get(state, "open"), ()
 
     def start_checkin(self) -> None:
         """The robot asked how the resident feels: the next answer is a wellbeing category."""

@@ -87,7 +87,7 @@ class DialogEngine:
                 if o is m or o[4] == m[4] or o[1] <= m[0] or m[1] <= o[0]:
                     continue
                 inside = o[0] <= m[0] and m[1] <= o[1]
-                if (inside and (o[1] - o[0], o[3]) > (m[1] - m[0], m[3])) or (
+                if (inside and (o[3], o[2]) > (m[3], m[2])) or (
                         not inside and (o[2], -o[0]) > (m[2], -m[0])):
                     return True
             return False
@@ -197,6 +197,9 @@ class DialogEngine:
             words = phrases(intents[n] for n in ("yes", "no"))
         elif context == "wellbeing":
             words = phrases((c.keywords, c.examples) for c in self.pack.wellbeing.values())
+        elif context == "quiz":  # the answers (a free-form recogniser, or a long list, misses help)
+            words = phrases([*(intents[n] for n in ("yes", "no", "repeat", "stop")),
+                             *(((), answers) for _, answers in self.pack.quiz)])
         else:
             words = phrases(intents.values())
         return sorted(set(words + self.help_phrases()) - {""})

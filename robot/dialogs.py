@@ -15,7 +15,10 @@ from typing import Any
 
 import yaml
 
+from robot.dialog_lexicon import Lexicon, check_understanding, normalise
 from robot.errors import CareBotError, Problem, read_input
+
+__all__ = ["DialogError", "Lexicon", "Pack", "check_pack", "find_packs", "load_pack", "normalise"]
 
 # What the code relies on: every pack must have these.
 INTENTS = ("help", "yes", "no", "privacy_on", "wake", "repeat", "slower", "louder", "time", "date",
@@ -31,8 +34,6 @@ KINDS = ("medication", "drink", "meal", "appointment", "activity")
 PLACEHOLDERS = {"kind", "time", "date", "activities", "answer", "name"}
 TOP_KEYS = {"language", "voice", "robot_name", "wake_phrase", "kinds", "understanding", "intents", "flows",
             "responses"}
-UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help"}
-HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure")
 
 
 class _Loader(yaml.SafeLoader):
@@ -75,22 +76,6 @@ class Choice:
     examples: tuple[str, ...]
     reply: str
     next: str = "end"
-
-
-@dataclass(frozen=True)
-class Lexicon:
-    """How residents' own words are read (the pack's `understanding` section)."""
-
-    contractions: tuple[tuple[str, str], ...] = ()  # (word or 'ending, written out)
-    synonyms: tuple[tuple[str, str], ...] = ()  # (variant, canonical)
-    negation_before: tuple[str, ...] = ()
-    negation_after: tuple[str, ...] = ()
-    fillers: tuple[str, ...] = ()
-    alarms: tuple[str, ...] = ()
-    calls: tuple[str, ...] = ()
-    asks: tuple[str, ...] = ()
-    distress: tuple[str, ...] = ()
-    unsure: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,86 +205,12 @@ class _Checker:
         wake = self.text(data.get("wake_phrase", "x"), "wake_phrase")
         robot_name = str(data.get("robot_name", "")).strip()
         kinds = self.kinds(data.get("kinds", {}))
-        lexicon = self.understanding(data.get("understanding", {}))
+        lexicon = check_understanding(self, data["understanding"]) if "understanding" in data else Lexicon()
         intents = self.intents(data.get("intents", {}))
         responses = self.responses(data.get("responses", {}))
         wellbeing, concerning, quiz = self.flows(data.get("flows", {}), responses)
         return Pack(language, voice, robot_name, wake.lower(), kinds, intents, responses, wellbeing, concerning,
                     quiz, lexicon, Path(self.file))
-
-    def understanding(self, value: Any) -> Lexicon:
-        path = "understanding"
-        if not isinstance(value, dict):
-            self.add(path, "must hold contractions, synonyms, negation, fillers and help", value)
-            return Lexicon()
-        self.keys(value, path, UNDERSTANDING_KEYS)
-        for k in UNDERSTANDING_KEYS:
-            if k not in value:
-                self.add(f"{path}.{k}", "required key is missing", show=False)
-        contractions = self.pairs(value.get("contractions"), f"{path}.contractions", canonical_first=False)
-        synonyms = self.pairs(value.get("synonyms"), f"{path}.synonyms", canonical_first=True)
-        negation = value.get("negation")
-        before: tuple[str, ...] = ()
-        after: tuple[str, ...] = ()
-        if not isinstance(negation, dict):
-            self.add(f"{path}.negation", "must have before (and may have after): lists of negation words", negation)
-        else:
-            self.keys(negation, f"{path}.negation", {"before", "after"})
-            before = self.words(negation.get("before"), f"{path}.negation.before")
-            after = self.words(negation.get("after") or None, f"{path}.negation.after", required=False)
-        fillers = self.words(value.get("fillers"), f"{path}.fillers")
-        helps = value.get("help")
-        lists: dict[str, tuple[str, ...]] = {}
-        if not isinstance(helps, dict):
-            self.add(f"{path}.help", f"must map {', '.join(HELP_LISTS)} to lists of phrases", helps)
-        else:
-            self.keys(helps, f"{path}.help", set(HELP_LISTS))
-            for k in HELP_LISTS:
-                if k not in helps:
-                    self.add(f"{path}.help.{k}", "required key is missing", show=False)
-                lists[k] = tuple(normalise(x) for x in self.strings(helps.get(k), f"{path}.help.{k}"))
-                for i, phrase in enumerate(lists[k]):
-                    if not phrase:
-                        self.add(f"{path}.help.{k}.{i}", "has no words once punctuation is removed", show=False)
-        return Lexicon(contractions, synonyms, before, after, fillers, *(lists.get(k, ()) for k in HELP_LISTS))
-
-    def pairs(self, value: Any, path: str, canonical_first: bool) -> tuple[tuple[str, str], ...]:
-        """A mapping of words to words (contractions) or of a canonical word to its variants (synonyms)."""
-        if not isinstance(value, dict) or (canonical_first and not value):
-            self.add(path, "must be a mapping of words" + ("" if canonical_first else " ({} when there are none)"),
-                     value)
-            return ()
-        out: list[tuple[str, str]] = []
-        seen: dict[str, str] = {}
-        for key, item in value.items():
-            here = f"{path}.{key}"
-            key_text = str(key).strip().lower()
-            if not key_text:
-                self.add(here, "an empty word", show=False)
-                continue
-            if not canonical_first:
-                if not isinstance(item, (str, int)) or not str(item).strip():
-                    self.add(here, "must be the words written out in full", item)
-                    continue
-                out.append((key_text.replace("’", "'"), str(item).lower()))
-                continue
-            for variant in self.strings(item, here):
-                v = normalise(variant)
-                if not v:
-                    self.add(here, "a variant with no words once punctuation is removed", variant)
-                elif v in seen and seen[v] != key_text:
-                    self.add(here, f"'{variant}' is already a synonym of '{seen[v]}'", variant)
-                else:
-                    seen[v] = key_text
-                    out.append((v, normalise(key_text)))
-        return tuple(out)
-
-    def words(self, value: Any, path: str, required: bool = True) -> tuple[str, ...]:
-        out = tuple(normalise(w) for w in self.strings(value, path, required))
-        for i, w in enumerate(out):
-            if not w or " " in w:
-                self.add(f"{path}.{i}", "must be a single word", w)
-        return out
 
     def kinds(self, value: Any) -> dict[str, str]:
         if not isinstance(value, dict):
@@ -431,10 +342,3 @@ def find_packs(path: Path) -> list[Path]:
     if (path / "pack.yaml").is_file():
         return [path / "pack.yaml"]
     return sorted(p for p in path.glob("*/pack.yaml"))
-
-
-def normalise(text: str) -> str:
-    """Lower case, punctuation to spaces, single spaces (keeps letters of every script)."""
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"[^\w\s']", " ", text)
-    return " ".join(text.split())

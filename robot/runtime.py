@@ -316,7 +316,11 @@ class Runtime:
             self._check_quiet(now)
         if self.speech.finished(now) and self.behaviour.state == "responding":
             self._fire("reply_done")
+        fired = len(self.behaviour.history)
         self.behaviour.step(now)
+        for trigger, source, dest in self.behaviour.history[fired:]:  # timeouts change states too
+            if dest != source:
+                self._state_changed({"trigger": trigger, "source": source})
         for intent in self.behaviour.take_intents():
             self._execute(intent, now)
         for update in self.alerts.tick(now):
@@ -351,15 +355,20 @@ class Runtime:
             data["reason"] = str(kwargs["reason"])
         if ok:
             if self.behaviour.state != source:
-                self._record("state", {**data, "dest": self.behaviour.state})
-                if self.behaviour.state == "idle" and not self.behaviour.facts.person:
-                    self.dialog.post("end_session")
-                self.dialog.post("checkin" if trigger == "checkin" else "state", state=self.behaviour.state)
-                if self.behaviour.state == "listening" and source in ("idle", "engaged"):
-                    self.activity.count("conversations")
+                self._state_changed(data)
         else:
             self._record("refused", data)
         return ok
+
+    def _state_changed(self, data: dict[str, str]) -> None:
+        """Record a state change (never words) and let the dialog thread follow it."""
+        trigger, source = data["trigger"], data["source"]
+        self._record("state", {**data, "dest": self.behaviour.state})
+        if self.behaviour.state == "idle" and not self.behaviour.facts.person:
+            self.dialog.post("end_session")
+        self.dialog.post("checkin" if trigger == "checkin" else "state", state=self.behaviour.state)
+        if self.behaviour.state == "listening" and source in ("idle", "engaged"):
+            self.activity.count("conversations")
 
     def _check_boot(self, now: float) -> None:
         workers_ready = self._ready_workers >= {s.name for s in self.worker_specs}
@@ -759,8 +768,7 @@ class DialogThread:
             conv.end_session()
         if self.on_grammar is not None and conv.context != self._context:
             self._context = conv.context
-            free_form = conv.context == "quiz"  # answers outside any list: recognise freely
-            self.on_grammar([] if free_form else conv.engine.grammar(conv.context))
+            self.on_grammar(conv.engine.grammar(conv.context))
 
 
 def default_workers(config: Config) -> list[WorkerSpec]:

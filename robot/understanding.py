@@ -22,12 +22,14 @@ from typing import Literal
 
 import snowballstemmer
 
-from robot.dialogs import Lexicon, normalise
+from robot.dialog_lexicon import Lexicon, normalise
 
 STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch"}
 INSIDE = ("ko", "ja", "zh")  # scripts whose words carry endings: phrase words match inside words
-NEAR = 2  # a phrase's words may spread over this many extra words
-REQUEST_GAP = 3  # words allowed between a call ("nurse") and its ask ("need")
+NEAR = 2  # a help phrase's words may come in any order, spread over this many extra words
+NEAR_INTENT = 1  # other phrases keep their order, with at most this many extra words (none in Korean)
+SHORT_CALL = 3  # an utterance this short that names a call ("oh nurse quick") is one
+REQUEST_GAP = 4  # words allowed between a call ("nurse") and its ask ("need"): "holen sie mir bitte eine schwester"
 NEGATION_SPAN = 3  # how far before a request a negation still turns it round
 DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breathe" stays distress
 
@@ -61,6 +63,8 @@ class Reader:
         name = STEMMERS.get(language)
         self._stemmer = snowballstemmer.stemmer(name) if name else None
         self._stems: dict[str, str] = {}
+        self._negation = frozenset(lexicon.negation_before)
+        self._negation_stems = frozenset(self.stem(w) for w in lexicon.negation_before)
         self._whole = {k: v for k, v in lexicon.contractions if not k.startswith("-")}
         self._endings = sorted(((k[1:], v) for k, v in lexicon.contractions if k.startswith("-")),
                                key=lambda kv: -len(kv[0]))
@@ -118,7 +122,12 @@ class Reader:
         return [i for i, t in enumerate(seq) if t == part]
 
     def find(self, phrase: Phrase, reading: Reading, stems: bool = False) -> tuple[int, int] | None:
-        """The narrowest span holding every word of the phrase close together, or None."""
+        """The narrowest span holding every word of the phrase close together, or None.
+
+        Help phrases (words) match in any order ("pain in my chest"); intent phrases (stems) keep
+        their order. No match reaches over a negation that is not the phrase's own ("i have had"
+        is not in "i have not had").
+        """
         seq, joined = (reading.stems, reading.stem_text) if stems else (reading.words, reading.text)
         if not phrase.parts or not all(p in joined for p in phrase.parts):  # C-speed rejection first
             return None
@@ -127,14 +136,32 @@ class Reader:
             return None
         if len(positions) == 1:
             return positions[0][0], positions[0][0] + 1
+        near = (0 if self.inside else NEAR_INTENT) if stems else NEAR
+        negation = self._negation_stems if stems else self._negation
         best: tuple[int, int] | None = None
         for combo in itertools.islice(itertools.product(*positions), 256):
+            if stems and any(a > b for a, b in itertools.pairwise(combo)):
+                continue
             if not (self.inside or self.compound) and len(set(combo)) < len(combo):
                 continue
             lo, hi = min(combo), max(combo) + 1
-            if hi - lo <= len(combo) + NEAR and (best is None or hi - lo < best[1] - best[0]):
-                best = (lo, hi)
+            if hi - lo > len(combo) + near or (best is not None and hi - lo >= best[1] - best[0]):
+                continue
+            if any(seq[i] in negation and seq[i] not in phrase.parts for i in range(lo, hi) if i not in combo):
+                continue
+            if stems and hi < len(seq) and seq[hi] in negation and seq[hi] not in phrase.parts:
+                continue  # "i did" is not in "i did not"
+            best = (lo, hi)
         return best
+
+    def spans(self, phrase: Phrase, reading: Reading) -> list[tuple[int, int]]:
+        """Every place a one-word phrase stands, or the narrowest span of a longer one."""
+        if len(phrase.parts) == 1:
+            if phrase.parts[0] not in reading.text:
+                return []
+            return [(i, i + 1) for i in self._at(phrase.parts[0], reading.words)]
+        span = self.find(phrase, reading)
+        return [] if span is None else [span]
 
     def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
                  after: int) -> bool:
@@ -174,17 +201,16 @@ class HelpReader:
         self.call_words = frozenset(w for c in self.calls for w in c.parts)
         self.fillers = frozenset(lexicon.fillers) | self.call_words
 
-    def _negated(self, reading: Reading, span: tuple[int, int], reach: int) -> bool:
+    def _negated(self, reading: Reading, span: tuple[int, int], reach: int, parts: tuple[str, ...] | None = None
+                 ) -> bool:
+        """A negation just before or after the span, or (given the phrase's own words) inside it."""
+        if parts is not None and any(w in self.before and w not in parts for w in reading.words[span[0]:span[1]]):
+            return True
         return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0) or (
             bool(self.after) and self.reader.any_near(self.after, reading, span[0], span[1], 0, reach))
 
     def _spans(self, phrases: list[Phrase], reading: Reading) -> list[tuple[int, int]]:
-        out = []
-        for ph in phrases:
-            span = self.reader.find(ph, reading)
-            if span is not None:
-                out.append(span)
-        return out
+        return [span for ph in phrases for span in self.reader.spans(ph, reading)]
 
     def judge(self, reading: Reading, complaints_ask: bool = True) -> HelpVerdict | None:
         """Help, ask, or None. `complaints_ask` is False where a complaint answers a question."""
@@ -205,15 +231,18 @@ class HelpReader:
             for c, a in itertools.product(calls, self._spans(self.asks, reading)):
                 if c == a or max(c[0], a[0]) - min(c[1], a[1]) > REQUEST_GAP:
                     continue
-                if not self._negated(reading, (min(c[0], a[0]), max(c[1], a[1])), NEGATION_SPAN):
+                # "ich brauche keine schwester": a negation between the two counts too
+                if not self._negated(reading, (min(c[0], a[0]), max(c[1], a[1])), NEGATION_SPAN, ()):
                     return HelpVerdict("help", "request")
                 negated = True
-            if all(w in self.fillers for w in words) and not negated:
-                return HelpVerdict("help", "call")  # "nurse!", "somebody, please"
-        for span in self._spans(self.keywords, reading):
-            if not self._negated(reading, span, NEGATION_SPAN):
-                return HelpVerdict("help", "keyword")
-            negated = True
+            short = len(words) <= SHORT_CALL or all(w in self.fillers for w in words)
+            if short and not negated and not any(self._negated(reading, c, NEGATION_SPAN) for c in calls):
+                return HelpVerdict("help", "call")  # "nurse!", "oh nurse, quick", "somebody, please"
+        for ph in self.keywords:
+            for span in self.reader.spans(ph, reading):
+                if not self._negated(reading, span, NEGATION_SPAN, ph.parts):
+                    return HelpVerdict("help", "keyword")
+                negated = True
         if negated or any(self._negated(reading, s, NEGATION_SPAN) for s in calls):
             return HelpVerdict("ask", "negated")
         if complaints_ask and any(not self._negated(reading, s, DISTRESS_NEGATION_SPAN)

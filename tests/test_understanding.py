@@ -32,7 +32,7 @@ CONTEXTS = ("open", "reminder", "wellbeing", "quiz", "privacy", "speaking", "boo
 # Calls for help in wordings of our own: a request for a person, distress, a cry.
 HELP = {
     "en": ["would you fetch a carer for me please", "I have gone and fallen by the wardrobe",
-           "there's a terrible pain in my chest", "I can't catch my breath", "help"],
+           "there's a terrible pain in my chest", "I cannot get my breath at all", "help"],
     "de": ["holen sie mir bitte eine pflegerin", "ich bin im bad hingefallen", "meine brust schmerzt furchtbar",
            "ich bekomme kaum luft", "hilfe"],
     "ko": ["간호사 좀 불러 줄래요", "화장실에서 넘어졌어요", "가슴이 너무 아파요", "숨을 못 쉬겠어", "살려 줘요"],
@@ -90,7 +90,8 @@ def test_a_recogniser_alternative_that_calls_for_help_is_asked_about(engine: Dia
 
 # -- the two bugs of issue 10 -------------------------------------------------------------------------
 
-QUIZ_HELP = {"en": ["help", "I need a nurse"], "de": ["ich brauche hilfe", "hilfe"], "ko": ["도와 주세요", "간호사 불러 주세요"]}
+QUIZ_HELP = {"en": ["help", "I need a nurse"], "de": ["ich brauche hilfe", "hilfe"],
+             "ko": ["도와 주세요", "간호사 불러 주세요"]}
 WELLBEING_HELP = {"en": ["help my chest hurts", "I fell and my back hurts"],
                   "de": ["hilfe meine brust tut weh", "ich bin gestürzt und mein rücken tut weh"],
                   "ko": ["도와줘 가슴이 아파", "넘어져서 허리가 아파요"]}
@@ -123,7 +124,8 @@ def test_help_in_the_wellbeing_check_in_is_help_not_a_concern(engine: DialogEngi
 # -- the help question --------------------------------------------------------------------------------
 
 ANSWERS = {"en": {"yes": "yes do that", "no": "no I'm alright thanks", "unclear": "the tulips need water"},
-           "de": {"yes": "ja bitte machen sie das", "no": "nein danke es geht schon", "unclear": "die tulpen brauchen wasser"},
+           "de": {"yes": "ja bitte machen sie das", "no": "nein danke es geht schon",
+                  "unclear": "die tulpen brauchen wasser"},
            "ko": {"yes": "네 불러 주세요", "no": "아니요 괜찮아요", "unclear": "튤립에 물을 줘야 해"}}
 
 
@@ -154,7 +156,7 @@ def planted(tmp_path: Path, edit: str, replacement: str) -> Path:
     ("  negation:\n    before: [", "  negation:\n    during: [x]\n    before: [",
      "understanding.negation.during", "unknown key"),
     ("    distress: [", "    distress: 7\n    old_distress: [", "understanding.help.distress", "non-empty list"),
-    ("    unwell: [poorly,", "    unwell: [chest, poorly,", "understanding.synonyms.unwell", "already a synonym"),
+    ("    unwell: [poorly,", "    unwell: [giddy, poorly,", "understanding.synonyms.dizzy", "already a synonym"),
     ("  fillers: [please,", "  fillers: [two words, please,", "understanding.fillers.0", "single word"),
     ("  help_confirm:", "  help_confirm: []\n  help_confirm_old:", "responses.help_confirm", "non-empty list"),
 ])
@@ -309,7 +311,7 @@ def test_ask_never_drop_yes_no_unclear_and_silence(lang_robot: tuple[Runtime, st
     audit = rt.state_dir / "audit.jsonl"
     assert wait_for(lambda: '"help_silence"' in audit.read_text(), 2)
     log = audit.read_text()
-    paths = [json.loads(line).get("trigger") for line in log.splitlines()]
+    paths = [json.loads(line)["data"].get("trigger") for line in log.splitlines()]
     for trigger in ("ask_help", "help_yes", "help_no", "help_unclear", "help_silence"):
         assert trigger in paths, trigger
     assert '"reason": "unsure"' in log  # why it asked, as a word of the code's own
