@@ -10,6 +10,11 @@ Error polling never blocks the loop: `write_targets(..., query_errors=True)` app
 Get Errors command, and `poll_errors()` reads whatever reply bytes have arrived.
 An unplugged or reset board raises DeviceUnavailable; `Reconnector` reopens it with
 backoff from its own thread, so the loop only ever sees `connected` flip back.
+
+A board that takes writes but stops answering (hung firmware, a dead RX line) still looks
+connected; `silent` says so once an owed reply is `silent_after_s` late with nothing heard,
+and clears as soon as the board answers again. While silent, each error poll forgets the
+old queries and asks afresh, so a board that lost them is asked again.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from hardware.servo import ServoBus
 
 log = logging.getLogger(__name__)
 
+MAX_OWED = 3  # error queries in flight at most: a slow board is not buried in them
+
 
 def blocks(channels: Sequence[int]) -> list[tuple[int, int]]:
     """Split channel numbers into runs of consecutive channels: [(first, count), ...]."""
@@ -49,18 +56,20 @@ class MaestroBus(ServoBus):
     """A Maestro on a serial port, compact or Pololu protocol."""
 
     def __init__(self, port: str, *, device_number: int | None = None, baud: int = 115200,
-                 reply_timeout_s: float = 0.05,
+                 reply_timeout_s: float = 0.05, silent_after_s: float = 1.0,
                  limits: Mapping[int, tuple[int, int]] | None = None,
                  opener: Callable[..., serial.Serial] = serial.Serial) -> None:
         self.port = port
         self.framing = Framing(device_number)
         self.baud = baud
         self.reply_timeout_s = reply_timeout_s
+        self.silent_after_s = silent_after_s
         self.limits = dict(limits or {})
         self._opener = opener
         self._serial: serial.Serial | None = None
         self._lock = threading.Lock()
         self._pending_error_replies = 0
+        self._waiting_since: float | None = None  # replies owed, and nothing heard since then
         self._rx = bytearray()
         self.last_errors = 0
         self.protocol_faults = 0
@@ -72,6 +81,11 @@ class MaestroBus(ServoBus):
     def connected(self) -> bool:
         return self._serial is not None
 
+    @property
+    def silent(self) -> bool:
+        since = self._waiting_since
+        return self._serial is not None and since is not None and time.monotonic() - since > self.silent_after_s
+
     def open(self) -> None:
         try:
             port = self._opener(self.port, self.baud, timeout=self.reply_timeout_s, write_timeout=0.05)
@@ -80,13 +94,17 @@ class MaestroBus(ServoBus):
         with self._lock:
             self._serial = port
             self._pending_error_replies = 0
+            self._waiting_since = None
             self._rx.clear()
         try:
             port.reset_input_buffer()
             for channel, (speed, accel) in sorted(self.limits.items()):
                 self.set_limits(channel, speed, accel)
             self.last_errors = self.read_errors()  # also clears what piled up while away
-        except DeviceUnavailable:
+        except ProtocolError as exc:  # it answered, but not as a Maestro does: not a board to drive
+            self.close()
+            raise DeviceUnavailable(f"servo board at {self.port} answered wrongly when opened: {exc}") from None
+        except BaseException:  # whatever went wrong, the port is never left open behind it
             self.close()
             raise
 
@@ -150,11 +168,18 @@ class MaestroBus(ServoBus):
         return layout
 
     def write_targets(self, targets_us: Mapping[int, float], query_errors: bool = False) -> None:
+        if query_errors and self.silent:
+            self._pending_error_replies = 0  # ask afresh: the board may have lost the old queries
+            self._rx.clear()
+        elif query_errors and self._pending_error_replies >= MAX_OWED:
+            query_errors = False
         data = self.packet(targets_us, query_errors)
         self._write(data)
         self.packets += 1
         if query_errors:
             self._pending_error_replies += 1
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
 
     def set_limits(self, channel: int, speed: int, acceleration: int) -> None:
         self._write(self.framing.set_speed(channel, speed) + self.framing.set_acceleration(channel, acceleration))
@@ -179,6 +204,8 @@ class MaestroBus(ServoBus):
                 self._rx += port.read(waiting)
         except (serial.SerialException, OSError) as exc:
             self._lost(exc)
+        if waiting and self._pending_error_replies:
+            self._waiting_since = time.monotonic()  # it is talking
         result = None
         while len(self._rx) >= 2 and self._pending_error_replies:
             chunk = bytes(self._rx[:2])
@@ -191,6 +218,8 @@ class MaestroBus(ServoBus):
                 return None
         if self._rx and not self._pending_error_replies:
             self._garbage(f"unexpected bytes {bytes(self._rx[:16]).hex(' ')}")
+        if not self._pending_error_replies:
+            self._waiting_since = None
         return result
 
     def _garbage(self, why: str) -> None:
@@ -215,6 +244,7 @@ class MaestroBus(ServoBus):
             port.reset_input_buffer()
             self._rx.clear()
             self._pending_error_replies = 0
+            self._waiting_since = None
             port.write(command)
             reply = port.read(length)
         except (serial.SerialException, OSError) as exc:
@@ -282,10 +312,19 @@ class Reconnector:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.max_s)
                 continue
+            except Exception:  # a bug or a surprise must not end reconnecting, nor leave the port open
+                log.exception("servo board: reconnecting failed unexpectedly; retrying")
+                self.bus.close()
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.max_s)
+                continue
             log.info("servo board connected after %d attempt(s)", self.attempts)
             self.attempts = 0
             if self.on_change is not None:
-                self.on_change(True, "connected")
+                try:
+                    self.on_change(True, "connected")
+                except Exception:
+                    log.exception("servo reconnect callback failed")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:

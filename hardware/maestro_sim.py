@@ -281,6 +281,7 @@ class PtyMaestro:
         self.link = Path(link) if link else None
         self.update_period = 1.0 / update_hz
         self.latency_s = 0.0
+        self.mute = False  # a board that takes every command and never answers
         self._master: int | None = None
         self._slave: int | None = None
         self._slave_name = ""
@@ -398,7 +399,7 @@ class PtyMaestro:
             return  # unplugged under us, or no client: nothing to read
         self.bytes_in += len(data)
         reply = self.board.feed(data)
-        if reply:
+        if reply and not self.mute:
             if self.latency_s:
                 time.sleep(self.latency_s)
             with self._lock:

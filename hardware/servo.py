@@ -19,6 +19,11 @@ class ServoBus(ABC):
     def connected(self) -> bool:
         """True while the board is open and answering."""
 
+    @property
+    @abstractmethod
+    def silent(self) -> bool:
+        """True while the board owes a reply past its deadline and has said nothing since."""
+
     @abstractmethod
     def open(self) -> None:
         """Open the board (raises DeviceUnavailable) and push channel limits to it."""

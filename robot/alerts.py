@@ -5,6 +5,12 @@ or cancelled at any point. The alert_id stays the same through the whole life; e
 change is one update for the staff channel. Acknowledging stops escalation but does
 not close the alert: only resolve or cancel does. Time is passed in, so tests run the
 escalation schedule on a fake clock.
+
+Open alerts outlive the process: the outbox stores each alert's latest update in the same
+transaction as the event that carries it, and `restore` rebuilds them at start. Monotonic
+time does not survive a restart, so a restored alert's age comes from its wall-clock
+`raised_ts`, bounded below by the level it had already reached (a clock set back at boot
+delays the next step by at most one interval; a clock set forward escalates at once).
 """
 
 from __future__ import annotations
@@ -118,6 +124,24 @@ class AlertManager:
                 alert.state = "escalated"
                 updates.append(alert.update())
         return updates
+
+    def restore(self, updates: list[dict[str, Any]], now: float, wall: float) -> list[Alert]:
+        """Reopen alerts from their last stored updates (at start); returns those reopened."""
+        restored = []
+        for u in updates:
+            if u.get("state") not in OPEN_STATES or u.get("alert_id") in self.alerts:
+                continue
+            priority, level = str(u["priority"]), int(u.get("level", 0))
+            promoted = u["type"] == "reminder_unacked" and priority == "high"
+            steps = self.policy.high if promoted else self.policy.steps(priority)
+            reached = steps[min(level, len(steps)) - 1] if level and steps else 0.0
+            age = max(wall - float(u["raised_ts"]), reached)
+            extra: dict[str, str] = {k: str(u[k]) for k in ("reminder", "concern", "fault") if k in u}
+            alert = Alert(str(u["alert_id"]), str(u["type"]), priority, str(u["room"]), now - age,
+                          float(u["raised_ts"]), state=str(u["state"]), level=level, extra=extra, promoted=promoted)
+            self.alerts[alert.alert_id] = alert
+            restored.append(alert)
+        return restored
 
     def open_alerts(self) -> list[Alert]:
         """Alerts not yet resolved or cancelled, oldest first."""

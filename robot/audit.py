@@ -21,7 +21,7 @@ GENESIS = "0" * 64
 ALLOWED_KEYS = frozenset({
     "trigger", "source", "dest", "reason", "worker", "type", "priority", "state", "room",
     "reminder", "counter", "delta", "command", "restart_in_s", "planned", "mode", "key",
-    "gesture", "boot_id", "version", "errors", "channel",
+    "gesture", "boot_id", "version", "errors", "channel", "field",
 })
 
 

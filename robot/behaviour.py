@@ -258,6 +258,10 @@ class Behaviour:
         self.emit(Say("help_cancelled"))
 
     def on_enter_alerting(self, event: Any) -> None:
+        restored = event.kwargs.get("restored")
+        if restored:  # an alert still open from before a restart: staff have it, the resident must hear so
+            self.emit(Say("help_coming" if restored == "acknowledged" else "help_still_coming"))
+            return
         # An unclear answer or silence to the help question still calls staff, at medium priority.
         unsure = event.event.name in ("help_unclear", "help_silence")
         self.emit(StopSpeech())

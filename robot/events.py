@@ -8,10 +8,12 @@ field where a name, a transcript or an image could go.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import math
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +27,11 @@ from robot.errors import CareBotError
 VERSION = "v1"
 MAX_COMMAND_BYTES = 1024
 MAX_DEPTH = 8  # the deepest payload any schema allows is 4 levels
+# A command is carried out only while fresh: its `ts` at most COMMAND_MAX_AGE_S behind the robot's clock
+# and at most CLOCK_SKEW_S ahead of it (the skew allowed between a staff station's clock and the robot's;
+# the age allows the same skew the other way). Keep both on the care home's NTP server.
+COMMAND_MAX_AGE_S = 120.0
+CLOCK_SKEW_S = 30.0
 EVENT_KINDS = ("alert", "activity", "status", "heartbeat", "device")
 COMMANDS = {"ack": "cmd-ack", "resolve": "cmd-resolve", "pause": "cmd-pause", "resume": "cmd-resume",
             "remind": "cmd-remind", "quiet_hours": "cmd-quiet-hours"}
@@ -75,6 +82,10 @@ class Topics:
     def commands(self) -> str:
         """Subscription filter for every command to this robot."""
         return f"{self.base}/cmd/+"
+
+    def alert_state(self, alert_id: str) -> str:
+        """The retained topic that holds an open alert's latest update (empty once it closed)."""
+        return f"{self.base}/alert/{alert_id}"
 
 
 @cache
@@ -195,17 +206,59 @@ def parse_json(raw: bytes, where: str) -> Any:
     return value
 
 
-def decode_command(topic: str, raw: bytes, topics: Topics) -> tuple[str, dict[str, Any]]:
-    """Check an incoming command's topic, size, JSON, schema and meaning; return (name, payload).
+def decode_command(topic: str, raw: bytes, topics: Topics, *, retained: bool = False,
+                   now: float | None = None) -> tuple[str, dict[str, Any]]:
+    """Check an incoming command's topic, size, JSON, schema, meaning and age; return (name, payload).
 
+    A retained command is refused: the broker would hand it over again on every reconnect.
     Anything wrong is an InvalidMessage naming the topic and field; nothing else escapes.
     """
     try:
-        return _decode_command(topic, raw, topics)
+        name, payload = _decode_command(topic, raw, topics)
+        if retained:
+            raise InvalidMessage(f"{topic}: a retained command is never carried out (clear it: publish an "
+                                 "empty retained message to this topic)", problem="retained")
+        _check_age(topic, payload["ts"], time.time() if now is None else now)
+        return name, payload
     except InvalidMessage:
         raise
     except Exception as exc:  # (a decoder bug must not become a dead thread)
         raise InvalidMessage(f"{topic[:120]}: cannot be decoded ({type(exc).__name__})", problem="unreadable") from None
+
+
+def _check_age(topic: str, ts: float, now: float) -> None:
+    age = now - ts
+    if age > COMMAND_MAX_AGE_S + CLOCK_SKEW_S:
+        raise InvalidMessage(f"{topic}: ts: sent {age:.0f} s ago, too old to carry out "
+                             f"(at most {COMMAND_MAX_AGE_S + CLOCK_SKEW_S:.0f} s)", field="ts", problem="stale")
+    if -age > CLOCK_SKEW_S:
+        raise InvalidMessage(f"{topic}: ts: {-age:.0f} s ahead of the robot's clock (at most {CLOCK_SKEW_S:.0f} s): "
+                             "check both clocks", field="ts", problem="stale")
+
+
+class SeenCommands:
+    """The cmd_ids carried out recently, so a redelivered or replayed command is refused.
+
+    An id is kept only while a command carrying it could still pass the age check; a burst of
+    more than `capacity` commands inside that window forgets the oldest ids first.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def accept(self, cmd_id: str, now: float, where: str = "") -> None:
+        """Remember a command about to be carried out; InvalidMessage if it already was."""
+        keep_s = COMMAND_MAX_AGE_S + 2 * CLOCK_SKEW_S
+        while self._seen and (next(iter(self._seen.values())) < now - keep_s or len(self._seen) >= self.capacity):
+            self._seen.popitem(last=False)
+        if cmd_id in self._seen:
+            raise InvalidMessage(f"{where or 'command'}: cmd_id: {cmd_id[:32]} was already carried out",
+                                 field="cmd_id", problem="duplicate")
+        self._seen[cmd_id] = now
 
 
 def _decode_command(topic: str, raw: bytes, topics: Topics) -> tuple[str, dict[str, Any]]:

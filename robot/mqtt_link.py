@@ -15,6 +15,7 @@ by Home Assistant discovery and keeps their retained `device` state current (rob
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import queue
 import ssl
@@ -32,15 +33,19 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from robot import __version__
+from robot.alerts import OPEN_STATES
+from robot.command_intake import CommandIntake
 from robot.config import MqttSection, read_secret
-from robot.events import InvalidMessage, Topics, decode_command, encode
+from robot.events import InvalidMessage, Topics, encode
 from robot.ha_discovery import device_state, discovery_messages
-from robot.outbox import PRIORITY, Outbox
+from robot.outbox import PRIORITY, Outbox, Row
 
 log = logging.getLogger(__name__)
 
 FAULT_SHOWN_S = 60.0   # a caught error shows as the fault "mqtt_link" in heartbeats this long
 ERROR_BACKOFF_S = 0.5  # the link thread's pause after an unexpected error
+RETAINED_MEMORY = 4096  # alerts whose retained copy's order is remembered
+SESSION_TAKEN_OVER = 0x8E
 
 
 def new_client(cfg: MqttSection, client_id: str) -> mqtt.Client:
@@ -64,8 +69,26 @@ class Submission:
     fields: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """An alert update the broker has accepted (its PUBACK): it reached the staff channel."""
+
+    alert_id: str
+    event_id: str
+    state: str
+
+
 class MqttLink:
-    """Publishes events durably and receives staff commands."""
+    """Publishes events durably and receives staff commands.
+
+    For the control loop to drain (deque appends and pops are thread-safe):
+    - `commands`: (name, payload) of each staff command that passed every check (robot.command_intake);
+    - `refusals`: a Refusal for each command that did not;
+    - `delivered`: a Delivered for each alert update the broker accepted, in PUBACK order.
+    Open alerts are also kept retained, one topic per alert (Topics.alert_state), from the moment
+    their update is accepted, and cleared by an empty retained message when they close, so a staff
+    console that starts late sees them.
+    """
 
     def __init__(self, config: MqttSection, topics: Topics, boot_id: str, outbox: Outbox,
                  *, max_inflight: int = 8, heartbeat_s: float = 30.0, retry_s: float = 5.0) -> None:
@@ -76,8 +99,11 @@ class MqttLink:
         self.max_inflight = max_inflight
         self.heartbeat_s = heartbeat_s
         self.retry_s = retry_s
-        self.commands: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
-        self.rejected_commands = 0
+        self.intake = CommandIntake(topics)
+        self.commands = self.intake.commands
+        self.refusals = self.intake.refusals
+        self.delivered: collections.deque[Delivered] = collections.deque(maxlen=1024)
+        self.disconnects = 0
         self.refused_publishes = 0
         self.connected = False
         self.health: dict[str, Any] = {}
@@ -85,7 +111,8 @@ class MqttLink:
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._inflight: dict[int, str] = {}
+        self._inflight: dict[int, Row] = {}
+        self._retained: collections.OrderedDict[str, tuple[float, int]] = collections.OrderedDict()
         self._seq = 0
         self._hb_seq = 0
         self._device_key: tuple[Any, ...] | None = None
@@ -106,8 +133,8 @@ class MqttLink:
         client.on_connect = self._guarded("on_connect", lambda c, u, f, rc, p: self._queue("connect", rc))
         client.on_disconnect = self._guarded("on_disconnect", lambda c, u, f, rc, p: self._queue("disconnect", rc))
         client.on_publish = self._guarded("on_publish", lambda c, u, mid, rc, p: self._queue("puback", (mid, rc)))
-        client.on_message = self._guarded("on_message",
-                                          lambda c, u, msg: self._queue("message", (msg.topic, msg.payload)))
+        client.on_message = self._guarded(
+            "on_message", lambda c, u, msg: self._queue("message", (msg.topic, msg.payload, msg.retain)))
         client.on_subscribe = self._guarded("on_subscribe", lambda c, u, mid, rcs, p: self._queue("suback", rcs))
         return client
 
@@ -133,9 +160,16 @@ class MqttLink:
         log.exception("mqtt-link: unexpected error in %s; carrying on", where)
 
     def faults(self) -> list[str]:
-        """The link's own faults: an error caught within the last FAULT_SHOWN_S seconds."""
-        recent = self._last_error is not None and time.monotonic() - self._last_error < FAULT_SHOWN_S
-        return ["mqtt_link"] if recent else []
+        """The link's own faults, each shown for FAULT_SHOWN_S after it last happened: an error caught
+        (mqtt_link), and a command refused for its age, which means a clock is wrong (command_clock)."""
+        now = time.monotonic()
+        last = (("command_clock", self.intake.clock_refused_at), ("mqtt_link", self._last_error))
+        return [name for name, when in last if when is not None and now - when < FAULT_SHOWN_S]
+
+    @property
+    def rejected_commands(self) -> int:
+        """Staff commands refused so far."""
+        return self.intake.refused
 
     def alive(self) -> bool:
         """True while the link thread runs (it ends only on stop())."""
@@ -192,6 +226,7 @@ class MqttLink:
         self._wake.wait(0.2)
         self._wake.clear()
         self._store_submissions()
+        self.outbox.flush()  # alerts held in memory after a failed write go to disk when it allows
         self._handle_events()
         self._fill()
         if self.connected and time.monotonic() >= next_heartbeat:
@@ -239,13 +274,18 @@ class MqttLink:
                 self._on_connect(data)
             elif kind == "disconnect":
                 if self.connected:
-                    log.warning("broker connection lost (%s); reconnecting", data)
+                    self.disconnects += 1
+                    if getattr(data, "value", None) == SESSION_TAKEN_OVER:
+                        log.error("another client logged in with this robot's account and took its session: "
+                                  "is the password file copied elsewhere? reconnecting")
+                    else:
+                        log.warning("broker connection lost (%s); reconnecting", data)
                 self.connected = False
                 self._inflight.clear()  # rows stay in the outbox and go again after reconnecting
             elif kind == "puback":
                 self._on_puback(*data)
             elif kind == "message":
-                self._on_command(*data)
+                self.intake.take(*data)
             elif kind == "suback":
                 bad = [str(rc) for rc in data if getattr(rc, "is_failure", False)]
                 if bad:
@@ -266,17 +306,34 @@ class MqttLink:
             self._device(force=True)
 
     def _on_puback(self, mid: int, rc: ReasonCode) -> None:
-        event_id = self._inflight.pop(mid, None)
-        if event_id is None:
-            return  # status or heartbeat
+        row = self._inflight.pop(mid, None)
+        if row is None:
+            return  # status, heartbeat or a retained alert copy
         if rc.is_failure:  # v5 reason code >= 0x80: keep the row, report the fault, try later
             self.refused_publishes += 1
-            log.error("broker refused event %s: %s; keeping it and retrying in %.0f s", event_id, rc,
+            log.error("broker refused event %s: %s; keeping it and retrying in %.0f s", row.event_id, rc,
                       self.retry_s)
-            self.outbox.retry_later(event_id, self.retry_s)
+            self.outbox.retry_later(row.event_id, self.retry_s)
         else:
-            self.outbox.done(event_id)
+            self.outbox.done(row.event_id)
+            if row.kind == "alert":
+                self._alert_delivered(row.payload)
         self._wake.set()
+
+    def _alert_delivered(self, payload: bytes) -> None:
+        """Say the update arrived, and keep the alert's retained copy current (empty once it closed)."""
+        body = json.loads(payload)  # our own, checked against its schema before it was stored
+        alert_id, state = body["alert_id"], body["state"]
+        self.delivered.append(Delivered(alert_id, body["event_id"], state))
+        order = (float(body["ts"]), int(body["seq"]))
+        if alert_id in self._retained and order <= self._retained[alert_id]:
+            return  # an older update accepted late (after a refusal): the newer copy stands
+        self._retained[alert_id] = order
+        self._retained.move_to_end(alert_id)
+        while len(self._retained) > RETAINED_MEMORY:
+            self._retained.popitem(last=False)
+        closed = state not in OPEN_STATES
+        self.client.publish(self.topics.alert_state(alert_id), b"" if closed else payload, qos=1, retain=True)
 
     def _fill(self) -> None:
         if not self.connected:
@@ -284,22 +341,14 @@ class MqttLink:
         free = self.max_inflight - len(self._inflight)
         if free <= 0:
             return
-        for row in self.outbox.next(free, set(self._inflight.values())):
+        for row in self.outbox.next(free, {r.event_id for r in self._inflight.values()}):
             props = Properties(mqtt.PacketTypes.PUBLISH)
             props.MessageExpiryInterval = 24 * 3600
             info = self.client.publish(row.topic, row.payload, qos=1, properties=props)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return  # not connected after all; the rows wait
-            self._inflight[info.mid] = row.event_id
+            self._inflight[info.mid] = row
 
-    def _on_command(self, topic: str, raw: bytes) -> None:
-        try:
-            name, payload = decode_command(topic, raw, self.topics)
-        except InvalidMessage as exc:
-            self.rejected_commands += 1
-            log.warning("command rejected: %s", exc)
-            return
-        self.commands.append((name, payload))
 
     def _heartbeat(self) -> None:
         self._hb_seq += 1

@@ -5,16 +5,29 @@ drain in priority order (alerts first, high before low), and a row is deleted on
 the broker's PUBACK says it was accepted. After a restart, whatever is left is sent
 again; a duplicate carries the same event_id, so receivers drop it. When the disk runs
 short, activity events are dropped (and counted); alerts never are.
+
+The same database keeps each open alert's latest update (table `alerts`), written in the
+same transaction as the outbox row that carries the update: after a crash the stored
+alert state and what staff will receive agree. A closing update deletes the alert's row.
+
+When a write fails (disk full, I/O error), an alert event is held in memory instead, in
+order, still published from there, and written as soon as a write succeeds again;
+`write_error` says what failed until then, for the robot to report. Activity is dropped.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 PRIORITY = {"alert:high": 0, "alert:medium": 1, "alert:low": 2, "status": 3, "activity": 5}
 
@@ -31,7 +44,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     not_before REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority, id);
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id TEXT PRIMARY KEY,
+    update_json TEXT NOT NULL
+);
 """
+OPEN_STATES = ("raised", "escalated", "acknowledged")
+RETRY_WRITE_S = 1.0  # how often a held-back write is tried again
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,30 @@ class Row:
     attempts: int
 
 
+@dataclass
+class _Held:
+    """An alert event whose write failed: kept in memory, published from here, written later."""
+
+    row: Row
+    created: float
+    not_before: float = 0.0
+    delivered: bool = False  # the broker has it; its alert state still waits to be written
+
+
+def _alert_update(row: Row) -> dict[str, Any] | None:
+    """The alert update an outbox row carries; None for other events (and for a payload that is
+    not one, which is still sent: the stored state helps a restart and never gates delivery)."""
+    if row.kind != "alert":
+        return None
+    try:
+        update = json.loads(row.payload)
+    except ValueError:
+        return None
+    if isinstance(update, dict) and isinstance(update.get("alert_id"), str):
+        return update
+    return None
+
+
 class Outbox:
     """A sqlite-backed queue of events waiting for the broker's acknowledgement."""
 
@@ -54,6 +97,9 @@ class Outbox:
         self.path = path
         self.min_free_mb = min_free_mb
         self.dropped_activity = 0
+        self.write_error: str | None = None
+        self._held: list[_Held] = []
+        self._next_retry = 0.0
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -72,42 +118,138 @@ class Outbox:
             return True
 
     def add(self, event_id: str, kind: str, priority: int, topic: str, payload: bytes) -> bool:
-        """Commit one event. False if it was dropped (activity under disk pressure) or a duplicate."""
+        """Commit one event (and, for an alert, its state). False if dropped or a duplicate.
+
+        An alert whose write fails is held in memory and still counts as accepted."""
         if kind == "activity" and self._disk_short():
             self.dropped_activity += 1
             return False
+        row = Row(event_id, kind, priority, topic, payload, 0)
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO outbox (event_id, kind, priority, topic, payload, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (event_id, kind, priority, topic, payload, time.time()))
-            return cur.rowcount == 1
+            if self._held and not self._write_held(time.time(), force=True):
+                return self._hold(row, kind)  # keep order: nothing overtakes a held alert
+            try:
+                added = self._write(row, time.time())
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                return self._hold(row, kind)
+            self.write_error = None  # nothing is held (checked above), and writing works
+            return added
+
+    def _write(self, row: Row, created: float, not_before: float = 0.0, delivered: bool = False) -> bool:
+        """One transaction: the outbox row (unless already delivered) and, for an alert, its latest state."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            added = delivered or db.execute(
+                "INSERT OR IGNORE INTO outbox (event_id, kind, priority, topic, payload, created, attempts, "
+                "not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.event_id, row.kind, row.priority, row.topic, row.payload, created, row.attempts,
+                 not_before)).rowcount == 1
+            update = _alert_update(row) if added else None
+            if update is not None and update.get("state") in OPEN_STATES:
+                db.execute("INSERT OR REPLACE INTO alerts (alert_id, update_json) VALUES (?, ?)",
+                           (update["alert_id"], row.payload.decode()))
+            elif update is not None:
+                db.execute("DELETE FROM alerts WHERE alert_id = ?", (update["alert_id"],))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return added
+
+    def _hold(self, row: Row, kind: str) -> bool:
+        if kind != "alert":
+            self.dropped_activity += 1
+            return False
+        self._held.append(_Held(row, time.time()))
+        return True
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        if self.write_error is None:
+            log.error("outbox write failed (%s): alerts are held in memory, sent from there and written "
+                      "when the disk allows", exc)
+        self.write_error = str(exc)[:120] or type(exc).__name__
+
+    def _write_held(self, now: float, force: bool = False) -> bool:
+        """Write held events in order; True when none is left. Call with the lock held."""
+        if not self._held or (not force and now < self._next_retry):
+            return not self._held
+        self._next_retry = now + RETRY_WRITE_S
+        while self._held:
+            held = self._held[0]
+            try:
+                self._write(held.row, held.created, held.not_before, held.delivered)
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                return False
+            self._held.pop(0)
+        log.warning("outbox writes work again: held alerts are on disk")
+        self.write_error = None
+        return True
+
+    def flush(self) -> None:
+        """Try again to write held alerts (cheap when there are none; at most once a second)."""
+        with self._lock:
+            self._write_held(time.time())
 
     def next(self, limit: int, exclude: set[str], now: float | None = None) -> list[Row]:
         """Up to `limit` rows in priority order, skipping those in flight or backing off."""
         now = time.time() if now is None else now
         with self._lock:
-            rows = self._db.execute(
+            rows = [Row(*r) for r in self._query(
                 "SELECT event_id, kind, priority, topic, payload, attempts FROM outbox "
-                "WHERE not_before <= ? ORDER BY priority, id LIMIT ?", (now, limit + len(exclude))).fetchall()
-        return [Row(*r) for r in rows if r[0] not in exclude][:limit]
+                "WHERE not_before <= ? ORDER BY priority, id LIMIT ?", (now, limit + len(exclude)))]
+            held = [h.row for h in self._held if h.not_before <= now and not h.delivered]
+        if held:  # stable: stored rows are older than held ones of the same priority
+            rows = sorted(rows + held, key=lambda r: r.priority)
+        return [r for r in rows if r.event_id not in exclude][:limit]
 
     def done(self, event_id: str) -> None:
         """The broker accepted it: forget it."""
         with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE event_id = ?", (event_id,))
+            for h in self._held:
+                if h.row.event_id == event_id:
+                    h.delivered = True  # sent, but its alert state is not on disk yet
+                    return
+            self._query("DELETE FROM outbox WHERE event_id = ?", (event_id,))  # if it fails: sent again
 
     def retry_later(self, event_id: str, delay_s: float) -> None:
         """The broker refused it: keep it, and try again after a delay."""
         with self._lock:
-            self._db.execute("UPDATE outbox SET attempts = attempts + 1, not_before = ? WHERE event_id = ?",
-                             (time.time() + delay_s, event_id))
+            for h in self._held:
+                if h.row.event_id == event_id:
+                    h.not_before = time.time() + delay_s
+                    return
+            self._query("UPDATE outbox SET attempts = attempts + 1, not_before = ? WHERE event_id = ?",
+                        (time.time() + delay_s, event_id))
 
     def pending(self) -> int:
         """How many events wait."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            return int(self._query("SELECT COUNT(*) FROM outbox", (), [(0,)])[0][0]) + self._held_pending()
 
     def pending_alerts(self) -> int:
         """How many alert events wait."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'").fetchone()[0])
+            stored = int(self._query("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'", (), [(0,)])[0][0])
+            return stored + self._held_pending()
+
+    def _query(self, sql: str, args: tuple[Any, ...], failed: list[Any] | None = None) -> list[Any]:
+        """Run one statement; when the database fails, report it and go on with what memory holds."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return [] if failed is None else failed
+
+    def _held_pending(self) -> int:
+        return sum(not h.delivered for h in self._held)
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        """The latest stored update of every open alert, oldest first (to restore them at start)."""
+        with self._lock:
+            rows = self._db.execute("SELECT update_json FROM alerts").fetchall()
+        updates = [dict(json.loads(r[0])) for r in rows]
+        return sorted(updates, key=lambda u: float(u.get("raised_ts", 0)))

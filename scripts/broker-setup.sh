@@ -2,6 +2,8 @@
 # Generate a mosquitto set-up for one care home: a CA, the broker's TLS certificate, one
 # account per robot and per staff station, and an ACL in which a robot may write only its
 # own topic tree and read only its own commands, and staff may read the site and send commands.
+# Client ids are the account names (use_username_as_clientid), so no account can take over another's
+# session: give each robot and each staff station its own account.
 #
 #   scripts/broker-setup.sh DIR --site SITE --robot ID [--robot ID ...] --staff NAME [--staff NAME ...]
 #                           [--host HOSTNAME] [--port 8883] [--bind ADDRESS] [--days 825] [--run-as USER]
@@ -90,6 +92,7 @@ done
     for kind in status heartbeat alert activity device; do
         echo "pattern write carebot/v1/$site/%u/$kind"
     done
+    echo "pattern write carebot/v1/$site/%u/alert/+"   # each open alert, retained until it closes
     echo "pattern read carebot/v1/$site/%u/cmd/+"
     echo "pattern write $prefix/+/%u/+/config"
     for s in "${staff[@]}"; do
@@ -120,6 +123,10 @@ password_file $dir/passwd
 acl_file $dir/acl
 listener $port $bind
 protocol mqtt
+# The client id is the account name: no account can take over another's session (and knock a robot
+# off the broker) by connecting with its client id. One session per account: a second login takes over.
+# (A listener setting: it must follow the listener line.)
+use_username_as_clientid true
 cafile $dir/ca.crt
 certfile $dir/server.crt
 keyfile $dir/server.key

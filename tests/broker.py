@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = "demo"
 ROBOTS = ("robot-1", "robot-2")
 STAFF = "staff-desk"
+STAFF2 = "staff-lead"  # a second station: with client ids tied to accounts, one session per account
 HASS = "hass"
 
 
@@ -36,7 +37,8 @@ class Broker:
         self.dir = directory
         self.port = free_port()
         subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(directory), "--site", SITE,
-                        "--robot", ROBOTS[0], "--robot", ROBOTS[1], "--staff", STAFF, "--home-assistant", HASS,
+                        "--robot", ROBOTS[0], "--robot", ROBOTS[1], "--staff", STAFF, "--staff", STAFF2,
+                        "--home-assistant", HASS,
                         "--port", str(self.port), "--bind", "127.0.0.1", "--host", "localhost",
                         "--run-as", "root"],  # pytest's temporary directories are private to us
                        check=True, capture_output=True)

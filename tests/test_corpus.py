@@ -18,7 +18,7 @@ from robot.dialogs import INTENTS, WELLBEING, Pack, load_pack, normalise
 from .conftest import ROOT
 
 CORPUS = ROOT / "bench" / "corpus"
-LANGS = ("en",)  # de and ko follow
+LANGS = ("en", "de", "ko")
 HELPISH = {"help", "ask", "not_help"}
 # What a careful care worker expects, per context. The README explains each label.
 LABELS: dict[str, set[str]] = {

@@ -97,10 +97,10 @@ def test_home_assistant_sees_a_pause_at_once_and_never_an_alert(robot: Runtime, 
     assert wait_for(lambda: device(hass), 5)
     # Heartbeats are every 30 s here: a pause must show at once, not at the next one.
     staff.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/pause",
-                  json.dumps({"schema": "carebot/cmd-pause/1", "cmd_id": "1" * 32}))
+                  json.dumps({"schema": "carebot/cmd-pause/1", "cmd_id": "1" * 32, "ts": time.time()}))
     assert wait_for(lambda: device(hass)[-1]["mode"] == "paused", 2)
     staff.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/resume",
-                  json.dumps({"schema": "carebot/cmd-resume/1", "cmd_id": "2" * 32}))
+                  json.dumps({"schema": "carebot/cmd-resume/1", "cmd_id": "2" * 32, "ts": time.time()}))
     assert wait_for(lambda: device(hass)[-1]["mode"] == "active", 2)
 
     robot.inject("engage")
@@ -119,7 +119,7 @@ def test_home_assistant_cannot_command_or_impersonate_a_robot(broker: Broker) ->
     ha = Client(broker, HASS)
     assert ha.connect() == 0
     assert ha.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/pause",
-                      json.dumps({"schema": "carebot/cmd-pause/1", "cmd_id": "3" * 32})) == 0x87
+                      json.dumps({"schema": "carebot/cmd-pause/1", "cmd_id": "3" * 32, "ts": time.time()})) == 0x87
     for kind in ("status", "device", "alert"):
         assert ha.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/{kind}", b"{}") == 0x87, kind
         assert ha.publish(f"carebot/v1/{SITE}/{HASS}/{kind}", b"{}") == 0x87, kind  # nor pose as a robot

@@ -41,6 +41,7 @@ def test_asyncapi_documents_every_topic_and_payload() -> None:
     addresses = {c["address"] for c in doc["channels"].values()}
     expected = {topics.event(k) for k in EVENT_KINDS} | {topics.command(c) for c in COMMANDS}
     expected.add("homeassistant/{component}/{robot}/{object}/config")
+    expected.add(topics.alert_state("{alert_id}"))
     assert addresses == expected
     refs = {m["payload"]["$ref"] for m in doc["components"]["messages"].values()}
     assert refs == {f"../robot/schemas/{f.name}" for f in SCHEMAS.glob("*.json")}

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import time
 
-from hardware.maestro import MaestroBus
+import pytest
+import serial
+
+from hardware.errors import DeviceUnavailable
+from hardware.maestro import MaestroBus, Reconnector
 from hardware.maestro_protocol import MaestroError
 from hardware.maestro_sim import PtyMaestro
 from robot.runtime import Runtime
@@ -107,4 +111,52 @@ def test_pololu_protocol_through_the_pty(sim_board: PtyMaestro) -> None:
         assert bus.get_position(0) == 1700 and bus.get_position(1) == 1300
         assert bus.read_errors() == 0
     finally:
+        bus.close()
+
+
+def test_a_board_that_stops_answering_is_a_fault_staff_see_and_clears_when_it_answers(runtime: Runtime) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    sim.mute = True  # it still takes every write (the heartbeat), but never replies
+    assert wait_for(lambda: runtime.behaviour.state == "fault", 5)
+    assert "servo_silent" in runtime.behaviour.facts.faults and runtime.bus.connected
+    assert [u for u in runtime.alert_updates if u.get("fault") == "servo_silent" and u["state"] == "raised"]
+    sim.mute = False
+    assert wait_for(lambda: runtime.behaviour.state == "idle", 5)
+    assert [u for u in runtime.alert_updates if u.get("fault") == "servo_silent" and u["state"] == "cancelled"]
+    shake(runtime, sim, 2.0)
+
+
+def test_latency_5000_in_the_simulator_is_noticed_and_recovers(runtime: Runtime) -> None:
+    sim = runtime.sim
+    assert sim is not None
+    sim.latency_s = 5.0
+    assert wait_for(lambda: "servo_silent" in runtime.behaviour.facts.faults, 5)
+    sim.latency_s = 0.0
+    assert wait_for(lambda: runtime.behaviour.state == "idle", 15)
+    assert runtime.bus.connected and not runtime.bus.silent
+
+
+def test_a_wrong_answer_when_opening_never_leaves_the_port_open_or_stops_reconnecting(
+        sim_board: PtyMaestro) -> None:
+    opened: list[serial.Serial] = []
+
+    def opener(*args: object, **kwargs: object) -> serial.Serial:
+        port = serial.Serial(*args, **kwargs)
+        opened.append(port)
+        return port
+
+    sim_board.inject_errors(0x8000)  # bits no Maestro sets: decode_errors raises ProtocolError
+    bus = MaestroBus(sim_board.port, opener=opener)
+    with pytest.raises(DeviceUnavailable):
+        bus.open()
+    assert not bus.connected and not opened[0].is_open
+    sim_board.inject_errors(0x8000)
+    reconnector = Reconnector(bus, initial_s=0.05)
+    reconnector.start()
+    try:
+        assert wait_for(lambda: bus.connected, 5), "the reconnector gave up"
+        assert len(opened) >= 3 and not any(p.is_open for p in opened[:-1]) and opened[-1].is_open
+    finally:
+        reconnector.stop()
         bus.close()

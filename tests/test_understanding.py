@@ -34,7 +34,7 @@ HELP = {
     "en": ["would you fetch a carer for me please", "I have gone and fallen by the wardrobe",
            "there's a terrible pain in my chest", "I cannot get my breath at all", "help"],
     "de": ["holen sie mir bitte eine pflegerin", "ich bin im bad hingefallen", "meine brust schmerzt furchtbar",
-           "ich bekomme kaum luft", "hilfe"],
+           "ich bekomme fast keine luft mehr", "hilfe"],
     "ko": ["간호사 좀 불러 줄래요", "화장실에서 넘어졌어요", "가슴이 너무 아파요", "숨을 못 쉬겠어", "살려 줘요"],
 }
 NEGATED = {"en": "I really don't need the carer now", "de": "ich brauche jetzt keine pflegerin",

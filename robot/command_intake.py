@@ -1,0 +1,61 @@
+"""Staff commands from the wire to the control loop: only fresh, well-formed, first-time commands pass.
+
+A command is carried out when it is for a known command topic of this robot, strict JSON
+within size and depth limits, valid against its schema (and its meaning: quiet-hours times),
+not retained, fresh (robot.events.COMMAND_MAX_AGE_S, CLOCK_SKEW_S) and not already carried out
+(its cmd_id). Everything else is refused with a log line saying what was wrong and where, and
+a Refusal of codes only for the audit log. Runs on the MQTT link thread; the control loop
+drains `commands` and `refusals` (deque appends and pops are thread-safe).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from robot.events import COMMANDS, InvalidMessage, SeenCommands, Topics, decode_command
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A staff command refused at the edge, for the audit log: codes only, no text from the payload."""
+
+    command: str   # a known command name, or "unknown"
+    field: str     # a schema field, "" for the payload as a whole
+    problem: str   # not_json, too_deep, schema, retained, stale, duplicate, ...
+
+
+class CommandIntake:
+    """Decodes, checks and de-duplicates staff commands; keeps what passed and what was refused."""
+
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self.commands: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self.refusals: collections.deque[Refusal] = collections.deque(maxlen=256)
+        self.refused = 0
+        self.clock_refused_at: float | None = None  # monotonic time of the last command refused for its age
+        self._seen = SeenCommands()
+
+    def take(self, topic: str, raw: bytes, retained: bool, now: float | None = None) -> bool:
+        """One message from the command subscription; True if it is to be carried out."""
+        now = time.time() if now is None else now
+        try:
+            name, payload = decode_command(topic, raw, self.topics, retained=retained, now=now)
+            self._seen.accept(payload["cmd_id"], now, topic)
+        except InvalidMessage as exc:
+            self.refused += 1
+            log.warning("staff command refused: %s", exc)
+            command = topic.rsplit("/", 1)[-1]
+            field = exc.field if re.fullmatch(r"[a-z_]{1,32}", exc.field) else ""
+            self.refusals.append(Refusal(command if command in COMMANDS else "unknown", field, exc.problem))
+            if exc.problem == "stale":
+                self.clock_refused_at = time.monotonic()
+            return False
+        self.commands.append((name, payload))
+        return True

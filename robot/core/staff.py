@@ -1,0 +1,175 @@
+"""The staff channel: alerts raised, escalated and closed; staff commands carried out.
+
+Runs on the control loop thread and does no I/O: alert updates and activity buckets go to
+the MQTT link as deque appends (the link thread commits them to the outbox and publishes).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from robot.activity import ActivityCounter
+from robot.alerts import Alert, AlertManager, UnknownAlert
+from robot.config import QuietHoursSection
+from robot.core.schedule import Schedule
+from robot.intents import Publish
+from robot.mqtt_link import MqttLink
+
+log = logging.getLogger(__name__)
+
+Record = Callable[[str, dict[str, Any]], None]
+Fire = Callable[..., bool]
+
+
+def token(text: str) -> str:
+    """A schema-safe token from an internal reason such as 'worker_speech_in' or 'loop_overrun'."""
+    out = "".join(c if c.isalnum() or c in "_-" else "_" for c in text.lower())[:32]
+    return out if out and out[0].isalnum() else "fault"
+
+
+class StaffChannel:
+    """Alerts and activity out to staff, staff commands in."""
+
+    def __init__(self, room: str, alerts: AlertManager, activity: ActivityCounter, link: MqttLink | None,
+                 record: Record, fire: Fire, schedule: Schedule,
+                 published: collections.deque[Publish], alert_updates: collections.deque[dict[str, Any]]) -> None:
+        self.room = room
+        self.alerts = alerts
+        self.activity = activity
+        self.link = link
+        self.record = record
+        self.fire = fire
+        self.schedule = schedule
+        self.published = published
+        self.alert_updates = alert_updates
+        self.help_alert: str | None = None
+        self._fault_alerts: dict[str, str] = {}  # fault reason -> its robot_fault alert
+        self._restored_help: str | None = None  # state of a help alert restored at start, until announced
+        self._retry_restore = 0.0
+        self._storage_error: str | None = None
+
+    def adopt(self, restored: list[Alert]) -> None:
+        """Alerts still open from before a restart: they escalate on, staff can ack and resolve them,
+        and a help request takes the robot back to the resident to say help is still coming."""
+        for alert in restored:
+            log.warning("open %s alert restored from before the restart (%s, level %d)", alert.type,
+                        alert.state, alert.level)
+            if alert.type == "help_request":
+                self.help_alert, self._restored_help = alert.alert_id, alert.state
+            elif alert.type == "robot_fault":
+                self._fault_alerts[alert.extra.get("fault", "unknown")] = alert.alert_id
+
+    # -- out to staff -----------------------------------------------------------------------------
+
+    def publish(self, intent: Publish, now: float) -> None:
+        """Carry out one Publish intent: an alert, a fault raised or cleared, an activity count."""
+        self.published.append(intent)
+        f = dict(intent.fields)
+        if intent.kind == "alert":
+            extra = {k: str(f[k]) for k in ("reminder", "concern") if k in f}
+            alert, update = self.alerts.raise_alert(str(f["type"]), str(f["priority"]), self.room,
+                                                    now, time.time(), **extra)
+            if alert.type == "help_request":
+                self.help_alert = alert.alert_id
+                self.activity.count("help_requests")
+            elif alert.type == "reminder_unacked":
+                self.activity.count("reminders_missed")
+            self.send_alert(update)
+        elif intent.kind == "fault":
+            reason = str(f.get("reason", "unknown"))
+            if f.get("state") == "raised" and reason not in self._fault_alerts:
+                alert, update = self.alerts.raise_alert("robot_fault", "medium", self.room, now,
+                                                        time.time(), fault=token(reason))
+                self._fault_alerts[reason] = alert.alert_id
+                self.send_alert(update)
+            elif f.get("state") == "cleared" and reason in self._fault_alerts:
+                self.send_alert(self.alerts.cancel(self._fault_alerts.pop(reason)))
+        elif intent.kind == "activity":
+            counter = str(f.get("counter"))
+            if counter in self.activity.counts:
+                self.activity.count(counter, int(f.get("delta", 1)))
+
+    def fault(self, reason: str, raised: bool, now: float) -> None:
+        """Raise or clear a robot_fault alert for `reason` (worker, camera, speech...)."""
+        self.publish(Publish("fault", (("reason", reason), ("state", "raised" if raised else "cleared"))), now)
+
+    def send_alert(self, update: dict[str, Any]) -> None:
+        """Hand one alert update to the link and the audit log."""
+        self.alert_updates.append(update)
+        if self.link is not None:
+            self.link.submit("alert", update)
+        self.record("alert", {k: update[k] for k in ("type", "priority", "state", "room")})
+
+    def tick(self, now: float) -> None:
+        """Escalate alerts that are due; announce a restored help request; report outbox write faults."""
+        for update in self.alerts.tick(now):
+            self.send_alert(update)
+        if self._restored_help is not None and now >= self._retry_restore:
+            self._retry_restore = now + 0.5  # refused while booting (and retried) if help is not taken there
+            if self.fire("help", restored=self._restored_help):
+                self._restored_help = None
+        if self.link is not None and self.link.outbox.write_error != self._storage_error:
+            self._storage_error = self.link.outbox.write_error  # alerts are held in memory meanwhile
+            self.fault("storage", self._storage_error is not None, now)
+
+    def every_second(self, health: dict[str, Any]) -> None:
+        """Send a finished activity bucket; refresh the health the heartbeat carries."""
+        if self.link is None:
+            return
+        bucket = self.activity.flush(time.time())
+        if bucket is not None:
+            self.link.submit("activity", bucket)
+        self.link.health = {**health, "open_alerts": len(self.alerts.alerts)}
+
+    def newest_open_alert(self) -> str | None:
+        """The help alert if there is one, else the newest open alert (for the console)."""
+        if self.help_alert is not None:
+            return self.help_alert
+        open_alerts = self.alerts.open_alerts()
+        return open_alerts[-1].alert_id if open_alerts else None
+
+    # -- in from staff ----------------------------------------------------------------------------
+
+    def take_commands(self) -> list[tuple[str, dict[str, Any]]]:
+        """Commands the link has decoded since the last tick (its refusals go to the audit log)."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        if self.link is not None:
+            commands = self.link.commands
+            while commands:
+                out.append(commands.popleft())
+            refusals = self.link.refusals  # refused at the edge: codes only, never the payload's text
+            while refusals:
+                r = refusals.popleft()
+                self.record("refused", {"command": r.command, "field": r.field, "reason": r.problem})
+        return out
+
+    def command(self, name: str, payload: dict[str, Any]) -> None:
+        """Carry out one staff command."""
+        self.record("command", {"command": name})
+        alert_id = str(payload.get("alert_id", ""))
+        try:
+            if name == "ack":
+                update = self.alerts.acknowledge(alert_id)
+                if update is not None:
+                    self.send_alert(update)
+                if alert_id == self.help_alert:
+                    self.fire("ack")  # the resident hears that help is on the way
+            elif name == "resolve":
+                self.send_alert(self.alerts.resolve(alert_id))
+                if alert_id == self.help_alert:
+                    self.help_alert = None
+                    self.fire("resolve")
+            elif name in ("pause", "resume"):
+                self.fire(name)
+            elif name == "remind":
+                self.schedule.add(time.monotonic() + float(payload.get("in_s", 0)), str(payload["kind"]))
+            elif name == "quiet_hours":
+                self.schedule.set_quiet_hours(QuietHoursSection.model_validate(
+                    {k: payload[k] for k in ("enabled", "start", "end")}))
+        except UnknownAlert as exc:
+            log.warning("staff command %s rejected: %s", name, exc)
+            self.record("refused", {"command": name, "reason": "unknown alert"})

@@ -1,0 +1,175 @@
+"""The control tick: what the real-time loop does each period, in order.
+
+1. worker messages, 2. typed inputs and staff commands, 3. the servo link's state, boot and
+quiet hours, 4. the state machine's step and its intents, 5. alert escalation, activity and
+the once-a-second schedule, 6. motion sampled and written to the board, 7. systemd fed.
+Nothing here blocks: every part it calls works on memory and deques.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from robot.activity import ActivityCounter
+from robot.core.actions import Executor
+from robot.core.inputs import (
+    ButtonPress,
+    Decision,
+    Inbox,
+    LookAtPoint,
+    PlayGesture,
+    SpeechStarted,
+    StaffCommand,
+    Trigger,
+    Utterance,
+)
+from robot.core.machine import StateMachine
+from robot.core.perception import Perception
+from robot.core.schedule import Schedule
+from robot.core.servo import ServoOutput
+from robot.core.speech import SpeechChannel
+from robot.core.staff import StaffChannel, token
+from robot.core.watchdog import Watchdog
+from robot.core.workers import WorkerChannel
+from robot.intents import Say, StopSpeech
+from robot.motion import MotionController
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """The parts the tick drives, built by the runtime."""
+
+    inbox: Inbox
+    machine: StateMachine
+    executor: Executor
+    workers: WorkerChannel
+    perception: Perception
+    staff: StaffChannel
+    schedule: Schedule
+    speech: SpeechChannel
+    servo: ServoOutput
+    motion: MotionController
+    activity: ActivityCounter
+    watchdog: Watchdog
+    dialog_post: Callable[..., None]
+    record: Callable[[str, dict[str, Any]], None]
+
+
+class Tick:
+    """The loop's tick function, `tick(now_ns, dt_s)`."""
+
+    def __init__(self, parts: Parts, *, rate_hz: int, boot_timeout_s: float, started_at: float,
+                 follow_head: bool, loop_p99_ms: Callable[[], float]) -> None:
+        self.p = parts
+        self.rate_hz = max(1, rate_hz)
+        self.boot_timeout_s = boot_timeout_s
+        self.started_at = started_at
+        self.follow_head = follow_head
+        self.loop_p99_ms = loop_p99_ms
+        self.booted = False
+        self.ticks = 0
+        self._next_second = 0.0
+        self._inputs: dict[type, Callable[[Any, float], object]] = {
+            Trigger: lambda i, now: self.fire(i.name, **i.kwargs),
+            Utterance: self._utterance,
+            SpeechStarted: self._speech_started,
+            Decision: self._decision,
+            ButtonPress: self._button,
+            PlayGesture: self._gesture,
+            LookAtPoint: lambda i, now: parts.motion.look_at(i.x, i.y),
+            StaffCommand: lambda i, now: parts.staff.command(i.name, i.payload),
+        }
+
+    def fire(self, trigger: str, **kwargs: Any) -> bool:
+        """Fire a trigger on the state machine."""
+        return self.p.machine.fire(trigger, **kwargs)
+
+    def __call__(self, now_ns: int, dt_s: float) -> None:
+        p = self.p
+        now = now_ns / 1e9
+        p.workers.drain(now)
+        for name, payload in p.staff.take_commands():
+            p.inbox.put(StaffCommand(name, payload))
+        for item in p.inbox.drain():
+            self._inputs[type(item)](item, now)
+        change = p.servo.link_change()
+        if change is not None:
+            self.fire("recover" if change else "fault", reason="servo")
+        silent = p.servo.silence_change()
+        if silent is not None:
+            self.fire("fault" if silent else "recover", reason="servo_silent")
+        if not self.booted:
+            self._check_boot(now)
+        p.schedule.check_quiet(now)
+        if p.speech.poll(now) and p.machine.state == "responding":
+            self.fire("reply_done")
+        p.machine.step(now)
+        p.executor.run(p.machine.take_intents(), now)
+        p.staff.tick(now)
+        p.activity.tick(p.machine.state, dt_s)
+        if now >= self._next_second:
+            self._every_second(now)
+        if self.follow_head:
+            p.perception.send_head(now)
+        p.servo.write(p.motion.sample(now))
+        self.ticks += 1
+        if p.machine.state != "fault" and self.ticks % self.rate_hz == 0:
+            p.watchdog.notify("WATCHDOG=1")  # only a healthy loop feeds systemd's watchdog
+
+    def _check_boot(self, now: float) -> None:
+        if (self.p.servo.ok and self.p.workers.all_ready) or now - self.started_at > self.boot_timeout_s:
+            self.booted = True
+            self.fire("booted")
+
+    def _every_second(self, now: float) -> None:
+        p = self.p
+        self._next_second = now + 1.0
+        p.schedule.every_second(now)
+        p.workers.check_down(now)
+        behaviour = p.machine.behaviour
+        p.staff.every_second({"behaviour": behaviour.state,
+                              "faults": sorted(token(f) for f in behaviour.facts.faults),
+                              "loop_p99_ms": self.loop_p99_ms()})
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def _utterance(self, item: Utterance, now: float) -> None:
+        p = self.p
+        state = p.machine.state
+        if state == "responding" and item.typed:  # a typed turn may interrupt: there is no echo to fear
+            p.executor.execute(StopSpeech(), time.monotonic())
+            self.fire("reply_done")
+            state = p.machine.state
+        if state in ("idle", "engaged"):
+            self.fire("speech_start")
+        # Understanding takes milliseconds (3-9 ms measured): the dialog thread does it, off this tick.
+        p.dialog_post("utterance", text=item.text, confidence=item.confidence, state=p.machine.state,
+                      alternatives=item.alternatives)
+        p.record("utterance", {"reason": "understood"})  # that something was said; never what
+
+    def _speech_started(self, item: SpeechStarted, now: float) -> None:
+        if self.p.machine.state in ("idle", "engaged"):
+            self.fire("speech_start")
+
+    def _decision(self, item: Decision, now: float) -> None:
+        """Carry out what the dialog thread decided for one utterance."""
+        for trigger, kwargs in item.actions:
+            if trigger == "say":
+                self.p.executor.execute(Say(str(kwargs["key"])), now)
+            else:
+                self.fire(trigger, **kwargs)
+
+    def _button(self, item: ButtonPress, now: float) -> None:
+        self.fire("privacy_off" if self.p.machine.state == "privacy" else "privacy_on")
+
+    def _gesture(self, item: PlayGesture, now: float) -> None:
+        try:
+            self.p.motion.play(item.name, now)
+        except KeyError as exc:
+            log.warning("%s", exc.args[0])

@@ -1,0 +1,250 @@
+"""Durable alerts: open alerts outlive a SIGKILL, a restart and a full disk (issue 11, defect 3).
+
+The end-to-end tests run the robot in a real child process, kill it with SIGKILL, and restart it
+against a real mosquitto with a real staff subscriber: the help request goes in as words through
+the dialog engine, the ack as a command through the MQTT decoder. The full-disk tests use a real
+tmpfs filled to the brim (they need root to mount it, and skip without it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from robot.alerts import AlertManager, EscalationPolicy
+from robot.config import Config
+from robot.outbox import PRIORITY, Outbox
+from robot.runtime import Runtime
+
+from .broker import ROBOTS, SITE, STAFF, Broker, Client
+from .conftest import ROOT, wait_for
+from .test_mqtt import alerts, check_privacy, robot_config
+
+CMD = f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd"
+
+
+def stored(update: dict[str, object], event_id: str) -> bytes:
+    """An alert update as the link stamps it."""
+    return json.dumps({"event_id": event_id, "boot_id": "b" * 12, "seq": 1, "ts": 1.0, **update}).encode()
+
+
+# -- restoring on a fake clock ----------------------------------------------------------------------
+
+
+def test_a_restored_alert_escalates_on_the_schedule_of_its_wall_clock_raise() -> None:
+    before = AlertManager(EscalationPolicy(high=(60, 180)))
+    alert, _ = before.raise_alert("help_request", "high", "lounge", now=50.0, wall=10_000.0)
+    [level1] = before.tick(110.0)
+    # The process dies at wall 10_100 (age 100 s); a new one starts with a new monotonic clock.
+    after = AlertManager(EscalationPolicy(high=(60, 180)))
+    [back] = after.restore([level1], now=7.0, wall=10_100.0)
+    assert (back.alert_id, back.state, back.level) == (alert.alert_id, "escalated", 1)
+    assert after.tick(7.0 + 79.9) == []
+    assert [(u["alert_id"], u["level"]) for u in after.tick(7.0 + 80.0)] == [(alert.alert_id, 2)]
+
+
+def test_a_clock_set_back_at_boot_delays_the_next_step_by_at_most_one_interval() -> None:
+    m = AlertManager(EscalationPolicy(high=(60, 180)))
+    update = {"alert_id": "a" * 32, "type": "help_request", "priority": "high", "room": "lounge",
+              "state": "escalated", "level": 1, "raised_ts": 1.7e9}
+    m.restore([update], now=0.0, wall=1e6)  # a board without a real-time clock boots in 1970
+    assert m.tick(119.9) == []
+    assert [u["level"] for u in m.tick(120.0)] == [2]
+
+
+def test_restore_keeps_acknowledged_alerts_quiet_and_skips_closed_ones() -> None:
+    m = AlertManager(EscalationPolicy(high=(60, 180)))
+    base = {"type": "help_request", "priority": "high", "room": "lounge", "level": 0, "raised_ts": 100.0}
+    back = m.restore([{**base, "alert_id": "a" * 32, "state": "acknowledged"},
+                      {**base, "alert_id": "b" * 32, "state": "resolved"}], now=0.0, wall=10_000.0)
+    assert [a.alert_id for a in back] == ["a" * 32]
+    assert m.tick(1000.0) == []
+    assert m.resolve("a" * 32)["state"] == "resolved"
+
+
+# -- the store: alert state and its outbox row in one transaction --------------------------------------
+
+
+def test_the_outbox_keeps_each_open_alerts_latest_update_and_forgets_it_when_closed(tmp_path: Path) -> None:
+    m = AlertManager()
+    alert, raised = m.raise_alert("reminder_unacked", "medium", "room-2", 0.0, 1.7e9, reminder="medication")
+    ack = m.acknowledge(alert.alert_id)
+    assert ack is not None
+    box = Outbox(tmp_path / "o.sqlite")
+    box.add("e1", "alert", PRIORITY["alert:medium"], "t/alert", stored(raised, "e1"))
+    box.add("e2", "alert", PRIORITY["alert:medium"], "t/alert", stored(ack, "e2"))
+    box.close()
+    box = Outbox(tmp_path / "o.sqlite")
+    [latest] = box.open_alerts()
+    assert (latest["alert_id"], latest["state"], latest["reminder"]) == (alert.alert_id, "acknowledged", "medication")
+    box.add("e3", "alert", PRIORITY["alert:medium"], "t/alert", stored(m.resolve(alert.alert_id), "e3"))
+    assert box.open_alerts() == [] and box.pending_alerts() == 3
+    box.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs: fill it with `fill(disk)`, free it by deleting the filler."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fill the disk until a write fails; returns the filler file."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_holds_alerts_in_memory_sends_them_and_writes_them_when_it_can(small_disk: Path) -> None:
+    box = Outbox(small_disk / "outbox.sqlite", min_free_mb=0)
+    big = {"type": "help_request", "priority": "high", "room": "lounge", "state": "raised", "level": 0,
+           "raised_ts": 1.0}
+    filler = fill(small_disk)
+    updates = [{**big, "alert_id": f"{i:032x}"} for i in range(60)]  # enough to need new pages
+    for i, u in enumerate(updates):
+        assert box.add(f"e{i}", "alert", PRIORITY["alert:high"], "t/alert", stored(u, f"e{i}"))
+    assert box.write_error is not None  # for the robot to report
+    assert box.pending_alerts() == 60
+    assert not box.add("act", "activity", PRIORITY["activity"], "t/activity", b"{}")  # activity goes first
+    sent = box.next(100, set())
+    assert [r.event_id for r in sent] == [f"e{i}" for i in range(60)]  # held ones are sent, in order
+    box.done("e0")
+    filler.unlink()
+    assert wait_for(lambda: (box.flush(), box.write_error is None)[1], 3)  # retried once a second
+    box.close()
+    again = Outbox(small_disk / "outbox.sqlite")
+    assert again.pending_alerts() == 59
+    # The one delivered while held is not sent again, but its alert state is on disk with the rest.
+    assert {u["alert_id"] for u in again.open_alerts()} == {u["alert_id"] for u in updates}
+    again.close()
+
+
+# -- end to end: SIGKILL and restart, a real broker and staff ------------------------------------------
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from robot.config import Config
+    from robot.runtime import Runtime
+    config = Config.model_validate_json(open(sys.argv[1]).read())
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    while rt.behaviour.state != "idle":
+        time.sleep(0.01)
+    rt.hear("help me please, I fell")
+    while True:
+        time.sleep(1)
+""")
+
+
+def online(staff: Client, boot_id: str) -> bool:
+    """The robot's status says online for this boot: it subscribed to its commands first."""
+    return any(m.json().get("boot_id") == boot_id and m.json()["state"] == "online" for m in staff.of("/status"))
+
+
+def durable_config(config: Config, broker: Broker) -> Config:
+    cfg = robot_config(config, broker)
+    return cfg.model_copy(update={"alerts": cfg.alerts.model_copy(update={"escalate_high_s": (6.0, 12.0)})})
+
+
+@pytest.fixture
+def staff(broker: Broker) -> Iterator[Client]:
+    c = Client(broker, STAFF)
+    assert c.connect() == 0
+    assert c.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    yield c
+    c.close()
+    check_privacy(c.messages)
+
+
+def test_after_sigkill_the_alert_escalates_on_staff_ack_and_resolve_work_and_the_resident_is_told(
+        config: Config, broker: Broker, staff: Client, tmp_path: Path) -> None:
+    cfg = durable_config(config, broker)
+    cfg_file = tmp_path / "robot.json"
+    cfg_file.write_text(cfg.model_dump_json(exclude={"source"}))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(cfg_file)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 30)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(5)
+    raised = alerts(staff, type="help_request")[0]
+    alert_id = raised["alert_id"]
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        # The resident is told, and the robot is with them again.
+        assert wait_for(lambda: rt.behaviour.state == "alerting", 10)
+        assert wait_for(lambda: [s.key for s in rt.said] == ["help_still_coming"], 3)
+        # Escalation resumes on the schedule of the original raise.
+        assert wait_for(lambda: alerts(staff, state="escalated", boot_id=rt.boot_id), 20)
+        step = alerts(staff, state="escalated", boot_id=rt.boot_id)[0]
+        assert (step["alert_id"], step["level"]) == (alert_id, 1)
+        assert step["ts"] >= raised["raised_ts"] + 6.0
+        # Staff ack through the broker and the decoder: accepted, and the resident hears it.
+        ack = {"schema": "carebot/cmd-ack/1", "cmd_id": "a" * 32, "ts": time.time(), "alert_id": alert_id,
+               "by": STAFF}
+        assert staff.publish(f"{CMD}/ack", json.dumps(ack)) < 0x80
+        assert wait_for(lambda: alerts(staff, state="acknowledged", alert_id=alert_id), 5)
+        assert wait_for(lambda: rt.said[-1].key == "help_coming", 3)
+    finally:
+        rt.stop()
+    # A second restart keeps the acknowledgement: no more escalation, and the resident hears help is coming.
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "alerting", 10)
+        assert wait_for(lambda: [s.key for s in rt.said] == ["help_coming"], 3)
+        assert wait_for(lambda: online(staff, rt.boot_id), 10)  # subscribed to commands
+        resolve = {"schema": "carebot/cmd-resolve/1", "cmd_id": "b" * 32, "ts": time.time(), "alert_id": alert_id,
+                   "by": STAFF}
+        assert staff.publish(f"{CMD}/resolve", json.dumps(resolve)) < 0x80
+        assert wait_for(lambda: alerts(staff, state="resolved", alert_id=alert_id), 5)
+        assert wait_for(lambda: rt.behaviour.state == "idle", 3)
+        assert rt.link is not None and wait_for(lambda: rt.link is not None and not rt.link.outbox.open_alerts(), 3)
+        assert [a["alert_id"] for a in alerts(staff)] == [alert_id] * len(alerts(staff))  # one alert, one id
+    finally:
+        rt.stop()
+
+
+def test_with_the_disk_full_help_still_reaches_staff_the_fault_is_reported_and_clears(
+        config: Config, broker: Broker, staff: Client, small_disk: Path) -> None:
+    cfg = robot_config(config, broker, outbox_min_free_mb=1)
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"state_dir": small_disk / "state"})})
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: online(staff, rt.boot_id) and rt.behaviour.state == "idle", 10)
+        filler = fill(small_disk)
+        rt.hear("help me please, I fell")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10)
+        assert wait_for(lambda: alerts(staff, type="robot_fault", fault="storage", state="raised"), 5)
+        assert rt.behaviour.state == "alerting"
+        alert_id = alerts(staff, type="help_request")[0]["alert_id"]
+        filler.unlink()
+        assert wait_for(lambda: alerts(staff, type="robot_fault", fault="storage", state="cancelled"), 5)
+        assert rt.link is not None
+        assert wait_for(lambda: alert_id in {u["alert_id"] for u in rt.link.outbox.open_alerts()}, 3)
+    finally:
+        rt.stop()
