@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from robot.dialog_engine import Conversation, DialogEngine
+from robot.conversation import Conversation
+from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack, normalise
 
 ROOT = Path(__file__).resolve().parent.parent
