@@ -29,6 +29,7 @@ from robot.alerts import Alert, AlertManager, EscalationPolicy
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import VOICES, Config
+from robot.conversation import Conversation
 from robot.core.actions import Executor
 from robot.core.dialog_thread import DialogThread
 from robot.core.guard import Guard, Part
@@ -52,7 +53,7 @@ from robot.core.staff import StaffChannel
 from robot.core.tick import Parts, Tick
 from robot.core.watchdog import Watchdog
 from robot.core.workers import WorkerChannel
-from robot.dialog_engine import Conversation, DialogEngine
+from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.events import Topics
 from robot.intents import Publish, Say, Sensors
@@ -116,6 +117,7 @@ class Runtime:
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
+            confirm_timeout_s=b.help_confirm_timeout_s,
             greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
             room=cfg.robot.room)
         self.motion = MotionController(cfg.servo.channels)
@@ -268,10 +270,11 @@ class Runtime:
         """Queue a trigger for the next tick."""
         self.inbox.put(Trigger(trigger, kwargs))
 
-    def hear(self, text: str, confidence: float = 1.0, typed: bool = True) -> None:
-        """An utterance (recognised, or typed by a technician) for the next tick; its words are
-        used by the dialog engine and then dropped: never logged, stored or sent."""
-        self.inbox.put(Utterance(text, confidence, typed))
+    def hear(self, text: str, confidence: float = 1.0, typed: bool = True, alternatives: tuple[str, ...] = ()
+             ) -> None:
+        """An utterance (recognised, or typed by a technician), with the recogniser's other readings, for
+        the next tick; its words are used by the dialog engine and then dropped: never logged, stored or sent."""
+        self.inbox.put(Utterance(text, confidence, typed, alternatives))
 
     def press_button(self) -> None:
         """The robot's physical button: toggles privacy."""
