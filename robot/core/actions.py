@@ -15,14 +15,14 @@ class Executor:
     """Dispatches intents by type: motion, speech, sensors, the staff channel."""
 
     def __init__(self, motion: MotionController, speech: SpeechChannel, staff: StaffChannel,
-                 sensors: Callable[[Sensors], None]) -> None:
+                 sensors: Callable[[Sensors], None], say: Callable[[Say, float], None] | None = None) -> None:
         self.motion = motion
         self.speech = speech
         self.handlers: dict[type, Callable[[Any, float], None]] = {
             Gesture: lambda i, now: motion.play(i.name, now),
             Indicator: lambda i, now: motion.set_indicator(i.mode),
             LookAt: lambda i, now: motion.look_at(i.x, i.y),
-            Say: speech.say,
+            Say: say or speech.say,  # help sentences go through robot.core.delivery first
             StopSpeech: lambda i, now: speech.stop(),
             Sensors: lambda i, now: sensors(i),
             Publish: staff.publish,
