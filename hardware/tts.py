@@ -11,7 +11,10 @@ Two traps in pyttsx3 2.9x's espeak driver decide how this is written:
   the WAV is written when its last buffer arrives. Completion is therefore the driver's own
   `finished-utterance`, sent after the file is written or the sound card has played it.
 Each sentence also gets a fresh `pyttsx3.Engine`, so no driver state carries over from the last.
-espeak itself is initialised once per process by the driver and is shared.
+espeak itself is initialised once per process by the driver and is shared: its synthesis callback
+belongs to the newest engine. So one sentence at a time, never two at once (two overlapping
+sentences left the first unfinished, or crashed espeak: issue 20), and none after a sentence that
+timed out while espeak is still busy with it (`idle()` says when it is safe to go on).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from hardware.errors import HardwareError
 
 class SpeechError(HardwareError):
     """The speech engine failed or did not finish a sentence."""
+
+
+class SpeechTimeout(SpeechError):
+    """The speech engine did not finish a sentence in the time it was given (it may still be busy)."""
 
 
 _CONTROL = "".join(map(chr, range(32)))
@@ -99,6 +106,20 @@ class Speaker:
         while _espeak.IsPlaying() and time.monotonic() < deadline:
             time.sleep(0.001)
 
+    def idle(self) -> bool:
+        """True unless espeak is still working on a sentence (one that failed or timed out).
+
+        A new sentence must not start then: espeak's callback is shared, so it would receive
+        the old sentence's audio, and `espeak_Cancel` can block until the old one is done
+        (40 s measured behind a long synthesis).
+        """
+        driver = getattr(getattr(self._engine, "proxy", None), "_driver", None)
+        if driver is None or not hasattr(driver, "setProperty"):
+            return True
+        from pyttsx3.drivers import _espeak
+
+        return not _espeak.IsPlaying()
+
     def say(self, text: str, rate: float, volume: float = 1.0, path: Path | None = None,
             timeout_s: float = 60.0) -> float:
         """Speak `text` (to `path` as a WAV if given) and block until done; the audio's seconds.
@@ -129,7 +150,7 @@ class Speaker:
         if failure:
             raise SpeechError(f"espeak-ng failed: {type(failure[0]).__name__}: {failure[0]}")
         if not finished:
-            raise SpeechError(f"espeak-ng did not finish a {len(text.split())}-word sentence in {timeout_s:.0f} s")
+            raise SpeechTimeout(f"espeak-ng did not finish a {len(text.split())}-word sentence in {timeout_s:.0f} s")
         if path is None:
             return 0.0
         try:

@@ -32,8 +32,18 @@ from robot.config import VOICES, Config
 from robot.core.actions import Executor
 from robot.core.delivery import HelpDelivery
 from robot.core.dialog_thread import DialogThread
+from robot.core.guard import Guard, Part
 from robot.core.housekeeping import Housekeeper
-from robot.core.inputs import ButtonPress, Inbox, LookAtPoint, PlayGesture, StaffCommand, Trigger, Utterance
+from robot.core.inputs import (
+    ButtonPress,
+    Inbox,
+    LookAtPoint,
+    PartFault,
+    PlayGesture,
+    StaffCommand,
+    Trigger,
+    Utterance,
+)
 from robot.core.machine import StateMachine
 from robot.core.perception import Perception
 from robot.core.schedule import Schedule
@@ -81,6 +91,9 @@ class Runtime:
         self._stopped = False
         self._restored: list[Alert] = []  # alerts still open from before a restart
         self._undelivered: set[str] = set()  # ... and those of them the broker has not accepted yet
+        # Every thread of the control process but the loop's runs as a guarded part; a part's
+        # fault reaches the tick as an input, and staff as a robot_fault alert.
+        self.guard = Guard(lambda part, raised: self.inbox.put(PartFault(part, raised)))
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -120,7 +133,8 @@ class Runtime:
         self.staff.adopt(self._restored)
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
         self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.supervisor,
-                                    self.workers.names, self.motion, record, self.housekeeper.console, self.said)
+                                    self.workers.names, self.motion, record, self.housekeeper.console, self.said,
+                                    self.staff.fault)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
         link = self.link
@@ -133,8 +147,8 @@ class Runtime:
         self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
         self._watchdog = Watchdog()
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, self.delivery,
-                      schedule, self.speech, self.servo, self.motion, activity, self._watchdog, self.dialog.post,
-                      record)
+                      schedule, self.speech, self.servo, self.motion, activity, self._watchdog, self.guard,
+                      self.dialog.post, record)
         self.tick = Tick(parts, rate_hz=cfg.loop.rate_hz, boot_timeout_s=cfg.behaviour.boot_timeout_s,
                          started_at=self.started_at, follow_head=self.simulate and "vision" in self.workers.names,
                          loop_p99_ms=lambda: self.loop.stats.histogram.percentile_ms(0.99))
@@ -142,10 +156,10 @@ class Runtime:
                                 realtime=cfg.loop.realtime, rt_priority=cfg.loop.rt_priority,
                                 on_fault=lambda reason: self.inject("fault", reason=reason))
         record("boot", {"boot_id": self.boot_id, "version": __version__})
-        self.housekeeper.start()
-        self.reconnector.start()
-        self.supervisor.start()
-        self.dialog.start("booting")
+        self._parts = self._guarded_parts()
+        for part in self._parts:
+            part.start()
+        self.dialog.post("state", state="booting")
         if self.link is not None:
             self.link.start()
         # Everything built so far lives as long as the robot: move it out of the collector's
@@ -154,6 +168,17 @@ class Runtime:
         gc.freeze()
         self.loop.start()
         self._watchdog.notify("READY=1")
+
+    def _guarded_parts(self) -> list[Part]:
+        """The threads of the control process (the loop's aside), each a guarded part."""
+        g = self.guard
+        return [
+            g.part("housekeeping", self.housekeeper.step, close=self.housekeeper.close, wake=self.housekeeper.wake),
+            g.part("servo_reconnect", self.reconnector.step, wake=self.reconnector.lost),
+            g.part("supervisor", self.supervisor.step, close=self.supervisor.close, wake=self.supervisor.wake),
+            # a wedged utterance must not deafen the robot: a fresh thread takes the next one
+            g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
+        ]
 
     def _build_devices(self) -> None:
         cfg = self.config
@@ -184,12 +209,14 @@ class Runtime:
         """Fill the worker channel's dispatch table with the parts that act on each kind."""
         w, speech, perception = self.workers, self.speech, self.perception
 
-        def finished(msg: Message, now: float) -> None:
-            if speech.on_finished(msg, now) and machine.state == "responding":
+        def speech_out(msg: Message, now: float) -> None:
+            if speech.on_message(msg, now) and machine.state == "responding":
                 machine.fire("reply_done")
 
-        w.on("speaking_started", speech.on_started)
-        w.on("speaking_finished", finished)
+        for kind in ("speaking_started", "speaking_finished", "speaking_failed"):
+            w.on(kind, speech_out)
+        for kind in ("ready", "worker_fault"):  # speech out's life decides what is still to be said
+            w.also_on(kind, speech_out)
         w.on("vision", perception.on_vision)
         w.on("utterance", perception.on_utterance)
         w.on("speech_started", perception.on_speech_started)
@@ -225,12 +252,13 @@ class Runtime:
             time.sleep(0.01)
         time.sleep(0.05)  # let the safe-pose packet go out
         self.loop.stop()
-        self.dialog.stop()
         self._watchdog.notify("STOPPING=1")
-        self.supervisor.stop()
+        parts = {p.name: p for p in self._parts}
+        parts["dialog"].stop()
+        parts["supervisor"].stop(self.config.workers.stop_grace_s * 3 + 2)
         if self.link is not None:
             self.link.stop()
-        self.reconnector.stop()
+        parts["servo_reconnect"].stop()
         if self.bus.connected:
             try:
                 self.bus.go_home()
@@ -240,7 +268,7 @@ class Runtime:
         if self.sim is not None:
             self.sim.stop()
         self.housekeeper.record("stop", {"boot_id": self.boot_id})
-        self.housekeeper.stop()
+        parts["housekeeping"].stop()
 
     # -- inputs (thread-safe; for consoles, MQTT and tests) ---------------------------------------
 
@@ -322,6 +350,7 @@ class Runtime:
                       "protocol_faults": self.bus.protocol_faults,
                       "targets_us": {str(k): round(v, 1) for k, v in self.motion.last_output.items()}},
             "workers": {name: vars(h).copy() for name, h in self.supervisor.health().items()},
+            "parts": self.guard.snapshot(),
         }
         if self.sim is not None:
             positions = self.sim.board.positions_us()

@@ -2,14 +2,22 @@
 
 It shows every robot's alerts live with their age and state, and takes typed commands:
 `ack N`, `resolve N`, `pause ROBOT`, `resume ROBOT`, `remind ROBOT KIND [MINUTES]`, `list`,
-`robots`, `quit`. Duplicate deliveries (same event_id) are shown once.
+`robots`, `quit`. Duplicate deliveries (same event_id) are shown once. Open alerts are retained
+per alert by the robots, so a console started late sees them.
+
+It trusts only what the broker vouches for: the robot is the one named by the topic, which
+the ACL ties to the robot's account, and a payload that names another robot or site is
+refused. Every message is parsed strictly and checked against its schema; one that is not is
+reported with its topic and ignored, so nothing a robot account sends can crash the console.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import queue
+import re
 import ssl
 import sys
 import threading
@@ -24,7 +32,7 @@ from pydantic import ValidationError
 
 from robot.config import MqttSection
 from robot.errors import CareBotError
-from robot.events import InvalidMessage, validate
+from robot.events import InvalidMessage, parse_json, printable, validate
 from robot.mqtt_link import new_client
 
 
@@ -41,6 +49,7 @@ class AlertView:
     level: int
     raised_ts: float
     extra: dict[str, Any] = field(default_factory=dict)
+    ts: float = 0.0  # of the update shown, to drop older ones delivered late
 
     def line(self, n: int, now: float) -> str:
         age = int(now - self.raised_ts)
@@ -48,6 +57,13 @@ class AlertView:
         esc = f" L{self.level}" if self.level else ""
         return (f"{n:>3}  {self.priority.upper():6s} {self.type:18s} {self.state:12s}{esc:4s} "
                 f"{self.robot}/{self.room}  {age // 60:>3}m{age % 60:02d}s {detail}")
+
+
+TOKEN = r"[a-z0-9][a-z0-9_-]{0,31}"
+TOPIC = re.compile(rf"carebot/v1/(?P<site>{TOKEN})/(?P<robot>{TOKEN})/(?P<kind>status|alert)"
+                   r"(?:/(?P<alert_id>[0-9a-f]{32}))?")
+SEEN_EVENTS = 10_000  # event ids remembered to drop redeliveries
+SESSION_TAKEN_OVER = 0x8E
 
 
 class StaffConsole:
@@ -60,59 +76,125 @@ class StaffConsole:
         self.station = station
         self.alerts: dict[str, AlertView] = {}
         self.robots: dict[str, str] = {}
-        self.seen: set[str] = set()
-        self.events: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
-        client.on_message = lambda c, u, msg: self.events.put((msg.topic, bytes(msg.payload)))
-        client.on_connect = lambda c, u, f, rc, p: self._on_connect(rc)
+        self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.refused = 0
+        self.events: queue.SimpleQueue[tuple[str, bytes, bool]] = queue.SimpleQueue()
+        client.on_message = self._guarded(lambda c, u, msg: self.events.put((msg.topic, bytes(msg.payload),
+                                                                              bool(msg.retain))))
+        client.on_connect = self._guarded(lambda c, u, f, rc, p: self._on_connect(rc))
+        client.on_disconnect = self._guarded(lambda c, u, f, rc, p: self._on_disconnect(rc))
+
+    def _guarded(self, callback: Any) -> Any:
+        """A paho callback that cannot raise into paho's thread (which would end it)."""
+
+        def call(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception as exc:
+                self._say(f"internal error in a broker callback, carrying on: {type(exc).__name__}: {exc}")
+
+        return call
+
+    def _say(self, line: str) -> None:
+        try:
+            self.out.write(printable(line, 400) + "\n")
+            self.out.flush()
+        except (OSError, ValueError):
+            pass  # a closed terminal must not take the console down with it
 
     def _on_connect(self, rc: Any) -> None:
         if rc.is_failure:
-            self.out.write(f"broker refused the connection: {rc}\n")
+            self._say(f"broker refused the connection: {rc}")
             return
         base = f"carebot/v1/{self.site}/+"
-        self.client.subscribe([(f"{base}/alert", 1), (f"{base}/status", 1)])
-        self.out.write(f"connected; watching site {self.site}\n")
-        self.out.flush()
+        self.client.subscribe([(f"{base}/alert", 1), (f"{base}/alert/+", 1), (f"{base}/status", 1)])
+        self._say(f"connected; watching site {self.site}")
+
+    def _on_disconnect(self, rc: Any) -> None:
+        if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
+            self._say("another login with this staff account took over this console's session: "
+                      "use one console per staff account")
+        elif getattr(rc, "is_failure", False):
+            self._say(f"lost the broker ({rc}); reconnecting")
 
     def pump(self) -> None:
         """Apply every message received so far."""
         while True:
             try:
-                topic, payload = self.events.get_nowait()
+                topic, payload, retained = self.events.get_nowait()
             except queue.Empty:
                 return
-            self.apply(topic, payload)
+            self.apply(topic, payload, retained)
 
-    def apply(self, topic: str, payload: bytes) -> None:
-        """Take one message from the broker into the view."""
-        kind = topic.rsplit("/", 1)[-1]
+    def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """Take one message from the broker into the view; a bad one is reported and ignored."""
         try:
-            body = json.loads(payload)
-            validate(kind, body)
-        except (ValueError, InvalidMessage) as exc:
-            self.out.write(f"ignored a malformed {kind} message on {topic}: {str(exc)[:120]}\n")
+            self._apply(topic, payload)
+        except InvalidMessage as exc:
+            self.refused += 1
+            self._say(f"ignored a message: {exc}")
+        except Exception as exc:  # a console bug must not end the console: say so and go on
+            self.refused += 1
+            self._say(f"ignored a message on {topic[:120]}: it could not be shown ({type(exc).__name__})")
+
+    def _apply(self, topic: str, payload: bytes) -> None:
+        where = TOPIC.fullmatch(topic)
+        if where is None or where["site"] != self.site:
+            raise InvalidMessage(f"{topic[:120]}: not a topic of site {self.site}", problem="wrong_topic")
+        robot, kind, alert_id = where["robot"], where["kind"], where["alert_id"]
+        if alert_id is not None and not payload:
+            self._closed(alert_id, robot)
             return
+        body = parse_json(payload, topic)
+        if not isinstance(body, dict):
+            raise InvalidMessage(f"{topic}: payload must be a JSON object, not {type(body).__name__}")
+        validate(kind, body, topic)
+        # Identity comes from the topic, which the broker's ACL ties to the robot's account.
+        if body["robot"] != robot or body["site"] != self.site:
+            raise InvalidMessage(f"{topic}: refused: the payload says {body['site']}/{body['robot']}, "
+                                 f"the topic {self.site}/{robot}", field="robot", problem="identity")
+        if alert_id is not None and body["alert_id"] != alert_id:
+            raise InvalidMessage(f"{topic}: refused: the payload is about alert {body['alert_id']}",
+                                 field="alert_id", problem="identity")
         if kind == "status":
-            self.robots[body["robot"]] = body["state"]
-            self.out.write(f"robot {body['robot']} is {body['state']}\n")
-        elif kind == "alert":
-            if body["event_id"] in self.seen:
-                return  # a redelivery
-            self.seen.add(body["event_id"])
-            extra = {k: body[k] for k in ("reminder", "concern", "fault") if k in body}
-            view = AlertView(body["alert_id"], body["robot"], body["room"], body["type"], body["priority"],
-                             body["state"], body["level"], body["raised_ts"], extra)
-            self.alerts[view.alert_id] = view
-            n = list(self.alerts).index(view.alert_id) + 1
-            bell = "\a" if body["state"] in ("raised", "escalated") and body["priority"] == "high" else ""
-            self.out.write(f"{bell}{view.line(n, time.time())}\n")
-        self.out.flush()
+            self.robots[robot] = body["state"]
+            self._say(f"robot {robot} is {body['state']}")
+        else:
+            self._take_alert(robot, body)
+
+    def _take_alert(self, robot: str, body: dict[str, Any]) -> None:
+        if body["event_id"] in self.seen:
+            return  # a redelivery, or the retained copy of an update already shown
+        self.seen[body["event_id"]] = None
+        while len(self.seen) > SEEN_EVENTS:
+            self.seen.popitem(last=False)
+        old = self.alerts.get(body["alert_id"])
+        if old is not None and (old.state == "closed" or old.ts > body["ts"]):
+            return  # an older update, delivered late: the view already has a newer one
+        extra: dict[str, Any] = {k: body[k] for k in ("reminder", "concern", "fault") if k in body}
+        view = AlertView(body["alert_id"], robot, body["room"], body["type"], body["priority"],
+                         body["state"], body["level"], body["raised_ts"], extra, ts=body["ts"])
+        self.alerts[view.alert_id] = view
+        n = list(self.alerts).index(view.alert_id) + 1
+        bell = "\a" if body["state"] in ("raised", "escalated") and body["priority"] == "high" else ""
+        self._say(f"{bell}{view.line(n, time.time())}")
+
+    def _closed(self, alert_id: str, robot: str) -> None:
+        """The robot cleared an alert's retained copy: it is resolved or cancelled."""
+        view = self.alerts.get(alert_id)
+        if view is None or view.robot != robot or view.state == "closed":
+            return
+        if view.state not in ("resolved", "cancelled"):
+            view.state = "closed"
+            n = list(self.alerts).index(alert_id) + 1
+            self._say(f"{n:>3}  {view.type} at {view.robot}/{view.room} closed")
+        view.state = "closed"
 
     def show(self) -> None:
         """Print the open alerts, oldest first."""
         now = time.time()
         open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1)
-                       if a.state not in ("resolved", "cancelled")]
+                       if a.state not in ("resolved", "cancelled", "closed")]
         if not open_alerts:
             self.out.write("no open alerts\n")
         for n, a in open_alerts:
@@ -130,6 +212,8 @@ class StaffConsole:
 
     def send(self, robot: str, name: str, **fields: Any) -> None:
         """Publish one command to a robot."""
+        if not re.fullmatch(TOKEN, robot):
+            raise CareBotError(f"no robot {robot[:40]!r}: type 'robots' to see their names")
         body = {"schema": f"carebot/cmd-{name.replace('_', '-')}/1", "cmd_id": uuid.uuid4().hex,
                 "ts": round(time.time(), 3), "by": self.station, **fields}
         validate(f"cmd-{name.replace('_', '-')}", body)
@@ -163,8 +247,9 @@ class StaffConsole:
             else:
                 self.out.write("commands: ack N | resolve N | pause ROBOT | resume ROBOT | "
                                "remind ROBOT KIND [MINUTES] | list | robots | quit\n")
-        except (CareBotError, ValueError) as exc:
-            self.out.write(f"{exc}\n")
+        except (CareBotError, ValueError, OverflowError) as exc:
+            self._say(f"{exc}")
+            return True
         self.out.flush()
         return True
 

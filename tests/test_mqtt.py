@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -430,17 +431,15 @@ def test_staff_console_shows_alerts_live_and_acks_and_resolves(robot: Runtime, b
     assert proc.stdin is not None and proc.stdout is not None
     lines: list[str] = []
 
-    def read_until(text: str, timeout: float = 5.0) -> bool:
-        import select
+    def read() -> None:  # a thread: select() cannot see lines already in the pipe's buffer
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
 
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if any(text in line for line in lines):
-                return True
-            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-            if ready:
-                lines.append(proc.stdout.readline())
-        return any(text in line for line in lines)
+    threading.Thread(target=read, daemon=True).start()
+
+    def read_until(text: str, timeout: float = 5.0) -> bool:
+        return wait_for(lambda: any(text in line for line in lines), timeout)
 
     try:
         assert read_until("connected; watching site demo")

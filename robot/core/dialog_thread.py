@@ -1,10 +1,13 @@
-"""The dialog thread: understands utterances and follows the dialog context off the loop."""
+"""The dialog thread: understands utterances and follows the dialog context off the loop.
+
+It runs as a guarded part (robot.core.guard): a bug hit by one utterance is caught, reported
+and the thread goes on with the next, so a later help request is still understood.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import queue
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,30 +29,23 @@ class DialogThread:
         self.inbox = inbox
         self.on_grammar = on_grammar
         self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self.run, name="dialog", daemon=True)
         self._context: str | None = None
-
-    def start(self, state: str) -> None:
-        """Start the thread in the dialog context of `state`."""
-        self._thread.start()
-        self.post("state", state=state)
 
     def post(self, kind: str, **data: Any) -> None:
         """Hand work to the dialog thread (never blocks)."""
         self._queue.put((kind, data))
 
-    def stop(self) -> None:
-        """Ask the thread to end and wait for it briefly."""
-        self.post("stop")
-        self._thread.join(2)
+    def wake(self) -> None:
+        """Wake the step at once (when the part is stopping)."""
+        self.post("wake")
 
-    def run(self) -> None:
-        """The thread body: one piece of work at a time until told to stop."""
-        while True:
-            kind, data = self._queue.get()
-            if kind == "stop":
-                return
-            self.handle(kind, data)
+    def step(self) -> None:
+        """Wait up to 0.25 s for one piece of work and do it (robot.core.guard runs this)."""
+        try:
+            kind, data = self._queue.get(timeout=0.25)
+        except queue.Empty:
+            return
+        self.handle(kind, data)
 
     def handle(self, kind: str, data: dict[str, Any]) -> None:
         """Carry out one piece of work."""

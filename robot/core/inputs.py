@@ -72,7 +72,16 @@ class StaffCommand:
     payload: dict[str, Any]
 
 
-Input = Trigger | Utterance | SpeechStarted | Decision | ButtonPress | PlayGesture | LookAtPoint | StaffCommand
+@dataclass(frozen=True)
+class PartFault:
+    """A guarded part or callback faulted (raised) or is healthy again (cleared)."""
+
+    part: str
+    raised: bool
+
+
+Input = (PartFault | Trigger | Utterance | SpeechStarted | Decision | ButtonPress | PlayGesture | LookAtPoint
+         | StaffCommand)
 
 
 class Inbox:

@@ -1,11 +1,11 @@
 """The speech channel: turns Say intents into sentences and keeps track of what is being spoken.
 
-With a speech-out worker, sentences go to it and its `speaking_started`/`speaking_finished`
-messages tell when the robot is talking (speech in is muted meanwhile: half duplex). Without
-one, a stand-in shows the response key and takes a plausible time, so the state machine's
-turn-taking runs as it will for real. The bookkeeping of what is being spoken lives behind
-`say`, `stop`, `on_started`, `on_finished` and `poll`: the speech-out queue (issue 20) plugs
-in there.
+With a speech-out worker, each sentence becomes a job (robot/core/speech_jobs.py) that the
+worker speaks in turn and answers with its outcome; speech in is muted while jobs are
+outstanding (half duplex) and listens again when the last one ends, fails or is cancelled, or
+the worker dies. A failed sentence is a speech fault. Without a worker, a stand-in shows the
+response key and takes a plausible time, so the state machine's turn-taking runs as it will
+for real.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from robot.config import SpeechSection
+from robot.core.speech_jobs import SpeechJobs, Update
 from robot.dialog_engine import Conversation, DialogEngine
 from robot.intents import Say
 from robot.messages import Message
@@ -63,7 +64,7 @@ class SpeechChannel:
     def __init__(self, config: SpeechSection, engine: DialogEngine, conversation: Conversation,
                  workers: WorkerSender, worker_names: set[str], motion: MotionController,
                  record: Callable[[str, dict[str, Any]], None], console: Callable[[str], None],
-                 said: collections.deque[Say]) -> None:
+                 said: collections.deque[Say], fault: Callable[[str, bool, float], None]) -> None:
         self.config = config
         self.engine = engine
         self.conversation = conversation
@@ -74,9 +75,10 @@ class SpeechChannel:
         self.record = record
         self.console = console
         self.said = said
+        self.fault = fault
         self.said_text: collections.deque[str] = collections.deque(maxlen=200)
         self.stand_in = StandIn()
-        self.speaking = 0  # sentences handed to the speech-out worker and not yet finished
+        self.jobs = SpeechJobs(workers, speech_in=self.worker_in)
         self.rate_wpm = float(config.rate_wpm)
 
     def say(self, intent: Say, now: float) -> None:
@@ -87,9 +89,8 @@ class SpeechChannel:
         # "slower" and "louder" last for the session (Conversation keeps the steps)
         self.rate_wpm = min(180.0, max(130.0, self.config.rate_wpm + SPEECH_WPM_STEP * self.conversation.rate_step))
         if self.worker_out:
-            self.speaking += 1
             volume = min(1.0, self.config.volume + 0.15 * self.conversation.volume_step)
-            self.workers.send("speech_out", "say", text=text, rate=self.rate_wpm, volume=volume, job=len(self.said))
+            self.on_jobs(self.jobs.say(text, self.rate_wpm, volume), now)
         else:
             self.stand_in.rate_wpm = self.rate_wpm
             self.stand_in.say(now, len(text.split()))
@@ -100,38 +101,30 @@ class SpeechChannel:
     def stop(self) -> None:
         """Silence speech at once."""
         self.stand_in.stop()
-        if self.worker_out and self.speaking:
-            self.speaking = 0
-            self.workers.restart("speech_out", "stop")  # killing it is the only sure way to silence it
-            self._done()
+        self.jobs.stop()  # cancels every sentence, restarts the worker if it had any, unmutes speech in
         self.motion.speaking = False
 
     @property
     def busy(self) -> bool:
-        """True while the stand-in is still 'speaking'."""
-        return bool(self.stand_in.queued)
+        """True while sentences are being spoken, by the worker or the stand-in."""
+        return bool(self.stand_in.queued) or self.jobs.speaking
 
     def poll(self, now: float) -> bool:
         """True once, when the stand-in's sentences have all been 'spoken'."""
         return self.stand_in.finished(now)
 
-    def on_started(self, msg: Message, now: float) -> None:
-        """The speech-out worker began a sentence."""
-        self.motion.speaking = True
-        self.workers.send("speech_in", "mute", on=True)  # half duplex: never hear ourselves
+    def on_message(self, msg: Message, now: float) -> bool:
+        """A speech-out reply, or a speech worker's ready or fault; True when the last sentence has ended."""
+        update = self.jobs.on_message(msg)
+        return update is not None and self.on_jobs(update, now)
 
-    def on_finished(self, msg: Message, now: float) -> bool:
-        """The speech-out worker finished a sentence; True when nothing more is being spoken."""
-        self.speaking = max(0, self.speaking - 1)
-        if self.speaking:
-            return False
-        self._done()
-        return True
-
-    def _done(self) -> None:
-        self.motion.speaking = False
-        if self.worker_in:
-            self.workers.send("speech_in", "mute", on=False)
+    def on_jobs(self, update: Update, now: float) -> bool:
+        """Act on jobs that ended: a failure is a speech fault; True when none is left."""
+        if update.failed:
+            self.fault("speech", True, now)
+        if update.idle:
+            self.motion.speaking = False
+        return update.idle
 
     def render(self, say: Say) -> str:
         """The words of one response in the pack's language."""

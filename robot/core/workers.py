@@ -62,6 +62,17 @@ class WorkerChannel:
         """Route messages of `kind` to `handler` (called on the control loop thread)."""
         self.handlers[kind] = handler
 
+    def also_on(self, kind: str, handler: Handler) -> None:
+        """Route `kind` to `handler` too, after the handler it has (a worker's life concerns several parts)."""
+        first = self.handlers.get(kind)
+
+        def both(msg: Message, now: float) -> None:
+            if first is not None:
+                first(msg, now)
+            handler(msg, now)
+
+        self.handlers[kind] = both
+
     @property
     def all_ready(self) -> bool:
         """True when every configured worker has said it is ready."""

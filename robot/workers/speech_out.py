@@ -1,31 +1,66 @@
-"""The speech-out worker: pyttsx3 with espeak-ng, one sentence per job, in its own process.
+"""The speech-out worker: a queue of sentences, spoken one at a time by pyttsx3 with espeak-ng.
 
-It reports `speaking_started` and `speaking_finished`, which drive the speaking animation
-and mute recognition (half duplex). Synthesis runs on a thread inside this process while
-the worker loop keeps its heartbeat: a job that overruns its expected length is a hang,
-and the worker exits so the supervisor restarts it. To stop speech at once the control
-process kills this worker (pyttsx3 cannot be interrupted reliably) and it comes back.
-In the simulator the audio goes to WAV files instead of the sound card; playback is
-then simulated by time, so turn-taking behaves as it will on the robot.
+Each `say` carries a job id from the control process. Sentences are spoken in job order and
+never two at once: espeak is one engine per process, and a synthesis started while another
+runs takes over its callback, so the first never finishes (issue 20: the greeting's first
+sentence timed out, or espeak crashed). Every reply echoes the job id: `speaking_started`
+when its synthesis begins, then exactly one outcome, `speaking_finished` or `speaking_failed`
+(with a reason), which the control process needs to unmute speech in (half duplex).
+
+Synthesis runs on a thread while the worker loop keeps its heartbeat. A sentence that fails
+or overruns its expected length ends as `speaking_failed` and the next one is spoken. If
+espeak is still busy with the failed sentence, this process cannot go on with it: espeak's
+own cancel was measured blocking 40 s behind a long synthesis, and a new sentence would
+receive the old one's audio. The worker then exits, the supervisor starts a fresh process
+and the control process sends the sentences that had not started again (a repeated job id
+is ignored, so a sentence is never said twice). To stop speech at once the control process
+kills this worker, and its queue with it. In the simulator the audio goes to WAV files and
+playback is simulated by time, so turn-taking behaves as it will on the robot.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from hardware.tts import Speaker
+from hardware.tts import Speaker, SpeechTimeout
 from robot.messages import Message
 from robot.worker import Worker
 
-HANG_MARGIN_S = 2.0
+HANG_MARGIN_S = 2.0  # on top of twice the sentence's expected length
+STUCK_GRACE_S = 2.0  # a synthesis thread that outlives its own timeout by this much is wedged
+KEEP_WAVS = 100  # the simulator keeps this many of the newest sentence files
+EXIT_FRESH_ENGINE = 5
+
+
+@dataclass
+class _Job:
+    """One sentence, from `say` to its outcome."""
+
+    job: int
+    text: str
+    rate: float
+    volume: float
+    t0: float = 0.0
+    deadline: float = 0.0
+    done: threading.Event = field(default_factory=threading.Event)
+    audio_s: float = 0.0
+    error: str = ""
+    timed_out: bool = False
+    synth_s: float = 0.0
+    playing_until: float = 0.0
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
 
 
 class SpeechOutWorker(Worker):
-    """Says one sentence per `say` command."""
+    """Speaks queued sentences in job order, one at a time, each answered with its outcome."""
 
     poll_s = 0.02
 
@@ -37,54 +72,69 @@ class SpeechOutWorker(Worker):
                       detail=f"espeak-ng has no voice for {o.get('voice')!r} (see `espeak-ng --voices`); "
                              "using its default voice")
         self.out_dir = Path(o["out_dir"]) if o.get("out_dir") else None
-        if self.out_dir:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.jobs = 0
-        self.current: dict[str, Any] | None = None
-        self.playing_until = 0.0
-        self.deadline = 0.0
-        self._done = threading.Event()
-        self._duration = 0.0
+        self.queue: list[tuple[int, _Job]] = []  # a heap by job id: ids grow in the order sentences were said
+        self.seen: set[int] = set()
+        self.current: _Job | None = None
 
     def handle(self, msg: Message) -> None:
         if msg.kind == "say":
-            self._start(str(msg.data["text"]), float(msg.data.get("rate", 150)), float(msg.data.get("volume", 1.0)),
-                        int(msg.data.get("job", 0)))
+            d = msg.data
+            job = int(d["job"])
+            if job in self.seen:  # sent again after a restart that this process had already received
+                return
+            self.seen.add(job)
+            heapq.heappush(self.queue, (job, _Job(job, str(d["text"]), float(d.get("rate", 150)),
+                                                  float(d.get("volume", 1.0)))))
         elif msg.kind == "simulate_hang":  # diagnostics: prove that a wedged speech engine is recovered
             time.sleep(3600)
         else:
             super().handle(msg)
 
-    def _start(self, text: str, rate: float, volume: float, job: int) -> None:
-        self.jobs += 1
-        words = len(text.split())
-        expected = words * 60.0 / max(rate, 60.0)
-        self.current = {"job": job, "words": words, "t0": time.monotonic()}
-        self.deadline = time.monotonic() + expected * 2 + HANG_MARGIN_S
-        self._done.clear()
-        path = self.out_dir / f"say-{os.getpid()}-{self.jobs:05d}.wav" if self.out_dir else None
-        self.send("speaking_started", job=job, words=words)
-        threading.Thread(target=self._synth, args=(text, rate, volume, path), daemon=True).start()
-
-    def _synth(self, text: str, rate: float, volume: float, path: Path | None) -> None:
-        try:
-            self._duration = self.speaker.say(text, rate, volume, path, timeout_s=self.deadline - time.monotonic())
-            self._done.set()
-        except Exception as exc:  # report it; the job deadline then restarts the worker
-            self.send("speech_fault", reason="synthesis", detail=f"{type(exc).__name__}: {exc}"[:300])
-
     def step(self) -> None:
-        if self.current is None:
-            return
         now = time.monotonic()
-        if self._done.is_set():
-            if self.playing_until == 0.0:
-                self.playing_until = now + self._duration  # simulated playback of the WAV
-                self.current["synth_s"] = round(now - self.current["t0"], 3)
-            if now >= self.playing_until:
-                self.send("speaking_finished", job=self.current["job"], audio_s=round(self._duration, 3),
-                          synth_s=self.current["synth_s"])
-                self.current, self.playing_until = None, 0.0
-        elif now > self.deadline:
-            self.send("speech_hang", job=self.current["job"])
-            os._exit(5)  # the engine is wedged: let the supervisor start a fresh process
+        job = self.current
+        if job is None:
+            if self.queue:
+                self._start(heapq.heappop(self.queue)[1], now)
+            return
+        if job.done.is_set():
+            if job.error:
+                self._fail(job, "timeout" if job.timed_out else "synthesis", job.error)
+            elif job.playing_until == 0.0:
+                job.synth_s = now - job.t0
+                job.playing_until = now + job.audio_s  # simulated playback of the WAV (0 on the sound card)
+            if job.playing_until and now >= job.playing_until:
+                self.send("speaking_finished", job=job.job, audio_s=round(job.audio_s, 3),
+                          synth_s=round(job.synth_s, 3))
+                self.current = None
+        elif now > job.deadline + STUCK_GRACE_S:  # the engine did not even give up: it is wedged
+            self._fail(job, "hang", f"espeak-ng gave no answer for {now - job.t0:.1f} s")
+
+    def _start(self, job: _Job, now: float) -> None:
+        expected = job.words * 60.0 / max(job.rate, 60.0)
+        job.t0, job.deadline = now, now + expected * 2 + HANG_MARGIN_S
+        self.current = job
+        path = None
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            path = self.out_dir / f"say-{job.job:05d}.wav"
+            (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
+        self.send("speaking_started", job=job.job, words=job.words)
+        threading.Thread(target=self._synth, args=(job, path), name=f"say-{job.job}", daemon=True).start()
+
+    def _synth(self, job: _Job, path: Path | None) -> None:
+        try:
+            job.audio_s = self.speaker.say(job.text, job.rate, job.volume, path,
+                                           timeout_s=max(0.1, job.deadline - time.monotonic()))
+        except SpeechTimeout as exc:
+            job.error, job.timed_out = str(exc), True
+        except Exception as exc:  # reported as this sentence's outcome; the next one is still spoken
+            job.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            job.done.set()
+
+    def _fail(self, job: _Job, reason: str, detail: str) -> None:
+        self.send("speaking_failed", job=job.job, reason=reason, detail=detail[:300])
+        self.current = None
+        if reason == "hang" or not self.speaker.idle():
+            os._exit(EXIT_FRESH_ENGINE)  # espeak is still busy with it: only a fresh process is clean

@@ -1,0 +1,184 @@
+"""Speech out as a queue, with the real parts: the speech-out worker (pyttsx3 with espeak-ng), the
+speech-in worker (Vosk with the Korean model), the real supervisor, and the speech-out jobs' bookkeeping between.
+
+Sentences queued faster than they can be spoken, a sentence that fails, a worker killed in the
+middle of a sentence: afterwards every sentence has exactly one outcome, and speech in hears a
+spoken call for help (it is unmuted for real, not only in the books). The greeting of
+the demo scene goes through the whole robot, then a spoken help request raises the alert.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from robot.config import Config, WorkersSection
+from robot.core.speech_jobs import SpeechJobs
+from robot.messages import Message
+from robot.runtime import Runtime
+from robot.supervisor import Supervisor, WorkerSpec
+
+from .conftest import alive, wait_for
+from .test_korean_speech import speak
+from .test_speech import GRAMMAR, MODEL, wav
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+
+SHORT = ["안녕하세요.", "만나서 반가워요.", "오늘 날씨가 좋네요.", "물 드셨어요?", "산책 가요.", "고마워요."]
+LONG = "오늘은 날씨가 아주 좋아서 정원에 나가서 함께 산책을 하면 좋겠어요."
+#: one "word" that espeak reads digit by digit: minutes of audio for a sentence expected to take 0.4 s
+RUNAWAY = "7" * 20000
+
+
+class Harness:
+    """The supervisor and the jobs, pumped as the control tick pumps them, with every message kept."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.out = tmp_path / "said"
+        self.sup = Supervisor([
+            WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker",
+                       {"voice": "ko", "out_dir": str(self.out)}),
+            WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker",
+                       {"model": MODEL, "source": "sim", "endpoint_s": 0.8}),
+        ], WorkersSection(hang_timeout_s=5.0, backoff_initial_s=0.1, backoff_max_s=0.5))
+        self.jobs = SpeechJobs(self.sup)
+        self.messages: list[Message] = []
+        self.outcomes: dict[int, list[str]] = collections.defaultdict(list)
+        self.tmp = tmp_path
+
+    def pump(self) -> None:
+        for msg in self.sup.drain():
+            self.messages.append(msg)
+            update = self.jobs.on_message(msg)
+            for e in update.ended if update else ():
+                self.outcomes[e.job].append(e.outcome)
+
+    def until(self, predicate: object, timeout: float) -> bool:
+        def check() -> bool:
+            self.pump()
+            return bool(predicate())  # type: ignore[operator]
+        return wait_for(check, timeout, interval=0.01)
+
+    def say(self, text: str, rate: float = 150) -> int:
+        update = self.jobs.say(text, rate, 1.0)
+        return update.job
+
+    def of(self, kind: str) -> list[Message]:
+        return [m for m in self.messages if m.kind == kind]
+
+    def hears_a_call_for_help(self) -> bool:
+        """Play "간호사 불러 주세요" to the real speech-in worker and wait for what it recognises."""
+        before = len(self.of("utterance"))
+        pcm = b"\0" * 8000 + speak("간호사 불러 주세요") + b"\0" * 32000
+        self.sup.send("speech_in", "play", path=str(wav(self.tmp / f"help-{before}.wav", pcm)))
+        assert self.until(lambda: len(self.of("utterance")) > before, 15), [m.kind for m in self.messages[-20:]]
+        return "간호사" in self.of("utterance")[-1].data["text"]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    h.sup.start()
+    assert h.until(lambda: h.jobs.worker_up and len(h.of("ready")) == 2, 60), h.sup.health()
+    h.sup.send("speech_in", "grammar", phrases=GRAMMAR)
+    yield h
+    h.sup.stop()
+
+
+def job_events(h: Harness) -> list[tuple[str, int]]:
+    """The worker's own replies in the order they came: (kind, job)."""
+    return [(m.kind, int(m.data["job"])) for m in h.messages if m.kind.startswith("speaking_")]
+
+
+def test_sentences_queued_at_once_are_spoken_one_at_a_time_in_order(harness: Harness) -> None:
+    h = harness
+    jobs = [h.say(text) for text in SHORT]  # far faster than they can be spoken
+    assert h.jobs.muted  # half duplex from the first sentence on
+    assert h.until(lambda: not h.jobs.outstanding, 60), (job_events(h), h.jobs.outstanding)
+    # One at a time: each sentence starts only after the one before it has finished.
+    assert job_events(h) == [(kind, j) for j in jobs for kind in ("speaking_started", "speaking_finished")]
+    assert {j: h.outcomes[j] for j in jobs} == {j: ["finished"] for j in jobs}
+    assert sorted(p.name for p in h.out.glob("*.wav")) == [f"say-{j:05d}.wav" for j in jobs]
+    for m in h.of("speaking_finished"):
+        assert m.data["audio_s"] > 0.5  # real audio, each sentence its own
+    assert not h.jobs.muted and h.of("speech_fault") == []
+    assert h.hears_a_call_for_help()  # speech in is listening, for real
+
+
+def test_a_failed_sentence_ends_its_job_once_and_the_next_one_still_plays(harness: Harness) -> None:
+    h = harness
+    pid = h.sup.health()["speech_out"].pid
+    first, runaway, *rest = [h.say(t) for t in (SHORT[0], RUNAWAY, SHORT[1], SHORT[2])]
+    assert h.until(lambda: not h.jobs.outstanding, 60), (job_events(h), h.jobs.outstanding)
+    failed = [m for m in h.of("speaking_failed") if m.data["job"] == runaway]
+    assert len(failed) == 1 and failed[0].data["reason"] == "timeout", failed
+    assert h.outcomes == {first: ["finished"], runaway: ["failed"], rest[0]: ["finished"], rest[1]: ["finished"]}
+    # espeak was still busy with the runaway sentence, so a fresh process spoke the rest.
+    assert h.sup.health()["speech_out"].pid != pid and not alive(pid)  # type: ignore[arg-type]
+    assert [j for kind, j in job_events(h) if kind == "speaking_started"] == [first, runaway, *rest]
+    assert not h.jobs.muted
+    assert h.hears_a_call_for_help()
+
+
+def test_a_worker_killed_mid_sentence_fails_that_sentence_and_speaks_the_rest(harness: Harness) -> None:
+    h = harness
+    jobs = [h.say(LONG) for _ in range(4)]
+    assert h.until(lambda: ("speaking_started", jobs[1]) in job_events(h), 30), job_events(h)
+    pid = h.sup.health()["speech_out"].pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert h.until(lambda: not h.jobs.outstanding, 60), (job_events(h), h.jobs.outstanding)
+    assert h.outcomes == {jobs[0]: ["finished"], jobs[1]: ["failed"], jobs[2]: ["finished"], jobs[3]: ["finished"]}
+    assert [m.data["reason"] for m in h.of("worker_fault")] == [f"exited with code {-signal.SIGKILL}"]
+    assert not h.jobs.muted
+    assert h.hears_a_call_for_help()
+
+
+def test_a_stop_cancels_the_queue_and_speech_in_listens_at_once(harness: Harness) -> None:
+    h = harness
+    jobs = [h.say(LONG) for _ in range(3)]
+    assert h.until(lambda: ("speaking_started", jobs[0]) in job_events(h), 30)
+    update = h.jobs.stop()
+    assert [(e.job, e.outcome) for e in update.ended] == [(j, "cancelled") for j in jobs]
+    assert not h.jobs.muted
+    assert h.hears_a_call_for_help()
+    assert h.until(lambda: h.jobs.worker_up, 30)
+    assert [j for kind, j in job_events(h) if kind == "speaking_finished"] == []  # nothing said after the stop
+    after = h.say(SHORT[-1])
+    assert h.until(lambda: h.outcomes.get(after) == ["finished"], 30)
+
+
+def test_the_greeting_is_spoken_in_full_then_a_spoken_call_for_help_raises_the_alert(config: Config,
+                                                                                      tmp_path: Path) -> None:
+    # The demo scene: a resident walks in and faces the robot, which greets with two sentences at once.
+    cfg = config.model_copy(update={
+        "robot": config.robot.model_copy(update={"language": "ko"}),
+        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": Path(MODEL),
+                                                   "out_dir": tmp_path / "said"}),
+        "vision": config.vision.model_copy(update={"enabled": True, "camera": "scene"}),
+    })
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: {"greeting", "disclosure"} <= {s.key for s in rt.said}, 60), (
+            rt.behaviour.state, rt.supervisor.health())
+        jobs = rt.speech.jobs
+        assert wait_for(lambda: not jobs.speaking and len(jobs.history) >= 2, 60), list(jobs.history)
+        assert [e.outcome for e in jobs.history] == ["finished"] * len(jobs.history)  # in full, no fault
+        assert "speech" not in rt.behaviour.facts.faults and rt.alert_updates == collections.deque()
+        assert not jobs.muted
+        pcm = b"\0" * 8000 + speak("간호사 불러 주세요") + b"\0" * 32000
+        rt.supervisor.send("speech_in", "play", path=str(wav(tmp_path / "help.wav", pcm)))
+        assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
+            rt.behaviour.state, rt.behaviour.history[-5:], list(rt.alert_updates))
+        assert rt.behaviour.state == "alerting"
+        assert wait_for(lambda: any(e.outcome == "finished" for e in list(jobs.history)[2:]), 30)
+        assert [s.key for s in rt.said][-1] == "help_called"
+    finally:
+        rt.stop()
