@@ -147,7 +147,7 @@ def test_broker_down_the_resident_hears_to_use_the_call_button_then_that_staff_w
         assert wait_for(lambda: keys(rt)[:1] == ["help_called"], 5)  # committed to the outbox
         assert rt.link is not None and rt.link.outbox.pending_alerts() == 1
         assert wait_for(lambda: keys(rt) == ["help_called", "help_not_reached"], 8)
-        assert wait_for(lambda: any("call button" in t and "keep trying" in t for t in rt.said_text), 1)
+        assert wait_for(lambda: any("call button" in t and "trying" in t for t in rt.said_text), 1)  # either wording
         assert rt.behaviour.state == "alerting"
         broker.start()
         staff = Client(broker, STAFF)
