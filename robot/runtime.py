@@ -29,6 +29,7 @@ from robot.alerts import Alert, AlertManager, EscalationPolicy
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import VOICES, Config
+from robot.conversation import Conversation
 from robot.core.actions import Executor
 from robot.core.delivery import HelpDelivery
 from robot.core.dialog_thread import DialogThread
@@ -53,7 +54,7 @@ from robot.core.staff import StaffChannel
 from robot.core.tick import Parts, Tick
 from robot.core.watchdog import Watchdog
 from robot.core.workers import WorkerChannel
-from robot.dialog_engine import Conversation, DialogEngine
+from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.events import Topics
 from robot.intents import Publish, Say, Sensors
@@ -118,6 +119,7 @@ class Runtime:
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
+            confirm_timeout_s=b.help_confirm_timeout_s,
             greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
             room=cfg.robot.room)
         self.motion = MotionController(cfg.servo.channels)
@@ -154,7 +156,8 @@ class Runtime:
                          loop_p99_ms=lambda: self.loop.stats.histogram.percentile_ms(0.99))
         self.loop = ControlLoop(self.tick, cfg.loop.rate_hz, overrun_fault_after=cfg.loop.overrun_fault_after,
                                 realtime=cfg.loop.realtime, rt_priority=cfg.loop.rt_priority,
-                                on_fault=lambda reason: self.inject("fault", reason=reason))
+                                on_fault=lambda reason: self.inject("fault", reason=reason),
+                                on_recover=lambda reason: self.inject("recover", reason=reason))
         record("boot", {"boot_id": self.boot_id, "version": __version__})
         self._parts = self._guarded_parts()
         for part in self._parts:
@@ -276,10 +279,11 @@ class Runtime:
         """Queue a trigger for the next tick."""
         self.inbox.put(Trigger(trigger, kwargs))
 
-    def hear(self, text: str, confidence: float = 1.0, typed: bool = True) -> None:
-        """An utterance (recognised, or typed by a technician) for the next tick; its words are
-        used by the dialog engine and then dropped: never logged, stored or sent."""
-        self.inbox.put(Utterance(text, confidence, typed))
+    def hear(self, text: str, confidence: float = 1.0, typed: bool = True, alternatives: tuple[str, ...] = ()
+             ) -> None:
+        """An utterance (recognised, or typed by a technician), with the recogniser's other readings, for
+        the next tick; its words are used by the dialog engine and then dropped: never logged, stored or sent."""
+        self.inbox.put(Utterance(text, confidence, typed, alternatives))
 
     def press_button(self) -> None:
         """The robot's physical button: toggles privacy."""

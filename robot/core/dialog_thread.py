@@ -1,7 +1,8 @@
 """The dialog thread: understands utterances and follows the dialog context off the loop.
 
 It runs as a guarded part (robot.core.guard): a bug hit by one utterance is caught, reported
-and the thread goes on with the next, so a later help request is still understood.
+and the thread goes on with the next, so a later help request is still understood; the
+utterance that hit it is treated as a possible call for help, and the robot asks.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import queue
 from collections.abc import Callable
 from typing import Any
 
+from robot.conversation import Conversation
 from robot.core.inputs import Decision, Inbox
-from robot.dialog_engine import Conversation
 
 
 class DialogThread:
@@ -45,22 +46,26 @@ class DialogThread:
             kind, data = self._queue.get(timeout=0.25)
         except queue.Empty:
             return
-        self.handle(kind, data)
+        try:
+            self.handle(kind, data)
+        except Exception:
+            if kind == "utterance":  # it may have been a call for help: ask, never drop
+                self.inbox.put(Decision((("ask_help", {"reason": "error"}),)))
+            raise  # the guard reports it and the thread goes on with the next
 
     def handle(self, kind: str, data: dict[str, Any]) -> None:
         """Carry out one piece of work."""
         conv = self.conversation
         if kind == "utterance":
             conv.set_context(data["state"])
-            actions = conv.hear(data["text"], data["confidence"], dt.datetime.now())
+            actions = conv.hear(data["text"], data["confidence"], dt.datetime.now(), data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))
         elif kind == "state":
             conv.set_context(data["state"])
         elif kind == "checkin":
-            conv.context = "wellbeing"
+            conv.start_checkin()
         elif kind == "end_session":
             conv.end_session()
         if self.on_grammar is not None and conv.context != self._context:
             self._context = conv.context
-            free_form = conv.context == "quiz"  # answers outside any list: recognise freely
-            self.on_grammar([] if free_form else conv.engine.grammar(conv.context))
+            self.on_grammar(conv.engine.grammar(conv.context))

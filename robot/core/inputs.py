@@ -29,6 +29,7 @@ class Utterance:
     text: str = field(repr=False)
     confidence: float = 1.0
     typed: bool = False
+    alternatives: tuple[str, ...] = field(default=(), repr=False)  # the recogniser's other readings
 
 
 @dataclass(frozen=True)

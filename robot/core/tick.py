@@ -158,7 +158,8 @@ class Tick:
         if state in ("idle", "engaged"):
             self.fire("speech_start")
         # Understanding takes milliseconds (3-9 ms measured): the dialog thread does it, off this tick.
-        p.dialog_post("utterance", text=item.text, confidence=item.confidence, state=p.machine.state)
+        p.dialog_post("utterance", text=item.text, confidence=item.confidence, state=p.machine.state,
+                      alternatives=item.alternatives)
         p.record("utterance", {"reason": "understood"})  # that something was said; never what
 
     def _speech_started(self, item: SpeechStarted, now: float) -> None:
