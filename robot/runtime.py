@@ -145,7 +145,7 @@ class Runtime:
         for alert in self._restored:
             if alert.type == "help_request":
                 self.delivery.restored(alert.alert_id, alert.alert_id not in self._undelivered, time.monotonic())
-        executor = Executor(self.motion, self.speech, self.staff, self._sensors, self.delivery.say)
+        executor = Executor(self.motion, self.speech, self.staff, self._sensors, record, self.delivery.say)
         self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
         self._watchdog = Watchdog()
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, self.delivery,
