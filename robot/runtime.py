@@ -148,7 +148,8 @@ class Runtime:
                          loop_p99_ms=lambda: self.loop.stats.histogram.percentile_ms(0.99))
         self.loop = ControlLoop(self.tick, cfg.loop.rate_hz, overrun_fault_after=cfg.loop.overrun_fault_after,
                                 realtime=cfg.loop.realtime, rt_priority=cfg.loop.rt_priority,
-                                on_fault=lambda reason: self.inject("fault", reason=reason))
+                                on_fault=lambda reason: self.inject("fault", reason=reason),
+                                on_recover=lambda reason: self.inject("recover", reason=reason))
         record("boot", {"boot_id": self.boot_id, "version": __version__})
         self._parts = self._guarded_parts()
         for part in self._parts:

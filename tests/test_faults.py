@@ -276,3 +276,79 @@ def test_a_guarded_callback_never_lets_an_exception_into_the_library_thread() ->
     assert reports == [("paho_on_message", True), ("paho_on_message", False)]  # cleared by a good call
     with pytest.raises(KeyError, match="no guarded part"):
         guard.inject("nothing", ValueError())
+
+
+# -- faults clear when their cause clears: the robot returns to service by itself -----------------
+
+
+def test_a_burst_of_overruns_is_a_fault_that_clears_after_healthy_seconds(config: Config,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        real_sample = rt.motion.sample
+        slow = [True]
+
+        def slow_sample(now: float) -> Any:  # the tick's work takes longer than its period
+            if slow[0]:
+                time.sleep(2.5 / config.loop.rate_hz)
+            return real_sample(now)
+
+        monkeypatch.setattr(rt.motion, "sample", slow_sample)
+        assert wait_for(lambda: rt.behaviour.state == "fault", 3)
+        assert "loop_overrun" in rt.behaviour.facts.faults
+        slow[0] = False
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10), rt.behaviour.facts.faults
+        assert wait_for(lambda: fault_states(rt, "loop_overrun") == ["raised", "cancelled"], 2)
+    finally:
+        rt.stop()
+
+
+def test_a_tick_exception_is_a_fault_that_clears_when_ticks_run_cleanly(config: Config,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        real_sample = rt.motion.sample
+        calls = [0]
+
+        def broken_sample(now: float) -> Any:  # a bug hit by the next 20 ticks
+            calls[0] += 1
+            if calls[0] <= 20:
+                raise RuntimeError("injected: motion bug")
+            return real_sample(now)
+
+        monkeypatch.setattr(rt.motion, "sample", broken_sample)
+        assert wait_for(lambda: rt.behaviour.state == "fault", 3)
+        assert "tick_exception" in rt.behaviour.facts.faults
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10), rt.behaviour.facts.faults
+        assert wait_for(lambda: fault_states(rt, "tick_exception") == ["raised", "cancelled"], 2)
+        rt.inject("help")
+        assert wait_for(lambda: help_alerts(rt), 2)
+    finally:
+        rt.stop()
+
+
+def test_a_killed_worker_is_a_fault_for_staff_that_clears_when_it_is_ready_again(
+        config: Config, fast_workers: Any) -> None:
+    import os
+    import signal
+
+    # down for at least 1.5 s (the restart backoff), so the once-a-second check sees the outage
+    workers = fast_workers.model_copy(update={"backoff_initial_s": 1.5, "backoff_max_s": 2.0})
+    cfg = config.model_copy(update={"workers": workers})
+    rt = Runtime(cfg, simulate=True, workers=[WorkerSpec("diag", DIAG)])
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 15)
+        rt.workers.alert_after_s = 0.05  # staff hear of any outage at once (30 s on a robot)
+        pid = rt.supervisor.health()["diag"].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: fault_states(rt, "worker_diag") == ["raised"], 5)
+        assert wait_for(lambda: fault_states(rt, "worker_diag") == ["raised", "cancelled"], 15)
+        assert rt.supervisor.health()["diag"].pid != pid and rt.behaviour.state == "idle"
+    finally:
+        rt.stop()
