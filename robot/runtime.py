@@ -137,7 +137,7 @@ class Runtime:
                                     self.staff.fault)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
-        executor = Executor(self.motion, self.speech, self.staff, self._sensors)
+        executor = Executor(self.motion, self.speech, self.staff, self._sensors, record)
         self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
         self._watchdog = Watchdog()
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, schedule,

@@ -219,6 +219,8 @@ def test_each_part_killed_by_an_injected_exception_is_restarted_reported_and_cle
         assert p.alive and not p.faulted
         since = time.monotonic()
         assert wait_for(lambda: notify.pings_since(since) >= 1, 3)  # systemd still fed
+        audit = rt.state_dir / "audit.jsonl"
+        assert wait_for(lambda: f'"reason": "part_{part}"' in audit.read_text(), 2)  # the audit log has it too
         status = rt.status()["parts"][part]
         assert status["errors"] == 1 and "injected into" in status["last_error"]
     finally:
@@ -350,5 +352,67 @@ def test_a_killed_worker_is_a_fault_for_staff_that_clears_when_it_is_ready_again
         assert wait_for(lambda: fault_states(rt, "worker_diag") == ["raised"], 5)
         assert wait_for(lambda: fault_states(rt, "worker_diag") == ["raised", "cancelled"], 15)
         assert rt.supervisor.health()["diag"].pid != pid and rt.behaviour.state == "idle"
+    finally:
+        rt.stop()
+
+
+# -- defect 10: a tick is transactional ----------------------------------------------------------
+
+
+def test_the_help_alert_is_published_before_speech_is_stopped() -> None:
+    from robot.behaviour import Behaviour
+    from robot.intents import Publish, StopSpeech
+
+    b = Behaviour()
+    assert b.fire("booted") and b.fire("help")
+    intents = b.take_intents()
+    publish = next(i for i, x in enumerate(intents) if isinstance(x, Publish) and x.kind == "alert")
+    stop = next(i for i, x in enumerate(intents) if isinstance(x, StopSpeech))
+    assert publish < stop, intents  # nothing that silences the robot may come before the call goes out
+
+
+def test_an_intent_that_fails_loses_none_of_the_intents_after_it(config: Config,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+
+        def broken(*args: Any) -> None:
+            raise RuntimeError("injected: every intent of this kind fails")
+
+        monkeypatch.setattr(rt.speech, "stop", broken)  # StopSpeech fails
+        monkeypatch.setattr(rt.motion, "play", broken)  # and so does every Gesture
+        rt.hear("I need a nurse")
+        assert wait_for(lambda: help_alerts(rt), 3), "the help alert was lost with a failing intent"
+        assert wait_for(lambda: [s.key for s in rt.said][-1:] == ["help_called"], 2)  # the resident is told
+        assert rt.behaviour.state == "alerting"  # carried on: the failure is reported, not a fault lock
+        assert wait_for(lambda: "raised" in fault_states(rt, "intent_stopspeech"), 2)
+        assert "tick_exception" not in rt.behaviour.facts.faults
+        audit = rt.state_dir / "audit.jsonl"
+        assert wait_for(lambda: '"reason": "intent_gesture"' in audit.read_text(), 2)
+    finally:
+        rt.stop()
+
+
+@pytest.mark.parametrize(("name", "payload"), [
+    ("quiet_hours", {"enabled": True, "start": "21:00\n", "end": "07:00"}),  # passed the old schema
+    ("remind", {"kind": "drink", "in_s": "soon"}),
+    ("ack", {}),
+    ("resolve", {"alert_id": 12}),
+])
+def test_a_staff_command_that_fails_in_the_tick_is_refused_never_a_fault(
+        config: Config, name: str, payload: dict[str, Any]) -> None:
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        rt.inject_command(name, payload)
+        audit = rt.state_dir / "audit.jsonl"
+        assert wait_for(lambda: '"refused"' in audit.read_text() and f'"command": "{name}"' in audit.read_text(), 3)
+        time.sleep(0.3)
+        assert rt.behaviour.state == "idle" and not rt.behaviour.facts.faults
+        rt.hear("I need a nurse")
+        assert wait_for(lambda: help_alerts(rt), 3)
     finally:
         rt.stop()
