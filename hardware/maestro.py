@@ -67,6 +67,7 @@ class MaestroBus(ServoBus):
         self.limits = dict(limits or {})
         self._opener = opener
         self._serial: serial.Serial | None = None
+        self._opening = False
         self._lock = threading.Lock()
         self._pending_error_replies = 0
         self._waiting_since: float | None = None  # replies owed, and nothing heard since then
@@ -79,7 +80,9 @@ class MaestroBus(ServoBus):
 
     @property
     def connected(self) -> bool:
-        return self._serial is not None
+        # not while open() still sets the board up: a tick's packet must not land between
+        # its query and the reply (and a watcher must not see a port that is about to close)
+        return self._serial is not None and not self._opening
 
     @property
     def silent(self) -> bool:
@@ -93,6 +96,7 @@ class MaestroBus(ServoBus):
             raise DeviceUnavailable(f"cannot open servo board at {self.port}: {exc}") from None
         with self._lock:
             self._serial = port
+            self._opening = True
             self._pending_error_replies = 0
             self._waiting_since = None
             self._rx.clear()
@@ -101,6 +105,7 @@ class MaestroBus(ServoBus):
             for channel, (speed, accel) in sorted(self.limits.items()):
                 self.set_limits(channel, speed, accel)
             self.last_errors = self.read_errors()  # also clears what piled up while away
+            self._opening = False
         except ProtocolError as exc:  # it answered, but not as a Maestro does: not a board to drive
             self.close()
             raise DeviceUnavailable(f"servo board at {self.port} answered wrongly when opened: {exc}") from None
@@ -111,6 +116,7 @@ class MaestroBus(ServoBus):
     def close(self) -> None:
         with self._lock:
             port, self._serial = self._serial, None
+            self._opening = False
         if port is not None:
             try:
                 port.close()
@@ -268,7 +274,14 @@ class MaestroBus(ServoBus):
 
 
 class Reconnector:
-    """Reopens a bus with exponential backoff from its own thread while it is disconnected."""
+    """Reopens a bus with exponential backoff while it is disconnected.
+
+    `step()` does one bounded piece of that work (at most about half a second), so that it
+    can run on the reconnector's own thread (`start`) or as a guarded part of a larger
+    process, which restarts it if it raises and notices if it stops making progress.
+    """
+
+    STEP_S = 0.5  # longest wait inside one step
 
     def __init__(self, bus: ServoBus, *, initial_s: float = 0.1, max_s: float = 5.0,
                  on_change: Callable[[bool, str], None] | None = None) -> None:
@@ -277,12 +290,14 @@ class Reconnector:
         self.max_s = max_s
         self.on_change = on_change
         self.attempts = 0
+        self._delay = initial_s
+        self._next_attempt = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="servo-reconnect", daemon=True)
 
     def start(self) -> None:
-        """Start watching; try to connect at once."""
+        """Start watching on the reconnector's own thread; try to connect at once."""
         self._thread.start()
 
     def lost(self) -> None:
@@ -293,38 +308,49 @@ class Reconnector:
         """Stop reconnecting."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(2)
+        if self._thread.is_alive():
+            self._thread.join(2)
 
     def _run(self) -> None:
-        delay = self.initial_s
         while not self._stop.is_set():
-            if self.bus.connected:
-                delay = self.initial_s
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
-            self.attempts += 1
+            self.step()
+
+    def step(self) -> None:
+        """Wait a little while connected; otherwise try to open the bus when the backoff allows."""
+        if self.bus.connected:
+            self._delay = self.initial_s
+            self._next_attempt = 0.0
+            self._wake.wait(self.STEP_S)
+            self._wake.clear()
+            return
+        wait = self._next_attempt - time.monotonic()
+        if wait > 0:
+            self._stop.wait(min(wait, self.STEP_S))
+            return
+        self.attempts += 1
+        try:
+            self.bus.open()
+        except DeviceUnavailable as exc:
+            if self.attempts == 1 or self.attempts % 20 == 0:
+                log.warning("%s; retrying (attempt %d)", exc, self.attempts)
+            self._backoff()
+            return
+        except Exception:  # a bug or a surprise must not end reconnecting, nor leave the port open
+            log.exception("servo board: reconnecting failed unexpectedly; retrying")
+            self.bus.close()
+            self._backoff()
+            return
+        log.info("servo board connected after %d attempt(s)", self.attempts)
+        self.attempts = 0
+        if self.on_change is not None:
             try:
-                self.bus.open()
-            except DeviceUnavailable as exc:
-                if self.attempts == 1 or self.attempts % 20 == 0:
-                    log.warning("%s; retrying (attempt %d)", exc, self.attempts)
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.max_s)
-                continue
-            except Exception:  # a bug or a surprise must not end reconnecting, nor leave the port open
-                log.exception("servo board: reconnecting failed unexpectedly; retrying")
-                self.bus.close()
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.max_s)
-                continue
-            log.info("servo board connected after %d attempt(s)", self.attempts)
-            self.attempts = 0
-            if self.on_change is not None:
-                try:
-                    self.on_change(True, "connected")
-                except Exception:
-                    log.exception("servo reconnect callback failed")
+                self.on_change(True, "connected")
+            except Exception:
+                log.exception("servo reconnect callback failed")
+
+    def _backoff(self) -> None:
+        self._next_attempt = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, self.max_s)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:

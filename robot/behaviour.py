@@ -1,6 +1,6 @@
 """The behaviour state machine, as data, built with `transitions` (queued).
 
-States, transitions, guards and timeouts are tables below. A trigger first runs its
+States, transitions, guards and timeouts are tables (robot.behaviour_table). A trigger first runs its
 `prepare` hook (which records a fact: a person is present, staff paused the robot, a
 fault is active...), then the first transition whose conditions hold. Triggers that
 return the robot to "whatever it should be doing now" use SETTLE: fault beats paused
@@ -13,152 +13,18 @@ the control loop through `step(now)`, which fires timeouts: no timers, no thread
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from transitions import Machine, MachineError
 
+from robot.behaviour_table import CONVERSING, INDICATOR, POSE, RUNNING, SETTLE, STATES, TIMEOUTS, TRANSITIONS
 from robot.intents import Gesture, Indicator, IndicatorMode, Intent, Publish, Say, Sensors, StopSpeech
 
+__all__ = ["CONVERSING", "RUNNING", "SETTLE", "STATES", "TIMEOUTS", "TRANSITIONS", "Behaviour", "BehaviourTimings",
+           "Facts"]
+
 log = logging.getLogger(__name__)
-
-STATES = [
-    "booting",     # workers and devices starting
-    "idle",        # nobody engaged; breathing motion
-    "engaged",     # someone is facing the robot
-    "listening",   # the resident is speaking or expected to answer
-    "responding",  # the robot is answering
-    "reminding",   # a reminder is waiting for yes or no
-    "alerting",    # help requested, waiting for staff
-    "paused",      # staff paused the robot
-    "privacy",     # microphone and camera off
-    "sleeping",    # quiet hours
-    "fault",       # safe pose until the fault clears
-    "stopping",    # shutting down
-]
-
-RUNNING = [s for s in STATES if s not in ("booting", "stopping")]
-CONVERSING = ["idle", "engaged", "listening", "responding"]
-
-# The order in which a settling trigger picks its destination: (state, condition).
-SETTLE: list[tuple[str, str | None]] = [
-    ("fault", "fault_active"),
-    ("paused", "staff_paused"),
-    ("privacy", "privacy_requested"),
-    ("sleeping", "quiet_now"),
-    ("engaged", "person_present"),
-    ("idle", None),
-]
-
-
-def _settle(
-    trigger: str, source: str | list[str], prepare: str | None = None, before: str | None = None
-) -> list[dict[str, Any]]:
-    """Rows that send `trigger` to the first SETTLE state whose guard holds.
-
-    `prepare` records a fact and runs once per candidate row, so it must be idempotent;
-    `before` emits intents and runs once, for the row taken.
-    """
-    rows = []
-    for dest, condition in SETTLE:
-        row: dict[str, Any] = {"trigger": trigger, "source": source, "dest": dest}
-        if condition:
-            row["conditions"] = condition
-        if prepare:
-            row["prepare"] = prepare
-        if before:
-            row["before"] = before
-        rows.append(row)
-    return rows
-
-
-def _stay(trigger: str, source: str | list[str], prepare: str | None = None, **kw: Any) -> dict[str, Any]:
-    """An internal transition: the trigger is accepted, the state stays."""
-    row: dict[str, Any] = {"trigger": trigger, "source": source, "dest": None, **kw}
-    if prepare:
-        row["prepare"] = prepare
-    return row
-
-
-def _others(*excluded: str) -> list[str]:
-    return [s for s in RUNNING if s not in excluded]
-
-
-TRANSITIONS: list[dict[str, Any]] = [
-    *_settle("booted", "booting"),
-    # A person faces the robot, or leaves. Always noted; it changes state only when idle/engaged.
-    {"trigger": "engage", "source": "idle", "dest": "engaged", "prepare": "note_person"},
-    _stay("engage", ["booting", *_others("idle")], "note_person"),
-    {"trigger": "disengage", "source": "engaged", "dest": "idle", "prepare": "note_no_person"},
-    _stay("disengage", ["booting", *_others("engaged")], "note_no_person"),
-    # Conversation.
-    {"trigger": "speech_start", "source": ["idle", "engaged"], "dest": "listening"},
-    _stay("speech_start", ["listening", "reminding", "alerting"]),
-    {"trigger": "heard", "source": ["idle", "engaged", "listening"], "dest": "responding", "after": "on_heard"},
-    {"trigger": "checkin", "source": ["idle", "engaged"], "dest": "listening", "after": "on_checkin"},
-    {"trigger": "wellbeing", "source": ["idle", "engaged", "listening"], "dest": "responding",
-     "after": "on_wellbeing"},
-    *_settle("hush", ["listening", "responding"], before="on_hush"),
-    {"trigger": "reply_done", "source": "responding", "dest": "listening"},
-    *_settle("timeout", ["listening", "responding"]),
-    *_settle("goodbye", ["engaged", "listening", "responding"], before="say_goodbye"),
-    # Help always reaches staff: from every running state, without a question first.
-    {"trigger": "help", "source": _others("alerting"), "dest": "alerting"},
-    _stay("help", "alerting", after="on_help_again"),
-    _stay("ack", "alerting", after="on_ack"),
-    _stay("no_ack", "alerting", after="on_no_ack"),
-    *_settle("resolve", "alerting"),
-    *_settle("cancel", "alerting"),
-    # Reminders.
-    {"trigger": "remind", "source": ["idle", "engaged"], "dest": "reminding", "prepare": "note_reminder"},
-    _stay("reprompt", "reminding", after="on_reprompt"),
-    *_settle("confirm", "reminding", before="on_confirm"),
-    *_settle("decline", "reminding", before="on_decline"),
-    *_settle("reminder_expired", "reminding", before="on_reminder_expired"),
-    # Staff oversight.
-    {"trigger": "pause", "source": _others("alerting", "fault", "paused"), "dest": "paused",
-     "prepare": "note_paused"},
-    _stay("pause", ["booting", "alerting", "fault", "paused"], "note_paused"),
-    *_settle("resume", "paused", "note_resumed"),
-    _stay("resume", ["booting", "alerting", "fault"], "note_resumed"),
-    # Privacy: microphone and camera off until asked back.
-    {"trigger": "privacy_on", "source": ["idle", "engaged", "listening", "responding", "reminding"],
-     "dest": "privacy", "prepare": "note_privacy"},
-    _stay("privacy_on", ["booting", "privacy", "alerting", "paused", "sleeping", "fault"], "note_privacy"),
-    *_settle("privacy_off", "privacy", "note_privacy_off"),
-    _stay("privacy_off", ["booting", "alerting", "paused", "sleeping", "fault"], "note_privacy_off"),
-    # Quiet hours.
-    {"trigger": "quiet_start", "source": ["idle", "engaged"], "dest": "sleeping", "prepare": "note_quiet"},
-    _stay("quiet_start", ["booting", *_others("idle", "engaged")], "note_quiet"),
-    *_settle("quiet_end", "sleeping", "note_quiet_end"),
-    _stay("quiet_end", ["booting", *_others("sleeping")], "note_quiet_end"),
-    # Faults: safe pose until every active fault has cleared.
-    {"trigger": "fault", "source": _others("alerting", "fault"), "dest": "fault", "prepare": "note_fault"},
-    _stay("fault", ["booting", "alerting", "fault"], "note_fault"),
-    _stay("recover", "fault", "note_recovered", conditions="fault_active"),
-    *_settle("recover", "fault", "note_recovered"),
-    _stay("recover", ["booting", *_others("fault")], "note_recovered"),
-    {"trigger": "stop", "source": STATES[:-1], "dest": "stopping"},
-]
-
-# State timeouts: state -> (BehaviourTimings attribute, trigger).
-TIMEOUTS = {
-    "listening": ("listen_timeout_s", "timeout"),
-    "responding": ("respond_timeout_s", "timeout"),
-    "reminding": ("reprompt_interval_s", "reprompt"),
-    "alerting": ("ack_wait_s", "no_ack"),
-}
-
-INDICATOR: dict[str, IndicatorMode] = {
-    "booting": "off", "idle": "idle", "engaged": "idle", "listening": "listening",
-    "responding": "idle", "reminding": "listening", "alerting": "alert", "paused": "paused",
-    "privacy": "privacy", "sleeping": "sleep", "fault": "fault", "stopping": "off",
-}
-
-POSE = {"idle": "breathe", "engaged": "attentive", "listening": "attentive", "paused": "rest",
-        "sleeping": "sleep", "fault": "safe", "stopping": "safe"}
-
 
 @dataclass(frozen=True)
 class BehaviourTimings:
@@ -169,6 +35,7 @@ class BehaviourTimings:
     reprompt_interval_s: float = 300.0
     reprompts_before_alert: int = 3
     ack_wait_s: float = 60.0
+    confirm_timeout_s: float = 8.0  # silence after "Shall I call a nurse?" raises the alert anyway
     greet_interval_s: float = 1800.0
     disclosure_interval_s: float = 4 * 3600.0
     wellbeing_priority: str = "medium"
@@ -383,13 +250,22 @@ class Behaviour:
     def say_goodbye(self, event: Any) -> None:
         self.emit(Say("goodbye"))
 
+    def on_enter_confirming(self, event: Any) -> None:
+        self.emit(StopSpeech())
+        self.emit(Say("help_confirm"))
+
+    def on_help_declined(self, event: Any) -> None:
+        self.emit(Say("help_cancelled"))
+
     def on_enter_alerting(self, event: Any) -> None:
         restored = event.kwargs.get("restored")
         if restored:  # an alert still open from before a restart: staff have it, the resident must hear so
             self.emit(Say("help_coming" if restored == "acknowledged" else "help_still_coming"))
             return
+        # An unclear answer or silence to the help question still calls staff, at medium priority.
+        unsure = event.event.name in ("help_unclear", "help_silence")
         self.emit(StopSpeech())
-        self.emit(Publish("alert", (("type", "help_request"), ("priority", "high"),
+        self.emit(Publish("alert", (("type", "help_request"), ("priority", "medium" if unsure else "high"),
                                     ("state", "raised"), ("room", self.room))))
         self.emit(Say("help_called"))
         self.emit(Gesture("nod"))
@@ -448,25 +324,3 @@ class Behaviour:
     def on_enter_stopping(self, event: Any) -> None:
         self.emit(StopSpeech())
         self.emit(Gesture(POSE["stopping"]))
-
-
-def mermaid(transitions: Iterable[dict[str, Any]] = TRANSITIONS) -> str:
-    """The state diagram in Mermaid, generated from the tables above."""
-    lines = ["stateDiagram-v2", "  direction LR", "  [*] --> booting"]
-    seen: set[tuple[str, str, str]] = set()
-    for row in transitions:
-        sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
-        dest = row["dest"]
-        label = row["trigger"]
-        if row.get("conditions"):
-            label += f" [{row['conditions']}]"
-        for src in sources:
-            target = src if dest is None else dest
-            if dest is None and src == target:
-                continue  # internal transitions keep the state; the table documents them
-            key = (src, target, label)
-            if key not in seen:
-                seen.add(key)
-                lines.append(f"  {src} --> {target}: {label}")
-    lines.append("  stopping --> [*]")
-    return "\n".join(lines) + "\n"

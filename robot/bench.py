@@ -234,7 +234,16 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     return {**speech_bench.bench_speech(args), **machine()}
 
 
+def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
+    """Help recall, false help, accuracy per context and time per utterance on the corpus
+    (robot/bench_understanding.py)."""
+    from robot import bench_understanding as understanding_bench
+
+    return {**understanding_bench.bench_understanding(args), **machine()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "understanding": bench_understanding,
     "speech": bench_speech,
     "vision": bench_vision,
     "loop": bench_loop,

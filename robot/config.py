@@ -291,6 +291,8 @@ class BehaviourSection(Section):
     respond_timeout_s: float = Field(30.0, ge=2, le=300, description="Longest a reply may take to speak.")
     greet_interval_s: float = Field(1800.0, ge=0, le=86400, description="Least time between two greetings.")
     boot_timeout_s: float = Field(30.0, ge=1, le=600, description="Longest wait for workers at boot.")
+    help_confirm_timeout_s: float = Field(8.0, ge=2, le=60, description=(
+        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority)."))
 
 
 DEFAULT_DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"

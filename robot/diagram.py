@@ -1,8 +1,38 @@
-"""Generate docs/state-machine.md from the behaviour tables: `python -m robot.diagram`."""
+"""Generate docs/state-machine.md from the behaviour tables and dialog contexts: `python -m robot.diagram`."""
 
 from __future__ import annotations
 
-from robot.behaviour import SETTLE, STATES, TIMEOUTS, TRANSITIONS, mermaid
+from collections.abc import Iterable
+from typing import Any
+
+from robot.behaviour_table import SETTLE, STATES, TIMEOUTS, TRANSITIONS
+from robot.conversation import CONTEXTS, STATE_CONTEXT
+
+
+def mermaid(transitions: Iterable[dict[str, Any]] = TRANSITIONS) -> str:
+    """The state diagram in Mermaid, generated from the tables, with the dialog contexts as notes."""
+    lines = ["stateDiagram-v2", "  direction LR", "  [*] --> booting"]
+    seen: set[tuple[str, str, str]] = set()
+    for row in transitions:
+        sources = row["source"] if isinstance(row["source"], list) else [row["source"]]
+        dest = row["dest"]
+        label = row["trigger"]
+        if row.get("conditions"):
+            label += f" [{row['conditions']}]"
+        for src in sources:
+            target = src if dest is None else dest
+            if dest is None and src == target:
+                continue  # internal transitions keep the state; the table documents them
+            key = (src, target, label)
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"  {src} --> {target}: {label}")
+    lines.append("  stopping --> [*]")
+    for state, context in STATE_CONTEXT.items():
+        lines.append(f"  note right of {state}: dialog context {context}")
+    turn = [name for name, (held, _, _) in CONTEXTS.items() if held == "listening, responding"]
+    lines.append(f"  note right of listening: dialog contexts {' and '.join(turn)} last through a turn")
+    return "\n".join(lines) + "\n"
 
 
 def markdown() -> str:
@@ -10,12 +40,22 @@ def markdown() -> str:
     out = [
         "# The behaviour state machine",
         "",
-        "Generated from `robot/behaviour.py` by `make diagram` (`python -m robot.diagram`);",
+        "Generated from `robot/behaviour_table.py` and `robot/conversation.py` by `make diagram`",
+        "(`python -m robot.diagram`);",
         "a test fails when this file and the code disagree.",
         "",
         "```mermaid",
         mermaid().rstrip(),
         "```",
+        "",
+        "## Conversation contexts",
+        "",
+        "What an answer means depends on the dialog context (robot/conversation.py), which follows the",
+        "state and is reset by every state change that ends it. Help is judged first in every one of them.",
+        "",
+        "| context | holds in | starts with | ends with |",
+        "|---|---|---|---|",
+        *(f"| {name} | {held} | {start} | {end} |" for name, (held, start, end) in CONTEXTS.items()),
         "",
         "## Settling",
         "",

@@ -1,32 +1,32 @@
 """The dialog engine: understand an utterance, pick a reply, render it, build recogniser grammars.
 
-Matching tolerates other wordings: a keyword or phrase settles an intent at once (the
-longest match wins, so "not good" beats "good"), otherwise whole-sentence similarity
-against the pack's examples decides. Help is critical: any help keyword is acted on,
-whatever else was said and however unsure the recogniser was. Everything else that is
-uncertain is asked again in other words, never guessed.
-
-`Conversation` turns understanding into actions for the state machine (triggers with
-reply keys), keeping the context of a pending question: a reminder's yes or no, the
-wellbeing check-in, a quiz answer, or privacy (where only the wake phrase counts).
-It does no I/O.
+Help comes first and nothing outranks it (robot.understanding): acute distress, a cry for
+help or a request for a person is help at once, whatever the recogniser's confidence; a
+negated request, a complaint, a near wording or a recogniser alternative that holds a call
+for help only make the robot ask. Every other intent is read from the same normalised words:
+a keyword or phrase settles it (its words close together in any order; a match inside a
+longer match does not count, so "not good" beats "good"), otherwise word-order-tolerant
+similarity against the pack's examples decides. Anything uncertain is asked again in other
+words, never guessed. `Conversation` (robot.conversation) turns this into state-machine triggers.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
 import random
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from rapidfuzz import fuzz
+
+from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
+from robot.understanding import HelpReader, Phrase, Reader, Reading
 
-Action = tuple[str, dict[str, Any]]  # (trigger, kwargs) for Behaviour.fire
+__all__ = ["CLEAR_LEAD", "Conversation", "DialogEngine", "Understanding"]
+
 SIMILARITY_WEIGHT = 0.9  # a near example counts for less than a keyword
 CLEAR_LEAD = 0.04  # a winner must lead the runner-up by this much to be sure
+HELP_SIMILAR = 0.8  # this near a help example (before weighting), the robot asks
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,20 @@ class Understanding:
     intent: str | None
     score: float  # exact when an intent was found; with none, at most the best candidate's score
     sure: bool
-    via: str  # keyword, similarity, or none
+    via: str  # help, ask, keyword, similarity, or none
+    reason: str = ""  # for help and ask: why (distress, request, negated, unsure, alternative...)
+
+    @property
+    def ask(self) -> bool:
+        """Help is plausible but unsure: the robot should ask before calling staff."""
+        return self.intent == "help" and self.via == "ask"
 
 
 @dataclass(frozen=True)
 class _Candidate:
     name: str
-    keywords: tuple[str, ...]
-    examples: tuple[str, ...]
+    keywords: tuple[Phrase, ...]
+    examples: tuple[str, ...]  # stem texts
 
 
 class DialogEngine:
@@ -53,94 +59,106 @@ class DialogEngine:
                  min_confidence: float = 0.45, seed: int | None = None) -> None:
         self.pack = pack
         self.accept, self.ask_again, self.min_confidence = accept, ask_again, min_confidence
-        self.substring = pack.language in ("ko", "ja", "zh")  # words carry endings: match inside them
+        self.reader = Reader(pack.language, pack.lexicon)
+        self.helper = HelpReader(self.reader, pack.lexicon, pack.intents["help"].keywords)
         self._rng = random.Random(seed)
-        self._patterns: dict[str, re.Pattern[str]] = {}
         self._last_variant: dict[str, str] = {}
-        self.intents = {n: _Candidate(n, tuple(normalise(k) for k in s.keywords),
-                                      tuple(normalise(e) for e in s.examples)) for n, s in pack.intents.items()}
-        self.choices = {n: _Candidate(n, tuple(normalise(k) for k in c.keywords),
-                                      tuple(normalise(e) for e in c.examples)) for n, c in pack.wellbeing.items()}
+        self.intents = {n: self._candidate(n, s.keywords, s.examples) for n, s in pack.intents.items()}
+        self.choices = {n: self._candidate(n, c.keywords, c.examples) for n, c in pack.wellbeing.items()}
+
+    def _candidate(self, name: str, keywords: Iterable[str], examples: Iterable[str]) -> _Candidate:
+        return _Candidate(name, tuple(self.reader.phrase(k, stems=True) for k in keywords),
+                          tuple(self.reader.read(e).stem_text for e in examples))
 
     # -- understanding ----------------------------------------------------------------------------
 
-    def _spans(self, text: str, keyword: str) -> list[tuple[int, int]]:
-        if not keyword:
-            return []
-        pattern = self._patterns.get(keyword)
-        if pattern is None:
-            if self.substring and len(keyword) > 1:  # Korean: words carry endings, match inside them
-                pattern = re.compile(re.escape(keyword))
-            else:  # whole words (and one-syllable words)
-                pattern = re.compile(rf"(?<![\w']){re.escape(keyword)}(?![\w'])")
-            self._patterns[keyword] = pattern
-        return [(m.start(), m.end()) for m in pattern.finditer(text)]
+    def _keyword_scores(self, r: Reading, pool: dict[str, _Candidate], names: list[str]) -> dict[str, float]:
+        """Keyword evidence per candidate. A match inside a longer one does not count ("not good" beats
+        "good"); of two that overlap, the one with more words wins, then the earlier one."""
+        found = []
+        for n in names:
+            for k in pool[n].keywords:
+                span = self.reader.find(k, r, stems=True)
+                if span is not None:
+                    found.append((span[0], span[1], len(k.parts), len(k.source), n))
 
-    def _keyword_scores(self, text: str, pool: dict[str, _Candidate], names: list[str]) -> dict[str, float]:
-        """Keyword evidence per candidate; a match inside a longer match of any candidate does not count,
-        so "not good" beats "good" and "안 먹었" beats "먹었"."""
-        matches = [(s, e, n) for n in names for k in pool[n].keywords for s, e in self._spans(text, k)]
-        kept = [m for m in matches
-                if not any(o[0] <= m[0] and m[1] <= o[1] and (o[1] - o[0]) > (m[1] - m[0]) for o in matches)]
+        def beaten(m: tuple[int, int, int, int, str]) -> bool:
+            for o in found:
+                if o is m or o[4] == m[4] or o[1] <= m[0] or m[1] <= o[0]:
+                    continue
+                inside = o[0] <= m[0] and m[1] <= o[1]
+                if (inside and (o[3], o[2]) > (m[3], m[2])) or (
+                        not inside and (o[2], -o[0]) > (m[2], -m[0])):
+                    return True
+            return False
+
         chars: dict[str, int] = {}
-        for s, e, n in set(kept):
-            chars[n] = chars.get(n, 0) + (e - s)
+        for m in found:
+            if not beaten(m):
+                chars[m[4]] = chars.get(m[4], 0) + m[3]
         return {n: 0.85 + 0.012 * min(c, 15) for n, c in chars.items()}
 
     @staticmethod
-    def _similarity(text: str, cand: _Candidate, floor: float = 0.0) -> float:
-        """How near the text is to the candidate's closest example (0..0.9).
-
-        Exact when the result is above `floor`; below it, a lower bound (it then decides nothing).
-        """
-        words = set(text.split())
+    def _similarity(text: str, cand: _Candidate) -> float:
+        """How near the text is to the candidate's closest example, whatever the word order (0..0.9)."""
         best = 0.0
-        matcher = difflib.SequenceMatcher(None, text)
         for ex in cand.examples:
             if text == ex:
                 return 1.0
-            ex_words = set(ex.split())
-            jaccard = len(words & ex_words) / len(words | ex_words) if words | ex_words else 0.0
-            best = max(best, jaccard)
-            matcher.set_seq2(ex)
-            # ratio() costs milliseconds on long utterances; its cheap upper bounds skip examples
-            # that cannot beat the best so far or reach the floor
-            bar = max(best, floor / SIMILARITY_WEIGHT)
-            if matcher.real_quick_ratio() > bar and matcher.quick_ratio() > bar:
-                best = max(best, matcher.ratio())
-        return best * SIMILARITY_WEIGHT  # a near example counts for less than a keyword
+            best = max(best, fuzz.token_sort_ratio(text, ex) + fuzz.token_set_ratio(text, ex))
+        return best / 200 * SIMILARITY_WEIGHT
 
-    def _has_keyword(self, text: str, cand: _Candidate) -> float | None:
-        """The keyword score of one candidate, or None if none of its keywords is in the text."""
-        return self._keyword_scores(text, {cand.name: cand}, [cand.name]).get(cand.name)
+    def help(self, text: str, alternatives: Iterable[str] = (), complaints_ask: bool = True
+             ) -> Understanding | None:
+        """Help at once, a reason to ask, or None: decided before any other intent is considered."""
+        r = self.reader.read(text)
+        verdict = self.helper.judge(r, complaints_ask)
+        if verdict is not None:
+            sure = verdict.level == "help"
+            return Understanding("help", 1.0 if sure else 0.6, sure, "help" if sure else "ask", verdict.reason)
+        for alt in alternatives:  # another reading of the same sound calls for help: ask
+            other = self.helper.judge(self.reader.read(alt), complaints_ask=False)
+            if other is not None and other.level == "help":
+                return Understanding("help", 0.5, False, "ask", "alternative")
+        if r.words and self._similarity(r.stem_text, self.intents["help"]) >= HELP_SIMILAR * SIMILARITY_WEIGHT:
+            return Understanding("help", 0.5, False, "ask", "similar")
+        return None
 
     def understand(self, text: str, confidence: float = 1.0, among: Iterable[str] | None = None,
-                   choices: bool = False) -> Understanding:
-        """The intent (or wellbeing choice) an utterance most likely means, and whether that is sure."""
-        norm = normalise(text)
-        if not norm:
+                   choices: bool = False, alternatives: Iterable[str] = ()) -> Understanding:
+        """The intent (or wellbeing choice) an utterance most likely means, and whether that is sure.
+
+        Help is judged first (robot.understanding): the result is then intent "help", sure when
+        staff should be called at once, and `ask` when the robot should ask first.
+        """
+        first = self.help(text, alternatives, complaints_ask=not choices)
+        if first is not None:
+            return first
+        return self.classify(text, confidence, among, choices)
+
+    def classify(self, text: str, confidence: float = 1.0, among: Iterable[str] | None = None,
+                 choices: bool = False) -> Understanding:
+        """The best non-help reading among the candidates (help is never one of them)."""
+        r = self.reader.read(text)
+        if not r.words:
             return Understanding(None, 0.0, False, "none")
         pool = self.choices if choices else self.intents
-        names = list(among) if among is not None else list(pool)
-        if not choices and "help" in self.intents:
-            help_score = self._has_keyword(norm, self.intents["help"])
-            if help_score is not None:  # help is never missed, whatever the recogniser's confidence
-                return Understanding("help", help_score, True, "keyword")
-        names = [n for n in names if n in pool]
-        keyword = self._keyword_scores(norm, pool, names)
-        # Below this a similarity changes no decision: it is under ask_again, and too far behind
-        # any sure winner to spoil its lead.
-        floor = min(self.ask_again, self.accept - CLEAR_LEAD)
+        names = [n for n in (among if among is not None else pool) if n in pool and n != "help"]
+        keyword = self._keyword_scores(r, pool, names)
         scored = sorted(((keyword[n], "keyword", n) if n in keyword
-                         else (self._similarity(norm, pool[n], floor), "similarity", n) for n in names), reverse=True)
+                         else (self._similarity(r.stem_text, pool[n]), "similarity", n) for n in names), reverse=True)
         if not scored:
             return Understanding(None, 0.0, False, "none")
         (best, via, name), runner_up = scored[0], (scored[1][0] if len(scored) > 1 else 0.0)
         if best < self.ask_again:
-            return Understanding(None, best, False, "none")
-        clear_lead = best - runner_up >= CLEAR_LEAD
-        sure = best >= self.accept and clear_lead and confidence >= self.min_confidence
+            return Understanding(None, round(best, 3), False, "none")
+        sure = best >= self.accept and best - runner_up >= CLEAR_LEAD and confidence >= self.min_confidence
         return Understanding(name, round(best, 3), sure, via)
+
+    def mentions(self, text: str, answers: Iterable[str]) -> bool:
+        """Whether any of the answers is said (a quiz answer, in any inflection)."""
+        r = self.reader.read(text)
+        return any(self.reader.find(self.reader.phrase(a, stems=True), r, stems=True) for a in answers)
 
     # -- speaking ---------------------------------------------------------------------------------
 
@@ -160,125 +178,28 @@ class DialogEngine:
 
     # -- recogniser grammars -----------------------------------------------------------------------
 
+    def help_phrases(self) -> list[str]:
+        """Everything that calls for help, as the recogniser should hear it in every context."""
+        spec, lex = self.pack.intents["help"], self.pack.lexicon
+        return [normalise(p) for p in (*spec.keywords, *spec.examples, *lex.alarms, *lex.distress)]
+
     def grammar(self, context: str) -> list[str]:
         """Phrases the recogniser should listen for in a dialog context (plus help, always)."""
-        def phrases(cands: Iterable[_Candidate]) -> list[str]:
-            out: list[str] = []
-            for c in cands:
-                out += [*c.keywords, *c.examples]
-            return out
+        def phrases(specs: Iterable[tuple[tuple[str, ...], tuple[str, ...]]]) -> list[str]:
+            return [normalise(p) for keywords, examples in specs for p in (*keywords, *examples)]
 
-        help_phrases = phrases([self.intents["help"]])
+        intents = {n: (s.keywords, s.examples) for n, s in self.pack.intents.items()}
         if context == "privacy":
-            return sorted(set(phrases([self.intents["wake"]]) + help_phrases))
-        if context == "reminder":
-            return sorted(set(phrases([self.intents[n] for n in ("yes", "no", "repeat")]) + help_phrases))
-        if context == "wellbeing":
-            return sorted(set(phrases(self.choices.values()) + help_phrases))
-        return sorted(set(phrases(self.intents.values())))
-
-
-@dataclass
-class Conversation:
-    """Context between turns; turns utterances into state-machine triggers."""
-
-    engine: DialogEngine
-    activities: tuple[str, ...] = ()
-    context: str = "open"
-    quiz_answer: tuple[str, ...] = ()
-    last_reply: tuple[str, tuple[tuple[str, str], ...]] = ("greeting", ())
-    rate_step: int = 0
-    volume_step: int = 0
-    _quiz_i: int = 0
-
-    def set_context(self, state: str) -> None:
-        """Follow the state machine: reminders and privacy change what an answer means."""
-        if state == "reminding":
-            self.context = "reminder"
-        elif state == "privacy":
-            self.context = "privacy"
-        elif self.context in ("reminder", "privacy"):
-            self.context = "open"
-
-    def end_session(self) -> None:
-        """The person left: forget speech settings and pending questions."""
-        self.context, self.rate_step, self.volume_step, self.quiz_answer = "open", 0, 0, ()
-
-    def hear(self, text: str, confidence: float, now: dt.datetime) -> list[Action]:
-        """Triggers for one utterance (the text is used here and then dropped)."""
-        e = self.engine
-        if self.context == "privacy":
-            u = e.understand(text, confidence, among=["wake"])
-            if u.intent == "help" and u.sure:
-                return [("help", {})]
-            return [("privacy_off", {})] if u.intent == "wake" and u.sure else []
-        if self.context == "reminder":
-            u = e.understand(text, confidence, among=["yes", "no", "repeat"])
-            if u.intent == "help":
-                return [("help", {})]
-            if u.sure and u.intent in ("yes", "no"):
-                self.context = "open"
-                return [("confirm" if u.intent == "yes" else "decline", {})]
-            return [("say", {"key": "reminder_unclear"})]  # never guess on medication
-        if self.context == "wellbeing":
-            first = e.understand(text, confidence)
-            u = e.understand(text, confidence, choices=True)
-            # "my back hurts" answers the question; "I fell and my back hurts" is a call for help
-            if first.intent == "help" and first.via == "keyword" and first.score > u.score:
-                return [("help", {})]
-            if u.sure and u.intent is not None:
-                self.context = "open"
-                choice = e.pack.wellbeing[u.intent]
-                concern = u.intent in e.pack.concerning
-                return [("wellbeing", {"category": u.intent, "concern": concern, "reply": choice.reply})]
-            return self._reply("wellbeing_unclear")
-        if self.context == "quiz":
-            self.context = "open"
-            norm = normalise(text)
-            right = any(normalise(a) in norm for a in self.quiz_answer)
-            return self._reply("quiz_right" if right else "quiz_wrong", answer=self.quiz_answer[0])
-        u = e.understand(text, confidence)
-        if u.intent is None:
-            return self._reply("fallback")
-        if not u.sure:
-            return self._reply("clarify")  # ask again in other words
-        return self._act(u.intent, now)
-
-    def _reply(self, key: str, **params: str) -> list[Action]:
-        packed = tuple(sorted(params.items()))
-        if key not in ("clarify", "fallback", "wellbeing_unclear"):
-            self.last_reply = (key, packed)
-        return [("heard", {"reply": key, "params": packed})]
-
-    def _act(self, intent: str, now: dt.datetime) -> list[Action]:
-        simple = {"help": "help", "privacy_on": "privacy_on", "goodbye": "goodbye", "stop": "hush"}
-        if intent in simple:
-            return [(simple[intent], {})]
-        if intent in ("yes", "no", "wake"):
-            return self._reply("clarify")
-        if intent == "repeat":
-            key, params = self.last_reply
-            return [("heard", {"reply": key, "params": params})]  # render() picks other words
-        if intent == "slower":
-            self.rate_step -= 1
-            return self._reply("slower_ok")
-        if intent == "louder":
-            self.volume_step += 1
-            return self._reply("louder_ok")
-        if intent == "time":
-            return self._reply("time", time=now.strftime("%H:%M"))
-        if intent == "date":
-            return self._reply("date", date=now.strftime("%A %d %B %Y"))
-        if intent == "activities":
-            if not self.activities:
-                return self._reply("no_activities")
-            return self._reply("activities", activities=", ".join(self.activities))
-        if intent == "quiz":
-            questions = self.engine.pack.quiz
-            ask, answers = questions[self._quiz_i % len(questions)]
-            self._quiz_i += 1
-            self.context, self.quiz_answer = "quiz", answers
-            return [("heard", {"reply": "quiz_question", "params": (("text", ask),)})]
-        if intent == "thanks":
-            return self._reply("thanks_reply")
-        return self._reply(intent)  # name, disclosure, joke, reminisce
+            words = phrases([intents["wake"]])
+        elif context == "reminder":
+            words = phrases(intents[n] for n in ("yes", "no", "repeat"))
+        elif context == "confirm":
+            words = phrases(intents[n] for n in ("yes", "no"))
+        elif context == "wellbeing":
+            words = phrases((c.keywords, c.examples) for c in self.pack.wellbeing.values())
+        elif context == "quiz":  # the answers (a free-form recogniser, or a long list, misses help)
+            words = phrases([*(intents[n] for n in ("yes", "no", "repeat", "stop")),
+                             *(((), answers) for _, answers in self.pack.quiz)])
+        else:
+            words = phrases(intents.values())
+        return sorted(set(words + self.help_phrases()) - {""})

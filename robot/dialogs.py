@@ -15,7 +15,10 @@ from typing import Any
 
 import yaml
 
+from robot.dialog_lexicon import Lexicon, check_understanding, normalise
 from robot.errors import CareBotError, Problem, read_input
+
+__all__ = ["DialogError", "Lexicon", "Pack", "check_pack", "find_packs", "load_pack", "normalise"]
 
 # What the code relies on: every pack must have these.
 INTENTS = ("help", "yes", "no", "privacy_on", "wake", "repeat", "slower", "louder", "time", "date",
@@ -24,11 +27,13 @@ RESPONSES = ("greeting", "disclosure", "goodbye", "help_called", "help_coming", 
              "reminder_again", "reminder_thanks", "reminder_declined", "reminder_unclear", "privacy_on",
              "privacy_off", "fallback", "clarify", "time", "date", "activities", "no_activities", "name", "joke",
              "reminisce", "quiz_right", "quiz_wrong", "wellbeing_ask", "wellbeing_fine", "wellbeing_concern",
-             "wellbeing_tired", "wellbeing_unclear", "slower_ok", "louder_ok", "stop_ok", "thanks_reply")
+             "wellbeing_tired", "wellbeing_unclear", "slower_ok", "louder_ok", "stop_ok", "thanks_reply",
+             "help_confirm", "help_cancelled")
 WELLBEING = ("fine", "tired", "in_pain", "lonely", "unwell")
 KINDS = ("medication", "drink", "meal", "appointment", "activity")
 PLACEHOLDERS = {"kind", "time", "date", "activities", "answer", "name"}
-TOP_KEYS = {"language", "voice", "robot_name", "wake_phrase", "kinds", "intents", "flows", "responses"}
+TOP_KEYS = {"language", "voice", "robot_name", "wake_phrase", "kinds", "understanding", "intents", "flows",
+            "responses"}
 
 
 class _Loader(yaml.SafeLoader):
@@ -87,6 +92,7 @@ class Pack:
     wellbeing: dict[str, Choice]
     concerning: tuple[str, ...]
     quiz: tuple[tuple[str, tuple[str, ...]], ...]
+    lexicon: Lexicon = field(default_factory=Lexicon)
     source: Path = field(default=Path("."))
 
 
@@ -191,7 +197,7 @@ class _Checker:
             self.add("", "a pack is a mapping", show=False)
             return None
         self.keys(data, "", TOP_KEYS)
-        for k in ("language", "voice", "wake_phrase", "intents", "responses", "flows", "kinds"):
+        for k in ("language", "voice", "wake_phrase", "understanding", "intents", "responses", "flows", "kinds"):
             if k not in data:
                 self.add(k, "required key is missing", show=False)
         language = self.text(data.get("language", "x"), "language")
@@ -199,11 +205,12 @@ class _Checker:
         wake = self.text(data.get("wake_phrase", "x"), "wake_phrase")
         robot_name = str(data.get("robot_name", "")).strip()
         kinds = self.kinds(data.get("kinds", {}))
+        lexicon = check_understanding(self, data["understanding"]) if "understanding" in data else Lexicon()
         intents = self.intents(data.get("intents", {}))
         responses = self.responses(data.get("responses", {}))
         wellbeing, concerning, quiz = self.flows(data.get("flows", {}), responses)
         return Pack(language, voice, robot_name, wake.lower(), kinds, intents, responses, wellbeing, concerning,
-                    quiz, Path(self.file))
+                    quiz, lexicon, Path(self.file))
 
     def kinds(self, value: Any) -> dict[str, str]:
         if not isinstance(value, dict):
@@ -335,10 +342,3 @@ def find_packs(path: Path) -> list[Path]:
     if (path / "pack.yaml").is_file():
         return [path / "pack.yaml"]
     return sorted(p for p in path.glob("*/pack.yaml"))
-
-
-def normalise(text: str) -> str:
-    """Lower case, punctuation to spaces, single spaces (keeps letters of every script)."""
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"[^\w\s']", " ", text)
-    return " ".join(text.split())

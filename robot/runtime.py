@@ -29,10 +29,21 @@ from robot.alerts import Alert, AlertManager, EscalationPolicy
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import VOICES, Config
+from robot.conversation import Conversation
 from robot.core.actions import Executor
 from robot.core.dialog_thread import DialogThread
+from robot.core.guard import Guard, Part
 from robot.core.housekeeping import Housekeeper
-from robot.core.inputs import ButtonPress, Inbox, LookAtPoint, PlayGesture, StaffCommand, Trigger, Utterance
+from robot.core.inputs import (
+    ButtonPress,
+    Inbox,
+    LookAtPoint,
+    PartFault,
+    PlayGesture,
+    StaffCommand,
+    Trigger,
+    Utterance,
+)
 from robot.core.machine import StateMachine
 from robot.core.perception import Perception
 from robot.core.schedule import Schedule
@@ -42,7 +53,7 @@ from robot.core.staff import StaffChannel
 from robot.core.tick import Parts, Tick
 from robot.core.watchdog import Watchdog
 from robot.core.workers import WorkerChannel
-from robot.dialog_engine import Conversation, DialogEngine
+from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.events import Topics
 from robot.intents import Publish, Say, Sensors
@@ -79,6 +90,9 @@ class Runtime:
         self.started_at = 0.0
         self._stopped = False
         self._restored: list[Alert] = []  # alerts still open from before a restart
+        # Every thread of the control process but the loop's runs as a guarded part; a part's
+        # fault reaches the tick as an input, and staff as a robot_fault alert.
+        self.guard = Guard(lambda part, raised: self.inbox.put(PartFault(part, raised)))
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -103,6 +117,7 @@ class Runtime:
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
+            confirm_timeout_s=b.help_confirm_timeout_s,
             greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
             room=cfg.robot.room)
         self.motion = MotionController(cfg.servo.channels)
@@ -126,7 +141,8 @@ class Runtime:
         self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
         self._watchdog = Watchdog()
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, schedule,
-                      self.speech, self.servo, self.motion, activity, self._watchdog, self.dialog.post, record)
+                      self.speech, self.servo, self.motion, activity, self._watchdog, self.guard, self.dialog.post,
+                      record)
         self.tick = Tick(parts, rate_hz=cfg.loop.rate_hz, boot_timeout_s=cfg.behaviour.boot_timeout_s,
                          started_at=self.started_at, follow_head=self.simulate and "vision" in self.workers.names,
                          loop_p99_ms=lambda: self.loop.stats.histogram.percentile_ms(0.99))
@@ -134,10 +150,10 @@ class Runtime:
                                 realtime=cfg.loop.realtime, rt_priority=cfg.loop.rt_priority,
                                 on_fault=lambda reason: self.inject("fault", reason=reason))
         record("boot", {"boot_id": self.boot_id, "version": __version__})
-        self.housekeeper.start()
-        self.reconnector.start()
-        self.supervisor.start()
-        self.dialog.start("booting")
+        self._parts = self._guarded_parts()
+        for part in self._parts:
+            part.start()
+        self.dialog.post("state", state="booting")
         if self.link is not None:
             self.link.start()
         # Everything built so far lives as long as the robot: move it out of the collector's
@@ -146,6 +162,17 @@ class Runtime:
         gc.freeze()
         self.loop.start()
         self._watchdog.notify("READY=1")
+
+    def _guarded_parts(self) -> list[Part]:
+        """The threads of the control process (the loop's aside), each a guarded part."""
+        g = self.guard
+        return [
+            g.part("housekeeping", self.housekeeper.step, close=self.housekeeper.close, wake=self.housekeeper.wake),
+            g.part("servo_reconnect", self.reconnector.step, wake=self.reconnector.lost),
+            g.part("supervisor", self.supervisor.step, close=self.supervisor.close, wake=self.supervisor.wake),
+            # a wedged utterance must not deafen the robot: a fresh thread takes the next one
+            g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
+        ]
 
     def _build_devices(self) -> None:
         cfg = self.config
@@ -218,12 +245,13 @@ class Runtime:
             time.sleep(0.01)
         time.sleep(0.05)  # let the safe-pose packet go out
         self.loop.stop()
-        self.dialog.stop()
         self._watchdog.notify("STOPPING=1")
-        self.supervisor.stop()
+        parts = {p.name: p for p in self._parts}
+        parts["dialog"].stop()
+        parts["supervisor"].stop(self.config.workers.stop_grace_s * 3 + 2)
         if self.link is not None:
             self.link.stop()
-        self.reconnector.stop()
+        parts["servo_reconnect"].stop()
         if self.bus.connected:
             try:
                 self.bus.go_home()
@@ -233,7 +261,7 @@ class Runtime:
         if self.sim is not None:
             self.sim.stop()
         self.housekeeper.record("stop", {"boot_id": self.boot_id})
-        self.housekeeper.stop()
+        parts["housekeeping"].stop()
 
     # -- inputs (thread-safe; for consoles, MQTT and tests) ---------------------------------------
 
@@ -241,10 +269,11 @@ class Runtime:
         """Queue a trigger for the next tick."""
         self.inbox.put(Trigger(trigger, kwargs))
 
-    def hear(self, text: str, confidence: float = 1.0, typed: bool = True) -> None:
-        """An utterance (recognised, or typed by a technician) for the next tick; its words are
-        used by the dialog engine and then dropped: never logged, stored or sent."""
-        self.inbox.put(Utterance(text, confidence, typed))
+    def hear(self, text: str, confidence: float = 1.0, typed: bool = True, alternatives: tuple[str, ...] = ()
+             ) -> None:
+        """An utterance (recognised, or typed by a technician), with the recogniser's other readings, for
+        the next tick; its words are used by the dialog engine and then dropped: never logged, stored or sent."""
+        self.inbox.put(Utterance(text, confidence, typed, alternatives))
 
     def press_button(self) -> None:
         """The robot's physical button: toggles privacy."""
@@ -315,6 +344,7 @@ class Runtime:
                       "protocol_faults": self.bus.protocol_faults,
                       "targets_us": {str(k): round(v, 1) for k, v in self.motion.last_output.items()}},
             "workers": {name: vars(h).copy() for name, h in self.supervisor.health().items()},
+            "parts": self.guard.snapshot(),
         }
         if self.sim is not None:
             positions = self.sim.board.positions_us()

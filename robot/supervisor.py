@@ -80,11 +80,15 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
+        self._spawned = False
+        self._closed = False
 
     # -- the control thread's side: never blocks ----------------------------------------------
 
     def start(self) -> None:
-        """Start every worker (from the supervisor thread) and begin watching."""
+        """Start every worker (from the supervisor's own thread) and begin watching.
+
+        Not needed when a guard runs `step` as a part instead."""
         self._thread.start()
 
     def drain(self, limit: int = 256) -> list[Message]:
@@ -124,23 +128,44 @@ class Supervisor:
 
     # -- the supervisor thread ----------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Wake the supervisor's cycle at once (never blocks)."""
+        self._wake()
+
     def _wake(self) -> None:
+        if self._closed:
+            return
         try:
             os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # already awake
+        except OSError:
+            pass  # already awake (pipe full), or closed at stop
 
     def _run(self) -> None:
-        now = time.monotonic()
-        for h in self._handles.values():
-            self._spawn(h, now)
         try:
             while not self._stop.is_set():
-                self._cycle()
+                self.step()
         finally:
-            self._shutdown()
-            os.close(self._wake_r)
-            os.close(self._wake_w)
+            self.close()
+
+    def step(self) -> None:
+        """One cycle: start the workers the first time, then wait up to 0.1 s for pipes,
+        deaths and commands and act on them. Runs on the supervisor's own thread, or as a
+        guarded part of the control process (robot.core.guard)."""
+        if not self._spawned:
+            self._spawned = True
+            now = time.monotonic()
+            for h in self._handles.values():
+                self._spawn(h, now)
+        self._cycle()
+
+    def close(self) -> None:
+        """Stop every worker (after the last step) and release the wake-up pipe."""
+        if self._closed:
+            return
+        self._closed = True
+        self._shutdown()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def _cycle(self) -> None:
         waitables: list[Any] = [self._wake_r]

@@ -18,6 +18,7 @@ REACH = {
     "listening": ["booted", "speech_start"],
     "responding": ["booted", "speech_start", "heard"],
     "reminding": ["booted", "remind"],
+    "confirming": ["booted", "ask_help"],
     "alerting": ["booted", "help"],
     "paused": ["booted", "pause"],
     "privacy": ["booted", "privacy_on"],
@@ -89,6 +90,24 @@ CASES = [
     ("responding", "hush", "idle"),
     ("reminding", "hush", None),
     ("stopping", "help", None),
+    ("booting", "help", "alerting"),           # help is accepted in every state but stopping
+    ("fault", "help", "alerting"),
+    ("booting", "ask_help", "confirming"),
+    ("privacy", "ask_help", "confirming"),
+    ("alerting", "ask_help", "alerting"),      # already calling: nothing to ask
+    ("confirming", "help_yes", "alerting"),
+    ("confirming", "help_unclear", "alerting"),
+    ("confirming", "help_silence", "alerting"),
+    ("confirming", "help_no", "idle"),
+    ("confirming", "help", "alerting"),
+    ("confirming", "pause", "confirming"),     # the question is not dropped: noted for afterwards
+    ("confirming", "fault", "confirming"),
+    ("confirming", "privacy_on", "confirming"),
+    ("confirming", "remind", None),
+    ("confirming", "heard", None),
+    ("idle", "help_yes", None),                # nothing was asked
+    ("reminding", "repeat_reminder", "reminding"),
+    ("idle", "repeat_reminder", None),
     ("stopping", "booted", None),
     ("stopping", "stop", None),
 ]
@@ -107,8 +126,8 @@ def test_transition(state: str, trigger: str, expected: str | None) -> None:
         assert b.state == expected
 
 
-@pytest.mark.parametrize("state", [s for s in RUNNING if s != "alerting"])
-def test_help_reaches_staff_from_every_running_state_without_a_question(state: str) -> None:
+@pytest.mark.parametrize("state", ["booting", *(s for s in RUNNING if s != "alerting")])
+def test_help_reaches_staff_from_every_state_without_a_question(state: str) -> None:
     b = machine_in(state)
     assert b.fire("help")
     assert b.state == "alerting"
@@ -118,6 +137,35 @@ def test_help_reaches_staff_from_every_running_state_without_a_question(state: s
     assert alerts[0].get("type") == "help_request" and alerts[0].get("priority") == "high"
     says = [i.key for i in intents if isinstance(i, Say)]
     assert says == ["help_called"]  # tells the resident what it did; asks nothing
+
+
+@pytest.mark.parametrize(("answer", "priority"), [("help_yes", "high"), ("help_unclear", "medium"),
+                                                  (None, "medium")])
+def test_the_help_question_raises_the_alert_on_yes_unclear_and_silence(answer: str | None, priority: str) -> None:
+    b = machine_in("engaged", confirm_timeout_s=8)
+    assert b.fire("ask_help")
+    intents = b.take_intents()
+    assert Say("help_confirm") in intents and not [i for i in intents if isinstance(i, Publish)]
+    if answer is None:
+        b.step(b.now + 7.9)
+        assert b.state == "confirming"  # still waiting for an answer
+        b.step(b.now + 0.2)
+    else:
+        assert b.fire(answer)
+    assert b.state == "alerting"
+    alerts = [i for i in b.take_intents() if isinstance(i, Publish) and i.kind == "alert"]
+    assert [(a.get("type"), a.get("priority")) for a in alerts] == [("help_request", priority)]
+
+
+def test_the_help_question_answered_no_cancels_and_says_so() -> None:
+    b = machine_in("engaged")
+    b.fire("ask_help")
+    b.take_intents()
+    assert b.fire("help_no") and b.state == "engaged"
+    intents = b.take_intents()
+    assert Say("help_cancelled") in intents and not [i for i in intents if isinstance(i, Publish)]
+    b.step(b.now + 60)
+    assert not [i for i in b.take_intents() if isinstance(i, Publish)]  # no late alert either
 
 
 def test_help_again_reassures_without_a_second_alert() -> None:
@@ -240,24 +288,25 @@ def test_unknown_trigger_is_refused_not_raised() -> None:
 
 def test_callbacks_do_no_io() -> None:
     """The behaviour module may import only pure modules: intents, logging, typing, transitions."""
-    source = Path(__file__).resolve().parent.parent / "robot" / "behaviour.py"
-    tree = ast.parse(source.read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0] if node.module != "robot.intents" else "robot.intents")
-    assert imported <= {"__future__", "logging", "collections", "dataclasses", "typing", "transitions",
-                        "robot.intents"}
-    forbidden = {"open", "print", "socket", "subprocess", "sleep"}
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    assert not names & forbidden
+    pure = ("robot.intents", "robot.behaviour_table")
+    for module in ("behaviour.py", "behaviour_table.py"):
+        source = Path(__file__).resolve().parent.parent / "robot" / module
+        tree = ast.parse(source.read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add(node.module if node.module in pure else (node.module or "").split(".")[0])
+        assert imported <= {"__future__", "logging", "collections", "dataclasses", "typing", "transitions", *pure}
+        forbidden = {"open", "print", "socket", "subprocess", "sleep"}
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        assert not names & forbidden
 
 
 def test_every_trigger_in_the_table_is_exercised_by_these_tests() -> None:
     triggers = {row["trigger"] for row in TRANSITIONS}
     covered = {t for _, t, _ in CASES} | {t for path in REACH.values() for t in path}
-    covered |= {"help", "no_ack", "reprompt", "reminder_expired", "quiet_end", "recover", "engage"}
+    covered |= {"help", "no_ack", "reprompt", "reminder_expired", "quiet_end", "recover", "engage", "help_no"}
     assert triggers <= covered, triggers - covered

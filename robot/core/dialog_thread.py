@@ -1,15 +1,19 @@
-"""The dialog thread: understands utterances and follows the dialog context off the loop."""
+"""The dialog thread: understands utterances and follows the dialog context off the loop.
+
+It runs as a guarded part (robot.core.guard): a bug hit by one utterance is caught, reported
+and the thread goes on with the next, so a later help request is still understood; the
+utterance that hit it is treated as a possible call for help, and the robot asks.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import queue
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from robot.conversation import Conversation
 from robot.core.inputs import Decision, Inbox
-from robot.dialog_engine import Conversation
 
 
 class DialogThread:
@@ -26,45 +30,42 @@ class DialogThread:
         self.inbox = inbox
         self.on_grammar = on_grammar
         self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self.run, name="dialog", daemon=True)
         self._context: str | None = None
-
-    def start(self, state: str) -> None:
-        """Start the thread in the dialog context of `state`."""
-        self._thread.start()
-        self.post("state", state=state)
 
     def post(self, kind: str, **data: Any) -> None:
         """Hand work to the dialog thread (never blocks)."""
         self._queue.put((kind, data))
 
-    def stop(self) -> None:
-        """Ask the thread to end and wait for it briefly."""
-        self.post("stop")
-        self._thread.join(2)
+    def wake(self) -> None:
+        """Wake the step at once (when the part is stopping)."""
+        self.post("wake")
 
-    def run(self) -> None:
-        """The thread body: one piece of work at a time until told to stop."""
-        while True:
-            kind, data = self._queue.get()
-            if kind == "stop":
-                return
+    def step(self) -> None:
+        """Wait up to 0.25 s for one piece of work and do it (robot.core.guard runs this)."""
+        try:
+            kind, data = self._queue.get(timeout=0.25)
+        except queue.Empty:
+            return
+        try:
             self.handle(kind, data)
+        except Exception:
+            if kind == "utterance":  # it may have been a call for help: ask, never drop
+                self.inbox.put(Decision((("ask_help", {"reason": "error"}),)))
+            raise  # the guard reports it and the thread goes on with the next
 
     def handle(self, kind: str, data: dict[str, Any]) -> None:
         """Carry out one piece of work."""
         conv = self.conversation
         if kind == "utterance":
             conv.set_context(data["state"])
-            actions = conv.hear(data["text"], data["confidence"], dt.datetime.now())
+            actions = conv.hear(data["text"], data["confidence"], dt.datetime.now(), data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))
         elif kind == "state":
             conv.set_context(data["state"])
         elif kind == "checkin":
-            conv.context = "wellbeing"
+            conv.start_checkin()
         elif kind == "end_session":
             conv.end_session()
         if self.on_grammar is not None and conv.context != self._context:
             self._context = conv.context
-            free_form = conv.context == "quiz"  # answers outside any list: recognise freely
-            self.on_grammar([] if free_form else conv.engine.grammar(conv.context))
+            self.on_grammar(conv.engine.grammar(conv.context))

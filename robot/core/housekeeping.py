@@ -1,8 +1,8 @@
 """Housekeeping: the only writer of files and the terminal in the control process.
 
 The tick never touches a file or the terminal: it hands records and console lines to
-`Housekeeper` (deque appends) and the housekeeping thread, idle until woken, writes the
-hash-chained audit log, the console and the status file.
+`Housekeeper` (deque appends) and the housekeeping part, a guarded thread idle until woken,
+writes the hash-chained audit log, the console and the status file.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SHOWN = ("alert", "fault", "worker", "refused", "servo_lost", "servo_errors", "s
 
 
 class Housekeeper:
-    """Writes the audit log, the console and the status file from its own thread."""
+    """Writes the audit log, the console and the status file, off the loop."""
 
     def __init__(self, audit: AuditLog, status_path: Path, status: Callable[[], dict[str, Any]],
                  interval_s: float, out: TextIO | None = None) -> None:
@@ -37,8 +37,7 @@ class Housekeeper:
         self._records: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self._console: collections.deque[str] = collections.deque(maxlen=100)
         self._wake = threading.Event()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self.run, name="housekeeping", daemon=True)
+        self._next_status = 0.0
 
     # -- any thread: never blocks -----------------------------------------------------------------
 
@@ -53,42 +52,37 @@ class Housekeeper:
             self._console.append(line)
             self._wake.set()
 
-    # -- life cycle -------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start the housekeeping thread."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 3.0) -> None:
-        """Write what is queued and the last status, then end the thread."""
-        self._stopped.set()
+    def wake(self) -> None:
+        """Wake the housekeeping step at once."""
         self._wake.set()
-        self._thread.join(timeout)
 
-    # -- the housekeeping thread ------------------------------------------------------------------
+    # -- the housekeeping part (robot.core.guard runs `step` on its own thread) --------------------
 
-    def run(self) -> None:
-        """The thread body: wait for work, write it, refresh the status file on its interval."""
-        next_status = 0.0
-        while True:
-            self._wake.wait(0.2)
-            self._wake.clear()
-            while self._records:
-                kind, data = self._records.popleft()
-                try:
-                    self.audit.append(kind, data)
-                except (OSError, ValueError) as exc:
-                    log.error("audit log write failed: %s", exc)
-                self._show(kind, data)
-            while self._console:
-                self._write_out(self._console.popleft())
-            now = time.monotonic()
-            if now >= next_status:
-                next_status = now + self.interval_s
-                self.write_status()
-            if self._stopped.is_set() and not self._records:
-                self.write_status()
-                return
+    def step(self) -> None:
+        """Wait up to 0.2 s for work, write it, refresh the status file on its interval."""
+        self._wake.wait(0.2)
+        self._wake.clear()
+        self._flush()
+        now = time.monotonic()
+        if now >= self._next_status:
+            self._next_status = now + self.interval_s
+            self.write_status()
+
+    def close(self) -> None:
+        """After the last step: write what is still queued and the final status."""
+        self._flush()
+        self.write_status()
+
+    def _flush(self) -> None:
+        while self._records:
+            kind, data = self._records.popleft()
+            try:
+                self.audit.append(kind, data)
+            except (OSError, ValueError) as exc:
+                log.error("audit log write failed: %s", exc)
+            self._show(kind, data)
+        while self._console:
+            self._write_out(self._console.popleft())
 
     def _show(self, kind: str, data: dict[str, Any]) -> None:
         if self.out is None:

@@ -29,6 +29,7 @@ class Utterance:
     text: str = field(repr=False)
     confidence: float = 1.0
     typed: bool = False
+    alternatives: tuple[str, ...] = field(default=(), repr=False)  # the recogniser's other readings
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,16 @@ class StaffCommand:
     payload: dict[str, Any]
 
 
-Input = Trigger | Utterance | SpeechStarted | Decision | ButtonPress | PlayGesture | LookAtPoint | StaffCommand
+@dataclass(frozen=True)
+class PartFault:
+    """A guarded part or callback faulted (raised) or is healthy again (cleared)."""
+
+    part: str
+    raised: bool
+
+
+Input = (PartFault | Trigger | Utterance | SpeechStarted | Decision | ButtonPress | PlayGesture | LookAtPoint
+         | StaffCommand)
 
 
 class Inbox:

@@ -44,19 +44,27 @@ class StateMachine:
         if not ok:
             self.record("refused", data)
             return False
-        dest = behaviour.state
-        if dest != source:
-            self.record("state", {**data, "dest": dest})
-            if dest == "idle" and not behaviour.facts.person:
-                self.dialog_post("end_session")
-            self.dialog_post("checkin" if trigger == "checkin" else "state", state=dest)
-            if dest == "listening" and source in ("idle", "engaged"):
-                self.activity.count("conversations")
+        if behaviour.state != source:
+            self._changed(data)
         return True
 
+    def _changed(self, data: dict[str, str]) -> None:
+        trigger, source, dest = data["trigger"], data["source"], self.behaviour.state
+        self.record("state", {**data, "dest": dest})
+        if dest == "idle" and not self.behaviour.facts.person:
+            self.dialog_post("end_session")
+        self.dialog_post("checkin" if trigger == "checkin" else "state", state=dest)
+        if dest == "listening" and source in ("idle", "engaged"):
+            self.activity.count("conversations")
+
     def step(self, now: float) -> None:
-        """Advance the machine's clock (fires due timeouts)."""
+        """Advance the machine's clock; a timeout's state change is recorded and followed like any other
+        (the help question's silence, a listening turn that ends a quiz)."""
+        fired = len(self.behaviour.history)
         self.behaviour.step(now)
+        for trigger, source, dest in self.behaviour.history[fired:]:
+            if dest != source:
+                self._changed({"trigger": trigger, "source": source})
 
     def take_intents(self) -> list[Intent]:
         """The intents emitted since the last call."""

@@ -52,7 +52,9 @@ class Perception:
 
     def on_utterance(self, msg: Message, now: float) -> None:
         """Speech in recognised an utterance: the tick takes it with the other inputs."""
-        self.inbox.put(Utterance(str(msg.data.get("text", "")), float(msg.data.get("confidence", 1.0)), False))
+        alternatives = tuple(str(a) for a in msg.data.get("alternatives") or ())
+        self.inbox.put(Utterance(str(msg.data.get("text", "")), float(msg.data.get("confidence", 1.0)), False,
+                                 alternatives))
 
     def on_speech_started(self, msg: Message, now: float) -> None:
         """Speech in heard a voice begin."""

@@ -2,7 +2,7 @@
 
 1. worker messages, 2. typed inputs and staff commands, 3. the servo link's state, boot and
 quiet hours, 4. the state machine's step and its intents, 5. alert escalation, activity and
-the once-a-second schedule, 6. motion sampled and written to the board, 7. systemd fed.
+the once-a-second schedule, 6. motion sampled and written to the board, 7. the guarded parts watched and systemd fed.
 Nothing here blocks: every part it calls works on memory and deques.
 """
 
@@ -16,11 +16,13 @@ from typing import Any
 
 from robot.activity import ActivityCounter
 from robot.core.actions import Executor
+from robot.core.guard import Guard
 from robot.core.inputs import (
     ButtonPress,
     Decision,
     Inbox,
     LookAtPoint,
+    PartFault,
     PlayGesture,
     SpeechStarted,
     StaffCommand,
@@ -57,6 +59,7 @@ class Parts:
     motion: MotionController
     activity: ActivityCounter
     watchdog: Watchdog
+    guard: Guard
     dialog_post: Callable[..., None]
     record: Callable[[str, dict[str, Any]], None]
 
@@ -84,6 +87,7 @@ class Tick:
             PlayGesture: self._gesture,
             LookAtPoint: lambda i, now: parts.motion.look_at(i.x, i.y),
             StaffCommand: lambda i, now: parts.staff.command(i.name, i.payload),
+            PartFault: self._part_fault,
         }
 
     def fire(self, trigger: str, **kwargs: Any) -> bool:
@@ -119,8 +123,10 @@ class Tick:
             p.perception.send_head(now)
         p.servo.write(p.motion.sample(now))
         self.ticks += 1
-        if p.machine.state != "fault" and self.ticks % self.rate_hz == 0:
-            p.watchdog.notify("WATCHDOG=1")  # only a healthy loop feeds systemd's watchdog
+        # systemd's watchdog hears from a loop that runs and parts that all make progress. A fault
+        # the robot is handling (servo unplugged, a worker restarting) is no reason to restart it.
+        if p.guard.check(now) and self.ticks % self.rate_hz == 0:
+            p.watchdog.notify("WATCHDOG=1")
 
     def _check_boot(self, now: float) -> None:
         if (self.p.servo.ok and self.p.workers.all_ready) or now - self.started_at > self.boot_timeout_s:
@@ -149,7 +155,8 @@ class Tick:
         if state in ("idle", "engaged"):
             self.fire("speech_start")
         # Understanding takes milliseconds (3-9 ms measured): the dialog thread does it, off this tick.
-        p.dialog_post("utterance", text=item.text, confidence=item.confidence, state=p.machine.state)
+        p.dialog_post("utterance", text=item.text, confidence=item.confidence, state=p.machine.state,
+                      alternatives=item.alternatives)
         p.record("utterance", {"reason": "understood"})  # that something was said; never what
 
     def _speech_started(self, item: SpeechStarted, now: float) -> None:
@@ -166,6 +173,10 @@ class Tick:
 
     def _button(self, item: ButtonPress, now: float) -> None:
         self.fire("privacy_off" if self.p.machine.state == "privacy" else "privacy_on")
+
+    def _part_fault(self, item: PartFault, now: float) -> None:
+        self.p.record("fault", {"part": item.part, "state": "raised" if item.raised else "cleared"})
+        self.p.staff.fault(f"part_{item.part}", item.raised, now)
 
     def _gesture(self, item: PlayGesture, now: float) -> None:
         try:

@@ -1,0 +1,169 @@
+"""The conversation: context between turns, and utterances turned into state-machine triggers.
+
+The context says what an answer means: a reminder's yes or no, the wellbeing check-in, a
+quiz answer, privacy (where only the wake phrase counts) or the help question ("Shall I call
+a nurse for you?"). It follows the state machine and is reset by every state change that
+ends it. In every context help is judged first and nothing outranks it: help at once is the
+`help` trigger; a plausible but unsure call is `ask_help`, which asks the question. In the
+question's context yes raises the alert, no cancels, and anything else raises it too (the
+state machine also raises it when the answer does not come). It does no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from robot.dialog_engine import DialogEngine
+
+Action = tuple[str, dict[str, Any]]  # (trigger, kwargs) for Behaviour.fire
+
+# Dialog contexts: (the states it holds in, what starts it, what ends it). The diagram shows this.
+CONTEXTS: dict[str, tuple[str, str, str]] = {
+    "open": ("every other state", "any state change that ends another context", "-"),
+    "reminder": ("reminding", "entering reminding", "any other state"),
+    "wellbeing": ("listening, responding", "the checkin trigger", "an answer, or any other state"),
+    "quiz": ("listening, responding", "a quiz question", "an answer, or any other state"),
+    "privacy": ("privacy", "entering privacy", "any other state"),
+    "confirm": ("confirming", "entering confirming (the help question)", "any other state"),
+}
+STATE_CONTEXT = {"reminding": "reminder", "privacy": "privacy", "confirming": "confirm"}
+TURN_STATES = ("listening", "responding")  # a question asked in a turn is answered in the next
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an utterance was taken as (a label, never the words) and the triggers it fires."""
+
+    label: str  # help, ask, an intent, a wellbeing category, yes/no/repeat/unclear, right/wrong, wake/ignore
+    actions: list[Action]
+
+
+@dataclass
+class Conversation:
+    """Context between turns; turns utterances into state-machine triggers."""
+
+    engine: DialogEngine
+    activities: tuple[str, ...] = ()
+    context: str = "open"
+    quiz_answer: tuple[str, ...] = ()
+    last_reply: tuple[str, tuple[tuple[str, str], ...]] = ("greeting", ())
+    rate_step: int = 0
+    volume_step: int = 0
+    _quiz_i: int = 0
+
+    def set_context(self, state: str) -> None:
+        """Follow the state machine: a context lasts only as long as the state that holds it."""
+        if state in TURN_STATES and self.context in ("wellbeing", "quiz"):
+            return
+        self.context, self.quiz_answer = STATE_CONTEXT.get(state, "open"), ()
+
+    def start_checkin(self) -> None:
+        """The robot asked how the resident feels: the next answer is a wellbeing category."""
+        self.context = "wellbeing"
+
+    def end_session(self) -> None:
+        """The person left: forget speech settings and pending questions."""
+        self.context, self.rate_step, self.volume_step, self.quiz_answer = "open", 0, 0, ()
+
+    def hear(self, text: str, confidence: float, now: dt.datetime, alternatives: tuple[str, ...] = ()
+             ) -> list[Action]:
+        """Triggers for one utterance (the text is used here and then dropped)."""
+        return self.decide(text, confidence, now, alternatives).actions
+
+    def decide(self, text: str, confidence: float, now: dt.datetime, alternatives: tuple[str, ...] = ()
+               ) -> Decision:
+        """What one utterance means in the current context, help first."""
+        e, ctx = self.engine, self.context
+        if ctx == "confirm":
+            return self._answer_help_question(text, confidence)
+        first = e.help(text, alternatives, complaints_ask=ctx != "wellbeing")  # a complaint answers it there
+        if first is not None:
+            if first.sure:
+                return Decision("help", [("help", {})])
+            return Decision("ask", [("ask_help", {"reason": first.reason})])
+        if ctx == "privacy":
+            u = e.classify(text, confidence, among=["wake"])
+            return Decision("wake", [("privacy_off", {})]) if u.intent == "wake" and u.sure else Decision("ignore", [])
+        if ctx == "reminder":
+            u = e.classify(text, confidence, among=["yes", "no", "repeat"])
+            if u.sure and u.intent in ("yes", "no"):
+                self.context = "open"
+                return Decision(u.intent, [("confirm" if u.intent == "yes" else "decline", {})])
+            if u.sure and u.intent == "repeat":
+                return Decision("repeat", [("repeat_reminder", {})])
+            return Decision("unclear", [("say", {"key": "reminder_unclear"})])  # never guess on medication
+        if ctx == "wellbeing":
+            u = e.classify(text, confidence, choices=True)
+            if u.sure and u.intent is not None:
+                self.context = "open"
+                choice = e.pack.wellbeing[u.intent]
+                concern = u.intent in e.pack.concerning
+                return Decision(u.intent, [("wellbeing", {"category": u.intent, "concern": concern,
+                                                          "reply": choice.reply})])
+            return Decision("unclear", self._reply("wellbeing_unclear"))
+        if ctx == "quiz":
+            self.context = "open"
+            right = e.mentions(text, self.quiz_answer)
+            answer = self.quiz_answer[0] if self.quiz_answer else ""
+            return Decision("right" if right else "wrong", self._reply("quiz_right" if right else "quiz_wrong",
+                                                                        answer=answer))
+        u = e.classify(text, confidence)
+        if u.intent is None:
+            return Decision("none", self._reply("fallback"))
+        if not u.sure:
+            return Decision("none", self._reply("clarify"))  # ask again in other words
+        return Decision(u.intent, self._act(u.intent, now))
+
+    def _answer_help_question(self, text: str, confidence: float) -> Decision:
+        """Yes raises the alert, no cancels it; anything else raises it too (at medium priority)."""
+        first = self.engine.help(text)
+        if first is not None and first.sure:
+            return Decision("help", [("help", {})])  # "yes, I've fallen": at once, high
+        u = self.engine.classify(text, confidence, among=["yes", "no"])
+        if u.sure and u.intent == "yes":
+            return Decision("yes", [("help_yes", {})])
+        if (u.sure and u.intent == "no") or (first is not None and first.reason == "negated"):
+            return Decision("no", [("help_no", {})])
+        return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more
+
+    def _reply(self, key: str, **params: str) -> list[Action]:
+        packed = tuple(sorted(params.items()))
+        if key not in ("clarify", "fallback", "wellbeing_unclear"):
+            self.last_reply = (key, packed)
+        return [("heard", {"reply": key, "params": packed})]
+
+    def _act(self, intent: str, now: dt.datetime) -> list[Action]:
+        simple = {"privacy_on": "privacy_on", "goodbye": "goodbye", "stop": "hush"}
+        if intent in simple:
+            return [(simple[intent], {})]
+        if intent in ("yes", "no", "wake"):
+            return self._reply("clarify")
+        if intent == "repeat":
+            key, params = self.last_reply
+            return [("heard", {"reply": key, "params": params})]  # render() picks other words
+        if intent == "slower":
+            self.rate_step -= 1
+            return self._reply("slower_ok")
+        if intent == "louder":
+            self.volume_step += 1
+            return self._reply("louder_ok")
+        if intent == "time":
+            return self._reply("time", time=now.strftime("%H:%M"))
+        if intent == "date":
+            return self._reply("date", date=now.strftime("%A %d %B %Y"))
+        if intent == "activities":
+            if not self.activities:
+                return self._reply("no_activities")
+            return self._reply("activities", activities=", ".join(self.activities))
+        if intent == "quiz":
+            questions = self.engine.pack.quiz
+            ask, answers = questions[self._quiz_i % len(questions)]
+            self._quiz_i += 1
+            self.context, self.quiz_answer = "quiz", answers
+            return [("heard", {"reply": "quiz_question", "params": (("text", ask),)})]
+        if intent == "thanks":
+            return self._reply("thanks_reply")
+        return self._reply(intent)  # name, disclosure, joke, reminisce

@@ -1,0 +1,126 @@
+"""The `understanding` section of a dialog pack: how residents' own words are read, checked strictly.
+
+Contractions, synonyms, negation words, fillers and the help lists are data that care staff can
+edit; every problem is reported with its key (and, through the checker, its line).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help"}
+HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure")
+
+
+class Checker(Protocol):
+    """What the pack checker offers (robot.dialogs)."""
+
+    def add(self, path: str, message: str, value: Any = None, show: bool = True) -> None: ...
+
+    def keys(self, value: dict[str, Any], path: str, allowed: set[str]) -> None: ...
+
+    def strings(self, value: Any, path: str, required: bool = True) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """How residents' own words are read (the pack's `understanding` section)."""
+
+    contractions: tuple[tuple[str, str], ...] = ()  # (word or -ending, written out)
+    synonyms: tuple[tuple[str, str], ...] = ()  # (variant, canonical)
+    negation_before: tuple[str, ...] = ()
+    negation_after: tuple[str, ...] = ()
+    fillers: tuple[str, ...] = ()
+    alarms: tuple[str, ...] = ()
+    calls: tuple[str, ...] = ()
+    asks: tuple[str, ...] = ()
+    distress: tuple[str, ...] = ()
+    unsure: tuple[str, ...] = ()
+
+
+def check_understanding(c: Checker, value: Any) -> Lexicon:
+    """The checked `understanding` section; every problem goes to the checker with its key."""
+    path = "understanding"
+    if not isinstance(value, dict):
+        c.add(path, "must hold contractions, synonyms, negation, fillers and help", value)
+        return Lexicon()
+    c.keys(value, path, UNDERSTANDING_KEYS)
+    for k in UNDERSTANDING_KEYS:
+        if k not in value:
+            c.add(f"{path}.{k}", "required key is missing", show=False)
+    contractions = _pairs(c, value.get("contractions"), f"{path}.contractions", canonical_first=False)
+    synonyms = _pairs(c, value.get("synonyms"), f"{path}.synonyms", canonical_first=True)
+    negation = value.get("negation")
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    if not isinstance(negation, dict):
+        c.add(f"{path}.negation", "must have before (and may have after): lists of negation words", negation)
+    else:
+        c.keys(negation, f"{path}.negation", {"before", "after"})
+        before = _words(c, negation.get("before"), f"{path}.negation.before")
+        after = _words(c, negation.get("after") or None, f"{path}.negation.after", required=False)
+    fillers = _words(c, value.get("fillers"), f"{path}.fillers")
+    helps = value.get("help")
+    lists: dict[str, tuple[str, ...]] = {}
+    if not isinstance(helps, dict):
+        c.add(f"{path}.help", f"must map {', '.join(HELP_LISTS)} to lists of phrases", helps)
+    else:
+        c.keys(helps, f"{path}.help", set(HELP_LISTS))
+        for k in HELP_LISTS:
+            if k not in helps:
+                c.add(f"{path}.help.{k}", "required key is missing", show=False)
+            lists[k] = tuple(normalise(x) for x in c.strings(helps.get(k), f"{path}.help.{k}"))
+            for i, phrase in enumerate(lists[k]):
+                if not phrase:
+                    c.add(f"{path}.help.{k}.{i}", "has no words once punctuation is removed", show=False)
+    return Lexicon(contractions, synonyms, before, after, fillers, *(lists.get(k, ()) for k in HELP_LISTS))
+
+
+def _pairs(c: Checker, value: Any, path: str, canonical_first: bool) -> tuple[tuple[str, str], ...]:
+    """A mapping of words to words (contractions) or of a canonical word to its variants (synonyms)."""
+    if not isinstance(value, dict) or (canonical_first and not value):
+        c.add(path, "must be a mapping of words" + ("" if canonical_first else " ({} when there are none)"),
+              value)
+        return ()
+    out: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for key, item in value.items():
+        here = f"{path}.{key}"
+        key_text = str(key).strip().lower()
+        if not key_text:
+            c.add(here, "an empty word", show=False)
+            continue
+        if not canonical_first:
+            if not isinstance(item, (str, int)) or not str(item).strip():
+                c.add(here, "must be the words written out in full", item)
+                continue
+            out.append((key_text.replace("’", "'"), str(item).lower()))
+            continue
+        for variant in c.strings(item, here):
+            v = normalise(variant)
+            if not v:
+                c.add(here, "a variant with no words once punctuation is removed", variant)
+            elif v in seen and seen[v] != key_text:
+                c.add(here, f"'{variant}' is already a synonym of '{seen[v]}'", variant)
+            else:
+                seen[v] = key_text
+                out.append((v, normalise(key_text)))
+    return tuple(out)
+
+
+def _words(c: Checker, value: Any, path: str, required: bool = True) -> tuple[str, ...]:
+    """Single words (negations, fillers)."""
+    out = tuple(normalise(w) for w in c.strings(value, path, required))
+    for i, w in enumerate(out):
+        if not w or " " in w:
+            c.add(f"{path}.{i}", "must be a single word", w)
+    return out
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation to spaces, single spaces (keeps letters of every script)."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^\w\s']", " ", text)
+    return " ".join(text.split())

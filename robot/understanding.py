@@ -1,0 +1,251 @@
+"""Reading residents' own words: made comparable first, and searched for help before anything else.
+
+A `Reader` turns an utterance into words (lower case, contractions written out, synonyms
+replaced by one canonical word, the longest phrase first) and stems (inflections removed where
+a Snowball stemmer knows the language). A phrase matches when all its words stand close
+together in any order, so "chest pain" matches "pain in my chest". In Korean a phrase word may
+sit inside a longer word, since endings attach to it ("아파" in "아파요"); in German a long one
+may sit inside a compound ("schmerz" in "brustschmerzen").
+
+`HelpReader` decides whether an utterance calls for help, from the pack's help words alone, so
+no other intent, keyword length or dialog context can outrank it: acute distress, a cry for
+help, or a request for a person raise help at once; a negated request, a complaint or a near
+wording only make the robot ask. All of it is data in the pack's `understanding` section.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import snowballstemmer
+
+from robot.dialog_lexicon import Lexicon, normalise
+
+STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch"}
+INSIDE = ("ko", "ja", "zh")  # scripts whose words carry endings: phrase words match inside words
+NEAR = 2  # a help phrase's words may come in any order, spread over this many extra words
+NEAR_INTENT = 1  # other phrases keep their order, with at most this many extra words (none in Korean)
+SHORT_CALL = 3  # an utterance this short that names a call ("oh nurse quick") is one
+REQUEST_GAP = 4  # words allowed between a call ("nurse") and its ask ("need"): "holen sie mir bitte eine schwester"
+NEGATION_SPAN = 3  # how far before a request a negation still turns it round
+DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breathe" stays distress
+
+Level = Literal["help", "ask"]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One utterance, made comparable: its words, their stems, and both joined."""
+
+    words: tuple[str, ...]
+    stems: tuple[str, ...]
+    text: str
+    stem_text: str
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A pack phrase as words (or stems) to find near each other."""
+
+    source: str
+    parts: tuple[str, ...]
+
+
+class Reader:
+    """Normalises utterances and finds phrases in them, for one language."""
+
+    def __init__(self, language: str, lexicon: Lexicon) -> None:
+        self.inside = language in INSIDE
+        self.compound = language == "de"
+        name = STEMMERS.get(language)
+        self._stemmer = snowballstemmer.stemmer(name) if name else None
+        self._stems: dict[str, str] = {}
+        self._negation = frozenset(lexicon.negation_before)
+        self._negation_stems = frozenset(self.stem(w) for w in lexicon.negation_before)
+        self._whole = {k: v for k, v in lexicon.contractions if not k.startswith("-")}
+        self._endings = sorted(((k[1:], v) for k, v in lexicon.contractions if k.startswith("-")),
+                               key=lambda kv: -len(kv[0]))
+        table: dict[str, str] = {}
+        for variant, canonical in lexicon.synonyms:
+            table.setdefault(" ".join(self._expand(normalise(variant))), canonical)
+        self._synonyms = table
+        alternatives = "|".join(re.escape(v) for v in sorted(table, key=len, reverse=True))
+        if not alternatives:
+            self._synonym_re: re.Pattern[str] | None = None
+        elif self.inside:
+            self._synonym_re = re.compile(f"(?:{alternatives})")
+        else:
+            self._synonym_re = re.compile(rf"(?<!\S)(?:{alternatives})(?!\S)")
+
+    def _expand(self, norm: str) -> list[str]:
+        words: list[str] = []
+        for w in norm.split():
+            if w in self._whole:
+                words += self._whole[w].split()
+                continue
+            for ending, full in self._endings:
+                if w.endswith(ending) and len(w) > len(ending):
+                    words += (w[: -len(ending)] + full).split()
+                    break
+            else:
+                words.append(w.replace("'", ""))
+        return words
+
+    def stem(self, word: str) -> str:
+        """The word without its inflection (cached; the word itself where no stemmer applies)."""
+        stem = self._stems.get(word)
+        if stem is None:
+            stem = self._stemmer.stemWord(word) if self._stemmer is not None else word
+            self._stems[word] = stem
+        return stem
+
+    def read(self, text: str) -> Reading:
+        """The utterance as canonical words and stems."""
+        joined = " ".join(self._expand(normalise(text)))
+        if self._synonym_re is not None:
+            joined = self._synonym_re.sub(lambda m: self._synonyms[m.group(0)], joined)
+        words = tuple(joined.split())
+        stems = tuple(self.stem(w) for w in words)
+        return Reading(words, stems, " ".join(words), " ".join(stems))
+
+    def phrase(self, text: str, stems: bool = False) -> Phrase:
+        """A pack phrase read the way utterances are, so staff may write it naturally."""
+        r = self.read(text)
+        return Phrase(text, r.stems if stems else r.words)
+
+    def _at(self, part: str, seq: tuple[str, ...]) -> list[int]:
+        if self.inside or (self.compound and len(part) >= 5):
+            return [i for i, t in enumerate(seq) if part in t]
+        return [i for i, t in enumerate(seq) if t == part]
+
+    def find(self, phrase: Phrase, reading: Reading, stems: bool = False) -> tuple[int, int] | None:
+        """The narrowest span holding every word of the phrase close together, or None.
+
+        Help phrases (words) match in any order ("pain in my chest"); intent phrases (stems) keep
+        their order. No match reaches over a negation that is not the phrase's own ("i have had"
+        is not in "i have not had").
+        """
+        seq, joined = (reading.stems, reading.stem_text) if stems else (reading.words, reading.text)
+        if not phrase.parts or not all(p in joined for p in phrase.parts):  # C-speed rejection first
+            return None
+        positions = [self._at(p, seq) for p in phrase.parts]
+        if not all(positions):
+            return None
+        if len(positions) == 1:
+            return positions[0][0], positions[0][0] + 1
+        near = (0 if self.inside else NEAR_INTENT) if stems else NEAR
+        negation = self._negation_stems if stems else self._negation
+        best: tuple[int, int] | None = None
+        for combo in itertools.islice(itertools.product(*positions), 256):
+            if stems and any(a > b for a, b in itertools.pairwise(combo)):
+                continue
+            if not (self.inside or self.compound) and len(set(combo)) < len(combo):
+                continue
+            lo, hi = min(combo), max(combo) + 1
+            if hi - lo > len(combo) + near or (best is not None and hi - lo >= best[1] - best[0]):
+                continue
+            if any(seq[i] in negation and seq[i] not in phrase.parts for i in range(lo, hi) if i not in combo):
+                continue
+            if stems and hi < len(seq) and seq[hi] in negation and seq[hi] not in phrase.parts:
+                continue  # "i did" is not in "i did not"
+            best = (lo, hi)
+        return best
+
+    def spans(self, phrase: Phrase, reading: Reading) -> list[tuple[int, int]]:
+        """Every place a one-word phrase stands, or the narrowest span of a longer one."""
+        if len(phrase.parts) == 1:
+            if phrase.parts[0] not in reading.text:
+                return []
+            return [(i, i + 1) for i in self._at(phrase.parts[0], reading.words)]
+        span = self.find(phrase, reading)
+        return [] if span is None else [span]
+
+    def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
+                 after: int) -> bool:
+        """Whether one of `words` stands just before or after a span (a negation, say)."""
+        seq = reading.words
+        ahead = seq[max(0, lo - before):lo]
+        behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]
+        if any(t in words for t in ahead):
+            return True
+        if self.inside:  # endings: "아프지 않아요", "필요 없어요"
+            return any(w in t for t in behind for w in words)
+        return any(t in words for t in behind)
+
+
+@dataclass(frozen=True)
+class HelpVerdict:
+    """Whether an utterance calls for help: `help` at once, or `ask` the resident first."""
+
+    level: Level
+    reason: str  # distress, alarm, request, call, keyword, negated, unsure (no words, ever)
+
+
+class HelpReader:
+    """Finds help in an utterance before any other intent is considered."""
+
+    def __init__(self, reader: Reader, lexicon: Lexicon, keywords: tuple[str, ...]) -> None:
+        self.reader = reader
+        p = reader.phrase
+        self.distress = [p(x) for x in lexicon.distress]
+        self.alarms = [p(x) for x in lexicon.alarms]
+        self.calls = [p(x) for x in lexicon.calls]
+        self.asks = [p(x) for x in lexicon.asks]
+        self.unsure = [p(x) for x in lexicon.unsure]
+        self.keywords = [p(x) for x in keywords]
+        self.before = frozenset(lexicon.negation_before)
+        self.after = frozenset(lexicon.negation_after)
+        self.call_words = frozenset(w for c in self.calls for w in c.parts)
+        self.fillers = frozenset(lexicon.fillers) | self.call_words
+
+    def _negated(self, reading: Reading, span: tuple[int, int], reach: int, parts: tuple[str, ...] | None = None
+                 ) -> bool:
+        """A negation just before or after the span, or (given the phrase's own words) inside it."""
+        if parts is not None and any(w in self.before and w not in parts for w in reading.words[span[0]:span[1]]):
+            return True
+        return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0) or (
+            bool(self.after) and self.reader.any_near(self.after, reading, span[0], span[1], 0, reach))
+
+    def _spans(self, phrases: list[Phrase], reading: Reading) -> list[tuple[int, int]]:
+        return [span for ph in phrases for span in self.reader.spans(ph, reading)]
+
+    def judge(self, reading: Reading, complaints_ask: bool = True) -> HelpVerdict | None:
+        """Help, ask, or None. `complaints_ask` is False where a complaint answers a question."""
+        if not reading.words:
+            return None
+        negated = False
+        for span in self._spans(self.distress, reading):
+            if not self._negated(reading, span, DISTRESS_NEGATION_SPAN):
+                return HelpVerdict("help", "distress")
+        words = reading.words
+        for span in self._spans(self.alarms, reading):
+            if span[0] == 0 or (span[1] == len(words) and words[span[0] - 1] in self.fillers):
+                if not self._negated(reading, span, NEGATION_SPAN):
+                    return HelpVerdict("help", "alarm")
+                negated = True
+        calls = self._spans(self.calls, reading)
+        if calls:
+            for c, a in itertools.product(calls, self._spans(self.asks, reading)):
+                if c == a or max(c[0], a[0]) - min(c[1], a[1]) > REQUEST_GAP:
+                    continue
+                # "ich brauche keine schwester": a negation between the two counts too
+                if not self._negated(reading, (min(c[0], a[0]), max(c[1], a[1])), NEGATION_SPAN, ()):
+                    return HelpVerdict("help", "request")
+                negated = True
+            short = len(words) <= SHORT_CALL or all(w in self.fillers for w in words)
+            if short and not negated and not any(self._negated(reading, c, NEGATION_SPAN) for c in calls):
+                return HelpVerdict("help", "call")  # "nurse!", "oh nurse, quick", "somebody, please"
+        for ph in self.keywords:
+            for span in self.reader.spans(ph, reading):
+                if not self._negated(reading, span, NEGATION_SPAN, ph.parts):
+                    return HelpVerdict("help", "keyword")
+                negated = True
+        if negated or any(self._negated(reading, s, NEGATION_SPAN) for s in calls):
+            return HelpVerdict("ask", "negated")
+        if complaints_ask and any(not self._negated(reading, s, DISTRESS_NEGATION_SPAN)
+                                  for s in self._spans(self.unsure, reading)):
+            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
+        return None
