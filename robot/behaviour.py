@@ -264,9 +264,9 @@ class Behaviour:
             return
         # An unclear answer or silence to the help question still calls staff, at medium priority.
         unsure = event.event.name in ("help_unclear", "help_silence")
-        self.emit(StopSpeech())
         self.emit(Publish("alert", (("type", "help_request"), ("priority", "medium" if unsure else "high"),
                                     ("state", "raised"), ("room", self.room))))
+        self.emit(StopSpeech())  # after the call is out: nothing may come between help and staff
         self.emit(Say("help_called"))
         self.emit(Gesture("nod"))
 

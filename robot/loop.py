@@ -3,7 +3,10 @@
 Each tick calls one function (drain inputs, step the state machine, sample motion,
 write outputs). A tick that wakes late skips the ticks it missed rather than bursting
 to catch up, and counts them. A tick whose work overruns the next deadline counts as an
-overrun; `overrun_fault_after` overruns in a row call the fault handler once.
+overrun; `overrun_fault_after` overruns in a row call the fault handler once. A tick that
+raises is caught and is a fault too (once, however often it raises). Each fault clears by
+itself: after `fault_clear_s` of ticks with no overrun (or no exception) the recover handler
+is called, so the robot returns to service without anyone's help.
 Lateness (wake time minus deadline) goes into a histogram for bench and status.
 """
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
+FAULT_CLEAR_S = 3.0  # healthy seconds after which a loop fault clears
 BUCKET_US = 10  # histogram resolution
 BUCKETS = 5000  # 10 µs x 5000 = 50 ms; later goes to the overflow bucket
 
@@ -75,6 +79,7 @@ class LoopStats:
     overruns: int = 0
     overrun_streak: int = 0
     faults: int = 0
+    tick_exceptions: int = 0
     work_max_ns: int = 0
     realtime: bool = False
 
@@ -113,6 +118,8 @@ class ControlLoop:
         realtime: str = "auto",
         rt_priority: int = 40,
         on_fault: Callable[[str], None] | None = None,
+        on_recover: Callable[[str], None] | None = None,
+        fault_clear_s: float = FAULT_CLEAR_S,
         name: str = "control-loop",
     ) -> None:
         if not 1 <= rate_hz <= 2000:
@@ -123,6 +130,9 @@ class ControlLoop:
         self.realtime = realtime
         self.rt_priority = rt_priority
         self.on_fault = on_fault
+        self.on_recover = on_recover
+        self.fault_clear_s = fault_clear_s
+        self.active: dict[str, int] = {}  # fault reason -> monotonic ns of its latest occurrence
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -191,8 +201,10 @@ class ControlLoop:
             try:
                 self.tick(now, (now - last) / 1e9)
             except Exception:  # a bug in a tick must not kill the loop; it becomes a fault
-                log.exception("control tick raised")
-                self._fault("tick_exception")
+                stats.tick_exceptions += 1
+                if "tick_exception" not in self.active:
+                    log.exception("control tick raised")
+                self._fault("tick_exception", now)
             last = now
             done = clock()
             work = done - now
@@ -203,15 +215,33 @@ class ControlLoop:
             if done > deadline:
                 stats.overruns += 1
                 stats.overrun_streak += 1
-                if stats.overrun_streak == self.overrun_fault_after:
-                    self._fault("loop_overrun")
+                if stats.overrun_streak >= self.overrun_fault_after:
+                    self._fault("loop_overrun", done)
             else:
                 stats.overrun_streak = 0
+            if self.active:
+                self._clear_healed(done)
 
-    def _fault(self, reason: str) -> None:
-        self.stats.faults += 1
-        if self.on_fault is not None:
-            try:
-                self.on_fault(reason)
-            except Exception:
-                log.exception("loop fault handler raised")
+    def _fault(self, reason: str, now_ns: int) -> None:
+        """Note a fault; the handler hears of it once, until it has cleared."""
+        first = reason not in self.active
+        self.active[reason] = now_ns
+        if first:
+            self.stats.faults += 1
+            self._call(self.on_fault, reason)
+
+    def _clear_healed(self, now_ns: int) -> None:
+        clear_ns = int(self.fault_clear_s * 1e9)
+        for reason, last in list(self.active.items()):
+            if now_ns - last >= clear_ns:
+                del self.active[reason]
+                log.info("loop fault %s cleared after %.1f s without it", reason, self.fault_clear_s)
+                self._call(self.on_recover, reason)
+
+    def _call(self, handler: Callable[[str], None] | None, reason: str) -> None:
+        if handler is None:
+            return
+        try:
+            handler(reason)
+        except Exception:
+            log.exception("loop fault handler raised")

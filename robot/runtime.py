@@ -137,7 +137,7 @@ class Runtime:
                                     self.staff.fault)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
-        executor = Executor(self.motion, self.speech, self.staff, self._sensors)
+        executor = Executor(self.motion, self.speech, self.staff, self._sensors, record)
         self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
         self._watchdog = Watchdog()
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, schedule,
@@ -148,7 +148,8 @@ class Runtime:
                          loop_p99_ms=lambda: self.loop.stats.histogram.percentile_ms(0.99))
         self.loop = ControlLoop(self.tick, cfg.loop.rate_hz, overrun_fault_after=cfg.loop.overrun_fault_after,
                                 realtime=cfg.loop.realtime, rt_priority=cfg.loop.rt_priority,
-                                on_fault=lambda reason: self.inject("fault", reason=reason))
+                                on_fault=lambda reason: self.inject("fault", reason=reason),
+                                on_recover=lambda reason: self.inject("recover", reason=reason))
         record("boot", {"boot_id": self.boot_id, "version": __version__})
         self._parts = self._guarded_parts()
         for part in self._parts:

@@ -219,6 +219,8 @@ def test_each_part_killed_by_an_injected_exception_is_restarted_reported_and_cle
         assert p.alive and not p.faulted
         since = time.monotonic()
         assert wait_for(lambda: notify.pings_since(since) >= 1, 3)  # systemd still fed
+        audit = rt.state_dir / "audit.jsonl"
+        assert wait_for(lambda: f'"reason": "part_{part}"' in audit.read_text(), 2)  # the audit log has it too
         status = rt.status()["parts"][part]
         assert status["errors"] == 1 and "injected into" in status["last_error"]
     finally:
@@ -276,3 +278,141 @@ def test_a_guarded_callback_never_lets_an_exception_into_the_library_thread() ->
     assert reports == [("paho_on_message", True), ("paho_on_message", False)]  # cleared by a good call
     with pytest.raises(KeyError, match="no guarded part"):
         guard.inject("nothing", ValueError())
+
+
+# -- faults clear when their cause clears: the robot returns to service by itself -----------------
+
+
+def test_a_burst_of_overruns_is_a_fault_that_clears_after_healthy_seconds(config: Config,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        real_sample = rt.motion.sample
+        slow = [True]
+
+        def slow_sample(now: float) -> Any:  # the tick's work takes longer than its period
+            if slow[0]:
+                time.sleep(2.5 / config.loop.rate_hz)
+            return real_sample(now)
+
+        monkeypatch.setattr(rt.motion, "sample", slow_sample)
+        assert wait_for(lambda: rt.behaviour.state == "fault", 3)
+        assert "loop_overrun" in rt.behaviour.facts.faults
+        slow[0] = False
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10), rt.behaviour.facts.faults
+        assert wait_for(lambda: fault_states(rt, "loop_overrun") == ["raised", "cancelled"], 2)
+    finally:
+        rt.stop()
+
+
+def test_a_tick_exception_is_a_fault_that_clears_when_ticks_run_cleanly(config: Config,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        real_sample = rt.motion.sample
+        calls = [0]
+
+        def broken_sample(now: float) -> Any:  # a bug hit by the next 20 ticks
+            calls[0] += 1
+            if calls[0] <= 20:
+                raise RuntimeError("injected: motion bug")
+            return real_sample(now)
+
+        monkeypatch.setattr(rt.motion, "sample", broken_sample)
+        assert wait_for(lambda: rt.behaviour.state == "fault", 3)
+        assert "tick_exception" in rt.behaviour.facts.faults
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10), rt.behaviour.facts.faults
+        assert wait_for(lambda: fault_states(rt, "tick_exception") == ["raised", "cancelled"], 2)
+        rt.inject("help")
+        assert wait_for(lambda: help_alerts(rt), 2)
+    finally:
+        rt.stop()
+
+
+def test_a_killed_worker_is_a_fault_for_staff_that_clears_when_it_is_ready_again(
+        config: Config, fast_workers: Any) -> None:
+    import os
+    import signal
+
+    # down for at least 1.5 s (the restart backoff), so the once-a-second check sees the outage
+    workers = fast_workers.model_copy(update={"backoff_initial_s": 1.5, "backoff_max_s": 2.0})
+    cfg = config.model_copy(update={"workers": workers})
+    rt = Runtime(cfg, simulate=True, workers=[WorkerSpec("diag", DIAG)])
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 15)
+        rt.workers.alert_after_s = 0.05  # staff hear of any outage at once (30 s on a robot)
+        pid = rt.supervisor.health()["diag"].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: fault_states(rt, "worker_diag") == ["raised"], 5)
+        assert wait_for(lambda: fault_states(rt, "worker_diag") == ["raised", "cancelled"], 15)
+        assert rt.supervisor.health()["diag"].pid != pid and rt.behaviour.state == "idle"
+    finally:
+        rt.stop()
+
+
+# -- defect 10: a tick is transactional ----------------------------------------------------------
+
+
+def test_the_help_alert_is_published_before_speech_is_stopped() -> None:
+    from robot.behaviour import Behaviour
+    from robot.intents import Publish, StopSpeech
+
+    b = Behaviour()
+    assert b.fire("booted") and b.fire("help")
+    intents = b.take_intents()
+    publish = next(i for i, x in enumerate(intents) if isinstance(x, Publish) and x.kind == "alert")
+    stop = next(i for i, x in enumerate(intents) if isinstance(x, StopSpeech))
+    assert publish < stop, intents  # nothing that silences the robot may come before the call goes out
+
+
+def test_an_intent_that_fails_loses_none_of_the_intents_after_it(config: Config,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+
+        def broken(*args: Any) -> None:
+            raise RuntimeError("injected: every intent of this kind fails")
+
+        monkeypatch.setattr(rt.speech, "stop", broken)  # StopSpeech fails
+        monkeypatch.setattr(rt.motion, "play", broken)  # and so does every Gesture
+        rt.hear("I need a nurse")
+        assert wait_for(lambda: help_alerts(rt), 3), "the help alert was lost with a failing intent"
+        assert wait_for(lambda: [s.key for s in rt.said][-1:] == ["help_called"], 2)  # the resident is told
+        assert rt.behaviour.state == "alerting"  # carried on: the failure is reported, not a fault lock
+        assert wait_for(lambda: "raised" in fault_states(rt, "intent_stopspeech"), 2)
+        assert "tick_exception" not in rt.behaviour.facts.faults
+        audit = rt.state_dir / "audit.jsonl"
+        assert wait_for(lambda: '"reason": "intent_gesture"' in audit.read_text(), 2)
+    finally:
+        rt.stop()
+
+
+@pytest.mark.parametrize(("name", "payload"), [
+    ("quiet_hours", {"enabled": True, "start": "21:00\n", "end": "07:00"}),  # passed the old schema
+    ("remind", {"kind": "drink", "in_s": "soon"}),
+    ("ack", {}),
+    ("resolve", {"alert_id": 12}),
+])
+def test_a_staff_command_that_fails_in_the_tick_is_refused_never_a_fault(
+        config: Config, name: str, payload: dict[str, Any]) -> None:
+    rt = Runtime(config, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        rt.inject_command(name, payload)
+        audit = rt.state_dir / "audit.jsonl"
+        assert wait_for(lambda: '"refused"' in audit.read_text() and f'"command": "{name}"' in audit.read_text(), 3)
+        time.sleep(0.3)
+        assert rt.behaviour.state == "idle" and not rt.behaviour.facts.faults
+        rt.hear("I need a nurse")
+        assert wait_for(lambda: help_alerts(rt), 3)
+    finally:
+        rt.stop()

@@ -8,6 +8,8 @@ import pytest
 
 from robot.loop import BUCKET_US, ControlLoop, LatencyHistogram
 
+from .conftest import wait_for
+
 
 def test_histogram_percentiles_are_bucket_upper_edges() -> None:
     h = LatencyHistogram()
@@ -95,3 +97,41 @@ def test_sched_fifo_is_used_when_permitted_and_skipped_when_off() -> None:
 def test_rate_outside_range_is_refused() -> None:
     with pytest.raises(ValueError, match="rate_hz"):
         ControlLoop(lambda now, dt: None, rate_hz=0)
+
+
+def test_an_overrun_fault_clears_after_a_run_of_healthy_ticks() -> None:
+    events: list[tuple[str, str]] = []
+    slow = [True]
+    loop = ControlLoop(lambda now, dt: time.sleep(0.012) if slow[0] else None, rate_hz=100, overrun_fault_after=5,
+                       on_fault=lambda r: events.append(("fault", r)),
+                       on_recover=lambda r: events.append(("recover", r)), fault_clear_s=0.3)
+    loop.start()
+    try:
+        assert wait_for(lambda: ("fault", "loop_overrun") in events, 2)
+        time.sleep(0.2)
+        assert events == [("fault", "loop_overrun")]  # still overrunning: not cleared
+        slow[0] = False
+        assert wait_for(lambda: ("recover", "loop_overrun") in events, 2)
+    finally:
+        loop.stop()
+    assert events == [("fault", "loop_overrun"), ("recover", "loop_overrun")]
+
+
+def test_a_tick_exception_fault_clears_once_ticks_run_cleanly_again() -> None:
+    events: list[tuple[str, str]] = []
+    count = [0]
+
+    def tick(now: int, dt: float) -> None:
+        count[0] += 1
+        if count[0] <= 30:
+            raise RuntimeError("bug hit for a while")
+
+    loop = ControlLoop(tick, rate_hz=200, on_fault=lambda r: events.append(("fault", r)),
+                       on_recover=lambda r: events.append(("recover", r)), fault_clear_s=0.3)
+    loop.start()
+    try:
+        assert wait_for(lambda: ("recover", "tick_exception") in events, 3)
+    finally:
+        loop.stop()
+    assert events == [("fault", "tick_exception"), ("recover", "tick_exception")]  # one fault, one clear
+    assert loop.stats.tick_exceptions == 30

@@ -150,8 +150,8 @@ class StaffChannel:
     def command(self, name: str, payload: dict[str, Any]) -> None:
         """Carry out one staff command."""
         self.record("command", {"command": name})
-        alert_id = str(payload.get("alert_id", ""))
         try:
+            alert_id = str(payload.get("alert_id", ""))
             if name == "ack":
                 update = self.alerts.acknowledge(alert_id)
                 if update is not None:
@@ -173,3 +173,7 @@ class StaffChannel:
         except UnknownAlert as exc:
             log.warning("staff command %s rejected: %s", name, exc)
             self.record("refused", {"command": name, "reason": "unknown alert"})
+        except Exception as exc:  # whatever the decoder let through: refused and reported, never a fault
+            log.warning("staff command %s refused: it could not be carried out: %s: %s", name,
+                        type(exc).__name__, str(exc)[:200])
+            self.record("refused", {"command": name, "reason": "invalid"})

@@ -101,7 +101,7 @@ class Tick:
         for name, payload in p.staff.take_commands():
             p.inbox.put(StaffCommand(name, payload))
         for item in p.inbox.drain():
-            self._inputs[type(item)](item, now)
+            self._take(item, now)
         change = p.servo.link_change()
         if change is not None:
             self.fire("recover" if change else "fault", reason="servo")
@@ -127,6 +127,15 @@ class Tick:
         # the robot is handling (servo unplugged, a worker restarting) is no reason to restart it.
         if p.guard.check(now) and self.ticks % self.rate_hz == 0:
             p.watchdog.notify("WATCHDOG=1")
+
+    def _take(self, item: Any, now: float) -> None:
+        """Handle one input; one that fails is logged and recorded, and the next still runs."""
+        try:
+            self._inputs[type(item)](item, now)
+        except Exception:
+            kind = type(item).__name__  # never the input itself: an utterance's words stay unlogged
+            log.exception("input %s could not be handled; carrying on", kind)
+            self.p.record("refused", {"reason": f"input_{kind}_failed"})
 
     def _check_boot(self, now: float) -> None:
         if (self.p.servo.ok and self.p.workers.all_ready) or now - self.started_at > self.boot_timeout_s:
@@ -175,7 +184,7 @@ class Tick:
         self.fire("privacy_off" if self.p.machine.state == "privacy" else "privacy_on")
 
     def _part_fault(self, item: PartFault, now: float) -> None:
-        self.p.record("fault", {"part": item.part, "state": "raised" if item.raised else "cleared"})
+        self.p.record("fault", {"reason": f"part_{item.part}", "state": "raised" if item.raised else "cleared"})
         self.p.staff.fault(f"part_{item.part}", item.raised, now)
 
     def _gesture(self, item: PlayGesture, now: float) -> None:

@@ -91,7 +91,11 @@ class WorkerChannel:
             self.messages_received += 1
             handler = self.handlers.get(msg.kind)
             if handler is not None:
-                handler(msg, now)
+                try:
+                    handler(msg, now)
+                except Exception:  # one bad message must not stop the tick nor the messages after it
+                    log.exception("worker %s: message %r could not be handled", msg.sender, msg.kind)
+                    self.record("worker", {"worker": msg.sender, "state": "bad_message", "reason": msg.kind})
             elif msg.kind not in INFORMATIONAL and msg.kind not in self._unknown:
                 self._unknown.add(msg.kind)
                 log.warning("worker %s sent %r, which nothing handles", msg.sender, msg.kind)
