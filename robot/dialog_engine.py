@@ -156,9 +156,25 @@ class DialogEngine:
         return Understanding(name, round(best, 3), sure, via)
 
     def mentions(self, text: str, answers: Iterable[str]) -> bool:
-        """Whether any of the answers is said (a quiz answer, in any inflection)."""
+        """Whether any of the answers is said (a quiz answer, in any inflection: "greeny" holds green)."""
         r = self.reader.read(text)
-        return any(self.reader.find(self.reader.phrase(a, stems=True), r, stems=True) for a in answers)
+        for answer in answers:
+            phrase = self.reader.phrase(answer, stems=True)
+            if self.reader.find(phrase, r, stems=True) or (
+                    len(phrase.parts) == 1 and len(phrase.parts[0]) >= 4
+                    and any(w.startswith(phrase.parts[0]) for w in r.words)):
+                return True
+        return False
+
+    def loosely(self, text: str, intent: str) -> bool:
+        """Whether one of the intent's keywords is said with its words in any order, spread out
+        ("robin, I want you back" for the wake phrase while the robot is not listening)."""
+        r = self.reader.read(text)
+        return any(self.reader.find(self.reader.phrase(k), r) for k in self.pack.intents[intent].keywords)
+
+    def doubtful(self, text: str) -> bool:
+        """Whether the resident is unsure ("I might have", "I can't remember"): never a yes or a no."""
+        return bool(self.helper.spans_of(self.helper.doubts, self.reader.read(text)))
 
     # -- speaking ---------------------------------------------------------------------------------
 
