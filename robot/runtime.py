@@ -202,7 +202,8 @@ class Runtime:
             self._restored = self.alerts.restore(outbox.open_alerts(), time.monotonic(), time.time())
             self._undelivered = outbox.undelivered_alerts()
             self.link = MqttLink(cfg.mqtt, Topics(cfg.robot.site, cfg.robot.id), self.boot_id, outbox,
-                                 max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s)
+                                 max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s,
+                                 guard=self.guard)
             self.link.health = {"behaviour": "booting", "faults": [], "open_alerts": 0}
         elif not self.simulate:
             log.warning("mqtt.enabled is false: alerts reach no one but this robot's log. "
