@@ -192,3 +192,14 @@ def test_a_poisoned_alert_does_not_crash_the_console_and_the_next_help_shows(rob
     finally:
         intruder.close()
         console.close()
+
+
+def test_no_robot_can_close_another_robots_alert() -> None:
+    console, out = offline_console()
+    help_1 = alert()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(help_1).encode())
+    forged = {**help_1, "robot": ROBOTS[1], "event_id": "9" * 32, "state": "resolved", "ts": help_1["ts"] + 1}
+    console.apply(f"{BASE}/{ROBOTS[1]}/alert", json.dumps(forged).encode())
+    console.apply(f"{BASE}/{ROBOTS[1]}/alert/{'a' * 32}", b"")  # nor clear it
+    assert console.alerts["a" * 32].robot == ROBOTS[0] and console.alerts["a" * 32].state == "raised"
+    assert "belongs to" in out.getvalue()
