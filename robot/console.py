@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardware.maestro_protocol import MaestroError
+
+if TYPE_CHECKING:
+    from robot.runtime import Runtime
 
 HELP = """commands:
   engage | disengage            a person faces the robot / leaves
   say WORDS...                  the resident says something (typed, skips recognition),
                                 e.g. say what time is it / say I need a nurse / say stop listening
-  play FILE.wav                 the simulated microphone plays a 16 kHz mono WAV (speech enabled)
+  play PHRASE | FILE.wav        the simulated microphone plays a resident's phrase (help, yes or no, made
+                                with espeak-ng in the robot's language; `play` lists them)
+                                or a 16 kHz mono WAV (speech enabled: carebot sim --speech ko)
   button                        the robot's physical button (privacy on and off)
   checkin                       start a wellbeing check-in now
   help                          the resident asks for help
@@ -62,11 +69,8 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
             runtime.inject_command(cmd, {"alert_id": alert_id} if cmd in ("ack", "resolve") else {})
     elif cmd == "say":
         runtime.hear(" ".join(args), typed=True)
-    elif cmd == "play" and args:
-        if "speech_in" not in runtime.worker_specs_names():
-            write("play: speech is not enabled ([speech] enabled = true, source = \"sim\")")
-        else:
-            runtime.supervisor.send("speech_in", "play", path=args[0])
+    elif cmd == "play":
+        _play(args, runtime, write)
     elif cmd == "button":
         runtime.press_button()
     elif cmd == "checkin":
@@ -115,3 +119,29 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
     else:
         write(f"unknown command {cmd!r}; type 'commands' for the list")
     return True
+
+
+def _play(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:
+    """Play a ready-made phrase or a WAV file to the simulated microphone."""
+    from robot import sim_speech
+    from robot.errors import CareBotError
+
+    language = runtime.config.robot.language
+    if not args:
+        phrases = sim_speech.PHRASES.get(language, {})
+        write("play what? " + ", ".join(f"{k} ({v})" for k, v in phrases.items()) + ", or a FILE.wav")
+        return
+    if "speech_in" not in runtime.worker_specs_names():
+        write("play: speech is not enabled; start the simulator with speech, e.g. carebot sim --speech ko")
+        return
+    path = args[0]
+    if not path.lower().endswith(".wav"):
+        try:
+            path = str(sim_speech.phrase(path, language, runtime.state_dir))
+        except CareBotError as exc:
+            write(f"play: {exc}")
+            return
+    if not Path(path).is_file():
+        write(f"play: no file {path}")
+        return
+    runtime.supervisor.send("speech_in", "play", path=path)

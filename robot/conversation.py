@@ -86,10 +86,12 @@ class Conversation:
             return Decision("ask", [("ask_help", {"reason": first.reason})])
         if ctx == "privacy":
             u = e.classify(text, confidence, among=["wake"])
-            return Decision("wake", [("privacy_off", {})]) if u.intent == "wake" and u.sure else Decision("ignore", [])
+            if (u.intent == "wake" and u.sure) or e.loosely(text, "wake"):
+                return Decision("wake", [("privacy_off", {})])
+            return Decision("ignore", [])
         if ctx == "reminder":
             u = e.classify(text, confidence, among=["yes", "no", "repeat"])
-            if u.sure and u.intent in ("yes", "no"):
+            if u.sure and u.intent in ("yes", "no") and not e.doubtful(text):
                 self.context = "open"
                 return Decision(u.intent, [("confirm" if u.intent == "yes" else "decline", {})])
             if u.sure and u.intent == "repeat":

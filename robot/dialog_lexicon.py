@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help"}
-HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure")
+HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others")
 
 
 class Checker(Protocol):
@@ -38,6 +38,8 @@ class Lexicon:
     asks: tuple[str, ...] = ()
     distress: tuple[str, ...] = ()
     unsure: tuple[str, ...] = ()
+    doubts: tuple[str, ...] = ()  # a request that doubts itself ("should I see the nurse?") is asked about
+    others: tuple[str, ...] = ()  # someone else, the past, television: distress there is asked about
 
 
 def check_understanding(c: Checker, value: Any) -> Lexicon:

@@ -23,8 +23,9 @@ __all__ = ["DialogError", "Lexicon", "Pack", "check_pack", "find_packs", "load_p
 # What the code relies on: every pack must have these.
 INTENTS = ("help", "yes", "no", "privacy_on", "wake", "repeat", "slower", "louder", "time", "date",
            "activities", "name", "disclosure", "joke", "reminisce", "quiz", "goodbye", "stop", "thanks")
-RESPONSES = ("greeting", "disclosure", "goodbye", "help_called", "help_coming", "help_still_coming", "reminder",
-             "reminder_again", "reminder_thanks", "reminder_declined", "reminder_unclear", "privacy_on",
+RESPONSES = ("greeting", "disclosure", "goodbye", "help_called", "help_coming", "help_still_coming",
+             "help_not_reached", "help_reached", "reminder", "reminder_again", "reminder_thanks",
+             "reminder_declined", "reminder_unclear", "privacy_on",
              "privacy_off", "fallback", "clarify", "time", "date", "activities", "no_activities", "name", "joke",
              "reminisce", "quiz_right", "quiz_wrong", "wellbeing_ask", "wellbeing_fine", "wellbeing_concern",
              "wellbeing_tired", "wellbeing_unclear", "slower_ok", "louder_ok", "stop_ok", "thanks_reply",

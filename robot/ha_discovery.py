@@ -4,7 +4,7 @@ When `mqtt.home_assistant` is on, the robot announces five entities under one HA
 online (connectivity), mode, problem, outbox backlog and control-loop p99. Their state comes
 from two topics only: the retained `status` and a retained `device` topic made for this. The
 `device` payload is coarse by design: every state in which the robot is looking after a
-resident (engaged, listening, responding, reminding, alerting) is reported as `active`, so a
+resident (engaged, listening, responding, reminding, confirming, alerting) is reported as `active`, so a
 dashboard cannot tell that someone asked for help. The Home Assistant account that
 scripts/broker-setup.sh creates may read `status`, `device` and the discovery topics, and
 nothing else: alerts and activity cannot reach Home Assistant even if it asks.
@@ -21,8 +21,8 @@ from robot.events import Topics, validate
 
 # Behaviour state -> the mode Home Assistant sees.
 MODE_OF = {"booting": "starting", "idle": "active", "engaged": "active", "listening": "active",
-           "responding": "active", "reminding": "active", "alerting": "active", "paused": "paused",
-           "privacy": "privacy", "sleeping": "sleeping", "fault": "fault", "stopping": "stopping"}
+           "responding": "active", "reminding": "active", "confirming": "active", "alerting": "active",
+           "paused": "paused", "privacy": "privacy", "sleeping": "sleeping", "fault": "fault", "stopping": "stopping"}
 MODES = sorted(set(MODE_OF.values()))
 
 

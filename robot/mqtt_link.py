@@ -7,6 +7,9 @@ Three threads meet here and none of them waits on another:
   outbox, publishes from the outbox in priority order with a bounded number in flight,
   deletes a row on a successful PUBACK, keeps it on a reason code >= 0x80, validates
   incoming commands, and sends the heartbeat.
+The link thread is a guarded part and paho's callbacks are guarded callbacks (robot.core.guard):
+an exception is logged with its traceback and reported as a fault, and the link carries on; each
+step is bounded in time, so the guard can tell a wedged link from a busy one.
 The retained status topic says online; the broker's last will says offline; a clean
 stop says stopped. With `home_assistant` on, it also announces the robot's status entities
 by Home Assistant discovery and keeps their retained `device` state current (robot.ha_discovery).
@@ -36,6 +39,7 @@ from robot import __version__
 from robot.alerts import OPEN_STATES
 from robot.command_intake import CommandIntake
 from robot.config import MqttSection, read_secret
+from robot.core.guard import Guard
 from robot.events import InvalidMessage, Topics, encode
 from robot.ha_discovery import device_state, discovery_messages
 from robot.outbox import PRIORITY, Outbox, Row
@@ -43,7 +47,7 @@ from robot.outbox import PRIORITY, Outbox, Row
 log = logging.getLogger(__name__)
 
 FAULT_SHOWN_S = 60.0   # a caught error shows as the fault "mqtt_link" in heartbeats this long
-ERROR_BACKOFF_S = 0.5  # the link thread's pause after an unexpected error
+STEP_BUDGET_S = 0.3    # work per step of the link thread, well inside the guard's stall limit
 RETAINED_MEMORY = 4096  # alerts whose retained copy's order is remembered
 SESSION_TAKEN_OVER = 0x8E
 
@@ -91,7 +95,8 @@ class MqttLink:
     """
 
     def __init__(self, config: MqttSection, topics: Topics, boot_id: str, outbox: Outbox,
-                 *, max_inflight: int = 8, heartbeat_s: float = 30.0, retry_s: float = 5.0) -> None:
+                 *, max_inflight: int = 8, heartbeat_s: float = 30.0, retry_s: float = 5.0,
+                 guard: Guard | None = None) -> None:
         self.config = config
         self.topics = topics
         self.boot_id = boot_id
@@ -110,17 +115,16 @@ class MqttLink:
         self._submissions: collections.deque[Submission] = collections.deque()
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
-        self._stop = threading.Event()
         self._inflight: dict[int, Row] = {}
         self._retained: collections.OrderedDict[str, tuple[float, int]] = collections.OrderedDict()
         self._seq = 0
         self._hb_seq = 0
         self._device_key: tuple[Any, ...] | None = None
         self._stamped: tuple[str, str, int, str, bytes] | None = None
-        self.errors = 0
-        self._last_error: float | None = None
-        self._error_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._next_heartbeat = 0.0
+        self.guard = guard or Guard()  # the runtime's, which watches it; else one of its own
+        self._part = self.guard.part("mqtt_link", self._step, close=self._close, wake=self._wake.set)
+        self._callbacks: list[Any] = []
         self.client = self._make_client()
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -138,33 +142,30 @@ class MqttLink:
         client.on_subscribe = self._guarded("on_subscribe", lambda c, u, mid, rcs, p: self._queue("suback", rcs))
         return client
 
-    # -- the guard: no exception leaves a thread or callback boundary ------------------------------
-    # (a small local guard; a shared supervised-part helper can replace it)
-
-    def _guarded(self, where: str, callback: Callable[..., None]) -> Callable[..., None]:
+    def _guarded(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
         """A paho callback that cannot raise into paho's network thread (which would end it)."""
+        guarded = self.guard.callback(f"mqtt_{name}", callback)
+        self._callbacks.append(guarded)
+        return guarded
 
-        def call(*args: Any) -> None:
-            try:
-                callback(*args)
-            except Exception:
-                self._caught(where)
-
-        return call
-
-    def _caught(self, where: str) -> None:
-        """Log an unexpected exception with its traceback and show it as a fault in the heartbeat."""
-        with self._error_lock:
-            self.errors += 1
-            self._last_error = time.monotonic()
-        log.exception("mqtt-link: unexpected error in %s; carrying on", where)
+    @property
+    def errors(self) -> int:
+        """Exceptions caught in the link thread and in paho's callbacks so far."""
+        return int(self._part.errors) + sum(int(cb.errors) for cb in self._callbacks)
 
     def faults(self) -> list[str]:
-        """The link's own faults, each shown for FAULT_SHOWN_S after it last happened: an error caught
-        (mqtt_link), and a command refused for its age, which means a clock is wrong (command_clock)."""
+        """The link's own faults for the heartbeat: an exception caught in it (mqtt_link), shown while
+        faulted and for FAULT_SHOWN_S after, and a command refused for its age, which means a clock is
+        wrong (command_clock), shown for FAULT_SHOWN_S."""
         now = time.monotonic()
-        last = (("command_clock", self.intake.clock_refused_at), ("mqtt_link", self._last_error))
-        return [name for name, when in last if when is not None and now - when < FAULT_SHOWN_S]
+        out = []
+        clock = self.intake.clock_refused_at
+        if clock is not None and now - clock < FAULT_SHOWN_S:
+            out.append("command_clock")
+        recent = self._part.errors and now - self._part.last_error_at < FAULT_SHOWN_S
+        if recent or self._part.faulted or any(cb.faulted for cb in self._callbacks):
+            out.append("mqtt_link")
+        return out
 
     @property
     def rejected_commands(self) -> int:
@@ -173,7 +174,7 @@ class MqttLink:
 
     def alive(self) -> bool:
         """True while the link thread runs (it ends only on stop())."""
-        return self._thread.is_alive()
+        return self._part.alive
 
     def _status(self, state: str) -> bytes:
         return encode("status", {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
@@ -189,7 +190,8 @@ class MqttLink:
         """Connect in the background and start draining the outbox."""
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         self.client.loop_start()
-        self._thread.start()
+        self._next_heartbeat = time.monotonic() + self.heartbeat_s
+        self._part.start()
 
     def submit(self, kind: str, fields: dict[str, Any]) -> None:
         """Queue an alert update or activity bucket (non-blocking; stored by the link thread)."""
@@ -198,49 +200,45 @@ class MqttLink:
 
     def stop(self, timeout: float = 3.0) -> None:
         """Store what was submitted, say 'stopped', and disconnect cleanly."""
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout + 2)
+        self._part.stop(timeout + 2)
         self.outbox.close()
 
     # -- the link thread ------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        next_heartbeat = time.monotonic() + self.heartbeat_s
-        while not self._stop.is_set():
-            try:
-                next_heartbeat = self._step(next_heartbeat)
-            except Exception:
-                self._caught("the link thread")
-                self._stop.wait(ERROR_BACKOFF_S)  # a lasting fault (a disk error) must not spin
-        try:
-            self._store_submissions()
-        except Exception:
-            self._caught("storing the last events")
-        try:
-            self._shutdown()
-        except Exception:
-            self._caught("the clean stop")
-
-    def _step(self, next_heartbeat: float) -> float:
+    def _step(self) -> None:
+        """One bounded piece of the link's work (the guard calls it again and again)."""
         self._wake.wait(0.2)
         self._wake.clear()
-        self._store_submissions()
+        end = time.monotonic() + STEP_BUDGET_S
+        self._store_submissions(end)
         self.outbox.flush()  # alerts held in memory after a failed write go to disk when it allows
-        self._handle_events()
+        self._handle_events(end)
         self._fill()
-        if self.connected and time.monotonic() >= next_heartbeat:
-            next_heartbeat = time.monotonic() + self.heartbeat_s
+        if self.connected and time.monotonic() >= self._next_heartbeat:
+            self._next_heartbeat = time.monotonic() + self.heartbeat_s
             self._heartbeat()
             self._device(force=True)
         elif self.connected:
             self._device()  # a change of mode shows in Home Assistant at once
-        return next_heartbeat
 
-    def _store_submissions(self) -> None:
+    def _close(self) -> None:
+        """The part's last act: store what was submitted, say 'stopped', disconnect."""
+        try:
+            self._store_submissions(float("inf"))
+        finally:
+            self._shutdown()
+
+    def _store_submissions(self, end: float) -> None:
         while self._submissions:
+            if time.monotonic() > end:
+                self._wake.set()  # the rest in the next step
+                return
             if self._stamped is None:
-                self._stamped = self._stamp(self._submissions[0])
+                try:
+                    self._stamped = self._stamp(self._submissions[0])
+                except Exception:  # it can never be sent: drop it, and let the guard report the bug
+                    self._submissions.popleft()
+                    raise
             if self._stamped is not None:  # an outbox error raises here: the event stays first in line
                 event_id, kind, priority, topic, payload = self._stamped
                 if not self.outbox.add(event_id, kind, priority, topic, payload):
@@ -249,23 +247,24 @@ class MqttLink:
             self._submissions.popleft()
 
     def _stamp(self, sub: Submission) -> tuple[str, str, int, str, bytes] | None:
-        """The outbox row of a submission, stamped once; None if it can never be sent (said loudly)."""
+        """The outbox row of a submission, stamped once; None if it does not match its schema."""
+        self._seq += 1
+        event_id = uuid.uuid4().hex
+        body = {"event_id": event_id, "boot_id": self.boot_id, "seq": self._seq, "ts": round(time.time(), 3),
+                "robot": self.topics.robot, "site": self.topics.site, **sub.fields}
         try:
-            self._seq += 1
-            event_id = uuid.uuid4().hex
-            body = {"event_id": event_id, "boot_id": self.boot_id, "seq": self._seq, "ts": round(time.time(), 3),
-                    "robot": self.topics.robot, "site": self.topics.site, **sub.fields}
             payload = encode(sub.kind, body)
-            key = f"alert:{sub.fields.get('priority')}" if sub.kind == "alert" else sub.kind
-            return event_id, sub.kind, PRIORITY.get(key, 5), self.topics.event(sub.kind), payload
         except InvalidMessage as exc:  # a bug upstream: never send it, say so loudly
             log.error("event not sent, it does not match its schema: %s", exc)
-        except Exception:
-            self._caught(f"stamping a {str(sub.kind)[:20]} event (not sent)")
-        return None
+            return None
+        key = f"alert:{sub.fields.get('priority')}" if sub.kind == "alert" else sub.kind
+        return event_id, sub.kind, PRIORITY.get(key, 5), self.topics.event(sub.kind), payload
 
-    def _handle_events(self) -> None:
+    def _handle_events(self, end: float) -> None:
         while True:
+            if time.monotonic() > end:
+                self._wake.set()  # the rest in the next step
+                return
             try:
                 kind, data = self._events.get_nowait()
             except queue.Empty:

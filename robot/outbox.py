@@ -17,6 +17,7 @@ order, still published from there, and written as soon as a write succeeds again
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import shutil
@@ -98,6 +99,7 @@ class Outbox:
         self.min_free_mb = min_free_mb
         self.dropped_activity = 0
         self.write_error: str | None = None
+        self.accepted: collections.deque[str] = collections.deque(maxlen=1024)  # alert ids, for the loop
         self._held: list[_Held] = []
         self._next_retry = 0.0
         self._lock = threading.Lock()
@@ -127,14 +129,18 @@ class Outbox:
         row = Row(event_id, kind, priority, topic, payload, 0)
         with self._lock:
             if self._held and not self._write_held(time.time(), force=True):
-                return self._hold(row, kind)  # keep order: nothing overtakes a held alert
-            try:
-                added = self._write(row, time.time())
-            except sqlite3.Error as exc:
-                self._failed(exc)
-                return self._hold(row, kind)
-            self.write_error = None  # nothing is held (checked above), and writing works
-            return added
+                added = self._hold(row, kind)  # keep order: nothing overtakes a held alert
+            else:
+                try:
+                    added = self._write(row, time.time())
+                    self.write_error = None  # nothing is held (checked above), and writing works
+                except sqlite3.Error as exc:
+                    self._failed(exc)
+                    added = self._hold(row, kind)
+        update = _alert_update(row) if added else None
+        if update is not None:
+            self.accepted.append(update["alert_id"])  # "I've called the staff" may now be said
+        return added
 
     def _write(self, row: Row, created: float, not_before: float = 0.0, delivered: bool = False) -> bool:
         """One transaction: the outbox row (unless already delivered) and, for an alert, its latest state."""
@@ -246,6 +252,14 @@ class Outbox:
 
     def _held_pending(self) -> int:
         return sum(not h.delivered for h in self._held)
+
+    def undelivered_alerts(self) -> set[str]:
+        """Alerts with an update still waiting for the broker (at start: which restored alerts reached staff)."""
+        with self._lock:
+            rows = self._query("SELECT event_id, kind, priority, topic, payload, attempts FROM outbox "
+                               "WHERE kind = 'alert'", ())
+        updates = (_alert_update(Row(*r)) for r in rows)
+        return {u["alert_id"] for u in updates if u is not None}
 
     def open_alerts(self) -> list[dict[str, Any]]:
         """The latest stored update of every open alert, oldest first (to restore them at start)."""

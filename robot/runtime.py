@@ -31,6 +31,7 @@ from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import VOICES, Config
 from robot.conversation import Conversation
 from robot.core.actions import Executor
+from robot.core.delivery import HelpDelivery
 from robot.core.dialog_thread import DialogThread
 from robot.core.guard import Guard, Part
 from robot.core.housekeeping import Housekeeper
@@ -91,6 +92,7 @@ class Runtime:
         self.started_at = 0.0
         self._stopped = False
         self._restored: list[Alert] = []  # alerts still open from before a restart
+        self._undelivered: set[str] = set()  # ... and those of them the broker has not accepted yet
         # Every thread of the control process but the loop's runs as a guarded part; a part's
         # fault reaches the tick as an input, and staff as a robot_fault alert.
         self.guard = Guard(lambda part, raised: self.inbox.put(PartFault(part, raised)))
@@ -139,13 +141,19 @@ class Runtime:
                                     self.staff.fault)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
+        link = self.link
+        self.delivery = HelpDelivery(self.speech.say, lambda: self.staff.help_alert, cfg.alerts.not_reached_s,
+                                     link.outbox.accepted if link else None, link.delivered if link else None)
+        for alert in self._restored:
+            if alert.type == "help_request":
+                self.delivery.restored(alert.alert_id, alert.alert_id not in self._undelivered, time.monotonic())
         sensors = SensorControl(self.workers, cfg.privacy.microphone, record, self.speech.say, lambda: machine.state)
-        executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record)
+        executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record, self.delivery.say)
         self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
         self._watchdog = Watchdog()
-        parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, schedule,
-                      self.speech, self.servo, self.motion, activity, self._watchdog, self.guard, self.dialog.post,
-                      record)
+        parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, self.delivery,
+                      schedule, self.speech, self.servo, self.motion, activity, self._watchdog, self.guard,
+                      self.dialog.post, record)
         self.tick = Tick(parts, rate_hz=cfg.loop.rate_hz, boot_timeout_s=cfg.behaviour.boot_timeout_s,
                          started_at=self.started_at, follow_head=self.simulate and "vision" in self.workers.names,
                          loop_p99_ms=lambda: self.loop.stats.histogram.percentile_ms(0.99))
@@ -195,8 +203,10 @@ class Runtime:
         if cfg.mqtt.enabled:
             outbox = Outbox(self.state_dir / "outbox.sqlite", cfg.mqtt.outbox_min_free_mb)
             self._restored = self.alerts.restore(outbox.open_alerts(), time.monotonic(), time.time())
+            self._undelivered = outbox.undelivered_alerts()
             self.link = MqttLink(cfg.mqtt, Topics(cfg.robot.site, cfg.robot.id), self.boot_id, outbox,
-                                 max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s)
+                                 max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s,
+                                 guard=self.guard)
             self.link.health = {"behaviour": "booting", "faults": [], "open_alerts": 0}
         elif not self.simulate:
             log.warning("mqtt.enabled is false: alerts reach no one but this robot's log. "

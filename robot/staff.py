@@ -163,12 +163,15 @@ class StaffConsole:
             self._take_alert(robot, body)
 
     def _take_alert(self, robot: str, body: dict[str, Any]) -> None:
+        old = self.alerts.get(body["alert_id"])
+        if old is not None and old.robot != robot:  # alert ids are per robot: no robot may touch another's
+            raise InvalidMessage(f"robot {robot}: refused: alert {body['alert_id']} belongs to {old.robot}",
+                                 field="alert_id", problem="identity")
         if body["event_id"] in self.seen:
             return  # a redelivery, or the retained copy of an update already shown
         self.seen[body["event_id"]] = None
         while len(self.seen) > SEEN_EVENTS:
             self.seen.popitem(last=False)
-        old = self.alerts.get(body["alert_id"])
         if old is not None and (old.state == "closed" or old.ts > body["ts"]):
             return  # an older update, delivered late: the view already has a newer one
         extra: dict[str, Any] = {k: body[k] for k in ("reminder", "concern", "fault") if k in body}
@@ -182,7 +185,10 @@ class StaffConsole:
     def _closed(self, alert_id: str, robot: str) -> None:
         """The robot cleared an alert's retained copy: it is resolved or cancelled."""
         view = self.alerts.get(alert_id)
-        if view is None or view.robot != robot or view.state == "closed":
+        if view is not None and view.robot != robot:
+            raise InvalidMessage(f"robot {robot}: refused: alert {alert_id} belongs to {view.robot}",
+                                 field="alert_id", problem="identity")
+        if view is None or view.state == "closed":
             return
         if view.state not in ("resolved", "cancelled"):
             view.state = "closed"

@@ -4,7 +4,7 @@ A `Reader` turns an utterance into words (lower case, contractions written out, 
 replaced by one canonical word, the longest phrase first) and stems (inflections removed where
 a Snowball stemmer knows the language). A phrase matches when all its words stand close
 together in any order, so "chest pain" matches "pain in my chest". In Korean a phrase word may
-sit inside a longer word, since endings attach to it ("아파" in "아파요"); in German a long one
+start a longer word, since endings attach to it ("아파" in "아파요"); in German a long one
 may sit inside a compound ("schmerz" in "brustschmerzen").
 
 `HelpReader` decides whether an utterance calls for help, from the pack's help words alone, so
@@ -26,7 +26,7 @@ from robot.dialog_lexicon import Lexicon, normalise
 
 STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch"}
 INSIDE = ("ko", "ja", "zh")  # scripts whose words carry endings: phrase words match inside words
-NEAR = 2  # a help phrase's words may come in any order, spread over this many extra words
+NEAR = 3  # a help phrase's words may come in any order, spread over this many extra words
 NEAR_INTENT = 1  # other phrases keep their order, with at most this many extra words (none in Korean)
 SHORT_CALL = 3  # an utterance this short that names a call ("oh nurse quick") is one
 REQUEST_GAP = 4  # words allowed between a call ("nurse") and its ask ("need"): "holen sie mir bitte eine schwester"
@@ -75,8 +75,8 @@ class Reader:
         alternatives = "|".join(re.escape(v) for v in sorted(table, key=len, reverse=True))
         if not alternatives:
             self._synonym_re: re.Pattern[str] | None = None
-        elif self.inside:
-            self._synonym_re = re.compile(f"(?:{alternatives})")
+        elif self.inside:  # at the start of a word, endings may follow
+            self._synonym_re = re.compile(rf"(?<!\S)(?:{alternatives})")
         else:
             self._synonym_re = re.compile(rf"(?<!\S)(?:{alternatives})(?!\S)")
 
@@ -117,7 +117,9 @@ class Reader:
         return Phrase(text, r.stems if stems else r.words)
 
     def _at(self, part: str, seq: tuple[str, ...]) -> list[int]:
-        if self.inside or (self.compound and len(part) >= 5):
+        if self.inside:  # endings and particles follow the stem: "아파요", never "커피가" for "피가"
+            return [i for i, t in enumerate(seq) if t.startswith(part)]
+        if self.compound and len(part) >= 5:
             return [i for i, t in enumerate(seq) if part in t]
         return [i for i, t in enumerate(seq) if t == part]
 
@@ -195,6 +197,8 @@ class HelpReader:
         self.calls = [p(x) for x in lexicon.calls]
         self.asks = [p(x) for x in lexicon.asks]
         self.unsure = [p(x) for x in lexicon.unsure]
+        self.doubts = [p(x) for x in lexicon.doubts]
+        self.others = [p(x) for x in lexicon.others]
         self.keywords = [p(x) for x in keywords]
         self.before = frozenset(lexicon.negation_before)
         self.after = frozenset(lexicon.negation_after)
@@ -209,26 +213,49 @@ class HelpReader:
         return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0) or (
             bool(self.after) and self.reader.any_near(self.after, reading, span[0], span[1], 0, reach))
 
-    def _spans(self, phrases: list[Phrase], reading: Reading) -> list[tuple[int, int]]:
+    def spans_of(self, phrases: list[Phrase], reading: Reading) -> list[tuple[int, int]]:
+        """Where any of the phrases stands in the utterance."""
         return [span for ph in phrases for span in self.reader.spans(ph, reading)]
 
     def judge(self, reading: Reading, complaints_ask: bool = True) -> HelpVerdict | None:
-        """Help, ask, or None. `complaints_ask` is False where a complaint answers a question."""
+        """Help, ask, or None. `complaints_ask` is False where a complaint answers a question.
+
+        A cry for help is always help. Distress or a request about someone else, the past or
+        television ("my grandson fell over", "we used to call the doctor"), and a request that
+        doubts itself ("should I see the nurse?"), are asked about instead of raised.
+        """
         if not reading.words:
             return None
+        verdict = self._judge(reading, complaints_ask)
+        doubt = bool(self.spans_of(self.doubts, reading))
+        others = bool(self.spans_of(self.others, reading))
+        if verdict is not None and verdict.reason == "unsure" and others:
+            verdict = None  # "my knees used to hurt", "my grandson's cold"
+        if verdict is None:
+            if doubt and self.spans_of(self.calls, reading):
+                return HelpVerdict("ask", "doubt")  # "should I see the doctor?"
+            return None
+        if verdict.level == "help" and verdict.reason != "alarm":
+            if others:
+                return HelpVerdict("ask", "others")
+            if doubt and verdict.reason != "distress":
+                return HelpVerdict("ask", "doubt")
+        return verdict
+
+    def _judge(self, reading: Reading, complaints_ask: bool) -> HelpVerdict | None:
         negated = False
-        for span in self._spans(self.distress, reading):
+        for span in self.spans_of(self.distress, reading):
             if not self._negated(reading, span, DISTRESS_NEGATION_SPAN):
                 return HelpVerdict("help", "distress")
         words = reading.words
-        for span in self._spans(self.alarms, reading):
+        for span in self.spans_of(self.alarms, reading):
             if span[0] == 0 or (span[1] == len(words) and words[span[0] - 1] in self.fillers):
                 if not self._negated(reading, span, NEGATION_SPAN):
                     return HelpVerdict("help", "alarm")
                 negated = True
-        calls = self._spans(self.calls, reading)
+        calls = self.spans_of(self.calls, reading)
         if calls:
-            for c, a in itertools.product(calls, self._spans(self.asks, reading)):
+            for c, a in itertools.product(calls, self.spans_of(self.asks, reading)):
                 if c == a or max(c[0], a[0]) - min(c[1], a[1]) > REQUEST_GAP:
                     continue
                 # "ich brauche keine schwester": a negation between the two counts too
@@ -245,7 +272,7 @@ class HelpReader:
                 negated = True
         if negated or any(self._negated(reading, s, NEGATION_SPAN) for s in calls):
             return HelpVerdict("ask", "negated")
-        if complaints_ask and any(not self._negated(reading, s, DISTRESS_NEGATION_SPAN)
-                                  for s in self._spans(self.unsure, reading)):
+        if complaints_ask and any(not self.reader.any_near(self.before, reading, s[0], s[1], DISTRESS_NEGATION_SPAN, 0)
+                                  for s in self.spans_of(self.unsure, reading)):
             return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
         return None

@@ -4,7 +4,8 @@
 set -euo pipefail
 venv="${1:-.venv}"
 
-packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 mosquitto mosquitto-clients)
+# alsa-utils: aplay speaks on the sound card, arecord is the robot's microphone
+packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils mosquitto mosquitto-clients libspeexdsp1)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -109,3 +109,10 @@ def test_our_pattern_semantics_are_ecma_262_as_json_schema_requires(tmp_path: Pa
     done = subprocess.run(["node", str(script)], input=json.dumps(cases), capture_output=True, text=True,
                           check=True, timeout=30)
     assert json.loads(done.stdout) == []
+
+
+def test_the_heartbeat_knows_every_behaviour_state() -> None:
+    from robot.behaviour import STATES
+
+    # a state missing here makes every heartbeat sent in it fail its schema: staff would hear nothing
+    assert set(json.loads((SCHEMAS / "heartbeat.json").read_text())["properties"]["behaviour"]["enum"]) == set(STATES)

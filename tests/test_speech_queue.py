@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from robot import sim_speech
 from robot.config import Config, WorkersSection
 from robot.core.speech_jobs import SpeechJobs
 from robot.messages import Message
@@ -173,8 +174,8 @@ def test_the_greeting_is_spoken_in_full_then_a_spoken_call_for_help_raises_the_a
         assert [e.outcome for e in jobs.history] == ["finished"] * len(jobs.history)  # in full, no fault
         assert "speech" not in rt.behaviour.facts.faults and rt.alert_updates == collections.deque()
         assert not jobs.muted
-        pcm = b"\0" * 8000 + speak("간호사 불러 주세요") + b"\0" * 32000
-        rt.supervisor.send("speech_in", "play", path=str(wav(tmp_path / "help.wav", pcm)))
+        # "넘어졌어요" (I have fallen): the console's `play help`, made with espeak-ng as a new user's is
+        rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
         assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
             rt.behaviour.state, rt.behaviour.history[-5:], list(rt.alert_updates))
         assert rt.behaviour.state == "alerting"
@@ -182,3 +183,15 @@ def test_the_greeting_is_spoken_in_full_then_a_spoken_call_for_help_raises_the_a
         assert [s.key for s in rt.said][-1] == "help_called"
     finally:
         rt.stop()
+
+
+def test_the_multi_sentence_bench_runs_the_real_worker_against_its_floor(tmp_path: Path) -> None:
+    # Machinery only (figures come from `carebot bench speech` on a quiet machine): every sentence of
+    # every reply spoken in order, and the figures set against the same run's floor.
+    from hardware.tts import Speaker
+    from robot.bench_speech import REPLY, _multi_sentence
+
+    result = _multi_sentence(Speaker("ko"), tmp_path, replies=2)
+    assert result["in_order"] and result["faults"] == 0 and result["sentences"] == len(REPLY)
+    assert result["floor_s"] > 0 and abs(result["ratio"] - result["queue_to_last_end_s"] / result["floor_s"]) < 0.01
+    assert 0 < result["gap_ms"]["p50"] <= result["gap_ms"]["p90"] <= result["gap_ms"]["max"]

@@ -24,7 +24,8 @@ class Executor:
     """Dispatches intents by type: motion, speech, sensors, the staff channel."""
 
     def __init__(self, motion: MotionController, speech: SpeechChannel, staff: StaffChannel,
-                 sensors: Callable[[Sensors, float], None], record: Callable[[str, dict[str, Any]], None]) -> None:
+                 sensors: Callable[[Sensors, float], None], record: Callable[[str, dict[str, Any]], None],
+                 say: Callable[[Say, float], None] | None = None) -> None:
         self.motion = motion
         self.speech = speech
         self.staff = staff
@@ -34,7 +35,7 @@ class Executor:
             Gesture: lambda i, now: motion.play(i.name, now),
             Indicator: lambda i, now: motion.set_indicator(i.mode),
             LookAt: lambda i, now: motion.look_at(i.x, i.y),
-            Say: speech.say,
+            Say: say or speech.say,  # help sentences go through robot.core.delivery first
             StopSpeech: lambda i, now: speech.stop(),
             Sensors: sensors,
             Publish: staff.publish,

@@ -16,6 +16,7 @@ from typing import Any
 
 from robot.activity import ActivityCounter
 from robot.core.actions import Executor
+from robot.core.delivery import HelpDelivery
 from robot.core.guard import Guard
 from robot.core.inputs import (
     ButtonPress,
@@ -53,6 +54,7 @@ class Parts:
     workers: WorkerChannel
     perception: Perception
     staff: StaffChannel
+    delivery: HelpDelivery
     schedule: Schedule
     speech: SpeechChannel
     servo: ServoOutput
@@ -116,6 +118,7 @@ class Tick:
         p.machine.step(now)
         p.executor.run(p.machine.take_intents(), now)
         p.staff.tick(now)
+        p.delivery.tick(now)
         p.activity.tick(p.machine.state, dt_s)
         if now >= self._next_second:
             self._every_second(now)

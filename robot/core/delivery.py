@@ -1,0 +1,109 @@
+"""Honest to the resident: what the robot says about a help request follows where the alert is.
+
+- "I've called the staff" (help_called) is said once the alert is committed (in the outbox,
+  or held in memory when the disk is full and sent from there), never before.
+- If the broker has not accepted it within `not_reached_s`, the robot says so plainly and
+  tells the resident what else to do (the room's call button or pull cord), and keeps
+  trying; from then on, until it gets through, "help is still coming" becomes that message.
+- When it does get through later, it says so (help_reached).
+A staff acknowledgement (help_coming) proves staff have it. Runs on the control loop thread:
+it drains the outbox's `accepted` and the link's `delivered` deques, and does no I/O.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from robot.intents import Say
+
+log = logging.getLogger(__name__)
+
+CLAIMS = ("help_called", "help_still_coming")  # sentences that say staff have been called
+
+
+class Receipt(Protocol):
+    """A delivery receipt: the link's `Delivered`."""
+
+    alert_id: str
+
+
+@dataclass
+class _Call:
+    """Where one help request is, as far as the resident has been told."""
+
+    alert_id: str
+    since: float
+    committed: bool = False
+    reached: bool = False
+    told_unreached: bool = False
+    owed_called: bool = False  # help_called waits for the commit
+
+
+class HelpDelivery:
+    """Stands between the state machine's help sentences and the speech channel."""
+
+    def __init__(self, speak: Callable[[Say, float], None], help_alert: Callable[[], str | None],
+                 not_reached_s: float, accepted: collections.deque[str] | None,
+                 delivered: collections.deque[Any] | None) -> None:
+        self.speak = speak
+        self.help_alert = help_alert
+        self.not_reached_s = not_reached_s
+        self.accepted = accepted
+        self.delivered = delivered
+        self.call: _Call | None = None
+
+    def restored(self, alert_id: str, reached: bool, now: float) -> None:
+        """A help request open from before a restart: committed long ago; reached if no row waits."""
+        self.call = _Call(alert_id, now, committed=True, reached=reached)
+
+    def say(self, intent: Say, now: float) -> None:
+        """The Executor's Say handler: help sentences are held or reworded to match the truth."""
+        call = self._current(now)
+        key = intent.key
+        if call is not None:
+            if key == "help_coming":
+                call.reached = True  # staff acknowledged it: they have it
+            elif key in CLAIMS and not call.committed:
+                call.owed_called = True
+                return
+            elif key in CLAIMS and call.told_unreached and not call.reached:
+                key = "help_not_reached"
+        self.speak(intent if key == intent.key else Say(key, intent.params), now)
+
+    def tick(self, now: float) -> None:
+        """Take commit and delivery receipts; tell the resident when staff could not be reached in time."""
+        call = self._current(now)
+        accepted, delivered = self.accepted, self.delivered
+        while accepted:
+            alert_id = accepted.popleft()
+            if call is not None and alert_id == call.alert_id and not call.committed:
+                call.committed = True
+                if call.owed_called:
+                    call.owed_called = False
+                    self.speak(Say("help_called"), now)
+        while delivered:
+            receipt: Receipt = delivered.popleft()
+            if call is not None and receipt.alert_id == call.alert_id and not call.reached:
+                call.reached = True
+                if call.told_unreached:
+                    log.info("help request reached the staff broker after %.0f s", now - call.since)
+                    self.speak(Say("help_reached"), now)
+        if (call is not None and not call.reached and not call.told_unreached
+                and now - call.since >= self.not_reached_s):
+            call.told_unreached = True
+            log.error("help request not accepted by the staff broker after %.0f s: telling the resident; "
+                      "still trying", self.not_reached_s)
+            self.speak(Say("help_not_reached"), now)
+
+    def _current(self, now: float) -> _Call | None:
+        """The call for the staff channel's open help request (a new one starts its clock now)."""
+        alert_id = self.help_alert()
+        if alert_id is None:
+            self.call = None
+        elif self.call is None or self.call.alert_id != alert_id:
+            self.call = _Call(alert_id, now, committed=self.accepted is None)  # no outbox: nothing to wait for
+        return self.call

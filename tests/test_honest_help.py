@@ -1,0 +1,182 @@
+"""Honest to the resident (issue 11): what the robot says about a help request follows where the alert is.
+
+The unit tests drive robot.core.delivery on a fake clock with the same deques the outbox and the
+link fill. The end-to-end tests run the robot against a real mosquitto that is down, then started:
+the help request goes in as words through the dialog engine, and the alert reaches a real subscriber.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from pathlib import Path
+
+from robot.config import Config
+from robot.core.delivery import HelpDelivery
+from robot.intents import Say
+from robot.runtime import Runtime
+
+from .broker import SITE, STAFF, Broker, Client
+from .conftest import wait_for
+from .test_mqtt import alerts, check_privacy, robot_config
+
+A = "a" * 32
+
+
+@dataclass
+class Receipt:
+    alert_id: str
+
+
+class Resident:
+    """What the resident hears, and the help alert the staff channel has open."""
+
+    def __init__(self, outbox: bool = True) -> None:
+        self.heard: list[str] = []
+        self.alert: str | None = None
+        self.accepted: collections.deque[str] = collections.deque()
+        self.delivered: collections.deque[Receipt] = collections.deque()
+        self.d = HelpDelivery(lambda say, now: self.heard.append(say.key), lambda: self.alert, 30.0,
+                              self.accepted if outbox else None, self.delivered if outbox else None)
+
+    def help(self, now: float) -> None:
+        """What on_enter_alerting does: the alert is raised, then help_called is said."""
+        self.alert = A
+        self.d.say(Say("help_called"), now)
+
+
+def test_help_called_is_said_when_the_alert_is_committed_not_before() -> None:
+    r = Resident()
+    r.help(0.0)
+    r.d.tick(0.01)
+    assert r.heard == []  # not committed yet: nothing claimed
+    r.accepted.append("b" * 32)  # another alert's commit changes nothing
+    r.d.tick(0.02)
+    assert r.heard == []
+    r.accepted.append(A)
+    r.d.tick(0.03)
+    assert r.heard == ["help_called"]
+    r.delivered.append(Receipt(A))
+    r.d.tick(0.04)
+    r.d.tick(100.0)
+    assert r.heard == ["help_called"]  # reached in time: nothing more to say
+
+
+def test_not_reached_in_time_it_says_so_keeps_saying_so_and_says_when_it_gets_through() -> None:
+    r = Resident()
+    r.help(0.0)
+    r.accepted.append(A)
+    r.d.tick(0.1)
+    r.d.tick(29.9)
+    assert r.heard == ["help_called"]
+    r.d.tick(30.0)
+    assert r.heard == ["help_called", "help_not_reached"]
+    r.d.tick(31.0)
+    r.d.say(Say("help_still_coming"), 60.0)  # the state machine's reminder would be a false claim now
+    r.d.say(Say("help_called"), 61.0)  # the resident asks again
+    assert r.heard[2:] == ["help_not_reached", "help_not_reached"]
+    r.delivered.append(Receipt(A))
+    r.d.tick(90.0)
+    assert r.heard[-1] == "help_reached"
+    r.d.say(Say("help_still_coming"), 120.0)
+    assert r.heard[-1] == "help_still_coming"  # true again
+
+
+def test_a_staff_ack_proves_they_have_it_and_a_new_request_starts_its_own_clock() -> None:
+    r = Resident()
+    r.help(0.0)
+    r.accepted.append(A)
+    r.d.tick(1.0)
+    r.d.say(Say("help_coming"), 2.0)  # staff acknowledged (a console ack, with no broker in between)
+    r.d.tick(100.0)
+    assert r.heard == ["help_called", "help_coming"]
+    r.alert = None  # resolved
+    r.d.tick(101.0)
+    r.alert = "c" * 32
+    r.d.say(Say("help_called"), 200.0)
+    r.d.tick(229.0)
+    assert r.heard[-1] == "help_coming"  # the new one is not committed yet
+    r.d.tick(230.0)
+    assert r.heard[-1] == "help_not_reached"
+
+
+def test_a_restored_request_is_committed_and_reached_only_if_no_update_waits() -> None:
+    r = Resident()
+    r.alert = A
+    r.d.restored(A, reached=False, now=0.0)
+    r.d.say(Say("help_still_coming"), 0.0)
+    r.d.tick(30.0)
+    assert r.heard == ["help_still_coming", "help_not_reached"]
+    r2 = Resident()
+    r2.alert = A
+    r2.d.restored(A, reached=True, now=0.0)
+    r2.d.say(Say("help_still_coming"), 0.0)
+    r2.d.tick(300.0)
+    assert r2.heard == ["help_still_coming"]
+
+
+def test_without_an_outbox_help_called_is_said_at_once_and_not_reached_follows() -> None:
+    r = Resident(outbox=False)
+    r.help(0.0)
+    assert r.heard == ["help_called"]
+    r.d.tick(30.0)
+    assert r.heard == ["help_called", "help_not_reached"]
+
+
+# -- end to end: a real broker, down and then up -------------------------------------------------------
+
+
+def honest_config(config: Config, broker: Broker, not_reached_s: float) -> Config:
+    cfg = robot_config(config, broker)
+    return cfg.model_copy(update={"alerts": cfg.alerts.model_copy(update={"not_reached_s": not_reached_s})})
+
+
+def keys(rt: Runtime) -> list[str]:
+    return [s.key for s in rt.said]
+
+
+def test_broker_down_the_resident_hears_to_use_the_call_button_then_that_staff_were_reached(
+        config: Config, tmp_path: Path) -> None:
+    broker = Broker(tmp_path / "b")  # configured, not started: the staff channel is down
+    rt = Runtime(honest_config(config, broker, 3.0), simulate=True)
+    rt.start()
+    staff = None
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        rt.hear("help me please, I fell")
+        assert wait_for(lambda: keys(rt)[:1] == ["help_called"], 5)  # committed to the outbox
+        assert rt.link is not None and rt.link.outbox.pending_alerts() == 1
+        assert wait_for(lambda: keys(rt) == ["help_called", "help_not_reached"], 8)
+        assert wait_for(lambda: any("call button" in t and "trying" in t for t in rt.said_text), 1)  # either wording
+        assert rt.behaviour.state == "alerting"
+        broker.start()
+        staff = Client(broker, STAFF)
+        assert staff.connect() == 0
+        staff.subscribe(f"carebot/v1/{SITE}/#")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 40)
+        assert wait_for(lambda: keys(rt)[-1] == "help_reached", 5)
+        assert wait_for(lambda: "I've got through to the staff" in rt.said_text[-1]
+                        or "The staff have my message" in rt.said_text[-1], 1)
+    finally:
+        rt.stop()
+        if staff is not None:
+            staff.close()
+            check_privacy(staff.messages)
+        broker.stop()
+
+
+def test_broker_up_help_is_called_and_nothing_false_or_alarming_follows(config: Config, broker: Broker) -> None:
+    staff = Client(broker, STAFF)
+    assert staff.connect() == 0
+    staff.subscribe(f"carebot/v1/{SITE}/#")
+    rt = Runtime(honest_config(config, broker, 2.0), simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
+        rt.hear("help me please, I fell")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 5)
+        assert wait_for(lambda: keys(rt) == ["help_called"], 3)
+        assert not wait_for(lambda: "help_not_reached" in keys(rt), 3)  # the 2 s passed: it had got through
+    finally:
+        rt.stop()
+        staff.close()
