@@ -8,6 +8,7 @@ tmpfs filled to the brim (they need root to mount it, and skip without it).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -20,8 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from robot.activity import ActivityCounter
 from robot.alerts import AlertManager, EscalationPolicy
 from robot.config import Config
+from robot.core.schedule import Schedule
+from robot.core.staff import RESTORED_FAULT_GRACE_S, StaffChannel
 from robot.outbox import PRIORITY, Outbox
 from robot.runtime import Runtime
 
@@ -248,3 +252,25 @@ def test_with_the_disk_full_help_still_reaches_staff_the_fault_is_reported_and_c
         assert wait_for(lambda: alert_id in {u["alert_id"] for u in rt.link.outbox.open_alerts()}, 3)
     finally:
         rt.stop()
+
+
+def test_a_restored_fault_alert_is_cancelled_unless_its_fault_comes_back(config: Config) -> None:
+    policy = EscalationPolicy()
+    before = AlertManager(policy)
+    _, camera = before.raise_alert("robot_fault", "medium", "lounge", 0.0, 1.7e9, fault="camera")
+    _, servo = before.raise_alert("robot_fault", "medium", "lounge", 0.0, 1.7e9, fault="servo")
+    after = AlertManager(policy)
+    updates: collections.deque[dict[str, object]] = collections.deque()
+    schedule = Schedule(config.schedule, config.quiet_hours, lambda *a, **k: True)
+    staff = StaffChannel("lounge", after, ActivityCounter(900, 1.7e9), None, lambda kind, data: None,
+                         lambda trigger, **kw: True, schedule, collections.deque(), updates)
+    staff.adopt(after.restore([camera, servo], now=0.0, wall=1.7e9 + 10))
+    staff.tick(1.0)
+    staff.fault("servo", True, 5.0)  # the servo is still out: its alert stands for it, no second alert
+    staff.tick(1.0 + RESTORED_FAULT_GRACE_S - 0.1)
+    assert list(updates) == []
+    staff.tick(1.0 + RESTORED_FAULT_GRACE_S)
+    assert [(u["fault"], u["state"]) for u in updates] == [("camera", "cancelled")]
+    staff.fault("servo", False, 200.0)
+    assert [(u["fault"], u["state"]) for u in updates][-1] == ("servo", "cancelled")
+    assert after.open_alerts() == []
