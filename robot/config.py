@@ -196,6 +196,9 @@ class PrivacySection(Section):
     """Keys and tokens used to keep events anonymous."""
 
     site_key_file: Path | None = Field(None, description="File with the key that salts event tokens.")
+    microphone: Literal["wake_and_help", "off"] = Field(
+        "wake_and_help", description="In privacy mode: recognise only the wake phrase and help, or close the "
+                                     "microphone entirely (then only the button or staff end privacy).")
 
 
 class QuietHoursSection(Section):
