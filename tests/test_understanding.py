@@ -157,7 +157,7 @@ def planted(tmp_path: Path, edit: str, replacement: str) -> Path:
     ("  negation:\n    before: [", "  negation:\n    during: [x]\n    before: [",
      "understanding.negation.during", "unknown key"),
     ("    distress: [", "    distress: 7\n    old_distress: [", "understanding.help.distress", "non-empty list"),
-    ("    unwell: [poorly,", "    unwell: [giddy, poorly,", "understanding.synonyms.dizzy", "already a synonym"),
+    ("    unwell: [the runs,", "    unwell: [giddy, the runs,", "understanding.synonyms.dizzy", "already a synonym"),
     ("  fillers: [please,", "  fillers: [two words, please,", "understanding.fillers.0", "single word"),
     ("  help_confirm:", "  help_confirm: []\n  help_confirm_old:", "responses.help_confirm", "non-empty list"),
 ])
