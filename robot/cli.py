@@ -29,7 +29,7 @@ def default_config() -> Path:
 
 
 def _load(path: Path | None) -> Any:
-    from robot.config import load_config
+    from robot.config_load import load_config
 
     return load_config(path or default_config())
 
@@ -67,8 +67,9 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
 
         def read_console() -> None:
+            handle = runtime.guard.callback("console", console.handle)  # a bad line never ends the console
             for line in sys.stdin:
-                if not console.handle(line, runtime, lambda s: print(s, flush=True)):
+                if handle(line, runtime, lambda s: print(s, flush=True)) is False:
                     break
             stop.set()
 
@@ -90,7 +91,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     """Print every problem in a config file; exit 1 if there are any."""
-    from robot.config import check_config
+    from robot.config_load import check_config
 
     problems = check_config(args.file)
     if not problems:

@@ -68,13 +68,13 @@ class Context:
 
 
 def check_config(ctx: Context) -> str:
-    from robot.config import check_config as problems_in
+    from robot.config_load import check_config as problems_in
 
     problems = problems_in(ctx.path)
     if problems:
         shown = "; ".join(str(p) for p in problems[:3])
         raise Fail(f"{len(problems)} problem(s): {shown}. Run: carebot config check {ctx.path}")
-    from robot.config import load_config
+    from robot.config_load import load_config
 
     ctx.config = load_config(ctx.path)
     cfg = ctx.config

@@ -95,9 +95,10 @@ class StaffConsole:
 
         return call
 
-    def _say(self, line: str) -> None:
+    def _say(self, line: str, bell: bool = False) -> None:
+        """One line to the nurse, control characters escaped; the terminal bell only when asked for."""
         try:
-            self.out.write(printable(line, 400) + "\n")
+            self.out.write(("\a" if bell else "") + printable(line, 400) + "\n")
             self.out.flush()
         except (OSError, ValueError):
             pass  # a closed terminal must not take the console down with it
@@ -179,8 +180,8 @@ class StaffConsole:
                          body["state"], body["level"], body["raised_ts"], extra, ts=body["ts"])
         self.alerts[view.alert_id] = view
         n = list(self.alerts).index(view.alert_id) + 1
-        bell = "\a" if body["state"] in ("raised", "escalated") and body["priority"] == "high" else ""
-        self._say(f"{bell}{view.line(n, time.time())}")
+        urgent = body["state"] in ("raised", "escalated") and body["priority"] == "high"
+        self._say(view.line(n, time.time()), bell=urgent)
 
     def _closed(self, alert_id: str, robot: str) -> None:
         """The robot cleared an alert's retained copy: it is resolved or cancelled."""

@@ -204,3 +204,13 @@ def test_no_robot_can_close_another_robots_alert() -> None:
     console.apply(f"{BASE}/{ROBOTS[1]}/alert/{'a' * 32}", b"")  # nor clear it
     assert console.alerts["a" * 32].robot == ROBOTS[0] and console.alerts["a" * 32].state == "raised"
     assert "belongs to" in out.getvalue()
+
+
+def test_a_high_alert_rings_the_terminal_bell_and_a_low_one_does_not() -> None:
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert()).encode())
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(alert_id="c" * 32, event_id="d" * 32,
+                                                                priority="low")).encode())
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("\a") and lines[0][1:].isprintable() and "HIGH" in lines[0]
+    assert lines[1].isprintable() and "LOW" in lines[1]

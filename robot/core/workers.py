@@ -4,11 +4,18 @@ Each message kind has one handler in a dispatch table that the parts fill in at 
 (`on`); a kind nobody handles is logged once, loudly, instead of falling through unseen.
 Workers' own life cycle (ready, fault, setup failed) is handled here: a worker that stays
 down becomes a robot_fault alert for staff, cleared when it is ready again.
+
+Commands that set a worker's state (camera, microphone, mute, grammar) are remembered as the
+desired state and sent again on every `ready`: a restarted worker is never left as it starts
+by default, and commands queued to a worker that died are not relied on. Those that decide
+what a worker opens at start (the camera, the microphone) also become its start options, so a
+restart cannot reopen what privacy closed, not even for the moment before its commands arrive.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -19,7 +26,10 @@ log = logging.getLogger(__name__)
 
 WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff
 # Kinds that carry nothing the control process acts on (yet): accepted without a word.
-INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation"})
+INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation", "got"})
+# Commands that set a worker's state, and the start option (if any) that carries it into a restart.
+DESIRED = {("vision", "camera"): "start_on", ("speech_in", "microphone"): "microphone",
+           ("speech_in", "mute"): None, ("speech_in", "grammar"): None}
 
 Handler = Callable[[Message, float], None]
 Record = Callable[[str, dict[str, Any]], None]
@@ -32,6 +42,10 @@ class Supervised(Protocol):
     def drain(self, limit: int = 256) -> list[Message]: ...
 
     def send(self, name: str, kind: str, **data: Any) -> None: ...
+
+    def restart(self, name: str, reason: str) -> None: ...
+
+    def set_options(self, name: str, **options: Any) -> None: ...
 
 
 class WorkerChannel:
@@ -48,6 +62,8 @@ class WorkerChannel:
         self.down: dict[str, float] = {}  # worker -> when it went down (unplanned)
         self.reported: set[str] = set()  # workers whose outage staff have been told of
         self.messages_received = 0
+        self.desired: dict[tuple[str, str], dict[str, Any]] = {}  # (worker, command) -> its data
+        self._desired_lock = threading.Lock()  # grammar comes from the dialog thread
         self._unknown: set[str] = set()
         self.handlers: dict[str, Handler] = {
             "ready": self._on_ready,
@@ -79,8 +95,27 @@ class WorkerChannel:
         return self.ready >= self.names
 
     def send(self, name: str, kind: str, **data: Any) -> None:
-        """Send a command to a worker, if that worker is configured (never blocks)."""
+        """Send a command to a worker, if that worker is configured (never blocks; any thread).
+        A state-setting command is remembered and sent again whenever the worker is ready."""
+        if name not in self.names:
+            return
+        if (name, kind) in DESIRED:
+            with self._desired_lock:
+                self.desired[(name, kind)] = data
+            option = DESIRED[(name, kind)]
+            if option is not None:
+                self.supervisor.set_options(name, **{option: bool(data.get("on", True))})
+        self.supervisor.send(name, kind, **data)
+
+    def restart(self, name: str, reason: str) -> None:
+        """Kill a worker and start it again at once (its desired state follows on ready)."""
         if name in self.names:
+            self.supervisor.restart(name, reason)
+
+    def _reapply(self, name: str) -> None:
+        with self._desired_lock:
+            wanted = [(kind, data) for (worker, kind), data in self.desired.items() if worker == name]
+        for kind, data in wanted:
             self.supervisor.send(name, kind, **data)
 
     # -- the tick's side ------------------------------------------------------------------------
@@ -110,6 +145,7 @@ class WorkerChannel:
     # -- handlers -------------------------------------------------------------------------------
 
     def _on_ready(self, msg: Message, now: float) -> None:
+        self._reapply(msg.sender)
         self.ready.add(msg.sender)
         self.down.pop(msg.sender, None)
         self.record("worker", {"worker": msg.sender, "state": "ready"})

@@ -66,9 +66,25 @@ class SpeechInWorker(Worker):
         self.arecord: subprocess.Popen[bytes] | None = None
         self.audio_t = 0.0  # seconds of audio processed: the clock the utterance times are in
         self._reset()
-        if self.source == "alsa":
-            self.arecord = subprocess.Popen(["arecord", "-q", "-D", str(o.get("device", "default")), "-f", "S16_LE",
-                                             "-r", str(RATE), "-c", "1", "-t", "raw"], stdout=subprocess.PIPE)
+        self.microphone = False
+        self._microphone(bool(o.get("microphone", True)))  # closed from the start when privacy closed it
+
+    def _microphone(self, on: bool) -> None:
+        """Open or close the microphone itself: closed, no audio is captured at all."""
+        if on == self.microphone:
+            return
+        self.microphone = on
+        if not on:
+            if self.arecord is not None:
+                self.arecord.kill()
+                self.arecord.wait()
+                self.arecord = None
+            self.queue.clear()
+            self._reset()
+        elif self.source == "alsa":
+            self.arecord = subprocess.Popen(["arecord", "-q", "-D", str(self.options.get("device", "default")),
+                                             "-f", "S16_LE", "-r", str(RATE), "-c", "1", "-t", "raw"],
+                                            stdout=subprocess.PIPE)
 
     def _reset(self) -> None:
         self.preroll: collections.deque[bytes] = collections.deque(maxlen=int(PREROLL_S / FRAME_S))
@@ -88,7 +104,11 @@ class SpeechInWorker(Worker):
             self.muted = bool(msg.data.get("on", True))
             if self.muted:
                 self._reset()
+        elif msg.kind == "microphone":
+            self._microphone(bool(msg.data.get("on", True)))
         elif msg.kind == "play":
+            if not self.microphone:
+                return  # the simulated microphone is closed too: nothing reaches it
             self._play(Path(str(msg.data["path"])), bool(msg.data.get("realtime", True)))
         else:
             super().handle(msg)
