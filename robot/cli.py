@@ -126,6 +126,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"servo       {'connected' if servo['connected'] else 'DISCONNECTED'} {servo['port']}")
     for name, w in status["workers"].items():
         print(f"worker      {name}: {w['state']} restarts {w['restarts']} {w['last_fault']}")
+    speech = status.get("speech")
+    if speech and (speech["speech_out_up"] or sum(speech[k] for k in ("finished", "failed", "cancelled"))):
+        print(f"speech      {'MUTED (speaking)' if speech['speech_in_muted'] else 'listening'}, "
+              f"{speech['outstanding']} sentence(s) to say; finished {speech['finished']}, "
+              f"failed {speech['failed']}, cancelled {speech['cancelled']}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))

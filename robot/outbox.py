@@ -341,6 +341,6 @@ class Outbox:
     def open_alerts(self) -> list[dict[str, Any]]:
         """The latest stored update of every open alert, oldest first (to restore them at start)."""
         with self._lock:
-            rows = self._db.execute("SELECT update_json FROM alerts").fetchall()
+            rows = self._query("SELECT update_json FROM alerts", ())
         updates = [dict(json.loads(r[0])) for r in rows]
         return sorted(updates, key=lambda u: float(u.get("raised_ts", 0)))

@@ -174,6 +174,8 @@ def test_the_greeting_is_spoken_in_full_then_a_spoken_call_for_help_raises_the_a
         assert [e.outcome for e in jobs.history] == ["finished"] * len(jobs.history)  # in full, no fault
         assert "speech" not in rt.behaviour.facts.faults and rt.alert_updates == collections.deque()
         assert not jobs.muted
+        assert rt.status()["speech"] == {"outstanding": 0, "speech_in_muted": False, "speech_out_up": True,
+                                         "finished": len(jobs.history), "failed": 0, "cancelled": 0}
         # "넘어졌어요" (I have fallen): the console's `play help`, made with espeak-ng as a new user's is
         rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
         assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
