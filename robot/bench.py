@@ -234,6 +234,13 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     return {**speech_bench.bench_speech(args), **machine()}
 
 
+def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
+    """The fault matrix against a real mosquitto and staff subscriber (robot/bench_faults.py)."""
+    from robot import bench_faults as faults_bench
+
+    return {**faults_bench.bench_faults(args), **machine()}
+
+
 def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     """Help recall, false help, accuracy per context and time per utterance on the corpus
     (robot/bench_understanding.py)."""
@@ -243,6 +250,7 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "faults": bench_faults,
     "understanding": bench_understanding,
     "speech": bench_speech,
     "vision": bench_vision,
