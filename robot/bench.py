@@ -242,7 +242,16 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     return {**understanding_bench.bench_understanding(args), **machine()}
 
 
+def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
+    """The fault matrix of issue 11: help delivered, time to staff, recovery, alerts lost, per fault
+    (robot/bench_faults.py); the baseline is a help request without a fault, in the same run."""
+    from robot import bench_faults as faults_bench
+
+    return {**faults_bench.bench_faults(args), **machine()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "faults": bench_faults,
     "understanding": bench_understanding,
     "speech": bench_speech,
     "vision": bench_vision,
