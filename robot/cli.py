@@ -29,7 +29,7 @@ def default_config() -> Path:
 
 
 def _load(path: Path | None) -> Any:
-    from robot.config import load_config
+    from robot.config_load import load_config
 
     return load_config(path or default_config())
 
@@ -71,8 +71,9 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
 
         def read_console() -> None:
+            handle = runtime.guard.callback("console", console.handle)  # a bad line never ends the console
             for line in sys.stdin:
-                if not console.handle(line, runtime, lambda s: print(s, flush=True), door):
+                if handle(line, runtime, lambda s: print(s, flush=True), door) is False:
                     break
             stop.set()
 
@@ -94,7 +95,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     """Print every problem in a config file; exit 1 if there are any."""
-    from robot.config import check_config
+    from robot.config_load import check_config
 
     problems = check_config(args.file)
     if not problems:
@@ -129,6 +130,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"servo       {'connected' if servo['connected'] else 'DISCONNECTED'} {servo['port']}")
     for name, w in status["workers"].items():
         print(f"worker      {name}: {w['state']} restarts {w['restarts']} {w['last_fault']}")
+    speech = status.get("speech")
+    if speech and (speech["speech_out_up"] or sum(speech[k] for k in ("finished", "failed", "cancelled"))):
+        print(f"speech      {'MUTED (speaking)' if speech['speech_in_muted'] else 'listening'}, "
+              f"{speech['outstanding']} sentence(s) to say; finished {speech['finished']}, "
+              f"failed {speech['failed']}, cancelled {speech['cancelled']}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))

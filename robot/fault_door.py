@@ -6,6 +6,11 @@ Everything it does goes through the robot's real machinery, never around it:
 
 - `fault raise NAME`: the guarded part or callback NAME raises an exception in its own thread
   or call (robot.core.guard's inject), so the real guard catches, reports and restarts it.
+- `fault stall NAME SECONDS`: the guarded part NAME hangs for SECONDS in its own thread (a wedged
+  library call); the guard notices it within 2 s.
+- `fault overrun SECONDS` and `fault tick N`: the tick's motion sampling sleeps for 2.5 periods
+  on every tick for SECONDS (a burst of loop overruns), or raises on the next N ticks (a bug in
+  the tick): both through the real loop and its fault and recovery paths.
 - `fault clock SECONDS`: the wall clock the robot reads (`time.time`, which every module calls
   through the `time` module) jumps by SECONDS, as an NTP step would. The monotonic clock, which
   drives the loop, timeouts and escalation, does not move, as on a real machine; `datetime.now()`
@@ -61,6 +66,12 @@ class FaultDoor:
                 write(f"fault raise: {exc.args[0]}")
                 return
             write(f"fault raise {args[1]}: armed")
+        elif cmd == "stall" and len(args) == 3 and args[1] in rt.guard.parts:
+            rt.guard.parts[args[1]].inject_stall(float(args[2]))
+            write(f"fault stall {args[1]}: armed")
+        elif cmd in ("overrun", "tick") and len(args) == 2:
+            self.break_tick(cmd, float(args[1]))
+            write(f"fault {cmd}: armed")
         elif cmd == "clock" and len(args) == 2:
             try:
                 self.shift_clock(float(args[1]))
@@ -74,7 +85,25 @@ class FaultDoor:
         elif cmd == "probe":
             write("FAULTPROBE " + json.dumps(self.probe(), separators=(",", ":")))
         else:
-            write("fault list | raise NAME | clock SECONDS | camera unplug|replug | probe")
+            write("fault list | raise NAME | stall NAME SECONDS | overrun SECONDS | tick N | clock SECONDS | "
+                  "camera unplug|replug | probe")
+
+    def break_tick(self, how: str, amount: float) -> None:
+        """Slow every tick for `amount` seconds (overrun), or make the next `amount` ticks raise (tick)."""
+        motion = self.runtime.motion
+        real = motion.sample
+        period = 1.0 / self.runtime.config.loop.rate_hz
+        end, left = time.monotonic() + amount, [int(amount)]
+
+        def broken(now: float) -> Any:
+            if how == "overrun" and time.monotonic() < end:
+                time.sleep(2.5 * period)
+            elif how == "tick" and left[0] > 0:
+                left[0] -= 1
+                raise InjectedFault("injected into the tick")
+            return real(now)
+
+        motion.sample = broken  # type: ignore[method-assign]  # the injection itself
 
     def shift_clock(self, seconds: float) -> None:
         """Step the wall clock every module reads through `time.time` (see the module docstring)."""

@@ -354,6 +354,7 @@ class Runtime:
                       "targets_us": {str(k): round(v, 1) for k, v in self.motion.last_output.items()}},
             "workers": {name: vars(h).copy() for name, h in self.supervisor.health().items()},
             "parts": self.guard.snapshot(),
+            "speech": self.speech.jobs.summary(),
         }
         if self.sim is not None:
             positions = self.sim.board.positions_us()

@@ -158,6 +158,9 @@ class JobsMachine(RuleBasedStateMachine):
         assert not set(self.outcomes) & set(self.jobs.outstanding)
         assert set(self.said) <= set(self.outcomes) | set(self.jobs.outstanding)
         assert len(self.jobs.outstanding) <= MAX_OUTSTANDING
+        summary = self.jobs.summary()  # what `carebot status` shows
+        assert sum(summary[k] for k in ("finished", "failed", "cancelled")) == len(self.outcomes)
+        assert summary["outstanding"] == len(self.jobs.outstanding) and summary["speech_in_muted"] == self.jobs.muted
 
     def teardown(self) -> None:
         # Let the world settle: messages arrive, the worker comes back and speaks what it has.
