@@ -114,6 +114,11 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
               f"max={loop['max_ms']} ms missed={loop['missed_ticks']} fifo={loop['sched_fifo']}")
         if "simulator" in st:
             write("servos " + " ".join(f"{k}={v}" for k, v in st["simulator"]["positions_us"].items()))
+        speech = st.get("speech")
+        if speech and speech["speech_out_up"]:
+            write(f"speech {'muted while speaking' if speech['speech_in_muted'] else 'listening'}, "
+                  f"{speech['outstanding']} to say; finished {speech['finished']} failed {speech['failed']} "
+                  f"cancelled {speech['cancelled']}")
     elif cmd in ("?", "help!", "commands"):
         write(HELP)
     else:

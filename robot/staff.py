@@ -50,6 +50,15 @@ class AlertView:
     raised_ts: float
     extra: dict[str, Any] = field(default_factory=dict)
     ts: float = 0.0  # of the update shown, to drop older ones delivered late
+    boot_id: str = ""
+    seq: int = 0
+
+    def newer(self, body: dict[str, Any]) -> bool:
+        """True if an update is newer than the one shown: by seq within one boot of the robot (its clock
+        may step back), else by the robot's clock."""
+        if body["boot_id"] == self.boot_id:
+            return bool(body["seq"] > self.seq)
+        return bool(body["ts"] >= self.ts)
 
     def line(self, n: int, now: float) -> str:
         age = int(now - self.raised_ts)
@@ -173,11 +182,12 @@ class StaffConsole:
         self.seen[body["event_id"]] = None
         while len(self.seen) > SEEN_EVENTS:
             self.seen.popitem(last=False)
-        if old is not None and (old.state == "closed" or old.ts > body["ts"]):
+        if old is not None and (old.state == "closed" or not old.newer(body)):
             return  # an older update, delivered late: the view already has a newer one
         extra: dict[str, Any] = {k: body[k] for k in ("reminder", "concern", "fault") if k in body}
         view = AlertView(body["alert_id"], robot, body["room"], body["type"], body["priority"],
-                         body["state"], body["level"], body["raised_ts"], extra, ts=body["ts"])
+                         body["state"], body["level"], body["raised_ts"], extra, ts=body["ts"],
+                         boot_id=body["boot_id"], seq=body["seq"])
         self.alerts[view.alert_id] = view
         n = list(self.alerts).index(view.alert_id) + 1
         urgent = body["state"] in ("raised", "escalated") and body["priority"] == "high"

@@ -25,8 +25,10 @@ from robot.supervisor import WorkerSpec
 log = logging.getLogger(__name__)
 
 WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff
-# Kinds that carry nothing the control process acts on (yet): accepted without a word.
-INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation", "got"})
+# Kinds that carry nothing the control process acts on (yet): accepted without a word. grammar_missing
+# lists pack words the recogniser lacks, at every start; `carebot selftest` names them with their phrases.
+INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation", "got",
+                           "grammar_missing"})
 # Commands that set a worker's state, and the start option (if any) that carries it into a restart.
 DESIRED = {("vision", "camera"): "start_on", ("speech_in", "microphone"): "microphone",
            ("speech_in", "mute"): None, ("speech_in", "grammar"): None}
