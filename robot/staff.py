@@ -76,6 +76,8 @@ TOPIC = re.compile(rf"carebot/v1/(?P<site>{TOKEN})/(?P<robot>{TOKEN})/(?P<kind>s
                    r"(?:/(?P<alert_id>[0-9a-f]{32}))?")
 SEEN_EVENTS = 10_000  # event ids remembered to drop redeliveries
 SESSION_TAKEN_OVER = 0x8E
+CLOSED = ("resolved", "cancelled", "closed")
+MAX_OPEN_PER_ROBOT = 50  # a robot has a handful open (help, reminders, faults); more is a misused account
 CONFIRM_S = 10.0  # an ack or resolve not confirmed by the robot this long after it was sent is reported
 
 
@@ -91,6 +93,7 @@ class StaffConsole:
         self.robots: dict[str, str] = {}
         self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.refused = 0
+        self.flooding: set[str] = set()  # robots over MAX_OPEN_PER_ROBOT, whose new alerts are not shown
         self.clock_offset: dict[str, float] = {}  # robot -> its clock minus this station's, from heartbeats
         self.pending: dict[str, tuple[str, float]] = {}  # alert_id -> (ack or resolve, monotonic time sent)
         self.events: queue.SimpleQueue[tuple[str, bytes, bool]] = queue.SimpleQueue()
@@ -223,6 +226,8 @@ class StaffConsole:
         if old is not None and old.robot != robot:  # alert ids are per robot: no robot may touch another's
             raise InvalidMessage(f"robot {robot}: refused: alert {body['alert_id']} belongs to {old.robot}",
                                  field="alert_id", problem="identity")
+        if old is None and self._over_limit(robot):
+            return
         if body["event_id"] in self.seen:
             return  # a redelivery, or the retained copy of an update already shown
         self.seen[body["event_id"]] = None
@@ -240,6 +245,20 @@ class StaffConsole:
         urgent = body["state"] in ("raised", "escalated") and body["priority"] == "high"
         self._say(view.line(n, time.time()), bell=urgent)
 
+    def _over_limit(self, robot: str) -> bool:
+        """True if a robot already has MAX_OPEN_PER_ROBOT open alerts (said once): a flood must not bury
+        another robot's help request."""
+        open_n = sum(1 for a in self.alerts.values() if a.robot == robot and a.state not in CLOSED)
+        if open_n < MAX_OPEN_PER_ROBOT:
+            self.flooding.discard(robot)
+            return False
+        self.refused += 1
+        if robot not in self.flooding:
+            self.flooding.add(robot)
+            self._say(f"robot {robot} has {open_n} open alerts: its new ones are not shown until some close; "
+                      "check the robot (is its account misused?)", bell=True)
+        return True
+
     def _closed(self, alert_id: str, robot: str) -> None:
         """The robot cleared an alert's retained copy: it is resolved or cancelled."""
         view = self.alerts.get(alert_id)
@@ -249,8 +268,7 @@ class StaffConsole:
         self._confirmed(alert_id, "closed")
         if view is None or view.state == "closed":
             return
-        if view.state not in ("resolved", "cancelled"):
-            view.state = "closed"
+        if view.state not in CLOSED:
             n = list(self.alerts).index(alert_id) + 1
             self._say(f"{n:>3}  {view.type} at {view.robot}/{view.room} closed")
         view.state = "closed"
@@ -258,15 +276,13 @@ class StaffConsole:
     def _confirmed(self, alert_id: str, state: str) -> None:
         """An update from the robot that carries out a pending ack or resolve."""
         cmd = self.pending.get(alert_id, ("", 0.0))[0]
-        if (cmd == "ack" and state != "raised" and state != "escalated") or (cmd == "resolve" and state in (
-                "resolved", "cancelled", "closed")):
+        if (cmd == "ack" and state not in ("raised", "escalated")) or (cmd == "resolve" and state in CLOSED):
             del self.pending[alert_id]
 
     def show(self) -> None:
         """Print the open alerts, oldest first."""
         now = time.time()
-        open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1)
-                       if a.state not in ("resolved", "cancelled", "closed")]
+        open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1) if a.state not in CLOSED]
         if not open_alerts:
             self.out.write("no open alerts\n")
         for n, a in open_alerts:

@@ -16,7 +16,7 @@ import pytest
 from robot.config import Config, MqttSection
 from robot.mqtt_link import new_client
 from robot.runtime import Runtime
-from robot.staff import CONFIRM_S, StaffConsole
+from robot.staff import CONFIRM_S, MAX_OPEN_PER_ROBOT, StaffConsole
 
 from .broker import ROBOTS, SITE, STAFF, STAFF2, Broker, Client
 from .conftest import ROOT, wait_for
@@ -293,3 +293,27 @@ def test_a_robot_with_a_wrong_clock_refuses_the_ack_and_the_console_says_why(
         assert robot.said[-1].key != "help_coming"
     finally:
         console.close()
+
+
+def test_a_robot_account_flooding_alerts_cannot_bury_another_robots_help_request() -> None:
+    """robot-1's account in the wrong hands raises 3,000 alerts (retained, every console started later
+    reads them all): each was a line with a bell and a place in 'list', and a help request from robot-2
+    was one line among thousands. Beyond MAX_OPEN_PER_ROBOT open alerts a robot's new ones are refused."""
+    console, out = offline_console()
+    for i in range(3000):
+        body = alert(event_id=f"{i:032x}", alert_id=f"{i + 1:032x}", seq=i + 1)
+        console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(body).encode())
+    help_2 = alert(ROBOTS[1], event_id="f" * 32, alert_id="e" * 32)
+    console.apply(f"{BASE}/{ROBOTS[1]}/alert", json.dumps(help_2).encode())
+    assert sum(a.robot == ROBOTS[0] for a in console.alerts.values()) == MAX_OPEN_PER_ROBOT
+    assert out.getvalue().count("\a") == MAX_OPEN_PER_ROBOT + 1 + 1  # the flood's first, its warning, robot-2's
+    assert len(out.getvalue().splitlines()) < MAX_OPEN_PER_ROBOT + 40  # the refusals summed up, not 2,950 lines
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert f"{ROBOTS[1]}/lounge" in out.getvalue()
+    # once robot-1's alerts close, it may raise new ones again
+    for i in range(MAX_OPEN_PER_ROBOT):
+        console.apply(f"{BASE}/{ROBOTS[0]}/alert/{i + 1:032x}", b"")
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(event_id="9" * 32, alert_id="8" * 32)).encode())
+    assert console.alerts["8" * 32].state == "raised"
