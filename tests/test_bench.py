@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from .conftest import ROOT
 
@@ -37,19 +36,3 @@ def test_bench_servo_compares_the_driver_with_bare_pyserial() -> None:
         assert isinstance(figures, dict) and figures["p50_us"] > 0 and figures["rate_per_s"] > 0
     assert isinstance(result["round_trip_overhead"], float)
 
-
-def test_the_fault_matrix_runs_a_row_end_to_end_against_a_real_broker(tmp_path: Path) -> None:
-    """Three rows of `carebot bench faults` (a thread killed, the board unplugged, a hostile
-    command): the machinery injects, asks for help in words, and reads what staff received."""
-    from robot import bench_faults
-
-    bench = bench_faults.Bench(tmp_path, outage_s=1.0)
-    try:
-        rows = {f.name: f for f in bench_faults.faults(1.0)}
-        for name in ("thread_dialog_exception", "servo_unplugged", "command_1000_brackets"):
-            result = bench.run(rows[name])
-            assert result.help_delivered and result.alert_id_intact, (name, result.notes)
-            assert result.alerts_lost == 0 and result.recovered, (name, result.notes)
-            assert result.time_to_staff_ms is not None and result.time_to_staff_ms > 0
-    finally:
-        bench.close()

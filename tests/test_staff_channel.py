@@ -274,3 +274,26 @@ def test_a_flood_of_valid_commands_cannot_fill_the_robots_disk(robot: Runtime, s
     grown = audit.stat().st_size - before
     assert grown < 100 * (COMMANDS_PER_MINUTE + 2 * REFUSALS_NOTED_PER_MINUTE) * 4, grown
     help_reaches_staff(robot, staff)
+
+
+def test_a_clock_stepped_back_does_not_leave_a_resolved_alert_retained(
+        robot: Runtime, staff: Client, broker: Broker) -> None:
+    """NTP steps the robot's clock back 20 s (a Raspberry Pi has no RTC) while a help request is open:
+    the resolve is stamped earlier than the raise. The retained copy once stayed 'raised' for good,
+    because the link ordered a retained alert's updates by their wall-clock ts."""
+    link = robot.link
+    assert link is not None
+    raised = help_reaches_staff(robot, staff)
+    alert_id = raised["alert_id"]
+    assert wait_for(lambda: [m for m in staff.of(f"/alert/{alert_id}") if m.payload], 3)
+    link.wall = lambda: time.time() - 20  # the robot's wall clock, stepped back
+    staff.publish(CMD + "resolve", command("resolve", alert_id=alert_id))
+    assert wait_for(lambda: alerts(staff, alert_id=alert_id, state="resolved"), 3)
+    assert alerts(staff, alert_id=alert_id, state="resolved")[0]["ts"] < raised["ts"]
+    assert wait_for(lambda: [m for m in staff.of(f"/alert/{alert_id}") if m.payload == b""], 3), \
+        "the resolved alert is still retained as open"
+    late = Client(broker, STAFF2)
+    assert late.connect() == 0 and late.subscribe(f"carebot/v1/{SITE}/+/alert/+") == [1]
+    time.sleep(0.4)
+    late.close()
+    assert not [m for m in late.messages if m.topic.endswith(alert_id)], "a late console sees it open"

@@ -16,7 +16,7 @@ import pytest
 from robot.config import Config, MqttSection
 from robot.mqtt_link import new_client
 from robot.runtime import Runtime
-from robot.staff import StaffConsole
+from robot.staff import CONFIRM_S, StaffConsole
 
 from .broker import ROBOTS, SITE, STAFF, STAFF2, Broker, Client
 from .conftest import ROOT, wait_for
@@ -214,3 +214,82 @@ def test_a_high_alert_rings_the_terminal_bell_and_a_low_one_does_not() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("\a") and lines[0][1:].isprintable() and "HIGH" in lines[0]
     assert lines[1].isprintable() and "LOW" in lines[1]
+
+
+def test_a_robot_clock_stepped_back_does_not_hide_its_later_updates() -> None:
+    """Within one boot a robot's updates are ordered by seq: an escalation or an ack stamped earlier than
+    the raise (the robot's clock stepped back) was once dropped as 'older', and the bell never rang."""
+    console, out = offline_console()
+    raised = alert(seq=5, ts=1_800_000_000.0)
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(raised).encode())
+    escalated = {**raised, "event_id": "1" * 32, "seq": 6, "ts": 1_799_999_980.0, "state": "escalated", "level": 1}
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(escalated).encode())
+    assert console.alerts["a" * 32].state == "escalated" and out.getvalue().count("\a") == 2
+    late = {**raised, "event_id": "2" * 32, "seq": 4, "ts": 1_800_000_010.0, "state": "raised"}
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(late).encode())  # an older update, delivered late
+    assert console.alerts["a" * 32].state == "escalated"
+    # across a restart (another boot) the robot's clock is all there is to order by
+    after = {**raised, "event_id": "3" * 32, "boot_id": "c" * 12, "seq": 1, "ts": 1_800_000_100.0,
+             "state": "acknowledged", "level": 1}
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(after).encode())
+    assert console.alerts["a" * 32].state == "acknowledged"
+
+
+# -- a command the robot never carried out: staff are told, and why -----------------------------------
+
+
+def heartbeat(robot: str, ts: float, faults: tuple[str, ...] = ()) -> bytes:
+    return json.dumps({"schema": "carebot/heartbeat/1", "robot": robot, "site": SITE, "boot_id": "b" * 12,
+                       "seq": 1, "ts": ts, "behaviour": "alerting", "faults": list(faults),
+                       "open_alerts": 1}).encode()
+
+
+def test_an_ack_the_robot_never_confirms_is_reported_with_the_clock_as_the_reason() -> None:
+    """A robot whose clock is 200 s ahead refuses every command from this station as stale. The console
+    once said 'sent ack' and nothing more: the nurse believed the resident had been told help is coming."""
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/heartbeat", heartbeat(ROBOTS[0], time.time() + 200))
+    assert "clock" in out.getvalue() and "ahead" in out.getvalue()  # said before anyone acks
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert()).encode())
+    console.command("ack 1")
+    console.check_pending(time.monotonic() + 5)
+    assert "not confirmed" not in out.getvalue()
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    told = [line for line in out.getvalue().splitlines() if "not confirmed" in line]
+    assert len(told) == 1 and "clock" in told[0] and "still open" in told[0], told
+    console.check_pending(time.monotonic() + 2 * CONFIRM_S)
+    assert out.getvalue().count("not confirmed") == 1  # said once
+
+
+def test_an_ack_the_robot_confirms_is_not_reported_and_an_offline_robot_is_named_at_once() -> None:
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert()).encode())
+    console.command("ack 1")
+    acked = alert(event_id="1" * 32, seq=2, state="acknowledged")
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(acked).encode())
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    assert "not confirmed" not in out.getvalue()
+    console.apply(f"{BASE}/{ROBOTS[0]}/status", status(ROBOTS[0], "offline"))
+    console.command("resolve 1")
+    assert "offline" in out.getvalue().splitlines()[-1]
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    assert "offline" in [line for line in out.getvalue().splitlines() if "not confirmed" in line][0]
+
+
+def test_a_robot_with_a_wrong_clock_refuses_the_ack_and_the_console_says_why(
+        robot: Runtime, broker: Broker) -> None:
+    link = robot.link
+    assert link is not None
+    link.wall = lambda: time.time() + 200  # the robot's clock, 200 s ahead of the station's
+    console = Console(broker)
+    try:
+        assert console.until("connected; watching site demo")
+        assert console.until("clock", 5), console.lines  # from its heartbeat
+        robot.inject("help")
+        assert console.until("help_request"), console.lines
+        console.type("ack 1")
+        assert wait_for(lambda: link.rejected_commands == 1, 5)
+        assert console.until("not confirmed", CONFIRM_S + 5), console.lines
+        assert robot.said[-1].key != "help_coming"
+    finally:
+        console.close()

@@ -273,13 +273,15 @@ def test_help_in_every_context_and_state_raises_a_high_alert(lang_robot: tuple[R
     assert "help_called" in [s.key for s in rt.said]
 
 
-def test_help_while_booting_raises_a_high_alert(config: Config) -> None:
+@pytest.mark.parametrize("lang", LANGS)
+def test_help_while_booting_raises_a_high_alert(config: Config, lang: str) -> None:
     # A worker that never starts keeps the robot booting (for boot_timeout_s).
-    rt = Runtime(config, simulate=True, workers=[WorkerSpec("late", "robot.workers.no_such_module:Nothing")])
+    cfg = config.model_copy(update={"robot": config.robot.model_copy(update={"language": lang})})
+    rt = Runtime(cfg, simulate=True, workers=[WorkerSpec("late", "robot.workers.no_such_module:Nothing")])
     rt.start()
     try:
         assert rt.behaviour.state == "booting"
-        rt.hear(HELP["en"][2], typed=False)
+        rt.hear(HELP[lang][2], typed=False)
         assert wait_for(lambda: helps(rt), 3)
         assert helps(rt)[0]["priority"] == "high" and rt.behaviour.state == "alerting"
         assert ("help", "booting", "alerting") in rt.behaviour.history
