@@ -246,8 +246,7 @@ class StaffConsole:
         self._say(view.line(n, time.time()), bell=urgent)
 
     def _over_limit(self, robot: str) -> bool:
-        """True if a robot already has MAX_OPEN_PER_ROBOT open alerts (said once): a flood must not bury
-        another robot's help request."""
+        """True if a robot has MAX_OPEN_PER_ROBOT open alerts (said once): a flood must not bury another's."""
         open_n = sum(1 for a in self.alerts.values() if a.robot == robot and a.state not in CLOSED)
         if open_n < MAX_OPEN_PER_ROBOT:
             self.flooding.discard(robot)
@@ -319,7 +318,8 @@ class StaffConsole:
             if cmd in ("ack", "resolve") and len(args) == 1:
                 alert = self._alert(args[0])
                 self.send(alert.robot, cmd, alert_id=alert.alert_id)
-                self.pending[alert.alert_id] = (cmd, time.monotonic())
+                if alert.state not in CLOSED and (cmd == "resolve" or alert.state != "acknowledged"):
+                    self.pending[alert.alert_id] = (cmd, time.monotonic())  # the robot's update will confirm it
                 self.out.write(f"sent {cmd} for {alert.type} at {alert.robot}/{alert.room}\n")
                 if self.robots.get(alert.robot) in ("offline", "stopped") or abs(
                         self.clock_offset.get(alert.robot, 0.0)) > CLOCK_SKEW_S:

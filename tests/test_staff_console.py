@@ -317,3 +317,15 @@ def test_a_robot_account_flooding_alerts_cannot_bury_another_robots_help_request
         console.apply(f"{BASE}/{ROBOTS[0]}/alert/{i + 1:032x}", b"")
     console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(event_id="9" * 32, alert_id="8" * 32)).encode())
     assert console.alerts["8" * 32].state == "raised"
+
+
+def test_acking_an_alert_already_acknowledged_is_not_reported_as_unconfirmed() -> None:
+    """The robot sends no update for a second ack (nor for a resolve of a closed alert): waiting for one
+    would tell the nurse, falsely, that the alert is still open."""
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(state="acknowledged")).encode())
+    console.command("ack 1")
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert/{'a' * 32}", b"")
+    console.command("resolve 1")
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    assert "not confirmed" not in out.getvalue() and console.pending == {}
