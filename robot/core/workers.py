@@ -29,6 +29,8 @@ WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault ale
 # lists pack words the recogniser lacks, at every start; `carebot selftest` names them with their phrases.
 INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation", "got",
                            "grammar_missing"})
+# Messages that show a worker's speech path works again, clearing its speech fault.
+HEARS = frozenset({"speech_started", "utterance", "no_speech"})
 # Commands that set a worker's state, and the start option (if any) that carries it into a restart.
 DESIRED = {("vision", "camera"): "start_on", ("speech_in", "microphone"): "microphone",
            ("speech_in", "mute"): None, ("speech_in", "grammar"): None}
@@ -67,6 +69,7 @@ class WorkerChannel:
         self.desired: dict[tuple[str, str], dict[str, Any]] = {}  # (worker, command) -> its data
         self._desired_lock = threading.Lock()  # grammar comes from the dialog thread
         self._unknown: set[str] = set()
+        self.speech_faulted: set[str] = set()  # workers with an open speech fault
         self.handlers: dict[str, Handler] = {
             "ready": self._on_ready,
             "worker_fault": self._on_worker_fault,
@@ -126,6 +129,9 @@ class WorkerChannel:
         """Handle every message received since the last tick."""
         for msg in self.supervisor.drain():
             self.messages_received += 1
+            if msg.sender in self.speech_faulted and msg.kind in HEARS:
+                self.speech_faulted.discard(msg.sender)
+                self.fault(msg.sender, False, now)  # it hears again: the cause is gone
             handler = self.handlers.get(msg.kind)
             if handler is not None:
                 try:
@@ -177,5 +183,9 @@ class WorkerChannel:
         self.fault("camera", False, now)
 
     def _on_speech_fault(self, msg: Message, now: float) -> None:
-        log.error("speech worker: %s", msg.data.get("detail", msg.data.get("reason")))
-        self.fault("speech", True, now)
+        """Speech in or out cannot work (no model, a bad file, no voice): staff hear of it, per
+        worker, until it works again (speech in hears; speech out, see robot.core.speech)."""
+        log.error("speech worker %s: %s", msg.sender, msg.data.get("detail", msg.data.get("reason")))
+        if msg.sender == "speech_in":
+            self.speech_faulted.add(msg.sender)
+        self.fault(msg.sender, True, now)

@@ -122,7 +122,10 @@ class SpeechInWorker(Worker):
         grammar = build_grammar(phrases, self.model)
         if grammar.missing:
             self.send("grammar_missing", words=sorted(grammar.missing)[:32])
-        self.grammar_json = grammar.json(unk=has_unk(self.model))
+        unk = has_unk(self.model)
+        if not grammar.phrases and not unk:
+            return  # Vosk crashes (SIGSEGV) on an empty grammar: keep the one we have
+        self.grammar_json = grammar.json(unk=unk)
 
     def _play(self, path: Path, realtime: bool) -> None:
         try:
