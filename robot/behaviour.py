@@ -271,6 +271,10 @@ class Behaviour:
         self.emit(Gesture("nod"))
 
     def on_help_again(self, event: Any) -> None:
+        # Asked again while staff are called: the staff channel renews the open alert (it escalates a
+        # step if staff had acknowledged it), so a resident whose plight has worsened is heard again.
+        self.emit(Publish("alert", (("type", "help_request"), ("priority", "high"), ("state", "renewed"),
+                                    ("room", self.room))))
         self.emit(Say("help_called"))
 
     def on_ack(self, event: Any) -> None:

@@ -6,7 +6,8 @@ a nurse for you?"). It follows the state machine and is reset by every state cha
 ends it. In every context help is judged first and nothing outranks it: help at once is the
 `help` trigger; a plausible but unsure call is `ask_help`, which asks the question. In the
 question's context yes raises the alert, no cancels, and anything else raises it too (the
-state machine also raises it when the answer does not come). It does no I/O.
+state machine also raises it when the answer does not come). A yes soon after a no is a change of
+mind, and calls staff as the yes would have. It does no I/O.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CONTEXTS: dict[str, tuple[str, str, str]] = {
     "confirm": ("confirming", "entering confirming (the help question)", "any other state"),
 }
 STATE_CONTEXT = {"reminding": "reminder", "privacy": "privacy", "confirming": "confirm"}
+CHANGE_OF_MIND_S = 20.0  # a yes this soon after a "no" to the help question is the answer changed: call staff
 TURN_STATES = ("listening", "responding")  # a question asked in a turn is answered in the next
 
 
@@ -52,6 +54,7 @@ class Conversation:
     last_reply: tuple[str, tuple[tuple[str, str], ...]] = ("greeting", ())
     rate_step: int = 0
     volume_step: int = 0
+    declined_at: float | None = None  # when the help question was last answered no (POSIX seconds)
     _quiz_i: int = 0
 
     def set_context(self, state: str) -> None:
@@ -67,6 +70,7 @@ class Conversation:
     def end_session(self) -> None:
         """The person left: forget speech settings and pending questions."""
         self.context, self.rate_step, self.volume_step, self.quiz_answer = "open", 0, 0, ()
+        self.declined_at = None
 
     def hear(self, text: str, confidence: float, now: dt.datetime, alternatives: tuple[str, ...] = ()
              ) -> list[Action]:
@@ -78,7 +82,7 @@ class Conversation:
         """What one utterance means in the current context, help first."""
         e, ctx = self.engine, self.context
         if ctx == "confirm":
-            return self._answer_help_question(text, confidence)
+            return self._answer_help_question(text, confidence, now)
         first = e.help(text, alternatives, complaints_ask=ctx != "wellbeing")  # a complaint answers it there
         if first is not None:
             if first.sure:
@@ -113,23 +117,36 @@ class Conversation:
             return Decision("right" if right else "wrong", self._reply("quiz_right" if right else "quiz_wrong",
                                                                         answer=answer))
         u = e.classify(text, confidence)
+        if u.intent == "yes" and u.sure and self._declined_lately(now):
+            return self._changed_mind()
         if u.intent is None:
             return Decision("none", self._reply("fallback"))
         if not u.sure:
             return Decision("none", self._reply("clarify"))  # ask again in other words
         return Decision(u.intent, self._act(u.intent, now))
 
-    def _answer_help_question(self, text: str, confidence: float) -> Decision:
+    def _answer_help_question(self, text: str, confidence: float, now: dt.datetime) -> Decision:
         """Yes raises the alert, no cancels it; anything else raises it too (at medium priority)."""
         first = self.engine.help(text)
         if first is not None and first.sure:
             return Decision("help", [("help", {})])  # "yes, I've fallen": at once, high
         u = self.engine.classify(text, confidence, among=["yes", "no"])
         if u.sure and u.intent == "yes":
+            if self._declined_lately(now):  # "no ... yes" in one breath: the no has already ended the question
+                return self._changed_mind()
             return Decision("yes", [("help_yes", {})])
         if (u.sure and u.intent == "no") or (first is not None and first.reason == "negated"):
+            self.declined_at = now.timestamp()
             return Decision("no", [("help_no", {})])
         return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more
+
+    def _declined_lately(self, now: dt.datetime) -> bool:
+        return self.declined_at is not None and now.timestamp() - self.declined_at <= CHANGE_OF_MIND_S
+
+    def _changed_mind(self) -> Decision:
+        """"No ... actually yes": the question has ended, so the yes calls staff directly, as a yes would."""
+        self.declined_at = None
+        return Decision("yes", [("help", {"reason": "changed_mind"})])
 
     def _reply(self, key: str, **params: str) -> list[Action]:
         packed = tuple(sorted(params.items()))

@@ -57,8 +57,7 @@ class AlertView:
     seq: int = 0
 
     def newer(self, body: dict[str, Any]) -> bool:
-        """True if an update is newer than the one shown: by seq within one boot of the robot (its clock
-        may step back), else by the robot's clock."""
+        """True if an update is newer than this: by seq within a boot (its clock may step back), else by ts."""
         if body["boot_id"] == self.boot_id:
             return bool(body["seq"] > self.seq)
         return bool(body["ts"] >= self.ts)
@@ -246,8 +245,7 @@ class StaffConsole:
         self._say(view.line(n, time.time()), bell=urgent)
 
     def _over_limit(self, robot: str) -> bool:
-        """True if a robot already has MAX_OPEN_PER_ROBOT open alerts (said once): a flood must not bury
-        another robot's help request."""
+        """True if a robot has MAX_OPEN_PER_ROBOT open alerts (said once): a flood must not bury another's."""
         open_n = sum(1 for a in self.alerts.values() if a.robot == robot and a.state not in CLOSED)
         if open_n < MAX_OPEN_PER_ROBOT:
             self.flooding.discard(robot)
@@ -281,12 +279,13 @@ class StaffConsole:
 
     def show(self) -> None:
         """Print the open alerts, oldest first."""
-        now = time.time()
         open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1) if a.state not in CLOSED]
         if not open_alerts:
             self.out.write("no open alerts\n")
-        for n, a in open_alerts:
-            self.out.write(a.line(n, now) + "\n")
+        for n, a in open_alerts:  # a robot that is down cannot update its alerts nor carry out an ack
+            state = self.robots.get(a.robot)
+            down = f" [robot {state}: go and see]" if state in ("offline", "stopped") else ""
+            self.out.write(a.line(n, time.time()) + down + "\n")
         self.out.flush()
 
     def _alert(self, ref: str) -> AlertView:
@@ -319,7 +318,8 @@ class StaffConsole:
             if cmd in ("ack", "resolve") and len(args) == 1:
                 alert = self._alert(args[0])
                 self.send(alert.robot, cmd, alert_id=alert.alert_id)
-                self.pending[alert.alert_id] = (cmd, time.monotonic())
+                if alert.state not in CLOSED and (cmd == "resolve" or alert.state != "acknowledged"):
+                    self.pending[alert.alert_id] = (cmd, time.monotonic())  # the robot's update will confirm it
                 self.out.write(f"sent {cmd} for {alert.type} at {alert.robot}/{alert.room}\n")
                 if self.robots.get(alert.robot) in ("offline", "stopped") or abs(
                         self.clock_offset.get(alert.robot, 0.0)) > CLOCK_SKEW_S:

@@ -317,3 +317,32 @@ def test_a_robot_account_flooding_alerts_cannot_bury_another_robots_help_request
         console.apply(f"{BASE}/{ROBOTS[0]}/alert/{i + 1:032x}", b"")
     console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(event_id="9" * 32, alert_id="8" * 32)).encode())
     assert console.alerts["8" * 32].state == "raised"
+
+
+def test_acking_an_alert_already_acknowledged_is_not_reported_as_unconfirmed() -> None:
+    """The robot sends no update for a second ack (nor for a resolve of a closed alert): waiting for one
+    would tell the nurse, falsely, that the alert is still open."""
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(state="acknowledged")).encode())
+    console.command("ack 1")
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert/{'a' * 32}", b"")
+    console.command("resolve 1")
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    assert "not confirmed" not in out.getvalue() and console.pending == {}
+
+
+def test_list_says_which_open_alerts_belong_to_a_robot_that_is_offline() -> None:
+    """A robot that died with a help request open leaves it retained: a console started later lists it,
+    and nothing told the nurse that no update (nor an ack's confirmation) can come from that robot."""
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert/{'a' * 32}", json.dumps(alert()).encode(), retained=True)
+    console.apply(f"{BASE}/{ROBOTS[0]}/status", status(ROBOTS[0], "offline"), retained=True)
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert "help_request" in out.getvalue() and "robot offline" in out.getvalue()
+    console.apply(f"{BASE}/{ROBOTS[0]}/status", status(ROBOTS[0], "online"))
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert "offline" not in out.getvalue()
