@@ -57,8 +57,7 @@ class AlertView:
     seq: int = 0
 
     def newer(self, body: dict[str, Any]) -> bool:
-        """True if an update is newer than the one shown: by seq within one boot of the robot (its clock
-        may step back), else by the robot's clock."""
+        """True if an update is newer than this: by seq within a boot (its clock may step back), else by ts."""
         if body["boot_id"] == self.boot_id:
             return bool(body["seq"] > self.seq)
         return bool(body["ts"] >= self.ts)
@@ -280,12 +279,13 @@ class StaffConsole:
 
     def show(self) -> None:
         """Print the open alerts, oldest first."""
-        now = time.time()
         open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1) if a.state not in CLOSED]
         if not open_alerts:
             self.out.write("no open alerts\n")
-        for n, a in open_alerts:
-            self.out.write(a.line(n, now) + "\n")
+        for n, a in open_alerts:  # a robot that is down cannot update its alerts nor carry out an ack
+            state = self.robots.get(a.robot)
+            down = f" [robot {state}: go and see]" if state in ("offline", "stopped") else ""
+            self.out.write(a.line(n, time.time()) + down + "\n")
         self.out.flush()
 
     def _alert(self, ref: str) -> AlertView:

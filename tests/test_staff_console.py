@@ -329,3 +329,20 @@ def test_acking_an_alert_already_acknowledged_is_not_reported_as_unconfirmed() -
     console.command("resolve 1")
     console.check_pending(time.monotonic() + CONFIRM_S + 1)
     assert "not confirmed" not in out.getvalue() and console.pending == {}
+
+
+def test_list_says_which_open_alerts_belong_to_a_robot_that_is_offline() -> None:
+    """A robot that died with a help request open leaves it retained: a console started later lists it,
+    and nothing told the nurse that no update (nor an ack's confirmation) can come from that robot."""
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert/{'a' * 32}", json.dumps(alert()).encode(), retained=True)
+    console.apply(f"{BASE}/{ROBOTS[0]}/status", status(ROBOTS[0], "offline"), retained=True)
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert "help_request" in out.getvalue() and "robot offline" in out.getvalue()
+    console.apply(f"{BASE}/{ROBOTS[0]}/status", status(ROBOTS[0], "online"))
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert "offline" not in out.getvalue()
