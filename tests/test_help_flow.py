@@ -140,3 +140,34 @@ def test_help_said_after_the_silent_call_went_out_at_medium_makes_it_high(config
         assert len(helps(rt)) == 1
     finally:
         rt.stop()
+
+
+@pytest.mark.parametrize("interruption", ["help", "ask_no", "pause", "privacy"])
+def test_a_reminder_cut_short_comes_back_when_the_robot_is_free(robot: Runtime, interruption: str) -> None:
+    rt = robot
+    rt.inject_command("remind", {"kind": "medication", "in_s": 0})  # as staff send it
+    assert wait_for(lambda: rt.behaviour.state == "reminding", 3)
+    if interruption == "help":  # help during the medication reminder: staff come, and resolve it
+        rt.hear("help")
+        assert wait_for(lambda: rt.behaviour.state == "alerting", 3)
+        rt.hear("yes")  # the reminder's yes, said while the robot is calling staff: it answers nothing
+        time.sleep(0.3)
+        alert_id = rt.help_alert
+        assert alert_id is not None
+        rt.inject_command("resolve", {"alert_id": alert_id})
+    elif interruption == "ask_no":
+        asked(rt)
+        rt.hear("no")
+    elif interruption == "pause":
+        rt.inject_command("pause", {})
+        assert wait_for(lambda: rt.behaviour.state == "paused", 3)
+        rt.inject_command("resume", {})
+    else:
+        rt.press_button()
+        assert wait_for(lambda: rt.behaviour.state == "privacy", 3)
+        rt.press_button()
+    # The medication is neither confirmed nor reported: the robot must ask again, not forget it.
+    assert wait_for(lambda: [s.key for s in rt.said].count("reminder") == 2 and rt.behaviour.state == "reminding",
+                    3), ([s.key for s in rt.said], rt.behaviour.history[-3:])
+    rt.hear("yes")
+    assert wait_for(lambda: rt.said[-1].key == "reminder_thanks", 3)
