@@ -80,9 +80,9 @@ def test_a_yes_long_after_a_no_is_not_a_call(config: Config) -> None:
         asked(rt)
         rt.hear("no")
         assert wait_for(lambda: rt.said[-1].key == "help_cancelled", 3)
-        declined = rt.conversation.declined_at
-        assert declined is not None
-        rt.conversation.declined_at = declined - 60  # as if a minute had passed
+        late = rt.conversation.late_yes
+        assert late is not None and late[1] == "changed_mind"
+        rt.conversation.late_yes = (late[0] - 60, late[1])  # as if a minute had passed
         rt.hear("yes please")
         assert wait_for(lambda: rt.said[-1].key == "clarify", 3)
         assert not helps(rt)
@@ -171,3 +171,21 @@ def test_a_reminder_cut_short_comes_back_when_the_robot_is_free(robot: Runtime, 
                     3), ([s.key for s in rt.said], rt.behaviour.history[-3:])
     rt.hear("yes")
     assert wait_for(lambda: rt.said[-1].key == "reminder_thanks", 3)
+
+
+def test_a_yes_that_comes_just_after_the_silent_call_makes_it_high(config: Config) -> None:
+    # With real speech the question is spoken with speech in muted (half duplex), and on a loaded robot the
+    # synthesis alone has taken 4 s (issue 20): the answer can arrive after the question's timeout.
+    rt = started(config, help_confirm_timeout_s=1.0)
+    try:
+        rt.inject("engage")
+        asked(rt)
+        assert wait_for(lambda: helps(rt), 4)  # silence: called at medium
+        rt.hear("yes please")  # the answer, a moment late
+        assert wait_for(lambda: [u for u in rt.alert_updates if u["priority"] == "high"], 3), list(rt.alert_updates)
+        assert rt.said[-1].key == "help_called" and len(helps(rt)) == 1
+        audit = rt.state_dir / "audit.jsonl"
+        assert wait_for(lambda: '"priority": "high", "room": "lounge", "state": "escalated"' in audit.read_text(), 3)
+        assert "yes please" not in audit.read_text()
+    finally:
+        rt.stop()
