@@ -10,9 +10,8 @@ Three threads meet here and none of them waits on another:
 The link thread is a guarded part and paho's callbacks are guarded callbacks (robot.core.guard):
 an exception is logged with its traceback and reported as a fault, and the link carries on; each
 step is bounded in time, so the guard can tell a wedged link from a busy one.
-The retained status topic says online; the broker's last will says offline; a clean
-stop says stopped. With `home_assistant` on, it also announces the robot's status entities
-by Home Assistant discovery and keeps their retained `device` state current (robot.ha_discovery).
+The retained status topic says online, the last will offline, a clean stop stopped. With `home_assistant` on,
+it announces the robot's status entities by Home Assistant discovery and keeps their retained `device` state current.
 """
 
 from __future__ import annotations
@@ -51,6 +50,7 @@ PUBACK_TIMEOUT_S = 10.0  # a row in flight this long lost its PUBACK (a dropped 
 STEP_BUDGET_S = 0.3    # work per step of the link thread, well inside the guard's stall limit
 RETAINED_MEMORY = 4096  # alerts whose retained copy's order is remembered
 SESSION_TAKEN_OVER = 0x8E
+RECONNECT_MAX_S = 5  # a call waits at most this long after the broker is back (30 s held it up to 30 s)
 
 
 def new_client(cfg: MqttSection, client_id: str) -> mqtt.Client:
@@ -135,7 +135,7 @@ class MqttLink:
     def _make_client(self) -> mqtt.Client:
         client = new_client(self.config, f"carebot-{self.topics.site}-{self.topics.robot}")
         client.will_set(self.topics.event("status"), self._status("offline"), qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         client.max_inflight_messages_set(self.max_inflight)
         client.on_connect = self._guarded("on_connect", lambda c, u, f, rc, p: self._queue("connect", rc))
         client.on_disconnect = self._guarded("on_disconnect", lambda c, u, f, rc, p: self._queue("disconnect", rc))
