@@ -233,3 +233,21 @@ def test_speech_out_hung_while_asking_the_question_still_calls_staff_and_listens
         rt.stop()
         if frozen is not None and alive(frozen):
             os.kill(frozen, signal.SIGKILL)
+
+
+def test_privacy_with_the_microphone_off_says_so_and_only_the_button_ends_it(config: Config) -> None:
+    cfg = config.model_copy(update={"privacy": config.privacy.model_copy(update={"microphone": "off"})})
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        rt.press_button()
+        assert wait_for(lambda: rt.behaviour.state == "privacy" and rt.said[-1].key == "privacy_mic_off", 3)
+        rt.inject_command("pause", {})
+        assert wait_for(lambda: rt.behaviour.state == "paused", 3)
+        rt.inject_command("resume", {})
+        assert wait_for(lambda: rt.behaviour.state == "privacy", 3)  # staff cannot switch the microphone back on
+        rt.press_button()
+        assert wait_for(lambda: rt.behaviour.state == "idle" and rt.said[-1].key == "privacy_off", 3)
+    finally:
+        rt.stop()
