@@ -251,3 +251,14 @@ def test_privacy_with_the_microphone_off_says_so_and_only_the_button_ends_it(con
         assert wait_for(lambda: rt.behaviour.state == "idle" and rt.said[-1].key == "privacy_off", 3)
     finally:
         rt.stop()
+
+
+def test_no_then_yes_still_calls_staff_when_the_camera_lost_the_face_meanwhile(robot: Runtime) -> None:
+    rt = robot
+    asked(rt)
+    rt.inject("disengage")  # the resident looks down at the sore knee: vision reports nobody engaged
+    rt.hear("no")
+    assert wait_for(lambda: rt.said[-1].key == "help_cancelled" and rt.behaviour.state == "idle", 3)
+    rt.hear("actually yes please")
+    assert wait_for(lambda: helps(rt), 3), (rt.behaviour.history[-3:], [s.key for s in rt.said][-3:])
+    assert helps(rt)[0]["priority"] == "high"
