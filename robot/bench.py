@@ -234,6 +234,13 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     return {**speech_bench.bench_speech(args), **machine()}
 
 
+def bench_bargein(args: argparse.Namespace) -> dict[str, Any]:
+    """Help and stop during robot speech, echo cancellation on and off (robot/bench_bargein.py)."""
+    from robot import bench_bargein as bargein_bench
+
+    return {**bargein_bench.bench_bargein(args), **machine()}
+
+
 def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     """Help recall, false help, accuracy per context and time per utterance on the corpus
     (robot/bench_understanding.py)."""
@@ -245,6 +252,7 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "understanding": bench_understanding,
     "speech": bench_speech,
+    "bargein": bench_bargein,
     "vision": bench_vision,
     "loop": bench_loop,
     "servo": bench_servo,

@@ -57,6 +57,8 @@ class DialogThread:
         """Carry out one piece of work."""
         conv = self.conversation
         if kind == "utterance":
+            if data.get("barge_in") and conv.engine.help(data["text"], data.get("alternatives", ())) is None:
+                return  # heard over the robot's own voice: only a call for help may interrupt it
             conv.set_context(data["state"])
             actions = conv.hear(data["text"], data["confidence"], dt.datetime.now(), data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff
 # Kinds that carry nothing the control process acts on (yet): accepted without a word.
-INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation"})
+INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation",
+                           "playback_cut"})
 
 Handler = Callable[[Message, float], None]
 Record = Callable[[str, dict[str, Any]], None]

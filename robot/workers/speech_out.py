@@ -13,9 +13,12 @@ espeak is still busy with the failed sentence, this process cannot go on with it
 own cancel was measured blocking 40 s behind a long synthesis, and a new sentence would
 receive the old one's audio. The worker then exits, the supervisor starts a fresh process
 and the control process sends the sentences that had not started again (a repeated job id
-is ignored, so a sentence is never said twice). To stop speech at once the control process
-kills this worker, and its queue with it. In the simulator the audio goes to WAV files and
-playback is simulated by time, so turn-taking behaves as it will on the robot.
+is ignored, so a sentence is never said twice). In the simulator the audio goes to WAV files
+and playback is simulated by time, so turn-taking behaves as it will on the robot; each
+sentence's playback start is announced (`playback`, with the file and the monotonic
+time) so that speech in can cancel its echo (barge-in). There `silence` clears the queue and
+cuts the playing sentence at once, without a restart; on the sound card, where pyttsx3
+cannot be interrupted, the control process kills this worker instead.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class _Job:
     timed_out: bool = False
     synth_s: float = 0.0
     playing_until: float = 0.0
+    path: Path | None = None
+    cancelled: bool = False  # stopped while synthesising: its audio is never played
 
     @property
     def words(self) -> int:
@@ -85,6 +90,8 @@ class SpeechOutWorker(Worker):
             self.seen.add(job)
             heapq.heappush(self.queue, (job, _Job(job, str(d["text"]), float(d.get("rate", 150)),
                                                   float(d.get("volume", 1.0)))))
+        elif msg.kind == "silence":  # ("stop" is the worker loop's own: it ends the process)
+            self._silence()
         elif msg.kind == "simulate_hang":  # diagnostics: prove that a wedged speech engine is recovered
             time.sleep(3600)
         else:
@@ -97,12 +104,17 @@ class SpeechOutWorker(Worker):
             if self.queue:
                 self._start(heapq.heappop(self.queue)[1], now)
             return
-        if job.done.is_set():
+        if job.done.is_set() and job.cancelled:  # stopped while it was made: it ends unheard
+            self.current = None
+        elif job.done.is_set():
             if job.error:
                 self._fail(job, "timeout" if job.timed_out else "synthesis", job.error)
             elif job.playing_until == 0.0:
                 job.synth_s = now - job.t0
                 job.playing_until = now + job.audio_s  # simulated playback of the WAV (0 on the sound card)
+                if job.path is not None:
+                    self.send("playback", job=job.job, path=str(job.path), t0=round(now, 4),
+                              audio_s=round(job.audio_s, 3))
             if job.playing_until and now >= job.playing_until:
                 self.send("speaking_finished", job=job.job, audio_s=round(job.audio_s, 3),
                           synth_s=round(job.synth_s, 3))
@@ -119,8 +131,25 @@ class SpeechOutWorker(Worker):
             self.out_dir.mkdir(parents=True, exist_ok=True)
             path = self.out_dir / f"say-{job.job:05d}.wav"
             (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
+        job.path = path
         self.send("speaking_started", job=job.job, words=job.words)
         threading.Thread(target=self._synth, args=(job, path), name=f"say-{job.job}", daemon=True).start()
+
+    def _silence(self) -> None:
+        """Silence now: the queue is dropped and the playing sentence cut (the simulated playback).
+
+        A sentence still being synthesised is left to finish into its file, unheard. The
+        control process has already ended these jobs; nothing more is reported for them.
+        """
+        self.queue.clear()
+        job = self.current
+        if job is None:
+            return
+        if job.done.is_set():
+            self.current = None
+        else:
+            job.cancelled = True
+        self.send("playback_cut", job=job.job)
 
     def _synth(self, job: _Job, path: Path | None) -> None:
         try:
