@@ -8,7 +8,8 @@ board would set and never raises.
 
 `PtyMaestro` puts a board on a pseudo-terminal so the real pyserial driver opens it,
 behind a stable symlink (like /dev/serial/by-id/...), and injects faults: unplug and
-replug, a board reset, garbage on the line, reply latency and error bits.
+replug, a board reset, garbage on the line, reply latency, a mute board (it takes every
+command and never answers) and error bits.
 """
 
 from __future__ import annotations

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 # Keys a record's data may carry. Anything else is refused: no free text, no names.
@@ -39,17 +42,30 @@ class AuditLog:
         self.seq, self.prev = self._tail()
 
     def _tail(self) -> tuple[int, str]:
+        """The chain's last record. A last line without its newline is a write that never finished
+        (a full disk, a crash or power loss mid-write): it was never a record, so it is cut off.
+        Any other unreadable line is left for `verify` to report; the chain goes on from the last
+        good record, for a robot that cannot start is worse than a log with a flagged line."""
         if not self.path.exists():
             return 0, GENESIS
-        last = None
+        seq, prev, good_end, end = 0, GENESIS, 0, 0
         with self.path.open("rb") as f:
             for line in f:
-                if line.strip():
-                    last = line
-        if last is None:
-            return 0, GENESIS
-        rec = json.loads(last)
-        return int(rec["seq"]), str(rec["hash"])
+                end += len(line)
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    rec = json.loads(line)
+                    seq, prev = int(rec["seq"]), str(rec["hash"])
+                except (ValueError, KeyError, TypeError):
+                    if line.strip():
+                        log.error("audit log %s: unreadable record at byte %d; verify will report it",
+                                  self.path, end - len(line))
+                good_end = end
+        if end > good_end:
+            log.warning("audit log %s: cutting off an unfinished last write (%d bytes)", self.path, end - good_end)
+            os.truncate(self.path, good_end)
+        return seq, prev
 
     def append(self, kind: str, data: dict[str, Any], wall: float | None = None) -> dict[str, Any]:
         """Write one record and fsync it; unknown data keys raise ValueError."""
@@ -59,10 +75,19 @@ class AuditLog:
         body: dict[str, Any] = {"seq": self.seq + 1, "t": round(time.time() if wall is None else wall, 3),
                 "kind": kind, "data": data, "prev": self.prev}
         record = {**body, "hash": _digest(self.prev, body)}
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        line = (json.dumps(record, sort_keys=True) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(f"short write to {self.path} (disk full?)")
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)  # no torn record: this one is lost, the chain stays whole
+                raise
+        finally:
+            os.close(fd)
         self.seq, self.prev = body["seq"], record["hash"]
         return record
 

@@ -241,6 +241,13 @@ def bench_bargein(args: argparse.Namespace) -> dict[str, Any]:
     return {**bargein_bench.bench_bargein(args), **machine()}
 
 
+def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
+    """The fault matrix against a real mosquitto and staff subscriber (robot/bench_faults.py)."""
+    from robot import bench_faults as faults_bench
+
+    return {**faults_bench.bench_faults(args), **machine()}
+
+
 def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     """Help recall, false help, accuracy per context and time per utterance on the corpus
     (robot/bench_understanding.py)."""
@@ -250,6 +257,7 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "faults": bench_faults,
     "understanding": bench_understanding,
     "speech": bench_speech,
     "bargein": bench_bargein,

@@ -29,7 +29,7 @@ def default_config() -> Path:
 
 
 def _load(path: Path | None) -> Any:
-    from robot.config import load_config
+    from robot.config_load import load_config
 
     return load_config(path or default_config())
 
@@ -39,7 +39,7 @@ def _load(path: Path | None) -> Any:
 
 def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     """Run the robot until SIGINT or SIGTERM."""
-    from robot import console
+    from robot import console, fault_door
     from robot.logs import setup_logging
     from robot.runtime import Runtime
 
@@ -63,12 +63,17 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     if config.speech.enabled:
         print(f"speech on ({config.robot.language}): the robot's voice goes to "
               f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.", flush=True)
+    door = None
+    if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
+        door = fault_door.FaultDoor(runtime)
+        print(f"fault injection is on ({fault_door.ENV}=1): not for a robot in service", flush=True)
     if simulate and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
 
         def read_console() -> None:
+            handle = runtime.guard.callback("console", console.handle)  # a bad line never ends the console
             for line in sys.stdin:
-                if not console.handle(line, runtime, lambda s: print(s, flush=True)):
+                if handle(line, runtime, lambda s: print(s, flush=True), door) is False:
                     break
             stop.set()
 
@@ -90,7 +95,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     """Print every problem in a config file; exit 1 if there are any."""
-    from robot.config import check_config
+    from robot.config_load import check_config
 
     problems = check_config(args.file)
     if not problems:
@@ -125,6 +130,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"servo       {'connected' if servo['connected'] else 'DISCONNECTED'} {servo['port']}")
     for name, w in status["workers"].items():
         print(f"worker      {name}: {w['state']} restarts {w['restarts']} {w['last_fault']}")
+    speech = status.get("speech")
+    if speech and (speech["speech_out_up"] or sum(speech[k] for k in ("finished", "failed", "cancelled"))):
+        print(f"speech      {'MUTED (speaking)' if speech['speech_in_muted'] else 'listening'}, "
+              f"{speech['outstanding']} sentence(s) to say; finished {speech['finished']}, "
+              f"failed {speech['failed']}, cancelled {speech['cancelled']}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
@@ -278,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=int, default=100, help="loop rate in Hz (bench loop)")
     p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop)")
     p.add_argument("--count", type=int, default=2000, help="commands to send (bench servo)")
+    p.add_argument("--faults", default=None, help="comma-separated faults to run (bench faults; default: all)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("dialogs", help="dialog packs")

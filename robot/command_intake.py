@@ -2,10 +2,13 @@
 
 A command is carried out when it is for a known command topic of this robot, strict JSON
 within size and depth limits, valid against its schema (and its meaning: quiet-hours times),
-not retained, fresh (robot.events.COMMAND_MAX_AGE_S, CLOCK_SKEW_S) and not already carried out
-(its cmd_id). Everything else is refused with a log line saying what was wrong and where, and
-a Refusal of codes only for the audit log. Runs on the MQTT link thread; the control loop
-drains `commands` and `refusals` (deque appends and pops are thread-safe).
+not retained, fresh (robot.events.COMMAND_MAX_AGE_S, CLOCK_SKEW_S), not already carried out
+(its cmd_id) and not one too many (COMMANDS_PER_MINUTE: a flood of valid commands would fill the
+disk with audit records too). Everything else is refused with a log line saying what was wrong and where, and
+a Refusal of codes only for the audit log (at most REFUSALS_NOTED_PER_MINUTE a minute, so a
+flood of bad commands cannot fill the robot's disk; the rest are counted). Runs on the MQTT
+link thread; the control loop drains `commands` and `refusals` (deque appends and pops are
+thread-safe).
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ from robot.events import COMMANDS, InvalidMessage, SeenCommands, Topics, decode_
 
 log = logging.getLogger(__name__)
 
+# Each refusal noted is a log line and an audit record (disk space on the robot): beyond this many a
+# minute, refusals are only counted, and the count is noted once the minute is over.
+REFUSALS_NOTED_PER_MINUTE = 30
+# Each command carried out is an audit record too (and an ack for an alert the robot does not have is a
+# second one): a nurse station sends a few a minute, so more than this a minute is refused as a flood.
+COMMANDS_PER_MINUTE = 60
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -34,13 +44,20 @@ class Refusal:
 class CommandIntake:
     """Decodes, checks and de-duplicates staff commands; keeps what passed and what was refused."""
 
-    def __init__(self, topics: Topics) -> None:
+    def __init__(self, topics: Topics, notes_per_minute: int = REFUSALS_NOTED_PER_MINUTE,
+                 commands_per_minute: int = COMMANDS_PER_MINUTE) -> None:
         self.topics = topics
+        self.notes_per_minute = notes_per_minute
+        self.commands_per_minute = commands_per_minute
         self.commands: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self.refusals: collections.deque[Refusal] = collections.deque(maxlen=256)
         self.refused = 0
         self.accepted = 0
         self.clock_refused_at: float | None = None  # monotonic time of the last command refused for its age
+        self.window_started = time.monotonic()
+        self._noted = 0     # refusals noted in this minute
+        self._unnoted = 0   # refusals only counted in this minute
+        self._carried = 0   # commands accepted in this minute
         self._seen = SeenCommands()
 
     def take(self, topic: str, raw: bytes, retained: bool, now: float | None = None) -> bool:
@@ -48,16 +65,43 @@ class CommandIntake:
         now = time.time() if now is None else now
         try:
             name, payload = decode_command(topic, raw, self.topics, retained=retained, now=now)
+            self._within_rate(topic)
             self._seen.accept(payload["cmd_id"], now, topic)
+            self._carried += 1
         except InvalidMessage as exc:
             self.refused += 1
-            log.warning("staff command refused: %s", exc)
-            command = topic.rsplit("/", 1)[-1]
-            field = exc.field if re.fullmatch(r"[a-z_]{1,32}", exc.field) else ""
-            self.refusals.append(Refusal(command if command in COMMANDS else "unknown", field, exc.problem))
             if exc.problem == "stale":
                 self.clock_refused_at = time.monotonic()
+            if self._may_note():
+                log.warning("staff command refused: %s", exc)
+                command = topic.rsplit("/", 1)[-1]
+                field = exc.field if re.fullmatch(r"[a-z_]{1,32}", exc.field) else ""
+                self.refusals.append(Refusal(command if command in COMMANDS else "unknown", field, exc.problem))
             return False
         self.accepted += 1
         self.commands.append((name, payload))
         return True
+
+    def _within_rate(self, topic: str) -> None:
+        """Refuse a command beyond this minute's COMMANDS_PER_MINUTE (a flood, even of valid commands)."""
+        self._new_minute()
+        if self._carried >= self.commands_per_minute:
+            raise InvalidMessage(f"{topic}: over {self.commands_per_minute} commands in a minute: refused as a "
+                                 "flood (is a staff station stuck in a loop?)", problem="flood")
+
+    def _new_minute(self) -> None:
+        now = time.monotonic()
+        if now - self.window_started >= 60.0:
+            if self._unnoted:
+                log.warning("%d more staff commands refused in the last minute (not logged one by one)",
+                            self._unnoted)
+            self.window_started, self._noted, self._unnoted, self._carried = now, 0, 0, 0
+
+    def _may_note(self) -> bool:
+        """True while this minute's refusals may still be logged and audited one by one."""
+        self._new_minute()
+        if self._noted < self.notes_per_minute:
+            self._noted += 1
+            return True
+        self._unnoted += 1
+        return False

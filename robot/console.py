@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from hardware.maestro_protocol import MaestroError
 
 if TYPE_CHECKING:
+    from robot.fault_door import FaultDoor
     from robot.runtime import Runtime
 
 HELP = """commands:
@@ -36,6 +37,7 @@ HELP = """commands:
   unplug | replug | reset       servo-board faults (simulator)
   garbage | errors              junk bytes on the line / set the board's protocol-error bit
   latency MS                    delay the simulated board's replies
+  silent on|off                 the board takes every command and answers none (a silent board)
   status                        show state, loop timing and servo positions
   quit                          stop the robot"""
 
@@ -43,8 +45,9 @@ SIMPLE = {"engage", "disengage", "help", "confirm", "decline", "goodbye"}
 STAFF = {"ack", "resolve", "pause", "resume"}
 
 
-def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
-    """Carry out one console line; False when the user asked to quit."""
+def handle(line: str, runtime: object, write: Callable[[str], None], door: FaultDoor | None = None) -> bool:
+    """Carry out one console line; False when the user asked to quit. `fault ...` lines need the
+    fault injector's door (robot.fault_door), open only for tests and benches."""
     from robot.runtime import Runtime  # local: console is optional
 
     assert isinstance(runtime, Runtime)
@@ -89,7 +92,12 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
             runtime.inject_look(float(args[0]), float(args[1]))
         except ValueError:
             write("look takes two numbers from -1 to 1, e.g. look 0.5 -0.2")
-    elif cmd in ("unplug", "replug", "reset", "garbage", "errors", "latency"):
+    elif cmd == "fault":
+        if door is None:
+            write("fault: fault injection is off (tests and benches set CAREBOT_FAULT_INJECTION=1)")
+        else:
+            door.handle(args, write)
+    elif cmd in ("unplug", "replug", "reset", "garbage", "errors", "latency", "silent"):
         if sim is None:
             write(f"{cmd}: only the simulator can inject faults")
         elif cmd == "unplug":
@@ -102,6 +110,8 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
             sim.inject_garbage(bytes((0x13, 0x37, 0x55)))
         elif cmd == "errors":
             sim.inject_errors(MaestroError.SERIAL_PROTOCOL)
+        elif cmd == "silent":
+            sim.mute = not args or args[0] != "off"
         else:
             try:
                 sim.latency_s = float(args[0]) / 1000 if args else 0.0
@@ -114,6 +124,11 @@ def handle(line: str, runtime: object, write: Callable[[str], None]) -> bool:
               f"max={loop['max_ms']} ms missed={loop['missed_ticks']} fifo={loop['sched_fifo']}")
         if "simulator" in st:
             write("servos " + " ".join(f"{k}={v}" for k, v in st["simulator"]["positions_us"].items()))
+        speech = st.get("speech")
+        if speech and speech["speech_out_up"]:
+            write(f"speech {'muted while speaking' if speech['speech_in_muted'] else 'listening'}, "
+                  f"{speech['outstanding']} to say; finished {speech['finished']} failed {speech['failed']} "
+                  f"cancelled {speech['cancelled']}")
     elif cmd in ("?", "help!", "commands"):
         write(HELP)
     else:

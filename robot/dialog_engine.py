@@ -67,20 +67,26 @@ class DialogEngine:
         self.choices = {n: self._candidate(n, c.keywords, c.examples) for n, c in pack.wellbeing.items()}
 
     def _candidate(self, name: str, keywords: Iterable[str], examples: Iterable[str]) -> _Candidate:
-        return _Candidate(name, tuple(self.reader.phrase(k, stems=True) for k in keywords),
-                          tuple(self.reader.read(e).stem_text for e in examples))
+        phrases: dict[tuple[str, ...], Phrase] = {}  # synonyms may make two keywords one: count it once
+        for k in keywords:
+            phrase = self.reader.phrase(k, stems=True)
+            phrases.setdefault(phrase.parts, phrase)
+        return _Candidate(name, tuple(phrases.values()), tuple(self.reader.read(e).stem_text for e in examples))
 
     # -- understanding ----------------------------------------------------------------------------
 
     def _keyword_scores(self, r: Reading, pool: dict[str, _Candidate], names: list[str]) -> dict[str, float]:
         """Keyword evidence per candidate. A match inside a longer one does not count ("not good" beats
-        "good"); of two that overlap, the one with more words wins, then the earlier one."""
+        "good"); of two that overlap, the one with more words wins, then the longer, then the earlier. Longer
+        matches, and phrases of several words, weigh more."""
         found = []
         for n in names:
             for k in pool[n].keywords:
                 span = self.reader.find(k, r, stems=True)
                 if span is not None:
-                    found.append((span[0], span[1], len(k.parts), len(k.source), n))
+                    # a phrase of several words says more than one long word ("the time", "happening")
+                    weight = len(" ".join(k.parts)) + 4 * (len(k.parts) - 1)
+                    found.append((span[0], span[1], len(k.parts), weight, n))
 
         def beaten(m: tuple[int, int, int, int, str]) -> bool:
             for o in found:
@@ -88,7 +94,7 @@ class DialogEngine:
                     continue
                 inside = o[0] <= m[0] and m[1] <= o[1]
                 if (inside and (o[3], o[2]) > (m[3], m[2])) or (
-                        not inside and (o[2], -o[0]) > (m[2], -m[0])):
+                        not inside and (o[2], o[3], -o[0]) > (m[2], m[3], -m[0])):
                     return True
             return False
 

@@ -104,6 +104,7 @@ class MqttLink:
         self.max_inflight = max_inflight
         self.heartbeat_s = heartbeat_s
         self.retry_s = retry_s
+        self.wall: Callable[[], float] = time.time  # the wall clock events are stamped with
         self.intake = CommandIntake(topics)
         self.commands = self.intake.commands
         self.refusals = self.intake.refusals
@@ -116,7 +117,7 @@ class MqttLink:
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._inflight: dict[int, Row] = {}
-        self._retained: collections.OrderedDict[str, tuple[float, int]] = collections.OrderedDict()
+        self._retained: collections.OrderedDict[str, tuple[int, float, int]] = collections.OrderedDict()
         self._seq = 0
         self._hb_seq = 0
         self._device_key: tuple[Any, ...] | None = None
@@ -178,7 +179,7 @@ class MqttLink:
 
     def _status(self, state: str) -> bytes:
         return encode("status", {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
-                                 "ts": round(time.time(), 3), "state": state, "version": __version__})
+                                 "ts": round(self.wall(), 3), "state": state, "version": __version__})
 
     def _queue(self, kind: str, data: Any) -> None:
         self._events.put((kind, data))
@@ -250,7 +251,7 @@ class MqttLink:
         """The outbox row of a submission, stamped once; None if it does not match its schema."""
         self._seq += 1
         event_id = uuid.uuid4().hex
-        body = {"event_id": event_id, "boot_id": self.boot_id, "seq": self._seq, "ts": round(time.time(), 3),
+        body = {"event_id": event_id, "boot_id": self.boot_id, "seq": self._seq, "ts": round(self.wall(), 3),
                 "robot": self.topics.robot, "site": self.topics.site, **sub.fields}
         try:
             payload = encode(sub.kind, body)
@@ -284,7 +285,8 @@ class MqttLink:
             elif kind == "puback":
                 self._on_puback(*data)
             elif kind == "message":
-                self.intake.take(*data)
+                topic, raw, retained = data
+                self.intake.take(topic, raw, retained, now=self.wall())
             elif kind == "suback":
                 bad = [str(rc) for rc in data if getattr(rc, "is_failure", False)]
                 if bad:
@@ -324,7 +326,10 @@ class MqttLink:
         body = json.loads(payload)  # our own, checked against its schema before it was stored
         alert_id, state = body["alert_id"], body["state"]
         self.delivered.append(Delivered(alert_id, body["event_id"], state))
-        order = (float(body["ts"]), int(body["seq"]))
+        # This boot's updates are ordered by seq (its wall clock may step back: NTP on a board without an RTC),
+        # and come after any replayed from an earlier boot; those are ordered by the clock they were stamped with.
+        mine = body["boot_id"] == self.boot_id
+        order = (1, 0.0, int(body["seq"])) if mine else (0, float(body["ts"]), int(body["seq"]))
         if alert_id in self._retained and order <= self._retained[alert_id]:
             return  # an older update accepted late (after a refusal): the newer copy stands
         self._retained[alert_id] = order
@@ -352,7 +357,7 @@ class MqttLink:
     def _heartbeat(self) -> None:
         self._hb_seq += 1
         fields = {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
-                  "seq": self._hb_seq, "ts": round(time.time(), 3), "outbox_pending": self.outbox.pending(),
+                  "seq": self._hb_seq, "ts": round(self.wall(), 3), "outbox_pending": self.outbox.pending(),
                   **self.health}
         fields["faults"] = sorted(set(fields.get("faults", [])) | set(self.faults()))
         try:
@@ -369,7 +374,7 @@ class MqttLink:
         if key == self._device_key and not force:
             return
         fields = {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
-                  "ts": round(time.time(), 3), "outbox_pending": self.outbox.pending(), **state}
+                  "ts": round(self.wall(), 3), "outbox_pending": self.outbox.pending(), **state}
         try:
             self.client.publish(self.topics.event("device"), encode("device", fields), qos=1, retain=True)
         except InvalidMessage as exc:

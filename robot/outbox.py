@@ -13,6 +13,9 @@ alert state and what staff will receive agree. A closing update deletes the aler
 When a write fails (disk full, I/O error), an alert event is held in memory instead, in
 order, still published from there, and written as soon as a write succeeds again;
 `write_error` says what failed until then, for the robot to report. Activity is dropped.
+When the file cannot even be opened (a robot restarting on a full disk), the same tables
+live in an in-memory database, seeded from what the file holds (read as immutable, which
+misses commits still in its WAL), and move to the file once it opens again.
 """
 
 from __future__ import annotations
@@ -90,6 +93,39 @@ def _alert_update(row: Row) -> dict[str, Any] | None:
     return None
 
 
+OUTBOX_COLUMNS = "event_id, kind, priority, topic, payload, created, attempts, not_before"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _in_memory(path: Path) -> sqlite3.Connection:
+    """The tables in memory, seeded with what the file holds, when the file cannot be opened."""
+    db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    db.executescript(SCHEMA)
+    try:
+        src = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+        try:
+            db.executemany(f"INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           src.execute(f"SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id"))
+            db.executemany("INSERT OR REPLACE INTO alerts (alert_id, update_json) VALUES (?, ?)",
+                           src.execute("SELECT alert_id, update_json FROM alerts"))
+        finally:
+            src.close()
+    except sqlite3.Error as exc:
+        log.error("cannot read %s either (%s): what it holds waits there until it opens", path, exc)
+    return db
+
+
 class Outbox:
     """A sqlite-backed queue of events waiting for the broker's acknowledgement."""
 
@@ -103,10 +139,15 @@ class Outbox:
         self._held: list[_Held] = []
         self._next_retry = 0.0
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self.on_disk = True
+        self._sent: set[str] = set()  # while in memory: rows delivered, and alerts closed, to
+        self._closed: set[str] = set()  # take out of the file when it opens again
+        try:
+            self._db = _connect(path)
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            self._db = _in_memory(path)
+            self.on_disk = False
 
     def close(self) -> None:
         """Close the database."""
@@ -133,7 +174,8 @@ class Outbox:
             else:
                 try:
                     added = self._write(row, time.time())
-                    self.write_error = None  # nothing is held (checked above), and writing works
+                    if self.on_disk:
+                        self.write_error = None  # nothing is held (checked above), and writing works
                 except sqlite3.Error as exc:
                     self._failed(exc)
                     added = self._hold(row, kind)
@@ -158,6 +200,8 @@ class Outbox:
                            (update["alert_id"], row.payload.decode()))
             elif update is not None:
                 db.execute("DELETE FROM alerts WHERE alert_id = ?", (update["alert_id"],))
+                if not self.on_disk:
+                    self._closed.add(update["alert_id"])
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -196,9 +240,40 @@ class Outbox:
         return True
 
     def flush(self) -> None:
-        """Try again to write held alerts (cheap when there are none; at most once a second)."""
+        """Try again to write held alerts, or to open the file (cheap when all is well; once a second)."""
         with self._lock:
-            self._write_held(time.time())
+            if self.on_disk:
+                self._write_held(time.time())
+            elif time.time() >= self._next_retry:
+                self._next_retry = time.time() + RETRY_WRITE_S
+                self._move_to_disk()
+
+    def _move_to_disk(self) -> None:
+        """Open the file again and move what memory holds into it, in one transaction."""
+        try:
+            disk = _connect(self.path)
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return
+        try:
+            disk.execute("BEGIN IMMEDIATE")
+            disk.executemany(f"INSERT OR IGNORE INTO outbox ({OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             self._db.execute(f"SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id"))
+            disk.executemany("DELETE FROM outbox WHERE event_id = ?", [(e,) for e in self._sent])
+            disk.executemany("DELETE FROM alerts WHERE alert_id = ?", [(a,) for a in self._closed])
+            disk.executemany("INSERT OR REPLACE INTO alerts (alert_id, update_json) VALUES (?, ?)",
+                             self._db.execute("SELECT alert_id, update_json FROM alerts"))
+            disk.execute("COMMIT")
+        except sqlite3.Error as exc:
+            disk.close()
+            self._failed(exc)
+            return
+        self._db.close()
+        self._db, self.on_disk = disk, True
+        self._sent.clear()
+        self._closed.clear()
+        self.write_error = None
+        log.warning("outbox file %s opens again: what memory held is on disk", self.path)
 
     def next(self, limit: int, exclude: set[str], now: float | None = None) -> list[Row]:
         """Up to `limit` rows in priority order, skipping those in flight or backing off."""
@@ -220,6 +295,8 @@ class Outbox:
                     h.delivered = True  # sent, but its alert state is not on disk yet
                     return
             self._query("DELETE FROM outbox WHERE event_id = ?", (event_id,))  # if it fails: sent again
+            if not self.on_disk:
+                self._sent.add(event_id)
 
     def retry_later(self, event_id: str, delay_s: float) -> None:
         """The broker refused it: keep it, and try again after a delay."""
@@ -264,6 +341,6 @@ class Outbox:
     def open_alerts(self) -> list[dict[str, Any]]:
         """The latest stored update of every open alert, oldest first (to restore them at start)."""
         with self._lock:
-            rows = self._db.execute("SELECT update_json FROM alerts").fetchall()
+            rows = self._query("SELECT update_json FROM alerts", ())
         updates = [dict(json.loads(r[0])) for r in rows]
         return sorted(updates, key=lambda u: float(u.get("raised_ts", 0)))

@@ -48,6 +48,7 @@ from robot.core.inputs import (
 )
 from robot.core.machine import StateMachine
 from robot.core.perception import Perception
+from robot.core.privacy import SensorControl
 from robot.core.schedule import Schedule
 from robot.core.servo import ServoOutput
 from robot.core.speech import SpeechChannel
@@ -58,7 +59,7 @@ from robot.core.workers import WorkerChannel
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.events import Topics
-from robot.intents import Publish, Say, Sensors
+from robot.intents import Publish, Say
 from robot.loop import ControlLoop
 from robot.messages import Message
 from robot.motion import MotionController
@@ -116,7 +117,8 @@ class Runtime:
         record = self.housekeeper.record
         self._build_devices()
         self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
-        self.dialog = DialogThread(self.conversation, self.inbox, self._send_grammar if cfg.speech.enabled else None)
+        hears = "speech_in" in self.worker_specs_names()
+        self.dialog = DialogThread(self.conversation, self.inbox, self._send_grammar if hears else None)
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
@@ -135,7 +137,7 @@ class Runtime:
                                   self.published, self.alert_updates)
         self.staff.adopt(self._restored)
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
-        self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.supervisor,
+        self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.workers,
                                     self.workers.names, self.motion, record, self.housekeeper.console, self.said,
                                     self.staff.fault)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
@@ -146,7 +148,8 @@ class Runtime:
         for alert in self._restored:
             if alert.type == "help_request":
                 self.delivery.restored(alert.alert_id, alert.alert_id not in self._undelivered, time.monotonic())
-        executor = Executor(self.motion, self.speech, self.staff, self._sensors, record, self.delivery.say)
+        sensors = SensorControl(self.workers, cfg.privacy.microphone, record, self.speech.say, lambda: machine.state)
+        executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record, self.delivery.say)
         self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
         self._watchdog = Watchdog()
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, self.delivery,
@@ -232,14 +235,9 @@ class Runtime:
         w.also_on("speaking_started", b.on_speaking_started)
         w.also_on("ready", b.on_speech_in_ready)
 
-    def _sensors(self, intent: Sensors) -> None:
-        self.housekeeper.record("sensors", {"mode": f"mic={'on' if intent.microphone else 'off'},"
-                                                    f"camera={'on' if intent.camera else 'off'}"})
-        self.workers.send("vision", "camera", on=intent.camera)
-
     def _send_grammar(self, phrases: list[str]) -> None:
-        """Called from the dialog thread when the dialog context changes (supervisor.send never blocks)."""
-        self.supervisor.send("speech_in", "grammar", phrases=phrases)
+        """Called from the dialog thread when the dialog context changes (never blocks)."""
+        self.workers.send("speech_in", "grammar", phrases=phrases)
 
     @staticmethod
     def make_board(cfg: Config) -> VirtualMaestro:
@@ -364,6 +362,7 @@ class Runtime:
             "workers": {name: vars(h).copy() for name, h in self.supervisor.health().items()},
             "parts": self.guard.snapshot(),
             "turns": self.barge.metrics(),  # timings and counts, never words
+            "speech": self.speech.jobs.summary(),
         }
         if self.sim is not None:
             positions = self.sim.board.positions_us()

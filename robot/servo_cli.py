@@ -20,7 +20,8 @@ from hardware.errors import DeviceUnavailable
 from hardware.maestro import MaestroBus, wait_until
 from hardware.maestro_protocol import describe_errors
 from hardware.maestro_sim import PtyMaestro
-from robot.config import MAESTRO_MAX_US, MAESTRO_MIN_US, Config, ServoChannel, check_config
+from robot.config import MAESTRO_MAX_US, MAESTRO_MIN_US, Config, ServoChannel
+from robot.config_load import check_config
 from robot.errors import CareBotError, ConfigError
 
 KEEPALIVE_S = 0.1
@@ -108,7 +109,7 @@ def find_channel(config: Config, ref: str) -> ServoChannel:
 
 def _load(args: argparse.Namespace) -> Config:
     from robot.cli import default_config
-    from robot.config import load_config
+    from robot.config_load import load_config
 
     return load_config(args.config or default_config())
 

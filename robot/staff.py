@@ -50,6 +50,15 @@ class AlertView:
     raised_ts: float
     extra: dict[str, Any] = field(default_factory=dict)
     ts: float = 0.0  # of the update shown, to drop older ones delivered late
+    boot_id: str = ""
+    seq: int = 0
+
+    def newer(self, body: dict[str, Any]) -> bool:
+        """True if an update is newer than the one shown: by seq within one boot of the robot (its clock
+        may step back), else by the robot's clock."""
+        if body["boot_id"] == self.boot_id:
+            return bool(body["seq"] > self.seq)
+        return bool(body["ts"] >= self.ts)
 
     def line(self, n: int, now: float) -> str:
         age = int(now - self.raised_ts)
@@ -95,9 +104,10 @@ class StaffConsole:
 
         return call
 
-    def _say(self, line: str) -> None:
+    def _say(self, line: str, bell: bool = False) -> None:
+        """One line to the nurse, control characters escaped; the terminal bell only when asked for."""
         try:
-            self.out.write(printable(line, 400) + "\n")
+            self.out.write(("\a" if bell else "") + printable(line, 400) + "\n")
             self.out.flush()
         except (OSError, ValueError):
             pass  # a closed terminal must not take the console down with it
@@ -172,15 +182,16 @@ class StaffConsole:
         self.seen[body["event_id"]] = None
         while len(self.seen) > SEEN_EVENTS:
             self.seen.popitem(last=False)
-        if old is not None and (old.state == "closed" or old.ts > body["ts"]):
+        if old is not None and (old.state == "closed" or not old.newer(body)):
             return  # an older update, delivered late: the view already has a newer one
         extra: dict[str, Any] = {k: body[k] for k in ("reminder", "concern", "fault") if k in body}
         view = AlertView(body["alert_id"], robot, body["room"], body["type"], body["priority"],
-                         body["state"], body["level"], body["raised_ts"], extra, ts=body["ts"])
+                         body["state"], body["level"], body["raised_ts"], extra, ts=body["ts"],
+                         boot_id=body["boot_id"], seq=body["seq"])
         self.alerts[view.alert_id] = view
         n = list(self.alerts).index(view.alert_id) + 1
-        bell = "\a" if body["state"] in ("raised", "escalated") and body["priority"] == "high" else ""
-        self._say(f"{bell}{view.line(n, time.time())}")
+        urgent = body["state"] in ("raised", "escalated") and body["priority"] == "high"
+        self._say(view.line(n, time.time()), bell=urgent)
 
     def _closed(self, alert_id: str, robot: str) -> None:
         """The robot cleared an alert's retained copy: it is resolved or cancelled."""

@@ -82,6 +82,7 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._spawned = False
         self._closed = False
+        self._overrides: dict[str, dict[str, Any]] = {}  # per worker: options that win over the spec's
 
     # -- the control thread's side: never blocks ----------------------------------------------
 
@@ -103,6 +104,15 @@ class Supervisor:
         """Queue a command for a worker (non-blocking; dropped and counted if it is wedged)."""
         self._commands.append((name, self._out.make(kind, **data)))
         self._wake()
+
+    def set_options(self, name: str, **options: Any) -> None:
+        """Options the worker starts with from its next start on (over the spec's): a restart then
+        comes up as the robot wants it now, e.g. with the camera closed in privacy mode."""
+        self._overrides[name] = {**self._overrides.get(name, {}), **options}  # one atomic swap
+
+    def options(self, name: str) -> dict[str, Any]:
+        """The options the worker `name` will start with next."""
+        return {**self._handles[name].spec.options, **self._overrides.get(name, {})}
 
     def restart(self, name: str, reason: str) -> None:
         """Kill a worker now and start it again at once (used to cut speech off)."""
@@ -283,7 +293,7 @@ class Supervisor:
         proc = self._ctx.Process(
             target=worker_main,
             name=f"carebot-{h.spec.name}",
-            args=(h.spec.name, h.spec.target, dict(h.spec.options), child,
+            args=(h.spec.name, h.spec.target, self.options(h.spec.name), child,
                   self.config.heartbeat_s, os.getpid(), self.log_level),
             daemon=True,
         )

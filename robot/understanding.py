@@ -228,13 +228,13 @@ class HelpReader:
             return None
         verdict = self._judge(reading, complaints_ask)
         doubt = bool(self.spans_of(self.doubts, reading))
+        others = bool(self.spans_of(self.others, reading))
+        if verdict is not None and verdict.reason == "unsure" and others:
+            verdict = None  # "my knees used to hurt", "my grandson's cold"
         if verdict is None:
             if doubt and self.spans_of(self.calls, reading):
-                return HelpVerdict("ask", "doubt")
+                return HelpVerdict("ask", "doubt")  # "should I see the doctor?"
             return None
-        others = bool(self.spans_of(self.others, reading))
-        if verdict.reason == "unsure" and others:
-            return None  # "my knees used to hurt", "my grandson's cold"
         if verdict.level == "help" and verdict.reason != "alarm":
             if others:
                 return HelpVerdict("ask", "others")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hardware.maestro_sim import PtyMaestro
-from robot.config import Config, LoopSection, RobotSection, WorkersSection, load_config
+from robot.config import Config, LoopSection, RobotSection, WorkersSection
+from robot.config_load import load_config
 from robot.runtime import Runtime
 
 from .broker import Broker

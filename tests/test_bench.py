@@ -35,3 +35,4 @@ def test_bench_servo_compares_the_driver_with_bare_pyserial() -> None:
         figures = result[key]
         assert isinstance(figures, dict) and figures["p50_us"] > 0 and figures["rate_per_s"] > 0
     assert isinstance(result["round_trip_overhead"], float)
+

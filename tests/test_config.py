@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from robot.config import Config, QuietHoursSection, check_config, load_config, read_secret
+from robot.config import Config, QuietHoursSection, read_secret
+from robot.config_load import check_config, load_config
 from robot.errors import ConfigError, SecretError
 
 from .conftest import ROOT

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from typing import Any
 
 import pytest
 
+from robot.command_intake import REFUSALS_NOTED_PER_MINUTE, CommandIntake
 from robot.events import (
     CLOCK_SKEW_S,
     COMMAND_MAX_AGE_S,
@@ -150,3 +152,18 @@ def test_a_repeated_cmd_id_is_refused_and_memory_stays_bounded() -> None:
     later = now + 10 * COMMAND_MAX_AGE_S
     seen.accept("b" * 32, later)
     assert len(seen) == 1  # what can no longer pass the age check is forgotten
+
+
+def test_a_flood_of_bad_commands_cannot_flood_the_log_or_the_audit_log(caplog: pytest.LogCaptureFixture) -> None:
+    intake = CommandIntake(TOPICS)
+    with caplog.at_level(logging.WARNING, logger="robot.command_intake"):
+        for _ in range(1000):
+            assert not intake.take(TOPICS.command("ack"), b"[" * 1000, False, now=1_800_000_000.0)
+    assert intake.refused == 1000  # every one counted
+    assert len(caplog.records) <= REFUSALS_NOTED_PER_MINUTE + 1
+    assert len(intake.refusals) <= REFUSALS_NOTED_PER_MINUTE  # each becomes an audit record: disk space
+    intake.window_started -= 61  # a minute later: the count of what was not noted one by one, then news again
+    assert not intake.take(TOPICS.command("ack"), b"[", False, now=1_800_000_000.0)
+    assert any("990 more" in r.getMessage() or "more staff commands refused" in r.getMessage()
+               for r in caplog.records)
+    assert intake.refusals[-1].problem == "not_json"

@@ -8,6 +8,7 @@ tmpfs filled to the brim (they need root to mount it, and skip without it).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -20,8 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from robot.activity import ActivityCounter
 from robot.alerts import AlertManager, EscalationPolicy
 from robot.config import Config
+from robot.core.schedule import Schedule
+from robot.core.staff import RESTORED_FAULT_GRACE_S, StaffChannel
 from robot.outbox import PRIORITY, Outbox
 from robot.runtime import Runtime
 
@@ -246,5 +250,71 @@ def test_with_the_disk_full_help_still_reaches_staff_the_fault_is_reported_and_c
         assert wait_for(lambda: alerts(staff, type="robot_fault", fault="storage", state="cancelled"), 5)
         assert rt.link is not None
         assert wait_for(lambda: alert_id in {u["alert_id"] for u in rt.link.outbox.open_alerts()}, 3)
+    finally:
+        rt.stop()
+
+
+def test_a_restored_fault_alert_is_cancelled_unless_its_fault_comes_back(config: Config) -> None:
+    policy = EscalationPolicy()
+    before = AlertManager(policy)
+    _, camera = before.raise_alert("robot_fault", "medium", "lounge", 0.0, 1.7e9, fault="camera")
+    _, servo = before.raise_alert("robot_fault", "medium", "lounge", 0.0, 1.7e9, fault="servo")
+    after = AlertManager(policy)
+    updates: collections.deque[dict[str, object]] = collections.deque()
+    schedule = Schedule(config.schedule, config.quiet_hours, lambda *a, **k: True)
+    staff = StaffChannel("lounge", after, ActivityCounter(900, 1.7e9), None, lambda kind, data: None,
+                         lambda trigger, **kw: True, schedule, collections.deque(), updates)
+    staff.adopt(after.restore([camera, servo], now=0.0, wall=1.7e9 + 10))
+    staff.tick(1.0)
+    staff.fault("servo", True, 5.0)  # the servo is still out: its alert stands for it, no second alert
+    staff.tick(1.0 + RESTORED_FAULT_GRACE_S - 0.1)
+    assert list(updates) == []
+    staff.tick(1.0 + RESTORED_FAULT_GRACE_S)
+    assert [(u["fault"], u["state"]) for u in updates] == [("camera", "cancelled")]
+    staff.fault("servo", False, 200.0)
+    assert [(u["fault"], u["state"]) for u in updates][-1] == ("servo", "cancelled")
+    assert after.open_alerts() == []
+
+
+def test_an_outbox_that_cannot_open_its_file_runs_in_memory_from_what_the_file_held(small_disk: Path) -> None:
+    path = small_disk / "outbox.sqlite"
+    m = AlertManager()
+    old, raised = m.raise_alert("help_request", "high", "lounge", 0.0, 1.7e9)
+    box = Outbox(path)
+    box.add("e1", "alert", PRIORITY["alert:high"], "t/alert", stored(raised, "e1"))
+    box.close()
+    filler = fill(small_disk)
+    box = Outbox(path)  # a restart on a full disk: the file does not open
+    assert not box.on_disk and box.write_error is not None
+    assert [u["alert_id"] for u in box.open_alerts()] == [old.alert_id]  # restored all the same
+    assert [r.event_id for r in box.next(10, set())] == ["e1"]  # and replayed
+    box.done("e1")
+    new, update = m.raise_alert("help_request", "high", "lounge", 1.0, 1.7e9 + 1)
+    assert box.add("e2", "alert", PRIORITY["alert:high"], "t/alert", stored(update, "e2"))
+    box.add("e3", "alert", PRIORITY["alert:high"], "t/alert", stored(m.resolve(old.alert_id), "e3"))
+    assert box.write_error is not None
+    filler.unlink()
+    assert wait_for(lambda: (box.flush(), box.on_disk and box.write_error is None)[1], 3)
+    box.close()
+    again = Outbox(path)
+    assert [u["alert_id"] for u in again.open_alerts()] == [new.alert_id]
+    assert [r.event_id for r in again.next(10, set())] == ["e2", "e3"]  # e1 was delivered meanwhile
+    again.close()
+
+
+def test_a_robot_that_starts_on_a_full_disk_takes_help_to_staff(
+        config: Config, broker: Broker, staff: Client, small_disk: Path) -> None:
+    cfg = robot_config(config, broker, outbox_min_free_mb=1)
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"state_dir": small_disk / "state"})})
+    (small_disk / "state").mkdir()
+    fill(small_disk)
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: online(staff, rt.boot_id) and rt.behaviour.state == "idle", 15)
+        rt.hear("help me please, I fell")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10)
+        assert wait_for(lambda: alerts(staff, type="robot_fault", fault="storage", state="raised"), 5)
+        assert wait_for(lambda: [s.key for s in rt.said][:1] == ["help_called"], 3)
     finally:
         rt.stop()

@@ -106,7 +106,8 @@ def command_inputs(name: str, now: float) -> st.SearchStrategy[bytes]:
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_command_topic_survives_2000_hostile_payloads(name: str) -> None:
-    intake = CommandIntake(TOPICS)
+    # every refusal noted, to be checked; every valid command carried out (the flood limit has its own test)
+    intake = CommandIntake(TOPICS, notes_per_minute=10 * CASES, commands_per_minute=10 * CASES)
     now = time.time()
     seen: collections.Counter[str] = collections.Counter()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from robot.cli import build_parser
-from robot.config import load_config
+from robot.config_load import load_config
 from robot.errors import CareBotError
 from robot.servo_cli import write_limits
 

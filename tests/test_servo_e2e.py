@@ -147,7 +147,7 @@ def test_a_wrong_answer_when_opening_never_leaves_the_port_open_or_stops_reconne
         return port
 
     sim_board.inject_errors(0x8000)  # bits no Maestro sets: decode_errors raises ProtocolError
-    bus = MaestroBus(sim_board.port, opener=opener)
+    bus = MaestroBus(sim_board.port, opener=opener, reply_timeout_s=0.5)  # a loaded machine answers late
     with pytest.raises(DeviceUnavailable):
         bus.open()
     assert not bus.connected and not opened[0].is_open
@@ -158,7 +158,7 @@ def test_a_wrong_answer_when_opening_never_leaves_the_port_open_or_stops_reconne
     reconnector = Reconnector(bus, initial_s=0.05)
     reconnector.start()
     try:
-        assert wait_for(lambda: bus.connected, 5), "the reconnector gave up"
+        assert wait_for(lambda: bus.connected, 15), "the reconnector gave up"
         assert len(opened) >= 3 and not any(p.is_open for p in opened[:-1]) and opened[-1].is_open
     finally:
         reconnector.stop()

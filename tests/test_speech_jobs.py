@@ -16,8 +16,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from robot.config import Config
 from robot.core.speech_jobs import MAX_OUTSTANDING, SPEECH_IN, SPEECH_OUT, SpeechJobs
 from robot.messages import Message
+
+from .conftest import ROOT
 
 
 class ModelWorkers:
@@ -155,6 +158,9 @@ class JobsMachine(RuleBasedStateMachine):
         assert not set(self.outcomes) & set(self.jobs.outstanding)
         assert set(self.said) <= set(self.outcomes) | set(self.jobs.outstanding)
         assert len(self.jobs.outstanding) <= MAX_OUTSTANDING
+        summary = self.jobs.summary()  # what `carebot status` shows
+        assert sum(summary[k] for k in ("finished", "failed", "cancelled")) == len(self.outcomes)
+        assert summary["outstanding"] == len(self.jobs.outstanding) and summary["speech_in_muted"] == self.jobs.muted
 
     def teardown(self) -> None:
         # Let the world settle: messages arrive, the worker comes back and speaks what it has.
@@ -223,3 +229,34 @@ def test_a_stop_cancels_every_sentence_and_restarts_the_worker_once() -> None:
     c.on_message(Message("worker_fault", "control", data={"worker": SPEECH_OUT, "planned": True}))
     c.on_message(Message("ready", SPEECH_OUT))
     assert c.muted and c.outstanding == [4] and w.says == [1, 2, 3, 4]  # sent to the new process
+
+
+def test_a_failed_sentence_raises_one_speech_out_fault_and_the_next_one_spoken_clears_it(config: Config) -> None:
+    # The runtime's speech channel with the real dialog pack and motion; the worker is the model above.
+    import collections
+
+    from robot.core.speech import FAULT, SpeechChannel
+    from robot.dialog_engine import Conversation, DialogEngine
+    from robot.dialogs import load_pack
+    from robot.intents import Say
+    from robot.motion import MotionController
+
+    engine = DialogEngine(load_pack(ROOT / "dialogs" / "en"))
+    faults: list[tuple[str, bool]] = []
+    w = ModelWorkers()
+    speech = SpeechChannel(config.speech, engine, Conversation(engine), w, {SPEECH_OUT, SPEECH_IN},
+                           MotionController(config.servo.channels), lambda kind, data: None, lambda line: None,
+                           collections.deque(), lambda reason, raised, now: faults.append((reason, raised)))
+    speech.on_message(Message("ready", SPEECH_OUT), 0.0)
+    for _ in range(3):
+        speech.say(Say("greeting"), 0.0)
+    assert speech.busy and speech.motion.speaking and w.mutes == [True]
+    speech.on_message(started(1), 0.0)
+    speech.on_message(Message("speaking_failed", SPEECH_OUT, data={"job": 1, "reason": "timeout"}), 0.0)
+    speech.on_message(started(2), 0.0)
+    speech.on_message(Message("speaking_failed", SPEECH_OUT, data={"job": 2, "reason": "synthesis"}), 0.0)
+    assert faults == [(FAULT, True)]  # reported once
+    speech.on_message(started(3), 0.0)
+    assert speech.on_message(finished(3), 0.0) is True  # the reply is over
+    assert faults == [(FAULT, True), (FAULT, False)] and not speech.busy and not speech.motion.speaking
+    assert w.mutes == [True, False]

@@ -174,6 +174,8 @@ def test_the_greeting_is_spoken_in_full_then_a_spoken_call_for_help_raises_the_a
         assert [e.outcome for e in jobs.history] == ["finished"] * len(jobs.history)  # in full, no fault
         assert "speech" not in rt.behaviour.facts.faults and rt.alert_updates == collections.deque()
         assert not jobs.muted
+        assert rt.status()["speech"] == {"outstanding": 0, "speech_in_muted": False, "speech_out_up": True,
+                                         "finished": len(jobs.history), "failed": 0, "cancelled": 0}
         # "넘어졌어요" (I have fallen): the console's `play help`, made with espeak-ng as a new user's is
         rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
         assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
@@ -195,3 +197,45 @@ def test_the_multi_sentence_bench_runs_the_real_worker_against_its_floor(tmp_pat
     assert result["in_order"] and result["faults"] == 0 and result["sentences"] == len(REPLY)
     assert result["floor_s"] > 0 and abs(result["ratio"] - result["queue_to_last_end_s"] / result["floor_s"]) < 0.01
     assert 0 < result["gap_ms"]["p50"] <= result["gap_ms"]["p90"] <= result["gap_ms"]["max"]
+
+
+
+@pytest.mark.skipif(shutil.which("aplay") is None, reason="aplay (alsa-utils) is not installed")
+@pytest.mark.parametrize("device", ["null", "default"])
+def test_on_the_sound_card_each_sentence_streams_to_aplay_and_a_failing_card_fails_it(tmp_path: Path,
+                                                                                      device: str) -> None:
+    # ALSA's null device takes the audio; this machine has no sound card, so "default" fails as a
+    # broken card would (pyttsx3's own playback ignored that and reported the sentence as spoken).
+    sup = Supervisor([WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker",
+                                 {"voice": "ko", "playback_device": device})], WorkersSection())
+    jobs = SpeechJobs(sup, speech_in=False)
+    messages: list[Message] = []
+    outcomes: dict[int, list[str]] = collections.defaultdict(list)
+
+    def settled() -> bool:
+        for msg in sup.drain():
+            messages.append(msg)
+            update = jobs.on_message(msg)
+            for e in update.ended if update else ():
+                outcomes[e.job].append(e.outcome)
+        return jobs.worker_up and not jobs.outstanding
+
+    sup.start()
+    try:
+        assert wait_for(settled, 30)
+        said = [jobs.say(text, 150, 1.0).job for text in SHORT[:3]]
+        assert wait_for(settled, 30), (messages, jobs.outstanding)
+        pid = sup.health()["speech_out"].pid
+        [spool] = Path("/dev/shm").glob(f"carebot-say-{pid}-*")
+        assert list(spool.iterdir()) == []  # each sentence's audio was deleted as soon as aplay had it
+    finally:
+        sup.stop()
+    if device == "null":
+        assert dict(outcomes) == {j: ["finished"] for j in said}
+        assert all(m.data["audio_s"] > 0.5 for m in messages if m.kind == "speaking_finished")
+    else:
+        assert dict(outcomes) == {j: ["failed"] for j in said}  # each reported, and the next one still tried
+        failed = [m.data for m in messages if m.kind == "speaking_failed"]
+        assert all(d["reason"] == "playback" and "aplay -D default exited with code 1" in d["detail"] for d in failed)
+        assert sup.health()["speech_out"].restarts == 0  # a broken card does not need a fresh engine
+    assert pid is not None and not alive(pid) and not spool.exists()  # a clean stop removes the spool

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from robot.command_intake import COMMANDS_PER_MINUTE, REFUSALS_NOTED_PER_MINUTE
 from robot.config import Config
 from robot.runtime import Runtime
 
@@ -252,3 +253,47 @@ def test_home_assistant_never_sees_a_retained_alert(robot: Runtime, staff: Clien
     ha.close()
     assert not [m for m in ha.messages if "/alert" in m.topic], [m.topic for m in ha.messages]
     assert [m for m in ha.messages if m.topic.endswith("/status")]  # it did get what it may see
+
+
+# -- floods of valid commands ----------------------------------------------------------------------------
+
+
+def test_a_flood_of_valid_commands_cannot_fill_the_robots_disk(robot: Runtime, staff: Client) -> None:
+    """Acks for alerts the robot does not have pass the decoder; 2,000 of them once wrote ~1 MB of audit
+    records and 2,000 log lines (the refusal limit never saw them). Help still goes out after."""
+    link = robot.link
+    assert link is not None
+    audit = robot.state_dir / "audit.jsonl"
+    assert wait_for(lambda: audit.exists(), 3)
+    before = audit.stat().st_size
+    for _ in range(2000):
+        staff.client.publish(CMD + "ack", command("ack", alert_id=uuid.uuid4().hex), qos=1)
+    assert wait_for(lambda: link.intake.accepted + link.rejected_commands >= 2000, 20)
+    assert link.intake.accepted <= COMMANDS_PER_MINUTE
+    time.sleep(0.5)  # the audit records of what was carried out are written
+    grown = audit.stat().st_size - before
+    assert grown < 100 * (COMMANDS_PER_MINUTE + 2 * REFUSALS_NOTED_PER_MINUTE) * 4, grown
+    help_reaches_staff(robot, staff)
+
+
+def test_a_clock_stepped_back_does_not_leave_a_resolved_alert_retained(
+        robot: Runtime, staff: Client, broker: Broker) -> None:
+    """NTP steps the robot's clock back 20 s (a Raspberry Pi has no RTC) while a help request is open:
+    the resolve is stamped earlier than the raise. The retained copy once stayed 'raised' for good,
+    because the link ordered a retained alert's updates by their wall-clock ts."""
+    link = robot.link
+    assert link is not None
+    raised = help_reaches_staff(robot, staff)
+    alert_id = raised["alert_id"]
+    assert wait_for(lambda: [m for m in staff.of(f"/alert/{alert_id}") if m.payload], 3)
+    link.wall = lambda: time.time() - 20  # the robot's wall clock, stepped back
+    staff.publish(CMD + "resolve", command("resolve", alert_id=alert_id))
+    assert wait_for(lambda: alerts(staff, alert_id=alert_id, state="resolved"), 3)
+    assert alerts(staff, alert_id=alert_id, state="resolved")[0]["ts"] < raised["ts"]
+    assert wait_for(lambda: [m for m in staff.of(f"/alert/{alert_id}") if m.payload == b""], 3), \
+        "the resolved alert is still retained as open"
+    late = Client(broker, STAFF2)
+    assert late.connect() == 0 and late.subscribe(f"carebot/v1/{SITE}/+/alert/+") == [1]
+    time.sleep(0.4)
+    late.close()
+    assert not [m for m in late.messages if m.topic.endswith(alert_id)], "a late console sees it open"

@@ -18,7 +18,7 @@ from robot.mqtt_link import new_client
 from robot.runtime import Runtime
 from robot.staff import StaffConsole
 
-from .broker import ROBOTS, SITE, STAFF, Broker, Client
+from .broker import ROBOTS, SITE, STAFF, STAFF2, Broker, Client
 from .conftest import ROOT, wait_for
 from .test_mqtt import robot_config
 
@@ -156,10 +156,11 @@ class Console:
 
 
 def test_a_console_started_after_the_alert_sees_it_and_can_ack_it(robot: Runtime, broker: Broker) -> None:
+    watcher = Client(broker, STAFF2)  # another station sees the alert go out before the console starts
+    assert watcher.connect() == 0 and watcher.subscribe(f"{BASE}/+/alert") == [1]
     robot.inject("help")
-    link = robot.link
-    assert link is not None
-    assert wait_for(lambda: any(d.state == "raised" for d in link.delivered), 5)
+    assert wait_for(lambda: watcher.of("/alert"), 5)
+    watcher.close()
     console = Console(broker)
     try:
         assert console.until("help_request"), console.lines
@@ -203,3 +204,32 @@ def test_no_robot_can_close_another_robots_alert() -> None:
     console.apply(f"{BASE}/{ROBOTS[1]}/alert/{'a' * 32}", b"")  # nor clear it
     assert console.alerts["a" * 32].robot == ROBOTS[0] and console.alerts["a" * 32].state == "raised"
     assert "belongs to" in out.getvalue()
+
+
+def test_a_high_alert_rings_the_terminal_bell_and_a_low_one_does_not() -> None:
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert()).encode())
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(alert_id="c" * 32, event_id="d" * 32,
+                                                                priority="low")).encode())
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("\a") and lines[0][1:].isprintable() and "HIGH" in lines[0]
+    assert lines[1].isprintable() and "LOW" in lines[1]
+
+
+def test_a_robot_clock_stepped_back_does_not_hide_its_later_updates() -> None:
+    """Within one boot a robot's updates are ordered by seq: an escalation or an ack stamped earlier than
+    the raise (the robot's clock stepped back) was once dropped as 'older', and the bell never rang."""
+    console, out = offline_console()
+    raised = alert(seq=5, ts=1_800_000_000.0)
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(raised).encode())
+    escalated = {**raised, "event_id": "1" * 32, "seq": 6, "ts": 1_799_999_980.0, "state": "escalated", "level": 1}
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(escalated).encode())
+    assert console.alerts["a" * 32].state == "escalated" and out.getvalue().count("\a") == 2
+    late = {**raised, "event_id": "2" * 32, "seq": 4, "ts": 1_800_000_010.0, "state": "raised"}
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(late).encode())  # an older update, delivered late
+    assert console.alerts["a" * 32].state == "escalated"
+    # across a restart (another boot) the robot's clock is all there is to order by
+    after = {**raised, "event_id": "3" * 32, "boot_id": "c" * 12, "seq": 1, "ts": 1_800_000_100.0,
+             "state": "acknowledged", "level": 1}
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(after).encode())
+    assert console.alerts["a" * 32].state == "acknowledged"

@@ -19,6 +19,7 @@ from robot.config import Config
 from robot.conversation import Conversation
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import check_pack, load_pack
+from robot.messages import Message
 from robot.runtime import Runtime
 from robot.supervisor import WorkerSpec
 
@@ -156,7 +157,7 @@ def planted(tmp_path: Path, edit: str, replacement: str) -> Path:
     ("  negation:\n    before: [", "  negation:\n    during: [x]\n    before: [",
      "understanding.negation.during", "unknown key"),
     ("    distress: [", "    distress: 7\n    old_distress: [", "understanding.help.distress", "non-empty list"),
-    ("    unwell: [poorly,", "    unwell: [giddy, poorly,", "understanding.synonyms.dizzy", "already a synonym"),
+    ("    unwell: [the runs,", "    unwell: [giddy, the runs,", "understanding.synonyms.dizzy", "already a synonym"),
     ("  fillers: [please,", "  fillers: [two words, please,", "understanding.fillers.0", "single word"),
     ("  help_confirm:", "  help_confirm: []\n  help_confirm_old:", "responses.help_confirm", "non-empty list"),
 ])
@@ -272,13 +273,15 @@ def test_help_in_every_context_and_state_raises_a_high_alert(lang_robot: tuple[R
     assert "help_called" in [s.key for s in rt.said]
 
 
-def test_help_while_booting_raises_a_high_alert(config: Config) -> None:
+@pytest.mark.parametrize("lang", LANGS)
+def test_help_while_booting_raises_a_high_alert(config: Config, lang: str) -> None:
     # A worker that never starts keeps the robot booting (for boot_timeout_s).
-    rt = Runtime(config, simulate=True, workers=[WorkerSpec("late", "robot.workers.no_such_module:Nothing")])
+    cfg = config.model_copy(update={"robot": config.robot.model_copy(update={"language": lang})})
+    rt = Runtime(cfg, simulate=True, workers=[WorkerSpec("late", "robot.workers.no_such_module:Nothing")])
     rt.start()
     try:
         assert rt.behaviour.state == "booting"
-        rt.hear(HELP["en"][2], typed=False)
+        rt.hear(HELP[lang][2], typed=False)
         assert wait_for(lambda: helps(rt), 3)
         assert helps(rt)[0]["priority"] == "high" and rt.behaviour.state == "alerting"
         assert ("help", "booting", "alerting") in rt.behaviour.history
@@ -339,3 +342,36 @@ def test_a_help_request_during_a_quiz_reaches_a_real_staff_subscriber(config: Co
     finally:
         rt.stop()
         staff.close()
+
+
+def test_a_recogniser_alternative_from_speech_in_makes_the_robot_ask(config: Config) -> None:
+    # The message speech_in sends (robot/workers/speech_in.py): the best reading and up to three others.
+    rt = started(config, "en")
+    try:
+        time_phrase = rt.engine.pack.intents["time"].examples[0]
+        msg = Message("utterance", "speech_in", data={"text": time_phrase, "confidence": 0.4,
+                                                      "alternatives": ["what time is it now", HELP["en"][0]]})
+        rt.workers.handlers["utterance"](msg, 0.0)  # as the tick hands it over (it only queues an input)
+        assert wait_for(lambda: rt.behaviour.state == "confirming", 3), rt.behaviour.history[-3:]
+        assert rt.said[-1].key == "help_confirm"
+    finally:
+        rt.stop()
+
+
+def test_an_utterance_that_breaks_the_engine_is_asked_about_and_the_next_one_still_heard(config: Config) -> None:
+    rt = started(config, "en")
+    try:
+        decide = rt.conversation.decide
+
+        def broken(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("injected fault in understanding")
+
+        rt.conversation.decide = broken  # type: ignore[method-assign]
+        rt.hear(COMPLAINT["en"])
+        assert wait_for(lambda: rt.behaviour.state == "confirming", 3)  # it might have been a call: ask
+        rt.conversation.decide = decide  # type: ignore[method-assign]
+        rt.hear(ANSWERS["en"]["yes"])
+        assert wait_for(lambda: helps(rt), 3)
+        assert helps(rt)[0]["priority"] == "high"
+    finally:
+        rt.stop()

@@ -24,7 +24,7 @@ class Executor:
     """Dispatches intents by type: motion, speech, sensors, the staff channel."""
 
     def __init__(self, motion: MotionController, speech: SpeechChannel, staff: StaffChannel,
-                 sensors: Callable[[Sensors], None], record: Callable[[str, dict[str, Any]], None],
+                 sensors: Callable[[Sensors, float], None], record: Callable[[str, dict[str, Any]], None],
                  say: Callable[[Say, float], None] | None = None) -> None:
         self.motion = motion
         self.speech = speech
@@ -37,7 +37,7 @@ class Executor:
             LookAt: lambda i, now: motion.look_at(i.x, i.y),
             Say: say or speech.say,  # help sentences go through robot.core.delivery first
             StopSpeech: lambda i, now: speech.stop(),
-            Sensors: lambda i, now: sensors(i),
+            Sensors: sensors,
             Publish: staff.publish,
         }
 

@@ -3,7 +3,8 @@
 With a speech-out worker, each sentence becomes a job (robot/core/speech_jobs.py) that the
 worker speaks in turn and answers with its outcome; speech in is muted while jobs are
 outstanding (half duplex) and listens again when the last one ends, fails or is cancelled, or
-the worker dies. A failed sentence is a speech fault. Without a worker, a stand-in shows the
+the worker dies. A failed sentence raises a speech-out fault for staff, once, and the next
+sentence spoken in full clears it. Without a worker, a stand-in shows the
 response key and takes a plausible time, so the state machine's turn-taking runs as it will
 for real.
 """
@@ -24,6 +25,7 @@ from robot.motion import MotionController
 
 STAND_IN_SPEECH_S = 1.5  # shortest time the speech stand-in gives a sentence
 SPEECH_WPM_STEP = 15.0  # each "slower" takes this much off, for the rest of the session
+FAULT = "speech_out"  # the robot_fault token for sentences that could not be spoken
 
 
 class WorkerSender(Protocol):
@@ -79,6 +81,7 @@ class SpeechChannel:
         self.said_text: collections.deque[str] = collections.deque(maxlen=200)
         self.stand_in = StandIn()
         self.jobs = SpeechJobs(workers, speech_in=self.worker_in, soft_stop=config.out_dir is not None)
+        self.faulted = False  # a sentence failed and none has been spoken in full since
         self.rate_wpm = float(config.rate_wpm)
 
     def say(self, intent: Say, now: float) -> None:
@@ -121,9 +124,14 @@ class SpeechChannel:
         return update is not None and self.on_jobs(update, now)
 
     def on_jobs(self, update: Update, now: float) -> bool:
-        """Act on jobs that ended: a failure is a speech fault; True when none is left."""
-        if update.failed:
-            self.fault("speech", True, now)
+        """Act on jobs that ended: a failure raises the speech-out fault, a sentence spoken in full clears
+        it; True when none is left."""
+        if update.failed and not self.faulted:
+            self.faulted = True
+            self.fault(FAULT, True, now)
+        elif self.faulted and not update.failed and any(e.outcome == "finished" for e in update.ended):
+            self.faulted = False
+            self.fault(FAULT, False, now)
         if update.idle:
             self.motion.speaking = False
         return update.idle

@@ -84,11 +84,17 @@ class SpeechJobs:
         self.worker_up = False  # speech out said `ready` and has not died since
         self.muted = False  # what speech in was last told
         self.history: collections.deque[Ended] = collections.deque(maxlen=1000)
+        self.counts = {"finished": 0, "failed": 0, "cancelled": 0}  # outcomes since start (fixed keys: see summary)
 
     @property
     def outstanding(self) -> list[int]:
         """Ids of the jobs that have no outcome yet, oldest first."""
         return list(self._jobs)
+
+    def summary(self) -> dict[str, Any]:
+        """For `carebot status` (read from the housekeeping thread: plain values, no iteration of live state)."""
+        return {"outstanding": len(self._jobs), "speech_in_muted": self.muted, "speech_out_up": self.worker_up,
+                **dict(self.counts)}
 
     @property
     def speaking(self) -> bool:
@@ -102,6 +108,7 @@ class SpeechJobs:
             log.error("speech out: %d sentences waiting; sentence %d dropped", len(self._jobs), job)
             ended = Ended(job, "failed", "queue_full")
             self.history.append(ended)
+            self.counts["failed"] += 1
             return Update((ended,), job=job)
         self._jobs[job] = _Job(text, rate, volume)
         if self.worker_up:
@@ -196,6 +203,7 @@ class SpeechJobs:
         for job in jobs:
             del self._jobs[job]
             ended.append(Ended(job, outcome, reason))
+            self.counts[outcome] += 1
         self.history.extend(ended)
         self._sync_mute()
         return Update(tuple(ended), idle=not self._jobs)

@@ -21,6 +21,10 @@ from robot.mqtt_link import MqttLink
 
 log = logging.getLogger(__name__)
 
+# A robot_fault alert restored from before a restart is cancelled if its fault has not been raised
+# again this long after start (longer than a worker may stay down before it is reported).
+RESTORED_FAULT_GRACE_S = 90.0
+
 Record = Callable[[str, dict[str, Any]], None]
 Fire = Callable[..., bool]
 
@@ -51,6 +55,8 @@ class StaffChannel:
         self._restored_help: str | None = None  # state of a help alert restored at start, until announced
         self._retry_restore = 0.0
         self._storage_error: str | None = None
+        self._stale_faults: set[str] = set()  # restored fault alerts not raised again in this run
+        self._stale_until: float | None = None
 
     def adopt(self, restored: list[Alert]) -> None:
         """Alerts still open from before a restart: they escalate on, staff can ack and resolve them,
@@ -61,7 +67,9 @@ class StaffChannel:
             if alert.type == "help_request":
                 self.help_alert, self._restored_help = alert.alert_id, alert.state
             elif alert.type == "robot_fault":
-                self._fault_alerts[alert.extra.get("fault", "unknown")] = alert.alert_id
+                reason = alert.extra.get("fault", "unknown")
+                self._fault_alerts[reason] = alert.alert_id
+                self._stale_faults.add(reason)
 
     # -- out to staff -----------------------------------------------------------------------------
 
@@ -81,6 +89,8 @@ class StaffChannel:
             self.send_alert(update)
         elif intent.kind == "fault":
             reason = str(f.get("reason", "unknown"))
+            if f.get("state") == "raised":
+                self._stale_faults.discard(reason)  # the restored alert stands for the fault again
             if f.get("state") == "raised" and reason not in self._fault_alerts:
                 alert, update = self.alerts.raise_alert("robot_fault", "medium", self.room, now,
                                                         time.time(), fault=token(reason))
@@ -112,9 +122,24 @@ class StaffChannel:
             self._retry_restore = now + 0.5  # refused while booting (and retried) if help is not taken there
             if self.fire("help", restored=self._restored_help):
                 self._restored_help = None
+        if self._stale_faults:
+            self._cancel_stale_faults(now)
         if self.link is not None and self.link.outbox.write_error != self._storage_error:
             self._storage_error = self.link.outbox.write_error  # alerts are held in memory meanwhile
             self.fault("storage", self._storage_error is not None, now)
+
+    def _cancel_stale_faults(self, now: float) -> None:
+        """Faults clear when their cause clears: one from before the restart that has not come back is gone."""
+        if self._stale_until is None:
+            self._stale_until = now + RESTORED_FAULT_GRACE_S
+        if now < self._stale_until:
+            return
+        for reason in sorted(self._stale_faults):
+            alert_id = self._fault_alerts.pop(reason, None)
+            if alert_id in self.alerts.alerts:  # staff may have resolved it already
+                log.info("robot fault %s from before the restart has not come back: cancelling its alert", reason)
+                self.send_alert(self.alerts.cancel(alert_id))
+        self._stale_faults.clear()
 
     def every_second(self, health: dict[str, Any]) -> None:
         """Send a finished activity bucket; refresh the health the heartbeat carries."""

@@ -4,11 +4,18 @@ Each message kind has one handler in a dispatch table that the parts fill in at 
 (`on`); a kind nobody handles is logged once, loudly, instead of falling through unseen.
 Workers' own life cycle (ready, fault, setup failed) is handled here: a worker that stays
 down becomes a robot_fault alert for staff, cleared when it is ready again.
+
+Commands that set a worker's state (camera, microphone, mute, grammar) are remembered as the
+desired state and sent again on every `ready`: a restarted worker is never left as it starts
+by default, and commands queued to a worker that died are not relied on. Those that decide
+what a worker opens at start (the camera, the microphone) also become its start options, so a
+restart cannot reopen what privacy closed, not even for the moment before its commands arrive.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -18,9 +25,15 @@ from robot.supervisor import WorkerSpec
 log = logging.getLogger(__name__)
 
 WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault alert for staff
-# Kinds that carry nothing the control process acts on (yet): accepted without a word.
-INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation",
-                           "playback_cut"})
+# Kinds that carry nothing the control process acts on (yet): accepted without a word. grammar_missing
+# lists pack words the recogniser lacks, at every start; `carebot selftest` names them with their phrases.
+INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation", "got",
+                           "grammar_missing", "playback_cut"})
+# Messages that show a worker's speech path works again, clearing its speech fault.
+HEARS = frozenset({"speech_started", "utterance", "no_speech"})
+# Commands that set a worker's state, and the start option (if any) that carries it into a restart.
+DESIRED = {("vision", "camera"): "start_on", ("speech_in", "microphone"): "microphone",
+           ("speech_in", "mute"): None, ("speech_in", "grammar"): None}
 
 Handler = Callable[[Message, float], None]
 Record = Callable[[str, dict[str, Any]], None]
@@ -33,6 +46,10 @@ class Supervised(Protocol):
     def drain(self, limit: int = 256) -> list[Message]: ...
 
     def send(self, name: str, kind: str, **data: Any) -> None: ...
+
+    def restart(self, name: str, reason: str) -> None: ...
+
+    def set_options(self, name: str, **options: Any) -> None: ...
 
 
 class WorkerChannel:
@@ -49,7 +66,10 @@ class WorkerChannel:
         self.down: dict[str, float] = {}  # worker -> when it went down (unplanned)
         self.reported: set[str] = set()  # workers whose outage staff have been told of
         self.messages_received = 0
+        self.desired: dict[tuple[str, str], dict[str, Any]] = {}  # (worker, command) -> its data
+        self._desired_lock = threading.Lock()  # grammar comes from the dialog thread
         self._unknown: set[str] = set()
+        self.speech_faulted: set[str] = set()  # workers with an open speech fault
         self.handlers: dict[str, Handler] = {
             "ready": self._on_ready,
             "worker_fault": self._on_worker_fault,
@@ -80,8 +100,27 @@ class WorkerChannel:
         return self.ready >= self.names
 
     def send(self, name: str, kind: str, **data: Any) -> None:
-        """Send a command to a worker, if that worker is configured (never blocks)."""
+        """Send a command to a worker, if that worker is configured (never blocks; any thread).
+        A state-setting command is remembered and sent again whenever the worker is ready."""
+        if name not in self.names:
+            return
+        if (name, kind) in DESIRED:
+            with self._desired_lock:
+                self.desired[(name, kind)] = data
+            option = DESIRED[(name, kind)]
+            if option is not None:
+                self.supervisor.set_options(name, **{option: bool(data.get("on", True))})
+        self.supervisor.send(name, kind, **data)
+
+    def restart(self, name: str, reason: str) -> None:
+        """Kill a worker and start it again at once (its desired state follows on ready)."""
         if name in self.names:
+            self.supervisor.restart(name, reason)
+
+    def _reapply(self, name: str) -> None:
+        with self._desired_lock:
+            wanted = [(kind, data) for (worker, kind), data in self.desired.items() if worker == name]
+        for kind, data in wanted:
             self.supervisor.send(name, kind, **data)
 
     # -- the tick's side ------------------------------------------------------------------------
@@ -90,6 +129,9 @@ class WorkerChannel:
         """Handle every message received since the last tick."""
         for msg in self.supervisor.drain():
             self.messages_received += 1
+            if msg.sender in self.speech_faulted and msg.kind in HEARS:
+                self.speech_faulted.discard(msg.sender)
+                self.fault(msg.sender, False, now)  # it hears again: the cause is gone
             handler = self.handlers.get(msg.kind)
             if handler is not None:
                 try:
@@ -111,6 +153,7 @@ class WorkerChannel:
     # -- handlers -------------------------------------------------------------------------------
 
     def _on_ready(self, msg: Message, now: float) -> None:
+        self._reapply(msg.sender)
         self.ready.add(msg.sender)
         self.down.pop(msg.sender, None)
         self.record("worker", {"worker": msg.sender, "state": "ready"})
@@ -140,5 +183,9 @@ class WorkerChannel:
         self.fault("camera", False, now)
 
     def _on_speech_fault(self, msg: Message, now: float) -> None:
-        log.error("speech worker: %s", msg.data.get("detail", msg.data.get("reason")))
-        self.fault("speech", True, now)
+        """Speech in or out cannot work (no model, a bad file, no voice): staff hear of it, per
+        worker, until it works again (speech in hears; speech out, see robot.core.speech)."""
+        log.error("speech worker %s: %s", msg.sender, msg.data.get("detail", msg.data.get("reason")))
+        if msg.sender == "speech_in":
+            self.speech_faulted.add(msg.sender)
+        self.fault(msg.sender, True, now)

@@ -10,12 +10,13 @@ import os
 import time
 from typing import Any
 
-from robot.messages import Message
+from robot.messages import MAX_DATA_ITEMS, Message
 from robot.worker import Worker
 
 
 class DiagnosticWorker(Worker):
-    """Answers `echo`, burns CPU on `busy`, exits on `crash`, stops heartbeating on `hang`."""
+    """Answers `echo`, burns CPU on `busy`, exits on `crash`, stops heartbeating on `hang`, and
+    answers any other command with `got` (what it was asked), so it can stand in for a worker."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -33,8 +34,8 @@ class DiagnosticWorker(Worker):
             os._exit(int(msg.data.get("code", 3)))
         elif msg.kind == "hang":
             time.sleep(float(msg.data.get("seconds", 3600)))  # a wedged library call
-        else:
-            super().handle(msg)
+        else:  # stands in for another worker: tell the control process what it was asked
+            self.send("got", command=msg.kind, **dict(list(msg.data.items())[:MAX_DATA_ITEMS - 1]))
 
     def step(self) -> None:
         if self.duty > 0:

@@ -95,9 +95,25 @@ class SpeechInWorker(Worker):
         self.mic_frames = 0
         self.learned_s = 0.0  # seconds of the robot's voice the canceller has learnt from
         self._reset()
-        if self.source == "alsa":
-            self.arecord = subprocess.Popen(["arecord", "-q", "-D", str(o.get("device", "default")), "-f", "S16_LE",
-                                             "-r", str(RATE), "-c", "1", "-t", "raw"], stdout=subprocess.PIPE)
+        self.microphone = False
+        self._microphone(bool(o.get("microphone", True)))  # closed from the start when privacy closed it
+
+    def _microphone(self, on: bool) -> None:
+        """Open or close the microphone itself: closed, no audio is captured at all."""
+        if on == self.microphone:
+            return
+        self.microphone = on
+        if not on:
+            if self.arecord is not None:
+                self.arecord.kill()
+                self.arecord.wait()
+                self.arecord = None
+            self.queue.clear()
+            self._reset()
+        elif self.source == "alsa":
+            self.arecord = subprocess.Popen(["arecord", "-q", "-D", str(self.options.get("device", "default")),
+                                             "-f", "S16_LE", "-r", str(RATE), "-c", "1", "-t", "raw"],
+                                            stdout=subprocess.PIPE)
 
     def _reset(self) -> None:
         self.preroll: collections.deque[bytes] = collections.deque(maxlen=int(PREROLL_S / FRAME_S))
@@ -138,7 +154,11 @@ class SpeechInWorker(Worker):
                 self.send("barge_in_silenced", latency_ms=round(latency * 1000, 1),
                           from_word_end_ms=round((latency + self.stop_after_s) * 1000, 1))
                 self.stopped_at = 0.0
+        elif msg.kind == "microphone":
+            self._microphone(bool(msg.data.get("on", True)))
         elif msg.kind == "play":
+            if not self.microphone:
+                return  # the simulated microphone is closed too: nothing reaches it
             self._play(Path(str(msg.data["path"])), bool(msg.data.get("realtime", True)))
         else:
             super().handle(msg)
@@ -152,7 +172,10 @@ class SpeechInWorker(Worker):
         grammar = build_grammar(phrases, self.model)
         if grammar.missing:
             self.send("grammar_missing", words=sorted(grammar.missing)[:32])
-        self.grammar_json = grammar.json(unk=has_unk(self.model))
+        unk = has_unk(self.model)
+        if not grammar.phrases and not unk:
+            return  # Vosk crashes (SIGSEGV) on an empty grammar: keep the one we have
+        self.grammar_json = grammar.json(unk=unk)
 
     def _set_barge_grammar(self, phrases: list[str], stop: list[str]) -> None:
         if self.model is None:
@@ -209,6 +232,9 @@ class SpeechInWorker(Worker):
     def _room_frames(self) -> list[bytes]:
         """The simulated microphone: the far end through the room, the resident's WAV, noise; in real time."""
         now = time.monotonic()
+        if not self.microphone:  # closed for privacy: nothing is heard, not even the robot
+            self.mic_t0 = 0.0
+            return []
         if self.mic_t0 == 0.0:
             if not self.queue and not self.far.active(now):
                 return []  # nothing plays: the room is silent and the clock rests

@@ -13,22 +13,33 @@ espeak is still busy with the failed sentence, this process cannot go on with it
 own cancel was measured blocking 40 s behind a long synthesis, and a new sentence would
 receive the old one's audio. The worker then exits, the supervisor starts a fresh process
 and the control process sends the sentences that had not started again (a repeated job id
-is ignored, so a sentence is never said twice). In the simulator the audio goes to WAV files
-and playback is simulated by time, so turn-taking behaves as it will on the robot; each
-sentence's playback start is announced (`playback`, with the file and the monotonic
-time) so that speech in can cancel its echo (barge-in). There `silence` clears the queue and
-cuts the playing sentence at once, without a restart; on the sound card, where pyttsx3
-cannot be interrupted, the control process kills this worker instead.
+is ignored, so a sentence is never said twice). To stop speech at once the control process
+kills this worker, and its queue with it.
+
+On the robot each sentence is made into a WAV in memory (/dev/shm) and streamed to `aplay`
+through a small pipe, and the file is deleted at once: the sentence ends when aplay exits, a
+sound card that fails is a failed sentence (pyttsx3's own playback ignored aplay's exit code and
+left its WAV in /tmp), and when this worker is killed the stream stops, so aplay falls silent
+within its 0.2 s buffer instead of finishing the sentence as an orphan. In the simulator the
+audio goes to WAV files and playback is simulated by time, so turn-taking behaves as it will
+on the robot; each sentence's playback start is announced (`playback`, with the file and the
+monotonic time) so that speech in can cancel its echo (barge-in), and `silence` clears the
+queue and cuts the playing sentence at once, without a restart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hardware.tts import Speaker, SpeechTimeout
 from robot.messages import Message
@@ -38,6 +49,8 @@ HANG_MARGIN_S = 2.0  # on top of twice the sentence's expected length
 STUCK_GRACE_S = 2.0  # a synthesis thread that outlives its own timeout by this much is wedged
 KEEP_WAVS = 100  # the simulator keeps this many of the newest sentence files
 EXIT_FRESH_ENGINE = 5
+PIPE_BYTES = 4096  # what aplay can still play from the pipe after this worker dies: 0.1 s at 22 kHz
+F_SETPIPE_SZ = 1031  # fcntl, Linux
 
 
 @dataclass
@@ -57,7 +70,7 @@ class _Job:
     synth_s: float = 0.0
     playing_until: float = 0.0
     path: Path | None = None
-    cancelled: bool = False  # stopped while synthesising: its audio is never played
+    cancelled: bool = False  # silenced while synthesising: its audio is never played
 
     @property
     def words(self) -> int:
@@ -77,6 +90,12 @@ class SpeechOutWorker(Worker):
                       detail=f"espeak-ng has no voice for {o.get('voice')!r} (see `espeak-ng --voices`); "
                              "using its default voice")
         self.out_dir = Path(o["out_dir"]) if o.get("out_dir") else None
+        self.device = str(o.get("playback_device") or "default")
+        self.spool: Path | None = None  # where a sentence waits for aplay: memory, never the disk
+        if self.out_dir is None:
+            shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+            self.spool = Path(tempfile.mkdtemp(prefix=f"carebot-say-{os.getpid()}-", dir=shm))
+        self.player: subprocess.Popen[bytes] | None = None
         self.queue: list[tuple[int, _Job]] = []  # a heap by job id: ids grow in the order sentences were said
         self.seen: set[int] = set()
         self.current: _Job | None = None
@@ -104,18 +123,15 @@ class SpeechOutWorker(Worker):
             if self.queue:
                 self._start(heapq.heappop(self.queue)[1], now)
             return
-        if job.done.is_set() and job.cancelled:  # stopped while it was made: it ends unheard
+        if job.done.is_set() and job.cancelled:  # silenced while it was made: it ends unheard
             self.current = None
         elif job.done.is_set():
             if job.error:
                 self._fail(job, "timeout" if job.timed_out else "synthesis", job.error)
             elif job.playing_until == 0.0:
                 job.synth_s = now - job.t0
-                job.playing_until = now + job.audio_s  # simulated playback of the WAV (0 on the sound card)
-                if job.path is not None:
-                    self.send("playback", job=job.job, path=str(job.path), t0=round(now, 4),
-                              audio_s=round(job.audio_s, 3))
-            if job.playing_until and now >= job.playing_until:
+                self._play(job, now)
+            elif self._played(job, now):
                 self.send("speaking_finished", job=job.job, audio_s=round(job.audio_s, 3),
                           synth_s=round(job.synth_s, 3))
                 self.current = None
@@ -126,34 +142,18 @@ class SpeechOutWorker(Worker):
         expected = job.words * 60.0 / max(job.rate, 60.0)
         job.t0, job.deadline = now, now + expected * 2 + HANG_MARGIN_S
         self.current = job
-        path = None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            path = self.out_dir / f"say-{job.job:05d}.wav"
+            job.path = self.out_dir / f"say-{job.job:05d}.wav"
             (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
-        job.path = path
+        elif self.spool is not None:
+            job.path = self.spool / f"say-{job.job}.wav"
         self.send("speaking_started", job=job.job, words=job.words)
-        threading.Thread(target=self._synth, args=(job, path), name=f"say-{job.job}", daemon=True).start()
+        threading.Thread(target=self._synth, args=(job,), name=f"say-{job.job}", daemon=True).start()
 
-    def _silence(self) -> None:
-        """Silence now: the queue is dropped and the playing sentence cut (the simulated playback).
-
-        A sentence still being synthesised is left to finish into its file, unheard. The
-        control process has already ended these jobs; nothing more is reported for them.
-        """
-        self.queue.clear()
-        job = self.current
-        if job is None:
-            return
-        if job.done.is_set():
-            self.current = None
-        else:
-            job.cancelled = True
-        self.send("playback_cut", job=job.job)
-
-    def _synth(self, job: _Job, path: Path | None) -> None:
+    def _synth(self, job: _Job) -> None:
         try:
-            job.audio_s = self.speaker.say(job.text, job.rate, job.volume, path,
+            job.audio_s = self.speaker.say(job.text, job.rate, job.volume, job.path,
                                            timeout_s=max(0.1, job.deadline - time.monotonic()))
         except SpeechTimeout as exc:
             job.error, job.timed_out = str(exc), True
@@ -162,8 +162,93 @@ class SpeechOutWorker(Worker):
         finally:
             job.done.set()
 
+    def _play(self, job: _Job, now: float) -> None:
+        """Start the sentence's playback: simulated by time, or its WAV streamed to aplay."""
+        if self.spool is None or job.path is None:
+            job.playing_until = now + job.audio_s
+            if job.path is not None:  # the simulator's WAV: speech in's echo reference
+                self.send("playback", job=job.job, path=str(job.path), t0=round(now, 4),
+                          audio_s=round(job.audio_s, 3))
+            return
+        try:
+            audio = job.path.read_bytes()
+            job.path.unlink()
+        except OSError as exc:
+            self._fail(job, "playback", f"the sentence's audio is gone: {exc}")
+            return
+        job.playing_until = now + job.audio_s + HANG_MARGIN_S  # aplay's deadline
+        try:
+            self.player = subprocess.Popen(["aplay", "-q", "-D", self.device, "--buffer-time=200000"],
+                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except OSError as exc:
+            self.player = None
+            self._fail(job, "playback", f"cannot run aplay (install alsa-utils): {exc}")
+            return
+        stdin = self.player.stdin
+        assert stdin is not None
+        with contextlib.suppress(OSError):
+            import fcntl
+
+            fcntl.fcntl(stdin.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+        threading.Thread(target=_feed, args=(stdin, audio), name=f"aplay-{job.job}", daemon=True).start()
+
+    def _played(self, job: _Job, now: float) -> bool:
+        """True once the sentence has been heard in full; a failed playback ends it as failed."""
+        player = self.player
+        if player is None:
+            return now >= job.playing_until
+        code = player.poll()
+        if code is None:
+            if now > job.playing_until:
+                player.kill()
+                player.wait()
+                self.player = None
+                self._fail(job, "playback", f"aplay did not finish {job.audio_s:.1f} s of audio")
+            return False
+        self.player = None
+        error = player.stderr.read().decode("utf-8", "replace").strip() if player.stderr else ""
+        if code != 0:
+            self._fail(job, "playback", f"aplay -D {self.device} exited with code {code}: {error[-200:]}")
+            return False
+        return True
+
+    def _silence(self) -> None:
+        """Silence now: the queue is dropped and the playing sentence cut.
+
+        A sentence still being synthesised is left to finish into its file, unheard. The
+        control process has already ended these jobs; nothing more is reported for them.
+        """
+        self.queue.clear()
+        job = self.current
+        if job is None:
+            return
+        if self.player is not None:
+            self.player.kill()
+            self.player.wait()
+            self.player = None
+        if job.done.is_set():
+            self.current = None
+        else:
+            job.cancelled = True
+        self.send("playback_cut", job=job.job)
+
+    def teardown(self) -> None:
+        if self.player is not None:
+            self.player.kill()
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
+
     def _fail(self, job: _Job, reason: str, detail: str) -> None:
         self.send("speaking_failed", job=job.job, reason=reason, detail=detail[:300])
+        if self.spool is not None and job.path is not None:
+            job.path.unlink(missing_ok=True)
         self.current = None
         if reason == "hang" or not self.speaker.idle():
             os._exit(EXIT_FRESH_ENGINE)  # espeak is still busy with it: only a fresh process is clean
+
+
+def _feed(stdin: Any, audio: bytes) -> None:
+    """Stream a WAV into aplay; a pipe closed by a killed aplay just ends it."""
+    with contextlib.suppress(OSError, ValueError):
+        stdin.write(audio)
+        stdin.close()

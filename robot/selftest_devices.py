@@ -1,0 +1,240 @@
+"""`carebot selftest`, the device checks: servos, speech out and in, camera, the staff broker.
+
+Each opens the configured device the way the robot does, says what it found, or what is
+wrong and how to fix it. Nothing heard or seen is kept (see robot.selftest).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from robot.config import VOICES
+from robot.selftest_base import Context, Fail, Skip, Warn, config_of
+
+SENTENCE = {"en": "This is the CareBot self test.", "de": "Dies ist der Selbsttest von CareBot.",
+            "ko": "케어봇 자체 점검입니다."}
+
+
+def check_servo(ctx: Context) -> str:
+    from hardware.errors import DeviceUnavailable
+    from hardware.maestro_protocol import describe_errors
+    from robot.motion import LED_OFF_US, LED_ON_US
+    from robot.servo_cli import open_session
+
+    cfg = config_of(ctx)
+    simulated = ctx.simulate or cfg.servo.driver == "sim"
+    where = "the simulated board" if simulated else cfg.servo.port
+    try:
+        with open_session(cfg, ctx.simulate) as (session, _):
+            errors = session._locked(session.bus.read_errors)
+            found = []
+            for c in cfg.servo.channels:
+                if c.role == "led":
+                    session.hold(c.channel, LED_ON_US)
+                    time.sleep(0.3)
+                    session.hold(c.channel, LED_OFF_US)
+                    found.append(f"{c.name} LED blinked")
+                    continue
+                session.hold(c.channel, c.neutral_us)
+            session.settle(5.0)
+            off = []
+            for c in cfg.servo.channels:
+                if c.role != "led":
+                    at = session.position(c.channel)
+                    found.append(f"{c.name} {at:.0f} µs")
+                    if abs(at - c.neutral_us) > 5:
+                        off.append(f"{c.name} at {at:.0f} µs, not its neutral {c.neutral_us:.0f} µs")
+    except DeviceUnavailable as exc:
+        raise Fail(f"{exc}. Check the USB cable and power, the port (ls /dev/serial/by-id/), that the robot is "
+                   "not running, and that this user is in the dialout group") from None
+    errs = describe_errors(errors)
+    if off:
+        raise Fail(f"{where}: " + "; ".join(off) + ". Check the servo's power and its speed limits")
+    text = f"{where}: " + ", ".join(found)
+    if errs:
+        raise Warn(text + f"; the board had reported: {', '.join(errs)} (read and cleared)")
+    return text + "; no board errors"
+
+
+def check_speech_out(ctx: Context) -> str:
+    from hardware.tts import Speaker, SpeechError
+
+    cfg = config_of(ctx)
+    wanted = cfg.speech.voice or VOICES[cfg.robot.language]
+    sentence = SENTENCE[cfg.robot.language]
+    try:
+        speaker = Speaker(wanted, pitch=cfg.speech.pitch)
+    except (ImportError, OSError, RuntimeError) as exc:
+        raise Fail(f"pyttsx3 could not start espeak-ng: {exc}. Install it: apt-get install espeak-ng") from None
+    if speaker.voice is None:
+        raise Fail(f"espeak-ng has no voice for {wanted!r}; `espeak-ng --voices` lists them; set speech.voice")
+    t0 = time.monotonic()
+    try:
+        if ctx.audible:
+            speaker.say(sentence, cfg.speech.rate_wpm, cfg.speech.volume)
+            return f"voice {speaker.voice} said the test sentence on the sound card: did you hear it?"
+        with tempfile.TemporaryDirectory(prefix="carebot-selftest-") as tmp:
+            seconds = speaker.say(sentence, cfg.speech.rate_wpm, cfg.speech.volume, Path(tmp) / "say.wav")
+    except SpeechError as exc:
+        raise Fail(str(exc)) from None
+    took = time.monotonic() - t0
+    return (f"voice {speaker.voice}, {cfg.speech.rate_wpm} wpm: {seconds:.1f} s of speech made in {took:.2f} s "
+            "(add --audible to hear it)")
+
+
+def check_speech_in(ctx: Context) -> str:
+    cfg = config_of(ctx)
+    s = cfg.speech
+    if not s.enabled:
+        raise Skip("speech.enabled is false")
+    from robot import models
+    from robot.asr import build_grammar
+    from robot.dialog_engine import DialogEngine
+    from robot.dialogs import load_pack
+
+    if s.model is None or not Path(s.model).is_dir():
+        raise Fail(models.missing_model_message(Path(str(s.model))).replace("\n", " "))
+    problems = models.verify(Path(s.model)) if (Path(s.model) / models.MANIFEST).exists() else []
+    if problems:
+        raise Fail(f"the model {s.model} is damaged: {'; '.join(problems[:3])}. "
+                   "Reinstall it with carebot model install")
+    import vosk
+
+    vosk.SetLogLevel(-1)
+    t0 = time.monotonic()
+    try:
+        model = vosk.Model(str(s.model))
+    except Exception as exc:  # vosk raises a bare Exception for a bad model folder
+        raise Fail(f"Vosk could not load {s.model}: {exc}") from None
+    load_s = time.monotonic() - t0
+    engine = DialogEngine(load_pack(Path(cfg.dialogs.path) / cfg.robot.language))
+    phrases = sorted({p for ctx_name in ("open", "reminder", "wellbeing", "privacy") for p in engine.grammar(ctx_name)})
+    grammar = build_grammar(phrases, model)
+    text = (f"model {s.model} loaded in {load_s:.1f} s; "
+            f"{len(grammar.phrases)}/{len(phrases)} pack phrases in its vocabulary")
+    if s.source == "sim":
+        mic = "microphone: the simulator's (WAV files)"
+    else:
+        mic = _microphone(s.device)
+    text += f"; {mic}"
+    if grammar.missing:
+        words = ", ".join(sorted(grammar.missing)[:6])
+        raise Warn(f"{text}; words the model lacks (those phrases cannot be heard): {words}")
+    return text
+
+
+def _microphone(device: str) -> str:
+    """Level of one second from the microphone, computed in memory and dropped."""
+    import numpy as np
+
+    if shutil.which("arecord") is None:
+        raise Fail("arecord is missing: apt-get install alsa-utils")
+    try:
+        run = subprocess.run(["arecord", "-q", "-D", device, "-f", "S16_LE", "-r", "16000", "-c", "1", "-t", "raw",
+                              "-d", "1"], capture_output=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        raise Fail(f"the microphone {device!r} gave no audio in 5 s") from None
+    if run.returncode != 0 or len(run.stdout) < 16000:
+        why = run.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio"]
+        raise Fail(f"cannot record from {device!r}: {why[0]}. `arecord -L` lists devices; set speech.device")
+    pcm = np.frombuffer(run.stdout, np.int16).astype(np.float64)
+    rms = float(np.sqrt(np.mean(pcm ** 2)))
+    del pcm, run
+    if rms < 1.0:
+        raise Warn(f"the microphone {device!r} gives pure silence: is it muted (alsamixer)?")
+    return f"microphone {device!r} level {20 * np.log10(rms / 32768):.0f} dBFS"
+
+
+def check_camera(ctx: Context) -> str:
+    from hardware.camera import CameraUnavailable
+    from robot.vision import DetectorUnavailable, make_detector
+    from robot.workers.vision import make_camera
+
+    cfg = config_of(ctx)
+    v = cfg.vision
+    if not v.enabled:
+        raise Skip("vision.enabled is false: the robot runs voice-only")
+    options = v.worker_options()
+    camera = make_camera(options)
+    try:
+        camera.open()
+        t0 = time.monotonic()
+        frames = 0
+        frame = None
+        while frames < 10 and time.monotonic() - t0 < 5:
+            frame = camera.read()
+            frames += 1
+        fps = frames / max(1e-6, time.monotonic() - t0)
+    except CameraUnavailable as exc:
+        raise Fail(f"{exc}. Check the cable, `ls /dev/video*`, that the robot is not running, and that this user "
+                   "is in the video group") from None
+    finally:
+        camera.close()
+    assert frame is not None
+    shape = f"{frame.shape[1]}x{frame.shape[0]}"
+    try:
+        detector = make_detector(v.detector, v.width, v.height, Path(v.yunet_model) if v.yunet_model else None)
+    except DetectorUnavailable as exc:
+        raise Fail(str(exc)) from None
+    faces = len(detector.detect(frame))
+    del frame  # never kept, never written
+    return (f"{options.get('camera', 'v4l2')} camera: {shape} at {fps:.0f} fps; "
+            f"{v.detector} detector ready ({faces} face(s) in view)")
+
+
+def check_mqtt(ctx: Context) -> str:
+    cfg = config_of(ctx)
+    m = cfg.mqtt
+    if not m.enabled:
+        raise Skip("mqtt.enabled is false: alerts reach no one but this robot's log")
+    import queue
+
+    from robot.events import Topics
+    from robot.mqtt_link import new_client
+
+    topics = Topics(cfg.robot.site, cfg.robot.id)
+    events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    # Its own client id, so that a running robot is not thrown off the broker.
+    client = new_client(m, f"carebot-{cfg.robot.site}-{cfg.robot.id}-selftest")
+    client.on_connect = lambda c, u, f, rc, p: events.put(("connect", rc))
+    client.on_subscribe = lambda c, u, mid, rcs, p: events.put(("suback", rcs))
+    t0 = time.monotonic()
+    try:
+        client.connect(m.host, m.port, keepalive=m.keepalive_s)
+    except OSError as exc:
+        hint = ("check mqtt.ca_file and that the broker's certificate names " + m.host) if "CERTIFICATE" in str(
+            exc).upper() else "check mqtt.host and port, and that mosquitto is running"
+        raise Fail(f"cannot reach the broker {m.host}:{m.port}: {exc}; {hint}") from None
+    client.loop_start()
+    try:
+        kind, rc = _next(events, 10)
+        if kind is None:
+            raise Fail(f"the broker {m.host}:{m.port} did not answer in 10 s")
+        if rc.is_failure:
+            raise Fail(f"the broker refused {m.username or 'an anonymous login'}: {rc}. Check mqtt.username and "
+                       "the password file against scripts/broker-setup.sh's accounts")
+        connect_ms = (time.monotonic() - t0) * 1000
+        client.subscribe(topics.commands, qos=1)
+        kind, rcs = _next(events, 5)
+        if kind != "suback" or any(r.is_failure for r in rcs):
+            raise Fail(f"the broker would not let {m.username} receive its commands ({topics.commands}): "
+                       "check the ACL (scripts/broker-setup.sh)")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return (f"{m.host}:{m.port} {'TLS verified' if m.tls else 'WITHOUT TLS'}, logged in as {m.username} in "
+            f"{connect_ms:.0f} ms; staff commands can reach it")
+
+
+def _next(events: Any, timeout: float) -> tuple[Any, Any]:
+    import queue
+
+    try:
+        return tuple(events.get(timeout=timeout))  # type: ignore[return-value]
+    except queue.Empty:
+        return None, None

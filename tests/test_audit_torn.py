@@ -1,0 +1,74 @@
+"""A full disk or a crash mid-write must not leave an audit log that stops the robot from starting.
+
+Found by the fault matrix (robot/bench_faults.py): the disk filled while a record was being
+written, the log kept half a line, and after the next restart `AuditLog` raised
+JSONDecodeError in `Runtime.start`, so the robot could not boot at all (issue 11).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from robot.audit import AuditLog, verify
+from robot.config import Config
+from robot.fault_matrix import fill_disk
+from robot.runtime import Runtime
+
+from .conftest import wait_for
+
+
+def test_an_unfinished_last_write_is_cut_off_and_the_chain_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append("boot", {"boot_id": "a"})
+    log.append("state", {"dest": "idle"})
+    good = path.read_bytes()
+    path.write_bytes(good + b'{"data": {"dest": "aler')  # the disk filled mid-line
+    again = AuditLog(path)
+    assert again.seq == 2
+    assert path.read_bytes() == good
+    again.append("state", {"dest": "alerting"})
+    result = verify(path)
+    assert result.ok and result.records == 3
+
+
+def test_an_unreadable_complete_line_is_left_for_verify_and_does_not_stop_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).append("boot", {"boot_id": "a"})
+    with path.open("ab") as f:
+        f.write(b"not json\n")
+    log = AuditLog(path)
+    assert log.seq == 1
+    log.append("state", {"dest": "idle"})
+    assert not verify(path).ok  # tampering or corruption stays visible
+
+
+@pytest.mark.skipif(subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0",
+                    reason="needs root to mount a small tmpfs")
+def test_a_full_disk_leaves_no_torn_record_and_the_robot_starts_again(config: Config, tmp_path: Path) -> None:
+    state = tmp_path / "small"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(state)], check=True)
+    try:
+        path = state / "audit.jsonl"
+        log = AuditLog(path)
+        log.append("boot", {"boot_id": "a"})
+        assert fill_disk(state / "filler") > 0
+        with pytest.raises(OSError):
+            for _ in range(100):
+                log.append("state", {"dest": "idle"})
+        assert verify(path).ok  # nothing torn was left behind
+        (state / "filler").unlink()
+        cfg = config.model_copy(update={"robot": config.robot.model_copy(update={"state_dir": state})})
+        rt = Runtime(cfg, simulate=True)
+        rt.start()
+        try:
+            assert wait_for(lambda: rt.behaviour.state != "booting", 10)
+        finally:
+            rt.stop()
+        assert verify(path).ok
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
