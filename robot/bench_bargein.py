@@ -161,7 +161,7 @@ def _stop_latency(rounds: int, model_dir: Path) -> dict[str, Any]:
     """Stop to silence through the real runtime, workers and room: "그만 말해" over a long reply."""
     import wave
 
-    from robot.config import load_config
+    from robot.config_load import load_config
     from robot.runtime import Runtime
 
     tmp = Path(tempfile.mkdtemp(prefix="carebot-bench-bargein-"))
