@@ -87,7 +87,7 @@ def _verdicts(messages: list[Any], engine: Any) -> dict[str, int]:
             out["stop"] += 1
         elif m.kind == "utterance":
             verdict = engine.help(m.data["text"], m.data.get("alternatives", ()))
-            if verdict is not None:
+            if verdict is not None and (verdict.sure or not m.data.get("stopped")):  # as the dialog thread does
                 out["help_sure" if verdict.sure else "help_ask"] += 1
     return out
 

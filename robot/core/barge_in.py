@@ -87,7 +87,8 @@ class BargeIn:
         self.record("barge_in", {"reason": "heard"})
         self.dialog_post("utterance", text=str(msg.data.get("text", "")),
                          confidence=float(msg.data.get("confidence", 1.0)), state=self.state(),
-                         alternatives=tuple(str(a) for a in msg.data.get("alternatives") or ()), barge_in=True)
+                         alternatives=tuple(str(a) for a in msg.data.get("alternatives") or ()), barge_in=True,
+                         stopped=bool(msg.data.get("stopped")))
 
     def on_barge_in(self, msg: Message, now: float) -> None:
         """A stop word over the robot's voice: silence, then listen."""

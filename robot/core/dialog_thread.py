@@ -57,8 +57,10 @@ class DialogThread:
         """Carry out one piece of work."""
         conv = self.conversation
         if kind == "utterance":
-            if data.get("barge_in") and conv.engine.help(data["text"], data.get("alternatives", ())) is None:
-                return  # heard over the robot's own voice: only a call for help may interrupt it
+            if data.get("barge_in"):  # heard over the robot's own voice: only a call for help may interrupt it
+                verdict = conv.engine.help(data["text"], data.get("alternatives", ()))
+                if verdict is None or (data.get("stopped") and not verdict.sure):
+                    return  # (after a stop, an unsure reading of help is most likely the stop misheard)
             conv.set_context(data["state"])
             actions = conv.hear(data["text"], data["confidence"], dt.datetime.now(), data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))

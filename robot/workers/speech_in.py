@@ -335,7 +335,7 @@ class SpeechInWorker(Worker):
                     self._stop_heard()
             else:  # the control process lets it through only if it calls for help
                 self.send("utterance", text=text, confidence=round(confidence, 3), alternatives=nbest,
-                          barge_in=True, endpoint_s=round(decided - self.last_speech_end, 3))
+                          barge_in=True, stopped=self.stopped, endpoint_s=round(decided - self.last_speech_end, 3))
             self._reset()
             return
         if text:
@@ -347,9 +347,11 @@ class SpeechInWorker(Worker):
         self._reset()
 
     def _only_stop(self, text: str) -> bool:
-        """True if `text` is one of the stop phrases and nothing else (a stop word inside other
-        words is more likely the echo or a misheard call for help than a command)."""
-        return tuple(text.split()) in self.stop_words
+        """True if `text` is a stop phrase, or ends with one of several words (a misheard start before
+        "그만 말해"). A stop word amid other words, or a lone one after some, was more often the echo
+        or the start of a call for help than a command (measured: `carebot bench bargein`)."""
+        words = tuple(text.split())
+        return words in self.stop_words or any(len(s) > 1 and words[-len(s):] == s for s in self.stop_words)
 
     def _stop_heard(self) -> None:
         """A stop word while the robot speaks: say so at once."""
