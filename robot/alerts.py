@@ -22,6 +22,7 @@ from typing import Any
 from robot.errors import CareBotError
 
 OPEN_STATES = ("raised", "escalated", "acknowledged")
+MAX_LEVEL = 10  # the alert schema's bound on `level`
 
 
 class UnknownAlert(CareBotError):
@@ -88,6 +89,21 @@ class AlertManager:
         if alert.state == "acknowledged":
             return None
         alert.state = "acknowledged"
+        return alert.update()
+
+    def renew(self, alert_id: str, priority: str) -> dict[str, Any] | None:
+        """The same call made again: an acknowledged alert escalates a step (staff must hear the resident
+        asked again), a lower priority is raised to `priority`. None if it is already escalating as it should."""
+        alert = self._get(alert_id)
+        rank = {"low": 0, "medium": 1, "high": 2}
+        higher = rank[priority] > rank[alert.priority]
+        if alert.state != "acknowledged" and not higher:
+            return None
+        if alert.state == "acknowledged":
+            alert.level = min(alert.level + 1, MAX_LEVEL)
+        if higher:
+            alert.priority = priority
+        alert.state = "escalated"
         return alert.update()
 
     def resolve(self, alert_id: str) -> dict[str, Any]:

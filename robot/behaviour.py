@@ -4,7 +4,7 @@ States, transitions, guards and timeouts are tables (robot.behaviour_table). A t
 `prepare` hook (which records a fact: a person is present, staff paused the robot, a
 fault is active...), then the first transition whose conditions hold. Triggers that
 return the robot to "whatever it should be doing now" use SETTLE: fault beats paused
-beats privacy beats quiet hours beats an engaged person beats idle.
+beats privacy beats a reminder cut short beats quiet hours beats an engaged person beats idle.
 
 Callbacks only append intents (robot.intents); they never do I/O. Time comes in from
 the control loop through `step(now)`, which fires timeouts: no timers, no threads.
@@ -51,6 +51,7 @@ class Facts:
     quiet: bool = False
     faults: set[str] = field(default_factory=set)
     reminder: str = ""
+    reminder_owed: bool = False  # the reminder was cut short, neither confirmed nor declined: ask it again
     reprompts: int = 0
     last_greet: float | None = None
     last_disclosure: float | None = None
@@ -165,6 +166,9 @@ class Behaviour:
     def person_present(self, event: Any = None) -> bool:
         return self.facts.person
 
+    def reminder_owed(self, event: Any = None) -> bool:
+        return self.facts.reminder_owed
+
     # -- prepare hooks: record facts ------------------------------------------------------------
 
     def note_person(self, event: Any) -> None:
@@ -271,6 +275,10 @@ class Behaviour:
         self.emit(Gesture("nod"))
 
     def on_help_again(self, event: Any) -> None:
+        # Asked again while staff are called: the staff channel renews the open alert (it escalates a
+        # step if staff had acknowledged it), so a resident whose plight has worsened is heard again.
+        self.emit(Publish("alert", (("type", "help_request"), ("priority", "high"), ("state", "renewed"),
+                                    ("room", self.room))))
         self.emit(Say("help_called"))
 
     def on_ack(self, event: Any) -> None:
@@ -280,7 +288,14 @@ class Behaviour:
         self.emit(Say("help_still_coming"))
 
     def on_enter_reminding(self, event: Any) -> None:
+        if self.facts.reminder_owed:  # back to a reminder that help, staff or privacy cut short
+            self.facts.reminder_owed, self.facts.reprompts = False, 0
         self.emit(Say("reminder", (("kind", self.facts.reminder),)))
+
+    def on_exit_reminding(self, event: Any) -> None:
+        # Only an answer, the reminder's expiry (staff are told) or shutdown end a reminder; anything
+        # else (help, the help question, a pause, privacy, a fault) leaves it owed for when the robot is free.
+        self.facts.reminder_owed = event.event.name not in ("confirm", "decline", "reminder_expired", "stop")
 
     def on_reprompt(self, event: Any) -> None:
         self.facts.reprompts += 1

@@ -33,6 +33,7 @@ SETTLE: list[tuple[str, str | None]] = [
     ("fault", "fault_active"),
     ("paused", "staff_paused"),
     ("privacy", "privacy_requested"),
+    ("reminding", "reminder_owed"),  # a reminder cut short (help, pause...) is asked again, never dropped
     ("sleeping", "quiet_now"),
     ("engaged", "person_present"),
     ("idle", None),

@@ -176,7 +176,17 @@ def part(name: str) -> Callable[[Matrix], Outcome]:
 def worker_kill(name: str) -> Callable[[Matrix], Outcome]:
     def run(m: Matrix) -> Outcome:
         pid = m.worker_pid(name)
-        return m.help_during(f"worker {name} SIGKILL", lambda: os.kill(pid, signal.SIGKILL))
+        t_kill = time.monotonic()
+        out = m.help_during(f"worker {name} SIGKILL", lambda: os.kill(pid, signal.SIGKILL))
+        # back in service means a new process that has said it is ready, not the old one not yet missed
+        end = time.monotonic() + RECOVER_TIMEOUT_S
+        while time.monotonic() < end and m.worker_pid(name) in (pid, 0):
+            time.sleep(0.2)
+        back, _ = wait_recovered(m.robot, m.workers, 10) if m.worker_pid(name) not in (pid, 0) else (False, None)
+        out.recovered = out.recovered and back
+        out.recovery_s = round(time.monotonic() - t_kill, 2) if out.recovered else None
+        out.note += f" worker {name} restarted and ready: {back}"
+        return out
     return run
 
 

@@ -143,14 +143,16 @@ def evaluate(engine: DialogEngine, items: list[dict[str, str]], rounds: int = 3)
 
 
 def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
-    """Figures for every language that has both a pack and a corpus file."""
-    out: dict[str, Any] = {"corpus": str(CORPUS), "languages": {}}
-    for path in sorted(CORPUS.glob("*.yaml")):
+    """Figures for every language that has both a pack and a corpus file (`--corpus` picks another
+    folder: bench/dev is the development set that tuning may look at; the corpus stays unseen)."""
+    corpus = getattr(args, "corpus", None) or CORPUS
+    out: dict[str, Any] = {"corpus": str(corpus), "languages": {}}
+    for path in sorted(Path(corpus).glob("*.yaml")):
         lang = path.stem
         if not (DIALOGS / lang / "pack.yaml").is_file():
             continue
         engine = DialogEngine(load_pack(DIALOGS / lang), seed=1)
         out["languages"][lang] = evaluate(engine, load_corpus(path))
     if not out["languages"]:
-        raise SystemExit(f"no corpus found in {CORPUS} (bench/corpus/<language>.yaml)")
+        raise SystemExit(f"no corpus found in {corpus} (<language>.yaml with a dialog pack of that language)")
     return out

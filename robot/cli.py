@@ -294,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop)")
     p.add_argument("--count", type=int, default=2000, help="commands to send (bench servo)")
     p.add_argument("--faults", default=None, help="comma-separated faults to run (bench faults; default: all)")
+    p.add_argument("--corpus", type=Path, default=None,
+                   help="folder of <language>.yaml items (bench understanding; default: bench/corpus)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("dialogs", help="dialog packs")

@@ -6,7 +6,8 @@ a nurse for you?"). It follows the state machine and is reset by every state cha
 ends it. In every context help is judged first and nothing outranks it: help at once is the
 `help` trigger; a plausible but unsure call is `ask_help`, which asks the question. In the
 question's context yes raises the alert, no cancels, and anything else raises it too (the
-state machine also raises it when the answer does not come). It does no I/O.
+state machine also raises it when the answer does not come). A yes soon after a no (a change of
+mind) or soon after the silence (a late answer) calls staff as the yes would have. It does no I/O.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CONTEXTS: dict[str, tuple[str, str, str]] = {
     "confirm": ("confirming", "entering confirming (the help question)", "any other state"),
 }
 STATE_CONTEXT = {"reminding": "reminder", "privacy": "privacy", "confirming": "confirm"}
+LATE_YES_S = 20.0  # a yes this soon after a "no" to the help question, or after it went unanswered, calls staff
 TURN_STATES = ("listening", "responding")  # a question asked in a turn is answered in the next
 
 
@@ -52,13 +54,22 @@ class Conversation:
     last_reply: tuple[str, tuple[tuple[str, str], ...]] = ("greeting", ())
     rate_step: int = 0
     volume_step: int = 0
+    late_yes: tuple[float, str] | None = None  # (POSIX seconds, why): since when a yes still answers the question
+    _answered: bool = True  # the help question last asked has had its answer
     _quiz_i: int = 0
 
-    def set_context(self, state: str) -> None:
+    def set_context(self, state: str, now: dt.datetime | None = None) -> None:
         """Follow the state machine: a context lasts only as long as the state that holds it."""
         if state in TURN_STATES and self.context in ("wellbeing", "quiz"):
             return
-        self.context, self.quiz_answer = STATE_CONTEXT.get(state, "open"), ()
+        new = STATE_CONTEXT.get(state, "open")
+        if new == "confirm" and self.context != "confirm":
+            self._answered = False
+        elif self.context == "confirm" and new != "confirm" and not self._answered and now is not None:
+            # Silence called staff, but the answer may still be coming: with real speech the question is
+            # spoken with speech in muted, so a resident's prompt yes can arrive after the timeout.
+            self.late_yes = (now.timestamp(), "late_yes")
+        self.context, self.quiz_answer = new, ()
 
     def start_checkin(self) -> None:
         """The robot asked how the resident feels: the next answer is a wellbeing category."""
@@ -67,6 +78,7 @@ class Conversation:
     def end_session(self) -> None:
         """The person left: forget speech settings and pending questions."""
         self.context, self.rate_step, self.volume_step, self.quiz_answer = "open", 0, 0, ()
+        self.late_yes = None
 
     def hear(self, text: str, confidence: float, now: dt.datetime, alternatives: tuple[str, ...] = ()
              ) -> list[Action]:
@@ -78,7 +90,7 @@ class Conversation:
         """What one utterance means in the current context, help first."""
         e, ctx = self.engine, self.context
         if ctx == "confirm":
-            return self._answer_help_question(text, confidence)
+            return self._answer_help_question(text, confidence, now)
         first = e.help(text, alternatives, complaints_ask=ctx != "wellbeing")  # a complaint answers it there
         if first is not None:
             if first.sure:
@@ -113,23 +125,39 @@ class Conversation:
             return Decision("right" if right else "wrong", self._reply("quiz_right" if right else "quiz_wrong",
                                                                         answer=answer))
         u = e.classify(text, confidence)
+        if u.intent == "yes" and u.sure and self._yes_still_answers(now):
+            return self._late_yes()
         if u.intent is None:
             return Decision("none", self._reply("fallback"))
         if not u.sure:
             return Decision("none", self._reply("clarify"))  # ask again in other words
         return Decision(u.intent, self._act(u.intent, now))
 
-    def _answer_help_question(self, text: str, confidence: float) -> Decision:
+    def _answer_help_question(self, text: str, confidence: float, now: dt.datetime) -> Decision:
         """Yes raises the alert, no cancels it; anything else raises it too (at medium priority)."""
+        self._answered = True
         first = self.engine.help(text)
         if first is not None and first.sure:
             return Decision("help", [("help", {})])  # "yes, I've fallen": at once, high
         u = self.engine.classify(text, confidence, among=["yes", "no"])
         if u.sure and u.intent == "yes":
+            if self._yes_still_answers(now):  # "no ... yes" in one breath: the no has already ended the question
+                return self._late_yes()
             return Decision("yes", [("help_yes", {})])
         if (u.sure and u.intent == "no") or (first is not None and first.reason == "negated"):
+            self.late_yes = (now.timestamp(), "changed_mind")
             return Decision("no", [("help_no", {})])
         return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more
+
+    def _yes_still_answers(self, now: dt.datetime) -> bool:
+        return self.late_yes is not None and now.timestamp() - self.late_yes[0] <= LATE_YES_S
+
+    def _late_yes(self) -> Decision:
+        """"No ... actually yes", or a yes after the silence: the question has ended, so the yes calls
+        staff directly, at high priority as a yes would (an alert already out is raised to high)."""
+        reason = self.late_yes[1] if self.late_yes else "late_yes"
+        self.late_yes = None
+        return Decision("yes", [("help", {"reason": reason})])
 
     def _reply(self, key: str, **params: str) -> list[Action]:
         packed = tuple(sorted(params.items()))

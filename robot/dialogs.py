@@ -66,6 +66,7 @@ class IntentSpec:
     keywords: tuple[str, ...]
     examples: tuple[str, ...]
     critical: bool = False
+    paraphrases: tuple[str, ...] = ()  # more wordings the matcher learns from; not in the recogniser grammar
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Choice:
     examples: tuple[str, ...]
     reply: str
     next: str = "end"
+    paraphrases: tuple[str, ...] = ()  # as for intents
 
 
 @dataclass(frozen=True)
@@ -236,12 +238,13 @@ class _Checker:
             if not isinstance(spec, dict):
                 self.add(path, "must be a mapping with keywords and examples", spec)
                 continue
-            self.keys(spec, path, {"keywords", "examples", "critical"})
+            self.keys(spec, path, {"keywords", "examples", "paraphrases", "critical"})
             critical = spec.get("critical", False)
             if not isinstance(critical, bool):
                 self.add(f"{path}.critical", "must be true or false", critical)
             out[name] = IntentSpec(name, self.strings(spec.get("keywords"), f"{path}.keywords"),
-                                   self.strings(spec.get("examples"), f"{path}.examples"), critical is True)
+                                   self.strings(spec.get("examples"), f"{path}.examples"), critical is True,
+                                   self.strings(spec.get("paraphrases"), f"{path}.paraphrases", required=False))
         for name in INTENTS:
             if name not in value:
                 self.add(f"intents.{name}", "missing: every pack covers every intent", show=False)
@@ -296,7 +299,7 @@ class _Checker:
                 if not isinstance(spec, dict):
                     self.add(path, "must be a mapping", spec)
                     continue
-                self.keys(spec, path, {"keywords", "examples", "reply", "next"})
+                self.keys(spec, path, {"keywords", "examples", "paraphrases", "reply", "next"})
                 nxt = spec.get("next", "end")
                 if nxt not in flows:
                     self.add(f"{path}.next", f"points to a flow that does not exist; known: {', '.join(sorted(flows))}",
@@ -304,7 +307,8 @@ class _Checker:
                 self.reference(spec.get("reply"), f"{path}.reply", responses)
                 choices[name] = Choice(name, self.strings(spec.get("keywords"), f"{path}.keywords"),
                                        self.strings(spec.get("examples"), f"{path}.examples"),
-                                       str(spec.get("reply", "")), str(nxt))
+                                       str(spec.get("reply", "")), str(nxt),
+                                       self.strings(spec.get("paraphrases"), f"{path}.paraphrases", required=False))
             for name in WELLBEING:
                 if name not in raw:
                     self.add(f"flows.wellbeing.choices.{name}", "missing category", show=False)

@@ -5,14 +5,13 @@ Three threads meet here and none of them waits on another:
 - paho's network thread runs the protocol; its callbacks only put events on a queue;
 - the link thread does the rest: stamps and validates each event, commits it to the
   outbox, publishes from the outbox in priority order with a bounded number in flight,
-  deletes a row on a successful PUBACK, keeps it on a reason code >= 0x80, validates
-  incoming commands, and sends the heartbeat.
+  deletes a row on a successful PUBACK, keeps it on a reason code >= 0x80, sends it again if no
+  PUBACK came in PUBACK_TIMEOUT_S, validates incoming commands, and sends the heartbeat.
 The link thread is a guarded part and paho's callbacks are guarded callbacks (robot.core.guard):
 an exception is logged with its traceback and reported as a fault, and the link carries on; each
 step is bounded in time, so the guard can tell a wedged link from a busy one.
-The retained status topic says online; the broker's last will says offline; a clean
-stop says stopped. With `home_assistant` on, it also announces the robot's status entities
-by Home Assistant discovery and keeps their retained `device` state current (robot.ha_discovery).
+The retained status topic says online, the last will offline, a clean stop stopped. With `home_assistant` on,
+it announces the robot's status entities by Home Assistant discovery and keeps their retained `device` state current.
 """
 
 from __future__ import annotations
@@ -47,9 +46,11 @@ from robot.outbox import PRIORITY, Outbox, Row
 log = logging.getLogger(__name__)
 
 FAULT_SHOWN_S = 60.0   # a caught error shows as the fault "mqtt_link" in heartbeats this long
+PUBACK_TIMEOUT_S = 10.0  # a row in flight this long lost its PUBACK (a dropped callback): it goes again
 STEP_BUDGET_S = 0.3    # work per step of the link thread, well inside the guard's stall limit
 RETAINED_MEMORY = 4096  # alerts whose retained copy's order is remembered
 SESSION_TAKEN_OVER = 0x8E
+RECONNECT_MAX_S = 5  # a call waits at most this long after the broker is back (30 s held it up to 30 s)
 
 
 def new_client(cfg: MqttSection, client_id: str) -> mqtt.Client:
@@ -117,6 +118,7 @@ class MqttLink:
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._inflight: dict[int, Row] = {}
+        self._sent_at: dict[int, float] = {}  # mid -> when it went out (monotonic)
         self._retained: collections.OrderedDict[str, tuple[int, float, int]] = collections.OrderedDict()
         self._seq = 0
         self._hb_seq = 0
@@ -133,7 +135,7 @@ class MqttLink:
     def _make_client(self) -> mqtt.Client:
         client = new_client(self.config, f"carebot-{self.topics.site}-{self.topics.robot}")
         client.will_set(self.topics.event("status"), self._status("offline"), qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         client.max_inflight_messages_set(self.max_inflight)
         client.on_connect = self._guarded("on_connect", lambda c, u, f, rc, p: self._queue("connect", rc))
         client.on_disconnect = self._guarded("on_disconnect", lambda c, u, f, rc, p: self._queue("disconnect", rc))
@@ -155,9 +157,8 @@ class MqttLink:
         return int(self._part.errors) + sum(int(cb.errors) for cb in self._callbacks)
 
     def faults(self) -> list[str]:
-        """The link's own faults for the heartbeat: an exception caught in it (mqtt_link), shown while
-        faulted and for FAULT_SHOWN_S after, and a command refused for its age, which means a clock is
-        wrong (command_clock), shown for FAULT_SHOWN_S."""
+        """The link's own faults for the heartbeat, each shown for FAULT_SHOWN_S: an exception caught in it
+        (mqtt_link; also while faulted), and a command refused for its age, so a clock is wrong (command_clock)."""
         now = time.monotonic()
         out = []
         clock = self.intake.clock_refused_at
@@ -308,6 +309,7 @@ class MqttLink:
 
     def _on_puback(self, mid: int, rc: ReasonCode) -> None:
         row = self._inflight.pop(mid, None)
+        self._sent_at.pop(mid, None)
         if row is None:
             return  # status, heartbeat or a retained alert copy
         if rc.is_failure:  # v5 reason code >= 0x80: keep the row, report the fault, try later
@@ -342,6 +344,11 @@ class MqttLink:
     def _fill(self) -> None:
         if not self.connected:
             return
+        now = time.monotonic()
+        for mid in [m for m, at in self._sent_at.items() if now - at > PUBACK_TIMEOUT_S or m not in self._inflight]:
+            del self._sent_at[mid]
+            if (row := self._inflight.pop(mid, None)) is not None:  # no PUBACK came: it goes again (same event_id)
+                log.warning("no PUBACK for event %s in %.0f s; sending it again", row.event_id, PUBACK_TIMEOUT_S)
         free = self.max_inflight - len(self._inflight)
         if free <= 0:
             return
@@ -352,7 +359,7 @@ class MqttLink:
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return  # not connected after all; the rows wait
             self._inflight[info.mid] = row
-
+            self._sent_at[info.mid] = now
 
     def _heartbeat(self) -> None:
         self._hb_seq += 1

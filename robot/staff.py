@@ -7,7 +7,10 @@ per alert by the robots, so a console started late sees them.
 
 It trusts only what the broker vouches for: the robot is the one named by the topic, which
 the ACL ties to the robot's account, and a payload that names another robot or site is
-refused. Every message is parsed strictly and checked against its schema; one that is not is
+refused. It checks that the robot carried out what staff sent: an ack or resolve that the robot
+has not confirmed within CONFIRM_S is reported, with the likely reason (the robot is offline, or
+its clock, read from its heartbeats, is too far from this station's for it to accept commands).
+Every message is parsed strictly and checked against its schema; one that is not is
 reported with its topic and ignored, so nothing a robot account sends can crash the console.
 """
 
@@ -32,7 +35,7 @@ from pydantic import ValidationError
 
 from robot.config import MqttSection
 from robot.errors import CareBotError
-from robot.events import InvalidMessage, parse_json, printable, validate
+from robot.events import CLOCK_SKEW_S, InvalidMessage, parse_json, printable, validate
 from robot.mqtt_link import new_client
 
 
@@ -54,8 +57,7 @@ class AlertView:
     seq: int = 0
 
     def newer(self, body: dict[str, Any]) -> bool:
-        """True if an update is newer than the one shown: by seq within one boot of the robot (its clock
-        may step back), else by the robot's clock."""
+        """True if an update is newer than this: by seq within a boot (its clock may step back), else by ts."""
         if body["boot_id"] == self.boot_id:
             return bool(body["seq"] > self.seq)
         return bool(body["ts"] >= self.ts)
@@ -69,10 +71,13 @@ class AlertView:
 
 
 TOKEN = r"[a-z0-9][a-z0-9_-]{0,31}"
-TOPIC = re.compile(rf"carebot/v1/(?P<site>{TOKEN})/(?P<robot>{TOKEN})/(?P<kind>status|alert)"
+TOPIC = re.compile(rf"carebot/v1/(?P<site>{TOKEN})/(?P<robot>{TOKEN})/(?P<kind>status|alert|heartbeat)"
                    r"(?:/(?P<alert_id>[0-9a-f]{32}))?")
 SEEN_EVENTS = 10_000  # event ids remembered to drop redeliveries
 SESSION_TAKEN_OVER = 0x8E
+CLOSED = ("resolved", "cancelled", "closed")
+MAX_OPEN_PER_ROBOT = 50  # a robot has a handful open (help, reminders, faults); more is a misused account
+CONFIRM_S = 10.0  # an ack or resolve not confirmed by the robot this long after it was sent is reported
 
 
 class StaffConsole:
@@ -87,6 +92,9 @@ class StaffConsole:
         self.robots: dict[str, str] = {}
         self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.refused = 0
+        self.flooding: set[str] = set()  # robots over MAX_OPEN_PER_ROBOT, whose new alerts are not shown
+        self.clock_offset: dict[str, float] = {}  # robot -> its clock minus this station's, from heartbeats
+        self.pending: dict[str, tuple[str, float]] = {}  # alert_id -> (ack or resolve, monotonic time sent)
         self.events: queue.SimpleQueue[tuple[str, bytes, bool]] = queue.SimpleQueue()
         client.on_message = self._guarded(lambda c, u, msg: self.events.put((msg.topic, bytes(msg.payload),
                                                                               bool(msg.retain))))
@@ -117,7 +125,8 @@ class StaffConsole:
             self._say(f"broker refused the connection: {rc}")
             return
         base = f"carebot/v1/{self.site}/+"
-        self.client.subscribe([(f"{base}/alert", 1), (f"{base}/alert/+", 1), (f"{base}/status", 1)])
+        self.client.subscribe([(f"{base}/alert", 1), (f"{base}/alert/+", 1), (f"{base}/status", 1),
+                               (f"{base}/heartbeat", 0)])
         self._say(f"connected; watching site {self.site}")
 
     def _on_disconnect(self, rc: Any) -> None:
@@ -128,13 +137,50 @@ class StaffConsole:
             self._say(f"lost the broker ({rc}); reconnecting")
 
     def pump(self) -> None:
-        """Apply every message received so far."""
+        """Apply every message received so far; report commands the robots have not confirmed."""
         while True:
             try:
                 topic, payload, retained = self.events.get_nowait()
             except queue.Empty:
-                return
+                break
             self.apply(topic, payload, retained)
+        self.check_pending()
+
+    def check_pending(self, now: float | None = None) -> None:
+        """Say, once each, which acks and resolves the robot has not confirmed within CONFIRM_S, and why."""
+        now = time.monotonic() if now is None else now
+        for alert_id, (cmd, sent) in list(self.pending.items()):
+            if now - sent < CONFIRM_S:
+                continue
+            del self.pending[alert_id]
+            view = self.alerts[alert_id]
+            n = list(self.alerts).index(alert_id) + 1
+            self._say(f"{n:>3}  {view.robot} has not confirmed your {cmd} after {CONFIRM_S:.0f} s"
+                      f"{self._why(view.robot)}: the {view.type} at {view.robot}/{view.room} is still open; "
+                      "go to the room", bell=True)
+
+    def _why(self, robot: str) -> str:
+        """The likely reason a robot did not carry out a command, as far as this console can tell."""
+        state = self.robots.get(robot)
+        if state in ("offline", "stopped"):
+            return f" (the robot is {state})"
+        offset = self.clock_offset.get(robot, 0.0)
+        if abs(offset) > CLOCK_SKEW_S:
+            return (f" (its clock is {abs(offset):.0f} s {'ahead of' if offset > 0 else 'behind'} this station's: "
+                    "it refuses commands sent from here)")
+        return " (it may be offline or refusing commands; see its log)"
+
+    def _heartbeat(self, robot: str, body: dict[str, Any]) -> None:
+        """Keep each robot's clock offset, and say when it is too far off for commands to be accepted."""
+        offset = float(body["ts"]) - time.time()
+        was = abs(self.clock_offset.get(robot, 0.0)) > CLOCK_SKEW_S
+        self.clock_offset[robot] = offset
+        if abs(offset) > CLOCK_SKEW_S and not was:
+            self._say(f"robot {robot}: its clock is {abs(offset):.0f} s {'ahead of' if offset > 0 else 'behind'} "
+                      f"this station's (at most {CLOCK_SKEW_S:.0f} s allowed): it will refuse acks and other "
+                      "commands sent from here; put both on the care home's time server", bell=True)
+        elif was and abs(offset) <= CLOCK_SKEW_S:
+            self._say(f"robot {robot}: its clock agrees with this station's again")
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
         """Take one message from the broker into the view; a bad one is reported and ignored."""
@@ -169,6 +215,8 @@ class StaffConsole:
         if kind == "status":
             self.robots[robot] = body["state"]
             self._say(f"robot {robot} is {body['state']}")
+        elif kind == "heartbeat":
+            self._heartbeat(robot, body)
         else:
             self._take_alert(robot, body)
 
@@ -177,6 +225,8 @@ class StaffConsole:
         if old is not None and old.robot != robot:  # alert ids are per robot: no robot may touch another's
             raise InvalidMessage(f"robot {robot}: refused: alert {body['alert_id']} belongs to {old.robot}",
                                  field="alert_id", problem="identity")
+        if old is None and self._over_limit(robot):
+            return
         if body["event_id"] in self.seen:
             return  # a redelivery, or the retained copy of an update already shown
         self.seen[body["event_id"]] = None
@@ -189,9 +239,23 @@ class StaffConsole:
                          body["state"], body["level"], body["raised_ts"], extra, ts=body["ts"],
                          boot_id=body["boot_id"], seq=body["seq"])
         self.alerts[view.alert_id] = view
+        self._confirmed(view.alert_id, view.state)
         n = list(self.alerts).index(view.alert_id) + 1
         urgent = body["state"] in ("raised", "escalated") and body["priority"] == "high"
         self._say(view.line(n, time.time()), bell=urgent)
+
+    def _over_limit(self, robot: str) -> bool:
+        """True if a robot has MAX_OPEN_PER_ROBOT open alerts (said once): a flood must not bury another's."""
+        open_n = sum(1 for a in self.alerts.values() if a.robot == robot and a.state not in CLOSED)
+        if open_n < MAX_OPEN_PER_ROBOT:
+            self.flooding.discard(robot)
+            return False
+        self.refused += 1
+        if robot not in self.flooding:
+            self.flooding.add(robot)
+            self._say(f"robot {robot} has {open_n} open alerts: its new ones are not shown until some close; "
+                      "check the robot (is its account misused?)", bell=True)
+        return True
 
     def _closed(self, alert_id: str, robot: str) -> None:
         """The robot cleared an alert's retained copy: it is resolved or cancelled."""
@@ -199,23 +263,29 @@ class StaffConsole:
         if view is not None and view.robot != robot:
             raise InvalidMessage(f"robot {robot}: refused: alert {alert_id} belongs to {view.robot}",
                                  field="alert_id", problem="identity")
+        self._confirmed(alert_id, "closed")
         if view is None or view.state == "closed":
             return
-        if view.state not in ("resolved", "cancelled"):
-            view.state = "closed"
+        if view.state not in CLOSED:
             n = list(self.alerts).index(alert_id) + 1
             self._say(f"{n:>3}  {view.type} at {view.robot}/{view.room} closed")
         view.state = "closed"
 
+    def _confirmed(self, alert_id: str, state: str) -> None:
+        """An update from the robot that carries out a pending ack or resolve."""
+        cmd = self.pending.get(alert_id, ("", 0.0))[0]
+        if (cmd == "ack" and state not in ("raised", "escalated")) or (cmd == "resolve" and state in CLOSED):
+            del self.pending[alert_id]
+
     def show(self) -> None:
         """Print the open alerts, oldest first."""
-        now = time.time()
-        open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1)
-                       if a.state not in ("resolved", "cancelled", "closed")]
+        open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1) if a.state not in CLOSED]
         if not open_alerts:
             self.out.write("no open alerts\n")
-        for n, a in open_alerts:
-            self.out.write(a.line(n, now) + "\n")
+        for n, a in open_alerts:  # a robot that is down cannot update its alerts nor carry out an ack
+            state = self.robots.get(a.robot)
+            down = f" [robot {state}: go and see]" if state in ("offline", "stopped") else ""
+            self.out.write(a.line(n, time.time()) + down + "\n")
         self.out.flush()
 
     def _alert(self, ref: str) -> AlertView:
@@ -248,7 +318,12 @@ class StaffConsole:
             if cmd in ("ack", "resolve") and len(args) == 1:
                 alert = self._alert(args[0])
                 self.send(alert.robot, cmd, alert_id=alert.alert_id)
+                if alert.state not in CLOSED and (cmd == "resolve" or alert.state != "acknowledged"):
+                    self.pending[alert.alert_id] = (cmd, time.monotonic())  # the robot's update will confirm it
                 self.out.write(f"sent {cmd} for {alert.type} at {alert.robot}/{alert.room}\n")
+                if self.robots.get(alert.robot) in ("offline", "stopped") or abs(
+                        self.clock_offset.get(alert.robot, 0.0)) > CLOCK_SKEW_S:
+                    self._say(f"warning: it may not be carried out{self._why(alert.robot)}")
             elif cmd in ("pause", "resume") and len(args) == 1:
                 self.send(args[0], cmd)
                 self.out.write(f"sent {cmd} to {args[0]}\n")

@@ -135,6 +135,10 @@ max_packet_size 65536
 max_inflight_messages 20
 persistence true
 persistence_location $dir/data/
+# Save on every change, not every 30 minutes: after a power cut a console started later must still see
+# each open alert (retained) and a nurse station's queued messages. A care home's broker is small.
+autosave_on_changes true
+autosave_interval 1
 CONF
 chmod 644 "$dir/mosquitto.conf" "$dir/acl"
 chmod 600 "$dir/passwd"

@@ -43,12 +43,13 @@ def _items(lang: str) -> list[dict[str, Any]]:
 
 
 def _pack_texts(pack: Pack) -> set[str]:
-    """Every wording the pack itself holds: intent and wellbeing keywords and examples, quiz answers, names."""
+    """Every wording the pack itself holds: intent and wellbeing keywords, examples and paraphrases, quiz
+    answers, names."""
     texts = {pack.wake_phrase, pack.robot_name}
     for spec in pack.intents.values():
-        texts.update(spec.keywords + spec.examples)
+        texts.update(spec.keywords + spec.examples + spec.paraphrases)
     for choice in pack.wellbeing.values():
-        texts.update(choice.keywords + choice.examples)
+        texts.update(choice.keywords + choice.examples + choice.paraphrases)
     for _ask, answers in pack.quiz:
         texts.update(answers)
     return {normalise(t) for t in texts}

@@ -41,7 +41,7 @@ def test_every_pack_covers_the_same_intents_responses_and_flows() -> None:
 def test_paraphrases_are_unseen_and_cover_key_intents() -> None:
     for lang in LANGS:
         pack = load_pack(ROOT / "dialogs" / lang)
-        examples = {normalise(e) for s in pack.intents.values() for e in s.examples}
+        examples = {normalise(e) for s in pack.intents.values() for e in (*s.examples, *s.paraphrases)}
         for intent, phrases in PARAPHRASES[lang].items():
             assert len(phrases) >= 5, (lang, intent)
             for phrase in phrases:

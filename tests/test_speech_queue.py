@@ -239,3 +239,37 @@ def test_on_the_sound_card_each_sentence_streams_to_aplay_and_a_failing_card_fai
         assert all(d["reason"] == "playback" and "aplay -D default exited with code 1" in d["detail"] for d in failed)
         assert sup.health()["speech_out"].restarts == 0  # a broken card does not need a fresh engine
     assert pid is not None and not alive(pid) and not spool.exists()  # a clean stop removes the spool
+
+
+def test_a_pause_in_the_middle_of_the_greeting_cuts_it_off_and_the_robot_listens_again(config: Config,
+                                                                                        tmp_path: Path) -> None:
+    # StopSpeech through the whole robot: the worker channel restarts speech out, the sentence being
+    # spoken and the queue are cancelled, speech in is unmuted, and a call for help is heard.
+    cfg = config.model_copy(update={
+        "robot": config.robot.model_copy(update={"language": "ko"}),
+        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": Path(MODEL),
+                                                   "out_dir": tmp_path / "said"}),
+    })
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 60)
+        jobs = rt.speech.jobs
+        rt.inject("engage")  # a resident faces the robot: greeting and disclosure, queued at once
+        assert wait_for(lambda: len(jobs.outstanding) == 2 or len(jobs.history) == 1, 10)
+        disclosure = max(jobs.outstanding)
+        assert wait_for(lambda: jobs.outstanding == [disclosure], 30), list(jobs.history)  # greeting spoken
+        pid = rt.supervisor.health()["speech_out"].pid
+        rt.inject("pause")  # staff pause the robot in the middle of the disclosure
+        assert wait_for(lambda: not jobs.speaking, 5)
+        assert [(e.outcome, e.reason) for e in jobs.history] == [("finished", ""), ("cancelled", "stop")]
+        assert not jobs.muted and rt.behaviour.state == "paused"
+        assert wait_for(lambda: rt.supervisor.health()["speech_out"].pid not in (None, pid), 30)
+        assert pid is not None and not alive(pid)  # killed: the only sure way to cut a sentence off
+        rt.inject("resume")
+        assert wait_for(lambda: rt.behaviour.state in ("idle", "engaged") and jobs.worker_up, 30)
+        rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
+        assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
+            rt.behaviour.state, list(rt.alert_updates))
+    finally:
+        rt.stop()

@@ -297,3 +297,50 @@ def test_a_clock_stepped_back_does_not_leave_a_resolved_alert_retained(
     time.sleep(0.4)
     late.close()
     assert not [m for m in late.messages if m.topic.endswith(alert_id)], "a late console sees it open"
+
+
+def test_no_other_account_can_clear_or_forge_a_robots_retained_alert(
+        robot: Runtime, staff: Client, broker: Broker) -> None:
+    """Another robot's account, a staff station's and Home Assistant's: none may clear robot-1's open help
+    request from late consoles (an empty retained message) nor put a forged one beside it."""
+    raised = help_reaches_staff(robot, staff)
+    topic = f"carebot/v1/{SITE}/{ROBOTS[0]}/alert/{raised['alert_id']}"
+    forged = f"carebot/v1/{SITE}/{ROBOTS[0]}/alert/{uuid.uuid4().hex}"
+    for account in (ROBOTS[1], STAFF2, HASS):
+        other = Client(broker, account)
+        assert other.connect() == 0
+        for target, payload in ((topic, b""), (forged, json.dumps(raised).encode())):
+            mid, acks = other.client.publish(target, payload, qos=1, retain=True).mid, other.pubacks
+            assert wait_for(lambda: mid in acks, 3)  # noqa: B023 (called at once, in this iteration)
+            assert acks[mid] == 0x87, (account, target)  # not authorised
+        other.close()
+    late = Client(broker, STAFF2)
+    assert late.connect() == 0 and late.subscribe(f"carebot/v1/{SITE}/+/alert/+") == [1]
+    assert wait_for(lambda: late.messages, 3)
+    time.sleep(0.3)
+    late.close()
+    assert [(m.topic, m.json()["state"]) for m in late.messages] == [(topic, "raised")]
+
+
+def test_an_open_alert_is_still_retained_after_the_broker_loses_power(
+        robot: Runtime, staff: Client, broker: Broker) -> None:
+    """mosquitto keeps retained messages in memory and saved them every 30 minutes: after a power cut
+    (SIGKILL here) a console started later did not see a help request raised minutes before it."""
+    link = robot.link
+    assert link is not None
+    raised = help_reaches_staff(robot, staff)
+    topic = f"carebot/v1/{SITE}/{ROBOTS[0]}/alert/{raised['alert_id']}"
+    assert wait_for(lambda: [m for m in staff.of(topic) if m.payload], 3)
+    time.sleep(0.5)  # the broker's save on change
+    staff.close()
+    assert broker.proc is not None
+    broker.proc.kill()  # no clean shutdown, no save at exit
+    broker.proc.wait(5)
+    broker.proc = None
+    broker.start()
+    late = Client(broker, STAFF2)
+    assert late.connect() == 0 and late.subscribe(f"carebot/v1/{SITE}/+/alert/+") == [1]
+    assert wait_for(lambda: [m for m in late.messages if m.topic == topic], 3), \
+        "the open help request is gone from the broker"
+    late.close()
+    assert wait_for(lambda: link.connected, 20)

@@ -16,7 +16,7 @@ import pytest
 from robot.config import Config, MqttSection
 from robot.mqtt_link import new_client
 from robot.runtime import Runtime
-from robot.staff import StaffConsole
+from robot.staff import CONFIRM_S, MAX_OPEN_PER_ROBOT, StaffConsole
 
 from .broker import ROBOTS, SITE, STAFF, STAFF2, Broker, Client
 from .conftest import ROOT, wait_for
@@ -233,3 +233,116 @@ def test_a_robot_clock_stepped_back_does_not_hide_its_later_updates() -> None:
              "state": "acknowledged", "level": 1}
     console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(after).encode())
     assert console.alerts["a" * 32].state == "acknowledged"
+
+
+# -- a command the robot never carried out: staff are told, and why -----------------------------------
+
+
+def heartbeat(robot: str, ts: float, faults: tuple[str, ...] = ()) -> bytes:
+    return json.dumps({"schema": "carebot/heartbeat/1", "robot": robot, "site": SITE, "boot_id": "b" * 12,
+                       "seq": 1, "ts": ts, "behaviour": "alerting", "faults": list(faults),
+                       "open_alerts": 1}).encode()
+
+
+def test_an_ack_the_robot_never_confirms_is_reported_with_the_clock_as_the_reason() -> None:
+    """A robot whose clock is 200 s ahead refuses every command from this station as stale. The console
+    once said 'sent ack' and nothing more: the nurse believed the resident had been told help is coming."""
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/heartbeat", heartbeat(ROBOTS[0], time.time() + 200))
+    assert "clock" in out.getvalue() and "ahead" in out.getvalue()  # said before anyone acks
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert()).encode())
+    console.command("ack 1")
+    console.check_pending(time.monotonic() + 5)
+    assert "not confirmed" not in out.getvalue()
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    told = [line for line in out.getvalue().splitlines() if "not confirmed" in line]
+    assert len(told) == 1 and "clock" in told[0] and "still open" in told[0], told
+    console.check_pending(time.monotonic() + 2 * CONFIRM_S)
+    assert out.getvalue().count("not confirmed") == 1  # said once
+
+
+def test_an_ack_the_robot_confirms_is_not_reported_and_an_offline_robot_is_named_at_once() -> None:
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert()).encode())
+    console.command("ack 1")
+    acked = alert(event_id="1" * 32, seq=2, state="acknowledged")
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(acked).encode())
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    assert "not confirmed" not in out.getvalue()
+    console.apply(f"{BASE}/{ROBOTS[0]}/status", status(ROBOTS[0], "offline"))
+    console.command("resolve 1")
+    assert "offline" in out.getvalue().splitlines()[-1]
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    assert "offline" in [line for line in out.getvalue().splitlines() if "not confirmed" in line][0]
+
+
+def test_a_robot_with_a_wrong_clock_refuses_the_ack_and_the_console_says_why(
+        robot: Runtime, broker: Broker) -> None:
+    link = robot.link
+    assert link is not None
+    link.wall = lambda: time.time() + 200  # the robot's clock, 200 s ahead of the station's
+    console = Console(broker)
+    try:
+        assert console.until("connected; watching site demo")
+        assert console.until("clock", 5), console.lines  # from its heartbeat
+        robot.inject("help")
+        assert console.until("help_request"), console.lines
+        console.type("ack 1")
+        assert wait_for(lambda: link.rejected_commands == 1, 5)
+        assert console.until("not confirmed", CONFIRM_S + 5), console.lines
+        assert robot.said[-1].key != "help_coming"
+    finally:
+        console.close()
+
+
+def test_a_robot_account_flooding_alerts_cannot_bury_another_robots_help_request() -> None:
+    """robot-1's account in the wrong hands raises 3,000 alerts (retained, every console started later
+    reads them all): each was a line with a bell and a place in 'list', and a help request from robot-2
+    was one line among thousands. Beyond MAX_OPEN_PER_ROBOT open alerts a robot's new ones are refused."""
+    console, out = offline_console()
+    for i in range(3000):
+        body = alert(event_id=f"{i:032x}", alert_id=f"{i + 1:032x}", seq=i + 1)
+        console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(body).encode())
+    help_2 = alert(ROBOTS[1], event_id="f" * 32, alert_id="e" * 32)
+    console.apply(f"{BASE}/{ROBOTS[1]}/alert", json.dumps(help_2).encode())
+    assert sum(a.robot == ROBOTS[0] for a in console.alerts.values()) == MAX_OPEN_PER_ROBOT
+    assert out.getvalue().count("\a") == MAX_OPEN_PER_ROBOT + 1 + 1  # the flood's first, its warning, robot-2's
+    assert len(out.getvalue().splitlines()) < MAX_OPEN_PER_ROBOT + 40  # the refusals summed up, not 2,950 lines
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert f"{ROBOTS[1]}/lounge" in out.getvalue()
+    # once robot-1's alerts close, it may raise new ones again
+    for i in range(MAX_OPEN_PER_ROBOT):
+        console.apply(f"{BASE}/{ROBOTS[0]}/alert/{i + 1:032x}", b"")
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(event_id="9" * 32, alert_id="8" * 32)).encode())
+    assert console.alerts["8" * 32].state == "raised"
+
+
+def test_acking_an_alert_already_acknowledged_is_not_reported_as_unconfirmed() -> None:
+    """The robot sends no update for a second ack (nor for a resolve of a closed alert): waiting for one
+    would tell the nurse, falsely, that the alert is still open."""
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(alert(state="acknowledged")).encode())
+    console.command("ack 1")
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert/{'a' * 32}", b"")
+    console.command("resolve 1")
+    console.check_pending(time.monotonic() + CONFIRM_S + 1)
+    assert "not confirmed" not in out.getvalue() and console.pending == {}
+
+
+def test_list_says_which_open_alerts_belong_to_a_robot_that_is_offline() -> None:
+    """A robot that died with a help request open leaves it retained: a console started later lists it,
+    and nothing told the nurse that no update (nor an ack's confirmation) can come from that robot."""
+    console, out = offline_console()
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert/{'a' * 32}", json.dumps(alert()).encode(), retained=True)
+    console.apply(f"{BASE}/{ROBOTS[0]}/status", status(ROBOTS[0], "offline"), retained=True)
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert "help_request" in out.getvalue() and "robot offline" in out.getvalue()
+    console.apply(f"{BASE}/{ROBOTS[0]}/status", status(ROBOTS[0], "online"))
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert "offline" not in out.getvalue()

@@ -56,16 +56,17 @@ class DialogThread:
     def handle(self, kind: str, data: dict[str, Any]) -> None:
         """Carry out one piece of work."""
         conv = self.conversation
+        now = dt.datetime.now()
         if kind == "utterance":
             if data.get("barge_in"):  # heard over the robot's own voice: only a call for help may interrupt it
                 verdict = conv.engine.help(data["text"], data.get("alternatives", ()))
                 if verdict is None or (data.get("stopped") and not verdict.sure):
                     return  # (after a stop, an unsure reading of help is most likely the stop misheard)
-            conv.set_context(data["state"])
-            actions = conv.hear(data["text"], data["confidence"], dt.datetime.now(), data.get("alternatives", ()))
+            conv.set_context(data["state"], now)
+            actions = conv.hear(data["text"], data["confidence"], now, data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))
         elif kind == "state":
-            conv.set_context(data["state"])
+            conv.set_context(data["state"], now)
         elif kind == "checkin":
             conv.start_checkin()
         elif kind == "end_session":

@@ -78,6 +78,12 @@ class StaffChannel:
         self.published.append(intent)
         f = dict(intent.fields)
         if intent.kind == "alert":
+            open_help = self.help_alert if self.help_alert in self.alerts.alerts else None
+            if f.get("state") == "renewed" and open_help is not None:  # asked again: one call, one alert
+                renewed = self.alerts.renew(open_help, str(f["priority"]))
+                if renewed is not None:
+                    self.send_alert(renewed)
+                return  # (with no open help alert to renew, the call is raised afresh below)
             extra = {k: str(f[k]) for k in ("reminder", "concern") if k in f}
             alert, update = self.alerts.raise_alert(str(f["type"]), str(f["priority"]), self.room,
                                                     now, time.time(), **extra)

@@ -1,0 +1,73 @@
+"""A PUBACK the link never hears of must not hold the outbox for good (issue 11, found by the fault matrix).
+
+paho's `on_publish` is a guarded callback: when it raises, the call is dropped. The broker has the
+event, but the link kept the row "in flight" for ever: the row was never marked delivered (so the
+robot would tell the resident that staff had not been reached, and never that they had), and it
+held one of the `max_inflight` slots while connected. With every slot held this way the link sent
+nothing more: a later help request stayed in the outbox while heartbeats still said all was well.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+from robot.config import Config
+from robot.runtime import Runtime
+
+from .broker import ROBOTS, SITE, STAFF, Broker, Client
+from .conftest import wait_for
+from .test_mqtt import alerts, robot_config
+
+
+def test_a_lost_puback_is_sent_again_and_does_not_silence_later_calls(config: Config, broker: Broker,
+                                                                      tmp_path: Path) -> None:
+    staff = Client(broker, STAFF)
+    assert staff.connect() == 0
+    assert staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    rt = Runtime(robot_config(config, broker, max_inflight=1, heartbeat_s=3600), simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
+        time.sleep(0.5)  # the first heartbeat's and status' PUBACKs are in
+        rt.guard.inject("mqtt_on_publish", RuntimeError("a bug in the callback"))
+        rt.hear("I fell, help me")  # through the dialog engine
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 5)
+        first = alerts(staff, type="help_request", state="raised")[0]["alert_id"]
+        resolve = {"schema": "carebot/cmd-resolve/1", "cmd_id": uuid.uuid4().hex, "ts": time.time(),
+                   "alert_id": first, "by": STAFF}
+        staff.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/resolve", json.dumps(resolve))
+        assert wait_for(lambda: alerts(staff, alert_id=first, state="resolved"), 20)
+        rt.hear("I fell, help me")
+        assert wait_for(lambda: [a for a in alerts(staff, type="help_request", state="raised")
+                                 if a["alert_id"] != first], 20)
+        assert wait_for(lambda: rt.link is not None and rt.link.outbox.pending() == 0, 20)  # all marked done
+    finally:
+        rt.stop()
+        staff.close()
+
+
+def test_a_call_made_during_a_long_broker_outage_reaches_staff_soon_after_the_broker_is_back(
+        config: Config, tmp_path: Path) -> None:
+    """Found by the fault matrix: after 20 s without a broker, paho's reconnect backoff (doubling up to
+    30 s) held a help request for another 11 s once the broker was back; a call must not wait on it."""
+    broker = Broker(tmp_path / "b")  # configured, down
+    rt = Runtime(robot_config(config, broker), simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        rt.hear("I fell, help me")
+        time.sleep(20)  # reconnect attempts at about 1, 3, 7 and 15 s; the next would come at 31 s
+        broker.start()
+        up = time.monotonic()
+        staff = Client(broker, STAFF)
+        assert staff.connect() == 0
+        staff.subscribe(f"carebot/v1/{SITE}/#")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 30)
+        assert time.monotonic() - up < 8  # the backoff's ceiling (5 s) and a TLS handshake, with room for load
+        staff.close()
+    finally:
+        rt.stop()
+        broker.stop()
