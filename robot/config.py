@@ -195,7 +195,8 @@ class PrivacySection(Section):
     site_key_file: Path | None = Field(None, description="File with the key that salts event tokens.")
     microphone: Literal["wake_and_help", "off"] = Field(
         "wake_and_help", description="In privacy mode: recognise only the wake phrase and help, or close the "
-                                     "microphone entirely (then only the button or staff end privacy).")
+                                     "microphone entirely (then only the robot's button ends privacy: "
+                                     "staff pause and resume keep it on).")
 
 
 class QuietHoursSection(Section):

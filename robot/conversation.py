@@ -77,8 +77,9 @@ class Conversation:
 
     def end_session(self) -> None:
         """The person left: forget speech settings and pending questions."""
+        # (a late yes to the help question survives: the camera loses a face that looks down, and the
+        # window is short; a needless visit costs minutes, a missed call more)
         self.context, self.rate_step, self.volume_step, self.quiz_answer = "open", 0, 0, ()
-        self.late_yes = None
 
     def hear(self, text: str, confidence: float, now: dt.datetime, alternatives: tuple[str, ...] = ()
              ) -> list[Action]:

@@ -8,17 +8,23 @@ to a real staff subscriber over a real mosquitto where what staff receive is the
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from robot import sim_speech
 from robot.config import Config
 from robot.runtime import Runtime
 
 from .broker import ROBOTS, SITE, STAFF, Broker, Client
-from .conftest import wait_for
+from .conftest import alive, wait_for
+from .test_speech import MODEL
 
 COMPLAINT = "my knee has been aching"  # plausible, not sure: the robot asks "Shall I call a nurse?"
 CMD = f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd"
@@ -189,3 +195,70 @@ def test_a_yes_that_comes_just_after_the_silent_call_makes_it_high(config: Confi
         assert "yes please" not in audit.read_text()
     finally:
         rt.stop()
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_speech_out_hung_while_asking_the_question_still_calls_staff_and_listens_again(config: Config,
+                                                                                         tmp_path: Path) -> None:
+    # The real workers (espeak-ng speaking, Vosk with the Korean model hearing): speech out is frozen
+    # (SIGSTOP) in the middle of "Shall I call a nurse?", with speech in muted for it.
+    cfg = config.model_copy(update={
+        "robot": config.robot.model_copy(update={"language": "ko"}),
+        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": Path(MODEL),
+                                                   "out_dir": tmp_path / "said"}),
+        "behaviour": config.behaviour.model_copy(update={"help_confirm_timeout_s": 4.0}),
+    })
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    frozen: int | None = None
+    try:
+        jobs = rt.speech.jobs
+        assert wait_for(lambda: rt.behaviour.state == "idle" and jobs.worker_up, 60)
+        rt.hear("무릎이 좀 아파요")  # my knee hurts: plausible, not sure: the robot asks
+        assert wait_for(lambda: rt.behaviour.state == "confirming" and jobs.speaking, 5)
+        frozen = rt.supervisor.health()["speech_out"].pid
+        assert frozen is not None
+        os.kill(frozen, signal.SIGSTOP)
+        assert jobs.muted  # half duplex: it cannot hear an answer while it is (stuck) speaking
+        # The question's clock runs on: silence calls staff, and the call cuts the stuck sentence off.
+        assert wait_for(lambda: helps(rt), 10), (rt.behaviour.state, list(jobs.history))
+        assert helps(rt)[0]["priority"] == "medium" and rt.behaviour.state == "alerting"
+        assert wait_for(lambda: not jobs.muted, 5)
+        # Listening again for real: a spoken call for help (I have fallen) is heard and made high.
+        assert wait_for(lambda: not jobs.speaking, 30), list(jobs.history)
+        rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
+        assert wait_for(lambda: [u for u in rt.alert_updates if u["priority"] == "high"], 10), list(rt.alert_updates)
+        assert len(helps(rt)) == 1
+    finally:
+        rt.stop()
+        if frozen is not None and alive(frozen):
+            os.kill(frozen, signal.SIGKILL)
+
+
+def test_privacy_with_the_microphone_off_says_so_and_only_the_button_ends_it(config: Config) -> None:
+    cfg = config.model_copy(update={"privacy": config.privacy.model_copy(update={"microphone": "off"})})
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+        rt.press_button()
+        assert wait_for(lambda: rt.behaviour.state == "privacy" and rt.said[-1].key == "privacy_mic_off", 3)
+        rt.inject_command("pause", {})
+        assert wait_for(lambda: rt.behaviour.state == "paused", 3)
+        rt.inject_command("resume", {})
+        assert wait_for(lambda: rt.behaviour.state == "privacy", 3)  # staff cannot switch the microphone back on
+        rt.press_button()
+        assert wait_for(lambda: rt.behaviour.state == "idle" and rt.said[-1].key == "privacy_off", 3)
+    finally:
+        rt.stop()
+
+
+def test_no_then_yes_still_calls_staff_when_the_camera_lost_the_face_meanwhile(robot: Runtime) -> None:
+    rt = robot
+    asked(rt)
+    rt.inject("disengage")  # the resident looks down at the sore knee: vision reports nobody engaged
+    rt.hear("no")
+    assert wait_for(lambda: rt.said[-1].key == "help_cancelled" and rt.behaviour.state == "idle", 3)
+    rt.hear("actually yes please")
+    assert wait_for(lambda: helps(rt), 3), (rt.behaviour.history[-3:], [s.key for s in rt.said][-3:])
+    assert helps(rt)[0]["priority"] == "high"

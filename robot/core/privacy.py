@@ -3,7 +3,7 @@
 Privacy closes the camera (the vision worker releases the device). The microphone follows
 `[privacy] microphone`: with "wake_and_help" (the default) it stays open but speech in only
 recognises the wake phrase and help phrases, the dialog context's grammar in privacy; with
-"off" it is closed outright, and only the button or staff can end privacy. Either way the
+"off" it is closed outright, and only the button can end privacy (staff pause and resume keep it). Either way the
 robot says which, when privacy starts, so that what it says is what it does.
 """
 
