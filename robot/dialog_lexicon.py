@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help"}
-HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others")
+HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present")
 
 
 class Checker(Protocol):
@@ -40,6 +40,8 @@ class Lexicon:
     unsure: tuple[str, ...] = ()
     doubts: tuple[str, ...] = ()  # a request that doubts itself ("should I see the nurse?") is asked about
     others: tuple[str, ...] = ()  # someone else, the past, television: distress there is asked about
+    past: tuple[str, ...] = ()  # long ago ("years ago", "back in the war"): help words there are a story
+    present: tuple[str, ...] = ()  # now, still, again, "is", "has": someone else's distress is asked about
 
 
 def check_understanding(c: Checker, value: Any) -> Lexicon:

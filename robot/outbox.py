@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 """
 OPEN_STATES = ("raised", "escalated", "acknowledged")
 RETRY_WRITE_S = 1.0  # how often a held-back write is tried again
+MAX_RETRY_S = 600.0  # the longest retry_later delay: a row due further ahead than this is from a clock stepped back
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class Outbox:
             return False
         row = Row(event_id, kind, priority, topic, payload, 0)
         with self._lock:
-            if self._held and not self._write_held(time.time(), force=True):
+            if self._held and not self._write_held(time.monotonic(), force=True):
                 added = self._hold(row, kind)  # keep order: nothing overtakes a held alert
             else:
                 try:
@@ -223,7 +224,8 @@ class Outbox:
         self.write_error = str(exc)[:120] or type(exc).__name__
 
     def _write_held(self, now: float, force: bool = False) -> bool:
-        """Write held events in order; True when none is left. Call with the lock held."""
+        """Write held events in order; True when none is left. Call with the lock held. `now` is
+        monotonic: a wall clock stepped back must not hold alerts off the disk for as long."""
         if not self._held or (not force and now < self._next_retry):
             return not self._held
         self._next_retry = now + RETRY_WRITE_S
@@ -243,9 +245,9 @@ class Outbox:
         """Try again to write held alerts, or to open the file (cheap when all is well; once a second)."""
         with self._lock:
             if self.on_disk:
-                self._write_held(time.time())
-            elif time.time() >= self._next_retry:
-                self._next_retry = time.time() + RETRY_WRITE_S
+                self._write_held(time.monotonic())
+            elif time.monotonic() >= self._next_retry:
+                self._next_retry = time.monotonic() + RETRY_WRITE_S
                 self._move_to_disk()
 
     def _move_to_disk(self) -> None:
@@ -280,9 +282,9 @@ class Outbox:
         now = time.time() if now is None else now
         with self._lock:
             rows = [Row(*r) for r in self._query(
-                "SELECT event_id, kind, priority, topic, payload, attempts FROM outbox "
-                "WHERE not_before <= ? ORDER BY priority, id LIMIT ?", (now, limit + len(exclude)))]
-            held = [h.row for h in self._held if h.not_before <= now and not h.delivered]
+                "SELECT event_id, kind, priority, topic, payload, attempts FROM outbox WHERE not_before <= ? "
+                "OR not_before > ? ORDER BY priority, id LIMIT ?", (now, now + MAX_RETRY_S, limit + len(exclude)))]
+            held = [h.row for h in self._held if not now < h.not_before <= now + MAX_RETRY_S and not h.delivered]
         if held:  # stable: stored rows are older than held ones of the same priority
             rows = sorted(rows + held, key=lambda r: r.priority)
         return [r for r in rows if r.event_id not in exclude][:limit]
@@ -299,7 +301,8 @@ class Outbox:
                 self._sent.add(event_id)
 
     def retry_later(self, event_id: str, delay_s: float) -> None:
-        """The broker refused it: keep it, and try again after a delay."""
+        """The broker refused it: keep it, and try again after a delay (at most MAX_RETRY_S)."""
+        delay_s = min(delay_s, MAX_RETRY_S)
         with self._lock:
             for h in self._held:
                 if h.row.event_id == event_id:

@@ -199,6 +199,8 @@ class HelpReader:
         self.unsure = [p(x) for x in lexicon.unsure]
         self.doubts = [p(x) for x in lexicon.doubts]
         self.others = [p(x) for x in lexicon.others]
+        self.past = [p(x) for x in lexicon.past]
+        self.present = [p(x) for x in lexicon.present]
         self.keywords = [p(x) for x in keywords]
         self.before = frozenset(lexicon.negation_before)
         self.after = frozenset(lexicon.negation_after)
@@ -237,10 +239,29 @@ class HelpReader:
             return None
         if verdict.level == "help" and verdict.reason != "alarm":
             if others:
-                return HelpVerdict("ask", "others")
+                return self._about_others(reading, verdict)
             if doubt and verdict.reason != "distress":
                 return HelpVerdict("ask", "doubt")
         return verdict
+
+    def _about_others(self, reading: Reading, verdict: HelpVerdict) -> HelpVerdict | None:
+        """Help words in talk about someone else, the past or television.
+
+        Long ago ("my neighbour fell last winter") is a story, unless something is happening now
+        as well. Naming a doctor or nurse about someone else ("my son's a doctor") asks for no one.
+        Someone else's distress is asked about while it may be happening ("my husband has fallen",
+        "she can not breathe", or with someone called in the same breath); told as a finished story
+        ("my grandson fell off his bike") it is not. A request for a person stays a question: it may
+        be for the other person.
+        """
+        now = bool(self.spans_of(self.present, reading))
+        if self.spans_of(self.past, reading) and not now:
+            return None
+        if verdict.reason == "call":
+            return None
+        if verdict.reason == "distress" and not now and not self.spans_of(self.calls, reading):
+            return None
+        return HelpVerdict("ask", "others")
 
     def _judge(self, reading: Reading, complaints_ask: bool) -> HelpVerdict | None:
         negated = False
