@@ -19,6 +19,8 @@ import ctypes
 import ctypes.util
 from typing import Any
 
+import numpy as np
+
 from hardware.errors import HardwareError
 
 RATE = 16000
@@ -65,7 +67,8 @@ def _speexdsp() -> Any:
 class EchoCanceller:
     """libspeexdsp's echo canceller and residual echo suppressor, 10 ms blocks at 16 kHz."""
 
-    def __init__(self, tail_ms: int = 200, suppress_db: int = -40) -> None:
+    def __init__(self, tail_ms: int = 160, suppress_db: int = -40, suppress_active_db: int = -15,
+                 denoise: bool = True) -> None:
         lib = _speexdsp()
         self._lib = lib
         self._echo = lib.speex_echo_state_init(FRAME, int(RATE * tail_ms / 1000))
@@ -73,11 +76,13 @@ class EchoCanceller:
         lib.speex_echo_ctl(self._echo, _ECHO_SET_SAMPLING_RATE, ctypes.byref(rate))
         self._pre = lib.speex_preprocess_state_init(FRAME, RATE)
         lib.speex_preprocess_ctl(self._pre, _PREPROCESS_SET_ECHO_STATE, self._echo)
-        off = ctypes.c_int(0)  # no denoising: VAD and Vosk see the voice as it is, less the echo
-        lib.speex_preprocess_ctl(self._pre, _PREPROCESS_SET_DENOISE, ctypes.byref(off))
-        for request in (_PREPROCESS_SET_ECHO_SUPPRESS, _PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE):
-            db = ctypes.c_int(suppress_db)
-            lib.speex_preprocess_ctl(self._pre, request, ctypes.byref(db))
+        # The residual echo suppressor only works with denoising on (speex applies no gain otherwise).
+        on = ctypes.c_int(int(denoise))
+        lib.speex_preprocess_ctl(self._pre, _PREPROCESS_SET_DENOISE, ctypes.byref(on))
+        for request, db in ((_PREPROCESS_SET_ECHO_SUPPRESS, suppress_db),
+                            (_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, suppress_active_db)):
+            value = ctypes.c_int(db)
+            lib.speex_preprocess_ctl(self._pre, request, ctypes.byref(value))
         self._mic = (ctypes.c_int16 * FRAME)()
         self._far = (ctypes.c_int16 * FRAME)()
         self._out = (ctypes.c_int16 * FRAME)()
@@ -109,3 +114,38 @@ class EchoCanceller:
 
     def __del__(self) -> None:
         self.close()
+
+
+class FarEnd:
+    """The robot's own voice on a timeline: what the speaker plays at each moment.
+
+    Each sentence is placed at the monotonic time its playback starts (every process on the
+    machine shares that clock), so the microphone frame captured at time t is paired with the
+    far-end samples played at t, sample for sample in the simulator.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[float, np.ndarray]] = []
+
+    def add(self, t0: float, pcm: bytes) -> None:
+        """A sentence whose playback starts at monotonic time `t0`."""
+        self._parts.append((t0, np.frombuffer(pcm, np.int16).astype(np.float64)))
+
+    def clear(self) -> None:
+        """Playback stopped: nothing more comes out of the speaker."""
+        self._parts.clear()
+
+    def active(self, t: float, tail_s: float = 0.3) -> bool:
+        """True while a sentence plays at `t` (or its echo may still ring, `tail_s` after it)."""
+        self._parts = [(t0, x) for t0, x in self._parts if t < t0 + len(x) / RATE + tail_s]
+        return any(t0 - tail_s <= t for t0, _ in self._parts)
+
+    def window(self, t: float, n: int, back: int = 0) -> np.ndarray:
+        """`n` samples played from time `t`, less `back` samples (float, zeros where nothing plays)."""
+        out = np.zeros(n)
+        for t0, x in self._parts:
+            start = int(round((t - t0) * RATE)) - back
+            lo, hi = max(start, 0), min(start + n, len(x))
+            if lo < hi:
+                out[lo - start:hi - start] += x[lo:hi]
+        return out

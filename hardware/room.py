@@ -29,13 +29,18 @@ class Room:
         if not 0.0 <= self.delay_ms <= 200.0:
             raise ValueError(f"room delay_ms must be 0-200, got {self.delay_ms}")
 
+    def taps(self) -> list[tuple[int, float]]:
+        """The paths from the speaker to the microphone: (delay in samples, gain)."""
+        gain = 10 ** (-self.attenuation_db / 20)
+        paths = [(self.delay_ms, 0.0)] + [(self.delay_ms + ms, db) for ms, db in self.reflections]
+        return [(int(ms * RATE / 1000), gain * 10 ** (db / 20)) for ms, db in paths]
+
     def impulse(self) -> np.ndarray:
         """The room's impulse response from the speaker to the microphone."""
-        taps = [(self.delay_ms, 0.0)] + [(self.delay_ms + ms, db) for ms, db in self.reflections]
-        h = np.zeros(int(max(ms for ms, _ in taps) * RATE / 1000) + 1)
-        gain = 10 ** (-self.attenuation_db / 20)
-        for ms, db in taps:
-            h[int(ms * RATE / 1000)] += gain * 10 ** (db / 20)
+        taps = self.taps()
+        h = np.zeros(max(d for d, _ in taps) + 1)
+        for d, g in taps:
+            h[d] += g
         return h
 
     def echo(self, far: np.ndarray) -> np.ndarray:

@@ -234,6 +234,13 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     return {**speech_bench.bench_speech(args), **machine()}
 
 
+def bench_bargein(args: argparse.Namespace) -> dict[str, Any]:
+    """Help and stop during robot speech, echo cancellation on and off (robot/bench_bargein.py)."""
+    from robot import bench_bargein as bargein_bench
+
+    return {**bargein_bench.bench_bargein(args), **machine()}
+
+
 def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
     """The fault matrix against a real mosquitto and staff subscriber (robot/bench_faults.py)."""
     from robot import bench_faults as faults_bench
@@ -253,6 +260,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "faults": bench_faults,
     "understanding": bench_understanding,
     "speech": bench_speech,
+    "bargein": bench_bargein,
     "vision": bench_vision,
     "loop": bench_loop,
     "servo": bench_servo,

@@ -135,6 +135,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"speech      {'MUTED (speaking)' if speech['speech_in_muted'] else 'listening'}, "
               f"{speech['outstanding']} sentence(s) to say; finished {speech['finished']}, "
               f"failed {speech['failed']}, cancelled {speech['cancelled']}")
+    turns = status.get("turns")
+    if turns and any(v.get("n") for k, v in turns.items() if k.endswith("_ms")):
+        print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"
+                                         for k, v in turns.items() if k.endswith("_ms") and v.get("n")))
+        print(f"barge-in    stops {turns['barge_ins']['stop']}, heard over speech {turns['barge_ins']['help_heard']}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))

@@ -280,6 +280,13 @@ class SpeechSection(Section):
                        "residents who hear low tones better.")
     voice: str | None = Field(None, description="espeak-ng voice; default follows robot.language.")
     out_dir: Path | None = Field(None, description="Simulator: write speech to WAV files here, not the sound card.")
+    barge_in: bool = Field(False, description=(
+        "Listen while speaking, with echo cancellation (libspeexdsp), for stop words and help; "
+        "false keeps half duplex (deaf while speaking) for boards that cannot afford it."))
+    echo_cancel: bool = Field(True, description="With barge_in: cancel the robot's own voice (off only to compare).")
+    room_delay_ms: float = Field(30.0, ge=10, le=80, description="Simulator: speaker-to-microphone delay.")
+    room_attenuation_db: float = Field(6.0, ge=0, le=40, description="Simulator: how much quieter the echo is.")
+    room_noise_db: float = Field(-60.0, ge=-120, le=-20, description="Simulator: room noise, dB of full scale.")
 
     @model_validator(mode="after")
     def _needs_model(self) -> SpeechSection:

@@ -31,6 +31,7 @@ from robot.behaviour import Behaviour, BehaviourTimings
 from robot.config import VOICES, Config
 from robot.conversation import Conversation
 from robot.core.actions import Executor
+from robot.core.barge_in import BargeIn
 from robot.core.delivery import HelpDelivery
 from robot.core.dialog_thread import DialogThread
 from robot.core.guard import Guard, Part
@@ -225,8 +226,14 @@ class Runtime:
         for kind in ("ready", "worker_fault"):  # speech out's life decides what is still to be said
             w.also_on(kind, speech_out)
         w.on("vision", perception.on_vision)
-        w.on("utterance", perception.on_utterance)
         w.on("speech_started", perception.on_speech_started)
+        self.barge = b = BargeIn(self.engine, speech, w.send, self.dialog.post, perception.on_utterance,
+                                 machine.fire, lambda: machine.state, self.housekeeper.record)
+        for kind, handler in (("utterance", b.on_utterance), ("barge_in", b.on_barge_in),
+                              ("barge_in_silenced", b.on_silenced), ("playback", b.on_playback)):
+            w.on(kind, handler)
+        w.also_on("speaking_started", b.on_speaking_started)
+        w.also_on("ready", b.on_speech_in_ready)
 
     def _send_grammar(self, phrases: list[str]) -> None:
         """Called from the dialog thread when the dialog context changes (never blocks)."""
@@ -354,6 +361,7 @@ class Runtime:
                       "targets_us": {str(k): round(v, 1) for k, v in self.motion.last_output.items()}},
             "workers": {name: vars(h).copy() for name, h in self.supervisor.health().items()},
             "parts": self.guard.snapshot(),
+            "turns": self.barge.metrics(),  # timings and counts, never words
             "speech": self.speech.jobs.summary(),
         }
         if self.sim is not None:
@@ -372,7 +380,10 @@ def default_workers(config: Config) -> list[WorkerSpec]:
     if s.enabled:
         specs.append(WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", {
             "model": str(s.model), "source": s.source, "device": s.device, "endpoint_s": s.endpoint_s,
-            "vad_aggressiveness": s.vad_aggressiveness, "min_rms": s.min_rms, "alternatives": s.alternatives}))
+            "vad_aggressiveness": s.vad_aggressiveness, "min_rms": s.min_rms, "alternatives": s.alternatives,
+            "barge_in": s.barge_in, "aec": s.echo_cancel,
+            "room": {"delay_ms": s.room_delay_ms, "attenuation_db": s.room_attenuation_db,
+                     "noise_db": s.room_noise_db}}))
         specs.append(WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker", {
             "voice": s.voice or VOICES[config.robot.language], "pitch": s.pitch,
             "out_dir": str(s.out_dir) if s.out_dir else None}))

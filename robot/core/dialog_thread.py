@@ -58,6 +58,10 @@ class DialogThread:
         conv = self.conversation
         now = dt.datetime.now()
         if kind == "utterance":
+            if data.get("barge_in"):  # heard over the robot's own voice: only a call for help may interrupt it
+                verdict = conv.engine.help(data["text"], data.get("alternatives", ()))
+                if verdict is None or (data.get("stopped") and not verdict.sure):
+                    return  # (after a stop, an unsure reading of help is most likely the stop misheard)
             conv.set_context(data["state"], now)
             actions = conv.hear(data["text"], data["confidence"], now, data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))

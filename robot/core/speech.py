@@ -80,7 +80,7 @@ class SpeechChannel:
         self.fault = fault
         self.said_text: collections.deque[str] = collections.deque(maxlen=200)
         self.stand_in = StandIn()
-        self.jobs = SpeechJobs(workers, speech_in=self.worker_in)
+        self.jobs = SpeechJobs(workers, speech_in=self.worker_in, soft_stop=config.out_dir is not None)
         self.faulted = False  # a sentence failed and none has been spoken in full since
         self.rate_wpm = float(config.rate_wpm)
 
@@ -104,7 +104,9 @@ class SpeechChannel:
     def stop(self) -> None:
         """Silence speech at once."""
         self.stand_in.stop()
-        self.jobs.stop()  # cancels every sentence, restarts the worker if it had any, unmutes speech in
+        if self.worker_in and self.jobs.speaking:
+            self.workers.send("speech_in", "far_end_stop")  # the echo reference ends with the sound
+        self.jobs.stop()  # cancels every sentence, stops or restarts the worker, unmutes speech in
         self.motion.speaking = False
 
     @property

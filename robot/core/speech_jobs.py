@@ -75,9 +75,10 @@ class _Job:
 class SpeechJobs:
     """Outstanding speech-out jobs and the mute state of speech in that follows from them."""
 
-    def __init__(self, workers: Workers, *, speech_in: bool = True) -> None:
+    def __init__(self, workers: Workers, *, speech_in: bool = True, soft_stop: bool = False) -> None:
         self.workers = workers
         self.has_speech_in = speech_in
+        self.soft_stop = soft_stop  # the worker can cut its playback itself (the simulator's WAV playback)
         self._jobs: dict[int, _Job] = {}  # in job order
         self._ids = itertools.count(1)
         self.worker_up = False  # speech out said `ready` and has not died since
@@ -116,14 +117,17 @@ class SpeechJobs:
         return Update(job=job)
 
     def stop(self) -> Update:
-        """Silence speech at once: every outstanding job is cancelled and the worker restarted.
+        """Silence speech at once: every outstanding job is cancelled.
 
-        Killing the worker is the only sure way to cut a sentence off (pyttsx3 cannot be
-        interrupted); its queue goes with it.
+        Where the worker plays WAVs itself it is told to stop and clears its queue (tens of
+        milliseconds, no restart). On the sound card killing the worker is the only sure way to
+        cut a sentence off (pyttsx3 cannot be interrupted); its queue goes with it.
         """
         if not self._jobs:
             return Update()
-        if self.worker_up:
+        if self.worker_up and self.soft_stop:
+            self.workers.send(SPEECH_OUT, "silence")
+        elif self.worker_up:
             self.worker_up = False  # until the fresh process says ready
             self.workers.restart(SPEECH_OUT, "stop")
         return self._end(list(self._jobs), "cancelled", "stop")

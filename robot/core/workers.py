@@ -28,7 +28,7 @@ WORKER_ALERT_AFTER_S = 30.0  # a worker down this long becomes a robot_fault ale
 # Kinds that carry nothing the control process acts on (yet): accepted without a word. grammar_missing
 # lists pack words the recogniser lacks, at every start; `carebot selftest` names them with their phrases.
 INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "echo", "observation", "got",
-                           "grammar_missing"})
+                           "grammar_missing", "playback_cut"})
 # Messages that show a worker's speech path works again, clearing its speech fault.
 HEARS = frozenset({"speech_started", "utterance", "no_speech"})
 # Commands that set a worker's state, and the start option (if any) that carries it into a restart.

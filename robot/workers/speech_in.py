@@ -7,6 +7,16 @@ with the current dialog state's grammar, partial results go out as they change, 
 utterance ends after `endpoint_s` of trailing silence (0.8 s by default: older speakers
 pause mid-sentence). The final result carries word confidences and alternatives.
 No audio leaves this process and none is written anywhere.
+
+Barge-in (`barge_in` on): while the robot speaks, listening goes on. The robot's own voice,
+known sample for sample (the far end, placed on the shared monotonic clock when its playback
+starts), is taken out of the microphone signal by libspeexdsp's echo canceller before VAD and
+Vosk, and only the barge-in grammar (the packs' stop words and help phrases) is active. A stop
+word, heard in a partial result already, is reported at once as `barge_in`; a final result
+during speech is sent as an utterance marked `barge_in`, which the control process passes on
+only if it calls for help. In the simulator the microphone hears the far end through a
+configurable room (hardware/room.py), mixed with the WAV files played as the resident.
+Without barge-in, speech in is muted while the robot speaks (half duplex).
 """
 
 from __future__ import annotations
@@ -20,6 +30,11 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from hardware.audio import wav_pcm16k
+from hardware.echo import EchoCanceller, FarEnd
+from hardware.room import Room, pcm
 from robot.asr import build_grammar, has_unk
 from robot.messages import Message
 from robot.models import missing_model_message
@@ -32,6 +47,8 @@ CHUNK_FRAMES = 5          # 150 ms to Vosk at a time
 START_FRAMES = 3          # 90 ms of speech starts an utterance
 PREROLL_S = 0.5
 MAX_UTTERANCE_S = 15.0
+STOP_VOTES = 2
+LEARN_S = 2.0  # of the robot's voice, for the canceller to learn the room (measured: 5-11 dB left after 1 s)
 
 
 class SpeechInWorker(Worker):
@@ -65,6 +82,18 @@ class SpeechInWorker(Worker):
         self.realtime = True
         self.arecord: subprocess.Popen[bytes] | None = None
         self.audio_t = 0.0  # seconds of audio processed: the clock the utterance times are in
+        self.barge_in = bool(o.get("barge_in", False))
+        self.speaking = False  # the robot is speaking (barge-in mode)
+        self.barge_json: str | None = None
+        self.stop_words: list[tuple[str, ...]] = []
+        self.stopped_at = 0.0  # when a stop word was reported; answered by `far_end_stop`
+        self.stop_after_s = 0.0
+        self.far = FarEnd()
+        self.aec = EchoCanceller() if self.barge_in and o.get("aec", True) else None
+        self.room = Room(**dict(o.get("room") or {}))
+        self.mic_t0 = 0.0  # the simulated microphone's clock: frame k was captured at mic_t0 + k * FRAME_S
+        self.mic_frames = 0
+        self.learned_s = 0.0  # seconds of the robot's voice the canceller has learnt from
         self._reset()
         self.microphone = False
         self._microphone(bool(o.get("microphone", True)))  # closed from the start when privacy closed it
@@ -96,14 +125,35 @@ class SpeechInWorker(Worker):
         self.partial = ""
         self.started_at = 0.0
         self.last_speech_end = 0.0
+        self.over_robot = False  # this utterance began while the robot spoke: only stop and help count
+        self.stopped = False  # ...and its stop has been acted on
+        self.stop_votes = 0
 
     def handle(self, msg: Message) -> None:
         if msg.kind == "grammar":
             self._set_grammar(list(msg.data.get("phrases") or []))
-        elif msg.kind == "mute":
-            self.muted = bool(msg.data.get("on", True))
-            if self.muted:
-                self._reset()
+        elif msg.kind == "barge_grammar":
+            self._set_barge_grammar(list(msg.data.get("phrases") or []), list(msg.data.get("stop") or []))
+        elif msg.kind == "mute":  # the robot starts or stops speaking
+            on = bool(msg.data.get("on", True))
+            if self.barge_in:
+                if on != self.speaking:
+                    self.speaking = on
+                    if on:  # the robot talks over an utterance that began before: as half duplex did, drop it
+                        self._reset()
+            else:
+                self.muted = on
+                if on:
+                    self._reset()
+        elif msg.kind == "far_end":
+            self._far_end(str(msg.data["path"]), float(msg.data["t0"]))
+        elif msg.kind == "far_end_stop":
+            self.far.clear()
+            if self.stopped_at:
+                latency = time.monotonic() - self.stopped_at
+                self.send("barge_in_silenced", latency_ms=round(latency * 1000, 1),
+                          from_word_end_ms=round((latency + self.stop_after_s) * 1000, 1))
+                self.stopped_at = 0.0
         elif msg.kind == "microphone":
             self._microphone(bool(msg.data.get("on", True)))
         elif msg.kind == "play":
@@ -127,6 +177,22 @@ class SpeechInWorker(Worker):
             return  # Vosk crashes (SIGSEGV) on an empty grammar: keep the one we have
         self.grammar_json = grammar.json(unk=unk)
 
+    def _set_barge_grammar(self, phrases: list[str], stop: list[str]) -> None:
+        if self.model is None:
+            return
+        grammar = build_grammar(phrases + stop, self.model)
+        self.barge_json = grammar.json(unk=has_unk(self.model))
+        self.stop_words = [tuple(p.split()) for p in stop if p in grammar.phrases]
+
+    def _far_end(self, path: str, t0: float) -> None:
+        """The robot's sentence starts playing at `t0`: it becomes the canceller's reference."""
+        if not self.barge_in:
+            return
+        try:
+            self.far.add(t0, wav_pcm16k(path))
+        except (OSError, EOFError, ValueError) as exc:  # cancellation is lost for this sentence, not listening
+            self.send("speech_fault", reason="far_end", detail=str(exc)[:200])
+
     def _play(self, path: Path, realtime: bool) -> None:
         try:
             with wave.open(str(path)) as w:
@@ -139,6 +205,8 @@ class SpeechInWorker(Worker):
             return
         for i in range(0, len(data) - FRAME_BYTES + 1, FRAME_BYTES):
             self.queue.append(data[i:i + FRAME_BYTES])
+        if self.barge_in and self.source == "sim":  # the room's clock plays it (with the robot's own voice)
+            return
         self.play_t0, self.played, self.realtime = time.monotonic(), 0, realtime
         self.send("playing", t0=self.play_t0, seconds=round(len(data) / 2 / RATE, 3))
 
@@ -150,7 +218,10 @@ class SpeechInWorker(Worker):
 
     def _frames(self) -> list[bytes]:
         if self.arecord is not None and self.arecord.stdout is not None:
-            return [self.arecord.stdout.read(FRAME_BYTES)]  # blocks at most one frame (30 ms)
+            frame = self.arecord.stdout.read(FRAME_BYTES)  # blocks at most one frame (30 ms)
+            return [self._cancel(frame, time.monotonic() - FRAME_S)] if self.aec is not None else [frame]
+        if self.barge_in:
+            return self._room_frames()
         if not self.queue:
             return []
         due = len(self.queue) if not self.realtime else int((time.monotonic() - self.play_t0) / FRAME_S) - self.played
@@ -158,19 +229,56 @@ class SpeechInWorker(Worker):
         self.played += len(out)
         return out
 
+    def _room_frames(self) -> list[bytes]:
+        """The simulated microphone: the far end through the room, the resident's WAV, noise; in real time."""
+        now = time.monotonic()
+        if not self.microphone:  # closed for privacy: nothing is heard, not even the robot
+            self.mic_t0 = 0.0
+            return []
+        if self.mic_t0 == 0.0:
+            if not self.queue and not self.far.active(now):
+                return []  # nothing plays: the room is silent and the clock rests
+            self.mic_t0, self.mic_frames = now, 0
+        out = []
+        while self.mic_t0 + (self.mic_frames + 1) * FRAME_S <= now:
+            t = self.mic_t0 + self.mic_frames * FRAME_S
+            n = FRAME_BYTES // 2
+            mic = sum((g * self.far.window(t, n, back=d) for d, g in self.room.taps()), np.zeros(n))
+            if self.queue:
+                mic += np.frombuffer(self.queue.popleft(), np.int16)
+            mic += self.room.noise(n, self.mic_frames)
+            frame = pcm(mic)
+            out.append(self._cancel(frame, t) if self.aec is not None else frame)
+            self.mic_frames += 1
+        if not self.queue and not self.far.active(now):
+            self.mic_t0 = 0.0
+        return out
+
+    def _cancel(self, frame: bytes, t: float) -> bytes:
+        """The frame captured at `t` less the echo of what the speaker played then."""
+        assert self.aec is not None
+        far = self.far.window(t, len(frame) // 2)
+        if far.any():
+            self.learned_s += FRAME_S
+        return self.aec.process(frame, pcm(far))
+
     def _frame(self, frame: bytes) -> None:
         # VAD plus an energy floor: webrtcvad keeps saying "speech" for a while after a voice
         # stops, which would stretch every endpoint; quiet frames are not speech.
         samples = memoryview(frame).cast("h")
         rms = math.sqrt(sum(s * s for s in samples[::4]) / (len(samples) // 4))
         speech = rms >= self.min_rms and self.vad.is_speech(frame, RATE)
+        if self.speaking and self.aec is not None and self.learned_s < LEARN_S:
+            speech = False  # the canceller is still learning the room: its echo would read as words
         if not self.in_speech:
             self.preroll.append(frame)
             self.speech_run = self.speech_run + 1 if speech else 0
             if self.speech_run >= START_FRAMES:
                 self.in_speech = True
                 self.started_at = self.audio_t - len(self.preroll) * FRAME_S
-                self.rec = (self.vosk.KaldiRecognizer(self.model, RATE, self.grammar_json) if self.grammar_json
+                self.over_robot = self.speaking
+                grammar = self.barge_json if self.speaking else self.grammar_json
+                self.rec = (self.vosk.KaldiRecognizer(self.model, RATE, grammar) if grammar
                             else self.vosk.KaldiRecognizer(self.model, RATE))
                 self.rec.SetWords(True)
                 if self.alternatives > 1:
@@ -188,6 +296,11 @@ class SpeechInWorker(Worker):
             self.rec.AcceptWaveform(bytes(self.pending))
             self.pending.clear()
             partial = json.loads(self.rec.PartialResult()).get("partial", "")
+            # A stop word over the robot's voice acts at once, when two chunks in a row (150 ms apart)
+            # read as nothing but a stop phrase: one alone was often the start of a call for help.
+            self.stop_votes = self.stop_votes + 1 if self.over_robot and self._only_stop(partial) else 0
+            if self.stop_votes >= STOP_VOTES and not self.stopped:
+                self._stop_heard()  # the utterance goes on, in case help follows
             if partial and partial != self.partial:
                 self.partial = partial
                 self.send("partial", text=partial)
@@ -216,6 +329,15 @@ class SpeechInWorker(Worker):
             confidence = min((float(w.get("conf", 0.0)) for w in words), default=0.0)
             nbest = []
         text = " ".join(t for t in text.split() if t != "[unk]")
+        if self.over_robot and text:  # only stop and help may interrupt the robot
+            if self._only_stop(text):
+                if not self.stopped:
+                    self._stop_heard()
+            else:  # the control process lets it through only if it calls for help
+                self.send("utterance", text=text, confidence=round(confidence, 3), alternatives=nbest,
+                          barge_in=True, stopped=self.stopped, endpoint_s=round(decided - self.last_speech_end, 3))
+            self._reset()
+            return
         if text:
             self.send("utterance", text=text, confidence=round(confidence, 3), alternatives=nbest,
                       speech_start=round(self.started_at, 3), speech_end=round(self.last_speech_end, 3),
@@ -223,6 +345,20 @@ class SpeechInWorker(Worker):
         else:
             self.send("no_speech", duration_s=round(decided - self.started_at, 3))
         self._reset()
+
+    def _only_stop(self, text: str) -> bool:
+        """True if `text` is a stop phrase, or ends with one of several words (a misheard start before
+        "그만 말해"). A stop word amid other words, or a lone one after some, was more often the echo
+        or the start of a call for help than a command (measured: `carebot bench bargein`)."""
+        words = tuple(text.split())
+        return words in self.stop_words or any(len(s) > 1 and words[-len(s):] == s for s in self.stop_words)
+
+    def _stop_heard(self) -> None:
+        """A stop word while the robot speaks: say so at once."""
+        self.stopped = True
+        self.stopped_at = time.monotonic()
+        self.stop_after_s = self.audio_t - self.last_speech_end  # the stop word ended this long ago
+        self.send("barge_in", what="stop", t=round(self.stopped_at, 4), after_speech_s=round(self.stop_after_s, 3))
 
     def teardown(self) -> None:
         if self.arecord is not None:

@@ -22,7 +22,9 @@ sound card that fails is a failed sentence (pyttsx3's own playback ignored aplay
 left its WAV in /tmp), and when this worker is killed the stream stops, so aplay falls silent
 within its 0.2 s buffer instead of finishing the sentence as an orphan. In the simulator the
 audio goes to WAV files and playback is simulated by time, so turn-taking behaves as it will
-on the robot.
+on the robot; each sentence's playback start is announced (`playback`, with the file and the
+monotonic time) so that speech in can cancel its echo (barge-in), and `silence` clears the
+queue and cuts the playing sentence at once, without a restart.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class _Job:
     synth_s: float = 0.0
     playing_until: float = 0.0
     path: Path | None = None
+    cancelled: bool = False  # silenced while synthesising: its audio is never played
 
     @property
     def words(self) -> int:
@@ -106,6 +109,8 @@ class SpeechOutWorker(Worker):
             self.seen.add(job)
             heapq.heappush(self.queue, (job, _Job(job, str(d["text"]), float(d.get("rate", 150)),
                                                   float(d.get("volume", 1.0)))))
+        elif msg.kind == "silence":  # ("stop" is the worker loop's own: it ends the process)
+            self._silence()
         elif msg.kind == "simulate_hang":  # diagnostics: prove that a wedged speech engine is recovered
             time.sleep(3600)
         else:
@@ -118,7 +123,9 @@ class SpeechOutWorker(Worker):
             if self.queue:
                 self._start(heapq.heappop(self.queue)[1], now)
             return
-        if job.done.is_set():
+        if job.done.is_set() and job.cancelled:  # silenced while it was made: it ends unheard
+            self.current = None
+        elif job.done.is_set():
             if job.error:
                 self._fail(job, "timeout" if job.timed_out else "synthesis", job.error)
             elif job.playing_until == 0.0:
@@ -159,6 +166,9 @@ class SpeechOutWorker(Worker):
         """Start the sentence's playback: simulated by time, or its WAV streamed to aplay."""
         if self.spool is None or job.path is None:
             job.playing_until = now + job.audio_s
+            if job.path is not None:  # the simulator's WAV: speech in's echo reference
+                self.send("playback", job=job.job, path=str(job.path), t0=round(now, 4),
+                          audio_s=round(job.audio_s, 3))
             return
         try:
             audio = job.path.read_bytes()
@@ -201,6 +211,26 @@ class SpeechOutWorker(Worker):
             self._fail(job, "playback", f"aplay -D {self.device} exited with code {code}: {error[-200:]}")
             return False
         return True
+
+    def _silence(self) -> None:
+        """Silence now: the queue is dropped and the playing sentence cut.
+
+        A sentence still being synthesised is left to finish into its file, unheard. The
+        control process has already ended these jobs; nothing more is reported for them.
+        """
+        self.queue.clear()
+        job = self.current
+        if job is None:
+            return
+        if self.player is not None:
+            self.player.kill()
+            self.player.wait()
+            self.player = None
+        if job.done.is_set():
+            self.current = None
+        else:
+            job.cancelled = True
+        self.send("playback_cut", job=job.job)
 
     def teardown(self) -> None:
         if self.player is not None:

