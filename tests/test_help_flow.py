@@ -281,3 +281,13 @@ def test_after_staff_acknowledged_the_reassurance_says_they_are_coming_not_that_
         assert rt.said[-1].key == "help_coming", [s.key for s in rt.said]
     finally:
         rt.stop()
+
+
+def test_a_complaint_while_waiting_for_staff_is_answered_not_met_with_silence(robot: Runtime) -> None:
+    rt = robot
+    rt.hear("help")
+    assert wait_for(lambda: rt.behaviour.state == "alerting" and rt.said[-1].key == "help_called", 3)
+    n = len(rt.said)
+    rt.hear(COMPLAINT)  # "my knee has been aching", while staff are on their way
+    assert wait_for(lambda: len(rt.said) > n, 3), rt.behaviour.history[-2:]
+    assert rt.said[-1].key == "help_still_coming" and len(helps(rt)) == 1
