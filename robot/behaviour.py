@@ -51,6 +51,7 @@ class Facts:
     quiet: bool = False
     faults: set[str] = field(default_factory=set)
     reminder: str = ""
+    help_acked: bool = False  # staff acknowledged the open help request
     reminder_owed: bool = False  # the reminder was cut short, neither confirmed nor declined: ask it again
     reprompts: int = 0
     last_greet: float | None = None
@@ -263,6 +264,7 @@ class Behaviour:
 
     def on_enter_alerting(self, event: Any) -> None:
         restored = event.kwargs.get("restored")
+        self.facts.help_acked = restored == "acknowledged"
         if restored:  # an alert still open from before a restart: staff have it, the resident must hear so
             self.emit(Say("help_coming" if restored == "acknowledged" else "help_still_coming"))
             return
@@ -282,10 +284,12 @@ class Behaviour:
         self.emit(Say("help_called"))
 
     def on_ack(self, event: Any) -> None:
+        self.facts.help_acked = True
         self.emit(Say("help_coming"))
 
     def on_no_ack(self, event: Any) -> None:
-        self.emit(Say("help_still_coming"))
+        # The wait's reassurance: once staff have answered, "still calling / called again" would be false.
+        self.emit(Say("help_coming" if self.facts.help_acked else "help_still_coming"))
 
     def on_enter_reminding(self, event: Any) -> None:
         if self.facts.reminder_owed:  # back to a reminder that help, staff or privacy cut short

@@ -97,7 +97,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     # Ask, never drop: when help is plausible but unsure, one yes/no question. Yes, an unclear answer
     # or silence (the confirming timeout) raise the alert, the last two at medium priority; no cancels.
     {"trigger": "ask_help", "source": ["booting", *_others("alerting", "confirming")], "dest": "confirming"},
-    _stay("ask_help", ["alerting", "confirming"]),
+    _stay("ask_help", "alerting", after="on_no_ack"),  # staff are called already: reassure, never silence
+    _stay("ask_help", "confirming"),
     {"trigger": "help_yes", "source": "confirming", "dest": "alerting"},
     {"trigger": "help_unclear", "source": "confirming", "dest": "alerting"},
     {"trigger": "help_silence", "source": "confirming", "dest": "alerting"},

@@ -96,8 +96,10 @@ class Staff:
 
     def faults_raised_since(self, t: float) -> list[str]:
         """The robot faults staff were told of after `t` (how they learn that something broke)."""
-        with self._lock:
-            return sorted({str(a.body.get("fault")) for a in self.seen if a.at >= t
+        with self._lock:  # not counted: retained copies and events sent again (the same event_id)
+            before = {a.body.get("event_id") for a in self.seen if a.at < t}
+            return sorted({str(a.body.get("fault")) for a in self.seen if a.at >= t and not a.retained
+                           and a.body.get("event_id") not in before
                            and a.body.get("type") == "robot_fault" and a.body.get("state") == "raised"})
 
     def send(self, name: str, payload: bytes | None = None, **fields: Any) -> None:

@@ -136,10 +136,13 @@ class Reader:
         positions = [self._at(p, seq) for p in phrase.parts]
         if not all(positions):
             return None
-        if len(positions) == 1:
-            return positions[0][0], positions[0][0] + 1
-        near = (0 if self.inside else NEAR_INTENT) if stems else NEAR
         negation = self._negation_stems if stems else self._negation
+        if len(positions) == 1:
+            for i in positions[0]:  # "certainly" is not in "certainly not"
+                if not (stems and i + 1 < len(seq) and seq[i + 1] in negation and seq[i + 1] not in phrase.parts):
+                    return i, i + 1
+            return None
+        near = (0 if self.inside else NEAR_INTENT) if stems else NEAR
         best: tuple[int, int] | None = None
         for combo in itertools.islice(itertools.product(*positions), 256):
             if stems and any(a > b for a, b in itertools.pairwise(combo)):

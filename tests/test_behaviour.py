@@ -179,10 +179,12 @@ def test_help_again_reassures_without_a_second_alert() -> None:
 
 def test_staff_ack_tells_the_resident_help_is_coming_and_no_ack_reassures() -> None:
     b = machine_in("alerting", ack_wait_s=60)
+    b.step(b.now + 61)
+    assert Say("help_still_coming") in b.take_intents()  # no answer from staff yet: still calling
     b.fire("ack")
     assert Say("help_coming") in b.take_intents()
     b.step(b.now + 61)
-    assert Say("help_still_coming") in b.take_intents()
+    assert Say("help_coming") in b.take_intents()  # staff have answered: they are coming, not called again
 
 
 def test_settling_order_fault_beats_paused_beats_privacy_beats_quiet_beats_person() -> None:

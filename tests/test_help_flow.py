@@ -7,6 +7,7 @@ to a real staff subscriber over a real mosquitto where what staff receive is the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -262,3 +263,31 @@ def test_no_then_yes_still_calls_staff_when_the_camera_lost_the_face_meanwhile(r
     rt.hear("actually yes please")
     assert wait_for(lambda: helps(rt), 3), (rt.behaviour.history[-3:], [s.key for s in rt.said][-3:])
     assert helps(rt)[0]["priority"] == "high"
+
+
+def test_after_staff_acknowledged_the_reassurance_says_they_are_coming_not_that_it_calls_again(config: Config,
+                                                                                              ) -> None:
+    rt = started(config)
+    rt.behaviour.timings = dataclasses.replace(rt.behaviour.timings, ack_wait_s=1.0)  # no config key for it
+    try:
+        rt.hear("help")
+        assert wait_for(lambda: rt.behaviour.state == "alerting" and rt.help_alert, 3)
+        assert wait_for(lambda: rt.said[-1].key == "help_still_coming", 3)  # no answer yet: still calling
+        rt.inject_command("ack", {"alert_id": rt.help_alert})
+        assert wait_for(lambda: rt.said[-1].key == "help_coming", 3)
+        n = len(rt.said)
+        assert wait_for(lambda: len(rt.said) > n, 3)  # the next reassurance, a wait later
+        # "I've called the staff again" / "I'm still calling the staff" would be false: they have answered.
+        assert rt.said[-1].key == "help_coming", [s.key for s in rt.said]
+    finally:
+        rt.stop()
+
+
+def test_a_complaint_while_waiting_for_staff_is_answered_not_met_with_silence(robot: Runtime) -> None:
+    rt = robot
+    rt.hear("help")
+    assert wait_for(lambda: rt.behaviour.state == "alerting" and rt.said[-1].key == "help_called", 3)
+    n = len(rt.said)
+    rt.hear(COMPLAINT)  # "my knee has been aching", while staff are on their way
+    assert wait_for(lambda: len(rt.said) > n, 3), rt.behaviour.history[-2:]
+    assert rt.said[-1].key == "help_still_coming" and len(helps(rt)) == 1
