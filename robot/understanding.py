@@ -119,8 +119,9 @@ class Reader:
     def _at(self, part: str, seq: tuple[str, ...]) -> list[int]:
         if self.inside:  # endings and particles follow the stem: "아파요", never "커피가" for "피가"
             return [i for i, t in enumerate(seq) if t.startswith(part)]
-        if self.compound and len(part) >= 5:
-            return [i for i, t in enumerate(seq) if part in t]
+        if self.compound and len(part) >= 5:  # "keiner" holds "einer" but is no compound of it
+            return [i for i, t in enumerate(seq) if t == part or (part in t and t not in self._negation
+                                                                 and t not in self._negation_stems)]
         return [i for i, t in enumerate(seq) if t == part]
 
     def find(self, phrase: Phrase, reading: Reading, stems: bool = False) -> tuple[int, int] | None:

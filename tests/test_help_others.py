@@ -51,3 +51,10 @@ def test_someone_elses_distress_that_may_be_happening_now_is_asked_about(lang: s
 ])
 def test_a_cry_for_help_is_help_whatever_else_is_said(lang: str, text: str) -> None:
     assert label(lang, text) == "help"
+
+
+def test_a_german_negation_word_is_no_compound_of_a_call_word() -> None:
+    # "keiner" holds the letters of the call word "einer" (somebody), but it means nobody
+    conv = Conversation(DialogEngine(load_pack(ROOT / "dialogs" / "de"), seed=1))
+    conv.start_checkin()
+    assert conv.decide("keiner ruft mich je an", 1.0, NOW).label not in ("help", "ask")
