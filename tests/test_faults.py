@@ -22,7 +22,7 @@ from robot.config import Config
 from robot.runtime import Runtime
 from robot.supervisor import WorkerSpec
 
-from .conftest import wait_for
+from .conftest import help_alerts, running, wait_for
 
 DIAG = "robot.workers.diagnostic:DiagnosticWorker"
 
@@ -65,12 +65,24 @@ def notify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifySo
     ns.close()
 
 
-def help_alerts(rt: Runtime) -> list[dict[str, Any]]:
-    return [u for u in rt.alert_updates if u["type"] == "help_request" and u["state"] == "raised"]
-
-
 def fault_states(rt: Runtime, reason: str) -> list[str]:
     return [u["state"] for u in rt.alert_updates if u["type"] == "robot_fault" and u.get("fault") == reason]
+
+
+def break_for(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, bug: str, times: int = 1) -> list[int]:
+    """Give `owner.name` a bug hit by its next `times` calls; later calls reach the real one. The list
+    returned grows by one at each call, so a test can wait until the bug has been hit."""
+    real = getattr(owner, name)
+    calls: list[int] = []
+
+    def broken(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            raise RuntimeError(f"injected: {bug}")
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, broken)
+    return calls
 
 
 # -- defect 4: the watchdog is fed while the robot handles a fault ---------------------------------
@@ -78,10 +90,7 @@ def fault_states(rt: Runtime, reason: str) -> list[str]:
 
 def test_systemd_watchdog_is_fed_during_a_servo_outage_the_robot_is_handling(config: Config,
                                                                             notify: NotifySocket) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    with running(config) as rt:
         assert wait_for(lambda: notify.pings_since(0) >= 1, 3)  # fed while healthy
         assert rt.sim is not None
         rt.sim.unplug()
@@ -92,8 +101,6 @@ def test_systemd_watchdog_is_fed_during_a_servo_outage_the_robot_is_handling(con
         assert rt.behaviour.state == "fault"
         rt.inject("help")  # and help still goes out meanwhile
         assert wait_for(lambda: help_alerts(rt), 2)
-    finally:
-        rt.stop()
 
 
 # -- defect 5: threads that died silently --------------------------------------------------------
@@ -101,80 +108,37 @@ def test_systemd_watchdog_is_fed_during_a_servo_outage_the_robot_is_handling(con
 
 def test_a_crash_in_the_dialog_thread_is_caught_and_help_is_still_understood(config: Config,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
-        real_hear = rt.conversation.hear
-        calls = []
-
-        def hear_once_broken(*args: Any) -> Any:  # a bug in the engine, hit by one utterance
-            calls.append(1)
-            if len(calls) == 1:
-                raise RuntimeError("injected: dialog engine bug")
-            return real_hear(*args)
-
-        monkeypatch.setattr(rt.conversation, "hear", hear_once_broken)
+    with running(config) as rt:
+        calls = break_for(monkeypatch, rt.conversation, "hear", "dialog engine bug")  # hit by one utterance
         rt.hear("what time is it")
         assert wait_for(lambda: calls, 2)
         rt.hear("I need a nurse")  # through the real door: words, dialog engine, state machine, alert
         assert wait_for(lambda: help_alerts(rt), 3), "help was dropped after the dialog thread crashed"
         assert wait_for(lambda: "raised" in fault_states(rt, "part_dialog"), 2)  # staff hear of the crash
-    finally:
-        rt.stop()
 
 
 def test_a_crash_in_the_worker_supervisor_thread_is_caught_and_workers_are_still_restarted(
         config: Config, fast_workers: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = config.model_copy(update={"workers": fast_workers})
-    rt = Runtime(cfg, simulate=True, workers=[WorkerSpec("diag", DIAG)])
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 15)
+    with running(cfg, idle_s=15, workers=[WorkerSpec("diag", DIAG)]) as rt:
         sup = rt.supervisor
-        real_cycle = sup._cycle
-        calls = []
-
-        def cycle_once_broken() -> None:
-            calls.append(1)
-            if len(calls) == 1:
-                raise RuntimeError("injected: supervisor bug")
-            real_cycle()
-
-        monkeypatch.setattr(sup, "_cycle", cycle_once_broken)
+        calls = break_for(monkeypatch, sup, "_cycle", "supervisor bug")
         assert wait_for(lambda: calls, 2)
         first = sup.health()["diag"].pid
         sup.send("diag", "crash", code=3)
         assert wait_for(lambda: sup.health()["diag"].state == "running" and sup.health()["diag"].pid != first, 10)
         assert "raised" in fault_states(rt, "part_supervisor")
-    finally:
-        rt.stop()
     assert not rt.supervisor.pids()
 
 
 def test_a_crash_in_housekeeping_is_caught_and_the_audit_log_goes_on(config: Config,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
-        hk = rt.housekeeper
-        real = hk.write_status
-        calls = []
-
-        def status_once_broken() -> None:
-            calls.append(1)
-            if len(calls) == 1:
-                raise RuntimeError("injected: housekeeping bug")
-            real()
-
-        monkeypatch.setattr(hk, "write_status", status_once_broken)
+    with running(config) as rt:
+        calls = break_for(monkeypatch, rt.housekeeper, "write_status", "housekeeping bug")
         assert wait_for(lambda: calls, config.loop.status_interval_s + 2)
         rt.inject("help")
         audit = rt.state_dir / "audit.jsonl"
         assert wait_for(lambda: '"dest": "alerting"' in audit.read_text(), 3)
-    finally:
-        rt.stop()
 
 
 def test_a_protocol_error_while_reconnecting_closes_the_port_and_the_reconnector_keeps_trying(
@@ -205,10 +169,7 @@ def test_a_protocol_error_while_reconnecting_closes_the_port_and_the_reconnector
 @pytest.mark.parametrize("part", ["housekeeping", "servo_reconnect", "supervisor", "dialog"])
 def test_each_part_killed_by_an_injected_exception_is_restarted_reported_and_cleared(
         config: Config, notify: NotifySocket, part: str) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    with running(config) as rt:
         p = rt.guard.parts[part]
         rt.guard.inject(part, RuntimeError(f"injected into {part}"))
         assert wait_for(lambda: p.errors == 1 and p.restarts == 1, 2)
@@ -223,16 +184,11 @@ def test_each_part_killed_by_an_injected_exception_is_restarted_reported_and_cle
         assert wait_for(lambda: f'"reason": "part_{part}"' in audit.read_text(), 2)  # the audit log has it too
         status = rt.status()["parts"][part]
         assert status["errors"] == 1 and "injected into" in status["last_error"]
-    finally:
-        rt.stop()
 
 
 def test_a_stalled_part_is_detected_within_two_seconds_and_systemd_is_not_fed_meanwhile(
         config: Config, notify: NotifySocket) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    with running(config) as rt:
         p = rt.guard.parts["housekeeping"]
         p.inject_stall(4.0)
         wedged = time.monotonic()
@@ -246,22 +202,15 @@ def test_a_stalled_part_is_detected_within_two_seconds_and_systemd_is_not_fed_me
         assert wait_for(lambda: fault_states(rt, "part_housekeeping") == ["raised", "cancelled"], 6)
         back = time.monotonic()
         assert wait_for(lambda: notify.pings_since(back) >= 1, 3)
-    finally:
-        rt.stop()
 
 
 def test_a_wedged_dialog_thread_is_replaced_so_help_is_still_understood(config: Config) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    with running(config) as rt:
         rt.guard.parts["dialog"].inject_stall(30.0)
         time.sleep(0.1)
         rt.hear("I need a nurse")
         assert wait_for(lambda: help_alerts(rt), 4), "help waited behind a wedged dialog thread"
         assert "raised" in fault_states(rt, "part_dialog")
-    finally:
-        rt.stop()
 
 
 def test_a_guarded_callback_never_lets_an_exception_into_the_library_thread() -> None:
@@ -285,10 +234,7 @@ def test_a_guarded_callback_never_lets_an_exception_into_the_library_thread() ->
 
 def test_a_burst_of_overruns_is_a_fault_that_clears_after_healthy_seconds(config: Config,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    with running(config) as rt:
         real_sample = rt.motion.sample
         slow = [True]
 
@@ -303,34 +249,18 @@ def test_a_burst_of_overruns_is_a_fault_that_clears_after_healthy_seconds(config
         slow[0] = False
         assert wait_for(lambda: rt.behaviour.state == "idle", 10), rt.behaviour.facts.faults
         assert wait_for(lambda: fault_states(rt, "loop_overrun") == ["raised", "cancelled"], 2)
-    finally:
-        rt.stop()
 
 
 def test_a_tick_exception_is_a_fault_that_clears_when_ticks_run_cleanly(config: Config,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
-        real_sample = rt.motion.sample
-        calls = [0]
-
-        def broken_sample(now: float) -> Any:  # a bug hit by the next 20 ticks
-            calls[0] += 1
-            if calls[0] <= 20:
-                raise RuntimeError("injected: motion bug")
-            return real_sample(now)
-
-        monkeypatch.setattr(rt.motion, "sample", broken_sample)
+    with running(config) as rt:
+        break_for(monkeypatch, rt.motion, "sample", "motion bug", times=20)  # hit by the next 20 ticks
         assert wait_for(lambda: rt.behaviour.state == "fault", 3)
         assert "tick_exception" in rt.behaviour.facts.faults
         assert wait_for(lambda: rt.behaviour.state == "idle", 10), rt.behaviour.facts.faults
         assert wait_for(lambda: fault_states(rt, "tick_exception") == ["raised", "cancelled"], 2)
         rt.inject("help")
         assert wait_for(lambda: help_alerts(rt), 2)
-    finally:
-        rt.stop()
 
 
 def test_a_killed_worker_is_a_fault_for_staff_that_clears_when_it_is_ready_again(
@@ -341,10 +271,7 @@ def test_a_killed_worker_is_a_fault_for_staff_that_clears_when_it_is_ready_again
     # down for at least 1.5 s (the restart backoff), so the once-a-second check sees the outage
     workers = fast_workers.model_copy(update={"backoff_initial_s": 1.5, "backoff_max_s": 2.0})
     cfg = config.model_copy(update={"workers": workers})
-    rt = Runtime(cfg, simulate=True, workers=[WorkerSpec("diag", DIAG)])
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 15)
+    with running(cfg, idle_s=15, workers=[WorkerSpec("diag", DIAG)]) as rt:
         rt.workers.alert_after_s = 0.05  # staff hear of any outage at once (30 s on a robot)
         pid = rt.supervisor.health()["diag"].pid
         assert pid is not None
@@ -352,8 +279,6 @@ def test_a_killed_worker_is_a_fault_for_staff_that_clears_when_it_is_ready_again
         assert wait_for(lambda: fault_states(rt, "worker_diag") == ["raised"], 5)
         assert wait_for(lambda: fault_states(rt, "worker_diag") == ["raised", "cancelled"], 15)
         assert rt.supervisor.health()["diag"].pid != pid and rt.behaviour.state == "idle"
-    finally:
-        rt.stop()
 
 
 # -- defect 10: a tick is transactional ----------------------------------------------------------
@@ -373,10 +298,7 @@ def test_the_help_alert_is_published_before_speech_is_stopped() -> None:
 
 def test_an_intent_that_fails_loses_none_of_the_intents_after_it(config: Config,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    with running(config) as rt:
 
         def broken(*args: Any) -> None:
             raise RuntimeError("injected: every intent of this kind fails")
@@ -391,8 +313,6 @@ def test_an_intent_that_fails_loses_none_of_the_intents_after_it(config: Config,
         assert "tick_exception" not in rt.behaviour.facts.faults
         audit = rt.state_dir / "audit.jsonl"
         assert wait_for(lambda: '"reason": "intent_gesture"' in audit.read_text(), 2)
-    finally:
-        rt.stop()
 
 
 @pytest.mark.parametrize(("name", "payload"), [
@@ -403,10 +323,7 @@ def test_an_intent_that_fails_loses_none_of_the_intents_after_it(config: Config,
 ])
 def test_a_staff_command_that_fails_in_the_tick_is_refused_never_a_fault(
         config: Config, name: str, payload: dict[str, Any]) -> None:
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    with running(config) as rt:
         rt.inject_command(name, payload)
         audit = rt.state_dir / "audit.jsonl"
         assert wait_for(lambda: '"refused"' in audit.read_text() and f'"command": "{name}"' in audit.read_text(), 3)
@@ -414,5 +331,3 @@ def test_a_staff_command_that_fails_in_the_tick_is_refused_never_a_fault(
         assert rt.behaviour.state == "idle" and not rt.behaviour.facts.faults
         rt.hear("I need a nurse")
         assert wait_for(lambda: help_alerts(rt), 3)
-    finally:
-        rt.stop()

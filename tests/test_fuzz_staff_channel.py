@@ -14,7 +14,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,15 +21,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from robot.command_intake import CommandIntake
-from robot.config import Config, MqttSection, QuietHoursSection
+from robot.config import MqttSection, QuietHoursSection
 from robot.events import COMMANDS, Topics, validate
 from robot.mqtt_link import new_client
 from robot.runtime import Runtime
 from robot.staff import StaffConsole
 
-from .broker import ROBOTS, SITE, STAFF, Broker, Client
+from .broker import ROBOTS, SITE, STAFF, Broker, Client, alerts
 from .conftest import wait_for
-from .test_mqtt import alerts, robot_config
 from .test_staff_console import Console
 
 TOPICS = Topics(SITE, ROBOTS[0])
@@ -184,15 +182,6 @@ def test_the_staff_console_survives_2000_hostile_alerts() -> None:
 
 
 # -- the same inputs through the real door ----------------------------------------------------------------
-
-
-@pytest.fixture
-def robot(config: Config, broker: Broker) -> Iterator[Runtime]:
-    rt = Runtime(robot_config(config, broker, heartbeat_s=1), simulate=True)
-    rt.start()
-    assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
-    yield rt
-    rt.stop()
 
 
 def sample(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:

@@ -24,23 +24,16 @@ from robot.config import Config
 from robot.runtime import Runtime
 
 from .broker import ROBOTS, SITE, STAFF, Broker, Client
-from .conftest import alive, wait_for
-from .test_speech import MODEL
+from .conftest import alive, help_alerts, running, start_idle, wait_for
+from .voice import korean_voice
 
 COMPLAINT = "my knee has been aching"  # plausible, not sure: the robot asks "Shall I call a nurse?"
 CMD = f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd"
 
 
 def started(config: Config, **behaviour: float) -> Runtime:
-    cfg = config.model_copy(update={"behaviour": config.behaviour.model_copy(update=behaviour)})
-    rt = Runtime(cfg, simulate=True)
-    rt.start()
-    assert wait_for(lambda: rt.behaviour.state == "idle", 10)
-    return rt
-
-
-def helps(rt: Runtime) -> list[dict[str, Any]]:
-    return [u for u in rt.alert_updates if u["type"] == "help_request" and u["state"] == "raised"]
+    """The robot, idle, with these [behaviour] settings."""
+    return start_idle(config.model_copy(update={"behaviour": config.behaviour.model_copy(update=behaviour)}))
 
 
 @pytest.fixture
@@ -63,8 +56,8 @@ def test_no_then_yes_a_moment_later_calls_staff(robot: Runtime, second: str) -> 
     rt.hear("no")
     assert wait_for(lambda: rt.said[-1].key == "help_cancelled", 3)
     rt.hear(second)  # "... actually, yes": the answer changed, and it is still an answer to the question
-    assert wait_for(lambda: helps(rt), 3), (rt.behaviour.history[-3:], [s.key for s in rt.said][-3:])
-    assert helps(rt)[0]["priority"] == "high" and rt.behaviour.state == "alerting"
+    assert wait_for(lambda: help_alerts(rt), 3), (rt.behaviour.history[-3:], [s.key for s in rt.said][-3:])
+    assert help_alerts(rt)[0]["priority"] == "high" and rt.behaviour.state == "alerting"
     assert rt.said[-1].key == "help_called"
     audit = rt.state_dir / "audit.jsonl"
     assert wait_for(lambda: '"reason": "changed_mind"' in audit.read_text(), 3)  # written by housekeeping
@@ -76,8 +69,8 @@ def test_no_and_yes_in_one_breath_calls_staff(robot: Runtime) -> None:
     asked(rt)
     rt.hear("no")
     rt.hear("yes please")  # both reach the dialog thread while the robot is still asking
-    assert wait_for(lambda: helps(rt), 3), rt.behaviour.history[-3:]
-    assert helps(rt)[0]["priority"] == "high"
+    assert wait_for(lambda: help_alerts(rt), 3), rt.behaviour.history[-3:]
+    assert help_alerts(rt)[0]["priority"] == "high"
 
 
 def test_a_yes_long_after_a_no_is_not_a_call(config: Config) -> None:
@@ -92,7 +85,7 @@ def test_a_yes_long_after_a_no_is_not_a_call(config: Config) -> None:
         rt.conversation.late_yes = (late[0] - 60, late[1])  # as if a minute had passed
         rt.hear("yes please")
         assert wait_for(lambda: rt.said[-1].key == "clarify", 3)
-        assert not helps(rt)
+        assert not help_alerts(rt)
     finally:
         rt.stop()
 
@@ -138,13 +131,13 @@ def test_help_said_after_the_silent_call_went_out_at_medium_makes_it_high(config
     try:
         rt.inject("engage")
         asked(rt)  # ... and no answer: the question's timeout calls staff at medium priority
-        assert wait_for(lambda: helps(rt), 4)
-        assert helps(rt)[0]["priority"] == "medium"
+        assert wait_for(lambda: help_alerts(rt), 4)
+        assert help_alerts(rt)[0]["priority"] == "medium"
         rt.hear("help")  # now the resident says it plainly
         assert wait_for(lambda: [u for u in rt.alert_updates if u["priority"] == "high"], 3), list(rt.alert_updates)
         update = rt.alert_updates[-1]
-        assert (update["alert_id"], update["state"]) == (helps(rt)[0]["alert_id"], "escalated")
-        assert len(helps(rt)) == 1
+        assert (update["alert_id"], update["state"]) == (help_alerts(rt)[0]["alert_id"], "escalated")
+        assert len(help_alerts(rt)) == 1
     finally:
         rt.stop()
 
@@ -187,10 +180,10 @@ def test_a_yes_that_comes_just_after_the_silent_call_makes_it_high(config: Confi
     try:
         rt.inject("engage")
         asked(rt)
-        assert wait_for(lambda: helps(rt), 4)  # silence: called at medium
+        assert wait_for(lambda: help_alerts(rt), 4)  # silence: called at medium
         rt.hear("yes please")  # the answer, a moment late
         assert wait_for(lambda: [u for u in rt.alert_updates if u["priority"] == "high"], 3), list(rt.alert_updates)
-        assert rt.said[-1].key == "help_called" and len(helps(rt)) == 1
+        assert rt.said[-1].key == "help_called" and len(help_alerts(rt)) == 1
         audit = rt.state_dir / "audit.jsonl"
         assert wait_for(lambda: '"priority": "high", "room": "lounge", "state": "escalated"' in audit.read_text(), 3)
         assert "yes please" not in audit.read_text()
@@ -203,12 +196,7 @@ def test_speech_out_hung_while_asking_the_question_still_calls_staff_and_listens
                                                                                          tmp_path: Path) -> None:
     # The real workers (espeak-ng speaking, Vosk with the Korean model hearing): speech out is frozen
     # (SIGSTOP) in the middle of "Shall I call a nurse?", with speech in muted for it.
-    cfg = config.model_copy(update={
-        "robot": config.robot.model_copy(update={"language": "ko"}),
-        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": Path(MODEL),
-                                                   "out_dir": tmp_path / "said"}),
-        "behaviour": config.behaviour.model_copy(update={"help_confirm_timeout_s": 4.0}),
-    })
+    cfg = korean_voice(config, tmp_path, behaviour={"help_confirm_timeout_s": 4.0})
     rt = Runtime(cfg, simulate=True)
     rt.start()
     frozen: int | None = None
@@ -222,14 +210,14 @@ def test_speech_out_hung_while_asking_the_question_still_calls_staff_and_listens
         os.kill(frozen, signal.SIGSTOP)
         assert jobs.muted  # half duplex: it cannot hear an answer while it is (stuck) speaking
         # The question's clock runs on: silence calls staff, and the call cuts the stuck sentence off.
-        assert wait_for(lambda: helps(rt), 10), (rt.behaviour.state, list(jobs.history))
-        assert helps(rt)[0]["priority"] == "medium" and rt.behaviour.state == "alerting"
+        assert wait_for(lambda: help_alerts(rt), 10), (rt.behaviour.state, list(jobs.history))
+        assert help_alerts(rt)[0]["priority"] == "medium" and rt.behaviour.state == "alerting"
         assert wait_for(lambda: not jobs.muted, 5)
         # Listening again for real: a spoken call for help (I have fallen) is heard and made high.
         assert wait_for(lambda: not jobs.speaking, 30), list(jobs.history)
         rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
         assert wait_for(lambda: [u for u in rt.alert_updates if u["priority"] == "high"], 10), list(rt.alert_updates)
-        assert len(helps(rt)) == 1
+        assert len(help_alerts(rt)) == 1
     finally:
         rt.stop()
         if frozen is not None and alive(frozen):
@@ -238,10 +226,7 @@ def test_speech_out_hung_while_asking_the_question_still_calls_staff_and_listens
 
 def test_privacy_with_the_microphone_off_says_so_and_only_the_button_ends_it(config: Config) -> None:
     cfg = config.model_copy(update={"privacy": config.privacy.model_copy(update={"microphone": "off"})})
-    rt = Runtime(cfg, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    with running(cfg) as rt:
         rt.press_button()
         assert wait_for(lambda: rt.behaviour.state == "privacy" and rt.said[-1].key == "privacy_mic_off", 3)
         rt.inject_command("pause", {})
@@ -250,8 +235,6 @@ def test_privacy_with_the_microphone_off_says_so_and_only_the_button_ends_it(con
         assert wait_for(lambda: rt.behaviour.state == "privacy", 3)  # staff cannot switch the microphone back on
         rt.press_button()
         assert wait_for(lambda: rt.behaviour.state == "idle" and rt.said[-1].key == "privacy_off", 3)
-    finally:
-        rt.stop()
 
 
 def test_no_then_yes_still_calls_staff_when_the_camera_lost_the_face_meanwhile(robot: Runtime) -> None:
@@ -261,8 +244,8 @@ def test_no_then_yes_still_calls_staff_when_the_camera_lost_the_face_meanwhile(r
     rt.hear("no")
     assert wait_for(lambda: rt.said[-1].key == "help_cancelled" and rt.behaviour.state == "idle", 3)
     rt.hear("actually yes please")
-    assert wait_for(lambda: helps(rt), 3), (rt.behaviour.history[-3:], [s.key for s in rt.said][-3:])
-    assert helps(rt)[0]["priority"] == "high"
+    assert wait_for(lambda: help_alerts(rt), 3), (rt.behaviour.history[-3:], [s.key for s in rt.said][-3:])
+    assert help_alerts(rt)[0]["priority"] == "high"
 
 
 def test_after_staff_acknowledged_the_reassurance_says_they_are_coming_not_that_it_calls_again(config: Config,
@@ -290,4 +273,4 @@ def test_a_complaint_while_waiting_for_staff_is_answered_not_met_with_silence(ro
     n = len(rt.said)
     rt.hear(COMPLAINT)  # "my knee has been aching", while staff are on their way
     assert wait_for(lambda: len(rt.said) > n, 3), rt.behaviour.history[-2:]
-    assert rt.said[-1].key == "help_still_coming" and len(helps(rt)) == 1
+    assert rt.said[-1].key == "help_still_coming" and len(help_alerts(rt)) == 1

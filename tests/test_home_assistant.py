@@ -14,9 +14,8 @@ from robot.events import Topics, schema, validate
 from robot.ha_discovery import MODE_OF, device_state, discovery_messages
 from robot.runtime import Runtime
 
-from .broker import HASS, ROBOTS, SITE, STAFF, Broker, Client
+from .broker import HASS, ROBOTS, SITE, STAFF, Broker, Client, robot_config
 from .conftest import wait_for
-from .test_mqtt import robot_config
 
 PREFIX = "homeassistant"
 

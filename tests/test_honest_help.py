@@ -16,9 +16,8 @@ from robot.core.delivery import HelpDelivery
 from robot.intents import Say
 from robot.runtime import Runtime
 
-from .broker import SITE, STAFF, Broker, Client
+from .broker import SITE, STAFF, Broker, Client, alerts, check_privacy, robot_config
 from .conftest import wait_for
-from .test_mqtt import alerts, check_privacy, robot_config
 
 A = "a" * 32
 

@@ -17,9 +17,8 @@ from pathlib import Path
 from robot.config import Config
 from robot.runtime import Runtime
 
-from .broker import ROBOTS, SITE, STAFF, Broker, Client
+from .broker import ROBOTS, SITE, STAFF, Broker, Client, alerts, robot_config
 from .conftest import wait_for
-from .test_mqtt import alerts, robot_config
 
 
 def test_a_lost_puback_is_sent_again_and_does_not_silence_later_calls(config: Config, broker: Broker,

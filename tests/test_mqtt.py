@@ -7,70 +7,30 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from robot.config import Config
-from robot.events import validate
 from robot.runtime import Runtime
 
-from .broker import ROBOTS, SITE, STAFF, STAFF2, Broker, Client
+from .broker import (
+    ROBOTS,
+    SITE,
+    SPOKEN,
+    STAFF,
+    STAFF2,
+    Broker,
+    Client,
+    alerts,
+    check_privacy,
+    robot_config,
+    robot_process,
+)
 from .conftest import ROOT, wait_for
-
-# Words "spoken" to the robot in these tests. None may ever appear in anything it sends or stores.
-SPOKEN = ["Margaret", "daughter visited", "chest hurts", "Sunnyview"]
-
-
-def check_privacy(messages: list[Any]) -> None:
-    """Every payload the robot sent validates against its schema and carries none of the spoken words."""
-    robot_sent = [m for m in messages if "/cmd/" not in m.topic]  # commands come from staff (and the fuzzer)
-    assert robot_sent
-    for m in robot_sent:
-        if "/alert/" in m.topic:  # an open alert's retained copy, or the empty message that clears it
-            if m.payload:
-                validate("alert", m.json())
-            continue
-        validate(m.topic.rsplit("/", 1)[-1], m.json())
-        text = m.payload.decode()
-        for word in SPOKEN:
-            assert word.lower() not in text.lower(), (m.topic, word)
-
-
-@pytest.fixture
-def staff(broker: Broker) -> Iterator[Client]:
-    c = Client(broker, STAFF)
-    assert c.connect() == 0
-    assert c.subscribe(f"carebot/v1/{SITE}/#") == [1]
-    yield c
-    c.close()
-    check_privacy(c.messages)
-
-
-def robot_config(config: Config, broker: Broker, **mqtt: Any) -> Config:
-    data = config.model_dump(exclude={"source"})
-    data["robot"].update(id=ROBOTS[0], site=SITE, room="lounge")
-    data["mqtt"] = broker.robot_mqtt(**mqtt)
-    return Config.model_validate(data)
-
-
-@pytest.fixture
-def robot(config: Config, broker: Broker) -> Iterator[Runtime]:
-    rt = Runtime(robot_config(config, broker, heartbeat_s=1), simulate=True)
-    rt.start()
-    assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
-    yield rt
-    rt.stop()
-
-
-def alerts(staff: Client, **match: str) -> list[dict[str, Any]]:
-    out = [m.json() for m in staff.of("/alert")]
-    return [a for a in out if all(a.get(k) == v for k, v in match.items())]
 
 
 def unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -177,28 +137,10 @@ def test_alert_raised_while_the_broker_is_down_is_delivered_once(config: Config,
         broker.stop()
 
 
-KILLABLE = textwrap.dedent("""
-    import sys, time
-    from robot.config import Config
-    from robot.runtime import Runtime
-    config = Config.model_validate_json(open(sys.argv[1]).read())
-    rt = Runtime(config, simulate=True)
-    rt.start()
-    while rt.behaviour.state != "idle":
-        time.sleep(0.01)
-    rt.inject("help")
-    while True:
-        time.sleep(1)
-""")
-
-
 def test_robot_killed_after_commit_before_publish_delivers_after_restart(config: Config, tmp_path: Path) -> None:
     broker = Broker(tmp_path / "b")  # down: the alert can be committed but not published
     cfg = robot_config(config, broker)
-    cfg_file = tmp_path / "robot.json"
-    cfg_file.write_text(cfg.model_dump_json(exclude={"source"}))
-    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, str(cfg_file)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = robot_process(cfg, tmp_path, then='rt.inject("help")')
     outbox = cfg.robot.state_dir / "outbox.sqlite"
     try:
         assert wait_for(lambda: outbox.exists() and _pending_alerts(outbox) == 1, 20)
@@ -296,26 +238,12 @@ def test_backlog_drains_alerts_first(config: Config, tmp_path: Path) -> None:
 
 BROKER_CHECK_S = 3.0
 
-KEEPALIVE_ROBOT = textwrap.dedent("""
-    import sys, time
-    from robot.config import Config
-    from robot.runtime import Runtime
-    rt = Runtime(Config.model_validate_json(open(sys.argv[1]).read()), simulate=True)
-    rt.start()
-    while True:
-        time.sleep(1)
-""")
-
-
 @pytest.mark.slow
 def test_last_will_says_offline_within_one_and_a_half_keepalives(config: Config, broker: Broker,
                                                                   staff: Client, tmp_path: Path) -> None:
     keepalive = 10
     cfg = robot_config(config, broker, keepalive_s=keepalive)
-    cfg_file = tmp_path / "robot.json"
-    cfg_file.write_text(cfg.model_dump_json(exclude={"source"}))
-    proc = subprocess.Popen([sys.executable, "-c", KEEPALIVE_ROBOT, str(cfg_file)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = robot_process(cfg, tmp_path)
     try:
         assert wait_for(lambda: [m for m in staff.of("/status") if m.json()["state"] == "online"], 20)
         os.kill(proc.pid, signal.SIGSTOP)  # hung, socket still open: only keepalive can tell

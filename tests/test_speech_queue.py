@@ -26,9 +26,10 @@ from robot.messages import Message
 from robot.runtime import Runtime
 from robot.supervisor import Supervisor, WorkerSpec
 
-from .conftest import alive, wait_for
+from .conftest import alive, running, wait_for
 from .test_korean_speech import speak
 from .test_speech import GRAMMAR, MODEL, wav
+from .voice import korean_voice
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -159,12 +160,7 @@ def test_a_stop_cancels_the_queue_and_speech_in_listens_at_once(harness: Harness
 def test_the_greeting_is_spoken_in_full_then_a_spoken_call_for_help_raises_the_alert(config: Config,
                                                                                       tmp_path: Path) -> None:
     # The demo scene: a resident walks in and faces the robot, which greets with two sentences at once.
-    cfg = config.model_copy(update={
-        "robot": config.robot.model_copy(update={"language": "ko"}),
-        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": Path(MODEL),
-                                                   "out_dir": tmp_path / "said"}),
-        "vision": config.vision.model_copy(update={"enabled": True, "camera": "scene"}),
-    })
+    cfg = korean_voice(config, tmp_path, vision={"enabled": True, "camera": "scene"})
     rt = Runtime(cfg, simulate=True)
     rt.start()
     try:
@@ -247,15 +243,8 @@ def test_a_pause_in_the_middle_of_the_greeting_cuts_it_off_and_the_robot_listens
     # StopSpeech through the whole robot: the sentence being spoken and the queue are cancelled, speech
     # out cuts its sentence itself (the simulator's playback; on the sound card it is restarted), speech
     # in is unmuted, and a call for help is heard.
-    cfg = config.model_copy(update={
-        "robot": config.robot.model_copy(update={"language": "ko"}),
-        "speech": config.speech.model_copy(update={"enabled": True, "source": "sim", "model": Path(MODEL),
-                                                   "out_dir": tmp_path / "said"}),
-    })
-    rt = Runtime(cfg, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: rt.behaviour.state == "idle", 60)
+    cfg = korean_voice(config, tmp_path)
+    with running(cfg, idle_s=60) as rt:
         jobs = rt.speech.jobs
         rt.inject("engage")  # a resident faces the robot: greeting and disclosure, queued at once
         assert wait_for(lambda: len(jobs.outstanding) == 2 or len(jobs.history) == 1, 10)
@@ -273,5 +262,3 @@ def test_a_pause_in_the_middle_of_the_greeting_cuts_it_off_and_the_robot_listens
         rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
         assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
             rt.behaviour.state, list(rt.alert_updates))
-    finally:
-        rt.stop()

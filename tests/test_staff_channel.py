@@ -10,39 +10,17 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from robot.command_intake import COMMANDS_PER_MINUTE, REFUSALS_NOTED_PER_MINUTE
-from robot.config import Config
 from robot.runtime import Runtime
 
-from .broker import HASS, ROBOTS, SITE, STAFF, STAFF2, Broker, Client
+from .broker import HASS, ROBOTS, SITE, STAFF, STAFF2, Broker, Client, alerts
 from .conftest import wait_for
-from .test_mqtt import alerts, check_privacy, robot_config
 
 CMD = f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/"
-
-
-@pytest.fixture
-def staff(broker: Broker) -> Iterator[Client]:
-    c = Client(broker, STAFF)
-    assert c.connect() == 0
-    assert c.subscribe(f"carebot/v1/{SITE}/#") == [1]
-    yield c
-    c.close()
-    check_privacy(c.messages)
-
-
-@pytest.fixture
-def robot(config: Config, broker: Broker) -> Iterator[Runtime]:
-    rt = Runtime(robot_config(config, broker, heartbeat_s=1), simulate=True)
-    rt.start()
-    assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
-    yield rt
-    rt.stop()
 
 
 def command(name: str, **fields: Any) -> bytes:

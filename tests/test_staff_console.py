@@ -8,19 +8,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from robot.config import Config, MqttSection
+from robot.config import MqttSection
 from robot.mqtt_link import new_client
 from robot.runtime import Runtime
 from robot.staff import CONFIRM_S, MAX_OPEN_PER_ROBOT, StaffConsole
 
 from .broker import ROBOTS, SITE, STAFF, STAFF2, Broker, Client
 from .conftest import ROOT, wait_for
-from .test_mqtt import robot_config
 
 BASE = f"carebot/v1/{SITE}"
 
@@ -114,15 +112,6 @@ def test_typed_commands_that_overflow_or_name_a_wildcard_robot_are_refused() -> 
 
 
 # -- through the real door: a real broker, a running robot, the console as a process -------------------
-
-
-@pytest.fixture
-def robot(config: Config, broker: Broker) -> Iterator[Runtime]:
-    rt = Runtime(robot_config(config, broker, heartbeat_s=1), simulate=True)
-    rt.start()
-    assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
-    yield rt
-    rt.stop()
 
 
 class Console:

@@ -97,8 +97,11 @@ class BargeIn:
         self.counts["stop"] += 1
         self.speech.stop()
         self.record("barge_in", {"reason": "stop"})
-        if self.state() == "responding":
-            self.fire("reply_done")
+        state = self.state()
+        if state == "responding":
+            self.fire("reply_done")  # -> listening
+        elif state in ("idle", "engaged"):  # a greeting or a reminder's words: the resident has the turn
+            self.fire("speech_start")
 
     def on_silenced(self, msg: Message, now: float) -> None:
         """Speech in measured a stop word to silence."""

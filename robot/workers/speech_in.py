@@ -284,7 +284,8 @@ class SpeechInWorker(Worker):
                 if self.alternatives > 1:
                     self.rec.SetMaxAlternatives(self.alternatives)
                 self.pending = bytearray(b"".join(self.preroll))
-                self.send("speech_started", audio_t=round(self.started_at, 3))
+                if not self.over_robot:  # a voice over the robot's own starts no turn unless it is stop or help
+                    self.send("speech_started", audio_t=round(self.started_at, 3))
             return
         self.pending += frame
         if speech:
