@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help"}
 HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
-              "well")
+              "well", "speaker")
 
 
 class Checker(Protocol):
@@ -46,6 +46,7 @@ class Lexicon:
     body: tuple[str, ...] = ()  # parts of the body: the speaker's own, not said to be well, is asked about
     mine: tuple[str, ...] = ()  # the speaker's own ("my", "mein"): just before a body part
     well: tuple[str, ...] = ()  # clearly well ("better", "fine"): a body part said with it is no complaint
+    speaker: tuple[str, ...] = ()  # the speaker ("I", "my"): nearest before a complaint, it is the speaker's own
 
 
 def check_understanding(c: Checker, value: Any) -> Lexicon:

@@ -35,6 +35,7 @@ REQUEST_GAP = 4  # words allowed between a call ("nurse") and its ask ("need"): 
 NEGATION_SPAN = 3  # how far before a request a negation still turns it round
 OWN_BEFORE = 2  # words between "my" (or "got") and the body part: "my poor old knee", "got a gammy leg"
 OWN_AFTER = 1  # words between the body part and "mine": "this knee of mine"
+WELL_NEAR = 4  # words from a body part to the word saying it is well: "my knee is so much better"
 DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breathe" stays distress
 
 Level = Literal["help", "ask"]
@@ -212,6 +213,7 @@ class HelpReader:
         self.body = [p(x) for x in lexicon.body]
         self.mine = [p(x) for x in lexicon.mine]
         self.well = [p(x) for x in lexicon.well]
+        self.speaker = [p(x) for x in lexicon.speaker]
         self.keywords = [p(x) for x in keywords]
         self.before = frozenset(lexicon.negation_before)
         self.after = frozenset(lexicon.negation_after)
@@ -243,7 +245,8 @@ class HelpReader:
         doubt = bool(self.spans_of(self.doubts, reading))
         others = bool(self.spans_of(self.others, reading))
         if verdict is not None and verdict.reason in ("unsure", "body") and others and (
-                self.reader.inside or not self._own_part(reading) or self._story(reading)):
+                self.reader.inside or self._story(reading)
+                or not (self._own_part(reading) or self._said_of_self(reading))):
             verdict = None  # "my knees used to hurt years ago", "my grandson's cold"; not "my hip, since christmas"
         if verdict is None:
             if doubt and self.spans_of(self.calls, reading):
@@ -316,23 +319,43 @@ class HelpReader:
         """Long ago or made up ("years ago", "in the film"), with nothing said to happen now."""
         return bool(self.spans_of(self.past, reading)) and not self.spans_of(self.present, reading)
 
-    def _own_part(self, reading: Reading) -> bool:
-        """A body part of the speaker's own: "my knee", "I've got a gammy leg", "this knee of mine"; in
+    def _own_parts(self, reading: Reading) -> list[tuple[int, int]]:
+        """Body parts of the speaker's own: "my knee", "I've got a gammy leg", "this knee of mine"; in
         Korean any body part, since "my" is seldom said there (talk of someone else is left out by the caller)."""
         parts = self.spans_of(self.body, reading)
         if self.reader.inside or not parts:
-            return bool(parts)
+            return parts
         mine = self.spans_of(self.mine, reading)
         between = {o for o, _ in self.spans_of(self.others, reading)}  # "my husband's knee", "das Knie meiner Frau"
-        return any((0 <= lo - m_hi <= OWN_BEFORE and not between & set(range(m_hi, lo)))
-                   or (0 <= m_lo - hi <= OWN_AFTER and not between & set(range(hi, m_lo + 2)))
-                   for lo, hi in parts for m_lo, m_hi in mine)
+        return [(lo, hi) for lo, hi in parts if any(
+            (0 <= lo - m_hi <= OWN_BEFORE and not between & set(range(m_hi, lo)))
+            or (0 <= m_lo - hi <= OWN_AFTER and not between & set(range(hi, m_lo + 2))) for m_lo, m_hi in mine)]
+
+    def _own_part(self, reading: Reading) -> bool:
+        return bool(self._own_parts(reading))
+
+    def _said_of_self(self, reading: Reading) -> bool:
+        """A complaint whose nearest person word before it (after it, if none comes before) is the speaker:
+        "I've felt off colour since my daughter came", not "my daughter has been off colour"."""
+        others = self.spans_of(self.others, reading)
+        followed = {lo - 1 for lo, _ in others} | {lo - 2 for lo, _ in others}
+        people = sorted([(lo, hi, False) for lo, hi in others]
+                        + [(lo, hi, True) for lo, hi in self.spans_of(self.speaker, reading)
+                           if hi - 1 not in followed])  # "my daughter" speaks of the daughter
+        for lo, hi in self.spans_of(self.unsure, reading):
+            before = [p for p in people if p[1] <= lo]
+            after = [p for p in people if p[0] >= hi]
+            nearest = before[-1] if before else (after[0] if after else None)
+            if nearest is not None and nearest[2]:
+                return True
+        return False
 
     def _own_body(self, reading: Reading) -> bool:
         """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀").
 
-        A complaint may come in words no list holds; only a clear "better" or "fine" (not negated)
-        makes it none.
+        A complaint may come in words no list holds; only a clear "better" or "fine" (not negated),
+        said of the body part (just after it: "my knee is much better"), makes it none; "fine" elsewhere
+        ("the weather is fine, but my knee...") does not.
         """
-        return self._own_part(reading) and not any(
-            not self._negated(reading, s, DISTRESS_NEGATION_SPAN) for s in self.spans_of(self.well, reading))
+        well = [s for s in self.spans_of(self.well, reading) if not self._negated(reading, s, NEGATION_SPAN)]
+        return any(not any(lo <= w_lo <= hi + WELL_NEAR for w_lo, _ in well) for lo, hi in self._own_parts(reading))

@@ -86,6 +86,11 @@ def test_help_words_in_clear_idioms_still_do_not_ask(lang: str, text: str) -> No
     ("de", "mein Knie macht mir Ärger"),
     ("de", "meine Schulter will nicht so wie ich"),
     ("ko", "무릎이 좀 이상해요"),
+    ("en", "I've got a gammy leg again"),
+    ("en", "this old wrist of mine keeps letting me down"),
+    ("en", "the weather is fine but my chest has been rattly"),  # "fine" is said of the weather
+    ("en", "I've felt off colour ever since my daughter came on Sunday"),  # the complaint is the speaker's
+    ("de", "das Wetter ist schön, aber mein Rücken macht mir Sorgen"),
 ])
 def test_a_complaint_about_ones_own_body_in_unlisted_words_is_asked_about(lang: str, text: str) -> None:
     assert label(lang, text) == "ask"
@@ -97,6 +102,9 @@ def test_a_complaint_about_ones_own_body_in_unlisted_words_is_asked_about(lang: 
     ("de", "mein Knie ist wieder gut"),
     ("ko", "무릎이 이제 괜찮아요"),
     ("en", "my husband's knee is playing him up"),  # someone else's body: no question for the resident
+    ("en", "my daughter has been off colour all week"),
+    ("de", "das Knie meiner Frau ist schlimm"),
+    ("en", "I put my feet up after lunch"),
 ])
 def test_a_body_part_said_to_be_well_or_someone_elses_is_no_complaint(lang: str, text: str) -> None:
     assert label(lang, text) not in ("help", "ask")
