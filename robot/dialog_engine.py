@@ -143,7 +143,7 @@ class DialogEngine:
         if verdict is not None:
             sure = verdict.level == "help"
             return Understanding("help", 1.0 if sure else 0.6, sure, "help" if sure else "ask", verdict.reason)
-        verdict = self.foreign.judge(text, complaints_ask)
+        verdict = self.foreign.judge(text)
         if verdict is not None:
             sure = verdict.level == "help"
             return Understanding("help", 1.0 if sure else 0.6, sure, "help" if sure else "ask", verdict.reason)

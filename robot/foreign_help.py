@@ -4,14 +4,14 @@ A German robot must not answer "help me" or "도와주세요" with its fallback.
 own `understanding.help` lists (and their help keywords) are read at start, so this grows with
 the packs: an utterance that holds another language's help or distress phrase makes the robot
 ask (in its own language), and a cry for help in another language ("help!", "Hilfe!",
-"도와주세요") raises help at once. A phrase whose words are all words of the robot's own pack
-is left out ("fall" is English distress, but German "auf jeden Fall" is no fall). Only text
-understanding changes: the recogniser grammar stays the robot's own.
+"도와주세요") raises help at once. Words of the robot's own pack are taken out of the utterance
+first, so a word both languages share is read as the robot's own: "fall" is English distress,
+but German "auf jeden Fall" is no fall, while "I fell" to a German robot is still asked about.
+Only text understanding changes: the recogniser grammar stays the robot's own.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterable
 from functools import lru_cache
@@ -72,23 +72,25 @@ class ForeignHelp:
     """Judges an utterance with the help lists of the other pack languages."""
 
     def __init__(self, pack: Pack, others: Iterable[Pack]) -> None:
-        mine = own_words(pack)
+        self.mine = own_words(pack)
         self.judges: list[tuple[Reader, HelpReader]] = []
         for other in others:
             reader = Reader(other.language, other.lexicon)
+            self.judges.append((reader, HelpReader(reader, other.lexicon, other.intents["help"].keywords)))
 
-            def kept(phrases: Iterable[str], reader: Reader = reader) -> tuple[str, ...]:
-                return tuple(p for p in phrases if not set(reader.phrase(p).parts) <= mine)
+    def judge(self, text: str) -> HelpVerdict | None:
+        """A cry for help in another language is help; any other help or distress there is a question.
 
-            lex = other.lexicon
-            lexicon = dataclasses.replace(lex, alarms=kept(lex.alarms), calls=kept(lex.calls), asks=kept(lex.asks),
-                                          distress=kept(lex.distress), unsure=kept(lex.unsure))
-            self.judges.append((reader, HelpReader(reader, lexicon, kept(other.intents["help"].keywords))))
-
-    def judge(self, text: str, complaints_ask: bool = True) -> HelpVerdict | None:
-        """A cry for help in another language is help; any other help or distress there is a question."""
+        Complaints are left to the robot's own language: the other packs' long lists of them ("lump",
+        "upset", "rash") hold too many words that another language uses for something else.
+        """
+        if not self.judges:
+            return None
+        foreign = " ".join(w for w in normalise(text).split() if w not in self.mine)
+        if not foreign:
+            return None
         for reader, helper in self.judges:
-            verdict = helper.judge(reader.read(text), complaints_ask)
+            verdict = helper.judge(reader.read(foreign), complaints_ask=False)
             if verdict is not None:
                 cry = verdict.level == "help" and verdict.reason == "alarm"
                 return HelpVerdict("help" if cry else "ask", "foreign")

@@ -119,6 +119,8 @@ def test_a_body_part_said_to_be_well_or_someone_elses_is_no_complaint(lang: str,
     ("de", "도와주세요", "help"),
     ("ko", "help!", "help"),
     ("ko", "ich brauche Hilfe", "ask"),
+    ("de", "I fell in the bathroom", "ask"),  # "fall" is a German word too, but "fell" is not
+    ("en", "bitte, Hilfe!", "help"),
 ])
 def test_help_in_another_pack_language_asks_and_a_cry_in_it_is_help(lang: str, text: str, expected: str) -> None:
     assert label(lang, text) == expected
