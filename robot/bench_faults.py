@@ -225,6 +225,19 @@ def clock_jump(m: Matrix) -> Outcome:
     return out
 
 
+def resolve_then_call_again(m: Matrix, out: Outcome, first: str | None, fault: str, since: float,
+                            resolve_s: float) -> Outcome:
+    """After `fault`, staff resolve the alert that was open across it by its id, and a new call must reach
+    them: the alert is lost if it never arrived, and its id is intact only if the resolve found it."""
+    resolved = bool(first) and m.staff.resolve(str(first), timeout=resolve_s)
+    second, out.time_to_staff_s = m.await_help(m.ask_help())
+    out.note = f"open alert resolved by its id after the {fault}: {resolved}"
+    out = m.finish(out, [second], since)
+    out.alerts_lost += int(first is None)
+    out.alert_id_intact = out.alert_id_intact and resolved
+    return out
+
+
 def robot_sigkill(m: Matrix) -> Outcome:
     """Killed with a help request open: after the restart the same alert is resumed (staff resolve it
     by its id), a call made while it boots is that same alert, and a new call afterwards is delivered."""
@@ -234,14 +247,7 @@ def robot_sigkill(m: Matrix) -> Outcome:
     t_kill = time.monotonic()
     m.boot(wait=False)
     m.ask_help()  # at once, while it boots: "help is still coming"
-    resolved = bool(first) and m.staff.resolve(str(first), timeout=90)
-    t1 = m.ask_help()
-    second, out.time_to_staff_s = m.await_help(t1)
-    out.note = f"open alert resolved by its id after the restart: {resolved}"
-    out = m.finish(out, [second], t_kill)
-    out.alerts_lost += int(first is None)
-    out.alert_id_intact = out.alert_id_intact and resolved
-    return out
+    return resolve_then_call_again(m, out, first, "restart", t_kill, resolve_s=90)
 
 
 def broker_down_at_boot(m: Matrix) -> Outcome:
@@ -270,14 +276,7 @@ def broker_down_mid_alert(m: Matrix) -> Outcome:
     time.sleep(max(0.0, m.outage_s - 1.0))
     m.broker.start()
     t_up = time.monotonic()
-    resolved = bool(first) and m.staff.resolve(str(first), timeout=60)
-    t1 = m.ask_help()  # and a new call right after the outage
-    second, out.time_to_staff_s = m.await_help(t1)
-    out.note = f"open alert resolved by its id after the outage: {resolved}"
-    out = m.finish(out, [second], t_up)
-    out.alerts_lost += int(first is None)
-    out.alert_id_intact = out.alert_id_intact and resolved
-    return out
+    return resolve_then_call_again(m, out, first, "outage", t_up, resolve_s=60)
 
 
 def full_disk(m: Matrix) -> Outcome:

@@ -3,7 +3,8 @@
 Help comes first and nothing outranks it (robot.understanding): acute distress, a cry for
 help or a request for a person is help at once, whatever the recogniser's confidence; a
 negated request, a complaint, a near wording or a recogniser alternative that holds a call
-for help only make the robot ask. Every other intent is read from the same normalised words:
+for help only make the robot ask; so does help in another pack's language (robot.foreign_help),
+where a cry is help at once. Every other intent is read from the same normalised words:
 a keyword or phrase settles it (its words close together in any order; a match inside a
 longer match does not count, so "not good" beats "good"), otherwise word-order-tolerant
 similarity against the pack's examples decides. Anything uncertain is asked again in other
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
+from robot.foreign_help import ForeignHelp, neighbours
 from robot.intent_similarity import ExampleIndex, character_similarity
 from robot.understanding import INSIDE, HelpReader, Phrase, Reader, Reading
 
@@ -62,11 +64,14 @@ class DialogEngine:
     """Intent matching and response rendering for one pack."""
 
     def __init__(self, pack: Pack, *, accept: float = 0.72, ask_again: float = 0.5,
-                 min_confidence: float = 0.45, seed: int | None = None) -> None:
+                 min_confidence: float = 0.45, seed: int | None = None, others: Iterable[Pack] | None = None
+                 ) -> None:
         self.pack = pack
         self.accept, self.ask_again, self.min_confidence = accept, ask_again, min_confidence
         self.reader = Reader(pack.language, pack.lexicon)
         self.helper = HelpReader(self.reader, pack.lexicon, pack.intents["help"].keywords)
+        # help in the other languages of the home (by default the packs beside this one)
+        self.foreign = ForeignHelp(pack, neighbours(pack) if others is None else others)
         self._rng = random.Random(seed)
         self._last_variant: dict[str, str] = {}
         syllables = pack.language in INSIDE
@@ -135,6 +140,10 @@ class DialogEngine:
         """Help at once, a reason to ask, or None: decided before any other intent is considered."""
         r = self.reader.read(text)
         verdict = self.helper.judge(r, complaints_ask)
+        if verdict is not None:
+            sure = verdict.level == "help"
+            return Understanding("help", 1.0 if sure else 0.6, sure, "help" if sure else "ask", verdict.reason)
+        verdict = self.foreign.judge(text, complaints_ask)
         if verdict is not None:
             sure = verdict.level == "help"
             return Understanding("help", 1.0 if sure else 0.6, sure, "help" if sure else "ask", verdict.reason)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help"}
-HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present")
+HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
+              "well", "speaker")
 
 
 class Checker(Protocol):
@@ -40,8 +41,12 @@ class Lexicon:
     unsure: tuple[str, ...] = ()
     doubts: tuple[str, ...] = ()  # a request that doubts itself ("should I see the nurse?") is asked about
     others: tuple[str, ...] = ()  # someone else, the past, television: distress there is asked about
-    past: tuple[str, ...] = ()  # long ago ("years ago", "back in the war"): help words there are a story
-    present: tuple[str, ...] = ()  # now, still, again, "is", "has": someone else's distress is asked about
+    past: tuple[str, ...] = ()  # long ago or made up ("years ago", "in the film"): help words there are a story
+    present: tuple[str, ...] = ()  # now, still, again, "is", "has": with a long-ago marker, still asked about
+    body: tuple[str, ...] = ()  # parts of the body: the speaker's own, not said to be well, is asked about
+    mine: tuple[str, ...] = ()  # the speaker's own ("my", "mein"): just before a body part
+    well: tuple[str, ...] = ()  # clearly well ("better", "fine"): a body part said with it is no complaint
+    speaker: tuple[str, ...] = ()  # the speaker ("I", "my"): nearest before a complaint, it is the speaker's own
 
 
 def check_understanding(c: Checker, value: Any) -> Lexicon:

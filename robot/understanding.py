@@ -9,8 +9,10 @@ may sit inside a compound ("schmerz" in "brustschmerzen").
 
 `HelpReader` decides whether an utterance calls for help, from the pack's help words alone, so
 no other intent, keyword length or dialog context can outrank it: acute distress, a cry for
-help, or a request for a person raise help at once; a negated request, a complaint or a near
-wording only make the robot ask. All of it is data in the pack's `understanding` section.
+help, or a request for a person raise help at once; a negated request, a complaint, a lone help
+word inside a ramble, the speaker's own body part not said to be well, or someone else's distress
+that is no story of long ago only make the robot ask. All of it is data in the pack's
+`understanding` section.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ NEAR_INTENT = 1  # other phrases keep their order, with at most this many extra 
 SHORT_CALL = 3  # an utterance this short that names a call ("oh nurse quick") is one
 REQUEST_GAP = 4  # words allowed between a call ("nurse") and its ask ("need"): "holen sie mir bitte eine schwester"
 NEGATION_SPAN = 3  # how far before a request a negation still turns it round
+OWN_BEFORE = 2  # words between "my" (or "got") and the body part: "my poor old knee", "got a gammy leg"
+OWN_AFTER = 1  # words between the body part and "mine": "this knee of mine"
+WELL_NEAR = 4  # words from a body part to the word saying it is well: "my knee is so much better"
 DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breathe" stays distress
 
 Level = Literal["help", "ask"]
@@ -187,7 +192,7 @@ class HelpVerdict:
     """Whether an utterance calls for help: `help` at once, or `ask` the resident first."""
 
     level: Level
-    reason: str  # distress, alarm, request, call, keyword, negated, unsure (no words, ever)
+    reason: str  # distress, alarm, request, call, keyword, negated, alone, unsure, body (no words, ever)
 
 
 class HelpReader:
@@ -205,6 +210,10 @@ class HelpReader:
         self.others = [p(x) for x in lexicon.others]
         self.past = [p(x) for x in lexicon.past]
         self.present = [p(x) for x in lexicon.present]
+        self.body = [p(x) for x in lexicon.body]
+        self.mine = [p(x) for x in lexicon.mine]
+        self.well = [p(x) for x in lexicon.well]
+        self.speaker = [p(x) for x in lexicon.speaker]
         self.keywords = [p(x) for x in keywords]
         self.before = frozenset(lexicon.negation_before)
         self.after = frozenset(lexicon.negation_after)
@@ -235,8 +244,10 @@ class HelpReader:
         verdict = self._judge(reading, complaints_ask)
         doubt = bool(self.spans_of(self.doubts, reading))
         others = bool(self.spans_of(self.others, reading))
-        if verdict is not None and verdict.reason == "unsure" and others:
-            verdict = None  # "my knees used to hurt", "my grandson's cold"
+        if verdict is not None and verdict.reason in ("unsure", "body") and others and (
+                self.reader.inside or self._story(reading)
+                or not (self._own_part(reading) or self._said_of_self(reading))):
+            verdict = None  # "my knees used to hurt years ago", "my grandson's cold"; not "my hip, since christmas"
         if verdict is None:
             if doubt and self.spans_of(self.calls, reading):
                 return HelpVerdict("ask", "doubt")  # "should I see the doctor?"
@@ -251,19 +262,15 @@ class HelpReader:
     def _about_others(self, reading: Reading, verdict: HelpVerdict) -> HelpVerdict | None:
         """Help words in talk about someone else, the past or television.
 
-        Long ago ("my neighbour fell last winter") is a story, unless something is happening now
-        as well. Naming a doctor or nurse about someone else ("my son's a doctor") asks for no one.
-        Someone else's distress is asked about while it may be happening ("my husband has fallen",
-        "she can not breathe", or with someone called in the same breath); told as a finished story
-        ("my grandson fell off his bike") it is not. A request for a person stays a question: it may
-        be for the other person.
+        Long ago or made up ("my neighbour fell last winter", "in the film he fell") is a story,
+        unless something is happening now as well. Naming a doctor or nurse about someone else ("my
+        son's a doctor") asks for no one. Anything else is asked about: in a care home "my husband
+        fell" may have happened a minute ago, as "I fell" does, and a request for a person may be
+        for the other person.
         """
-        now = bool(self.spans_of(self.present, reading))
-        if self.spans_of(self.past, reading) and not now:
+        if self._story(reading):
             return None
         if verdict.reason == "call":
-            return None
-        if verdict.reason == "distress" and not now and not self.spans_of(self.calls, reading):
             return None
         return HelpVerdict("ask", "others")
 
@@ -273,11 +280,13 @@ class HelpReader:
             if not self._negated(reading, span, DISTRESS_NEGATION_SPAN):
                 return HelpVerdict("help", "distress")
         words = reading.words
+        alone = False  # a cry for help inside a ramble ("and then I said, well, help, and..."): ask
         for span in self.spans_of(self.alarms, reading):
             if span[0] == 0 or (span[1] == len(words) and words[span[0] - 1] in self.fillers):
                 if not self._negated(reading, span, NEGATION_SPAN):
                     return HelpVerdict("help", "alarm")
                 negated = True
+            alone = True
         calls = self.spans_of(self.calls, reading)
         if calls:
             for c, a in itertools.product(calls, self.spans_of(self.asks, reading)):
@@ -297,7 +306,56 @@ class HelpReader:
                 negated = True
         if negated or any(self._negated(reading, s, NEGATION_SPAN) for s in calls):
             return HelpVerdict("ask", "negated")
+        if alone:
+            return HelpVerdict("ask", "alone")
         if complaints_ask and any(not self.reader.any_near(self.before, reading, s[0], s[1], DISTRESS_NEGATION_SPAN, 0)
                                   for s in self.spans_of(self.unsure, reading)):
             return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
+        if complaints_ask and self._own_body(reading):
+            return HelpVerdict("ask", "body")
         return None
+
+    def _story(self, reading: Reading) -> bool:
+        """Long ago or made up ("years ago", "in the film"), with nothing said to happen now."""
+        return bool(self.spans_of(self.past, reading)) and not self.spans_of(self.present, reading)
+
+    def _own_parts(self, reading: Reading) -> list[tuple[int, int]]:
+        """Body parts of the speaker's own: "my knee", "I've got a gammy leg", "this knee of mine"; in
+        Korean any body part, since "my" is seldom said there (talk of someone else is left out by the caller)."""
+        parts = self.spans_of(self.body, reading)
+        if self.reader.inside or not parts:
+            return parts
+        mine = self.spans_of(self.mine, reading)
+        between = {o for o, _ in self.spans_of(self.others, reading)}  # "my husband's knee", "das Knie meiner Frau"
+        return [(lo, hi) for lo, hi in parts if any(
+            (0 <= lo - m_hi <= OWN_BEFORE and not between & set(range(m_hi, lo)))
+            or (0 <= m_lo - hi <= OWN_AFTER and not between & set(range(hi, m_lo + 2))) for m_lo, m_hi in mine)]
+
+    def _own_part(self, reading: Reading) -> bool:
+        return bool(self._own_parts(reading))
+
+    def _said_of_self(self, reading: Reading) -> bool:
+        """A complaint whose nearest person word before it (after it, if none comes before) is the speaker:
+        "I've felt off colour since my daughter came", not "my daughter has been off colour"."""
+        others = self.spans_of(self.others, reading)
+        followed = {lo - 1 for lo, _ in others} | {lo - 2 for lo, _ in others}
+        people = sorted([(lo, hi, False) for lo, hi in others]
+                        + [(lo, hi, True) for lo, hi in self.spans_of(self.speaker, reading)
+                           if hi - 1 not in followed])  # "my daughter" speaks of the daughter
+        for lo, hi in self.spans_of(self.unsure, reading):
+            before = [p for p in people if p[1] <= lo]
+            after = [p for p in people if p[0] >= hi]
+            nearest = before[-1] if before else (after[0] if after else None)
+            if nearest is not None and nearest[2]:
+                return True
+        return False
+
+    def _own_body(self, reading: Reading) -> bool:
+        """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀").
+
+        A complaint may come in words no list holds; only a clear "better" or "fine" (not negated),
+        said of the body part (just after it: "my knee is much better"), makes it none; "fine" elsewhere
+        ("the weather is fine, but my knee...") does not.
+        """
+        well = [s for s in self.spans_of(self.well, reading) if not self._negated(reading, s, NEGATION_SPAN)]
+        return any(not any(lo <= w_lo <= hi + WELL_NEAR for w_lo, _ in well) for lo, hi in self._own_parts(reading))

@@ -24,7 +24,7 @@ def label(lang: str, text: str) -> str:
 
 @pytest.mark.parametrize(("lang", "text"), [
     ("en", "my cousin took a tumble on the ice years ago"),
-    ("en", "my grandson fell off his bike"),
+    ("en", "my grandson fell off his bike last summer"),
     ("en", "her brother is a doctor up in leeds"),
     ("de", "mein onkel ist vor jahren vom dach gefallen"),
     ("ko", "우리 딸이 간호사예요"),
