@@ -187,11 +187,10 @@ def _stop_latency(rounds: int, model_dir: Path) -> dict[str, Any]:
         timings = rt.barge.timings
         for _ in range(rounds):
             _until(lambda: not rt.speech.busy and rt.behaviour.state in ("idle", "engaged", "listening"), 30)
-            audio = len(timings["text_to_audio_ms"])
             silenced = len(timings["stop_to_silence_ms"])
-            rt.hear("너 로봇이야")  # the disclosure: a long reply
-            _until(lambda n=audio: len(timings["text_to_audio_ms"]) > n, 30)
-            time.sleep(2.5)  # into the sentence, past the canceller's first learning
+            rt.hear("너 로봇이야")  # typed: the disclosure, a long reply
+            _until(lambda: rt.speech.busy, 10)
+            time.sleep(3.5)  # into the sentence, past the canceller's first learning (2 s)
             rt.supervisor.send("speech_in", "play", path=str(stop_wav))
             if not _until(lambda n=silenced: len(timings["stop_to_silence_ms"]) > n, 15):
                 missed += 1
