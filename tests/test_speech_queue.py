@@ -26,9 +26,9 @@ from robot.messages import Message
 from robot.runtime import Runtime
 from robot.supervisor import Supervisor, WorkerSpec
 
-from .conftest import alive, running, wait_for
+from .conftest import alive, running, wait_for, wav
 from .test_korean_speech import speak
-from .test_speech import GRAMMAR, MODEL, wav
+from .test_speech import GRAMMAR, MODEL
 from .voice import korean_voice
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")

@@ -25,6 +25,7 @@ from robot.supervisor import WorkerSpec
 
 from .broker import ROBOTS, SITE, STAFF, Broker, Client
 from .conftest import ROOT, wait_for
+from .test_dialogs import planted
 
 LANGS = ("en", "de", "ko")
 NOW = dt.datetime(2026, 3, 2, 9, 30)
@@ -142,15 +143,6 @@ def test_the_help_question_takes_yes_no_and_anything_else_as_a_call(engine: Dial
 
 
 # -- packs: the understanding section is checked as strictly as the rest -------------------------------
-
-
-def planted(tmp_path: Path, edit: str, replacement: str) -> Path:
-    text = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8")
-    assert edit in text
-    path = tmp_path / "en" / "pack.yaml"
-    path.parent.mkdir()
-    path.write_text(text.replace(edit, replacement, 1), encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize(("edit", "replacement", "where", "message"), [

@@ -12,9 +12,9 @@ from robot.config import Config, WorkersSection
 from robot.messages import Message
 from robot.supervisor import Supervisor, WorkerSpec
 
-from .conftest import wait_for
+from .conftest import wait_for, wav
 from .test_korean_speech import speak
-from .test_speech import MODEL, wav
+from .test_speech import MODEL
 
 
 def korean_voice(config: Config, tmp_path: Path, **sections: dict[str, Any]) -> Config:
