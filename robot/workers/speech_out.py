@@ -142,13 +142,18 @@ class SpeechOutWorker(Worker):
         expected = job.words * 60.0 / max(job.rate, 60.0)
         job.t0, job.deadline = now, now + expected * 2 + HANG_MARGIN_S
         self.current = job
+        self.send("speaking_started", job=job.job, words=job.words)
         if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
             job.path = self.out_dir / f"say-{job.job:05d}.wav"
-            (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
+            try:  # a read-only or vanished directory fails this sentence; it must not crash the worker
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
+            except OSError as exc:
+                job.path = None
+                self._fail(job, "output", f"cannot write to {self.out_dir}: {exc}")
+                return
         elif self.spool is not None:
             job.path = self.spool / f"say-{job.job}.wav"
-        self.send("speaking_started", job=job.job, words=job.words)
         threading.Thread(target=self._synth, args=(job,), name=f"say-{job.job}", daemon=True).start()
 
     def _synth(self, job: _Job) -> None:
