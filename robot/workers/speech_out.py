@@ -8,7 +8,9 @@ when its synthesis begins, then exactly one outcome, `speaking_finished` or `spe
 (with a reason), which the control process needs to unmute speech in (half duplex).
 
 Synthesis runs on a thread while the worker loop keeps its heartbeat. A sentence that fails
-or overruns its expected length ends as `speaking_failed` and the next one is spoken. If
+or overruns its expected length ends as `speaking_failed` and the next one is spoken.
+A directory that cannot take its audio (read-only, full) fails it before synthesis: espeak
+would only have timed out on it, with speech in muted all the while. If
 espeak is still busy with the failed sentence, this process cannot go on with it: espeak's
 own cancel was measured blocking 40 s behind a long synthesis, and a new sentence would
 receive the old one's audio. The worker then exits, the supervisor starts a fresh process
@@ -30,6 +32,7 @@ queue and cuts the playing sentence at once, without a restart.
 from __future__ import annotations
 
 import contextlib
+import errno
 import heapq
 import os
 import shutil
@@ -47,6 +50,7 @@ from robot.worker import Worker
 
 HANG_MARGIN_S = 2.0  # on top of twice the sentence's expected length
 STUCK_GRACE_S = 2.0  # a synthesis thread that outlives its own timeout by this much is wedged
+WAV_BYTES_PER_S = 44100  # espeak-ng's 22 kHz 16-bit mono: free space a sentence needs, per second it may run
 KEEP_WAVS = 100  # the simulator keeps this many of the newest sentence files
 EXIT_FRESH_ENGINE = 5
 PIPE_BYTES = 4096  # what aplay can still play from the pipe after this worker dies: 0.1 s at 22 kHz
@@ -143,17 +147,21 @@ class SpeechOutWorker(Worker):
         job.t0, job.deadline = now, now + expected * 2 + HANG_MARGIN_S
         self.current = job
         self.send("speaking_started", job=job.job, words=job.words)
-        if self.out_dir is not None:
-            job.path = self.out_dir / f"say-{job.job:05d}.wav"
-            try:  # a read-only or vanished directory fails this sentence; it must not crash the worker
-                self.out_dir.mkdir(parents=True, exist_ok=True)
-                (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
+        where = self.out_dir if self.out_dir is not None else self.spool
+        if where is not None:
+            # A read-only, vanished or full directory fails the sentence at once: it must neither crash
+            # the worker nor keep speech in muted through a synthesis that can only time out.
+            try:
+                if self.out_dir is not None:
+                    self.out_dir.mkdir(parents=True, exist_ok=True)
+                    (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
+                disk = os.statvfs(where)
+                if disk.f_bavail * disk.f_frsize < WAV_BYTES_PER_S * (job.deadline - now):
+                    raise OSError(errno.ENOSPC, "not enough free space for the sentence's audio")
             except OSError as exc:
-                job.path = None
-                self._fail(job, "output", f"cannot write to {self.out_dir}: {exc}")
+                self._fail(job, "output", f"cannot write to {where}: {exc}")
                 return
-        elif self.spool is not None:
-            job.path = self.spool / f"say-{job.job}.wav"
+            job.path = where / (f"say-{job.job:05d}.wav" if self.out_dir is not None else f"say-{job.job}.wav")
         threading.Thread(target=self._synth, args=(job,), name=f"say-{job.job}", daemon=True).start()
 
     def _synth(self, job: _Job) -> None:
