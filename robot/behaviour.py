@@ -281,6 +281,7 @@ class Behaviour:
         # step if staff had acknowledged it), so a resident whose plight has worsened is heard again.
         self.emit(Publish("alert", (("type", "help_request"), ("priority", "high"), ("state", "renewed"),
                                     ("room", self.room))))
+        self.emit(StopSpeech())  # the answer must not wait behind (or be dropped from) a queue of chit-chat
         self.emit(Say("help_called"))
 
     def on_ack(self, event: Any) -> None:

@@ -175,6 +175,8 @@ def test_help_again_reassures_without_a_second_alert() -> None:
     assert [i for i in intents if isinstance(i, Publish) and i.get("state") != "renewed"] == []
     assert [i.get("type") for i in intents if isinstance(i, Publish)] == ["help_request"]  # the open one, renewed
     assert Say("help_called") in intents
+    # said at once: speech in progress is stopped first, so the answer cannot wait behind a queue
+    assert intents.index(StopSpeech()) < intents.index(Say("help_called"))
 
 
 def test_staff_ack_tells_the_resident_help_is_coming_and_no_ack_reassures() -> None:
