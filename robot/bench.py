@@ -66,7 +66,7 @@ def bare_loop(seconds: float, rate_hz: int, realtime: bool) -> dict[str, Any]:
 
 def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
     """The control loop under busy workers, against the bare loop."""
-    from hardware.maestro_sim import SimProcess
+    from hardware.maestro_pty import SimProcess
     from robot.config import Config, LoopSection, RobotSection, ServoSection, WorkersSection
     from robot.runtime import Runtime
     from robot.supervisor import Supervisor, WorkerSpec
@@ -157,7 +157,7 @@ def bench_servo(args: argparse.Namespace) -> dict[str, Any]:
 
     from hardware.maestro import MaestroBus
     from hardware.maestro_protocol import Framing
-    from hardware.maestro_sim import SimProcess
+    from hardware.maestro_pty import SimProcess
 
     count = int(args.count)
     framing = Framing()

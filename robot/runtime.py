@@ -22,7 +22,8 @@ from typing import Any, TextIO
 from hardware.errors import DeviceUnavailable
 from hardware.maestro import MaestroBus, Reconnector
 from hardware.maestro_protocol import describe_errors
-from hardware.maestro_sim import PtyMaestro, VirtualMaestro
+from hardware.maestro_pty import PtyMaestro
+from hardware.maestro_sim import VirtualMaestro
 from robot import __version__
 from robot.activity import ActivityCounter
 from robot.alerts import Alert, AlertManager, EscalationPolicy

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from hardware.errors import DeviceUnavailable
 from hardware.maestro import MaestroBus, wait_until
 from hardware.maestro_protocol import describe_errors
-from hardware.maestro_sim import PtyMaestro
+from hardware.maestro_pty import PtyMaestro
 from robot.config import MAESTRO_MAX_US, MAESTRO_MIN_US, Config, ServoChannel
 from robot.config_load import check_config
 from robot.errors import CareBotError, ConfigError

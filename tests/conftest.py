@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hardware.maestro_sim import PtyMaestro
+from hardware.maestro_pty import PtyMaestro
 from robot.config import Config, LoopSection, RobotSection, WorkersSection
 from robot.config_load import load_config
 from robot.runtime import Runtime

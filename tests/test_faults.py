@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from hardware.maestro import MaestroBus, Reconnector
-from hardware.maestro_sim import PtyMaestro
+from hardware.maestro_pty import PtyMaestro
 from robot.config import Config
 from robot.runtime import Runtime
 from robot.supervisor import WorkerSpec

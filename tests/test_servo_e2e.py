@@ -10,7 +10,7 @@ import serial
 from hardware.errors import DeviceUnavailable
 from hardware.maestro import MaestroBus, Reconnector
 from hardware.maestro_protocol import MaestroError
-from hardware.maestro_sim import PtyMaestro
+from hardware.maestro_pty import PtyMaestro
 from robot.runtime import Runtime
 
 from .conftest import wait_for
