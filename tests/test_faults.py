@@ -99,7 +99,7 @@ def test_systemd_watchdog_is_fed_during_a_servo_outage_the_robot_is_handling(con
         # WatchdogSec=5 in the unit: a servo outage longer than that must not restart the service
         assert wait_for(lambda: notify.pings_since(in_fault) >= 2, 4), notify.messages[-5:]
         assert rt.behaviour.state == "fault"
-        rt.inject("help")  # and help still goes out meanwhile
+        rt.hear("help me please, I fell")  # and help still goes out meanwhile
         assert wait_for(lambda: help_alerts(rt), 2)
 
 
@@ -136,7 +136,7 @@ def test_a_crash_in_housekeeping_is_caught_and_the_audit_log_goes_on(config: Con
     with running(config) as rt:
         calls = break_for(monkeypatch, rt.housekeeper, "write_status", "housekeeping bug")
         assert wait_for(lambda: calls, config.loop.status_interval_s + 2)
-        rt.inject("help")
+        rt.hear("help me please, I fell")
         audit = rt.state_dir / "audit.jsonl"
         assert wait_for(lambda: '"dest": "alerting"' in audit.read_text(), 3)
 
@@ -259,7 +259,7 @@ def test_a_tick_exception_is_a_fault_that_clears_when_ticks_run_cleanly(config: 
         assert "tick_exception" in rt.behaviour.facts.faults
         assert wait_for(lambda: rt.behaviour.state == "idle", 10), rt.behaviour.facts.faults
         assert wait_for(lambda: fault_states(rt, "tick_exception") == ["raised", "cancelled"], 2)
-        rt.inject("help")
+        rt.hear("help me please, I fell")
         assert wait_for(lambda: help_alerts(rt), 2)
 
 

@@ -214,7 +214,7 @@ def test_after_a_sample_of_hostile_commands_a_help_request_reaches_staff(robot: 
             (link.rejected_commands, link.intake.accepted, sent)
         assert link.rejected_commands > sent // 2 and link.intake.accepted > 0  # both paths taken
         assert link.alive() and link.errors == 0 and robot.loop.running
-        robot.inject("help")  # whatever state the accepted commands left it in
+        robot.hear("help me please, I fell")  # whatever state the accepted commands left it in
         assert wait_for(lambda: alerts(staff, type="help_request"), 5), robot.behaviour.state
     finally:
         for name in COMMANDS:  # no retained command may outlive this test on the broker
@@ -240,7 +240,7 @@ def test_after_a_sample_of_hostile_alerts_the_console_still_shows_a_help_request
         assert intruder.publish(f"carebot/v1/{SITE}/{ROBOTS[1]}/alert", json.dumps(last)) < 0x80
         assert console.until(marker, 10), "".join(console.lines[-5:])
         assert sum("ignored" in line for line in console.lines) > 50
-        robot.inject("help")
+        robot.hear("help me please, I fell")
         assert console.until(f"{ROBOTS[0]}/lounge", 5), "".join(console.lines[-5:])
         assert console.proc.poll() is None
     finally:

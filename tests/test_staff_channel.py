@@ -32,7 +32,7 @@ def command(name: str, **fields: Any) -> bytes:
 def help_reaches_staff(robot: Runtime, staff: Client) -> dict[str, Any]:
     """A help request made now reaches the staff subscriber; returns its first update."""
     before = {a["alert_id"] for a in alerts(staff, type="help_request")}
-    robot.inject("help")
+    robot.hear("help me please, I fell")
     assert wait_for(lambda: [a for a in alerts(staff, type="help_request") if a["alert_id"] not in before], 5), \
         "a help request did not reach staff"
     return [a for a in alerts(staff, type="help_request") if a["alert_id"] not in before][0]
@@ -86,7 +86,7 @@ def test_a_wedged_link_thread_is_noticed_within_two_seconds_and_help_goes_out_af
     link = robot.link
     assert link is not None
     robot.guard.parts["mqtt_link"].inject_stall(4.0)  # its next step hangs, as in a stuck library call
-    robot.inject("help")
+    robot.hear("help me please, I fell")
     # noticed after 1.5 s without a beat, checked every 0.25 s by the tick (the wait allows for a loaded machine)
     assert wait_for(lambda: robot.guard.parts["mqtt_link"].stalls == 1, 2.5)
     assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 8), "help never left"
@@ -97,7 +97,7 @@ def test_an_outbox_that_fails_still_sends_the_alert_and_staff_hear_of_the_fault(
     link = robot.link
     assert link is not None
     link.outbox.close()  # the database is gone from under the link, as on a failing disk
-    robot.inject("help")
+    robot.hear("help me please, I fell")
     # The outbox holds the alert in memory and sends it from there (robot.outbox; tests/test_durable_alerts.py
     # covers a real full disk and the write once the disk is back).
     assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 5), "the alert was lost"
