@@ -14,22 +14,11 @@ from typing import Any
 
 from robot import __version__
 from robot.dialogs import DialogError
-from robot.errors import CareBotError, ConfigError
-
-SYSTEM_CONFIG = Path("/etc/carebot/carebot.toml")
-SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "carebot.toml"
-
-
-def default_config() -> Path:
-    """The config used when --config is not given: $CAREBOT_CONFIG, /etc, or the source tree's."""
-    env = os.environ.get("CAREBOT_CONFIG")
-    if env:
-        return Path(env)
-    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else SOURCE_CONFIG
+from robot.errors import EXPECTED, ConfigError
 
 
 def _load(path: Path | None) -> Any:
-    from robot.config_load import load_config
+    from robot.config_load import default_config, load_config
 
     return load_config(path or default_config())
 
@@ -351,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(p, file=sys.stderr)
         print("the dialog pack was refused; check it with: carebot dialogs check PATH", file=sys.stderr)
         return 2
-    except CareBotError as exc:
+    except EXPECTED as exc:
         print(f"carebot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

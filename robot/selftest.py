@@ -181,7 +181,7 @@ def run(ctx: Context, only: list[str], out: TextIO | None) -> list[Check]:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     """Check every part of the robot; exit 1 if any check failed."""
-    from robot.cli import default_config
+    from robot.config_load import default_config
 
     unknown = [n for n in args.only or [] if n not in CHECKS]
     if unknown:
