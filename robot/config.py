@@ -346,6 +346,16 @@ class LogSection(Section):
     format: Literal["text", "json"] = "text"
 
 
+class HealthSection(Section):
+    """The board watch: under-voltage, throttling and free space, read off the loop."""
+
+    enabled: bool = Field(True, description="Watch the board (on a machine that is not a Pi: free space only).")
+    interval_s: float = Field(2.0, ge=0.05, le=60, description="How often the board is read.")
+    clear_after_s: float = Field(30.0, ge=0, le=3600, description="A fault clears after its cause is gone this long.")
+    min_free_mb: int = Field(100, ge=0, le=100000, description="Less free space in state_dir is a fault.")
+    sys_root: Path = Field(Path("/sys"), description="Where sysfs is (tests point it at a scratch copy).")
+
+
 class Config(Section):
     """The whole robot configuration."""
 
@@ -363,6 +373,7 @@ class Config(Section):
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
     log: LogSection = LogSection()
+    health: HealthSection = HealthSection()
     source: Path | None = Field(None, exclude=True, description="The file this was read from.")
 
 
