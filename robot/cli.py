@@ -142,6 +142,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"
                                          for k, v in turns.items() if k.endswith("_ms") and v.get("n")))
         print(f"barge-in    stops {turns['barge_ins']['stop']}, heard over speech {turns['barge_ins']['help_heard']}")
+    board = status.get("board")
+    if board:
+        from hardware.pi_health import describe
+
+        faults = f"; FAULTS {', '.join(board['faults'])}" if board.get("faults") else ""
+        print(f"board       {describe(board)}{faults}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
