@@ -227,6 +227,9 @@ class VisionSection(Section):
 
     enabled: bool = False
     camera: Literal["v4l2", "file", "scene"] = Field("v4l2", description="A device, a video/images, or the demo scene.")
+    scene: Literal["demo", "empty", "stage"] = Field("demo", description=(
+        "camera = \"scene\": the demo (a resident comes and goes every 40 s), an empty room, or a stage whose "
+        "people come and go when a scenario says (robot.scenario)."))
     device: str = Field("/dev/video0", description="V4L2 device; prefer /dev/v4l/by-id/... for a stable name.")
     path: Path | None = Field(None, description="Video file or image folder for camera = \"file\".")
     width: int = Field(320, ge=160, le=1280)
@@ -254,7 +257,8 @@ class VisionSection(Section):
         """Options for the vision worker process (plain data: it is spawned)."""
         engagement = {k: getattr(self, k) for k in ("engage_on", "engage_off", "engage_window_s",
                                                     "disengage_window_s", "disengaged_after_s", "near_fraction")}
-        return {"camera": self.camera, "device": self.device, "path": str(self.path) if self.path else None,
+        return {"camera": self.camera, "scene": self.scene, "device": self.device,
+                "path": str(self.path) if self.path else None,
                 "width": self.width, "height": self.height, "idle_fps": self.idle_fps,
                 "active_fps": self.active_fps, "detector": self.detector,
                 "yunet_model": str(self.yunet_model) if self.yunet_model else None, "engagement": engagement}

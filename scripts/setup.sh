@@ -7,7 +7,7 @@ venv="${1:-.venv}"
 # alsa-utils: aplay speaks on the sound card, arecord is the robot's microphone
 # chromium: the resident's screen in kiosk mode, and the browser tests (Playwright drives this binary)
 # fonts-noto-cjk: Korean on the screen
-packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils mosquitto mosquitto-clients libspeexdsp1
+packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils mosquitto mosquitto-clients libspeexdsp1 openssl
           chromium fonts-dejavu-core fonts-noto-cjk)
 missing=()
 for p in "${packages[@]}"; do

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from robot.clock import Clock
 from robot.config import SpeechSection
 from robot.core.speech_jobs import SpeechJobs, Update
 from robot.dialog_engine import Conversation, DialogEngine
@@ -38,15 +39,17 @@ class WorkerSender(Protocol):
 
 @dataclass
 class StandIn:
-    """Speech output without a speech-out worker: a fixed time per sentence."""
+    """Speech output without a speech-out worker: a fixed time per sentence. No sound is made, so the
+    sentence lasts its length in robot time (robot.clock): a simulator's fast clock says it faster."""
 
-    busy_until: float = 0.0
+    busy_until: float = 0.0  # care time
     queued: int = 0
     rate_wpm: float = 150.0
+    clock: Clock = field(default_factory=Clock)
 
     def say(self, now: float, words: int = 8) -> None:
         seconds = max(STAND_IN_SPEECH_S, words * 60.0 / self.rate_wpm)
-        self.busy_until = max(self.busy_until, now) + seconds
+        self.busy_until = max(self.busy_until, self.clock.at(now)) + seconds
         self.queued += 1
 
     def stop(self) -> None:
@@ -54,7 +57,7 @@ class StandIn:
         self.queued = 0
 
     def finished(self, now: float) -> bool:
-        if self.queued and now >= self.busy_until:
+        if self.queued and self.clock.at(now) >= self.busy_until:
             self.queued = 0
             return True
         return False
@@ -66,7 +69,8 @@ class SpeechChannel:
     def __init__(self, config: SpeechSection, engine: DialogEngine, conversation: Conversation,
                  workers: WorkerSender, worker_names: set[str], motion: MotionController,
                  record: Callable[[str, dict[str, Any]], None], console: Callable[[str], None],
-                 said: collections.deque[Say], fault: Callable[[str, bool, float], None]) -> None:
+                 said: collections.deque[Say], fault: Callable[[str, bool, float], None],
+                 clock: Clock | None = None) -> None:
         self.config = config
         self.engine = engine
         self.conversation = conversation
@@ -79,7 +83,7 @@ class SpeechChannel:
         self.said = said
         self.fault = fault
         self.said_text: collections.deque[str] = collections.deque(maxlen=200)
-        self.stand_in = StandIn()
+        self.stand_in = StandIn(clock=clock or Clock())
         self.jobs = SpeechJobs(workers, speech_in=self.worker_in, soft_stop=config.out_dir is not None)
         self.faulted = False  # a sentence failed and none has been spoken in full since
         self.rate_wpm = float(config.rate_wpm)

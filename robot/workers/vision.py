@@ -9,6 +9,7 @@ retried with backoff while the robot carries on voice-only.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,8 @@ def make_camera(options: dict[str, Any]) -> Camera:
     kind = options.get("camera", "v4l2")
     if kind == "scene":
         scene = demo_scene(width, height)
-        if options.get("scene") == "empty":  # an empty room (benchmarks of idle cost)
-            scene.actors = []
+        if options.get("scene") in ("empty", "stage"):  # an empty room (benchmarks of idle cost), or a
+            scene.actors, scene.period = [], None    # stage whose people come and go when told (scenarios)
         return SceneCamera(scene)
     if kind == "file":
         return FileCamera(Path(str(options["path"])), width, height)
@@ -75,6 +76,11 @@ class VisionWorker(Worker):
             self.send("camera_state", on=on)
         elif msg.kind == "inject" and isinstance(self.camera, SceneCamera):
             self.camera.plugged = msg.data.get("fault") != "unplug"
+        elif msg.kind == "stage" and isinstance(self.camera, SceneCamera):
+            try:
+                self.camera.direct(str(msg.data["who"]), str(msg.data["action"]), float(msg.data.get("x", 0.5)))
+            except ValueError as exc:  # a scenario's slip: said, and the scene goes on
+                logging.getLogger(__name__).warning("stage direction refused: %s", exc)
         elif msg.kind == "head":
             if isinstance(self.camera, SceneCamera):  # a real camera sees the head turn by itself
                 self.camera.head = (float(msg.data["pan"]), float(msg.data["tilt"]))
