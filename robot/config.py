@@ -295,6 +295,18 @@ class SpeechSection(Section):
         return self
 
 
+class ScreenSection(Section):
+    """The resident's screen: a page of captions and big buttons, served to a kiosk browser on this machine."""
+
+    enabled: bool = False
+    bind: Literal["127.0.0.1", "::1"] = Field("127.0.0.1", description="Loopback only: the page is for this robot.")
+    port: int = Field(8090, ge=1024, le=65535, description="Where the kiosk browser opens the page.")
+    font_px: int = Field(56, ge=48, le=160, description="Caption size at 800x480; the rest of the page follows it.")
+    key_file: Path | None = Field(None, description="Written at start with a fresh key that the kiosk launcher "
+                                  "passes to the page; default STATE_DIR/screen.key.")
+    presses_per_minute: int = Field(30, ge=5, le=600, description="More button presses than this are refused.")
+
+
 class BehaviourSection(Section):
     """Timings of the behaviour state machine."""
 
@@ -355,6 +367,7 @@ class Config(Section):
     vision: VisionSection = VisionSection()
     dialogs: DialogsSection = DialogsSection()
     speech: SpeechSection = SpeechSection()
+    screen: ScreenSection = ScreenSection()
     schedule: ScheduleSection = ScheduleSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
