@@ -14,22 +14,11 @@ from typing import Any
 
 from robot import __version__
 from robot.dialogs import DialogError
-from robot.errors import CareBotError, ConfigError
-
-SYSTEM_CONFIG = Path("/etc/carebot/carebot.toml")
-SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "carebot.toml"
-
-
-def default_config() -> Path:
-    """The config used when --config is not given: $CAREBOT_CONFIG, /etc, or the source tree's."""
-    env = os.environ.get("CAREBOT_CONFIG")
-    if env:
-        return Path(env)
-    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else SOURCE_CONFIG
+from robot.errors import EXPECTED, ConfigError
 
 
 def _load(path: Path | None) -> Any:
-    from robot.config_load import load_config
+    from robot.config_load import default_config, load_config
 
     return load_config(path or default_config())
 
@@ -140,6 +129,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"
                                          for k, v in turns.items() if k.endswith("_ms") and v.get("n")))
         print(f"barge-in    stops {turns['barge_ins']['stop']}, heard over speech {turns['barge_ins']['help_heard']}")
+    board = status.get("board")
+    if board:
+        from hardware.pi_health import describe
+
+        faults = f"; FAULTS {', '.join(board['faults'])}" if board.get("faults") else ""
+        print(f"board       {describe(board)}{faults}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
@@ -345,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(p, file=sys.stderr)
         print("the dialog pack was refused; check it with: carebot dialogs check PATH", file=sys.stderr)
         return 2
-    except CareBotError as exc:
+    except EXPECTED as exc:
         print(f"carebot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

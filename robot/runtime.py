@@ -24,6 +24,7 @@ from hardware.maestro import MaestroBus, Reconnector
 from hardware.maestro_protocol import describe_errors
 from hardware.maestro_pty import PtyMaestro
 from hardware.maestro_sim import VirtualMaestro
+from hardware.pi_health import BoardHealth
 from robot import __version__
 from robot.activity import ActivityCounter
 from robot.alerts import Alert, AlertManager, EscalationPolicy
@@ -33,6 +34,7 @@ from robot.config import VOICES, Config
 from robot.conversation import Conversation
 from robot.core.actions import Executor
 from robot.core.barge_in import BargeIn
+from robot.core.board import BoardWatch
 from robot.core.delivery import HelpDelivery
 from robot.core.dialog_thread import DialogThread
 from robot.core.guard import Guard, Part
@@ -123,7 +125,7 @@ class Runtime:
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
-            confirm_timeout_s=b.help_confirm_timeout_s,
+            confirm_timeout_s=b.help_confirm_timeout_s, question_speak_max_s=b.help_question_speak_max_s,
             greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
             room=cfg.robot.room)
         self.motion = MotionController(cfg.servo.channels)
@@ -153,6 +155,7 @@ class Runtime:
         executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record, self.delivery.say)
         self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
         self._watchdog = Watchdog()
+        self.board = BoardWatch(BoardHealth(cfg.health.sys_root, self.state_dir), cfg.health, self.inbox.put)
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, self.delivery,
                       schedule, self.speech, self.servo, self.motion, activity, self._watchdog, self.guard,
                       self.dialog.post, record)
@@ -186,7 +189,7 @@ class Runtime:
             g.part("supervisor", self.supervisor.step, close=self.supervisor.close, wake=self.supervisor.wake),
             # a wedged utterance must not deafen the robot: a fresh thread takes the next one
             g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
-        ]
+        ] + ([g.part("board", self.board.step, wake=self.board.wake)] if self.config.health.enabled else [])
 
     def _build_devices(self) -> None:
         cfg = self.config
@@ -219,8 +222,8 @@ class Runtime:
         w, speech, perception = self.workers, self.speech, self.perception
 
         def speech_out(msg: Message, now: float) -> None:
-            if speech.on_message(msg, now) and machine.state == "responding":
-                machine.fire("reply_done")
+            if speech.on_message(msg, now):
+                machine.speech_done()
 
         for kind in ("speaking_started", "speaking_finished", "speaking_failed"):
             w.on(kind, speech_out)
@@ -268,7 +271,9 @@ class Runtime:
         parts["supervisor"].stop(self.config.workers.stop_grace_s * 3 + 2)
         if self.link is not None:
             self.link.stop()
-        parts["servo_reconnect"].stop()
+        for name in ("servo_reconnect", "board"):
+            if name in parts:
+                parts[name].stop()
         if self.bus.connected:
             try:
                 self.bus.go_home()
@@ -364,6 +369,7 @@ class Runtime:
             "parts": self.guard.snapshot(),
             "turns": self.barge.metrics(),  # timings and counts, never words
             "speech": self.speech.jobs.summary(),
+            "board": self.board.summary(),
         }
         if self.sim is not None:
             positions = self.sim.board.positions_us()

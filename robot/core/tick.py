@@ -19,6 +19,7 @@ from robot.core.actions import Executor
 from robot.core.delivery import HelpDelivery
 from robot.core.guard import Guard
 from robot.core.inputs import (
+    BoardFault,
     ButtonPress,
     Decision,
     Inbox,
@@ -90,6 +91,7 @@ class Tick:
             LookAtPoint: lambda i, now: parts.motion.look_at(i.x, i.y),
             StaffCommand: lambda i, now: parts.staff.command(i.name, i.payload),
             PartFault: self._part_fault,
+            BoardFault: self._board_fault,
         }
 
     def fire(self, trigger: str, **kwargs: Any) -> bool:
@@ -113,8 +115,8 @@ class Tick:
         if not self.booted:
             self._check_boot(now)
         p.schedule.check_quiet(now)
-        if p.speech.poll(now) and p.machine.state == "responding":
-            self.fire("reply_done")
+        if p.speech.poll(now):
+            p.machine.speech_done()
         p.machine.step(now)
         p.executor.run(p.machine.take_intents(), now)
         p.staff.tick(now)
@@ -189,6 +191,11 @@ class Tick:
     def _part_fault(self, item: PartFault, now: float) -> None:
         self.p.record("fault", {"reason": f"part_{item.part}", "state": "raised" if item.raised else "cleared"})
         self.p.staff.fault(f"part_{item.part}", item.raised, now)
+
+    def _board_fault(self, item: BoardFault, now: float) -> None:
+        """A brown-out, throttling or a filling disk: staff see it; the robot carries on."""
+        self.p.record("fault", {"reason": item.reason, "state": "raised" if item.raised else "cleared"})
+        self.p.staff.fault(item.reason, item.raised, now)
 
     def _gesture(self, item: PlayGesture, now: float) -> None:
         try:
