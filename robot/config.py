@@ -303,7 +303,11 @@ class BehaviourSection(Section):
     greet_interval_s: float = Field(1800.0, ge=0, le=86400, description="Least time between two greetings.")
     boot_timeout_s: float = Field(30.0, ge=1, le=600, description="Longest wait for workers at boot.")
     help_confirm_timeout_s: float = Field(8.0, ge=2, le=60, description=(
-        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority)."))
+        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority); "
+        "counted from when the robot has finished saying the question."))
+    help_question_speak_max_s: float = Field(15.0, ge=2, le=60, description=(
+        "Longest the help question may take to say; if speech out has not finished it by then (hung), the "
+        "silence is counted from here."))
 
 
 DEFAULT_DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"

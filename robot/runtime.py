@@ -125,7 +125,7 @@ class Runtime:
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
-            confirm_timeout_s=b.help_confirm_timeout_s,
+            confirm_timeout_s=b.help_confirm_timeout_s, question_speak_max_s=b.help_question_speak_max_s,
             greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
             room=cfg.robot.room)
         self.motion = MotionController(cfg.servo.channels)
@@ -222,8 +222,8 @@ class Runtime:
         w, speech, perception = self.workers, self.speech, self.perception
 
         def speech_out(msg: Message, now: float) -> None:
-            if speech.on_message(msg, now) and machine.state == "responding":
-                machine.fire("reply_done")
+            if speech.on_message(msg, now):
+                machine.speech_done()
 
         for kind in ("speaking_started", "speaking_finished", "speaking_failed"):
             w.on(kind, speech_out)

@@ -115,8 +115,8 @@ class Tick:
         if not self.booted:
             self._check_boot(now)
         p.schedule.check_quiet(now)
-        if p.speech.poll(now) and p.machine.state == "responding":
-            self.fire("reply_done")
+        if p.speech.poll(now):
+            p.machine.speech_done()
         p.machine.step(now)
         p.executor.run(p.machine.take_intents(), now)
         p.staff.tick(now)
