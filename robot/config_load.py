@@ -18,6 +18,17 @@ from pydantic import BaseModel, ValidationError
 from robot.config import INLINE_SECRETS, Config
 from robot.errors import ConfigError, Problem, read_input
 
+SYSTEM_CONFIG = Path("/etc/carebot/carebot.toml")
+SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "carebot.toml"
+
+
+def default_config() -> Path:
+    """The config used when --config is not given: $CAREBOT_CONFIG, /etc, or the source tree's."""
+    env = os.environ.get("CAREBOT_CONFIG")
+    if env:
+        return Path(env)
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else SOURCE_CONFIG
+
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Parse and validate a config file, or raise ConfigError naming every problem."""

@@ -108,8 +108,7 @@ def find_channel(config: Config, ref: str) -> ServoChannel:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    from robot.cli import default_config
-    from robot.config_load import load_config
+    from robot.config_load import default_config, load_config
 
     return load_config(args.config or default_config())
 
