@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from robot.config_nursecall import NursecallSection
 from robot.errors import SecretError
 
 TOKEN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -384,6 +385,7 @@ class Config(Section):
     sim: SimSection = SimSection()
     log: LogSection = LogSection()
     health: HealthSection = HealthSection()
+    nursecall: NursecallSection = NursecallSection()
     source: Path | None = Field(None, exclude=True, description="The file this was read from.")
 
 

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = "demo"
 ROBOTS = ("robot-1", "robot-2")
 STAFF = "staff-desk"
+NURSECALL = "nursecall"  # the ESPA gateway's account: reads alerts, writes only its own tree
 STAFF2 = "staff-lead"  # a second station: with client ids tied to accounts, one session per account
 HASS = "hass"
 
@@ -40,7 +41,7 @@ def free_port() -> int:
 
 def site_setup(directory: Path, port: int) -> None:
     """scripts/broker-setup.sh's site in `directory`, listening on `port`. The script runs once per test
-    session (two RSA keys and five password hashes: 1.5-2 s on a loaded 2-core machine, paid by every
+    session (two RSA keys and a password hash per account: 1.5-2 s on a loaded 2-core machine, paid by every
     broker); each broker gets a copy of its output with its own directory and port written in."""
     global _template
     if _template is None:
@@ -48,7 +49,7 @@ def site_setup(directory: Path, port: int) -> None:
         atexit.register(shutil.rmtree, made.parent, True)
         subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(made), "--site", SITE,
                         "--robot", ROBOTS[0], "--robot", ROBOTS[1], "--staff", STAFF, "--staff", STAFF2,
-                        "--home-assistant", HASS,
+                        "--home-assistant", HASS, "--nursecall", NURSECALL,
                         "--port", str(TEMPLATE_PORT), "--bind", "127.0.0.1", "--host", "localhost",
                         "--run-as", "root"],  # pytest's temporary directories are private to us
                        check=True, capture_output=True)
