@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from robot.config_nursecall import NursecallSection
 from robot.errors import SecretError
 
 TOKEN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -303,7 +304,11 @@ class BehaviourSection(Section):
     greet_interval_s: float = Field(1800.0, ge=0, le=86400, description="Least time between two greetings.")
     boot_timeout_s: float = Field(30.0, ge=1, le=600, description="Longest wait for workers at boot.")
     help_confirm_timeout_s: float = Field(8.0, ge=2, le=60, description=(
-        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority)."))
+        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority); "
+        "counted from when the robot has finished saying the question."))
+    help_question_speak_max_s: float = Field(15.0, ge=2, le=60, description=(
+        "Longest the help question may take to say; if speech out has not finished it by then (hung), the "
+        "silence is counted from here."))
 
 
 DEFAULT_DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
@@ -335,11 +340,30 @@ class ScheduleSection(Section):
         (), description="Said when asked what's on; staff-written, never about a person.")
 
 
+class SimSection(Section):
+    """The simulator's clock (robot.clock); `carebot run` on a real robot keeps the machine's own."""
+
+    start: dt.datetime | None = Field(None, description=(
+        "Local date and time the simulated clock starts at, e.g. 2026-11-27T07:55; unset: now."))
+    speed: float = Field(1.0, gt=0, le=3600, description="Seconds of robot time per real second (60: a minute a "
+                                                          "second); the loop still ticks at its real rate.")
+
+
 class LogSection(Section):
     """Structured logs. They never carry names, transcripts or images."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
+
+
+class HealthSection(Section):
+    """The board watch: under-voltage, throttling and free space, read off the loop."""
+
+    enabled: bool = Field(True, description="Watch the board (on a machine that is not a Pi: free space only).")
+    interval_s: float = Field(2.0, ge=0.05, le=60, description="How often the board is read.")
+    clear_after_s: float = Field(30.0, ge=0, le=3600, description="A fault clears after its cause is gone this long.")
+    min_free_mb: int = Field(100, ge=0, le=100000, description="Less free space in state_dir is a fault.")
+    sys_root: Path = Field(Path("/sys"), description="Where sysfs is (tests point it at a scratch copy).")
 
 
 class Config(Section):
@@ -358,7 +382,10 @@ class Config(Section):
     schedule: ScheduleSection = ScheduleSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
+    sim: SimSection = SimSection()
     log: LogSection = LogSection()
+    health: HealthSection = HealthSection()
+    nursecall: NursecallSection = NursecallSection()
     source: Path | None = Field(None, exclude=True, description="The file this was read from.")
 
 

@@ -21,16 +21,19 @@ from typing import Any, TextIO
 
 from hardware.errors import DeviceUnavailable
 from hardware.maestro_pty import PtyMaestro
+from hardware.pi_health import BoardHealth
 from hardware.reconnect import Reconnector
 from robot import __version__
 from robot.activity import ActivityCounter
 from robot.alerts import Alert, AlertManager, EscalationPolicy
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
+from robot.clock import Clock
 from robot.config import VOICES, Config
 from robot.conversation import Conversation
 from robot.core.actions import Executor
 from robot.core.barge_in import BargeIn
+from robot.core.board import BoardWatch
 from robot.core.delivery import HelpDelivery
 from robot.core.dialog_thread import DialogThread
 from robot.core.guard import Guard, Part
@@ -76,9 +79,12 @@ class Runtime:
     """One robot: config in, parts built and started at start, stopped on request."""
 
     def __init__(self, config: Config, *, simulate: bool = False, workers: list[WorkerSpec] | None = None,
-                 out: TextIO | None = None) -> None:
+                 out: TextIO | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.simulate = simulate or config.servo.driver == "sim"
+        # The time of day and care time (robot.clock): the machine's own on a robot; in the simulator
+        # one that starts when [sim] says, runs at its speed and can be advanced.
+        self.clock = clock or (Clock.simulated(config.sim.start, config.sim.speed) if self.simulate else Clock())
         self.worker_specs = default_workers(config) if workers is None else workers
         self.out = out
         self.boot_id = uuid.uuid4().hex[:12]
@@ -112,28 +118,28 @@ class Runtime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
         self.housekeeper = Housekeeper(AuditLog(self.state_dir / "audit.jsonl"), self.state_dir / "status.json",
-                                       self.status, cfg.loop.status_interval_s, self.out)
+                                       self.status, cfg.loop.status_interval_s, self.out, self.clock)
         record = self.housekeeper.record
         self._build_devices()
         self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
         hears = "speech_in" in self.worker_specs_names()
-        self.dialog = DialogThread(self.conversation, self.inbox, self._send_grammar if hears else None)
+        self.dialog = DialogThread(self.conversation, self.inbox, self._send_grammar if hears else None, self.clock)
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
-            confirm_timeout_s=b.help_confirm_timeout_s,
+            confirm_timeout_s=b.help_confirm_timeout_s, question_speak_max_s=b.help_question_speak_max_s,
             greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
             room=cfg.robot.room)
         self.motion = MotionController(self.servos.joints)
         a = cfg.alerts
         self.alerts = AlertManager(EscalationPolicy(a.escalate_high_s, a.escalate_medium_s, a.escalate_low_s,
                                                     a.promote_medium_to_high_s))
-        activity = ActivityCounter(cfg.mqtt.activity_bucket_s, time.time())
+        activity = ActivityCounter(cfg.mqtt.activity_bucket_s, self.clock.time())
         self._build_link()
         machine = StateMachine(self.behaviour, record, self.dialog.post, activity)
-        schedule = Schedule(cfg.schedule, cfg.quiet_hours, machine.fire)
+        schedule = Schedule(cfg.schedule, cfg.quiet_hours, machine.fire, self.clock)
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
-                                  self.published, self.alert_updates)
+                                  self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
         self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.workers,
@@ -151,9 +157,10 @@ class Runtime:
         executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record, self.delivery.say)
         self.servo = ServoOutput(self.servos, self.reconnector, record)
         self._watchdog = Watchdog()
+        self.board = BoardWatch(BoardHealth(cfg.health.sys_root, self.state_dir), cfg.health, self.inbox.put)
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, self.delivery,
                       schedule, self.speech, self.servo, self.motion, activity, self._watchdog, self.guard,
-                      self.dialog.post, record)
+                      self.dialog.post, record, self.clock)
         self.tick = Tick(parts, rate_hz=cfg.loop.rate_hz, boot_timeout_s=cfg.behaviour.boot_timeout_s,
                          started_at=self.started_at, follow_head=self.simulate and "vision" in self.workers.names,
                          loop_p99_ms=lambda: self.loop.stats.histogram.percentile_ms(0.99))
@@ -184,7 +191,7 @@ class Runtime:
             g.part("supervisor", self.supervisor.step, close=self.supervisor.close, wake=self.supervisor.wake),
             # a wedged utterance must not deafen the robot: a fresh thread takes the next one
             g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
-        ]
+        ] + ([g.part("board", self.board.step, wake=self.board.wake)] if self.config.health.enabled else [])
 
     def _build_devices(self) -> None:
         cfg = self.config
@@ -195,7 +202,7 @@ class Runtime:
         cfg = self.config
         if cfg.mqtt.enabled:
             outbox = Outbox(self.state_dir / "outbox.sqlite", cfg.mqtt.outbox_min_free_mb)
-            self._restored = self.alerts.restore(outbox.open_alerts(), time.monotonic(), time.time())
+            self._restored = self.alerts.restore(outbox.open_alerts(), self.clock.monotonic(), self.clock.time())
             self._undelivered = outbox.undelivered_alerts()
             self.link = MqttLink(cfg.mqtt, Topics(cfg.robot.site, cfg.robot.id), self.boot_id, outbox,
                                  max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s,
@@ -210,8 +217,8 @@ class Runtime:
         w, speech, perception = self.workers, self.speech, self.perception
 
         def speech_out(msg: Message, now: float) -> None:
-            if speech.on_message(msg, now) and machine.state == "responding":
-                machine.fire("reply_done")
+            if speech.on_message(msg, now):
+                machine.speech_done()
 
         for kind in ("speaking_started", "speaking_finished", "speaking_failed"):
             w.on(kind, speech_out)
@@ -248,7 +255,9 @@ class Runtime:
         parts["supervisor"].stop(self.config.workers.stop_grace_s * 3 + 2)
         if self.link is not None:
             self.link.stop()
-        parts["servo_reconnect"].stop()
+        for name in ("servo_reconnect", "board"):
+            if name in parts:
+                parts[name].stop()
         if self.servos.connected:
             try:
                 self.servos.go_home()
@@ -344,6 +353,7 @@ class Runtime:
             "parts": self.guard.snapshot(),
             "turns": self.barge.metrics(),  # timings and counts, never words
             "speech": self.speech.jobs.summary(),
+            "board": self.board.summary(),
         }
         if self.sim is not None:
             positions = self.sim.board.positions_us()

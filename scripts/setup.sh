@@ -5,7 +5,11 @@ set -euo pipefail
 venv="${1:-.venv}"
 
 # alsa-utils: aplay speaks on the sound card, arecord is the robot's microphone
-packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils mosquitto mosquitto-clients libspeexdsp1)
+# chromium: the resident's screen in kiosk mode, and the browser tests (Playwright drives this binary)
+# fonts-noto-cjk: Korean on the screen
+# poppler-utils: the printed care-home sheets are checked to fit one page (scripts/print_sheets.py)
+packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils mosquitto mosquitto-clients libspeexdsp1
+          chromium fonts-dejavu-core fonts-noto-cjk poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

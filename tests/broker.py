@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = "demo"
 ROBOTS = ("robot-1", "robot-2")
 STAFF = "staff-desk"
+NURSECALL = "nursecall"  # the ESPA gateway's account: reads alerts, writes only its own tree
 STAFF2 = "staff-lead"  # a second station: with client ids tied to accounts, one session per account
 HASS = "hass"
 
@@ -43,7 +44,7 @@ class Broker:
         self.port = free_port()
         subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(directory), "--site", SITE,
                         "--robot", ROBOTS[0], "--robot", ROBOTS[1], "--staff", STAFF, "--staff", STAFF2,
-                        "--home-assistant", HASS,
+                        "--home-assistant", HASS, "--nursecall", NURSECALL,
                         "--port", str(self.port), "--bind", "127.0.0.1", "--host", "localhost",
                         "--run-as", "root"],  # pytest's temporary directories are private to us
                        check=True, capture_output=True)

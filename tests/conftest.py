@@ -19,6 +19,7 @@ from robot.devices import make_board
 from robot.runtime import Runtime
 
 from .broker import SITE, STAFF, Broker, Client, check_privacy, robot_config
+from .browser import browser  # noqa: F401  (the session's headless Chromium, for any test)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -49,8 +49,8 @@ def test_the_simulated_robot_passes_and_leaves_no_audio_or_images(tmp_path: Path
     code, report = selftest(write_config(tmp_path), tmpdir=tmp)
     s = statuses(report)
     assert code == 0 and report["ok"] is True
-    assert list(s) == ["config", "storage", "dialogs", "realtime", "workers", "servo", "speech_out", "speech_in",
-                       "camera", "mqtt"]
+    assert list(s) == ["config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out",
+                       "speech_in", "camera", "mqtt"]
     for name in ("config", "storage", "dialogs", "workers", "servo", "speech_out", "camera"):
         assert s[name] == "PASS", (name, detail(report, name))
     assert s["realtime"] in ("PASS", "WARN")  # WARN if this machine is loaded: the figures are in the detail
