@@ -38,16 +38,7 @@ from robot.core.delivery import HelpDelivery
 from robot.core.dialog_thread import DialogThread
 from robot.core.guard import Guard, Part
 from robot.core.housekeeping import Housekeeper
-from robot.core.inputs import (
-    ButtonPress,
-    Inbox,
-    LookAtPoint,
-    PartFault,
-    PlayGesture,
-    StaffCommand,
-    Trigger,
-    Utterance,
-)
+from robot.core.inputs import ButtonPress, Inbox, LookAtPoint, PartFault, PlayGesture, StaffCommand, Trigger, Utterance
 from robot.core.machine import StateMachine
 from robot.core.perception import Perception
 from robot.core.privacy import SensorControl
