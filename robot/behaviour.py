@@ -36,6 +36,9 @@ class BehaviourTimings:
     reprompts_before_alert: int = 3
     ack_wait_s: float = 60.0
     confirm_timeout_s: float = 8.0  # silence after "Shall I call a nurse?" raises the alert anyway
+    # The silence is counted from the end of the question (an answer cannot come while speech in is muted
+    # for it); a question still not spoken after this long (speech out hung) starts the count anyway.
+    question_speak_max_s: float = 15.0
     greet_interval_s: float = 1800.0
     disclosure_interval_s: float = 4 * 3600.0
     wellbeing_priority: str = "medium"
@@ -54,6 +57,7 @@ class Facts:
     help_acked: bool = False  # staff acknowledged the open help request
     reminder_owed: bool = False  # the reminder was cut short, neither confirmed nor declined: ask it again
     reprompts: int = 0
+    question_spoken: bool = True  # the help question has been said in full: its silence is being counted
     last_greet: float | None = None
     last_disclosure: float | None = None
 
@@ -113,6 +117,10 @@ class Behaviour:
     def step(self, now: float) -> None:
         """Advance time; fire the current state's timeout when it is due."""
         self.now = now
+        if self.state == "confirming" and not self.facts.question_spoken:
+            if now - self.entered_at >= self.timings.question_speak_max_s:
+                self.fire("question_spoken")  # speech out never said it had finished: count the silence now
+            return
         timeout = TIMEOUTS.get(self.state)
         if timeout is not None:
             limit = getattr(self.timings, timeout[0])
@@ -169,6 +177,9 @@ class Behaviour:
 
     def reminder_owed(self, event: Any = None) -> bool:
         return self.facts.reminder_owed
+
+    def no_reminder_owed(self, event: Any = None) -> bool:
+        return not self.facts.reminder_owed
 
     # -- prepare hooks: record facts ------------------------------------------------------------
 
@@ -256,8 +267,20 @@ class Behaviour:
         self.emit(Say("goodbye"))
 
     def on_enter_confirming(self, event: Any) -> None:
+        self.facts.question_spoken = False
         self.emit(StopSpeech())
         self.emit(Say("help_confirm"))
+
+    def on_question_spoken(self, event: Any) -> None:
+        # The silence window opens now: while the question was spoken, speech in was muted for it.
+        if not self.facts.question_spoken:
+            self.facts.question_spoken = True
+            self.entered_at = self.now
+
+    def owe_reminder(self, event: Any) -> None:
+        # A reminder that falls due during the help question or a call for help is asked once they end.
+        self.facts.reminder = str(event.kwargs.get("kind", "activity"))
+        self.facts.reminder_owed, self.facts.reprompts = True, 0
 
     def on_help_declined(self, event: Any) -> None:
         self.emit(Say("help_cancelled"))

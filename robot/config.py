@@ -1,9 +1,8 @@
 """Typed, frozen configuration, parsed once from TOML and passed down.
 
-Every section rejects unknown keys, every number has bounds, and every problem in a
-file is reported at once with its key path, the bad value, what is allowed and, where
-it can be found, the line. Secrets never sit in the file: it names files that hold them.
-Relative paths are taken relative to the directory of the config file.
+Every section rejects unknown keys, every number has bounds, and every problem in a file is reported at once with
+its key path, the bad value, what is allowed and, where it can be found, the line. Secrets never sit in the file: it
+names files that hold them. Relative paths are taken relative to the directory of the config file.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from robot.config_nursecall import NursecallSection
+from robot.config_screen import ScreenSection
 from robot.errors import SecretError
 
 TOKEN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -23,8 +24,7 @@ Token = Annotated[str, Field(pattern=TOKEN)]
 # Inline secrets are refused with a pointer to the key that names a file instead.
 INLINE_SECRETS = {"password": "password_file", "site_key": "site_key_file", "secret": "…_file"}
 
-# The Maestro accepts pulse widths from 64 to 3280 µs at its default 20 ms period.
-MAESTRO_MIN_US = 64.0
+MAESTRO_MIN_US = 64.0  # the Maestro accepts pulse widths from 64 to 3280 µs at its default 20 ms period
 MAESTRO_MAX_US = 3280.0
 
 
@@ -295,18 +295,6 @@ class SpeechSection(Section):
         return self
 
 
-class ScreenSection(Section):
-    """The resident's screen: a page of captions and big buttons, served to a kiosk browser on this machine."""
-
-    enabled: bool = False
-    bind: Literal["127.0.0.1", "::1"] = Field("127.0.0.1", description="Loopback only: the page is for this robot.")
-    port: int = Field(8090, ge=1024, le=65535, description="Where the kiosk browser opens the page.")
-    font_px: int = Field(56, ge=48, le=160, description="Caption size at 800x480; the rest of the page follows it.")
-    key_file: Path | None = Field(None, description="Written at start with a fresh key that the kiosk launcher "
-                                  "passes to the page; default STATE_DIR/screen.key.")
-    presses_per_minute: int = Field(30, ge=5, le=600, description="More button presses than this are refused.")
-
-
 class BehaviourSection(Section):
     """Timings of the behaviour state machine."""
 
@@ -315,7 +303,11 @@ class BehaviourSection(Section):
     greet_interval_s: float = Field(1800.0, ge=0, le=86400, description="Least time between two greetings.")
     boot_timeout_s: float = Field(30.0, ge=1, le=600, description="Longest wait for workers at boot.")
     help_confirm_timeout_s: float = Field(8.0, ge=2, le=60, description=(
-        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority)."))
+        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority); "
+        "counted from when the robot has finished saying the question."))
+    help_question_speak_max_s: float = Field(15.0, ge=2, le=60, description=(
+        "Longest the help question may take to say; if speech out has not finished it by then (hung), the "
+        "silence is counted from here."))
 
 
 DEFAULT_DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
@@ -347,11 +339,30 @@ class ScheduleSection(Section):
         (), description="Said when asked what's on; staff-written, never about a person.")
 
 
+class SimSection(Section):
+    """The simulator's clock (robot.clock); `carebot run` on a real robot keeps the machine's own."""
+
+    start: dt.datetime | None = Field(None, description=(
+        "Local date and time the simulated clock starts at, e.g. 2026-11-27T07:55; unset: now."))
+    speed: float = Field(1.0, gt=0, le=3600, description="Seconds of robot time per real second (60: a minute a "
+                                                          "second); the loop still ticks at its real rate.")
+
+
 class LogSection(Section):
     """Structured logs. They never carry names, transcripts or images."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
+
+
+class HealthSection(Section):
+    """The board watch: under-voltage, throttling and free space, read off the loop."""
+
+    enabled: bool = Field(True, description="Watch the board (on a machine that is not a Pi: free space only).")
+    interval_s: float = Field(2.0, ge=0.05, le=60, description="How often the board is read.")
+    clear_after_s: float = Field(30.0, ge=0, le=3600, description="A fault clears after its cause is gone this long.")
+    min_free_mb: int = Field(100, ge=0, le=100000, description="Less free space in state_dir is a fault.")
+    sys_root: Path = Field(Path("/sys"), description="Where sysfs is (tests point it at a scratch copy).")
 
 
 class Config(Section):
@@ -371,7 +382,10 @@ class Config(Section):
     schedule: ScheduleSection = ScheduleSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
+    sim: SimSection = SimSection()
     log: LogSection = LogSection()
+    health: HealthSection = HealthSection()
+    nursecall: NursecallSection = NursecallSection()
     source: Path | None = Field(None, exclude=True, description="The file this was read from.")
 
 

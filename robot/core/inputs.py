@@ -88,8 +88,16 @@ class PartFault:
     raised: bool
 
 
-Input = (PartFault | Trigger | Utterance | SpeechStarted | Decision | ButtonPress | ScreenPress | PlayGesture
-         | LookAtPoint | StaffCommand)
+@dataclass(frozen=True)
+class BoardFault:
+    """The board watch saw a fault begin (raised) or end (cleared): undervoltage, throttled, disk_low."""
+
+    reason: str
+    raised: bool
+
+
+Input = (PartFault | BoardFault | Trigger | Utterance | SpeechStarted | Decision | ButtonPress | ScreenPress
+         | PlayGesture | LookAtPoint | StaffCommand)
 
 
 class Inbox:

@@ -57,6 +57,13 @@ class StateMachine:
         if dest == "listening" and source in ("idle", "engaged"):
             self.activity.count("conversations")
 
+    def speech_done(self) -> None:
+        """The robot has said everything it had to say: a reply's turn ends, the help question's silence starts."""
+        if self.behaviour.state == "responding":
+            self.fire("reply_done")
+        elif self.behaviour.state == "confirming":
+            self.fire("question_spoken")
+
     def step(self, now: float) -> None:
         """Advance the machine's clock; a timeout's state change is recorded and followed like any other
         (the help question's silence, a listening turn that ends a quiz)."""

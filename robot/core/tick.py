@@ -1,9 +1,11 @@
 """The control tick: what the real-time loop does each period, in order.
 
-1. worker messages, 2. typed inputs and staff commands, 3. the servo link's state, boot and
-quiet hours, 4. the state machine's step and its intents, 5. alert escalation, activity and
-the once-a-second schedule, 6. motion sampled and written to the board, 7. the guarded parts watched and systemd fed.
-Nothing here blocks: every part it calls works on memory and deques.
+1. worker messages, 2. typed inputs and staff commands, 3. the servo link's state, boot, the
+schedule and quiet hours, 4. the state machine's step and its intents, 5. alert escalation and
+activity, 6. motion sampled and written to the board, 7. the guarded parts watched and systemd fed.
+Nothing here blocks: every part it calls works on memory and deques. The loop's `now` is real
+monotonic time; the schedule, the state machine's timeouts and escalation step on care time,
+the robot clock's reading for the same instant (robot.clock), which a simulator may run fast.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from robot.activity import ActivityCounter
+from robot.clock import Clock
 from robot.core.actions import Executor
 from robot.core.delivery import HelpDelivery
 from robot.core.guard import Guard
 from robot.core.inputs import (
+    BoardFault,
     ButtonPress,
     Decision,
     Inbox,
@@ -71,6 +75,7 @@ class Parts:
     guard: Guard
     dialog_post: Callable[..., None]
     record: Callable[[str, dict[str, Any]], None]
+    clock: Clock
 
 
 class Tick:
@@ -98,6 +103,7 @@ class Tick:
             LookAtPoint: lambda i, now: parts.motion.look_at(i.x, i.y),
             StaffCommand: lambda i, now: parts.staff.command(i.name, i.payload),
             PartFault: self._part_fault,
+            BoardFault: self._board_fault,
         }
 
     def fire(self, trigger: str, **kwargs: Any) -> bool:
@@ -120,12 +126,13 @@ class Tick:
             self.fire("fault" if silent else "recover", reason="servo_silent")
         if not self.booted:
             self._check_boot(now)
-        p.schedule.check_quiet(now)
-        if p.speech.poll(now) and p.machine.state == "responding":
-            self.fire("reply_done")
-        p.machine.step(now)
+        care = p.clock.at(now)
+        p.schedule.tick(care)
+        if p.speech.poll(now):
+            p.machine.speech_done()
+        p.machine.step(care)
         p.executor.run(p.machine.take_intents(), now)
-        p.staff.tick(now)
+        p.staff.tick(care)
         p.delivery.tick(now)
         p.activity.tick(p.machine.state, dt_s)
         if now >= self._next_second:
@@ -156,7 +163,6 @@ class Tick:
     def _every_second(self, now: float) -> None:
         p = self.p
         self._next_second = now + 1.0
-        p.schedule.every_second(now)
         p.workers.check_down(now)
         behaviour = p.machine.behaviour
         p.staff.every_second({"behaviour": behaviour.state,
@@ -211,6 +217,11 @@ class Tick:
     def _part_fault(self, item: PartFault, now: float) -> None:
         self.p.record("fault", {"reason": f"part_{item.part}", "state": "raised" if item.raised else "cleared"})
         self.p.staff.fault(f"part_{item.part}", item.raised, now)
+
+    def _board_fault(self, item: BoardFault, now: float) -> None:
+        """A brown-out, throttling or a filling disk: staff see it; the robot carries on."""
+        self.p.record("fault", {"reason": item.reason, "state": "raised" if item.raised else "cleared"})
+        self.p.staff.fault(item.reason, item.raised, now)
 
     def _gesture(self, item: PlayGesture, now: float) -> None:
         try:
