@@ -50,7 +50,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         signal.signal(sig, lambda *_: stop.set())
     runtime.start()
     mode = "simulator" if runtime.simulate else "hardware"
-    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.bus.port}); "
+    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
           f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
     if config.speech.enabled:
         print(f"speech on ({config.robot.language}): the robot's voice goes to "

@@ -21,44 +21,26 @@ SENTENCE = {"en": "This is the CareBot self test.", "de": "Dies ist der Selbstte
 
 
 def check_servo(ctx: Context) -> str:
-    from hardware.errors import DeviceUnavailable
-    from hardware.maestro_protocol import describe_errors
-    from robot.motion import LED_OFF_US, LED_ON_US
-    from robot.servo_cli import open_session
+    from hardware.errors import DeviceUnavailable, HardwareError
+    from robot.devices import make_servos
 
     cfg = config_of(ctx)
     simulated = ctx.simulate or cfg.servo.driver == "sim"
     where = "the simulated board" if simulated else cfg.servo.port
+    servos, sim = make_servos(cfg, simulate=ctx.simulate)
     try:
-        with open_session(cfg, ctx.simulate) as (session, _):
-            errors = session._locked(session.bus.read_errors)
-            found = []
-            for c in cfg.servo.channels:
-                if c.role == "led":
-                    session.hold(c.channel, LED_ON_US)
-                    time.sleep(0.3)
-                    session.hold(c.channel, LED_OFF_US)
-                    found.append(f"{c.name} LED blinked")
-                    continue
-                session.hold(c.channel, c.neutral_us)
-            session.settle(5.0)
-            off = []
-            for c in cfg.servo.channels:
-                if c.role != "led":
-                    at = session.position(c.channel)
-                    found.append(f"{c.name} {at:.0f} µs")
-                    if abs(at - c.neutral_us) > 5:
-                        off.append(f"{c.name} at {at:.0f} µs, not its neutral {c.neutral_us:.0f} µs")
+        found = servos.probe()
     except DeviceUnavailable as exc:
         raise Fail(f"{exc}. Check the USB cable and power, the port (ls /dev/serial/by-id/), that the robot is "
                    "not running, and that this user is in the dialout group") from None
-    errs = describe_errors(errors)
-    if off:
-        raise Fail(f"{where}: " + "; ".join(off) + ". Check the servo's power and its speed limits")
-    text = f"{where}: " + ", ".join(found)
-    if errs:
-        raise Warn(text + f"; the board had reported: {', '.join(errs)} (read and cleared)")
-    return text + "; no board errors"
+    except HardwareError as exc:
+        raise Fail(f"{where}: {exc}") from None
+    finally:
+        if sim is not None:
+            sim.stop()
+    if found.warning:
+        raise Warn(f"{where}: {found.detail}; {found.warning}")
+    return f"{where}: {found.detail}"
 
 
 def check_speech_out(ctx: Context) -> str:
