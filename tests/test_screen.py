@@ -227,3 +227,19 @@ def test_nothing_the_resident_says_ever_reaches_the_screen(robot: Runtime) -> No
     settle(robot)
 
 
+
+
+def test_a_press_without_the_key_reaches_nothing(robot: Runtime) -> None:
+    """Another process on the robot, or a page elsewhere, tries the robot's own screen: refused, unrecorded."""
+    import http.client
+
+    port = robot.config.screen.port
+    before = [r for r in audit(robot) if r["kind"] == "screen"]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("POST", "/press", body=b'{"button": "stop_listening"}',
+                 headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"})
+    assert conn.getresponse().status == 403
+    conn.close()
+    time.sleep(0.3)  # a press that got through would have reached the tick by now
+    assert robot.behaviour.state == "idle"
+    assert [r for r in audit(robot) if r["kind"] == "screen"] == before
