@@ -55,7 +55,7 @@ def _mosquitto() -> str | None:
 
 
 class _Broker:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra: str) -> None:
         if not (SCRIPTS / "broker-setup.sh").exists() or not _mosquitto():
             raise CareBotError("a local broker (bench mqtt, scenarios) needs a source checkout "
                                "(scripts/broker-setup.sh) and mosquitto (apt-get install mosquitto)")
@@ -64,7 +64,7 @@ class _Broker:
             self.port = int(s.getsockname()[1])
         self.dir = directory
         subprocess.run([str(SCRIPTS / "broker-setup.sh"), str(directory), "--site", SITE, "--robot", ROBOT,
-                        "--staff", STAFF, "--port", str(self.port), "--bind", "127.0.0.1", "--run-as", "root"],
+                        "--staff", STAFF, "--port", str(self.port), "--bind", "127.0.0.1", "--run-as", "root", *extra],
                        check=True, capture_output=True)
         self.start()
 

@@ -61,7 +61,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
             stage.close()
         raise
     mode = "simulator" if runtime.simulate else "hardware"
-    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.bus.port}); "
+    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
           f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
     if config.speech.enabled:
         print(f"speech on ({config.robot.language}): the robot's voice goes to "
@@ -207,6 +207,7 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     """Check dialog packs: every problem with file, line and key; exit 1 if any."""
     from robot.config import DEFAULT_DIALOGS
     from robot.dialogs import INTENTS, check_pack, find_packs
+    from robot.screen_texts import check_texts
 
     path = args.path or DEFAULT_DIALOGS
     packs = find_packs(path)
@@ -216,6 +217,9 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     bad = 0
     for file in packs:
         pack, problems = check_pack(file)
+        screen = file.parent / "screen.yaml"
+        if screen.exists():  # needed only with [screen] enabled, which refuses to start without it
+            problems += check_texts(screen)[1]
         for p in problems:
             print(p)
         bad += len(problems)
@@ -268,7 +272,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, selftest, servo_cli, staff
+    from robot import bench, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
@@ -358,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
+    nursecall_cli.add_parser(sub, with_config)
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)

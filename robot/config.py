@@ -1,9 +1,8 @@
 """Typed, frozen configuration, parsed once from TOML and passed down.
 
-Every section rejects unknown keys, every number has bounds, and every problem in a
-file is reported at once with its key path, the bad value, what is allowed and, where
-it can be found, the line. Secrets never sit in the file: it names files that hold them.
-Relative paths are taken relative to the directory of the config file.
+Every section rejects unknown keys, every number has bounds, and every problem in a file is reported at once with
+its key path, the bad value, what is allowed and, where it can be found, the line. Secrets never sit in the file: it
+names files that hold them. Relative paths are taken relative to the directory of the config file.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from robot.config_nursecall import NursecallSection
+from robot.config_screen import ScreenSection
 from robot.errors import SecretError
 
 TOKEN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -23,8 +24,7 @@ Token = Annotated[str, Field(pattern=TOKEN)]
 # Inline secrets are refused with a pointer to the key that names a file instead.
 INLINE_SECRETS = {"password": "password_file", "site_key": "site_key_file", "secret": "…_file"}
 
-# The Maestro accepts pulse widths from 64 to 3280 µs at its default 20 ms period.
-MAESTRO_MIN_US = 64.0
+MAESTRO_MIN_US = 64.0  # the Maestro accepts pulse widths from 64 to 3280 µs at its default 20 ms period
 MAESTRO_MAX_US = 3280.0
 
 
@@ -382,12 +382,14 @@ class Config(Section):
     vision: VisionSection = VisionSection()
     dialogs: DialogsSection = DialogsSection()
     speech: SpeechSection = SpeechSection()
+    screen: ScreenSection = ScreenSection()
     schedule: ScheduleSection = ScheduleSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
     sim: SimSection = SimSection()
     log: LogSection = LogSection()
     health: HealthSection = HealthSection()
+    nursecall: NursecallSection = NursecallSection()
     source: Path | None = Field(None, exclude=True, description="The file this was read from.")
 
 
