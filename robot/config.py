@@ -227,7 +227,10 @@ class VisionSection(Section):
     """The camera and engagement detection (in the vision worker process)."""
 
     enabled: bool = False
-    camera: Literal["v4l2", "file", "scene"] = Field("v4l2", description="A device, a video/images, or the demo scene.")
+    camera: Literal["v4l2", "picamera2", "file", "scene"] = Field(
+        "v4l2", description="A V4L2 device, the Raspberry Pi camera module, a video/images, or the demo scene.")
+    picamera_format: Literal["RGB888", "BGR888", "XRGB8888", "XBGR8888", "YUV420"] = Field(
+        "RGB888", description="picamera2's frame format for camera = \"picamera2\".")
     device: str = Field("/dev/video0", description="V4L2 device; prefer /dev/v4l/by-id/... for a stable name.")
     path: Path | None = Field(None, description="Video file or image folder for camera = \"file\".")
     width: int = Field(320, ge=160, le=1280)
@@ -256,6 +259,7 @@ class VisionSection(Section):
         engagement = {k: getattr(self, k) for k in ("engage_on", "engage_off", "engage_window_s",
                                                     "disengage_window_s", "disengaged_after_s", "near_fraction")}
         return {"camera": self.camera, "device": self.device, "path": str(self.path) if self.path else None,
+                "picamera_format": self.picamera_format,
                 "width": self.width, "height": self.height, "idle_fps": self.idle_fps,
                 "active_fps": self.active_fps, "detector": self.detector,
                 "yunet_model": str(self.yunet_model) if self.yunet_model else None, "engagement": engagement}
