@@ -258,6 +258,22 @@ class Link:
             else:
                 self._answer(self._next(max(0.0, end - time.monotonic())))
 
+    def probe(self, timeout: float) -> bool:
+        """Check the line without paging anyone: the peer answers a poll (master), or polls us (slave)."""
+        end = time.monotonic() + timeout
+        if self.settings.role == "master":
+            self.port.write(poll(self.settings.peer))
+            frame = self._next(timeout)
+            self._answer(frame)
+            return frame is not None
+        while time.monotonic() < end:
+            frame = self._next(max(0.0, end - time.monotonic()))
+            if self._is_poll(frame):
+                self.port.write(bytes([EOT]))
+                return True
+            self._answer(frame)
+        return False
+
     # -- sending ------------------------------------------------------------------------------------
 
     def _send_as_master(self, block: bytes) -> int:

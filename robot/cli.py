@@ -188,6 +188,7 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     """Check dialog packs: every problem with file, line and key; exit 1 if any."""
     from robot.config import DEFAULT_DIALOGS
     from robot.dialogs import INTENTS, check_pack, find_packs
+    from robot.screen_texts import check_texts
 
     path = args.path or DEFAULT_DIALOGS
     packs = find_packs(path)
@@ -197,6 +198,9 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     bad = 0
     for file in packs:
         pack, problems = check_pack(file)
+        screen = file.parent / "screen.yaml"
+        if screen.exists():  # needed only with [screen] enabled, which refuses to start without it
+            problems += check_texts(screen)[1]
         for p in problems:
             print(p)
         bad += len(problems)

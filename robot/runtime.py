@@ -43,6 +43,7 @@ from robot.core.machine import StateMachine
 from robot.core.perception import Perception
 from robot.core.privacy import SensorControl
 from robot.core.schedule import Schedule
+from robot.core.screen import ScreenChannel, screen_worker
 from robot.core.servo import ServoOutput
 from robot.core.speech import SpeechChannel
 from robot.core.staff import StaffChannel
@@ -133,9 +134,11 @@ class Runtime:
                                   self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
+        self.screen = ScreenChannel(self.workers, self.inbox, record)
+        self.workers.on("screen_press", self.screen.on_press)
         self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.workers,
                                     self.workers.names, self.motion, record, self.housekeeper.console, self.said,
-                                    self.staff.fault)
+                                    self.staff.fault, started=self.screen.spoken)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
         link = self.link
@@ -145,7 +148,8 @@ class Runtime:
             if alert.type == "help_request":
                 self.delivery.restored(alert.alert_id, alert.alert_id not in self._undelivered, time.monotonic())
         sensors = SensorControl(self.workers, cfg.privacy.microphone, record, self.speech.say, lambda: machine.state)
-        executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record, self.delivery.say)
+        executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record, self.delivery.say,
+                            shown=self.screen.indicator)
         self.servo = ServoOutput(self.servos, self.reconnector, record)
         self._watchdog = Watchdog()
         self.board = BoardWatch(BoardHealth(cfg.health.sys_root, self.state_dir), cfg.health, self.inbox.put)
@@ -371,4 +375,6 @@ def default_workers(config: Config) -> list[WorkerSpec]:
             "out_dir": str(s.out_dir) if s.out_dir else None}))
     if config.vision.enabled:
         specs.append(WorkerSpec("vision", "robot.workers.vision:VisionWorker", config.vision.worker_options()))
+    if config.screen.enabled:
+        specs.append(screen_worker(config))
     return specs

@@ -220,3 +220,41 @@ def _next(events: Any, timeout: float) -> tuple[Any, Any]:
         return tuple(events.get(timeout=timeout))  # type: ignore[return-value]
     except queue.Empty:
         return None, None
+
+
+def check_nursecall(ctx: Context) -> str:
+    """The ESPA 4.4.4 line to the paging system: with --sim a test call to the simulated one; else a poll only."""
+    import serial
+
+    from hardware import espa
+    from hardware.espa_sim import PagingSystem, PtyPagingSystem
+
+    nc = config_of(ctx).nursecall
+    if not nc.enabled and not ctx.simulate:
+        raise Skip("[nursecall] is not enabled (carebot nursecall pages alerts to the home's paging system)")
+    settings = espa.LinkSettings(role=nc.role, own=nc.own_address, peer=nc.paging_address,
+                                 response_timeout_s=nc.response_timeout_s, retries=nc.retries,
+                                 poll_interval_s=nc.poll_interval_s)
+    if ctx.simulate:
+        system = PagingSystem(address=nc.paging_address, peer=nc.own_address,
+                              role="slave" if nc.role == "master" else "master", poll_interval_s=nc.poll_interval_s)
+        with PtyPagingSystem(system, baud=nc.baud) as sim, serial.Serial(sim.port, nc.baud, timeout=0.02) as port:
+            t0 = time.monotonic()
+            espa.Link(port, settings).send(espa.call_block(nc.call_address["high"], "CareBot selftest, no action",
+                                                           priority=nc.priority["high"]))
+            took = (time.monotonic() - t0) * 1000
+        call = system.calls[0]
+        return (f"the simulated paging system ({nc.role} role on our side, {nc.baud} baud) took a test call to "
+                f"{call.address}, priority {call.priority}, '{call.text}' in {took:.0f} ms")
+    bits, parity, stop = int(nc.framing[0]), nc.framing[1], int(nc.framing[2])
+    try:
+        port = serial.Serial(nc.port, nc.baud, bytesize=bits, parity=parity, stopbits=stop, timeout=0.02)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise Fail(f"cannot open {nc.port}: {exc}. Is the gateway running on it, or the adapter unplugged?") from None
+    with port:
+        wait = nc.response_timeout_s if nc.role == "master" else 3 * nc.poll_interval_s + nc.response_timeout_s
+        if not espa.Link(port, settings).probe(wait):
+            raise Fail(f"no answer on {nc.port} ({nc.baud} {nc.framing}, {nc.role}) within {wait:.1f} s: check the "
+                       f"cable, baud rate, framing and addresses ({nc.own_address} here, {nc.paging_address} there)")
+    return (f"{nc.port}: the paging system answers ({nc.baud} {nc.framing}, {nc.role}); no call was sent "
+            "(run with --sim for a test call to the simulator)")

@@ -214,3 +214,8 @@ def _command(name: str, **fields: Any) -> bytes:
 
     return json.dumps({"schema": f"carebot/cmd-{name}/1", "cmd_id": uuid.uuid4().hex, "ts": round(time.time(), 3),
                        "by": "staff-desk", **fields}).encode()
+
+
+def test_the_example_gateway_config_is_valid_apart_from_secret_files_this_machine_lacks() -> None:
+    problems = check_config(ROOT / "config" / "nursecall.example.toml")
+    assert {p.path for p in problems} <= {"mqtt.ca_file", "mqtt.password_file"}
