@@ -115,7 +115,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Show the running robot's status file."""
     config = _load(args.config)
-    path = Path(config.robot.state_dir) / "status.json"
+    from robot.core.housekeeping import status_path
+
+    path = status_path(config)
     if not path.exists():
         print(f"no status at {path}: is the robot running with this config?", file=sys.stderr)
         return 1
@@ -159,9 +161,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from robot.audit import verify
 
     path = args.file or Path(_load(args.config).robot.state_dir) / "audit.jsonl"
-    result = verify(Path(path))
+    try:
+        result = verify(Path(path))
+    except OSError as exc:
+        print(f"{path}: cannot read the audit log: {exc}")
+        return 1
     if result.ok:
-        print(f"{path}: {result.records} records, chain intact")
+        kept = (f" in {result.files} files, from record {result.first_seq} (older ones rotated away)"
+                if result.first_seq > 1 or result.files > 1 else "")
+        print(f"{path}: {result.records} records{kept}, chain intact")
         return 0
     print(f"{path}: {result.problem} (after {result.records} good records)")
     return 1
