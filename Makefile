@@ -5,7 +5,7 @@ VENV  ?= .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.carebot-installed
 
-.PHONY: run test setup lint typecheck check bench diagram clean
+.PHONY: run test setup lint typecheck check bench diagram docs clean
 
 run: $(STAMP)
 	$(BIN)/carebot sim
@@ -30,6 +30,9 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/carebot bench loop --seconds 60 --json
 	$(BIN)/carebot bench servo --json
+
+docs: $(STAMP)
+	$(BIN)/python scripts/print_sheets.py
 
 diagram: $(STAMP)
 	$(BIN)/python -m robot.diagram > docs/state-machine.md

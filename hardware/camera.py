@@ -1,7 +1,8 @@
-"""Cameras: V4L2 through OpenCV, a video file or image folder, or a scripted scene.
+"""Cameras: V4L2 through OpenCV, a video file or image folder, or a scripted scene
+(the Raspberry Pi camera module is hardware.picamera).
 
-A camera lives inside the vision worker only. `read()` returns a frame or raises
-CameraUnavailable; nothing here writes a frame anywhere.
+A camera lives inside the vision worker only. `read()` returns a BGR frame of the
+configured size or raises CameraUnavailable; nothing here writes a frame anywhere.
 
 The scripted scene composes real face photographs onto a background: a person enters,
 approaches, faces the robot, turns away (the back of a head: no face) and leaves, at set
@@ -20,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hardware.device import Probe
 from hardware.errors import DeviceUnavailable
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -31,6 +33,17 @@ class CameraUnavailable(DeviceUnavailable):
 
 class Camera(ABC):
     """A source of frames."""
+
+    where = "camera"  # what a technician would look for, in messages
+
+    def probe(self) -> Probe:
+        """Open, read a frame, release the device; the frame is dropped at once."""
+        self.open()
+        try:
+            frame = self.read()
+        finally:
+            self.close()
+        return Probe(f"{frame.shape[1]}x{frame.shape[0]} frames from {self.where}")
 
     @abstractmethod
     def open(self) -> None:
@@ -50,6 +63,7 @@ class V4L2Camera(Camera):
 
     def __init__(self, device: str | int, width: int = 320, height: int = 240) -> None:
         self.device, self.width, self.height = device, width, height
+        self.where = f"camera {device}"
         self._cap: cv2.VideoCapture | None = None
 
     def open(self) -> None:
@@ -83,6 +97,7 @@ class FileCamera(Camera):
 
     def __init__(self, path: Path, width: int = 320, height: int = 240) -> None:
         self.path, self.width, self.height = path, width, height
+        self.where = str(path)
         self._frames: list[Path] = []
         self._cap: cv2.VideoCapture | None = None
         self._i = 0
@@ -115,6 +130,7 @@ class FileCamera(Camera):
         return cv2.resize(frame, (self.width, self.height))
 
     def close(self) -> None:
+        self._frames = []
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -229,10 +245,13 @@ def demo_scene(width: int = 320, height: int = 240) -> Scene:
 class SceneCamera(Camera):
     """A camera that films a scripted scene in real time (or on a supplied clock)."""
 
+    where = "the simulated scene"
+
     def __init__(self, scene: Scene, clock: Callable[[], float] = time.monotonic) -> None:
         self.scene = scene
         self.clock = clock
         self._t0: float | None = None
+        self._open = False
         self.plugged = True
         self.head = (0.0, 0.0)  # where the robot's head points: the camera rides on it
 
@@ -241,11 +260,12 @@ class SceneCamera(Camera):
             raise CameraUnavailable("simulated camera is unplugged")
         if self._t0 is None:
             self._t0 = self.clock()
+        self._open = True
 
     def read(self) -> np.ndarray:
-        if not self.plugged or self._t0 is None:
+        if not self.plugged or not self._open or self._t0 is None:
             raise CameraUnavailable("simulated camera is unplugged" if not self.plugged else "camera is not open")
         return self.scene.render(self.clock() - self._t0, *self.head)
 
     def close(self) -> None:
-        pass  # the scene's clock keeps running, as the world does
+        self._open = False  # the scene's clock keeps running, as the world does

@@ -50,7 +50,7 @@ def _progress(text: str) -> None:
 
 
 class _Broker:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *extra: str) -> None:
         if not (SCRIPTS / "broker-setup.sh").exists() or not shutil.which("mosquitto"):
             raise CareBotError("bench mqtt needs a source checkout (scripts/broker-setup.sh) and mosquitto")
         with socket.socket() as s:
@@ -58,7 +58,7 @@ class _Broker:
             self.port = int(s.getsockname()[1])
         self.dir = directory
         subprocess.run([str(SCRIPTS / "broker-setup.sh"), str(directory), "--site", SITE, "--robot", ROBOT,
-                        "--staff", STAFF, "--port", str(self.port), "--bind", "127.0.0.1", "--run-as", "root"],
+                        "--staff", STAFF, "--port", str(self.port), "--bind", "127.0.0.1", "--run-as", "root", *extra],
                        check=True, capture_output=True)
         self.start()
 

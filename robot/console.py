@@ -38,6 +38,8 @@ HELP = """commands:
   garbage | errors              junk bytes on the line / set the board's protocol-error bit
   latency MS                    delay the simulated board's replies
   silent on|off                 the board takes every command and answers none (a silent board)
+  clock [HH:MM | +MINUTES | speed X]   the simulated clock: show it, advance it to a time of day
+                                or by minutes, or run it X times faster than real time
   status                        show state, loop timing and servo positions
   quit                          stop the robot"""
 
@@ -117,6 +119,8 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
                 sim.latency_s = float(args[0]) / 1000 if args else 0.0
             except ValueError:
                 write("latency takes milliseconds, e.g. latency 20")
+    elif cmd == "clock":
+        _clock(args, runtime, write)
     elif cmd == "status":
         st = runtime.status()
         loop = st["loop"]
@@ -134,6 +138,28 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
     else:
         write(f"unknown command {cmd!r}; type 'commands' for the list")
     return True
+
+
+def _clock(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:
+    """Show, advance or speed up the robot's clock (robot.clock; the simulator's only)."""
+    import datetime as dt
+
+    from robot.errors import CareBotError
+
+    clock = runtime.clock
+    try:
+        if len(args) == 2 and args[0] == "speed":
+            clock.set_speed(float(args[1]))
+        elif len(args) == 1 and args[0].startswith("+"):
+            clock.advance(float(args[0][1:]) * 60)
+        elif len(args) == 1:
+            clock.advance_to(dt.time.fromisoformat(args[0]))
+        elif args:
+            raise ValueError("too many words")
+    except (ValueError, CareBotError) as exc:
+        write(f"clock: {exc}; e.g. clock 09:00, clock +15 or clock speed 60")
+        return
+    write(f"clock {clock.now():%Y-%m-%d %H:%M:%S} at {clock.speed:g}x")
 
 
 def _play(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:
