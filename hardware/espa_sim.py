@@ -39,13 +39,14 @@ from hardware.espa import (
 
 @dataclass(frozen=True)
 class TakenCall:
-    """A call the paging system acknowledged, with the monotonic time of its ACK."""
+    """A call the paging system acknowledged, with the monotonic and wall-clock times of its ACK."""
 
     address: str
     text: str
     priority: str
     block: Block
     acked_at: float
+    acked_wall: float
 
 
 @dataclass
@@ -114,7 +115,8 @@ class PagingSystem:
                 return self._nak()
             if frame.header == CALL_TO_PAGER and not self.silent:
                 self.calls.append(TakenCall(frame.get(CALL_ADDRESS) or "", frame.get(DISPLAY_MESSAGE) or "",
-                                            frame.get(PRIORITY) or "", frame, time.monotonic()))
+                                            frame.get(PRIORITY) or "", frame, time.monotonic(),
+                                            time.time()))
             return bytes([ACK])
         return b""
 

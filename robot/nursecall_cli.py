@@ -14,11 +14,11 @@ from robot.errors import CareBotError
 
 def cmd_nursecall(args: argparse.Namespace) -> int:
     """Run the gateway until SIGINT or SIGTERM."""
-    from robot.cli import _load
+    from robot.config_load import default_config, load_config
     from robot.logs import setup_logging
     from robot.nursecall_gateway import Gateway, open_line, status_line
 
-    cfg = _load(args.config)
+    cfg = load_config(args.config or default_config())
     setup_logging(args.log_level or cfg.log.level, cfg.log.format)
     if not cfg.nursecall.enabled:
         raise CareBotError(f"{cfg.source}: [nursecall] is not enabled; set enabled = true and a port")

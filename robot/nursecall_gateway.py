@@ -65,6 +65,7 @@ class Gateway:
         self.fault_alert: str | None = None  # the open fault alert's id
         self._fault_raised = 0.0
         self._link_ok: bool | None = None  # the last call's fate, None before the first
+        self.line_silent = False
         self._seq = 0
         self._stop = threading.Event()
         self.client = new_client(cfg.mqtt, cfg.robot.id)
@@ -116,6 +117,7 @@ class Gateway:
                         next_poll = now + self.cfg.nursecall.poll_interval_s
                     else:
                         self._wait(0.05)
+                    self._watch_line(link)
                 except Exception:  # a bug or a dead port must not end the gateway: log, pause, go on
                     log.exception("nursecall: the paging loop failed; carrying on")
                     self._stop.wait(1.0)
@@ -159,8 +161,18 @@ class Gateway:
         log.info("nursecall: paged %s (step %d) to %s in %d attempt(s)", call.alert_id, call.level, call.address,
                  attempts)
         self._link_ok = True
-        self._fault(False)
+        self._fault(self.line_silent)
         return True
+
+    def _watch_line(self, link: espa.Link) -> None:
+        """A line that has said nothing for three polls and a time-out is a fault before any call needs it."""
+        nc = self.cfg.nursecall
+        silent = link.silent_for() > 3 * nc.poll_interval_s + nc.response_timeout_s
+        if silent != self.line_silent:
+            self.line_silent = silent
+            log.log(logging.ERROR if silent else logging.INFO, "nursecall: the paging system %s",
+                    f"has said nothing for {link.silent_for():.0f} s" if silent else "answers again")
+        self._fault(self.line_silent or self._link_ok is False)
 
     def _take(self, topic: str, payload: bytes) -> None:
         """One message from the broker; a bad one is logged with its topic and ignored."""
@@ -196,7 +208,7 @@ class Gateway:
         """Our own fault alert, left open by a gateway that was killed: resolve it when a call gets through."""
         if body["state"] == "raised" and body.get("fault") == FAULT and self.fault_alert is None:
             self.fault_alert, self._fault_raised = body["alert_id"], float(body["raised_ts"])
-            if self._link_ok:
+            if self._link_ok and not self.line_silent:
                 self._fault(False)
 
     def _fault(self, on: bool) -> None:

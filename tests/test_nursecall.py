@@ -124,11 +124,16 @@ def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread, serial.Serial]:
     return gw, thread, link.port  # type: ignore[return-value]
 
 
-def test_a_help_request_reaches_the_paging_system_through_naks_and_a_corrupt_bcc(
-        robot: Runtime, broker: Broker, paging: PtyPagingSystem, config: Config, tmp_path: Path) -> None:
-    paging.system.nak_blocks, paging.system.corrupt_blocks = 1, 1
+def test_a_dead_line_is_a_fault_and_a_help_request_gets_through_naks_and_a_corrupt_bcc(
+        robot: Runtime, broker: Broker, staff: Client, paging: PtyPagingSystem, config: Config,
+        tmp_path: Path) -> None:
+    paging.system.silent = True  # the paging system is off before any alert: staff hear of it now
     gw, thread, port = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
     try:
+        assert wait_for(lambda: alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised"), 10)
+        paging.system.silent = False
+        assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault did not clear"
+        paging.system.nak_blocks, paging.system.corrupt_blocks = 1, 1
         robot.hear("help me please, I fell")
         calls = paging.wait_calls(1, 10)
         assert [(c.address, c.priority, c.text) for c in calls] == [("100", "2", "Help request, room lounge")]
@@ -214,3 +219,8 @@ def _command(name: str, **fields: Any) -> bytes:
 
     return json.dumps({"schema": f"carebot/cmd-{name}/1", "cmd_id": uuid.uuid4().hex, "ts": round(time.time(), 3),
                        "by": "staff-desk", **fields}).encode()
+
+
+def test_the_example_gateway_config_is_valid_apart_from_secret_files_this_machine_lacks() -> None:
+    problems = check_config(ROOT / "config" / "nursecall.example.toml")
+    assert {p.path for p in problems} <= {"mqtt.ca_file", "mqtt.password_file"}
