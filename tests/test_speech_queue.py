@@ -131,7 +131,7 @@ def test_a_failed_sentence_ends_its_job_once_and_the_next_one_still_plays(harnes
 
 def test_a_worker_killed_mid_sentence_fails_that_sentence_and_speaks_the_rest(harness: Harness) -> None:
     h = harness
-    jobs = [h.say(LONG) for _ in range(4)]
+    jobs = [h.say(text) for text in (SHORT[0], LONG, SHORT[1], SHORT[2])]  # the long one is killed
     assert h.until(lambda: ("speaking_started", jobs[1]) in job_events(h), 30), job_events(h)
     pid = h.sup.health()["speech_out"].pid
     assert pid is not None
