@@ -153,6 +153,7 @@ class Actor:
 
     face: np.ndarray
     path: Sequence[Keyframe]
+    name: str = ""
 
     def at(self, t: float) -> Keyframe | None:
         """The interpolated keyframe at t, or None when the person is not in the scene."""
@@ -203,6 +204,33 @@ class Scene:
             frame = np.clip(frame + self._rng.normal(0, self.noise, frame.shape), 0, 255).astype(np.uint8)
         return frame
 
+    def direct(self, name: str, action: str, t: float, x: float = 0.5, size: float = 0.3) -> None:
+        """Stage directions at scene time t for the person `name` (scenarios): `enter` (walk in from the
+        nearer side to x and face the robot), `turn_away`, `face`, `leave` (turn and walk out)."""
+        actor = next((a for a in self.actors if a.name == name), None)
+        here = actor.at(t) if actor is not None else None
+        if action == "enter":
+            side = -0.3 if x < 0.5 else 1.3
+            path = [Keyframe(t, side, 0.5, size * 0.5), Keyframe(t + WALK_S, x, 0.5, size),
+                    Keyframe(t + STAY_S, x, 0.5, size)]
+        elif here is None:
+            raise ValueError(f"{name} is not in the scene: enter first")
+        elif action in ("face", "turn_away"):
+            facing = action == "face"
+            path = [Keyframe(t, here.x, here.y, here.size, facing),
+                    Keyframe(t + STAY_S, here.x, here.y, here.size, facing)]
+        elif action == "leave":
+            side = -0.3 if here.x < 0.5 else 1.3
+            path = [Keyframe(t, here.x, here.y, here.size, False),
+                    Keyframe(t + WALK_S, side, here.y, here.size * 0.5, False)]
+        else:
+            raise ValueError(f"unknown stage direction {action!r}: enter, face, turn_away or leave")
+        if actor is None:
+            face = default_face() if not self.actors else self.actors[0].face
+            self.actors.append(Actor(face if not self.actors else cv2.flip(face, 1), path, name))
+        else:
+            actor.path = path
+
     def _background(self) -> np.ndarray:
         if self.background is None:
             ramp = np.linspace(150, 200, self.width, dtype=np.float32)
@@ -232,6 +260,10 @@ def default_face() -> np.ndarray:
     if face is None:
         raise CameraUnavailable(f"the simulator's face photograph is missing from {ASSETS}")
     return face
+
+
+WALK_S = 2.0  # a staged person takes this long to walk in or out
+STAY_S = 1e6  # ...and stays where last directed this long
 
 
 def demo_scene(width: int = 320, height: int = 240) -> Scene:
@@ -269,3 +301,9 @@ class SceneCamera(Camera):
 
     def close(self) -> None:
         self._open = False  # the scene's clock keeps running, as the world does
+
+    def direct(self, name: str, action: str, x: float = 0.5) -> None:
+        """A stage direction now, in scene time (see Scene.direct)."""
+        if self._t0 is None:
+            self._t0 = self.clock()
+        self.scene.direct(name, action, self.clock() - self._t0, x)

@@ -159,6 +159,10 @@ class MqttSection(Section):
     username: str | None = None
     password_file: Path | None = None
     max_inflight: int = Field(8, ge=1, le=100, description="Unacknowledged publishes at once.")
+    puback_timeout_s: float = Field(10.0, ge=1, le=300, description="A publish with no PUBACK by then lost it "
+                                    "(a dropped callback): it is sent again.")
+    reconnect_max_s: int = Field(5, ge=1, le=120, description="Longest wait between reconnects: a call waits at most "
+                                 "this long after the broker is back.")
     heartbeat_s: float = Field(30.0, ge=1, le=3600, description="Heartbeat period.")
     outbox_min_free_mb: int = Field(50, ge=1, le=100000, description="Below this, activity is dropped.")
     activity_bucket_s: int = Field(900, ge=60, le=86400, description="Activity counts are summed per bucket.")

@@ -19,6 +19,9 @@ class VisionSection(BaseModel):
     enabled: bool = False
     camera: Literal["v4l2", "picamera2", "file", "scene"] = Field(
         "v4l2", description="A V4L2 device, the Raspberry Pi camera module, a video/images, or the demo scene.")
+    scene: Literal["demo", "empty", "stage"] = Field("demo", description=(
+        "camera = \"scene\": the demo (a resident comes and goes every 40 s), an empty room, or a stage whose "
+        "people come and go when a scenario or the console says (robot.scenario)."))
     picamera_format: Literal["RGB888", "BGR888", "XRGB8888", "XBGR8888", "YUV420"] = Field(
         "RGB888", description="picamera2's frame format for camera = \"picamera2\".")
     device: str = Field("/dev/video0", description="V4L2 device; prefer /dev/v4l/by-id/... for a stable name.")
@@ -48,7 +51,8 @@ class VisionSection(BaseModel):
         """Options for the vision worker process (plain data: it is spawned)."""
         engagement = {k: getattr(self, k) for k in ("engage_on", "engage_off", "engage_window_s",
                                                     "disengage_window_s", "disengaged_after_s", "near_fraction")}
-        return {"camera": self.camera, "device": self.device, "path": str(self.path) if self.path else None,
+        return {"camera": self.camera, "scene": self.scene, "device": self.device,
+                "path": str(self.path) if self.path else None,
                 "picamera_format": self.picamera_format,
                 "width": self.width, "height": self.height, "idle_fps": self.idle_fps,
                 "active_fps": self.active_fps, "detector": self.detector,

@@ -76,8 +76,8 @@ def make_servos(cfg: Config, *, simulate: bool = False, link: Path | None = None
 
 def _scene(options: dict[str, Any], width: int, height: int) -> Camera:
     scene = demo_scene(width, height)
-    if options.get("scene") == "empty":  # an empty room (benchmarks of idle cost)
-        scene.actors = []
+    if options.get("scene") in ("empty", "stage"):  # an empty room (benchmarks of idle cost), or a
+        scene.actors, scene.period = [], None    # stage whose people come and go when told (scenarios)
     return SceneCamera(scene)
 
 

@@ -9,6 +9,7 @@ retried with backoff while the robot carries on voice-only.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -60,6 +61,11 @@ class VisionWorker(Worker):
             self.send("camera_state", on=on)
         elif msg.kind == "inject" and isinstance(self.camera, SceneCamera):
             self.camera.plugged = msg.data.get("fault") != "unplug"
+        elif msg.kind == "stage" and isinstance(self.camera, SceneCamera):
+            try:
+                self.camera.direct(str(msg.data["who"]), str(msg.data["action"]), float(msg.data.get("x", 0.5)))
+            except ValueError as exc:  # a scenario's slip: said, and the scene goes on
+                logging.getLogger(__name__).warning("stage direction refused: %s", exc)
         elif msg.kind == "head":
             if isinstance(self.camera, SceneCamera):  # a real camera sees the head turn by itself
                 self.camera.head = (float(msg.data["pan"]), float(msg.data["tilt"]))
