@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import serial
 
 from hardware import espa
 from hardware.espa_sim import PagingSystem, PtyPagingSystem
@@ -114,25 +113,28 @@ def paging(tmp_path: Path) -> Iterator[PtyPagingSystem]:
         yield sim
 
 
-def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread, serial.Serial]:
+def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread]:
     from robot.nursecall_gateway import open_line
 
-    link = open_line(cfg)
     gw = Gateway(cfg)
-    thread = threading.Thread(target=gw.run, args=(link,), daemon=True)
+    thread = threading.Thread(target=gw.run, args=(lambda: open_line(cfg),), daemon=True)
     thread.start()
-    return gw, thread, link.port  # type: ignore[return-value]
+    return gw, thread
 
 
-def test_a_dead_line_is_a_fault_and_a_help_request_gets_through_naks_and_a_corrupt_bcc(
+def test_a_dead_line_or_a_pulled_adapter_is_a_fault_and_help_gets_through_naks_and_a_corrupt_bcc(
         robot: Runtime, broker: Broker, staff: Client, paging: PtyPagingSystem, config: Config,
         tmp_path: Path) -> None:
     paging.system.silent = True  # the paging system is off before any alert: staff hear of it now
-    gw, thread, port = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
+    gw, thread = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
     try:
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised"), 10)
         paging.system.silent = False
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault did not clear"
+        paging.unplug()  # the USB serial adapter pulled out, then put back: the gateway opens the port again
+        assert wait_for(lambda: len(alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised")) == 2, 10)
+        paging.replug()
+        assert wait_for(lambda: len(alerts(staff, robot=NURSECALL, state="resolved")) == 2, 10), "not reopened"
         paging.system.nak_blocks, paging.system.corrupt_blocks = 1, 1
         robot.hear("help me please, I fell")
         calls = paging.wait_calls(1, 10)
@@ -143,7 +145,6 @@ def test_a_dead_line_is_a_fault_and_a_help_request_gets_through_naks_and_a_corru
     finally:
         gw.stop()
         thread.join(5)
-        port.close()
 
 
 GATEWAY = "import sys; from robot.cli import main; sys.exit(main(['nursecall', '--config', sys.argv[1]]))"
