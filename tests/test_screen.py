@@ -227,3 +227,62 @@ def test_nothing_the_resident_says_ever_reaches_the_screen(robot: Runtime) -> No
     settle(robot)
 
 
+
+
+def test_a_press_without_the_key_reaches_nothing(robot: Runtime) -> None:
+    """Another process on the robot, or a page elsewhere, tries the robot's own screen: refused, unrecorded."""
+    import http.client
+
+    port = robot.config.screen.port
+    before = [r for r in audit(robot) if r["kind"] == "screen"]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("POST", "/press", body=b'{"button": "stop_listening"}',
+                 headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"})
+    assert conn.getresponse().status == 403
+    conn.close()
+    time.sleep(0.3)  # a press that got through would have reached the tick by now
+    assert robot.behaviour.state == "idle"
+    assert [r for r in audit(robot) if r["kind"] == "screen"] == before
+
+
+def test_the_kiosk_launcher_hands_the_key_to_the_page_and_to_no_command_line(browser: Any, robot: Runtime,
+                                                                               tmp_path: Path) -> None:
+    """scripts/screen-kiosk.sh with a stand-in for chromium that records its arguments; then the real
+    chromium opens what the launcher opened, and must land on the live screen."""
+    import os
+    import subprocess
+
+    bin_dir, run = tmp_path / "bin", tmp_path / "run"
+    bin_dir.mkdir()
+    (bin_dir / "chromium").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
+    (bin_dir / "chromium").chmod(0o755)
+    key_file = Path(robot.config.robot.state_dir) / "screen.key"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "XDG_RUNTIME_DIR": str(run),
+           "ARGS_FILE": str(tmp_path / "args"), "CAREBOT_SCREEN_KEY_FILE": str(key_file),
+           "CAREBOT_SCREEN_URL": f"http://127.0.0.1:{robot.config.screen.port}/"}
+    subprocess.run([str(ROOT / "scripts" / "screen-kiosk.sh")], env=env, check=True, timeout=20)
+    args = (tmp_path / "args").read_text().split("\n")
+    key = key_file.read_text().strip()
+    assert "--kiosk" in args and not [a for a in args if key in a]  # /proc/PID/cmdline is readable by all
+    with page_of(browser, 800, 480) as page:
+        page.goto(args[-2])  # the launcher file, the last argument
+        wait_page(page, lambda: state_words(page) == "Ready", 10)
+        assert key not in page.url  # the page took the key out of the address bar
+
+
+def test_the_kiosk_user_unit_verifies(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not installed")
+    unit = (ROOT / "systemd" / "user" / "carebot-screen.service").read_text()
+    (tmp_path / "carebot-screen.service").write_text(
+        unit.replace("/opt/carebot/scripts/", f"{ROOT}/scripts/"))
+    (tmp_path / "xdg").mkdir(mode=0o700)
+    proc = subprocess.run(["systemd-analyze", "--user", "verify", "carebot-screen.service"], cwd=tmp_path,
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
+                                                               "XDG_RUNTIME_DIR": str(tmp_path / "xdg")})
+    problems = [line for line in (proc.stdout + proc.stderr).splitlines()
+                if line.strip() and "file:///opt/carebot" not in line]
+    assert proc.returncode == 0 and not problems, problems
