@@ -45,12 +45,23 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
         if clock:
             config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
+    stage = None
+    if simulate and args.scenario is not None:  # a scenario's world: its config, broker and staff station
+        from robot.scenario_run import Stage
+
+        stage = Stage(args.scenario, config, start=args.start, speed=args.speed)
+        config = stage.config
     show = simulate or sys.stdout.isatty()
     runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    runtime.start()
+    try:
+        runtime.start()
+    except BaseException:
+        if stage is not None:
+            stage.close()
+        raise
     mode = "simulator" if runtime.simulate else "hardware"
     print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
           f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
@@ -79,6 +90,12 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
 
         threading.Thread(target=read_console, name="console", daemon=True).start()
     try:
+        if stage is not None:
+            from robot.scenario_run import Player
+
+            passed = Player(stage, runtime, lambda s: print(s, flush=True), stop).play()
+            if args.check or stop.is_set():
+                return 0 if passed else 1
         while not stop.wait(0.5):
             if not runtime.loop.running:
                 print("control loop stopped unexpectedly", file=sys.stderr)
@@ -86,6 +103,8 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     finally:
         print("stopping...", flush=True)
         runtime.stop()
+        if stage is not None:
+            stage.close()
         print("stopped cleanly.", flush=True)
     return 0
 
@@ -292,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
             p.add_argument("--speed", type=float, default=None,
                            help="robot seconds per real second, e.g. 60 (default: [sim] speed, or 1)")
+            p.add_argument("--scenario", type=Path, default=None, metavar="FILE",
+                           help="play a scenario (scenarios/*.yaml), then leave the robot running")
+            p.add_argument("--check", action="store_true",
+                           help="with --scenario: stop once played; exit 1 if a step's outcome is not the expected one")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")

@@ -74,9 +74,7 @@ class Runtime:
                  out: TextIO | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.simulate = simulate or config.servo.driver == "sim"
-        # The time of day and care time (robot.clock): the machine's own on a robot; in the simulator
-        # one that starts when [sim] says, runs at its speed and can be advanced.
-        self.clock = clock or (Clock.simulated(config.sim.start, config.sim.speed) if self.simulate else Clock())
+        self.clock = clock or Clock.for_robot(config.sim, self.simulate)
         self.worker_specs = default_workers(config) if workers is None else workers
         self.out = out
         self.boot_id = uuid.uuid4().hex[:12]
@@ -91,8 +89,7 @@ class Runtime:
         self._stopped = False
         self._restored: list[Alert] = []  # alerts still open from before a restart
         self._undelivered: set[str] = set()  # ... and those of them the broker has not accepted yet
-        # Every thread of the control process but the loop's runs as a guarded part; a part's
-        # fault reaches the tick as an input, and staff as a robot_fault alert.
+        # Every thread but the loop's is a guarded part; its fault reaches the tick, and staff as a robot_fault.
         self.guard = Guard(lambda part, raised: self.inbox.put(PartFault(part, raised)))
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -138,7 +135,7 @@ class Runtime:
         self.workers.on("screen_press", self.screen.on_press)
         self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.workers,
                                     self.workers.names, self.motion, record, self.housekeeper.console, self.said,
-                                    self.staff.fault, started=self.screen.spoken)
+                                    self.staff.fault, started=self.screen.spoken, clock=self.clock)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
         link = self.link

@@ -134,8 +134,8 @@ def _microphone(device: str) -> str:
 
 def check_camera(ctx: Context) -> str:
     from hardware.camera import CameraUnavailable
-    from robot.vision import DetectorUnavailable, make_detector
-    from robot.workers.vision import make_camera
+    from hardware.face_detector import DetectorUnavailable
+    from robot.devices import make_camera, make_detector
 
     cfg = config_of(ctx)
     v = cfg.vision

@@ -148,8 +148,9 @@ class Reader:
             return None
         negation = self._negation_stems if stems else self._negation
         if len(positions) == 1:
-            for i in positions[0]:  # "certainly" is not in "certainly not"
-                if not (stems and i + 1 < len(seq) and seq[i + 1] in negation and seq[i + 1] not in phrase.parts):
+            for i in positions[0]:  # "certainly" is not in "certainly not", "genommen" not in "nicht genommen"
+                if not (stems and any(0 <= j < len(seq) and seq[j] in negation and seq[j] not in phrase.parts
+                                      for j in (i - 1, i + 1))):
                     return i, i + 1
             return None
         near = (0 if self.inside else NEAR_INTENT) if stems else NEAR

@@ -15,12 +15,13 @@ import pytest
 from skimage import data
 
 from hardware.camera import Actor, Keyframe, Scene, SceneCamera, default_face
+from hardware.face_box import Face
+from hardware.face_detector import DetectorUnavailable, HaarDetector, YuNetDetector
 from robot.config import Config
-from robot.engagement import Engagement, EngagementTracker, Face
+from robot.engagement import Engagement, EngagementTracker
 from robot.messages import Message
 from robot.runtime import Runtime
 from robot.supervisor import Supervisor, WorkerSpec
-from robot.vision import DetectorUnavailable, HaarDetector, YuNetDetector
 from robot.workers import vision as _vision_worker  # noqa: F401  (its bytecode cache exists before the test)
 
 from .conftest import wait_for
