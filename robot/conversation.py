@@ -103,7 +103,7 @@ class Conversation:
                 return Decision("wake", [("privacy_off", {})])
             return Decision("ignore", [])
         if ctx == "reminder":
-            u = e.classify(text, confidence, among=["yes", "no", "repeat"])
+            u = e.classify(text, confidence, among=["yes", "no", "repeat"], answering=True)
             if u.sure and u.intent in ("yes", "no") and not e.doubtful(text, u.intent):
                 self.context = "open"
                 return Decision(u.intent, [("confirm" if u.intent == "yes" else "decline", {})])

@@ -54,3 +54,10 @@ def test_wellbeing_idioms(lang: str, text: str, label: str) -> None:
 def test_a_word_said_of_switching_off_is_no_complaint() -> None:
     # "a bit off" is a complaint; "off for a bit" (the words in another order) is not one
     assert decide("en", "open", "turn your camera off for a bit") == "privacy_on"
+
+
+def test_a_reminder_s_own_answers_count_only_as_its_answers() -> None:
+    # "had" and "still" answer a reminder; said in passing they are no yes or no
+    assert decide("en", "reminder", "had it with my porridge ages ago") == "yes"
+    assert decide("en", "reminder", "it's still sat in the little cup") == "no"
+    assert decide("en", "open", "i had a lovely bit of cod for lunch") not in ("yes", "no")
