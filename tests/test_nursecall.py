@@ -114,10 +114,8 @@ def paging(tmp_path: Path) -> Iterator[PtyPagingSystem]:
 
 
 def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread]:
-    from robot.nursecall_gateway import open_line
-
     gw = Gateway(cfg)
-    thread = threading.Thread(target=gw.run, args=(lambda: open_line(cfg),), daemon=True)
+    thread = threading.Thread(target=gw.run, daemon=True)
     thread.start()
     return gw, thread
 
