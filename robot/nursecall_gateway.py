@@ -22,32 +22,18 @@ import time
 import uuid
 from typing import Any
 
-import serial
-
-from hardware import espa
 from robot import __version__
 from robot.config import Config
 from robot.events import InvalidMessage, Topics, encode, parse_json, validate
 from robot.mqtt_link import new_client
 from robot.nursecall import PagedRecord, Pager
-from robot.nursecall_line import PagingLine
+from robot.nursecall_line import PagingLine, open_line
 
 log = logging.getLogger(__name__)
 
 TOKEN = r"[a-z0-9][a-z0-9_-]{0,31}"
 ALERT_TOPIC = re.compile(rf"carebot/v1/(?P<site>{TOKEN})/(?P<robot>{TOKEN})/alert(?:/(?P<alert_id>[0-9a-f]{{32}}))?")
 FAULT = "nursecall_link"
-
-
-def open_line(cfg: Config) -> espa.Link:
-    """The serial port and the link, as configured (the port is opened here, never at import)."""
-    nc = cfg.nursecall
-    bits, parity, stop = int(nc.framing[0]), nc.framing[1], int(nc.framing[2])
-    port = serial.Serial(nc.port, nc.baud, bytesize=bits, parity=parity, stopbits=stop, timeout=0.02,
-                         write_timeout=2.0)
-    return espa.Link(port, espa.LinkSettings(role=nc.role, own=nc.own_address, peer=nc.paging_address,
-                                             response_timeout_s=nc.response_timeout_s, retries=nc.retries,
-                                             poll_interval_s=nc.poll_interval_s))
 
 
 class Gateway:
@@ -61,7 +47,7 @@ class Gateway:
         self.pager = Pager(cfg.nursecall, self.record, own_robot=cfg.robot.id)
         self.inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self.refused = 0
-        self.line = PagingLine(cfg.nursecall, self.pager, lambda: open_line(cfg), lambda faulted: None)
+        self.line = PagingLine(cfg.nursecall, self.pager, lambda: open_line(cfg.nursecall), lambda faulted: None)
         self.fault_alert: str | None = None  # the open fault alert's id
         self._fault_raised = 0.0
         self._seq = 0
