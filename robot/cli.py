@@ -181,37 +181,6 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def cmd_model(args: argparse.Namespace) -> int:
-    """Install, list or verify speech models in the state directory."""
-    from robot import models
-
-    state_dir = Path(args.state_dir) if args.state_dir else Path(_load(args.config).robot.state_dir)
-    if args.model_command == "install":
-        m = models.install(args.source, args.sha256, state_dir, name=args.name)
-        print(f"installed {m.name}: {m.files} files, {m.bytes / 1e6:.1f} MB, in {m.path}")
-        return 0
-    if args.model_command == "list":
-        found = models.list_models(state_dir)
-        for m in found:
-            print(f"{m.name:32s} {m.bytes / 1e6:8.1f} MB  {m.files:5d} files  sha256 {m.archive_sha256[:16]}…")
-        if not found:
-            print(f"no models in {models.models_dir(state_dir)}")
-        return 0
-    targets = [m.path for m in models.list_models(state_dir) if not args.name or m.name == args.name]
-    if args.name and not targets:
-        print(f"no installed model {args.name!r}", file=sys.stderr)
-        return 1
-    bad = 0
-    for path in targets:
-        problems = models.verify(path)
-        for p in problems:
-            print(f"{path.name}: {p}")
-        if not problems:
-            print(f"{path.name}: OK")
-        bad += len(problems)
-    return 1 if bad else 0
-
-
 def cmd_version(args: argparse.Namespace) -> int:
     """Print the version."""
     print(f"carebot {__version__}")
@@ -223,7 +192,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, nursecall_cli, selftest, servo_cli, staff
+    from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
@@ -310,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
             m.add_argument("--name", default=None, help="install under this name (default: the zip's folder)")
         elif name == "verify":
             m.add_argument("name", nargs="?", default=None)
-        m.set_defaults(func=cmd_model)
+        m.set_defaults(func=models_cli.cmd_model)
 
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
