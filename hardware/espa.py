@@ -208,6 +208,8 @@ class Port(Protocol):
 
     def reset_input_buffer(self) -> None: ...
 
+    def close(self) -> None: ...
+
     @property
     def in_waiting(self) -> int: ...
 
@@ -240,6 +242,11 @@ class Link:
     decoder: Decoder = field(default_factory=Decoder)
     _frames: list[Frame] = field(default_factory=list)
     _polled_after_eot: bool = False
+    last_heard: float = field(default_factory=time.monotonic)  # when the peer last sent anything
+
+    def silent_for(self) -> float:
+        """Seconds since the peer last sent anything (a dead line, a cable out, a paging system off)."""
+        return time.monotonic() - self.last_heard
 
     def send(self, block: bytes) -> int:
         """Deliver one block; returns the attempts it took. Raises DeliveryFailed after the retries."""
@@ -248,15 +255,29 @@ class Link:
         return self._send_when_polled(block)
 
     def service(self, seconds: float) -> None:
-        """Keep the line for a while with nothing to send: poll (master) or answer polls (slave)."""
+        """Keep the line with nothing to send: poll once (master), then answer what comes for `seconds`."""
         end = time.monotonic() + seconds
+        if self.settings.role == "master":
+            self.port.write(poll(self.settings.peer))
+            self._answer(self._next(self.settings.response_timeout_s))
         while time.monotonic() < end:
-            if self.settings.role == "master":
-                self.port.write(poll(self.settings.peer))
-                self._answer(self._next(self.settings.response_timeout_s))
-                self._wait_quiet(min(self.settings.poll_interval_s, max(0.0, end - time.monotonic())))
-            else:
-                self._answer(self._next(max(0.0, end - time.monotonic())))
+            self._answer(self._next(max(0.0, end - time.monotonic())))
+
+    def probe(self, timeout: float) -> bool:
+        """Check the line without paging anyone: the peer answers a poll (master), or polls us (slave)."""
+        end = time.monotonic() + timeout
+        if self.settings.role == "master":
+            self.port.write(poll(self.settings.peer))
+            frame = self._next(timeout)
+            self._answer(frame)
+            return frame is not None
+        while time.monotonic() < end:
+            frame = self._next(max(0.0, end - time.monotonic()))
+            if self._is_poll(frame):
+                self.port.write(bytes([EOT]))
+                return True
+            self._answer(frame)
+        return False
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -347,14 +368,9 @@ class Link:
             data = self.port.read(1)  # waits up to the port's own (short) timeout
             if data:
                 data += self.port.read(self.port.in_waiting)
+                self.last_heard = time.monotonic()
             self._frames.extend(self.decoder.feed(data))
         return self._frames.pop(0)
-
-    def _wait_quiet(self, seconds: float) -> None:
-        """Between polls: anything the peer sends unasked is read and answered."""
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            self._answer(self._next(max(0.0, end - time.monotonic())))
 
     def _drain(self) -> None:
         """Forget late answers to an earlier exchange, so they cannot be taken for answers to this one."""

@@ -5,19 +5,21 @@ slave to a CareBot control station (answers polls with EOT, selections with ACK,
 or the control station itself (`role="master"`: it polls CareBot every `poll_interval_s`). It keeps every
 call it took, and can be told to NAK blocks, refuse selections, take blocks with a corrupted BCC (noise
 on the line), go silent, or answer slowly. `PtyPagingSystem` serves one on a pseudo-terminal behind a
-stable link, at the pace of a real line of the given baud rate, so pyserial opens it like a real port.
+stable link, at the pace of a real line of the given baud rate, so pyserial opens it like a real port;
+it can be unplugged and plugged back in like a USB serial adapter.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import termios
 import threading
 import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from hardware.espa import (
     ACK,
@@ -38,13 +40,14 @@ from hardware.espa import (
 
 @dataclass(frozen=True)
 class TakenCall:
-    """A call the paging system acknowledged, with the monotonic time of its ACK."""
+    """A call the paging system acknowledged, with the monotonic and wall-clock times of its ACK."""
 
     address: str
     text: str
     priority: str
     block: Block
     acked_at: float
+    acked_wall: float
 
 
 @dataclass
@@ -113,7 +116,8 @@ class PagingSystem:
                 return self._nak()
             if frame.header == CALL_TO_PAGER and not self.silent:
                 self.calls.append(TakenCall(frame.get(CALL_ADDRESS) or "", frame.get(DISPLAY_MESSAGE) or "",
-                                            frame.get(PRIORITY) or "", frame, time.monotonic()))
+                                            frame.get(PRIORITY) or "", frame, time.monotonic(),
+                                            time.time()))
             return bytes([ACK])
         return b""
 
@@ -131,8 +135,10 @@ class PtyPagingSystem:
         self.link = Path(link) if link else None
         self.char_s = bits_per_char / baud if baud else 0.0
         self.latency_s = 0.0  # extra delay before each answer: a slow paging system
-        self._master = self._slave = -1
+        self._master = -1
         self._name = ""
+        self._fresh: list[Any] = []  # the line settings before any client, restored after each
+        self._client = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
@@ -144,10 +150,28 @@ class PtyPagingSystem:
 
     def start(self) -> PtyPagingSystem:
         """Open the pseudo-terminal and start answering."""
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._master)
-        tty.setraw(self._slave)
-        self._name = os.ttyname(self._slave)
+        self.replug()
+        self._thread = threading.Thread(target=self._serve, name="paging-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def unplug(self) -> None:
+        """Pull the adapter out: the client's next read or write fails, and the port is gone."""
+        with self._write_lock:
+            if self._master >= 0:
+                os.close(self._master)
+            self._master = -1
+            if self.link is not None and self.link.is_symlink():
+                self.link.unlink()
+
+    def replug(self) -> None:
+        """Plug it back in: a new pseudo-terminal behind the same stable link."""
+        master, slave = os.openpty()
+        tty.setraw(master)
+        tty.setraw(slave)
+        self._name = os.ttyname(slave)
+        self._fresh = termios.tcgetattr(slave)
+        os.close(slave)  # so that the line reads as closed (EIO) when no client has it open
         if self.link is not None:
             self.link.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.link.with_name(self.link.name + ".tmp")
@@ -155,21 +179,15 @@ class PtyPagingSystem:
                 tmp.unlink()
             tmp.symlink_to(self._name)
             os.replace(tmp, self.link)
-        self._thread = threading.Thread(target=self._serve, name="paging-sim", daemon=True)
-        self._thread.start()
-        return self
+        with self._write_lock:
+            self._master, self._client = master, False
 
     def stop(self) -> None:
         """Stop answering and close the line."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2)
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
-        if self.link is not None and self.link.is_symlink():
-            self.link.unlink()
+        self.unplug()
 
     def __enter__(self) -> PtyPagingSystem:
         return self.start()
@@ -186,16 +204,32 @@ class PtyPagingSystem:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self._master], [], [], 0.01)
-                data = os.read(self._master, 4096) if ready else b""
-            except OSError:
-                data = b""  # no client has the port open: nothing to read
+            master = self._master
+            if master < 0:  # unplugged
                 time.sleep(0.01)
+                continue
+            try:
+                ready, _, _ = select.select([master], [], [], 0.01)
+                data = os.read(master, 4096) if ready else b""
+                self._client = self._client or bool(data)
+            except (OSError, ValueError):
+                data = b""  # no client has the port open: nothing to read
+                self._closed_by_client()
             if data:
                 time.sleep(len(data) * self.char_s)  # the bytes arrive at the line's pace
                 self._write(self.system.feed(data), self.latency_s)
             self._write(self.system.due(time.monotonic()), 0.0)
+
+    def _closed_by_client(self) -> None:
+        """Put back the first settings once a client has gone: a Linux pty takes 7-bit or parity settings
+        from a fresh line, then refuses them (EINVAL) from the next client if only those would change."""
+        if self._client:
+            self._client = False
+            try:
+                termios.tcsetattr(self._master, termios.TCSANOW, self._fresh)
+            except (termios.error, ValueError):
+                pass
+        time.sleep(0.01)
 
     def _write(self, data: bytes, delay: float) -> None:
         if not data:
@@ -206,5 +240,5 @@ class PtyPagingSystem:
         with self._write_lock:
             try:
                 os.write(self._master, data)
-            except OSError:
+            except (OSError, ValueError):
                 pass  # the client closed the port: the answer is lost, as on a real line

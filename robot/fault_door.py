@@ -123,6 +123,6 @@ class FaultDoor:
                 "parts_faulted": sorted(n for n, p in rt.guard.parts.items() if p.faulted or not p.alive)
                 + sorted(n for n, c in rt.guard.callbacks.items() if c.faulted),
                 "workers": {n: [h.state, h.pid] for n, h in rt.supervisor.health().items()},
-                "servo_connected": rt.bus.connected, "servo_silent": rt.bus.silent,
+                "servo_connected": rt.servos.connected, "servo_silent": rt.servos.silent,
                 "link_connected": bool(link and link.connected), "outbox_pending": link.outbox.pending() if link else 0,
                 "frames": self.frames, "wall_offset_s": self.clock_offset_s}

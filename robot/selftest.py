@@ -23,11 +23,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from robot.selftest_base import Check, Context, Fail, Skip, Warn, config_of, wait
-from robot.selftest_devices import check_camera, check_mqtt, check_servo, check_speech_in, check_speech_out
+from robot.selftest_devices import (
+    check_camera,
+    check_mqtt,
+    check_nursecall,
+    check_servo,
+    check_speech_in,
+    check_speech_out,
+)
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 CHECKS = ("config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out", "speech_in", "camera",
-          "mqtt")
+          "mqtt", "nursecall")
 
 
 # -- the checks ---------------------------------------------------------------------------------------
@@ -149,7 +156,7 @@ def check_workers(ctx: Context) -> str:
 RUNNERS: dict[str, Callable[[Context], str]] = {
     "config": check_config, "storage": check_storage, "board": check_board, "dialogs": check_dialogs,
     "realtime": check_realtime, "workers": check_workers, "servo": check_servo, "speech_out": check_speech_out,
-    "speech_in": check_speech_in, "camera": check_camera, "mqtt": check_mqtt,
+    "speech_in": check_speech_in, "camera": check_camera, "mqtt": check_mqtt, "nursecall": check_nursecall,
 }
 
 
@@ -201,9 +208,10 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
     text = ("check every part of the robot: config, storage, board health, dialogs, timing, workers, servos, speech, "
-            "camera, MQTT")
+            "camera, MQTT, nurse call")
     p = with_config(sub.add_parser("selftest", help=text, description=text + ". Stop the robot first."))
-    p.add_argument("--sim", action="store_true", help="use the simulated servo board instead of the configured one")
+    p.add_argument("--sim", action="store_true",
+                   help="use the simulated servo board and paging system instead of the configured ones")
     p.add_argument("--only", nargs="+", metavar="CHECK", help=f"run only these checks ({', '.join(CHECKS)})")
     p.add_argument("--audible", action="store_true", help="say the test sentence on the sound card")
     p.add_argument("--seconds", type=float, default=2.0, help="how long the timing check runs")

@@ -15,6 +15,7 @@ import pytest
 from hardware.maestro_pty import PtyMaestro
 from robot.config import Config, LoopSection, RobotSection, WorkersSection
 from robot.config_load import load_config
+from robot.devices import make_board
 from robot.runtime import Runtime
 
 from .broker import SITE, STAFF, Broker, Client, check_privacy, robot_config
@@ -52,7 +53,7 @@ def fast_workers() -> WorkersSection:
 @pytest.fixture
 def sim_board(config: Config) -> Iterator[PtyMaestro]:
     """A virtual Maestro set up from the config, on a pseudo-terminal."""
-    sim = PtyMaestro(Runtime.make_board(config)).start()
+    sim = PtyMaestro(make_board(config)).start()
     yield sim
     sim.stop()
 

@@ -66,6 +66,9 @@ class DialogThread:
             conv.set_context(data["state"], now)
             actions = conv.hear(data["text"], data["confidence"], now, data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))
+        elif kind == "press":  # a screen button: the spoken request's actions, with no words to weigh
+            conv.set_context(data["state"], now)
+            self.inbox.put(Decision(tuple(conv.press(data["intent"], now))))
         elif kind == "state":
             conv.set_context(data["state"], now)
         elif kind == "checkin":

@@ -4,8 +4,8 @@
 schedule and quiet hours, 4. the state machine's step and its intents, 5. alert escalation and
 activity, 6. motion sampled and written to the board, 7. the guarded parts watched and systemd fed.
 Nothing here blocks: every part it calls works on memory and deques. The loop's `now` is real
-monotonic time; the schedule, the state machine's timeouts and escalation step on care time,
-the robot clock's reading for the same instant (robot.clock), which a simulator may run fast.
+monotonic time; the schedule, the state machine's care timeouts and escalation step on care
+time, the robot clock's reading for the same instant (robot.clock), which a simulator may run fast.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from robot.core.inputs import (
     LookAtPoint,
     PartFault,
     PlayGesture,
+    ScreenPress,
     SpeechStarted,
     StaffCommand,
     Trigger,
@@ -46,6 +47,12 @@ from robot.intents import Say, StopSpeech
 from robot.motion import MotionController
 
 log = logging.getLogger(__name__)
+
+# The screen's buttons that need no understanding: the dialog thread's own decision for the spoken twin
+# ("help!", "stop listening", the wake phrase in privacy), taken straight, so a wedged dialog thread
+# cannot hold up a call for help. The others need the conversation (what was said last, the rate).
+SCREEN_DECISIONS = {"call_staff": "help", "stop_listening": "privacy_on", "start_listening": "privacy_off"}
+SCREEN_DIALOG = {"say_again": "repeat", "slower": "slower"}
 
 
 @dataclass
@@ -91,6 +98,7 @@ class Tick:
             SpeechStarted: self._speech_started,
             Decision: self._decision,
             ButtonPress: self._button,
+            ScreenPress: self._screen_press,
             PlayGesture: self._gesture,
             LookAtPoint: lambda i, now: parts.motion.look_at(i.x, i.y),
             StaffCommand: lambda i, now: parts.staff.command(i.name, i.payload),
@@ -122,7 +130,7 @@ class Tick:
         p.schedule.tick(care)
         if p.speech.poll(now):
             p.machine.speech_done()
-        p.machine.step(care)
+        p.machine.step(now, care)
         p.executor.run(p.machine.take_intents(), now)
         p.staff.tick(care)
         p.delivery.tick(now)
@@ -163,13 +171,17 @@ class Tick:
 
     # -- inputs ---------------------------------------------------------------------------------
 
+    def _interrupt(self) -> None:
+        """A typed turn or a screen button may cut the reply short: there is no echo to fear."""
+        if self.p.machine.state == "responding":
+            self.p.executor.execute(StopSpeech(), time.monotonic())
+            self.fire("reply_done")
+
     def _utterance(self, item: Utterance, now: float) -> None:
         p = self.p
+        if item.typed:
+            self._interrupt()
         state = p.machine.state
-        if state == "responding" and item.typed:  # a typed turn may interrupt: there is no echo to fear
-            p.executor.execute(StopSpeech(), time.monotonic())
-            self.fire("reply_done")
-            state = p.machine.state
         if state in ("idle", "engaged"):
             self.fire("speech_start")
         # Understanding takes milliseconds (3-9 ms measured): the dialog thread does it, off this tick.
@@ -188,6 +200,16 @@ class Tick:
                 self.p.executor.execute(Say(str(kwargs["key"])), now)
             else:
                 self.fire(trigger, **kwargs)
+
+    def _screen_press(self, item: ScreenPress, now: float) -> None:
+        """A screen button: recorded as its spoken twin's words are (that it was pressed, by name)."""
+        p = self.p
+        p.record("screen", {"key": item.button})
+        if item.button in SCREEN_DECISIONS:
+            self._decision(Decision(((SCREEN_DECISIONS[item.button], {}),)), now)
+        else:
+            self._interrupt()
+            p.dialog_post("press", intent=SCREEN_DIALOG[item.button], state=p.machine.state)
 
     def _button(self, item: ButtonPress, now: float) -> None:
         self.fire("privacy_off" if self.p.machine.state == "privacy" else "privacy_on")
