@@ -216,6 +216,11 @@ class DialogEngine:
         r = self.reader.read(text)
         return any(self.reader.find(self.reader.phrase(k), r) for k in self.pack.intents[intent].keywords)
 
+    def sore(self, text: str) -> bool:
+        """Whether the speaker names a body part of their own, not said to be well ("my knees won't
+        have it today"): in answer to "how are you feeling?" that is pain, whatever words come with it."""
+        return self.helper.own_body(self.reader.read(text))
+
     def doubtful(self, text: str, answer: str | None = None) -> bool:
         """Whether the resident is unsure ("I might have", "I can't remember"): never a yes or a no.
 

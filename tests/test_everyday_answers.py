@@ -61,3 +61,16 @@ def test_a_reminder_s_own_answers_count_only_as_its_answers() -> None:
     assert decide("en", "reminder", "had it with my porridge ages ago") == "yes"
     assert decide("en", "reminder", "it's still sat in the little cup") == "no"
     assert decide("en", "open", "i had a lovely bit of cod for lunch") not in ("yes", "no")
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("en", "oh, these shoulders of mine, don't ask"),
+    ("de", "meine knie wollen heut nicht mehr"),
+    ("ko", "어깨가 영 시원찮아"),
+])
+def test_a_body_part_of_one_s_own_in_answer_to_how_are_you_is_pain(lang: str, text: str) -> None:
+    assert decide(lang, "wellbeing", text) == "in_pain"
+
+
+def test_a_body_part_said_to_be_well_is_no_pain() -> None:
+    assert decide("en", "wellbeing", "my knees are much better, thank you") == "fine"
