@@ -43,7 +43,8 @@ for unit in carebot.service carebot-sim.service; do
         echo "uninstall: removed $units/$unit"
     fi
 done
-rm -f "$r/etc/udev/rules.d/99-carebot-maestro.rules" "$r/etc/systemd/journald.conf.d/carebot.conf"
+rm -f "$r/etc/udev/rules.d/99-carebot-maestro.rules" "$r/etc/systemd/journald.conf.d/carebot.conf" \
+    "$r/etc/systemd/user/carebot-screen.service"
 rmdir "$r/etc/systemd/journald.conf.d" 2>/dev/null || true
 system systemctl daemon-reload
 system udevadm control --reload-rules
