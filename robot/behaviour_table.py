@@ -154,6 +154,9 @@ TIMEOUTS = {
     "confirming": ("confirm_timeout_s", "help_silence"),
     "alerting": ("ack_wait_s", "no_ack"),
 }
+# Timeouts counted in care time (robot.clock): a reminder's re-prompts and the wait for staff. The others
+# are turn-taking, at the resident's own pace, in real time however fast a simulated clock runs.
+CARE_TIMEOUTS = frozenset({"reminding", "alerting"})
 
 INDICATOR: dict[str, IndicatorMode] = {
     "booting": "off", "idle": "idle", "engaged": "idle", "listening": "listening",

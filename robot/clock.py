@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from robot.config import SimSection
 from robot.errors import CareBotError
 
 MAX_SPEED = 3600.0
@@ -55,6 +56,11 @@ class Clock:
         wall = (start or dt.datetime.now()).timestamp()
         clock._anchor = _Anchor(real, real, wall, _check_speed(speed))
         return clock
+
+    @classmethod
+    def for_robot(cls, sim: SimSection, simulated: bool) -> Clock:
+        """The machine's own clock on a robot; in the simulator, one that starts and runs as [sim] says."""
+        return cls.simulated(sim.start, sim.speed) if simulated else cls()
 
     @property
     def is_simulated(self) -> bool:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from robot.config_nursecall import NursecallSection
 from robot.config_screen import ScreenSection
+from robot.config_vision import VisionSection
 from robot.errors import SecretError
 
 TOKEN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -62,6 +63,7 @@ class LoopSection(Section):
     )
     rt_priority: int = Field(40, ge=1, le=98, description="SCHED_FIFO priority of the loop thread.")
     status_interval_s: float = Field(2.0, ge=0.2, le=60, description="How often status.json is written.")
+    status_file: Path | None = Field(None, description="Default STATE_DIR/status.json; a robot's is in RAM.")
 
 
 class WorkersSection(Section):
@@ -126,10 +128,8 @@ class ServoSection(Section):
     protocol: Literal["compact", "pololu"] = Field("compact")
     device_number: int = Field(12, ge=0, le=127, description="Pololu-protocol device number.")
     baud: int = Field(115200, ge=300, le=250000)
-    serial_timeout_ms: int = Field(
-        250, ge=0, le=10000,
-        description="Serial timeout set on the board (Maestro Control Center); the board's watchdog.",
-    )
+    serial_timeout_ms: int = Field(250, ge=0, le=10000, description=(
+        "Serial timeout set on the board (Maestro Control Center); the board's watchdog."))
     reply_timeout_ms: int = Field(50, ge=5, le=2000, description="How long to wait for a reply byte.")
     reconnect_max_s: float = Field(5.0, ge=0.1, le=120, description="Longest wait between reconnects.")
     channels: tuple[ServoChannel, ...] = Field(default_factory=_default_channels)
@@ -158,6 +158,10 @@ class MqttSection(Section):
     username: str | None = None
     password_file: Path | None = None
     max_inflight: int = Field(8, ge=1, le=100, description="Unacknowledged publishes at once.")
+    puback_timeout_s: float = Field(10.0, ge=1, le=300, description="A publish with no PUBACK by then lost it "
+                                    "(a dropped callback): it is sent again.")
+    reconnect_max_s: int = Field(5, ge=1, le=120, description="Longest wait between reconnects: a call waits at most "
+                                 "this long after the broker is back.")
     heartbeat_s: float = Field(30.0, ge=1, le=3600, description="Heartbeat period.")
     outbox_min_free_mb: int = Field(50, ge=1, le=100000, description="Below this, activity is dropped.")
     activity_bucket_s: int = Field(900, ge=60, le=86400, description="Activity counts are summed per bucket.")
@@ -220,44 +224,6 @@ class QuietHoursSection(Section):
         if self.start < self.end:
             return self.start <= moment < self.end
         return moment >= self.start or moment < self.end
-
-
-class VisionSection(Section):
-    """The camera and engagement detection (in the vision worker process)."""
-
-    enabled: bool = False
-    camera: Literal["v4l2", "file", "scene"] = Field("v4l2", description="A device, a video/images, or the demo scene.")
-    device: str = Field("/dev/video0", description="V4L2 device; prefer /dev/v4l/by-id/... for a stable name.")
-    path: Path | None = Field(None, description="Video file or image folder for camera = \"file\".")
-    width: int = Field(320, ge=160, le=1280)
-    height: int = Field(240, ge=120, le=960)
-    idle_fps: float = Field(2.0, ge=0.5, le=30, description="Frame rate while nobody is near.")
-    active_fps: float = Field(10.0, ge=1, le=30, description="Frame rate while someone is.")
-    detector: Literal["haar", "yunet"] = "haar"
-    yunet_model: Path | None = Field(None, description="face_detection_yunet ONNX file for detector = yunet.")
-    engage_on: float = Field(0.45, gt=0, le=1, description="Score that engages.")
-    engage_off: float = Field(0.25, ge=0, lt=1, description="Score below which engagement fades.")
-    engage_window_s: float = Field(0.4, ge=0.1, le=5)
-    disengage_window_s: float = Field(0.5, ge=0.1, le=5)
-    disengaged_after_s: float = Field(1.0, ge=0.1, le=10)
-    near_fraction: float = Field(0.22, gt=0.02, le=1, description="Face width / frame width counted as close.")
-
-    @model_validator(mode="after")
-    def _hysteresis(self) -> VisionSection:
-        if self.engage_off >= self.engage_on:
-            raise ValueError("engage_off must be below engage_on (that gap is the hysteresis)")
-        if self.camera == "file" and self.path is None:
-            raise ValueError("camera = \"file\" needs path = a video file or an image folder")
-        return self
-
-    def worker_options(self) -> dict[str, Any]:
-        """Options for the vision worker process (plain data: it is spawned)."""
-        engagement = {k: getattr(self, k) for k in ("engage_on", "engage_off", "engage_window_s",
-                                                    "disengage_window_s", "disengaged_after_s", "near_fraction")}
-        return {"camera": self.camera, "device": self.device, "path": str(self.path) if self.path else None,
-                "width": self.width, "height": self.height, "idle_fps": self.idle_fps,
-                "active_fps": self.active_fps, "detector": self.detector,
-                "yunet_model": str(self.yunet_model) if self.yunet_model else None, "engagement": engagement}
 
 
 VOICES = {"en": "en-gb", "de": "de", "ko": "ko"}
@@ -353,12 +319,13 @@ class LogSection(Section):
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
+    audit_flush_s: float = Field(1.0, ge=0, le=60, description="Audit records are written in batches this often.")
+    audit_max_mb: float = Field(256, ge=0.1, le=100000, description="The audit log's files keep at most this much.")
 
 
 class HealthSection(Section):
     """The board watch: under-voltage, throttling and free space, read off the loop."""
 
-    enabled: bool = Field(True, description="Watch the board (on a machine that is not a Pi: free space only).")
     interval_s: float = Field(2.0, ge=0.05, le=60, description="How often the board is read.")
     clear_after_s: float = Field(30.0, ge=0, le=3600, description="A fault clears after its cause is gone this long.")
     min_free_mb: int = Field(100, ge=0, le=100000, description="Less free space in state_dir is a fault.")

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from robot.runtime import Runtime
 
 HELP = """commands:
-  engage | disengage            a person faces the robot / leaves
+  engage | disengage            a person faces the robot / leaves (the state machine told directly)
+  person enter|face|turn_away|leave [WHO] [X]   a person on the simulated camera's stage ([vision]
+                                scene = "stage", as scenarios use), WHO a name, X 0.05..0.95 across
   say WORDS...                  the resident says something (typed, skips recognition),
                                 e.g. say what time is it / say I need a nurse / say stop listening
   play PHRASE | FILE.wav        the simulated microphone plays a resident's phrase (help, yes or no, made
@@ -74,6 +76,8 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
             runtime.inject_command(cmd, {"alert_id": alert_id} if cmd in ("ack", "resolve") else {})
     elif cmd == "say":
         runtime.hear(" ".join(args), typed=True)
+    elif cmd == "person" and args and args[0] in ("enter", "face", "turn_away", "leave"):
+        _person(args, runtime, write)
     elif cmd == "play":
         _play(args, runtime, write)
     elif cmd == "button":
@@ -138,6 +142,20 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
     else:
         write(f"unknown command {cmd!r}; type 'commands' for the list")
     return True
+
+
+def _person(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:
+    """A stage direction for the simulated camera (robot.workers.vision)."""
+    if runtime.config.vision.scene != "stage" or "vision" not in runtime.worker_specs_names():
+        write("person: the simulated camera has no stage; set [vision] scene = \"stage\" (scenarios do)")
+        return
+    try:
+        x = float(args[2]) if len(args) > 2 else 0.5
+    except ValueError:
+        write("person: X is a number from 0.05 to 0.95, e.g. person enter resident 0.7")
+        return
+    runtime.supervisor.send("vision", "stage", who=args[1] if len(args) > 1 else "resident", action=args[0],
+                            x=min(0.95, max(0.05, x)))
 
 
 def _clock(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:

@@ -47,6 +47,9 @@ def call_for(body: dict[str, Any], cfg: NursecallSection) -> PagingCall | None:
                       cfg.call_address[prio], text, block)
 
 
+KEEP_CLOSED = 10000  # closed alerts the paged record remembers
+
+
 class PagedRecord:
     """Per alert: the highest step paged or acknowledged, and whether it closed. Survives restarts."""
 
@@ -71,6 +74,9 @@ class PagedRecord:
             self._db.execute("INSERT INTO paged (alert_id, level, closed) VALUES (?, ?, ?) ON CONFLICT(alert_id) "
                              "DO UPDATE SET level = MAX(level, excluded.level), closed = MAX(closed, excluded.closed)",
                              (alert_id, level, int(closed)))
+            if closed:  # bounded on an SD card: an alert closed this many alerts ago is never replayed
+                self._db.execute("DELETE FROM paged WHERE closed = 1 AND rowid NOT IN (SELECT rowid FROM paged "
+                                 "WHERE closed = 1 ORDER BY rowid DESC LIMIT ?)", (KEEP_CLOSED,))
 
     def paged_steps(self) -> int:
         """How many alerts have a row (for status lines and tests)."""
@@ -89,13 +95,13 @@ class Pager:
     def __init__(self, cfg: NursecallSection, record: PagedRecord, own_robot: str = "") -> None:
         self.cfg = cfg
         self.record = record
-        self.own_robot = own_robot  # the gateway's own fault alerts are for the console, not the pagers
+        self.own_robot = own_robot  # the gateway's own alerts are for the consoles, not the pagers
         self.pending: dict[str, PagingCall] = {}
 
     def take(self, body: dict[str, Any]) -> None:
         """One alert update (already validated): owe a call, or forget one that no longer needs paging."""
-        if body["robot"] == self.own_robot:
-            return
+        if (self.own_robot and body.get("robot") == self.own_robot) or body.get("fault") == "nursecall_link":
+            return  # the gateway's own alerts, and a fault of the paging line itself, are not paged over it
         alert_id, level, state = body["alert_id"], int(body["level"]), body["state"]
         if state in CLOSED or state == "acknowledged":
             self.record.done(alert_id, level, closed=state in CLOSED)

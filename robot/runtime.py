@@ -26,7 +26,6 @@ from hardware.reconnect import Reconnector
 from robot import __version__
 from robot.activity import ActivityCounter
 from robot.alerts import Alert, AlertManager, EscalationPolicy
-from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.clock import Clock
 from robot.config import VOICES, Config
@@ -40,6 +39,7 @@ from robot.core.guard import Guard, Part
 from robot.core.housekeeping import Housekeeper
 from robot.core.inputs import ButtonPress, Inbox, LookAtPoint, PartFault, PlayGesture, StaffCommand, Trigger, Utterance
 from robot.core.machine import StateMachine
+from robot.core.paging import RobotPaging
 from robot.core.perception import Perception
 from robot.core.privacy import SensorControl
 from robot.core.schedule import Schedule
@@ -59,6 +59,7 @@ from robot.loop import ControlLoop
 from robot.messages import Message
 from robot.motion import MotionController
 from robot.mqtt_link import MqttLink
+from robot.nursecall_line import open_line, worst_send_s
 from robot.outbox import Outbox
 from robot.supervisor import Supervisor, WorkerSpec
 
@@ -74,9 +75,7 @@ class Runtime:
                  out: TextIO | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.simulate = simulate or config.servo.driver == "sim"
-        # The time of day and care time (robot.clock): the machine's own on a robot; in the simulator
-        # one that starts when [sim] says, runs at its speed and can be advanced.
-        self.clock = clock or (Clock.simulated(config.sim.start, config.sim.speed) if self.simulate else Clock())
+        self.clock = clock or Clock.for_robot(config.sim, self.simulate)
         self.worker_specs = default_workers(config) if workers is None else workers
         self.out = out
         self.boot_id = uuid.uuid4().hex[:12]
@@ -84,6 +83,7 @@ class Runtime:
         self.inbox = Inbox()
         self.sim: PtyMaestro | None = None
         self.link: MqttLink | None = None
+        self.paging: RobotPaging | None = None  # the robot's own ESPA output, when configured
         self.published: collections.deque[Publish] = collections.deque(maxlen=1000)
         self.alert_updates: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.said: collections.deque[Say] = collections.deque(maxlen=1000)
@@ -91,8 +91,7 @@ class Runtime:
         self._stopped = False
         self._restored: list[Alert] = []  # alerts still open from before a restart
         self._undelivered: set[str] = set()  # ... and those of them the broker has not accepted yet
-        # Every thread of the control process but the loop's runs as a guarded part; a part's
-        # fault reaches the tick as an input, and staff as a robot_fault alert.
+        # Every thread but the loop's is a guarded part; its fault reaches the tick, and staff as a robot_fault.
         self.guard = Guard(lambda part, raised: self.inbox.put(PartFault(part, raised)))
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -109,8 +108,7 @@ class Runtime:
         self.conversation = Conversation(self.engine, activities=cfg.schedule.activities)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
-        self.housekeeper = Housekeeper(AuditLog(self.state_dir / "audit.jsonl"), self.state_dir / "status.json",
-                                       self.status, cfg.loop.status_interval_s, self.out, self.clock)
+        self.housekeeper = Housekeeper.from_config(cfg, self.status, self.out, self.clock)
         record = self.housekeeper.record
         self._build_devices()
         self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
@@ -133,12 +131,13 @@ class Runtime:
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
                                   self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
+        self._build_paging()
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
         self.screen = ScreenChannel(self.workers, self.inbox, record)
         self.workers.on("screen_press", self.screen.on_press)
         self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.workers,
                                     self.workers.names, self.motion, record, self.housekeeper.console, self.said,
-                                    self.staff.fault, started=self.screen.spoken)
+                                    self.staff.fault, started=self.screen.spoken, clock=self.clock)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
         link = self.link
@@ -186,7 +185,18 @@ class Runtime:
             g.part("supervisor", self.supervisor.step, close=self.supervisor.close, wake=self.supervisor.wake),
             # a wedged utterance must not deafen the robot: a fresh thread takes the next one
             g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
-        ] + ([g.part("board", self.board.step, wake=self.board.wake)] if self.config.health.enabled else [])
+            g.part("board", self.board.step, wake=self.board.wake),
+        ] + ([g.part("paging", self.paging.step, close=self.paging.close, wake=self.paging.wake,
+                     stall_s=worst_send_s(self.config.nursecall))] if self.paging else [])
+
+    def _build_paging(self) -> None:
+        """The robot's own ESPA output, when its config enables one (robot/core/paging.py)."""
+        nc = self.config.nursecall
+        if nc.enabled:
+            self.paging = RobotPaging(nc, self.config.robot.id, lambda: open_line(nc), self.inbox.put)
+            self.staff.observers.append(self.paging.offer)
+            for alert in self._restored:
+                self.paging.offer(alert.update())
 
     def _build_devices(self) -> None:
         cfg = self.config
@@ -250,9 +260,8 @@ class Runtime:
         parts["supervisor"].stop(self.config.workers.stop_grace_s * 3 + 2)
         if self.link is not None:
             self.link.stop()
-        for name in ("servo_reconnect", "board"):
-            if name in parts:
-                parts[name].stop()
+        parts["servo_reconnect"].stop()
+        parts["board"].stop()
         if self.servos.connected:
             try:
                 self.servos.go_home()

@@ -148,8 +148,9 @@ class Reader:
             return None
         negation = self._negation_stems if stems else self._negation
         if len(positions) == 1:
-            for i in positions[0]:  # "certainly" is not in "certainly not"
-                if not (stems and i + 1 < len(seq) and seq[i + 1] in negation and seq[i + 1] not in phrase.parts):
+            for i in positions[0]:  # "certainly" is not in "certainly not", "genommen" not in "nicht genommen"
+                if not (stems and any(0 <= j < len(seq) and seq[j] in negation and seq[j] not in phrase.parts
+                                      for j in (i - 1, i + 1))):
                     return i, i + 1
             return None
         near = (0 if self.inside else NEAR_INTENT) if stems else NEAR
@@ -315,7 +316,7 @@ class HelpReader:
         if complaints_ask and any(not self.reader.any_near(self.before, reading, s[0], s[1], DISTRESS_NEGATION_SPAN, 0)
                                   for s in self.spans_of(self.unsure, reading)):
             return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
-        if complaints_ask and self._own_body(reading):
+        if complaints_ask and self.own_body(reading):
             return HelpVerdict("ask", "body")
         return None
 
@@ -354,7 +355,7 @@ class HelpReader:
                 return True
         return False
 
-    def _own_body(self, reading: Reading) -> bool:
+    def own_body(self, reading: Reading) -> bool:
         """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀").
 
         A complaint may come in words no list holds; only a clear "better" or "fine" (not negated),

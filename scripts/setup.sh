@@ -7,9 +7,10 @@ venv="${1:-.venv}"
 # alsa-utils: aplay speaks on the sound card, arecord is the robot's microphone
 # chromium: the resident's screen in kiosk mode, and the browser tests (Playwright drives this binary)
 # fonts-noto-cjk: Korean on the screen
+# openssl: the local broker's TLS certificates (scripts/broker-setup.sh, make run's scenario)
 # poppler-utils: the printed care-home sheets are checked to fit one page (scripts/print_sheets.py)
 packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils mosquitto mosquitto-clients libspeexdsp1
-          chromium fonts-dejavu-core fonts-noto-cjk poppler-utils)
+          chromium fonts-dejavu-core fonts-noto-cjk poppler-utils openssl)
 # npm: fetches axe-core, the accessibility checker the screen's browser tests run (only when npm is absent:
 # a nodejs from elsewhere ships its own npm)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

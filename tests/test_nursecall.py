@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import serial
 
 from hardware import espa
 from hardware.espa_sim import PagingSystem, PtyPagingSystem
@@ -102,7 +101,7 @@ def gateway_config(config: Config, broker: Broker, port: str, state: Path, **nur
     data = config.model_dump(exclude={"source"})
     data["robot"].update(id=NURSECALL, site=SITE, state_dir=state)
     data["mqtt"] = broker.robot_mqtt(NURSECALL)
-    data["nursecall"] = {"enabled": True, "port": port, "response_timeout_s": 0.3, "retries": 2,
+    data["nursecall"] = {"enabled": True, "port": port, "response_timeout_s": 1.0, "retries": 2,
                          "retry_after_s": 0.3, "poll_interval_s": 0.2, "record_file": state / "paged.sqlite",
                          "call_address": {"high": "100", "medium": "205"}, **nursecall}
     return Config.model_validate(data)
@@ -114,25 +113,26 @@ def paging(tmp_path: Path) -> Iterator[PtyPagingSystem]:
         yield sim
 
 
-def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread, serial.Serial]:
-    from robot.nursecall_gateway import open_line
-
-    link = open_line(cfg)
+def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread]:
     gw = Gateway(cfg)
-    thread = threading.Thread(target=gw.run, args=(link,), daemon=True)
+    thread = threading.Thread(target=gw.run, daemon=True)
     thread.start()
-    return gw, thread, link.port  # type: ignore[return-value]
+    return gw, thread
 
 
-def test_a_dead_line_is_a_fault_and_a_help_request_gets_through_naks_and_a_corrupt_bcc(
+def test_a_dead_line_or_a_pulled_adapter_is_a_fault_and_help_gets_through_naks_and_a_corrupt_bcc(
         robot: Runtime, broker: Broker, staff: Client, paging: PtyPagingSystem, config: Config,
         tmp_path: Path) -> None:
     paging.system.silent = True  # the paging system is off before any alert: staff hear of it now
-    gw, thread, port = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
+    gw, thread = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
     try:
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised"), 10)
         paging.system.silent = False
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault did not clear"
+        paging.unplug()  # the USB serial adapter pulled out, then put back: the gateway opens the port again
+        assert wait_for(lambda: len(alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised")) == 2, 10)
+        paging.replug()
+        assert wait_for(lambda: len(alerts(staff, robot=NURSECALL, state="resolved")) == 2, 10), "not reopened"
         paging.system.nak_blocks, paging.system.corrupt_blocks = 1, 1
         robot.hear("help me please, I fell")
         calls = paging.wait_calls(1, 10)
@@ -143,7 +143,6 @@ def test_a_dead_line_is_a_fault_and_a_help_request_gets_through_naks_and_a_corru
     finally:
         gw.stop()
         thread.join(5)
-        port.close()
 
 
 GATEWAY = "import sys; from robot.cli import main; sys.exit(main(['nursecall', '--config', sys.argv[1]]))"
@@ -190,7 +189,7 @@ def test_a_gateway_killed_mid_alert_and_restarted_pages_each_alert_once_and_faul
         gateway.wait(5)
         paging.system.silent = False
         gateway = start_gateway(cfg, tmp_path)
-        assert [c.text for c in paging.wait_calls(1, 20)] == ["Help request, room lounge"]
+        assert [c.text for c in paging.wait_calls(1, 20)] == ["Help request, room lounge"], _why(paging, tmp_path)
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault was not cleared"
 
         gateway.send_signal(signal.SIGKILL)           # killed again; meanwhile staff resolve, the resident asks again
@@ -201,17 +200,23 @@ def test_a_gateway_killed_mid_alert_and_restarted_pages_each_alert_once_and_faul
         assert wait_for(lambda: [a for a in alerts(staff, type="help_request", state="raised")
                                  if a["alert_id"] != first], 10)
         gateway = start_gateway(cfg, tmp_path)
-        assert len(paging.wait_calls(2, 20)) == 2
+        assert len(paging.wait_calls(2, 20)) == 2, _why(paging, tmp_path)
         time.sleep(1.5)                                 # the retained copies are read again: nothing more goes out
         gateway.send_signal(signal.SIGTERM)
-        gateway.wait(10)
+        gateway.wait(20)
         gateway = start_gateway(cfg, tmp_path)
         time.sleep(2.5)
-        assert len(paging.system.calls) == 2
+        assert len(paging.system.calls) == 2, _why(paging, tmp_path)
     finally:
         gateway.kill()
         gateway.wait(5)
         staff.close()
+
+
+def _why(paging: PtyPagingSystem, directory: Path) -> str:
+    """What the paging system took and what the gateways logged, for a failure message."""
+    calls = [(round(c.acked_at, 2), c.text) for c in paging.system.calls]
+    return f"calls {calls}; naks {paging.system.naks_sent}; log:\n{(directory / 'gateway.log').read_text()[-3000:]}"
 
 
 def _command(name: str, **fields: Any) -> bytes:
@@ -224,3 +229,25 @@ def _command(name: str, **fields: Any) -> bytes:
 def test_the_example_gateway_config_is_valid_apart_from_secret_files_this_machine_lacks() -> None:
     problems = check_config(ROOT / "config" / "nursecall.example.toml")
     assert {p.path for p in problems} <= {"mqtt.ca_file", "mqtt.password_file"}
+
+
+def test_the_robot_pages_its_own_alerts_on_its_own_line_and_a_dead_line_is_its_fault(
+        config: Config, tmp_path: Path) -> None:
+    from .conftest import running
+
+    line = NursecallSection(enabled=True, port=str(tmp_path / "paging"), response_timeout_s=1.0, retries=1,
+                            poll_interval_s=0.2, retry_after_s=0.5, record_file=tmp_path / "paged.sqlite")
+    with PtyPagingSystem(PagingSystem(), link=tmp_path / "paging", baud=9600) as sim:
+        sim.system.silent = True
+        with running(config.model_copy(update={"nursecall": line})) as rt:
+
+            def fault(state: str) -> bool:
+                return any(u.get("fault") == "nursecall_link" and u["state"] == state for u in list(rt.alert_updates))
+
+            assert wait_for(lambda: fault("raised"), 10), "the robot did not report its dead paging line"
+            sim.system.silent = False
+            assert wait_for(lambda: fault("cancelled"), 10), "the fault did not clear"
+            rt.hear("help me please, I fell")
+            assert wait_for(lambda: [c for c in sim.system.calls if c.text == "Help request, room lounge"], 10)
+            assert rt.behaviour.state != "fault"  # a paging line's trouble never puts the robot in its fault state
+        assert [(c.address, c.priority) for c in sim.system.calls if c.text.startswith("Help")] == [("100", "2")]

@@ -64,11 +64,11 @@ class StateMachine:
         elif self.behaviour.state == "confirming":
             self.fire("question_spoken")
 
-    def step(self, now: float) -> None:
+    def step(self, now: float, care: float) -> None:
         """Advance the machine's clock; a timeout's state change is recorded and followed like any other
         (the help question's silence, a listening turn that ends a quiz)."""
         fired = len(self.behaviour.history)
-        self.behaviour.step(now)
+        self.behaviour.step(now, care)
         for trigger, source, dest in self.behaviour.history[fired:]:
             if dest != source:
                 self._changed({"trigger": trigger, "source": source})

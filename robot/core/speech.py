@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from robot.clock import Clock
 from robot.config import SpeechSection
 from robot.core.speech_jobs import SpeechJobs, Update
 from robot.dialog_engine import Conversation, DialogEngine
@@ -38,23 +39,26 @@ class WorkerSender(Protocol):
 
 @dataclass
 class StandIn:
-    """Speech output without a speech-out worker: a fixed time per sentence, one after another."""
+    """Speech output without a speech-out worker: a fixed time per sentence, one after another. No sound
+    is made, so a sentence lasts its length in robot time (robot.clock): a simulator's fast clock says it faster."""
 
-    busy_until: float = 0.0
+    busy_until: float = 0.0  # care time
     queued: int = 0
     rate_wpm: float = 150.0
-    starts: collections.deque[tuple[float, str]] = field(default_factory=collections.deque)  # not yet begun
+    starts: collections.deque[tuple[float, str]] = field(default_factory=collections.deque)  # not yet begun (care)
+    clock: Clock = field(default_factory=Clock)
 
     def say(self, now: float, text: str) -> None:
         seconds = max(STAND_IN_SPEECH_S, len(text.split()) * 60.0 / self.rate_wpm)
-        self.starts.append((max(self.busy_until, now), text))
-        self.busy_until = max(self.busy_until, now) + seconds
+        care = self.clock.at(now)
+        self.starts.append((max(self.busy_until, care), text))
+        self.busy_until = max(self.busy_until, care) + seconds
         self.queued += 1
 
     def begun(self, now: float) -> list[str]:
         """The sentences whose turn has come since the last call."""
         out = []
-        while self.starts and self.starts[0][0] <= now:
+        while self.starts and self.starts[0][0] <= self.clock.at(now):
             out.append(self.starts.popleft()[1])
         return out
 
@@ -64,7 +68,7 @@ class StandIn:
         self.starts.clear()
 
     def finished(self, now: float) -> bool:
-        if self.queued and now >= self.busy_until:
+        if self.queued and self.clock.at(now) >= self.busy_until:
             self.queued = 0
             return True
         return False
@@ -77,7 +81,7 @@ class SpeechChannel:
                  workers: WorkerSender, worker_names: set[str], motion: MotionController,
                  record: Callable[[str, dict[str, Any]], None], console: Callable[[str], None],
                  said: collections.deque[Say], fault: Callable[[str, bool, float], None],
-                 started: Callable[[str, float], None] | None = None) -> None:
+                 started: Callable[[str, float], None] | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.engine = engine
         self.conversation = conversation
@@ -90,7 +94,7 @@ class SpeechChannel:
         self.said = said
         self.fault = fault
         self.said_text: collections.deque[str] = collections.deque(maxlen=200)
-        self.stand_in = StandIn()
+        self.stand_in = StandIn(clock=clock or Clock())
         self.jobs = SpeechJobs(workers, speech_in=self.worker_in, soft_stop=config.out_dir is not None)
         self.faulted = False  # a sentence failed and none has been spoken in full since
         self.rate_wpm = float(config.rate_wpm)

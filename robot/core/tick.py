@@ -4,8 +4,8 @@
 schedule and quiet hours, 4. the state machine's step and its intents, 5. alert escalation and
 activity, 6. motion sampled and written to the board, 7. the guarded parts watched and systemd fed.
 Nothing here blocks: every part it calls works on memory and deques. The loop's `now` is real
-monotonic time; the schedule, the state machine's timeouts and escalation step on care time,
-the robot clock's reading for the same instant (robot.clock), which a simulator may run fast.
+monotonic time; the schedule, the state machine's care timeouts and escalation step on care
+time, the robot clock's reading for the same instant (robot.clock), which a simulator may run fast.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class Tick:
         p.schedule.tick(care)
         if p.speech.poll(now):
             p.machine.speech_done()
-        p.machine.step(care)
+        p.machine.step(now, care)
         p.executor.run(p.machine.take_intents(), now)
         p.staff.tick(care)
         p.delivery.tick(now)
