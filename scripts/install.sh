@@ -130,8 +130,10 @@ if [ ! -e "$etc/carebot.toml" ]; then
     echo "install: wrote $etc/carebot.toml (edit it, then: carebot config check /etc/carebot/carebot.toml)"
 fi
 if [ ! -e "$etc/carebot-sim.toml" ]; then
+    # On a board the simulator spares the SD card too: its status file in RAM, its audit log in batches.
     sed -e 's|^state_dir = .*|state_dir = "/var/lib/carebot-sim"|' -e 's|^path = "../dialogs"|path = "/opt/carebot/dialogs"|' \
-        "$src/config/carebot.toml" > "$etc/carebot-sim.toml"
+        -e 's|^\[loop\]$|[loop]\nstatus_file = "/run/carebot-sim/status.json"|' \
+        -e 's|^audit_flush_s = .*|audit_flush_s = 1.0|' "$src/config/carebot.toml" > "$etc/carebot-sim.toml"
     echo "install: wrote $etc/carebot-sim.toml"
 fi
 chmod 640 "$etc/carebot.toml" "$etc/carebot-sim.toml"

@@ -104,6 +104,8 @@ def test_the_installed_configs_pass_the_config_check(installed: Path, tmp_path: 
     sim.write_text((installed / "etc/carebot/carebot-sim.toml").read_text().replace(
         "/opt/carebot/", f"{installed}/opt/carebot/").replace("/var/lib/", f"{tmp_path}/"))
     assert check_config(sim) == []
+    text = sim.read_text()
+    assert 'status_file = "/run/carebot-sim/status.json"' in text and "audit_flush_s = 1.0" in text
 
 
 def test_uninstall_keeps_config_and_state_unless_purged(installed: Path, tmp_path: Path) -> None:
