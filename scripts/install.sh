@@ -8,7 +8,8 @@
 #   1. system packages (apt-get): Python, espeak-ng, ALSA tools, libspeexdsp, picamera2 where offered
 #   2. a `carebot` system user in the dialout, audio and video groups (no login, no home of its own)
 #   3. /opt/carebot: the dialog packs, README and example configs, and a virtualenv in
-#      /opt/carebot/venv with CareBot installed in it (with the system's site packages, for picamera2)
+#      /opt/carebot/venv with CareBot installed in it (with the system's site packages, for picamera2);
+#      /usr/local/bin/carebot links to its command
 #   4. /etc/carebot (root:carebot, 0750): carebot.toml from config/robot.example.toml and
 #      carebot-sim.toml for the simulator, each only if missing; secret files in it are made
 #      readable by the carebot user only (0600); /var/lib/carebot (0700) for the state
@@ -119,6 +120,10 @@ else
     "$venv/bin/python" -m pip install -q --upgrade "$src"
     echo "install: CareBot $("$venv/bin/carebot" version) in $venv"
 fi
+
+# The technician's command, on the PATH.
+mkdir -p "$r/usr/local/bin"
+ln -sfn /opt/carebot/venv/bin/carebot "$r/usr/local/bin/carebot"
 
 # 4. Config and state. The config is the technician's: written once, never overwritten.
 etc="$r/etc/carebot"

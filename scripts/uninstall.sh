@@ -55,6 +55,7 @@ if [ -n "$skip_system" ] || [ -d /run/systemd/system ]; then
     system udevadm control --reload-rules
 fi
 rm -rf "$r/opt/carebot"
+[ "$(readlink "$r/usr/local/bin/carebot" 2>/dev/null)" != /opt/carebot/venv/bin/carebot ] || rm -f "$r/usr/local/bin/carebot"
 echo "uninstall: removed $r/opt/carebot"
 
 if [ -n "$purge" ]; then
