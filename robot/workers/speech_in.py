@@ -34,6 +34,7 @@ import numpy as np
 
 from hardware.audio import wav_pcm16k
 from hardware.echo import EchoCanceller, FarEnd
+from hardware.far_ring import FarRing
 from hardware.room import Room, pcm
 from robot.asr import build_grammar, has_unk
 from robot.messages import Message
@@ -91,6 +92,9 @@ class SpeechInWorker(Worker):
         self.far = FarEnd()
         self.aec = EchoCanceller() if self.barge_in and o.get("aec", True) else None
         self.room = Room(**dict(o.get("room") or {}))
+        # on the robot, speech out hands over what the sound card plays through shared memory
+        ring = o.get("far_ring") if self.aec is not None and self.source == "alsa" else None
+        self.ring = FarRing(Path(str(ring))) if ring else None
         self.mic_t0 = 0.0  # the simulated microphone's clock: frame k was captured at mic_t0 + k * FRAME_S
         self.mic_frames = 0
         self.learned_s = 0.0  # seconds of the robot's voice the canceller has learnt from
@@ -111,8 +115,11 @@ class SpeechInWorker(Worker):
             self.queue.clear()
             self._reset()
         elif self.source == "alsa":
+            # 10 ms periods: a frame is read within about a period of its capture, which is the time
+            # the echo canceller pairs it with (the filter's tail absorbs the rest)
             self.arecord = subprocess.Popen(["arecord", "-q", "-D", str(self.options.get("device", "default")),
-                                             "-f", "S16_LE", "-r", str(RATE), "-c", "1", "-t", "raw"],
+                                             "-f", "S16_LE", "-r", str(RATE), "-c", "1", "-t", "raw",
+                                             "--period-time=10000", "--buffer-time=200000"],
                                             stdout=subprocess.PIPE)
 
     def _reset(self) -> None:
@@ -219,7 +226,11 @@ class SpeechInWorker(Worker):
     def _frames(self) -> list[bytes]:
         if self.arecord is not None and self.arecord.stdout is not None:
             frame = self.arecord.stdout.read(FRAME_BYTES)  # blocks at most one frame (30 ms)
-            return [self._cancel(frame, time.monotonic() - FRAME_S)] if self.aec is not None else [frame]
+            if self.aec is None or len(frame) < FRAME_BYTES:  # (an empty read: the microphone is gone)
+                return [frame]
+            t = time.monotonic() - FRAME_S  # when its first sample was captured, less arecord's period
+            self._pull_far_end(t)
+            return [self._cancel(frame, t)]
         if self.barge_in:
             return self._room_frames()
         if not self.queue:
@@ -253,6 +264,17 @@ class SpeechInWorker(Worker):
         if not self.queue and not self.far.active(now):
             self.mic_t0 = 0.0
         return out
+
+    def _pull_far_end(self, now: float) -> None:
+        """The blocks the sound card was given since the last frame (speech out's ring) onto the timeline."""
+        if self.ring is None:
+            return
+        blocks, cut = self.ring.read()
+        if cut is not None:
+            self.far.cut(cut)
+        for t0, block in blocks:
+            self.far.add(t0, block)
+        self.far.active(now)  # forgets what has long been played
 
     def _cancel(self, frame: bytes, t: float) -> bytes:
         """The frame captured at `t` less the echo of what the speaker played then."""
@@ -364,3 +386,5 @@ class SpeechInWorker(Worker):
     def teardown(self) -> None:
         if self.arecord is not None:
             self.arecord.kill()
+        if self.ring is not None:
+            self.ring.close()
