@@ -1,7 +1,8 @@
-"""Cameras: V4L2 through OpenCV, a video file or image folder, or a scripted scene.
+"""Cameras: V4L2 through OpenCV, a video file or image folder, or a scripted scene
+(the Raspberry Pi camera module is hardware.picamera).
 
-A camera lives inside the vision worker only. `read()` returns a frame or raises
-CameraUnavailable; nothing here writes a frame anywhere.
+A camera lives inside the vision worker only. `read()` returns a BGR frame of the
+configured size or raises CameraUnavailable; nothing here writes a frame anywhere.
 
 The scripted scene composes real face photographs onto a background: a person enters,
 approaches, faces the robot, turns away (the back of a head: no face) and leaves, at set
@@ -20,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hardware.device import Probe
 from hardware.errors import DeviceUnavailable
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -31,6 +33,17 @@ class CameraUnavailable(DeviceUnavailable):
 
 class Camera(ABC):
     """A source of frames."""
+
+    where = "camera"  # what a technician would look for, in messages
+
+    def probe(self) -> Probe:
+        """Open, read a frame, release the device; the frame is dropped at once."""
+        self.open()
+        try:
+            frame = self.read()
+        finally:
+            self.close()
+        return Probe(f"{frame.shape[1]}x{frame.shape[0]} frames from {self.where}")
 
     @abstractmethod
     def open(self) -> None:
@@ -50,6 +63,7 @@ class V4L2Camera(Camera):
 
     def __init__(self, device: str | int, width: int = 320, height: int = 240) -> None:
         self.device, self.width, self.height = device, width, height
+        self.where = f"camera {device}"
         self._cap: cv2.VideoCapture | None = None
 
     def open(self) -> None:
@@ -83,6 +97,7 @@ class FileCamera(Camera):
 
     def __init__(self, path: Path, width: int = 320, height: int = 240) -> None:
         self.path, self.width, self.height = path, width, height
+        self.where = str(path)
         self._frames: list[Path] = []
         self._cap: cv2.VideoCapture | None = None
         self._i = 0
@@ -115,6 +130,7 @@ class FileCamera(Camera):
         return cv2.resize(frame, (self.width, self.height))
 
     def close(self) -> None:
+        self._frames = []
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -137,6 +153,7 @@ class Actor:
 
     face: np.ndarray
     path: Sequence[Keyframe]
+    name: str = ""
 
     def at(self, t: float) -> Keyframe | None:
         """The interpolated keyframe at t, or None when the person is not in the scene."""
@@ -187,6 +204,33 @@ class Scene:
             frame = np.clip(frame + self._rng.normal(0, self.noise, frame.shape), 0, 255).astype(np.uint8)
         return frame
 
+    def direct(self, name: str, action: str, t: float, x: float = 0.5, size: float = 0.3) -> None:
+        """Stage directions at scene time t for the person `name` (scenarios): `enter` (walk in from the
+        nearer side to x and face the robot), `turn_away`, `face`, `leave` (turn and walk out)."""
+        actor = next((a for a in self.actors if a.name == name), None)
+        here = actor.at(t) if actor is not None else None
+        if action == "enter":
+            side = -0.3 if x < 0.5 else 1.3
+            path = [Keyframe(t, side, 0.5, size * 0.5), Keyframe(t + WALK_S, x, 0.5, size),
+                    Keyframe(t + STAY_S, x, 0.5, size)]
+        elif here is None:
+            raise ValueError(f"{name} is not in the scene: enter first")
+        elif action in ("face", "turn_away"):
+            facing = action == "face"
+            path = [Keyframe(t, here.x, here.y, here.size, facing),
+                    Keyframe(t + STAY_S, here.x, here.y, here.size, facing)]
+        elif action == "leave":
+            side = -0.3 if here.x < 0.5 else 1.3
+            path = [Keyframe(t, here.x, here.y, here.size, False),
+                    Keyframe(t + WALK_S, side, here.y, here.size * 0.5, False)]
+        else:
+            raise ValueError(f"unknown stage direction {action!r}: enter, face, turn_away or leave")
+        if actor is None:
+            face = default_face() if not self.actors else self.actors[0].face
+            self.actors.append(Actor(face if not self.actors else cv2.flip(face, 1), path, name))
+        else:
+            actor.path = path
+
     def _background(self) -> np.ndarray:
         if self.background is None:
             ramp = np.linspace(150, 200, self.width, dtype=np.float32)
@@ -218,6 +262,10 @@ def default_face() -> np.ndarray:
     return face
 
 
+WALK_S = 2.0  # a staged person takes this long to walk in or out
+STAY_S = 1e6  # ...and stays where last directed this long
+
+
 def demo_scene(width: int = 320, height: int = 240) -> Scene:
     """A resident enters, approaches, faces the robot, turns away and leaves; every 40 s."""
     path = [Keyframe(0, -0.3, 0.45, 0.12), Keyframe(4, 0.3, 0.45, 0.16), Keyframe(8, 0.72, 0.5, 0.3),
@@ -229,10 +277,13 @@ def demo_scene(width: int = 320, height: int = 240) -> Scene:
 class SceneCamera(Camera):
     """A camera that films a scripted scene in real time (or on a supplied clock)."""
 
+    where = "the simulated scene"
+
     def __init__(self, scene: Scene, clock: Callable[[], float] = time.monotonic) -> None:
         self.scene = scene
         self.clock = clock
         self._t0: float | None = None
+        self._open = False
         self.plugged = True
         self.head = (0.0, 0.0)  # where the robot's head points: the camera rides on it
 
@@ -241,11 +292,18 @@ class SceneCamera(Camera):
             raise CameraUnavailable("simulated camera is unplugged")
         if self._t0 is None:
             self._t0 = self.clock()
+        self._open = True
 
     def read(self) -> np.ndarray:
-        if not self.plugged or self._t0 is None:
+        if not self.plugged or not self._open or self._t0 is None:
             raise CameraUnavailable("simulated camera is unplugged" if not self.plugged else "camera is not open")
         return self.scene.render(self.clock() - self._t0, *self.head)
 
     def close(self) -> None:
-        pass  # the scene's clock keeps running, as the world does
+        self._open = False  # the scene's clock keeps running, as the world does
+
+    def direct(self, name: str, action: str, x: float = 0.5) -> None:
+        """A stage direction now, in scene time (see Scene.direct)."""
+        if self._t0 is None:
+            self._t0 = self.clock()
+        self.scene.direct(name, action, self.clock() - self._t0, x)

@@ -1,16 +1,17 @@
-"""Hardware errors.
+"""Hardware errors: the device layer's own small hierarchy, which knows nothing of the robot above it.
 
-    HardwareError           (a robot.errors.CareBotError)
+    HardwareError           a device failed or spoke nonsense
      ├── DeviceUnavailable  the device is absent, unplugged or not answering
      └── ProtocolError      bytes that do not follow the device's protocol
+
+robot.errors builds on this module, never the other way round: the CLI reports a
+HardwareError as plainly as any CareBotError.
 """
 
 from __future__ import annotations
 
-from robot.errors import CareBotError
 
-
-class HardwareError(CareBotError):
+class HardwareError(Exception):
     """A device failed or answered with nonsense."""
 
 

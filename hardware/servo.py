@@ -1,18 +1,66 @@
-"""The servo-bus interface the control loop writes to, whatever board is behind it.
+"""The servo interface the robot moves its head with, whatever board is behind it.
 
-A Maestro (and its simulator) implements it today; Dynamixel Protocol 2.0 can follow
-behind the same methods (its CRC-16 framing, hardware error status and bus watchdog
-map onto `write_targets`, `read_errors` and the board timeout).
+Everything is in joint degrees (0 = the joint's neutral) with its limits, plus on/off
+lights. A backend turns degrees into its own units (the Maestro's microseconds stay in
+hardware.maestro_servos) and reports what its board says as fault names. Dynamixel
+Protocol 2.0 can follow behind the same methods: its hardware error status maps onto the
+faults `write` returns and its bus watchdog onto WATCHDOG.
+
+A new backend is its own module implementing `Servos`, one entry in robot.devices'
+factory and its config section; nothing else changes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hardware.device import Probe
+
+WATCHDOG = "watchdog"  # a fault name: the board's own watchdog fired because the writes came late
 
 
-class ServoBus(ABC):
-    """Write targets, read status, go safe. Implementations never block the loop for long."""
+@dataclass(frozen=True)
+class Joint:
+    """One output as the behaviour sees it: a joint in degrees (0 = neutral), or a light (role led)."""
+
+    name: str
+    role: str
+    low_deg: float = 0.0
+    high_deg: float = 0.0
+
+    @property
+    def light(self) -> bool:
+        """True for an on/off output (an indicator LED), which has no angle."""
+        return self.role == "led"
+
+    def clamp(self, deg: float) -> float:
+        """Degrees clamped into the joint's limits."""
+        return min(self.high_deg, max(self.low_deg, deg))
+
+
+@dataclass(frozen=True)
+class ServoHealth:
+    """What the robot's status shows of the board."""
+
+    where: str  # the port or bus, for a technician
+    connected: bool
+    silent: bool
+    faults: tuple[str, ...]  # what the board last reported
+    protocol_faults: int  # bytes nobody asked for, discarded
+
+
+class Servos(ABC):
+    """Write angles and lights once per tick (the heartbeat), report health, go safe.
+
+    Implementations never block the loop for long in `write`; `probe` may block (self-test).
+    """
+
+    @property
+    @abstractmethod
+    def joints(self) -> tuple[Joint, ...]:
+        """Every output with its limits in degrees."""
 
     @property
     @abstractmethod
@@ -26,32 +74,28 @@ class ServoBus(ABC):
 
     @abstractmethod
     def open(self) -> None:
-        """Open the board (raises DeviceUnavailable) and push channel limits to it."""
+        """Open the board (raises DeviceUnavailable) and push its limits to it."""
 
     @abstractmethod
     def close(self) -> None:
-        """Close the port; safe to call twice."""
+        """Close the board; safe to call twice."""
 
     @abstractmethod
-    def write_targets(self, targets_us: Mapping[int, float]) -> None:
-        """Send every target in one packet write (the heartbeat); raises DeviceUnavailable."""
+    def write(self, angles: Mapping[str, float], lights: Mapping[str, bool]) -> tuple[str, ...]:
+        """Send one tick's targets by joint name (unlisted joints to neutral, lights off) in one write.
 
-    @abstractmethod
-    def set_limits(self, channel: int, speed: int, acceleration: int) -> None:
-        """Set a channel's board-side speed and acceleration limits."""
-
-    @abstractmethod
-    def get_position(self, channel: int) -> float:
-        """A channel's current pulse width in µs (blocking, with a timeout)."""
-
-    @abstractmethod
-    def is_moving(self) -> bool:
-        """True while any servo is still moving (blocking, with a timeout)."""
-
-    @abstractmethod
-    def read_errors(self) -> int:
-        """The board's error register, which reading clears (blocking, with a timeout)."""
+        Returns the faults the board reported since the last write (WATCHDOG among them when
+        its watchdog fired); raises DeviceUnavailable when the board is gone.
+        """
 
     @abstractmethod
     def go_home(self) -> None:
-        """Send every channel to its home setting."""
+        """Send every output to its home setting (the safe state)."""
+
+    @abstractmethod
+    def health(self) -> ServoHealth:
+        """The board's state for status and staff."""
+
+    @abstractmethod
+    def probe(self) -> Probe:
+        """Bring every joint to neutral and read it back, blink the lights; raise HardwareError if wrong."""

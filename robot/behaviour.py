@@ -7,7 +7,10 @@ return the robot to "whatever it should be doing now" use SETTLE: fault beats pa
 beats privacy beats a reminder cut short beats quiet hours beats an engaged person beats idle.
 
 Callbacks only append intents (robot.intents); they never do I/O. Time comes in from
-the control loop through `step(now)`, which fires timeouts: no timers, no threads.
+the control loop through `step(now, care)`, which fires timeouts: no timers, no threads. Two
+clocks: turn-taking (listening, a reply, the help question) follows the resident's own pace in
+real time; a reminder's re-prompts, the wait for staff and the greeting intervals are care
+time (robot.clock), which the simulator may run fast or advance.
 """
 
 from __future__ import annotations
@@ -18,7 +21,17 @@ from typing import Any
 
 from transitions import Machine, MachineError
 
-from robot.behaviour_table import CONVERSING, INDICATOR, POSE, RUNNING, SETTLE, STATES, TIMEOUTS, TRANSITIONS
+from robot.behaviour_table import (
+    CARE_TIMEOUTS,
+    CONVERSING,
+    INDICATOR,
+    POSE,
+    RUNNING,
+    SETTLE,
+    STATES,
+    TIMEOUTS,
+    TRANSITIONS,
+)
 from robot.intents import Gesture, Indicator, IndicatorMode, Intent, Publish, Say, Sensors, StopSpeech
 
 __all__ = ["CONVERSING", "RUNNING", "SETTLE", "STATES", "TIMEOUTS", "TRANSITIONS", "Behaviour", "BehaviourTimings",
@@ -36,6 +49,9 @@ class BehaviourTimings:
     reprompts_before_alert: int = 3
     ack_wait_s: float = 60.0
     confirm_timeout_s: float = 8.0  # silence after "Shall I call a nurse?" raises the alert anyway
+    # The silence is counted from the end of the question (an answer cannot come while speech in is muted
+    # for it); a question still not spoken after this long (speech out hung) starts the count anyway.
+    question_speak_max_s: float = 15.0
     greet_interval_s: float = 1800.0
     disclosure_interval_s: float = 4 * 3600.0
     wellbeing_priority: str = "medium"
@@ -54,6 +70,7 @@ class Facts:
     help_acked: bool = False  # staff acknowledged the open help request
     reminder_owed: bool = False  # the reminder was cut short, neither confirmed nor declined: ask it again
     reprompts: int = 0
+    question_spoken: bool = True  # the help question has been said in full: its silence is being counted
     last_greet: float | None = None
     last_disclosure: float | None = None
 
@@ -71,8 +88,10 @@ class Behaviour:
         self.intents: list[Intent] = []
         self.refused: list[tuple[str, str]] = []
         self.history: list[tuple[str, str, str]] = []  # (trigger, source, dest)
-        self.now = 0.0
+        self.now = 0.0  # real (loop) time
+        self.care = 0.0  # care time (robot.clock)
         self.entered_at = 0.0
+        self.entered_care = 0.0
         self._indicator: IndicatorMode | None = None
         self._sensors: tuple[bool, bool] | None = None
         self._executed = False
@@ -110,14 +129,21 @@ class Behaviour:
         self.history.append((trigger, source, self.state))
         return True
 
-    def step(self, now: float) -> None:
-        """Advance time; fire the current state's timeout when it is due."""
+    def step(self, now: float, care: float | None = None) -> None:
+        """Advance time (real `now`, and care time, `now` unless given); fire the current state's timeout
+        when it is due, on the clock the state's timeout is counted in (CARE_TIMEOUTS)."""
         self.now = now
+        self.care = now if care is None else care
+        if self.state == "confirming" and not self.facts.question_spoken:
+            if now - self.entered_at >= self.timings.question_speak_max_s:
+                self.fire("question_spoken")  # speech out never said it had finished: count the silence now
+            return
         timeout = TIMEOUTS.get(self.state)
         if timeout is not None:
             limit = getattr(self.timings, timeout[0])
-            if now - self.entered_at >= limit:
-                self.entered_at = now
+            waited = self.care - self.entered_care if self.state in CARE_TIMEOUTS else now - self.entered_at
+            if waited >= limit:
+                self.entered_at, self.entered_care = now, self.care
                 self.fire(timeout[1])
 
     def take_intents(self) -> list[Intent]:
@@ -140,7 +166,7 @@ class Behaviour:
 
     def _after_change(self, event: Any) -> None:
         if event is not None and event.transition.dest is not None:
-            self.entered_at = self.now
+            self.entered_at, self.entered_care = self.now, self.care
         indicator = INDICATOR[self.state]
         if indicator != self._indicator:
             self._indicator = indicator
@@ -169,6 +195,9 @@ class Behaviour:
 
     def reminder_owed(self, event: Any = None) -> bool:
         return self.facts.reminder_owed
+
+    def no_reminder_owed(self, event: Any = None) -> bool:
+        return not self.facts.reminder_owed
 
     # -- prepare hooks: record facts ------------------------------------------------------------
 
@@ -220,12 +249,12 @@ class Behaviour:
     def on_enter_engaged(self, event: Any) -> None:
         self.emit(Gesture(POSE["engaged"]))
         last = self.facts.last_greet
-        if event.event.name == "engage" and (last is None or self.now - last >= self.timings.greet_interval_s):
-            self.facts.last_greet = self.now
+        if event.event.name == "engage" and (last is None or self.care - last >= self.timings.greet_interval_s):
+            self.facts.last_greet = self.care
             self.emit(Say("greeting"))
             told = self.facts.last_disclosure
-            if told is None or self.now - told >= self.timings.disclosure_interval_s:
-                self.facts.last_disclosure = self.now  # first meeting: say what it is and what it records
+            if told is None or self.care - told >= self.timings.disclosure_interval_s:
+                self.facts.last_disclosure = self.care  # first meeting: say what it is and what it records
                 self.emit(Say("disclosure"))
 
     def on_enter_listening(self, event: Any) -> None:
@@ -236,7 +265,7 @@ class Behaviour:
         reply = event.kwargs.get("reply")
         self.emit(Say(str(reply) if reply else "fallback", tuple(event.kwargs.get("params", ()))))
         if reply == "disclosure":
-            self.facts.last_disclosure = self.now
+            self.facts.last_disclosure = self.care
 
     def on_checkin(self, event: Any) -> None:
         self.emit(Say("wellbeing_ask"))
@@ -256,8 +285,20 @@ class Behaviour:
         self.emit(Say("goodbye"))
 
     def on_enter_confirming(self, event: Any) -> None:
+        self.facts.question_spoken = False
         self.emit(StopSpeech())
         self.emit(Say("help_confirm"))
+
+    def on_question_spoken(self, event: Any) -> None:
+        # The silence window opens now: while the question was spoken, speech in was muted for it.
+        if not self.facts.question_spoken:
+            self.facts.question_spoken = True
+            self.entered_at, self.entered_care = self.now, self.care
+
+    def owe_reminder(self, event: Any) -> None:
+        # A reminder that falls due during the help question or a call for help is asked once they end.
+        self.facts.reminder = str(event.kwargs.get("kind", "activity"))
+        self.facts.reminder_owed, self.facts.reprompts = True, 0
 
     def on_help_declined(self, event: Any) -> None:
         self.emit(Say("help_cancelled"))

@@ -99,6 +99,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "ask_help", "source": ["booting", *_others("alerting", "confirming")], "dest": "confirming"},
     _stay("ask_help", "alerting", after="on_no_ack"),  # staff are called already: reassure, never silence
     _stay("ask_help", "confirming"),
+    _stay("question_spoken", "confirming", after="on_question_spoken"),  # the silence is counted from here
     {"trigger": "help_yes", "source": "confirming", "dest": "alerting"},
     {"trigger": "help_unclear", "source": "confirming", "dest": "alerting"},
     {"trigger": "help_silence", "source": "confirming", "dest": "alerting"},
@@ -109,6 +110,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     *_settle("cancel", "alerting"),
     # Reminders.
     {"trigger": "remind", "source": ["idle", "engaged"], "dest": "reminding", "prepare": "note_reminder"},
+    # Due during the help question or a call for help: owed, and asked as soon as they end (one at a time).
+    _stay("remind", ["confirming", "alerting"], conditions="no_reminder_owed", after="owe_reminder"),
     _stay("reprompt", "reminding", after="on_reprompt"),
     _stay("repeat_reminder", "reminding", after="on_enter_reminding"),
     *_settle("confirm", "reminding", before="on_confirm"),
@@ -151,6 +154,9 @@ TIMEOUTS = {
     "confirming": ("confirm_timeout_s", "help_silence"),
     "alerting": ("ack_wait_s", "no_ack"),
 }
+# Timeouts counted in care time (robot.clock): a reminder's re-prompts and the wait for staff. The others
+# are turn-taking, at the resident's own pace, in real time however fast a simulated clock runs.
+CARE_TIMEOUTS = frozenset({"reminding", "alerting"})
 
 INDICATOR: dict[str, IndicatorMode] = {
     "booting": "off", "idle": "idle", "engaged": "idle", "listening": "listening",

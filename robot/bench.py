@@ -256,6 +256,13 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     return {**understanding_bench.bench_understanding(args), **machine()}
 
 
+def bench_nursecall(args: argparse.Namespace) -> dict[str, Any]:
+    """A help alert from the robot to the paging system's ACK through the ESPA gateway (robot/bench_nursecall.py)."""
+    from robot import bench_nursecall as nursecall_bench
+
+    return {**nursecall_bench.bench_nursecall(args), **machine()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "faults": bench_faults,
     "understanding": bench_understanding,
@@ -265,4 +272,5 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "loop": bench_loop,
     "servo": bench_servo,
     "mqtt": bench_mqtt,
+    "nursecall": bench_nursecall,
 }

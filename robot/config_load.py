@@ -18,6 +18,17 @@ from pydantic import BaseModel, ValidationError
 from robot.config import INLINE_SECRETS, Config
 from robot.errors import ConfigError, Problem, read_input
 
+SYSTEM_CONFIG = Path("/etc/carebot/carebot.toml")
+SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "carebot.toml"
+
+
+def default_config() -> Path:
+    """The config used when --config is not given: $CAREBOT_CONFIG, /etc, or the source tree's."""
+    env = os.environ.get("CAREBOT_CONFIG")
+    if env:
+        return Path(env)
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else SOURCE_CONFIG
+
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Parse and validate a config file, or raise ConfigError naming every problem."""
@@ -55,7 +66,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the path-valued keys absolute, relative to the config file's directory."""
     keys = {("robot", "state_dir"), ("mqtt", "ca_file"), ("mqtt", "password_file"),
             ("privacy", "site_key_file"), ("vision", "path"), ("vision", "yunet_model"), ("dialogs", "path"),
-            ("speech", "model"), ("speech", "out_dir")}
+            ("speech", "model"), ("speech", "out_dir"), ("nursecall", "record_file"), ("screen", "key_file")}
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for section, key in keys:
         table = out.get(section)

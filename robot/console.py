@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from robot.runtime import Runtime
 
 HELP = """commands:
-  engage | disengage            a person faces the robot / leaves
+  engage | disengage            a person faces the robot / leaves (the state machine told directly)
+  person enter|face|turn_away|leave [WHO] [X]   a person on the simulated camera's stage ([vision]
+                                scene = "stage", as scenarios use), WHO a name, X 0.05..0.95 across
   say WORDS...                  the resident says something (typed, skips recognition),
                                 e.g. say what time is it / say I need a nurse / say stop listening
   play PHRASE | FILE.wav        the simulated microphone plays a resident's phrase (help, yes or no, made
@@ -38,6 +40,8 @@ HELP = """commands:
   garbage | errors              junk bytes on the line / set the board's protocol-error bit
   latency MS                    delay the simulated board's replies
   silent on|off                 the board takes every command and answers none (a silent board)
+  clock [HH:MM | +MINUTES | speed X]   the simulated clock: show it, advance it to a time of day
+                                or by minutes, or run it X times faster than real time
   status                        show state, loop timing and servo positions
   quit                          stop the robot"""
 
@@ -72,6 +76,8 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
             runtime.inject_command(cmd, {"alert_id": alert_id} if cmd in ("ack", "resolve") else {})
     elif cmd == "say":
         runtime.hear(" ".join(args), typed=True)
+    elif cmd == "person" and args and args[0] in ("enter", "face", "turn_away", "leave"):
+        _person(args, runtime, write)
     elif cmd == "play":
         _play(args, runtime, write)
     elif cmd == "button":
@@ -117,6 +123,8 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
                 sim.latency_s = float(args[0]) / 1000 if args else 0.0
             except ValueError:
                 write("latency takes milliseconds, e.g. latency 20")
+    elif cmd == "clock":
+        _clock(args, runtime, write)
     elif cmd == "status":
         st = runtime.status()
         loop = st["loop"]
@@ -134,6 +142,42 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
     else:
         write(f"unknown command {cmd!r}; type 'commands' for the list")
     return True
+
+
+def _person(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:
+    """A stage direction for the simulated camera (robot.workers.vision)."""
+    if runtime.config.vision.scene != "stage" or "vision" not in runtime.worker_specs_names():
+        write("person: the simulated camera has no stage; set [vision] scene = \"stage\" (scenarios do)")
+        return
+    try:
+        x = float(args[2]) if len(args) > 2 else 0.5
+    except ValueError:
+        write("person: X is a number from 0.05 to 0.95, e.g. person enter resident 0.7")
+        return
+    runtime.supervisor.send("vision", "stage", who=args[1] if len(args) > 1 else "resident", action=args[0],
+                            x=min(0.95, max(0.05, x)))
+
+
+def _clock(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:
+    """Show, advance or speed up the robot's clock (robot.clock; the simulator's only)."""
+    import datetime as dt
+
+    from robot.errors import CareBotError
+
+    clock = runtime.clock
+    try:
+        if len(args) == 2 and args[0] == "speed":
+            clock.set_speed(float(args[1]))
+        elif len(args) == 1 and args[0].startswith("+"):
+            clock.advance(float(args[0][1:]) * 60)
+        elif len(args) == 1:
+            clock.advance_to(dt.time.fromisoformat(args[0]))
+        elif args:
+            raise ValueError("too many words")
+    except (ValueError, CareBotError) as exc:
+        write(f"clock: {exc}; e.g. clock 09:00, clock +15 or clock speed 60")
+        return
+    write(f"clock {clock.now():%Y-%m-%d %H:%M:%S} at {clock.speed:g}x")
 
 
 def _play(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:

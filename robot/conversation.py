@@ -104,7 +104,7 @@ class Conversation:
             return Decision("ignore", [])
         if ctx == "reminder":
             u = e.classify(text, confidence, among=["yes", "no", "repeat"])
-            if u.sure and u.intent in ("yes", "no") and not e.doubtful(text):
+            if u.sure and u.intent in ("yes", "no") and not e.doubtful(text, u.intent):
                 self.context = "open"
                 return Decision(u.intent, [("confirm" if u.intent == "yes" else "decline", {})])
             if u.sure and u.intent == "repeat":
@@ -133,6 +133,23 @@ class Conversation:
         if not u.sure:
             return Decision("none", self._reply("clarify"))  # ask again in other words
         return Decision(u.intent, self._act(u.intent, now))
+
+    def press(self, intent: str, now: dt.datetime) -> list[Action]:
+        """A button on the resident's screen ("repeat" or "slower"): what the request, heard for sure,
+        does in this context. A button is never an answer, so the reminder's and the help question's
+        stay open: "repeat" asks them again; in privacy the robot stays quiet."""
+        if intent == "slower":
+            self.rate_step -= 1
+        if self.context == "privacy":
+            return []
+        if self.context == "reminder":
+            return [("repeat_reminder", {})] if intent == "repeat" else [("say", {"key": "slower_ok"})]
+        if self.context == "confirm":
+            return [("say", {"key": "help_confirm" if intent == "repeat" else "slower_ok"})]
+        self.context = "open"  # a wellbeing or quiz question is left, as a spoken "say that again" would not
+        if intent == "slower":
+            return self._reply("slower_ok")
+        return self._act(intent, now)
 
     def _answer_help_question(self, text: str, confidence: float, now: dt.datetime) -> Decision:
         """Yes raises the alert, no cancels it; anything else raises it too (at medium priority)."""

@@ -211,9 +211,18 @@ class DialogEngine:
         r = self.reader.read(text)
         return any(self.reader.find(self.reader.phrase(k), r) for k in self.pack.intents[intent].keywords)
 
-    def doubtful(self, text: str) -> bool:
-        """Whether the resident is unsure ("I might have", "I can't remember"): never a yes or a no."""
-        return bool(self.helper.spans_of(self.helper.doubts, self.reader.read(text)))
+    def doubtful(self, text: str, answer: str | None = None) -> bool:
+        """Whether the resident is unsure ("I might have", "I can't remember"): never a yes or a no.
+
+        A doubt word that is part of one of the `answer` intent's own keywords answers, and doubts
+        nothing: "later, love" to a reminder is its no (not done yet), "I'm not sure, later" is unclear.
+        """
+        r = self.reader.read(text)
+        doubts = self.helper.spans_of(self.helper.doubts, r)
+        if not doubts or answer is None or answer not in self.intents:
+            return bool(doubts)
+        own = [span for k in self.intents[answer].keywords if (span := self.reader.find(k, r, stems=True))]
+        return any(not any(lo <= d_lo and d_hi <= hi for lo, hi in own) for d_lo, d_hi in doubts)
 
     # -- speaking ---------------------------------------------------------------------------------
 

@@ -4,7 +4,10 @@
      ├── ConfigError        a config file is wrong; carries every problem found
      ├── SecretError        a secret file named by the config is missing or unreadable
      ├── WorkerError        a worker process could not be started or talked to
-     └── HardwareError      (in hardware.errors) a device failed or spoke nonsense
+
+    HardwareError           (hardware.errors, the layer below) a device failed or spoke nonsense
+
+`EXPECTED` is every error the CLI reports as a plain message instead of a traceback.
 
 Every error raised at an edge (config, user input, incoming messages) says what was
 wrong, where, and how to fix it. None of them ever reaches a resident as speech.
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from hardware.errors import HardwareError
 
 
 class CareBotError(Exception):
@@ -60,3 +65,6 @@ class SecretError(CareBotError):
 
 class WorkerError(CareBotError):
     """A worker process could not be started, or sent something it should not."""
+
+
+EXPECTED: tuple[type[Exception], ...] = (CareBotError, HardwareError)

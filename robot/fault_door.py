@@ -13,8 +13,10 @@ Everything it does goes through the robot's real machinery, never around it:
   the tick): both through the real loop and its fault and recovery paths.
 - `fault clock SECONDS`: the wall clock the robot reads (`time.time`, which every module calls
   through the `time` module) jumps by SECONDS, as an NTP step would. The monotonic clock, which
-  drives the loop, timeouts and escalation, does not move, as on a real machine; `datetime.now()`
-  (the schedule, the dialog's "what time is it") is not shifted: a limit of this injection.
+  drives the loop, does not move, as on a real machine. The simulator's robot clock (robot.clock:
+  the schedule, quiet hours, timeouts, escalation, "what time is it") is its own and is moved
+  with the console's `clock` command instead; this fault is about protocol time (command
+  freshness, heartbeats, the outbox's retry times).
 - `fault camera unplug|replug`: the simulated camera in the vision worker is lost or comes back.
 - `fault probe`: one line `FAULTPROBE {json}` with what the bench needs to judge recovery: state,
   faults, privacy, parts and workers, open alerts and the vision frames seen since the door opened.
@@ -121,6 +123,6 @@ class FaultDoor:
                 "parts_faulted": sorted(n for n, p in rt.guard.parts.items() if p.faulted or not p.alive)
                 + sorted(n for n, c in rt.guard.callbacks.items() if c.faulted),
                 "workers": {n: [h.state, h.pid] for n, h in rt.supervisor.health().items()},
-                "servo_connected": rt.bus.connected, "servo_silent": rt.bus.silent,
+                "servo_connected": rt.servos.connected, "servo_silent": rt.servos.silent,
                 "link_connected": bool(link and link.connected), "outbox_pending": link.outbox.pending() if link else 0,
                 "frames": self.frames, "wall_offset_s": self.clock_offset_s}

@@ -63,6 +63,8 @@ class Staff:
         c.tls_set_context(ssl.create_default_context(cafile=str(self.broker.dir / "ca.crt")))
         c.username_pw_set(STAFF, self.broker.secret(STAFF).read_text().strip())
         c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(f"{self.base}/#", qos=1)
+        self.subscribed = threading.Event()  # the broker has confirmed the subscription
+        c.on_subscribe = lambda cl, u, mid, rcs, p: self.subscribed.set()
         c.on_message = self._on_message
         c.reconnect_delay_set(1, 2)
         self.client = c

@@ -1,7 +1,7 @@
 """Head motion: poses, gestures, look-at, breathing and speaking, sampled once per tick.
 
-Everything is in joint degrees (0 = the channel's neutral pulse) until the very end,
-where joint limits are enforced and degrees become pulse widths. Transitions between
+Everything is in joint degrees (0 = the joint's neutral), with the limits the servo
+device gives enforced at the very end; the backend alone knows its units. Transitions between
 poses and gesture keyframes follow minimum-jerk profiles, so the head never snaps.
 Look-at is proportional control toward the face with a deadband and a rate limit.
 The indicator LED shows the behaviour's mode as a blink pattern.
@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from robot.config import ServoChannel
+from hardware.servo import Joint
 
 JOINT_ROLES = ("pan", "tilt", "eyelids")
 
@@ -44,8 +44,6 @@ LED_PATTERNS: dict[str, tuple[float, float]] = {
     "alert": (0.25, 0.5),       # fast blink: help has been called
     "fault": (1.0, 0.2),        # flash once a second: needs a technician
 }
-LED_ON_US = 2000.0  # a Maestro output channel is high for targets of 1500 µs and above
-LED_OFF_US = 1000.0
 
 
 def min_jerk(s: float) -> float:
@@ -54,40 +52,12 @@ def min_jerk(s: float) -> float:
     return s * s * s * (10 - 15 * s + 6 * s * s)
 
 
-@dataclass
-class Joint:
-    """A servo joint: degrees to pulse width, with its limits always enforced."""
+@dataclass(frozen=True)
+class Frame:
+    """One tick's targets: angles in degrees and lights, by output name."""
 
-    channel: int
-    role: str
-    min_us: float
-    max_us: float
-    neutral_us: float
-    direction: int
-    us_per_deg: float
-
-    @classmethod
-    def from_config(cls, c: ServoChannel) -> Joint:
-        """Build a joint from its calibrated channel."""
-        return cls(c.channel, c.role, c.min_us, c.max_us, c.neutral_us, c.direction,
-                   (c.max_us - c.min_us) / c.range_deg)
-
-    @property
-    def limits_deg(self) -> tuple[float, float]:
-        """The joint's travel in degrees, lowest first."""
-        a = (self.min_us - self.neutral_us) / self.us_per_deg * self.direction
-        b = (self.max_us - self.neutral_us) / self.us_per_deg * self.direction
-        return (min(a, b), max(a, b))
-
-    def clamp(self, deg: float) -> float:
-        """Degrees clamped into the joint's limits."""
-        lo, hi = self.limits_deg
-        return min(hi, max(lo, deg))
-
-    def to_us(self, deg: float) -> float:
-        """Pulse width for an angle, never outside min_us..max_us."""
-        us = self.neutral_us + self.direction * deg * self.us_per_deg
-        return min(self.max_us, max(self.min_us, us))
+    angles: dict[str, float]
+    lights: dict[str, bool]
 
 
 @dataclass
@@ -109,12 +79,12 @@ class _Move:
 class MotionController:
     """Composes pose, gesture, look-at and idle motion into one set of targets per tick."""
 
-    def __init__(self, channels: Iterable[ServoChannel], *, fov_deg: tuple[float, float] = (62.0, 48.0),
+    def __init__(self, outputs: Iterable[Joint], *, fov_deg: tuple[float, float] = (62.0, 48.0),
                  look_gain: float = 3.0, look_deadband_deg: float = 2.0, look_max_dps: float = 60.0,
                  pose_speed_dps: float = 40.0) -> None:
-        channels = list(channels)
-        self.joints: dict[str, Joint] = {c.role: Joint.from_config(c) for c in channels if c.role in JOINT_ROLES}
-        self.leds = [c.channel for c in channels if c.role == "led"]
+        outputs = list(outputs)
+        self.joints: dict[str, Joint] = {j.role: j for j in outputs if j.role in JOINT_ROLES}
+        self.leds = [j.name for j in outputs if j.light]
         self.fov = fov_deg
         self.look_gain = look_gain
         self.look_deadband = look_deadband_deg
@@ -130,7 +100,7 @@ class MotionController:
         self.speaking = False
         self.indicator = "off"
         self._last = 0.0
-        self.last_output: dict[int, float] = {}
+        self.last_output = Frame({}, {})
 
     # -- commands (from intents) ----------------------------------------------------------------
 
@@ -168,14 +138,14 @@ class MotionController:
 
     # -- per tick -------------------------------------------------------------------------------
 
-    def sample(self, now: float) -> dict[int, float]:
-        """Targets in µs for every joint and LED channel at time `now`."""
+    def sample(self, now: float) -> Frame:
+        """Angles for every joint and the state of every light at time `now`."""
         dt = min(0.1, max(0.0, now - self._last)) if self._last else 0.0
         self._last = now
         self._step_look(dt)
         if self._gesture_moves and all(m.done(now) for m in self._gesture_moves.values()):
             self._next_keyframe(now)
-        out: dict[int, float] = {}
+        angles: dict[str, float] = {}
         for role, joint in self.joints.items():
             deg = self._base[role].at(now)
             move = self._gesture_moves.get(role)
@@ -183,17 +153,14 @@ class MotionController:
                 deg += move.at(now)
             deg += self._look.get(role, 0.0)
             deg += self._idle_motion(role, now)
-            out[joint.channel] = joint.to_us(joint.clamp(deg))
+            angles[joint.name] = joint.clamp(deg)
         on = self._led_on(now)
-        for ch in self.leds:
-            out[ch] = LED_ON_US if on else LED_OFF_US
-        self.last_output = out
-        return out
+        self.last_output = Frame(angles, {name: on for name in self.leds})
+        return self.last_output
 
     def angles(self) -> dict[str, float]:
         """The last commanded angle of each joint, in degrees."""
-        return {role: (self.last_output.get(j.channel, j.neutral_us) - j.neutral_us) / j.us_per_deg * j.direction
-                for role, j in self.joints.items()}
+        return {role: self.last_output.angles.get(j.name, 0.0) for role, j in self.joints.items()}
 
     # -- internals ------------------------------------------------------------------------------
 

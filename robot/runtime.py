@@ -22,43 +22,37 @@ from typing import Any, TextIO
 
 from hardware.errors import DeviceUnavailable
 from hardware.far_ring import ring_path
-from hardware.maestro import MaestroBus, Reconnector
-from hardware.maestro_protocol import describe_errors
 from hardware.maestro_pty import PtyMaestro
-from hardware.maestro_sim import VirtualMaestro
+from hardware.pi_health import BoardHealth
+from hardware.reconnect import Reconnector
 from robot import __version__
 from robot.activity import ActivityCounter
 from robot.alerts import Alert, AlertManager, EscalationPolicy
 from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
+from robot.clock import Clock
 from robot.config import VOICES, Config
 from robot.conversation import Conversation
 from robot.core.actions import Executor
 from robot.core.barge_in import BargeIn
+from robot.core.board import BoardWatch
 from robot.core.delivery import HelpDelivery
 from robot.core.dialog_thread import DialogThread
 from robot.core.guard import Guard, Part
 from robot.core.housekeeping import Housekeeper
-from robot.core.inputs import (
-    ButtonPress,
-    Inbox,
-    LookAtPoint,
-    PartFault,
-    PlayGesture,
-    StaffCommand,
-    Trigger,
-    Utterance,
-)
+from robot.core.inputs import ButtonPress, Inbox, LookAtPoint, PartFault, PlayGesture, StaffCommand, Trigger, Utterance
 from robot.core.machine import StateMachine
 from robot.core.perception import Perception
 from robot.core.privacy import SensorControl
 from robot.core.schedule import Schedule
+from robot.core.screen import ScreenChannel, screen_worker
 from robot.core.servo import ServoOutput
 from robot.core.speech import SpeechChannel
 from robot.core.staff import StaffChannel
 from robot.core.tick import Parts, Tick
 from robot.core.watchdog import Watchdog
 from robot.core.workers import WorkerChannel
+from robot.devices import make_servos
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.events import Topics
@@ -73,16 +67,16 @@ from robot.supervisor import Supervisor, WorkerSpec
 log = logging.getLogger(__name__)
 
 GIL_SWITCH_S = 0.0005  # see Runtime.start
-ERROR_POLL_HZ = 2  # how often the tick asks the board for its error register
 
 
 class Runtime:
     """One robot: config in, parts built and started at start, stopped on request."""
 
     def __init__(self, config: Config, *, simulate: bool = False, workers: list[WorkerSpec] | None = None,
-                 out: TextIO | None = None) -> None:
+                 out: TextIO | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.simulate = simulate or config.servo.driver == "sim"
+        self.clock = clock or Clock.for_robot(config.sim, self.simulate)
         self.worker_specs = default_workers(config) if workers is None else workers
         self.out = out
         self.boot_id = uuid.uuid4().hex[:12]
@@ -97,8 +91,7 @@ class Runtime:
         self._stopped = False
         self._restored: list[Alert] = []  # alerts still open from before a restart
         self._undelivered: set[str] = set()  # ... and those of them the broker has not accepted yet
-        # Every thread of the control process but the loop's runs as a guarded part; a part's
-        # fault reaches the tick as an input, and staff as a robot_fault alert.
+        # Every thread but the loop's is a guarded part; its fault reaches the tick, and staff as a robot_fault.
         self.guard = Guard(lambda part, raised: self.inbox.put(PartFault(part, raised)))
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -116,33 +109,35 @@ class Runtime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
         self.housekeeper = Housekeeper(AuditLog(self.state_dir / "audit.jsonl"), self.state_dir / "status.json",
-                                       self.status, cfg.loop.status_interval_s, self.out)
+                                       self.status, cfg.loop.status_interval_s, self.out, self.clock)
         record = self.housekeeper.record
         self._build_devices()
         self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
         hears = "speech_in" in self.worker_specs_names()
-        self.dialog = DialogThread(self.conversation, self.inbox, self._send_grammar if hears else None)
+        self.dialog = DialogThread(self.conversation, self.inbox, self._send_grammar if hears else None, self.clock)
         b = cfg.behaviour
         self.behaviour = Behaviour(BehaviourTimings(
             listen_timeout_s=b.listen_timeout_s, respond_timeout_s=b.respond_timeout_s,
-            confirm_timeout_s=b.help_confirm_timeout_s,
+            confirm_timeout_s=b.help_confirm_timeout_s, question_speak_max_s=b.help_question_speak_max_s,
             greet_interval_s=b.greet_interval_s, wellbeing_priority=cfg.alerts.wellbeing_priority),
             room=cfg.robot.room)
-        self.motion = MotionController(cfg.servo.channels)
+        self.motion = MotionController(self.servos.joints)
         a = cfg.alerts
         self.alerts = AlertManager(EscalationPolicy(a.escalate_high_s, a.escalate_medium_s, a.escalate_low_s,
                                                     a.promote_medium_to_high_s))
-        activity = ActivityCounter(cfg.mqtt.activity_bucket_s, time.time())
+        activity = ActivityCounter(cfg.mqtt.activity_bucket_s, self.clock.time())
         self._build_link()
         machine = StateMachine(self.behaviour, record, self.dialog.post, activity)
-        schedule = Schedule(cfg.schedule, cfg.quiet_hours, machine.fire)
+        schedule = Schedule(cfg.schedule, cfg.quiet_hours, machine.fire, self.clock)
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
-                                  self.published, self.alert_updates)
+                                  self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
+        self.screen = ScreenChannel(self.workers, self.inbox, record)
+        self.workers.on("screen_press", self.screen.on_press)
         self.speech = SpeechChannel(cfg.speech, self.engine, self.conversation, self.workers,
                                     self.workers.names, self.motion, record, self.housekeeper.console, self.said,
-                                    self.staff.fault)
+                                    self.staff.fault, started=self.screen.spoken, clock=self.clock)
         self.perception = Perception(self.inbox, machine.fire, lambda: machine.state, self.motion, self.workers.send)
         self._route_worker_messages(machine)
         link = self.link
@@ -152,12 +147,14 @@ class Runtime:
             if alert.type == "help_request":
                 self.delivery.restored(alert.alert_id, alert.alert_id not in self._undelivered, time.monotonic())
         sensors = SensorControl(self.workers, cfg.privacy.microphone, record, self.speech.say, lambda: machine.state)
-        executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record, self.delivery.say)
-        self.servo = ServoOutput(self.bus, self.reconnector, record, max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
+        executor = Executor(self.motion, self.speech, self.staff, sensors.apply, record, self.delivery.say,
+                            shown=self.screen.indicator)
+        self.servo = ServoOutput(self.servos, self.reconnector, record)
         self._watchdog = Watchdog()
+        self.board = BoardWatch(BoardHealth(cfg.health.sys_root, self.state_dir), cfg.health, self.inbox.put)
         parts = Parts(self.inbox, machine, executor, self.workers, self.perception, self.staff, self.delivery,
                       schedule, self.speech, self.servo, self.motion, activity, self._watchdog, self.guard,
-                      self.dialog.post, record)
+                      self.dialog.post, record, self.clock)
         self.tick = Tick(parts, rate_hz=cfg.loop.rate_hz, boot_timeout_s=cfg.behaviour.boot_timeout_s,
                          started_at=self.started_at, follow_head=self.simulate and "vision" in self.workers.names,
                          loop_p99_ms=lambda: self.loop.stats.histogram.percentile_ms(0.99))
@@ -188,25 +185,18 @@ class Runtime:
             g.part("supervisor", self.supervisor.step, close=self.supervisor.close, wake=self.supervisor.wake),
             # a wedged utterance must not deafen the robot: a fresh thread takes the next one
             g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
-        ]
+        ] + ([g.part("board", self.board.step, wake=self.board.wake)] if self.config.health.enabled else [])
 
     def _build_devices(self) -> None:
         cfg = self.config
-        port = cfg.servo.port
-        if self.simulate:
-            self.sim = PtyMaestro(self.make_board(cfg), link=self.state_dir / "sim" / "maestro").start()
-            port = self.sim.port
-        limits = {c.channel: (c.speed, c.acceleration) for c in cfg.servo.channels if c.role != "led"}
-        device = cfg.servo.device_number if cfg.servo.protocol == "pololu" else None
-        self.bus = MaestroBus(port, device_number=device, baud=cfg.servo.baud,
-                              reply_timeout_s=cfg.servo.reply_timeout_ms / 1000, limits=limits)
-        self.reconnector = Reconnector(self.bus, max_s=cfg.servo.reconnect_max_s)
+        self.servos, self.sim = make_servos(cfg, simulate=self.simulate, link=self.state_dir / "sim" / "maestro")
+        self.reconnector = Reconnector(self.servos, max_s=cfg.servo.reconnect_max_s)
 
     def _build_link(self) -> None:
         cfg = self.config
         if cfg.mqtt.enabled:
             outbox = Outbox(self.state_dir / "outbox.sqlite", cfg.mqtt.outbox_min_free_mb)
-            self._restored = self.alerts.restore(outbox.open_alerts(), time.monotonic(), time.time())
+            self._restored = self.alerts.restore(outbox.open_alerts(), self.clock.monotonic(), self.clock.time())
             self._undelivered = outbox.undelivered_alerts()
             self.link = MqttLink(cfg.mqtt, Topics(cfg.robot.site, cfg.robot.id), self.boot_id, outbox,
                                  max_inflight=cfg.mqtt.max_inflight, heartbeat_s=cfg.mqtt.heartbeat_s,
@@ -221,8 +211,8 @@ class Runtime:
         w, speech, perception = self.workers, self.speech, self.perception
 
         def speech_out(msg: Message, now: float) -> None:
-            if speech.on_message(msg, now) and machine.state == "responding":
-                machine.fire("reply_done")
+            if speech.on_message(msg, now):
+                machine.speech_done()
 
         for kind in ("speaking_started", "speaking_finished", "speaking_failed"):
             w.on(kind, speech_out)
@@ -242,17 +232,6 @@ class Runtime:
         """Called from the dialog thread when the dialog context changes (never blocks)."""
         self.workers.send("speech_in", "grammar", phrases=phrases)
 
-    @staticmethod
-    def make_board(cfg: Config) -> VirtualMaestro:
-        """A virtual Maestro set up as a technician would set up the real one."""
-        board = VirtualMaestro(device_number=cfg.servo.device_number,
-                               serial_timeout_s=cfg.servo.serial_timeout_ms / 1000)
-        for c in cfg.servo.channels:
-            home = c.neutral_us if c.home == "neutral" else None
-            board.configure(c.channel, min_us=c.min_us, max_us=c.max_us, home_us=home,
-                            speed=c.speed, acceleration=c.acceleration)
-        return board
-
     def stop(self) -> None:
         """Stop in order: behaviour to stopping, the loop, workers, devices, housekeeping."""
         if self._stopped:
@@ -270,13 +249,15 @@ class Runtime:
         parts["supervisor"].stop(self.config.workers.stop_grace_s * 3 + 2)
         if self.link is not None:
             self.link.stop()
-        parts["servo_reconnect"].stop()
-        if self.bus.connected:
+        for name in ("servo_reconnect", "board"):
+            if name in parts:
+                parts[name].stop()
+        if self.servos.connected:
             try:
-                self.bus.go_home()
+                self.servos.go_home()
             except DeviceUnavailable:
                 pass
-        self.bus.close()
+        self.servos.close()
         if self.sim is not None:
             self.sim.stop()
         ring_path(os.getpid()).unlink(missing_ok=True)  # the robot's last words, held for the echo canceller
@@ -349,6 +330,7 @@ class Runtime:
     def status(self) -> dict[str, Any]:
         """A JSON-ready snapshot for `carebot status` and the status file."""
         behaviour = self.behaviour
+        servo = self.servos.health()
         status: dict[str, Any] = {
             "version": __version__,
             "boot_id": self.boot_id,
@@ -359,14 +341,14 @@ class Runtime:
                       "faults": sorted(behaviour.facts.faults)},
             "refused_transitions": len(behaviour.refused),
             "loop": {"rate_hz": self.config.loop.rate_hz, **self.loop.stats.summary()},
-            "servo": {"port": self.bus.port, "connected": self.bus.connected, "silent": self.bus.silent,
-                      "last_errors": describe_errors(self.bus.last_errors),
-                      "protocol_faults": self.bus.protocol_faults,
-                      "targets_us": {str(k): round(v, 1) for k, v in self.motion.last_output.items()}},
+            "servo": {"port": servo.where, "connected": servo.connected, "silent": servo.silent,
+                      "last_errors": list(servo.faults), "protocol_faults": servo.protocol_faults,
+                      "targets_deg": {k: round(v, 1) for k, v in self.motion.last_output.angles.items()}},
             "workers": {name: vars(h).copy() for name, h in self.supervisor.health().items()},
             "parts": self.guard.snapshot(),
             "turns": self.barge.metrics(),  # timings and counts, never words
             "speech": self.speech.jobs.summary(),
+            "board": self.board.summary(),
         }
         if self.sim is not None:
             positions = self.sim.board.positions_us()
@@ -394,4 +376,6 @@ def default_workers(config: Config) -> list[WorkerSpec]:
             "out_dir": str(s.out_dir) if s.out_dir else None, "playback_device": s.playback_device, "far_ring": ring}))
     if config.vision.enabled:
         specs.append(WorkerSpec("vision", "robot.workers.vision:VisionWorker", config.vision.worker_options()))
+    if config.screen.enabled:
+        specs.append(screen_worker(config))
     return specs

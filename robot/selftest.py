@@ -23,10 +23,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from robot.selftest_base import Check, Context, Fail, Skip, Warn, config_of, wait
-from robot.selftest_devices import check_camera, check_mqtt, check_servo, check_speech_in, check_speech_out
+from robot.selftest_devices import (
+    check_camera,
+    check_mqtt,
+    check_nursecall,
+    check_servo,
+    check_speech_in,
+    check_speech_out,
+)
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
-CHECKS = ("config", "storage", "dialogs", "realtime", "workers", "servo", "speech_out", "speech_in", "camera", "mqtt")
+CHECKS = ("config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out", "speech_in", "camera",
+          "mqtt", "nursecall")
 
 
 # -- the checks ---------------------------------------------------------------------------------------
@@ -73,6 +81,26 @@ def check_storage(ctx: Context) -> str:
         raise Warn(f"{state}: only {free_mb:.0f} MB free, below mqtt.outbox_min_free_mb "
                    f"({cfg.mqtt.outbox_min_free_mb} MB): activity events will be dropped (alerts never are){chain}")
     return f"{state} writable, {free_mb:.0f} MB free{chain}"
+
+
+def check_board(ctx: Context) -> str:
+    """Power, throttling (now and since boot), CPU temperature and free space, as the robot watches them."""
+    from hardware.pi_health import BoardHealth
+
+    cfg = config_of(ctx)
+    reading = BoardHealth(cfg.health.sys_root, Path(cfg.robot.state_dir)).read()
+    text = reading.describe()
+    if reading.under_voltage:
+        raise Fail(text + ". Under-voltage now: use the official 5.1 V supply and a short, thick cable")
+    if reading.problem:
+        raise Warn(text)
+    if not reading.is_pi:
+        raise Skip(text + ": the Raspberry Pi's power and throttling checks do not apply here")
+    if reading.slowed or (reading.throttled or 0) >> 16:
+        raise Warn(text + ". Check the supply (under-voltage) and the cooling (throttling)")
+    if reading.free_mb is not None and reading.free_mb < cfg.health.min_free_mb:
+        raise Warn(text + f". Below health.min_free_mb ({cfg.health.min_free_mb} MB)")
+    return text
 
 
 def check_dialogs(ctx: Context) -> str:
@@ -126,9 +154,9 @@ def check_workers(ctx: Context) -> str:
 
 
 RUNNERS: dict[str, Callable[[Context], str]] = {
-    "config": check_config, "storage": check_storage, "dialogs": check_dialogs, "realtime": check_realtime,
-    "workers": check_workers, "servo": check_servo, "speech_out": check_speech_out,
-    "speech_in": check_speech_in, "camera": check_camera, "mqtt": check_mqtt,
+    "config": check_config, "storage": check_storage, "board": check_board, "dialogs": check_dialogs,
+    "realtime": check_realtime, "workers": check_workers, "servo": check_servo, "speech_out": check_speech_out,
+    "speech_in": check_speech_in, "camera": check_camera, "mqtt": check_mqtt, "nursecall": check_nursecall,
 }
 
 
@@ -160,7 +188,7 @@ def run(ctx: Context, only: list[str], out: TextIO | None) -> list[Check]:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     """Check every part of the robot; exit 1 if any check failed."""
-    from robot.cli import default_config
+    from robot.config_load import default_config
 
     unknown = [n for n in args.only or [] if n not in CHECKS]
     if unknown:
@@ -179,9 +207,11 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
-    text = "check every part of the robot: config, storage, dialogs, timing, workers, servos, speech, camera, MQTT"
+    text = ("check every part of the robot: config, storage, board health, dialogs, timing, workers, servos, speech, "
+            "camera, MQTT, nurse call")
     p = with_config(sub.add_parser("selftest", help=text, description=text + ". Stop the robot first."))
-    p.add_argument("--sim", action="store_true", help="use the simulated servo board instead of the configured one")
+    p.add_argument("--sim", action="store_true",
+                   help="use the simulated servo board and paging system instead of the configured ones")
     p.add_argument("--only", nargs="+", metavar="CHECK", help=f"run only these checks ({', '.join(CHECKS)})")
     p.add_argument("--audible", action="store_true", help="say the test sentence on the sound card")
     p.add_argument("--seconds", type=float, default=2.0, help="how long the timing check runs")

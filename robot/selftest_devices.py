@@ -21,44 +21,26 @@ SENTENCE = {"en": "This is the CareBot self test.", "de": "Dies ist der Selbstte
 
 
 def check_servo(ctx: Context) -> str:
-    from hardware.errors import DeviceUnavailable
-    from hardware.maestro_protocol import describe_errors
-    from robot.motion import LED_OFF_US, LED_ON_US
-    from robot.servo_cli import open_session
+    from hardware.errors import DeviceUnavailable, HardwareError
+    from robot.devices import make_servos
 
     cfg = config_of(ctx)
     simulated = ctx.simulate or cfg.servo.driver == "sim"
     where = "the simulated board" if simulated else cfg.servo.port
+    servos, sim = make_servos(cfg, simulate=ctx.simulate)
     try:
-        with open_session(cfg, ctx.simulate) as (session, _):
-            errors = session._locked(session.bus.read_errors)
-            found = []
-            for c in cfg.servo.channels:
-                if c.role == "led":
-                    session.hold(c.channel, LED_ON_US)
-                    time.sleep(0.3)
-                    session.hold(c.channel, LED_OFF_US)
-                    found.append(f"{c.name} LED blinked")
-                    continue
-                session.hold(c.channel, c.neutral_us)
-            session.settle(5.0)
-            off = []
-            for c in cfg.servo.channels:
-                if c.role != "led":
-                    at = session.position(c.channel)
-                    found.append(f"{c.name} {at:.0f} µs")
-                    if abs(at - c.neutral_us) > 5:
-                        off.append(f"{c.name} at {at:.0f} µs, not its neutral {c.neutral_us:.0f} µs")
+        found = servos.probe()
     except DeviceUnavailable as exc:
         raise Fail(f"{exc}. Check the USB cable and power, the port (ls /dev/serial/by-id/), that the robot is "
                    "not running, and that this user is in the dialout group") from None
-    errs = describe_errors(errors)
-    if off:
-        raise Fail(f"{where}: " + "; ".join(off) + ". Check the servo's power and its speed limits")
-    text = f"{where}: " + ", ".join(found)
-    if errs:
-        raise Warn(text + f"; the board had reported: {', '.join(errs)} (read and cleared)")
-    return text + "; no board errors"
+    except HardwareError as exc:
+        raise Fail(f"{where}: {exc}") from None
+    finally:
+        if sim is not None:
+            sim.stop()
+    if found.warning:
+        raise Warn(f"{where}: {found.detail}; {found.warning}")
+    return f"{where}: {found.detail}"
 
 
 def check_speech_out(ctx: Context) -> str:
@@ -152,8 +134,8 @@ def _microphone(device: str) -> str:
 
 def check_camera(ctx: Context) -> str:
     from hardware.camera import CameraUnavailable
-    from robot.vision import DetectorUnavailable, make_detector
-    from robot.workers.vision import make_camera
+    from hardware.face_detector import DetectorUnavailable
+    from robot.devices import make_camera, make_detector
 
     cfg = config_of(ctx)
     v = cfg.vision
@@ -238,3 +220,41 @@ def _next(events: Any, timeout: float) -> tuple[Any, Any]:
         return tuple(events.get(timeout=timeout))  # type: ignore[return-value]
     except queue.Empty:
         return None, None
+
+
+def check_nursecall(ctx: Context) -> str:
+    """The ESPA 4.4.4 line to the paging system: with --sim a test call to the simulated one; else a poll only."""
+    import serial
+
+    from hardware import espa
+    from hardware.espa_sim import PagingSystem, PtyPagingSystem
+
+    nc = config_of(ctx).nursecall
+    if not nc.enabled and not ctx.simulate:
+        raise Skip("[nursecall] is not enabled (carebot nursecall pages alerts to the home's paging system)")
+    settings = espa.LinkSettings(role=nc.role, own=nc.own_address, peer=nc.paging_address,
+                                 response_timeout_s=nc.response_timeout_s, retries=nc.retries,
+                                 poll_interval_s=nc.poll_interval_s)
+    if ctx.simulate:
+        system = PagingSystem(address=nc.paging_address, peer=nc.own_address,
+                              role="slave" if nc.role == "master" else "master", poll_interval_s=nc.poll_interval_s)
+        with PtyPagingSystem(system, baud=nc.baud) as sim, serial.Serial(sim.port, nc.baud, timeout=0.02) as port:
+            t0 = time.monotonic()
+            espa.Link(port, settings).send(espa.call_block(nc.call_address["high"], "CareBot selftest, no action",
+                                                           priority=nc.priority["high"]))
+            took = (time.monotonic() - t0) * 1000
+        call = system.calls[0]
+        return (f"the simulated paging system ({nc.role} role on our side, {nc.baud} baud) took a test call to "
+                f"{call.address}, priority {call.priority}, '{call.text}' in {took:.0f} ms")
+    bits, parity, stop = int(nc.framing[0]), nc.framing[1], int(nc.framing[2])
+    try:
+        port = serial.Serial(nc.port, nc.baud, bytesize=bits, parity=parity, stopbits=stop, timeout=0.02)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise Fail(f"cannot open {nc.port}: {exc}. Is the gateway running on it, or the adapter unplugged?") from None
+    with port:
+        wait = nc.response_timeout_s if nc.role == "master" else 3 * nc.poll_interval_s + nc.response_timeout_s
+        if not espa.Link(port, settings).probe(wait):
+            raise Fail(f"no answer on {nc.port} ({nc.baud} {nc.framing}, {nc.role}) within {wait:.1f} s: check the "
+                       f"cable, baud rate, framing and addresses ({nc.own_address} here, {nc.paging_address} there)")
+    return (f"{nc.port}: the paging system answers ({nc.baud} {nc.framing}, {nc.role}); no call was sent "
+            "(run with --sim for a test call to the simulator)")

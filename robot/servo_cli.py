@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hardware.errors import DeviceUnavailable
-from hardware.maestro import MaestroBus, wait_until
+from hardware.maestro import MaestroBus
 from hardware.maestro_protocol import describe_errors
 from hardware.maestro_pty import PtyMaestro
+from hardware.poll import poll_until
 from robot.config import MAESTRO_MAX_US, MAESTRO_MIN_US, Config, ServoChannel
 from robot.config_load import check_config
+from robot.devices import maestro_bus, make_board
 from robot.errors import CareBotError, ConfigError
 
 KEEPALIVE_S = 0.1
@@ -56,7 +58,7 @@ class ServoSession:
 
     def settle(self, timeout: float = 5.0) -> bool:
         """Wait until the board reports no servo moving."""
-        return wait_until(lambda: not self._locked(self.bus.is_moving), timeout, 0.05)
+        return poll_until(lambda: not self._locked(self.bus.is_moving), timeout, 0.05)
 
     def position(self, channel: int) -> float:
         return self._locked(lambda: self.bus.get_position(channel))
@@ -78,17 +80,12 @@ class ServoSession:
 @contextmanager
 def open_session(config: Config, simulate: bool) -> Iterator[tuple[ServoSession, PtyMaestro | None]]:
     """Open the configured board, or a simulated one set up from the same config."""
-    from robot.runtime import Runtime
-
     sim = None
     port = config.servo.port
     if simulate or config.servo.driver == "sim":
-        sim = PtyMaestro(Runtime.make_board(config)).start()
+        sim = PtyMaestro(make_board(config)).start()
         port = sim.port
-    limits = {c.channel: (c.speed, c.acceleration) for c in config.servo.channels if c.role != "led"}
-    device = config.servo.device_number if config.servo.protocol == "pololu" else None
-    session = ServoSession(MaestroBus(port, device_number=device, baud=config.servo.baud,
-                                      reply_timeout_s=config.servo.reply_timeout_ms / 1000, limits=limits))
+    session = ServoSession(maestro_bus(config, port))
     try:
         session.start()
         yield session, sim
@@ -108,8 +105,7 @@ def find_channel(config: Config, ref: str) -> ServoChannel:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    from robot.cli import default_config
-    from robot.config_load import load_config
+    from robot.config_load import default_config, load_config
 
     return load_config(args.config or default_config())
 

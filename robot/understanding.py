@@ -40,6 +40,10 @@ DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breath
 
 Level = Literal["help", "ask"]
 
+#: Stems per language, shared by every reader in the process: a word's stem never changes, and each
+#: dialog engine reads its own pack and its neighbours' (thousands of words, pure-Python Snowball).
+_STEMS: dict[str, dict[str, str]] = {}
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -67,7 +71,7 @@ class Reader:
         self.compound = language == "de"
         name = STEMMERS.get(language)
         self._stemmer = snowballstemmer.stemmer(name) if name else None
-        self._stems: dict[str, str] = {}
+        self._stems = _STEMS.setdefault(language, {})
         self._negation = frozenset(lexicon.negation_before)
         self._negation_stems = frozenset(self.stem(w) for w in lexicon.negation_before)
         self._whole = {k: v for k, v in lexicon.contractions if not k.startswith("-")}
@@ -144,8 +148,9 @@ class Reader:
             return None
         negation = self._negation_stems if stems else self._negation
         if len(positions) == 1:
-            for i in positions[0]:  # "certainly" is not in "certainly not"
-                if not (stems and i + 1 < len(seq) and seq[i + 1] in negation and seq[i + 1] not in phrase.parts):
+            for i in positions[0]:  # "certainly" is not in "certainly not", "genommen" not in "nicht genommen"
+                if not (stems and any(0 <= j < len(seq) and seq[j] in negation and seq[j] not in phrase.parts
+                                      for j in (i - 1, i + 1))):
                     return i, i + 1
             return None
         near = (0 if self.inside else NEAR_INTENT) if stems else NEAR

@@ -7,7 +7,7 @@
 #
 #   scripts/broker-setup.sh DIR --site SITE --robot ID [--robot ID ...] --staff NAME [--staff NAME ...]
 #                           [--host HOSTNAME] [--port 8883] [--bind ADDRESS] [--days 825] [--run-as USER]
-#                           [--home-assistant NAME] [--discovery-prefix homeassistant]
+#                           [--home-assistant NAME] [--discovery-prefix homeassistant] [--nursecall NAME]
 #
 # mosquitto started as root switches to the user "mosquitto" (or --run-as USER) before it
 # reads the password file and key, so those are given to that user.
@@ -24,7 +24,7 @@ die() { echo "broker-setup: $*" >&2; exit 2; }
 [ $# -ge 1 ] || die "usage: $0 DIR --site SITE --robot ID... --staff NAME... [--host H] [--port P] [--bind A]"
 dir="$1"; shift
 site=""; host="localhost"; port=8883; bind="0.0.0.0"; days=825; run_as="mosquitto"
-robots=(); staff=(); ha=""; prefix="homeassistant"
+robots=(); staff=(); ha=""; prefix="homeassistant"; nursecall=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --site) site="$2"; shift 2 ;;
@@ -37,6 +37,7 @@ while [ $# -gt 0 ]; do
         --run-as) run_as="$2"; shift 2 ;;
         --home-assistant) ha="$2"; shift 2 ;;
         --discovery-prefix) prefix="$2"; shift 2 ;;
+        --nursecall) nursecall="$2"; shift 2 ;;
         *) die "unknown option $1" ;;
     esac
 done
@@ -51,6 +52,11 @@ for s in "${staff[@]}"; do [[ "$s" =~ ^staff[a-z0-9_-]*$ ]] || die "staff accoun
 if [ -n "$ha" ]; then
     [[ "$ha" =~ $token ]] || die "--home-assistant account '$ha' is not a lower-case token"
     for r in "${robots[@]}"; do [ "$r" != "$ha" ] || die "--home-assistant account '$ha' is also a robot id"; done
+fi
+if [ -n "$nursecall" ]; then
+    [[ "$nursecall" =~ $token ]] || die "--nursecall account '$nursecall' is not a lower-case token"
+    [[ "$nursecall" != staff* ]] || die "--nursecall account '$nursecall' may not start with 'staff'"
+    for r in "${robots[@]}"; do [ "$r" != "$nursecall" ] || die "--nursecall account '$nursecall' is also a robot id"; done
 fi
 [[ "$prefix" =~ ^[a-z0-9_-]{1,32}$ ]] || die "--discovery-prefix must be a lower-case token, got '$prefix'"
 command -v mosquitto_passwd >/dev/null || die "mosquitto_passwd not found (apt-get install mosquitto)"
@@ -79,6 +85,7 @@ chmod 644 "$dir/ca.crt" "$dir/server.crt"
 : > "$dir/passwd"
 accounts=("${robots[@]}" "${staff[@]}")
 [ -z "$ha" ] || accounts+=("$ha")
+[ -z "$nursecall" ] || accounts+=("$nursecall")
 for account in "${accounts[@]}"; do
     secret="$dir/secrets/$account.password"
     [ -s "$secret" ] || openssl rand -hex 24 > "$secret"
@@ -111,6 +118,14 @@ done
         echo "topic read carebot/v1/$site/+/status"
         echo "topic read carebot/v1/$site/+/device"
         echo "topic readwrite $prefix/#"
+    fi
+    if [ -n "$nursecall" ]; then
+        echo
+        echo "# Nurse-call gateway $nursecall: reads the site's alerts like a staff station; writes only its own"
+        echo "# status and fault alerts, like a robot (the patterns above); sends no commands."
+        echo "user $nursecall"
+        echo "topic read carebot/v1/$site/+/alert"
+        echo "topic read carebot/v1/$site/+/alert/+"
     fi
 } > "$dir/acl"
 

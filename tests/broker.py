@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -25,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = "demo"
 ROBOTS = ("robot-1", "robot-2")
 STAFF = "staff-desk"
+NURSECALL = "nursecall"  # the ESPA gateway's account: reads alerts, writes only its own tree
 STAFF2 = "staff-lead"  # a second station: with client ids tied to accounts, one session per account
 HASS = "hass"
 
@@ -35,18 +39,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def site_setup(directory: Path, port: int) -> None:
+    """scripts/broker-setup.sh's site in `directory`, listening on `port`. The script runs once per test
+    session (two RSA keys and a password hash per account: 1.5-2 s on a loaded 2-core machine, paid by every
+    broker); each broker gets a copy of its output with its own directory and port written in."""
+    global _template
+    if _template is None:
+        made = Path(tempfile.mkdtemp(prefix="carebot-test-site-")) / "site"
+        atexit.register(shutil.rmtree, made.parent, True)
+        subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(made), "--site", SITE,
+                        "--robot", ROBOTS[0], "--robot", ROBOTS[1], "--staff", STAFF, "--staff", STAFF2,
+                        "--home-assistant", HASS, "--nursecall", NURSECALL,
+                        "--port", str(TEMPLATE_PORT), "--bind", "127.0.0.1", "--host", "localhost",
+                        "--run-as", "root"],  # pytest's temporary directories are private to us
+                       check=True, capture_output=True)
+        _template = made
+    shutil.copytree(_template, directory, dirs_exist_ok=True)
+    conf = directory / "mosquitto.conf"
+    text = conf.read_text().replace(str(_template), str(directory))
+    conf.write_text(text.replace(f"listener {TEMPLATE_PORT} ", f"listener {port} "))
+
+
+TEMPLATE_PORT = 1  # never listened on: each copy gets a free port
+_template: Path | None = None
+
+
 class Broker:
     """mosquitto with the project's generated site config; start, stop and restart at will."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.port = free_port()
-        subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(directory), "--site", SITE,
-                        "--robot", ROBOTS[0], "--robot", ROBOTS[1], "--staff", STAFF, "--staff", STAFF2,
-                        "--home-assistant", HASS,
-                        "--port", str(self.port), "--bind", "127.0.0.1", "--host", "localhost",
-                        "--run-as", "root"],  # pytest's temporary directories are private to us
-                       check=True, capture_output=True)
+        site_setup(directory, self.port)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -15,9 +15,11 @@ import pytest
 from hardware.maestro_pty import PtyMaestro
 from robot.config import Config, LoopSection, RobotSection, WorkersSection
 from robot.config_load import load_config
+from robot.devices import make_board
 from robot.runtime import Runtime
 
 from .broker import SITE, STAFF, Broker, Client, check_privacy, robot_config
+from .browser import browser  # noqa: F401  (the session's headless Chromium, for any test)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +53,7 @@ def fast_workers() -> WorkersSection:
 @pytest.fixture
 def sim_board(config: Config) -> Iterator[PtyMaestro]:
     """A virtual Maestro set up from the config, on a pseudo-terminal."""
-    sim = PtyMaestro(Runtime.make_board(config)).start()
+    sim = PtyMaestro(make_board(config)).start()
     yield sim
     sim.stop()
 

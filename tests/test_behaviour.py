@@ -65,7 +65,7 @@ CASES = [
     ("alerting", "ack", "alerting"),
     ("alerting", "resolve", "idle"),
     ("alerting", "cancel", "idle"),
-    ("alerting", "remind", None),              # no reminders while waiting for help
+    ("alerting", "remind", "alerting"),        # no reminder while waiting for help: owed for after it
     ("alerting", "privacy_on", "alerting"),    # noted for afterwards, alert stands
     ("reminding", "confirm", "idle"),
     ("reminding", "decline", "idle"),
@@ -103,7 +103,9 @@ CASES = [
     ("confirming", "pause", "confirming"),     # the question is not dropped: noted for afterwards
     ("confirming", "fault", "confirming"),
     ("confirming", "privacy_on", "confirming"),
-    ("confirming", "remind", None),
+    ("confirming", "remind", "confirming"),    # owed for after the help question
+    ("confirming", "question_spoken", "confirming"),  # its silence is counted from here
+    ("listening", "question_spoken", None),
     ("confirming", "heard", None),
     ("idle", "help_yes", None),                # nothing was asked
     ("reminding", "repeat_reminder", "reminding"),
@@ -147,6 +149,9 @@ def test_the_help_question_raises_the_alert_on_yes_unclear_and_silence(answer: s
     intents = b.take_intents()
     assert Say("help_confirm") in intents and not [i for i in intents if isinstance(i, Publish)]
     if answer is None:
+        b.step(b.now + 14.9)
+        assert b.state == "confirming"  # still saying the question: the silence has not started
+        assert b.fire("question_spoken")  # speech out finished it
         b.step(b.now + 7.9)
         assert b.state == "confirming"  # still waiting for an answer
         b.step(b.now + 0.2)
@@ -155,6 +160,25 @@ def test_the_help_question_raises_the_alert_on_yes_unclear_and_silence(answer: s
     assert b.state == "alerting"
     alerts = [i for i in b.take_intents() if isinstance(i, Publish) and i.kind == "alert"]
     assert [(a.get("type"), a.get("priority")) for a in alerts] == [("help_request", priority)]
+
+
+def test_the_help_question_s_silence_starts_at_the_latest_when_saying_it_should_have_ended() -> None:
+    b = machine_in("engaged", confirm_timeout_s=8, question_speak_max_s=15)
+    b.fire("ask_help")
+    b.step(b.now + 15)  # speech out never reported the question finished (hung)
+    b.step(b.now + 7.9)
+    assert b.state == "confirming"
+    b.step(b.now + 0.2)
+    assert b.state == "alerting"
+
+
+def test_a_reminder_due_during_the_help_question_is_asked_after_a_no() -> None:
+    b = machine_in("engaged")
+    b.fire("ask_help")
+    assert b.fire("remind", kind="medication")  # taken: owed, not retried a minute later
+    assert not b.fire("remind", kind="drink")  # one owed at a time: the schedule retries this one
+    assert b.fire("help_no") and b.state == "reminding"
+    assert Say("reminder", (("kind", "medication"),)) in b.take_intents()
 
 
 def test_the_help_question_answered_no_cancels_and_says_so() -> None:

@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from hardware.maestro import MaestroBus, Reconnector
+from hardware.maestro import MaestroBus
 from hardware.maestro_pty import PtyMaestro
+from hardware.reconnect import Reconnector
 from robot.config import Config
+from robot.devices import make_board
 from robot.runtime import Runtime
 from robot.supervisor import WorkerSpec
 
@@ -143,7 +145,7 @@ def test_a_crash_in_housekeeping_is_caught_and_the_audit_log_goes_on(config: Con
 
 def test_a_protocol_error_while_reconnecting_closes_the_port_and_the_reconnector_keeps_trying(
         config: Config, tmp_path: Path) -> None:
-    sim = PtyMaestro(Runtime.make_board(config), link=tmp_path / "maestro").start()
+    sim = PtyMaestro(make_board(config), link=tmp_path / "maestro").start()
     bus = MaestroBus(sim.port, reply_timeout_s=0.05)
     rec = Reconnector(bus, initial_s=0.05, max_s=0.2)
     rec.start()

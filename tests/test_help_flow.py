@@ -23,7 +23,7 @@ from robot import sim_speech
 from robot.config import Config
 from robot.runtime import Runtime
 
-from .broker import ROBOTS, SITE, STAFF, Broker, Client
+from .broker import ROBOTS, SITE, STAFF, Broker, Client, alerts, robot_config
 from .conftest import alive, help_alerts, running, start_idle, wait_for
 from .voice import korean_voice
 
@@ -131,7 +131,7 @@ def test_help_said_after_the_silent_call_went_out_at_medium_makes_it_high(config
     try:
         rt.inject("engage")
         asked(rt)  # ... and no answer: the question's timeout calls staff at medium priority
-        assert wait_for(lambda: help_alerts(rt), 4)
+        assert wait_for(lambda: help_alerts(rt), 10)
         assert help_alerts(rt)[0]["priority"] == "medium"
         rt.hear("help")  # now the resident says it plainly
         assert wait_for(lambda: [u for u in rt.alert_updates if u["priority"] == "high"], 3), list(rt.alert_updates)
@@ -180,7 +180,7 @@ def test_a_yes_that_comes_just_after_the_silent_call_makes_it_high(config: Confi
     try:
         rt.inject("engage")
         asked(rt)
-        assert wait_for(lambda: help_alerts(rt), 4)  # silence: called at medium
+        assert wait_for(lambda: help_alerts(rt), 10)  # silence: called at medium
         rt.hear("yes please")  # the answer, a moment late
         assert wait_for(lambda: [u for u in rt.alert_updates if u["priority"] == "high"], 3), list(rt.alert_updates)
         assert rt.said[-1].key == "help_called" and len(help_alerts(rt)) == 1
@@ -196,7 +196,7 @@ def test_speech_out_hung_while_asking_the_question_still_calls_staff_and_listens
                                                                                          tmp_path: Path) -> None:
     # The real workers (espeak-ng speaking, Vosk with the Korean model hearing): speech out is frozen
     # (SIGSTOP) in the middle of "Shall I call a nurse?", with speech in muted for it.
-    cfg = korean_voice(config, tmp_path, behaviour={"help_confirm_timeout_s": 4.0})
+    cfg = korean_voice(config, tmp_path, behaviour={"help_confirm_timeout_s": 4.0, "help_question_speak_max_s": 3.0})
     rt = Runtime(cfg, simulate=True)
     rt.start()
     frozen: int | None = None
@@ -209,8 +209,9 @@ def test_speech_out_hung_while_asking_the_question_still_calls_staff_and_listens
         assert frozen is not None
         os.kill(frozen, signal.SIGSTOP)
         assert jobs.muted  # half duplex: it cannot hear an answer while it is (stuck) speaking
-        # The question's clock runs on: silence calls staff, and the call cuts the stuck sentence off.
-        assert wait_for(lambda: help_alerts(rt), 10), (rt.behaviour.state, list(jobs.history))
+        # The question never ends, so its silence is counted from its longest time (3 s here): silence calls
+        # staff, and the call cuts the stuck sentence off.
+        assert wait_for(lambda: help_alerts(rt), 15), (rt.behaviour.state, list(jobs.history))
         assert help_alerts(rt)[0]["priority"] == "medium" and rt.behaviour.state == "alerting"
         assert wait_for(lambda: not jobs.muted, 5)
         # Listening again for real: a spoken call for help (I have fallen) is heard and made high.
@@ -274,3 +275,44 @@ def test_a_complaint_while_waiting_for_staff_is_answered_not_met_with_silence(ro
     rt.hear(COMPLAINT)  # "my knee has been aching", while staff are on their way
     assert wait_for(lambda: len(rt.said) > n, 3), rt.behaviour.history[-2:]
     assert rt.said[-1].key == "help_still_coming" and len(help_alerts(rt)) == 1
+
+
+def test_the_help_question_s_silence_is_counted_from_when_the_robot_has_said_it(config: Config, broker: Broker,
+                                                                                staff: Client) -> None:
+    # Speech in is muted while the robot speaks: an answer cannot come before the question has been said.
+    cfg = config.model_copy(update={"behaviour": config.behaviour.model_copy(update={"help_confirm_timeout_s": 2.0})})
+    rt = Runtime(robot_config(cfg, broker, heartbeat_s=1), simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
+        rt.inject("engage")
+        asked(rt)
+        assert wait_for(lambda: not rt.speech.busy, 10)  # saying the question takes longer than 2 s here
+        said_at = time.monotonic()
+        assert rt.behaviour.state == "confirming" and not alerts(staff, type="help_request")
+        assert wait_for(lambda: alerts(staff, type="help_request"), 8)
+        assert time.monotonic() - said_at >= 1.9  # the whole silence window came after the question
+        assert [a["priority"] for a in alerts(staff, type="help_request", state="raised")] == ["medium"]
+    finally:
+        rt.stop()
+
+
+def test_a_reminder_due_during_the_help_question_is_asked_after_a_no_and_reaches_staff(
+        config: Config, broker: Broker, staff: Client) -> None:
+    rt = Runtime(robot_config(config, broker, heartbeat_s=1), simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
+        rt.inject("engage")
+        asked(rt)
+        rt.inject_command("remind", {"kind": "medication", "in_s": 0})  # falls due while the robot asks
+        time.sleep(1.2)  # the schedule looks once a second
+        rt.hear("no")  # no nurse, thank you
+        assert wait_for(lambda: rt.behaviour.state == "reminding", 3), ([s.key for s in rt.said], rt.behaviour.history)
+        assert [s.key for s in rt.said][-2:] == ["help_cancelled", "reminder"]
+        rt.hear("no, not yet")  # the reminder's own no: staff are told, so the medication is not forgotten
+        assert wait_for(lambda: alerts(staff, type="reminder_unacked"), 5)
+        assert alerts(staff, type="reminder_unacked")[0]["reminder"] == "medication"
+        assert not alerts(staff, type="help_request")
+    finally:
+        rt.stop()

@@ -6,21 +6,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hardware.maestro_servos import LED_OFF_US, LED_ON_US
 from robot.config import ServoChannel
-from robot.motion import GESTURES, LED_OFF_US, LED_ON_US, POSES, MotionController, min_jerk
+from robot.devices import maestro_channel
+from robot.motion import GESTURES, POSES, Frame, MotionController, min_jerk
 
 PAN = ServoChannel(channel=0, name="pan", role="pan", min_us=1000, max_us=2000, neutral_us=1500, range_deg=100)
 TILT = ServoChannel(channel=1, name="tilt", role="tilt", min_us=1300, max_us=1700, neutral_us=1500,
                     range_deg=40, direction=-1)
 LED = ServoChannel(channel=5, name="led", role="led")
+CHANNELS = [maestro_channel(c) for c in (PAN, TILT, LED)]
 
 
 def controller() -> MotionController:
-    return MotionController([PAN, TILT, LED], look_max_dps=60, look_deadband_deg=2)
+    return MotionController([c.joint for c in CHANNELS], look_max_dps=60, look_deadband_deg=2)
+
+
+def pulses(frame: Frame) -> dict[int, float]:
+    """The frame as the Maestro backend turns it into pulse widths (motion in degrees, calibration in µs)."""
+    return {c.channel: (LED_ON_US if frame.lights[c.name] else LED_OFF_US) if c.role == "led"
+            else c.to_us(frame.angles[c.name]) for c in CHANNELS}
 
 
 def run(m: MotionController, start: float, seconds: float, dt: float = 0.01) -> list[dict[int, float]]:
-    return [m.sample(start + i * dt) for i in range(int(seconds / dt) + 1)]
+    return [pulses(m.sample(start + i * dt)) for i in range(int(seconds / dt) + 1)]
 
 
 def test_min_jerk_profile() -> None:
@@ -62,7 +71,7 @@ def test_limits_are_enforced_whatever_is_asked(x: float, y: float, gesture: str)
     for i in range(300):
         if i % 30 == 0:
             m.look_at(x, y)
-        s = m.sample(i * 0.01)
+        s = pulses(m.sample(i * 0.01))
         assert 1000 <= s[0] <= 2000 and 1300 <= s[1] <= 1700
 
 

@@ -398,6 +398,7 @@ def test_staff_console_shows_alerts_live_and_acks_and_resolves(robot: Runtime, b
 
 def test_the_documented_example_acl_is_what_the_script_writes(tmp_path: Path) -> None:
     subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(tmp_path), "--site", "demo", "--robot", "robot-1",
-                    "--robot", "robot-2", "--staff", "staff-desk", "--home-assistant", "hass"],
+                    "--robot", "robot-2", "--staff", "staff-desk", "--home-assistant", "hass",
+                    "--nursecall", "nursecall"],
                    check=True, capture_output=True)
     assert (tmp_path / "acl").read_text() == (ROOT / "config" / "mosquitto" / "example.acl").read_text()

@@ -22,7 +22,7 @@ from .conftest import ROOT, alive, children_of, wait_for
 
 def test_boots_to_idle_with_servos_connected(runtime: Runtime) -> None:
     assert runtime.behaviour.state == "idle"
-    assert runtime.bus.connected
+    assert runtime.servos.connected
     assert runtime.loop.stats.realtime is (os.geteuid() == 0)  # root here; LimitRTPRIO on a robot
     assert wait_for(lambda: runtime.sim is not None and runtime.sim.board.commands > 50, 3)
 

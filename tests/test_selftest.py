@@ -49,18 +49,35 @@ def test_the_simulated_robot_passes_and_leaves_no_audio_or_images(tmp_path: Path
     code, report = selftest(write_config(tmp_path), tmpdir=tmp)
     s = statuses(report)
     assert code == 0 and report["ok"] is True
-    assert list(s) == ["config", "storage", "dialogs", "realtime", "workers", "servo", "speech_out", "speech_in",
-                       "camera", "mqtt"]
+    assert list(s) == ["config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out",
+                       "speech_in", "camera", "mqtt", "nursecall"]
     for name in ("config", "storage", "dialogs", "workers", "servo", "speech_out", "camera"):
         assert s[name] == "PASS", (name, detail(report, name))
     assert s["realtime"] in ("PASS", "WARN")  # WARN if this machine is loaded: the figures are in the detail
     assert "p99" in detail(report, "realtime")
-    assert s["speech_in"] == "SKIP" and s["mqtt"] == "SKIP"
+    assert s["speech_in"] == "SKIP" and s["mqtt"] == "SKIP" and s["nursecall"] == "SKIP"
     assert "pan 1500 µs" in detail(report, "servo") and "tilt 1500 µs" in detail(report, "servo")
     assert "320x240" in detail(report, "camera")
     left = [p for p in tmp_path.rglob("*") if p.suffix.lower() in (".wav", ".png", ".jpg", ".raw", ".ppm")]
     assert left == []
     assert [p.name for p in tmp.iterdir() if p.name.startswith("carebot-selftest")] == []
+
+
+def test_the_nursecall_line_is_checked_against_the_simulated_paging_system(tmp_path: Path) -> None:
+    from hardware.espa_sim import PagingSystem, PtyPagingSystem
+
+    code, report = selftest(write_config(tmp_path), "--sim", "--only", "nursecall")
+    assert code == 0 and "took a test call to 100, priority 2" in detail(report, "nursecall")
+    with PtyPagingSystem(PagingSystem()) as sim:  # a paging system on a "real" port: polled, never paged
+        cfg = write_config(tmp_path, extra=f'\n[nursecall]\nenabled = true\nport = "{sim.port}"\n'
+                                             'response_timeout_s = 0.5\n')
+        code, report = selftest(cfg, "--only", "nursecall")
+        assert code == 0 and "the paging system answers" in detail(report, "nursecall"), detail(report, "nursecall")
+        assert sim.system.calls == []
+        sim.system.silent = True
+        code, report = selftest(cfg, "--only", "nursecall")
+        why = detail(report, "nursecall")
+        assert code == 1 and "no answer on" in why and "baud rate" in why
 
 
 def test_a_missing_board_and_camera_fail_with_the_fix_and_the_rest_still_runs(tmp_path: Path) -> None:

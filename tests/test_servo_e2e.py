@@ -8,9 +8,10 @@ import pytest
 import serial
 
 from hardware.errors import DeviceUnavailable
-from hardware.maestro import MaestroBus, Reconnector
+from hardware.maestro import MaestroBus
 from hardware.maestro_protocol import MaestroError
 from hardware.maestro_pty import PtyMaestro
+from hardware.reconnect import Reconnector
 from robot.runtime import Runtime
 
 from .conftest import wait_for
@@ -61,8 +62,8 @@ def test_board_reset_reconnects_and_restores_limits(runtime: Runtime) -> None:
     sim = runtime.sim
     assert sim is not None
     sim.reset()
-    assert wait_for(lambda: runtime.behaviour.state == "fault", 2) or runtime.bus.connected
-    assert wait_for(lambda: runtime.behaviour.state == "idle" and runtime.bus.connected, 5)
+    assert wait_for(lambda: runtime.behaviour.state == "fault", 2) or runtime.servos.connected
+    assert wait_for(lambda: runtime.behaviour.state == "idle" and runtime.servos.connected, 5)
     pan = sim.board.channels[0]
     assert (pan.speed, pan.acceleration) == (60, 10)
 
@@ -71,8 +72,8 @@ def test_garbage_on_the_line_is_flagged_and_the_robot_keeps_running(runtime: Run
     sim = runtime.sim
     assert sim is not None
     sim.inject_garbage(bytes((0x13, 0x37, 0x55, 0x01)))
-    assert wait_for(lambda: runtime.bus.protocol_faults >= 1, 2)
-    assert runtime.bus.connected and runtime.behaviour.state == "idle"
+    assert wait_for(lambda: runtime.servos.health().protocol_faults >= 1, 2)
+    assert runtime.servos.connected and runtime.behaviour.state == "idle"
     commands = sim.board.commands
     assert wait_for(lambda: sim.board.commands > commands + 10, 2)
 
@@ -81,7 +82,7 @@ def test_board_error_bits_are_read_and_recorded(runtime: Runtime) -> None:
     sim = runtime.sim
     assert sim is not None
     sim.inject_errors(MaestroError.SERIAL_OVERRUN)
-    assert wait_for(lambda: runtime.bus.last_errors & MaestroError.SERIAL_OVERRUN, 2)
+    assert wait_for(lambda: "serial_overrun" in runtime.servos.health().faults, 2)
     audit = runtime.state_dir / "audit.jsonl"
     assert wait_for(lambda: "serial_overrun" in audit.read_text(), 2)
 
@@ -98,7 +99,7 @@ def test_slow_replies_do_not_stall_the_loop(runtime: Runtime) -> None:
     # margins leave room for a loaded machine (tick timing is measured by `carebot bench loop`).
     assert stats.work_max_ns < 15_000_000, stats.summary()
     assert stats.missed_ticks <= 3, stats.summary()
-    assert runtime.bus.connected
+    assert runtime.servos.connected
 
 
 def test_pololu_protocol_through_the_pty(sim_board: PtyMaestro) -> None:
@@ -119,7 +120,7 @@ def test_a_board_that_stops_answering_is_a_fault_staff_see_and_clears_when_it_an
     assert sim is not None
     sim.mute = True  # it still takes every write (the heartbeat), but never replies
     assert wait_for(lambda: runtime.behaviour.state == "fault", 5)
-    assert "servo_silent" in runtime.behaviour.facts.faults and runtime.bus.connected
+    assert "servo_silent" in runtime.behaviour.facts.faults and runtime.servos.connected
     assert [u for u in runtime.alert_updates if u.get("fault") == "servo_silent" and u["state"] == "raised"]
     sim.mute = False
     assert wait_for(lambda: runtime.behaviour.state == "idle", 5)
@@ -134,7 +135,7 @@ def test_latency_5000_in_the_simulator_is_noticed_and_recovers(runtime: Runtime)
     assert wait_for(lambda: "servo_silent" in runtime.behaviour.facts.faults, 5)
     sim.latency_s = 0.0
     assert wait_for(lambda: runtime.behaviour.state == "idle", 15)
-    assert runtime.bus.connected and not runtime.bus.silent
+    assert runtime.servos.connected and not runtime.servos.silent
 
 
 def test_a_wrong_answer_when_opening_never_leaves_the_port_open_or_stops_reconnecting(

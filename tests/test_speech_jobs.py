@@ -239,6 +239,7 @@ def test_a_failed_sentence_raises_one_speech_out_fault_and_the_next_one_spoken_c
     import collections
 
     from robot.core.speech import FAULT, SpeechChannel
+    from robot.devices import maestro_channels
     from robot.dialog_engine import Conversation, DialogEngine
     from robot.dialogs import load_pack
     from robot.intents import Say
@@ -247,8 +248,9 @@ def test_a_failed_sentence_raises_one_speech_out_fault_and_the_next_one_spoken_c
     engine = DialogEngine(load_pack(ROOT / "dialogs" / "en"))
     faults: list[tuple[str, bool]] = []
     w = ModelWorkers()
+    motion = MotionController([c.joint for c in maestro_channels(config)])
     speech = SpeechChannel(config.speech, engine, Conversation(engine), w, {SPEECH_OUT, SPEECH_IN},
-                           MotionController(config.servo.channels), lambda kind, data: None, lambda line: None,
+                           motion, lambda kind, data: None, lambda line: None,
                            collections.deque(), lambda reason, raised, now: faults.append((reason, raised)))
     speech.on_message(Message("ready", SPEECH_OUT), 0.0)
     for _ in range(3):

@@ -15,12 +15,13 @@ import pytest
 from skimage import data
 
 from hardware.camera import Actor, Keyframe, Scene, SceneCamera, default_face
+from hardware.face_box import Face
+from hardware.face_detector import DetectorUnavailable, HaarDetector, YuNetDetector
 from robot.config import Config
-from robot.engagement import Engagement, EngagementTracker, Face
+from robot.engagement import Engagement, EngagementTracker
 from robot.messages import Message
 from robot.runtime import Runtime
 from robot.supervisor import Supervisor, WorkerSpec
-from robot.vision import DetectorUnavailable, HaarDetector, YuNetDetector
 from robot.workers import vision as _vision_worker  # noqa: F401  (its bytecode cache exists before the test)
 
 from .conftest import wait_for
@@ -224,15 +225,14 @@ def test_the_head_turns_to_the_engaged_face_and_returns(config: Config) -> None:
     try:
         # demo scene: the person stands right of centre from 8 s, turns away at 22 s and leaves by 32 s
         assert wait_for(lambda: rt.behaviour.state == "engaged", 20)
-        pan = rt.config.servo.channels[0].channel
-        assert wait_for(lambda: rt.motion.last_output[pan] < 1400, 5)  # 0.72 of the width: pan right
+        assert wait_for(lambda: rt.motion.angles()["pan"] < -12, 5)  # 0.72 of the width: pan right
         # the simulated camera rides on the head, so the face comes to the middle of the image
         assert wait_for(lambda: rt.last_target is not None and abs(rt.last_target[0] - 0.5) < 0.08, 5)
-        settled = rt.motion.last_output[pan]
+        settled = rt.motion.angles()["pan"]
         time.sleep(1.0)
-        assert abs(rt.motion.last_output[pan] - settled) < 25  # holds on the face, no wind-up
+        assert abs(rt.motion.angles()["pan"] - settled) < 3  # holds on the face, no wind-up
         assert wait_for(lambda: rt.behaviour.state == "idle", 25)
-        assert wait_for(lambda: abs(rt.motion.last_output[pan] - 1500) < 10, 5)
+        assert wait_for(lambda: abs(rt.motion.angles()["pan"]) < 1.2, 5)
     finally:
         rt.stop()
 

@@ -25,21 +25,28 @@ class Executor:
 
     def __init__(self, motion: MotionController, speech: SpeechChannel, staff: StaffChannel,
                  sensors: Callable[[Sensors, float], None], record: Callable[[str, dict[str, Any]], None],
-                 say: Callable[[Say, float], None] | None = None) -> None:
+                 say: Callable[[Say, float], None] | None = None,
+                 shown: Callable[[str], None] | None = None) -> None:
         self.motion = motion
         self.speech = speech
         self.staff = staff
         self.record = record
+        self.shown = shown  # the resident's screen shows the light's mode too
         self.failing: set[str] = set()  # intent kinds whose last attempt failed
         self.handlers: dict[type, Callable[[Any, float], None]] = {
             Gesture: lambda i, now: motion.play(i.name, now),
-            Indicator: lambda i, now: motion.set_indicator(i.mode),
+            Indicator: self._indicator,
             LookAt: lambda i, now: motion.look_at(i.x, i.y),
             Say: say or speech.say,  # help sentences go through robot.core.delivery first
             StopSpeech: lambda i, now: speech.stop(),
             Sensors: sensors,
             Publish: staff.publish,
         }
+
+    def _indicator(self, intent: Indicator, now: float) -> None:
+        self.motion.set_indicator(intent.mode)
+        if self.shown is not None:
+            self.shown(intent.mode)
 
     def run(self, intents: Iterable[Intent], now: float) -> None:
         """Carry out intents in order; a failing one is reported and the rest still run."""

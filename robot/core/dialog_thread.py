@@ -7,11 +7,11 @@ utterance that hit it is treated as a possible call for help, and the robot asks
 
 from __future__ import annotations
 
-import datetime as dt
 import queue
 from collections.abc import Callable
 from typing import Any
 
+from robot.clock import Clock
 from robot.conversation import Conversation
 from robot.core.inputs import Decision, Inbox
 
@@ -25,8 +25,9 @@ class DialogThread:
     """
 
     def __init__(self, conversation: Conversation, inbox: Inbox,
-                 on_grammar: Callable[[list[str]], None] | None) -> None:
+                 on_grammar: Callable[[list[str]], None] | None, clock: Clock | None = None) -> None:
         self.conversation = conversation
+        self.clock = clock or Clock()  # "what time is it", and the time the dialog's turns are judged by
         self.inbox = inbox
         self.on_grammar = on_grammar
         self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
@@ -56,7 +57,7 @@ class DialogThread:
     def handle(self, kind: str, data: dict[str, Any]) -> None:
         """Carry out one piece of work."""
         conv = self.conversation
-        now = dt.datetime.now()
+        now = self.clock.now()
         if kind == "utterance":
             if data.get("barge_in"):  # heard over the robot's own voice: only a call for help may interrupt it
                 verdict = conv.engine.help(data["text"], data.get("alternatives", ()))
@@ -65,6 +66,9 @@ class DialogThread:
             conv.set_context(data["state"], now)
             actions = conv.hear(data["text"], data["confidence"], now, data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))
+        elif kind == "press":  # a screen button: the spoken request's actions, with no words to weigh
+            conv.set_context(data["state"], now)
+            self.inbox.put(Decision(tuple(conv.press(data["intent"], now))))
         elif kind == "state":
             conv.set_context(data["state"], now)
         elif kind == "checkin":

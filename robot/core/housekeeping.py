@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from robot.audit import AuditLog
+from robot.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,9 @@ class Housekeeper:
     """Writes the audit log, the console and the status file, off the loop."""
 
     def __init__(self, audit: AuditLog, status_path: Path, status: Callable[[], dict[str, Any]],
-                 interval_s: float, out: TextIO | None = None) -> None:
+                 interval_s: float, out: TextIO | None = None, clock: Clock | None = None) -> None:
         self.audit = audit
+        self.clock = clock or Clock()  # console lines carry the robot's time of day
         self.status_path = status_path
         self.status = status
         self.interval_s = interval_s
@@ -99,7 +101,7 @@ class Housekeeper:
         if self.out is None:
             return
         try:
-            self.out.write(time.strftime("%H:%M:%S ") + line + "\n")
+            self.out.write(self.clock.now().strftime("%H:%M:%S ") + line + "\n")
             self.out.flush()
         except (OSError, ValueError):
             pass

@@ -51,6 +51,13 @@ class ButtonPress:
 
 
 @dataclass(frozen=True)
+class ScreenPress:
+    """A button on the resident's screen (robot/core/screen.py); each goes the way its spoken twin goes."""
+
+    button: str
+
+
+@dataclass(frozen=True)
 class PlayGesture:
     """Play a pose or gesture by name (console and servo tools)."""
 
@@ -81,8 +88,16 @@ class PartFault:
     raised: bool
 
 
-Input = (PartFault | Trigger | Utterance | SpeechStarted | Decision | ButtonPress | PlayGesture | LookAtPoint
-         | StaffCommand)
+@dataclass(frozen=True)
+class BoardFault:
+    """The board watch saw a fault begin (raised) or end (cleared): undervoltage, throttled, disk_low."""
+
+    reason: str
+    raised: bool
+
+
+Input = (PartFault | BoardFault | Trigger | Utterance | SpeechStarted | Decision | ButtonPress | ScreenPress
+         | PlayGesture | LookAtPoint | StaffCommand)
 
 
 class Inbox:

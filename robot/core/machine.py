@@ -57,11 +57,18 @@ class StateMachine:
         if dest == "listening" and source in ("idle", "engaged"):
             self.activity.count("conversations")
 
-    def step(self, now: float) -> None:
+    def speech_done(self) -> None:
+        """The robot has said everything it had to say: a reply's turn ends, the help question's silence starts."""
+        if self.behaviour.state == "responding":
+            self.fire("reply_done")
+        elif self.behaviour.state == "confirming":
+            self.fire("question_spoken")
+
+    def step(self, now: float, care: float) -> None:
         """Advance the machine's clock; a timeout's state change is recorded and followed like any other
         (the help question's silence, a listening turn that ends a quiz)."""
         fired = len(self.behaviour.history)
-        self.behaviour.step(now)
+        self.behaviour.step(now, care)
         for trigger, source, dest in self.behaviour.history[fired:]:
             if dest != source:
                 self._changed({"trigger": trigger, "source": source})

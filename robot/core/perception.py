@@ -42,7 +42,10 @@ class Perception:
         previous, self.engagement = self.engagement, state
         if state == "ENGAGED" and previous != "ENGAGED":
             self.fire("engage")
-        elif state == "DISENGAGED" and previous in ("ENGAGED", "DISENGAGING"):
+        elif state == "DISENGAGED" and (previous in ("ENGAGED", "DISENGAGING")
+                                        or (previous != state and self.state() == "engaged")):
+            # (the second case: the camera came back from privacy or a fault with the tracker starting
+            # afresh, and the person the robot still believes in left before they were seen again)
             self.fire("disengage")
             self.motion.release_look()
         target = data.get("target")

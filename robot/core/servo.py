@@ -8,31 +8,30 @@ the board came or went so that the state machine can go to fault and back, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from hardware.errors import DeviceUnavailable
-from hardware.maestro import MaestroBus, Reconnector
-from hardware.maestro_protocol import MaestroError, describe_errors
+from hardware.reconnect import Reconnector
+from hardware.servo import WATCHDOG, Servos
+from robot.motion import Frame
 
 Record = Callable[[str, dict[str, Any]], None]
 
 
 class ServoOutput:
-    """Writes targets each tick and polls the board's error register now and then."""
+    """Writes each tick's angles and lights, and records what the board reports."""
 
-    def __init__(self, bus: MaestroBus, reconnector: Reconnector, record: Record, error_every: int) -> None:
-        self.bus = bus
+    def __init__(self, servos: Servos, reconnector: Reconnector, record: Record) -> None:
+        self.servos = servos
         self.reconnector = reconnector
         self.record = record
-        self.error_every = max(1, error_every)
         self.ok = False
         self.silent = False
-        self._writes = 0
 
     def link_change(self) -> bool | None:
         """True or False when the board connected or went away since the last call, else None."""
-        connected = self.bus.connected
+        connected = self.servos.connected
         if connected == self.ok:
             return None
         self.ok = connected
@@ -41,7 +40,7 @@ class ServoOutput:
     def silence_change(self) -> bool | None:
         """True when the connected board fell silent (replies owed past their deadline), False when
         it answers again (or went away, which link_change reports), else None."""
-        silent = self.ok and self.bus.silent
+        silent = self.ok and self.servos.silent
         if silent == self.silent:
             return None
         self.silent = silent
@@ -49,19 +48,17 @@ class ServoOutput:
                     {"reason": "owed replies are late" if silent else "the board answers again"})
         return silent
 
-    def write(self, targets: Mapping[int, float]) -> None:
+    def write(self, frame: Frame) -> None:
         """Send this tick's targets (when connected); a failure hands the port to the reconnector."""
-        self._writes += 1
         if not self.ok:
             return
         try:
-            self.bus.write_targets(targets, query_errors=self._writes % self.error_every == 0)
-            errors = self.bus.poll_errors()
+            faults = self.servos.write(frame.angles, frame.lights)
         except DeviceUnavailable as exc:
             self.record("servo_lost", {"reason": str(exc)[:120]})
             self.reconnector.lost()
             return
-        if errors:
-            self.record("servo_errors", {"errors": ",".join(describe_errors(errors))})
-            if errors & MaestroError.SERIAL_TIMEOUT:
+        if faults:
+            self.record("servo_errors", {"errors": ",".join(f for f in faults if f != WATCHDOG)})
+            if WATCHDOG in faults:
                 self.record("servo_errors", {"reason": "board watchdog fired: loop writes were late"})

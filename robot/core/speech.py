@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from robot.clock import Clock
 from robot.config import SpeechSection
 from robot.core.speech_jobs import SpeechJobs, Update
 from robot.dialog_engine import Conversation, DialogEngine
@@ -38,23 +39,36 @@ class WorkerSender(Protocol):
 
 @dataclass
 class StandIn:
-    """Speech output without a speech-out worker: a fixed time per sentence."""
+    """Speech output without a speech-out worker: a fixed time per sentence, one after another. No sound
+    is made, so a sentence lasts its length in robot time (robot.clock): a simulator's fast clock says it faster."""
 
-    busy_until: float = 0.0
+    busy_until: float = 0.0  # care time
     queued: int = 0
     rate_wpm: float = 150.0
+    starts: collections.deque[tuple[float, str]] = field(default_factory=collections.deque)  # not yet begun (care)
+    clock: Clock = field(default_factory=Clock)
 
-    def say(self, now: float, words: int = 8) -> None:
-        seconds = max(STAND_IN_SPEECH_S, words * 60.0 / self.rate_wpm)
-        self.busy_until = max(self.busy_until, now) + seconds
+    def say(self, now: float, text: str) -> None:
+        seconds = max(STAND_IN_SPEECH_S, len(text.split()) * 60.0 / self.rate_wpm)
+        care = self.clock.at(now)
+        self.starts.append((max(self.busy_until, care), text))
+        self.busy_until = max(self.busy_until, care) + seconds
         self.queued += 1
+
+    def begun(self, now: float) -> list[str]:
+        """The sentences whose turn has come since the last call."""
+        out = []
+        while self.starts and self.starts[0][0] <= self.clock.at(now):
+            out.append(self.starts.popleft()[1])
+        return out
 
     def stop(self) -> None:
         self.busy_until = 0.0
         self.queued = 0
+        self.starts.clear()
 
     def finished(self, now: float) -> bool:
-        if self.queued and now >= self.busy_until:
+        if self.queued and self.clock.at(now) >= self.busy_until:
             self.queued = 0
             return True
         return False
@@ -66,7 +80,8 @@ class SpeechChannel:
     def __init__(self, config: SpeechSection, engine: DialogEngine, conversation: Conversation,
                  workers: WorkerSender, worker_names: set[str], motion: MotionController,
                  record: Callable[[str, dict[str, Any]], None], console: Callable[[str], None],
-                 said: collections.deque[Say], fault: Callable[[str, bool, float], None]) -> None:
+                 said: collections.deque[Say], fault: Callable[[str, bool, float], None],
+                 started: Callable[[str, float], None] | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.engine = engine
         self.conversation = conversation
@@ -79,10 +94,11 @@ class SpeechChannel:
         self.said = said
         self.fault = fault
         self.said_text: collections.deque[str] = collections.deque(maxlen=200)
-        self.stand_in = StandIn()
+        self.stand_in = StandIn(clock=clock or Clock())
         self.jobs = SpeechJobs(workers, speech_in=self.worker_in)
         self.faulted = False  # a sentence failed and none has been spoken in full since
         self.rate_wpm = float(config.rate_wpm)
+        self.started = started  # the speech-start event: a sentence's words as the robot begins to say them
 
     def say(self, intent: Say, now: float) -> None:
         """Speak one response."""
@@ -96,7 +112,8 @@ class SpeechChannel:
             self.on_jobs(self.jobs.say(text, self.rate_wpm, volume), now)
         else:
             self.stand_in.rate_wpm = self.rate_wpm
-            self.stand_in.say(now, len(text.split()))
+            self.stand_in.say(now, text)
+            self._begun(self.stand_in.begun(now), now)
         self.motion.speaking = True
         self.record("say", {"key": intent.key})
         self.console(f'says   "{text}"')
@@ -116,7 +133,14 @@ class SpeechChannel:
 
     def poll(self, now: float) -> bool:
         """True once, when the stand-in's sentences have all been 'spoken'."""
+        if self.stand_in.starts:
+            self._begun(self.stand_in.begun(now), now)
         return self.stand_in.finished(now)
+
+    def _begun(self, texts: list[str], now: float) -> None:
+        if self.started is not None:
+            for text in texts:
+                self.started(text, now)
 
     def on_message(self, msg: Message, now: float) -> bool:
         """A speech-out reply, or a speech worker's ready or fault; True when the last sentence has ended."""
@@ -132,6 +156,8 @@ class SpeechChannel:
         elif self.faulted and not update.failed and any(e.outcome == "finished" for e in update.ended):
             self.faulted = False
             self.fault(FAULT, False, now)
+        if update.started is not None:
+            self._begun([update.started], now)
         if update.idle:
             self.motion.speaking = False
         return update.idle

@@ -55,6 +55,7 @@ class Update:
     ended: tuple[Ended, ...] = ()
     idle: bool = False  # the last outstanding job has just ended
     job: int = 0  # the job a `say` created
+    started: str | None = None  # the words of the sentence the worker has just begun to speak
 
     @property
     def failed(self) -> list[Ended]:
@@ -183,7 +184,7 @@ class SpeechJobs:
             return Update()
         if kind == "speaking_started":
             j.started = True
-            return Update()
+            return Update(started=j.text)
         if kind == "speaking_finished":
             return self._end([job], "finished")
         if kind == "speaking_failed":

@@ -2,18 +2,20 @@
 
 Runs on the control loop thread and does no I/O: alert updates and activity buckets go to
 the MQTT link as deque appends (the link thread commits them to the outbox and publishes).
+Alerts are timed on the robot clock (robot.clock): raised and escalated in care time, stamped
+with its civil time.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from robot.activity import ActivityCounter
 from robot.alerts import Alert, AlertManager, UnknownAlert
+from robot.clock import Clock
 from robot.config import QuietHoursSection
 from robot.core.schedule import Schedule
 from robot.intents import Publish
@@ -40,8 +42,10 @@ class StaffChannel:
 
     def __init__(self, room: str, alerts: AlertManager, activity: ActivityCounter, link: MqttLink | None,
                  record: Record, fire: Fire, schedule: Schedule,
-                 published: collections.deque[Publish], alert_updates: collections.deque[dict[str, Any]]) -> None:
+                 published: collections.deque[Publish], alert_updates: collections.deque[dict[str, Any]],
+                 clock: Clock | None = None) -> None:
         self.room = room
+        self.clock = clock or Clock()
         self.alerts = alerts
         self.activity = activity
         self.link = link
@@ -74,7 +78,8 @@ class StaffChannel:
     # -- out to staff -----------------------------------------------------------------------------
 
     def publish(self, intent: Publish, now: float) -> None:
-        """Carry out one Publish intent: an alert, a fault raised or cleared, an activity count."""
+        """Carry out one Publish intent: an alert, a fault raised or cleared, an activity count.
+        (`now` is the loop's real time, as for every intent; alerts take the clock's care time.)"""
         self.published.append(intent)
         f = dict(intent.fields)
         if intent.kind == "alert":
@@ -86,7 +91,7 @@ class StaffChannel:
                 return  # (with no open help alert to renew, the call is raised afresh below)
             extra = {k: str(f[k]) for k in ("reminder", "concern") if k in f}
             alert, update = self.alerts.raise_alert(str(f["type"]), str(f["priority"]), self.room,
-                                                    now, time.time(), **extra)
+                                                    self.clock.monotonic(), self.clock.time(), **extra)
             if alert.type == "help_request":
                 self.help_alert = alert.alert_id
                 self.activity.count("help_requests")
@@ -98,8 +103,9 @@ class StaffChannel:
             if f.get("state") == "raised":
                 self._stale_faults.discard(reason)  # the restored alert stands for the fault again
             if f.get("state") == "raised" and reason not in self._fault_alerts:
-                alert, update = self.alerts.raise_alert("robot_fault", "medium", self.room, now,
-                                                        time.time(), fault=token(reason))
+                alert, update = self.alerts.raise_alert("robot_fault", "medium", self.room,
+                                                        self.clock.monotonic(), self.clock.time(),
+                                                        fault=token(reason))
                 self._fault_alerts[reason] = alert.alert_id
                 self.send_alert(update)
             elif f.get("state") == "cleared" and reason in self._fault_alerts:
@@ -121,7 +127,8 @@ class StaffChannel:
         self.record("alert", {k: update[k] for k in ("type", "priority", "state", "room")})
 
     def tick(self, now: float) -> None:
-        """Escalate alerts that are due; announce a restored help request; report outbox write faults."""
+        """At care time `now`: escalate alerts that are due; announce a restored help request; report
+        outbox write faults."""
         for update in self.alerts.tick(now):
             self.send_alert(update)
         if self._restored_help is not None and now >= self._retry_restore:
@@ -151,7 +158,7 @@ class StaffChannel:
         """Send a finished activity bucket; refresh the health the heartbeat carries."""
         if self.link is None:
             return
-        bucket = self.activity.flush(time.time())
+        bucket = self.activity.flush(self.clock.time())
         if bucket is not None:
             self.link.submit("activity", bucket)
         self.link.health = {**health, "open_alerts": len(self.alerts.alerts)}
@@ -197,7 +204,7 @@ class StaffChannel:
             elif name in ("pause", "resume"):
                 self.fire(name)
             elif name == "remind":
-                self.schedule.add(time.monotonic() + float(payload.get("in_s", 0)), str(payload["kind"]))
+                self.schedule.add(self.clock.monotonic() + float(payload.get("in_s", 0)), str(payload["kind"]))
             elif name == "quiet_hours":
                 self.schedule.set_quiet_hours(QuietHoursSection.model_validate(
                     {k: payload[k] for k in ("enabled", "start", "end")}))

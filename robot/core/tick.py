@@ -1,9 +1,11 @@
 """The control tick: what the real-time loop does each period, in order.
 
-1. worker messages, 2. typed inputs and staff commands, 3. the servo link's state, boot and
-quiet hours, 4. the state machine's step and its intents, 5. alert escalation, activity and
-the once-a-second schedule, 6. motion sampled and written to the board, 7. the guarded parts watched and systemd fed.
-Nothing here blocks: every part it calls works on memory and deques.
+1. worker messages, 2. typed inputs and staff commands, 3. the servo link's state, boot, the
+schedule and quiet hours, 4. the state machine's step and its intents, 5. alert escalation and
+activity, 6. motion sampled and written to the board, 7. the guarded parts watched and systemd fed.
+Nothing here blocks: every part it calls works on memory and deques. The loop's `now` is real
+monotonic time; the schedule, the state machine's care timeouts and escalation step on care
+time, the robot clock's reading for the same instant (robot.clock), which a simulator may run fast.
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from robot.activity import ActivityCounter
+from robot.clock import Clock
 from robot.core.actions import Executor
 from robot.core.delivery import HelpDelivery
 from robot.core.guard import Guard
 from robot.core.inputs import (
+    BoardFault,
     ButtonPress,
     Decision,
     Inbox,
     LookAtPoint,
     PartFault,
     PlayGesture,
+    ScreenPress,
     SpeechStarted,
     StaffCommand,
     Trigger,
@@ -42,6 +47,12 @@ from robot.intents import Say, StopSpeech
 from robot.motion import MotionController
 
 log = logging.getLogger(__name__)
+
+# The screen's buttons that need no understanding: the dialog thread's own decision for the spoken twin
+# ("help!", "stop listening", the wake phrase in privacy), taken straight, so a wedged dialog thread
+# cannot hold up a call for help. The others need the conversation (what was said last, the rate).
+SCREEN_DECISIONS = {"call_staff": "help", "stop_listening": "privacy_on", "start_listening": "privacy_off"}
+SCREEN_DIALOG = {"say_again": "repeat", "slower": "slower"}
 
 
 @dataclass
@@ -64,6 +75,7 @@ class Parts:
     guard: Guard
     dialog_post: Callable[..., None]
     record: Callable[[str, dict[str, Any]], None]
+    clock: Clock
 
 
 class Tick:
@@ -86,10 +98,12 @@ class Tick:
             SpeechStarted: self._speech_started,
             Decision: self._decision,
             ButtonPress: self._button,
+            ScreenPress: self._screen_press,
             PlayGesture: self._gesture,
             LookAtPoint: lambda i, now: parts.motion.look_at(i.x, i.y),
             StaffCommand: lambda i, now: parts.staff.command(i.name, i.payload),
             PartFault: self._part_fault,
+            BoardFault: self._board_fault,
         }
 
     def fire(self, trigger: str, **kwargs: Any) -> bool:
@@ -112,12 +126,13 @@ class Tick:
             self.fire("fault" if silent else "recover", reason="servo_silent")
         if not self.booted:
             self._check_boot(now)
-        p.schedule.check_quiet(now)
-        if p.speech.poll(now) and p.machine.state == "responding":
-            self.fire("reply_done")
-        p.machine.step(now)
+        care = p.clock.at(now)
+        p.schedule.tick(care)
+        if p.speech.poll(now):
+            p.machine.speech_done()
+        p.machine.step(now, care)
         p.executor.run(p.machine.take_intents(), now)
-        p.staff.tick(now)
+        p.staff.tick(care)
         p.delivery.tick(now)
         p.activity.tick(p.machine.state, dt_s)
         if now >= self._next_second:
@@ -148,7 +163,6 @@ class Tick:
     def _every_second(self, now: float) -> None:
         p = self.p
         self._next_second = now + 1.0
-        p.schedule.every_second(now)
         p.workers.check_down(now)
         behaviour = p.machine.behaviour
         p.staff.every_second({"behaviour": behaviour.state,
@@ -157,13 +171,17 @@ class Tick:
 
     # -- inputs ---------------------------------------------------------------------------------
 
+    def _interrupt(self) -> None:
+        """A typed turn or a screen button may cut the reply short: there is no echo to fear."""
+        if self.p.machine.state == "responding":
+            self.p.executor.execute(StopSpeech(), time.monotonic())
+            self.fire("reply_done")
+
     def _utterance(self, item: Utterance, now: float) -> None:
         p = self.p
+        if item.typed:
+            self._interrupt()
         state = p.machine.state
-        if state == "responding" and item.typed:  # a typed turn may interrupt: there is no echo to fear
-            p.executor.execute(StopSpeech(), time.monotonic())
-            self.fire("reply_done")
-            state = p.machine.state
         if state in ("idle", "engaged"):
             self.fire("speech_start")
         # Understanding takes milliseconds (3-9 ms measured): the dialog thread does it, off this tick.
@@ -183,12 +201,27 @@ class Tick:
             else:
                 self.fire(trigger, **kwargs)
 
+    def _screen_press(self, item: ScreenPress, now: float) -> None:
+        """A screen button: recorded as its spoken twin's words are (that it was pressed, by name)."""
+        p = self.p
+        p.record("screen", {"key": item.button})
+        if item.button in SCREEN_DECISIONS:
+            self._decision(Decision(((SCREEN_DECISIONS[item.button], {}),)), now)
+        else:
+            self._interrupt()
+            p.dialog_post("press", intent=SCREEN_DIALOG[item.button], state=p.machine.state)
+
     def _button(self, item: ButtonPress, now: float) -> None:
         self.fire("privacy_off" if self.p.machine.state == "privacy" else "privacy_on")
 
     def _part_fault(self, item: PartFault, now: float) -> None:
         self.p.record("fault", {"reason": f"part_{item.part}", "state": "raised" if item.raised else "cleared"})
         self.p.staff.fault(f"part_{item.part}", item.raised, now)
+
+    def _board_fault(self, item: BoardFault, now: float) -> None:
+        """A brown-out, throttling or a filling disk: staff see it; the robot carries on."""
+        self.p.record("fault", {"reason": item.reason, "state": "raised" if item.raised else "cleared"})
+        self.p.staff.fault(item.reason, item.raised, now)
 
     def _gesture(self, item: PlayGesture, now: float) -> None:
         try:

@@ -33,7 +33,7 @@ INFORMATIONAL = frozenset({"partial", "no_speech", "playing", "camera_state", "e
 HEARS = frozenset({"speech_started", "utterance", "no_speech"})
 # Commands that set a worker's state, and the start option (if any) that carries it into a restart.
 DESIRED = {("vision", "camera"): "start_on", ("speech_in", "microphone"): "microphone",
-           ("speech_in", "mute"): None, ("speech_in", "grammar"): None}
+           ("speech_in", "mute"): None, ("speech_in", "grammar"): None, ("screen", "show"): None}
 
 Handler = Callable[[Message, float], None]
 Record = Callable[[str, dict[str, Any]], None]

@@ -9,32 +9,18 @@ retried with backoff while the robot carries on voice-only.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
-from typing import Any
 
-from hardware.camera import Camera, CameraUnavailable, FileCamera, SceneCamera, V4L2Camera, demo_scene
+from hardware.camera import CameraUnavailable, SceneCamera
+from hardware.face_detector import DetectorUnavailable, FaceDetector
+from robot.devices import make_camera, make_detector
 from robot.engagement import Engagement, EngagementSettings, EngagementTracker
 from robot.messages import Message
-from robot.vision import DetectorUnavailable, FaceDetector, make_detector
 from robot.worker import Worker
 
 ACTIVE = {Engagement.ENGAGING, Engagement.ENGAGED, Engagement.DISENGAGING}
-
-
-def make_camera(options: dict[str, Any]) -> Camera:
-    """The configured camera."""
-    width, height = int(options.get("width", 320)), int(options.get("height", 240))
-    kind = options.get("camera", "v4l2")
-    if kind == "scene":
-        scene = demo_scene(width, height)
-        if options.get("scene") == "empty":  # an empty room (benchmarks of idle cost)
-            scene.actors = []
-        return SceneCamera(scene)
-    if kind == "file":
-        return FileCamera(Path(str(options["path"])), width, height)
-    device = options.get("device", "/dev/video0")
-    return V4L2Camera(int(device) if str(device).isdigit() else str(device), width, height)
 
 
 class VisionWorker(Worker):
@@ -75,6 +61,11 @@ class VisionWorker(Worker):
             self.send("camera_state", on=on)
         elif msg.kind == "inject" and isinstance(self.camera, SceneCamera):
             self.camera.plugged = msg.data.get("fault") != "unplug"
+        elif msg.kind == "stage" and isinstance(self.camera, SceneCamera):
+            try:
+                self.camera.direct(str(msg.data["who"]), str(msg.data["action"]), float(msg.data.get("x", 0.5)))
+            except ValueError as exc:  # a scenario's slip: said, and the scene goes on
+                logging.getLogger(__name__).warning("stage direction refused: %s", exc)
         elif msg.kind == "head":
             if isinstance(self.camera, SceneCamera):  # a real camera sees the head turn by itself
                 self.camera.head = (float(msg.data["pan"]), float(msg.data["tilt"]))

@@ -1,7 +1,7 @@
-"""Face detection behind one interface: OpenCV's Haar cascades, or YuNet when its model is installed.
+"""The face detector device: OpenCV's Haar cascades, or YuNet when its model is installed.
 
 Frames arrive as numpy arrays inside the vision worker and never leave it; detectors
-return boxes only.
+return boxes only. `probe` tries a detector on the simulator's face photograph.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from robot.engagement import Face
-from robot.errors import CareBotError
+from hardware.camera import default_face
+from hardware.device import Probe
+from hardware.errors import DeviceUnavailable, HardwareError
+from hardware.face_box import Face
 
 
-class DetectorUnavailable(CareBotError):
+class DetectorUnavailable(DeviceUnavailable):
     """A configured detector cannot run; the message says what is missing and how to fix it."""
 
 
@@ -26,6 +28,17 @@ class FaceDetector(ABC):
     @abstractmethod
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Faces in pixel coordinates of `frame`."""
+
+    def probe(self) -> Probe:
+        """Find the face in the simulator's photograph, placed on a plain wall as a camera would see it."""
+        face = default_face()
+        h, w = face.shape[:2]
+        frame = np.full((h * 2, w * 2, 3), 180, np.uint8)
+        frame[h // 2:h // 2 + h, w // 2:w // 2 + w] = face
+        found = self.detect(frame)
+        if not found:
+            raise HardwareError(f"{type(self).__name__} found no face in the test photograph")
+        return Probe(f"{type(self).__name__} found the face in the test photograph")
 
 
 def grey(frame: np.ndarray) -> np.ndarray:
@@ -98,10 +111,3 @@ class YuNetDetector(FaceDetector):
             eyes_level = abs(row[5] - row[7]) < fh * 0.25  # both eyes visible and level: frontal
             out.append(Face(x, y, fw, fh, float(row[-1]), bool(eyes_level)))
         return out
-
-
-def make_detector(kind: str, width: int, height: int, yunet_model: Path | None = None) -> FaceDetector:
-    """The configured detector."""
-    if kind == "yunet":
-        return YuNetDetector(yunet_model or Path("/nonexistent"), width, height)
-    return HaarDetector()

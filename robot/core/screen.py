@@ -1,0 +1,114 @@
+"""The screen channel: what the resident's screen shows, and its presses, on the control process's side.
+
+The screen shows only the robot's own sentences, as each begins to be spoken (the speech
+channel's speech-start event), with the one before; and the indicator light's mode, in words and
+colour. Nothing a resident says ever reaches it. The view goes to the screen worker as one small
+`show` command (remembered as desired state, so a restarted worker shows the latest at once);
+sending never blocks, and a worker that cannot keep up only loses views, never the tick's time.
+
+A press comes back as `screen_press`: a known button becomes a ScreenPress input for the tick,
+which sends it the way its spoken twin goes (robot/core/tick.py). The screen's key and the
+worker's start options are made here, at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from robot.config import Config
+from robot.core.inputs import Inbox, ScreenPress
+from robot.messages import Message
+from robot.screen_texts import BUTTONS, load_texts
+from robot.supervisor import WorkerSpec
+
+log = logging.getLogger(__name__)
+
+WORKER = "screen"
+MAX_CAPTION = 400  # characters; a sentence longer than this is cut for the screen (never for speech)
+
+
+class Sender(Protocol):
+    """The worker channel's `send`, as the screen channel uses it."""
+
+    def send(self, name: str, kind: str, **data: Any) -> None: ...
+
+
+class ScreenChannel:
+    """Keeps the screen's view (caption, previous caption, mode) and turns presses into inputs."""
+
+    def __init__(self, workers: Sender, inbox: Inbox, record: Callable[[str, dict[str, Any]], None]) -> None:
+        self.workers = workers
+        self.inbox = inbox
+        self.record = record
+        self.caption = ""
+        self.previous = ""
+        self.mode = "off"
+
+    def spoken(self, text: str, now: float) -> None:
+        """The robot has begun to say `text` (its own rendered words, never a resident's)."""
+        self.previous, self.caption = self.caption, text[:MAX_CAPTION]
+        self._show()
+
+    def indicator(self, mode: str) -> None:
+        """The indicator light's mode changed."""
+        if mode != self.mode:
+            self.mode = mode
+            self._show()
+
+    def _show(self) -> None:
+        self.workers.send(WORKER, "show", caption=self.caption, previous=self.previous, mode=self.mode,
+                          privacy=self.mode == "privacy")
+
+    def on_press(self, msg: Message, now: float) -> None:
+        """A button pressed on the page (the worker checked it came from the screen's page)."""
+        button = msg.data.get("button")
+        if button not in BUTTONS:
+            log.warning("screen: unknown button %r refused", str(button)[:40])
+            self.record("refused", {"reason": "screen_unknown_button"})
+            return
+        self.inbox.put(ScreenPress(str(button)))
+
+
+def screen_worker(config: Config) -> WorkerSpec:
+    """The screen worker's spec: its address, its key (written to the key file), and the pack's words."""
+    s = config.screen
+    texts = load_texts(Path(config.dialogs.path), config.robot.language)  # refused whole at start if wrong
+    key_file = s.key_file or Path(config.robot.state_dir) / "screen.key"
+    return WorkerSpec(WORKER, "robot.workers.screen:ScreenWorker", {
+        "bind": s.bind, "port": s.port, "key": screen_key(key_file), "presses_per_minute": s.presses_per_minute,
+        "hello": {"texts": texts, "language": config.robot.language, "font_px": s.font_px}})
+
+
+def screen_key(path: Path) -> str:
+    """The key the page must show: kept in `path` (mode 0640, for the kiosk's group), made once if absent.
+
+    It outlives restarts of the robot, so an open kiosk page keeps working; delete the file to change it.
+    """
+    try:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) >= 32:
+            return key
+    except (OSError, UnicodeDecodeError):
+        pass
+    key = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    os.fchmod(fd, 0o640)  # whatever the umask (the service's is 0077): the kiosk's group reads it
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return key
+
+
+def screen_url(config: Config, key: str) -> str:
+    """The address the kiosk opens, key in the fragment (browsers never send a fragment to a server)."""
+    host = f"[{config.screen.bind}]" if ":" in config.screen.bind else config.screen.bind
+    return f"http://{host}:{config.screen.port}/#key={key}"

@@ -1,0 +1,107 @@
+"""The device factory: config in, each device's real implementation or its simulated twin out.
+
+Devices are built here, once, and passed to what uses them; a backend is one entry in a
+table. The servo board's simulated twin is the virtual Maestro on a pseudo-terminal, which
+the real driver opens through pyserial; the camera's are the scripted scene and files.
+The vision and speech workers are spawned with plain options, so their devices are built
+from those options, in the worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hardware.camera import Camera, FileCamera, SceneCamera, V4L2Camera, demo_scene
+from hardware.face_detector import FaceDetector, HaarDetector, YuNetDetector
+from hardware.maestro import MaestroBus
+from hardware.maestro_pty import PtyMaestro
+from hardware.maestro_servos import Channel, MaestroServos
+from hardware.maestro_sim import VirtualMaestro
+from hardware.picamera import PiCamera2Camera
+from hardware.servo import Servos
+from robot.config import Config, ServoChannel
+
+ERROR_POLL_HZ = 2  # how often the board is asked for its error register
+
+
+def maestro_channel(c: ServoChannel) -> Channel:
+    """A configured channel's calibration, as the Maestro backend takes it."""
+    return Channel(c.channel, c.name, c.role, c.min_us, c.max_us, c.neutral_us, c.direction, c.range_deg,
+                   c.speed, c.acceleration)
+
+
+def maestro_channels(cfg: Config) -> list[Channel]:
+    """Every configured channel's calibration."""
+    return [maestro_channel(c) for c in cfg.servo.channels]
+
+
+def make_board(cfg: Config) -> VirtualMaestro:
+    """A virtual Maestro set up as a technician would set up the real one."""
+    board = VirtualMaestro(device_number=cfg.servo.device_number, serial_timeout_s=cfg.servo.serial_timeout_ms / 1000)
+    for c in cfg.servo.channels:
+        home = c.neutral_us if c.home == "neutral" else None
+        board.configure(c.channel, min_us=c.min_us, max_us=c.max_us, home_us=home,
+                        speed=c.speed, acceleration=c.acceleration)
+    return board
+
+
+def maestro_bus(cfg: Config, port: str) -> MaestroBus:
+    """The Maestro driver for the configured board on `port`."""
+    limits = {c.channel: (c.speed, c.acceleration) for c in cfg.servo.channels if c.role != "led"}
+    device = cfg.servo.device_number if cfg.servo.protocol == "pololu" else None
+    return MaestroBus(port, device_number=device, baud=cfg.servo.baud,
+                      reply_timeout_s=cfg.servo.reply_timeout_ms / 1000, limits=limits)
+
+
+def _maestro(cfg: Config, port: str) -> Servos:
+    return MaestroServos(maestro_bus(cfg, port), maestro_channels(cfg),
+                         error_every=max(1, cfg.loop.rate_hz // ERROR_POLL_HZ))
+
+
+SERVO_BACKENDS: dict[str, Callable[[Config, str], Servos]] = {"maestro": _maestro, "sim": _maestro}
+
+
+def make_servos(cfg: Config, *, simulate: bool = False, link: Path | None = None) -> tuple[Servos, PtyMaestro | None]:
+    """The configured servo board, or (simulate, or driver 'sim') the virtual Maestro started on a pty.
+
+    The simulator is returned too, so that its owner can fault it and must stop it.
+    """
+    if simulate or cfg.servo.driver == "sim":
+        sim = PtyMaestro(make_board(cfg), link=link).start()
+        return SERVO_BACKENDS["sim"](cfg, sim.port), sim
+    return SERVO_BACKENDS[cfg.servo.driver](cfg, cfg.servo.port), None
+
+
+def _scene(options: dict[str, Any], width: int, height: int) -> Camera:
+    scene = demo_scene(width, height)
+    if options.get("scene") in ("empty", "stage"):  # an empty room (benchmarks of idle cost), or a
+        scene.actors, scene.period = [], None    # stage whose people come and go when told (scenarios)
+    return SceneCamera(scene)
+
+
+def _v4l2(options: dict[str, Any], width: int, height: int) -> Camera:
+    device = options.get("device", "/dev/video0")
+    return V4L2Camera(int(device) if str(device).isdigit() else str(device), width, height)
+
+
+CAMERA_BACKENDS: dict[str, Callable[[dict[str, Any], int, int], Camera]] = {
+    "v4l2": _v4l2,
+    "picamera2": lambda o, w, h: PiCamera2Camera(w, h, str(o.get("picamera_format", "RGB888"))),
+    "file": lambda o, w, h: FileCamera(Path(str(o["path"])), w, h),
+    "scene": _scene,
+}
+
+
+def make_camera(options: dict[str, Any]) -> Camera:
+    """The configured camera, from the vision worker's options (VisionSection.worker_options)."""
+    width, height = int(options.get("width", 320)), int(options.get("height", 240))
+    return CAMERA_BACKENDS[str(options.get("camera", "v4l2"))](options, width, height)
+
+
+def make_detector(kind: str, width: int, height: int, yunet_model: Path | None = None) -> FaceDetector:
+    """The configured face detector (raises DetectorUnavailable when it cannot run)."""
+    if kind == "yunet":
+        return YuNetDetector(yunet_model or Path("/nonexistent"), width, height)
+    return HaarDetector()

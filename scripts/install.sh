@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Install CareBot on a Raspberry Pi OS (bookworm) board, from this checkout. Run it again to
+# upgrade: it is idempotent, and it never overwrites the config or touches the state.
+#
+#   sudo scripts/install.sh [--root DIR] [--skip-system] [--skip-venv]
+#
+# What it does, in order:
+#   1. system packages (apt-get): Python, espeak-ng, ALSA tools, libspeexdsp, picamera2 where offered
+#   2. a `carebot` system user in the dialout, audio and video groups (no login, no home of its own)
+#   3. /opt/carebot: the dialog packs, README and example configs, and a virtualenv in
+#      /opt/carebot/venv with CareBot installed in it (with the system's site packages, for picamera2)
+#   4. /etc/carebot (root:carebot, 0750): carebot.toml from config/robot.example.toml and
+#      carebot-sim.toml for the simulator, each only if missing; secret files in it are made
+#      readable by the carebot user only (0600); /var/lib/carebot (0700) for the state
+#   5. the services: carebot.service (enabled) and carebot-sim.service (the simulator; not enabled)
+#   6. a udev rule giving the Pololu Maestro a stable name, /dev/carebot-servo
+#   7. a journald drop-in that bounds the logs kept on the SD card
+#
+# --root DIR (or DESTDIR=DIR) installs into DIR instead of /, for packaging and tests.
+# --skip-system records, instead of running, what changes the running system: apt-get, useradd,
+#   chown, systemctl, udevadm. The commands are printed and written to
+#   ROOT/opt/carebot/install-skipped.txt. Implied by a --root other than /.
+# --skip-venv records the virtualenv step instead of running it (it needs PyPI and minutes).
+set -euo pipefail
+
+die() { echo "install: $*" >&2; exit 2; }
+root="${DESTDIR:-/}"
+skip_system=""; skip_venv=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --root) root="$2"; shift 2 ;;
+        --skip-system) skip_system=1; shift ;;
+        --skip-venv) skip_venv=1; shift ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+done
+src="$(cd "$(dirname "$0")/.." && pwd)"
+[ -f "$src/pyproject.toml" ] && [ -d "$src/robot" ] || die "run it from a CareBot checkout ($src is not one)"
+root="$(mkdir -p "$root" && cd "$root" && pwd)"
+[ "$root" = / ] || skip_system=1
+r="${root%/}"  # prefix for every path: "" on a real install
+[ "$root" = / ] && [ "$(id -u)" -ne 0 ] && die "run it as root (sudo), or give --root DIR"
+
+opt="$r/opt/carebot"
+mkdir -p "$opt"
+skipped="$opt/install-skipped.txt"
+rm -f "$skipped"
+
+# Run a command that changes the running system, or record it.
+system() {
+    if [ -n "$skip_system" ]; then
+        echo "install: would run: $*"
+        echo "$*" >> "$skipped"
+    else
+        "$@"
+    fi
+}
+
+# Install a file with a mode, replacing it only when its content differs.
+put() {  # put MODE SOURCE DEST
+    local mode="$1" from="$2" to="$3"
+    mkdir -p "$(dirname "$to")"
+    if ! cmp -s "$from" "$to" 2>/dev/null; then
+        install -m "$mode" "$from" "$to"
+        echo "install: wrote $to"
+    fi
+    chmod "$mode" "$to"
+}
+
+# 1. System packages.
+packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils libspeexdsp1 ca-certificates)
+if [ -z "$skip_system" ] && apt-cache show python3-picamera2 >/dev/null 2>&1; then
+    packages+=(python3-picamera2)  # the Raspberry Pi camera module; only on Raspberry Pi OS
+fi
+system env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+
+# 2. The carebot user.
+if [ -n "$skip_system" ] || ! id carebot >/dev/null 2>&1; then
+    system useradd --system --home-dir /var/lib/carebot --no-create-home --shell /usr/sbin/nologin \
+        --user-group --groups dialout,audio,video carebot
+fi
+[ -n "$skip_system" ] || usermod -a -G dialout,audio,video carebot
+
+# 3. /opt/carebot: what the running robot reads, and the virtualenv.
+mkdir -p "$opt/dialogs" "$opt/config"
+chmod 755 "$opt" "$opt/dialogs" "$opt/config"
+for lang in "$src"/dialogs/*/; do
+    lang="$(basename "$lang")"
+    put 644 "$src/dialogs/$lang/pack.yaml" "$opt/dialogs/$lang/pack.yaml"
+    chmod 755 "$opt/dialogs/$lang"
+done
+put 644 "$src/README.md" "$opt/README.md"
+put 644 "$src/config/robot.example.toml" "$opt/config/robot.example.toml"
+put 644 "$src/config/carebot.toml" "$opt/config/carebot.toml"
+venv="$opt/venv"
+if [ -n "$skip_venv" ]; then
+    echo "install: would run: python3 -m venv --system-site-packages $venv && $venv/bin/pip install $src"
+    echo "python3 -m venv --system-site-packages $venv" >> "$skipped"
+    echo "$venv/bin/pip install $src" >> "$skipped"
+else
+    [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q --upgrade "$src"
+    echo "install: CareBot $("$venv/bin/carebot" version) in $venv"
+fi
+
+# 4. Config and state. The config is the technician's: written once, never overwritten.
+etc="$r/etc/carebot"
+mkdir -p "$etc"
+chmod 750 "$etc"
+system chown root:carebot "$etc"
+if [ ! -e "$etc/carebot.toml" ]; then
+    cp "$src/config/robot.example.toml" "$etc/carebot.toml"
+    echo "install: wrote $etc/carebot.toml (edit it, then: carebot config check /etc/carebot/carebot.toml)"
+fi
+if [ ! -e "$etc/carebot-sim.toml" ]; then
+    sed -e 's|^state_dir = .*|state_dir = "/var/lib/carebot-sim"|' -e 's|^path = "../dialogs"|path = "/opt/carebot/dialogs"|' \
+        "$src/config/carebot.toml" > "$etc/carebot-sim.toml"
+    echo "install: wrote $etc/carebot-sim.toml"
+fi
+chmod 640 "$etc/carebot.toml" "$etc/carebot-sim.toml"
+system chown root:carebot "$etc/carebot.toml" "$etc/carebot-sim.toml"
+# Secrets: any file the config names with *_file, and any *.password or *key here, for carebot alone.
+for secret in "$etc"/mqtt-password "$etc"/site-key "$etc"/*.password "$etc"/*.key; do
+    [ -f "$secret" ] || continue
+    chmod 600 "$secret"
+    system chown carebot:carebot "$secret"
+done
+for state in "$r/var/lib/carebot" "$r/var/lib/carebot-sim"; do
+    mkdir -p "$state"
+    chmod 700 "$state"
+    system chown carebot:carebot "$state"
+done
+
+# 5-7. Services, the udev rule and the journald bounds.
+units="$r/etc/systemd/system"
+put 644 "$src/systemd/carebot.service" "$units/carebot.service"
+put 644 "$src/systemd/carebot-sim.service" "$units/carebot-sim.service"
+put 644 "$src/config/udev/99-carebot-maestro.rules" "$r/etc/udev/rules.d/99-carebot-maestro.rules"
+put 644 "$src/config/journald/carebot.conf" "$r/etc/systemd/journald.conf.d/carebot.conf"
+system udevadm control --reload-rules
+system udevadm trigger --subsystem-match=tty --action=add
+system systemctl daemon-reload
+system systemctl restart systemd-journald
+system systemctl enable carebot.service
+
+echo "install: done. Next: edit /etc/carebot/carebot.toml, put the MQTT password in /etc/carebot/mqtt-password"
+echo "install: (then run this again to give it to the carebot user), run carebot selftest, and"
+echo "install: systemctl start carebot. The simulator instead: systemctl start carebot-sim."

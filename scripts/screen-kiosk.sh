@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Open the resident's screen in Chromium's kiosk mode (systemd/user/carebot-screen.service runs this).
+#
+# The page needs the screen key, which the robot writes to CAREBOT_SCREEN_KEY_FILE (mode 0640, group carebot).
+# It is handed over in the address fragment, which a browser never sends to a server, through a launcher
+# file private to this user: the key never appears on a command line, where every process could read it.
+set -euo pipefail
+url="${CAREBOT_SCREEN_URL:-http://127.0.0.1:8090/}"
+key_file="${CAREBOT_SCREEN_KEY_FILE:-/run/carebot/screen.key}"
+run_dir="${XDG_RUNTIME_DIR:-/tmp/carebot-screen-$(id -u)}"
+browser="$(command -v chromium || command -v chromium-browser)" || { echo "screen-kiosk: chromium is not installed" >&2; exit 1; }
+
+for _ in $(seq 120); do  # the robot makes the key at start: wait up to a minute for it
+    [ -r "$key_file" ] && break
+    sleep 0.5
+done
+[ -r "$key_file" ] || { echo "screen-kiosk: cannot read $key_file (is this user in the carebot group?)" >&2; exit 1; }
+key="$(tr -dc 'A-Za-z0-9_-' < "$key_file")"
+
+mkdir -p -m 0700 "$run_dir"
+launcher="$run_dir/carebot-screen.html"
+umask 0077
+printf '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s#key=%s"><title>CareBot</title>\n' \
+    "$url" "$key" > "$launcher"
+
+exec "$browser" --kiosk --noerrdialogs --disable-infobars --no-first-run --disable-translate \
+    --disable-features=Translate,TouchpadOverscrollHistoryNavigation --overscroll-history-navigation=0 \
+    --disable-pinch --check-for-update-interval=31536000 --password-store=basic \
+    --user-data-dir="$run_dir/chromium" "file://$launcher"

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Remove CareBot from a board: the services, the udev rule, the journald bounds and /opt/carebot.
+# The config (/etc/carebot), the state (/var/lib/carebot: audit log, outbox with any alert not yet
+# delivered, models) and the carebot user stay, unless --purge is given.
+#
+#   sudo scripts/uninstall.sh [--root DIR] [--skip-system] [--purge]
+#
+# --root DIR (or DESTDIR=DIR) and --skip-system work as in scripts/install.sh: what would change
+# the running system (systemctl, udevadm, userdel) is printed instead of run.
+set -euo pipefail
+
+die() { echo "uninstall: $*" >&2; exit 2; }
+root="${DESTDIR:-/}"
+skip_system=""; purge=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --root) root="$2"; shift 2 ;;
+        --skip-system) skip_system=1; shift ;;
+        --purge) purge=1; shift ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+done
+[ -d "$root" ] || die "no such root: $root"
+root="$(cd "$root" && pwd)"
+[ "$root" = / ] || skip_system=1
+r="${root%/}"
+[ "$root" = / ] && [ "$(id -u)" -ne 0 ] && die "run it as root (sudo), or give --root DIR"
+
+system() {
+    if [ -n "$skip_system" ]; then
+        echo "uninstall: would run: $*"
+    else
+        "$@" || echo "uninstall: '$*' failed; carrying on" >&2
+    fi
+}
+
+units="$r/etc/systemd/system"
+for unit in carebot.service carebot-sim.service; do
+    if [ -e "$units/$unit" ]; then
+        system systemctl disable --now "$unit"
+        rm -f "$units/$unit"
+        echo "uninstall: removed $units/$unit"
+    fi
+done
+rm -f "$r/etc/udev/rules.d/99-carebot-maestro.rules" "$r/etc/systemd/journald.conf.d/carebot.conf"
+rmdir "$r/etc/systemd/journald.conf.d" 2>/dev/null || true
+system systemctl daemon-reload
+system udevadm control --reload-rules
+rm -rf "$r/opt/carebot"
+echo "uninstall: removed $r/opt/carebot"
+
+if [ -n "$purge" ]; then
+    rm -rf "$r/etc/carebot" "$r/var/lib/carebot" "$r/var/lib/carebot-sim"
+    echo "uninstall: purged the config and the state (audit log, outbox, models)"
+    if [ -n "$skip_system" ] || id carebot >/dev/null 2>&1; then
+        system userdel carebot
+    fi
+else
+    echo "uninstall: kept $r/etc/carebot, $r/var/lib/carebot and the carebot user (--purge removes them)"
+fi

@@ -1,0 +1,63 @@
+"""The robot clock (robot.clock): one seam for the time of day and care time, real on a robot, and in the
+simulator started at a chosen time, run fast and advanced, with the schedule following it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from robot.clock import Clock, ClockError
+from robot.config import QuietHoursSection, ScheduledReminder, ScheduleSection
+from robot.core.schedule import Schedule
+
+START = dt.datetime(2026, 11, 27, 7, 55)
+
+
+def test_the_real_clock_is_the_machines_and_cannot_be_moved() -> None:
+    clock = Clock()
+    assert abs(clock.time() - time.time()) < 1 and abs(clock.monotonic() - time.monotonic()) < 1
+    assert clock.at(123.0) == 123.0  # care time is the loop's own monotonic time
+    with pytest.raises(ClockError, match="only the simulator"):
+        clock.advance(60)
+
+
+def test_a_simulated_clock_starts_when_asked_runs_fast_and_never_goes_back() -> None:
+    clock = Clock.simulated(START, speed=60)
+    assert clock.now() - START < dt.timedelta(minutes=1)
+    care0, real0 = clock.monotonic(), time.monotonic()
+    time.sleep(0.1)
+    assert clock.monotonic() - care0 >= 60 * (time.monotonic() - real0) - 0.5  # a minute a second
+    assert clock.advance_to(dt.time(9, 0)) == START.replace(hour=9, minute=0)
+    assert clock.now().strftime("%H:%M") == "09:00"
+    assert clock.monotonic() - care0 >= 64 * 60  # timeouts and deadlines see the jump too
+    clock.set_speed(1)
+    assert clock.speed == 1 and clock.now().strftime("%H:%M") == "09:00"
+    with pytest.raises(ClockError, match="never goes back"):
+        clock.advance(-1)
+    with pytest.raises(ClockError, match="out of range"):
+        clock.set_speed(0)
+    assert clock.advance_to(dt.time(8, 0)).date() == START.date() + dt.timedelta(days=1)  # the next 08:00
+
+
+def test_the_schedule_follows_an_advanced_clock_and_starts_what_it_passed() -> None:
+    clock = Clock.simulated(START, speed=1)
+    fired: list[tuple[str, dict[str, object]]] = []
+
+    def fire(trigger: str, **kwargs: object) -> bool:
+        fired.append((trigger, kwargs))
+        return True
+
+    schedule = ScheduleSection(reminders=(ScheduledReminder(time="8:00", kind="medication"),
+                                          ScheduledReminder(time="09:00", kind="drink"),
+                                          ScheduledReminder(time="12:00", kind="meal")), checkins=("08:30",))
+    s = Schedule(schedule, QuietHoursSection(enabled=True, start=dt.time(22), end=dt.time(7)), fire, clock)
+    s.tick(clock.monotonic())
+    assert fired == [("quiet_end", {})]
+    clock.advance_to(dt.time(9, 0))
+    s.tick(clock.monotonic())
+    assert fired[1:] == [("remind", {"kind": "medication"}), ("checkin", {}), ("remind", {"kind": "drink"})]
+    clock.advance_to(dt.time(22, 0))
+    s.tick(clock.monotonic())
+    assert ("quiet_start", {}) in fired and ("remind", {"kind": "meal"}) in fired

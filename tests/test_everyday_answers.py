@@ -1,0 +1,56 @@
+"""Everyday answers in the residents' own words: reminder answers that put it off or forgot, a negation
+before the word it turns round, and wellbeing idioms (issue 10). Through Conversation.decide, as the
+dialog thread calls it; the wordings are our own, in no pack and no corpus."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from robot.bench_understanding import conversation_in
+from robot.dialog_engine import DialogEngine
+from robot.dialogs import load_pack
+
+from .conftest import ROOT
+
+NOW = dt.datetime(2026, 3, 2, 9, 30)
+ENGINES: dict[str, DialogEngine] = {}
+
+
+def decide(lang: str, context: str, text: str) -> str:
+    if lang not in ENGINES:
+        ENGINES[lang] = DialogEngine(load_pack(ROOT / "dialogs" / lang), seed=1)
+    return conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label
+
+
+@pytest.mark.parametrize(("lang", "text", "label"), [
+    ("en", "maybe later pet, the racing is on", "no"),  # put off: not done, so staff may check
+    ("en", "it went clean out of my head, love", "no"),
+    ("en", "no, i'm not sure, maybe later", "unclear"),  # a doubt that is no deferral stays unclear
+    ("en", "i haven't done it", "no"),
+    ("de", "später vielleicht, mein kind", "no"),
+    ("de", "die hab ich noch nicht genommen", "no"),  # "genommen" after "nicht" is no yes
+    ("de", "ich weiß nicht mehr, ob ich die hatte", "unclear"),
+    ("ko", "이따 먹을게요", "no"),
+    ("ko", "안 먹었어", "no"),
+])
+def test_reminder_answers(lang: str, text: str, label: str) -> None:
+    assert decide(lang, "reminder", text) == label
+
+
+@pytest.mark.parametrize(("lang", "text", "label"), [
+    ("en", "fit as a fiddle, thank you love", "fine"),
+    ("en", "i'm not tired at all, can't complain", "fine"),  # "tired" after "not" is no tiredness
+    ("en", "i've been full of cold all week", "unwell"),
+    ("de", "ich kann mich wirklich nicht beklagen", "fine"),
+    ("de", "ich hab kein auge zugemacht, kein auge zugetan", "tired"),
+    ("ko", "밤에 잠을 설쳐서 피곤해요", "tired"),
+])
+def test_wellbeing_idioms(lang: str, text: str, label: str) -> None:
+    assert decide(lang, "wellbeing", text) == label
+
+
+def test_a_word_said_of_switching_off_is_no_complaint() -> None:
+    # "a bit off" is a complaint; "off for a bit" (the words in another order) is not one
+    assert decide("en", "open", "turn your camera off for a bit") == "privacy_on"

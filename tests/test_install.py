@@ -1,0 +1,117 @@
+"""scripts/install.sh and uninstall.sh against a scratch root: the same tree however often it runs,
+secrets for the carebot user alone, a technician's config never overwritten, and the state kept.
+
+A scratch root, not a debootstrap chroot: making one needs a Debian mirror and minutes per run. So
+apt-get, useradd, chown, systemctl and udevadm are recorded rather than run (the test checks the
+record), and the virtualenv step (PyPI, minutes) is recorded too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from robot.config_load import check_config
+
+from .conftest import ROOT
+
+INSTALL = ROOT / "scripts" / "install.sh"
+UNINSTALL = ROOT / "scripts" / "uninstall.sh"
+
+
+def run(script: Path, root: Path, *args: str) -> str:
+    proc = subprocess.run(["bash", str(script), "--root", str(root), *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "DESTDIR": ""})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def tree(root: Path) -> dict[str, tuple[str, str]]:
+    """Every path under `root` with its type and mode, and its content's hash or its link's target."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        mode = oct(stat.S_IMODE(st.st_mode))
+        if path.is_symlink():
+            out[str(path.relative_to(root))] = ("link", os.readlink(path))
+        elif path.is_dir():
+            out[str(path.relative_to(root))] = ("dir", mode)
+        else:
+            out[str(path.relative_to(root))] = ("file " + mode, hashlib.sha256(path.read_bytes()).hexdigest())
+    return out
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("root")
+    secret = root / "etc/carebot/mqtt-password"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)  # as a technician might copy it in
+    run(INSTALL, root, "--skip-venv")
+    return root
+
+
+def test_install_twice_gives_the_same_tree_and_keeps_an_edited_config(installed: Path) -> None:
+    config = installed / "etc/carebot/carebot.toml"
+    config.write_text(config.read_text().replace('room = "lounge-east"', 'room = "garden-room"'))
+    first = tree(installed)
+    out = run(INSTALL, installed, "--skip-venv")
+    assert tree(installed) == first
+    assert "wrote" not in out  # nothing was rewritten: every file was already as it should be
+    assert 'room = "garden-room"' in config.read_text()
+
+
+def test_what_the_install_puts_where(installed: Path) -> None:
+    def mode(rel: str) -> int:
+        return stat.S_IMODE((installed / rel).stat().st_mode)
+
+    assert mode("etc/carebot") == 0o750 and mode("etc/carebot/carebot.toml") == 0o640
+    assert mode("etc/carebot/mqtt-password") == 0o600  # the secret: for the carebot user alone
+    assert mode("var/lib/carebot") == 0o700 and mode("var/lib/carebot-sim") == 0o700
+    for unit in ("carebot.service", "carebot-sim.service"):
+        assert (installed / "etc/systemd/system" / unit).read_text() == (ROOT / "systemd" / unit).read_text()
+    rule = (installed / "etc/udev/rules.d/99-carebot-maestro.rules").read_text()
+    assert 'SYMLINK+="carebot-servo"' in rule and 'ENV{ID_VENDOR_ID}=="1ffb"' in rule and "008a" in rule
+    assert (installed / "etc/systemd/journald.conf.d/carebot.conf").is_file()
+    assert (installed / "opt/carebot/dialogs/en/pack.yaml").read_bytes() == (ROOT / "dialogs/en/pack.yaml").read_bytes()
+    assert 'port = "/dev/carebot-servo"' in (installed / "etc/carebot/carebot.toml").read_text()
+    done = (installed / "opt/carebot/install-skipped.txt").read_text().splitlines()
+    assert any(line.startswith("env DEBIAN_FRONTEND=noninteractive apt-get install") and "espeak-ng" in line
+               for line in done)
+    assert "useradd --system --home-dir /var/lib/carebot --no-create-home --shell /usr/sbin/nologin --user-group " \
+           "--groups dialout,audio,video carebot" in done
+    assert "chown carebot:carebot " + str(installed / "etc/carebot/mqtt-password") in done
+    assert "systemctl enable carebot.service" in done and not any("enable carebot-sim" in line for line in done)
+
+
+def test_the_installed_configs_pass_the_config_check(installed: Path, tmp_path: Path) -> None:
+    problems = check_config(installed / "etc/carebot/carebot.toml")  # the example: a technician fills it in
+    assert {p.path for p in problems} <= {"mqtt.ca_file", "mqtt.password_file", "privacy.site_key_file",
+                                          "speech.model"}
+    sim = tmp_path / "carebot-sim.toml"  # the simulator's runs as it is (its dialogs here in the scratch root)
+    sim.write_text((installed / "etc/carebot/carebot-sim.toml").read_text().replace(
+        "/opt/carebot/", f"{installed}/opt/carebot/").replace("/var/lib/", f"{tmp_path}/"))
+    assert check_config(sim) == []
+
+
+def test_uninstall_keeps_config_and_state_unless_purged(installed: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    run(INSTALL, root, "--skip-venv")
+    audit = root / "var/lib/carebot/audit.jsonl"
+    audit.write_text("{}\n")
+    out = run(UNINSTALL, root)
+    assert "would run: systemctl disable --now carebot.service" in out
+    assert not (root / "opt/carebot").exists()
+    assert not (root / "etc/systemd/system/carebot.service").exists()
+    assert not (root / "etc/udev/rules.d/99-carebot-maestro.rules").exists()
+    assert not (root / "etc/systemd/journald.conf.d").exists()
+    assert audit.read_text() == "{}\n" and (root / "etc/carebot/carebot.toml").is_file()
+    out = run(UNINSTALL, root, "--purge")
+    assert "would run: userdel carebot" in out
+    assert not (root / "etc/carebot").exists() and not (root / "var/lib/carebot").exists()

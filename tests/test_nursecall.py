@@ -1,0 +1,226 @@
+"""Alerts to the paging system: the mapping and the durable record (fast), then through the real doors: the
+words through the robot's dialog engine, the alert through its outbox and a real mosquitto, the gateway, a
+pseudo-terminal and the simulated paging system; and a gateway killed and restarted pages each alert once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import serial
+
+from hardware import espa
+from hardware.espa_sim import PagingSystem, PtyPagingSystem
+from robot.config import Config
+from robot.config_load import check_config
+from robot.config_nursecall import NursecallSection
+from robot.nursecall import PagedRecord, Pager, call_for
+from robot.nursecall_gateway import Gateway
+from robot.runtime import Runtime
+
+from .broker import NURSECALL, ROBOTS, SITE, Broker, Client, alerts
+from .conftest import ROOT, wait_for
+
+CFG = NursecallSection(call_address={"high": "100", "medium": "205"}, beep={"high": "1"})
+
+
+def alert(state: str = "raised", level: int = 0, priority: str = "high", alert_id: str = "a" * 32,
+          robot: str = "robot-1", kind: str = "help_request", room: str = "12") -> dict[str, Any]:
+    return {"alert_id": alert_id, "robot": robot, "state": state, "level": level, "priority": priority,
+            "type": kind, "room": room, "raised_ts": 1.0}
+
+
+def test_a_help_request_becomes_a_call_of_fixed_words_and_the_room_token() -> None:
+    call = call_for(alert(), CFG)
+    assert call is not None and (call.address, call.text) == ("100", "Help request, room 12")
+    assert call.block == espa.call_block("100", "Help request, room 12", beep="1", priority="2")
+    medium = call_for(alert(priority="medium", kind="wellbeing_concern"), CFG)
+    assert medium is not None and medium.address == "205" and medium.block.endswith(b"6\x1f1\x03" + medium.block[-1:])
+    assert call_for(alert(priority="low"), CFG) is None
+    assert call_for(alert(state="acknowledged"), CFG) is None
+    german = NursecallSection(language="de", templates={"de": {"help_request": "Notruf Zimmer {room}"}})
+    assert german.text("help_request", "3") == "Notruf Zimmer 3"
+    assert german.text("robot_fault", "3") == "CareBot Fehler, Zimmer 3"
+
+
+def test_escalations_repeat_acks_and_closes_stop_and_a_restart_pages_nothing_twice(tmp_path: Path) -> None:
+    record = PagedRecord(tmp_path / "paged.sqlite")
+    pager = Pager(CFG, record, own_robot="nursecall")
+    pager.take(alert())
+    call = pager.next_call()
+    assert call is not None and call.level == 0
+    pager.delivered(call)
+    pager.take(alert())                                 # the retained copy of what was paged
+    pager.take(alert(level=1, state="escalated"))       # escalation: paged again
+    call = pager.next_call()
+    assert call is not None and call.level == 1
+    pager.delivered(call)
+    pager.take(alert(level=0))                          # an older update delivered late
+    pager.take(alert(level=1, state="acknowledged"))
+    pager.take(alert(alert_id="b" * 32, level=2, state="acknowledged"))
+    pager.take(alert(alert_id="b" * 32, level=2, state="escalated"))   # acknowledged at this step already
+    pager.take(alert(alert_id="b" * 32, level=3, state="escalated"))   # asked again after the ack: paged
+    pager.take(alert(alert_id="c" * 32, priority="medium"))
+    pager.take(alert(alert_id="d" * 32))
+    pager.closed("d" * 32)                                              # resolved before it went out
+    pager.take(alert(alert_id="e" * 32, robot="nursecall"))             # the gateway's own fault alert
+    assert [(c.alert_id[0], c.level) for c in sorted(pager.pending.values(), key=lambda c: c.alert_id)] == \
+        [("b", 3), ("c", 0)]
+    assert pager.next_call() == pager.pending["b" * 32]                 # high before medium
+    record.close()
+    again = Pager(CFG, PagedRecord(tmp_path / "paged.sqlite"))          # a restarted gateway, same record
+    for body in (alert(level=1, state="escalated"), alert(alert_id="d" * 32), alert(alert_id="c" * 32)):
+        again.take(body)
+    assert list(again.pending) == ["c" * 32]
+
+
+def test_config_check_says_what_is_wrong_with_the_nursecall_section(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[nursecall]\nenabled = true\nframing = "9X1"\n'
+                    'templates = { en = { help_request = "Hilfe f\u00fcr {room}" }, de = { help = "x" } }\n')
+    problems = [str(p) for p in check_config(path)]
+    assert any("nursecall.framing" in p and "9X1" in p for p in problems)
+    assert any("printable 7-bit" in p and "en.help_request" in p for p in problems)
+    path.write_text('[nursecall]\nenabled = true\nown_address = "2"\n')
+    problems = [str(p) for p in check_config(path)]
+    assert any("no port" in p for p in problems)
+
+
+# -- through the real doors --------------------------------------------------------------------------------
+
+
+def gateway_config(config: Config, broker: Broker, port: str, state: Path, **nursecall: Any) -> Config:
+    data = config.model_dump(exclude={"source"})
+    data["robot"].update(id=NURSECALL, site=SITE, state_dir=state)
+    data["mqtt"] = broker.robot_mqtt(NURSECALL)
+    data["nursecall"] = {"enabled": True, "port": port, "response_timeout_s": 0.3, "retries": 2,
+                         "retry_after_s": 0.3, "poll_interval_s": 0.2, "record_file": state / "paged.sqlite",
+                         "call_address": {"high": "100", "medium": "205"}, **nursecall}
+    return Config.model_validate(data)
+
+
+@pytest.fixture
+def paging(tmp_path: Path) -> Iterator[PtyPagingSystem]:
+    with PtyPagingSystem(PagingSystem(address="2", peer="1"), link=tmp_path / "paging", baud=9600) as sim:
+        yield sim
+
+
+def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread, serial.Serial]:
+    from robot.nursecall_gateway import open_line
+
+    link = open_line(cfg)
+    gw = Gateway(cfg)
+    thread = threading.Thread(target=gw.run, args=(link,), daemon=True)
+    thread.start()
+    return gw, thread, link.port  # type: ignore[return-value]
+
+
+def test_a_dead_line_is_a_fault_and_a_help_request_gets_through_naks_and_a_corrupt_bcc(
+        robot: Runtime, broker: Broker, staff: Client, paging: PtyPagingSystem, config: Config,
+        tmp_path: Path) -> None:
+    paging.system.silent = True  # the paging system is off before any alert: staff hear of it now
+    gw, thread, port = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
+    try:
+        assert wait_for(lambda: alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised"), 10)
+        paging.system.silent = False
+        assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault did not clear"
+        paging.system.nak_blocks, paging.system.corrupt_blocks = 1, 1
+        robot.hear("help me please, I fell")
+        calls = paging.wait_calls(1, 10)
+        assert [(c.address, c.priority, c.text) for c in calls] == [("100", "2", "Help request, room lounge")]
+        assert paging.system.naks_sent == 2
+        time.sleep(0.5)
+        assert len(paging.system.calls) == 1 and gw.fault_alert is None
+    finally:
+        gw.stop()
+        thread.join(5)
+        port.close()
+
+
+GATEWAY = "import sys; from robot.cli import main; sys.exit(main(['nursecall', '--config', sys.argv[1]]))"
+
+
+def start_gateway(cfg: Config, directory: Path) -> subprocess.Popen[bytes]:
+    toml = directory / "gateway.toml"
+    toml.write_text(_toml(cfg.model_dump(mode="json", exclude={"source"}, exclude_none=True)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(directory / "gateway.log", "ab") as log:  # read when a test fails
+        return subprocess.Popen([sys.executable, "-c", GATEWAY, str(toml)], cwd=ROOT, env=env,
+                                stdout=log, stderr=log)
+
+
+def _toml(data: dict[str, Any]) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f'"{k}" = {value(x)}' for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return repr(v).replace("'", '"') if isinstance(v, str) else str(v)
+    out = []
+    for section in ("robot", "mqtt", "nursecall"):
+        out.append(f"[{section}]")
+        out += [f"{k} = {value(v)}" for k, v in data[section].items()]
+    return "\n".join(out) + "\n"
+
+
+def test_a_gateway_killed_mid_alert_and_restarted_pages_each_alert_once_and_faults_show(
+        robot: Runtime, broker: Broker, paging: PtyPagingSystem, config: Config, tmp_path: Path) -> None:
+    cfg = gateway_config(config, broker, paging.port, tmp_path / "gw")
+    staff = Client(broker, "staff-desk")
+    assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    paging.system.silent = True                       # the paging system is down: the call cannot go out
+    gateway = start_gateway(cfg, tmp_path)
+    try:
+        robot.hear("help me please, I fell")
+        assert wait_for(lambda: alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised"), 20), \
+            "staff never saw the gateway's link fault"
+        first = alerts(staff, robot=ROBOTS[0], type="help_request")[0]["alert_id"]
+        gateway.send_signal(signal.SIGKILL)           # killed while it still owes the call
+        gateway.wait(5)
+        paging.system.silent = False
+        gateway = start_gateway(cfg, tmp_path)
+        assert [c.text for c in paging.wait_calls(1, 20)] == ["Help request, room lounge"]
+        assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault was not cleared"
+
+        gateway.send_signal(signal.SIGKILL)           # killed again; meanwhile staff resolve, the resident asks again
+        gateway.wait(5)
+        staff.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/resolve", _command("resolve", alert_id=first))
+        assert wait_for(lambda: alerts(staff, alert_id=first, state="resolved"), 10)
+        robot.hear("help me please, I fell")
+        assert wait_for(lambda: [a for a in alerts(staff, type="help_request", state="raised")
+                                 if a["alert_id"] != first], 10)
+        gateway = start_gateway(cfg, tmp_path)
+        assert len(paging.wait_calls(2, 20)) == 2
+        time.sleep(1.5)                                 # the retained copies are read again: nothing more goes out
+        gateway.send_signal(signal.SIGTERM)
+        gateway.wait(10)
+        gateway = start_gateway(cfg, tmp_path)
+        time.sleep(2.5)
+        assert len(paging.system.calls) == 2
+    finally:
+        gateway.kill()
+        gateway.wait(5)
+        staff.close()
+
+
+def _command(name: str, **fields: Any) -> bytes:
+    import json
+
+    return json.dumps({"schema": f"carebot/cmd-{name}/1", "cmd_id": uuid.uuid4().hex, "ts": round(time.time(), 3),
+                       "by": "staff-desk", **fields}).encode()
+
+
+def test_the_example_gateway_config_is_valid_apart_from_secret_files_this_machine_lacks() -> None:
+    problems = check_config(ROOT / "config" / "nursecall.example.toml")
+    assert {p.path for p in problems} <= {"mqtt.ca_file", "mqtt.password_file"}

@@ -1,0 +1,52 @@
+"""Scenarios (robot.scenario, robot.scenario_run): each shipped one passes `carebot sim --scenario FILE --check`
+against the real control process, its workers, a real mosquitto and a staff station, on the accelerated
+clock; an edited expectation fails naming the step and the difference; a bad file is refused with its
+file, step, field and line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robot.scenario import ScenarioError, load
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+def check(path: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`carebot sim --scenario PATH --check`, as a technician or CI runs it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CAREBOT_FAULT_INJECTION", None)
+    return subprocess.run([sys.executable, "-m", "robot.cli", "sim", "--scenario", str(path), "--check",
+                           "--state-dir", str(state_dir), "--no-console"], cwd=ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_scenario_passes(path: Path, tmp_path: Path) -> None:
+    done = check(path, tmp_path / "state")
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "every step passed" in done.stdout
+
+
+def test_a_bad_scenario_is_refused_with_file_step_field_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nstart: 2026-11-27T07:55\nsteps:\n"
+                   "  - name: greet\n    person: enter\n    expect: {state: engaged}\n"
+                   "  - name: two things\n    say: hello\n    button: press\n"
+                   "  - name: typo\n    expect: {sayd: greeting}\n")
+    with pytest.raises(ScenarioError) as err:
+        load(bad)
+    problems = err.value.problems
+    assert any(p.startswith(f"{bad}:7: step 2 ('two things')") and "does one thing" in p for p in problems), problems
+    assert any(f"{bad}:11: step 3 ('typo'): expect.sayd: Extra inputs" in p for p in problems), problems
+    bad.write_text("name: bad\nstart: 2026-11-27T07:55\nsteps:\n  - staff: ack\n  - person: leave\n")
+    with pytest.raises(ScenarioError) as err:
+        load(bad)
+    assert err.value.problems == [f"{bad}:1: step 1: staff, broker and alerts need `broker: true` (a real mosquitto); "
+                                  "step 2: resident must enter before they can leave"]

@@ -1,0 +1,163 @@
+"""Who may press the screen's buttons, as an attacker would try it (robot/screen_server.py).
+
+A real server on a loopback port, spoken to with raw HTTP as another process on the robot, a
+page on another site, or a DNS-rebinding page would speak: every forged press is refused and
+none reaches the robot. The one genuine press (the page's own, with the key) gets through.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from robot.config_load import load_config
+from robot.core.screen import screen_key
+from robot.errors import ConfigError
+from robot.screen_server import ScreenServer
+
+from .broker import free_port
+from .conftest import ROOT
+
+KEY = "k" * 43
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[ScreenServer, list[str]]]:
+    pressed: list[str] = []
+    s = ScreenServer(bind="127.0.0.1", port=free_port(), key=KEY, hello={"texts": {}}, presses_per_minute=1000,
+                     on_press=pressed.append)
+    s.start()
+    yield s, pressed
+    s.stop()
+
+
+def request(s: ScreenServer, method: str, path: str, body: bytes | None = None, **headers: str
+            ) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP request; headers given as Python names (X_Screen_Key) become header names."""
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+    sent = {k.replace("_", "-"): v for k, v in headers.items()}
+    sent.setdefault("Host", f"127.0.0.1:{s.port}")
+    conn.request(method, path, body=body, headers=sent)
+    r = conn.getresponse()
+    data = r.read() if r.status != 200 or not path.startswith("/events") else r.read1(4096)
+    conn.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def press(s: ScreenServer, button: str = "call_staff", **override: str) -> int:
+    """A press as the page sends it, with some headers changed or removed (value '')."""
+    headers = {"Origin": f"http://127.0.0.1:{s.port}", "Content_Type": "application/json", "X_Screen_Key": KEY,
+               "Sec_Fetch_Site": "same-origin", **override}
+    body = json.dumps({"button": button}).encode()
+    return request(s, "POST", "/press", body, **{k: v for k, v in headers.items() if v})[0]
+
+
+def test_the_pages_own_press_gets_through(server: tuple[ScreenServer, list[str]]) -> None:
+    s, pressed = server
+    before = len(pressed)
+    assert press(s, "say_again") == 202
+    assert pressed[before:] == ["say_again"]
+
+
+@pytest.mark.parametrize("forged, status", [
+    ({"X_Screen_Key": ""}, 403),  # another process on the robot, without the key file
+    ({"X_Screen_Key": "k" * 42 + "x"}, 403),  # a guessed key
+    ({"Origin": "http://evil.example"}, 403),  # a page on another site, in the kiosk's browser
+    ({"Origin": ""}, 403),  # no origin: not from a page at all
+    ({"Sec_Fetch_Site": "cross-site"}, 403),
+    ({"Host": "evil.example:80"}, 421),  # DNS rebinding: another name that resolves to 127.0.0.1
+    ({"Content_Type": "text/plain"}, 415),  # what a cross-site form or a no-preflight fetch can send
+])
+def test_forged_presses_are_refused_and_reach_nobody(server: tuple[ScreenServer, list[str]],
+                                                      forged: dict[str, str], status: int) -> None:
+    s, pressed = server
+    before = len(pressed)
+    assert press(s, **forged) == status
+    assert pressed[before:] == []
+
+
+def test_unknown_buttons_and_big_bodies_are_refused(server: tuple[ScreenServer, list[str]]) -> None:
+    s, pressed = server
+    before = len(pressed)
+    assert press(s, "open_door") == 400
+    big = json.dumps({"button": "call_staff", "pad": "x" * 1000}).encode()
+    status, _, _ = request(s, "POST", "/press", big, Origin=f"http://127.0.0.1:{s.port}",
+                           Content_Type="application/json", X_Screen_Key=KEY)
+    assert status in (400, 413)
+    assert pressed[before:] == []
+
+
+def test_the_event_stream_needs_the_key_and_every_answer_forbids_framing(
+        server: tuple[ScreenServer, list[str]]) -> None:
+    s, _ = server
+    assert request(s, "GET", "/events")[0] == 403
+    assert request(s, "GET", "/events?key=" + "x" * 43)[0] == 403
+    status, headers, body = request(s, "GET", "/events?key=" + KEY)
+    assert status == 200 and headers["Content-Type"].startswith("text/event-stream") and b"event: hello" in body
+    status, headers, body = request(s, "GET", "/")
+    assert status == 200 and KEY.encode() not in body  # the page itself carries no key
+    assert headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert request(s, "GET", "/", Host="attacker.example:8090")[0] == 421
+
+
+def test_a_flood_of_presses_is_cut_off() -> None:
+    pressed: list[str] = []
+    s = ScreenServer(bind="127.0.0.1", port=free_port(), key=KEY, hello={}, presses_per_minute=5,
+                     on_press=pressed.append)
+    s.start()
+    try:
+        codes = [press(s, "slower") for _ in range(8)]
+    finally:
+        s.stop()
+    assert codes == [202] * 5 + [429] * 3 and len(pressed) == 5
+
+
+def test_the_key_file_is_for_the_robot_and_the_kiosk_group_only_and_outlives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "screen.key"
+    old = os.umask(0o077)  # the service's umask
+    try:
+        key = screen_key(path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and len(key) >= 32
+    assert screen_key(path) == key  # a restarted robot keeps it: an open kiosk page keeps working
+    path.write_text("short\n")
+    assert screen_key(path) != "short"  # a key too short to be safe is replaced
+
+
+def test_the_screen_binds_to_loopback_only(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text((ROOT / "config" / "carebot.toml").read_text() + '\n[screen]\nenabled = true\nbind = "0.0.0.0"\n'
+                   "font_px = 20\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    text = str(err.value)
+    assert "screen.bind" in text and "'127.0.0.1'" in text and "screen.font_px" in text
+
+
+def test_a_stalled_browser_does_not_hold_up_another(server: tuple[ScreenServer, list[str]]) -> None:
+    """A client that opens the stream and never reads: the page's stream still gets every new view."""
+    import socket
+
+    s, _ = server
+    stalled = socket.create_connection(("127.0.0.1", s.port))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    stalled.sendall(f"GET /events?key={KEY} HTTP/1.1\r\nHost: 127.0.0.1:{s.port}\r\n\r\n".encode())
+    try:
+        for i in range(300):  # far more than its buffers hold
+            s.show({"caption": f"sentence {i} " + "x" * 400, "previous": "", "mode": "idle"})
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+        conn.request("GET", "/events?key=" + KEY, headers={"Host": f"127.0.0.1:{s.port}"})
+        r = conn.getresponse()
+        seen = b""
+        while b"sentence 299" not in seen:  # bounded by the connection's 5 s timeout
+            seen += r.read1(65536)
+        conn.close()
+    finally:
+        stalled.close()
