@@ -5,7 +5,8 @@ slave to a CareBot control station (answers polls with EOT, selections with ACK,
 or the control station itself (`role="master"`: it polls CareBot every `poll_interval_s`). It keeps every
 call it took, and can be told to NAK blocks, refuse selections, take blocks with a corrupted BCC (noise
 on the line), go silent, or answer slowly. `PtyPagingSystem` serves one on a pseudo-terminal behind a
-stable link, at the pace of a real line of the given baud rate, so pyserial opens it like a real port.
+stable link, at the pace of a real line of the given baud rate, so pyserial opens it like a real port;
+it can be unplugged and plugged back in like a USB serial adapter.
 """
 
 from __future__ import annotations
@@ -149,8 +150,24 @@ class PtyPagingSystem:
 
     def start(self) -> PtyPagingSystem:
         """Open the pseudo-terminal and start answering."""
-        self._master, slave = os.openpty()
-        tty.setraw(self._master)
+        self.replug()
+        self._thread = threading.Thread(target=self._serve, name="paging-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def unplug(self) -> None:
+        """Pull the adapter out: the client's next read or write fails, and the port is gone."""
+        with self._write_lock:
+            if self._master >= 0:
+                os.close(self._master)
+            self._master = -1
+            if self.link is not None and self.link.is_symlink():
+                self.link.unlink()
+
+    def replug(self) -> None:
+        """Plug it back in: a new pseudo-terminal behind the same stable link."""
+        master, slave = os.openpty()
+        tty.setraw(master)
         tty.setraw(slave)
         self._name = os.ttyname(slave)
         self._fresh = termios.tcgetattr(slave)
@@ -162,20 +179,15 @@ class PtyPagingSystem:
                 tmp.unlink()
             tmp.symlink_to(self._name)
             os.replace(tmp, self.link)
-        self._thread = threading.Thread(target=self._serve, name="paging-sim", daemon=True)
-        self._thread.start()
-        return self
+        with self._write_lock:
+            self._master, self._client = master, False
 
     def stop(self) -> None:
         """Stop answering and close the line."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2)
-        if self._master >= 0:
-            os.close(self._master)
-        self._master = -1
-        if self.link is not None and self.link.is_symlink():
-            self.link.unlink()
+        self.unplug()
 
     def __enter__(self) -> PtyPagingSystem:
         return self.start()
@@ -192,11 +204,15 @@ class PtyPagingSystem:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
+            master = self._master
+            if master < 0:  # unplugged
+                time.sleep(0.01)
+                continue
             try:
-                ready, _, _ = select.select([self._master], [], [], 0.01)
-                data = os.read(self._master, 4096) if ready else b""
+                ready, _, _ = select.select([master], [], [], 0.01)
+                data = os.read(master, 4096) if ready else b""
                 self._client = self._client or bool(data)
-            except OSError:
+            except (OSError, ValueError):
                 data = b""  # no client has the port open: nothing to read
                 self._closed_by_client()
             if data:
@@ -211,7 +227,7 @@ class PtyPagingSystem:
             self._client = False
             try:
                 termios.tcsetattr(self._master, termios.TCSANOW, self._fresh)
-            except termios.error:
+            except (termios.error, ValueError):
                 pass
         time.sleep(0.01)
 
@@ -224,5 +240,5 @@ class PtyPagingSystem:
         with self._write_lock:
             try:
                 os.write(self._master, data)
-            except OSError:
+            except (OSError, ValueError):
                 pass  # the client closed the port: the answer is lost, as on a real line

@@ -4,6 +4,13 @@ Each line is a JSON record with a sequence number, wall-clock time, a kind (stat
 alert, command, fault...), a small dict of tokens and counts, the previous record's
 hash and its own. Editing or removing a line breaks the chain, which `verify` finds.
 Only the housekeeping thread writes it; the control loop just queues records.
+
+An SD card wears with every write, so records are written in batches (one write and one
+fsync per batch: the housekeeper gathers a second's worth) and the log is bounded: when the
+file passes `max_bytes` it becomes `audit.jsonl.1` (the older ones move up to `.2`, `.3`...,
+and the one past `keep` is deleted), and the chain goes on in a fresh file. `verify` checks
+the kept files as one chain; only the oldest kept file may start after record 1, its
+predecessors having been removed by that retention.
 """
 
 from __future__ import annotations
@@ -36,10 +43,18 @@ def _digest(prev: str, body: dict[str, Any]) -> str:
 class AuditLog:
     """Appends chained records to a file, continuing the chain across restarts."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = 16 * 1024 * 1024, keep: int = 15) -> None:
+        if keep < 1:
+            raise ValueError("keep at least one rotated audit file: verify needs it to know where the chain begins")
         self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.batches = 0  # writes (each one fsync) so far, for tests and status
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(0o644)  # the log exists from the start, even before its first batch is written
         self.seq, self.prev = self._tail()
+        if self.seq == 0 and (older := rotated(path)[:-1]):
+            self.seq, self.prev = _last_record(older[-1])  # the live file was just rotated away
 
     def _tail(self) -> tuple[int, str]:
         """The chain's last record. A last line without its newline is a write that never finished
@@ -67,29 +82,80 @@ class AuditLog:
             os.truncate(self.path, good_end)
         return seq, prev
 
-    def append(self, kind: str, data: dict[str, Any], wall: float | None = None) -> dict[str, Any]:
-        """Write one record and fsync it; unknown data keys raise ValueError."""
+    @staticmethod
+    def check(kind: str, data: dict[str, Any]) -> None:
+        """Refuse a record whose data keys are not on the list (ValueError)."""
         bad = set(data) - ALLOWED_KEYS
         if bad:
             raise ValueError(f"audit record {kind!r} has keys that are not allowed: {sorted(bad)}")
-        body: dict[str, Any] = {"seq": self.seq + 1, "t": round(time.time() if wall is None else wall, 3),
-                "kind": kind, "data": data, "prev": self.prev}
-        record = {**body, "hash": _digest(self.prev, body)}
-        line = (json.dumps(record, sort_keys=True) + "\n").encode()
+
+    def append(self, kind: str, data: dict[str, Any], wall: float | None = None) -> dict[str, Any]:
+        """Write one record and fsync it; unknown data keys raise ValueError."""
+        return self.append_many([(kind, data, time.time() if wall is None else wall)])[0]
+
+    def append_many(self, items: list[tuple[str, dict[str, Any], float]]) -> list[dict[str, Any]]:
+        """Write (kind, data, wall time) records in one write and one fsync: all of them, or (on a
+        full disk) none."""
+        for kind, data, _ in items:
+            self.check(kind, data)
+        seq, prev, records, lines = self.seq, self.prev, [], []
+        for kind, data, wall in items:
+            body: dict[str, Any] = {"seq": seq + 1, "t": round(wall, 3), "kind": kind, "data": data, "prev": prev}
+            record = {**body, "hash": _digest(prev, body)}
+            records.append(record)
+            lines.append(json.dumps(record, sort_keys=True) + "\n")
+            seq, prev = body["seq"], record["hash"]
+        blob = "".join(lines).encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             size = os.fstat(fd).st_size
             try:
-                if os.write(fd, line) != len(line):
+                if os.write(fd, blob) != len(blob):
                     raise OSError(f"short write to {self.path} (disk full?)")
                 os.fsync(fd)
             except OSError:
-                os.ftruncate(fd, size)  # no torn record: this one is lost, the chain stays whole
+                os.ftruncate(fd, size)  # no torn record: this batch is lost, the chain stays whole
                 raise
         finally:
             os.close(fd)
-        self.seq, self.prev = body["seq"], record["hash"]
-        return record
+        self.seq, self.prev = seq, prev
+        self.batches += 1
+        if size + len(blob) >= self.max_bytes:
+            self._rotate()
+        return records
+
+    def _rotate(self) -> None:
+        """audit.jsonl becomes audit.jsonl.1, .1 becomes .2 ...; the one past `keep` goes."""
+        name = self.path.name
+        oldest = self.path.with_name(f"{name}.{self.keep}")
+        oldest.unlink(missing_ok=True)
+        for n in range(self.keep - 1, 0, -1):
+            older = self.path.with_name(f"{name}.{n}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{name}.{n + 1}"))
+        os.replace(self.path, self.path.with_name(f"{name}.1"))
+        self.path.touch(0o644)
+        log.info("audit log %s rotated at record %d (keeping %d older files)", self.path, self.seq, self.keep)
+
+
+def rotated(path: Path) -> list[Path]:
+    """The log's files oldest first: audit.jsonl.N ... audit.jsonl.1, then audit.jsonl if it exists."""
+    numbered = [p for p in path.parent.glob(path.name + ".*") if p.suffix[1:].isdigit()]
+    files = sorted(numbered, key=lambda p: -int(p.suffix[1:]))
+    return files + ([path] if path.exists() else [])
+
+
+def _last_record(path: Path) -> tuple[int, str]:
+    """The (seq, hash) of a file's last record, (0, GENESIS) if it has none."""
+    seq, prev = 0, GENESIS
+    with path.open("rb") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+                seq, prev = int(rec["seq"]), str(rec["hash"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return seq, prev
 
 
 @dataclass(frozen=True)
@@ -99,25 +165,36 @@ class VerifyResult:
     ok: bool
     records: int
     problem: str = ""
+    first_seq: int = 1  # above 1 when older records were rotated away
+    files: int = 1
 
 
 def verify(path: Path) -> VerifyResult:
-    """Check every record's hash and link; the first break is reported with its line."""
-    prev, count = GENESIS, 0
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                body = {k: rec[k] for k in ("seq", "t", "kind", "data", "prev")}
-                stored = rec["hash"]
-            except (ValueError, KeyError, TypeError) as exc:
-                return VerifyResult(False, count, f"line {number}: not an audit record ({exc})")
-            if body["prev"] != prev:
-                why = "chain broken (a record before it was changed or removed)"
-                return VerifyResult(False, count, f"line {number}: {why}")
-            if _digest(prev, body) != stored:
-                return VerifyResult(False, count, f"line {number}: record was altered")
-            prev, count = stored, count + 1
-    return VerifyResult(True, count)
+    """Check every record's hash and link across the kept files; the first break is reported
+    with its file and line. Given a rotated file (audit.jsonl.3), check that file alone."""
+    files = [path] if path.suffix[1:].isdigit() else rotated(path)
+    if not files:
+        raise FileNotFoundError(f"no audit log at {path}")
+    prev: str | None = GENESIS if files[0] == path and not path.suffix[1:].isdigit() else None
+    count, first_seq = 0, 1
+    for file in files:
+        with file.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                where = f"{file.name} line {number}"
+                try:
+                    rec = json.loads(line)
+                    body = {k: rec[k] for k in ("seq", "t", "kind", "data", "prev")}
+                    stored = rec["hash"]
+                except (ValueError, KeyError, TypeError) as exc:
+                    return VerifyResult(False, count, f"{where}: not an audit record ({exc})", first_seq, len(files))
+                if prev is None:  # the oldest kept rotated file: its predecessor was removed by retention
+                    prev, first_seq = body["prev"], int(body["seq"])
+                if body["prev"] != prev:
+                    why = "chain broken (a record before it was changed or removed)"
+                    return VerifyResult(False, count, f"{where}: {why}", first_seq, len(files))
+                if _digest(prev, body) != stored:
+                    return VerifyResult(False, count, f"{where}: record was altered", first_seq, len(files))
+                prev, count = stored, count + 1
+    return VerifyResult(True, count, "", first_seq, len(files))

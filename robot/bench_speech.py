@@ -82,8 +82,8 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
                             conn)  # type: ignore[arg-type]  # messages are kept here, not piped
     worker.setup()
     worker._set_grammar(engine.grammar("open"))
-    grammar_json = worker.grammar_json
-    model = worker.model
+    grammar_json = json.dumps(worker.grammar, ensure_ascii=False) if worker.grammar else None
+    model = worker.recogniser.model
 
     # Bare engine: Vosk alone on the same audio, same chunks, same grammar.
     t0 = time.perf_counter()

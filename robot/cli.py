@@ -15,6 +15,7 @@ from typing import Any
 from robot import __version__
 from robot.dialogs import DialogError
 from robot.errors import EXPECTED, ConfigError
+from robot.status_cli import cmd_audit_verify, cmd_status
 
 
 def _load(path: Path | None) -> Any:
@@ -136,64 +137,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 1
 
 
-# -- status and audit -----------------------------------------------------------------------------
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    """Show the running robot's status file."""
-    config = _load(args.config)
-    path = Path(config.robot.state_dir) / "status.json"
-    if not path.exists():
-        print(f"no status at {path}: is the robot running with this config?", file=sys.stderr)
-        return 1
-    status = json.loads(path.read_text())
-    if args.json:
-        print(json.dumps(status, indent=1))
-        return 0
-    loop = status["loop"]
-    print(f"state       {status['state']}   (up {status['uptime_s']} s, boot {status['boot_id']})")
-    print(f"faults      {', '.join(status['facts']['faults']) or 'none'}")
-    print(f"loop        {loop['rate_hz']} Hz  lateness p50 {loop['p50_ms']} ms  p99 {loop['p99_ms']} ms  "
-          f"max {loop['max_ms']} ms  missed {loop['missed_ticks']}  SCHED_FIFO {loop['sched_fifo']}")
-    servo = status["servo"]
-    print(f"servo       {'connected' if servo['connected'] else 'DISCONNECTED'} {servo['port']}")
-    for name, w in status["workers"].items():
-        print(f"worker      {name}: {w['state']} restarts {w['restarts']} {w['last_fault']}")
-    speech = status.get("speech")
-    if speech and (speech["speech_out_up"] or sum(speech[k] for k in ("finished", "failed", "cancelled"))):
-        print(f"speech      {'MUTED (speaking)' if speech['speech_in_muted'] else 'listening'}, "
-              f"{speech['outstanding']} sentence(s) to say; finished {speech['finished']}, "
-              f"failed {speech['failed']}, cancelled {speech['cancelled']}")
-    turns = status.get("turns")
-    if turns and any(v.get("n") for k, v in turns.items() if k.endswith("_ms")):
-        print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"
-                                         for k, v in turns.items() if k.endswith("_ms") and v.get("n")))
-        print(f"barge-in    stops {turns['barge_ins']['stop']}, heard over speech {turns['barge_ins']['help_heard']}")
-    board = status.get("board")
-    if board:
-        from hardware.pi_health import describe
-
-        faults = f"; FAULTS {', '.join(board['faults'])}" if board.get("faults") else ""
-        print(f"board       {describe(board)}{faults}")
-    if "simulator" in status:
-        pos = status["simulator"]["positions_us"]
-        print("simulator   " + "  ".join(f"{k} {v} us" for k, v in pos.items()))
-    return 0
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Check the audit log's hash chain."""
-    from robot.audit import verify
-
-    path = args.file or Path(_load(args.config).robot.state_dir) / "audit.jsonl"
-    result = verify(Path(path))
-    if result.ok:
-        print(f"{path}: {result.records} records, chain intact")
-        return 0
-    print(f"{path}: {result.problem} (after {result.records} good records)")
-    return 1
-
-
 # -- bench ----------------------------------------------------------------------------------------
 
 
@@ -238,37 +181,6 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def cmd_model(args: argparse.Namespace) -> int:
-    """Install, list or verify speech models in the state directory."""
-    from robot import models
-
-    state_dir = Path(args.state_dir) if args.state_dir else Path(_load(args.config).robot.state_dir)
-    if args.model_command == "install":
-        m = models.install(args.source, args.sha256, state_dir, name=args.name)
-        print(f"installed {m.name}: {m.files} files, {m.bytes / 1e6:.1f} MB, in {m.path}")
-        return 0
-    if args.model_command == "list":
-        found = models.list_models(state_dir)
-        for m in found:
-            print(f"{m.name:32s} {m.bytes / 1e6:8.1f} MB  {m.files:5d} files  sha256 {m.archive_sha256[:16]}…")
-        if not found:
-            print(f"no models in {models.models_dir(state_dir)}")
-        return 0
-    targets = [m.path for m in models.list_models(state_dir) if not args.name or m.name == args.name]
-    if args.name and not targets:
-        print(f"no installed model {args.name!r}", file=sys.stderr)
-        return 1
-    bad = 0
-    for path in targets:
-        problems = models.verify(path)
-        for p in problems:
-            print(f"{path.name}: {p}")
-        if not problems:
-            print(f"{path.name}: OK")
-        bad += len(problems)
-    return 1 if bad else 0
-
-
 def cmd_version(args: argparse.Namespace) -> int:
     """Print the version."""
     print(f"carebot {__version__}")
@@ -278,9 +190,21 @@ def cmd_version(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------------
 
 
+def _fleet_sim(args: argparse.Namespace) -> int:
+    from robot.fleet.run import cmd_fleet_sim
+
+    return cmd_fleet_sim(args)
+
+
+def _fleet_uplink_check(args: argparse.Namespace) -> int:
+    from robot.fleet.uplink import cmd_uplink_check
+
+    return cmd_uplink_check(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, nursecall_cli, selftest, servo_cli, staff
+    from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
@@ -367,12 +291,37 @@ def build_parser() -> argparse.ArgumentParser:
             m.add_argument("--name", default=None, help="install under this name (default: the zip's folder)")
         elif name == "verify":
             m.add_argument("name", nargs="?", default=None)
-        m.set_defaults(func=cmd_model)
+        m.set_defaults(func=models_cli.cmd_model)
 
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
     nursecall_cli.add_parser(sub, with_config)
+
+    p = sub.add_parser("fleet", help="many robots, many homes: the fleet simulator")
+    fsub = p.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
+    f = fsub.add_parser("sim", help="simulate a care group: a broker per home bridged to a central broker",
+                        description="Simulate a care group on this machine: a mosquitto per home, bridged to one "
+                                    "central mosquitto (made by scripts/broker-setup.sh --bridge and "
+                                    "scripts/central-setup.sh), lightweight robots that speak the robot's MQTT "
+                                    "protocol, and a central desk that acknowledges and resolves their help "
+                                    "requests. Prints what the centre saw as JSON; exits 1 if any event was lost.")
+    f.add_argument("--homes", type=int, default=3)
+    f.add_argument("--robots-per-home", type=int, default=5)
+    f.add_argument("--seconds", type=float, default=60.0, help="how long the robots run")
+    f.add_argument("--help-rate", type=float, default=1.0, help="help requests per robot per minute")
+    f.add_argument("--heartbeat", type=float, default=30.0, help="heartbeat period of each robot, seconds")
+    f.add_argument("--processes", type=int, default=2, help="processes the robots are spread over")
+    f.add_argument("--dir", type=Path, default=None, help="keep the brokers' set-up here (default: a temp dir)")
+    f.set_defaults(func=_fleet_sim)
+    u = fsub.add_parser("uplink-check", help="is a home's uplink to the centre answering? (kill it if not)",
+                        description="Log in to a home's uplink broker (scripts/broker-setup.sh --bridge) on its "
+                                    "loopback listener. Exit 0 if it answers; 1 if not, after killing "
+                                    "--restart-unit with SIGKILL so that systemd starts it again.")
+    u.add_argument("--dir", type=Path, required=True, help="the home's broker-setup directory")
+    u.add_argument("--timeout", type=float, default=5.0)
+    u.add_argument("--restart-unit", default=None, help="systemd unit of the uplink, e.g. carebot-uplink")
+    u.set_defaults(func=_fleet_uplink_check)
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)

@@ -63,6 +63,7 @@ class LoopSection(Section):
     )
     rt_priority: int = Field(40, ge=1, le=98, description="SCHED_FIFO priority of the loop thread.")
     status_interval_s: float = Field(2.0, ge=0.2, le=60, description="How often status.json is written.")
+    status_file: Path | None = Field(None, description="Default STATE_DIR/status.json; a robot's is in RAM.")
 
 
 class WorkersSection(Section):
@@ -127,10 +128,8 @@ class ServoSection(Section):
     protocol: Literal["compact", "pololu"] = Field("compact")
     device_number: int = Field(12, ge=0, le=127, description="Pololu-protocol device number.")
     baud: int = Field(115200, ge=300, le=250000)
-    serial_timeout_ms: int = Field(
-        250, ge=0, le=10000,
-        description="Serial timeout set on the board (Maestro Control Center); the board's watchdog.",
-    )
+    serial_timeout_ms: int = Field(250, ge=0, le=10000, description=(
+        "Serial timeout set on the board (Maestro Control Center); the board's watchdog."))
     reply_timeout_ms: int = Field(50, ge=5, le=2000, description="How long to wait for a reply byte.")
     reconnect_max_s: float = Field(5.0, ge=0.1, le=120, description="Longest wait between reconnects.")
     channels: tuple[ServoChannel, ...] = Field(default_factory=_default_channels)
@@ -159,6 +158,10 @@ class MqttSection(Section):
     username: str | None = None
     password_file: Path | None = None
     max_inflight: int = Field(8, ge=1, le=100, description="Unacknowledged publishes at once.")
+    puback_timeout_s: float = Field(10.0, ge=1, le=300, description="A publish with no PUBACK by then lost it "
+                                    "(a dropped callback): it is sent again.")
+    reconnect_max_s: int = Field(5, ge=1, le=120, description="Longest wait between reconnects: a call waits at most "
+                                 "this long after the broker is back.")
     heartbeat_s: float = Field(30.0, ge=1, le=3600, description="Heartbeat period.")
     outbox_min_free_mb: int = Field(50, ge=1, le=100000, description="Below this, activity is dropped.")
     activity_bucket_s: int = Field(900, ge=60, le=86400, description="Activity counts are summed per bucket.")
@@ -317,12 +320,13 @@ class LogSection(Section):
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
+    audit_flush_s: float = Field(1.0, ge=0, le=60, description="Audit records are written in batches this often.")
+    audit_max_mb: float = Field(256, ge=0.1, le=100000, description="The audit log's files keep at most this much.")
 
 
 class HealthSection(Section):
     """The board watch: under-voltage, throttling and free space, read off the loop."""
 
-    enabled: bool = Field(True, description="Watch the board (on a machine that is not a Pi: free space only).")
     interval_s: float = Field(2.0, ge=0.05, le=60, description="How often the board is read.")
     clear_after_s: float = Field(30.0, ge=0, le=3600, description="A fault clears after its cause is gone this long.")
     min_free_mb: int = Field(100, ge=0, le=100000, description="Less free space in state_dir is a fault.")

@@ -66,7 +66,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make the path-valued keys absolute, relative to the config file's directory."""
     keys = {("robot", "state_dir"), ("mqtt", "ca_file"), ("mqtt", "password_file"),
             ("privacy", "site_key_file"), ("vision", "path"), ("vision", "yunet_model"), ("dialogs", "path"),
-            ("speech", "model"), ("speech", "out_dir"), ("nursecall", "record_file"), ("screen", "key_file")}
+            ("speech", "model"), ("speech", "out_dir"), ("loop", "status_file"), ("nursecall", "record_file"),
+            ("screen", "key_file")}
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for section, key in keys:
         table = out.get(section)

@@ -103,7 +103,7 @@ class Conversation:
                 return Decision("wake", [("privacy_off", {})])
             return Decision("ignore", [])
         if ctx == "reminder":
-            u = e.classify(text, confidence, among=["yes", "no", "repeat"])
+            u = e.classify(text, confidence, among=["yes", "no", "repeat"], answering=True)
             if u.sure and u.intent in ("yes", "no") and not e.doubtful(text, u.intent):
                 self.context = "open"
                 return Decision(u.intent, [("confirm" if u.intent == "yes" else "decline", {})])
@@ -112,11 +112,15 @@ class Conversation:
             return Decision("unclear", [("say", {"key": "reminder_unclear"})])  # never guess on medication
         if ctx == "wellbeing":
             u = e.classify(text, confidence, choices=True)
-            if u.sure and u.intent is not None:
+            category = u.intent if u.sure else None
+            if (category is None and u.intent in (None, "in_pain") and "in_pain" in e.pack.wellbeing
+                    and confidence >= e.min_confidence and e.sore(text)):
+                category = "in_pain"  # "my knees won't have it today"
+            if category is not None:
                 self.context = "open"
-                choice = e.pack.wellbeing[u.intent]
-                concern = u.intent in e.pack.concerning
-                return Decision(u.intent, [("wellbeing", {"category": u.intent, "concern": concern,
+                choice = e.pack.wellbeing[category]
+                concern = category in e.pack.concerning
+                return Decision(category, [("wellbeing", {"category": category, "concern": concern,
                                                           "reply": choice.reply})])
             return Decision("unclear", self._reply("wellbeing_unclear"))
         if ctx == "quiz":

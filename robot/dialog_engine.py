@@ -78,6 +78,10 @@ class DialogEngine:
         # Paraphrases teach the matcher only: in the recogniser grammar, a long list makes a small model
         # hear phrases that were never said ("간호사" came back as three words of other examples).
         self.intents = {n: self._candidate(n, s.keywords, s.examples) for n, s in pack.intents.items()}
+        # Answering a reminder, yes and no have more keywords ("had it with my porridge", "still in the pot")
+        # that would mislead anywhere else ("I had fish for dinner" is no yes).
+        self.answering = {**self.intents, **{n: self._candidate(n, (*s.keywords, *s.answers), s.examples)
+                                             for n, s in pack.intents.items() if s.answers}}
         self.choices = {n: self._candidate(n, c.keywords, c.examples) for n, c in pack.wellbeing.items()}
         self.indexes = {
             "intents": self._index({n: (s.keywords, (*s.examples, *s.paraphrases)) for n, s in pack.intents.items()
@@ -168,12 +172,13 @@ class DialogEngine:
         return self.classify(text, confidence, among, choices)
 
     def classify(self, text: str, confidence: float = 1.0, among: Iterable[str] | None = None,
-                 choices: bool = False) -> Understanding:
-        """The best non-help reading among the candidates (help is never one of them)."""
+                 choices: bool = False, answering: bool = False) -> Understanding:
+        """The best non-help reading among the candidates (help is never one of them); `answering` when
+        the utterance answers a reminder."""
         r = self.reader.read(text)
         if not r.words:
             return Understanding(None, 0.0, False, "none")
-        pool = self.choices if choices else self.intents
+        pool = self.choices if choices else self.answering if answering else self.intents
         names = [n for n in (among if among is not None else pool) if n in pool and n != "help"]
         keyword = self._keyword_scores(r, pool, names)
         near = self.indexes["choices" if choices else "intents"].similarities(r.stem_text)
@@ -211,6 +216,11 @@ class DialogEngine:
         r = self.reader.read(text)
         return any(self.reader.find(self.reader.phrase(k), r) for k in self.pack.intents[intent].keywords)
 
+    def sore(self, text: str) -> bool:
+        """Whether the speaker names a body part of their own, not said to be well ("my knees won't
+        have it today"): in answer to "how are you feeling?" that is pain, whatever words come with it."""
+        return self.helper.own_body(self.reader.read(text))
+
     def doubtful(self, text: str, answer: str | None = None) -> bool:
         """Whether the resident is unsure ("I might have", "I can't remember"): never a yes or a no.
 
@@ -219,9 +229,9 @@ class DialogEngine:
         """
         r = self.reader.read(text)
         doubts = self.helper.spans_of(self.helper.doubts, r)
-        if not doubts or answer is None or answer not in self.intents:
+        if not doubts or answer is None or answer not in self.answering:
             return bool(doubts)
-        own = [span for k in self.intents[answer].keywords if (span := self.reader.find(k, r, stems=True))]
+        own = [span for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]
         return any(not any(lo <= d_lo and d_hi <= hi for lo, hi in own) for d_lo, d_hi in doubts)
 
     # -- speaking ---------------------------------------------------------------------------------
@@ -256,7 +266,8 @@ class DialogEngine:
         if context == "privacy":
             words = phrases([intents["wake"]])
         elif context == "reminder":
-            words = phrases(intents[n] for n in ("yes", "no", "repeat"))
+            words = phrases(((*intents[n][0], *self.pack.intents[n].answers), intents[n][1])
+                            for n in ("yes", "no", "repeat"))
         elif context == "confirm":
             words = phrases(intents[n] for n in ("yes", "no"))
         elif context == "wellbeing":

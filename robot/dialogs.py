@@ -68,6 +68,7 @@ class IntentSpec:
     examples: tuple[str, ...]
     critical: bool = False
     paraphrases: tuple[str, ...] = ()  # more wordings the matcher learns from; not in the recogniser grammar
+    answers: tuple[str, ...] = ()  # yes and no only: keywords that settle it only as the answer to a reminder
 
 
 @dataclass(frozen=True)
@@ -239,13 +240,16 @@ class _Checker:
             if not isinstance(spec, dict):
                 self.add(path, "must be a mapping with keywords and examples", spec)
                 continue
-            self.keys(spec, path, {"keywords", "examples", "paraphrases", "critical"})
+            self.keys(spec, path, {"keywords", "examples", "paraphrases", "critical", "answers"})
             critical = spec.get("critical", False)
             if not isinstance(critical, bool):
                 self.add(f"{path}.critical", "must be true or false", critical)
+            if "answers" in spec and name not in ("yes", "no"):
+                self.add(f"{path}.answers", "only yes and no have answers (to a reminder)", show=False)
             out[name] = IntentSpec(name, self.strings(spec.get("keywords"), f"{path}.keywords"),
                                    self.strings(spec.get("examples"), f"{path}.examples"), critical is True,
-                                   self.strings(spec.get("paraphrases"), f"{path}.paraphrases", required=False))
+                                   self.strings(spec.get("paraphrases"), f"{path}.paraphrases", required=False),
+                                   self.strings(spec.get("answers"), f"{path}.answers", required=False))
         for name in INTENTS:
             if name not in value:
                 self.add(f"intents.{name}", "missing: every pack covers every intent", show=False)

@@ -6,7 +6,7 @@ Three threads meet here and none of them waits on another:
 - the link thread does the rest: stamps and validates each event, commits it to the
   outbox, publishes from the outbox in priority order with a bounded number in flight,
   deletes a row on a successful PUBACK, keeps it on a reason code >= 0x80, sends it again if no
-  PUBACK came in PUBACK_TIMEOUT_S, validates incoming commands, and sends the heartbeat.
+  PUBACK came in `puback_timeout_s`, validates incoming commands, and sends the heartbeat.
 The link thread is a guarded part and paho's callbacks are guarded callbacks (robot.core.guard):
 an exception is logged with its traceback and reported as a fault, and the link carries on; each
 step is bounded in time, so the guard can tell a wedged link from a busy one.
@@ -46,11 +46,9 @@ from robot.outbox import PRIORITY, Outbox, Row
 log = logging.getLogger(__name__)
 
 FAULT_SHOWN_S = 60.0   # a caught error shows as the fault "mqtt_link" in heartbeats this long
-PUBACK_TIMEOUT_S = 10.0  # a row in flight this long lost its PUBACK (a dropped callback): it goes again
 STEP_BUDGET_S = 0.3    # work per step of the link thread, well inside the guard's stall limit
 RETAINED_MEMORY = 4096  # alerts whose retained copy's order is remembered
 SESSION_TAKEN_OVER = 0x8E
-RECONNECT_MAX_S = 5  # a call waits at most this long after the broker is back (30 s held it up to 30 s)
 
 
 def new_client(cfg: MqttSection, client_id: str) -> mqtt.Client:
@@ -135,7 +133,7 @@ class MqttLink:
     def _make_client(self) -> mqtt.Client:
         client = new_client(self.config, f"carebot-{self.topics.site}-{self.topics.robot}")
         client.will_set(self.topics.event("status"), self._status("offline"), qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
+        client.reconnect_delay_set(min_delay=1, max_delay=self.config.reconnect_max_s)  # paho's 120 s held calls
         client.max_inflight_messages_set(self.max_inflight)
         client.on_connect = self._guarded("on_connect", lambda c, u, f, rc, p: self._queue("connect", rc))
         client.on_disconnect = self._guarded("on_disconnect", lambda c, u, f, rc, p: self._queue("disconnect", rc))
@@ -344,11 +342,11 @@ class MqttLink:
     def _fill(self) -> None:
         if not self.connected:
             return
-        now = time.monotonic()
-        for mid in [m for m, at in self._sent_at.items() if now - at > PUBACK_TIMEOUT_S or m not in self._inflight]:
+        now, lost_after = time.monotonic(), self.config.puback_timeout_s
+        for mid in [m for m, at in self._sent_at.items() if now - at > lost_after or m not in self._inflight]:
             del self._sent_at[mid]
             if (row := self._inflight.pop(mid, None)) is not None:  # no PUBACK came: it goes again (same event_id)
-                log.warning("no PUBACK for event %s in %.0f s; sending it again", row.event_id, PUBACK_TIMEOUT_S)
+                log.warning("no PUBACK for event %s in %.0f s; sending it again", row.event_id, lost_after)
         free = self.max_inflight - len(self._inflight)
         if free <= 0:
             return
@@ -364,8 +362,8 @@ class MqttLink:
     def _heartbeat(self) -> None:
         self._hb_seq += 1
         fields = {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
-                  "seq": self._hb_seq, "ts": round(self.wall(), 3), "outbox_pending": self.outbox.pending(),
-                  **self.health}
+                  "seq": self._hb_seq, "event_seq": self._seq, "ts": round(self.wall(), 3),
+                  "outbox_pending": self.outbox.pending(), **self.health}
         fields["faults"] = sorted(set(fields.get("faults", [])) | set(self.faults()))
         try:
             self.client.publish(self.topics.event("heartbeat"), encode("heartbeat", fields), qos=0)

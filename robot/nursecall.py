@@ -47,6 +47,9 @@ def call_for(body: dict[str, Any], cfg: NursecallSection) -> PagingCall | None:
                       cfg.call_address[prio], text, block)
 
 
+KEEP_CLOSED = 10000  # closed alerts the paged record remembers
+
+
 class PagedRecord:
     """Per alert: the highest step paged or acknowledged, and whether it closed. Survives restarts."""
 
@@ -71,6 +74,9 @@ class PagedRecord:
             self._db.execute("INSERT INTO paged (alert_id, level, closed) VALUES (?, ?, ?) ON CONFLICT(alert_id) "
                              "DO UPDATE SET level = MAX(level, excluded.level), closed = MAX(closed, excluded.closed)",
                              (alert_id, level, int(closed)))
+            if closed:  # bounded on an SD card: an alert closed this many alerts ago is never replayed
+                self._db.execute("DELETE FROM paged WHERE closed = 1 AND rowid NOT IN (SELECT rowid FROM paged "
+                                 "WHERE closed = 1 ORDER BY rowid DESC LIMIT ?)", (KEEP_CLOSED,))
 
     def paged_steps(self) -> int:
         """How many alerts have a row (for status lines and tests)."""

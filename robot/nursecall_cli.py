@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import termios
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,14 @@ def cmd_nursecall(args: argparse.Namespace) -> int:
         raise CareBotError(f"{cfg.source}: [nursecall] is not enabled; set enabled = true and a port")
     if not cfg.mqtt.enabled:
         raise CareBotError(f"{cfg.source}: [mqtt] is not enabled: the gateway reads the site's alerts from the broker")
-    try:
-        link = open_line(cfg)
-    except (OSError, ValueError, termios.error) as exc:
-        raise CareBotError(f"cannot open the ESPA line {cfg.nursecall.port}: {exc}") from None
     gateway = Gateway(cfg)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: gateway.stop())
     print(f"carebot nursecall: site {cfg.robot.site} to the paging system on {cfg.nursecall.port} "
           f"({cfg.nursecall.baud} {cfg.nursecall.framing}, {cfg.nursecall.role}); record "
-          f"{cfg.nursecall.record_file}. Ctrl-C stops.", flush=True)
-    runner = threading.Thread(target=gateway.run, args=(link,), name="nursecall")
+          f"{cfg.nursecall.record_file}. While the line cannot be opened or does not answer, staff see the "
+          "nursecall_link fault. Ctrl-C stops.", flush=True)
+    runner = threading.Thread(target=gateway.run, args=(lambda: open_line(cfg),), name="nursecall")
     runner.start()
     while runner.is_alive():
         runner.join(5.0)

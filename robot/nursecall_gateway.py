@@ -17,9 +17,11 @@ import json
 import logging
 import queue
 import re
+import termios
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import serial
@@ -96,19 +98,29 @@ class Gateway:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self, link: espa.Link) -> None:
-        """Serve until stop(): connect, take alert updates, send the calls owed. Nothing here ends the loop."""
+    def run(self, open_link: Callable[[], espa.Link]) -> None:
+        """Serve until stop(): connect, take alert updates, send the calls owed. Nothing here ends the loop:
+        a port that fails (an adapter pulled out) is closed and opened again with backoff, the call kept."""
         mq = self.cfg.mqtt
         self.client.connect_async(mq.host, mq.port, keepalive=mq.keepalive_s)
         self.client.loop_start()
-        next_try = next_poll = 0.0
+        link: espa.Link | None = None
+        next_try = next_poll = next_open = 0.0
+        backoff = 1.0
         try:
             while not self._stop.is_set():
                 try:
                     self._drain()
                     now = time.monotonic()
+                    if link is None and now >= next_open:
+                        next_open, backoff = now + backoff, min(backoff * 2, 30.0)
+                        link = open_link()
+                        backoff = 1.0
+                        log.info("nursecall: the line %s is open", self.cfg.nursecall.port)
                     call = self.pager.next_call()
-                    if call is not None and now >= next_try:
+                    if link is None:
+                        self._wait(0.05)
+                    elif call is not None and now >= next_try:
                         next_try = 0.0 if self._page(link, call) else now + self.cfg.nursecall.retry_after_s
                     elif link.settings.role == "slave":
                         link.service(0.05)  # answer the paging system's polls
@@ -118,15 +130,30 @@ class Gateway:
                     else:
                         self._wait(0.05)
                     self._watch_line(link)
-                except Exception:  # a bug or a dead port must not end the gateway: log, pause, go on
+                except (serial.SerialException, OSError, termios.error) as exc:
+                    log.error("nursecall: the line %s failed or cannot be opened (%s); trying again in %.0f s: check "
+                              "[nursecall] port and the adapter", self.cfg.nursecall.port, exc,
+                              max(0.0, next_open - time.monotonic()))
+                    link = self._close(link)
+                    self._watch_line(None)
+                except Exception:  # a bug must not end the gateway: log, pause, go on
                     log.exception("nursecall: the paging loop failed; carrying on")
                     self._stop.wait(1.0)
         finally:
+            self._close(link)
             self.client.publish(self.topics.event("status"), self._status("stopped"), qos=1, retain=True)
             time.sleep(0.2)
             self.client.disconnect()
             self.client.loop_stop()
             self.record.close()
+
+    @staticmethod
+    def _close(link: espa.Link | None) -> None:
+        if link is not None:
+            try:
+                link.port.close()
+            except (serial.SerialException, OSError):
+                pass
 
     def stop(self) -> None:
         """Ask run() to return."""
@@ -150,7 +177,7 @@ class Gateway:
     def _page(self, link: espa.Link, call: Any) -> bool:
         try:
             attempts = link.send(call.block)
-        except (espa.DeliveryFailed, serial.SerialException, OSError) as exc:
+        except espa.DeliveryFailed as exc:
             self.failures += 1
             log.error("nursecall: call for alert %s not delivered: %s", call.alert_id, exc)
             self._link_ok = False
@@ -164,14 +191,15 @@ class Gateway:
         self._fault(self.line_silent)
         return True
 
-    def _watch_line(self, link: espa.Link) -> None:
-        """A line that has said nothing for three polls and a time-out is a fault before any call needs it."""
+    def _watch_line(self, link: espa.Link | None) -> None:
+        """A line that is closed, or has said nothing for three polls and a time-out, is a fault before any
+        call needs it."""
         nc = self.cfg.nursecall
-        silent = link.silent_for() > 3 * nc.poll_interval_s + nc.response_timeout_s
+        silent = link is None or link.silent_for() > 3 * nc.poll_interval_s + nc.response_timeout_s
         if silent != self.line_silent:
             self.line_silent = silent
             log.log(logging.ERROR if silent else logging.INFO, "nursecall: the paging system %s",
-                    f"has said nothing for {link.silent_for():.0f} s" if silent else "answers again")
+                    "does not answer" if silent else "answers again")
         self._fault(self.line_silent or self._link_ok is False)
 
     def _take(self, topic: str, payload: bytes) -> None:

@@ -13,6 +13,10 @@ alert state and what staff will receive agree. A closing update deletes the aler
 When a write fails (disk full, I/O error), an alert event is held in memory instead, in
 order, still published from there, and written as soon as a write succeeds again;
 `write_error` says what failed until then, for the robot to report. Activity is dropped.
+The file stays small on an SD card: activity rows waiting for a broker that cannot be reached are
+capped at MAX_ACTIVITY_ROWS (the oldest go first, counted as dropped; alerts are never capped), and
+the write-ahead log is truncated to JOURNAL_LIMIT after each checkpoint.
+
 When the file cannot even be opened (a robot restarting on a full disk), the same tables
 live in an in-memory database, seeded from what the file holds (read as immutable, which
 misses commits still in its WAL), and move to the file once it opens again.
@@ -55,6 +59,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 """
 OPEN_STATES = ("raised", "escalated", "acknowledged")
 RETRY_WRITE_S = 1.0  # how often a held-back write is tried again
+MAX_ACTIVITY_ROWS = 2000  # three weeks of 15-minute activity buckets with no broker
+JOURNAL_LIMIT = 1024 * 1024  # bytes of write-ahead log kept after a checkpoint
 MAX_RETRY_S = 600.0  # the longest retry_later delay: a row due further ahead than this is from a clock stepped back
 
 
@@ -102,6 +108,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA journal_size_limit={JOURNAL_LIMIT}")
         db.executescript(SCHEMA)
     except BaseException:
         db.close()
@@ -183,7 +190,21 @@ class Outbox:
         update = _alert_update(row) if added else None
         if update is not None:
             self.accepted.append(update["alert_id"])  # "I've called the staff" may now be said
+        elif added and kind == "activity":
+            self._cap_activity()
         return added
+
+    def _cap_activity(self) -> None:
+        """Drop the oldest activity rows past MAX_ACTIVITY_ROWS (a broker out of reach for weeks)."""
+        with self._lock:
+            try:
+                dropped = self._db.execute(
+                    "DELETE FROM outbox WHERE kind = 'activity' AND id NOT IN (SELECT id FROM outbox "
+                    "WHERE kind = 'activity' ORDER BY id DESC LIMIT ?)", (MAX_ACTIVITY_ROWS,)).rowcount
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                return
+        self.dropped_activity += max(0, dropped)
 
     def _write(self, row: Row, created: float, not_before: float = 0.0, delivered: bool = False) -> bool:
         """One transaction: the outbox row (unless already delivered) and, for an alert, its latest state."""

@@ -28,7 +28,6 @@ from hardware.reconnect import Reconnector
 from robot import __version__
 from robot.activity import ActivityCounter
 from robot.alerts import Alert, AlertManager, EscalationPolicy
-from robot.audit import AuditLog
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.clock import Clock
 from robot.config import VOICES, Config
@@ -108,8 +107,7 @@ class Runtime:
         self.conversation = Conversation(self.engine, activities=cfg.schedule.activities)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = time.monotonic()
-        self.housekeeper = Housekeeper(AuditLog(self.state_dir / "audit.jsonl"), self.state_dir / "status.json",
-                                       self.status, cfg.loop.status_interval_s, self.out, self.clock)
+        self.housekeeper = Housekeeper.from_config(cfg, self.status, self.out, self.clock)
         record = self.housekeeper.record
         self._build_devices()
         self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
@@ -185,7 +183,8 @@ class Runtime:
             g.part("supervisor", self.supervisor.step, close=self.supervisor.close, wake=self.supervisor.wake),
             # a wedged utterance must not deafen the robot: a fresh thread takes the next one
             g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
-        ] + ([g.part("board", self.board.step, wake=self.board.wake)] if self.config.health.enabled else [])
+            g.part("board", self.board.step, wake=self.board.wake),
+        ]
 
     def _build_devices(self) -> None:
         cfg = self.config
@@ -249,9 +248,8 @@ class Runtime:
         parts["supervisor"].stop(self.config.workers.stop_grace_s * 3 + 2)
         if self.link is not None:
             self.link.stop()
-        for name in ("servo_reconnect", "board"):
-            if name in parts:
-                parts[name].stop()
+        parts["servo_reconnect"].stop()
+        parts["board"].stop()
         if self.servos.connected:
             try:
                 self.servos.go_home()

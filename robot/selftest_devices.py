@@ -7,7 +7,6 @@ wrong and how to fix it. Nothing heard or seen is kept (see robot.selftest).
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -85,18 +84,19 @@ def check_speech_in(ctx: Context) -> str:
     if problems:
         raise Fail(f"the model {s.model} is damaged: {'; '.join(problems[:3])}. "
                    "Reinstall it with carebot model install")
-    import vosk
+    from hardware.errors import DeviceUnavailable
+    from hardware.recogniser import VoskRecogniser
 
-    vosk.SetLogLevel(-1)
+    recogniser = VoskRecogniser(Path(s.model))
     t0 = time.monotonic()
     try:
-        model = vosk.Model(str(s.model))
-    except Exception as exc:  # vosk raises a bare Exception for a bad model folder
-        raise Fail(f"Vosk could not load {s.model}: {exc}") from None
+        recogniser.open()
+    except DeviceUnavailable as exc:
+        raise Fail(str(exc)) from None
     load_s = time.monotonic() - t0
     engine = DialogEngine(load_pack(Path(cfg.dialogs.path) / cfg.robot.language))
     phrases = sorted({p for ctx_name in ("open", "reminder", "wellbeing", "privacy") for p in engine.grammar(ctx_name)})
-    grammar = build_grammar(phrases, model)
+    grammar = build_grammar(phrases, recogniser.knows)
     text = (f"model {s.model} loaded in {load_s:.1f} s; "
             f"{len(grammar.phrases)}/{len(phrases)} pack phrases in its vocabulary")
     if s.source == "sim":
@@ -112,24 +112,18 @@ def check_speech_in(ctx: Context) -> str:
 
 def _microphone(device: str) -> str:
     """Level of one second from the microphone, computed in memory and dropped."""
-    import numpy as np
+    from hardware.errors import DeviceUnavailable
+    from hardware.microphone import AlsaMicrophone
 
     if shutil.which("arecord") is None:
         raise Fail("arecord is missing: apt-get install alsa-utils")
     try:
-        run = subprocess.run(["arecord", "-q", "-D", device, "-f", "S16_LE", "-r", "16000", "-c", "1", "-t", "raw",
-                              "-d", "1"], capture_output=True, timeout=5)
-    except subprocess.TimeoutExpired:
-        raise Fail(f"the microphone {device!r} gave no audio in 5 s") from None
-    if run.returncode != 0 or len(run.stdout) < 16000:
-        why = run.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio"]
-        raise Fail(f"cannot record from {device!r}: {why[0]}. `arecord -L` lists devices; set speech.device")
-    pcm = np.frombuffer(run.stdout, np.int16).astype(np.float64)
-    rms = float(np.sqrt(np.mean(pcm ** 2)))
-    del pcm, run
-    if rms < 1.0:
-        raise Warn(f"the microphone {device!r} gives pure silence: is it muted (alsamixer)?")
-    return f"microphone {device!r} level {20 * np.log10(rms / 32768):.0f} dBFS"
+        found = AlsaMicrophone(device).probe()
+    except DeviceUnavailable as exc:
+        raise Fail(f"cannot record from {device!r}: {exc}. `arecord -L` lists devices; set speech.device") from None
+    if found.warning:
+        raise Warn(f"the microphone {device!r} {found.warning}")
+    return f"microphone {device!r} {found.detail}"
 
 
 def check_camera(ctx: Context) -> str:

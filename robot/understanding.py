@@ -316,7 +316,7 @@ class HelpReader:
         if complaints_ask and any(not self.reader.any_near(self.before, reading, s[0], s[1], DISTRESS_NEGATION_SPAN, 0)
                                   for s in self.spans_of(self.unsure, reading)):
             return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
-        if complaints_ask and self._own_body(reading):
+        if complaints_ask and self.own_body(reading):
             return HelpVerdict("ask", "body")
         return None
 
@@ -355,7 +355,7 @@ class HelpReader:
                 return True
         return False
 
-    def _own_body(self, reading: Reading) -> bool:
+    def own_body(self, reading: Reading) -> bool:
         """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀").
 
         A complaint may come in words no list holds; only a clear "better" or "fine" (not negated),

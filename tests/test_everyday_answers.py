@@ -54,3 +54,23 @@ def test_wellbeing_idioms(lang: str, text: str, label: str) -> None:
 def test_a_word_said_of_switching_off_is_no_complaint() -> None:
     # "a bit off" is a complaint; "off for a bit" (the words in another order) is not one
     assert decide("en", "open", "turn your camera off for a bit") == "privacy_on"
+
+
+def test_a_reminder_s_own_answers_count_only_as_its_answers() -> None:
+    # "had" and "still" answer a reminder; said in passing they are no yes or no
+    assert decide("en", "reminder", "had it with my porridge ages ago") == "yes"
+    assert decide("en", "reminder", "it's still sat in the little cup") == "no"
+    assert decide("en", "open", "i had a lovely bit of cod for lunch") not in ("yes", "no")
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("en", "oh, these shoulders of mine, don't ask"),
+    ("de", "meine knie wollen heut nicht mehr"),
+    ("ko", "어깨가 영 시원찮아"),
+])
+def test_a_body_part_of_one_s_own_in_answer_to_how_are_you_is_pain(lang: str, text: str) -> None:
+    assert decide(lang, "wellbeing", text) == "in_pain"
+
+
+def test_a_body_part_said_to_be_well_is_no_pain() -> None:
+    assert decide("en", "wellbeing", "my knees are much better, thank you") == "fine"

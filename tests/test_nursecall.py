@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import serial
 
 from hardware import espa
 from hardware.espa_sim import PagingSystem, PtyPagingSystem
@@ -102,7 +101,7 @@ def gateway_config(config: Config, broker: Broker, port: str, state: Path, **nur
     data = config.model_dump(exclude={"source"})
     data["robot"].update(id=NURSECALL, site=SITE, state_dir=state)
     data["mqtt"] = broker.robot_mqtt(NURSECALL)
-    data["nursecall"] = {"enabled": True, "port": port, "response_timeout_s": 0.3, "retries": 2,
+    data["nursecall"] = {"enabled": True, "port": port, "response_timeout_s": 1.0, "retries": 2,
                          "retry_after_s": 0.3, "poll_interval_s": 0.2, "record_file": state / "paged.sqlite",
                          "call_address": {"high": "100", "medium": "205"}, **nursecall}
     return Config.model_validate(data)
@@ -114,25 +113,28 @@ def paging(tmp_path: Path) -> Iterator[PtyPagingSystem]:
         yield sim
 
 
-def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread, serial.Serial]:
+def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread]:
     from robot.nursecall_gateway import open_line
 
-    link = open_line(cfg)
     gw = Gateway(cfg)
-    thread = threading.Thread(target=gw.run, args=(link,), daemon=True)
+    thread = threading.Thread(target=gw.run, args=(lambda: open_line(cfg),), daemon=True)
     thread.start()
-    return gw, thread, link.port  # type: ignore[return-value]
+    return gw, thread
 
 
-def test_a_dead_line_is_a_fault_and_a_help_request_gets_through_naks_and_a_corrupt_bcc(
+def test_a_dead_line_or_a_pulled_adapter_is_a_fault_and_help_gets_through_naks_and_a_corrupt_bcc(
         robot: Runtime, broker: Broker, staff: Client, paging: PtyPagingSystem, config: Config,
         tmp_path: Path) -> None:
     paging.system.silent = True  # the paging system is off before any alert: staff hear of it now
-    gw, thread, port = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
+    gw, thread = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
     try:
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised"), 10)
         paging.system.silent = False
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault did not clear"
+        paging.unplug()  # the USB serial adapter pulled out, then put back: the gateway opens the port again
+        assert wait_for(lambda: len(alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised")) == 2, 10)
+        paging.replug()
+        assert wait_for(lambda: len(alerts(staff, robot=NURSECALL, state="resolved")) == 2, 10), "not reopened"
         paging.system.nak_blocks, paging.system.corrupt_blocks = 1, 1
         robot.hear("help me please, I fell")
         calls = paging.wait_calls(1, 10)
@@ -143,7 +145,6 @@ def test_a_dead_line_is_a_fault_and_a_help_request_gets_through_naks_and_a_corru
     finally:
         gw.stop()
         thread.join(5)
-        port.close()
 
 
 GATEWAY = "import sys; from robot.cli import main; sys.exit(main(['nursecall', '--config', sys.argv[1]]))"
@@ -190,7 +191,7 @@ def test_a_gateway_killed_mid_alert_and_restarted_pages_each_alert_once_and_faul
         gateway.wait(5)
         paging.system.silent = False
         gateway = start_gateway(cfg, tmp_path)
-        assert [c.text for c in paging.wait_calls(1, 20)] == ["Help request, room lounge"]
+        assert [c.text for c in paging.wait_calls(1, 20)] == ["Help request, room lounge"], _why(paging, tmp_path)
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault was not cleared"
 
         gateway.send_signal(signal.SIGKILL)           # killed again; meanwhile staff resolve, the resident asks again
@@ -201,17 +202,23 @@ def test_a_gateway_killed_mid_alert_and_restarted_pages_each_alert_once_and_faul
         assert wait_for(lambda: [a for a in alerts(staff, type="help_request", state="raised")
                                  if a["alert_id"] != first], 10)
         gateway = start_gateway(cfg, tmp_path)
-        assert len(paging.wait_calls(2, 20)) == 2
+        assert len(paging.wait_calls(2, 20)) == 2, _why(paging, tmp_path)
         time.sleep(1.5)                                 # the retained copies are read again: nothing more goes out
         gateway.send_signal(signal.SIGTERM)
-        gateway.wait(10)
+        gateway.wait(20)
         gateway = start_gateway(cfg, tmp_path)
         time.sleep(2.5)
-        assert len(paging.system.calls) == 2
+        assert len(paging.system.calls) == 2, _why(paging, tmp_path)
     finally:
         gateway.kill()
         gateway.wait(5)
         staff.close()
+
+
+def _why(paging: PtyPagingSystem, directory: Path) -> str:
+    """What the paging system took and what the gateways logged, for a failure message."""
+    calls = [(round(c.acked_at, 2), c.text) for c in paging.system.calls]
+    return f"calls {calls}; naks {paging.system.naks_sent}; log:\n{(directory / 'gateway.log').read_text()[-3000:]}"
 
 
 def _command(name: str, **fields: Any) -> bytes:

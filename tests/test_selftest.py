@@ -70,7 +70,7 @@ def test_the_nursecall_line_is_checked_against_the_simulated_paging_system(tmp_p
     assert code == 0 and "took a test call to 100, priority 2" in detail(report, "nursecall")
     with PtyPagingSystem(PagingSystem()) as sim:  # a paging system on a "real" port: polled, never paged
         cfg = write_config(tmp_path, extra=f'\n[nursecall]\nenabled = true\nport = "{sim.port}"\n'
-                                             'response_timeout_s = 0.5\n')
+                                             'response_timeout_s = 1.5\n')
         code, report = selftest(cfg, "--only", "nursecall")
         assert code == 0 and "the paging system answers" in detail(report, "nursecall"), detail(report, "nursecall")
         assert sim.system.calls == []

@@ -161,6 +161,17 @@ def collect(sup: Supervisor, seconds: float) -> list[Message]:
     return out
 
 
+def files_under(dirs: list[Path]) -> set[Path]:
+    """Every file below `dirs`, past what cannot be read and what is mounted there (another test's
+    chroot puts a /proc below /tmp)."""
+    found: set[Path] = set()
+    for top in dirs:
+        for root, subdirs, names in os.walk(top):  # unreadable directories are passed over
+            subdirs[:] = [d for d in subdirs if not os.path.ismount(os.path.join(root, d))]
+            found.update(Path(root, n) for n in names)
+    return found
+
+
 def test_vision_process_sends_only_small_observations_and_writes_nothing(vision_worker: Supervisor,
                                                                          tmp_path: Path) -> None:
     assert wait_for(lambda: vision_worker.health()["vision"].state == "running", 15)
@@ -169,7 +180,7 @@ def test_vision_process_sends_only_small_observations_and_writes_nothing(vision_
     with open(f"/proc/{pid}/io") as f:
         written_at_ready = int(dict(line.split(": ") for line in f.read().splitlines())["write_bytes"])
     dirs = [Path("/tmp"), tmp_path]
-    before = {p for d in dirs for p in d.rglob("*") if p.is_file()}
+    before = files_under(dirs)
     messages = collect(vision_worker, 10.0)  # the demo scene: enters ~4 s, faces by 8 s
     observations = [m for m in messages if m.kind == "vision"]
     assert len(observations) > 20
@@ -183,7 +194,7 @@ def test_vision_process_sends_only_small_observations_and_writes_nothing(vision_
     with open(f"/proc/{pid}/io") as f:
         io = dict(line.split(": ") for line in f.read().splitlines())
     assert int(io["write_bytes"]) == written_at_ready == 0  # the vision process wrote nothing to any disk
-    after = {p for d in dirs for p in d.rglob("*") if p.is_file()}
+    after = files_under(dirs)
     images = [p for p in after - before if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".npy")]
     assert images == []
 

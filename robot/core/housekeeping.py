@@ -3,6 +3,10 @@
 The tick never touches a file or the terminal: it hands records and console lines to
 `Housekeeper` (deque appends) and the housekeeping part, a guarded thread idle until woken,
 writes the hash-chained audit log, the console and the status file.
+
+To spare an SD card, audit records are written in batches: the first record queued opens a
+window of `audit_flush_s` (1 s on a robot), and everything queued within it goes to disk in one
+write and one fsync. The console shows each record at once.
 """
 
 from __future__ import annotations
@@ -19,33 +23,53 @@ from typing import Any, TextIO
 
 from robot.audit import AuditLog
 from robot.clock import Clock
+from robot.config import Config
 
 log = logging.getLogger(__name__)
 
+AUDIT_KEEP = 15  # rotated audit files kept beside the live one: [log] audit_max_mb is shared among the 16
 SHOWN = ("alert", "fault", "worker", "refused", "servo_lost", "servo_errors", "servo_silent", "servo_answers")
+
+
+def status_path(cfg: Config) -> Path:
+    """Where the status file is: [loop] status_file, or status.json in the state directory."""
+    return cfg.loop.status_file or Path(cfg.robot.state_dir) / "status.json"
 
 
 class Housekeeper:
     """Writes the audit log, the console and the status file, off the loop."""
 
     def __init__(self, audit: AuditLog, status_path: Path, status: Callable[[], dict[str, Any]],
-                 interval_s: float, out: TextIO | None = None, clock: Clock | None = None) -> None:
+                 interval_s: float, out: TextIO | None = None, clock: Clock | None = None,
+                 audit_flush_s: float = 0.0) -> None:
         self.audit = audit
+        self.audit_flush_s = audit_flush_s
         self.clock = clock or Clock()  # console lines carry the robot's time of day
         self.status_path = status_path
         self.status = status
         self.interval_s = interval_s
         self.out = out
-        self._records: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
+        self._records: collections.deque[tuple[str, dict[str, Any], float]] = collections.deque()
+        self._batch: list[tuple[str, dict[str, Any], float]] = []  # shown, waiting for the batch's write
+        self._batch_due = 0.0
         self._console: collections.deque[str] = collections.deque(maxlen=100)
         self._wake = threading.Event()
         self._next_status = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: Config, status: Callable[[], dict[str, Any]], out: TextIO | None, clock: Clock
+                    ) -> Housekeeper:
+        """The robot's files where its config puts them (docs/storage.md lists them all)."""
+        state = Path(cfg.robot.state_dir)
+        file_bytes = int(cfg.log.audit_max_mb * 1024 * 1024 / (AUDIT_KEEP + 1))
+        audit = AuditLog(state / "audit.jsonl", file_bytes, AUDIT_KEEP)
+        return cls(audit, status_path(cfg), status, cfg.loop.status_interval_s, out, clock, cfg.log.audit_flush_s)
 
     # -- any thread: never blocks -----------------------------------------------------------------
 
     def record(self, kind: str, data: dict[str, Any]) -> None:
         """Queue one audit record (no personal data: the caller's duty, the schema's check)."""
-        self._records.append((kind, data))
+        self._records.append((kind, data, time.time()))
         self._wake.set()
 
     def console(self, line: str) -> None:
@@ -64,7 +88,7 @@ class Housekeeper:
         """Wait up to 0.2 s for work, write it, refresh the status file on its interval."""
         self._wake.wait(0.2)
         self._wake.clear()
-        self._flush()
+        self._flush(time.monotonic())
         now = time.monotonic()
         if now >= self._next_status:
             self._next_status = now + self.interval_s
@@ -72,17 +96,28 @@ class Housekeeper:
 
     def close(self) -> None:
         """After the last step: write what is still queued and the final status."""
-        self._flush()
+        self._flush(None)
         self.write_status()
 
-    def _flush(self) -> None:
+    def _flush(self, now: float | None) -> None:
+        """Show what was queued; write the audit batch when its window has passed (`now` None: at once)."""
         while self._records:
-            kind, data = self._records.popleft()
+            kind, data, wall = self._records.popleft()
             try:
-                self.audit.append(kind, data)
-            except (OSError, ValueError) as exc:
-                log.error("audit log write failed: %s", exc)
+                self.audit.check(kind, data)
+            except ValueError as exc:
+                log.error("audit record refused: %s", exc)
+                continue
+            if not self._batch:
+                self._batch_due = (now or 0.0) + self.audit_flush_s
+            self._batch.append((kind, data, wall))
             self._show(kind, data)
+        if self._batch and (now is None or now >= self._batch_due):
+            batch, self._batch = self._batch, []
+            try:
+                self.audit.append_many(batch)
+            except OSError as exc:
+                log.error("audit log write failed (%d records lost): %s", len(batch), exc)
         while self._console:
             self._write_out(self._console.popleft())
 
@@ -111,6 +146,7 @@ class Housekeeper:
         path = self.status_path
         tmp = path.with_suffix(".tmp")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(self.status(), indent=1))
             os.replace(tmp, path)
         except OSError as exc:

@@ -22,28 +22,24 @@ Without barge-in, speech in is muted while the robot speaks (half duplex).
 from __future__ import annotations
 
 import collections
-import json
 import math
-import subprocess
 import time
-import wave
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hardware.audio import wav_pcm16k
 from hardware.echo import EchoCanceller, FarEnd
+from hardware.errors import DeviceUnavailable, HardwareError
 from hardware.far_ring import FarRing
+from hardware.microphone import FRAME_BYTES, FRAME_S, RATE, AlsaMicrophone, Microphone, WavMicrophone
+from hardware.recogniser import VoskRecogniser
 from hardware.room import Room, pcm
 from robot.asr import build_grammar, has_unk
 from robot.messages import Message
 from robot.models import missing_model_message
 from robot.worker import Worker
 
-RATE = 16000
-FRAME_S = 0.03
-FRAME_BYTES = int(RATE * FRAME_S) * 2
 CHUNK_FRAMES = 5          # 150 ms to Vosk at a time
 START_FRAMES = 3          # 90 ms of speech starts an utterance
 PREROLL_S = 0.5
@@ -58,34 +54,32 @@ class SpeechInWorker(Worker):
     poll_s = 0.01
 
     def setup(self) -> None:
-        import vosk
         import webrtcvad
 
         o = self.options
-        vosk.SetLogLevel(-1)
-        self.vosk = vosk
         model_path = Path(str(o.get("model", "")))
-        if not (model_path / "am" / "final.mdl").is_file():
-            self.send("speech_fault", reason="model_missing", detail=missing_model_message(model_path)[:400])
-            self.model = None
-        else:
-            self.model = vosk.Model(str(model_path))
+        self.alternatives = int(o.get("alternatives", 3))
+        self.recogniser = VoskRecogniser(model_path, self.alternatives)
+        self.ready = False  # the model is loaded
+        try:
+            self.recogniser.open()
+            self.ready = True
+        except DeviceUnavailable as exc:
+            installed = (model_path / "am" / "final.mdl").is_file()
+            detail = str(exc) if installed else missing_model_message(model_path)
+            self.send("speech_fault", reason="model_missing", detail=detail[:400])
         self.vad = webrtcvad.Vad(int(o.get("vad_aggressiveness", 2)))
         self.endpoint_s = float(o.get("endpoint_s", 0.8))
         self.min_rms = float(o.get("min_rms", 150.0))
-        self.alternatives = int(o.get("alternatives", 3))
-        self.grammar_json: str | None = None
+        self.grammar: list[str] | None = None
         self.muted = False
         self.source = str(o.get("source", "sim"))
-        self.queue: collections.deque[bytes] = collections.deque()  # frames waiting (simulator)
-        self.play_t0 = 0.0
-        self.played = 0
-        self.realtime = True
-        self.arecord: subprocess.Popen[bytes] | None = None
+        self.wav = WavMicrophone()  # the simulator's: the resident's WAV files
+        self.mic: Microphone = AlsaMicrophone(str(o.get("device", "default"))) if self.source == "alsa" else self.wav
         self.audio_t = 0.0  # seconds of audio processed: the clock the utterance times are in
         self.barge_in = bool(o.get("barge_in", False))
         self.speaking = False  # the robot is speaking (barge-in mode)
-        self.barge_json: str | None = None
+        self.barge_grammar: list[str] | None = None
         self.stop_words: list[tuple[str, ...]] = []
         self.stopped_at = 0.0  # when a stop word was reported; answered by `far_end_stop`
         self.stop_after_s = 0.0
@@ -108,19 +102,10 @@ class SpeechInWorker(Worker):
             return
         self.microphone = on
         if not on:
-            if self.arecord is not None:
-                self.arecord.kill()
-                self.arecord.wait()
-                self.arecord = None
-            self.queue.clear()
+            self.mic.close()
             self._reset()
-        elif self.source == "alsa":
-            # 10 ms periods: a frame is read within about a period of its capture, which is the time
-            # the echo canceller pairs it with (the filter's tail absorbs the rest)
-            self.arecord = subprocess.Popen(["arecord", "-q", "-D", str(self.options.get("device", "default")),
-                                             "-f", "S16_LE", "-r", str(RATE), "-c", "1", "-t", "raw",
-                                             "--period-time=10000", "--buffer-time=200000"],
-                                            stdout=subprocess.PIPE)
+        else:
+            self.mic.open()
 
     def _reset(self) -> None:
         self.preroll: collections.deque[bytes] = collections.deque(maxlen=int(PREROLL_S / FRAME_S))
@@ -128,7 +113,6 @@ class SpeechInWorker(Worker):
         self.speech_run = 0
         self.silence_run = 0
         self.pending = bytearray()
-        self.rec: Any = None
         self.partial = ""
         self.started_at = 0.0
         self.last_speech_end = 0.0
@@ -171,24 +155,24 @@ class SpeechInWorker(Worker):
             super().handle(msg)
 
     def _set_grammar(self, phrases: list[str]) -> None:
-        if self.model is None:
+        if not self.ready:
             return
         if not phrases:
-            self.grammar_json = None  # free-form recognition
+            self.grammar = None  # free-form recognition
             return
-        grammar = build_grammar(phrases, self.model)
+        grammar = build_grammar(phrases, self.recogniser.knows)
         if grammar.missing:
             self.send("grammar_missing", words=sorted(grammar.missing)[:32])
-        unk = has_unk(self.model)
+        unk = has_unk(self.recogniser.knows)
         if not grammar.phrases and not unk:
             return  # Vosk crashes (SIGSEGV) on an empty grammar: keep the one we have
-        self.grammar_json = grammar.json(unk=unk)
+        self.grammar = grammar.listed(unk=unk)
 
     def _set_barge_grammar(self, phrases: list[str], stop: list[str]) -> None:
-        if self.model is None:
+        if not self.ready:
             return
-        grammar = build_grammar(phrases + stop, self.model)
-        self.barge_json = grammar.json(unk=has_unk(self.model))
+        grammar = build_grammar(phrases + stop, self.recogniser.knows)
+        self.barge_grammar = grammar.listed(unk=has_unk(self.recogniser.knows))
         self.stop_words = [tuple(p.split()) for p in stop if p in grammar.phrases]
 
     def _far_end(self, path: str, t0: float) -> None:
@@ -202,43 +186,31 @@ class SpeechInWorker(Worker):
 
     def _play(self, path: Path, realtime: bool) -> None:
         try:
-            with wave.open(str(path)) as w:
-                if w.getframerate() != RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
-                    self.send("speech_fault", reason="bad_wav", detail=f"{path.name}: need 16 kHz mono 16-bit")
-                    return
-                data = w.readframes(w.getnframes())
-        except (OSError, wave.Error) as exc:
+            seconds = self.wav.play(path, realtime)
+        except HardwareError as exc:
             self.send("speech_fault", reason="bad_wav", detail=str(exc)[:200])
             return
-        for i in range(0, len(data) - FRAME_BYTES + 1, FRAME_BYTES):
-            self.queue.append(data[i:i + FRAME_BYTES])
         if self.barge_in and self.source == "sim":  # the room's clock plays it (with the robot's own voice)
             return
-        self.play_t0, self.played, self.realtime = time.monotonic(), 0, realtime
-        self.send("playing", t0=self.play_t0, seconds=round(len(data) / 2 / RATE, 3))
+        self.send("playing", t0=self.wav.started, seconds=round(seconds, 3))
 
     def step(self) -> None:
         for frame in self._frames():
             self.audio_t += FRAME_S
-            if not self.muted and self.model is not None:
+            if not self.muted and self.ready:
                 self._frame(frame)
 
     def _frames(self) -> list[bytes]:
-        if self.arecord is not None and self.arecord.stdout is not None:
-            frame = self.arecord.stdout.read(FRAME_BYTES)  # blocks at most one frame (30 ms)
-            if self.aec is None or len(frame) < FRAME_BYTES:  # (an empty read: the microphone is gone)
-                return [frame]
-            t = time.monotonic() - FRAME_S  # when its first sample was captured, less arecord's period
-            self._pull_far_end(t)
-            return [self._cancel(frame, t)]
+        if self.source == "alsa":
+            frames = self.mic.frames()
+            if self.aec is None or not frames:
+                return frames
+            t = time.monotonic() - FRAME_S * len(frames)  # when the first was captured, less arecord's period
+            self._pull_far_end(time.monotonic())
+            return [self._cancel(f, t + i * FRAME_S) for i, f in enumerate(frames)]
         if self.barge_in:
             return self._room_frames()
-        if not self.queue:
-            return []
-        due = len(self.queue) if not self.realtime else int((time.monotonic() - self.play_t0) / FRAME_S) - self.played
-        out = [self.queue.popleft() for _ in range(max(0, min(due, len(self.queue))))]
-        self.played += len(out)
-        return out
+        return self.mic.frames()
 
     def _room_frames(self) -> list[bytes]:
         """The simulated microphone: the far end through the room, the resident's WAV, noise; in real time."""
@@ -247,7 +219,7 @@ class SpeechInWorker(Worker):
             self.mic_t0 = 0.0
             return []
         if self.mic_t0 == 0.0:
-            if not self.queue and not self.far.active(now):
+            if not self.wav.queue and not self.far.active(now):
                 return []  # nothing plays: the room is silent and the clock rests
             self.mic_t0, self.mic_frames = now, 0
         out = []
@@ -255,13 +227,14 @@ class SpeechInWorker(Worker):
             t = self.mic_t0 + self.mic_frames * FRAME_S
             n = FRAME_BYTES // 2
             mic = sum((g * self.far.window(t, n, back=d) for d, g in self.room.taps()), np.zeros(n))
-            if self.queue:
-                mic += np.frombuffer(self.queue.popleft(), np.int16)
+            voice = self.wav.take()
+            if voice is not None:
+                mic += np.frombuffer(voice, np.int16)
             mic += self.room.noise(n, self.mic_frames)
             frame = pcm(mic)
             out.append(self._cancel(frame, t) if self.aec is not None else frame)
             self.mic_frames += 1
-        if not self.queue and not self.far.active(now):
+        if not self.wav.queue and not self.far.active(now):
             self.mic_t0 = 0.0
         return out
 
@@ -299,12 +272,7 @@ class SpeechInWorker(Worker):
                 self.in_speech = True
                 self.started_at = self.audio_t - len(self.preroll) * FRAME_S
                 self.over_robot = self.speaking
-                grammar = self.barge_json if self.speaking else self.grammar_json
-                self.rec = (self.vosk.KaldiRecognizer(self.model, RATE, grammar) if grammar
-                            else self.vosk.KaldiRecognizer(self.model, RATE))
-                self.rec.SetWords(True)
-                if self.alternatives > 1:
-                    self.rec.SetMaxAlternatives(self.alternatives)
+                self.recogniser.begin(self.barge_grammar if self.speaking else self.grammar)
                 self.pending = bytearray(b"".join(self.preroll))
                 if not self.over_robot:  # a voice over the robot's own starts no turn unless it is stop or help
                     self.send("speech_started", audio_t=round(self.started_at, 3))
@@ -316,9 +284,8 @@ class SpeechInWorker(Worker):
         else:
             self.silence_run += 1
         if len(self.pending) >= CHUNK_FRAMES * FRAME_BYTES:
-            self.rec.AcceptWaveform(bytes(self.pending))
+            partial = self.recogniser.accept(bytes(self.pending))
             self.pending.clear()
-            partial = json.loads(self.rec.PartialResult()).get("partial", "")
             # A stop word over the robot's voice acts at once, when two chunks in a row (150 ms apart)
             # read as nothing but a stop phrase: one alone was often the start of a call for help.
             self.stop_votes = self.stop_votes + 1 if self.over_robot and self._only_stop(partial) else 0
@@ -332,26 +299,9 @@ class SpeechInWorker(Worker):
             self._final()
 
     def _final(self) -> None:
-        if self.pending:
-            self.rec.AcceptWaveform(bytes(self.pending))
-        result = json.loads(self.rec.FinalResult())
+        heard = self.recogniser.end(bytes(self.pending))
         decided = self.audio_t
-        alternatives = result.get("alternatives")
-        if alternatives:
-            # Vosk scores n-best hypotheses in log-likelihood units; the confidence is the best one's
-            # share of the posterior among them (0..1), so "sure" means no close rival reading.
-            best = alternatives[0]
-            text = best.get("text", "")
-            scores = [float(a.get("confidence", 0.0)) for a in alternatives]
-            top = max(scores)
-            confidence = 1.0 / sum(math.exp(s - top) for s in scores)
-            nbest = [a.get("text", "") for a in alternatives[1:4]]
-        else:
-            text = result.get("text", "")
-            words = result.get("result", [])
-            confidence = min((float(w.get("conf", 0.0)) for w in words), default=0.0)
-            nbest = []
-        text = " ".join(t for t in text.split() if t != "[unk]")
+        text, confidence, nbest = heard.text, heard.confidence, list(heard.alternatives)
         if self.over_robot and text:  # only stop and help may interrupt the robot
             if self._only_stop(text):
                 if not self.stopped:
@@ -384,7 +334,6 @@ class SpeechInWorker(Worker):
         self.send("barge_in", what="stop", t=round(self.stopped_at, 4), after_speech_s=round(self.stop_after_s, 3))
 
     def teardown(self) -> None:
-        if self.arecord is not None:
-            self.arecord.kill()
+        self.mic.close()
         if self.ring is not None:
             self.ring.close()
