@@ -256,6 +256,13 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     return {**understanding_bench.bench_understanding(args), **machine()}
 
 
+def bench_fleet(args: argparse.Namespace) -> dict[str, Any]:
+    """A care group: homes bridged to a centre, alert latency against the home broker (robot/bench_fleet.py)."""
+    from robot import bench_fleet as fleet_bench
+
+    return {**fleet_bench.bench_fleet(args), **machine()}
+
+
 def bench_nursecall(args: argparse.Namespace) -> dict[str, Any]:
     """A help alert from the robot to the paging system's ACK through the ESPA gateway (robot/bench_nursecall.py)."""
     from robot import bench_nursecall as nursecall_bench
@@ -273,4 +280,5 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "servo": bench_servo,
     "mqtt": bench_mqtt,
     "nursecall": bench_nursecall,
+    "fleet": bench_fleet,
 }

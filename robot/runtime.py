@@ -41,6 +41,7 @@ from robot.core.guard import Guard, Part
 from robot.core.housekeeping import Housekeeper
 from robot.core.inputs import ButtonPress, Inbox, LookAtPoint, PartFault, PlayGesture, StaffCommand, Trigger, Utterance
 from robot.core.machine import StateMachine
+from robot.core.paging import RobotPaging
 from robot.core.perception import Perception
 from robot.core.privacy import SensorControl
 from robot.core.schedule import Schedule
@@ -60,6 +61,7 @@ from robot.loop import ControlLoop
 from robot.messages import Message
 from robot.motion import MotionController
 from robot.mqtt_link import MqttLink
+from robot.nursecall_line import open_line, worst_send_s
 from robot.outbox import Outbox
 from robot.supervisor import Supervisor, WorkerSpec
 
@@ -83,6 +85,7 @@ class Runtime:
         self.inbox = Inbox()
         self.sim: PtyMaestro | None = None
         self.link: MqttLink | None = None
+        self.paging: RobotPaging | None = None  # the robot's own ESPA output, when configured
         self.published: collections.deque[Publish] = collections.deque(maxlen=1000)
         self.alert_updates: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.said: collections.deque[Say] = collections.deque(maxlen=1000)
@@ -130,6 +133,7 @@ class Runtime:
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
                                   self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
+        self._build_paging()
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
         self.screen = ScreenChannel(self.workers, self.inbox, record)
         self.workers.on("screen_press", self.screen.on_press)
@@ -184,7 +188,17 @@ class Runtime:
             # a wedged utterance must not deafen the robot: a fresh thread takes the next one
             g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
             g.part("board", self.board.step, wake=self.board.wake),
-        ]
+        ] + ([g.part("paging", self.paging.step, close=self.paging.close, wake=self.paging.wake,
+                     stall_s=worst_send_s(self.config.nursecall))] if self.paging else [])
+
+    def _build_paging(self) -> None:
+        """The robot's own ESPA output, when its config enables one (robot/core/paging.py)."""
+        nc = self.config.nursecall
+        if nc.enabled:
+            self.paging = RobotPaging(nc, self.config.robot.id, lambda: open_line(nc), self.inbox.put)
+            self.staff.observers.append(self.paging.offer)
+            for alert in self._restored:
+                self.paging.offer(alert.update())
 
     def _build_devices(self) -> None:
         cfg = self.config
