@@ -70,7 +70,9 @@ put() {  # put MODE SOURCE DEST
 }
 
 # 1. System packages.
-packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils libspeexdsp1 ca-certificates)
+# chromium and fonts: the resident's screen in kiosk mode on the robot's display
+packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils libspeexdsp1 ca-certificates
+          chromium fonts-dejavu-core fonts-noto-cjk)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=("${packages[@]}")
 if [ -z "$skip_system" ]; then
@@ -101,6 +103,7 @@ chmod 755 "$opt" "$opt/dialogs" "$opt/config"
 for lang in "$src"/dialogs/*/; do
     lang="$(basename "$lang")"
     put 644 "$src/dialogs/$lang/pack.yaml" "$opt/dialogs/$lang/pack.yaml"
+    put 644 "$src/dialogs/$lang/screen.yaml" "$opt/dialogs/$lang/screen.yaml"  # the resident's screen's words
     chmod 755 "$opt/dialogs/$lang"
 done
 put 644 "$src/README.md" "$opt/README.md"
@@ -156,6 +159,10 @@ done
 units="$r/etc/systemd/system"
 put 644 "$src/systemd/carebot.service" "$units/carebot.service"
 put 644 "$src/systemd/carebot-sim.service" "$units/carebot-sim.service"
+# The resident's screen: a user unit the display's user enables (README, "On a real robot", step 8).
+put 755 "$src/scripts/screen-kiosk.sh" "$opt/scripts/screen-kiosk.sh"
+chmod 755 "$opt/scripts"
+put 644 "$src/systemd/user/carebot-screen.service" "$r/etc/systemd/user/carebot-screen.service"
 put 644 "$src/config/udev/99-carebot-maestro.rules" "$r/etc/udev/rules.d/99-carebot-maestro.rules"
 put 644 "$src/config/journald/carebot.conf" "$r/etc/systemd/journald.conf.d/carebot.conf"
 # Reload what runs now, if anything runs: in a chroot (an image being built) nothing does, and

@@ -47,7 +47,8 @@ for unit in carebot.service carebot-sim.service; do
         echo "uninstall: removed $units/$unit"
     fi
 done
-rm -f "$r/etc/udev/rules.d/99-carebot-maestro.rules" "$r/etc/systemd/journald.conf.d/carebot.conf"
+rm -f "$r/etc/udev/rules.d/99-carebot-maestro.rules" "$r/etc/systemd/journald.conf.d/carebot.conf" \
+    "$r/etc/systemd/user/carebot-screen.service"
 rmdir "$r/etc/systemd/journald.conf.d" 2>/dev/null || true
 if [ -n "$skip_system" ] || [ -d /run/systemd/system ]; then
     system systemctl daemon-reload
