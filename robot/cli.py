@@ -264,8 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--seconds", type=float, default=10.0, help="how long each measured phase runs")
     p.add_argument("--rate", type=int, default=100, help="loop rate in Hz (bench loop)")
-    p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop)")
-    p.add_argument("--count", type=int, default=2000, help="commands to send (bench servo)")
+    p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop, bench screen)")
+    p.add_argument("--count", type=int, default=2000,
+                   help="commands to send (bench servo); sentences, at most 40 (bench screen)")
     p.add_argument("--faults", default=None, help="comma-separated faults to run (bench faults; default: all)")
     p.add_argument("--corpus", type=Path, default=None,
                    help="folder of <language>.yaml items (bench understanding; default: bench/corpus)")
