@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--screen", action="store_true",
                            help="serve the resident's screen (captions and buttons) and print its address")
             p.add_argument("--speak-aloud", action="store_true",
-                           help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
+                           help="say things on the sound card (ALSA) instead of writing WAVs to STATE_DIR/speech")
             p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
                            help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
             p.add_argument("--speed", type=float, default=None,
