@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--screen", action="store_true",
                            help="serve the resident's screen (captions and buttons) and print its address")
             p.add_argument("--speak-aloud", action="store_true",
-                           help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
+                           help="say things on the sound card (ALSA) instead of writing WAVs to STATE_DIR/speech")
             p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
                            help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
             p.add_argument("--speed", type=float, default=None,
@@ -264,8 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--seconds", type=float, default=10.0, help="how long each measured phase runs")
     p.add_argument("--rate", type=int, default=100, help="loop rate in Hz (bench loop)")
-    p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop)")
-    p.add_argument("--count", type=int, default=2000, help="commands to send (bench servo)")
+    p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop, bench screen)")
+    p.add_argument("--count", type=int, default=2000,
+                   help="commands to send (bench servo); sentences, at most 40 (bench screen)")
     p.add_argument("--faults", default=None, help="comma-separated faults to run (bench faults; default: all)")
     p.add_argument("--corpus", type=Path, default=None,
                    help="folder of <language>.yaml items (bench understanding; default: bench/corpus)")

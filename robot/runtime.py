@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import gc
 import logging
+import os
 import sys
 import time
 import uuid
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hardware.errors import DeviceUnavailable
+from hardware.far_ring import ring_path
 from hardware.maestro_pty import PtyMaestro
 from hardware.pi_health import BoardHealth
 from hardware.reconnect import Reconnector
@@ -270,6 +272,7 @@ class Runtime:
         self.servos.close()
         if self.sim is not None:
             self.sim.stop()
+        ring_path(os.getpid()).unlink(missing_ok=True)  # the robot's last words, held for the echo canceller
         self.housekeeper.record("stop", {"boot_id": self.boot_id})
         parts["housekeeping"].stop()
 
@@ -372,16 +375,17 @@ def default_workers(config: Config) -> list[WorkerSpec]:
     """The worker processes the config asks for."""
     specs = []
     s = config.speech
+    ring = str(ring_path(os.getpid())) if s.barge_in else None  # speech out's played audio, to speech in
     if s.enabled:
         specs.append(WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", {
             "model": str(s.model), "source": s.source, "device": s.device, "endpoint_s": s.endpoint_s,
             "vad_aggressiveness": s.vad_aggressiveness, "min_rms": s.min_rms, "alternatives": s.alternatives,
-            "barge_in": s.barge_in, "aec": s.echo_cancel,
+            "barge_in": s.barge_in, "aec": s.echo_cancel, "far_ring": ring,
             "room": {"delay_ms": s.room_delay_ms, "attenuation_db": s.room_attenuation_db,
                      "noise_db": s.room_noise_db}}))
         specs.append(WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker", {
             "voice": s.voice or VOICES[config.robot.language], "pitch": s.pitch,
-            "out_dir": str(s.out_dir) if s.out_dir else None}))
+            "out_dir": str(s.out_dir) if s.out_dir else None, "playback_device": s.playback_device, "far_ring": ring}))
     if config.vision.enabled:
         specs.append(WorkerSpec("vision", "robot.workers.vision:VisionWorker", config.vision.worker_options()))
     if config.screen.enabled:

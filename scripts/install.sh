@@ -8,7 +8,8 @@
 #   1. system packages (apt-get): Python, espeak-ng, ALSA tools, libspeexdsp, picamera2 where offered
 #   2. a `carebot` system user in the dialout, audio and video groups (no login, no home of its own)
 #   3. /opt/carebot: the dialog packs, README and example configs, and a virtualenv in
-#      /opt/carebot/venv with CareBot installed in it (with the system's site packages, for picamera2)
+#      /opt/carebot/venv with CareBot installed in it (with the system's site packages, for picamera2);
+#      /usr/local/bin/carebot links to its command
 #   4. /etc/carebot (root:carebot, 0750): carebot.toml from config/robot.example.toml and
 #      carebot-sim.toml for the simulator, each only if missing; secret files in it are made
 #      readable by the carebot user only (0600); /var/lib/carebot (0700) for the state
@@ -69,7 +70,9 @@ put() {  # put MODE SOURCE DEST
 }
 
 # 1. System packages.
-packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils libspeexdsp1 ca-certificates)
+# chromium and fonts: the resident's screen in kiosk mode on the robot's display
+packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils libspeexdsp1 ca-certificates
+          chromium fonts-dejavu-core fonts-noto-cjk)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=("${packages[@]}")
 if [ -z "$skip_system" ]; then
@@ -100,6 +103,7 @@ chmod 755 "$opt" "$opt/dialogs" "$opt/config"
 for lang in "$src"/dialogs/*/; do
     lang="$(basename "$lang")"
     put 644 "$src/dialogs/$lang/pack.yaml" "$opt/dialogs/$lang/pack.yaml"
+    put 644 "$src/dialogs/$lang/screen.yaml" "$opt/dialogs/$lang/screen.yaml"  # the resident's screen's words
     chmod 755 "$opt/dialogs/$lang"
 done
 put 644 "$src/README.md" "$opt/README.md"
@@ -116,6 +120,10 @@ else
     "$venv/bin/python" -m pip install -q --upgrade "$src"
     echo "install: CareBot $("$venv/bin/carebot" version) in $venv"
 fi
+
+# The technician's command, on the PATH.
+mkdir -p "$r/usr/local/bin"
+ln -sfn /opt/carebot/venv/bin/carebot "$r/usr/local/bin/carebot"
 
 # 4. Config and state. The config is the technician's: written once, never overwritten.
 etc="$r/etc/carebot"
@@ -151,6 +159,10 @@ done
 units="$r/etc/systemd/system"
 put 644 "$src/systemd/carebot.service" "$units/carebot.service"
 put 644 "$src/systemd/carebot-sim.service" "$units/carebot-sim.service"
+# The resident's screen: a user unit the display's user enables (README, "On a real robot", step 8).
+put 755 "$src/scripts/screen-kiosk.sh" "$opt/scripts/screen-kiosk.sh"
+chmod 755 "$opt/scripts"
+put 644 "$src/systemd/user/carebot-screen.service" "$r/etc/systemd/user/carebot-screen.service"
 put 644 "$src/config/udev/99-carebot-maestro.rules" "$r/etc/udev/rules.d/99-carebot-maestro.rules"
 put 644 "$src/config/journald/carebot.conf" "$r/etc/systemd/journald.conf.d/carebot.conf"
 # Reload what runs now, if anything runs: in a chroot (an image being built) nothing does, and

@@ -8,8 +8,12 @@ link between the first home and the centre that the test cuts for 60 s.
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import signal
 import ssl
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -220,3 +224,44 @@ def test_help_reaches_the_centre_commands_stay_home_and_a_60_s_cut_loses_nothing
         for sim in sims.values():
             sim.stop()
         centre.stop()
+
+
+HOME_SERVER_UNITS = sorted((ROOT / "systemd" / "home-server").glob("carebot-uplink*"))
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_the_uplink_units_verify_and_are_sandboxed(tmp_path: Path) -> None:
+    assert [u.name for u in HOME_SERVER_UNITS] == ["carebot-uplink-check.service", "carebot-uplink-check.timer",
+                                                    "carebot-uplink.service"]
+    carebot = Path(sys.executable).parent / "carebot"
+    for unit in HOME_SERVER_UNITS:
+        (tmp_path / unit.name).write_text(unit.read_text().replace("/opt/carebot/venv/bin/carebot", str(carebot)))
+    proc = subprocess.run(["systemd-analyze", "verify", *[str(tmp_path / u.name) for u in HOME_SERVER_UNITS]],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and not (proc.stdout + proc.stderr).strip(), proc.stdout + proc.stderr
+    for unit in HOME_SERVER_UNITS:
+        if unit.suffix == ".service":
+            out = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
+                                 capture_output=True, text=True).stdout
+            level = re.search(rf"Overall exposure level for {re.escape(unit.name)}: ([\d.]+)", out)
+            assert level and float(level.group(1)) <= 2.0, out[-400:]
+
+
+def test_the_uplink_check_finds_a_live_uplink_and_a_dead_one(tmp_path: Path) -> None:
+    world = World.make(tmp_path / "group", homes=1, robots_per_home=1)
+    home = world.homes[0]
+    try:
+        home.broker.start()
+        home.uplink.start()
+        check = [sys.executable, "-m", "robot.cli", "fleet", "uplink-check", "--dir", str(home.broker.dir),
+                 "--timeout", "3"]
+        alive = subprocess.run(check, capture_output=True, text=True, cwd=ROOT)
+        assert alive.returncode == 0, alive.stderr
+        assert home.uplink.proc is not None
+        home.uplink.proc.send_signal(signal.SIGSTOP)  # wedged: the port is open, nothing answers
+        wedged = subprocess.run(check, capture_output=True, text=True, cwd=ROOT)
+        assert wedged.returncode == 1 and "did not answer within 3 s" in wedged.stderr
+        home.uplink.proc.send_signal(signal.SIGCONT)
+    finally:
+        home.uplink.stop()
+        home.broker.stop()

@@ -82,7 +82,11 @@ def test_what_the_install_puts_where(installed: Path) -> None:
     rule = (installed / "etc/udev/rules.d/99-carebot-maestro.rules").read_text()
     assert 'SYMLINK+="carebot-servo"' in rule and 'ENV{ID_VENDOR_ID}=="1ffb"' in rule and "008a" in rule
     assert (installed / "etc/systemd/journald.conf.d/carebot.conf").is_file()
+    assert os.readlink(installed / "usr/local/bin/carebot") == "/opt/carebot/venv/bin/carebot"
     assert (installed / "opt/carebot/dialogs/en/pack.yaml").read_bytes() == (ROOT / "dialogs/en/pack.yaml").read_bytes()
+    assert (installed / "opt/carebot/dialogs/ko/screen.yaml").is_file()  # [screen] is on in the example config
+    assert mode("opt/carebot/scripts/screen-kiosk.sh") == 0o755
+    assert (installed / "etc/systemd/user/carebot-screen.service").is_file()
     assert 'port = "/dev/carebot-servo"' in (installed / "etc/carebot/carebot.toml").read_text()
     done = (installed / "opt/carebot/install-skipped.txt").read_text().splitlines()
     assert any(line.startswith("env DEBIAN_FRONTEND=noninteractive apt-get install") and "espeak-ng" in line
@@ -115,7 +119,9 @@ def test_uninstall_keeps_config_and_state_unless_purged(installed: Path, tmp_pat
     assert not (root / "opt/carebot").exists()
     assert not (root / "etc/systemd/system/carebot.service").exists()
     assert not (root / "etc/udev/rules.d/99-carebot-maestro.rules").exists()
+    assert not (root / "etc/systemd/user/carebot-screen.service").exists()
     assert not (root / "etc/systemd/journald.conf.d").exists()
+    assert not (root / "usr/local/bin/carebot").is_symlink()
     assert audit.read_text() == "{}\n" and (root / "etc/carebot/carebot.toml").is_file()
     out = run(UNINSTALL, root, "--purge")
     assert "would run: userdel carebot" in out

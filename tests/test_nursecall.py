@@ -251,3 +251,29 @@ def test_the_robot_pages_its_own_alerts_on_its_own_line_and_a_dead_line_is_its_f
             assert wait_for(lambda: [c for c in sim.system.calls if c.text == "Help request, room lounge"], 10)
             assert rt.behaviour.state != "fault"  # a paging line's trouble never puts the robot in its fault state
         assert [(c.address, c.priority) for c in sim.system.calls if c.text.startswith("Help")] == [("100", "2")]
+
+
+def test_the_line_loop_in_the_slave_role_pages_when_polled_and_reports_a_silent_control_station(
+        tmp_path: Path) -> None:
+    from robot.nursecall_line import PagingLine, open_line
+
+    cfg = NursecallSection(enabled=True, port=str(tmp_path / "paging"), role="slave", response_timeout_s=1.0,
+                           retries=1, poll_interval_s=0.1, retry_after_s=0.2, record_file=tmp_path / "paged.sqlite")
+    faults: list[bool] = []
+    pager = Pager(cfg, PagedRecord(cfg.record_file))
+    line = PagingLine(cfg, pager, lambda: open_line(cfg), faults.append)
+    system = PagingSystem(address="2", peer="1", role="master", poll_interval_s=0.1)
+    with PtyPagingSystem(system, link=tmp_path / "paging", baud=9600) as sim:
+        try:
+            pager.take(alert(room="7"))
+            end = time.monotonic() + 10
+            while not system.calls and time.monotonic() < end:
+                line.step(time.sleep)
+            assert [(c.address, c.text) for c in system.calls] == [("100", "Help request, room 7")]
+            sim.system.silent = True  # the control station stops polling us
+            end = time.monotonic() + 10
+            while not faults and time.monotonic() < end:
+                line.step(time.sleep)
+            assert faults == [True] and pager.pending == {}
+        finally:
+            line.close()

@@ -18,32 +18,34 @@ and the control process sends the sentences that had not started again (a repeat
 is ignored, so a sentence is never said twice). To stop speech at once the control process
 kills this worker, and its queue with it.
 
-On the robot each sentence is made into a WAV in memory (/dev/shm) and streamed to `aplay`
-through a small pipe, and the file is deleted at once: the sentence ends when aplay exits, a
-sound card that fails is a failed sentence (pyttsx3's own playback ignored aplay's exit code and
-left its WAV in /tmp), and when this worker is killed the stream stops, so aplay falls silent
-within its 0.2 s buffer instead of finishing the sentence as an orphan. In the simulator the
-audio goes to WAV files and playback is simulated by time, so turn-taking behaves as it will
-on the robot; each sentence's playback start is announced (`playback`, with the file and the
-monotonic time) so that speech in can cancel its echo (barge-in), and `silence` clears the
-queue and cuts the playing sentence at once, without a restart.
+On the robot each sentence is made into a WAV in memory (/dev/shm), read back as 16 kHz PCM and
+deleted at once, and played by this worker itself through the sound card (hardware/sound_out.py,
+libasound2): the sentence ends when the card has played it, and a card that fails is a failed
+sentence. Every 10 ms block handed to the card goes, with the moment the card will play it, into
+the far-end ring in shared memory (hardware/far_ring.py) that speech in's echo canceller reads
+(barge-in). `silence` clears the queue and drops what the card still holds, so the robot falls
+silent within a block, without a restart. In the simulator the audio goes to WAV files and
+playback is simulated by time, so turn-taking behaves as it will on the robot; each sentence's
+playback start is announced (`playback`, with the file and the monotonic time) so that speech in
+can cancel its echo, and `silence` cuts the playing sentence the same way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import heapq
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from hardware.audio import wav_pcm16k
+from hardware.far_ring import FarRing, pcm16k_blocks
+from hardware.sound_out import SoundError, SoundOut, open_sound_out
 from hardware.tts import Speaker, SpeechTimeout
 from robot.messages import Message
 from robot.worker import Worker
@@ -53,8 +55,6 @@ STUCK_GRACE_S = 2.0  # a synthesis thread that outlives its own timeout by this 
 WAV_BYTES_PER_S = 44100  # espeak-ng's 22 kHz 16-bit mono: free space a sentence needs, per second it may run
 KEEP_WAVS = 100  # the simulator keeps this many of the newest sentence files
 EXIT_FRESH_ENGINE = 5
-PIPE_BYTES = 4096  # what aplay can still play from the pipe after this worker dies: 0.1 s at 22 kHz
-F_SETPIPE_SZ = 1031  # fcntl, Linux
 
 
 @dataclass
@@ -75,6 +75,9 @@ class _Job:
     playing_until: float = 0.0
     path: Path | None = None
     cancelled: bool = False  # silenced while synthesising: its audio is never played
+    played: threading.Event = field(default_factory=threading.Event)  # the sound card is done with it
+    play_error: str = ""
+    cut: threading.Event = field(default_factory=threading.Event)  # silence: drop what the card holds
 
     @property
     def words(self) -> int:
@@ -99,7 +102,8 @@ class SpeechOutWorker(Worker):
         if self.out_dir is None:
             shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
             self.spool = Path(tempfile.mkdtemp(prefix=f"carebot-say-{os.getpid()}-", dir=shm))
-        self.player: subprocess.Popen[bytes] | None = None
+        self.ring = FarRing(Path(o["far_ring"])) if o.get("far_ring") and self.spool is not None else None
+        self.sound_out: Callable[[], SoundOut] = lambda: open_sound_out(self.device)  # one per sentence
         self.queue: list[tuple[int, _Job]] = []  # a heap by job id: ids grow in the order sentences were said
         self.seen: set[int] = set()
         self.current: _Job | None = None
@@ -176,7 +180,7 @@ class SpeechOutWorker(Worker):
             job.done.set()
 
     def _play(self, job: _Job, now: float) -> None:
-        """Start the sentence's playback: simulated by time, or its WAV streamed to aplay."""
+        """Start the sentence's playback: simulated by time, or played on the sound card by a thread."""
         if self.spool is None or job.path is None:
             job.playing_until = now + job.audio_s
             if job.path is not None:  # the simulator's WAV: speech in's echo reference
@@ -184,44 +188,51 @@ class SpeechOutWorker(Worker):
                           audio_s=round(job.audio_s, 3))
             return
         try:
-            audio = job.path.read_bytes()
+            pcm = wav_pcm16k(str(job.path))
             job.path.unlink()
-        except OSError as exc:
-            self._fail(job, "playback", f"the sentence's audio is gone: {exc}")
+        except (OSError, EOFError, ValueError) as exc:
+            self._fail(job, "playback", f"the sentence's audio is gone or unreadable: {exc}")
             return
-        job.playing_until = now + job.audio_s + HANG_MARGIN_S  # aplay's deadline
-        try:
-            self.player = subprocess.Popen(["aplay", "-q", "-D", self.device, "--buffer-time=200000"],
-                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        except OSError as exc:
-            self.player = None
-            self._fail(job, "playback", f"cannot run aplay (install alsa-utils): {exc}")
-            return
-        stdin = self.player.stdin
-        assert stdin is not None
-        with contextlib.suppress(OSError):
-            import fcntl
+        job.playing_until = now + job.audio_s + HANG_MARGIN_S  # the card's deadline
+        threading.Thread(target=self._card, args=(job, pcm), name=f"play-{job.job}", daemon=True).start()
 
-            fcntl.fcntl(stdin.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
-        threading.Thread(target=_feed, args=(stdin, audio), name=f"aplay-{job.job}", daemon=True).start()
+    def _card(self, job: _Job, pcm: bytes) -> None:
+        """Play on the sound card block by block, each block also to the far-end ring; stop at a cut."""
+        try:
+            out = self.sound_out()
+            try:
+                for block in pcm16k_blocks(pcm):
+                    if job.cut.is_set():
+                        break
+                    t = out.write(block)
+                    if self.ring is not None:
+                        self.ring.write(t, block)
+                if job.cut.is_set():
+                    silent = out.drop()
+                    if self.ring is not None:
+                        self.ring.cut(silent)
+                else:
+                    out.drain()
+            finally:
+                out.close()
+        except SoundError as exc:
+            job.play_error = str(exc)
+        except Exception as exc:  # reported as this sentence's outcome
+            job.play_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            job.played.set()
 
     def _played(self, job: _Job, now: float) -> bool:
         """True once the sentence has been heard in full; a failed playback ends it as failed."""
-        player = self.player
-        if player is None:
+        if self.spool is None:
             return now >= job.playing_until
-        code = player.poll()
-        if code is None:
-            if now > job.playing_until:
-                player.kill()
-                player.wait()
-                self.player = None
-                self._fail(job, "playback", f"aplay did not finish {job.audio_s:.1f} s of audio")
+        if not job.played.is_set():
+            if now > job.playing_until:  # the card took far longer than the sentence lasts
+                job.cut.set()
+                self._fail(job, "playback", f"the sound card {self.device} did not play {job.audio_s:.1f} s of audio")
             return False
-        self.player = None
-        error = player.stderr.read().decode("utf-8", "replace").strip() if player.stderr else ""
-        if code != 0:
-            self._fail(job, "playback", f"aplay -D {self.device} exited with code {code}: {error[-200:]}")
+        if job.play_error:
+            self._fail(job, "playback", f"sound card {self.device}: {job.play_error}")
             return False
         return True
 
@@ -235,10 +246,7 @@ class SpeechOutWorker(Worker):
         job = self.current
         if job is None:
             return
-        if self.player is not None:
-            self.player.kill()
-            self.player.wait()
-            self.player = None
+        job.cut.set()  # the card's thread drops what it holds within a block (10 ms)
         if job.done.is_set():
             self.current = None
         else:
@@ -246,8 +254,10 @@ class SpeechOutWorker(Worker):
         self.send("playback_cut", job=job.job)
 
     def teardown(self) -> None:
-        if self.player is not None:
-            self.player.kill()
+        if self.current is not None:
+            self.current.cut.set()
+        if self.ring is not None:
+            self.ring.close()
         if self.spool is not None:
             shutil.rmtree(self.spool, ignore_errors=True)
 
@@ -258,10 +268,3 @@ class SpeechOutWorker(Worker):
         self.current = None
         if reason == "hang" or not self.speaker.idle():
             os._exit(EXIT_FRESH_ENGINE)  # espeak is still busy with it: only a fresh process is clean
-
-
-def _feed(stdin: Any, audio: bytes) -> None:
-    """Stream a WAV into aplay; a pipe closed by a killed aplay just ends it."""
-    with contextlib.suppress(OSError, ValueError):
-        stdin.write(audio)
-        stdin.close()
