@@ -277,3 +277,21 @@ def test_the_line_loop_in_the_slave_role_pages_when_polled_and_reports_a_silent_
             assert faults == [True] and pager.pending == {}
         finally:
             line.close()
+
+
+def test_the_gateway_account_reads_alerts_and_writes_only_its_own_tree(broker: Broker) -> None:
+    gw = Client(broker, NURSECALL)
+    assert gw.connect() == 0
+    assert gw.subscribe(f"carebot/v1/{SITE}/#") == [1]   # granted; it receives only what the ACL lets it read
+    assert gw.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/resolve", b"{}") == 0x87  # it sends no commands
+    assert gw.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/alert", b"{}") == 0x87        # nor poses as a robot
+    assert gw.publish(f"carebot/v1/{SITE}/{NURSECALL}/status", b"{}") < 0x80        # its own tree: yes
+    robot = Client(broker, ROBOTS[0])
+    assert robot.connect() == 0
+    robot.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/alert", b"{}")
+    robot.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/heartbeat", b"{}")
+    assert wait_for(lambda: gw.of(f"{ROBOTS[0]}/alert"), 3)
+    time.sleep(0.3)
+    assert [m.topic for m in gw.messages] == [f"carebot/v1/{SITE}/{ROBOTS[0]}/alert"]  # no heartbeat, no status
+    robot.close()
+    gw.close()
