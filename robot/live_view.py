@@ -98,6 +98,7 @@ class LiveView(App[None]):
         self.sock = sock
         self.latest: dict[str, Any] | None = None
         self.lines: collections.deque[str] = collections.deque(maxlen=2000)
+        self.recent: collections.deque[str] = collections.deque(maxlen=20)  # left on the terminal at the end
         self.gone = False
 
     def compose(self) -> ComposeResult:
@@ -130,6 +131,7 @@ class LiveView(App[None]):
                     self.latest = message["snap"]
                 elif "line" in message:
                     self.lines.append(str(message["line"]))
+                    self.recent.append(str(message["line"]))
                 elif "quit" in message:
                     break
         self.gone = True
@@ -169,8 +171,10 @@ class LiveView(App[None]):
 def main(argv: list[str]) -> int:
     """`python -m robot.live_view FD`: the view on this terminal, talking to the robot over socket FD."""
     sock = socket.socket(fileno=int(argv[0]))
-    LiveView(sock).run()
+    view = LiveView(sock)
+    view.run()
     sock.close()
+    print("\n".join(view.recent))  # the last lines stay readable (a scenario's verdict among them)
     return 0
 
 
