@@ -18,7 +18,8 @@ and the control process sends the sentences that had not started again (a repeat
 is ignored, so a sentence is never said twice). To stop speech at once the control process
 kills this worker, and its queue with it.
 
-On the robot each sentence is made into a WAV in memory (/dev/shm) and streamed to `aplay`
+The loudspeaker is a device (hardware/loudspeaker.py). On the robot each sentence is made
+into a WAV in memory (/dev/shm) and streamed to `aplay`
 through a small pipe, and the file is deleted at once: the sentence ends when aplay exits, a
 sound card that fails is a failed sentence (pyttsx3's own playback ignored aplay's exit code and
 left its WAV in /tmp), and when this worker is killed the stream stops, so aplay falls silent
@@ -31,30 +32,22 @@ queue and cuts the playing sentence at once, without a restart.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import heapq
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from hardware.errors import HardwareError
+from hardware.loudspeaker import AlsaLoudspeaker, FileLoudspeaker, Loudspeaker
 from hardware.tts import Speaker, SpeechTimeout
 from robot.messages import Message
 from robot.worker import Worker
 
 HANG_MARGIN_S = 2.0  # on top of twice the sentence's expected length
 STUCK_GRACE_S = 2.0  # a synthesis thread that outlives its own timeout by this much is wedged
-WAV_BYTES_PER_S = 44100  # espeak-ng's 22 kHz 16-bit mono: free space a sentence needs, per second it may run
-KEEP_WAVS = 100  # the simulator keeps this many of the newest sentence files
 EXIT_FRESH_ENGINE = 5
-PIPE_BYTES = 4096  # what aplay can still play from the pipe after this worker dies: 0.1 s at 22 kHz
-F_SETPIPE_SZ = 1031  # fcntl, Linux
 
 
 @dataclass
@@ -93,13 +86,8 @@ class SpeechOutWorker(Worker):
             self.send("speech_fault", reason="voice",
                       detail=f"espeak-ng has no voice for {o.get('voice')!r} (see `espeak-ng --voices`); "
                              "using its default voice")
-        self.out_dir = Path(o["out_dir"]) if o.get("out_dir") else None
-        self.device = str(o.get("playback_device") or "default")
-        self.spool: Path | None = None  # where a sentence waits for aplay: memory, never the disk
-        if self.out_dir is None:
-            shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-            self.spool = Path(tempfile.mkdtemp(prefix=f"carebot-say-{os.getpid()}-", dir=shm))
-        self.player: subprocess.Popen[bytes] | None = None
+        self.out: Loudspeaker = (FileLoudspeaker(Path(o["out_dir"])) if o.get("out_dir")
+                                 else AlsaLoudspeaker(str(o.get("playback_device") or "default")))
         self.queue: list[tuple[int, _Job]] = []  # a heap by job id: ids grow in the order sentences were said
         self.seen: set[int] = set()
         self.current: _Job | None = None
@@ -147,21 +135,13 @@ class SpeechOutWorker(Worker):
         job.t0, job.deadline = now, now + expected * 2 + HANG_MARGIN_S
         self.current = job
         self.send("speaking_started", job=job.job, words=job.words)
-        where = self.out_dir if self.out_dir is not None else self.spool
-        if where is not None:
-            # A read-only, vanished or full directory fails the sentence at once: it must neither crash
-            # the worker nor keep speech in muted through a synthesis that can only time out.
-            try:
-                if self.out_dir is not None:
-                    self.out_dir.mkdir(parents=True, exist_ok=True)
-                    (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
-                disk = os.statvfs(where)
-                if disk.f_bavail * disk.f_frsize < WAV_BYTES_PER_S * (job.deadline - now):
-                    raise OSError(errno.ENOSPC, "not enough free space for the sentence's audio")
-            except OSError as exc:
-                self._fail(job, "output", f"cannot write to {where}: {exc}")
-                return
-            job.path = where / (f"say-{job.job:05d}.wav" if self.out_dir is not None else f"say-{job.job}.wav")
+        # A read-only, vanished or full directory fails the sentence at once: it must neither crash
+        # the worker nor keep speech in muted through a synthesis that can only time out.
+        try:
+            job.path = self.out.prepare(job.job, job.deadline - now)
+        except HardwareError as exc:
+            self._fail(job, "output", str(exc))
+            return
         threading.Thread(target=self._synth, args=(job,), name=f"say-{job.job}", daemon=True).start()
 
     def _synth(self, job: _Job) -> None:
@@ -176,54 +156,24 @@ class SpeechOutWorker(Worker):
             job.done.set()
 
     def _play(self, job: _Job, now: float) -> None:
-        """Start the sentence's playback: simulated by time, or its WAV streamed to aplay."""
-        if self.spool is None or job.path is None:
-            job.playing_until = now + job.audio_s
-            if job.path is not None:  # the simulator's WAV: speech in's echo reference
-                self.send("playback", job=job.job, path=str(job.path), t0=round(now, 4),
-                          audio_s=round(job.audio_s, 3))
-            return
+        """Start the sentence's playback: simulated by time, or its WAV streamed to the sound card."""
+        assert job.path is not None
         try:
-            audio = job.path.read_bytes()
-            job.path.unlink()
-        except OSError as exc:
-            self._fail(job, "playback", f"the sentence's audio is gone: {exc}")
+            self.out.play(job.path, job.audio_s, now)
+        except HardwareError as exc:
+            self._fail(job, "playback", str(exc))
             return
-        job.playing_until = now + job.audio_s + HANG_MARGIN_S  # aplay's deadline
-        try:
-            self.player = subprocess.Popen(["aplay", "-q", "-D", self.device, "--buffer-time=200000"],
-                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        except OSError as exc:
-            self.player = None
-            self._fail(job, "playback", f"cannot run aplay (install alsa-utils): {exc}")
-            return
-        stdin = self.player.stdin
-        assert stdin is not None
-        with contextlib.suppress(OSError):
-            import fcntl
-
-            fcntl.fcntl(stdin.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
-        threading.Thread(target=_feed, args=(stdin, audio), name=f"aplay-{job.job}", daemon=True).start()
+        job.playing_until = now + job.audio_s
+        if self.out.keeps_audio:  # the simulator's WAV: speech in's echo reference
+            self.send("playback", job=job.job, path=str(job.path), t0=round(now, 4), audio_s=round(job.audio_s, 3))
 
     def _played(self, job: _Job, now: float) -> bool:
         """True once the sentence has been heard in full; a failed playback ends it as failed."""
-        player = self.player
-        if player is None:
-            return now >= job.playing_until
-        code = player.poll()
-        if code is None:
-            if now > job.playing_until:
-                player.kill()
-                player.wait()
-                self.player = None
-                self._fail(job, "playback", f"aplay did not finish {job.audio_s:.1f} s of audio")
+        try:
+            return self.out.finished(now)
+        except HardwareError as exc:
+            self._fail(job, "playback", str(exc))
             return False
-        self.player = None
-        error = player.stderr.read().decode("utf-8", "replace").strip() if player.stderr else ""
-        if code != 0:
-            self._fail(job, "playback", f"aplay -D {self.device} exited with code {code}: {error[-200:]}")
-            return False
-        return True
 
     def _silence(self) -> None:
         """Silence now: the queue is dropped and the playing sentence cut.
@@ -235,10 +185,7 @@ class SpeechOutWorker(Worker):
         job = self.current
         if job is None:
             return
-        if self.player is not None:
-            self.player.kill()
-            self.player.wait()
-            self.player = None
+        self.out.cut()
         if job.done.is_set():
             self.current = None
         else:
@@ -246,22 +193,12 @@ class SpeechOutWorker(Worker):
         self.send("playback_cut", job=job.job)
 
     def teardown(self) -> None:
-        if self.player is not None:
-            self.player.kill()
-        if self.spool is not None:
-            shutil.rmtree(self.spool, ignore_errors=True)
+        self.out.close()
 
     def _fail(self, job: _Job, reason: str, detail: str) -> None:
         self.send("speaking_failed", job=job.job, reason=reason, detail=detail[:300])
-        if self.spool is not None and job.path is not None:
-            job.path.unlink(missing_ok=True)
+        if job.path is not None:
+            self.out.discard(job.path)
         self.current = None
         if reason == "hang" or not self.speaker.idle():
             os._exit(EXIT_FRESH_ENGINE)  # espeak is still busy with it: only a fresh process is clean
-
-
-def _feed(stdin: Any, audio: bytes) -> None:
-    """Stream a WAV into aplay; a pipe closed by a killed aplay just ends it."""
-    with contextlib.suppress(OSError, ValueError):
-        stdin.write(audio)
-        stdin.close()
