@@ -50,3 +50,17 @@ def test_a_bad_scenario_is_refused_with_file_step_field_and_line(tmp_path: Path)
         load(bad)
     assert err.value.problems == [f"{bad}:1: step 1: staff, broker and alerts need `broker: true` (a real mosquitto); "
                                   "step 2: resident must enter before they can leave"]
+
+
+def test_an_edited_expectation_fails_naming_the_step_and_the_difference(tmp_path: Path) -> None:
+    text = (ROOT / "scenarios" / "reminder-escalates.yaml").read_text()
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(text.replace("state: raised, priority: medium, reminder: medication}]",
+                                   "state: raised, priority: high, reminder: medication}]\n      within: 3"))
+    done = check(edited, tmp_path / "state")
+    assert done.returncode == 1, done.stdout[-4000:]
+    fail = [line for line in done.stdout.splitlines() if line.startswith("FAIL ")]
+    assert fail == [f"FAIL {edited}: step 4 ('after fifteen minutes staff are told'): after 3 s: alerts: expected "
+                    "reminder_unacked raised (priority=high reminder=medication); staff received reminder_unacked "
+                    "raised (priority=medium level=0 reminder=medication)"], done.stdout[-4000:]
+    assert "  ok  step 3 ('nor for ten')" in done.stdout
