@@ -128,8 +128,22 @@ class FarEnd:
         self._parts: list[tuple[float, np.ndarray]] = []
 
     def add(self, t0: float, pcm: bytes) -> None:
-        """A sentence whose playback starts at monotonic time `t0`."""
+        """A sentence (or a block of one) whose playback starts at monotonic time `t0`.
+
+        A block that starts within a millisecond of where the last part ends is placed right after
+        it: blocks handed to a sound card one after the other play back to back, and their
+        timestamps only jitter by how the card's delay was read.
+        """
+        if self._parts:
+            last_t0, last = self._parts[-1]
+            end = last_t0 + len(last) / RATE
+            if abs(end - t0) < 0.001:
+                t0 = end
         self._parts.append((t0, np.frombuffer(pcm, np.int16).astype(np.float64)))
+
+    def cut(self, t: float) -> None:
+        """Playback stopped at monotonic time `t`: nothing plays from then on."""
+        self._parts = [(t0, x[:max(0, int(round((t - t0) * RATE)))]) for t0, x in self._parts if t0 < t]
 
     def clear(self) -> None:
         """Playback stopped: nothing more comes out of the speaker."""

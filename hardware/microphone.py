@@ -83,8 +83,11 @@ class AlsaMicrophone(Microphone):
         if self._arecord is not None:
             return
         try:
+            # 10 ms periods: a frame is read within about a period of its capture, which is the time the
+            # echo canceller pairs it with (barge-in; the filter's tail absorbs the rest)
             self._arecord = subprocess.Popen(["arecord", "-q", "-D", self.device, "-f", "S16_LE", "-r", str(RATE),
-                                              "-c", "1", "-t", "raw"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                              "-c", "1", "-t", "raw", "--period-time=10000", "--buffer-time=200000"],
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             raise DeviceUnavailable(f"cannot start arecord for {self.where}: {exc}; apt-get install alsa-utils"
                                     ) from None

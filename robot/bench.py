@@ -13,7 +13,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -21,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from robot.bench_drive import drive, progress, wait
 from robot.loop import LatencyHistogram, try_realtime
 
 
@@ -28,10 +28,6 @@ def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     return {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "kernel": platform.release()}
-
-
-def _progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def bare_loop(seconds: float, rate_hz: int, realtime: bool) -> dict[str, Any]:
@@ -74,14 +70,14 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
     seconds, rate = float(args.seconds), int(args.rate)
     specs = [WorkerSpec(f"busy{i}", "robot.workers.diagnostic:DiagnosticWorker",
                         {"duty": 0.95, "report_hz": 30}) for i in range(int(args.workers))]
-    _progress(f"bench loop: bare loop for {seconds:.0f} s with {len(specs)} busy workers...")
+    progress(f"bench loop: bare loop for {seconds:.0f} s with {len(specs)} busy workers...")
     sup = Supervisor(specs, WorkersSection())
     sup.start()
-    _wait(lambda: all(h.state == "running" for h in sup.health().values()), 20)
+    wait(lambda: all(h.state == "running" for h in sup.health().values()), 20)
     bare = bare_loop(seconds, rate, realtime=True)
     sup.stop()
 
-    _progress(f"bench loop: full control loop for {seconds:.0f} s with {len(specs)} busy workers...")
+    progress(f"bench loop: full control loop for {seconds:.0f} s with {len(specs)} busy workers...")
     # The board is simulated in its own process, as a real board is outside the computer: an
     # in-process simulator thread would compete with the loop for the GIL, which no robot does.
     with tempfile.TemporaryDirectory(prefix="carebot-bench-") as tmp, SimProcess() as board:
@@ -90,11 +86,11 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
         runtime = Runtime(config, workers=specs)
         runtime.start()
         try:
-            _wait(lambda: runtime.behaviour.state != "booting", 30)
+            wait(lambda: runtime.behaviour.state != "booting", 30)
             time.sleep(0.5)
             runtime.loop.reset_stats()
             stop = threading.Event()
-            driver = threading.Thread(target=_drive, args=(runtime, stop), daemon=True)
+            driver = threading.Thread(target=drive, args=(runtime, stop), daemon=True)
             driver.start()
             time.sleep(seconds)
             stop.set()
@@ -122,35 +118,6 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-# What a resident says while the loop is measured: the dialog thread understands it in the
-# control process, so its matching competes with the tick for the GIL. The long rambling
-# sentence is the engine's slowest case.
-UTTERANCES = ["what time is it", "tell me a joke", "say that again please", "I feel a bit tired today",
-              "my daughter came round yesterday and we looked at old photographs from the seaside "
-              "and talked about the garden and the dog we used to have",
-              "what's on today", "thank you very much"]
-
-
-def _drive(runtime: Any, stop: threading.Event) -> None:
-    """Exercise the state machine, and talk to the robot, while the loop is measured."""
-    script = ["engage", "speech_start", "heard", "disengage", "help", "ack", "resolve",
-              "privacy_on", "privacy_off", "pause", "resume"]
-    i = 0
-    while not stop.wait(0.25):
-        runtime.inject(script[i % len(script)])
-        if i % 4 == 0:
-            runtime.inject_look(((i * 37) % 200 - 100) / 100, 0.1)
-        if i % 2 == 1:
-            runtime.hear(UTTERANCES[(i // 2) % len(UTTERANCES)])
-        i += 1
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not predicate():
-        time.sleep(0.02)
-
-
 def bench_servo(args: argparse.Namespace) -> dict[str, Any]:
     """Driver round trip and write rate against bare pyserial, through the simulator's pty."""
     import serial
@@ -165,7 +132,7 @@ def bench_servo(args: argparse.Namespace) -> dict[str, Any]:
     targets = {0: 1500.0, 1: 1500.0, 2: 1600.0}
     packet = MaestroBus("unused").packet(targets)
     with SimProcess() as sim:  # the board lives outside this process, as real hardware does
-        _progress(f"bench servo: {count} round trips and writes, bare pyserial and the driver interleaved...")
+        progress(f"bench servo: {count} round trips and writes, bare pyserial and the driver interleaved...")
         bare_port = serial.Serial(sim.port, 115200, timeout=0.1, write_timeout=0.05)
         bus = MaestroBus(sim.port, reply_timeout_s=0.1)
         bus.open()
@@ -256,11 +223,25 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     return {**understanding_bench.bench_understanding(args), **machine()}
 
 
+def bench_fleet(args: argparse.Namespace) -> dict[str, Any]:
+    """A care group: homes bridged to a centre, alert latency against the home broker (robot/bench_fleet.py)."""
+    from robot import bench_fleet as fleet_bench
+
+    return {**fleet_bench.bench_fleet(args), **machine()}
+
+
 def bench_nursecall(args: argparse.Namespace) -> dict[str, Any]:
     """A help alert from the robot to the paging system's ACK through the ESPA gateway (robot/bench_nursecall.py)."""
     from robot import bench_nursecall as nursecall_bench
 
     return {**nursecall_bench.bench_nursecall(args), **machine()}
+
+
+def bench_screen(args: argparse.Namespace) -> dict[str, Any]:
+    """Caption latency on the resident's screen, and the loop with its browser stalled (robot/bench_screen.py)."""
+    from robot import bench_screen as screen_bench
+
+    return {**screen_bench.bench_screen(args), **machine()}
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
@@ -272,5 +253,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "loop": bench_loop,
     "servo": bench_servo,
     "mqtt": bench_mqtt,
+    "screen": bench_screen,
     "nursecall": bench_nursecall,
+    "fleet": bench_fleet,
 }

@@ -4,9 +4,10 @@ The path measured is the real one: the running robot (simulated hardware) raises
 to its outbox, a real mosquitto (TLS, accounts, ACL from scripts/broker-setup.sh) carries it, `carebot
 nursecall` runs as its own process and pages it over ESPA 4.4.4 (master role) through a pseudo-terminal to
 the simulated paging system, which takes the bytes at the pace of a 9600 baud line (7E2: 11 bits a
-character). The baseline, from the same run, is the bare transfer time of the same frames on that line:
-the bytes of the selection, the block, the answers and the EOT, at 11 bits a character, with no protocol
-waits, no broker and no robot. It needs a source checkout and mosquitto, like bench mqtt.
+character). The end is the moment the paging system has the whole block with a good BCC and answers ACK.
+The baseline, from the same run, is the bare transfer time of the frames that cross the line before it:
+the selection, its ACK and the block, at 11 bits a character, with no protocol waits, no broker and no
+robot. It needs a source checkout and mosquitto, like bench mqtt.
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ def bench_nursecall(args: argparse.Namespace) -> dict[str, Any]:
                 if n:  # the first round warms the gateway's connection and the robot's caches
                     latencies.append(call.acked_wall - float(raised["raised_ts"]))
                     block = espa.encode_block(call.block.header, call.block.records)
-                    frames = [espa.poll("1") + espa.enquiry("2"), bytes([espa.ACK]), block, bytes([espa.ACK]),
-                              bytes([espa.EOT])]  # select, ACK, block, ACK, EOT: the call's frames
+                    # what crosses the line before the paging system takes the call: the selection, its ACK,
+                    # the block (the ACK of the block and the EOT follow the moment measured)
+                    frames = [espa.poll("1") + espa.enquiry("2"), bytes([espa.ACK]), block]
                     wire.append(espa.transfer_seconds(frames, BAUD, BITS))
                 runtime.inject_command("resolve", {"alert_id": runtime.help_alert or ""})
                 _until(lambda: runtime.behaviour.state == "idle")

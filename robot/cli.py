@@ -14,7 +14,7 @@ from typing import Any
 
 from robot import __version__
 from robot.dialogs import DialogError
-from robot.errors import EXPECTED, ConfigError
+from robot.errors import EXPECTED, CareBotError, ConfigError
 from robot.status_cli import cmd_audit_verify, cmd_status
 
 
@@ -47,6 +47,8 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         if clock:
             config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
     stage = None
+    if simulate and args.check and args.scenario is None:
+        raise CareBotError("--check goes with --scenario FILE: it checks a scenario's expected outcomes")
     if simulate and args.scenario is not None:  # a scenario's world: its config, broker and staff station
         from robot.scenario_run import Stage
 
@@ -190,6 +192,18 @@ def cmd_version(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------------
 
 
+def _fleet_sim(args: argparse.Namespace) -> int:
+    from robot.fleet.run import cmd_fleet_sim
+
+    return cmd_fleet_sim(args)
+
+
+def _fleet_uplink_check(args: argparse.Namespace) -> int:
+    from robot.fleet.uplink import cmd_uplink_check
+
+    return cmd_uplink_check(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
     from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
@@ -218,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--screen", action="store_true",
                            help="serve the resident's screen (captions and buttons) and print its address")
             p.add_argument("--speak-aloud", action="store_true",
-                           help="say things on the sound card (aplay) instead of writing WAVs to STATE_DIR/speech")
+                           help="say things on the sound card (ALSA) instead of writing WAVs to STATE_DIR/speech")
             p.add_argument("--start", type=_local_time, default=None, metavar="YYYY-MM-DDTHH:MM",
                            help="the simulated clock starts at this local date and time (default: [sim] start, or now)")
             p.add_argument("--speed", type=float, default=None,
@@ -252,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--seconds", type=float, default=10.0, help="how long each measured phase runs")
     p.add_argument("--rate", type=int, default=100, help="loop rate in Hz (bench loop)")
-    p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop)")
-    p.add_argument("--count", type=int, default=2000, help="commands to send (bench servo)")
+    p.add_argument("--workers", type=int, default=3, help="busy worker processes (bench loop, bench screen)")
+    p.add_argument("--count", type=int, default=2000,
+                   help="commands to send (bench servo); sentences, at most 40 (bench screen)")
     p.add_argument("--faults", default=None, help="comma-separated faults to run (bench faults; default: all)")
     p.add_argument("--corpus", type=Path, default=None,
                    help="folder of <language>.yaml items (bench understanding; default: bench/corpus)")
@@ -285,6 +300,31 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
     nursecall_cli.add_parser(sub, with_config)
+
+    p = sub.add_parser("fleet", help="many robots, many homes: the fleet simulator")
+    fsub = p.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
+    f = fsub.add_parser("sim", help="simulate a care group: a broker per home bridged to a central broker",
+                        description="Simulate a care group on this machine: a mosquitto per home, bridged to one "
+                                    "central mosquitto (made by scripts/broker-setup.sh --bridge and "
+                                    "scripts/central-setup.sh), lightweight robots that speak the robot's MQTT "
+                                    "protocol, and a central desk that acknowledges and resolves their help "
+                                    "requests. Prints what the centre saw as JSON; exits 1 if any event was lost.")
+    f.add_argument("--homes", type=int, default=3)
+    f.add_argument("--robots-per-home", type=int, default=5)
+    f.add_argument("--seconds", type=float, default=60.0, help="how long the robots run")
+    f.add_argument("--help-rate", type=float, default=1.0, help="help requests per robot per minute")
+    f.add_argument("--heartbeat", type=float, default=30.0, help="heartbeat period of each robot, seconds")
+    f.add_argument("--processes", type=int, default=2, help="processes the robots are spread over")
+    f.add_argument("--dir", type=Path, default=None, help="keep the brokers' set-up here (default: a temp dir)")
+    f.set_defaults(func=_fleet_sim)
+    u = fsub.add_parser("uplink-check", help="is a home's uplink to the centre answering? (kill it if not)",
+                        description="Log in to a home's uplink broker (scripts/broker-setup.sh --bridge) on its "
+                                    "loopback listener. Exit 0 if it answers; 1 if not, after killing "
+                                    "--restart-unit with SIGKILL so that systemd starts it again.")
+    u.add_argument("--dir", type=Path, required=True, help="the home's broker-setup directory")
+    u.add_argument("--timeout", type=float, default=5.0)
+    u.add_argument("--restart-unit", default=None, help="systemd unit of the uplink, e.g. carebot-uplink")
+    u.set_defaults(func=_fleet_uplink_check)
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)

@@ -246,6 +246,7 @@ class SpeechSection(Section):
                        "residents who hear low tones better.")
     voice: str | None = Field(None, description="espeak-ng voice; default follows robot.language.")
     out_dir: Path | None = Field(None, description="Simulator: write speech to WAV files here, not the sound card.")
+    playback_device: str = Field("default", description="ALSA playback device for speech, or 'sim' (a simulated card).")
     barge_in: bool = Field(False, description=(
         "Listen while speaking, with echo cancellation (libspeexdsp), for stop words and help; "
         "false keeps half duplex (deaf while speaking) for boards that cannot afford it."))

@@ -362,8 +362,8 @@ class MqttLink:
     def _heartbeat(self) -> None:
         self._hb_seq += 1
         fields = {"robot": self.topics.robot, "site": self.topics.site, "boot_id": self.boot_id,
-                  "seq": self._hb_seq, "ts": round(self.wall(), 3), "outbox_pending": self.outbox.pending(),
-                  **self.health}
+                  "seq": self._hb_seq, "event_seq": self._seq, "ts": round(self.wall(), 3),
+                  "outbox_pending": self.outbox.pending(), **self.health}
         fields["faults"] = sorted(set(fields.get("faults", [])) | set(self.faults()))
         try:
             self.client.publish(self.topics.event("heartbeat"), encode("heartbeat", fields), qos=0)

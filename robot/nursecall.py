@@ -95,13 +95,13 @@ class Pager:
     def __init__(self, cfg: NursecallSection, record: PagedRecord, own_robot: str = "") -> None:
         self.cfg = cfg
         self.record = record
-        self.own_robot = own_robot  # the gateway's own fault alerts are for the console, not the pagers
+        self.own_robot = own_robot  # the gateway's own alerts are for the consoles, not the pagers
         self.pending: dict[str, PagingCall] = {}
 
     def take(self, body: dict[str, Any]) -> None:
         """One alert update (already validated): owe a call, or forget one that no longer needs paging."""
-        if body["robot"] == self.own_robot:
-            return
+        if (self.own_robot and body.get("robot") == self.own_robot) or body.get("fault") == "nursecall_link":
+            return  # the gateway's own alerts, and a fault of the paging line itself, are not paged over it
         alert_id, level, state = body["alert_id"], int(body["level"]), body["state"]
         if state in CLOSED or state == "acknowledged":
             self.record.done(alert_id, level, closed=state in CLOSED)

@@ -15,7 +15,7 @@ def cmd_nursecall(args: argparse.Namespace) -> int:
     """Run the gateway until SIGINT or SIGTERM."""
     from robot.config_load import default_config, load_config
     from robot.logs import setup_logging
-    from robot.nursecall_gateway import Gateway, open_line, status_line
+    from robot.nursecall_gateway import Gateway, status_line
 
     cfg = load_config(args.config or default_config())
     setup_logging(args.log_level or cfg.log.level, cfg.log.format)
@@ -30,7 +30,7 @@ def cmd_nursecall(args: argparse.Namespace) -> int:
           f"({cfg.nursecall.baud} {cfg.nursecall.framing}, {cfg.nursecall.role}); record "
           f"{cfg.nursecall.record_file}. While the line cannot be opened or does not answer, staff see the "
           "nursecall_link fault. Ctrl-C stops.", flush=True)
-    runner = threading.Thread(target=gateway.run, args=(lambda: open_line(cfg),), name="nursecall")
+    runner = threading.Thread(target=gateway.run, name="nursecall")
     runner.start()
     while runner.is_alive():
         runner.join(5.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import gc
 import logging
+import os
 import sys
 import time
 import uuid
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hardware.errors import DeviceUnavailable
+from hardware.far_ring import ring_path
 from hardware.maestro_pty import PtyMaestro
 from hardware.pi_health import BoardHealth
 from hardware.reconnect import Reconnector
@@ -39,6 +41,7 @@ from robot.core.guard import Guard, Part
 from robot.core.housekeeping import Housekeeper
 from robot.core.inputs import ButtonPress, Inbox, LookAtPoint, PartFault, PlayGesture, StaffCommand, Trigger, Utterance
 from robot.core.machine import StateMachine
+from robot.core.paging import RobotPaging
 from robot.core.perception import Perception
 from robot.core.privacy import SensorControl
 from robot.core.schedule import Schedule
@@ -58,6 +61,7 @@ from robot.loop import ControlLoop
 from robot.messages import Message
 from robot.motion import MotionController
 from robot.mqtt_link import MqttLink
+from robot.nursecall_line import open_line, worst_send_s
 from robot.outbox import Outbox
 from robot.supervisor import Supervisor, WorkerSpec
 
@@ -81,6 +85,7 @@ class Runtime:
         self.inbox = Inbox()
         self.sim: PtyMaestro | None = None
         self.link: MqttLink | None = None
+        self.paging: RobotPaging | None = None  # the robot's own ESPA output, when configured
         self.published: collections.deque[Publish] = collections.deque(maxlen=1000)
         self.alert_updates: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.said: collections.deque[Say] = collections.deque(maxlen=1000)
@@ -128,6 +133,7 @@ class Runtime:
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
                                   self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
+        self._build_paging()
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
         self.screen = ScreenChannel(self.workers, self.inbox, record)
         self.workers.on("screen_press", self.screen.on_press)
@@ -182,7 +188,17 @@ class Runtime:
             # a wedged utterance must not deafen the robot: a fresh thread takes the next one
             g.part("dialog", self.dialog.step, wake=self.dialog.wake, replace_on_stall=True),
             g.part("board", self.board.step, wake=self.board.wake),
-        ]
+        ] + ([g.part("paging", self.paging.step, close=self.paging.close, wake=self.paging.wake,
+                     stall_s=worst_send_s(self.config.nursecall))] if self.paging else [])
+
+    def _build_paging(self) -> None:
+        """The robot's own ESPA output, when its config enables one (robot/core/paging.py)."""
+        nc = self.config.nursecall
+        if nc.enabled:
+            self.paging = RobotPaging(nc, self.config.robot.id, lambda: open_line(nc), self.inbox.put)
+            self.staff.observers.append(self.paging.offer)
+            for alert in self._restored:
+                self.paging.offer(alert.update())
 
     def _build_devices(self) -> None:
         cfg = self.config
@@ -256,6 +272,7 @@ class Runtime:
         self.servos.close()
         if self.sim is not None:
             self.sim.stop()
+        ring_path(os.getpid()).unlink(missing_ok=True)  # the robot's last words, held for the echo canceller
         self.housekeeper.record("stop", {"boot_id": self.boot_id})
         parts["housekeeping"].stop()
 
@@ -358,16 +375,17 @@ def default_workers(config: Config) -> list[WorkerSpec]:
     """The worker processes the config asks for."""
     specs = []
     s = config.speech
+    ring = str(ring_path(os.getpid())) if s.barge_in else None  # speech out's played audio, to speech in
     if s.enabled:
         specs.append(WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", {
             "model": str(s.model), "source": s.source, "device": s.device, "endpoint_s": s.endpoint_s,
             "vad_aggressiveness": s.vad_aggressiveness, "min_rms": s.min_rms, "alternatives": s.alternatives,
-            "barge_in": s.barge_in, "aec": s.echo_cancel,
+            "barge_in": s.barge_in, "aec": s.echo_cancel, "far_ring": ring,
             "room": {"delay_ms": s.room_delay_ms, "attenuation_db": s.room_attenuation_db,
                      "noise_db": s.room_noise_db}}))
         specs.append(WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker", {
             "voice": s.voice or VOICES[config.robot.language], "pitch": s.pitch,
-            "out_dir": str(s.out_dir) if s.out_dir else None}))
+            "out_dir": str(s.out_dir) if s.out_dir else None, "playback_device": s.playback_device, "far_ring": ring}))
     if config.vision.enabled:
         specs.append(WorkerSpec("vision", "robot.workers.vision:VisionWorker", config.vision.worker_options()))
     if config.screen.enabled:

@@ -8,12 +8,28 @@
 #   scripts/broker-setup.sh DIR --site SITE --robot ID [--robot ID ...] --staff NAME [--staff NAME ...]
 #                           [--host HOSTNAME] [--port 8883] [--bind ADDRESS] [--days 825] [--run-as USER]
 #                           [--home-assistant NAME] [--discovery-prefix homeassistant] [--nursecall NAME]
+#                           [--bridge HOST:PORT --bridge-dir DIR [--uplink-port PORT] [--bridge-queue 5000]]
 #
 # mosquitto started as root switches to the user "mosquitto" (or --run-as USER) before it
 # reads the password file and key, so those are given to that user.
 #
 # --home-assistant NAME adds an account for Home Assistant that may read each robot's `status` and
 # `device` topics and the discovery topics, and nothing else: no alert or activity can reach it.
+#
+# --bridge HOST:PORT links this home to a care group's central broker (scripts/central-setup.sh, or an EMQX
+# cluster: docs/fleet.md) over TLS with the home's own client certificate, from --bridge-dir (ca.crt, bridge.crt,
+# bridge.key: what central-setup.sh writes to its homes/SITE/). Only this site's tree crosses: status, heartbeat,
+# device, activity and the alert lifecycle go up; staff commands for this site's robots come down; nothing else.
+#
+# The bridge runs in a broker of its own, the uplink (DIR/uplink/mosquitto.conf), never in the home's broker:
+# mosquitto 2.0.11 (Debian bookworm, Raspberry Pi OS) busy-loops and stops serving every client within seconds
+# when a bridge's TLS handshake is cut short (a central load balancer that accepts and closes), and ignores
+# SIGTERM. In the uplink that costs the centre's copy until `carebot fleet uplink-check` kills and restarts it;
+# in the home's broker it would cost the home its alerts. The uplink logs in to the home's broker as the account
+# "uplink" (ACL: read the upward topics, write the commands), and both its sessions are persistent
+# (cleansession false): alerts raised while the link is down wait, at most --bridge-queue messages, and go up
+# when it returns. Its state is published (retained, 1 up, 0 down) on carebot/v1/SITE/_bridge/state, here and at
+# the centre. Its loopback listener (--uplink-port, default the home port + 1) serves only the health check.
 #
 # Writes DIR/mosquitto.conf, passwd, acl, ca.crt, ca.key, server.crt, server.key, and
 # DIR/secrets/<account>.password (give each robot its own file; mode 600).
@@ -25,6 +41,7 @@ die() { echo "broker-setup: $*" >&2; exit 2; }
 dir="$1"; shift
 site=""; host="localhost"; port=8883; bind="0.0.0.0"; days=825; run_as="mosquitto"
 robots=(); staff=(); ha=""; prefix="homeassistant"; nursecall=""
+bridge=""; bridge_dir=""; bridge_queue=5000; uplink_port=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --site) site="$2"; shift 2 ;;
@@ -38,6 +55,10 @@ while [ $# -gt 0 ]; do
         --home-assistant) ha="$2"; shift 2 ;;
         --discovery-prefix) prefix="$2"; shift 2 ;;
         --nursecall) nursecall="$2"; shift 2 ;;
+        --bridge) bridge="$2"; shift 2 ;;
+        --bridge-dir) bridge_dir="$2"; shift 2 ;;
+        --bridge-queue) bridge_queue="$2"; shift 2 ;;
+        --uplink-port) uplink_port="$2"; shift 2 ;;
         *) die "unknown option $1" ;;
     esac
 done
@@ -47,6 +68,7 @@ token='^[a-z0-9][a-z0-9_-]{0,31}$'
 for r in "${robots[@]}"; do
     [[ "$r" =~ $token ]] || die "robot id '$r' is not a lower-case token"
     [[ "$r" != staff* ]] || die "robot id '$r' may not start with 'staff'"
+    [ "$r" != uplink ] || die "robot id 'uplink' is the bridge's account"
 done
 for s in "${staff[@]}"; do [[ "$s" =~ ^staff[a-z0-9_-]*$ ]] || die "staff account '$s' must start with 'staff'"; done
 if [ -n "$ha" ]; then
@@ -59,6 +81,16 @@ if [ -n "$nursecall" ]; then
     for r in "${robots[@]}"; do [ "$r" != "$nursecall" ] || die "--nursecall account '$nursecall' is also a robot id"; done
 fi
 [[ "$prefix" =~ ^[a-z0-9_-]{1,32}$ ]] || die "--discovery-prefix must be a lower-case token, got '$prefix'"
+if [ -n "$bridge" ]; then
+    [[ "$bridge" =~ ^[A-Za-z0-9.:-]+:[0-9]{1,5}$ ]] || die "--bridge must be HOST:PORT, got '$bridge'"
+    [ -n "$bridge_dir" ] || die "--bridge needs --bridge-dir with ca.crt, bridge.crt and bridge.key"
+    for f in ca.crt bridge.crt bridge.key; do
+        [ -s "$bridge_dir/$f" ] || die "--bridge-dir $bridge_dir has no $f (scripts/central-setup.sh writes them)"
+    done
+    [[ "$bridge_queue" =~ ^[0-9]+$ ]] && [ "$bridge_queue" -ge 100 ] || die "--bridge-queue must be 100 or more"
+    [ -n "$uplink_port" ] || uplink_port=$((port + 1))
+    [[ "$uplink_port" =~ ^[0-9]+$ ]] && [ "$uplink_port" != "$port" ] || die "--uplink-port must be a port other than --port"
+fi
 command -v mosquitto_passwd >/dev/null || die "mosquitto_passwd not found (apt-get install mosquitto)"
 
 mkdir -p "$dir/secrets"
@@ -86,6 +118,7 @@ chmod 644 "$dir/ca.crt" "$dir/server.crt"
 accounts=("${robots[@]}" "${staff[@]}")
 [ -z "$ha" ] || accounts+=("$ha")
 [ -z "$nursecall" ] || accounts+=("$nursecall")
+[ -z "$bridge" ] || accounts+=(uplink)
 for account in "${accounts[@]}"; do
     secret="$dir/secrets/$account.password"
     [ -s "$secret" ] || openssl rand -hex 24 > "$secret"
@@ -127,6 +160,18 @@ done
         echo "topic read carebot/v1/$site/+/alert"
         echo "topic read carebot/v1/$site/+/alert/+"
     fi
+    if [ -n "$bridge" ]; then
+        echo
+        echo "# The uplink to the care group's centre: reads the upward topics, writes commands and its state."
+        echo "user uplink"
+        echo "topic deny carebot/v1/$site/uplink/#"   # the robot patterns would let it pose as a robot named uplink
+        for kind in status heartbeat device activity alert; do
+            echo "topic read carebot/v1/$site/+/$kind"
+        done
+        echo "topic read carebot/v1/$site/+/alert/+"
+        echo "topic write carebot/v1/$site/+/cmd/+"
+        echo "topic write carebot/v1/$site/_bridge/state"
+    fi
 } > "$dir/acl"
 
 cat > "$dir/mosquitto.conf" <<CONF
@@ -155,10 +200,99 @@ persistence_location $dir/data/
 autosave_on_changes true
 autosave_interval 1
 CONF
+if [ -n "$bridge" ]; then
+    printf '\n# What waits for the uplink while it is down or restarting (QoS 1 messages).\nmax_queued_messages %s\n' \
+        "$bridge_queue" >> "$dir/mosquitto.conf"
+    up="$dir/uplink"
+    mkdir -p "$up/data"
+    chmod 755 "$up"
+    cp "$bridge_dir/ca.crt" "$up/central-ca.crt"
+    cp "$bridge_dir/bridge.crt" "$bridge_dir/bridge.key" "$up/"
+    chmod 644 "$up/central-ca.crt" "$up/bridge.crt"
+    secret="$dir/secrets/health.password"
+    [ -s "$secret" ] || openssl rand -hex 24 > "$secret"
+    : > "$up/passwd"
+    mosquitto_passwd -b "$up/passwd" health "$(cat "$secret")"
+    printf '# Generated by scripts/broker-setup.sh: the health check may read the uptime, nothing else.\nuser health\ntopic read $SYS/broker/uptime\n' > "$up/acl"
+    chmod 644 "$up/acl"
+    p="carebot/v1/$site/"
+    cat > "$up/mosquitto.conf" <<CONF
+# Generated by scripts/broker-setup.sh for site $site: the uplink between this home's broker and the centre.
+# It holds the home's account password: readable by its user only.
+user $run_as
+per_listener_settings false
+allow_anonymous false
+password_file $up/passwd
+acl_file $up/acl
+persistence true
+persistence_location $up/data/
+autosave_on_changes true
+autosave_interval 1
+# Messages held for the centre while the link is down (QoS 1; heartbeats, QoS 0, are not held).
+max_queued_messages $bridge_queue
+
+# Loopback only, for \`carebot fleet uplink-check\`: a broker that answers here is not wedged.
+listener $uplink_port 127.0.0.1
+protocol mqtt
+
+# This home's broker: the upward topics come in, the centre's commands go out.
+connection home
+address 127.0.0.1:$port
+bridge_protocol_version mqttv311
+remote_clientid uplink
+remote_username uplink
+remote_password $(cat "$dir/secrets/uplink.password")
+local_clientid uplink-home
+cleansession false
+local_cleansession false
+bridge_cafile $dir/ca.crt
+bridge_tls_version tlsv1.2
+bridge_insecure false
+keepalive_interval 15
+restart_timeout 1 5
+notifications false
+topic +/status in 1 $p $p
+topic +/heartbeat in 0 $p $p
+topic +/device in 1 $p $p
+topic +/activity in 1 $p $p
+topic +/alert in 1 $p $p
+topic +/alert/+ in 1 $p $p
+topic +/cmd/+ out 1 $p $p
+topic _bridge/state out 1 $p $p
+
+# The centre: the same topics up, this site's commands down, nothing else.
+connection central
+address $bridge
+bridge_protocol_version mqttv311
+remote_clientid bridge-$site
+local_clientid uplink-central
+cleansession false
+local_cleansession false
+bridge_cafile $up/central-ca.crt
+bridge_certfile $up/bridge.crt
+bridge_keyfile $up/bridge.key
+bridge_tls_version tlsv1.2
+bridge_insecure false
+keepalive_interval 15
+restart_timeout 1 10
+notifications true
+notification_topic ${p}_bridge/state
+topic +/status out 1 $p $p
+topic +/heartbeat out 0 $p $p
+topic +/device out 1 $p $p
+topic +/activity out 1 $p $p
+topic +/alert out 1 $p $p
+topic +/alert/+ out 1 $p $p
+topic +/cmd/+ in 1 $p $p
+CONF
+    chmod 600 "$up/mosquitto.conf" "$up/bridge.key" "$up/passwd"
+fi
 chmod 644 "$dir/mosquitto.conf" "$dir/acl"
 chmod 600 "$dir/passwd"
 mkdir -p "$dir/data"
 if [ "$(id -u)" -eq 0 ] && id "$run_as" >/dev/null 2>&1; then
     chown "$run_as": "$dir/passwd" "$dir/server.key" "$dir/data"
+    [ -z "$bridge" ] || chown -R "$run_as": "$dir/uplink"
 fi
 echo "broker-setup: wrote $dir/mosquitto.conf; accounts: ${accounts[*]}"
+[ -z "$bridge" ] || echo "broker-setup: wrote $dir/uplink/mosquitto.conf: the uplink to $bridge (health on 127.0.0.1:$uplink_port)"

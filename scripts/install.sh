@@ -8,7 +8,8 @@
 #   1. system packages (apt-get): Python, espeak-ng, ALSA tools, libspeexdsp, picamera2 where offered
 #   2. a `carebot` system user in the dialout, audio and video groups (no login, no home of its own)
 #   3. /opt/carebot: the dialog packs, README and example configs, and a virtualenv in
-#      /opt/carebot/venv with CareBot installed in it (with the system's site packages, for picamera2)
+#      /opt/carebot/venv with CareBot installed in it (with the system's site packages, for picamera2);
+#      /usr/local/bin/carebot links to its command
 #   4. /etc/carebot (root:carebot, 0750): carebot.toml from config/robot.example.toml and
 #      carebot-sim.toml for the simulator, each only if missing; secret files in it are made
 #      readable by the carebot user only (0600); /var/lib/carebot (0700) for the state
@@ -69,11 +70,25 @@ put() {  # put MODE SOURCE DEST
 }
 
 # 1. System packages.
-packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils libspeexdsp1 ca-certificates)
-if [ -z "$skip_system" ] && apt-cache show python3-picamera2 >/dev/null 2>&1; then
-    packages+=(python3-picamera2)  # the Raspberry Pi camera module; only on Raspberry Pi OS
+# chromium and fonts: the resident's screen in kiosk mode on the robot's display
+packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils libspeexdsp1 ca-certificates
+          chromium fonts-dejavu-core fonts-noto-cjk)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+missing=("${packages[@]}")
+if [ -z "$skip_system" ]; then
+    missing=()
+    for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
+    if ((${#missing[@]})); then apt-get update -qq; fi
+    # the Raspberry Pi camera module's library: offered on Raspberry Pi OS only
+    if ! installed python3-picamera2 && apt-cache show python3-picamera2 >/dev/null 2>&1; then
+        missing+=(python3-picamera2)
+    fi
+else
+    echo "apt-get update -qq" >> "$skipped"
 fi
-system env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+if ((${#missing[@]})); then
+    system env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
 # 2. The carebot user.
 if [ -n "$skip_system" ] || ! id carebot >/dev/null 2>&1; then
@@ -88,6 +103,7 @@ chmod 755 "$opt" "$opt/dialogs" "$opt/config"
 for lang in "$src"/dialogs/*/; do
     lang="$(basename "$lang")"
     put 644 "$src/dialogs/$lang/pack.yaml" "$opt/dialogs/$lang/pack.yaml"
+    put 644 "$src/dialogs/$lang/screen.yaml" "$opt/dialogs/$lang/screen.yaml"  # the resident's screen's words
     chmod 755 "$opt/dialogs/$lang"
 done
 put 644 "$src/README.md" "$opt/README.md"
@@ -105,6 +121,10 @@ else
     echo "install: CareBot $("$venv/bin/carebot" version) in $venv"
 fi
 
+# The technician's command, on the PATH.
+mkdir -p "$r/usr/local/bin"
+ln -sfn /opt/carebot/venv/bin/carebot "$r/usr/local/bin/carebot"
+
 # 4. Config and state. The config is the technician's: written once, never overwritten.
 etc="$r/etc/carebot"
 mkdir -p "$etc"
@@ -115,8 +135,10 @@ if [ ! -e "$etc/carebot.toml" ]; then
     echo "install: wrote $etc/carebot.toml (edit it, then: carebot config check /etc/carebot/carebot.toml)"
 fi
 if [ ! -e "$etc/carebot-sim.toml" ]; then
+    # On a board the simulator spares the SD card too: its status file in RAM, its audit log in batches.
     sed -e 's|^state_dir = .*|state_dir = "/var/lib/carebot-sim"|' -e 's|^path = "../dialogs"|path = "/opt/carebot/dialogs"|' \
-        "$src/config/carebot.toml" > "$etc/carebot-sim.toml"
+        -e 's|^\[loop\]$|[loop]\nstatus_file = "/run/carebot-sim/status.json"|' \
+        -e 's|^audit_flush_s = .*|audit_flush_s = 1.0|' "$src/config/carebot.toml" > "$etc/carebot-sim.toml"
     echo "install: wrote $etc/carebot-sim.toml"
 fi
 chmod 640 "$etc/carebot.toml" "$etc/carebot-sim.toml"
@@ -137,12 +159,20 @@ done
 units="$r/etc/systemd/system"
 put 644 "$src/systemd/carebot.service" "$units/carebot.service"
 put 644 "$src/systemd/carebot-sim.service" "$units/carebot-sim.service"
+# The resident's screen: a user unit the display's user enables (README, "On a real robot", step 8).
+put 755 "$src/scripts/screen-kiosk.sh" "$opt/scripts/screen-kiosk.sh"
+chmod 755 "$opt/scripts"
+put 644 "$src/systemd/user/carebot-screen.service" "$r/etc/systemd/user/carebot-screen.service"
 put 644 "$src/config/udev/99-carebot-maestro.rules" "$r/etc/udev/rules.d/99-carebot-maestro.rules"
 put 644 "$src/config/journald/carebot.conf" "$r/etc/systemd/journald.conf.d/carebot.conf"
-system udevadm control --reload-rules
-system udevadm trigger --subsystem-match=tty --action=add
-system systemctl daemon-reload
-system systemctl restart systemd-journald
+# Reload what runs now, if anything runs: in a chroot (an image being built) nothing does, and
+# enabling the unit is all there is to do (the links take effect at first boot).
+if [ -n "$skip_system" ] || [ -d /run/systemd/system ]; then
+    system udevadm control --reload-rules
+    system udevadm trigger --subsystem-match=tty --action=add
+    system systemctl daemon-reload
+    system systemctl restart systemd-journald
+fi
 system systemctl enable carebot.service
 
 echo "install: done. Next: edit /etc/carebot/carebot.toml, put the MQTT password in /etc/carebot/mqtt-password"

@@ -38,16 +38,24 @@ system() {
 units="$r/etc/systemd/system"
 for unit in carebot.service carebot-sim.service; do
     if [ -e "$units/$unit" ]; then
-        system systemctl disable --now "$unit"
+        if [ -n "$skip_system" ] || [ -d /run/systemd/system ]; then
+            system systemctl disable --now "$unit"
+        else
+            system systemctl disable "$unit"  # in a chroot: nothing runs to stop
+        fi
         rm -f "$units/$unit"
         echo "uninstall: removed $units/$unit"
     fi
 done
-rm -f "$r/etc/udev/rules.d/99-carebot-maestro.rules" "$r/etc/systemd/journald.conf.d/carebot.conf"
+rm -f "$r/etc/udev/rules.d/99-carebot-maestro.rules" "$r/etc/systemd/journald.conf.d/carebot.conf" \
+    "$r/etc/systemd/user/carebot-screen.service"
 rmdir "$r/etc/systemd/journald.conf.d" 2>/dev/null || true
-system systemctl daemon-reload
-system udevadm control --reload-rules
+if [ -n "$skip_system" ] || [ -d /run/systemd/system ]; then
+    system systemctl daemon-reload
+    system udevadm control --reload-rules
+fi
 rm -rf "$r/opt/carebot"
+[ "$(readlink "$r/usr/local/bin/carebot" 2>/dev/null)" != /opt/carebot/venv/bin/carebot ] || rm -f "$r/usr/local/bin/carebot"
 echo "uninstall: removed $r/opt/carebot"
 
 if [ -n "$purge" ]; then

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hardware.audio import espeak_pcm
-from robot import console
+from robot import console, sim_speech
 from robot.config import Config
 from robot.runtime import Runtime
 
@@ -108,10 +108,21 @@ def test_half_duplex_stays_a_config_choice(config: Config, tmp_path: Path) -> No
     rt = robot(config, tmp_path, barge_in=False)
     try:
         speak_during_greeting(rt, tmp_path, "그만 말해")
-        assert wait_for(lambda: not rt.speech.busy and len(rt.speech.jobs.history) >= 2, 60)
+        jobs = rt.speech.jobs
+        assert wait_for(lambda: not rt.speech.busy and len(jobs.history) >= 2, 60)
         # deaf while speaking: the greeting was said in full and nothing was heard over it
-        assert [e.outcome for e in rt.speech.jobs.history] == ["finished"] * len(rt.speech.jobs.history)
+        assert [e.outcome for e in jobs.history] == ["finished"] * len(jobs.history)
         assert rt.barge.counts == {"stop": 0, "help_heard": 0}
+        assert "speech" not in rt.behaviour.facts.faults and not rt.alert_updates and not jobs.muted
+        assert rt.status()["speech"] == {"outstanding": 0, "speech_in_muted": False, "speech_out_up": True,
+                                         "finished": len(jobs.history), "failed": 0, "cancelled": 0}
+        # and listening once it has finished: "넘어졌어요" (I have fallen), the console's `play help`
+        rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
+        assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
+            rt.behaviour.state, rt.behaviour.history[-5:], list(rt.alert_updates))
+        assert rt.behaviour.state == "alerting"
+        assert wait_for(lambda: any(e.outcome == "finished" for e in list(jobs.history)[2:]), 30)
+        assert [s.key for s in rt.said][-1] == "help_called"
     finally:
         rt.stop()
 

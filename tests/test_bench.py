@@ -36,3 +36,13 @@ def test_bench_servo_compares_the_driver_with_bare_pyserial() -> None:
         assert isinstance(figures, dict) and figures["p50_us"] > 0 and figures["rate_per_s"] > 0
     assert isinstance(result["round_trip_overhead"], float)
 
+
+
+def test_bench_screen_times_captions_against_a_bare_event_and_the_loop_with_the_browser_stalled() -> None:
+    result = bench("screen", "--seconds", "1", "--workers", "0", "--count", "3")
+    assert result["caption_latency"]["n"] == result["bare_sse_round_trip"]["n"] == 3  # type: ignore[index]
+    assert result["p50_ratio_to_bare"] is not None
+    loop = result["loop"]
+    assert isinstance(loop, dict) and set(loop) == {"live", "stalled", "disconnected"}
+    assert all(90 <= phase["ticks"] <= 101 for phase in loop.values())  # 1 s of each, 100 Hz
+    assert result["screen_worker_running_after"] is True  # a stalled, then killed, browser never took it down

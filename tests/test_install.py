@@ -1,9 +1,12 @@
 """scripts/install.sh and uninstall.sh against a scratch root: the same tree however often it runs,
 secrets for the carebot user alone, a technician's config never overwritten, and the state kept.
 
-A scratch root, not a debootstrap chroot: making one needs a Debian mirror and minutes per run. So
-apt-get, useradd, chown, systemctl and udevadm are recorded rather than run (the test checks the
-record), and the virtualenv step (PyPI, minutes) is recorded too.
+A scratch root, not a debootstrap chroot: a minimal bookworm chroot took 2.5 minutes to make here
+(plus 20 s for systemd and udev) and needs a Debian mirror, too much for every test run. So apt-get,
+useradd, chown, systemctl and udevadm are recorded rather than run (the test checks the record), and
+the virtualenv step (PyPI, a minute or more) is recorded too. By hand in such a chroot, the script ran
+for real twice with the same result (packages, user and groups, owners and modes, the unit enabled
+offline), udevadm parsed the rule without complaint, and uninstall kept the state until --purge.
 """
 
 from __future__ import annotations
@@ -79,7 +82,11 @@ def test_what_the_install_puts_where(installed: Path) -> None:
     rule = (installed / "etc/udev/rules.d/99-carebot-maestro.rules").read_text()
     assert 'SYMLINK+="carebot-servo"' in rule and 'ENV{ID_VENDOR_ID}=="1ffb"' in rule and "008a" in rule
     assert (installed / "etc/systemd/journald.conf.d/carebot.conf").is_file()
+    assert os.readlink(installed / "usr/local/bin/carebot") == "/opt/carebot/venv/bin/carebot"
     assert (installed / "opt/carebot/dialogs/en/pack.yaml").read_bytes() == (ROOT / "dialogs/en/pack.yaml").read_bytes()
+    assert (installed / "opt/carebot/dialogs/ko/screen.yaml").is_file()  # [screen] is on in the example config
+    assert mode("opt/carebot/scripts/screen-kiosk.sh") == 0o755
+    assert (installed / "etc/systemd/user/carebot-screen.service").is_file()
     assert 'port = "/dev/carebot-servo"' in (installed / "etc/carebot/carebot.toml").read_text()
     done = (installed / "opt/carebot/install-skipped.txt").read_text().splitlines()
     assert any(line.startswith("env DEBIAN_FRONTEND=noninteractive apt-get install") and "espeak-ng" in line
@@ -98,6 +105,8 @@ def test_the_installed_configs_pass_the_config_check(installed: Path, tmp_path: 
     sim.write_text((installed / "etc/carebot/carebot-sim.toml").read_text().replace(
         "/opt/carebot/", f"{installed}/opt/carebot/").replace("/var/lib/", f"{tmp_path}/"))
     assert check_config(sim) == []
+    text = sim.read_text()
+    assert 'status_file = "/run/carebot-sim/status.json"' in text and "audit_flush_s = 1.0" in text
 
 
 def test_uninstall_keeps_config_and_state_unless_purged(installed: Path, tmp_path: Path) -> None:
@@ -110,7 +119,9 @@ def test_uninstall_keeps_config_and_state_unless_purged(installed: Path, tmp_pat
     assert not (root / "opt/carebot").exists()
     assert not (root / "etc/systemd/system/carebot.service").exists()
     assert not (root / "etc/udev/rules.d/99-carebot-maestro.rules").exists()
+    assert not (root / "etc/systemd/user/carebot-screen.service").exists()
     assert not (root / "etc/systemd/journald.conf.d").exists()
+    assert not (root / "usr/local/bin/carebot").is_symlink()
     assert audit.read_text() == "{}\n" and (root / "etc/carebot/carebot.toml").is_file()
     out = run(UNINSTALL, root, "--purge")
     assert "would run: userdel carebot" in out

@@ -83,7 +83,7 @@ def test_a_hung_worker_is_replaced_and_every_sentence_ends_once(tmp_path: Path) 
     """SIGSTOP (hung, not dead) for longer than the hang timeout, in the middle of a sentence."""
     h = start(tmp_path, tmp_path / "said")
     try:
-        jobs = [h.say(LONG) for _ in range(3)]
+        jobs = [h.say(text) for text in (LONG, SHORT[1], SHORT[2])]  # hung in the long one
         assert h.until(lambda: h.jobs.outstanding and any(m.kind == "speaking_started" for m in h.messages), 30)
         pid = h.sup.health()["speech_out"].pid
         assert pid is not None

@@ -236,6 +236,7 @@ def test_the_head_turns_to_the_engaged_face_and_returns(config: Config) -> None:
     try:
         # demo scene: the person stands right of centre from 8 s, turns away at 22 s and leaves by 32 s
         assert wait_for(lambda: rt.behaviour.state == "engaged", 20)
+        assert wait_for(lambda: [s.key for s in rt.said][:2] == ["greeting", "disclosure"], 2)  # greeted at once
         assert wait_for(lambda: rt.motion.angles()["pan"] < -12, 5)  # 0.72 of the width: pan right
         # the simulated camera rides on the head, so the face comes to the middle of the image
         assert wait_for(lambda: rt.last_target is not None and abs(rt.last_target[0] - 0.5) < 0.08, 5)

@@ -90,7 +90,8 @@ class PartFault:
 
 @dataclass(frozen=True)
 class BoardFault:
-    """The board watch saw a fault begin (raised) or end (cleared): undervoltage, throttled, disk_low."""
+    """A watched device saw a fault begin (raised) or end (cleared): the board's undervoltage, throttled and
+    disk_low, the paging line's nursecall_link. Staff see it; the robot carries on."""
 
     reason: str
     raised: bool

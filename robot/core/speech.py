@@ -95,7 +95,7 @@ class SpeechChannel:
         self.fault = fault
         self.said_text: collections.deque[str] = collections.deque(maxlen=200)
         self.stand_in = StandIn(clock=clock or Clock())
-        self.jobs = SpeechJobs(workers, speech_in=self.worker_in, soft_stop=config.out_dir is not None)
+        self.jobs = SpeechJobs(workers, speech_in=self.worker_in)
         self.faulted = False  # a sentence failed and none has been spoken in full since
         self.rate_wpm = float(config.rate_wpm)
         self.started = started  # the speech-start event: a sentence's words as the robot begins to say them

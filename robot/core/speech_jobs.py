@@ -76,10 +76,9 @@ class _Job:
 class SpeechJobs:
     """Outstanding speech-out jobs and the mute state of speech in that follows from them."""
 
-    def __init__(self, workers: Workers, *, speech_in: bool = True, soft_stop: bool = False) -> None:
+    def __init__(self, workers: Workers, *, speech_in: bool = True) -> None:
         self.workers = workers
         self.has_speech_in = speech_in
-        self.soft_stop = soft_stop  # the worker can cut its playback itself (the simulator's WAV playback)
         self._jobs: dict[int, _Job] = {}  # in job order
         self._ids = itertools.count(1)
         self.worker_up = False  # speech out said `ready` and has not died since
@@ -120,17 +119,14 @@ class SpeechJobs:
     def stop(self) -> Update:
         """Silence speech at once: every outstanding job is cancelled.
 
-        Where the worker plays WAVs itself it is told to stop and clears its queue (tens of
-        milliseconds, no restart). On the sound card killing the worker is the only sure way to
-        cut a sentence off (pyttsx3 cannot be interrupted); its queue goes with it.
+        The worker plays the audio itself (on the sound card, or by time in the simulator): it is
+        told to be silent, clears its queue and drops what it plays within a block, without a
+        restart. A sentence still being synthesised finishes unheard.
         """
         if not self._jobs:
             return Update()
-        if self.worker_up and self.soft_stop:
+        if self.worker_up:
             self.workers.send(SPEECH_OUT, "silence")
-        elif self.worker_up:
-            self.worker_up = False  # until the fresh process says ready
-            self.workers.restart(SPEECH_OUT, "stop")
         return self._end(list(self._jobs), "cancelled", "stop")
 
     def on_message(self, msg: Message) -> Update | None:

@@ -54,6 +54,7 @@ class StaffChannel:
         self.schedule = schedule
         self.published = published
         self.alert_updates = alert_updates
+        self.observers: list[Callable[[dict[str, Any]], None]] = []  # also told each update (never blocking)
         self.help_alert: str | None = None
         self._fault_alerts: dict[str, str] = {}  # fault reason -> its robot_fault alert
         self._restored_help: str | None = None  # state of a help alert restored at start, until announced
@@ -122,6 +123,8 @@ class StaffChannel:
     def send_alert(self, update: dict[str, Any]) -> None:
         """Hand one alert update to the link and the audit log."""
         self.alert_updates.append(update)
+        for observe in self.observers:
+            observe(update)
         if self.link is not None:
             self.link.submit("alert", update)
         self.record("alert", {k: update[k] for k in ("type", "priority", "state", "room")})

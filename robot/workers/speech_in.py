@@ -31,6 +31,7 @@ import numpy as np
 from hardware.audio import wav_pcm16k
 from hardware.echo import EchoCanceller, FarEnd
 from hardware.errors import DeviceUnavailable, HardwareError
+from hardware.far_ring import FarRing
 from hardware.microphone import FRAME_BYTES, FRAME_S, RATE, AlsaMicrophone, Microphone, WavMicrophone
 from hardware.recogniser import VoskRecogniser
 from hardware.room import Room, pcm
@@ -85,6 +86,9 @@ class SpeechInWorker(Worker):
         self.far = FarEnd()
         self.aec = EchoCanceller() if self.barge_in and o.get("aec", True) else None
         self.room = Room(**dict(o.get("room") or {}))
+        # on the robot, speech out hands over what the sound card plays through shared memory
+        ring = o.get("far_ring") if self.aec is not None and self.source == "alsa" else None
+        self.ring = FarRing(Path(str(ring))) if ring else None
         self.mic_t0 = 0.0  # the simulated microphone's clock: frame k was captured at mic_t0 + k * FRAME_S
         self.mic_frames = 0
         self.learned_s = 0.0  # seconds of the robot's voice the canceller has learnt from
@@ -199,7 +203,11 @@ class SpeechInWorker(Worker):
     def _frames(self) -> list[bytes]:
         if self.source == "alsa":
             frames = self.mic.frames()
-            return [self._cancel(f, time.monotonic() - FRAME_S) for f in frames] if self.aec is not None else frames
+            if self.aec is None or not frames:
+                return frames
+            t = time.monotonic() - FRAME_S * len(frames)  # when the first was captured, less arecord's period
+            self._pull_far_end(time.monotonic())
+            return [self._cancel(f, t + i * FRAME_S) for i, f in enumerate(frames)]
         if self.barge_in:
             return self._room_frames()
         return self.mic.frames()
@@ -229,6 +237,17 @@ class SpeechInWorker(Worker):
         if not self.wav.queue and not self.far.active(now):
             self.mic_t0 = 0.0
         return out
+
+    def _pull_far_end(self, now: float) -> None:
+        """The blocks the sound card was given since the last frame (speech out's ring) onto the timeline."""
+        if self.ring is None:
+            return
+        blocks, cut = self.ring.read()
+        if cut is not None:
+            self.far.cut(cut)
+        for t0, block in blocks:
+            self.far.add(t0, block)
+        self.far.active(now)  # forgets what has long been played
 
     def _cancel(self, frame: bytes, t: float) -> bytes:
         """The frame captured at `t` less the echo of what the speaker played then."""
@@ -316,3 +335,5 @@ class SpeechInWorker(Worker):
 
     def teardown(self) -> None:
         self.mic.close()
+        if self.ring is not None:
+            self.ring.close()

@@ -18,35 +18,42 @@ and the control process sends the sentences that had not started again (a repeat
 is ignored, so a sentence is never said twice). To stop speech at once the control process
 kills this worker, and its queue with it.
 
-The loudspeaker is a device (hardware/loudspeaker.py). On the robot each sentence is made
-into a WAV in memory (/dev/shm) and streamed to `aplay`
-through a small pipe, and the file is deleted at once: the sentence ends when aplay exits, a
-sound card that fails is a failed sentence (pyttsx3's own playback ignored aplay's exit code and
-left its WAV in /tmp), and when this worker is killed the stream stops, so aplay falls silent
-within its 0.2 s buffer instead of finishing the sentence as an orphan. In the simulator the
-audio goes to WAV files and playback is simulated by time, so turn-taking behaves as it will
-on the robot; each sentence's playback start is announced (`playback`, with the file and the
-monotonic time) so that speech in can cancel its echo (barge-in), and `silence` clears the
-queue and cuts the playing sentence at once, without a restart.
+On the robot each sentence is made into a WAV in memory (/dev/shm), read back as 16 kHz PCM and
+deleted at once, and played by this worker itself through the sound card (hardware/sound_out.py,
+libasound2): the sentence ends when the card has played it, and a card that fails is a failed
+sentence. Every 10 ms block handed to the card goes, with the moment the card will play it, into
+the far-end ring in shared memory (hardware/far_ring.py) that speech in's echo canceller reads
+(barge-in). `silence` clears the queue and drops what the card still holds, so the robot falls
+silent within a block, without a restart. In the simulator the audio goes to WAV files and
+playback is simulated by time, so turn-taking behaves as it will on the robot; each sentence's
+playback start is announced (`playback`, with the file and the monotonic time) so that speech in
+can cancel its echo, and `silence` cuts the playing sentence the same way.
 """
 
 from __future__ import annotations
 
+import errno
 import heapq
 import os
+import shutil
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hardware.errors import HardwareError
-from hardware.loudspeaker import AlsaLoudspeaker, FileLoudspeaker, Loudspeaker
+from hardware.audio import wav_pcm16k
+from hardware.far_ring import FarRing, pcm16k_blocks
+from hardware.sound_out import SoundError, SoundOut, open_sound_out
 from hardware.tts import Speaker, SpeechTimeout
 from robot.messages import Message
 from robot.worker import Worker
 
 HANG_MARGIN_S = 2.0  # on top of twice the sentence's expected length
 STUCK_GRACE_S = 2.0  # a synthesis thread that outlives its own timeout by this much is wedged
+WAV_BYTES_PER_S = 44100  # espeak-ng's 22 kHz 16-bit mono: free space a sentence needs, per second it may run
+KEEP_WAVS = 100  # the simulator keeps this many of the newest sentence files
 EXIT_FRESH_ENGINE = 5
 
 
@@ -68,6 +75,9 @@ class _Job:
     playing_until: float = 0.0
     path: Path | None = None
     cancelled: bool = False  # silenced while synthesising: its audio is never played
+    played: threading.Event = field(default_factory=threading.Event)  # the sound card is done with it
+    play_error: str = ""
+    cut: threading.Event = field(default_factory=threading.Event)  # silence: drop what the card holds
 
     @property
     def words(self) -> int:
@@ -86,8 +96,14 @@ class SpeechOutWorker(Worker):
             self.send("speech_fault", reason="voice",
                       detail=f"espeak-ng has no voice for {o.get('voice')!r} (see `espeak-ng --voices`); "
                              "using its default voice")
-        self.out: Loudspeaker = (FileLoudspeaker(Path(o["out_dir"])) if o.get("out_dir")
-                                 else AlsaLoudspeaker(str(o.get("playback_device") or "default")))
+        self.out_dir = Path(o["out_dir"]) if o.get("out_dir") else None
+        self.device = str(o.get("playback_device") or "default")
+        self.spool: Path | None = None  # where a sentence waits for aplay: memory, never the disk
+        if self.out_dir is None:
+            shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+            self.spool = Path(tempfile.mkdtemp(prefix=f"carebot-say-{os.getpid()}-", dir=shm))
+        self.ring = FarRing(Path(o["far_ring"])) if o.get("far_ring") and self.spool is not None else None
+        self.sound_out: Callable[[], SoundOut] = lambda: open_sound_out(self.device)  # one per sentence
         self.queue: list[tuple[int, _Job]] = []  # a heap by job id: ids grow in the order sentences were said
         self.seen: set[int] = set()
         self.current: _Job | None = None
@@ -135,13 +151,21 @@ class SpeechOutWorker(Worker):
         job.t0, job.deadline = now, now + expected * 2 + HANG_MARGIN_S
         self.current = job
         self.send("speaking_started", job=job.job, words=job.words)
-        # A read-only, vanished or full directory fails the sentence at once: it must neither crash
-        # the worker nor keep speech in muted through a synthesis that can only time out.
-        try:
-            job.path = self.out.prepare(job.job, job.deadline - now)
-        except HardwareError as exc:
-            self._fail(job, "output", str(exc))
-            return
+        where = self.out_dir if self.out_dir is not None else self.spool
+        if where is not None:
+            # A read-only, vanished or full directory fails the sentence at once: it must neither crash
+            # the worker nor keep speech in muted through a synthesis that can only time out.
+            try:
+                if self.out_dir is not None:
+                    self.out_dir.mkdir(parents=True, exist_ok=True)
+                    (self.out_dir / f"say-{job.job - KEEP_WAVS:05d}.wav").unlink(missing_ok=True)
+                disk = os.statvfs(where)
+                if disk.f_bavail * disk.f_frsize < WAV_BYTES_PER_S * (job.deadline - now):
+                    raise OSError(errno.ENOSPC, "not enough free space for the sentence's audio")
+            except OSError as exc:
+                self._fail(job, "output", f"cannot write to {where}: {exc}")
+                return
+            job.path = where / (f"say-{job.job:05d}.wav" if self.out_dir is not None else f"say-{job.job}.wav")
         threading.Thread(target=self._synth, args=(job,), name=f"say-{job.job}", daemon=True).start()
 
     def _synth(self, job: _Job) -> None:
@@ -156,24 +180,61 @@ class SpeechOutWorker(Worker):
             job.done.set()
 
     def _play(self, job: _Job, now: float) -> None:
-        """Start the sentence's playback: simulated by time, or its WAV streamed to the sound card."""
-        assert job.path is not None
-        try:
-            self.out.play(job.path, job.audio_s, now)
-        except HardwareError as exc:
-            self._fail(job, "playback", str(exc))
+        """Start the sentence's playback: simulated by time, or played on the sound card by a thread."""
+        if self.spool is None or job.path is None:
+            job.playing_until = now + job.audio_s
+            if job.path is not None:  # the simulator's WAV: speech in's echo reference
+                self.send("playback", job=job.job, path=str(job.path), t0=round(now, 4),
+                          audio_s=round(job.audio_s, 3))
             return
-        job.playing_until = now + job.audio_s
-        if self.out.keeps_audio:  # the simulator's WAV: speech in's echo reference
-            self.send("playback", job=job.job, path=str(job.path), t0=round(now, 4), audio_s=round(job.audio_s, 3))
+        try:
+            pcm = wav_pcm16k(str(job.path))
+            job.path.unlink()
+        except (OSError, EOFError, ValueError) as exc:
+            self._fail(job, "playback", f"the sentence's audio is gone or unreadable: {exc}")
+            return
+        job.playing_until = now + job.audio_s + HANG_MARGIN_S  # the card's deadline
+        threading.Thread(target=self._card, args=(job, pcm), name=f"play-{job.job}", daemon=True).start()
+
+    def _card(self, job: _Job, pcm: bytes) -> None:
+        """Play on the sound card block by block, each block also to the far-end ring; stop at a cut."""
+        try:
+            out = self.sound_out()
+            try:
+                for block in pcm16k_blocks(pcm):
+                    if job.cut.is_set():
+                        break
+                    t = out.write(block)
+                    if self.ring is not None:
+                        self.ring.write(t, block)
+                if job.cut.is_set():
+                    silent = out.drop()
+                    if self.ring is not None:
+                        self.ring.cut(silent)
+                else:
+                    out.drain()
+            finally:
+                out.close()
+        except SoundError as exc:
+            job.play_error = str(exc)
+        except Exception as exc:  # reported as this sentence's outcome
+            job.play_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            job.played.set()
 
     def _played(self, job: _Job, now: float) -> bool:
         """True once the sentence has been heard in full; a failed playback ends it as failed."""
-        try:
-            return self.out.finished(now)
-        except HardwareError as exc:
-            self._fail(job, "playback", str(exc))
+        if self.spool is None:
+            return now >= job.playing_until
+        if not job.played.is_set():
+            if now > job.playing_until:  # the card took far longer than the sentence lasts
+                job.cut.set()
+                self._fail(job, "playback", f"the sound card {self.device} did not play {job.audio_s:.1f} s of audio")
             return False
+        if job.play_error:
+            self._fail(job, "playback", f"sound card {self.device}: {job.play_error}")
+            return False
+        return True
 
     def _silence(self) -> None:
         """Silence now: the queue is dropped and the playing sentence cut.
@@ -185,7 +246,7 @@ class SpeechOutWorker(Worker):
         job = self.current
         if job is None:
             return
-        self.out.cut()
+        job.cut.set()  # the card's thread drops what it holds within a block (10 ms)
         if job.done.is_set():
             self.current = None
         else:
@@ -193,12 +254,17 @@ class SpeechOutWorker(Worker):
         self.send("playback_cut", job=job.job)
 
     def teardown(self) -> None:
-        self.out.close()
+        if self.current is not None:
+            self.current.cut.set()
+        if self.ring is not None:
+            self.ring.close()
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
 
     def _fail(self, job: _Job, reason: str, detail: str) -> None:
         self.send("speaking_failed", job=job.job, reason=reason, detail=detail[:300])
-        if job.path is not None:
-            self.out.discard(job.path)
+        if self.spool is not None and job.path is not None:
+            job.path.unlink(missing_ok=True)
         self.current = None
         if reason == "hang" or not self.speaker.idle():
             os._exit(EXIT_FRESH_ENGINE)  # espeak is still busy with it: only a fresh process is clean

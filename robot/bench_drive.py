@@ -1,0 +1,46 @@
+"""What the benchmarks share: the resident who talks to the robot while the loop is measured, and
+waiting and progress lines (its own module, so that each bench module can use them without
+importing robot.bench, which imports every bench)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def progress(text: str) -> None:
+    """A progress line on stderr (stdout is the bench's JSON)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+# What a resident says while the loop is measured: the dialog thread understands it in the
+# control process, so its matching competes with the tick for the GIL. The long rambling
+# sentence is the engine's slowest case.
+UTTERANCES = ["what time is it", "tell me a joke", "say that again please", "I feel a bit tired today",
+              "my daughter came round yesterday and we looked at old photographs from the seaside "
+              "and talked about the garden and the dog we used to have",
+              "what's on today", "thank you very much"]
+
+
+def drive(runtime: Any, stop: threading.Event) -> None:
+    """Exercise the state machine, and talk to the robot, while the loop is measured."""
+    script = ["engage", "speech_start", "heard", "disengage", "help", "ack", "resolve",
+              "privacy_on", "privacy_off", "pause", "resume"]
+    i = 0
+    while not stop.wait(0.25):
+        runtime.inject(script[i % len(script)])
+        if i % 4 == 0:
+            runtime.inject_look(((i * 37) % 200 - 100) / 100, 0.1)
+        if i % 2 == 1:
+            runtime.hear(UTTERANCES[(i // 2) % len(UTTERANCES)])
+        i += 1
+
+
+def wait(predicate: Callable[[], bool], timeout: float) -> None:
+    """Poll until `predicate()` holds or `timeout` seconds pass (the bench then reports what it found)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not predicate():
+        time.sleep(0.02)

@@ -1,0 +1,267 @@
+"""Many homes: each home's mosquitto bridged to a central mosquitto, made by the shipped set-up scripts.
+
+The end-to-end test runs a real robot (words through its dialog engine, the alert through its outbox) at one home,
+simulated robots (the robot's MQTT protocol) at both, a central subscriber that keeps the event numbers, and a
+link between the first home and the centre that the test cuts for 60 s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from robot.config import Config
+from robot.events import encode
+from robot.fleet.gaps import SeqWatch
+from robot.fleet.run import Observer, lost, unaccounted
+from robot.fleet.sim import SimRobot, specs_for
+from robot.fleet.world import CENTRAL_STAFF, World
+from robot.runtime import Runtime
+
+from .conftest import ROOT, wait_for
+from .tcp_proxy import Link
+
+A, B = "home-001", "home-002"
+
+
+def event(seq: int, boot: str = "b00t00000001", robot: str = "robot-1") -> tuple[str, dict[str, Any]]:
+    return f"carebot/v1/site/{robot}/alert", {"boot_id": boot, "seq": seq}
+
+
+def test_a_missing_event_number_is_a_gap_and_a_duplicate_is_not() -> None:
+    watch = SeqWatch()
+    for seq in (4, 5, 7, 7, 9):
+        watch.feed(*event(seq))
+    assert watch.gaps() == {("site", "robot-1", "b00t00000001"): [6, 8]}
+    assert watch.duplicates == 1
+
+
+def test_numbers_before_the_first_seen_are_unknown_and_an_old_one_arriving_late_fills_in() -> None:
+    watch = SeqWatch()
+    watch.feed(*event(10))
+    watch.feed(*event(12))
+    watch.feed(*event(8))  # late, out of order: now 9 is missing too
+    assert watch.gaps() == {("site", "robot-1", "b00t00000001"): [9, 11]}
+
+
+def test_an_event_lost_last_is_a_gap_once_a_heartbeat_gives_the_newest_number() -> None:
+    watch = SeqWatch()
+    watch.feed(*event(1))
+    watch.feed("carebot/v1/site/robot-1/heartbeat", {"boot_id": "b00t00000001", "seq": 7, "event_seq": 3})
+    assert watch.gaps() == {("site", "robot-1", "b00t00000001"): [2, 3]}
+
+
+def test_each_boot_and_robot_counts_alone_and_retained_copies_and_heartbeats_are_not_events() -> None:
+    watch = SeqWatch()
+    watch.feed(*event(1, boot="aaaaaaaaaaaa"))
+    watch.feed(*event(1, boot="bbbbbbbbbbbb"))
+    watch.feed(*event(3, robot="robot-2"))
+    assert not watch.feed("carebot/v1/site/robot-1/alert/" + "0" * 32, {"boot_id": "aaaaaaaaaaaa", "seq": 5})
+    assert not watch.feed("carebot/v1/site/robot-1/heartbeat", {"boot_id": "aaaaaaaaaaaa", "seq": 9, "event_seq": 1})
+    assert watch.gaps() == {}
+
+
+def test_the_bridge_options_are_checked_with_a_clear_error(tmp_path: Path) -> None:
+    script = str(ROOT / "scripts" / "broker-setup.sh")
+    base = [script, str(tmp_path / "b"), "--site", "a", "--robot", "r1", "--staff", "staff-x"]
+    bad = subprocess.run([*base, "--bridge", "central.example"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--bridge must be HOST:PORT" in bad.stderr
+    missing = subprocess.run([*base, "--bridge", "central.example:8884", "--bridge-dir", str(tmp_path)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "has no ca.crt" in missing.stderr
+
+
+def _robot_at(config: Config, world: World, site: str, robot: str) -> Runtime:
+    home = world.home(site)
+    data = config.model_dump(exclude={"source"})
+    data["robot"].update(id=robot, site=site, room="room-12")
+    data["mqtt"] = {"enabled": True, "host": "localhost", "port": home.broker.port, "tls": True,
+                    "ca_file": home.broker.ca, "username": robot, "password_file": home.broker.password_file(robot),
+                    "heartbeat_s": 1}
+    rt = Runtime(Config.model_validate(data), simulate=True)
+    rt.start()
+    assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 15)
+    return rt
+
+
+def _command(observer: Observer, site: str, robot: str, name: str, alert_id: str) -> None:
+    body = {"schema": f"carebot/cmd-{name}/1", "cmd_id": uuid.uuid4().hex, "ts": round(time.time(), 3),
+            "by": "central-desk", "alert_id": alert_id}
+    observer.client.publish(f"carebot/v1/{site}/{robot}/cmd/{name}", encode(f"cmd-{name}", body), qos=1)
+
+
+def _publish_as(port: int, ca: Path, topic: str, *, account: str | None = None, password: str | None = None,
+                cert: tuple[Path, Path] | None = None) -> int:
+    """Connect with an account or a client certificate, publish QoS 1, return the PUBACK's reason code."""
+    acks: dict[int, int] = {}
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=account or f"probe-{uuid.uuid4().hex[:6]}",
+                    protocol=mqtt.MQTTv5)
+    ctx = ssl.create_default_context(cafile=str(ca))
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    c.tls_set_context(ctx)
+    if account:
+        c.username_pw_set(account, password)
+    c.on_publish = lambda cl, u, mid, rc, p: acks.__setitem__(mid, rc.value)
+    c.connect("localhost", port)
+    c.loop_start()
+    try:
+        info = c.publish(topic, b'{"forged": true}', qos=1)
+        wait_for(lambda: info.mid in acks, 5)
+        return acks.get(info.mid, -1)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Iterator[tuple[World, Link]]:
+    links: dict[str, Link] = {}
+
+    def through_a_link(site: str, central_port: int) -> str:
+        if site != A:
+            return f"127.0.0.1:{central_port}"
+        links[site] = Link(central_port)
+        return f"127.0.0.1:{links[site].port}"
+
+    # Three robots a home: robot-001 is real at home A, robot-002 simulated at both, robot-003's account probes.
+    world = World.make(tmp_path / "group", homes=2, robots_per_home=3, bridge_to=through_a_link).start()
+    yield world, links[A]
+    world.stop()
+    links[A].close()
+
+
+def test_help_reaches_the_centre_commands_stay_home_and_a_60_s_cut_loses_nothing_unseen(
+        config: Config, group: tuple[World, Link]) -> None:
+    world, link = group
+    assert world.central is not None
+    centre = Observer(world.central, CENTRAL_STAFF).start()
+    sims = {s.site: SimRobot(s, heartbeat_s=5) for s in specs_for(world) if s.robot == "robot-002"}
+    for sim in sims.values():
+        sim.start()
+    rt = _robot_at(config, world, A, "robot-001")
+    try:
+        assert wait_for(lambda: all(s.connected for s in sims.values()), 10)
+        assert wait_for(lambda: centre.bridges.get(A) == "1" and centre.bridges.get(B) == "1", 15)
+
+        # A resident at home A asks for help: words, dialog engine, outbox, home broker, bridge, centre.
+        rt.hear("I need a nurse")
+        assert wait_for(lambda: [e for e in centre.alerts("raised") if e.topic == f"carebot/v1/{A}/robot-001/alert"
+                                 and e.body["type"] == "help_request"], 10)
+        real_alert = centre.alerts("raised")[0].body["alert_id"]
+
+        # A command sent to home B's robot-001 never reaches home A's robot-001, though both have that name.
+        _command(centre, B, "robot-001", "ack", real_alert)
+        b_alert = sims[B].raise_help()
+        _command(centre, B, "robot-002", "ack", b_alert)
+        assert wait_for(lambda: any(e.body["alert_id"] == b_alert for e in centre.alerts("acknowledged")), 10)
+        assert not [u for u in rt.alert_updates if u["state"] == "acknowledged"]
+
+        # No home's robot, nor its bridge, can publish into another home's tree.
+        home_a = world.home(A).broker
+        assert _publish_as(home_a.port, home_a.ca, f"carebot/v1/{B}/robot-003/alert", account="robot-003",
+                           password=home_a.password_file("robot-003").read_text().strip()) == 135
+
+        # Home A's link to the centre goes down for 60 s, the worst way: the far end accepts each connection and
+        # closes it mid-handshake (a load balancer with its brokers down). Residents still ask for help; the
+        # centre acks the first request meanwhile (its command waits at the centre in the bridge's session).
+        home_desk = Observer(world.home(A).broker, "staff-desk", topic=f"carebot/v1/{A}/+/alert").start()
+        link.cut()
+        assert wait_for(lambda: centre.bridges.get(A) == "0", 10)
+        _command(centre, A, "robot-001", "ack", real_alert)
+        cut_at = time.monotonic()
+        raised_during_cut = []
+        for _ in range(3):
+            raised_during_cut.append(sims[A].raise_help())
+            time.sleep(15)
+        time.sleep(max(0.0, 60 - (time.monotonic() - cut_at)))
+        seen_ids = {e.body["alert_id"] for e in centre.alerts()}
+        assert not seen_ids & set(raised_during_cut), "the link was down: nothing of home A can have arrived"
+        # The home itself never noticed: its own staff had every request at once, and the robot stayed linked.
+        assert set(raised_during_cut) <= {e.body["alert_id"] for e in home_desk.alerts("raised")}
+        assert max(home_desk.latencies_ms()) < 5000
+        assert rt.link is not None and rt.link.connected and rt.link.disconnects == 0
+        link.restore()
+
+        # Everything home A's broker accepted arrives, or shows as a gap in its robot's numbers (mosquitto's
+        # bridges can drop a message around a reconnect; the centre must know when that happened).
+        assert wait_for(lambda: centre.bridges.get(A) == "1", 30)
+        published = sims[A].published + sims[B].published
+        assert len(published) >= 5
+        assert wait_for(lambda: not unaccounted(published, centre), 20), (lost(published, centre), centre.seqs.gaps())
+        arrived_or_gap = {e.body["alert_id"] for e in centre.alerts("raised")} | \
+            {p.alert_id for p in lost(published, centre)}
+        assert set(raised_during_cut) <= arrived_or_gap
+        # The ack sent while the link was down reached the robot, which told the centre.
+        assert wait_for(lambda: any(e.body["alert_id"] == real_alert for e in centre.alerts("acknowledged")), 15)
+        assert centre.invalid == 0
+        # Nor can home A's bridge certificate write into home B's tree at the centre. (Last: the certificate is
+        # home A's bridge account, and logging in with it takes the bridge's session over.)
+        certs = world.dir / "central" / "homes" / A
+        assert _publish_as(world.central_bridge_port, world.central.ca, f"carebot/v1/{B}/robot-001/alert",
+                           cert=(certs / "bridge.crt", certs / "bridge.key")) == 135
+        for e in centre.events:  # the central view holds the schemas' fields and nothing else
+            assert set(json.loads(encode("alert" if e.topic.endswith("/alert") else "activity", e.body))) \
+                == set(e.body)
+    finally:
+        rt.stop()
+        if "home_desk" in locals():
+            home_desk.stop()
+        for sim in sims.values():
+            sim.stop()
+        centre.stop()
+
+
+HOME_SERVER_UNITS = sorted((ROOT / "systemd" / "home-server").glob("carebot-uplink*"))
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_the_uplink_units_verify_and_are_sandboxed(tmp_path: Path) -> None:
+    assert [u.name for u in HOME_SERVER_UNITS] == ["carebot-uplink-check.service", "carebot-uplink-check.timer",
+                                                    "carebot-uplink.service"]
+    carebot = Path(sys.executable).parent / "carebot"
+    for unit in HOME_SERVER_UNITS:
+        (tmp_path / unit.name).write_text(unit.read_text().replace("/opt/carebot/venv/bin/carebot", str(carebot)))
+    proc = subprocess.run(["systemd-analyze", "verify", *[str(tmp_path / u.name) for u in HOME_SERVER_UNITS]],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and not (proc.stdout + proc.stderr).strip(), proc.stdout + proc.stderr
+    for unit in HOME_SERVER_UNITS:
+        if unit.suffix == ".service":
+            out = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
+                                 capture_output=True, text=True).stdout
+            level = re.search(rf"Overall exposure level for {re.escape(unit.name)}: ([\d.]+)", out)
+            assert level and float(level.group(1)) <= 2.0, out[-400:]
+
+
+def test_the_uplink_check_finds_a_live_uplink_and_a_dead_one(tmp_path: Path) -> None:
+    world = World.make(tmp_path / "group", homes=1, robots_per_home=1)
+    home = world.homes[0]
+    try:
+        home.broker.start()
+        home.uplink.start()
+        check = [sys.executable, "-m", "robot.cli", "fleet", "uplink-check", "--dir", str(home.broker.dir),
+                 "--timeout", "3"]
+        alive = subprocess.run(check, capture_output=True, text=True, cwd=ROOT)
+        assert alive.returncode == 0, alive.stderr
+        assert home.uplink.proc is not None
+        home.uplink.proc.send_signal(signal.SIGSTOP)  # wedged: the port is open, nothing answers
+        wedged = subprocess.run(check, capture_output=True, text=True, cwd=ROOT)
+        assert wedged.returncode == 1 and "did not answer within 3 s" in wedged.stderr
+        home.uplink.proc.send_signal(signal.SIGCONT)
+    finally:
+        home.uplink.stop()
+        home.broker.stop()
