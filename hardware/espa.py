@@ -19,6 +19,7 @@ by a paging system that is the control station. This module imports nothing from
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -238,7 +239,7 @@ class Link:
 
     port: Port
     settings: LinkSettings = field(default_factory=LinkSettings)
-    received: list[Block] = field(default_factory=list)
+    received: deque[Block] = field(default_factory=lambda: deque(maxlen=64))  # the latest blocks sent to us
     decoder: Decoder = field(default_factory=Decoder)
     _frames: list[Frame] = field(default_factory=list)
     _polled_after_eot: bool = False

@@ -36,8 +36,9 @@ def open_line(cfg: NursecallSection) -> espa.Link:
 
 
 def worst_send_s(cfg: NursecallSection) -> float:
-    """The longest one step can take: every attempt's selection and block unanswered."""
-    return (cfg.retries + 1) * 2 * cfg.response_timeout_s + 1.0
+    """The longest one step can take: every attempt's selection and block unanswered (and, as a slave, a
+    poll awaited before each)."""
+    return (cfg.retries + 1) * (2 * cfg.response_timeout_s + cfg.poll_interval_s) + 1.0
 
 
 class PagingLine:

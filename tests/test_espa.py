@@ -143,6 +143,16 @@ def test_master_polls_and_the_idle_paging_system_answers_eot(paging: PtyPagingSy
     assert paging.system.calls == []
 
 
+def test_master_takes_a_status_block_when_polled_and_naks_a_damaged_one(paging: PtyPagingSystem,
+                                                                        link: Link) -> None:
+    status = espa.encode_block(espa.STATUS_INFORMATION, [("1", "100"), ("7", "1")])
+    paging.system.to_send = [status, status[:-1] + bytes([status[-1] ^ 0x20])]
+    link.service(0.5)  # poll: the paging system selects us, sends both, gets ACK then NAKs, gives up with EOT
+    assert [b.get(espa.CALL_STATUS) for b in link.received] == ["1"]
+    assert paging.system.naks_received == 4  # the damaged block, sent and repeated three times
+    assert _line(paging, b"\x15" * 4).endswith(b"\x06" + b"\x15" * 4)
+
+
 @pytest.mark.parametrize("fault", ["nak_blocks", "corrupt_blocks", "refuse_selects"])
 def test_naks_and_a_corrupted_bcc_are_retried_until_taken(paging: PtyPagingSystem, link: Link, fault: str) -> None:
     setattr(paging.system, fault, 2)

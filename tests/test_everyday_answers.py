@@ -74,3 +74,15 @@ def test_a_body_part_of_one_s_own_in_answer_to_how_are_you_is_pain(lang: str, te
 
 def test_a_body_part_said_to_be_well_is_no_pain() -> None:
     assert decide("en", "wellbeing", "my knees are much better, thank you") == "fine"
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "ko"])
+def test_no_doubt_or_story_phrase_reads_as_a_complaint(lang: str) -> None:
+    # A doubt that synonyms turn into a complaint word ("not a hundred percent" read as "unwell") would make
+    # every complaint doubt itself, and a request for a nurse said with one only be asked about.
+    decide(lang, "open", "hello")
+    helper = ENGINES[lang].helper
+    complaints = {p.parts[0] for p in (*helper.unsure, *helper.distress) if len(p.parts) == 1}
+    wrong = [(name, p.source) for name in ("doubts", "past", "present") for p in getattr(helper, name)
+             if set(p.parts) & complaints]
+    assert wrong == []
