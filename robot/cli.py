@@ -14,7 +14,7 @@ from typing import Any
 
 from robot import __version__
 from robot.dialogs import DialogError
-from robot.errors import EXPECTED, ConfigError
+from robot.errors import EXPECTED, CareBotError, ConfigError
 from robot.status_cli import cmd_audit_verify, cmd_status
 
 
@@ -47,6 +47,8 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         if clock:
             config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
     stage = None
+    if simulate and args.check and args.scenario is None:
+        raise CareBotError("--check goes with --scenario FILE: it checks a scenario's expected outcomes")
     if simulate and args.scenario is not None:  # a scenario's world: its config, broker and staff station
         from robot.scenario_run import Stage
 
