@@ -208,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
     from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
+    from robot.staffweb.cli import add_web_parser
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
     parser.add_argument("--version", action="version", version=f"carebot {__version__}")
@@ -299,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
+    add_web_parser(sub.choices["staff"])
     nursecall_cli.add_parser(sub, with_config)
 
     p = sub.add_parser("fleet", help="many robots, many homes: the fleet simulator")
