@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 import threading
 import time
 import wave
 from pathlib import Path
 from typing import Any
 
+from hardware.device import Probe
 from hardware.errors import HardwareError
 
 
@@ -74,6 +76,7 @@ class Speaker:
         import pyttsx3  # imported here so that only the speech process loads espeak
 
         self._pyttsx3 = pyttsx3
+        self.wanted = voice
         self.pitch = max(0, min(100, int(pitch)))
         self._engine: Any = None
         self.voice = pick_voice(self._new_engine().getProperty("voices"), voice)
@@ -158,3 +161,13 @@ class Speaker:
                 return w.getnframes() / w.getframerate()
         except (OSError, EOFError, wave.Error) as exc:
             raise SpeechError(f"espeak-ng wrote no usable audio to {path}: {exc}") from exc
+
+    def probe(self, sentence: str, rate: float = 150) -> Probe:
+        """Make `sentence` into a WAV in a temporary directory (deleted at once); how long it took."""
+        if self.voice is None:
+            raise SpeechError(f"espeak-ng has no voice for {self.wanted!r}; `espeak-ng --voices` lists them")
+        t0 = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="carebot-probe-") as tmp:
+            seconds = self.say(sentence, rate, path=Path(tmp) / "say.wav")
+        return Probe(f"voice {self.voice}, {rate:.0f} wpm: {seconds:.1f} s of speech made in "
+                     f"{time.monotonic() - t0:.2f} s")

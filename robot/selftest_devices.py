@@ -7,7 +7,6 @@ wrong and how to fix it. Nothing heard or seen is kept (see robot.selftest).
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,20 +51,16 @@ def check_speech_out(ctx: Context) -> str:
         speaker = Speaker(wanted, pitch=cfg.speech.pitch)
     except (ImportError, OSError, RuntimeError) as exc:
         raise Fail(f"pyttsx3 could not start espeak-ng: {exc}. Install it: apt-get install espeak-ng") from None
-    if speaker.voice is None:
-        raise Fail(f"espeak-ng has no voice for {wanted!r}; `espeak-ng --voices` lists them; set speech.voice")
-    t0 = time.monotonic()
     try:
         if ctx.audible:
+            if speaker.voice is None:
+                raise SpeechError(f"espeak-ng has no voice for {wanted!r}; `espeak-ng --voices` lists them")
             speaker.say(sentence, cfg.speech.rate_wpm, cfg.speech.volume)
             return f"voice {speaker.voice} said the test sentence on the sound card: did you hear it?"
-        with tempfile.TemporaryDirectory(prefix="carebot-selftest-") as tmp:
-            seconds = speaker.say(sentence, cfg.speech.rate_wpm, cfg.speech.volume, Path(tmp) / "say.wav")
+        found = speaker.probe(sentence, cfg.speech.rate_wpm)
     except SpeechError as exc:
-        raise Fail(str(exc)) from None
-    took = time.monotonic() - t0
-    return (f"voice {speaker.voice}, {cfg.speech.rate_wpm} wpm: {seconds:.1f} s of speech made in {took:.2f} s "
-            "(add --audible to hear it)")
+        raise Fail(f"{exc}{'; set speech.voice' if speaker.voice is None else ''}") from None
+    return f"{found.detail} (add --audible to hear it)"
 
 
 def check_speech_in(ctx: Context) -> str:

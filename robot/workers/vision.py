@@ -106,7 +106,8 @@ class VisionWorker(Worker):
         self.next_frame = now + (self.active_period if active else self.idle_period)
         self.send("vision", state=obs.state.value, score=obs.score, faces=obs.faces,
                   target=list(obs.target) if obs.target else None,
-                  latency_ms=round((time.monotonic() - captured) * 1000, 2), captured=captured)
+                  latency_ms=round((time.monotonic() - captured) * 1000, 2), captured=captured,
+                  head=list(self.camera.head) if isinstance(self.camera, SceneCamera) else None)
 
     def _fault(self, now: float, reason: str) -> None:
         if not self.faulted:
