@@ -22,7 +22,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from robot.selftest_base import Check, Context, Fail, Skip, Warn, config_of, wait
+from hardware.poll import poll_until
+from robot.selftest_base import Check, Context, Fail, Skip, Warn, config_of
 from robot.selftest_devices import (
     check_camera,
     check_mqtt,
@@ -141,11 +142,11 @@ def check_workers(ctx: Context) -> str:
     sup = Supervisor([WorkerSpec("selftest", "robot.workers.diagnostic:DiagnosticWorker", {})], cfg.workers)
     sup.start()
     try:
-        if not wait(lambda: any(m.kind == "ready" for m in sup.drain()), cfg.workers.start_timeout_s):
+        if not poll_until(lambda: any(m.kind == "ready" for m in sup.drain()), cfg.workers.start_timeout_s):
             raise Fail(f"a worker process did not start in {cfg.workers.start_timeout_s:.0f} s")
         t0 = time.monotonic()
         sup.send("selftest", "echo", n=1)
-        if not wait(lambda: any(m.kind == "echo" for m in sup.drain()), 5):
+        if not poll_until(lambda: any(m.kind == "echo" for m in sup.drain()), 5):
             raise Fail("a worker process started but did not answer")
         rtt = (time.monotonic() - t0) * 1000
     finally:
