@@ -26,7 +26,7 @@ import threading
 import time
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hardware.device import Probe
 from hardware.errors import HardwareError
@@ -69,8 +69,27 @@ def pick_voice(voices: list[Any], wanted: str) -> str | None:
     return None
 
 
+class Synthesiser(Protocol):
+    """The speech-synthesis device: one sentence at a time, to the sound card or a WAV file."""
+
+    voice: str | None
+
+    def say(self, text: str, rate: float, volume: float = 1.0, path: Path | None = None,
+            timeout_s: float = 60.0) -> float:
+        """Speak `text` and block until done; the audio's seconds (0.0 on the sound card)."""
+        ...
+
+    def idle(self) -> bool:
+        """True unless the engine is still busy with a sentence that failed or timed out."""
+        ...
+
+    def probe(self, sentence: str, rate: float = 150) -> Probe:
+        """Make `sentence` into audio and drop it; SpeechError says what is wrong."""
+        ...
+
+
 class Speaker:
-    """Says sentences with espeak-ng through pyttsx3, to the sound card or to WAV files."""
+    """Says sentences with espeak-ng through pyttsx3, to the sound card or to WAV files (a Synthesiser)."""
 
     def __init__(self, voice: str = "en", pitch: int = 50) -> None:
         import pyttsx3  # imported here so that only the speech process loads espeak

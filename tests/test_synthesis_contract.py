@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from hardware.tts import Speaker, SpeechError
+from hardware.tts import Speaker, SpeechError, Synthesiser
 
 
-@pytest.fixture(scope="module")
-def synthesis() -> Speaker:
+@pytest.fixture(scope="module", params=["espeak-ng"])
+def synthesis(request: pytest.FixtureRequest) -> Synthesiser:
     return Speaker("ko")
 
 
-def test_synthesis_makes_a_wav_of_the_sentence(synthesis: Speaker, tmp_path: Path) -> None:
+def test_synthesis_makes_a_wav_of_the_sentence(synthesis: Synthesiser, tmp_path: Path) -> None:
     seconds = synthesis.say("케어봇 자체 점검입니다.", 150, path=tmp_path / "say.wav")
     with wave.open(str(tmp_path / "say.wav")) as w:
         assert abs(w.getnframes() / w.getframerate() - seconds) < 0.01
