@@ -76,8 +76,7 @@ class Server:
 
     def _pump(self) -> None:
         while not self._stop.is_set():
-            self.view.pump()
-            time.sleep(0.02)
+            self.view.pump_waiting(0.2)
 
     def stop(self) -> None:
         self._stop.set()
@@ -257,8 +256,7 @@ def test_markup_from_mqtt_is_shown_as_text_and_never_run(browser: Any, server: S
     with view.lock:  # as if a broken broker ACL and schema let it through: the page must still show it as text
         view.alerts["c" * 32] = AlertView("c" * 32, "robot-1", xss_room, "help_request", "high", "raised", 0,
                                           time.time(), {"concern": "<b onmouseover=alert(3)>x</b>"})
-        view.version += 1
-        view.changed.notify_all()
+    view.touch()
     try:
         with page_of(browser) as page:
             log_in(page, server)
@@ -269,7 +267,7 @@ def test_markup_from_mqtt_is_shown_as_text_and_never_run(browser: Any, server: S
     finally:
         with view.lock:
             view.alerts.pop("c" * 32)
-            view.version += 1
+        view.touch()
 
 
 def seeded(tmp_path: Path) -> Store:
@@ -341,3 +339,14 @@ def test_the_web_unit_verifies_and_is_sandboxed(tmp_path: Path) -> None:
                          text=True).stdout
     level = re.search(r"Overall exposure level for carebot-staff-web.service: ([\d.]+)", out)
     assert level and float(level.group(1)) <= 2.0, out[-400:]
+
+
+def test_the_robot_counts_when_it_has_to_ask_again_and_never_the_words(robot: Runtime) -> None:
+    counts = robot.staff.activity.counts
+    before = counts["asked_again"]
+    robot.hear("flibbertigibbet wobble")  # nothing a pack knows: the robot says it did not catch that
+    assert wait_for(lambda: counts["asked_again"] == before + 1, 10)
+    robot.hear("what time is it")  # understood: not counted
+    time.sleep(1.0)
+    assert counts["asked_again"] == before + 1
+    assert "flibbertigibbet" not in json.dumps(counts)

@@ -209,25 +209,37 @@ class StaffWeb:
         self.streams += 1
         response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream",
                                                "X-Accel-Buffering": "no"})
+        loop = asyncio.get_running_loop()
+        moved = asyncio.Event()
+
+        def wake() -> None:  # called by the view's thread on every change
+            loop.call_soon_threadsafe(moved.set)
+
+        self.view.listeners.append(wake)
         try:
             await response.prepare(request)
-            loop = asyncio.get_running_loop()
             version = -1
             while True:
-                moved = await loop.run_in_executor(None, self.view.wait_change, version, KEEPALIVE_S)
-                session = self._session(request)
-                if session is None:
+                if self.view.version == version:
+                    try:
+                        await asyncio.wait_for(moved.wait(), KEEPALIVE_S)
+                    except TimeoutError:
+                        pass
+                moved.clear()
+                if self._session(request) is None:
                     await response.write(b"event: logout\ndata: {}\n\n")
                     break
-                if moved == version:
+                if self.view.version == version:
                     await response.write(b": keepalive\n\n")
                     continue
-                version = moved
-                data = json.dumps(self.view.snapshot(), separators=(",", ":"))
+                snapshot = self.view.snapshot()
+                version = snapshot["version"]
+                data = json.dumps(snapshot, separators=(",", ":"))
                 await response.write(f"data: {data}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
+            self.view.listeners.remove(wake)
             self.streams -= 1
         return response
 

@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
     def pump() -> None:  # the console's pump: messages applied, unconfirmed commands noted, on its own thread
         while not stop.is_set():
             try:
-                view.pump()
+                view.pump_waiting(0.5)
             except Exception as exc:  # a bug here must not silence the page: say it and go on
                 view._say(f"internal error, carrying on: {type(exc).__name__}")
-            time.sleep(0.02)
+                time.sleep(0.1)
 
     threading.Thread(target=pump, name="staffweb-pump", daemon=True).start()
     host, port = args.listen

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import collections
 import io
+import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +44,11 @@ class WebView(StaffConsole):
         super().__init__(site, client, io.StringIO(), station)
         self.lock = threading.RLock()
         self.version = 0
-        self.changed = threading.Condition(self.lock)
         self.health: dict[str, RobotHealth] = {}
         self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
         self.seqs = SeqWatch()
         self.store = store  # robot.staffweb.impact.Store: activity and the alert lifecycle, for impact figures
+        self.listeners: list[Callable[[], None]] = []  # told of every change (the event streams' wake-ups)
 
     # -- the console's hooks ------------------------------------------------------------------------------------
 
@@ -81,8 +83,14 @@ class WebView(StaffConsole):
                 super().apply(topic, payload, retained)
                 if len(parts) == 5 and parts[4] == "status" and parts[3] in self.robots:
                     self.health.setdefault(parts[3], RobotHealth()).status = self.robots[parts[3]]
+            self.touch()
+
+    def touch(self) -> None:
+        """The view changed: wake every waiter and every event stream."""
+        with self.lock:
             self.version += 1
-            self.changed.notify_all()
+            for wake in list(self.listeners):
+                wake()
 
     def _activity(self, robot: str, topic: str, payload: bytes) -> None:
         try:
@@ -101,13 +109,18 @@ class WebView(StaffConsole):
         if self.seqs.feed(topic, body) and self.store is not None:
             self.store.activity(robot, body)
 
-    # -- what the page reads ------------------------------------------------------------------------------------
+    def pump_waiting(self, timeout: float) -> None:
+        """Wait for the next message (at most `timeout`), then apply it and everything behind it: a message is
+        on the page as soon as it arrives, with no polling delay."""
+        try:
+            first = self.events.get(timeout=timeout)
+        except queue.Empty:
+            self.check_pending()
+            return
+        self.apply(*first)
+        self.pump()
 
-    def wait_change(self, version: int, timeout: float) -> int:
-        """Block until the view moves past `version` (or the timeout); the new version."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.version != version, timeout)
-            return self.version
+    # -- what the page reads ------------------------------------------------------------------------------------
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """Everything the alerts and robots pages show, as plain data (the page escapes every value)."""
