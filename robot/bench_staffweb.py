@@ -113,10 +113,15 @@ def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
                 page.evaluate(WATCH)
                 _say(f"bench staffweb: {ALERTS} help requests from {ROBOTS} robots ...")
                 raised: dict[str, float] = {}
+                order: list[tuple[SimRobot, str]] = []
                 for n in range(ALERTS):
                     sim = sims[n % ROBOTS]
                     alert_id = sim.raise_help()
                     raised[alert_id] = sim.open_alerts[alert_id]["raised_ts"]
+                    order.append((sim, alert_id))
+                    if len(order) > 5:  # staff deal with them: about five open at a time, as on a busy shift
+                        old, old_id = order.pop(0)
+                        old.resolve(old_id)
                     time.sleep(0.2)
                 time.sleep(3.0)
                 seen = page.evaluate("window.__seen")

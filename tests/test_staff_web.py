@@ -339,3 +339,14 @@ def test_the_web_unit_verifies_and_is_sandboxed(tmp_path: Path) -> None:
                          text=True).stdout
     level = re.search(r"Overall exposure level for carebot-staff-web.service: ([\d.]+)", out)
     assert level and float(level.group(1)) <= 2.0, out[-400:]
+
+
+def test_the_robot_counts_when_it_has_to_ask_again_and_never_the_words(robot: Runtime) -> None:
+    counts = robot.staff.activity.counts
+    before = counts["asked_again"]
+    robot.hear("flibbertigibbet wobble")  # nothing a pack knows: the robot says it did not catch that
+    assert wait_for(lambda: counts["asked_again"] == before + 1, 10)
+    robot.hear("what time is it")  # understood: not counted
+    time.sleep(1.0)
+    assert counts["asked_again"] == before + 1
+    assert "flibbertigibbet" not in json.dumps(counts)
