@@ -204,13 +204,9 @@ class Port(Protocol):
     """What the link needs of a pyserial port (opened with a short read timeout)."""
 
     def write(self, data: bytes, /) -> int | None: ...
-
     def read(self, size: int = 1, /) -> bytes: ...
-
     def reset_input_buffer(self) -> None: ...
-
     def close(self) -> None: ...
-
     @property
     def in_waiting(self) -> int: ...
 
@@ -243,10 +239,10 @@ class Link:
     decoder: Decoder = field(default_factory=Decoder)
     _frames: list[Frame] = field(default_factory=list)
     _polled_after_eot: bool = False
-    last_heard: float = field(default_factory=time.monotonic)  # when the peer last sent anything
+    last_heard: float = field(default_factory=time.monotonic)  # when the peer last answered cleanly
 
     def silent_for(self) -> float:
-        """Seconds since the peer last sent anything (a dead line, a cable out, a paging system off)."""
+        """Seconds since the peer last answered cleanly (garbage from a wrong baud rate is no answer)."""
         return time.monotonic() - self.last_heard
 
     def send(self, block: bytes) -> int:
@@ -259,8 +255,9 @@ class Link:
         """Keep the line with nothing to send: poll once (master), then answer what comes for `seconds`."""
         end = time.monotonic() + seconds
         if self.settings.role == "master":
+            self._drain()
             self.port.write(poll(self.settings.peer))
-            self._answer(self._next(self.settings.response_timeout_s))
+            self._answer(self._reply(self.settings.response_timeout_s))
         while time.monotonic() < end:
             self._answer(self._next(max(0.0, end - time.monotonic())))
 
@@ -268,8 +265,9 @@ class Link:
         """Check the line without paging anyone: the peer answers a poll (master), or polls us (slave)."""
         end = time.monotonic() + timeout
         if self.settings.role == "master":
+            self._drain()
             self.port.write(poll(self.settings.peer))
-            frame = self._next(timeout)
+            frame = self._reply(timeout)
             self._answer(frame)
             return frame is not None
         while time.monotonic() < end:
@@ -284,11 +282,11 @@ class Link:
 
     def _send_as_master(self, block: bytes) -> int:
         s = self.settings
-        self._drain()
         attempts = 0
         while attempts <= s.retries:
+            self._drain()
             self.port.write(poll(s.own) + enquiry(s.peer))  # poll ourselves, then select the paging system
-            if self._next(s.response_timeout_s) == Control(ACK):
+            if self._reply(s.response_timeout_s) == Control(ACK):
                 sent = self._transfer(block, s.retries + 1 - attempts)
                 attempts += abs(sent)
                 if sent > 0:
@@ -308,8 +306,9 @@ class Link:
             if not self._is_poll(frame):
                 self._answer(frame)
                 continue
+            self._drain()
             self.port.write(enquiry(s.peer))  # temporary master: select the control station
-            if self._next(s.response_timeout_s) == Control(ACK):
+            if self._reply(s.response_timeout_s) == Control(ACK):
                 sent = self._transfer(block, s.retries + 1 - attempts)
                 attempts += abs(sent)
                 if sent > 0:
@@ -323,8 +322,9 @@ class Link:
         """Send a block until ACKed, repeating it on NAK or silence; then EOT. The sends it took, negative if
         it was never taken."""
         for sent in range(1, allowed + 1):
+            self._drain()
             self.port.write(block)
-            if self._next(self.settings.response_timeout_s) == Control(ACK):
+            if self._reply(self.settings.response_timeout_s) == Control(ACK):
                 self.port.write(bytes([EOT]))
                 return sent
         return -allowed
@@ -337,7 +337,10 @@ class Link:
             self._polled_after_eot = True
             return False
         after_eot, self._polled_after_eot = self._polled_after_eot, False
-        return self.settings.role == "slave" and after_eot and frame == Enquiry(self.settings.own)
+        polled = self.settings.role == "slave" and after_eot and frame == Enquiry(self.settings.own)
+        if polled:
+            self.last_heard = time.monotonic()
+        return polled
 
     def _answer(self, frame: Frame | None) -> None:
         """Answer what the peer sent while we have nothing to send: EOT to a poll, ACK to a selection."""
@@ -348,10 +351,13 @@ class Link:
             self._receive_blocks()
 
     def _receive_blocks(self) -> None:
-        """As the selected station: ACK each good block, NAK a bad one, until EOT or silence."""
-        while True:
+        """As the selected station: ACK each good block, NAK a bad one, until EOT or silence, within the time
+        the retries allow: a peer that babbles and never says EOT must not hold the line (calls owed, no fault)."""
+        end = time.monotonic() + (self.settings.retries + 1) * self.settings.response_timeout_s
+        while time.monotonic() < end:
             frame = self._next(self.settings.response_timeout_s)
             if isinstance(frame, Block):
+                self.last_heard = time.monotonic()
                 self.received.append(frame)
                 self.port.write(bytes([ACK]))
             elif isinstance(frame, Rejected):
@@ -369,9 +375,17 @@ class Link:
             data = self.port.read(1)  # waits up to the port's own (short) timeout
             if data:
                 data += self.port.read(self.port.in_waiting)
-                self.last_heard = time.monotonic()
             self._frames.extend(self.decoder.feed(data))
         return self._frames.pop(0)
+
+    def _reply(self, timeout: float) -> Frame | None:
+        """The peer's answer to what was just written (after _drain), or None if garbage came first: a wrong
+        baud rate reads as noise with the odd ACK in it, which must never count as a call taken."""
+        frame = self._next(timeout)
+        if frame is None or isinstance(frame, Rejected) or self.decoder.discarded:
+            return None
+        self.last_heard = time.monotonic()
+        return frame
 
     def _drain(self) -> None:
         """Forget late answers to an earlier exchange, so they cannot be taken for answers to this one."""

@@ -124,7 +124,7 @@ def _microphone(device: str) -> str:
 def check_camera(ctx: Context) -> str:
     from hardware.camera import CameraUnavailable
     from hardware.face_detector import DetectorUnavailable
-    from robot.devices import make_camera, make_detector
+    from robot.workers.devices import make_camera, make_detector
 
     cfg = config_of(ctx)
     v = cfg.vision

@@ -3,7 +3,11 @@ both link roles against the simulated paging system on a real pseudo-terminal (p
 
 from __future__ import annotations
 
+import os
+import pty
+import threading
 import time
+import tty
 from collections.abc import Iterator
 
 import pytest
@@ -190,3 +194,61 @@ def test_slave_waits_to_be_polled_then_selects_the_control_station() -> None:
             assert link.send(HELP) == 2
     assert [c.text for c in system.calls] == ["Help request, room 12"]
     assert _line(sim, HELP + b"\x04").endswith(b"2\x05" + HELP + HELP + b"\x04")
+
+
+# -- a faulty line: a peer that babbles, garbage from a wrong baud rate (a raw pseudo-terminal) ------------
+
+
+def _peer() -> tuple[int, serial.Serial]:
+    """A raw pseudo-terminal: the test's end (a file descriptor) says what a faulty paging system would say."""
+    fd, child = pty.openpty()
+    tty.setraw(child)
+    name = os.ttyname(child)
+    os.close(child)
+    return fd, serial.Serial(name, 9600, timeout=0.02)
+
+
+def test_a_peer_that_selects_us_and_then_babbles_cannot_hold_the_line_forever() -> None:
+    fd, port = _peer()
+    stop = threading.Event()
+
+    def babble() -> None:  # answers our poll by selecting us, then ACKs and ACKs and never says EOT
+        os.read(fd, 16)
+        os.write(fd, b"1\x05")
+        while not stop.wait(0.1):
+            os.write(fd, b"\x06")
+
+    link = Link(port, LinkSettings(response_timeout_s=0.5, retries=1))
+    threading.Thread(target=babble, daemon=True).start()
+    served = threading.Thread(target=link.service, args=(0.0,), daemon=True)
+    served.start()
+    served.join(6)
+    stop.set()
+    alive = served.is_alive()
+    served.join(2)
+    port.close()
+    os.close(fd)
+    assert not alive, "the line was held: no call would go out and no fault be raised"
+
+
+def test_garbage_from_a_wrong_baud_rate_is_no_answer_and_an_ack_in_it_takes_no_call() -> None:
+    fd, port = _peer()
+    stop = threading.Event()
+
+    def garbage() -> None:  # a line at the wrong baud rate: noise (here never a control character) and an ACK
+        while not stop.wait(0.01):
+            os.write(fd, bytes(0x80 | b for b in os.urandom(15)) + b"\x06")
+
+    link = Link(port, LinkSettings(response_timeout_s=0.2, retries=1))
+    threading.Thread(target=garbage, daemon=True).start()
+    try:
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            link.service(0.05)
+        assert link.silent_for() > 1.2, "garbage counted as the paging system answering its polls"
+        with pytest.raises(DeliveryFailed):
+            link.send(HELP)
+    finally:
+        stop.set()
+        port.close()
+        os.close(fd)
