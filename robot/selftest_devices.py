@@ -123,7 +123,7 @@ def _microphone(device: str) -> str:
 
 def check_camera(ctx: Context) -> str:
     from hardware.camera import CameraUnavailable
-    from hardware.face_detector import DetectorUnavailable
+    from hardware.errors import HardwareError
     from robot.workers.devices import make_camera, make_detector
 
     cfg = config_of(ctx)
@@ -150,7 +150,8 @@ def check_camera(ctx: Context) -> str:
     shape = f"{frame.shape[1]}x{frame.shape[0]}"
     try:
         detector = make_detector(v.detector, v.width, v.height, Path(v.yunet_model) if v.yunet_model else None)
-    except DetectorUnavailable as exc:
+        detector.probe()  # it must find the face in the test photograph, or "no face in view" means nothing
+    except HardwareError as exc:
         raise Fail(str(exc)) from None
     faces = len(detector.detect(frame))
     del frame  # never kept, never written
