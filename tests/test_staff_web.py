@@ -87,13 +87,6 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    b = Broker(tmp_path_factory.mktemp("broker")).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
 def server(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s = Server(site, tmp_path_factory.mktemp("web"))
     assert wait_for(lambda: s.view.client.is_connected(), 10)
@@ -350,3 +343,37 @@ def test_the_robot_counts_when_it_has_to_ask_again_and_never_the_words(robot: Ru
     time.sleep(1.0)
     assert counts["asked_again"] == before + 1
     assert "flibbertigibbet" not in json.dumps(counts)
+
+
+def test_one_account_cannot_take_every_event_stream(server: Server) -> None:
+    """A hostile staff account (or a stalled page) opening stream after stream leaves the other nurses' pages live."""
+    import socket
+
+    add_user(server.site.accounts.path, "mallory", "a hostile insider 1")
+    form = urllib.parse.urlencode({"name": "mallory", "password": "a hostile insider 1"}).encode()
+    r = request(server, "POST", "/login", form, Origin=server.url,
+                **{"Content-Type": "application/x-www-form-urlencoded"})
+    hostile = r.getheader("Set-Cookie", "").split(";")[0]
+    held, refused = [], 0
+    try:
+        for _ in range(40):  # more than the server's whole budget of streams, never reading them
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {hostile}\r\n\r\n".encode())
+            status = s.recv(64).split(b" ")[1]
+            if status == b"503":
+                refused += 1
+                s.close()
+            else:
+                held.append(s)
+        nurse, _ = session(server)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": nurse})
+        live = conn.getresponse()
+        assert live.status == 200 and live.read1(65536).startswith(b"data: {")  # the nurse's page still gets state
+        conn.close()
+        assert refused > 0
+    finally:
+        for s in held:
+            s.close()
+        server.view.touch()  # their next write finds them gone
+        assert wait_for(lambda: server.site.streams["mallory"] == 0, 10)

@@ -16,6 +16,7 @@ It listens on 127.0.0.1 unless told otherwise; docs/staff-web.md shows it behind
 from __future__ import annotations
 
 import asyncio
+import collections
 import hmac
 import json
 import logging
@@ -40,7 +41,9 @@ COOKIE = "carebot_staff"
 IDLE_S = 3600.0          # an hour without a request or an open page ends a session
 MAX_AGE_S = 13 * 3600.0  # a shift and a handover at most
 MAX_STREAMS = 32
+STREAMS_PER_ACCOUNT = 8  # one account (a nurse's tabs and devices) cannot take every stream and lock out the rest
 KEEPALIVE_S = 15.0
+WRITE_TIMEOUT_S = 30.0  # a page that takes nothing this long is dropped: a stalled reader holds no slot for ever
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -51,7 +54,7 @@ HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin", "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
-SHELLS = {"/": "alerts.html", "/robots": "robots.html", "/impact": "impact.html"}
+SHELLS = {"/": ("alerts", "alerts"), "/robots": ("robots", "robots"), "/impact": ("impact", "impact")}
 SESSION: web.RequestKey[Any] = web.RequestKey("session", object)
 
 
@@ -87,7 +90,7 @@ class StaffWeb:
         self.hosts = hosts
         self.secure_cookie = secure_cookie
         self.sessions: dict[str, Session] = {}
-        self.streams = 0
+        self.streams: collections.Counter[str] = collections.Counter()  # open event streams per account
         self.app = web.Application(middlewares=[self._guard], client_max_size=4096)
         r = self.app.router
         r.add_get("/login", self.login_page)
@@ -176,9 +179,14 @@ class StaffWeb:
 
     async def shell(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]
-        page = (PAGES / SHELLS[request.path]).read_text(encoding="utf-8")
+        name, title = SHELLS[request.path]
+        page = (PAGES / "shell.html").read_text(encoding="utf-8")
+        page = page.replace("{{main}}", (PAGES / f"{name}.main.html").read_text(encoding="utf-8"))
+        for other in SHELLS.values():
+            page = page.replace(f"{{{{current:{other[0]}}}}}", ' aria-current="page"' if other[0] == name else "")
         # The CSRF token and the account name are the only values the server puts in a page; both are tokens
         # it made or checked (a-z, 0-9, -, _), so they need no escaping, and the account is not from MQTT.
+        page = page.replace("{{page}}", name).replace("{{title}}", title)
         page = page.replace("{{csrf}}", session.csrf).replace("{{account}}", session.account)
         return web.Response(text=page, content_type="text/html")
 
@@ -204,9 +212,12 @@ class StaffWeb:
                             headers={"Content-Disposition": 'attachment; filename="carebot-impact.csv"'})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        if self.streams >= MAX_STREAMS:
+        account = request[SESSION].account
+        if self.streams[account] >= STREAMS_PER_ACCOUNT:
+            return self._plain(503, "too many pages open for this account: close some")
+        if self.streams.total() >= MAX_STREAMS:
             return self._plain(503, "too many pages open")
-        self.streams += 1
+        self.streams[account] += 1
         response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream",
                                                "X-Accel-Buffering": "no"})
         loop = asyncio.get_running_loop()
@@ -227,20 +238,20 @@ class StaffWeb:
                         pass
                 moved.clear()
                 if self._session(request) is None:
-                    await response.write(b"event: logout\ndata: {}\n\n")
+                    await asyncio.wait_for(response.write(b"event: logout\ndata: {}\n\n"), WRITE_TIMEOUT_S)
                     break
                 if self.view.version == version:
-                    await response.write(b": keepalive\n\n")
+                    await asyncio.wait_for(response.write(b": keepalive\n\n"), WRITE_TIMEOUT_S)
                     continue
                 snapshot = self.view.snapshot()
                 version = snapshot["version"]
                 data = json.dumps(snapshot, separators=(",", ":"))
-                await response.write(f"data: {data}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
+                await asyncio.wait_for(response.write(f"data: {data}\n\n".encode()), WRITE_TIMEOUT_S)
+        except (ConnectionResetError, asyncio.CancelledError, TimeoutError):
             pass
         finally:
             self.view.listeners.remove(wake)
-            self.streams -= 1
+            self.streams[account] -= 1
         return response
 
     async def command(self, request: web.Request) -> web.Response:
