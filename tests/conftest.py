@@ -124,6 +124,14 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.stop()
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real mosquitto shared by a module's tests (starting one per test costs seconds)."""
+    b = Broker(tmp_path_factory.mktemp("broker")).start()
+    yield b
+    b.stop()
+
+
 @pytest.fixture
 def staff(broker: Broker) -> Iterator[Client]:
     """A staff station subscribed to the whole site; on teardown, all the robot sent passes `check_privacy`."""

@@ -87,13 +87,6 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    b = Broker(tmp_path_factory.mktemp("broker")).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
 def server(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s = Server(site, tmp_path_factory.mktemp("web"))
     assert wait_for(lambda: s.view.client.is_connected(), 10)

@@ -54,7 +54,7 @@ HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin", "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
-SHELLS = {"/": "alerts.html", "/robots": "robots.html", "/impact": "impact.html"}
+SHELLS = {"/": ("alerts", "alerts"), "/robots": ("robots", "robots"), "/impact": ("impact", "impact")}
 SESSION: web.RequestKey[Any] = web.RequestKey("session", object)
 
 
@@ -186,9 +186,14 @@ class StaffWeb:
 
     async def shell(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]
-        page = (PAGES / SHELLS[request.path]).read_text(encoding="utf-8")
+        name, title = SHELLS[request.path]
+        page = (PAGES / "shell.html").read_text(encoding="utf-8")
+        page = page.replace("{{main}}", (PAGES / f"{name}.main.html").read_text(encoding="utf-8"))
+        for other in SHELLS.values():
+            page = page.replace(f"{{{{current:{other[0]}}}}}", ' aria-current="page"' if other[0] == name else "")
         # The CSRF token and the account name are the only values the server puts in a page; both are tokens
         # it made or checked (a-z, 0-9, -, _), so they need no escaping, and the account is not from MQTT.
+        page = page.replace("{{page}}", name).replace("{{title}}", title)
         page = page.replace("{{csrf}}", session.csrf).replace("{{account}}", session.account)
         return web.Response(text=page, content_type="text/html")
 
