@@ -14,7 +14,7 @@ from typing import Any
 
 from robot import __version__
 from robot.dialogs import DialogError
-from robot.errors import EXPECTED, ConfigError
+from robot.errors import EXPECTED, CareBotError, ConfigError
 from robot.status_cli import cmd_audit_verify, cmd_status
 
 
@@ -47,6 +47,8 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         if clock:
             config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
     stage = None
+    if simulate and args.check and args.scenario is None:
+        raise CareBotError("--check goes with --scenario FILE: it checks a scenario's expected outcomes")
     if simulate and args.scenario is not None:  # a scenario's world: its config, broker and staff station
         from robot.scenario_run import Stage
 
@@ -230,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
     from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
+    from robot.staffweb.cli import add_web_parser
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
     parser.add_argument("--version", action="version", version=f"carebot {__version__}")
@@ -324,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
+    add_web_parser(sub.choices["staff"])
     nursecall_cli.add_parser(sub, with_config)
 
     p = sub.add_parser("fleet", help="many robots, many homes: the fleet simulator")

@@ -15,7 +15,8 @@ the kiosk browser might open can send requests to it):
   launcher reads it from the key file (readable by the robot's user and the kiosk's group only)
   and hands it to the page in the address fragment, which browsers never send to a server.
   The event stream needs the key too, so another user's process can neither press nor watch;
-- presses beyond `presses_per_minute` are refused, and bodies over 256 bytes are not read.
+- presses of one button beyond `presses_per_minute` are refused, and bodies over 256 bytes are not
+  read. Each button has its own count, so a stuck or tapped-at Slower never stops Call staff.
 Every response forbids framing (no click-jacking of the buttons) and caching.
 """
 
@@ -68,7 +69,7 @@ class ScreenServer:
         self.origins = {f"http://{h}" for h in self.hosts}
         self.view: dict[str, Any] = {"seq": 0}
         self.streams = 0
-        self.presses: collections.deque[float] = collections.deque()
+        self.presses: dict[str, collections.deque[float]] = {b: collections.deque() for b in BUTTONS}
         self.beat = time.monotonic()  # the asyncio loop's last sign of life
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None  # set, and replaced, on every new view
@@ -178,12 +179,12 @@ class ScreenServer:
         button = body.get("button") if isinstance(body, dict) else None
         if button not in BUTTONS:
             return self._refuse(400, f"unknown button; known: {', '.join(BUTTONS)}")
-        now = time.monotonic()
-        while self.presses and now - self.presses[0] > 60.0:
-            self.presses.popleft()
-        if len(self.presses) >= self.presses_per_minute:
-            return self._refuse(429, "too many presses")
-        self.presses.append(now)
+        now, presses = time.monotonic(), self.presses[button]
+        while presses and now - presses[0] > 60.0:
+            presses.popleft()
+        if len(presses) >= self.presses_per_minute:
+            return self._refuse(429, "too many presses of that button")
+        presses.append(now)
         self.on_press(str(button))
         return web.json_response({"ok": True}, status=202, headers=HEADERS)
 

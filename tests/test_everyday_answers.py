@@ -86,3 +86,18 @@ def test_no_doubt_or_story_phrase_reads_as_a_complaint(lang: str) -> None:
     wrong = [(name, p.source) for name in ("doubts", "past", "present") for p in getattr(helper, name)
              if set(p.parts) & complaints]
     assert wrong == []
+
+
+def test_a_nurse_who_gave_something_is_no_call_for_one() -> None:
+    # "간호사가 ... 줘서" (the nurse gave it, so ...) tells what happened; "간호사 불러 줘" asks for one
+    assert decide("ko", "reminder", "조금 전에 간호사가 약을 챙겨 줘서 다 먹었어요") == "yes"
+    assert decide("ko", "open", "간호사가 와 줘서 참 고마웠어") not in ("help", "ask")
+    assert decide("ko", "open", "간호사 좀 빨리 불러 줘") == "help"
+
+
+@pytest.mark.parametrize(("lang", "text", "label"), [
+    ("de", "nun hör doch bitte mal auf", "stop"),  # "hör auf", with the particles between its words
+    ("en", "robin, slow down please dear a bit", "slower"),
+])
+def test_fillers_between_a_keyword_s_words_do_not_break_it(lang: str, text: str, label: str) -> None:
+    assert decide(lang, "open", text) == label

@@ -36,13 +36,6 @@ SECRET_WORD = "zebrafish"  # said by the resident in every test: it must never r
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    b = Broker(tmp_path_factory.mktemp("broker")).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
 def robot(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     """The simulated robot with its screen on, linked to the broker, a blank camera, idle."""
     tmp = tmp_path_factory.mktemp("screen")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from hardware.camera import CameraUnavailable, SceneCamera
 from hardware.face_detector import DetectorUnavailable, FaceDetector
-from robot.devices import make_camera, make_detector
 from robot.engagement import Engagement, EngagementSettings, EngagementTracker
 from robot.messages import Message
 from robot.worker import Worker
+from robot.workers.devices import make_camera, make_detector
 
 ACTIVE = {Engagement.ENGAGING, Engagement.ENGAGED, Engagement.DISENGAGING}
 

@@ -1,0 +1,166 @@
+"""What the staff web page shows, kept from the site's MQTT traffic: the console's view, plus the robots' health.
+
+It is the nurse-station console's view (robot/staff.py: strict parsing, identity from the topic, redeliveries
+dropped, older updates ignored, a flood per robot capped), extended with what a page needs: each robot's last
+heartbeat (behaviour, faults, time), activity buckets and the alert lifecycle for the impact figures, a version
+number that grows on every change (the event stream sends the new state when it moves), and notices the
+console would print, kept for the page.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from robot.events import InvalidMessage, parse_json, validate
+from robot.fleet.gaps import SeqWatch
+from robot.staff import CLOSED, TOKEN, StaffConsole
+
+HEARTBEAT_LATE_S = 90.0  # three missed 30 s heartbeats: shown as "no heartbeat", before the broker's last will
+NOTICES = 50
+
+
+@dataclass
+class RobotHealth:
+    status: str = "unknown"  # online, offline, stopped (the retained status and last will)
+    behaviour: str = ""
+    faults: tuple[str, ...] = ()
+    open_alerts: int = 0
+    outbox_pending: int = 0
+    heartbeat_at: float = 0.0  # this server's clock, when the last heartbeat came
+
+
+class WebView(StaffConsole):
+    """The console's view of one site, for the web page; thread-safe for readers through `snapshot`."""
+
+    def __init__(self, site: str, client: Any, station: str, store: Any = None) -> None:
+        super().__init__(site, client, io.StringIO(), station)
+        self.lock = threading.RLock()
+        self.version = 0
+        self.health: dict[str, RobotHealth] = {}
+        self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
+        self.seqs = SeqWatch()
+        self.store = store  # robot.staffweb.impact.Store: activity and the alert lifecycle, for impact figures
+        self.listeners: list[Callable[[], None]] = []  # told of every change (the event streams' wake-ups)
+
+    # -- the console's hooks ------------------------------------------------------------------------------------
+
+    def _say(self, line: str, bell: bool = False) -> None:
+        self.notices.append((time.time(), line[:300]))
+
+    def _on_connect(self, rc: Any) -> None:
+        super()._on_connect(rc)
+        if not rc.is_failure:
+            self.client.subscribe(f"carebot/v1/{self.site}/+/activity", qos=1)
+
+    def _heartbeat(self, robot: str, body: dict[str, Any]) -> None:
+        super()._heartbeat(robot, body)
+        h = self.health.setdefault(robot, RobotHealth())
+        h.behaviour, h.faults = str(body["behaviour"]), tuple(body["faults"])
+        h.open_alerts, h.outbox_pending, h.heartbeat_at = int(body["open_alerts"]), int(body["outbox_pending"]), \
+            time.time()
+        self.seqs.feed(f"carebot/v1/{self.site}/{robot}/heartbeat", body)
+
+    def _take_alert(self, robot: str, body: dict[str, Any]) -> None:
+        self.seqs.feed(f"carebot/v1/{self.site}/{robot}/alert", body)
+        if self.store is not None:
+            self.store.alert(robot, body)
+        super()._take_alert(robot, body)
+
+    def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        with self.lock:
+            parts = topic.split("/")
+            if len(parts) == 5 and parts[4] == "activity" and parts[2] == self.site:
+                self._activity(parts[3], topic, payload)
+            else:
+                super().apply(topic, payload, retained)
+                if len(parts) == 5 and parts[4] == "status" and parts[3] in self.robots:
+                    self.health.setdefault(parts[3], RobotHealth()).status = self.robots[parts[3]]
+            self.touch()
+
+    def touch(self) -> None:
+        """The view changed: wake every waiter and every event stream."""
+        with self.lock:
+            self.version += 1
+            for wake in list(self.listeners):
+                wake()
+
+    def _activity(self, robot: str, topic: str, payload: bytes) -> None:
+        try:
+            if not re.fullmatch(TOKEN, robot):
+                raise InvalidMessage(f"{topic[:120]}: not a robot's topic")
+            body = parse_json(payload, topic)
+            if not isinstance(body, dict):
+                raise InvalidMessage(f"{topic}: payload must be a JSON object")
+            validate("activity", body, topic)
+            if body["robot"] != robot or body["site"] != self.site:
+                raise InvalidMessage(f"{topic}: refused: the payload names another robot", field="robot")
+        except InvalidMessage as exc:
+            self.refused += 1
+            self._say(f"ignored a message: {exc}")
+            return
+        if self.seqs.feed(topic, body) and self.store is not None:
+            self.store.activity(robot, body)
+
+    def pump_waiting(self, timeout: float) -> None:
+        """Wait for the next message (at most `timeout`), then apply it and everything behind it: a message is
+        on the page as soon as it arrives, with no polling delay."""
+        try:
+            first = self.events.get(timeout=timeout)
+        except queue.Empty:
+            self.check_pending()
+            return
+        self.apply(*first)
+        self.pump()
+
+    # -- what the page reads ------------------------------------------------------------------------------------
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """Everything the alerts and robots pages show, as plain data (the page escapes every value)."""
+        now = time.time() if now is None else now
+        with self.lock:
+            alerts = [{"alert_id": a.alert_id, "robot": a.robot, "room": a.room, "type": a.type,
+                       "priority": a.priority, "state": a.state, "level": a.level,
+                       "age_s": max(0, int(now - a.raised_ts)), "raised_ts": a.raised_ts,
+                       "detail": {k: str(v) for k, v in a.extra.items()},
+                       "pending": self.pending.get(a.alert_id, ("", 0))[0],
+                       "robot_down": self.robots.get(a.robot) in ("offline", "stopped")}
+                      for a in self.alerts.values() if a.state not in CLOSED]
+            rank = {"high": 0, "medium": 1, "low": 2}
+            alerts.sort(key=lambda a: (rank.get(str(a["priority"]), 3), -float(str(a["raised_ts"]))))
+            gaps = {robot: len(missing) for (site, robot, boot), missing in self.seqs.gaps().items()}
+            robots = []
+            for name in sorted(set(self.robots) | set(self.health)):
+                h = self.health.get(name, RobotHealth())
+                robots.append({"robot": name, "mode": robot_mode(self.robots.get(name, "unknown"), h, now),
+                               "status": self.robots.get(name, "unknown"), "behaviour": h.behaviour,
+                               "faults": list(h.faults), "open_alerts": h.open_alerts,
+                               "heartbeat_age_s": int(now - h.heartbeat_at) if h.heartbeat_at else None,
+                               "events_missing": gaps.get(name, 0),
+                               "clock_off_s": round(self.clock_offset.get(name, 0.0), 1)})
+            return {"site": self.site, "version": self.version, "alerts": alerts, "robots": robots,
+                    "notices": [{"ts": t, "text": text} for t, text in list(self.notices)[-10:]],
+                    "refused": self.refused}
+
+
+def robot_mode(status: str, h: RobotHealth, now: float) -> str:
+    """One word for a robot: offline, stopped, paused, privacy, problem or online."""
+    if status in ("offline", "stopped"):
+        return status
+    if h.heartbeat_at and now - h.heartbeat_at > HEARTBEAT_LATE_S:
+        return "offline"
+    if h.behaviour in ("paused", "privacy"):
+        return h.behaviour
+    if h.faults or h.behaviour == "fault":
+        return "problem"
+    return "online" if status == "online" else status
+
+
+__all__ = ["WebView", "RobotHealth", "robot_mode", "TOKEN"]

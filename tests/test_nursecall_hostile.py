@@ -1,0 +1,93 @@
+"""The paging side attacked: a damaged or full record file, a flood of forged alerts. Real parts throughout:
+the simulated paging system on a real pseudo-terminal, sqlite on a real file (a full disk is a file-size limit
+set in a child process: the kernel's own EFBIG)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from hardware.espa_sim import PagingSystem, PtyPagingSystem
+from robot.config import Config
+from robot.config_nursecall import NursecallSection
+
+from .conftest import ROOT, running, wait_for
+
+
+def test_a_damaged_record_file_does_not_stop_the_robot_and_help_is_still_paged(config: Config,
+                                                                                tmp_path: Path) -> None:
+    record = tmp_path / "paged.sqlite"
+    record.write_bytes(b"this is not a database, a card that browned out mid-write" * 100)
+    line = NursecallSection(enabled=True, port=str(tmp_path / "paging"), response_timeout_s=1.0, retries=1,
+                            poll_interval_s=0.2, retry_after_s=0.5, record_file=record)
+    with PtyPagingSystem(PagingSystem(), link=tmp_path / "paging", baud=9600) as sim:
+        with running(config.model_copy(update={"nursecall": line})) as rt:
+            rt.hear("help me please, I fell")
+            assert wait_for(lambda: [u for u in rt.alert_updates if u["type"] == "help_request"], 10), \
+                "the help request did not reach staff"
+            assert sim.wait_calls(1, 10)[0].text == "Help request, room lounge"
+    assert list(tmp_path.glob("paged.sqlite.damaged-*")), "the damaged file was not kept aside for a technician"
+
+
+DISK_FULL = textwrap.dedent("""
+    import resource, signal, sys, time
+    from pathlib import Path
+    from robot.config_nursecall import NursecallSection
+    from robot.nursecall import PagedRecord, Pager
+    from robot.nursecall_line import PagingLine, open_line
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: writes fail with EFBIG, the process lives
+    cfg = NursecallSection(enabled=True, port=sys.argv[1], response_timeout_s=1.0, retries=1, poll_interval_s=0.1,
+                           retry_after_s=0.2, record_file=Path(sys.argv[2]))
+    record = PagedRecord(cfg.record_file)
+    full = Path(f"{cfg.record_file}-wal").stat().st_size  # the write-ahead log, where every commit goes
+    resource.setrlimit(resource.RLIMIT_FSIZE, (full, full))  # from here no record file can grow
+    pager = Pager(cfg, record)
+    line = PagingLine(cfg, pager, lambda: open_line(cfg), lambda faulted: None)
+    pager.take({"alert_id": "a" * 32, "robot": "robot-1", "state": "raised", "level": 0, "priority": "high",
+                "type": "help_request", "room": "12", "raised_ts": 1.0})
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        try:
+            line.step(time.sleep)
+        except Exception as exc:  # as the gateway's loop: log, pause a second, go on
+            print("loop failed:", type(exc).__name__, exc, flush=True)
+            time.sleep(1.0)
+        pager.take({"alert_id": "a" * 32, "robot": "robot-1", "state": "raised", "level": 0, "priority": "high",
+                    "type": "help_request", "room": "12", "raised_ts": 1.0})  # its retained copy, read again
+    print("owed", len(pager.pending), flush=True)
+""")
+
+
+def test_a_full_disk_under_the_record_pages_a_call_once_not_again_and_again(tmp_path: Path) -> None:
+    with PtyPagingSystem(PagingSystem(), link=tmp_path / "paging", baud=9600) as sim:
+        out = subprocess.run([sys.executable, "-c", DISK_FULL, sim.port, str(tmp_path / "paged.sqlite")],
+                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                             text=True, timeout=30)
+        calls = list(sim.system.calls)
+    assert "owed 0" in out.stdout, out.stdout + out.stderr
+    assert len(calls) == 1, f"paged {len(calls)} times: {out.stdout}{out.stderr[-2000:]}"
+    assert "cannot record" in out.stderr, "the failed commit was not logged"
+
+
+def test_a_flood_of_forged_alerts_from_one_account_neither_starves_other_robots_nor_grows_without_end(
+        tmp_path: Path) -> None:
+    from robot.nursecall import MAX_OWED_PER_ROBOT, PagedRecord, Pager
+
+    from .test_nursecall import CFG, alert
+
+    pager = Pager(CFG, PagedRecord(tmp_path / "paged.sqlite"))
+    for n in range(200):  # a hostile account on the broker: its own tree, high alerts claiming to be the oldest
+        pager.take({**alert(alert_id=f"{n:032x}", robot="robot-2"), "raised_ts": 0.0})
+    pager.take(alert(alert_id="f" * 32, robot="robot-1"))   # a resident's real help request
+    assert len(pager.pending) == MAX_OWED_PER_ROBOT + 1
+    served = []
+    for _ in range(3):
+        call = pager.next_call()
+        assert call is not None
+        served.append(call.alert_id)
+        pager.delivered(call)
+    assert "f" * 32 in served[:2], "the real help request waited behind the forged ones"
