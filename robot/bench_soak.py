@@ -94,6 +94,7 @@ def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
             bare = _bare_loop(max(1.0, end - time.monotonic()))
             while time.monotonic() < end:
                 runtime.clock.advance_to(dt.time(7, 50))  # the next morning, before the scenario's start
+                _settle(runtime)
                 ok = _play(stage, runtime, lines, stop)
                 passes, failed = passes + ok[0], failed + ok[1]
                 progress(f"bench soak: {passes} passes, {failed} failed, {(time.monotonic() - t0) / 60:.1f} min")
@@ -137,6 +138,28 @@ def _bare_loop(seconds: float) -> subprocess.Popen[str]:
     code = ("import json, sys; from robot.bench import bare_loop; "
             "print(json.dumps(bare_loop(float(sys.argv[1]), 100, realtime=False)))")
     return subprocess.Popen([sys.executable, "-c", code, str(seconds)], stdout=subprocess.PIPE, text=True)
+
+
+def _settle(runtime: Any, timeout_s: float = 20.0) -> None:
+    """Between passes, the world as the scenario expects it at its start: nobody on the stage (a failed pass
+    may leave someone), no open alert, the robot idle and its head at rest (the scenario checks that the
+    head turns to the resident, which it need not if it still points where they stood)."""
+    from robot import console
+
+    console.handle("person leave resident", runtime, lambda s: None)
+    end = time.monotonic() + timeout_s
+    last: dict[str, float] = {}
+    still_since = time.monotonic()
+    while time.monotonic() < end:
+        alert = runtime.newest_open_alert()
+        if alert:
+            runtime.inject_command("resolve", {"alert_id": alert})
+        now = runtime.status()["simulator"]["positions_us"]
+        if now != last:
+            last, still_since = now, time.monotonic()
+        if not alert and runtime.behaviour.state == "idle" and time.monotonic() - still_since >= 1.5:
+            return
+        time.sleep(0.2)
 
 
 def _play(stage: Any, runtime: Any, lines: list[str], stop: threading.Event) -> tuple[int, int]:
