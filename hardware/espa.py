@@ -221,6 +221,7 @@ class LinkSettings:
     response_timeout_s: float = 3.0
     retries: int = 3
     poll_interval_s: float = 1.0
+    char_s: float = 0.0  # seconds one character takes on the wire (bits per character / baud)
 
     def __post_init__(self) -> None:
         for name in ("own", "peer"):
@@ -255,9 +256,7 @@ class Link:
         """Keep the line with nothing to send: poll once (master), then answer what comes for `seconds`."""
         end = time.monotonic() + seconds
         if self.settings.role == "master":
-            self._drain()
-            self.port.write(poll(self.settings.peer))
-            self._answer(self._reply(self.settings.response_timeout_s))
+            self._answer(self._ask(poll(self.settings.peer), self.settings.response_timeout_s))
         while time.monotonic() < end:
             self._answer(self._next(max(0.0, end - time.monotonic())))
 
@@ -265,9 +264,7 @@ class Link:
         """Check the line without paging anyone: the peer answers a poll (master), or polls us (slave)."""
         end = time.monotonic() + timeout
         if self.settings.role == "master":
-            self._drain()
-            self.port.write(poll(self.settings.peer))
-            frame = self._reply(timeout)
+            frame = self._ask(poll(self.settings.peer), timeout)
             self._answer(frame)
             return frame is not None
         while time.monotonic() < end:
@@ -284,9 +281,8 @@ class Link:
         s = self.settings
         attempts = 0
         while attempts <= s.retries:
-            self._drain()
-            self.port.write(poll(s.own) + enquiry(s.peer))  # poll ourselves, then select the paging system
-            if self._reply(s.response_timeout_s) == Control(ACK):
+            # poll ourselves, then select the paging system
+            if self._ask(poll(s.own) + enquiry(s.peer), s.response_timeout_s) == Control(ACK):
                 sent = self._transfer(block, s.retries + 1 - attempts)
                 attempts += abs(sent)
                 if sent > 0:
@@ -306,9 +302,7 @@ class Link:
             if not self._is_poll(frame):
                 self._answer(frame)
                 continue
-            self._drain()
-            self.port.write(enquiry(s.peer))  # temporary master: select the control station
-            if self._reply(s.response_timeout_s) == Control(ACK):
+            if self._ask(enquiry(s.peer), s.response_timeout_s) == Control(ACK):  # select the control station
                 sent = self._transfer(block, s.retries + 1 - attempts)
                 attempts += abs(sent)
                 if sent > 0:
@@ -322,9 +316,7 @@ class Link:
         """Send a block until ACKed, repeating it on NAK or silence; then EOT. The sends it took, negative if
         it was never taken."""
         for sent in range(1, allowed + 1):
-            self._drain()
-            self.port.write(block)
-            if self._reply(self.settings.response_timeout_s) == Control(ACK):
+            if self._ask(block, self.settings.response_timeout_s) == Control(ACK):
                 self.port.write(bytes([EOT]))
                 return sent
         return -allowed
@@ -378,10 +370,13 @@ class Link:
             self._frames.extend(self.decoder.feed(data))
         return self._frames.pop(0)
 
-    def _reply(self, timeout: float) -> Frame | None:
-        """The peer's answer to what was just written (after _drain), or None if garbage came first: a wrong
-        baud rate reads as noise with the odd ACK in it, which must never count as a call taken."""
-        frame = self._next(timeout)
+    def _ask(self, data: bytes, timeout: float) -> Frame | None:
+        """Write to the peer and wait `timeout` beyond the bytes' time on the wire for its answer (a block still
+        arriving on a slow line is not unanswered, or it is sent again and paged twice). None if garbage came
+        first: a wrong baud rate reads as noise with the odd ACK in it, which must never count as a call taken."""
+        self._drain()
+        self.port.write(data)
+        frame = self._next(timeout + len(data) * self.settings.char_s)
         if frame is None or isinstance(frame, Rejected) or self.decoder.discarded:
             return None
         self.last_heard = time.monotonic()

@@ -32,6 +32,7 @@ class PagingCall:
     """One call to the paging system for one step of one alert."""
 
     alert_id: str
+    robot: str
     level: int
     priority: str  # the alert's: high or medium
     raised_ts: float
@@ -47,11 +48,12 @@ def call_for(body: dict[str, Any], cfg: NursecallSection) -> PagingCall | None:
     prio = body["priority"]
     text = cfg.text(body["type"], body["room"])
     block = espa.call_block(cfg.call_address[prio], text, beep=cfg.beep.get(prio, ""), priority=cfg.priority[prio])
-    return PagingCall(body["alert_id"], int(body["level"]), prio, float(body["raised_ts"]),
+    return PagingCall(body["alert_id"], body.get("robot", ""), int(body["level"]), prio, float(body["raised_ts"]),
                       cfg.call_address[prio], text, block)
 
 
 KEEP_CLOSED = 10000  # closed alerts the paged record remembers
+MAX_OWED_PER_ROBOT = 16  # an honest robot has a handful of open alerts; a flood from one account stops here
 
 
 class PagedRecord:
@@ -147,13 +149,20 @@ class PagedRecord:
 
 
 class Pager:
-    """Alert updates in, calls out: keeps the calls still owed, highest priority and oldest first."""
+    """Alert updates in, calls out: keeps the calls still owed, highest priority first, then the robot served
+    least recently, then the oldest alert.
+
+    Taking turns between robots, and a cap on the calls owed to each, is what keeps one hostile or broken
+    account on the broker (a flood of alerts, each claiming to be the oldest) from holding back the calls of
+    every other robot: a real help request waits for one call of the flood at most."""
 
     def __init__(self, cfg: NursecallSection, record: PagedRecord, own_robot: str = "") -> None:
         self.cfg = cfg
         self.record = record
         self.own_robot = own_robot  # the gateway's own alerts are for the consoles, not the pagers
         self.pending: dict[str, PagingCall] = {}
+        self._served: dict[str, int] = {}  # robot -> the turn its last call went out
+        self._turns = 0
 
     def take(self, body: dict[str, Any]) -> None:
         """One alert update (already validated): owe a call, or forget one that no longer needs paging."""
@@ -170,7 +179,10 @@ class Pager:
         if call is None or not self.record.wants(alert_id, level):
             return
         owed = self.pending.get(alert_id)
-        if owed is None or owed.level < level:
+        if owed is None and sum(c.robot == call.robot for c in self.pending.values()) >= MAX_OWED_PER_ROBOT:
+            log.warning("nursecall: robot %s already has %d calls owed; alert %s is not paged (a flood?)",
+                        call.robot, MAX_OWED_PER_ROBOT, alert_id)
+        elif owed is None or owed.level < level:
             self.pending[alert_id] = call
 
     def closed(self, alert_id: str) -> None:
@@ -179,13 +191,16 @@ class Pager:
         self.pending.pop(alert_id, None)
 
     def next_call(self) -> PagingCall | None:
-        """The call to send next: high before medium, then the oldest alert."""
+        """The call to send next: high before medium, then the robot served least recently, then the oldest."""
         if not self.pending:
             return None
-        return min(self.pending.values(), key=lambda c: (c.priority != "high", c.raised_ts))
+        return min(self.pending.values(), key=lambda c: (c.priority != "high", self._served.get(c.robot, 0),
+                                                          c.raised_ts))
 
     def delivered(self, call: PagingCall) -> None:
         """The paging system ACKed this call: record it (committed) and stop owing it."""
         self.record.done(call.alert_id, call.level)
+        self._turns += 1
+        self._served[call.robot] = self._turns
         if self.pending.get(call.alert_id) == call:
             del self.pending[call.alert_id]

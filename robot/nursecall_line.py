@@ -28,17 +28,19 @@ PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 def open_line(cfg: NursecallSection) -> espa.Link:
     """The serial port and the link, as configured (the port is opened here, never at import)."""
     bits, parity, stop = int(cfg.framing[0]), cfg.framing[1], int(cfg.framing[2])
+    char_s = (1 + bits + (parity != "N") + stop) / cfg.baud  # start, data, parity and stop bits
     port = serial.Serial(cfg.port, cfg.baud, bytesize=bits, parity=parity, stopbits=stop, timeout=0.02,
                          write_timeout=2.0)
     return espa.Link(port, espa.LinkSettings(role=cfg.role, own=cfg.own_address, peer=cfg.paging_address,
                                              response_timeout_s=cfg.response_timeout_s, retries=cfg.retries,
-                                             poll_interval_s=cfg.poll_interval_s))
+                                             poll_interval_s=cfg.poll_interval_s, char_s=char_s))
 
 
 def worst_send_s(cfg: NursecallSection) -> float:
     """The longest one step can take: every attempt's selection and block unanswered (and, as a slave, a
-    poll awaited before each)."""
-    return (cfg.retries + 1) * (2 * cfg.response_timeout_s + cfg.poll_interval_s) + 1.0
+    poll awaited before each), with the block's time on the wire (at most 128 characters of 12 bits)."""
+    wire_s = 128 * 12 / cfg.baud
+    return (cfg.retries + 1) * (2 * cfg.response_timeout_s + cfg.poll_interval_s + wire_s) + 1.0
 
 
 class PagingLine:

@@ -9,6 +9,7 @@ import threading
 import time
 import tty
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import serial
@@ -170,6 +171,20 @@ def test_a_slow_paging_system_within_the_timeout_takes_the_call_at_once(paging: 
     paging.latency_s = 0.1
     assert link.send(HELP) == 1
     assert len(paging.wait_calls(1, 2)) == 1
+
+
+def test_a_long_call_on_a_1200_baud_line_is_waited_for_and_paged_once(tmp_path: Path) -> None:
+    # 60 characters take 0.55 s on the wire at 1200 baud (7E2), longer than the 0.5 s time-out: the link
+    # waits the wire time on top, or it sends the block again while it is still arriving, and pages twice.
+    with PtyPagingSystem(PagingSystem(address="2", peer="1"), link=tmp_path / "p", baud=1200) as sim:
+        port = serial.Serial(sim.port, 1200, timeout=0.02)
+        try:
+            link = Link(port, LinkSettings(response_timeout_s=0.5, retries=3, char_s=11 / 1200))
+            assert link.send(espa.call_block("100", "Help request, room " + "r" * 32, beep="1", priority="2")) == 1
+            time.sleep(0.8)
+        finally:
+            port.close()
+        assert len(sim.system.calls) == 1
 
 
 def test_silence_and_endless_naks_fail_after_the_retries(paging: PtyPagingSystem, link: Link) -> None:

@@ -93,3 +93,17 @@ def test_a_nurse_who_gave_something_is_no_call_for_one() -> None:
     assert decide("ko", "reminder", "조금 전에 간호사가 약을 챙겨 줘서 다 먹었어요") == "yes"
     assert decide("ko", "open", "간호사가 와 줘서 참 고마웠어") not in ("help", "ask")
     assert decide("ko", "open", "간호사 좀 빨리 불러 줘") == "help"
+
+
+@pytest.mark.parametrize(("lang", "text", "label"), [
+    ("de", "nun hör doch bitte mal auf", "stop"),  # "hör auf", with the particles between its words
+    ("en", "robin, slow down please dear a bit", "slower"),
+])
+def test_fillers_between_a_keyword_s_words_do_not_break_it(lang: str, text: str, label: str) -> None:
+    assert decide(lang, "open", text) == label
+
+
+def test_a_short_question_staff_wrote_for_another_intent_is_no_call_but_a_short_call_still_is() -> None:
+    assert decide("de", "open", "wer bist du?") == "name"  # "wer" may call someone ("kann mal wer kommen")
+    assert decide("de", "open", "schwester!") == "help"
+    assert decide("en", "open", "nurse, quick") == "help"

@@ -71,3 +71,23 @@ def test_a_full_disk_under_the_record_pages_a_call_once_not_again_and_again(tmp_
     assert "owed 0" in out.stdout, out.stdout + out.stderr
     assert len(calls) == 1, f"paged {len(calls)} times: {out.stdout}{out.stderr[-2000:]}"
     assert "cannot record" in out.stderr, "the failed commit was not logged"
+
+
+def test_a_flood_of_forged_alerts_from_one_account_neither_starves_other_robots_nor_grows_without_end(
+        tmp_path: Path) -> None:
+    from robot.nursecall import MAX_OWED_PER_ROBOT, PagedRecord, Pager
+
+    from .test_nursecall import CFG, alert
+
+    pager = Pager(CFG, PagedRecord(tmp_path / "paged.sqlite"))
+    for n in range(200):  # a hostile account on the broker: its own tree, high alerts claiming to be the oldest
+        pager.take({**alert(alert_id=f"{n:032x}", robot="robot-2"), "raised_ts": 0.0})
+    pager.take(alert(alert_id="f" * 32, robot="robot-1"))   # a resident's real help request
+    assert len(pager.pending) == MAX_OWED_PER_ROBOT + 1
+    served = []
+    for _ in range(3):
+        call = pager.next_call()
+        assert call is not None
+        served.append(call.alert_id)
+        pager.delivered(call)
+    assert "f" * 32 in served[:2], "the real help request waited behind the forged ones"

@@ -377,3 +377,43 @@ def test_one_account_cannot_take_every_event_stream(server: Server) -> None:
             s.close()
         server.view.touch()  # their next write finds them gone
         assert wait_for(lambda: server.site.streams["mallory"] == 0, 10)
+
+
+def test_a_keyboard_nurse_keeps_her_place_and_is_told_what_became_of_each_click(browser: Any, server: Server) -> None:
+    """Updates redraw the table; a keyboard user's focus stays on the same button. A click that another nurse beat
+    (already acknowledged) is refused and said so, and never reported later as a robot that did not confirm."""
+    view, first, second = server.view, "e" * 32, "f" * 32
+
+    def seed(alert_id: str, state: str) -> None:
+        with view.lock:
+            view.alerts[alert_id] = AlertView(alert_id, "robot-1", "garden", "help_request", "high", state, 0,
+                                              time.time(), {})
+        view.touch()
+
+    seed(first, "raised")
+    try:
+        with page_of(browser) as page:
+            log_in(page, server)
+            ack = page.locator(f"tr[data-alert='{first}'] button.ack")
+            ack.focus()
+            seed(second, "raised")  # any update redraws the table
+            page.locator(f"tr[data-alert='{second}']").wait_for()
+            assert page.evaluate("document.activeElement.closest('tr').dataset.alert") == first
+            assert page.evaluate("document.activeElement.className") == "ack"
+            with view.lock:
+                view.alerts[first].state = "acknowledged"  # another nurse was quicker; this page has not seen it
+            page.keyboard.press("Enter")
+            page.locator("#said.error", has_text="already acknowledged").wait_for()
+            page.keyboard.press("Tab")  # on to Resolve, without a mouse
+            page.keyboard.press("Enter")
+            page.locator("#said", has_text="Resolve sent for the Help request in room garden").wait_for()
+        assert view.pending.get(first, ("",))[0] == "resolve"
+        view.check_pending(time.monotonic() + 60)  # long after: only the resolve is said to be unconfirmed
+        unconfirmed = [text for _, text in view.notices if "has not confirmed your" in text and "garden" in text]
+        assert len(unconfirmed) == 1 and "your resolve" in unconfirmed[0]
+    finally:
+        with view.lock:
+            view.alerts.pop(first)
+            view.alerts.pop(second)
+            view.pending.pop(first, None)
+        view.touch()

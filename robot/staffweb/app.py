@@ -105,6 +105,13 @@ class StaffWeb:
         r.add_get("/impact.csv", self.impact_csv)
         r.add_get("/events", self.events)
         r.add_post("/api/alerts/{robot}/{alert_id}/{action}", self.command)
+        self.closing = False
+        self.app.on_shutdown.append(self._close_streams)
+
+    async def _close_streams(self, app: web.Application) -> None:
+        """Shutting down: every event stream ends now, not at its next keepalive (a page reconnects by itself)."""
+        self.closing = True
+        self.view.touch()
 
     # -- the guard every request passes ---------------------------------------------------------------------------
 
@@ -230,13 +237,15 @@ class StaffWeb:
         try:
             await response.prepare(request)
             version = -1
-            while True:
+            while not self.closing:
                 if self.view.version == version:
                     try:
                         await asyncio.wait_for(moved.wait(), KEEPALIVE_S)
                     except TimeoutError:
                         pass
                 moved.clear()
+                if self.closing:
+                    break
                 if self._session(request) is None:
                     await asyncio.wait_for(response.write(b"event: logout\ndata: {}\n\n"), WRITE_TIMEOUT_S)
                     break
@@ -268,6 +277,10 @@ class StaffWeb:
                 return self._plain(404, "no such alert")
             if alert.state in CLOSED:
                 return self._plain(409, "that alert is already closed")
+            if action == "ack" and alert.state == "acknowledged":  # another nurse was first: nothing to send
+                return self._plain(409, "that alert is already acknowledged")
+            if self.view.pending.get(alert_id, ("", 0.0))[0] == action:  # a double click, or two nurses at once
+                return self._plain(409, f"that {action} was sent already: waiting for the robot")
             self.view.station = session.account  # the command's `by` names the staff member who sent it
             self.view.send(robot, action, alert_id=alert_id)
             self.view.pending[alert_id] = (action, time.monotonic())

@@ -46,8 +46,30 @@ function cue(alert) {
   }
 }
 
+// What became of a click, in words: sent and waiting for the robot, or why it was not sent (already acknowledged
+// by someone else, already closed, the server unreachable). Never a silent nothing.
+async function act(button, a, action) {
+  button.disabled = true;
+  const said = document.getElementById("said");
+  const label = action === "ack" ? "Acknowledge" : "Resolve";
+  const what = (WHAT[a.type] || a.type) + " in room " + a.room;
+  try {
+    const r = await post(`/api/alerts/${a.robot}/${a.alert_id}/${action}`);
+    said.textContent = r.ok ? label + " sent for the " + what + ": waiting for the robot."
+                            : label + " not sent for the " + what + ": " + (await r.text()).trim() + ".";
+    said.className = r.ok ? "" : "error";
+  } catch (err) {
+    said.textContent = label + " not sent for the " + what + ": the server cannot be reached. Go to the room.";
+    said.className = "error";
+    button.disabled = false;
+  }
+}
+
 function renderAlerts(state) {
   const body = document.querySelector("#alerts tbody");
+  // Every update redraws the table: keep a keyboard user's place on the same alert's button.
+  const focused = body.contains(document.activeElement) ? document.activeElement : null;
+  const keep = focused && [focused.closest("tr").dataset.alert, focused.className];
   body.replaceChildren();
   document.getElementById("none").hidden = state.alerts.length > 0;
   for (const a of state.alerts) {
@@ -57,23 +79,31 @@ function renderAlerts(state) {
     const what = el("td", WHAT[a.type] || a.type);
     for (const [k, v] of Object.entries(a.detail)) what.append(el("span", " (" + k + ": " + v + ")", "detail"));
     tr.append(what, el("td", a.room), el("td", a.robot), el("td", age(a.age_s)), el("td", a.level), el("td", a.state));
-    const act = el("td");
+    const cell = el("td");
     if (a.state === "raised" || a.state === "escalated") {
       const b = el("button", "Acknowledge", "ack");
-      b.addEventListener("click", () => { b.disabled = true; post(`/api/alerts/${a.robot}/${a.alert_id}/ack`); });
-      act.append(b);
+      b.disabled = a.pending === "ack";  // sent already: a second click would only send it again
+      b.addEventListener("click", () => act(b, a, "ack"));
+      cell.append(b);
     }
     const r = el("button", "Resolve", "resolve");
-    r.addEventListener("click", () => { r.disabled = true; post(`/api/alerts/${a.robot}/${a.alert_id}/resolve`); });
-    act.append(r);
-    if (a.pending) act.append(el("span", " sent, waiting for the robot", "pending"));
-    if (a.robot_down) act.append(el("span", " robot is down: go and see", "warn"));
-    tr.append(act);
+    r.disabled = a.pending === "resolve";
+    r.addEventListener("click", () => act(r, a, "resolve"));
+    cell.append(r);
+    if (a.pending) cell.append(el("span", " sent, waiting for the robot", "pending"));
+    if (a.robot_down) cell.append(el("span", " robot is down: go and see", "warn"));
+    tr.append(cell);
     body.append(tr);
     if (a.priority === "high" && (a.state === "raised" || a.state === "escalated")) {
       const key = a.alert_id + ":" + a.level;
       if (!seenHigh.has(key)) { seenHigh.add(key); cue(a); }
     }
+  }
+  if (keep) {
+    const row = [...body.rows].find(t => t.dataset.alert === keep[0]);
+    const again = row && ([...row.querySelectorAll("button")].find(x => x.className === keep[1] && !x.disabled)
+                          || row.querySelector("button:not(:disabled)"));
+    if (again) again.focus();
   }
   sessionStorage.setItem("seenHigh", JSON.stringify([...seenHigh].slice(-200)));
   const notes = document.getElementById("notices");
