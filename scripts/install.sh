@@ -38,10 +38,21 @@ while [ $# -gt 0 ]; do
 done
 src="$(cd "$(dirname "$0")/.." && pwd)"
 [ -f "$src/pyproject.toml" ] && [ -d "$src/robot" ] || die "run it from a CareBot checkout ($src is not one)"
-root="$(mkdir -p "$root" && cd "$root" && pwd)"
+root="$(mkdir -p "$root" && cd "$root" && pwd -P)"
 [ "$root" = / ] || skip_system=1
 r="${root%/}"  # prefix for every path: "" on a real install
 [ "$root" = / ] && [ "$(id -u)" -ne 0 ] && die "run it as root (sudo), or give --root DIR"
+
+# The paths this script changes, checked before it changes any: under a root other than /, a link in the
+# root (an image's /var -> /data/var) leads out of it, to the host's own files, and is refused.
+paths=("$r/opt/carebot" "$r/usr/local/bin" "$r/etc/carebot" "$r/var/lib/carebot" "$r/var/lib/carebot-sim"
+       "$r/etc/systemd/system" "$r/etc/systemd/user" "$r/etc/udev/rules.d" "$r/etc/systemd/journald.conf.d")
+if [ "$root" != / ]; then
+    for p in "${paths[@]}"; do
+        real="$(realpath -m -- "$p")"
+        case "$real" in "$root"/*) ;; *) die "refusing: ${p#"$r"/} leads outside $root (to $real): a link in the root" ;; esac
+    done
+fi
 
 opt="$r/opt/carebot"
 mkdir -p "$opt"

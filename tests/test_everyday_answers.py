@@ -101,3 +101,9 @@ def test_a_nurse_who_gave_something_is_no_call_for_one() -> None:
 ])
 def test_fillers_between_a_keyword_s_words_do_not_break_it(lang: str, text: str, label: str) -> None:
     assert decide(lang, "open", text) == label
+
+
+def test_a_short_question_staff_wrote_for_another_intent_is_no_call_but_a_short_call_still_is() -> None:
+    assert decide("de", "open", "wer bist du?") == "name"  # "wer" may call someone ("kann mal wer kommen")
+    assert decide("de", "open", "schwester!") == "help"
+    assert decide("en", "open", "nurse, quick") == "help"

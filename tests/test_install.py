@@ -126,3 +126,25 @@ def test_uninstall_keeps_config_and_state_unless_purged(installed: Path, tmp_pat
     out = run(UNINSTALL, root, "--purge")
     assert "would run: userdel carebot" in out
     assert not (root / "etc/carebot").exists() and not (root / "var/lib/carebot").exists()
+
+
+@pytest.mark.parametrize(("script", "option"), [(UNINSTALL, "--purge"), (INSTALL, "--skip-venv")],
+                         ids=["uninstall", "install"])
+def test_a_root_whose_var_links_outside_it_is_refused_and_nothing_outside_is_touched(script: Path, option: str,
+                                                                                     tmp_path: Path) -> None:
+    # An image whose /var is a link to /data/var means the image's /data/var; from outside the image the same
+    # absolute link is the host's own. Following it, uninstall --purge deleted the host's state.
+    host = tmp_path / "host state"
+    (host / "lib/carebot").mkdir(parents=True)
+    (host / "lib/carebot").chmod(0o755)
+    (host / "lib/carebot/audit.jsonl").write_text("the host's own\n")
+    root = tmp_path / "an image"
+    root.mkdir()
+    (root / "var").symlink_to(host)
+    proc = subprocess.run(["bash", str(script), "--root", str(root), option], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "DESTDIR": ""})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "outside" in proc.stderr and "var/lib/carebot" in proc.stderr
+    assert (host / "lib/carebot/audit.jsonl").read_text() == "the host's own\n"
+    assert stat.S_IMODE((host / "lib/carebot").stat().st_mode) == 0o755
+    assert not (host / "lib/carebot-sim").exists()
