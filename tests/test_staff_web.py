@@ -486,3 +486,35 @@ def test_a_damaged_users_file_is_said_so_and_the_server_goes_on(server: Server) 
     finally:
         users.write_text(good)
     assert request(server, "POST", "/login", form, **hdr).status == 303
+
+
+AXE = Path(sys.prefix) / "share" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(not AXE.is_file(), reason=f"axe-core is not installed at {AXE}: scripts/setup.sh installs it")
+def test_the_staff_pages_have_no_serious_accessibility_violations(browser: Any, server: Server) -> None:
+    view, alert_id = server.view, "a1" * 16
+    with view.lock:  # an open high alert, so the table and its buttons are there to check
+        view.alerts[alert_id] = AlertView(alert_id, "robot-1", "lounge", "help_request", "high", "raised", 0,
+                                          time.time(), {})
+    view.touch()
+    found: dict[str, list[tuple[str, str]]] = {}
+    try:
+        everything = (("/login", "#name"), ("/", "#alerts tbody tr"), ("/robots", "#link.ok"), ("/impact", "#impact"))
+        for width, height, pages in ((1280, 800, everything), (390, 844, everything[:2])):  # a station, a phone
+            with page_of(browser, width, height, bypass_csp=True) as page:  # the policy forbids foreign scripts
+                for path, ready in pages:
+                    if path == "/":
+                        log_in(page, server)
+                    page.goto(server.url + path)
+                    page.locator(ready).first.wait_for()
+                    page.add_script_tag(path=str(AXE))
+                    result = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']})")
+                    assert len(result["passes"]) >= 10, "axe checked next to nothing"
+                    found[f"{path}@{width}"] = [(v["id"], v["impact"]) for v in result["violations"]
+                                                if v["impact"] in ("serious", "critical")]
+    finally:
+        with view.lock:
+            view.alerts.pop(alert_id)
+        view.touch()
+    assert all(v == [] for v in found.values()), found
