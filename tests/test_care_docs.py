@@ -272,3 +272,23 @@ def test_every_field_the_staff_web_audit_trail_writes_is_in_its_row() -> None:
     row = next(line for line in data_flows().splitlines() if line.startswith("| Staff web audit trail"))
     missing = sorted(k for k in keys - {"action", "ok"} if f"`{k}`" not in row)
     assert not missing, f"the staff web audit trail writes {missing}, which its row does not name"
+
+
+def raised_priorities(kind: str) -> set[str]:
+    """The priorities the code raises an alert of `kind` with (its literal arguments)."""
+    found: set[str] = set()
+    for path in (ROOT / "robot").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found |= set(re.findall(rf'raise_alert\("{kind}", "(\w+)"', text))
+        found |= set(re.findall(rf'"type": "{kind}", "priority": "(\w+)"', text))
+    return found
+
+
+def test_the_staff_guide_gives_each_robot_fault_priority_the_code_raises() -> None:
+    """A robot's own fault is medium; the nurse-call gateway's (its paging line is down) is high."""
+    code = raised_priorities("robot_fault")
+    assert {"medium", "high"} <= code
+    rows = [line for line in (DOCS / "staff-guide.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `robot_fault`")]
+    documented = {p for row in rows for p in re.findall(r"\b(high|medium|low)\b", row.split("|")[2])}
+    assert documented == code, f"staff-guide.md gives robot_fault {sorted(documented)}; the code raises {sorted(code)}"
