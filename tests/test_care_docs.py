@@ -233,3 +233,62 @@ def test_a_sheet_too_long_for_one_page_is_refused(tmp_path: Path) -> None:
                           encoding="utf-8")
     with pytest.raises(module.PrintError, match="2 pages|3 pages|4 pages|5 pages"):
         module.print_sheet(long_sheet, tmp_path / "out")
+
+
+def data_flows() -> str:
+    text = ASSESSMENT.read_text(encoding="utf-8")
+    return text.split("## 3. Data flows", 1)[1].split("\n## ", 1)[0]
+
+
+def kept_files() -> set[str]:
+    """Every file the software keeps about people or their care: the robot's (docs/storage.md's table, which
+    tests/test_storage.py holds to a real run's state directory; simulator-only and passing files aside) and the
+    staff web page's, as its code names them."""
+    names = set()
+    for line in (ROOT / "docs" / "storage.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| `STATE/") and "simulator only" not in line:
+            names |= {re.sub(r"\.N$", "", Path(f).name)  # audit.jsonl.N: the older parts of audit.jsonl
+                      for f in re.findall(r"`STATE/([\w.]+)`", line.split("|")[1])}
+    names -= {"status.tmp"}
+    web = (ROOT / "robot" / "staffweb" / "cli.py").read_text(encoding="utf-8")
+    names |= set(re.findall(r'state_dir / "([\w.-]+)"', web))
+    names |= {Path(p).name for p in re.findall(r'"--users", type=Path, default=Path\("([^"]+)"\)', web)}
+    return names
+
+
+def test_every_file_kept_is_a_data_flow_in_the_assessment() -> None:
+    files = kept_files()
+    assert {"outbox.sqlite", "audit.jsonl", "nursecall.sqlite", "impact.sqlite", "users"} <= files
+    flows = data_flows()
+    missing = sorted(f for f in files if f"`{f}`" not in flows and f"/{f}`" not in flows)
+    assert not missing, f"files the software keeps with no data flow in {ASSESSMENT.name} section 3: {missing}"
+
+
+def test_every_field_the_staff_web_audit_trail_writes_is_in_its_row() -> None:
+    """The trail's records are about staff (their account, the address they logged in from)."""
+    code = (ROOT / "robot" / "staffweb" / "app.py").read_text(encoding="utf-8")
+    keys = {k for call in re.findall(r"self\.audit\.write\(([^)]*)\)", code) for k in re.findall(r"(\w+)=", call)}
+    assert {"account", "address"} <= keys
+    row = next(line for line in data_flows().splitlines() if line.startswith("| Staff web audit trail"))
+    missing = sorted(k for k in keys - {"action", "ok"} if f"`{k}`" not in row)
+    assert not missing, f"the staff web audit trail writes {missing}, which its row does not name"
+
+
+def raised_priorities(kind: str) -> set[str]:
+    """The priorities the code raises an alert of `kind` with (its literal arguments)."""
+    found: set[str] = set()
+    for path in (ROOT / "robot").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found |= set(re.findall(rf'raise_alert\("{kind}", "(\w+)"', text))
+        found |= set(re.findall(rf'"type": "{kind}", "priority": "(\w+)"', text))
+    return found
+
+
+def test_the_staff_guide_gives_each_robot_fault_priority_the_code_raises() -> None:
+    """A robot's own fault is medium; the nurse-call gateway's (its paging line is down) is high."""
+    code = raised_priorities("robot_fault")
+    assert {"medium", "high"} <= code
+    rows = [line for line in (DOCS / "staff-guide.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `robot_fault`")]
+    documented = {p for row in rows for p in re.findall(r"\b(high|medium|low)\b", row.split("|")[2])}
+    assert documented == code, f"staff-guide.md gives robot_fault {sorted(documented)}; the code raises {sorted(code)}"
