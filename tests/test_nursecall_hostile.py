@@ -10,11 +10,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 from hardware.espa_sim import PagingSystem, PtyPagingSystem
 from robot.config import Config
 from robot.config_nursecall import NursecallSection
+from robot.runtime import Runtime
 
+from .broker import ROBOTS, Client, alerts
 from .conftest import ROOT, running, wait_for
 
 
@@ -119,3 +122,16 @@ def test_a_call_the_paging_system_always_refuses_does_not_hold_back_the_others(t
             line.close()
     assert [c.text for c in system.calls] == ["Help request, room 12"], "a refused call held the line"
     assert list(pager.pending) == ["b" * 32] and line.call_failed
+
+
+def test_an_alert_observer_that_fails_never_stops_the_alert_to_staff(robot: Runtime, staff: Client) -> None:
+    # The paging side hears of each alert update from the staff channel; whatever it does, the help request
+    # still reaches staff over MQTT (through the real doors: the words, the dialog engine, the outbox).
+    def broken(update: dict[str, Any]) -> None:
+        raise RuntimeError("a paging part gone wrong")
+
+    robot.staff.observers.insert(0, broken)
+    robot.hear("help me please, I fell")
+    assert wait_for(lambda: alerts(staff, robot=ROBOTS[0], type="help_request", state="raised"), 10), \
+        "the help request never reached staff"
+    assert robot.behaviour.state != "fault"
