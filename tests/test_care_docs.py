@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import textstat
@@ -292,3 +293,46 @@ def test_the_staff_guide_gives_each_robot_fault_priority_the_code_raises() -> No
             if line.startswith("| `robot_fault`")]
     documented = {p for row in rows for p in re.findall(r"\b(high|medium|low)\b", row.split("|")[2])}
     assert documented == code, f"staff-guide.md gives robot_fault {sorted(documented)}; the code raises {sorted(code)}"
+
+
+RESIDENT_SHEETS = sorted(DOCS.glob("resident-*.md"))
+
+
+@pytest.mark.parametrize("sheet", RESIDENT_SHEETS, ids=lambda p: p.name)
+def test_a_resident_sheet_says_what_to_change_if_the_robot_hears_nothing_when_not_listening(sheet: Path) -> None:
+    """'It still hears a call for help' is true only while `[privacy] microphone` is "wake_and_help" (the default):
+    a home that closes the microphone must change the sentence, and the sheet says so where the home fills in."""
+    text = sheet.read_text(encoding="utf-8")
+    assert re.search(r"\[HOME:[^\]]*`\[privacy\] microphone`", text), f"{sheet.name}: no [HOME: ...] field for it"
+
+
+ENGINES: dict[str, Any] = {}
+SHEET_WORDS = [  # what the sheets tell residents to say, the context they say it in, and what the robot must do
+    ("en", "help", "open", "help"), ("en", "I need a nurse", "open", "help"), ("en", "I have fallen", "open", "help"),
+    ("en", "stop listening", "open", "privacy_on"), ("en", "help", "privacy", "help"),
+    ("en", "hello Robin", "privacy", "wake"),
+    ("de", "Hilfe", "open", "help"), ("de", "Ich brauche eine Schwester", "open", "help"),
+    ("de", "Ich bin gestürzt", "open", "help"), ("de", "Hör auf zuzuhören", "open", "privacy_on"),
+    ("de", "Hilfe", "privacy", "help"), ("de", "Hallo Robin", "privacy", "wake"),
+    ("ko", "도와주세요", "open", "help"), ("ko", "간호사 불러 주세요", "open", "help"),
+    ("ko", "넘어졌어요", "open", "help"), ("ko", "그만 들어", "open", "privacy_on"),
+    ("ko", "도와주세요", "privacy", "help"), ("ko", "안녕 로빈", "privacy", "wake"),
+]
+
+
+@pytest.mark.parametrize(("lang", "words", "context", "label"), SHEET_WORDS)
+def test_the_words_the_resident_sheets_teach_do_what_they_say(lang: str, words: str, context: str,
+                                                              label: str) -> None:
+    """Through the robot's own dialog engine and pack, as a resident would say them."""
+    import datetime as dt
+
+    from robot.bench_understanding import conversation_in
+    from robot.dialog_engine import DialogEngine
+    from robot.dialogs import load_pack
+
+    sheet = DOCS / f"resident-information.{lang}.md"
+    assert words.lower() in sheet.read_text(encoding="utf-8").lower(), f"{sheet.name} no longer teaches {words!r}"
+    if lang not in ENGINES:
+        ENGINES[lang] = DialogEngine(load_pack(ROOT / "dialogs" / lang), seed=1)
+    decided = conversation_in(ENGINES[lang], context).decide(words.lower(), 1.0, dt.datetime(2026, 3, 2, 9, 30)).label
+    assert decided == label, f"{lang}: the sheets teach {words!r}; in {context} the robot hears {decided!r}"
