@@ -75,6 +75,46 @@ def test_each_boot_and_robot_counts_alone_and_retained_copies_and_heartbeats_are
     assert watch.gaps() == {}
 
 
+def beat(event_seq: int, pending: int = 0, boot: str = "b00t00000001") -> tuple[str, dict[str, Any]]:
+    return "carebot/v1/site/robot-1/heartbeat", {"boot_id": boot, "seq": 1, "event_seq": event_seq,
+                                                  "outbox_pending": pending}
+
+
+def test_a_lone_event_lost_after_a_heartbeat_was_seen_is_a_gap() -> None:
+    """A quiet robot whose only event of the outage (a help alert) was dropped by a full bridge queue: the centre
+    had its heartbeat (nothing pending, newest event 4) before, and a heartbeat saying 5 after."""
+    watch = SeqWatch()
+    watch.feed(*beat(4))
+    assert watch.gaps() == {}
+    watch.feed(*beat(5))
+    assert watch.gaps() == {("site", "robot-1", "b00t00000001"): [5]}
+    watch.feed(*event(5))  # it came after all
+    assert watch.gaps() == {}
+
+
+def test_a_heartbeat_with_events_still_pending_does_not_start_the_count() -> None:
+    """Events up to its number may have been delivered before this consumer started: they are unknown."""
+    watch = SeqWatch()
+    watch.feed(*beat(9, pending=3))
+    watch.feed(*event(10))
+    assert watch.gaps() == {}
+
+
+def test_a_huge_claimed_number_is_counted_not_listed() -> None:
+    """A robot account that claims event 2**53 - 1 (within the schema) must not make the page or the centre
+    enumerate the numbers: run in a child with 1 GB of memory and 20 s, as the old code ate both."""
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "from robot.fleet.gaps import SeqWatch\n"
+            "w = SeqWatch(); t = 'carebot/v1/s/r/'\n"
+            "w.feed(t + 'alert', {'boot_id': 'b', 'seq': 1}); w.feed(t + 'activity', {'boot_id': 'b', 'seq': 3})\n"
+            "w.feed(t + 'heartbeat', {'boot_id': 'b', 'seq': 1, 'event_seq': 2**53 - 1})\n"
+            "m = w.gaps()[('s', 'r', 'b')]\n"
+            "assert len(m) == 2**53 - 3 and 2 in m and 4 in m and 3 not in m and 2**53 not in m, len(m)\n"
+            "assert list(__import__('itertools').islice(m, 3)) == [2, 4, 5]\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_bridge_options_are_checked_with_a_clear_error(tmp_path: Path) -> None:
     script = str(ROOT / "scripts" / "broker-setup.sh")
     base = [script, str(tmp_path / "b"), "--site", "a", "--robot", "r1", "--staff", "staff-x"]

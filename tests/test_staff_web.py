@@ -28,13 +28,14 @@ import pytest
 from aiohttp import web
 
 from robot.config import Config
+from robot.events import encode
 from robot.runtime import Runtime
 from robot.staff import AlertView
 from robot.staffweb.accounts import Accounts, add_user
 from robot.staffweb.cli import build
 from robot.staffweb.impact import Store, week_of
 
-from .broker import SITE, STAFF, Broker, free_port, robot_config, robot_process
+from .broker import SITE, STAFF, Broker, Client, free_port, robot_config, robot_process
 from .browser import page_of
 from .conftest import ROOT, wait_for
 
@@ -421,6 +422,34 @@ def test_a_keyboard_nurse_keeps_her_place_and_is_told_what_became_of_each_click(
             view.alerts.pop(second)
             view.pending.pop(first, None)
         view.touch()
+
+
+def test_a_robot_account_that_claims_a_huge_event_number_cannot_freeze_the_page(server: Server, site: Broker) -> None:
+    """A robot account (a stolen password, a broken robot) sends one event and then a heartbeat that claims its
+    newest event is number 2**53 - 1 (within the schema). The page must still answer, at once, and show that
+    robot's missing events as a count, not enumerate them while holding the view."""
+    robot, boot, now = "robot-2", "f100d0000001", time.time()
+    liar = Client(site, robot)
+    assert liar.connect() == 0
+    try:
+        activity = {"event_id": "a" * 32, "boot_id": boot, "seq": 1, "ts": now, "robot": robot, "site": SITE,
+                    "bucket_start": now - 900, "bucket_s": 900,
+                    "counts": {"conversations": 0, "reminders_confirmed": 0, "engagement_minutes": 0,
+                               "help_requests": 0}}
+        assert liar.publish(f"carebot/v1/{SITE}/{robot}/activity", encode("activity", activity)) == 0
+        beat = {"robot": robot, "site": SITE, "boot_id": boot, "seq": 1, "event_seq": 2**53 - 1, "ts": now,
+                "behaviour": "idle", "faults": [], "open_alerts": 0, "outbox_pending": 0}
+        liar.client.publish(f"carebot/v1/{SITE}/{robot}/heartbeat", encode("heartbeat", beat), qos=0)
+        assert wait_for(lambda: server.view.health.get(robot) is not None
+                        and server.view.seqs.seen(SITE, robot, boot) == {1}, 10)
+        cookie, _ = session(server)
+        r = request(server, "GET", "/api/state", Cookie=cookie)
+        assert r.status == 200
+        row = next(x for x in json.loads(r.read())["robots"] if x["robot"] == robot)
+        assert wait_for(lambda: next(x for x in server.view.snapshot()["robots"]
+                                     if x["robot"] == robot)["events_missing"] == 2**53 - 2, 10), row
+    finally:
+        liar.close()
 
 
 def test_guesses_sent_in_parallel_take_turns_and_a_crowd_of_them_is_refused(server: Server) -> None:

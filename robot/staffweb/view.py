@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import io
+import queue
 import re
 import threading
 import time
@@ -47,6 +48,11 @@ class WebView(StaffConsole):
         self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
         self.seqs = SeqWatch()
         self.store = store  # robot.staffweb.impact.Store: activity and the alert lifecycle, for impact figures
+        # The store's writes (sqlite commits, fsyncs) run on a thread of their own: a page shows an alert when
+        # it arrives, not after the disk has taken the impact figures' copy of it.
+        self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]]] = queue.SimpleQueue()
+        if store is not None:
+            threading.Thread(target=self._write, name="staffweb-store", daemon=True).start()
         self.listeners: list[Callable[[], None]] = []  # told of every change (the event streams' wake-ups)
         # Unlike the console, apply each message in paho's own thread (guarded: nothing can raise into it):
         # one thread hand-off less between the broker and the page.
@@ -73,8 +79,7 @@ class WebView(StaffConsole):
 
     def _take_alert(self, robot: str, body: dict[str, Any]) -> None:
         self.seqs.feed(f"carebot/v1/{self.site}/{robot}/alert", body)
-        if self.store is not None:
-            self.store.alert(robot, body)
+        self._writes.put(("alert", robot, body))
         super()._take_alert(robot, body)
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
@@ -109,8 +114,19 @@ class WebView(StaffConsole):
             self.refused += 1
             self._say(f"ignored a message: {exc}")
             return
-        if self.seqs.feed(topic, body) and self.store is not None:
-            self.store.activity(robot, body)
+        if self.seqs.feed(topic, body):
+            self._writes.put(("activity", robot, body))
+
+    def _write(self) -> None:
+        while True:
+            kind, robot, body = self._writes.get()
+            try:
+                if kind == "alert":
+                    self.store.alert(robot, body)
+                else:
+                    self.store.activity(robot, body)
+            except Exception as exc:  # a full disk costs the impact figures, never the page or an alert
+                self._say(f"impact figures not written ({type(exc).__name__}: {str(exc)[:80]})")
 
     def pump_waiting(self, timeout: float) -> None:
         """What is left of the console's pump: messages are applied as they arrive (in paho's thread), so this
