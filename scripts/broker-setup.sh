@@ -204,8 +204,10 @@ autosave_on_changes true
 autosave_interval 1
 CONF
 if [ -n "$bridge" ]; then
-    printf '\n# What waits for the uplink while it is down or restarting (QoS 1 messages).\nmax_queued_messages %s\n' \
-        "$bridge_queue" >> "$dir/mosquitto.conf"
+    # What waits for the uplink while it is down or restarting (QoS 1 messages). The setting is every client's,
+    # the staff stations' and the nurse-call gateway's too: never below mosquitto's own 1000 for them.
+    printf '\n# What waits for a client (the uplink, a staff station) while it is away (QoS 1 messages).\nmax_queued_messages %s\n' \
+        "$((bridge_queue > 1000 ? bridge_queue : 1000))" >> "$dir/mosquitto.conf"
     up="$dir/uplink"
     mkdir -p "$up/data"
     chmod 755 "$up"

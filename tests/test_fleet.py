@@ -160,6 +160,20 @@ def test_by_default_the_centre_cannot_acknowledge_or_resolve_a_home_s_alert(tmp_
     assert bad.returncode == 2 and "shout" in bad.stderr
 
 
+def test_a_small_uplink_queue_does_not_shrink_the_staff_stations_queues(tmp_path: Path) -> None:
+    """max_queued_messages in the home's broker is every client's: a nurse station away for a minute must keep
+    mosquitto's 1000 even when the uplink's queue is set small."""
+    subprocess.run([str(ROOT / "scripts" / "central-setup.sh"), str(tmp_path / "c"), "--home", "h1",
+                    "--run-as", "root"], check=True, capture_output=True)
+    subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(tmp_path / "h"), "--site", "h1", "--robot", "r1",
+                    "--staff", "staff-x", "--run-as", "root", "--bridge", "127.0.0.1:9", "--bridge-queue", "100",
+                    "--bridge-dir", str(tmp_path / "c" / "homes" / "h1")], check=True, capture_output=True)
+    home = (tmp_path / "h" / "mosquitto.conf").read_text()
+    uplink = (tmp_path / "h" / "uplink" / "mosquitto.conf").read_text()
+    assert re.findall(r"^max_queued_messages (\d+)$", home, re.MULTILINE) == ["1000"]
+    assert re.findall(r"^max_queued_messages (\d+)$", uplink, re.MULTILINE) == ["100"]
+
+
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
