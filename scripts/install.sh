@@ -157,9 +157,14 @@ if [ ! -s "$etc/carebot-sim.toml" ]; then
 fi
 chmod 640 "$etc/carebot.toml" "$etc/carebot-sim.toml"
 system chown root:carebot "$etc/carebot.toml" "$etc/carebot-sim.toml"
-# Secrets: any file the config names with *_file, and any *.password or *key here, for carebot alone.
-for secret in "$etc"/mqtt-password "$etc"/site-key "$etc"/*.password "$etc"/*.key; do
-    [ -f "$secret" ] || continue
+# Secrets: any file here that a config here names with *_file (password_file, site_key_file ...), and
+# any *.password or *.key here, for carebot alone. A link is left as it is (chmod would follow it).
+named=()
+while IFS= read -r file; do
+    named+=("$r$file")
+done < <(sed -nE 's|^[a-z_]+_file *= *"(/etc/carebot/[^"/]+)".*|\1|p' "$etc"/*.toml 2>/dev/null)
+for secret in "$etc"/mqtt-password "$etc"/site-key "$etc"/*.password "$etc"/*.key "${named[@]}"; do
+    [ -f "$secret" ] && [ ! -L "$secret" ] || continue
     chmod 600 "$secret"
     system chown carebot:carebot "$secret"
 done
