@@ -73,7 +73,10 @@ class PagedRecord:
         self._db: sqlite3.Connection | None = None
         try:
             self._db = self._open()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # a full disk or I/O error: the file may be sound, keep it
+            log.error("nursecall: the record %s cannot be opened (%s): what was paged is kept in memory only",
+                      path, exc)
+        except sqlite3.DatabaseError as exc:  # "file is not a database": damaged
             aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
             log.error("nursecall: the record %s is damaged (%s): moved to %s, starting a new one; open alerts "
                       "may be paged once more", path, exc, aside.name)

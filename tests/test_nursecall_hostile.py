@@ -135,3 +135,30 @@ def test_an_alert_observer_that_fails_never_stops_the_alert_to_staff(robot: Runt
     assert wait_for(lambda: alerts(staff, robot=ROBOTS[0], type="help_request", state="raised"), 10), \
         "the help request never reached staff"
     assert robot.behaviour.state != "fault"
+
+
+FULL_AT_START = textwrap.dedent("""
+    import resource, signal, sys
+    from pathlib import Path
+    from robot.nursecall import PagedRecord
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    path = Path(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size, path.stat().st_size))  # the disk is full
+    record = PagedRecord(path)
+    print("wants", record.wants("a" * 32, 0), flush=True)
+""")
+
+
+def test_a_full_disk_at_start_keeps_a_sound_record_file_where_it_is(tmp_path: Path) -> None:
+    from robot.nursecall import PagedRecord
+
+    path = tmp_path / "paged.sqlite"
+    record = PagedRecord(path)
+    record.done("a" * 32, 0)
+    record.close()
+    out = subprocess.run([sys.executable, "-c", FULL_AT_START, str(path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "wants" in out.stdout, out.stderr[-2000:]
+    assert not list(tmp_path.glob("*.damaged-*")), "a sound record was moved aside as damaged on a full disk"
+    assert not PagedRecord(path).wants("a" * 32, 0)  # the disk freed: what was paged is still known
