@@ -336,3 +336,31 @@ def test_the_words_the_resident_sheets_teach_do_what_they_say(lang: str, words: 
         ENGINES[lang] = DialogEngine(load_pack(ROOT / "dialogs" / lang), seed=1)
     decided = conversation_in(ENGINES[lang], context).decide(words.lower(), 1.0, dt.datetime(2026, 3, 2, 9, 30)).label
     assert decided == label, f"{lang}: the sheets teach {words!r}; in {context} the robot hears {decided!r}"
+
+
+def fault_tokens_named() -> list[str]:
+    """The fault tokens in the first column of the technician guide's fault table."""
+    text = (DOCS / "technician-guide.md").read_text(encoding="utf-8")
+    section = text.split("## 5. Finding faults", 1)[1].split("\n## ", 1)[0]
+    return sorted({t for line in section.splitlines() if line.startswith("| `")
+                   for t in re.findall(r"`([^`]+)`", line.split("|")[1])})
+
+
+def fault_is_raised(token: str) -> bool:
+    """A fault token the code raises: a literal, a worker's (worker_NAME), or a family (part_…)."""
+    code = "\n".join(p.read_text(encoding="utf-8") for d in ("robot", "hardware") for p in (ROOT / d).rglob("*.py"))
+    if token.endswith("…"):
+        return f'f"{token[:-1]}{{' in code
+    if token.startswith("worker_"):
+        return 'f"worker_{name}"' in code and f'WorkerSpec("{token[7:]}"' in code
+    return f'"{token}"' in code
+
+
+@pytest.mark.parametrize("token", fault_tokens_named())
+def test_every_fault_the_technician_guide_names_is_one_the_code_raises(token: str) -> None:
+    assert fault_is_raised(token), f"technician-guide.md names the fault `{token}`, which no code raises"
+
+
+def test_the_fault_check_knows_a_made_up_fault() -> None:
+    assert len(fault_tokens_named()) >= 10
+    assert not fault_is_raised("flux_capacitor") and not fault_is_raised("worker_toaster")

@@ -518,3 +518,34 @@ def test_the_staff_pages_have_no_serious_accessibility_violations(browser: Any, 
             view.alerts.pop(alert_id)
         view.touch()
     assert all(v == [] for v in found.values()), found
+
+
+def test_a_flood_of_raised_and_closed_alerts_leaves_the_view_bounded_and_the_next_help_shown() -> None:
+    """Months of alerts, or a robot raising and closing them by the thousand: the view forgets old closed ones
+    (before, each was kept for ever and every message cost time in proportion to them all)."""
+    import uuid
+
+    from robot.staffweb.view import CLOSED_KEPT, WebView
+
+    class Client:  # the view only subscribes and publishes through it; nothing is sent in this test
+        on_message = on_connect = on_disconnect = None
+
+    view = WebView(SITE, Client(), "web")
+    seq = 0
+
+    def alert(alert_id: str, kind: str = "reminder_unacked", priority: str = "medium") -> bytes:
+        nonlocal seq
+        seq += 1
+        return json.dumps({"schema": "carebot/alert/1", "event_id": uuid.uuid4().hex, "alert_id": alert_id,
+                           "site": SITE, "robot": "robot-9", "room": "r1", "type": kind, "priority": priority,
+                           "state": "raised", "level": 0, "raised_ts": time.time(), "ts": time.time(),
+                           "boot_id": "b" * 12, "seq": seq}).encode()
+
+    for _ in range(3 * CLOSED_KEPT):
+        alert_id = uuid.uuid4().hex
+        view.apply(f"carebot/v1/{SITE}/robot-9/alert", alert(alert_id))
+        view.apply(f"carebot/v1/{SITE}/robot-9/alert/{alert_id}", b"")  # closed: its retained copy cleared
+    assert view.refused == 0 and len(view.alerts) <= 2 * CLOSED_KEPT
+    help_id = uuid.uuid4().hex
+    view.apply(f"carebot/v1/{SITE}/robot-9/alert", alert(help_id, "help_request", "high"))
+    assert [a["alert_id"] for a in view.snapshot()["alerts"]] == [help_id]

@@ -25,6 +25,7 @@ from robot.staff import CLOSED, TOKEN, StaffConsole
 
 HEARTBEAT_LATE_S = 90.0  # three missed 30 s heartbeats: shown as "no heartbeat", before the broker's last will
 NOTICES = 50
+CLOSED_KEPT = 500  # closed alerts remembered (so a late update is known as late); older ones are forgotten
 
 
 @dataclass
@@ -91,7 +92,18 @@ class WebView(StaffConsole):
                 super().apply(topic, payload, retained)
                 if len(parts) == 5 and parts[4] == "status" and parts[3] in self.robots:
                     self.health.setdefault(parts[3], RobotHealth()).status = self.robots[parts[3]]
+                if len(self.alerts) > 2 * CLOSED_KEPT:
+                    self._forget_closed()
             self.touch()
+
+    def _forget_closed(self) -> None:
+        """Keep only the newest CLOSED_KEPT closed alerts. The server runs for months: without this every alert
+        ever raised stays in memory, and each message costs time in proportion to them all (a robot raising and
+        closing alerts by the thousand would slow every other robot's alert on its way to the page)."""
+        closed = [alert_id for alert_id, a in self.alerts.items() if a.state in CLOSED]
+        for alert_id in closed[:max(0, len(closed) - CLOSED_KEPT)]:
+            del self.alerts[alert_id]
+            self.pending.pop(alert_id, None)
 
     def touch(self) -> None:
         """The view changed: wake every waiter and every event stream."""
