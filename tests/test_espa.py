@@ -267,3 +267,16 @@ def test_garbage_from_a_wrong_baud_rate_is_no_answer_and_an_ack_in_it_takes_no_c
         stop.set()
         port.close()
         os.close(fd)
+
+
+def test_a_half_block_cut_off_by_the_line_does_not_swallow_the_polls_after_it() -> None:
+    half = HELP[:12]  # SOH 1 STX 1 US 100 RS 2 US Hel ... and then the line dropped it (or noise made an SOH)
+    assert Decoder().feed(half + b"\x041\x05" + b"\x06") == [Control(EOT), Enquiry("1"), Control(ACK)]
+    fd, port = _peer()
+    os.write(fd, half)
+    threading.Timer(0.2, lambda: os.write(fd, b"\x041\x05")).start()  # then the control station polls us
+    try:
+        assert Link(port, LinkSettings(role="slave", response_timeout_s=0.5)).probe(2.0), "deaf to its polls"
+    finally:
+        port.close()
+        os.close(fd)

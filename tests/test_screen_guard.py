@@ -19,9 +19,10 @@ import pytest
 from robot.config_load import load_config
 from robot.core.screen import screen_key
 from robot.errors import ConfigError
-from robot.screen_server import ScreenServer
+from robot.screen_server import BACKLOG, MAX_CONNECTIONS, ScreenServer
 
 from .broker import free_port
+from .conftest import wait_for
 
 KEY = "k" * 43
 
@@ -161,3 +162,34 @@ def test_a_stalled_browser_does_not_hold_up_another(server: tuple[ScreenServer, 
         conn.close()
     finally:
         stalled.close()
+
+
+def test_sockets_held_half_open_cannot_shut_the_kiosk_out(server: tuple[ScreenServer, list[str]]) -> None:
+    """Another local process opens hundreds of connections and never finishes a request (each costs the screen's
+    process a file descriptor: a thousand would leave the kiosk unable to connect). The server keeps a bounded
+    number, the kiosk's keyed stream among them, and a press still gets through."""
+    import socket
+
+    s, pressed = server
+    stream = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+    stream.request("GET", "/events?key=" + KEY, headers={"Host": f"127.0.0.1:{s.port}"})
+    live = stream.getresponse()
+    assert b"event: hello" in live.read1(65536)
+    hostile = []
+    try:
+        for _ in range(2 * (MAX_CONNECTIONS + BACKLOG)):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{s.port}\r\n".encode())  # and never the blank line
+            hostile.append(c)
+        held = lambda: len([h for h in s.connections.server.connections if h.transport])  # noqa: E731
+        assert wait_for(lambda: held() <= MAX_CONNECTIONS + BACKLOG, 5), held()
+        before = len(pressed)
+        assert press(s, "call_staff") == 202 and pressed[before:] == ["call_staff"]
+        s.show({"caption": "still here", "previous": "", "mode": "idle"})
+        seen = b""
+        while b"still here" not in seen:  # the kiosk's stream was kept (bounded by its 5 s timeout)
+            seen += live.read1(65536)
+    finally:
+        for c in hostile:
+            c.close()
+        stream.close()

@@ -28,13 +28,14 @@ import pytest
 from aiohttp import web
 
 from robot.config import Config
+from robot.events import encode
 from robot.runtime import Runtime
 from robot.staff import AlertView
 from robot.staffweb.accounts import Accounts, add_user
 from robot.staffweb.cli import build
 from robot.staffweb.impact import Store, week_of
 
-from .broker import SITE, STAFF, Broker, free_port, robot_config, robot_process
+from .broker import SITE, STAFF, Broker, Client, free_port, robot_config, robot_process
 from .browser import page_of
 from .conftest import ROOT, wait_for
 
@@ -423,6 +424,34 @@ def test_a_keyboard_nurse_keeps_her_place_and_is_told_what_became_of_each_click(
         view.touch()
 
 
+def test_a_robot_account_that_claims_a_huge_event_number_cannot_freeze_the_page(server: Server, site: Broker) -> None:
+    """A robot account (a stolen password, a broken robot) sends one event and then a heartbeat that claims its
+    newest event is number 2**53 - 1 (within the schema). The page must still answer, at once, and show that
+    robot's missing events as a count, not enumerate them while holding the view."""
+    robot, boot, now = "robot-2", "f100d0000001", time.time()
+    liar = Client(site, robot)
+    assert liar.connect() == 0
+    try:
+        activity = {"event_id": "a" * 32, "boot_id": boot, "seq": 1, "ts": now, "robot": robot, "site": SITE,
+                    "bucket_start": now - 900, "bucket_s": 900,
+                    "counts": {"conversations": 0, "reminders_confirmed": 0, "engagement_minutes": 0,
+                               "help_requests": 0}}
+        assert liar.publish(f"carebot/v1/{SITE}/{robot}/activity", encode("activity", activity)) == 0
+        beat = {"robot": robot, "site": SITE, "boot_id": boot, "seq": 1, "event_seq": 2**53 - 1, "ts": now,
+                "behaviour": "idle", "faults": [], "open_alerts": 0, "outbox_pending": 0}
+        liar.client.publish(f"carebot/v1/{SITE}/{robot}/heartbeat", encode("heartbeat", beat), qos=0)
+        assert wait_for(lambda: server.view.health.get(robot) is not None
+                        and server.view.seqs.seen(SITE, robot, boot) == {1}, 10)
+        cookie, _ = session(server)
+        r = request(server, "GET", "/api/state", Cookie=cookie)
+        assert r.status == 200
+        row = next(x for x in json.loads(r.read())["robots"] if x["robot"] == robot)
+        assert wait_for(lambda: next(x for x in server.view.snapshot()["robots"]
+                                     if x["robot"] == robot)["events_missing"] == 2**53 - 2, 10), row
+    finally:
+        liar.close()
+
+
 def test_guesses_sent_in_parallel_take_turns_and_a_crowd_of_them_is_refused(server: Server) -> None:
     """Throttling that parallel requests could bypass (each computing its wait before any had failed) is none."""
     from concurrent.futures import ThreadPoolExecutor
@@ -457,3 +486,81 @@ def test_a_damaged_users_file_is_said_so_and_the_server_goes_on(server: Server) 
     finally:
         users.write_text(good)
     assert request(server, "POST", "/login", form, **hdr).status == 303
+
+
+AXE = Path(sys.prefix) / "share" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(not AXE.is_file(), reason=f"axe-core is not installed at {AXE}: scripts/setup.sh installs it")
+def test_the_staff_pages_have_no_serious_accessibility_violations(browser: Any, server: Server) -> None:
+    view, alert_id = server.view, "a1" * 16
+    with view.lock:  # an open high alert, so the table and its buttons are there to check
+        view.alerts[alert_id] = AlertView(alert_id, "robot-1", "lounge", "help_request", "high", "raised", 0,
+                                          time.time(), {})
+    view.touch()
+    found: dict[str, list[tuple[str, str]]] = {}
+    try:
+        everything = (("/login", "#name"), ("/", "#alerts tbody tr"), ("/robots", "#link.ok"), ("/impact", "#impact"))
+        for width, height, pages in ((1280, 800, everything), (390, 844, everything[:2])):  # a station, a phone
+            with page_of(browser, width, height, bypass_csp=True) as page:  # the policy forbids foreign scripts
+                for path, ready in pages:
+                    if path == "/":
+                        log_in(page, server)
+                    page.goto(server.url + path)
+                    page.locator(ready).first.wait_for()
+                    page.add_script_tag(path=str(AXE))
+                    result = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']})")
+                    assert len(result["passes"]) >= 10, "axe checked next to nothing"
+                    found[f"{path}@{width}"] = [(v["id"], v["impact"]) for v in result["violations"]
+                                                if v["impact"] in ("serious", "critical")]
+    finally:
+        with view.lock:
+            view.alerts.pop(alert_id)
+        view.touch()
+    assert all(v == [] for v in found.values()), found
+
+
+def test_a_flood_of_raised_and_closed_alerts_leaves_the_view_bounded_and_the_next_help_shown() -> None:
+    """Months of alerts, or a robot raising and closing them by the thousand: the view forgets old closed ones
+    (before, each was kept for ever and every message cost time in proportion to them all)."""
+    import uuid
+
+    from robot.staffweb.view import CLOSED_KEPT, WebView
+
+    class Client:  # the view only subscribes and publishes through it; nothing is sent in this test
+        on_message = on_connect = on_disconnect = None
+
+    view = WebView(SITE, Client(), "web")
+    seq = 0
+
+    def alert(alert_id: str, kind: str = "reminder_unacked", priority: str = "medium") -> bytes:
+        nonlocal seq
+        seq += 1
+        return json.dumps({"schema": "carebot/alert/1", "event_id": uuid.uuid4().hex, "alert_id": alert_id,
+                           "site": SITE, "robot": "robot-9", "room": "r1", "type": kind, "priority": priority,
+                           "state": "raised", "level": 0, "raised_ts": time.time(), "ts": time.time(),
+                           "boot_id": "b" * 12, "seq": seq}).encode()
+
+    for _ in range(3 * CLOSED_KEPT):
+        alert_id = uuid.uuid4().hex
+        view.apply(f"carebot/v1/{SITE}/robot-9/alert", alert(alert_id))
+        view.apply(f"carebot/v1/{SITE}/robot-9/alert/{alert_id}", b"")  # closed: its retained copy cleared
+    assert view.refused == 0 and len(view.alerts) <= 2 * CLOSED_KEPT
+    help_id = uuid.uuid4().hex
+    view.apply(f"carebot/v1/{SITE}/robot-9/alert", alert(help_id, "help_request", "high"))
+    assert [a["alert_id"] for a in view.snapshot()["alerts"]] == [help_id]
+
+
+def test_redirects_and_errors_carry_the_same_headers_as_pages(server: Server) -> None:
+    """The login's redirect sets the session cookie: no cache may keep it. A 404 or 405 may not be framed."""
+    form = urllib.parse.urlencode({"name": NAME, "password": PASSWORD}).encode()
+    hdr = {"X-Forwarded-For": "192.0.2.8", "Content-Type": "application/x-www-form-urlencoded"}
+    r = request(server, "POST", "/login", form, Origin=server.url, **hdr)
+    assert r.status == 303 and r.getheader("Cache-Control") == "no-store" and r.getheader("X-Frame-Options") == "DENY"
+    cookie = r.getheader("Set-Cookie", "").split(";")[0]
+    for method, path in (("GET", "/no-such-page"), ("GET", "/events/../../etc/passwd"), ("PUT", "/login")):
+        r = request(server, method, path, Cookie=cookie)
+        assert r.status in (404, 405) and r.getheader("X-Frame-Options") == "DENY", (method, path, r.status)
+        assert r.getheader("Cache-Control") == "no-store"
+    r = request(server, "GET", "/robots")
+    assert r.status == 303 and r.getheader("Cache-Control") == "no-store"

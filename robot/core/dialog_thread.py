@@ -63,14 +63,14 @@ class DialogThread:
                 verdict = conv.engine.help(data["text"], data.get("alternatives", ()))
                 if verdict is None or (data.get("stopped") and not verdict.sure):
                     return  # (after a stop, an unsure reading of help is most likely the stop misheard)
-            conv.set_context(data["state"], now)
+            conv.set_context(data["state"])
             actions = conv.hear(data["text"], data["confidence"], now, data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))
         elif kind == "press":  # a screen button: the spoken request's actions, with no words to weigh
-            conv.set_context(data["state"], now)
+            conv.set_context(data["state"])
             self.inbox.put(Decision(tuple(conv.press(data["intent"], now))))
         elif kind == "state":
-            conv.set_context(data["state"], now)
+            conv.set_context(data["state"])
         elif kind == "checkin":
             conv.start_checkin()
         elif kind == "end_session":
