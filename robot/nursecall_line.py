@@ -26,15 +26,21 @@ log = logging.getLogger(__name__)
 PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
+def link_settings(cfg: NursecallSection) -> espa.LinkSettings:
+    """The link's roles, addresses and timers as configured, with a character's time on the wire."""
+    bits, parity, stop = int(cfg.framing[0]), cfg.framing[1], int(cfg.framing[2])
+    return espa.LinkSettings(role=cfg.role, own=cfg.own_address, peer=cfg.paging_address,
+                             response_timeout_s=cfg.response_timeout_s, retries=cfg.retries,
+                             poll_interval_s=cfg.poll_interval_s,
+                             char_s=(1 + bits + (parity != "N") + stop) / cfg.baud)  # start, data, parity, stop
+
+
 def open_line(cfg: NursecallSection) -> espa.Link:
     """The serial port and the link, as configured (the port is opened here, never at import)."""
     bits, parity, stop = int(cfg.framing[0]), cfg.framing[1], int(cfg.framing[2])
-    char_s = (1 + bits + (parity != "N") + stop) / cfg.baud  # start, data, parity and stop bits
     port = serial.Serial(cfg.port, cfg.baud, bytesize=bits, parity=parity, stopbits=stop, timeout=0.02,
                          write_timeout=2.0)
-    return espa.Link(port, espa.LinkSettings(role=cfg.role, own=cfg.own_address, peer=cfg.paging_address,
-                                             response_timeout_s=cfg.response_timeout_s, retries=cfg.retries,
-                                             poll_interval_s=cfg.poll_interval_s, char_s=char_s))
+    return espa.Link(port, link_settings(cfg))
 
 
 def worst_send_s(cfg: NursecallSection) -> float:
