@@ -131,6 +131,10 @@ def test_the_key_file_is_for_the_robot_and_the_kiosk_group_only_and_outlives_a_r
     assert screen_key(path) == key  # a restarted robot keeps it: an open kiosk page keeps working
     path.write_text("short\n")
     assert screen_key(path) != "short"  # a key too short to be safe is replaced
+    known = "s" * 43
+    path.write_text(known + "\n")
+    path.chmod(0o644)  # left readable by every user on the robot (an old install, a careless copy)
+    assert screen_key(path) != known and stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 def test_the_screen_binds_to_loopback_only(tmp_path: Path) -> None:
@@ -193,3 +197,27 @@ def test_sockets_held_half_open_cannot_shut_the_kiosk_out(server: tuple[ScreenSe
         for c in hostile:
             c.close()
         stream.close()
+
+
+def test_the_kiosk_launcher_will_not_put_the_key_in_another_users_directory(tmp_path: Path) -> None:
+    """With no XDG_RUNTIME_DIR the launcher falls back to a directory under /tmp, which another user could make
+    first: it must refuse to write the key's launcher file (or the browser profile) into it."""
+    import subprocess
+
+    from .conftest import ROOT
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand a directory to another user")
+    key_file, theirs = tmp_path / "screen.key", tmp_path / "theirs"
+    key_file.write_text(KEY + "\n")
+    theirs.mkdir(mode=0o777)
+    os.chown(theirs, 65534, 65534)  # nobody's
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "chromium").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "chromium").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_RUNTIME_DIR": str(theirs), "CAREBOT_SCREEN_KEY_FILE": str(key_file)}
+    proc = subprocess.run([str(ROOT / "scripts" / "screen-kiosk.sh")], env=env, capture_output=True, text=True,
+                          timeout=20)
+    assert proc.returncode != 0 and "not this user's own" in proc.stderr
+    assert list(theirs.iterdir()) == []

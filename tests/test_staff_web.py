@@ -549,3 +549,18 @@ def test_a_flood_of_raised_and_closed_alerts_leaves_the_view_bounded_and_the_nex
     help_id = uuid.uuid4().hex
     view.apply(f"carebot/v1/{SITE}/robot-9/alert", alert(help_id, "help_request", "high"))
     assert [a["alert_id"] for a in view.snapshot()["alerts"]] == [help_id]
+
+
+def test_redirects_and_errors_carry_the_same_headers_as_pages(server: Server) -> None:
+    """The login's redirect sets the session cookie: no cache may keep it. A 404 or 405 may not be framed."""
+    form = urllib.parse.urlencode({"name": NAME, "password": PASSWORD}).encode()
+    hdr = {"X-Forwarded-For": "192.0.2.8", "Content-Type": "application/x-www-form-urlencoded"}
+    r = request(server, "POST", "/login", form, Origin=server.url, **hdr)
+    assert r.status == 303 and r.getheader("Cache-Control") == "no-store" and r.getheader("X-Frame-Options") == "DENY"
+    cookie = r.getheader("Set-Cookie", "").split(";")[0]
+    for method, path in (("GET", "/no-such-page"), ("GET", "/events/../../etc/passwd"), ("PUT", "/login")):
+        r = request(server, method, path, Cookie=cookie)
+        assert r.status in (404, 405) and r.getheader("X-Frame-Options") == "DENY", (method, path, r.status)
+        assert r.getheader("Cache-Control") == "no-store"
+    r = request(server, "GET", "/robots")
+    assert r.status == 303 and r.getheader("Cache-Control") == "no-store"

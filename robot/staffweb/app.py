@@ -128,7 +128,7 @@ class StaffWeb:
         session = self._session(request)
         if not public and session is None:
             if request.method == "GET" and request.path in SHELLS:
-                raise web.HTTPSeeOther("/login")
+                raise web.HTTPSeeOther("/login", headers=HEADERS)
             return self._plain(401, "log in first")
         if request.method == "POST":
             origin = request.headers.get("Origin")
@@ -140,7 +140,11 @@ class StaffWeb:
                 if session is None or not hmac.compare_digest(token, session.csrf):
                     return self._plain(403, "refused: the request carries no valid CSRF token")
         request[SESSION] = session
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # the login's redirect (it sets the cookie), a 404, a 405: the same rules
+            exc.headers.update(HEADERS)
+            raise
         response.headers.update(HEADERS)
         return response
 
