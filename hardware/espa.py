@@ -19,6 +19,7 @@ by a paging system that is the control station. This module imports nothing from
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -164,6 +165,10 @@ class Decoder:
             if byte == SOH:  # a new block before ETX: the old one is lost
                 self._block = bytearray()
                 return Rejected("block cut short by SOH")
+            if byte in (EOT, ENQ, ACK, NAK):  # never in a block: it was cut off (or its SOH was noise), so
+                self.discarded += len(self._block) + 1  # it and its SOH are dropped, and this byte is read anew
+                self._block = None
+                return self._byte(byte)
             self._block.append(byte)
             if byte == ETX:
                 self._want_bcc = True
@@ -203,13 +208,9 @@ class Port(Protocol):
     """What the link needs of a pyserial port (opened with a short read timeout)."""
 
     def write(self, data: bytes, /) -> int | None: ...
-
     def read(self, size: int = 1, /) -> bytes: ...
-
     def reset_input_buffer(self) -> None: ...
-
     def close(self) -> None: ...
-
     @property
     def in_waiting(self) -> int: ...
 
@@ -224,6 +225,7 @@ class LinkSettings:
     response_timeout_s: float = 3.0
     retries: int = 3
     poll_interval_s: float = 1.0
+    char_s: float = 0.0  # seconds one character takes on the wire (bits per character / baud)
 
     def __post_init__(self) -> None:
         for name in ("own", "peer"):
@@ -238,14 +240,14 @@ class Link:
 
     port: Port
     settings: LinkSettings = field(default_factory=LinkSettings)
-    received: list[Block] = field(default_factory=list)
+    received: deque[Block] = field(default_factory=lambda: deque(maxlen=64))  # the latest blocks sent to us
     decoder: Decoder = field(default_factory=Decoder)
     _frames: list[Frame] = field(default_factory=list)
     _polled_after_eot: bool = False
-    last_heard: float = field(default_factory=time.monotonic)  # when the peer last sent anything
+    last_heard: float = field(default_factory=time.monotonic)  # when the peer last answered cleanly
 
     def silent_for(self) -> float:
-        """Seconds since the peer last sent anything (a dead line, a cable out, a paging system off)."""
+        """Seconds since the peer last answered cleanly (garbage from a wrong baud rate is no answer)."""
         return time.monotonic() - self.last_heard
 
     def send(self, block: bytes) -> int:
@@ -258,8 +260,7 @@ class Link:
         """Keep the line with nothing to send: poll once (master), then answer what comes for `seconds`."""
         end = time.monotonic() + seconds
         if self.settings.role == "master":
-            self.port.write(poll(self.settings.peer))
-            self._answer(self._next(self.settings.response_timeout_s))
+            self._answer(self._ask(poll(self.settings.peer), self.settings.response_timeout_s))
         while time.monotonic() < end:
             self._answer(self._next(max(0.0, end - time.monotonic())))
 
@@ -267,8 +268,7 @@ class Link:
         """Check the line without paging anyone: the peer answers a poll (master), or polls us (slave)."""
         end = time.monotonic() + timeout
         if self.settings.role == "master":
-            self.port.write(poll(self.settings.peer))
-            frame = self._next(timeout)
+            frame = self._ask(poll(self.settings.peer), timeout)
             self._answer(frame)
             return frame is not None
         while time.monotonic() < end:
@@ -283,11 +283,10 @@ class Link:
 
     def _send_as_master(self, block: bytes) -> int:
         s = self.settings
-        self._drain()
         attempts = 0
         while attempts <= s.retries:
-            self.port.write(poll(s.own) + enquiry(s.peer))  # poll ourselves, then select the paging system
-            if self._next(s.response_timeout_s) == Control(ACK):
+            # poll ourselves, then select the paging system
+            if self._ask(poll(s.own) + enquiry(s.peer), s.response_timeout_s) == Control(ACK):
                 sent = self._transfer(block, s.retries + 1 - attempts)
                 attempts += abs(sent)
                 if sent > 0:
@@ -307,8 +306,7 @@ class Link:
             if not self._is_poll(frame):
                 self._answer(frame)
                 continue
-            self.port.write(enquiry(s.peer))  # temporary master: select the control station
-            if self._next(s.response_timeout_s) == Control(ACK):
+            if self._ask(enquiry(s.peer), s.response_timeout_s) == Control(ACK):  # select the control station
                 sent = self._transfer(block, s.retries + 1 - attempts)
                 attempts += abs(sent)
                 if sent > 0:
@@ -322,8 +320,7 @@ class Link:
         """Send a block until ACKed, repeating it on NAK or silence; then EOT. The sends it took, negative if
         it was never taken."""
         for sent in range(1, allowed + 1):
-            self.port.write(block)
-            if self._next(self.settings.response_timeout_s) == Control(ACK):
+            if self._ask(block, self.settings.response_timeout_s) == Control(ACK):
                 self.port.write(bytes([EOT]))
                 return sent
         return -allowed
@@ -336,7 +333,10 @@ class Link:
             self._polled_after_eot = True
             return False
         after_eot, self._polled_after_eot = self._polled_after_eot, False
-        return self.settings.role == "slave" and after_eot and frame == Enquiry(self.settings.own)
+        polled = self.settings.role == "slave" and after_eot and frame == Enquiry(self.settings.own)
+        if polled:
+            self.last_heard = time.monotonic()
+        return polled
 
     def _answer(self, frame: Frame | None) -> None:
         """Answer what the peer sent while we have nothing to send: EOT to a poll, ACK to a selection."""
@@ -347,10 +347,13 @@ class Link:
             self._receive_blocks()
 
     def _receive_blocks(self) -> None:
-        """As the selected station: ACK each good block, NAK a bad one, until EOT or silence."""
-        while True:
+        """As the selected station: ACK each good block, NAK a bad one, until EOT or silence, within the time
+        the retries allow: a peer that babbles and never says EOT must not hold the line (calls owed, no fault)."""
+        end = time.monotonic() + (self.settings.retries + 1) * self.settings.response_timeout_s
+        while time.monotonic() < end:
             frame = self._next(self.settings.response_timeout_s)
             if isinstance(frame, Block):
+                self.last_heard = time.monotonic()
                 self.received.append(frame)
                 self.port.write(bytes([ACK]))
             elif isinstance(frame, Rejected):
@@ -368,9 +371,20 @@ class Link:
             data = self.port.read(1)  # waits up to the port's own (short) timeout
             if data:
                 data += self.port.read(self.port.in_waiting)
-                self.last_heard = time.monotonic()
             self._frames.extend(self.decoder.feed(data))
         return self._frames.pop(0)
+
+    def _ask(self, data: bytes, timeout: float) -> Frame | None:
+        """Write to the peer and wait `timeout` beyond the bytes' time on the wire for its answer (a block still
+        arriving on a slow line is not unanswered, or it is sent again and paged twice). None if garbage came
+        first: a wrong baud rate reads as noise with the odd ACK in it, which must never count as a call taken."""
+        self._drain()
+        self.port.write(data)
+        frame = self._next(timeout + len(data) * self.settings.char_s)
+        if frame is None or isinstance(frame, Rejected) or self.decoder.discarded:
+            return None
+        self.last_heard = time.monotonic()
+        return frame
 
     def _drain(self) -> None:
         """Forget late answers to an earlier exchange, so they cannot be taken for answers to this one."""

@@ -3,8 +3,9 @@
 `PagingSystem` is the paging system's side of the protocol with no I/O: bytes in, bytes out. It is a
 slave to a CareBot control station (answers polls with EOT, selections with ACK, blocks with ACK or NAK),
 or the control station itself (`role="master"`: it polls CareBot every `poll_interval_s`). It keeps every
-call it took, and can be told to NAK blocks, refuse selections, take blocks with a corrupted BCC (noise
-on the line), go silent, or answer slowly. `PtyPagingSystem` serves one on a pseudo-terminal behind a
+call it took, sends the blocks in `to_send` (status information, say) when polled as a slave, and can be
+told to NAK blocks, refuse selections, take blocks with a corrupted BCC (noise on the line), go silent,
+or answer slowly. `PtyPagingSystem` serves one on a pseudo-terminal behind a
 stable link, at the pace of a real line of the given baud rate, so pyserial opens it like a real port;
 it can be unplugged and plugged back in like a USB serial adapter.
 """
@@ -34,6 +35,7 @@ from hardware.espa import (
     Decoder,
     Enquiry,
     Rejected,
+    enquiry,
     poll,
 )
 
@@ -62,9 +64,14 @@ class PagingSystem:
     corrupt_blocks: int = 0   # this many blocks arrive with their BCC damaged (and are NAKed)
     refuse_selects: int = 0   # NAK this many selections
     silent: bool = False      # read everything, answer nothing
+    max_text: int = 0         # NAK a call whose text is longer than its display (0: any length)
     calls: list[TakenCall] = field(default_factory=list)
     received: bytearray = field(default_factory=bytearray)
     naks_sent: int = 0
+    to_send: list[bytes] = field(default_factory=list)  # blocks (e.g. status information) to send when polled
+    naks_received: int = 0
+    _sending: str = ""  # "select" or "block" while this paging system is the temporary master
+    _repeats: int = 0
     decoder: Decoder = field(default_factory=Decoder)
     _after_eot: bool = False
     _selected: bool = False
@@ -93,6 +100,8 @@ class PagingSystem:
 
     def _frame(self, frame: Block | Enquiry | Control | Rejected) -> bytes:
         after_eot, self._after_eot = self._after_eot, frame == Control(EOT)
+        if self._sending and isinstance(frame, Control):
+            return self._sent(frame)
         if frame == Control(EOT):
             self._selected = False
             return b""
@@ -100,6 +109,9 @@ class PagingSystem:
             if frame.address != self.address:
                 return b""  # another station polled or selected
             if after_eot and self.role == "slave":
+                if self.to_send:  # polled with something to say: select the control station
+                    self._sending, self._repeats = "select", 0
+                    return enquiry(self.peer)
                 return bytes([EOT])  # polled: nothing to send
             if self.refuse_selects:
                 self.refuse_selects -= 1
@@ -111,8 +123,8 @@ class PagingSystem:
         if isinstance(frame, Rejected):
             return self._nak()
         if isinstance(frame, Block):
-            if self.nak_blocks:
-                self.nak_blocks -= 1
+            if self.nak_blocks or (self.max_text and len(frame.get(DISPLAY_MESSAGE) or "") > self.max_text):
+                self.nak_blocks = max(0, self.nak_blocks - 1)
                 return self._nak()
             if frame.header == CALL_TO_PAGER and not self.silent:
                 self.calls.append(TakenCall(frame.get(CALL_ADDRESS) or "", frame.get(DISPLAY_MESSAGE) or "",
@@ -120,6 +132,24 @@ class PagingSystem:
                                             time.time()))
             return bytes([ACK])
         return b""
+
+    def _sent(self, answer: Control) -> bytes:
+        """As temporary master: the control station's answer to our selection or block."""
+        if answer == Control(NAK):
+            self.naks_received += 1
+        if self._sending == "block" and answer == Control(ACK):
+            self.to_send.pop(0)
+            self._repeats = 0
+        elif self._sending == "block" and answer == Control(NAK) and self._repeats < 3:
+            self._repeats += 1  # the same block again
+        elif answer != Control(ACK):  # the selection refused, or the block NAKed too often: next poll
+            self._sending = ""
+            return bytes([EOT])
+        if not self.to_send:
+            self._sending = ""
+            return bytes([EOT])
+        self._sending = "block"
+        return self.to_send[0]
 
     def _nak(self) -> bytes:
         self.naks_sent += 1

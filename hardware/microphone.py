@@ -167,3 +167,8 @@ class WavMicrophone(Microphone):
         self.open()
         self.close()
         return Probe("ready: it hears the WAV files played to it")
+
+
+def make_microphone(source: str, device: str, simulated: WavMicrophone) -> Microphone:
+    """The sound card (source "alsa"), or the simulator's microphone, which WAV files are played to."""
+    return AlsaMicrophone(device) if source == "alsa" else simulated

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def poll_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
-    """Call `predicate` until it holds or `timeout` passes; whether it held."""
+def poll_until(predicate: Callable[[], T], timeout: float, interval: float = 0.02) -> T:
+    """Call `predicate` until it returns something true or `timeout` passes; its last value.
+
+    It is called at least once, and once more at the deadline, so a slow machine that
+    overslept still gets its answer.
+    """
     end = time.monotonic() + timeout
     while True:
-        if predicate():
-            return True
-        if time.monotonic() >= end:
-            return False
-        time.sleep(interval)
+        value = predicate()
+        if value or time.monotonic() >= end:
+            return value
+        time.sleep(max(0.0, min(interval, end - time.monotonic())))

@@ -138,3 +138,8 @@ class VoskRecogniser(Recogniser):
         if self._model is None:
             raise DeviceUnavailable(f"{self.where} is not loaded")
         return self._model
+
+
+def make_recogniser(model: Path, alternatives: int = 3) -> Recogniser:
+    """The recogniser for a model folder (Vosk is the one backend today)."""
+    return VoskRecogniser(model, alternatives)

@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any, Protocol
 
+from hardware.device import Probe
 from hardware.errors import HardwareError
 
 RATE = 16000
@@ -155,3 +156,15 @@ class SimOut:
 def open_sound_out(device: str) -> SoundOut:
     """The loudspeaker named by `device`: "sim" for the simulated card, else an ALSA device name."""
     return SimOut() if device == "sim" else AlsaOut(device)
+
+
+def probe(device: str) -> Probe:
+    """Open the loudspeaker, play a tenth of a second of silence to the end and release it (self-test)."""
+    out = open_sound_out(device)
+    try:
+        t0 = time.monotonic()
+        heard = out.write(bytes(RATE * 2 // 10))
+        out.drain()
+    finally:
+        out.close()
+    return Probe(f"{device}: plays; {max(0.0, heard - t0) * 1000:.0f} ms from a write to the speaker")

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 import threading
 import time
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from hardware.device import Probe
 from hardware.errors import HardwareError
 
 
@@ -67,13 +69,33 @@ def pick_voice(voices: list[Any], wanted: str) -> str | None:
     return None
 
 
+class Synthesiser(Protocol):
+    """The speech-synthesis device: one sentence at a time, to the sound card or a WAV file."""
+
+    voice: str | None
+
+    def say(self, text: str, rate: float, volume: float = 1.0, path: Path | None = None,
+            timeout_s: float = 60.0) -> float:
+        """Speak `text` and block until done; the audio's seconds (0.0 on the sound card)."""
+        ...
+
+    def idle(self) -> bool:
+        """True unless the engine is still busy with a sentence that failed or timed out."""
+        ...
+
+    def probe(self, sentence: str, rate: float = 150) -> Probe:
+        """Make `sentence` into audio and drop it; SpeechError says what is wrong."""
+        ...
+
+
 class Speaker:
-    """Says sentences with espeak-ng through pyttsx3, to the sound card or to WAV files."""
+    """Says sentences with espeak-ng through pyttsx3, to the sound card or to WAV files (a Synthesiser)."""
 
     def __init__(self, voice: str = "en", pitch: int = 50) -> None:
         import pyttsx3  # imported here so that only the speech process loads espeak
 
         self._pyttsx3 = pyttsx3
+        self.wanted = voice
         self.pitch = max(0, min(100, int(pitch)))
         self._engine: Any = None
         self.voice = pick_voice(self._new_engine().getProperty("voices"), voice)
@@ -158,3 +180,13 @@ class Speaker:
                 return w.getnframes() / w.getframerate()
         except (OSError, EOFError, wave.Error) as exc:
             raise SpeechError(f"espeak-ng wrote no usable audio to {path}: {exc}") from exc
+
+    def probe(self, sentence: str, rate: float = 150) -> Probe:
+        """Make `sentence` into a WAV in a temporary directory (deleted at once); how long it took."""
+        if self.voice is None:
+            raise SpeechError(f"espeak-ng has no voice for {self.wanted!r}; `espeak-ng --voices` lists them")
+        t0 = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="carebot-probe-") as tmp:
+            seconds = self.say(sentence, rate, path=Path(tmp) / "say.wav")
+        return Probe(f"voice {self.voice}, {rate:.0f} wpm: {seconds:.1f} s of speech made in "
+                     f"{time.monotonic() - t0:.2f} s")

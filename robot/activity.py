@@ -8,7 +8,9 @@ ENGAGED_STATES = frozenset({"engaged", "listening", "responding"})
 
 
 class ActivityCounter:
-    """Counts per bucket: conversations, reminders, engagement minutes, help requests."""
+    """Counts per bucket: conversations, reminders, engagement minutes, help requests, and how often the robot
+    had to ask again (it did not understand: how well it serves the residents' voices, for the staff's impact
+    page)."""
 
     def __init__(self, bucket_s: int, wall: float) -> None:
         self.bucket_s = bucket_s
@@ -19,7 +21,7 @@ class ActivityCounter:
     @staticmethod
     def _zero() -> dict[str, int]:
         return {"conversations": 0, "reminders_confirmed": 0, "reminders_missed": 0,
-                "engagement_minutes": 0, "help_requests": 0, "wellbeing_checkins": 0}
+                "engagement_minutes": 0, "help_requests": 0, "wellbeing_checkins": 0, "asked_again": 0}
 
     def count(self, name: str, n: int = 1) -> None:
         """Add to a counter (unknown names are a bug and raise KeyError)."""

@@ -223,6 +223,13 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     return {**understanding_bench.bench_understanding(args), **machine()}
 
 
+def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
+    """An alert from a robot to its row on the staff page, against MQTT alone (robot/bench_staffweb.py)."""
+    from robot import bench_staffweb as staffweb_bench
+
+    return {**staffweb_bench.bench_staffweb(args), **machine()}
+
+
 def bench_fleet(args: argparse.Namespace) -> dict[str, Any]:
     """A care group: homes bridged to a centre, alert latency against the home broker (robot/bench_fleet.py)."""
     from robot import bench_fleet as fleet_bench
@@ -256,4 +263,5 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "screen": bench_screen,
     "nursecall": bench_nursecall,
     "fleet": bench_fleet,
+    "staffweb": bench_staffweb,
 }

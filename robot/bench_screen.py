@@ -230,9 +230,9 @@ def _conditions(runtime: Any, browser: _Browser, new_browser: Callable[[], _Brow
             _segment(runtime, part, hists["stalled"], totals["stalled"])
         browser.kill()
         _segment(runtime, part, hists["disconnected"], totals["disconnected"])
-        browser = new_browser()
-        browser.open(url)
-    browser.kill()
+        if r + 1 < rounds:
+            browser = new_browser()
+            browser.open(url)
     return {c: {"seconds": round(part * rounds, 1), "rounds": rounds, "ticks": hists[c].n, **totals[c],
                 "p50_ms": round(hists[c].percentile_ms(0.5), 3), "p99_ms": round(hists[c].percentile_ms(0.99), 3),
                 "max_ms": round(hists[c].max_ns / 1e6, 3)} for c in CONDITIONS}

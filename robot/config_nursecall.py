@@ -44,7 +44,8 @@ class NursecallSection(BaseModel):
     paging_address: Digit = "2"
     response_timeout_s: float = Field(3.0, ge=0.05, le=60, description="Wait for ACK, NAK or a poll answer.")
     retries: int = Field(3, ge=0, le=20, description="Repeats of a call after a NAK or silence.")
-    poll_interval_s: float = Field(1.0, ge=0.01, le=60)
+    poll_interval_s: float = Field(1.0, ge=0.01, le=60, description="master: how often CareBot polls the paging "
+                                   "system; slave: how often the paging system is expected to poll CareBot.")
     retry_after_s: float = Field(10.0, ge=0.1, le=3600, description="After a failed call, try again this late.")
     call_address: dict[Literal["high", "medium"], CallAddress] = Field(
         {"high": "100", "medium": "100"}, description="The pager or group that gets each priority.")

@@ -23,4 +23,5 @@ class ScreenSection(BaseModel):
     font_px: int = Field(56, ge=48, le=160, description="Caption size at 800x480; the rest of the page follows it.")
     key_file: Path | None = Field(None, description="Holds the key the kiosk launcher hands the page (made at start "
                                   "if absent, mode 0640); default STATE_DIR/screen.key.")
-    presses_per_minute: int = Field(30, ge=5, le=600, description="More button presses than this are refused.")
+    presses_per_minute: int = Field(30, ge=5, le=600,
+                                    description="More presses of one button a minute than this are refused.")

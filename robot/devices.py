@@ -1,25 +1,20 @@
-"""The device factory: config in, each device's real implementation or its simulated twin out.
+"""The control process's device factory: config in, the servo board's backend or its simulated twin out.
 
-Devices are built here, once, and passed to what uses them; a backend is one entry in a
+Devices are built once at start and passed to what uses them; a backend is one entry in a
 table. The servo board's simulated twin is the virtual Maestro on a pseudo-terminal, which
-the real driver opens through pyserial; the camera's are the scripted scene and files.
-The vision and speech workers are spawned with plain options, so their devices are built
-from those options, in the worker.
+the real driver opens through pyserial. The workers' devices (camera, face detector,
+microphone, recogniser) are built in the workers, from their options: robot.workers.devices.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from hardware.camera import Camera, FileCamera, SceneCamera, V4L2Camera, demo_scene
-from hardware.face_detector import FaceDetector, HaarDetector, YuNetDetector
 from hardware.maestro import MaestroBus
 from hardware.maestro_pty import PtyMaestro
 from hardware.maestro_servos import Channel, MaestroServos
 from hardware.maestro_sim import VirtualMaestro
-from hardware.picamera import PiCamera2Camera
 from hardware.servo import Servos
 from robot.config import Config, ServoChannel
 
@@ -72,36 +67,3 @@ def make_servos(cfg: Config, *, simulate: bool = False, link: Path | None = None
         sim = PtyMaestro(make_board(cfg), link=link).start()
         return SERVO_BACKENDS["sim"](cfg, sim.port), sim
     return SERVO_BACKENDS[cfg.servo.driver](cfg, cfg.servo.port), None
-
-
-def _scene(options: dict[str, Any], width: int, height: int) -> Camera:
-    scene = demo_scene(width, height)
-    if options.get("scene") in ("empty", "stage"):  # an empty room (benchmarks of idle cost), or a
-        scene.actors, scene.period = [], None    # stage whose people come and go when told (scenarios)
-    return SceneCamera(scene)
-
-
-def _v4l2(options: dict[str, Any], width: int, height: int) -> Camera:
-    device = options.get("device", "/dev/video0")
-    return V4L2Camera(int(device) if str(device).isdigit() else str(device), width, height)
-
-
-CAMERA_BACKENDS: dict[str, Callable[[dict[str, Any], int, int], Camera]] = {
-    "v4l2": _v4l2,
-    "picamera2": lambda o, w, h: PiCamera2Camera(w, h, str(o.get("picamera_format", "RGB888"))),
-    "file": lambda o, w, h: FileCamera(Path(str(o["path"])), w, h),
-    "scene": _scene,
-}
-
-
-def make_camera(options: dict[str, Any]) -> Camera:
-    """The configured camera, from the vision worker's options (VisionSection.worker_options)."""
-    width, height = int(options.get("width", 320)), int(options.get("height", 240))
-    return CAMERA_BACKENDS[str(options.get("camera", "v4l2"))](options, width, height)
-
-
-def make_detector(kind: str, width: int, height: int, yunet_model: Path | None = None) -> FaceDetector:
-    """The configured face detector (raises DetectorUnavailable when it cannot run)."""
-    if kind == "yunet":
-        return YuNetDetector(yunet_model or Path("/nonexistent"), width, height)
-    return HaarDetector()

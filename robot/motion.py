@@ -9,6 +9,7 @@ The indicator LED shows the behaviour's mode as a blink pattern.
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ def min_jerk(s: float) -> float:
     """The minimum-jerk profile: position fraction at time fraction s in [0, 1]."""
     s = min(1.0, max(0.0, s))
     return s * s * s * (10 - 15 * s + 6 * s * s)
+
+
+LOOK_HISTORY = 100  # ticks of head direction remembered (1 s at 100 Hz), to aim from where a frame was taken
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class MotionController:
         self._offset = {role: 0.0 for role in self.joints}
         self._look = {"pan": 0.0, "tilt": 0.0}
         self._look_target: dict[str, float] | None = None
+        self._looked: collections.deque[tuple[float, float, float]] = collections.deque(maxlen=LOOK_HISTORY)
         self.speaking = False
         self.indicator = "off"
         self._last = 0.0
@@ -117,14 +122,27 @@ class MotionController:
         if name in ("sleep", "safe", "rest", "neutral"):
             self.release_look()
 
-    def look_at(self, x: float, y: float) -> None:
-        """Aim at a point in normalised image coordinates (-1..1, +x right, +y down)."""
+    def look_at(self, x: float, y: float, seen_from: tuple[float, float] | None = None) -> None:
+        """Aim at a point in normalised image coordinates (-1..1, +x right, +y down), in a frame taken
+        with the head at `seen_from` (pan, tilt degrees; where it looks now if None)."""
         err_pan = -max(-1.0, min(1.0, x)) * self.fov[0] / 2
         err_tilt = -max(-1.0, min(1.0, y)) * self.fov[1] / 2
         if abs(err_pan) < self.look_deadband and abs(err_tilt) < self.look_deadband:
             return  # close enough: do not chase noise
-        # The camera rides on the head, so the error is relative to where the head is now.
-        self._look_target = {"pan": self._look["pan"] + err_pan, "tilt": self._look["tilt"] + err_tilt}
+        # The camera rides on the head, so the error is relative to where the head was when the frame was
+        # taken. Adding it to where the head is now counts again the turn made since, and the head
+        # overshoots and swings from side to side (seen in the second-person scenario).
+        pan, tilt = seen_from if seen_from is not None else (self._look["pan"], self._look["tilt"])
+        self._look_target = {"pan": pan + err_pan, "tilt": tilt + err_tilt}
+
+    def looked(self, t: float) -> tuple[float, float]:
+        """Where the head was aimed (pan, tilt) at monotonic time t; the oldest remembered if t is older."""
+        for when, pan, tilt in reversed(self._looked):
+            if when <= t:
+                return pan, tilt
+        if self._looked:
+            return self._looked[0][1], self._looked[0][2]
+        return self._look["pan"], self._look["tilt"]
 
     def release_look(self) -> None:
         """Stop tracking and drift back to the pose."""
@@ -143,6 +161,7 @@ class MotionController:
         dt = min(0.1, max(0.0, now - self._last)) if self._last else 0.0
         self._last = now
         self._step_look(dt)
+        self._looked.append((now, self._look["pan"], self._look["tilt"]))
         if self._gesture_moves and all(m.done(now) for m in self._gesture_moves.values()):
             self._next_keyframe(now)
         angles: dict[str, float] = {}

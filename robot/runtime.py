@@ -77,7 +77,9 @@ class Runtime:
                  out: TextIO | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.simulate = simulate or config.servo.driver == "sim"
-        self.clock = clock or Clock.for_robot(config.sim, self.simulate)
+        # Only `carebot sim` runs the simulator's clock: a robot run without its head (servo driver "sim")
+        # keeps the machine's own, so no config can make a real robot's escalations run fast or in the past.
+        self.clock = clock or Clock.for_robot(config.sim, simulate)
         self.worker_specs = default_workers(config) if workers is None else workers
         self.out = out
         self.boot_id = uuid.uuid4().hex[:12]

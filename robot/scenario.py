@@ -7,7 +7,7 @@ the resident says or plays something, staff acknowledge, the servo board is unpl
 broker stops, the camera is lost, a worker crashes or hangs, the clock is advanced), and then
 expects outcomes within `within` real seconds: behaviour states, spoken reply keys, alerts and
 their lifecycle at the staff station, faults, servo motion, worker restarts. Negative
-expectations (`never`, `not_said`, `steady`) are watched for `hold` real seconds.
+expectations (`never`, `not_said`, `no_alerts`, `steady`) are watched for `hold` real seconds.
 
 The schema is strict: an unknown key, a wrong value or a step that does two things is refused
 with the file, the step (number and name), the field and, where YAML tells, the line.
@@ -70,15 +70,17 @@ class Expect(_Strict):
     said: list[str] = Field([], description="Reply keys spoken during the step (all of them).")
     not_said: list[str] = Field([], description="Reply keys not spoken during the step.")
     alerts: list[AlertExpect] = Field([], description="Alert updates received at the staff station.")
+    no_alerts: bool = Field(False, description="No alert update reaches the staff station (watched for `hold`).")
     faults: list[str] = Field([], description="Faults the robot has now.")
     no_faults: bool = Field(False, description="The robot has no fault now.")
     engagement: str | None = Field(None, description="Vision's engagement state now, e.g. ENGAGED.")
+    faces: int | None = Field(None, ge=1, le=10, description="Vision saw at least this many faces at once.")
     moved: list[str] = Field([], description="Servo channels (by name) that moved during the step.")
     steady: dict[str, Annotated[float, Field(gt=0)]] = Field(
         {}, description="Servo channel -> most microseconds it may move from where it was (watched for `hold`).")
     restarted: list[WORKERS] = Field([], description="Workers restarted during the step.")
     within: Seconds = Field(10.0, description="Real seconds to wait for the expected outcomes.")
-    hold: Seconds = Field(0.0, description="Real seconds to watch `never`, `not_said` and `steady`.")
+    hold: Seconds = Field(0.0, description="Real seconds to watch `never`, `not_said`, `no_alerts` and `steady`.")
 
     _lists = field_validator("state", "never", "said", "not_said", "faults", "moved", "restarted",
                              mode="before")(_listed)

@@ -30,6 +30,7 @@ class Mark:
     alerts: int
     positions: dict[str, float]
     restarts: dict[str, int]
+    frames: int
     worst: dict[str, float] = field(default_factory=dict)  # steady channels: the largest move seen
 
 
@@ -40,6 +41,8 @@ class Observer:
         self.runtime = runtime
         self.staff = staff
         self.channels = {c.name: c.channel for c in runtime.config.servo.channels if c.role != "led"}
+        self.faces: list[int] = []  # faces vision saw, frame by frame
+        runtime.workers.also_on("vision", lambda msg, now: self.faces.append(int(msg.data.get("faces") or 0)))
 
     def positions(self) -> dict[str, float]:
         """The simulated board's servo positions (µs), by channel name."""
@@ -52,7 +55,7 @@ class Observer:
     def mark(self) -> Mark:
         rt = self.runtime
         return Mark(len(rt.behaviour.history), len(rt.said), len(self.alerts()), self.positions(),
-                    {n: h.restarts for n, h in rt.supervisor.health().items()})
+                    {n: h.restarts for n, h in rt.supervisor.health().items()}, len(self.faces))
 
     def alerts(self) -> list[dict[str, Any]]:
         """Every alert update the staff station has received, oldest first."""
@@ -60,6 +63,13 @@ class Observer:
             return []
         with self.staff._lock:
             return [dict(a.body) for a in self.staff.seen]
+
+    def alerts_since(self, mark: Mark) -> list[dict[str, Any]]:
+        """Alert updates new since the mark: a copy of an earlier event (the retained copy on the alert's own
+        topic, a replay after a reconnect: the same event_id) is not news."""
+        alerts = self.alerts()
+        before = {a.get("event_id") for a in alerts[:mark.alerts]}
+        return [a for a in alerts[mark.alerts:] if a.get("event_id") is None or a.get("event_id") not in before]
 
     def states_since(self, mark: Mark) -> list[str]:
         return [dest for _, _, dest in self.runtime.behaviour.history[mark.history:]]
@@ -88,12 +98,14 @@ def judge(expect: Expect, obs: Observer, mark: Mark) -> tuple[list[str], list[st
     spoken = [k for k in expect.not_said if k in said]
     if spoken:
         wrong.append(f"not_said: said {', '.join(spoken)}, which it must not")
+    seen = obs.alerts_since(mark) if expect.alerts or expect.no_alerts else []
+    if expect.no_alerts and seen:
+        wrong.append(f"no_alerts: staff received {'; '.join(dict.fromkeys(_alert(a) for a in seen))}")
     if expect.alerts:
-        seen = obs.alerts()[mark.alerts:]
         for want in expect.alerts:
             fields = want.model_dump(exclude_none=True)
             if not any(all(a.get(k) == v for k, v in fields.items()) for a in seen):
-                shown = "; ".join(_alert(a) for a in seen) or "no alert update"
+                shown = "; ".join(dict.fromkeys(_alert(a) for a in seen)) or "no alert update"
                 missing.append(f"alerts: expected {_alert(fields)}; staff received {shown}")
     faults = set(rt.behaviour.facts.faults)
     absent = [f for f in expect.faults if f not in faults]
@@ -103,6 +115,10 @@ def judge(expect: Expect, obs: Observer, mark: Mark) -> tuple[list[str], list[st
         missing.append(f"no_faults: faults now {', '.join(sorted(faults))}")
     if expect.engagement is not None and rt.engagement != expect.engagement:
         missing.append(f"engagement: expected {expect.engagement}; vision says {rt.engagement}")
+    if expect.faces is not None:
+        most = max(obs.faces[mark.frames:], default=0)
+        if most < expect.faces:
+            missing.append(f"faces: expected vision to see {expect.faces} at once; it saw at most {most}")
     pos = obs.positions()
     still = [c for c in expect.moved if abs(pos.get(c, 0.0) - mark.positions.get(c, 0.0)) < MOVED_US]
     if still:

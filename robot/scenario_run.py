@@ -146,8 +146,9 @@ class Player:
                        f"{clock.now():%Y-%m-%d %H:%M} at {self.stage.speed:g}x")
             for n, step in enumerate(self.scenario.steps, 1):
                 began = time.monotonic()
-                self._step(n, step)
-                self.write(f"  ok  {label(n, step)} ({time.monotonic() - began:.1f} s, clock {clock.now():%H:%M})")
+                measured = self._step(n, step)
+                self.write(f"  ok  {label(n, step)} ({time.monotonic() - began:.1f} s, clock {clock.now():%H:%M})"
+                           + (f": {measured}" if measured else ""))
             self._check_files()
         except StepFailed as exc:
             self.write(f"FAIL {self.stage.path}: {exc}")
@@ -166,7 +167,7 @@ class Player:
         if self.stage.staff is not None and not self.stage.staff.subscribed.wait(10):
             raise StepFailed("the staff station did not subscribe to the broker within 10 s")
 
-    def _step(self, n: int, step: Step) -> None:
+    def _step(self, n: int, step: Step) -> str:
         where = label(n, step)
         self._wait(where, step)
         if step.action in QUIET_FIRST:
@@ -176,7 +177,7 @@ class Player:
             self._act(step)
         except (ClockError, ValueError, KeyError) as exc:
             raise StepFailed(f"{where}: {step.action}: {exc}") from None
-        self._expect(where, step, mark)
+        return self._expect(where, step, mark)
 
     def _wait(self, where: str, step: Step) -> None:
         clock = self.rt.clock
@@ -257,7 +258,8 @@ class Player:
             raise ValueError(f"staff have no open {kind} alert to act on")
         return open_ids[-1]
 
-    def _expect(self, where: str, step: Step, mark: Mark) -> None:
+    def _expect(self, where: str, step: Step, mark: Mark) -> str:
+        """Wait for the step's outcomes; what was measured on the way (a steady channel's largest move)."""
         expect = step.expect
         began = time.monotonic()
         while True:
@@ -266,7 +268,7 @@ class Player:
                 raise StepFailed(f"{where}: " + "; ".join(wrong))
             elapsed = time.monotonic() - began
             if not missing and elapsed >= expect.hold:
-                return
+                return " ".join(f"{c} held within {mark.worst.get(c, 0):.0f} us" for c in expect.steady)
             if missing and elapsed >= expect.within:
                 raise StepFailed(f"{where}: after {expect.within:g} s: " + "; ".join(missing))
             if self.stop.wait(POLL_S):

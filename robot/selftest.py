@@ -22,7 +22,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from robot.selftest_base import Check, Context, Fail, Skip, Warn, config_of, wait
+from hardware.poll import poll_until
+from robot.selftest_base import Check, Context, Fail, Skip, Warn, config_of
 from robot.selftest_devices import (
     check_camera,
     check_mqtt,
@@ -31,10 +32,11 @@ from robot.selftest_devices import (
     check_speech_in,
     check_speech_out,
 )
+from robot.selftest_screen import check_screen
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 CHECKS = ("config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out", "speech_in", "camera",
-          "mqtt", "nursecall")
+          "screen", "mqtt", "nursecall")
 
 
 # -- the checks ---------------------------------------------------------------------------------------
@@ -141,11 +143,11 @@ def check_workers(ctx: Context) -> str:
     sup = Supervisor([WorkerSpec("selftest", "robot.workers.diagnostic:DiagnosticWorker", {})], cfg.workers)
     sup.start()
     try:
-        if not wait(lambda: any(m.kind == "ready" for m in sup.drain()), cfg.workers.start_timeout_s):
+        if not poll_until(lambda: any(m.kind == "ready" for m in sup.drain()), cfg.workers.start_timeout_s):
             raise Fail(f"a worker process did not start in {cfg.workers.start_timeout_s:.0f} s")
         t0 = time.monotonic()
         sup.send("selftest", "echo", n=1)
-        if not wait(lambda: any(m.kind == "echo" for m in sup.drain()), 5):
+        if not poll_until(lambda: any(m.kind == "echo" for m in sup.drain()), 5):
             raise Fail("a worker process started but did not answer")
         rtt = (time.monotonic() - t0) * 1000
     finally:
@@ -156,7 +158,8 @@ def check_workers(ctx: Context) -> str:
 RUNNERS: dict[str, Callable[[Context], str]] = {
     "config": check_config, "storage": check_storage, "board": check_board, "dialogs": check_dialogs,
     "realtime": check_realtime, "workers": check_workers, "servo": check_servo, "speech_out": check_speech_out,
-    "speech_in": check_speech_in, "camera": check_camera, "mqtt": check_mqtt, "nursecall": check_nursecall,
+    "speech_in": check_speech_in, "camera": check_camera, "screen": check_screen, "mqtt": check_mqtt,
+    "nursecall": check_nursecall,
 }
 
 
@@ -208,7 +211,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
     text = ("check every part of the robot: config, storage, board health, dialogs, timing, workers, servos, speech, "
-            "camera, MQTT, nurse call")
+            "camera, the resident's screen, MQTT, nurse call")
     p = with_config(sub.add_parser("selftest", help=text, description=text + ". Stop the robot first."))
     p.add_argument("--sim", action="store_true",
                    help="use the simulated servo board and paging system instead of the configured ones")

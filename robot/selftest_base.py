@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,13 +46,3 @@ def config_of(ctx: Context) -> Config:
     if ctx.config is None:
         raise Skip("the config did not load")
     return ctx.config
-
-
-def wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Poll `predicate` until it holds or `timeout` passes."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False

@@ -7,7 +7,6 @@ wrong and how to fix it. Nothing heard or seen is kept (see robot.selftest).
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,20 +51,16 @@ def check_speech_out(ctx: Context) -> str:
         speaker = Speaker(wanted, pitch=cfg.speech.pitch)
     except (ImportError, OSError, RuntimeError) as exc:
         raise Fail(f"pyttsx3 could not start espeak-ng: {exc}. Install it: apt-get install espeak-ng") from None
-    if speaker.voice is None:
-        raise Fail(f"espeak-ng has no voice for {wanted!r}; `espeak-ng --voices` lists them; set speech.voice")
-    t0 = time.monotonic()
     try:
         if ctx.audible:
+            if speaker.voice is None:
+                raise SpeechError(f"espeak-ng has no voice for {wanted!r}; `espeak-ng --voices` lists them")
             speaker.say(sentence, cfg.speech.rate_wpm, cfg.speech.volume)
             return f"voice {speaker.voice} said the test sentence on the sound card: did you hear it?"
-        with tempfile.TemporaryDirectory(prefix="carebot-selftest-") as tmp:
-            seconds = speaker.say(sentence, cfg.speech.rate_wpm, cfg.speech.volume, Path(tmp) / "say.wav")
+        found = speaker.probe(sentence, cfg.speech.rate_wpm)
     except SpeechError as exc:
-        raise Fail(str(exc)) from None
-    took = time.monotonic() - t0
-    return (f"voice {speaker.voice}, {cfg.speech.rate_wpm} wpm: {seconds:.1f} s of speech made in {took:.2f} s "
-            "(add --audible to hear it)")
+        raise Fail(f"{exc}{'; set speech.voice' if speaker.voice is None else ''}") from None
+    return f"{found.detail} (add --audible to hear it)"
 
 
 def check_speech_in(ctx: Context) -> str:
@@ -128,8 +123,8 @@ def _microphone(device: str) -> str:
 
 def check_camera(ctx: Context) -> str:
     from hardware.camera import CameraUnavailable
-    from hardware.face_detector import DetectorUnavailable
-    from robot.devices import make_camera, make_detector
+    from hardware.errors import HardwareError
+    from robot.workers.devices import make_camera, make_detector
 
     cfg = config_of(ctx)
     v = cfg.vision
@@ -155,7 +150,8 @@ def check_camera(ctx: Context) -> str:
     shape = f"{frame.shape[1]}x{frame.shape[0]}"
     try:
         detector = make_detector(v.detector, v.width, v.height, Path(v.yunet_model) if v.yunet_model else None)
-    except DetectorUnavailable as exc:
+        detector.probe()  # it must find the face in the test photograph, or "no face in view" means nothing
+    except HardwareError as exc:
         raise Fail(str(exc)) from None
     faces = len(detector.detect(frame))
     del frame  # never kept, never written
@@ -222,13 +218,12 @@ def check_nursecall(ctx: Context) -> str:
 
     from hardware import espa
     from hardware.espa_sim import PagingSystem, PtyPagingSystem
+    from robot.nursecall_line import link_settings
 
     nc = config_of(ctx).nursecall
     if not nc.enabled and not ctx.simulate:
         raise Skip("[nursecall] is not enabled (carebot nursecall pages alerts to the home's paging system)")
-    settings = espa.LinkSettings(role=nc.role, own=nc.own_address, peer=nc.paging_address,
-                                 response_timeout_s=nc.response_timeout_s, retries=nc.retries,
-                                 poll_interval_s=nc.poll_interval_s)
+    settings = link_settings(nc)  # the gateway's own, wire time included
     if ctx.simulate:
         system = PagingSystem(address=nc.paging_address, peer=nc.own_address,
                               role="slave" if nc.role == "master" else "master", poll_interval_s=nc.poll_interval_s)

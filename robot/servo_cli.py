@@ -58,7 +58,7 @@ class ServoSession:
 
     def settle(self, timeout: float = 5.0) -> bool:
         """Wait until the board reports no servo moving."""
-        return poll_until(lambda: not self._locked(self.bus.is_moving), timeout, 0.05)
+        return bool(poll_until(lambda: not self._locked(self.bus.is_moving), timeout, 0.05))
 
     def position(self, channel: int) -> float:
         return self._locked(lambda: self.bus.get_position(channel))

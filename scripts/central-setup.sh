@@ -19,6 +19,8 @@
 # each open alert's retained copy, and its bridge state) and read only its own site's commands. So one home's
 # broker cannot publish into another home's tree, nor receive another home's commands.
 set -euo pipefail
+# shellcheck source=scripts/tls.sh
+. "$(dirname "$0")/tls.sh"
 
 die() { echo "central-setup: $*" >&2; exit 2; }
 [ $# -ge 1 ] || die "usage: $0 DIR --home SITE... [--staff NAME...] [--host H] [--bridge-port P] [--staff-port P]"
@@ -50,34 +52,15 @@ chmod 700 "$dir/secrets" "$dir/homes"
 dir="$(cd "$dir" && pwd)"
 umask 077
 
-if [ ! -f "$dir/ca.key" ]; then
-    openssl req -x509 -newkey rsa:2048 -nodes -days "$days" -subj "/CN=CareBot central CA" \
-        -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
-fi
-san="DNS:$host"
-[[ "$host" =~ ^[0-9.]+$ ]] && san="IP:$host"
-[ "$host" = localhost ] && san="DNS:localhost,IP:127.0.0.1"
-if [ ! -f "$dir/server.crt" ]; then
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=$host" -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
-    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" > "$dir/server.ext"
-    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
-        -days "$days" -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
-    rm -f "$dir/server.csr" "$dir/server.ext"
-fi
-chmod 644 "$dir/ca.crt" "$dir/server.crt"
+tls_ca "$dir" "CareBot central CA" "$days"
+[ -f "$dir/server.crt" ] || \
+    tls_cert "$dir" server "$host" "$days" "subjectAltName=$(tls_server_san "$host")\nextendedKeyUsage=serverAuth\n"
 
 # A client certificate per home: its common name is the bridge's account at this broker.
 for h in "${homes[@]}"; do
     out="$dir/homes/$h"
     mkdir -p "$out"
-    if [ ! -f "$out/bridge.crt" ]; then
-        openssl req -newkey rsa:2048 -nodes -subj "/CN=bridge-$h" -keyout "$out/bridge.key" \
-            -out "$out/bridge.csr" 2>/dev/null
-        printf 'extendedKeyUsage=clientAuth\n' > "$out/bridge.ext"
-        openssl x509 -req -in "$out/bridge.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
-            -days "$days" -extfile "$out/bridge.ext" -out "$out/bridge.crt" 2>/dev/null
-        rm -f "$out/bridge.csr" "$out/bridge.ext"
-    fi
+    [ -f "$out/bridge.crt" ] || CA_DIR="$dir" tls_cert "$out" bridge "bridge-$h" "$days" "extendedKeyUsage=clientAuth\n"
     cp "$dir/ca.crt" "$out/ca.crt"
 done
 

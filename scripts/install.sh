@@ -38,10 +38,21 @@ while [ $# -gt 0 ]; do
 done
 src="$(cd "$(dirname "$0")/.." && pwd)"
 [ -f "$src/pyproject.toml" ] && [ -d "$src/robot" ] || die "run it from a CareBot checkout ($src is not one)"
-root="$(mkdir -p "$root" && cd "$root" && pwd)"
+root="$(mkdir -p "$root" && cd "$root" && pwd -P)"
 [ "$root" = / ] || skip_system=1
 r="${root%/}"  # prefix for every path: "" on a real install
 [ "$root" = / ] && [ "$(id -u)" -ne 0 ] && die "run it as root (sudo), or give --root DIR"
+
+# The paths this script changes, checked before it changes any: under a root other than /, a link in the
+# root (an image's /var -> /data/var) leads out of it, to the host's own files, and is refused.
+paths=("$r/opt/carebot" "$r/usr/local/bin" "$r/etc/carebot" "$r/var/lib/carebot" "$r/var/lib/carebot-sim"
+       "$r/etc/systemd/system" "$r/etc/systemd/user" "$r/etc/udev/rules.d" "$r/etc/systemd/journald.conf.d")
+if [ "$root" != / ]; then
+    for p in "${paths[@]}"; do
+        real="$(realpath -m -- "$p")"
+        case "$real" in "$root"/*) ;; *) die "refusing: ${p#"$r"/} leads outside $root (to $real): a link in the root" ;; esac
+    done
+fi
 
 opt="$r/opt/carebot"
 mkdir -p "$opt"
@@ -130,22 +141,30 @@ etc="$r/etc/carebot"
 mkdir -p "$etc"
 chmod 750 "$etc"
 system chown root:carebot "$etc"
-if [ ! -e "$etc/carebot.toml" ]; then
-    cp "$src/config/robot.example.toml" "$etc/carebot.toml"
+# Each written whole (a temporary file, then a rename): an install cut off by a power loss leaves no half
+# config that later runs would keep. An empty one is such a leftover, never a technician's, and is written.
+if [ ! -s "$etc/carebot.toml" ]; then
+    cp "$src/config/robot.example.toml" "$etc/carebot.toml.new" && mv -f "$etc/carebot.toml.new" "$etc/carebot.toml"
     echo "install: wrote $etc/carebot.toml (edit it, then: carebot config check /etc/carebot/carebot.toml)"
 fi
-if [ ! -e "$etc/carebot-sim.toml" ]; then
+if [ ! -s "$etc/carebot-sim.toml" ]; then
     # On a board the simulator spares the SD card too: its status file in RAM, its audit log in batches.
     sed -e 's|^state_dir = .*|state_dir = "/var/lib/carebot-sim"|' -e 's|^path = "../dialogs"|path = "/opt/carebot/dialogs"|' \
         -e 's|^\[loop\]$|[loop]\nstatus_file = "/run/carebot-sim/status.json"|' \
-        -e 's|^audit_flush_s = .*|audit_flush_s = 1.0|' "$src/config/carebot.toml" > "$etc/carebot-sim.toml"
+        -e 's|^audit_flush_s = .*|audit_flush_s = 1.0|' "$src/config/carebot.toml" > "$etc/carebot-sim.toml.new"
+    mv -f "$etc/carebot-sim.toml.new" "$etc/carebot-sim.toml"
     echo "install: wrote $etc/carebot-sim.toml"
 fi
 chmod 640 "$etc/carebot.toml" "$etc/carebot-sim.toml"
 system chown root:carebot "$etc/carebot.toml" "$etc/carebot-sim.toml"
-# Secrets: any file the config names with *_file, and any *.password or *key here, for carebot alone.
-for secret in "$etc"/mqtt-password "$etc"/site-key "$etc"/*.password "$etc"/*.key; do
-    [ -f "$secret" ] || continue
+# Secrets: any file here that a config here names with *_file (password_file, site_key_file ...), and
+# any *.password or *.key here, for carebot alone. A link is left as it is (chmod would follow it).
+named=()
+while IFS= read -r file; do
+    named+=("$r$file")
+done < <(sed -nE 's|^[a-z_]+_file *= *"(/etc/carebot/[^"/]+)".*|\1|p' "$etc"/*.toml 2>/dev/null)
+for secret in "$etc"/mqtt-password "$etc"/site-key "$etc"/*.password "$etc"/*.key "${named[@]}"; do
+    [ -f "$secret" ] && [ ! -L "$secret" ] || continue
     chmod 600 "$secret"
     system chown carebot:carebot "$secret"
 done

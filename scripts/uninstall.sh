@@ -22,10 +22,21 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -d "$root" ] || die "no such root: $root"
-root="$(cd "$root" && pwd)"
+root="$(cd "$root" && pwd -P)"
 [ "$root" = / ] || skip_system=1
 r="${root%/}"
 [ "$root" = / ] && [ "$(id -u)" -ne 0 ] && die "run it as root (sudo), or give --root DIR"
+
+# The paths this script changes, checked before it changes any: under a root other than /, a link in the
+# root (an image's /var -> /data/var) leads out of it, to the host's own files, and is refused.
+paths=("$r/opt/carebot" "$r/usr/local/bin" "$r/etc/carebot" "$r/var/lib/carebot" "$r/var/lib/carebot-sim"
+       "$r/etc/systemd/system" "$r/etc/systemd/user" "$r/etc/udev/rules.d" "$r/etc/systemd/journald.conf.d")
+if [ "$root" != / ]; then
+    for p in "${paths[@]}"; do
+        real="$(realpath -m -- "$p")"
+        case "$real" in "$root"/*) ;; *) die "refusing: ${p#"$r"/} leads outside $root (to $real): a link in the root" ;; esac
+    done
+fi
 
 system() {
     if [ -n "$skip_system" ]; then

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from hardware.maestro_pty import PtyMaestro
+from hardware.poll import poll_until
 from robot.config import Config, LoopSection, RobotSection, WorkersSection
 from robot.config_load import load_config
 from robot.devices import make_board
@@ -26,12 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.005) -> bool:
     """Poll until `predicate()` is truthy or the timeout passes."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
+    return bool(poll_until(predicate, timeout, interval))
 
 
 @pytest.fixture
@@ -125,6 +120,14 @@ __all__ = ["wait_for", "start_idle", "running", "help_alerts", "alive", "childre
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """A real mosquitto from scripts/broker-setup.sh (TLS, accounts, ACL) on a free port."""
     b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real mosquitto shared by a module's tests (starting one per test costs seconds)."""
+    b = Broker(tmp_path_factory.mktemp("broker")).start()
     yield b
     b.stop()
 

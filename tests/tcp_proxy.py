@@ -51,23 +51,13 @@ class Link:
                 dst.sendall(data)
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+        _close(src, dst)
 
     def cut(self) -> None:
         self._up.clear()
         with self._lock:
             conns, self._open = self._open, []
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
+        _close(*conns)
 
     def restore(self) -> None:
         self._up.set()
@@ -76,3 +66,12 @@ class Link:
         self._closed = True
         self.cut()
         self._server.close()
+
+
+def _close(*socks: socket.socket) -> None:
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()

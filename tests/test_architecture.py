@@ -4,6 +4,7 @@ imports itself back through others, and none grows past the size a reader can ho
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,9 @@ def imported(path: Path) -> set[str]:
     return names
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
+    """Which of the packages' modules each module imports (the source is read once per session)."""
     mods = modules()
     return {name: {d for d in imported(path) if d in mods and d != name} for name, path in mods.items()}
 

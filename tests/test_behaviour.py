@@ -287,6 +287,22 @@ def test_listening_times_out_back_to_engaged_when_someone_is_there() -> None:
     assert b.state == "engaged"
 
 
+def test_turn_taking_keeps_real_time_while_care_timeouts_follow_the_robot_clock() -> None:
+    """A simulated clock at 60x (robot.clock): a reminder's re-prompt comes after 5 robot minutes (5 real
+    seconds), but the resident still has their 8 real seconds to answer a question."""
+    b = machine_in("engaged", listen_timeout_s=8, reprompt_interval_s=300)
+    b.step(0.0, 0.0)
+    b.fire("speech_start")
+    b.step(5.0, 300.0)
+    assert b.state == "listening"  # 5 real seconds: still listening, however far the clock ran
+    b.step(8.1, 486.0)
+    assert b.state == "engaged"
+    b.fire("remind", kind="drink")
+    b.take_intents()
+    b.step(13.0, 786.0)  # 5 real seconds, 5 robot minutes
+    assert b.take_intents() == [Say("reminder_again", (("kind", "drink"),))]
+
+
 def test_greeting_is_rate_limited() -> None:
     b = machine_in("idle", greet_interval_s=600)
     b.step(1000.0)

@@ -10,9 +10,12 @@ from pathlib import Path
 
 from hardware.pi_health import THROTTLED, BoardHealth, flags, parse_throttled
 from robot.config import Config, HealthSection
+from robot.config_load import load_config
 from robot.core.board import BoardWatch
 from robot.core.inputs import BoardFault
 from robot.runtime import Runtime
+from robot.selftest import run
+from robot.selftest_base import Context
 
 from .broker import Broker, Client, alerts, robot_config
 from .conftest import ROOT, wait_for
@@ -163,22 +166,30 @@ def test_a_brownout_reaches_staff_and_clears_by_itself_and_status_shows_it(
         rt.stop()
 
 
-def selftest_board(tmp_path: Path, sys_root: Path) -> dict[str, str]:
+def board_config(tmp_path: Path, sys_root: Path) -> Path:
     cfg = tmp_path / "carebot.toml"
     cfg.write_text(f'[robot]\nstate_dir = "{tmp_path / "state"}"\n[dialogs]\npath = "{ROOT / "dialogs"}"\n'
                    f'[health]\nsys_root = "{sys_root}"\n')
-    run = subprocess.run([sys.executable, "-m", "robot.cli", "selftest", "--config", str(cfg), "--only", "board",
-                          "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    return {c["name"]: (c["status"], c["detail"]) for c in json.loads(run.stdout)["checks"]}["board"]
+    return cfg
+
+
+def check_board(cfg: Path) -> tuple[str, str]:
+    """The board check as selftest runs it, in this process (the CLI's door is tested once, below)."""
+    check = next(c for c in run(Context(cfg, load_config(cfg), False, False, 0.1), ["board"], None)
+                 if c.name == "board")
+    return check.status, check.detail
 
 
 def test_selftest_reports_the_board_and_says_plainly_when_it_is_not_a_pi(tmp_path: Path) -> None:
     root = fake_pi(tmp_path / "sys", "50000")
-    status, text = selftest_board(tmp_path, root)
+    cfg = board_config(tmp_path, root)
+    cli = subprocess.run([sys.executable, "-m", "robot.cli", "selftest", "--config", str(cfg), "--only", "board",
+                          "--json"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    status, text = {c["name"]: (c["status"], c["detail"]) for c in json.loads(cli.stdout)["checks"]}["board"]
     assert status == "WARN" and "since boot: under_voltage, throttled" in text and "supply" in text
     set_throttled(root, "50005")
-    status, text = selftest_board(tmp_path, root)
+    status, text = check_board(cfg)
     assert status == "FAIL" and "Under-voltage now" in text
     (tmp_path / "empty").mkdir()
-    status, text = selftest_board(tmp_path, tmp_path / "empty")
+    status, text = check_board(board_config(tmp_path, tmp_path / "empty"))
     assert status == "SKIP" and text.startswith("not a Raspberry Pi")

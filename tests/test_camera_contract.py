@@ -23,7 +23,7 @@ from skimage import data
 from hardware.camera import Camera, CameraUnavailable, FileCamera, SceneCamera, V4L2Camera, demo_scene
 from hardware.face_detector import DetectorUnavailable, FaceDetector, HaarDetector
 from hardware.picamera import FORMATS, PiCamera2Camera, to_bgr
-from robot.devices import make_detector
+from robot.workers.devices import make_detector
 
 W, H = 320, 240
 FACING_AT_S = 12.0  # the demo resident faces the robot from 8 s to 22 s

@@ -3,8 +3,13 @@ both link roles against the simulated paging system on a real pseudo-terminal (p
 
 from __future__ import annotations
 
+import os
+import pty
+import threading
 import time
+import tty
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import serial
@@ -143,6 +148,16 @@ def test_master_polls_and_the_idle_paging_system_answers_eot(paging: PtyPagingSy
     assert paging.system.calls == []
 
 
+def test_master_takes_a_status_block_when_polled_and_naks_a_damaged_one(paging: PtyPagingSystem,
+                                                                        link: Link) -> None:
+    status = espa.encode_block(espa.STATUS_INFORMATION, [("1", "100"), ("7", "1")])
+    paging.system.to_send = [status, status[:-1] + bytes([status[-1] ^ 0x20])]
+    link.service(0.5)  # poll: the paging system selects us, sends both, gets ACK then NAKs, gives up with EOT
+    assert [b.get(espa.CALL_STATUS) for b in link.received] == ["1"]
+    assert paging.system.naks_received == 4  # the damaged block, sent and repeated three times
+    assert _line(paging, b"\x15" * 4).endswith(b"\x06" + b"\x15" * 4)
+
+
 @pytest.mark.parametrize("fault", ["nak_blocks", "corrupt_blocks", "refuse_selects"])
 def test_naks_and_a_corrupted_bcc_are_retried_until_taken(paging: PtyPagingSystem, link: Link, fault: str) -> None:
     setattr(paging.system, fault, 2)
@@ -156,6 +171,20 @@ def test_a_slow_paging_system_within_the_timeout_takes_the_call_at_once(paging: 
     paging.latency_s = 0.1
     assert link.send(HELP) == 1
     assert len(paging.wait_calls(1, 2)) == 1
+
+
+def test_a_long_call_on_a_1200_baud_line_is_waited_for_and_paged_once(tmp_path: Path) -> None:
+    # 60 characters take 0.55 s on the wire at 1200 baud (7E2), longer than the 0.5 s time-out: the link
+    # waits the wire time on top, or it sends the block again while it is still arriving, and pages twice.
+    with PtyPagingSystem(PagingSystem(address="2", peer="1"), link=tmp_path / "p", baud=1200) as sim:
+        port = serial.Serial(sim.port, 1200, timeout=0.02)
+        try:
+            link = Link(port, LinkSettings(response_timeout_s=0.5, retries=3, char_s=11 / 1200))
+            assert link.send(espa.call_block("100", "Help request, room " + "r" * 32, beep="1", priority="2")) == 1
+            time.sleep(0.8)
+        finally:
+            port.close()
+        assert len(sim.system.calls) == 1
 
 
 def test_silence_and_endless_naks_fail_after_the_retries(paging: PtyPagingSystem, link: Link) -> None:
@@ -180,3 +209,74 @@ def test_slave_waits_to_be_polled_then_selects_the_control_station() -> None:
             assert link.send(HELP) == 2
     assert [c.text for c in system.calls] == ["Help request, room 12"]
     assert _line(sim, HELP + b"\x04").endswith(b"2\x05" + HELP + HELP + b"\x04")
+
+
+# -- a faulty line: a peer that babbles, garbage from a wrong baud rate (a raw pseudo-terminal) ------------
+
+
+def _peer() -> tuple[int, serial.Serial]:
+    """A raw pseudo-terminal: the test's end (a file descriptor) says what a faulty paging system would say."""
+    fd, child = pty.openpty()
+    tty.setraw(child)
+    name = os.ttyname(child)
+    os.close(child)
+    return fd, serial.Serial(name, 9600, timeout=0.02)
+
+
+def test_a_peer_that_selects_us_and_then_babbles_cannot_hold_the_line_forever() -> None:
+    fd, port = _peer()
+    stop = threading.Event()
+
+    def babble() -> None:  # answers our poll by selecting us, then ACKs and ACKs and never says EOT
+        os.read(fd, 16)
+        os.write(fd, b"1\x05")
+        while not stop.wait(0.1):
+            os.write(fd, b"\x06")
+
+    link = Link(port, LinkSettings(response_timeout_s=0.5, retries=1))
+    threading.Thread(target=babble, daemon=True).start()
+    served = threading.Thread(target=link.service, args=(0.0,), daemon=True)
+    served.start()
+    served.join(6)
+    stop.set()
+    alive = served.is_alive()
+    served.join(2)
+    port.close()
+    os.close(fd)
+    assert not alive, "the line was held: no call would go out and no fault be raised"
+
+
+def test_garbage_from_a_wrong_baud_rate_is_no_answer_and_an_ack_in_it_takes_no_call() -> None:
+    fd, port = _peer()
+    stop = threading.Event()
+
+    def garbage() -> None:  # a line at the wrong baud rate: noise (here never a control character) and an ACK
+        while not stop.wait(0.01):
+            os.write(fd, bytes(0x80 | b for b in os.urandom(15)) + b"\x06")
+
+    link = Link(port, LinkSettings(response_timeout_s=0.2, retries=1))
+    threading.Thread(target=garbage, daemon=True).start()
+    try:
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            link.service(0.05)
+        assert link.silent_for() > 1.2, "garbage counted as the paging system answering its polls"
+        with pytest.raises(DeliveryFailed):
+            link.send(HELP)
+    finally:
+        stop.set()
+        port.close()
+        os.close(fd)
+
+
+def test_a_half_block_cut_off_by_the_line_does_not_swallow_the_polls_after_it() -> None:
+    half = HELP[:12]  # SOH 1 STX 1 US 100 RS 2 US Hel ... and then the line dropped it (or noise made an SOH)
+    assert Decoder().feed(half + b"\x041\x05" + b"\x06") == [Control(EOT), Enquiry("1"), Control(ACK)]
+    fd, port = _peer()
+    os.write(fd, half)
+    threading.Timer(0.2, lambda: os.write(fd, b"\x041\x05")).start()  # then the control station polls us
+    try:
+        assert Link(port, LinkSettings(role="slave", response_timeout_s=0.5)).probe(2.0), "deaf to its polls"
+    finally:
+        port.close()
+        os.close(fd)

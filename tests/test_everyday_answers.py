@@ -74,3 +74,36 @@ def test_a_body_part_of_one_s_own_in_answer_to_how_are_you_is_pain(lang: str, te
 
 def test_a_body_part_said_to_be_well_is_no_pain() -> None:
     assert decide("en", "wellbeing", "my knees are much better, thank you") == "fine"
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "ko"])
+def test_no_doubt_or_story_phrase_reads_as_a_complaint(lang: str) -> None:
+    # A doubt that synonyms turn into a complaint word ("not a hundred percent" read as "unwell") would make
+    # every complaint doubt itself, and a request for a nurse said with one only be asked about.
+    decide(lang, "open", "hello")
+    helper = ENGINES[lang].helper
+    complaints = {p.parts[0] for p in (*helper.unsure, *helper.distress) if len(p.parts) == 1}
+    wrong = [(name, p.source) for name in ("doubts", "past", "present") for p in getattr(helper, name)
+             if set(p.parts) & complaints]
+    assert wrong == []
+
+
+def test_a_nurse_who_gave_something_is_no_call_for_one() -> None:
+    # "간호사가 ... 줘서" (the nurse gave it, so ...) tells what happened; "간호사 불러 줘" asks for one
+    assert decide("ko", "reminder", "조금 전에 간호사가 약을 챙겨 줘서 다 먹었어요") == "yes"
+    assert decide("ko", "open", "간호사가 와 줘서 참 고마웠어") not in ("help", "ask")
+    assert decide("ko", "open", "간호사 좀 빨리 불러 줘") == "help"
+
+
+@pytest.mark.parametrize(("lang", "text", "label"), [
+    ("de", "nun hör doch bitte mal auf", "stop"),  # "hör auf", with the particles between its words
+    ("en", "robin, slow down please dear a bit", "slower"),
+])
+def test_fillers_between_a_keyword_s_words_do_not_break_it(lang: str, text: str, label: str) -> None:
+    assert decide(lang, "open", text) == label
+
+
+def test_a_short_question_staff_wrote_for_another_intent_is_no_call_but_a_short_call_still_is() -> None:
+    assert decide("de", "open", "wer bist du?") == "name"  # "wer" may call someone ("kann mal wer kommen")
+    assert decide("de", "open", "schwester!") == "help"
+    assert decide("en", "open", "nurse, quick") == "help"

@@ -126,3 +126,50 @@ def test_uninstall_keeps_config_and_state_unless_purged(installed: Path, tmp_pat
     out = run(UNINSTALL, root, "--purge")
     assert "would run: userdel carebot" in out
     assert not (root / "etc/carebot").exists() and not (root / "var/lib/carebot").exists()
+
+
+@pytest.mark.parametrize(("script", "option"), [(UNINSTALL, "--purge"), (INSTALL, "--skip-venv")],
+                         ids=["uninstall", "install"])
+def test_a_root_whose_var_links_outside_it_is_refused_and_nothing_outside_is_touched(script: Path, option: str,
+                                                                                     tmp_path: Path) -> None:
+    # An image whose /var is a link to /data/var means the image's /data/var; from outside the image the same
+    # absolute link is the host's own. Following it, uninstall --purge deleted the host's state.
+    host = tmp_path / "host state"
+    (host / "lib/carebot").mkdir(parents=True)
+    (host / "lib/carebot").chmod(0o755)
+    (host / "lib/carebot/audit.jsonl").write_text("the host's own\n")
+    root = tmp_path / "an image"
+    root.mkdir()
+    (root / "var").symlink_to(host)
+    proc = subprocess.run(["bash", str(script), "--root", str(root), option], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "DESTDIR": ""})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "outside" in proc.stderr and "var/lib/carebot" in proc.stderr
+    assert (host / "lib/carebot/audit.jsonl").read_text() == "the host's own\n"
+    assert stat.S_IMODE((host / "lib/carebot").stat().st_mode) == 0o755
+    assert not (host / "lib/carebot-sim").exists()
+
+
+def test_an_empty_config_left_by_an_install_cut_off_is_written_again(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc/carebot").mkdir(parents=True)
+    (root / "etc/carebot/carebot.toml").write_bytes(b"")  # the first install lost power while copying it
+    run(INSTALL, root, "--skip-venv")
+    assert (root / "etc/carebot/carebot.toml").read_bytes() == (ROOT / "config/robot.example.toml").read_bytes()
+    assert not list((root / "etc/carebot").glob("*.new"))
+
+
+def test_a_secret_file_the_config_names_is_for_the_carebot_user_alone_whatever_its_name(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    etc = root / "etc/carebot"
+    etc.mkdir(parents=True)
+    config = (ROOT / "config/robot.example.toml").read_text().replace(
+        'password_file = "/etc/carebot/mqtt-password"', 'password_file = "/etc/carebot/broker pass"')
+    assert "broker pass" in config
+    (etc / "carebot.toml").write_text(config)
+    (etc / "broker pass").write_text("s3cret\n")
+    (etc / "broker pass").chmod(0o644)
+    run(INSTALL, root, "--skip-venv")
+    assert stat.S_IMODE((etc / "broker pass").stat().st_mode) == 0o600
+    done = (root / "opt/carebot/install-skipped.txt").read_text().splitlines()
+    assert f"chown carebot:carebot {etc}/broker pass" in done

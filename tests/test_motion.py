@@ -127,3 +127,19 @@ def test_breathing_moves_gently_while_idle() -> None:
 def test_unknown_gesture_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="nod"):
         controller().play("moonwalk", 0.0)
+
+
+def test_looking_at_a_face_aims_from_where_the_frame_was_taken() -> None:
+    """The camera rides on the head: an error seen in a frame taken before the head turned must not be
+    added to the turn made since (that double count made the head swing from side to side)."""
+    m = controller()
+    m.sample(0.0)
+    m.look_at(-20 / 31, 0.0)  # a face 20 degrees to the left, seen from straight ahead
+    for i in range(1, 60):
+        m.sample(i * 0.01)
+    turned, _ = m.looked(0.59)
+    assert 5 < turned < 20  # on its way
+    m.look_at(-20 / 31, 0.0, seen_from=m.looked(0.0))  # a later frame, taken before the head moved
+    for i in range(60, 400):
+        m.sample(i * 0.01)
+    assert abs(m.looked(4.0)[0] - 20) < 0.5  # aimed at the face, not 20 degrees past where it had got to

@@ -26,7 +26,7 @@ from robot.nursecall import PagedRecord, Pager, call_for
 from robot.nursecall_gateway import Gateway
 from robot.runtime import Runtime
 
-from .broker import NURSECALL, ROBOTS, SITE, Broker, Client, alerts
+from .broker import NURSECALL, ROBOTS, SITE, Broker, Client, alerts, robot_config
 from .conftest import ROOT, wait_for
 
 CFG = NursecallSection(call_address={"high": "100", "medium": "205"}, beep={"high": "1"})
@@ -120,12 +120,18 @@ def run_gateway(cfg: Config) -> tuple[Gateway, threading.Thread]:
     return gw, thread
 
 
-def test_a_dead_line_or_a_pulled_adapter_is_a_fault_and_help_gets_through_naks_and_a_corrupt_bcc(
-        robot: Runtime, broker: Broker, staff: Client, paging: PtyPagingSystem, config: Config,
-        tmp_path: Path) -> None:
+def test_a_dead_line_or_a_pulled_adapter_is_a_fault_and_help_gets_through_naks_a_corrupt_bcc_and_escalates(
+        broker: Broker, staff: Client, paging: PtyPagingSystem, config: Config, tmp_path: Path) -> None:
+    from robot.config import AlertsSection
+
+    robot_cfg = robot_config(config, broker, heartbeat_s=1)
+    robot = Runtime(robot_cfg.model_copy(update={"alerts": AlertsSection(escalate_high_s=(4.0,))}), simulate=True)
+    robot.start()
     paging.system.silent = True  # the paging system is off before any alert: staff hear of it now
     gw, thread = run_gateway(gateway_config(config, broker, paging.port, tmp_path / "gw"))
     try:
+        assert wait_for(lambda: robot.link is not None and robot.link.connected and robot.behaviour.state == "idle",
+                        10)
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, fault="nursecall_link", state="raised"), 10)
         paging.system.silent = False
         assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault did not clear"
@@ -137,12 +143,18 @@ def test_a_dead_line_or_a_pulled_adapter_is_a_fault_and_help_gets_through_naks_a
         robot.hear("help me please, I fell")
         calls = paging.wait_calls(1, 10)
         assert [(c.address, c.priority, c.text) for c in calls] == [("100", "2", "Help request, room lounge")]
-        assert paging.system.naks_sent == 2
-        time.sleep(0.5)
-        assert len(paging.system.calls) == 1 and gw.fault_alert is None
+        assert paging.system.naks_sent == 2 and gw.fault_alert is None
+        # Nobody acknowledged it: the robot escalates at +4 s and the gateway pages it again, once.
+        assert len(paging.wait_calls(2, 10)) == 2
+        help_id = alerts(staff, robot=ROBOTS[0], type="help_request")[0]["alert_id"]
+        staff.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/ack", _command("ack", alert_id=help_id))
+        assert wait_for(lambda: alerts(staff, alert_id=help_id, state="acknowledged"), 10)
+        time.sleep(1.0)
+        assert len(paging.system.calls) == 2
     finally:
         gw.stop()
         thread.join(5)
+        robot.stop()
 
 
 GATEWAY = "import sys; from robot.cli import main; sys.exit(main(['nursecall', '--config', sys.argv[1]]))"
@@ -277,3 +289,21 @@ def test_the_line_loop_in_the_slave_role_pages_when_polled_and_reports_a_silent_
             assert faults == [True] and pager.pending == {}
         finally:
             line.close()
+
+
+def test_the_gateway_account_reads_alerts_and_writes_only_its_own_tree(broker: Broker) -> None:
+    gw = Client(broker, NURSECALL)
+    assert gw.connect() == 0
+    assert gw.subscribe(f"carebot/v1/{SITE}/#") == [1]   # granted; it receives only what the ACL lets it read
+    assert gw.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/resolve", b"{}") == 0x87  # it sends no commands
+    assert gw.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/alert", b"{}") == 0x87        # nor poses as a robot
+    assert gw.publish(f"carebot/v1/{SITE}/{NURSECALL}/status", b"{}") < 0x80        # its own tree: yes
+    robot = Client(broker, ROBOTS[0])
+    assert robot.connect() == 0
+    robot.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/alert", b"{}")
+    robot.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/heartbeat", b"{}")
+    assert wait_for(lambda: gw.of(f"{ROBOTS[0]}/alert"), 3)
+    time.sleep(0.3)
+    assert [m.topic for m in gw.messages] == [f"carebot/v1/{SITE}/{ROBOTS[0]}/alert"]  # no heartbeat, no status
+    robot.close()
+    gw.close()

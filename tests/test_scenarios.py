@@ -50,3 +50,61 @@ def test_a_bad_scenario_is_refused_with_file_step_field_and_line(tmp_path: Path)
         load(bad)
     assert err.value.problems == [f"{bad}:1: step 1: staff, broker and alerts need `broker: true` (a real mosquitto); "
                                   "step 2: resident must enter before they can leave"]
+
+
+def test_an_edited_expectation_fails_naming_the_step_and_the_difference(tmp_path: Path) -> None:
+    text = (ROOT / "scenarios" / "reminder-escalates.yaml").read_text()
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(text.replace("state: raised, priority: medium, reminder: medication}]",
+                                   "state: raised, priority: high, reminder: medication}]\n      within: 3"))
+    done = check(edited, tmp_path / "state")
+    assert done.returncode == 1, done.stdout[-4000:]
+    fail = [line for line in done.stdout.splitlines() if line.startswith("FAIL ")]
+    assert fail == [f"FAIL {edited}: step 4 ('after fifteen minutes staff are told'): after 3 s: alerts: expected "
+                    "reminder_unacked raised (priority=high reminder=medication); staff received reminder_unacked "
+                    "raised (priority=medium level=0 reminder=medication)"], done.stdout[-4000:]
+    assert "  ok  step 3 ('nor for ten')" in done.stdout
+
+
+def test_a_played_scenario_leaves_the_robot_running_with_its_console(tmp_path: Path) -> None:
+    """What `make run` does (with the shortest scenario): play it, then the console drives the robot at real speed."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "robot.cli", "sim", "--scenario",
+                             str(ROOT / "scenarios" / "reminder-escalates.yaml"), "--state-dir", str(tmp_path)],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True)
+    os.close(slave)
+    seen = ""
+
+    def until(text: str, timeout: float = 60.0) -> bool:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while text not in seen and time.monotonic() < end:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(master, 65536).decode(errors="replace")
+                except OSError:
+                    break
+        return text in seen
+
+    try:
+        assert until("every step passed"), seen[-3000:]
+        os.write(master, b"clock\n")
+        assert until("clock 2026-11-27 10:0"), seen[-3000:]  # where the scenario left it...
+        assert until(" at 1x"), seen[-3000:]  # ...now at real speed
+        os.write(master, b"clock 12:00\n")
+        assert until("clock 2026-11-27 12:00"), seen[-3000:]
+        os.write(master, b"person enter\n")
+        assert until("idle -> engaged"), seen[-3000:]  # the stage's camera sees them: a real engagement
+        os.write(master, b"quit\n")
+        assert proc.wait(30) == 0
+        assert until("stopped cleanly")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        os.close(master)

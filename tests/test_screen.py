@@ -36,13 +36,6 @@ SECRET_WORD = "zebrafish"  # said by the resident in every test: it must never r
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    b = Broker(tmp_path_factory.mktemp("broker")).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture(scope="module")
 def robot(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     """The simulated robot with its screen on, linked to the broker, a blank camera, idle."""
     tmp = tmp_path_factory.mktemp("screen")
@@ -310,3 +303,33 @@ def test_the_screen_speaks_the_packs_language(browser: Any, tmp_path: Path) -> N
             shot(page, "ko")
     finally:
         server.stop()
+
+
+def test_a_screen_that_loses_the_robot_says_so_and_points_to_the_call_button(browser: Any, tmp_path: Path) -> None:
+    """The page must never look alive when it is not: a resident would press Call staff into nothing."""
+    from robot.core.screen import screen_worker
+    from robot.screen_server import ScreenServer
+
+    base = load_config(ROOT / "config" / "carebot.toml")
+    cfg = base.model_copy(update={"robot": base.robot.model_copy(update={"state_dir": tmp_path}),
+                                  "screen": base.screen.model_copy(update={"enabled": True, "port": free_port()})})
+    o = screen_worker(cfg).options
+    server = ScreenServer(bind=o["bind"], port=o["port"], key=o["key"], hello=o["hello"], presses_per_minute=30,
+                          on_press=lambda button: None)
+    server.start()
+    with page_of(browser, 800, 480) as page:
+        page.goto(screen_url(cfg, o["key"]))
+        server.show({"caption": "", "previous": "", "mode": "idle", "privacy": False})
+        wait_page(page, lambda: state_words(page) == "Ready")
+        server.stop()  # the robot, or its screen worker, is gone
+        wait_page(page, lambda: "Please use the call button" in state_words(page), 10)
+        assert page.locator("body").get_attribute("class") == "offline"
+        again = ScreenServer(bind=o["bind"], port=o["port"], key=o["key"], hello=o["hello"], presses_per_minute=30,
+                             on_press=lambda button: None)  # a restarted worker: same port, same key
+        again.start()
+        try:
+            again.show({"caption": "", "previous": "", "mode": "listening", "privacy": False})
+            wait_page(page, lambda: state_words(page) == "Listening", 10)  # the page finds it by itself
+            assert page.locator("body").get_attribute("class") == ""
+        finally:
+            again.stop()

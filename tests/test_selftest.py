@@ -50,17 +50,34 @@ def test_the_simulated_robot_passes_and_leaves_no_audio_or_images(tmp_path: Path
     s = statuses(report)
     assert code == 0 and report["ok"] is True
     assert list(s) == ["config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out",
-                       "speech_in", "camera", "mqtt", "nursecall"]
+                       "speech_in", "camera", "screen", "mqtt", "nursecall"]
     for name in ("config", "storage", "dialogs", "workers", "servo", "speech_out", "camera"):
         assert s[name] == "PASS", (name, detail(report, name))
     assert s["realtime"] in ("PASS", "WARN")  # WARN if this machine is loaded: the figures are in the detail
     assert "p99" in detail(report, "realtime")
-    assert s["speech_in"] == "SKIP" and s["mqtt"] == "SKIP" and s["nursecall"] == "SKIP"
+    assert s["speech_in"] == "SKIP" and s["mqtt"] == "SKIP" and s["nursecall"] == "SKIP" and s["screen"] == "SKIP"
     assert "pan 1500 µs" in detail(report, "servo") and "tilt 1500 µs" in detail(report, "servo")
     assert "320x240" in detail(report, "camera")
     left = [p for p in tmp_path.rglob("*") if p.suffix.lower() in (".wav", ".png", ".jpg", ".raw", ".ppm")]
     assert left == []
     assert [p.name for p in tmp.iterdir() if p.name.startswith("carebot-selftest")] == []
+
+
+def test_the_screen_is_served_and_read_back_and_a_taken_port_is_a_clear_failure(tmp_path: Path) -> None:
+    import socket
+
+    from .broker import free_port
+
+    port = free_port()
+    cfg = write_config(tmp_path, {"enabled = false           # the resident's screen":
+                                  "enabled = true           # the resident's screen", "port = 8090": f"port = {port}"})
+    code, report = selftest(cfg, "--only", "screen")
+    assert code == 0 and f"answer on 127.0.0.1:{port}" in detail(report, "screen"), detail(report, "screen")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        code, report = selftest(cfg, "--only", "screen")
+    assert code == 1 and "Is the robot running" in detail(report, "screen"), detail(report, "screen")
 
 
 def test_the_nursecall_line_is_checked_against_the_simulated_paging_system(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_slow_replies_do_not_stall_the_loop(runtime: Runtime) -> None:
 
 
 def test_pololu_protocol_through_the_pty(sim_board: PtyMaestro) -> None:
-    bus = MaestroBus(sim_board.port, device_number=12)
+    bus = MaestroBus(sim_board.port, device_number=12, reply_timeout_s=0.5)  # a loaded machine answers late
     bus.open()
     try:
         bus.write_targets({0: 1700, 1: 1300})

@@ -46,17 +46,32 @@ class Inbox:
         return next(t for t, m in self.messages if m.kind == kind)
 
 
-@pytest.fixture
-def speech_in(tmp_path: Path) -> Iterator[tuple[Supervisor, Inbox]]:
+@pytest.fixture(scope="module")
+def speech_in_worker() -> Iterator[Supervisor]:
+    """The real speech-in worker, started once for the tests of this module: loading the Korean model is
+    most of its start (2 s on a quiet machine, 8 s on a busy one)."""
     options = {"model": MODEL, "source": "sim", "endpoint_s": 0.8}
     sup = Supervisor([WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", options)],
                      WorkersSection(hang_timeout_s=10))
     sup.start()
-    inbox = Inbox(sup)
-    assert wait_for(lambda: inbox.of("ready"), 30)
-    sup.send("speech_in", "grammar", phrases=GRAMMAR)
-    yield sup, inbox
+    assert wait_for(lambda: Inbox(sup).of("ready"), 30)
+    yield sup
     sup.stop()
+
+
+@pytest.fixture
+def speech_in(speech_in_worker: Supervisor) -> tuple[Supervisor, Inbox]:
+    """The worker with this module's grammar, once what an earlier test played has ended: an empty inbox."""
+    sup = speech_in_worker
+    assert sup.health()["speech_in"].restarts == 0  # the same process throughout
+    sup.send("speech_in", "grammar", phrases=GRAMMAR)
+    quiet_since = time.monotonic()
+    end = quiet_since + 10
+    while time.monotonic() < end and time.monotonic() - quiet_since < 0.5:
+        if sup.drain():
+            quiet_since = time.monotonic()
+        time.sleep(0.02)
+    return sup, Inbox(sup)
 
 
 def test_partials_during_speech_and_a_final_after_the_endpoint(speech_in: tuple[Supervisor, Inbox],

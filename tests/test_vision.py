@@ -17,6 +17,7 @@ from skimage import data
 from hardware.camera import Actor, Keyframe, Scene, SceneCamera, default_face
 from hardware.face_box import Face
 from hardware.face_detector import DetectorUnavailable, HaarDetector, YuNetDetector
+from robot import console
 from robot.config import Config
 from robot.engagement import Engagement, EngagementTracker
 from robot.messages import Message
@@ -230,12 +231,17 @@ def test_camera_unplugged_mid_run_is_a_fault_then_recovers(config: Config) -> No
 
 
 def test_the_head_turns_to_the_engaged_face_and_returns(config: Config) -> None:
-    cfg = config.model_copy(update={"vision": config.vision.model_copy(update={"enabled": True})})
+    # The scene's stage, directed through the console as a technician would: the demo scene's own timing
+    # (facing from 8 s, turning away at 22 s) made this test wait 25 s for what takes 6 s here.
+    cfg = config.model_copy(update={"vision": config.vision.model_copy(update={"enabled": True, "camera": "scene",
+                                                                               "scene": "stage"})})
     rt = Runtime(cfg, simulate=True)
     rt.start()
+    said: list[str] = []
     try:
-        # demo scene: the person stands right of centre from 8 s, turns away at 22 s and leaves by 32 s
-        assert wait_for(lambda: rt.behaviour.state == "engaged", 20)
+        assert wait_for(lambda: rt.behaviour.state == "idle" and rt.engagement != "UNKNOWN", 20)
+        console.handle("person enter resident 0.72", rt, said.append)  # walks in right of centre, faces it
+        assert wait_for(lambda: rt.behaviour.state == "engaged", 20), said
         assert wait_for(lambda: [s.key for s in rt.said][:2] == ["greeting", "disclosure"], 2)  # greeted at once
         assert wait_for(lambda: rt.motion.angles()["pan"] < -12, 5)  # 0.72 of the width: pan right
         # the simulated camera rides on the head, so the face comes to the middle of the image
@@ -243,8 +249,10 @@ def test_the_head_turns_to_the_engaged_face_and_returns(config: Config) -> None:
         settled = rt.motion.angles()["pan"]
         time.sleep(1.0)
         assert abs(rt.motion.angles()["pan"] - settled) < 3  # holds on the face, no wind-up
+        console.handle("person turn_away resident", rt, said.append)
         assert wait_for(lambda: rt.behaviour.state == "idle", 25)
         assert wait_for(lambda: abs(rt.motion.angles()["pan"]) < 1.2, 5)
+        assert said == []  # every direction taken
     finally:
         rt.stop()
 

@@ -63,14 +63,14 @@ class DialogThread:
             if data.get("barge_in"):  # heard over the robot's own voice: only a call for help may interrupt it
                 if barge_in_help(conv.engine, data["text"], data.get("alternatives", ())) is None:
                     return
-            conv.set_context(data["state"], now)
+            conv.set_context(data["state"])
             actions = conv.hear(data["text"], data["confidence"], now, data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))
         elif kind == "press":  # a screen button: the spoken request's actions, with no words to weigh
-            conv.set_context(data["state"], now)
+            conv.set_context(data["state"])
             self.inbox.put(Decision(tuple(conv.press(data["intent"], now))))
         elif kind == "state":
-            conv.set_context(data["state"], now)
+            conv.set_context(data["state"])
         elif kind == "checkin":
             conv.start_checkin()
         elif kind == "end_session":

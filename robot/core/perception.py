@@ -51,7 +51,11 @@ class Perception:
         target = data.get("target")
         self.last_target = target
         if target and state in ("ENGAGING", "ENGAGED", "DISENGAGING") and self.state() in FOLLOWS_TARGET:
-            self.motion.look_at((float(target[0]) - 0.5) * 2, (float(target[1]) - 0.5) * 2)
+            # the head's aim when the frame was taken: the simulated camera says; for a real one, the history
+            head, captured = data.get("head"), data.get("captured")
+            seen_from = ((float(head[0]), float(head[1])) if head
+                         else self.motion.looked(float(captured)) if captured is not None else None)
+            self.motion.look_at((float(target[0]) - 0.5) * 2, (float(target[1]) - 0.5) * 2, seen_from)
 
     def on_utterance(self, msg: Message, now: float) -> None:
         """Speech in recognised an utterance: the tick takes it with the other inputs."""

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 # cannot hold up a call for help. The others need the conversation (what was said last, the rate).
 SCREEN_DECISIONS = {"call_staff": "help", "stop_listening": "privacy_on", "start_listening": "privacy_off"}
 SCREEN_DIALOG = {"say_again": "repeat", "slower": "slower"}
+# Replies that mean the robot did not understand and asks again (counted, never the words).
+ASKS_AGAIN = frozenset({"clarify", "fallback", "wellbeing_unclear", "reminder_unclear"})
 
 
 @dataclass
@@ -194,7 +196,9 @@ class Tick:
             self.fire("speech_start")
 
     def _decision(self, item: Decision, now: float) -> None:
-        """Carry out what the dialog thread decided for one utterance."""
+        """Carry out what the dialog thread decided for one utterance (counting each time it asks again)."""
+        if any(kwargs.get("reply") in ASKS_AGAIN or kwargs.get("key") in ASKS_AGAIN for _, kwargs in item.actions):
+            self.p.staff.activity.count("asked_again")
         for trigger, kwargs in item.actions:
             if trigger == "say":
                 self.p.executor.execute(Say(str(kwargs["key"])), now)

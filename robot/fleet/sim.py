@@ -136,6 +136,12 @@ class SimRobot:
         self._alert(alert, "raised")
         return alert_id
 
+    def resolve(self, alert_id: str) -> None:
+        """Staff dealt with it (as if a resolve command had come): resolved, and its retained copy cleared."""
+        alert = self.open_alerts.get(alert_id)
+        if alert is not None:
+            self._alert(alert, "resolved")
+
     def activity(self, bucket_s: int = 900) -> None:
         start = int(time.time()) // bucket_s * bucket_s
         self._event("activity", {"bucket_start": start, "bucket_s": bucket_s,

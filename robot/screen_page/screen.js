@@ -47,6 +47,7 @@
         b.textContent = texts.buttons[b.dataset.button];
       }
       clearTimeout(offlineTimer);
+      offlineTimer = null;
       offline(false);
     });
     events.addEventListener("view", (e) => {
@@ -54,8 +55,11 @@
       render();
     });
     events.onerror = () => {
-      clearTimeout(offlineTimer);
-      offlineTimer = setTimeout(() => offline(true), 3000);
+      // The browser retries every second by itself; lost for 3 s, the page says so until the robot is back.
+      if (offlineTimer === null) offlineTimer = setTimeout(() => offline(true), 3000);
+      if (events.readyState === EventSource.CLOSED) {  // refused (no key, too many screens): no retry of its own
+        setTimeout(connect, 5000);
+      }
     };
   }
 

@@ -32,8 +32,8 @@ from hardware.audio import wav_pcm16k
 from hardware.echo import EchoCanceller, FarEnd
 from hardware.errors import DeviceUnavailable, HardwareError
 from hardware.far_ring import FarRing
-from hardware.microphone import FRAME_BYTES, FRAME_S, RATE, AlsaMicrophone, Microphone, WavMicrophone
-from hardware.recogniser import VoskRecogniser
+from hardware.microphone import FRAME_BYTES, FRAME_S, RATE, WavMicrophone, make_microphone
+from hardware.recogniser import make_recogniser
 from hardware.room import Room, pcm
 from robot.asr import build_grammar, has_unk
 from robot.messages import Message
@@ -58,8 +58,7 @@ class SpeechInWorker(Worker):
 
         o = self.options
         model_path = Path(str(o.get("model", "")))
-        self.alternatives = int(o.get("alternatives", 3))
-        self.recogniser = VoskRecogniser(model_path, self.alternatives)
+        self.recogniser = make_recogniser(model_path, int(o.get("alternatives", 3)))
         self.ready = False  # the model is loaded
         try:
             self.recogniser.open()
@@ -75,7 +74,7 @@ class SpeechInWorker(Worker):
         self.muted = False
         self.source = str(o.get("source", "sim"))
         self.wav = WavMicrophone()  # the simulator's: the resident's WAV files
-        self.mic: Microphone = AlsaMicrophone(str(o.get("device", "default"))) if self.source == "alsa" else self.wav
+        self.mic = make_microphone(str(o.get("source", "sim")), str(o.get("device", "default")), self.wav)
         self.audio_t = 0.0  # seconds of audio processed: the clock the utterance times are in
         self.barge_in = bool(o.get("barge_in", False))
         self.speaking = False  # the robot is speaking (barge-in mode)

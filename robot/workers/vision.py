@@ -15,10 +15,10 @@ from pathlib import Path
 
 from hardware.camera import CameraUnavailable, SceneCamera
 from hardware.face_detector import DetectorUnavailable, FaceDetector
-from robot.devices import make_camera, make_detector
 from robot.engagement import Engagement, EngagementSettings, EngagementTracker
 from robot.messages import Message
 from robot.worker import Worker
+from robot.workers.devices import make_camera, make_detector
 
 ACTIVE = {Engagement.ENGAGING, Engagement.ENGAGED, Engagement.DISENGAGING}
 
@@ -106,7 +106,8 @@ class VisionWorker(Worker):
         self.next_frame = now + (self.active_period if active else self.idle_period)
         self.send("vision", state=obs.state.value, score=obs.score, faces=obs.faces,
                   target=list(obs.target) if obs.target else None,
-                  latency_ms=round((time.monotonic() - captured) * 1000, 2), captured=captured)
+                  latency_ms=round((time.monotonic() - captured) * 1000, 2), captured=captured,
+                  head=list(self.camera.head) if isinstance(self.camera, SceneCamera) else None)
 
     def _fault(self, now: float, reason: str) -> None:
         if not self.faulted:

@@ -1,0 +1,203 @@
+// CareBot staff pages. Every value from the robots is written with textContent: never as HTML.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf"]').content;
+const page = document.body.dataset.page;
+const WHAT = {help_request: "Help request", reminder_unacked: "Reminder not confirmed",
+              wellbeing_concern: "Wellbeing concern", robot_fault: "Robot problem"};
+let seenHigh = new Set(JSON.parse(sessionStorage.getItem("seenHigh") || "[]"));
+let audio = null;
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function age(s) {
+  if (s === null || s === undefined) return "never";
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+  return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+}
+
+async function post(url) {
+  const r = await fetch(url, {method: "POST", headers: {"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+                              body: "{}", credentials: "same-origin"});
+  if (r.status === 401) location.href = "/login";
+  return r;
+}
+
+function cue(alert) {
+  document.title = "(!) " + (WHAT[alert.type] || alert.type) + ": CareBot";
+  document.body.classList.add("flash");
+  setTimeout(() => document.body.classList.remove("flash"), 4000);
+  if (audio) {
+    for (let i = 0; i < 3; i++) {
+      const o = audio.createOscillator(), g = audio.createGain();
+      o.frequency.value = 880; g.gain.value = 0.3;
+      o.connect(g); g.connect(audio.destination);
+      o.start(audio.currentTime + i * 0.4); o.stop(audio.currentTime + i * 0.4 + 0.2);
+    }
+  }
+  if ("Notification" in window && Notification.permission === "granted") {
+    new Notification("CareBot: " + (WHAT[alert.type] || alert.type), {body: "Room " + alert.room, tag: alert.alert_id});
+  }
+}
+
+// What became of a click, in words: sent and waiting for the robot, or why it was not sent (already acknowledged
+// by someone else, already closed, the server unreachable). Never a silent nothing.
+async function act(button, a, action) {
+  button.disabled = true;
+  const said = document.getElementById("said");
+  const label = action === "ack" ? "Acknowledge" : "Resolve";
+  const what = (WHAT[a.type] || a.type) + " in room " + a.room;
+  try {
+    const r = await post(`/api/alerts/${a.robot}/${a.alert_id}/${action}`);
+    said.textContent = r.ok ? label + " sent for the " + what + ": waiting for the robot."
+                            : label + " not sent for the " + what + ": " + (await r.text()).trim() + ".";
+    said.className = r.ok ? "" : "error";
+  } catch (err) {
+    said.textContent = label + " not sent for the " + what + ": the server cannot be reached. Go to the room.";
+    said.className = "error";
+    button.disabled = false;
+  }
+}
+
+function renderAlerts(state) {
+  const body = document.querySelector("#alerts tbody");
+  // Every update redraws the table: keep a keyboard user's place on the same alert's button.
+  const focused = body.contains(document.activeElement) ? document.activeElement : null;
+  const keep = focused && [focused.closest("tr").dataset.alert, focused.className];
+  body.replaceChildren();
+  document.getElementById("none").hidden = state.alerts.length > 0;
+  for (const a of state.alerts) {
+    const tr = el("tr", undefined, "prio-" + a.priority + (a.robot_down ? " down" : ""));
+    tr.dataset.alert = a.alert_id;
+    tr.append(el("td", a.priority.toUpperCase(), "prio"));
+    const what = el("td", WHAT[a.type] || a.type);
+    for (const [k, v] of Object.entries(a.detail)) what.append(el("span", " (" + k + ": " + v + ")", "detail"));
+    tr.append(what, el("td", a.room), el("td", a.robot), el("td", age(a.age_s)), el("td", a.level), el("td", a.state));
+    const cell = el("td");
+    if (a.state === "raised" || a.state === "escalated") {
+      const b = el("button", "Acknowledge", "ack");
+      b.disabled = a.pending === "ack";  // sent already: a second click would only send it again
+      b.addEventListener("click", () => act(b, a, "ack"));
+      cell.append(b);
+    }
+    const r = el("button", "Resolve", "resolve");
+    r.disabled = a.pending === "resolve";
+    r.addEventListener("click", () => act(r, a, "resolve"));
+    cell.append(r);
+    if (a.pending) cell.append(el("span", " sent, waiting for the robot", "pending"));
+    if (a.robot_down) cell.append(el("span", " robot is down: go and see", "warn"));
+    tr.append(cell);
+    body.append(tr);
+    if (a.priority === "high" && (a.state === "raised" || a.state === "escalated")) {
+      const key = a.alert_id + ":" + a.level;
+      if (!seenHigh.has(key)) { seenHigh.add(key); cue(a); }
+    }
+  }
+  if (keep) {
+    const row = [...body.rows].find(t => t.dataset.alert === keep[0]);
+    const again = row && ([...row.querySelectorAll("button")].find(x => x.className === keep[1] && !x.disabled)
+                          || row.querySelector("button:not(:disabled)"));
+    if (again) again.focus();
+  }
+  sessionStorage.setItem("seenHigh", JSON.stringify([...seenHigh].slice(-200)));
+  const notes = document.getElementById("notices");
+  notes.replaceChildren(...state.notices.slice().reverse().map(n =>
+    el("li", new Date(n.ts * 1000).toLocaleTimeString() + "  " + n.text)));
+}
+
+function renderRobots(state) {
+  const body = document.querySelector("#robots tbody");
+  body.replaceChildren();
+  for (const r of state.robots) {
+    const tr = el("tr", undefined, "mode-" + r.mode);
+    tr.dataset.robot = r.robot;
+    tr.append(el("td", r.robot), el("td", r.mode, "mode"), el("td", r.behaviour || "–"),
+              el("td", r.faults.length ? r.faults.join(", ") : "none"), el("td", r.open_alerts),
+              el("td", r.heartbeat_age_s === null ? "never" : age(r.heartbeat_age_s) + " ago"),
+              el("td", r.events_missing ? r.events_missing + " missing" : "none"));
+    body.append(tr);
+  }
+}
+
+function live() {
+  const link = document.getElementById("link");
+  const src = new EventSource("/events");
+  src.onmessage = (m) => {
+    const state = JSON.parse(m.data);
+    document.getElementById("site").textContent = "(" + state.site + ")";
+    link.textContent = "Live. Updated " + new Date().toLocaleTimeString() + ".";
+    link.className = "link ok";
+    if (page === "alerts") renderAlerts(state);
+    if (page === "robots") renderRobots(state);
+  };
+  src.addEventListener("logout", () => { location.href = "/login"; });
+  src.onerror = () => { link.textContent = "Connection lost: trying again…"; link.className = "link bad"; };
+}
+
+function bar(svg, x, y, w, h, label) {
+  const ns = "http://www.w3.org/2000/svg";
+  const r = document.createElementNS(ns, "rect");
+  r.setAttribute("x", x); r.setAttribute("y", y); r.setAttribute("width", w); r.setAttribute("height", h);
+  const t = document.createElementNS(ns, "title"); t.textContent = label; r.append(t);
+  svg.append(r);
+}
+
+function chart(title, rows, key, unit) {
+  const ns = "http://www.w3.org/2000/svg";
+  const fig = el("figure");
+  fig.append(el("figcaption", title));
+  const svg = document.createElementNS(ns, "svg");
+  const data = rows.slice().reverse();
+  const W = 40 * Math.max(1, data.length) + 20, H = 140;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H + 30}`); svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", title + ": " + data.map(r => r.week + " " + (r[key] ?? "none")).join(", "));
+  const max = Math.max(1, ...data.map(r => r[key] || 0));
+  data.forEach((r, i) => {
+    const v = r[key] || 0, h = Math.round(H * v / max);
+    bar(svg, 20 + i * 40, H - h, 28, h, `${r.week}: ${r[key] ?? "none"} ${unit}`);
+    const t = document.createElementNS(ns, "text");
+    t.setAttribute("x", 20 + i * 40); t.setAttribute("y", H + 20); t.textContent = r.week.slice(5);
+    svg.append(t);
+  });
+  fig.append(svg);
+  return fig;
+}
+
+async function impact() {
+  const r = await fetch("/api/impact", {credentials: "same-origin"});
+  if (r.status === 401) { location.href = "/login"; return; }
+  const rows = (await r.json()).rows;
+  const all = rows.filter(x => x.robot === "all");
+  document.getElementById("charts").replaceChildren(
+    chart("Conversations a day", all, "conversations_per_day", "a day"),
+    chart("Help requests", all, "help_requests", ""),
+    chart("Median time to acknowledge (s)", all, "ack_median_s", "s"),
+    chart("Reminders confirmed", all, "reminders_confirmed", ""));
+  const body = document.querySelector("#impact tbody");
+  body.replaceChildren(...rows.map(x => {
+    const tr = el("tr", undefined, x.robot === "all" ? "all" : "");
+    for (const k of ["week", "robot", "conversations_per_day", "help_requests", "ack_median_s", "ack_p90_s",
+                     "reminders_confirmed", "reminders_escalated", "wellbeing_concerns", "asked_again",
+                     "company_minutes"]) {
+      tr.append(el("td", x[k] === null ? "–" : (k.endsWith("_s") ? x[k] + " s" : x[k])));
+    }
+    return tr;
+  }));
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  await post("/logout"); location.href = "/login";
+});
+document.getElementById("sound").addEventListener("click", (e) => {
+  audio = audio || new AudioContext();
+  e.target.setAttribute("aria-pressed", "true");
+  e.target.textContent = "Sound is on";
+  if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
+});
+if (page === "impact") impact(); else live();

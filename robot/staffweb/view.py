@@ -1,0 +1,196 @@
+"""What the staff web page shows, kept from the site's MQTT traffic: the console's view, plus the robots' health.
+
+It is the nurse-station console's view (robot/staff.py: strict parsing, identity from the topic, redeliveries
+dropped, older updates ignored, a flood per robot capped), extended with what a page needs: each robot's last
+heartbeat (behaviour, faults, time), activity buckets and the alert lifecycle for the impact figures, a version
+number that grows on every change (the event stream sends the new state when it moves), and notices the
+console would print, kept for the page.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from robot.events import InvalidMessage, parse_json, validate
+from robot.fleet.gaps import SeqWatch
+from robot.staff import CLOSED, TOKEN, StaffConsole
+
+HEARTBEAT_LATE_S = 90.0  # three missed 30 s heartbeats: shown as "no heartbeat", before the broker's last will
+NOTICES = 50
+CLOSED_KEPT = 500  # closed alerts remembered (so a late update is known as late); older ones are forgotten
+
+
+@dataclass
+class RobotHealth:
+    status: str = "unknown"  # online, offline, stopped (the retained status and last will)
+    behaviour: str = ""
+    faults: tuple[str, ...] = ()
+    open_alerts: int = 0
+    outbox_pending: int = 0
+    heartbeat_at: float = 0.0  # this server's clock, when the last heartbeat came
+
+
+class WebView(StaffConsole):
+    """The console's view of one site, for the web page; thread-safe for readers through `snapshot`."""
+
+    def __init__(self, site: str, client: Any, station: str, store: Any = None) -> None:
+        super().__init__(site, client, io.StringIO(), station)
+        self.lock = threading.RLock()
+        self.version = 0
+        self.health: dict[str, RobotHealth] = {}
+        self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
+        self.seqs = SeqWatch()
+        self.store = store  # robot.staffweb.impact.Store: activity and the alert lifecycle, for impact figures
+        # The store's writes (sqlite commits, fsyncs) run on a thread of their own: a page shows an alert when
+        # it arrives, not after the disk has taken the impact figures' copy of it.
+        self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]]] = queue.SimpleQueue()
+        if store is not None:
+            threading.Thread(target=self._write, name="staffweb-store", daemon=True).start()
+        self.listeners: list[Callable[[], None]] = []  # told of every change (the event streams' wake-ups)
+        # Unlike the console, apply each message in paho's own thread (guarded: nothing can raise into it):
+        # one thread hand-off less between the broker and the page.
+        client.on_message = self._guarded(lambda c, u, msg: self.apply(msg.topic, bytes(msg.payload),
+                                                                        bool(msg.retain)))
+
+    # -- the console's hooks ------------------------------------------------------------------------------------
+
+    def _say(self, line: str, bell: bool = False) -> None:
+        self.notices.append((time.time(), line[:300]))
+
+    def _on_connect(self, rc: Any) -> None:
+        super()._on_connect(rc)
+        if not rc.is_failure:
+            self.client.subscribe(f"carebot/v1/{self.site}/+/activity", qos=1)
+
+    def _heartbeat(self, robot: str, body: dict[str, Any]) -> None:
+        super()._heartbeat(robot, body)
+        h = self.health.setdefault(robot, RobotHealth())
+        h.behaviour, h.faults = str(body["behaviour"]), tuple(body["faults"])
+        h.open_alerts, h.outbox_pending, h.heartbeat_at = int(body["open_alerts"]), int(body["outbox_pending"]), \
+            time.time()
+        self.seqs.feed(f"carebot/v1/{self.site}/{robot}/heartbeat", body)
+
+    def _take_alert(self, robot: str, body: dict[str, Any]) -> None:
+        self.seqs.feed(f"carebot/v1/{self.site}/{robot}/alert", body)
+        self._writes.put(("alert", robot, body))
+        super()._take_alert(robot, body)
+
+    def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        with self.lock:
+            parts = topic.split("/")
+            if len(parts) == 5 and parts[4] == "activity" and parts[2] == self.site:
+                self._activity(parts[3], topic, payload)
+            else:
+                super().apply(topic, payload, retained)
+                if len(parts) == 5 and parts[4] == "status" and parts[3] in self.robots:
+                    self.health.setdefault(parts[3], RobotHealth()).status = self.robots[parts[3]]
+                if len(self.alerts) > 2 * CLOSED_KEPT:
+                    self._forget_closed()
+            self.touch()
+
+    def _forget_closed(self) -> None:
+        """Keep only the newest CLOSED_KEPT closed alerts. The server runs for months: without this every alert
+        ever raised stays in memory, and each message costs time in proportion to them all (a robot raising and
+        closing alerts by the thousand would slow every other robot's alert on its way to the page)."""
+        closed = [alert_id for alert_id, a in self.alerts.items() if a.state in CLOSED]
+        for alert_id in closed[:max(0, len(closed) - CLOSED_KEPT)]:
+            del self.alerts[alert_id]
+            self.pending.pop(alert_id, None)
+
+    def touch(self) -> None:
+        """The view changed: wake every waiter and every event stream."""
+        with self.lock:
+            self.version += 1
+            for wake in list(self.listeners):
+                wake()
+
+    def _activity(self, robot: str, topic: str, payload: bytes) -> None:
+        try:
+            if not re.fullmatch(TOKEN, robot):
+                raise InvalidMessage(f"{topic[:120]}: not a robot's topic")
+            body = parse_json(payload, topic)
+            if not isinstance(body, dict):
+                raise InvalidMessage(f"{topic}: payload must be a JSON object")
+            validate("activity", body, topic)
+            if body["robot"] != robot or body["site"] != self.site:
+                raise InvalidMessage(f"{topic}: refused: the payload names another robot", field="robot")
+        except InvalidMessage as exc:
+            self.refused += 1
+            self._say(f"ignored a message: {exc}")
+            return
+        if self.seqs.feed(topic, body):
+            self._writes.put(("activity", robot, body))
+
+    def _write(self) -> None:
+        while True:
+            kind, robot, body = self._writes.get()
+            try:
+                if kind == "alert":
+                    self.store.alert(robot, body)
+                else:
+                    self.store.activity(robot, body)
+            except Exception as exc:  # a full disk costs the impact figures, never the page or an alert
+                self._say(f"impact figures not written ({type(exc).__name__}: {str(exc)[:80]})")
+
+    def pump_waiting(self, timeout: float) -> None:
+        """What is left of the console's pump: messages are applied as they arrive (in paho's thread), so this
+        notes, every `timeout`, the acks and resolves that the robots have not confirmed in time."""
+        time.sleep(timeout)
+        with self.lock:
+            before = len(self.notices)
+            self.check_pending()
+            if len(self.notices) != before:
+                self.touch()
+
+    # -- what the page reads ------------------------------------------------------------------------------------
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """Everything the alerts and robots pages show, as plain data (the page escapes every value)."""
+        now = time.time() if now is None else now
+        with self.lock:
+            alerts = [{"alert_id": a.alert_id, "robot": a.robot, "room": a.room, "type": a.type,
+                       "priority": a.priority, "state": a.state, "level": a.level,
+                       "age_s": max(0, int(now - a.raised_ts)), "raised_ts": a.raised_ts,
+                       "detail": {k: str(v) for k, v in a.extra.items()},
+                       "pending": self.pending.get(a.alert_id, ("", 0))[0],
+                       "robot_down": self.robots.get(a.robot) in ("offline", "stopped")}
+                      for a in self.alerts.values() if a.state not in CLOSED]
+            rank = {"high": 0, "medium": 1, "low": 2}
+            alerts.sort(key=lambda a: (rank.get(str(a["priority"]), 3), -float(str(a["raised_ts"]))))
+            gaps = {robot: len(missing) for (site, robot, boot), missing in self.seqs.gaps().items()}
+            robots = []
+            for name in sorted(set(self.robots) | set(self.health)):
+                h = self.health.get(name, RobotHealth())
+                robots.append({"robot": name, "mode": robot_mode(self.robots.get(name, "unknown"), h, now),
+                               "status": self.robots.get(name, "unknown"), "behaviour": h.behaviour,
+                               "faults": list(h.faults), "open_alerts": h.open_alerts,
+                               "heartbeat_age_s": int(now - h.heartbeat_at) if h.heartbeat_at else None,
+                               "events_missing": gaps.get(name, 0),
+                               "clock_off_s": round(self.clock_offset.get(name, 0.0), 1)})
+            return {"site": self.site, "version": self.version, "alerts": alerts, "robots": robots,
+                    "notices": [{"ts": t, "text": text} for t, text in list(self.notices)[-10:]],
+                    "refused": self.refused}
+
+
+def robot_mode(status: str, h: RobotHealth, now: float) -> str:
+    """One word for a robot: offline, stopped, paused, privacy, problem or online."""
+    if status in ("offline", "stopped"):
+        return status
+    if h.heartbeat_at and now - h.heartbeat_at > HEARTBEAT_LATE_S:
+        return "offline"
+    if h.behaviour in ("paused", "privacy"):
+        return h.behaviour
+    if h.faults or h.behaviour == "fault":
+        return "problem"
+    return "online" if status == "online" else status
+
+
+__all__ = ["WebView", "RobotHealth", "robot_mode", "TOKEN"]

@@ -1,0 +1,566 @@
+"""The staff web page (issue 14), end to end: headless Chromium, a real mosquitto, a running simulated robot.
+
+The robot asks for help through its dialog engine; the page, fed by the broker as a staff account, shows the
+alert; a click on Acknowledge goes back through the broker to the robot, which tells the resident; Resolve
+closes it. The security tests go at the server as an attacker would: no session, a forged POST, wrong
+passwords, and markup in what arrives from MQTT. Screenshots of each page go to docs/staff-web/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from robot.config import Config
+from robot.events import encode
+from robot.runtime import Runtime
+from robot.staff import AlertView
+from robot.staffweb.accounts import Accounts, add_user
+from robot.staffweb.cli import build
+from robot.staffweb.impact import Store, week_of
+
+from .broker import SITE, STAFF, Broker, Client, free_port, robot_config, robot_process
+from .browser import page_of
+from .conftest import ROOT, wait_for
+
+SHOTS = ROOT / "docs" / "staff-web"
+NAME, PASSWORD = "anna", "correct horse battery"
+
+
+class Server:
+    """`carebot staff web` in this process: the view, the app on a free port, and its pump."""
+
+    def __init__(self, broker: Broker, tmp: Path) -> None:
+        add_user(tmp / "users", NAME, PASSWORD)
+        self.port = free_port()
+        args = argparse.Namespace(site=SITE, host="localhost", port=broker.port, ca_file=broker.ca, username=STAFF,
+                                  password_file=broker.password_file(STAFF), no_tls=False, users=tmp / "users",
+                                  state_dir=tmp / "web", retention_days=400, listen=("127.0.0.1", self.port),
+                                  public_host=[], secure_cookie=False)
+        self.view, self.site = build(args)
+        self.audit = tmp / "web" / "audit.jsonl"
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def serve() -> None:
+            self.runner = web.AppRunner(self.site.app, access_log=None, shutdown_timeout=1.0)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+            started.set()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        threading.Thread(target=run, name="staffweb", daemon=True).start()
+        threading.Thread(target=self._pump, name="staffweb-pump", daemon=True).start()
+        assert started.wait(10)
+
+    def _pump(self) -> None:
+        while not self._stop.is_set():
+            self.view.pump_waiting(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self.view.client.disconnect()
+        self.view.client.loop_stop()
+
+
+@pytest.fixture(scope="module")
+def server(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    s = Server(site, tmp_path_factory.mktemp("web"))
+    assert wait_for(lambda: s.view.client.is_connected(), 10)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def robot(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    from robot.config_load import load_config
+
+    base = load_config(ROOT / "config" / "carebot.toml")
+    tmp = tmp_path_factory.mktemp("robot")
+    cfg = base.model_copy(update={"robot": base.robot.model_copy(update={"state_dir": tmp / "state"}),
+                                  "vision": base.vision.model_copy(update={"enabled": False})})
+    rt = Runtime(robot_config(cfg, site, heartbeat_s=1), simulate=True)
+    rt.start()
+    assert wait_for(lambda: rt.behaviour.state == "idle" and rt.link is not None and rt.link.connected, 15)
+    yield rt
+    rt.stop()
+
+
+def log_in(page: Any, server: Server, name: str = NAME, password: str = PASSWORD) -> None:
+    page.goto(server.url + "/login")
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+
+
+def request(server: Server, method: str, path: str, body: bytes | None = None, **headers: str
+            ) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request(method, path, body=body, headers={"Host": f"127.0.0.1:{server.port}", **headers})
+    return conn.getresponse()
+
+
+def session(server: Server) -> tuple[str, str]:
+    """Log in over HTTP: the session cookie, and the CSRF token from a page."""
+    form = urllib.parse.urlencode({"name": NAME, "password": PASSWORD}).encode()
+    r = request(server, "POST", "/login", form, Origin=server.url,
+                **{"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 303, r.read()
+    cookie = r.getheader("Set-Cookie", "").split(";")[0]
+    page = request(server, "GET", "/", Cookie=cookie).read().decode()
+    csrf = page.split('name="csrf" content="')[1].split('"')[0]
+    return cookie, csrf
+
+
+def test_help_shows_up_ack_tells_the_resident_and_resolve_closes_it(browser: Any, server: Server,
+                                                                  robot: Runtime) -> None:
+    with page_of(browser, 1280, 800) as page:
+        log_in(page, server)
+        page.wait_for_selector("#link.ok")
+        robot.hear("I need a nurse")  # the words through the dialog engine, the alert through the outbox
+        row = page.locator("#alerts tbody tr.prio-high")
+        row.wait_for()
+        assert "Help request" in row.inner_text() and "lounge" in row.inner_text()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "alerts.png"))
+        said = len(robot.said_text)
+        row.locator("button.ack").click()
+        coming = {"The staff have answered. Help is on the way.", "A member of staff knows and is coming to you now."}
+        assert wait_for(lambda: any(s in coming for s in list(robot.said_text)[said:]), 10), list(robot.said_text)
+        page.locator("#alerts tbody tr.prio-high td", has_text="acknowledged").wait_for()
+        page.locator("#alerts tbody tr.prio-high button.resolve").click()
+        page.locator("#none").wait_for(state="visible")
+        with page_of(browser, 390, 844) as phone:  # readable on a phone too
+            log_in(phone, server)
+            phone.goto(server.url + "/robots")
+            phone.locator("#robots tbody tr[data-robot='robot-1'] td.mode", has_text="online").wait_for()
+            phone.screenshot(path=str(SHOTS / "robots-phone.png"))
+        page.goto(server.url + "/robots")
+        page.locator("#robots tbody tr[data-robot='robot-1']").wait_for()
+        page.screenshot(path=str(SHOTS / "robots.png"))
+    trail = [json.loads(line) for line in server.audit.read_text().splitlines()]
+    assert [(r["action"], r["account"]) for r in trail if r["action"] in ("ack", "resolve")] == \
+        [("ack", NAME), ("resolve", NAME)]
+    acked = [u for u in robot.alert_updates if u["state"] == "acknowledged"]
+    assert acked, "the robot never had the ack"
+
+
+def test_a_robot_killed_shows_offline_within_one_and_a_half_keepalives(browser: Any, server: Server, site: Broker,
+                                                                       config: Config, tmp_path: Path) -> None:
+    keepalive = 5
+    cfg = robot_config(config, site, keepalive_s=keepalive, heartbeat_s=1)
+    data = cfg.model_dump(exclude={"source"})
+    data["robot"]["id"] = "robot-2"
+    data["mqtt"].update(username="robot-2", password_file=site.password_file("robot-2"))
+    proc = robot_process(Config.model_validate(data), tmp_path)
+    try:
+        with page_of(browser) as page:
+            log_in(page, server)
+            page.goto(server.url + "/robots")
+            page.locator("#robots tbody tr[data-robot='robot-2'] td.mode", has_text="online").wait_for(timeout=30_000)
+            proc.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            page.locator("#robots tbody tr[data-robot='robot-2'] td.mode", has_text="offline").wait_for(
+                timeout=30_000)
+            # mosquitto sends the last will 1.5 keepalives after the last packet, checking every few seconds
+            # (the same allowance as tests/test_mqtt.py); the page adds only its event stream's delivery.
+            assert time.monotonic() - killed <= 1.5 * keepalive + 3.0
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_nothing_is_served_without_a_session(server: Server) -> None:
+    for path in ("/", "/robots", "/impact"):
+        r = request(server, "GET", path)
+        assert r.status == 303 and r.getheader("Location") == "/login"
+    for path in ("/api/state", "/api/impact", "/impact.csv", "/events"):
+        assert request(server, "GET", path).status == 401
+    assert request(server, "POST", "/api/alerts/robot-1/" + "a" * 32 + "/ack", b"{}", Origin=server.url,
+                   **{"Content-Type": "application/json"}).status == 401
+    assert request(server, "GET", "/", Host="evil.example:80").status == 421  # a DNS-rebinding page
+
+
+def test_a_forged_post_is_refused_and_every_answer_forbids_framing(server: Server) -> None:
+    cookie, csrf = session(server)
+    path = "/api/alerts/robot-1/" + "b" * 32 + "/ack"
+    json_type = {"Content-Type": "application/json"}
+    assert request(server, "POST", path, b"{}", Cookie=cookie, Origin=server.url, **json_type).status == 403
+    assert request(server, "POST", path, b"{}", Cookie=cookie, Origin="https://evil.example",
+                   **{"X-CSRF-Token": csrf}, **json_type).status == 403
+    assert request(server, "POST", path, b"{}", Cookie=cookie, **{"X-CSRF-Token": csrf}, **json_type).status == 403
+    form = {"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrf}
+    assert request(server, "POST", path, b"x=1", Cookie=cookie, Origin=server.url, **form).status == 415
+    ok = request(server, "POST", path, b"{}", Cookie=cookie, Origin=server.url, **{"X-CSRF-Token": csrf},
+                 **json_type)
+    assert ok.status == 404  # the guard let it through; there is no such alert
+    headers = request(server, "GET", "/", Cookie=cookie)
+    assert headers.getheader("X-Frame-Options") == "DENY"
+    assert "frame-ancestors 'none'" in headers.getheader("Content-Security-Policy", "")
+    assert "script-src 'self'" in headers.getheader("Content-Security-Policy", "")
+
+
+def test_wrong_passwords_are_refused_and_slowed(server: Server, tmp_path: Path) -> None:
+    form = urllib.parse.urlencode({"name": "bob-guesser", "password": "wrong guess 1"}).encode()
+    # through the reverse proxy (docs/staff-web.md), as every browser comes: the proxy names the guesser's address
+    hdr = {"Content-Type": "application/x-www-form-urlencoded", "Origin": server.url,
+           "X-Forwarded-For": "10.9.9.9, 203.0.113.9"}
+    for _ in range(3):
+        assert request(server, "POST", "/login", form, **hdr).status == 401
+    accounts: Accounts = server.site.accounts
+    wait = accounts.delay("bob-guesser", "203.0.113.9")
+    assert wait >= 2.0
+    assert accounts.delay(NAME, "198.51.100.7") == 0.0  # a nurse elsewhere, behind the same proxy, is not slowed
+    assert accounts.delay("dora", "127.0.0.1") == 0.0  # nor is every login that comes through the proxy
+    started = time.monotonic()
+    assert request(server, "POST", "/login", form, **hdr).status == 401
+    assert time.monotonic() - started >= wait  # the fourth answer waited for it
+    add_user(tmp_path / "users", "carol", "a long enough secret")
+    fresh = Accounts(tmp_path / "users")
+    assert fresh.check("carol", "a long enough secret", "10.0.0.9")
+    assert not fresh.check("carol", "a long enough secreT", "10.0.0.9")
+    assert (tmp_path / "users").stat().st_mode & 0o777 == 0o600
+    assert "a long enough secret" not in (tmp_path / "users").read_text()
+
+
+def test_markup_from_mqtt_is_shown_as_text_and_never_run(browser: Any, server: Server) -> None:
+    view = server.view
+    xss_room = "<script>window.__pwned = 1</script>"
+    view.apply(f"carebot/v1/{SITE}/<img src=x onerror='window.__pwned=2'>/alert", b"{}")  # refused: named in a notice
+    with view.lock:  # as if a broken broker ACL and schema let it through: the page must still show it as text
+        view.alerts["c" * 32] = AlertView("c" * 32, "robot-1", xss_room, "help_request", "high", "raised", 0,
+                                          time.time(), {"concern": "<b onmouseover=alert(3)>x</b>"})
+    view.touch()
+    try:
+        with page_of(browser) as page:
+            log_in(page, server)
+            page.locator("#alerts tbody tr td", has_text=xss_room).wait_for()
+            page.locator("#notices li", has_text="<img src=x").wait_for()
+            assert page.evaluate("window.__pwned") is None
+            assert page.locator("#alerts script, #alerts img, #alerts b, #notices img").count() == 0
+    finally:
+        with view.lock:
+            view.alerts.pop("c" * 32)
+        view.touch()
+
+
+def seeded(tmp_path: Path) -> Store:
+    """A week of two robots whose answers are known."""
+    store = Store(tmp_path / "impact.sqlite")
+    monday = time.mktime((2026, 11, 16, 9, 0, 0, 0, 0, -1))  # Monday 16 November 2026, 09:00 local
+    for day in range(2):
+        for robot, talks in (("robot-1", 6), ("robot-2", 2)):
+            store.activity(robot, {"event_id": f"{robot}{day}".ljust(32, "0"), "bucket_start": monday + day * 86400,
+                                   "bucket_s": 900, "counts": {"conversations": talks, "reminders_confirmed": 3,
+                                                               "reminders_missed": 0, "engagement_minutes": 10,
+                                                               "help_requests": 1}})
+    for n, (robot, kind, ack_after) in enumerate([("robot-1", "help_request", 30.0), ("robot-1", "help_request", 90.0),
+                                                 ("robot-2", "help_request", None),
+                                                 ("robot-2", "reminder_unacked", 60.0),
+                                                 ("robot-1", "wellbeing_concern", 10.0)]):
+        raised = monday + 3600 * n
+        body = {"alert_id": f"{n:032x}", "room": "room-1", "type": kind, "priority": "high", "raised_ts": raised,
+                "ts": raised, "state": "raised", "level": 0}
+        store.alert(robot, body)
+        if ack_after is not None:
+            store.alert(robot, {**body, "state": "acknowledged", "ts": raised + ack_after})
+    return store
+
+
+def test_the_impact_figures_match_events_whose_answers_are_known(tmp_path: Path) -> None:
+    store = seeded(tmp_path)
+    rows = {r["robot"]: r for r in store.figures()}
+    week = week_of(time.mktime((2026, 11, 16, 9, 0, 0, 0, 0, -1)))
+    assert {r["week"] for r in rows.values()} == {week}
+    assert rows["robot-1"]["conversations_per_day"] == 6.0 and rows["robot-2"]["conversations_per_day"] == 2.0
+    assert rows["all"]["conversations_per_day"] == 8.0
+    assert rows["robot-1"]["help_requests"] == 2 and rows["robot-1"]["ack_median_s"] == 60.0
+    assert rows["robot-1"]["ack_p90_s"] == 90.0
+    assert rows["robot-2"]["help_requests"] == 1 and rows["robot-2"]["help_unacknowledged"] == 1
+    assert rows["robot-2"]["ack_median_s"] is None
+    assert rows["all"]["help_requests"] == 3 and rows["all"]["ack_median_s"] == 60.0
+    assert rows["robot-2"]["reminders_escalated"] == 1 and rows["all"]["reminders_confirmed"] == 12
+    assert rows["robot-1"]["wellbeing_concerns"] == 1 and rows["all"]["company_minutes"] == 40
+    assert rows["all"]["asked_again"] is None  # the robots did not send that count
+    lines = store.csv().splitlines()
+    assert lines[0].startswith("week,robot,conversations_per_day,help_requests")
+    assert f"{week},all,8.0,3,1,60.0,90.0,12,1,1,,40" in lines
+
+
+def test_the_impact_page_shows_the_figures(browser: Any, server: Server, tmp_path: Path) -> None:
+    store = seeded(tmp_path)
+    real, server.site.store = server.site.store, store
+    try:
+        with page_of(browser, 1280, 900) as page:
+            log_in(page, server)
+            page.goto(server.url + "/impact")
+            page.locator("#impact tbody tr.all td", has_text="8").first.wait_for()
+            assert page.locator("#charts svg").count() == 4
+            page.screenshot(path=str(SHOTS / "impact.png"), full_page=True)
+    finally:
+        server.site.store = real
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_the_web_unit_verifies_and_is_sandboxed(tmp_path: Path) -> None:
+    unit = ROOT / "systemd" / "home-server" / "carebot-staff-web.service"
+    copy = tmp_path / unit.name
+    copy.write_text(unit.read_text().replace("/opt/carebot/venv/bin/carebot", str(Path(sys.executable).parent /
+                                                                                 "carebot")))
+    proc = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and not (proc.stdout + proc.stderr).strip(), proc.stdout + proc.stderr
+    out = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True,
+                         text=True).stdout
+    level = re.search(r"Overall exposure level for carebot-staff-web.service: ([\d.]+)", out)
+    assert level and float(level.group(1)) <= 2.0, out[-400:]
+
+
+def test_the_robot_counts_when_it_has_to_ask_again_and_never_the_words(robot: Runtime) -> None:
+    counts = robot.staff.activity.counts
+    before = counts["asked_again"]
+    robot.hear("flibbertigibbet wobble")  # nothing a pack knows: the robot says it did not catch that
+    assert wait_for(lambda: counts["asked_again"] == before + 1, 10)
+    robot.hear("what time is it")  # understood: not counted
+    time.sleep(1.0)
+    assert counts["asked_again"] == before + 1
+    assert "flibbertigibbet" not in json.dumps(counts)
+
+
+def test_one_account_cannot_take_every_event_stream(server: Server) -> None:
+    """A hostile staff account (or a stalled page) opening stream after stream leaves the other nurses' pages live."""
+    import socket
+
+    add_user(server.site.accounts.path, "mallory", "a hostile insider 1")
+    form = urllib.parse.urlencode({"name": "mallory", "password": "a hostile insider 1"}).encode()
+    r = request(server, "POST", "/login", form, Origin=server.url,
+                **{"Content-Type": "application/x-www-form-urlencoded"})
+    hostile = r.getheader("Set-Cookie", "").split(";")[0]
+    held, refused = [], 0
+    try:
+        for _ in range(40):  # more than the server's whole budget of streams, never reading them
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {hostile}\r\n\r\n".encode())
+            status = s.recv(64).split(b" ")[1]
+            if status == b"503":
+                refused += 1
+                s.close()
+            else:
+                held.append(s)
+        nurse, _ = session(server)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": nurse})
+        live = conn.getresponse()
+        assert live.status == 200 and live.read1(65536).startswith(b"data: {")  # the nurse's page still gets state
+        conn.close()
+        assert refused > 0
+    finally:
+        for s in held:
+            s.close()
+        server.view.touch()  # their next write finds them gone
+        assert wait_for(lambda: server.site.streams["mallory"] == 0, 10)
+
+
+def test_a_keyboard_nurse_keeps_her_place_and_is_told_what_became_of_each_click(browser: Any, server: Server) -> None:
+    """Updates redraw the table; a keyboard user's focus stays on the same button. A click that another nurse beat
+    (already acknowledged) is refused and said so, and never reported later as a robot that did not confirm."""
+    view, first, second = server.view, "e" * 32, "f" * 32
+
+    def seed(alert_id: str, state: str) -> None:
+        with view.lock:
+            view.alerts[alert_id] = AlertView(alert_id, "robot-1", "garden", "help_request", "high", state, 0,
+                                              time.time(), {})
+        view.touch()
+
+    seed(first, "raised")
+    try:
+        with page_of(browser) as page:
+            log_in(page, server)
+            ack = page.locator(f"tr[data-alert='{first}'] button.ack")
+            ack.focus()
+            seed(second, "raised")  # any update redraws the table
+            page.locator(f"tr[data-alert='{second}']").wait_for()
+            assert page.evaluate("document.activeElement.closest('tr').dataset.alert") == first
+            assert page.evaluate("document.activeElement.className") == "ack"
+            with view.lock:
+                view.alerts[first].state = "acknowledged"  # another nurse was quicker; this page has not seen it
+            page.keyboard.press("Enter")
+            page.locator("#said.error", has_text="already acknowledged").wait_for()
+            page.keyboard.press("Tab")  # on to Resolve, without a mouse
+            page.keyboard.press("Enter")
+            page.locator("#said", has_text="Resolve sent for the Help request in room garden").wait_for()
+        assert view.pending.get(first, ("",))[0] == "resolve"
+        view.check_pending(time.monotonic() + 60)  # long after: only the resolve is said to be unconfirmed
+        unconfirmed = [text for _, text in view.notices if "has not confirmed your" in text and "garden" in text]
+        assert len(unconfirmed) == 1 and "your resolve" in unconfirmed[0]
+    finally:
+        with view.lock:
+            view.alerts.pop(first)
+            view.alerts.pop(second)
+            view.pending.pop(first, None)
+        view.touch()
+
+
+def test_a_robot_account_that_claims_a_huge_event_number_cannot_freeze_the_page(server: Server, site: Broker) -> None:
+    """A robot account (a stolen password, a broken robot) sends one event and then a heartbeat that claims its
+    newest event is number 2**53 - 1 (within the schema). The page must still answer, at once, and show that
+    robot's missing events as a count, not enumerate them while holding the view."""
+    robot, boot, now = "robot-2", "f100d0000001", time.time()
+    liar = Client(site, robot)
+    assert liar.connect() == 0
+    try:
+        activity = {"event_id": "a" * 32, "boot_id": boot, "seq": 1, "ts": now, "robot": robot, "site": SITE,
+                    "bucket_start": now - 900, "bucket_s": 900,
+                    "counts": {"conversations": 0, "reminders_confirmed": 0, "engagement_minutes": 0,
+                               "help_requests": 0}}
+        assert liar.publish(f"carebot/v1/{SITE}/{robot}/activity", encode("activity", activity)) == 0
+        beat = {"robot": robot, "site": SITE, "boot_id": boot, "seq": 1, "event_seq": 2**53 - 1, "ts": now,
+                "behaviour": "idle", "faults": [], "open_alerts": 0, "outbox_pending": 0}
+        liar.client.publish(f"carebot/v1/{SITE}/{robot}/heartbeat", encode("heartbeat", beat), qos=0)
+        assert wait_for(lambda: server.view.health.get(robot) is not None
+                        and server.view.seqs.seen(SITE, robot, boot) == {1}, 10)
+        cookie, _ = session(server)
+        r = request(server, "GET", "/api/state", Cookie=cookie)
+        assert r.status == 200
+        row = next(x for x in json.loads(r.read())["robots"] if x["robot"] == robot)
+        assert wait_for(lambda: next(x for x in server.view.snapshot()["robots"]
+                                     if x["robot"] == robot)["events_missing"] == 2**53 - 2, 10), row
+    finally:
+        liar.close()
+
+
+def test_guesses_sent_in_parallel_take_turns_and_a_crowd_of_them_is_refused(server: Server) -> None:
+    """Throttling that parallel requests could bypass (each computing its wait before any had failed) is none."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    hdr = {"Content-Type": "application/x-www-form-urlencoded", "Origin": server.url,
+           "X-Forwarded-For": "192.0.2.77"}
+
+    def guess(n: int) -> int:
+        form = urllib.parse.urlencode({"name": "zed", "password": f"guess {n}"}).encode()
+        return request(server, "POST", "/login", form, **hdr).status
+
+    assert [guess(n) for n in range(3)] == [401] * 3  # the free ones; the next waits 2 s, holding its turn
+    pool = ThreadPoolExecutor(8)
+    try:
+        answers = [pool.submit(guess, n) for n in range(3, 11)]
+        assert wait_for(lambda: sum(f.done() for f in answers) >= 5, 10)
+        # one guessing, two waiting their turn, the rest refused at once
+        assert [f.result() for f in answers if f.done()].count(429) >= 4
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def test_a_damaged_users_file_is_said_so_and_the_server_goes_on(server: Server) -> None:
+    users = server.site.accounts.path
+    good = users.read_text()
+    hdr = {"Content-Type": "application/x-www-form-urlencoded", "Origin": server.url, "X-Forwarded-For": "192.0.2.5"}
+    form = urllib.parse.urlencode({"name": NAME, "password": PASSWORD}).encode()
+    try:
+        users.write_text(good + "this line is not an account\n")
+        r = request(server, "POST", "/login", form, **hdr)
+        assert r.status == 503 and b"accounts file cannot be read" in r.read()
+    finally:
+        users.write_text(good)
+    assert request(server, "POST", "/login", form, **hdr).status == 303
+
+
+AXE = Path(sys.prefix) / "share" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.skipif(not AXE.is_file(), reason=f"axe-core is not installed at {AXE}: scripts/setup.sh installs it")
+def test_the_staff_pages_have_no_serious_accessibility_violations(browser: Any, server: Server) -> None:
+    view, alert_id = server.view, "a1" * 16
+    with view.lock:  # an open high alert, so the table and its buttons are there to check
+        view.alerts[alert_id] = AlertView(alert_id, "robot-1", "lounge", "help_request", "high", "raised", 0,
+                                          time.time(), {})
+    view.touch()
+    found: dict[str, list[tuple[str, str]]] = {}
+    try:
+        everything = (("/login", "#name"), ("/", "#alerts tbody tr"), ("/robots", "#link.ok"), ("/impact", "#impact"))
+        for width, height, pages in ((1280, 800, everything), (390, 844, everything[:2])):  # a station, a phone
+            with page_of(browser, width, height, bypass_csp=True) as page:  # the policy forbids foreign scripts
+                for path, ready in pages:
+                    if path == "/":
+                        log_in(page, server)
+                    page.goto(server.url + path)
+                    page.locator(ready).first.wait_for()
+                    page.add_script_tag(path=str(AXE))
+                    result = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']})")
+                    assert len(result["passes"]) >= 10, "axe checked next to nothing"
+                    found[f"{path}@{width}"] = [(v["id"], v["impact"]) for v in result["violations"]
+                                                if v["impact"] in ("serious", "critical")]
+    finally:
+        with view.lock:
+            view.alerts.pop(alert_id)
+        view.touch()
+    assert all(v == [] for v in found.values()), found
+
+
+def test_a_flood_of_raised_and_closed_alerts_leaves_the_view_bounded_and_the_next_help_shown() -> None:
+    """Months of alerts, or a robot raising and closing them by the thousand: the view forgets old closed ones
+    (before, each was kept for ever and every message cost time in proportion to them all)."""
+    import uuid
+
+    from robot.staffweb.view import CLOSED_KEPT, WebView
+
+    class Client:  # the view only subscribes and publishes through it; nothing is sent in this test
+        on_message = on_connect = on_disconnect = None
+
+    view = WebView(SITE, Client(), "web")
+    seq = 0
+
+    def alert(alert_id: str, kind: str = "reminder_unacked", priority: str = "medium") -> bytes:
+        nonlocal seq
+        seq += 1
+        return json.dumps({"schema": "carebot/alert/1", "event_id": uuid.uuid4().hex, "alert_id": alert_id,
+                           "site": SITE, "robot": "robot-9", "room": "r1", "type": kind, "priority": priority,
+                           "state": "raised", "level": 0, "raised_ts": time.time(), "ts": time.time(),
+                           "boot_id": "b" * 12, "seq": seq}).encode()
+
+    for _ in range(3 * CLOSED_KEPT):
+        alert_id = uuid.uuid4().hex
+        view.apply(f"carebot/v1/{SITE}/robot-9/alert", alert(alert_id))
+        view.apply(f"carebot/v1/{SITE}/robot-9/alert/{alert_id}", b"")  # closed: its retained copy cleared
+    assert view.refused == 0 and len(view.alerts) <= 2 * CLOSED_KEPT
+    help_id = uuid.uuid4().hex
+    view.apply(f"carebot/v1/{SITE}/robot-9/alert", alert(help_id, "help_request", "high"))
+    assert [a["alert_id"] for a in view.snapshot()["alerts"]] == [help_id]
+
+
+def test_redirects_and_errors_carry_the_same_headers_as_pages(server: Server) -> None:
+    """The login's redirect sets the session cookie: no cache may keep it. A 404 or 405 may not be framed."""
+    form = urllib.parse.urlencode({"name": NAME, "password": PASSWORD}).encode()
+    hdr = {"X-Forwarded-For": "192.0.2.8", "Content-Type": "application/x-www-form-urlencoded"}
+    r = request(server, "POST", "/login", form, Origin=server.url, **hdr)
+    assert r.status == 303 and r.getheader("Cache-Control") == "no-store" and r.getheader("X-Frame-Options") == "DENY"
+    cookie = r.getheader("Set-Cookie", "").split(";")[0]
+    for method, path in (("GET", "/no-such-page"), ("GET", "/events/../../etc/passwd"), ("PUT", "/login")):
+        r = request(server, method, path, Cookie=cookie)
+        assert r.status in (404, 405) and r.getheader("X-Frame-Options") == "DENY", (method, path, r.status)
+        assert r.getheader("Cache-Control") == "no-store"
+    r = request(server, "GET", "/robots")
+    assert r.status == 303 and r.getheader("Cache-Control") == "no-store"
