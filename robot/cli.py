@@ -298,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=2000,
                    help="commands to send (bench servo); sentences, at most 40 (bench screen)")
     p.add_argument("--faults", default=None, help="comma-separated faults to run (bench faults; default: all)")
+    p.add_argument("--minutes", type=float, default=2.0, help="how long the soak runs (bench soak)")
     p.add_argument("--corpus", type=Path, default=None,
                    help="folder of <language>.yaml items (bench understanding; default: bench/corpus)")
     p.set_defaults(func=cmd_bench)

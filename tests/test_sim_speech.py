@@ -142,7 +142,7 @@ def test_the_readme_command_hears_a_spoken_call_for_help(tmp_path: Path) -> None
     state = tmp_path / "state"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     term = Terminal([sys.executable, "-m", "robot.cli", "sim", "--speech", "ko", "--config",
-                     str(tmp_path / "carebot.toml"), "--state-dir", str(state)], env)
+                     str(tmp_path / "carebot.toml"), "--state-dir", str(state), "--console", "line"], env)
     try:
         assert term.read_until("(booted)", 90), term.text
         assert f"the robot's voice goes to {state / 'speech'}" in term.text
