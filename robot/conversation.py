@@ -127,6 +127,9 @@ class Conversation:
                 concern = category in e.pack.concerning
                 return Decision(category, [("wellbeing", {"category": category, "concern": concern,
                                                           "reply": choice.reply})])
+            plausible = e.help(text, alternatives)  # no feeling named, yet a worry ("where am I?", "come quick")
+            if plausible is not None:
+                return Decision("ask", [("ask_help", {"reason": plausible.reason})])
             return Decision("unclear", self._reply("wellbeing_unclear"))
         if ctx == "quiz":
             self.context = "open"
