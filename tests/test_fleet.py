@@ -125,6 +125,9 @@ def test_the_bridge_options_are_checked_with_a_clear_error(tmp_path: Path) -> No
     missing = subprocess.run([*base, "--bridge", "central.example:8884", "--bridge-dir", str(tmp_path)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "has no ca.crt" in missing.stderr
+    posing = subprocess.run([script, str(tmp_path / "b"), "--site", "a", "--robot", "uplink", "--staff", "staff-x"],
+                            capture_output=True, text=True)
+    assert posing.returncode == 2 and "'uplink' is the bridge's account" in posing.stderr
 
 
 def test_by_default_the_centre_cannot_acknowledge_or_resolve_a_home_s_alert(tmp_path: Path) -> None:
@@ -150,6 +153,10 @@ def test_by_default_the_centre_cannot_acknowledge_or_resolve_a_home_s_alert(tmp_
         assert _publish_as(port, tmp_path / "h" / "ca.crt", "carebot/v1/h1/r1/cmd/resolve", **as_uplink) == 135
         # 16: accepted, no subscriber yet
         assert _publish_as(port, tmp_path / "h" / "ca.crt", "carebot/v1/h1/r1/cmd/pause", **as_uplink) in (0, 16)
+        # A robot account cannot pose as the uplink: not its state, not a robot named uplink, not a command.
+        as_robot = {"account": "r1", "password": (tmp_path / "h" / "secrets" / "r1.password").read_text().strip()}
+        for topic in ("carebot/v1/h1/_bridge/state", "carebot/v1/h1/uplink/status", "carebot/v1/h1/r1/cmd/ack"):
+            assert _publish_as(port, tmp_path / "h" / "ca.crt", topic, **as_robot) == 135, topic
     finally:
         home.terminate()
         home.wait(5)
