@@ -174,6 +174,43 @@ def test_a_small_uplink_queue_does_not_shrink_the_staff_stations_queues(tmp_path
     assert re.findall(r"^max_queued_messages (\d+)$", uplink, re.MULTILINE) == ["100"]
 
 
+def test_a_home_cannot_take_over_another_home_s_bridge_session_at_the_centre(tmp_path: Path) -> None:
+    """Home h1's certificate, connecting with h2's client id (and a persistent session, as a bridge does): the
+    centre names the session after h1's certificate, and h2's bridge stays connected."""
+    bridge_port, staff_port = free_port(), free_port()
+    subprocess.run([str(ROOT / "scripts" / "central-setup.sh"), str(tmp_path / "c"), "--home", "h1", "--home", "h2",
+                    "--bridge-port", str(bridge_port), "--staff-port", str(staff_port), "--bind", "127.0.0.1",
+                    "--run-as", "root"], check=True, capture_output=True)
+    centre = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "c" / "mosquitto.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    clients = []
+    try:
+        assert wait_for(lambda: _port_open(bridge_port), 10)
+        for home in ("h2", "h1"):
+            events: list[str] = []
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bridge-h2", protocol=mqtt.MQTTv311,
+                            clean_session=False)
+            ctx = ssl.create_default_context(cafile=str(tmp_path / "c" / "ca.crt"))
+            homes = tmp_path / "c" / "homes" / home
+            ctx.load_cert_chain(str(homes / "bridge.crt"), str(homes / "bridge.key"))
+            c.tls_set_context(ctx)
+            c.on_connect = lambda cl, u, f, rc, p, ev=events: ev.append(f"connected {rc}")
+            c.on_disconnect = lambda cl, u, f, rc, p, ev=events: ev.append(f"disconnected {rc}")
+            c.connect("localhost", bridge_port)
+            c.loop_start()
+            clients.append((c, events))
+            assert wait_for(lambda ev=events: bool(ev), 5)
+        time.sleep(1)  # a takeover would disconnect the first within this
+        (_, genuine), (_, intruder) = clients
+        assert genuine == ["connected Success"] and intruder == ["connected Success"], (genuine, intruder)
+    finally:
+        for c, _ in clients:
+            c.disconnect()
+            c.loop_stop()
+        centre.terminate()
+        centre.wait(5)
+
+
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
