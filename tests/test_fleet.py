@@ -216,6 +216,9 @@ def test_a_home_cannot_take_over_another_home_s_bridge_session_at_the_centre(tmp
             c.loop_stop()
         centre.terminate()
         centre.wait(5)
+    # What the centre keeps (every home's retained alerts, with room tokens) is for its own user only.
+    assert (tmp_path / "c" / "data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "c" / "homes").stat().st_mode & 0o777 == 0o700
 
 
 def _port_open(port: int) -> bool:
