@@ -57,20 +57,26 @@ def speak_during_greeting(rt: Runtime, tmp_path: Path, text: str, after_s: float
     assert said == []
 
 
-def test_a_help_phrase_in_the_middle_of_a_long_robot_sentence_raises_the_alert(barging: Runtime,
-                                                                               tmp_path: Path) -> None:
+@pytest.mark.parametrize("help_phrase", ["살려 주세요", "누가 좀 와 주세요"])
+def test_a_help_phrase_in_the_middle_of_a_long_robot_sentence_raises_the_alert(barging: Runtime, tmp_path: Path,
+                                                                               help_phrase: str) -> None:
+    # "누가 좀 와" (someone come) is the help phrase that "그만" (enough) used to be heard as: its
+    # one-syllable words are left out of the barge-in grammar, and it must still call for help.
     rt = barging
-    speak_during_greeting(rt, tmp_path, "살려 주세요")
+    speak_during_greeting(rt, tmp_path, help_phrase)
     spoken_over: list[bool] = []
 
+    def helps() -> list[tuple[str, str]]:  # (a loaded machine may add a servo-timing robot_fault: not ours)
+        return [(u["type"], u["priority"]) for u in rt.alert_updates if u["type"] != "robot_fault"]
+
     def alerted() -> bool:
-        if rt.alert_updates and not spoken_over:
+        if helps() and not spoken_over:
             spoken_over.append(bool([e for e in rt.speech.jobs.history if e.outcome == "cancelled"])
                                or rt.speech.busy)
-        return bool(rt.alert_updates)
+        return bool(helps())
 
     assert wait_for(alerted, 15), (rt.behaviour.history[-5:], rt.barge.metrics())
-    assert [(u["type"], u["priority"]) for u in rt.alert_updates] == [("help_request", "high")]
+    assert helps() == [("help_request", "high")]
     assert spoken_over == [True]  # the robot was still speaking when the call for help was understood
     # (the help phrase is now and then also read as a stop first, which cuts the speech: harmless here;
     # `carebot bench bargein` counts how often, as stops_heard_in_help_trials)
@@ -95,13 +101,28 @@ def test_stop_halts_speech_at_once_without_restarting_the_worker_and_the_robot_l
     assert turns["stop_to_silence_ms"]["n"] == 1 and turns["barge_ins"]["stop"] == 1
 
 
+def test_enough_said_over_the_robot_never_raises_an_alert_at_once(barging: Runtime, tmp_path: Path) -> None:
+    # "그만" (enough) was heard as "누가 와" (someone come) in 28 of 40 trials with the old barge-in grammar,
+    # and raised a help alert at once. Now it may stop the robot, go unheard, or (now and then, read as
+    # "누구 말해" with "누구 불러" as an alternative) make the robot ask whether to call someone, which
+    # the resident answers: it never calls staff by itself.
+    rt = barging
+    speak_during_greeting(rt, tmp_path, "그만")
+    assert wait_for(lambda: not rt.speech.busy, 30)
+    time.sleep(1.5)  # the endpoint (0.8 s) and the dialog thread: any verdict has arrived by now
+    helps = [u for u in rt.alert_updates if u["type"] != "robot_fault"]  # (servo timing on a loaded machine)
+    assert not helps and "alerting" not in [dest for _, _, dest in rt.behaviour.history], (
+        rt.barge.metrics(), rt.behaviour.history[-6:])
+
+
 def test_the_robots_own_voice_never_interrupts_it(barging: Runtime, tmp_path: Path) -> None:
     rt = barging
     rt.inject("engage")
     assert wait_for(lambda: rt.speech.busy, 30)
     assert wait_for(lambda: not rt.speech.busy and len(rt.speech.jobs.history) >= 2, 60)
     assert [e.outcome for e in rt.speech.jobs.history] == ["finished"] * len(rt.speech.jobs.history)
-    assert rt.barge.counts == {"stop": 0, "help_heard": 0} and not rt.alert_updates
+    assert rt.barge.counts == {"stop": 0, "help_heard": 0}
+    assert [u for u in rt.alert_updates if u["type"] != "robot_fault"] == []  # (servo timing on a loaded machine)
 
 
 def test_half_duplex_stays_a_config_choice(config: Config, tmp_path: Path) -> None:
