@@ -165,6 +165,10 @@ class Decoder:
             if byte == SOH:  # a new block before ETX: the old one is lost
                 self._block = bytearray()
                 return Rejected("block cut short by SOH")
+            if byte in (EOT, ENQ, ACK, NAK):  # never in a block: it was cut off (or its SOH was noise), so
+                self.discarded += len(self._block) + 1  # it and its SOH are dropped, and this byte is read anew
+                self._block = None
+                return self._byte(byte)
             self._block.append(byte)
             if byte == ETX:
                 self._want_bcc = True

@@ -64,6 +64,7 @@ class PagingSystem:
     corrupt_blocks: int = 0   # this many blocks arrive with their BCC damaged (and are NAKed)
     refuse_selects: int = 0   # NAK this many selections
     silent: bool = False      # read everything, answer nothing
+    max_text: int = 0         # NAK a call whose text is longer than its display (0: any length)
     calls: list[TakenCall] = field(default_factory=list)
     received: bytearray = field(default_factory=bytearray)
     naks_sent: int = 0
@@ -122,8 +123,8 @@ class PagingSystem:
         if isinstance(frame, Rejected):
             return self._nak()
         if isinstance(frame, Block):
-            if self.nak_blocks:
-                self.nak_blocks -= 1
+            if self.nak_blocks or (self.max_text and len(frame.get(DISPLAY_MESSAGE) or "") > self.max_text):
+                self.nak_blocks = max(0, self.nak_blocks - 1)
                 return self._nak()
             if frame.header == CALL_TO_PAGER and not self.silent:
                 self.calls.append(TakenCall(frame.get(CALL_ADDRESS) or "", frame.get(DISPLAY_MESSAGE) or "",

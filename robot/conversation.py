@@ -13,7 +13,9 @@ mind) or soon after the silence (a late answer) calls staff as the yes would hav
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,7 +33,7 @@ CONTEXTS: dict[str, tuple[str, str, str]] = {
     "confirm": ("confirming", "entering confirming (the help question)", "any other state"),
 }
 STATE_CONTEXT = {"reminding": "reminder", "privacy": "privacy", "confirming": "confirm"}
-LATE_YES_S = 20.0  # a yes this soon after a "no" to the help question, or after it went unanswered, calls staff
+LATE_YES_S = 20.0  # a yes this soon (real seconds) after a "no" to the help question, or its silence, calls staff
 TURN_STATES = ("listening", "responding")  # a question asked in a turn is answered in the next
 
 
@@ -54,21 +56,24 @@ class Conversation:
     last_reply: tuple[str, tuple[tuple[str, str], ...]] = ("greeting", ())
     rate_step: int = 0
     volume_step: int = 0
-    late_yes: tuple[float, str] | None = None  # (POSIX seconds, why): since when a yes still answers the question
+    late_yes: tuple[float, str] | None = None  # (real monotonic seconds, why): since when a yes still answers
+    # Turn-taking is the resident's pace: the late yes is timed on the real monotonic clock, never the robot's
+    # civil one, which a simulator runs fast or advances and NTP may step (a yes lost to a step is a lost call).
+    real: Callable[[], float] = field(default=time.monotonic, repr=False)
     _answered: bool = True  # the help question last asked has had its answer
     _quiz_i: int = 0
 
-    def set_context(self, state: str, now: dt.datetime | None = None) -> None:
+    def set_context(self, state: str) -> None:
         """Follow the state machine: a context lasts only as long as the state that holds it."""
         if state in TURN_STATES and self.context in ("wellbeing", "quiz"):
             return
         new = STATE_CONTEXT.get(state, "open")
         if new == "confirm" and self.context != "confirm":
             self._answered = False
-        elif self.context == "confirm" and new != "confirm" and not self._answered and now is not None:
+        elif self.context == "confirm" and new != "confirm" and not self._answered:
             # Silence called staff, but the answer may still be coming: with real speech the question is
             # spoken with speech in muted, so a resident's prompt yes can arrive after the timeout.
-            self.late_yes = (now.timestamp(), "late_yes")
+            self.late_yes = (self.real(), "late_yes")
         self.context, self.quiz_answer = new, ()
 
     def start_checkin(self) -> None:
@@ -122,6 +127,9 @@ class Conversation:
                 concern = category in e.pack.concerning
                 return Decision(category, [("wellbeing", {"category": category, "concern": concern,
                                                           "reply": choice.reply})])
+            plausible = e.help(text, alternatives)  # no feeling named, yet a worry ("where am I?", "come quick")
+            if plausible is not None:
+                return Decision("ask", [("ask_help", {"reason": plausible.reason})])
             return Decision("unclear", self._reply("wellbeing_unclear"))
         if ctx == "quiz":
             self.context = "open"
@@ -130,7 +138,7 @@ class Conversation:
             return Decision("right" if right else "wrong", self._reply("quiz_right" if right else "quiz_wrong",
                                                                         answer=answer))
         u = e.classify(text, confidence)
-        if u.intent == "yes" and u.sure and self._yes_still_answers(now):
+        if u.intent == "yes" and u.sure and self._yes_still_answers():
             return self._late_yes()
         if u.intent is None:
             return Decision("none", self._reply("fallback"))
@@ -161,18 +169,25 @@ class Conversation:
         first = self.engine.help(text)
         if first is not None and first.sure:
             return Decision("help", [("help", {})])  # "yes, I've fallen": at once, high
+        rest = self.engine.after_no(text)
+        after = self.engine.help(rest) if rest is not None else None  # the no answers; it negates nothing after it
+        if after is not None and after.sure:
+            return Decision("help", [("help", {})])  # "no, I can't breathe"; "no no, get someone"
+        if after is not None and after.reason != "negated":
+            return Decision("unclear", [("help_unclear", {})])  # "no, it's my chest": not a no to a nurse
         u = self.engine.classify(text, confidence, among=["yes", "no"])
         if u.sure and u.intent == "yes":
-            if self._yes_still_answers(now):  # "no ... yes" in one breath: the no has already ended the question
+            if self._yes_still_answers():  # "no ... yes" in one breath: the no has already ended the question
                 return self._late_yes()
             return Decision("yes", [("help_yes", {})])
-        if (u.sure and u.intent == "no") or (first is not None and first.reason == "negated"):
-            self.late_yes = (now.timestamp(), "changed_mind")
+        if (u.sure and u.intent == "no" and not self.engine.doubtful(text, "no")) or (
+                first is not None and first.reason == "negated"):  # "I don't know" is no answer
+            self.late_yes = (self.real(), "changed_mind")
             return Decision("no", [("help_no", {})])
         return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more
 
-    def _yes_still_answers(self, now: dt.datetime) -> bool:
-        return self.late_yes is not None and now.timestamp() - self.late_yes[0] <= LATE_YES_S
+    def _yes_still_answers(self) -> bool:
+        return self.late_yes is not None and 0 <= self.real() - self.late_yes[0] <= LATE_YES_S
 
     def _late_yes(self) -> Decision:
         """"No ... actually yes", or a yes after the silence: the question has ended, so the yes calls

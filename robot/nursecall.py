@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,10 @@ class PagedRecord:
         self._db: sqlite3.Connection | None = None
         try:
             self._db = self._open()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # a full disk or I/O error: the file may be sound, keep it
+            log.error("nursecall: the record %s cannot be opened (%s): what was paged is kept in memory only",
+                      path, exc)
+        except sqlite3.DatabaseError as exc:  # "file is not a database": damaged
             aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
             log.error("nursecall: the record %s is damaged (%s): moved to %s, starting a new one; open alerts "
                       "may be paged once more", path, exc, aside.name)
@@ -190,12 +194,12 @@ class Pager:
         self.record.done(alert_id, 0, closed=True)
         self.pending.pop(alert_id, None)
 
-    def next_call(self) -> PagingCall | None:
-        """The call to send next: high before medium, then the robot served least recently, then the oldest."""
-        if not self.pending:
-            return None
-        return min(self.pending.values(), key=lambda c: (c.priority != "high", self._served.get(c.robot, 0),
-                                                          c.raised_ts))
+    def next_call(self, skip: Container[str] = ()) -> PagingCall | None:
+        """The call to send next, of those not in `skip` (held back after a failure): high before medium, then
+        the robot served least recently, then the oldest."""
+        owed = [c for c in self.pending.values() if c.alert_id not in skip]
+        return min(owed, key=lambda c: (c.priority != "high", self._served.get(c.robot, 0), c.raised_ts),
+                   default=None)
 
     def delivered(self, call: PagingCall) -> None:
         """The paging system ACKed this call: record it (committed) and stop owing it."""

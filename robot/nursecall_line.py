@@ -2,9 +2,10 @@
 
 Shared by the gateway (`carebot nursecall`) and the robot's own ESPA output: `PagingLine.step` is one turn
 of the loop that owns the serial line. A call goes out until the paging system ACKs it, within the retries;
-a call that fails is tried again every `retry_after_s`. A port that fails (an adapter pulled out) is closed
-and opened again with backoff (1 s doubling to 30 s), the owed calls kept. The line is at fault while the
-last call failed, the port is closed, or the paging system has said nothing for three polls and a
+a call that fails is tried again every `retry_after_s`, and the other calls owed go out meanwhile (one the
+paging system always refuses must not hold back every other). A port that fails (an adapter pulled out) is
+closed and opened again with backoff (1 s doubling to 30 s), the owed calls kept. The line is at fault while a
+call owed has failed, the port is closed, or the paging system has said nothing for three polls and a
 time-out; each change of that is reported once through `on_fault`.
 """
 
@@ -25,15 +26,21 @@ log = logging.getLogger(__name__)
 PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
+def link_settings(cfg: NursecallSection) -> espa.LinkSettings:
+    """The link's roles, addresses and timers as configured, with a character's time on the wire."""
+    bits, parity, stop = int(cfg.framing[0]), cfg.framing[1], int(cfg.framing[2])
+    return espa.LinkSettings(role=cfg.role, own=cfg.own_address, peer=cfg.paging_address,
+                             response_timeout_s=cfg.response_timeout_s, retries=cfg.retries,
+                             poll_interval_s=cfg.poll_interval_s,
+                             char_s=(1 + bits + (parity != "N") + stop) / cfg.baud)  # start, data, parity, stop
+
+
 def open_line(cfg: NursecallSection) -> espa.Link:
     """The serial port and the link, as configured (the port is opened here, never at import)."""
     bits, parity, stop = int(cfg.framing[0]), cfg.framing[1], int(cfg.framing[2])
-    char_s = (1 + bits + (parity != "N") + stop) / cfg.baud  # start, data, parity and stop bits
     port = serial.Serial(cfg.port, cfg.baud, bytesize=bits, parity=parity, stopbits=stop, timeout=0.02,
                          write_timeout=2.0)
-    return espa.Link(port, espa.LinkSettings(role=cfg.role, own=cfg.own_address, peer=cfg.paging_address,
-                                             response_timeout_s=cfg.response_timeout_s, retries=cfg.retries,
-                                             poll_interval_s=cfg.poll_interval_s, char_s=char_s))
+    return espa.Link(port, link_settings(cfg))
 
 
 def worst_send_s(cfg: NursecallSection) -> float:
@@ -56,9 +63,9 @@ class PagingLine:
         self.sent = 0
         self.failures = 0
         self.faulted: bool | None = None  # as last reported
-        self.call_failed = False
         self.silent = False
-        self._next_open = self._next_try = self._next_poll = 0.0
+        self._next_open = self._next_poll = 0.0
+        self._failing: dict[str, float] = {}  # alert -> when its call, which failed, may be tried again
         self._backoff = 1.0
 
     def step(self, idle: Callable[[float], None]) -> None:
@@ -80,12 +87,15 @@ class PagingLine:
             self.link = self.open_link()
             self._backoff = 1.0
             log.info("nursecall: the line %s is open", self.cfg.port)
-        call = self.pager.next_call()
+        self._failing = {a: t for a, t in self._failing.items() if a in self.pager.pending}
+        # a call that failed waits its turn again, and lets the others go meanwhile
+        call = self.pager.next_call(skip={a for a, t in self._failing.items() if t > now})
         link = self.link
         if link is None:
             idle(0.05)
-        elif call is not None and now >= self._next_try:
-            self._next_try = 0.0 if self._page(link, call) else now + self.cfg.retry_after_s
+        elif call is not None:
+            if not self._page(link, call):
+                self._failing[call.alert_id] = now + self.cfg.retry_after_s
         elif link.settings.role == "slave":
             link.service(0.05)  # answer the paging system's polls
         elif now >= self._next_poll:
@@ -99,15 +109,20 @@ class PagingLine:
             attempts = link.send(call.block)
         except espa.DeliveryFailed as exc:
             self.failures += 1
-            self.call_failed = True
             log.error("nursecall: call for alert %s not delivered: %s", call.alert_id, exc)
             return False
         self.pager.delivered(call)
+        self._failing.pop(call.alert_id, None)
         self.sent += 1
-        self.call_failed = False
         log.info("nursecall: paged %s (step %d) to %s in %d attempt(s)", call.alert_id, call.level, call.address,
                  attempts)
         return True
+
+    @property
+    def call_failed(self) -> bool:
+        """A call owed failed and waits to be tried again (the fault stays while any does, however many other
+        calls get through meanwhile, or it would come and go with each)."""
+        return bool(self._failing)
 
     def _watch(self) -> None:
         link = self.link

@@ -15,6 +15,9 @@ the kiosk browser might open can send requests to it):
   launcher reads it from the key file (readable by the robot's user and the kiosk's group only)
   and hands it to the page in the address fragment, which browsers never send to a server.
   The event stream needs the key too, so another user's process can neither press nor watch;
+- at most MAX_CONNECTIONS (+ BACKLOG) connections are kept: one more closes the oldest that is not a keyed event
+  stream, so a local process holding sockets half-open cannot use up this process's file descriptors
+  and leave the kiosk unable to connect (its Call staff button dead);
 - presses of one button beyond `presses_per_minute` are refused, and bodies over 256 bytes are not
   read. Each button has its own count, so a stuck or tapped-at Slower never stops Call staff.
 Every response forbids framing (no click-jacking of the buttons) and caching.
@@ -46,6 +49,8 @@ MAX_BODY = 256
 MAX_STREAMS = 8  # event streams at once: the kiosk needs one
 KEEPALIVE_S = 10.0  # a comment on an idle stream, so a vanished browser is noticed
 WRITE_TIMEOUT_S = 10.0  # a browser that takes no data this long is dropped
+MAX_CONNECTIONS = 48  # the kiosk needs a handful: its stream and a few for presses
+BACKLOG = 16  # also the most connections accepted at once, before the cap sees them: at most 64 are held
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -69,6 +74,7 @@ class ScreenServer:
         self.origins = {f"http://{h}" for h in self.hosts}
         self.view: dict[str, Any] = {"seq": 0}
         self.streams = 0
+        self.connections: ConnectionCap  # made with the server, in _serve
         self.presses: dict[str, collections.deque[float]] = {b: collections.deque() for b in BUTTONS}
         self.beat = time.monotonic()  # the asyncio loop's last sign of life
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -126,8 +132,12 @@ class ScreenServer:
             app.router.add_get(path, self._static)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
+        assert runner.server is not None
+        self.connections = ConnectionCap(runner.server, MAX_CONNECTIONS)
+        listener = None
         try:
-            await web.TCPSite(runner, self.bind, self.port, reuse_address=True).start()
+            listener = await self._loop.create_server(self.connections, self.bind, self.port, reuse_address=True,
+                                                    backlog=BACKLOG)
             self._started.set()
             while not self._stop.is_set():
                 self.beat = time.monotonic()
@@ -137,6 +147,8 @@ class ScreenServer:
                     pass
             self._changed.set()  # wakes every stream, to see the stop
         finally:
+            if listener is not None:
+                listener.close()
             await runner.cleanup()
 
     def _set_view(self, view: dict[str, Any]) -> None:
@@ -195,6 +207,7 @@ class ScreenServer:
             return self._refuse(503, "too many screens")
         resp = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream"})
         self.streams += 1
+        self.connections.kept.add(request.protocol)  # a keyed stream is never closed to make room
         try:
             await resp.prepare(request)
             await self._send(resp, "hello", self.hello, retry=True)
@@ -214,6 +227,7 @@ class ScreenServer:
             pass  # the browser went, or took nothing for WRITE_TIMEOUT_S
         finally:
             self.streams -= 1
+            self.connections.kept.discard(request.protocol)
         return resp
 
     @staticmethod
@@ -221,3 +235,24 @@ class ScreenServer:
         text = (("retry: 1000\n" if retry else "") + f"event: {event}\ndata: "
                 + json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n\n")
         await asyncio.wait_for(resp.write(text.encode()), WRITE_TIMEOUT_S)
+
+
+class ConnectionCap:
+    """The server's protocol factory, keeping at most `limit` connections: each new one beyond it closes the
+    oldest that is not in `kept` (the keyed event streams). Any local process can open sockets to a loopback
+    port and never finish a request; without this, a thousand of them exhaust the process's descriptors."""
+
+    def __init__(self, server: web.Server, limit: int) -> None:
+        self.server, self.limit = server, limit
+        self.kept: set[Any] = set()
+
+    def __call__(self) -> Any:
+        live = [h for h in self.server.connections if h.transport is not None]  # oldest first; not closing
+        excess = len(live) - self.limit + 1
+        for handler in live:
+            if excess <= 0:
+                break
+            if handler not in self.kept:
+                handler.force_close()
+                excess -= 1
+        return self.server()

@@ -218,13 +218,12 @@ def check_nursecall(ctx: Context) -> str:
 
     from hardware import espa
     from hardware.espa_sim import PagingSystem, PtyPagingSystem
+    from robot.nursecall_line import link_settings
 
     nc = config_of(ctx).nursecall
     if not nc.enabled and not ctx.simulate:
         raise Skip("[nursecall] is not enabled (carebot nursecall pages alerts to the home's paging system)")
-    settings = espa.LinkSettings(role=nc.role, own=nc.own_address, peer=nc.paging_address,
-                                 response_timeout_s=nc.response_timeout_s, retries=nc.retries,
-                                 poll_interval_s=nc.poll_interval_s)
+    settings = link_settings(nc)  # the gateway's own, wire time included
     if ctx.simulate:
         system = PagingSystem(address=nc.paging_address, peer=nc.own_address,
                               role="slave" if nc.role == "master" else "master", poll_interval_s=nc.poll_interval_s)

@@ -8,7 +8,8 @@
 #   scripts/broker-setup.sh DIR --site SITE --robot ID [--robot ID ...] --staff NAME [--staff NAME ...]
 #                           [--host HOSTNAME] [--port 8883] [--bind ADDRESS] [--days 825] [--run-as USER]
 #                           [--home-assistant NAME] [--discovery-prefix homeassistant] [--nursecall NAME]
-#                           [--bridge HOST:PORT --bridge-dir DIR [--uplink-port PORT] [--bridge-queue 5000]]
+#                           [--bridge HOST:PORT --bridge-dir DIR [--uplink-port PORT] [--bridge-queue 5000]
+#                            [--bridge-commands pause,resume,remind,quiet_hours]]
 #
 # mosquitto started as root switches to the user "mosquitto" (or --run-as USER) before it
 # reads the password file and key, so those are given to that user.
@@ -31,6 +32,11 @@
 # when it returns. Its state is published (retained, 1 up, 0 down) on carebot/v1/SITE/_bridge/state, here and at
 # the centre. Its loopback listener (--uplink-port, default the home port + 1) serves only the health check.
 #
+# --bridge-commands: the staff commands the centre may send this home's robots (comma-separated), by default
+# pause, resume, remind and quiet_hours. Not ack and resolve unless named: an ack tells the resident "help is on
+# the way" and stops the home's escalation to its own team, so only a centre that dispatches this home's staff
+# may send it. The home's broker enforces the list (the uplink's account may write those commands only).
+#
 # Writes DIR/mosquitto.conf, passwd, acl, ca.crt, ca.key, server.crt, server.key, and
 # DIR/secrets/<account>.password (give each robot its own file; mode 600).
 # Then: mosquitto -c DIR/mosquitto.conf
@@ -43,7 +49,7 @@ die() { echo "broker-setup: $*" >&2; exit 2; }
 dir="$1"; shift
 site=""; host="localhost"; port=8883; bind="0.0.0.0"; days=825; run_as="mosquitto"
 robots=(); staff=(); ha=""; prefix="homeassistant"; nursecall=""
-bridge=""; bridge_dir=""; bridge_queue=5000; uplink_port=""
+bridge=""; bridge_dir=""; bridge_queue=5000; uplink_port=""; bridge_commands="pause,resume,remind,quiet_hours"
 while [ $# -gt 0 ]; do
     case "$1" in
         --site) site="$2"; shift 2 ;;
@@ -61,6 +67,7 @@ while [ $# -gt 0 ]; do
         --bridge-dir) bridge_dir="$2"; shift 2 ;;
         --bridge-queue) bridge_queue="$2"; shift 2 ;;
         --uplink-port) uplink_port="$2"; shift 2 ;;
+        --bridge-commands) bridge_commands="$2"; shift 2 ;;
         *) die "unknown option $1" ;;
     esac
 done
@@ -92,6 +99,11 @@ if [ -n "$bridge" ]; then
     [[ "$bridge_queue" =~ ^[0-9]+$ ]] && [ "$bridge_queue" -ge 100 ] || die "--bridge-queue must be 100 or more"
     [ -n "$uplink_port" ] || uplink_port=$((port + 1))
     [[ "$uplink_port" =~ ^[0-9]+$ ]] && [ "$uplink_port" != "$port" ] || die "--uplink-port must be a port other than --port"
+    IFS=, read -r -a down <<< "$bridge_commands"
+    for c in "${down[@]}"; do
+        [[ "$c" =~ ^(ack|resolve|pause|resume|remind|quiet_hours)$ ]] || \
+            die "--bridge-commands: '$c' is no command (ack, resolve, pause, resume, remind, quiet_hours)"
+    done
 fi
 command -v mosquitto_passwd >/dev/null || die "mosquitto_passwd not found (apt-get install mosquitto)"
 
@@ -160,7 +172,7 @@ done
             echo "topic read carebot/v1/$site/+/$kind"
         done
         echo "topic read carebot/v1/$site/+/alert/+"
-        echo "topic write carebot/v1/$site/+/cmd/+"
+        for c in "${down[@]}"; do echo "topic write carebot/v1/$site/+/cmd/$c"; done   # --bridge-commands
         echo "topic write carebot/v1/$site/_bridge/state"
     fi
 } > "$dir/acl"
@@ -192,8 +204,10 @@ autosave_on_changes true
 autosave_interval 1
 CONF
 if [ -n "$bridge" ]; then
-    printf '\n# What waits for the uplink while it is down or restarting (QoS 1 messages).\nmax_queued_messages %s\n' \
-        "$bridge_queue" >> "$dir/mosquitto.conf"
+    # What waits for the uplink while it is down or restarting (QoS 1 messages). The setting is every client's,
+    # the staff stations' and the nurse-call gateway's too: never below mosquitto's own 1000 for them.
+    printf '\n# What waits for a client (the uplink, a staff station) while it is away (QoS 1 messages).\nmax_queued_messages %s\n' \
+        "$((bridge_queue > 1000 ? bridge_queue : 1000))" >> "$dir/mosquitto.conf"
     up="$dir/uplink"
     mkdir -p "$up/data"
     chmod 755 "$up"
@@ -208,13 +222,13 @@ if [ -n "$bridge" ]; then
     chmod 644 "$up/acl"
     p="carebot/v1/$site/"
     # crossing PREFIX UP DOWN: the bridge topic lines, the same for both connections: what goes up to the
-    # centre (heartbeats at QoS 0, the rest at QoS 1) and the commands that come down.
+    # centre (heartbeats at QoS 0, the rest at QoS 1) and the commands that come down (--bridge-commands).
     crossing() {
         local kind
         for kind in status heartbeat device activity alert alert/+; do
             echo "topic +/$kind $2 $([ "$kind" = heartbeat ] && echo 0 || echo 1) $1 $1"
         done
-        echo "topic +/cmd/+ $3 1 $1 $1"
+        for kind in "${down[@]}"; do echo "topic +/cmd/$kind $3 1 $1 $1"; done
     }
     cat > "$up/mosquitto.conf" <<CONF
 # Generated by scripts/broker-setup.sh for site $site: the uplink between this home's broker and the centre.

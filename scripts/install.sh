@@ -126,7 +126,8 @@ if [ -n "$skip_venv" ]; then
     echo "python3 -m venv --system-site-packages $venv" >> "$skipped"
     echo "$venv/bin/pip install $src" >> "$skipped"
 else
-    [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
+    # missing, or left half made by a run that was cut off (no pip in it): made afresh, or every later run fails
+    "$venv/bin/python" -m pip --version >/dev/null 2>&1 || python3 -m venv --clear --system-site-packages "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
     "$venv/bin/python" -m pip install -q --upgrade "$src"
     echo "install: CareBot $("$venv/bin/carebot" version) in $venv"
@@ -141,22 +142,30 @@ etc="$r/etc/carebot"
 mkdir -p "$etc"
 chmod 750 "$etc"
 system chown root:carebot "$etc"
-if [ ! -e "$etc/carebot.toml" ]; then
-    cp "$src/config/robot.example.toml" "$etc/carebot.toml"
+# Each written whole (a temporary file, then a rename): an install cut off by a power loss leaves no half
+# config that later runs would keep. An empty one is such a leftover, never a technician's, and is written.
+if [ ! -s "$etc/carebot.toml" ]; then
+    cp "$src/config/robot.example.toml" "$etc/carebot.toml.new" && mv -f "$etc/carebot.toml.new" "$etc/carebot.toml"
     echo "install: wrote $etc/carebot.toml (edit it, then: carebot config check /etc/carebot/carebot.toml)"
 fi
-if [ ! -e "$etc/carebot-sim.toml" ]; then
+if [ ! -s "$etc/carebot-sim.toml" ]; then
     # On a board the simulator spares the SD card too: its status file in RAM, its audit log in batches.
     sed -e 's|^state_dir = .*|state_dir = "/var/lib/carebot-sim"|' -e 's|^path = "../dialogs"|path = "/opt/carebot/dialogs"|' \
         -e 's|^\[loop\]$|[loop]\nstatus_file = "/run/carebot-sim/status.json"|' \
-        -e 's|^audit_flush_s = .*|audit_flush_s = 1.0|' "$src/config/carebot.toml" > "$etc/carebot-sim.toml"
+        -e 's|^audit_flush_s = .*|audit_flush_s = 1.0|' "$src/config/carebot.toml" > "$etc/carebot-sim.toml.new"
+    mv -f "$etc/carebot-sim.toml.new" "$etc/carebot-sim.toml"
     echo "install: wrote $etc/carebot-sim.toml"
 fi
 chmod 640 "$etc/carebot.toml" "$etc/carebot-sim.toml"
 system chown root:carebot "$etc/carebot.toml" "$etc/carebot-sim.toml"
-# Secrets: any file the config names with *_file, and any *.password or *key here, for carebot alone.
-for secret in "$etc"/mqtt-password "$etc"/site-key "$etc"/*.password "$etc"/*.key; do
-    [ -f "$secret" ] || continue
+# Secrets: any file here that a config here names with *_file (password_file, site_key_file ...), and
+# any *.password or *.key here, for carebot alone. A link is left as it is (chmod would follow it).
+named=()
+while IFS= read -r file; do
+    named+=("$r$file")
+done < <(sed -nE 's|^[a-z_]+_file *= *"(/etc/carebot/[^"/]+)".*|\1|p' "$etc"/*.toml 2>/dev/null)
+for secret in "$etc"/mqtt-password "$etc"/site-key "$etc"/*.password "$etc"/*.key "${named[@]}"; do
+    [ -f "$secret" ] && [ ! -L "$secret" ] || continue
     chmod 600 "$secret"
     system chown carebot:carebot "$secret"
 done

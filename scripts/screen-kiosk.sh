@@ -18,6 +18,10 @@ done
 key="$(tr -dc 'A-Za-z0-9_-' < "$key_file")"
 
 mkdir -p -m 0700 "$run_dir"
+# The fallback under /tmp could have been made first by another user, to read or swap the launcher or the profile.
+[ -d "$run_dir" ] && [ ! -L "$run_dir" ] && [ -O "$run_dir" ] || {
+    echo "screen-kiosk: $run_dir is not this user's own directory: refusing to put the screen key there" >&2; exit 1; }
+chmod 0700 "$run_dir"
 launcher="$run_dir/carebot-screen.html"
 umask 0077
 printf '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s#key=%s"><title>CareBot</title>\n' \

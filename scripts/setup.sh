@@ -9,8 +9,9 @@ venv="${1:-.venv}"
 # fonts-noto-cjk: Korean on the screen
 # openssl: the local broker's TLS certificates (scripts/broker-setup.sh, make run's scenario)
 # poppler-utils: the printed care-home sheets are checked to fit one page (scripts/print_sheets.py)
+# tmux: the live view's test types into it and reads its screen (tests/test_live_view.py)
 packages=(python3 python3-venv python3-dev espeak-ng libespeak-ng1 alsa-utils mosquitto mosquitto-clients libspeexdsp1
-          chromium fonts-dejavu-core fonts-noto-cjk poppler-utils openssl)
+          chromium fonts-dejavu-core fonts-noto-cjk poppler-utils openssl tmux)
 # npm: fetches axe-core, the accessibility checker the screen's browser tests run (only when npm is absent:
 # a nodejs from elsewhere ships its own npm)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

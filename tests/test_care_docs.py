@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import textstat
@@ -233,3 +234,133 @@ def test_a_sheet_too_long_for_one_page_is_refused(tmp_path: Path) -> None:
                           encoding="utf-8")
     with pytest.raises(module.PrintError, match="2 pages|3 pages|4 pages|5 pages"):
         module.print_sheet(long_sheet, tmp_path / "out")
+
+
+def data_flows() -> str:
+    text = ASSESSMENT.read_text(encoding="utf-8")
+    return text.split("## 3. Data flows", 1)[1].split("\n## ", 1)[0]
+
+
+def kept_files() -> set[str]:
+    """Every file the software keeps about people or their care: the robot's (docs/storage.md's table, which
+    tests/test_storage.py holds to a real run's state directory; simulator-only and passing files aside) and the
+    staff web page's, as its code names them."""
+    names = set()
+    for line in (ROOT / "docs" / "storage.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| `STATE/") and "simulator only" not in line:
+            names |= {re.sub(r"\.N$", "", Path(f).name)  # audit.jsonl.N: the older parts of audit.jsonl
+                      for f in re.findall(r"`STATE/([\w.]+)`", line.split("|")[1])}
+    names -= {"status.tmp"}
+    web = (ROOT / "robot" / "staffweb" / "cli.py").read_text(encoding="utf-8")
+    names |= set(re.findall(r'state_dir / "([\w.-]+)"', web))
+    names |= {Path(p).name for p in re.findall(r'"--users", type=Path, default=Path\("([^"]+)"\)', web)}
+    return names
+
+
+def test_every_file_kept_is_a_data_flow_in_the_assessment() -> None:
+    files = kept_files()
+    assert {"outbox.sqlite", "audit.jsonl", "nursecall.sqlite", "impact.sqlite", "users"} <= files
+    flows = data_flows()
+    missing = sorted(f for f in files if f"`{f}`" not in flows and f"/{f}`" not in flows)
+    assert not missing, f"files the software keeps with no data flow in {ASSESSMENT.name} section 3: {missing}"
+
+
+def test_every_field_the_staff_web_audit_trail_writes_is_in_its_row() -> None:
+    """The trail's records are about staff (their account, the address they logged in from)."""
+    code = (ROOT / "robot" / "staffweb" / "app.py").read_text(encoding="utf-8")
+    keys = {k for call in re.findall(r"self\.audit\.write\(([^)]*)\)", code) for k in re.findall(r"(\w+)=", call)}
+    assert {"account", "address"} <= keys
+    row = next(line for line in data_flows().splitlines() if line.startswith("| Staff web audit trail"))
+    missing = sorted(k for k in keys - {"action", "ok"} if f"`{k}`" not in row)
+    assert not missing, f"the staff web audit trail writes {missing}, which its row does not name"
+
+
+def raised_priorities(kind: str) -> set[str]:
+    """The priorities the code raises an alert of `kind` with (its literal arguments)."""
+    found: set[str] = set()
+    for path in (ROOT / "robot").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found |= set(re.findall(rf'raise_alert\("{kind}", "(\w+)"', text))
+        found |= set(re.findall(rf'"type": "{kind}", "priority": "(\w+)"', text))
+    return found
+
+
+def test_the_staff_guide_gives_each_robot_fault_priority_the_code_raises() -> None:
+    """A robot's own fault is medium; the nurse-call gateway's (its paging line is down) is high."""
+    code = raised_priorities("robot_fault")
+    assert {"medium", "high"} <= code
+    rows = [line for line in (DOCS / "staff-guide.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `robot_fault`")]
+    documented = {p for row in rows for p in re.findall(r"\b(high|medium|low)\b", row.split("|")[2])}
+    assert documented == code, f"staff-guide.md gives robot_fault {sorted(documented)}; the code raises {sorted(code)}"
+
+
+RESIDENT_SHEETS = sorted(DOCS.glob("resident-*.md"))
+
+
+@pytest.mark.parametrize("sheet", RESIDENT_SHEETS, ids=lambda p: p.name)
+def test_a_resident_sheet_says_what_to_change_if_the_robot_hears_nothing_when_not_listening(sheet: Path) -> None:
+    """'It still hears a call for help' is true only while `[privacy] microphone` is "wake_and_help" (the default):
+    a home that closes the microphone must change the sentence, and the sheet says so where the home fills in."""
+    text = sheet.read_text(encoding="utf-8")
+    assert re.search(r"\[HOME:[^\]]*`\[privacy\] microphone`", text), f"{sheet.name}: no [HOME: ...] field for it"
+
+
+ENGINES: dict[str, Any] = {}
+SHEET_WORDS = [  # what the sheets tell residents to say, the context they say it in, and what the robot must do
+    ("en", "help", "open", "help"), ("en", "I need a nurse", "open", "help"), ("en", "I have fallen", "open", "help"),
+    ("en", "stop listening", "open", "privacy_on"), ("en", "help", "privacy", "help"),
+    ("en", "hello Robin", "privacy", "wake"),
+    ("de", "Hilfe", "open", "help"), ("de", "Ich brauche eine Schwester", "open", "help"),
+    ("de", "Ich bin gestürzt", "open", "help"), ("de", "Hör auf zuzuhören", "open", "privacy_on"),
+    ("de", "Hilfe", "privacy", "help"), ("de", "Hallo Robin", "privacy", "wake"),
+    ("ko", "도와주세요", "open", "help"), ("ko", "간호사 불러 주세요", "open", "help"),
+    ("ko", "넘어졌어요", "open", "help"), ("ko", "그만 들어", "open", "privacy_on"),
+    ("ko", "도와주세요", "privacy", "help"), ("ko", "안녕 로빈", "privacy", "wake"),
+]
+
+
+@pytest.mark.parametrize(("lang", "words", "context", "label"), SHEET_WORDS)
+def test_the_words_the_resident_sheets_teach_do_what_they_say(lang: str, words: str, context: str,
+                                                              label: str) -> None:
+    """Through the robot's own dialog engine and pack, as a resident would say them."""
+    import datetime as dt
+
+    from robot.bench_understanding import conversation_in
+    from robot.dialog_engine import DialogEngine
+    from robot.dialogs import load_pack
+
+    sheet = DOCS / f"resident-information.{lang}.md"
+    assert words.lower() in sheet.read_text(encoding="utf-8").lower(), f"{sheet.name} no longer teaches {words!r}"
+    if lang not in ENGINES:
+        ENGINES[lang] = DialogEngine(load_pack(ROOT / "dialogs" / lang), seed=1)
+    decided = conversation_in(ENGINES[lang], context).decide(words.lower(), 1.0, dt.datetime(2026, 3, 2, 9, 30)).label
+    assert decided == label, f"{lang}: the sheets teach {words!r}; in {context} the robot hears {decided!r}"
+
+
+def fault_tokens_named() -> list[str]:
+    """The fault tokens in the first column of the technician guide's fault table."""
+    text = (DOCS / "technician-guide.md").read_text(encoding="utf-8")
+    section = text.split("## 5. Finding faults", 1)[1].split("\n## ", 1)[0]
+    return sorted({t for line in section.splitlines() if line.startswith("| `")
+                   for t in re.findall(r"`([^`]+)`", line.split("|")[1])})
+
+
+def fault_is_raised(token: str) -> bool:
+    """A fault token the code raises: a literal, a worker's (worker_NAME), or a family (part_…)."""
+    code = "\n".join(p.read_text(encoding="utf-8") for d in ("robot", "hardware") for p in (ROOT / d).rglob("*.py"))
+    if token.endswith("…"):
+        return f'f"{token[:-1]}{{' in code
+    if token.startswith("worker_"):
+        return 'f"worker_{name}"' in code and f'WorkerSpec("{token[7:]}"' in code
+    return f'"{token}"' in code
+
+
+@pytest.mark.parametrize("token", fault_tokens_named())
+def test_every_fault_the_technician_guide_names_is_one_the_code_raises(token: str) -> None:
+    assert fault_is_raised(token), f"technician-guide.md names the fault `{token}`, which no code raises"
+
+
+def test_the_fault_check_knows_a_made_up_fault() -> None:
+    assert len(fault_tokens_named()) >= 10
+    assert not fault_is_raised("flux_capacitor") and not fault_is_raised("worker_toaster")

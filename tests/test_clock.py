@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from robot.config import QuietHoursSection, ScheduledReminder, ScheduleSection
 from robot.core.schedule import Schedule
 
 START = dt.datetime(2026, 11, 27, 7, 55)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_real_clock_is_the_machines_and_cannot_be_moved() -> None:
@@ -61,3 +63,17 @@ def test_the_schedule_follows_an_advanced_clock_and_starts_what_it_passed() -> N
     clock.advance_to(dt.time(22, 0))
     s.tick(clock.monotonic())
     assert ("quiet_start", {}) in fired and ("remind", {"kind": "meal"}) in fired
+
+
+def test_carebot_run_keeps_the_machines_clock_whatever_sim_and_servo_driver_say(tmp_path: Path) -> None:
+    # A robot run without its head (servo driver "sim") with a [sim] section copied from the simulator's
+    # config must still escalate on the real clock: never 60x fast, never in a past day's quiet hours.
+    from robot.config_load import load_config
+    from robot.runtime import Runtime
+
+    base = load_config(ROOT / "config" / "carebot.toml")
+    sim = base.sim.model_validate({"start": "2020-01-01T23:00", "speed": 60})
+    cfg = base.model_copy(update={"sim": sim, "robot": base.robot.model_copy(update={"state_dir": tmp_path})})
+    assert cfg.servo.driver == "sim"
+    assert not Runtime(cfg).clock.is_simulated  # `carebot run`
+    assert Runtime(cfg, simulate=True).clock.speed == 60  # `carebot sim`

@@ -203,7 +203,9 @@ def test_slave_waits_to_be_polled_then_selects_the_control_station() -> None:
     system = PagingSystem(address="2", peer="1", role="master", poll_interval_s=0.05)
     with PtyPagingSystem(system) as sim:
         for link in _link(sim, role="slave"):
-            link.service(0.2)  # polled, nothing to send: EOT
+            end = time.monotonic() + 5  # polled, nothing to send: EOT (a loaded machine may take a while to poll)
+            while b"\x04" not in bytes(system.received) and time.monotonic() < end:
+                link.service(0.2)
             assert b"\x04" in bytes(system.received)
             system.nak_blocks = 1
             assert link.send(HELP) == 2
@@ -265,5 +267,18 @@ def test_garbage_from_a_wrong_baud_rate_is_no_answer_and_an_ack_in_it_takes_no_c
             link.send(HELP)
     finally:
         stop.set()
+        port.close()
+        os.close(fd)
+
+
+def test_a_half_block_cut_off_by_the_line_does_not_swallow_the_polls_after_it() -> None:
+    half = HELP[:12]  # SOH 1 STX 1 US 100 RS 2 US Hel ... and then the line dropped it (or noise made an SOH)
+    assert Decoder().feed(half + b"\x041\x05" + b"\x06") == [Control(EOT), Enquiry("1"), Control(ACK)]
+    fd, port = _peer()
+    os.write(fd, half)
+    threading.Timer(0.2, lambda: os.write(fd, b"\x041\x05")).start()  # then the control station polls us
+    try:
+        assert Link(port, LinkSettings(role="slave", response_timeout_s=0.5)).probe(2.0), "deaf to its polls"
+    finally:
         port.close()
         os.close(fd)

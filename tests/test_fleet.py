@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from robot.fleet.sim import SimRobot, specs_for
 from robot.fleet.world import CENTRAL_STAFF, World
 from robot.runtime import Runtime
 
+from .broker import free_port
 from .conftest import ROOT, wait_for
 from .tcp_proxy import Link
 
@@ -75,6 +77,46 @@ def test_each_boot_and_robot_counts_alone_and_retained_copies_and_heartbeats_are
     assert watch.gaps() == {}
 
 
+def beat(event_seq: int, pending: int = 0, boot: str = "b00t00000001") -> tuple[str, dict[str, Any]]:
+    return "carebot/v1/site/robot-1/heartbeat", {"boot_id": boot, "seq": 1, "event_seq": event_seq,
+                                                  "outbox_pending": pending}
+
+
+def test_a_lone_event_lost_after_a_heartbeat_was_seen_is_a_gap() -> None:
+    """A quiet robot whose only event of the outage (a help alert) was dropped by a full bridge queue: the centre
+    had its heartbeat (nothing pending, newest event 4) before, and a heartbeat saying 5 after."""
+    watch = SeqWatch()
+    watch.feed(*beat(4))
+    assert watch.gaps() == {}
+    watch.feed(*beat(5))
+    assert watch.gaps() == {("site", "robot-1", "b00t00000001"): [5]}
+    watch.feed(*event(5))  # it came after all
+    assert watch.gaps() == {}
+
+
+def test_a_heartbeat_with_events_still_pending_does_not_start_the_count() -> None:
+    """Events up to its number may have been delivered before this consumer started: they are unknown."""
+    watch = SeqWatch()
+    watch.feed(*beat(9, pending=3))
+    watch.feed(*event(10))
+    assert watch.gaps() == {}
+
+
+def test_a_huge_claimed_number_is_counted_not_listed() -> None:
+    """A robot account that claims event 2**53 - 1 (within the schema) must not make the page or the centre
+    enumerate the numbers: run in a child with 1 GB of memory and 20 s, as the old code ate both."""
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "from robot.fleet.gaps import SeqWatch\n"
+            "w = SeqWatch(); t = 'carebot/v1/s/r/'\n"
+            "w.feed(t + 'alert', {'boot_id': 'b', 'seq': 1}); w.feed(t + 'activity', {'boot_id': 'b', 'seq': 3})\n"
+            "w.feed(t + 'heartbeat', {'boot_id': 'b', 'seq': 1, 'event_seq': 2**53 - 1})\n"
+            "m = w.gaps()[('s', 'r', 'b')]\n"
+            "assert len(m) == 2**53 - 3 and 2 in m and 4 in m and 3 not in m and 2**53 not in m, len(m)\n"
+            "assert list(__import__('itertools').islice(m, 3)) == [2, 4, 5]\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_bridge_options_are_checked_with_a_clear_error(tmp_path: Path) -> None:
     script = str(ROOT / "scripts" / "broker-setup.sh")
     base = [script, str(tmp_path / "b"), "--site", "a", "--robot", "r1", "--staff", "staff-x"]
@@ -83,6 +125,125 @@ def test_the_bridge_options_are_checked_with_a_clear_error(tmp_path: Path) -> No
     missing = subprocess.run([*base, "--bridge", "central.example:8884", "--bridge-dir", str(tmp_path)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "has no ca.crt" in missing.stderr
+    posing = subprocess.run([script, str(tmp_path / "b"), "--site", "a", "--robot", "uplink", "--staff", "staff-x"],
+                            capture_output=True, text=True)
+    assert posing.returncode == 2 and "'uplink' is the bridge's account" in posing.stderr
+
+
+def test_by_default_the_centre_cannot_acknowledge_or_resolve_a_home_s_alert(tmp_path: Path) -> None:
+    """An ack tells the resident "help is on the way" and stops the home's escalation: only the home's staff, or a
+    centre the home has chosen to let answer (--bridge-commands), may send it. The home's own broker enforces it:
+    the uplink's account may write the commands it carries, and no others."""
+    subprocess.run([str(ROOT / "scripts" / "central-setup.sh"), str(tmp_path / "c"), "--home", "h1",
+                    "--run-as", "root"], check=True, capture_output=True)
+    port = free_port()
+    subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(tmp_path / "h"), "--site", "h1", "--robot", "r1",
+                    "--staff", "staff-x", "--port", str(port), "--bind", "127.0.0.1", "--run-as", "root",
+                    "--bridge", "127.0.0.1:9", "--bridge-dir", str(tmp_path / "c" / "homes" / "h1")],
+                   check=True, capture_output=True)
+    uplink_conf = (tmp_path / "h" / "uplink" / "mosquitto.conf").read_text()
+    assert "topic +/cmd/pause in 1" in uplink_conf and "cmd/ack" not in uplink_conf and "cmd/+" not in uplink_conf
+    home = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "h" / "mosquitto.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: _port_open(port), 10)
+        password = (tmp_path / "h" / "secrets" / "uplink.password").read_text().strip()
+        as_uplink = {"account": "uplink", "password": password}
+        assert _publish_as(port, tmp_path / "h" / "ca.crt", "carebot/v1/h1/r1/cmd/ack", **as_uplink) == 135
+        assert _publish_as(port, tmp_path / "h" / "ca.crt", "carebot/v1/h1/r1/cmd/resolve", **as_uplink) == 135
+        # 16: accepted, no subscriber yet
+        assert _publish_as(port, tmp_path / "h" / "ca.crt", "carebot/v1/h1/r1/cmd/pause", **as_uplink) in (0, 16)
+        # A robot account cannot pose as the uplink: not its state, not a robot named uplink, not a command.
+        as_robot = {"account": "r1", "password": (tmp_path / "h" / "secrets" / "r1.password").read_text().strip()}
+        for topic in ("carebot/v1/h1/_bridge/state", "carebot/v1/h1/uplink/status", "carebot/v1/h1/r1/cmd/ack"):
+            assert _publish_as(port, tmp_path / "h" / "ca.crt", topic, **as_robot) == 135, topic
+    finally:
+        home.terminate()
+        home.wait(5)
+    bad = subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(tmp_path / "h"), "--site", "h1",
+                          "--robot", "r1", "--bridge", "127.0.0.1:9", "--bridge-dir",
+                          str(tmp_path / "c" / "homes" / "h1"), "--bridge-commands", "ack,shout"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "shout" in bad.stderr
+
+
+def test_a_small_uplink_queue_does_not_shrink_the_staff_stations_queues(tmp_path: Path) -> None:
+    """max_queued_messages in the home's broker is every client's: a nurse station away for a minute must keep
+    mosquitto's 1000 even when the uplink's queue is set small."""
+    subprocess.run([str(ROOT / "scripts" / "central-setup.sh"), str(tmp_path / "c"), "--home", "h1",
+                    "--run-as", "root"], check=True, capture_output=True)
+    subprocess.run([str(ROOT / "scripts" / "broker-setup.sh"), str(tmp_path / "h"), "--site", "h1", "--robot", "r1",
+                    "--staff", "staff-x", "--run-as", "root", "--bridge", "127.0.0.1:9", "--bridge-queue", "100",
+                    "--bridge-dir", str(tmp_path / "c" / "homes" / "h1")], check=True, capture_output=True)
+    home = (tmp_path / "h" / "mosquitto.conf").read_text()
+    uplink = (tmp_path / "h" / "uplink" / "mosquitto.conf").read_text()
+    assert re.findall(r"^max_queued_messages (\d+)$", home, re.MULTILINE) == ["1000"]
+    assert re.findall(r"^max_queued_messages (\d+)$", uplink, re.MULTILINE) == ["100"]
+
+
+def test_a_home_can_neither_take_over_nor_read_another_home_at_the_centre(tmp_path: Path) -> None:
+    """Home h1's certificate, connecting with h2's client id (and a persistent session, as a bridge does): the
+    centre names the session after h1's certificate, and h2's bridge stays connected. Subscribed to everything,
+    h1 gets its own commands and none of h2's."""
+    bridge_port, staff_port = free_port(), free_port()
+    subprocess.run([str(ROOT / "scripts" / "central-setup.sh"), str(tmp_path / "c"), "--home", "h1", "--home", "h2",
+                    "--staff", "staff-c", "--bridge-port", str(bridge_port), "--staff-port", str(staff_port),
+                    "--bind", "127.0.0.1", "--run-as", "root"], check=True, capture_output=True)
+    centre = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "c" / "mosquitto.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    clients = []
+    try:
+        assert wait_for(lambda: _port_open(bridge_port), 10)
+        got: dict[str, list[str]] = {"h2": [], "h1": []}
+        for home in ("h2", "h1"):
+            events: list[str] = []
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bridge-h2", protocol=mqtt.MQTTv311,
+                            clean_session=False)
+            ctx = ssl.create_default_context(cafile=str(tmp_path / "c" / "ca.crt"))
+            homes = tmp_path / "c" / "homes" / home
+            ctx.load_cert_chain(str(homes / "bridge.crt"), str(homes / "bridge.key"))
+            c.tls_set_context(ctx)
+            c.on_connect = lambda cl, u, f, rc, p, ev=events: ev.append(f"connected {rc}")
+            c.on_disconnect = lambda cl, u, f, rc, p, ev=events: ev.append(f"disconnected {rc}")
+            c.on_message = lambda cl, u, msg, mine=got[home]: mine.append(msg.topic)
+            c.connect("localhost", bridge_port)
+            c.loop_start()
+            clients.append((c, events))
+            assert wait_for(lambda ev=events: bool(ev), 5)
+        time.sleep(1)  # a takeover would disconnect the first within this
+        (_, genuine), (_, intruder) = clients
+        assert genuine == ["connected Success"] and intruder == ["connected Success"], (genuine, intruder)
+        for c, _ in clients:
+            c.subscribe("carebot/v1/#", qos=1)
+        time.sleep(0.3)
+        staff = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="staff-c", protocol=mqtt.MQTTv311)
+        staff.tls_set_context(ssl.create_default_context(cafile=str(tmp_path / "c" / "ca.crt")))
+        staff.username_pw_set("staff-c", (tmp_path / "c" / "secrets" / "staff-c.password").read_text().strip())
+        staff.connect("localhost", staff_port)
+        staff.loop_start()
+        clients.append((staff, []))
+        for site in ("h2", "h1"):
+            staff.publish(f"carebot/v1/{site}/robot-001/cmd/pause", b"{}", qos=1)
+        assert wait_for(lambda: got["h1"] and got["h2"], 5), got
+        time.sleep(0.3)
+        assert got == {"h2": ["carebot/v1/h2/robot-001/cmd/pause"], "h1": ["carebot/v1/h1/robot-001/cmd/pause"]}
+    finally:
+        for c, _ in clients:
+            c.disconnect()
+            c.loop_stop()
+        centre.terminate()
+        centre.wait(5)
+    # What the centre keeps (every home's retained alerts, with room tokens) is for its own user only.
+    assert (tmp_path / "c" / "data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "c" / "homes").stat().st_mode & 0o777 == 0o700
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def _robot_at(config: Config, world: World, site: str, robot: str) -> Runtime:

@@ -148,3 +148,28 @@ def test_a_root_whose_var_links_outside_it_is_refused_and_nothing_outside_is_tou
     assert (host / "lib/carebot/audit.jsonl").read_text() == "the host's own\n"
     assert stat.S_IMODE((host / "lib/carebot").stat().st_mode) == 0o755
     assert not (host / "lib/carebot-sim").exists()
+
+
+def test_an_empty_config_left_by_an_install_cut_off_is_written_again(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc/carebot").mkdir(parents=True)
+    (root / "etc/carebot/carebot.toml").write_bytes(b"")  # the first install lost power while copying it
+    run(INSTALL, root, "--skip-venv")
+    assert (root / "etc/carebot/carebot.toml").read_bytes() == (ROOT / "config/robot.example.toml").read_bytes()
+    assert not list((root / "etc/carebot").glob("*.new"))
+
+
+def test_a_secret_file_the_config_names_is_for_the_carebot_user_alone_whatever_its_name(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    etc = root / "etc/carebot"
+    etc.mkdir(parents=True)
+    config = (ROOT / "config/robot.example.toml").read_text().replace(
+        'password_file = "/etc/carebot/mqtt-password"', 'password_file = "/etc/carebot/broker pass"')
+    assert "broker pass" in config
+    (etc / "carebot.toml").write_text(config)
+    (etc / "broker pass").write_text("s3cret\n")
+    (etc / "broker pass").chmod(0o644)
+    run(INSTALL, root, "--skip-venv")
+    assert stat.S_IMODE((etc / "broker pass").stat().st_mode) == 0o600
+    done = (root / "opt/carebot/install-skipped.txt").read_text().splitlines()
+    assert f"chown carebot:carebot {etc}/broker pass" in done

@@ -19,9 +19,10 @@ import pytest
 from robot.config_load import load_config
 from robot.core.screen import screen_key
 from robot.errors import ConfigError
-from robot.screen_server import ScreenServer
+from robot.screen_server import BACKLOG, MAX_CONNECTIONS, ScreenServer
 
 from .broker import free_port
+from .conftest import wait_for
 
 KEY = "k" * 43
 
@@ -130,6 +131,10 @@ def test_the_key_file_is_for_the_robot_and_the_kiosk_group_only_and_outlives_a_r
     assert screen_key(path) == key  # a restarted robot keeps it: an open kiosk page keeps working
     path.write_text("short\n")
     assert screen_key(path) != "short"  # a key too short to be safe is replaced
+    known = "s" * 43
+    path.write_text(known + "\n")
+    path.chmod(0o644)  # left readable by every user on the robot (an old install, a careless copy)
+    assert screen_key(path) != known and stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 def test_the_screen_binds_to_loopback_only(tmp_path: Path) -> None:
@@ -161,3 +166,58 @@ def test_a_stalled_browser_does_not_hold_up_another(server: tuple[ScreenServer, 
         conn.close()
     finally:
         stalled.close()
+
+
+def test_sockets_held_half_open_cannot_shut_the_kiosk_out(server: tuple[ScreenServer, list[str]]) -> None:
+    """Another local process opens hundreds of connections and never finishes a request (each costs the screen's
+    process a file descriptor: a thousand would leave the kiosk unable to connect). The server keeps a bounded
+    number, the kiosk's keyed stream among them, and a press still gets through."""
+    import socket
+
+    s, pressed = server
+    stream = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+    stream.request("GET", "/events?key=" + KEY, headers={"Host": f"127.0.0.1:{s.port}"})
+    live = stream.getresponse()
+    assert b"event: hello" in live.read1(65536)
+    hostile = []
+    try:
+        for _ in range(2 * (MAX_CONNECTIONS + BACKLOG)):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{s.port}\r\n".encode())  # and never the blank line
+            hostile.append(c)
+        held = lambda: len([h for h in s.connections.server.connections if h.transport])  # noqa: E731
+        assert wait_for(lambda: held() <= MAX_CONNECTIONS + BACKLOG, 5), held()
+        before = len(pressed)
+        assert press(s, "call_staff") == 202 and pressed[before:] == ["call_staff"]
+        s.show({"caption": "still here", "previous": "", "mode": "idle"})
+        seen = b""
+        while b"still here" not in seen:  # the kiosk's stream was kept (bounded by its 5 s timeout)
+            seen += live.read1(65536)
+    finally:
+        for c in hostile:
+            c.close()
+        stream.close()
+
+
+def test_the_kiosk_launcher_will_not_put_the_key_in_another_users_directory(tmp_path: Path) -> None:
+    """With no XDG_RUNTIME_DIR the launcher falls back to a directory under /tmp, which another user could make
+    first: it must refuse to write the key's launcher file (or the browser profile) into it."""
+    import subprocess
+
+    from .conftest import ROOT
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand a directory to another user")
+    key_file, theirs = tmp_path / "screen.key", tmp_path / "theirs"
+    key_file.write_text(KEY + "\n")
+    theirs.mkdir(mode=0o777)
+    os.chown(theirs, 65534, 65534)  # nobody's
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "chromium").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "chromium").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "XDG_RUNTIME_DIR": str(theirs), "CAREBOT_SCREEN_KEY_FILE": str(key_file)}
+    proc = subprocess.run([str(ROOT / "scripts" / "screen-kiosk.sh")], env=env, capture_output=True, text=True,
+                          timeout=20)
+    assert proc.returncode != 0 and "not this user's own" in proc.stderr
+    assert list(theirs.iterdir()) == []

@@ -30,7 +30,7 @@ def test_say_that_again_does_what_the_words_do(engine: DialogEngine, state: str)
     by_voice, by_button = Conversation(engine), Conversation(engine)
     for conv in (by_voice, by_button):
         conv.hear("what is your name", 1.0, NOW)
-        conv.set_context(state, NOW)
+        conv.set_context(state)
     assert by_button.press("repeat", NOW) == spoken(by_voice, "say that again")
 
 
@@ -42,10 +42,10 @@ def test_slower_does_what_the_words_do(engine: DialogEngine) -> None:
 
 def test_a_button_never_answers_the_help_question_nor_speaks_in_privacy(engine: DialogEngine) -> None:
     conv = Conversation(engine)
-    conv.set_context("confirming", NOW)
+    conv.set_context("confirming")
     assert conv.press("repeat", NOW) == [("say", {"key": "help_confirm"})]  # asked again, never "unclear"
     assert conv.context == "confirm"
-    conv.set_context("privacy", NOW)
+    conv.set_context("privacy")
     assert conv.press("repeat", NOW) == []
     assert conv.press("slower", NOW) == [] and conv.rate_step == -1  # still slower for later
 

@@ -74,20 +74,24 @@ def test_the_audit_log_is_rotated_bounded_and_still_verifies_as_one_chain(tmp_pa
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["audit.jsonl", "audit.jsonl.1", "audit.jsonl.2", "audit.jsonl.3"]
     assert all(p.stat().st_size < 2000 + 300 for p in tmp_path.iterdir())  # one record past the limit at most
-    result = verify(path)
+    result = verify(path, keep=3)
     kept = sum(len(p.read_text().splitlines()) for p in tmp_path.iterdir())
     assert result.ok and result.records == kept and result.files == 4 and result.first_seq == 200 - kept + 1
 
     again = AuditLog(path, max_bytes=2000, keep=3)  # a restart goes on with the chain
     assert again.seq == 200
-    cli = subprocess.run([sys.executable, "-m", "robot.cli", "audit", "verify", str(path)],
+    robot = tmp_path / "robot" / "audit.jsonl"  # the command checks a robot's log: 15 rotated files kept
+    full = AuditLog(robot, max_bytes=2000)
+    for i in range(0, 400, 4):
+        full.append_many([("state", {"dest": "idle", "counter": i + n}, 0.0) for n in range(4)])
+    cli = subprocess.run([sys.executable, "-m", "robot.cli", "audit", "verify", str(robot)],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert cli.returncode == 0 and "in 4 files" in cli.stdout and "rotated away" in cli.stdout, cli.stdout
+    assert cli.returncode == 0 and "in 16 files" in cli.stdout and "rotated away" in cli.stdout, cli.stdout
 
     middle = tmp_path / "audit.jsonl.2"
     lines = middle.read_text().splitlines(keepends=True)
     middle.write_text("".join(lines[:1] + lines[2:]))  # a record removed from a kept file shows
-    result = verify(path)
+    result = verify(path, keep=3)
     assert not result.ok and result.problem.startswith("audit.jsonl.2 line 2: chain broken")
 
 
@@ -99,10 +103,19 @@ def test_a_rotated_log_whose_live_file_lost_its_head_is_caught(tmp_path: Path) -
     lines = path.read_text().splitlines(keepends=True)
     assert len(lines) > 1
     path.write_text("".join(lines[1:]))
-    assert not verify(path).ok
-    (tmp_path / "audit.jsonl.2").unlink()  # retention removing the oldest file is not tampering
+    assert not verify(path, keep=2).ok
     path.write_text("".join(lines))
-    assert verify(path).ok
+    assert verify(path, keep=2).ok  # retention removed the files before .2: that is not tampering
+    oldest = tmp_path / "audit.jsonl.2"
+    kept = oldest.read_bytes()
+    oldest.unlink()  # but the oldest kept file removed by hand is: retention always keeps two here
+    result = verify(path, keep=2)
+    assert not result.ok and "only 1 of 2 rotated files" in result.problem
+    oldest.write_bytes(b"")  # nor does an empty decoy pass for the oldest file
+    result = verify(path, keep=2)
+    assert not result.ok and result.problem.startswith("audit.jsonl.2: holds no records")
+    oldest.write_bytes(kept)
+    assert verify(path, keep=2).ok
 
 
 def test_audit_records_are_written_in_one_batch_per_window_and_shown_at_once(tmp_path: Path) -> None:

@@ -21,13 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from robot.audit import AuditLog
+from robot.audit import KEEP, AuditLog
 from robot.clock import Clock
 from robot.config import Config
 
 log = logging.getLogger(__name__)
 
-AUDIT_KEEP = 15  # rotated audit files kept beside the live one: [log] audit_max_mb is shared among the 16
+AUDIT_KEEP = KEEP  # rotated audit files kept beside the live one: [log] audit_max_mb is shared among the 16
 SHOWN = ("alert", "fault", "worker", "refused", "servo_lost", "servo_errors", "servo_silent", "servo_answers")
 
 

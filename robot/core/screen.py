@@ -90,15 +90,21 @@ def screen_key(path: Path) -> str:
     It outlives restarts of the robot, so an open kiosk page keeps working; delete the file to change it.
     """
     try:
+        st = path.stat()
         key = path.read_text(encoding="ascii").strip()
-        if len(key) >= 32:
+        # a key others could read or replace (another user's file, world-readable, group-writable) is no secret
+        if len(key) >= 32 and st.st_uid == os.geteuid() and not st.st_mode & 0o027:
             return key
+        if len(key) >= 32:
+            log.warning("screen: %s was readable or writable by others (mode %o): made a new key", path,
+                        st.st_mode & 0o777)
     except (OSError, UnicodeDecodeError):
         pass
     key = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    tmp.unlink(missing_ok=True)  # never write through a link someone left in its place
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
     os.fchmod(fd, 0o640)  # whatever the umask (the service's is 0077): the kiosk's group reads it
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(key + "\n")

@@ -121,13 +121,17 @@ class StaffChannel:
         self.publish(Publish("fault", (("reason", reason), ("state", "raised" if raised else "cleared"))), now)
 
     def send_alert(self, update: dict[str, Any]) -> None:
-        """Hand one alert update to the link and the audit log."""
+        """Hand one alert update to the link and the audit log, then to the observers (the paging part): the
+        help path goes first, and nothing an observer does can stop or delay it."""
         self.alert_updates.append(update)
-        for observe in self.observers:
-            observe(update)
         if self.link is not None:
             self.link.submit("alert", update)
         self.record("alert", {k: update[k] for k in ("type", "priority", "state", "room")})
+        for observe in self.observers:
+            try:
+                observe(update)
+            except Exception:
+                log.exception("an alert observer failed; the alert went to staff all the same")
 
     def tick(self, now: float) -> None:
         """At care time `now`: escalate alerts that are due; announce a restored help request; report

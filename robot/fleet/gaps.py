@@ -10,15 +10,57 @@ starts late has not lost what came before it, and the retained copy of each open
 Only events are counted: heartbeats have their own counter and travel at QoS 0, so a lost heartbeat is normal. But
 each heartbeat says the number of the robot's newest event so far (`event_seq`), so an event lost at the end of
 a run, with none after it to show the hole, is a gap by the next heartbeat. While the heartbeat's
-`outbox_pending` is above 0 the robot is still sending, and such a gap may yet fill.
+`outbox_pending` is above 0 the robot is still sending, and such a gap may yet fill (so may one at the centre
+while a home's uplink drains its queue after an outage: a heartbeat, at QoS 0, overtakes the queued events).
+A heartbeat with nothing pending also starts the count for a boot not seen before (every event up to its number
+was delivered before it), so a quiet robot whose only event in an outage (a help alert) was dropped shows a gap.
+
+The numbers come from robot accounts, which may lie within the schema (up to 2**53): the missing numbers are
+counted and tested arithmetically and listed lazily, never enumerated, so one claim cannot freeze the staff page
+or the centre.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any
 
 EVENT_TOPICS = ("alert", "activity")
+MAX_SEQ = 2**53 - 1  # the schemas' bound on seq and event_seq; anything outside is not a number we count
+
+
+class Missing:
+    """The event numbers missing in one boot, [first, top) less those seen: `len` and `in` in constant time,
+    iteration lazy (a lying robot's 2**53 costs nothing until someone lists it)."""
+
+    def __init__(self, first: int, top: int, seen: set[int]) -> None:
+        self.first, self.top, self._seen = first, top, seen
+
+    def __len__(self) -> int:
+        return self.top - self.first - len(self._seen)  # every number seen lies in [first, top)
+
+    def __contains__(self, n: object) -> bool:
+        return isinstance(n, int) and self.first <= n < self.top and n not in self._seen
+
+    def __iter__(self) -> Iterator[int]:
+        left = len(self)
+        for n in count(self.first):
+            if not left:
+                return
+            if n not in self._seen:
+                left -= 1
+                yield n
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Missing | list):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        shown = [n for n, _ in zip(self, range(10), strict=False)]
+        return f"Missing({shown}{' ...' if len(self) > 10 else ''}, count={len(self)})"
 
 
 @dataclass
@@ -27,11 +69,9 @@ class _Boot:
     seen: set[int] = field(default_factory=set)
     announced: int = 0  # the newest event number a heartbeat gave
 
-    def missing(self) -> list[int]:
-        if not self.seen:
-            return []
-        top = max(max(self.seen), self.announced + 1)
-        return [n for n in range(self.first, top) if n not in self.seen]
+    def missing(self) -> Missing:
+        top = max(max(self.seen, default=0) + 1, self.announced + 1)
+        return Missing(self.first, max(top, self.first), self.seen)
 
 
 class SeqWatch:
@@ -57,6 +97,8 @@ class SeqWatch:
             boot_id, seq = str(body["boot_id"]), int(body["seq"])
         except (KeyError, TypeError, ValueError):
             return False
+        if not 1 <= seq <= MAX_SEQ:
+            return False
         key = (site, robot, boot_id)
         boot = self._boots.get(key)
         if boot is None:
@@ -70,13 +112,19 @@ class SeqWatch:
 
     def _announce(self, site: str, robot: str, body: dict[str, Any]) -> None:
         try:
-            boot = self._boots.get((site, robot, str(body["boot_id"])))
-            if boot is not None:
-                boot.announced = max(boot.announced, int(body.get("event_seq", 0)))
+            key, newest = (site, robot, str(body["boot_id"])), int(body.get("event_seq", 0))
+            if not 0 <= newest <= MAX_SEQ:
+                return
+            boot = self._boots.get(key)
+            if boot is None:
+                if body.get("outbox_pending") != 0:  # some may have been delivered before we listened: unknown
+                    return
+                boot = self._boots[key] = _Boot(first=newest + 1)
+            boot.announced = max(boot.announced, newest)
         except (KeyError, TypeError, ValueError):
             return
 
-    def gaps(self) -> dict[tuple[str, str, str], list[int]]:
+    def gaps(self) -> dict[tuple[str, str, str], Missing]:
         """(site, robot, boot_id) -> the event numbers missing so far, for every boot that has any."""
         out = {}
         for key, boot in self._boots.items():

@@ -136,7 +136,10 @@ class World:
             cmd = [str(_script("broker-setup.sh")), str(directory / site), "--site", site, "--staff", HOME_STAFF,
                    "--port", str(port), "--bind", "127.0.0.1", "--host", "localhost", *run_as,
                    "--bridge", address, "--bridge-dir", str(directory / "central" / "homes" / site),
-                   "--uplink-port", str(uplink_port)]
+                   "--uplink-port", str(uplink_port),
+                   # The simulated central desk answers help requests itself, as a group's night desk that
+                   # dispatches the homes' staff would: a home must opt in to that (the default carries no ack).
+                   "--bridge-commands", "ack,resolve,pause,resume,remind,quiet_hours"]
             for robot in robots:
                 cmd += ["--robot", robot]
             subprocess.run(cmd, check=True, capture_output=True)

@@ -7,6 +7,7 @@ Security, as an attacker on the home's network or a web page in the nurse's brow
   is refused unless it is JSON; the login form must come from this origin too;
 - the Host header must be one this server answers to (a DNS-rebinding page cannot use it);
 - wrong passwords cost Argon2 time and, from the fourth in a row, a growing wait (robot/staffweb/accounts.py);
+  logins of one name or from one address take turns, so parallel guesses wait as long as serial ones;
 - no value from MQTT is ever put into HTML by the server: pages are fixed shells, and the script writes every
   value with textContent; the Content-Security-Policy allows no inline script at all;
 - each ack and resolve, and each login, is written to the audit trail with the staff account's name.
@@ -29,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from robot.errors import CareBotError
 from robot.staff import CLOSED, TOKEN
 from robot.staffweb.accounts import Accounts
 from robot.staffweb.impact import Store
@@ -43,6 +45,7 @@ MAX_AGE_S = 13 * 3600.0  # a shift and a handover at most
 MAX_STREAMS = 32
 STREAMS_PER_ACCOUNT = 8  # one account (a nurse's tabs and devices) cannot take every stream and lock out the rest
 KEEPALIVE_S = 15.0
+LOGINS_WAITING = 2  # logins of one name, or from one address, that may wait their turn; more are refused (429)
 WRITE_TIMEOUT_S = 30.0  # a page that takes nothing this long is dropped: a stalled reader holds no slot for ever
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -90,6 +93,8 @@ class StaffWeb:
         self.hosts = hosts
         self.secure_cookie = secure_cookie
         self.sessions: dict[str, Session] = {}
+        self.login_locks: dict[str, asyncio.Lock] = {}
+        self.logins_waiting: collections.Counter[str] = collections.Counter()
         self.streams: collections.Counter[str] = collections.Counter()  # open event streams per account
         self.app = web.Application(middlewares=[self._guard], client_max_size=4096)
         r = self.app.router
@@ -123,7 +128,7 @@ class StaffWeb:
         session = self._session(request)
         if not public and session is None:
             if request.method == "GET" and request.path in SHELLS:
-                raise web.HTTPSeeOther("/login")
+                raise web.HTTPSeeOther("/login", headers=HEADERS)
             return self._plain(401, "log in first")
         if request.method == "POST":
             origin = request.headers.get("Origin")
@@ -135,7 +140,11 @@ class StaffWeb:
                 if session is None or not hmac.compare_digest(token, session.csrf):
                     return self._plain(403, "refused: the request carries no valid CSRF token")
         request[SESSION] = session
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # the login's redirect (it sets the cookie), a 404, a 405: the same rules
+            exc.headers.update(HEADERS)
+            raise
         response.headers.update(HEADERS)
         return response
 
@@ -160,23 +169,66 @@ class StaffWeb:
     async def login_page(self, request: web.Request) -> web.Response:
         return web.Response(text=(PAGES / "login.html").read_text(encoding="utf-8"), content_type="text/html")
 
+    def _client(self, request: web.Request) -> str:
+        """The browser's address. Behind the reverse proxy every request comes from loopback: then the proxy's
+        X-Forwarded-For names the browser (its last entry, the one the proxy added), so one guesser's failures
+        slow that guesser, not every nurse's login."""
+        peer = request.remote or "?"
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if forwarded and peer in ("127.0.0.1", "::1"):
+            return forwarded[:64]
+        return peer
+
+    def _turn(self, keys: tuple[str, ...]) -> list[asyncio.Lock] | None:
+        """The locks that make logins of one account, and from one address, take turns (so guesses sent in
+        parallel wait as long as guesses sent one after another); None if too many already wait for one."""
+        if any(self.logins_waiting[k] > LOGINS_WAITING for k in keys):
+            return None
+        return [self.login_locks.setdefault(k, asyncio.Lock()) for k in keys]
+
+    def _turn_over(self, keys: tuple[str, ...]) -> None:
+        for k in keys:
+            self.logins_waiting[k] -= 1
+            if self.logins_waiting[k] <= 0:
+                del self.logins_waiting[k]
+                self.login_locks.pop(k, None)
+
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
         name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:256]
-        address = request.remote or "?"
-        await asyncio.sleep(self.accounts.delay(name, address))
-        ok = await asyncio.get_running_loop().run_in_executor(None, self.accounts.check, name, password, address)
+        address = self._client(request)
+        keys = (f"u:{name}", f"a:{address}")  # always in this order: no two logins wait for each other
+        locks = self._turn(keys)
+        if locks is None:
+            return self._login_page(429, "Too many logins at once for this name or from this place: wait a moment.")
+        for k in keys:
+            self.logins_waiting[k] += 1
+        try:
+            async with locks[0], locks[1]:
+                await asyncio.sleep(self.accounts.delay(name, address))
+                ok = await asyncio.get_running_loop().run_in_executor(None, self.accounts.check, name, password,
+                                                                      address)
+        except CareBotError as exc:  # a damaged users file: say so, rather than "wrong password" or a 500
+            log.error("staff web: %s", exc)
+            return self._login_page(503, "The accounts file cannot be read: ask the administrator.")
+        finally:
+            self._turn_over(keys)
         self.audit.write(action="login", account=name if ok else "", ok=ok, address=address)
         if not ok:
-            page = (PAGES / "login.html").read_text(encoding="utf-8").replace(
-                "<!--error-->", '<p class="error" role="alert">Wrong name or password.</p>')
-            return web.Response(status=401, text=page, content_type="text/html")
+            return self._login_page(401, "Wrong name or password.")
+        self.sessions.pop(request.cookies.get(COOKIE, ""), None)  # a session the browser had before ends here
         token = secrets.token_urlsafe(32)
         self.sessions[token] = Session(name)
         response = web.HTTPSeeOther("/")
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                             secure=self.secure_cookie or request.headers.get("X-Forwarded-Proto") == "https")
         raise response
+
+    @staticmethod
+    def _login_page(status: int, error: str) -> web.Response:
+        page = (PAGES / "login.html").read_text(encoding="utf-8").replace(
+            "<!--error-->", f'<p class="error" role="alert">{error}</p>')  # fixed words, never from a request
+        return web.Response(status=status, text=page, content_type="text/html")
 
     async def logout(self, request: web.Request) -> web.Response:
         self.sessions.pop(request.cookies.get(COOKIE, ""), None)

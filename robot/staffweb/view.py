@@ -25,6 +25,7 @@ from robot.staff import CLOSED, TOKEN, StaffConsole
 
 HEARTBEAT_LATE_S = 90.0  # three missed 30 s heartbeats: shown as "no heartbeat", before the broker's last will
 NOTICES = 50
+CLOSED_KEPT = 500  # closed alerts remembered (so a late update is known as late); older ones are forgotten
 
 
 @dataclass
@@ -48,7 +49,17 @@ class WebView(StaffConsole):
         self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
         self.seqs = SeqWatch()
         self.store = store  # robot.staffweb.impact.Store: activity and the alert lifecycle, for impact figures
+        # The store's writes (sqlite commits, fsyncs) run on a thread of their own: a page shows an alert when
+        # it arrives, not after the disk has taken the impact figures' copy of it.
+        self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]]] = queue.SimpleQueue()
+        if store is not None:
+            threading.Thread(target=self._write, name="staffweb-store", daemon=True).start()
         self.listeners: list[Callable[[], None]] = []  # told of every change (the event streams' wake-ups)
+        self._topic = ""  # the topic of the message being applied
+        # Unlike the console, apply each message in paho's own thread (guarded: nothing can raise into it):
+        # one thread hand-off less between the broker and the page.
+        client.on_message = self._guarded(lambda c, u, msg: self.apply(msg.topic, bytes(msg.payload),
+                                                                        bool(msg.retain)))
 
     # -- the console's hooks ------------------------------------------------------------------------------------
 
@@ -69,13 +80,15 @@ class WebView(StaffConsole):
         self.seqs.feed(f"carebot/v1/{self.site}/{robot}/heartbeat", body)
 
     def _take_alert(self, robot: str, body: dict[str, Any]) -> None:
-        self.seqs.feed(f"carebot/v1/{self.site}/{robot}/alert", body)
-        if self.store is not None:
-            self.store.alert(robot, body)
+        # The topic it came on: an open alert's retained copy (…/alert/ALERT_ID) repeats an event already
+        # numbered, and counted as one it made every event since it look missing after the page restarted.
+        self.seqs.feed(self._topic, body)
+        self._writes.put(("alert", robot, body))
         super()._take_alert(robot, body)
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
         with self.lock:
+            self._topic = topic
             parts = topic.split("/")
             if len(parts) == 5 and parts[4] == "activity" and parts[2] == self.site:
                 self._activity(parts[3], topic, payload)
@@ -83,7 +96,18 @@ class WebView(StaffConsole):
                 super().apply(topic, payload, retained)
                 if len(parts) == 5 and parts[4] == "status" and parts[3] in self.robots:
                     self.health.setdefault(parts[3], RobotHealth()).status = self.robots[parts[3]]
+                if len(self.alerts) > 2 * CLOSED_KEPT:
+                    self._forget_closed()
             self.touch()
+
+    def _forget_closed(self) -> None:
+        """Keep only the newest CLOSED_KEPT closed alerts. The server runs for months: without this every alert
+        ever raised stays in memory, and each message costs time in proportion to them all (a robot raising and
+        closing alerts by the thousand would slow every other robot's alert on its way to the page)."""
+        closed = [alert_id for alert_id, a in self.alerts.items() if a.state in CLOSED]
+        for alert_id in closed[:max(0, len(closed) - CLOSED_KEPT)]:
+            del self.alerts[alert_id]
+            self.pending.pop(alert_id, None)
 
     def touch(self) -> None:
         """The view changed: wake every waiter and every event stream."""
@@ -106,19 +130,29 @@ class WebView(StaffConsole):
             self.refused += 1
             self._say(f"ignored a message: {exc}")
             return
-        if self.seqs.feed(topic, body) and self.store is not None:
-            self.store.activity(robot, body)
+        if self.seqs.feed(topic, body):
+            self._writes.put(("activity", robot, body))
+
+    def _write(self) -> None:
+        while True:
+            kind, robot, body = self._writes.get()
+            try:
+                if kind == "alert":
+                    self.store.alert(robot, body)
+                else:
+                    self.store.activity(robot, body)
+            except Exception as exc:  # a full disk costs the impact figures, never the page or an alert
+                self._say(f"impact figures not written ({type(exc).__name__}: {str(exc)[:80]})")
 
     def pump_waiting(self, timeout: float) -> None:
-        """Wait for the next message (at most `timeout`), then apply it and everything behind it: a message is
-        on the page as soon as it arrives, with no polling delay."""
-        try:
-            first = self.events.get(timeout=timeout)
-        except queue.Empty:
+        """What is left of the console's pump: messages are applied as they arrive (in paho's thread), so this
+        notes, every `timeout`, the acks and resolves that the robots have not confirmed in time."""
+        time.sleep(timeout)
+        with self.lock:
+            before = len(self.notices)
             self.check_pending()
-            return
-        self.apply(*first)
-        self.pump()
+            if len(self.notices) != before:
+                self.touch()
 
     # -- what the page reads ------------------------------------------------------------------------------------
 

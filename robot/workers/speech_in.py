@@ -307,7 +307,7 @@ class SpeechInWorker(Worker):
                     self._stop_heard()
             else:  # the control process lets it through only if it calls for help
                 self.send("utterance", text=text, confidence=round(confidence, 3), alternatives=nbest,
-                          barge_in=True, stopped=self.stopped, endpoint_s=round(decided - self.last_speech_end, 3))
+                          barge_in=True, endpoint_s=round(decided - self.last_speech_end, 3))
             self._reset()
             return
         if text:
