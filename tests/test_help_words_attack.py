@@ -32,7 +32,8 @@ MISSED = {
            "I don't want to die", "I'm not very good"],
     "de": ["ich komm nicht mehr hoch", "ich kann nicht schlucken", "ich weiß nicht wo ich bin",
            "ich will nicht sterben", "kommen Sie schnell", "bitte kommen Sie", "ich hab mich eingenässt",
-           "ich seh nichts mehr", "mir geht's gar nicht gut", "es ist nicht in Ordnung mit mir"],
+           "ich seh nichts mehr", "mir ist ganz komisch", "mir geht's gar nicht gut",
+           "es ist nicht in Ordnung mit mir"],
     "ko": ["누구 없어요", "여기 누구 있어요", "빨리 와 주세요", "빨리 와줘", "119 불러줘", "토했어요",
            "여기가 어디예요", "삼킬 수가 없어", "앞이 안 보여", "괜찮지 않아", "안 괜찮아요"],
 }
@@ -61,17 +62,52 @@ def test_fine_is_still_fine(lang: str, text: str) -> None:
     assert conversation_in(ENGINES[lang], "wellbeing").decide(text, 1.0, NOW).label == "fine"
 
 
-def test_come_quick_reaches_staff_through_the_running_robot(config: Config, broker: Broker) -> None:
+def test_come_quick_then_no_i_cannot_breathe_reaches_staff_through_the_running_robot(config: Config,
+                                                                                   broker: Broker) -> None:
     cfg = robot_config(config, broker, heartbeat_s=1)
-    cfg = cfg.model_copy(update={"behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 1.0})})
+    # long: only the answer may call staff here, never the silence
+    cfg = cfg.model_copy(update={"behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
     staff = Client(broker, STAFF)
     assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
     rt = start_idle(cfg)
     try:
         rt.hear("come quick")
         assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
-        # no answer comes: the silence calls staff
-        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 20)
+        rt.hear("no, I can't breathe")  # was taken as "no": the call was cancelled
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
+        assert alerts(staff, type="help_request", state="raised")[0]["priority"] == "high"
+        assert rt.behaviour.state == "alerting"
     finally:
         rt.stop()
         staff.close()
+
+
+# Answers to "Shall I call a nurse for you?" that began with "no" and were taken as no, cancelling the call.
+NO_BUT = {"en": ["no, I can't breathe", "no no, get someone", "nope, I need the doctor not the nurse",
+                 "no, it's my chest"],
+          "de": ["nein, mir geht's gar nicht gut", "nein, mir ist so komisch"],
+          "ko": ["아니 괜찮지 않아"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in NO_BUT.items() for t in ts])
+def test_a_no_that_goes_on_to_ask_for_help_never_cancels_the_call(lang: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    decision = conv.decide(text, 1.0, NOW)
+    assert decision.label in ("help", "unclear"), decision  # both call staff; only "no" cancels
+    assert ("help_no", {}) not in decision.actions
+
+
+@pytest.mark.parametrize(("lang", "text"), [("en", "I don't know"), ("de", "weiß nicht"), ("ko", "모르겠어")])
+def test_not_knowing_is_no_no_to_the_help_question(lang: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    assert conv.decide(text, 1.0, NOW).label != "no"
+
+
+@pytest.mark.parametrize(("lang", "text"), [("en", "no thanks, I'm fine"), ("en", "no"), ("de", "nein danke"),
+                                            ("ko", "아니요 괜찮아요")])
+def test_a_plain_no_still_cancels(lang: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    assert conv.decide(text, 1.0, NOW).label == "no"
