@@ -11,6 +11,8 @@ the running robot to a staff subscriber on a real mosquitto.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,18 @@ def test_every_distress_phrase_of_a_pack_calls_for_help_on_its_own(lang: str) ->
     for phrase in engine.pack.lexicon.distress:
         verdict = engine.help(phrase)
         assert verdict is not None and verdict.sure, f"{lang}: distress {phrase!r} is read as {verdict}"
+
+
+def test_dialogs_check_refuses_a_staff_edit_that_makes_a_call_word_another_intent(tmp_path: Path) -> None:
+    # Well formed, so the form check passed it; yet "nurse!" then asked the robot's name and called no one.
+    pack = tmp_path / "en" / "pack.yaml"
+    pack.parent.mkdir()
+    text = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8")
+    edited = text.replace('examples: ["what\'s your name"', 'examples: ["nurse", "what\'s your name"', 1)
+    assert edited != text
+    pack.write_text(edited, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "robot.cli", "dialogs", "check", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    line = 1 + edited[:edited.index('examples: ["nurse"')].count("\n")
+    assert proc.returncode == 1, proc.stdout
+    assert f"{pack}:{line}: intents.name.examples.0 = 'nurse': is the call for help 'nurse'" in proc.stdout
