@@ -120,7 +120,7 @@ class SpeechInWorker(Worker):
         self.partial = ""
         self.started_at = 0.0
         self.last_speech_end = 0.0
-        self.over_robot = False  # this utterance began while the robot spoke: only stop and help count
+        self.over_robot = False  # the robot spoke during this utterance: only stop and help count
         self.stopped = False  # ...and its stop has been acted on
         self.stop_votes = 0
 
@@ -134,8 +134,8 @@ class SpeechInWorker(Worker):
             if self.barge_in:
                 if on != self.speaking:
                     self.speaking = on
-                    if on:  # the robot talks over an utterance that began before: as half duplex did, drop it
-                        self._reset()
+                    if on and self.in_speech:  # the robot talks over an utterance that began before it: it
+                        self.over_robot = True  # may be a call for help, so it goes on, as one heard over it
             else:
                 self.muted = on
                 if on:
