@@ -564,3 +564,49 @@ def test_redirects_and_errors_carry_the_same_headers_as_pages(server: Server) ->
         assert r.getheader("Cache-Control") == "no-store"
     r = request(server, "GET", "/robots")
     assert r.status == 303 and r.getheader("Cache-Control") == "no-store"
+
+
+def test_a_busy_broker_costs_one_state_per_burst_not_one_per_message_and_page(server: Server) -> None:
+    """Messages flooding in while pages are open: each state is made once for all pages, and a page gets at most
+    a few a second (before, every message made a fresh ~9 ms state for every page, and a busy broker took the
+    whole loop); the newest state still reaches every page."""
+    import socket
+
+    from robot.staffweb.app import MIN_INTERVAL_S
+
+    cookie, _ = session(server)
+    view, pages = server.view, 8
+    made = [0]
+    snapshot = view.snapshot
+
+    def counted(now: float | None = None) -> dict[str, Any]:
+        made[0] += 1
+        return snapshot(now)
+
+    others = []
+    reader = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    reader.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
+    live = reader.getresponse()
+    try:
+        for _ in range(pages - 1):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {cookie}\r\n\r\n".encode())
+            others.append(s)
+        live.read1(65536)
+        view.snapshot = counted  # type: ignore[method-assign]
+        started = time.monotonic()
+        for _ in range(200):  # a message every 5 ms for a second
+            view.touch()
+            time.sleep(0.005)
+        elapsed = time.monotonic() - started
+        last = f'"version":{view.version},'.encode()
+        seen = b""
+        while last not in seen:  # bounded by the connection's timeout
+            seen += live.read1(1 << 20)
+        assert 1 <= made[0] <= pages * (elapsed / MIN_INTERVAL_S + 2), (made[0], elapsed)
+    finally:
+        view.snapshot = snapshot  # type: ignore[method-assign]
+        for s in others:
+            s.close()
+        reader.close()
+        view.touch()
