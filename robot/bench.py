@@ -251,7 +251,24 @@ def bench_screen(args: argparse.Namespace) -> dict[str, Any]:
     return {**screen_bench.bench_screen(args), **machine()}
 
 
+def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
+    """The day in the life over and over: memory growth, missed ticks, restarts, alerts lost (robot/bench_soak.py)."""
+    from robot import bench_soak as soak_bench
+
+    return {**soak_bench.bench_soak(args), **machine()}
+
+
+def bench_resources(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole robot with speech and vision: idle CPU, memory against bare Vosk, start to READY
+    (robot/bench_resources.py)."""
+    from robot import bench_resources as resources_bench
+
+    return {**resources_bench.bench_resources(args), **machine()}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "soak": bench_soak,
+    "resources": bench_resources,
     "faults": bench_faults,
     "understanding": bench_understanding,
     "speech": bench_speech,

@@ -10,6 +10,8 @@ off (the baseline):
   (`sure`: the alert at once; otherwise the robot asks first);
 - false barge-ins: robot sentences back to back with nobody talking; any stop or help verdict
   counts, per hour of robot speech;
+- stop words over the robot's voice at 0 dB, 8 trials each: how often each stops the robot, and how
+  often it is taken for a call for help (which it must never be);
 - the canceller's CPU share of one core at 16 kHz (process time over audio time);
 - stop to silence: the real runtime and workers, "조용히 해 줘" (be quiet) played over a long reply;
   from the stop phrase's end (and from the decision) to the far end going quiet.
@@ -31,7 +33,8 @@ from hardware.room import Room, microphone
 
 HELP = ["살려 주세요", "간호사 불러 주세요", "도와줘", "사람 좀 불러 주세요", "도움이 필요해"]
 ROBOT_KEYS = ["disclosure", "fallback", "privacy_on", "help_cancelled", "wellbeing_unclear", "clarify"]
-STOP = "조용히 해 줘"  # espeak-ng's "그만" is mostly heard as "누가 와" (a call for help) by the small model
+STOP = "조용히 해 줘"  # the stop rounds' phrase: espeak-ng's bare "그만" is heard as a stop less often
+STOP_WORDS = ["그만", "그만 말해", "멈춰", "조용히 해 줘"]  # over the robot's voice: never a call for help
 FRAME_S = 0.03
 
 
@@ -80,13 +83,15 @@ def _listen(worker: Any, mic: bytes, far: bytes) -> tuple[list[Any], float]:
 
 
 def _verdicts(messages: list[Any], engine: Any) -> dict[str, int]:
+    from robot.core.barge_in import barge_in_help
+
     out = {"stop": 0, "help_sure": 0, "help_ask": 0}
     for m in messages:
         if m.kind == "barge_in":
             out["stop"] += 1
         elif m.kind == "utterance":
-            verdict = engine.help(m.data["text"], m.data.get("alternatives", ()))
-            if verdict is not None and (verdict.sure or not m.data.get("stopped")):  # as the dialog thread does
+            verdict = barge_in_help(engine, m.data["text"], m.data.get("alternatives", ()))  # as the dialog thread
+            if verdict is not None:
                 out["help_sure" if verdict.sure else "help_ask"] += 1
     return out
 
@@ -128,8 +133,28 @@ def bench_bargein(args: argparse.Namespace) -> dict[str, Any]:
                         "stops_heard_in_help_trials": false_help, **echo_only}
         if mode == "aec":
             result[mode]["cpu_share_one_core"] = round(cpu / audio, 4)
+            result[mode]["stop_words"] = _stop_words(worker, robot, engine, rng)
     result["stop"] = _stop_latency(int(getattr(args, "stops", 0) or 8), Path(model_dir))
     return result
+
+
+def _stop_words(worker: Any, robot: list[bytes], engine: Any, rng: np.random.Generator,
+                trials: int = 8) -> dict[str, dict[str, int]]:
+    """Each stop word said over a robot sentence at 0 dB: stopped (a stop verdict) and taken for help."""
+    out = {}
+    for n, word in enumerate(STOP_WORDS):
+        near = espeak_pcm(word, "ko", 120)
+        stopped = helped = 0
+        for t in range(trials):
+            far = robot[(n + t) % len(robot)]
+            room = Room(delay_ms=float(rng.uniform(10, 80)), seed=1000 + t)
+            _listen(worker, microphone(room, robot[(n + t + 1) % len(robot)]), robot[(n + t + 1) % len(robot)])
+            at = float(rng.uniform(0.5, max(0.6, len(far) / 32000 - len(near) / 32000)))
+            v = _verdicts(_listen(worker, microphone(room, far, near, at, ser_db=0.0), far)[0], engine)
+            stopped += v["stop"] > 0
+            helped += v["help_sure"] + v["help_ask"] > 0
+        out[word] = {"trials": trials, "stopped": stopped, "taken_for_help": helped}
+    return out
 
 
 def _false_barge_ins(worker: Any, robot: list[bytes], engine: Any, sentences: int,

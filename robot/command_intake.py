@@ -4,7 +4,9 @@ A command is carried out when it is for a known command topic of this robot, str
 within size and depth limits, valid against its schema (and its meaning: quiet-hours times),
 not retained, fresh (robot.events.COMMAND_MAX_AGE_S, CLOCK_SKEW_S), not already carried out
 (its cmd_id) and not one too many (COMMANDS_PER_MINUTE: a flood of valid commands would fill the
-disk with audit records too). Everything else is refused with a log line saying what was wrong and where, and
+disk with audit records too; commands other than ack and resolve may use only half of it, so that a flood of
+pauses or reminders, from a stuck station or a care group's centre, never leaves staff unable to answer help).
+Everything else is refused with a log line saying what was wrong and where, and
 a Refusal of codes only for the audit log (at most REFUSALS_NOTED_PER_MINUTE a minute, so a
 flood of bad commands cannot fill the robot's disk; the rest are counted). Runs on the MQTT
 link thread; the control loop drains `commands` and `refusals` (deque appends and pops are
@@ -30,6 +32,7 @@ REFUSALS_NOTED_PER_MINUTE = 30
 # Each command carried out is an audit record too (and an ack for an alert the robot does not have is a
 # second one): a nurse station sends a few a minute, so more than this a minute is refused as a flood.
 COMMANDS_PER_MINUTE = 60
+ANSWERS = ("ack", "resolve")  # how staff answer an alert: the rest of the commands get half the budget
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class CommandIntake:
         self._noted = 0     # refusals noted in this minute
         self._unnoted = 0   # refusals only counted in this minute
         self._carried = 0   # commands accepted in this minute
+        self._carried_other = 0  # of which not ack or resolve
         self._seen = SeenCommands()
 
     def take(self, topic: str, raw: bytes, retained: bool, now: float | None = None) -> bool:
@@ -65,9 +69,10 @@ class CommandIntake:
         now = time.time() if now is None else now
         try:
             name, payload = decode_command(topic, raw, self.topics, retained=retained, now=now)
-            self._within_rate(topic)
+            self._within_rate(topic, name)
             self._seen.accept(payload["cmd_id"], now, topic)
             self._carried += 1
+            self._carried_other += name not in ANSWERS
         except InvalidMessage as exc:
             self.refused += 1
             if exc.problem == "stale":
@@ -82,9 +87,14 @@ class CommandIntake:
         self.commands.append((name, payload))
         return True
 
-    def _within_rate(self, topic: str) -> None:
-        """Refuse a command beyond this minute's COMMANDS_PER_MINUTE (a flood, even of valid commands)."""
+    def _within_rate(self, topic: str, name: str) -> None:
+        """Refuse a command beyond this minute's COMMANDS_PER_MINUTE (a flood, even of valid commands), or, for
+        a command that answers no alert, beyond half of it."""
         self._new_minute()
+        if name not in ANSWERS and self._carried_other >= self.commands_per_minute // 2:
+            raise InvalidMessage(f"{topic}: over {self.commands_per_minute // 2} commands other than ack and "
+                                 "resolve in a minute: refused as a flood (is a staff station stuck in a loop?)",
+                                 problem="flood")
         if self._carried >= self.commands_per_minute:
             raise InvalidMessage(f"{topic}: over {self.commands_per_minute} commands in a minute: refused as a "
                                  "flood (is a staff station stuck in a loop?)", problem="flood")
@@ -96,6 +106,7 @@ class CommandIntake:
                 log.warning("%d more staff commands refused in the last minute (not logged one by one)",
                             self._unnoted)
             self.window_started, self._noted, self._unnoted, self._carried = now, 0, 0, 0
+            self._carried_other = 0
 
     def _may_note(self) -> bool:
         """True while this minute's refusals may still be logged and audited one by one."""

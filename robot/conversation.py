@@ -127,6 +127,9 @@ class Conversation:
                 concern = category in e.pack.concerning
                 return Decision(category, [("wellbeing", {"category": category, "concern": concern,
                                                           "reply": choice.reply})])
+            plausible = e.help(text, alternatives)  # no feeling named, yet a worry ("where am I?", "come quick")
+            if plausible is not None:
+                return Decision("ask", [("ask_help", {"reason": plausible.reason})])
             return Decision("unclear", self._reply("wellbeing_unclear"))
         if ctx == "quiz":
             self.context = "open"
@@ -166,12 +169,19 @@ class Conversation:
         first = self.engine.help(text)
         if first is not None and first.sure:
             return Decision("help", [("help", {})])  # "yes, I've fallen": at once, high
+        rest = self.engine.after_no(text)
+        after = self.engine.help(rest) if rest is not None else None  # the no answers; it negates nothing after it
+        if after is not None and after.sure:
+            return Decision("help", [("help", {})])  # "no, I can't breathe"; "no no, get someone"
+        if after is not None and after.reason != "negated":
+            return Decision("unclear", [("help_unclear", {})])  # "no, it's my chest": not a no to a nurse
         u = self.engine.classify(text, confidence, among=["yes", "no"])
         if u.sure and u.intent == "yes":
             if self._yes_still_answers():  # "no ... yes" in one breath: the no has already ended the question
                 return self._late_yes()
             return Decision("yes", [("help_yes", {})])
-        if (u.sure and u.intent == "no") or (first is not None and first.reason == "negated"):
+        if (u.sure and u.intent == "no" and not self.engine.doubtful(text, "no")) or (
+                first is not None and first.reason == "negated"):  # "I don't know" is no answer
             self.late_yes = (self.real(), "changed_mind")
             return Decision("no", [("help_no", {})])
         return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more

@@ -74,6 +74,10 @@ class DialogEngine:
         # help in the other languages of the home (by default the packs beside this one)
         self.foreign = ForeignHelp(pack, neighbours(pack) if others is None else others)
         self._rng = random.Random(seed)
+        # One-word "no"s ("no", "nope", "nein", "아니요"): one that begins an answer answers it, and negates
+        # nothing after it ("no, I can't breathe")
+        self._no_words = frozenset(w for k in pack.intents["no"].keywords if len(ws := self.reader.read(k).words) == 1
+                                   for w in ws)
         self._last_variant: dict[str, str] = {}
         syllables = pack.language in INSIDE
         # Paraphrases teach the matcher only: in the recogniser grammar, a long list makes a small model
@@ -166,6 +170,12 @@ class DialogEngine:
         if r.words and character_similarity(r.stem_text, self.intents["help"].examples) >= HELP_SIMILAR:
             return Understanding("help", 0.5, False, "ask", "similar")
         return None
+
+    def after_no(self, text: str) -> str | None:
+        """The words after a leading "no" ("no, I can't breathe": "i can not breathe"), or None if there are none."""
+        words = self.reader.read(text).words
+        i = next((n for n, w in enumerate(words) if w not in self._no_words), len(words))
+        return " ".join(words[i:]) if 0 < i < len(words) else None
 
     def understand(self, text: str, confidence: float = 1.0, among: Iterable[str] | None = None,
                    choices: bool = False, alternatives: Iterable[str] = ()) -> Understanding:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 TOKEN = r"[a-z0-9][a-z0-9_-]{0,31}"
 ALERT_TOPIC = re.compile(rf"carebot/v1/(?P<site>{TOKEN})/(?P<robot>{TOKEN})/alert(?:/(?P<alert_id>[0-9a-f]{{32}}))?")
 FAULT = "nursecall_link"
+BURST, PER_S = 200, 10.0  # alert messages one robot account may send at once, and per second after that
+DRAIN = 100  # messages taken per turn of the loop, so that the line always gets its turn
 
 
 class Gateway:
@@ -47,6 +49,8 @@ class Gateway:
         self.pager = Pager(cfg.nursecall, self.record, own_robot=cfg.robot.id)
         self.inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self.refused = 0
+        self.flooded = 0  # messages dropped because their robot sent more than its budget
+        self._budget: dict[str, tuple[float, float]] = {}  # robot -> (tokens, when counted)
         self.line = PagingLine(cfg.nursecall, self.pager, lambda: open_line(cfg.nursecall), lambda faulted: None)
         self.fault_alert: str | None = None  # the open fault alert's id
         self._fault_raised = 0.0
@@ -56,7 +60,7 @@ class Gateway:
         self.client.will_set(self.topics.event("status"), self._status("offline"), qos=1, retain=True)
         self.client.reconnect_delay_set(1, 30)
         self.client.on_connect = self._guarded(lambda c, u, f, rc, p: self._on_connect(rc))
-        self.client.on_message = self._guarded(lambda c, u, m: self.inbox.put((m.topic, bytes(m.payload))))
+        self.client.on_message = self._guarded(lambda c, u, m: self._receive(m.topic, bytes(m.payload)))
 
     def _guarded(self, callback: Any) -> Any:
         """A paho callback that cannot raise into paho's thread (which would end it)."""
@@ -115,8 +119,26 @@ class Gateway:
             return
         self._take(topic, payload)
 
+    def _receive(self, topic: str, payload: bytes) -> None:
+        """On paho's thread: queue a message, unless its robot account is flooding. An honest robot sends a
+        few alert updates a minute; a hostile or broken one must not keep the gateway busy with its
+        messages while other robots' alerts wait behind them (each robot's budget: BURST, then PER_S)."""
+        robot = topic.split("/")[3] if topic.count("/") >= 4 else ""
+        now = time.monotonic()
+        tokens, then = self._budget.get(robot, (float(BURST), now))
+        tokens = min(float(BURST), tokens + (now - then) * PER_S)
+        if tokens < 1.0:
+            self._budget[robot] = (tokens, now)
+            self.flooded += 1
+            if self.flooded % 1000 == 1:
+                log.warning("nursecall: robot %s sends more alert messages than any robot would; %d dropped",
+                            robot[:32], self.flooded)
+            return
+        self._budget[robot] = (tokens - 1.0, now)
+        self.inbox.put((topic, payload))
+
     def _drain(self) -> None:
-        while True:
+        for _ in range(DRAIN):
             try:
                 topic, payload = self.inbox.get_nowait()
             except queue.Empty:
@@ -180,4 +202,4 @@ class Gateway:
 def status_line(gw: Gateway) -> str:
     """One line for the technician: what was paged, owed and refused."""
     return json.dumps({"sent": gw.line.sent, "owed": len(gw.pager.pending), "failures": gw.line.failures,
-                       "refused": gw.refused, "fault": gw.fault_alert is not None})
+                       "refused": gw.refused, "flooded": gw.flooded, "fault": gw.fault_alert is not None})

@@ -77,8 +77,7 @@ class Runtime:
                  out: TextIO | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.simulate = simulate or config.servo.driver == "sim"
-        # Only `carebot sim` runs the simulator's clock: a robot run without its head (servo driver "sim")
-        # keeps the machine's own, so no config can make a real robot's escalations run fast or in the past.
+        # Only `carebot sim` runs the simulator's clock: no config can make a real robot's escalations run fast.
         self.clock = clock or Clock.for_robot(config.sim, simulate)
         self.worker_specs = default_workers(config) if workers is None else workers
         self.out = out
@@ -101,12 +100,20 @@ class Runtime:
     # -- life cycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Build the parts, open devices and start the threads and workers."""
+        """Build the parts, open devices, start threads and workers (first: speech in loads its model meanwhile)."""
         cfg = self.config
-        # A thread that wants the GIL waits at most this long for another to give it up (the
-        # default is 5 ms). The other threads here are near-idle, so the cost is negligible.
+        # A thread that wants the GIL waits at most this long for another (default 5 ms); the others idle.
         sys.setswitchinterval(GIL_SWITCH_S)
         pack = load_pack(Path(cfg.dialogs.path) / cfg.robot.language)  # a bad pack is refused whole, here
+        self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
+        self.supervisor.spawn()
+        try:
+            self._start(cfg, pack)
+        except BaseException:
+            self.supervisor.close()  # no worker outlives a start that failed
+            raise
+
+    def _start(self, cfg: Config, pack: Any) -> None:
         self.engine = DialogEngine(pack, accept=cfg.dialogs.accept, ask_again=cfg.dialogs.ask_again,
                                    min_confidence=cfg.dialogs.min_confidence)
         self.conversation = Conversation(self.engine, activities=cfg.schedule.activities)
@@ -115,7 +122,6 @@ class Runtime:
         self.housekeeper = Housekeeper.from_config(cfg, self.status, self.out, self.clock)
         record = self.housekeeper.record
         self._build_devices()
-        self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
         hears = "speech_in" in self.worker_specs_names()
         self.dialog = DialogThread(self.conversation, self.inbox, self._send_grammar if hears else None, self.clock)
         b = cfg.behaviour
@@ -173,8 +179,7 @@ class Runtime:
         self.dialog.post("state", state="booting")
         if self.link is not None:
             self.link.start()
-        # Everything built so far lives as long as the robot: move it out of the collector's
-        # reach, so a full collection (which holds the GIL) stays short and rare.
+        # Everything built so far lives as long as the robot: out of the collector's reach (it holds the GIL).
         gc.collect()
         gc.freeze()
         self.loop.start()
@@ -274,7 +279,9 @@ class Runtime:
         self.servos.close()
         if self.sim is not None:
             self.sim.stop()
-        ring_path(os.getpid()).unlink(missing_ok=True)  # the robot's last words, held for the echo canceller
+        for spec in self.worker_specs:  # the robot's last words, held for the echo canceller
+            if spec.options.get("far_ring"):
+                Path(spec.options["far_ring"]).unlink(missing_ok=True)
         self.housekeeper.record("stop", {"boot_id": self.boot_id})
         parts["housekeeping"].stop()
 

@@ -48,12 +48,17 @@ def packaged_model(language: str) -> Path:
 
 
 def prepare(config: Config, *, speech: str | None = None, aloud: bool = False) -> Config:
-    """The config `carebot sim` runs: speech on in `speech`'s language if asked, the voice to WAV files."""
+    """The config `carebot sim` runs: speech on in `speech`'s language if asked, the voice to WAV files.
+
+    Speech turned on here listens while the robot speaks (barge-in, with the simulated room's echo
+    cancelled): measured in the simulator it meets its targets (docs/barge-in.md). A config that
+    turns speech on itself keeps its own `barge_in` (half duplex stays a config choice).
+    """
     s, robot = config.speech, config.robot
     if speech is not None:
         model = s.model if s.model is not None and speech == robot.language else packaged_model(speech)
         robot = robot.model_copy(update={"language": speech})
-        s = s.model_copy(update={"enabled": True, "source": "sim", "model": model})
+        s = s.model_copy(update={"enabled": True, "source": "sim", "model": model, "barge_in": True})
     if s.enabled and s.out_dir is None and not aloud:
         s = s.model_copy(update={"out_dir": Path(robot.state_dir) / "speech"})
     return config.model_copy(update={"robot": robot, "speech": s})

@@ -161,12 +161,16 @@ class Supervisor:
         """One cycle: start the workers the first time, then wait up to 0.1 s for pipes,
         deaths and commands and act on them. Runs on the supervisor's own thread, or as a
         guarded part of the control process (robot.core.guard)."""
+        self.spawn()
+        self._cycle()
+
+    def spawn(self) -> None:
+        """Start every worker, once (the first step does it if nobody did before)."""
         if not self._spawned:
             self._spawned = True
             now = time.monotonic()
             for h in self._handles.values():
                 self._spawn(h, now)
-        self._cycle()
 
     def close(self) -> None:
         """Stop every worker (after the last step) and release the wake-up pipe."""

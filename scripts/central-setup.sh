@@ -48,7 +48,7 @@ for s in "${staff[@]}"; do [[ "$s" =~ ^staff[a-z0-9_-]*$ ]] || die "staff accoun
 command -v mosquitto_passwd >/dev/null || die "mosquitto_passwd not found (apt-get install mosquitto)"
 
 mkdir -p "$dir/secrets" "$dir/homes" "$dir/data"
-chmod 700 "$dir/secrets" "$dir/homes"
+chmod 700 "$dir/secrets" "$dir/homes" "$dir/data"   # data: every home's retained alerts, with room tokens
 dir="$(cd "$dir" && pwd)"
 umask 077
 

@@ -126,7 +126,8 @@ if [ -n "$skip_venv" ]; then
     echo "python3 -m venv --system-site-packages $venv" >> "$skipped"
     echo "$venv/bin/pip install $src" >> "$skipped"
 else
-    [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
+    # missing, or left half made by a run that was cut off (no pip in it): made afresh, or every later run fails
+    "$venv/bin/python" -m pip --version >/dev/null 2>&1 || python3 -m venv --clear --system-site-packages "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
     "$venv/bin/python" -m pip install -q --upgrade "$src"
     echo "install: CareBot $("$venv/bin/carebot" version) in $venv"

@@ -116,7 +116,8 @@ def test_activity_counter_buckets() -> None:
     bucket = c.flush(2700.0)
     assert bucket == {"bucket_start": 1800.0, "bucket_s": 900,
                       "counts": {"conversations": 0, "reminders_confirmed": 0, "reminders_missed": 0,
-                                 "engagement_minutes": 2, "help_requests": 1, "wellbeing_checkins": 0}}
+                                 "engagement_minutes": 2, "help_requests": 1, "wellbeing_checkins": 0,
+                                 "asked_again": 0}}
     assert c.counts["help_requests"] == 0
 
 

@@ -203,7 +203,9 @@ def test_slave_waits_to_be_polled_then_selects_the_control_station() -> None:
     system = PagingSystem(address="2", peer="1", role="master", poll_interval_s=0.05)
     with PtyPagingSystem(system) as sim:
         for link in _link(sim, role="slave"):
-            link.service(0.2)  # polled, nothing to send: EOT
+            end = time.monotonic() + 5  # polled, nothing to send: EOT (a loaded machine may take a while to poll)
+            while b"\x04" not in bytes(system.received) and time.monotonic() < end:
+                link.service(0.2)
             assert b"\x04" in bytes(system.received)
             system.nak_blocks = 1
             assert link.send(HELP) == 2

@@ -125,6 +125,9 @@ def test_the_bridge_options_are_checked_with_a_clear_error(tmp_path: Path) -> No
     missing = subprocess.run([*base, "--bridge", "central.example:8884", "--bridge-dir", str(tmp_path)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "has no ca.crt" in missing.stderr
+    posing = subprocess.run([script, str(tmp_path / "b"), "--site", "a", "--robot", "uplink", "--staff", "staff-x"],
+                            capture_output=True, text=True)
+    assert posing.returncode == 2 and "'uplink' is the bridge's account" in posing.stderr
 
 
 def test_by_default_the_centre_cannot_acknowledge_or_resolve_a_home_s_alert(tmp_path: Path) -> None:
@@ -150,6 +153,10 @@ def test_by_default_the_centre_cannot_acknowledge_or_resolve_a_home_s_alert(tmp_
         assert _publish_as(port, tmp_path / "h" / "ca.crt", "carebot/v1/h1/r1/cmd/resolve", **as_uplink) == 135
         # 16: accepted, no subscriber yet
         assert _publish_as(port, tmp_path / "h" / "ca.crt", "carebot/v1/h1/r1/cmd/pause", **as_uplink) in (0, 16)
+        # A robot account cannot pose as the uplink: not its state, not a robot named uplink, not a command.
+        as_robot = {"account": "r1", "password": (tmp_path / "h" / "secrets" / "r1.password").read_text().strip()}
+        for topic in ("carebot/v1/h1/_bridge/state", "carebot/v1/h1/uplink/status", "carebot/v1/h1/r1/cmd/ack"):
+            assert _publish_as(port, tmp_path / "h" / "ca.crt", topic, **as_robot) == 135, topic
     finally:
         home.terminate()
         home.wait(5)
@@ -172,6 +179,63 @@ def test_a_small_uplink_queue_does_not_shrink_the_staff_stations_queues(tmp_path
     uplink = (tmp_path / "h" / "uplink" / "mosquitto.conf").read_text()
     assert re.findall(r"^max_queued_messages (\d+)$", home, re.MULTILINE) == ["1000"]
     assert re.findall(r"^max_queued_messages (\d+)$", uplink, re.MULTILINE) == ["100"]
+
+
+def test_a_home_can_neither_take_over_nor_read_another_home_at_the_centre(tmp_path: Path) -> None:
+    """Home h1's certificate, connecting with h2's client id (and a persistent session, as a bridge does): the
+    centre names the session after h1's certificate, and h2's bridge stays connected. Subscribed to everything,
+    h1 gets its own commands and none of h2's."""
+    bridge_port, staff_port = free_port(), free_port()
+    subprocess.run([str(ROOT / "scripts" / "central-setup.sh"), str(tmp_path / "c"), "--home", "h1", "--home", "h2",
+                    "--staff", "staff-c", "--bridge-port", str(bridge_port), "--staff-port", str(staff_port),
+                    "--bind", "127.0.0.1", "--run-as", "root"], check=True, capture_output=True)
+    centre = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "c" / "mosquitto.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    clients = []
+    try:
+        assert wait_for(lambda: _port_open(bridge_port), 10)
+        got: dict[str, list[str]] = {"h2": [], "h1": []}
+        for home in ("h2", "h1"):
+            events: list[str] = []
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bridge-h2", protocol=mqtt.MQTTv311,
+                            clean_session=False)
+            ctx = ssl.create_default_context(cafile=str(tmp_path / "c" / "ca.crt"))
+            homes = tmp_path / "c" / "homes" / home
+            ctx.load_cert_chain(str(homes / "bridge.crt"), str(homes / "bridge.key"))
+            c.tls_set_context(ctx)
+            c.on_connect = lambda cl, u, f, rc, p, ev=events: ev.append(f"connected {rc}")
+            c.on_disconnect = lambda cl, u, f, rc, p, ev=events: ev.append(f"disconnected {rc}")
+            c.on_message = lambda cl, u, msg, mine=got[home]: mine.append(msg.topic)
+            c.connect("localhost", bridge_port)
+            c.loop_start()
+            clients.append((c, events))
+            assert wait_for(lambda ev=events: bool(ev), 5)
+        time.sleep(1)  # a takeover would disconnect the first within this
+        (_, genuine), (_, intruder) = clients
+        assert genuine == ["connected Success"] and intruder == ["connected Success"], (genuine, intruder)
+        for c, _ in clients:
+            c.subscribe("carebot/v1/#", qos=1)
+        time.sleep(0.3)
+        staff = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="staff-c", protocol=mqtt.MQTTv311)
+        staff.tls_set_context(ssl.create_default_context(cafile=str(tmp_path / "c" / "ca.crt")))
+        staff.username_pw_set("staff-c", (tmp_path / "c" / "secrets" / "staff-c.password").read_text().strip())
+        staff.connect("localhost", staff_port)
+        staff.loop_start()
+        clients.append((staff, []))
+        for site in ("h2", "h1"):
+            staff.publish(f"carebot/v1/{site}/robot-001/cmd/pause", b"{}", qos=1)
+        assert wait_for(lambda: got["h1"] and got["h2"], 5), got
+        time.sleep(0.3)
+        assert got == {"h2": ["carebot/v1/h2/robot-001/cmd/pause"], "h1": ["carebot/v1/h1/robot-001/cmd/pause"]}
+    finally:
+        for c, _ in clients:
+            c.disconnect()
+            c.loop_stop()
+        centre.terminate()
+        centre.wait(5)
+    # What the centre keeps (every home's retained alerts, with room tokens) is for its own user only.
+    assert (tmp_path / "c" / "data").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "c" / "homes").stat().st_mode & 0o777 == 0o700
 
 
 def _port_open(port: int) -> bool:

@@ -17,7 +17,7 @@ from robot.config import Config
 from robot.config_nursecall import NursecallSection
 from robot.runtime import Runtime
 
-from .broker import ROBOTS, Client, alerts
+from .broker import ROBOTS, Broker, Client, alerts
 from .conftest import ROOT, running, wait_for
 
 
@@ -162,3 +162,29 @@ def test_a_full_disk_at_start_keeps_a_sound_record_file_where_it_is(tmp_path: Pa
     assert "wants" in out.stdout, out.stderr[-2000:]
     assert not list(tmp_path.glob("*.damaged-*")), "a sound record was moved aside as damaged on a full disk"
     assert not PagedRecord(path).wants("a" * 32, 0)  # the disk freed: what was paged is still known
+
+
+def test_a_flood_of_messages_from_one_account_is_cut_to_its_budget_and_others_still_get_in(
+        broker: Broker, config: Config, tmp_path: Path) -> None:
+    from paho.mqtt.client import MQTTMessage
+
+    from robot.nursecall_gateway import BURST, Gateway
+
+    from .broker import SITE
+    from .test_nursecall import gateway_config
+
+    gw = Gateway(gateway_config(config, broker, str(tmp_path / "no-line"), tmp_path / "gw"))
+    try:
+        def arrive(robot: str, payload: bytes) -> None:  # as paho hands a message to the gateway
+            message = MQTTMessage(topic=f"carebot/v1/{SITE}/{robot}/alert".encode())
+            message.payload = payload
+            gw.client.on_message(gw.client, None, message)
+
+        for n in range(20000):  # a hostile account on the broker, as fast as it can
+            arrive(ROBOTS[1], b'{"flood": %d}' % n)
+        arrive(ROBOTS[0], b'{"a real": "alert"}')
+        queued = [gw.inbox.get_nowait() for _ in range(gw.inbox.qsize())]
+        assert len(queued) <= BURST + 5 and queued[-1][0].endswith(f"/{ROBOTS[0]}/alert")
+        assert gw.flooded >= 20000 - BURST - 5
+    finally:
+        gw.record.close()

@@ -75,7 +75,8 @@ def test_a_played_scenario_leaves_the_robot_running_with_its_console(tmp_path: P
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "robot.cli", "sim", "--scenario",
-                             str(ROOT / "scenarios" / "reminder-escalates.yaml"), "--state-dir", str(tmp_path)],
+                             str(ROOT / "scenarios" / "reminder-escalates.yaml"), "--state-dir", str(tmp_path),
+                             "--console", "line"],  # the live view is tests/test_live_view.py's
                             stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True)
     os.close(slave)
     seen = ""

@@ -49,6 +49,7 @@ def test_speech_ko_turns_on_korean_recognition_with_the_packaged_model(config: C
     args = build_parser().parse_args(["sim", "--speech", "ko"])
     cfg = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
     assert cfg.robot.language == "ko" and cfg.speech.enabled and cfg.speech.source == "sim"
+    assert cfg.speech.barge_in  # it listens while it speaks (issue 12); a config with speech on keeps its own
     assert cfg.speech.model is not None and (cfg.speech.model / "am" / "final.mdl").is_file()
     assert cfg.speech.out_dir == Path(config.robot.state_dir) / "speech"
     with pytest.raises(CareBotError, match="carebot model install"):  # no English model can be had here
@@ -131,8 +132,8 @@ class Terminal:
 
 
 def test_the_readme_command_hears_a_spoken_call_for_help(tmp_path: Path) -> None:
-    # The shipped config with the demo scene off: without barge-in (issue 12) a phrase played while
-    # the robot greets is not heard, and this test is about the speech path, not timing a greeting.
+    # The shipped config with the demo scene off: this test is about the speech path, not timing a
+    # greeting (a phrase played over the greeting is heard too, with barge-in: tests/test_bargein.py).
     text = (ROOT / "config" / "carebot.toml").read_text()
     text = text.replace('[vision]\nenabled = true', '[vision]\nenabled = false')
     text = text.replace('path = "../dialogs"', f'path = "{ROOT / "dialogs"}"')
@@ -141,7 +142,7 @@ def test_the_readme_command_hears_a_spoken_call_for_help(tmp_path: Path) -> None
     state = tmp_path / "state"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     term = Terminal([sys.executable, "-m", "robot.cli", "sim", "--speech", "ko", "--config",
-                     str(tmp_path / "carebot.toml"), "--state-dir", str(state)], env)
+                     str(tmp_path / "carebot.toml"), "--state-dir", str(state), "--console", "line"], env)
     try:
         assert term.read_until("(booted)", 90), term.text
         assert f"the robot's voice goes to {state / 'speech'}" in term.text

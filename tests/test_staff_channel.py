@@ -322,3 +322,22 @@ def test_an_open_alert_is_still_retained_after_the_broker_loses_power(
         "the open help request is gone from the broker"
     late.close()
     assert wait_for(lambda: link.connected, 20)
+
+
+def test_a_flood_of_other_commands_never_leaves_staff_without_an_ack() -> None:
+    """Pauses, reminders or quiet hours by the hundred (a stuck station, or a care group's centre, which may send
+    them through the uplink) use at most half the minute's budget: the home's ack and resolve still pass, through
+    the robot's own decoder and intake."""
+    from robot.command_intake import CommandIntake
+    from robot.events import Topics
+
+    intake = CommandIntake(Topics(SITE, ROBOTS[0]))
+    flood = sum(intake.take(CMD + name, command(name, **fields), retained=False)
+                for _ in range(100) for name, fields in (("pause", {}), ("remind", {"kind": "drink", "in_s": 0})))
+    assert flood == COMMANDS_PER_MINUTE // 2
+    alert_id = uuid.uuid4().hex
+    assert intake.take(CMD + "ack", command("ack", alert_id=alert_id, by="staff-desk"), retained=False)
+    assert intake.take(CMD + "resolve", command("resolve", alert_id=alert_id, by="staff-desk"), retained=False)
+    answers = sum(intake.take(CMD + "ack", command("ack", alert_id=uuid.uuid4().hex), retained=False)
+                  for _ in range(100))
+    assert flood + 2 + answers == COMMANDS_PER_MINUTE  # the disk's bound is the same as before

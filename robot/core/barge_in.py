@@ -15,11 +15,11 @@ reply's first sentence starting, text to its first audio, and a stop word to sil
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from robot.core.speech import SpeechChannel
-from robot.dialog_engine import DialogEngine
+from robot.dialog_engine import DialogEngine, Understanding
 from robot.dialogs import Pack, normalise
 from robot.messages import Message
 
@@ -30,15 +30,47 @@ KEEP = 200  # turns kept for the percentiles
 def barge_in_grammar(pack: Pack) -> tuple[list[str], list[str]]:
     """The phrases speech in listens for while the robot speaks: (help, stop).
 
-    Help is the pack's help intent (keywords and examples) and its alarms ("살려", "help!").
-    The distress and complaint fragments that the dialog engine also reads as help ("숨이 안
-    쉬어", "어지러") are left out here: as recogniser words they compete with the robot's own
-    voice, and measured over the echo path (`carebot bench bargein`, 25 trials at 0 dB) help was
-    found in 76 % of trials with them and 96 % without, with no false barge-in either way.
+    Help is the pack's help intent (keywords and examples) and its alarms ("살려", "help!"); stop
+    is the stop intent's keywords and examples. Vosk makes a word loop of a grammar
+    (its words in any order), and the Korean model has no "[unk]", so every sound heard over the
+    robot's voice is forced onto some grammar word. Hence, measured over the echo path
+    (`carebot bench bargein`, docs/barge-in.md):
+    - the distress and complaint fragments that the dialog engine also reads as help ("숨이 안
+      쉬어", "어지러") are left out: help was found in 76 % of trials with them, 96 % without;
+    - help phrases that end on a word of a single syllable block ("누가 와", "아무나 와": Korean puts
+      the verb last, so the whole request rests on it) are left out: such a word fits any syllable,
+      and "그만" (enough) was heard as "누가 와" (someone come) in 28 of 40 trials, a stop raising an
+      alert. Without them "누가 (좀) 와 (주세요)" is still heard as help, as "도와줘";
+    - the stop intent's paraphrases stay out: their short words ("해요", "줘요") took the place of
+      help words, and "도움이 필요해" was heard as nothing but a stop.
     """
     spec, stop = pack.intents["help"], pack.intents["stop"]
     helps = {normalise(p) for p in (*spec.keywords, *spec.examples, *pack.lexicon.alarms)}
-    return sorted(helps - {""}), sorted({normalise(p) for p in (*stop.keywords, *stop.examples)} - {""})
+    helps = {p for p in helps if not _one_syllable(p.split()[-1])}
+    stops = {normalise(p) for p in (*stop.keywords, *stop.examples)}
+    return sorted(helps - {""}), sorted(stops - {""})
+
+
+def barge_in_help(engine: DialogEngine, text: str, alternatives: Sequence[str] = ()) -> Understanding | None:
+    """The dialog engine's help verdict on what was heard over the robot's voice, or None to ignore it.
+
+    A sure call for help always stands. An unsure one (the robot would ask) needs a reading, the best
+    or an alternative, of at least two words besides stop words: over the robot's voice the
+    word-loop grammar turns a short sound into a lone fragment, and "그만" (enough) came out as
+    "주세요" (please) or "누구" (who) and made the robot ask about help. A stop is never a reason
+    to drop a reading of help (docs/barge-in.md).
+    """
+    verdict = engine.help(text, alternatives)
+    if verdict is None or verdict.sure:
+        return verdict
+    stop_words = {w for p in barge_in_grammar(engine.pack)[1] for w in p.split()}
+    words = max(len([w for w in r.split() if w not in stop_words]) for r in (text, *alternatives))
+    return verdict if words >= 2 else None
+
+
+def _one_syllable(word: str) -> bool:
+    """A word of one Hangul syllable block ("와", "좀"): over the robot's voice it matches anything."""
+    return len(word) == 1 and "\uac00" <= word <= "\ud7a3"
 
 
 def _summary(values: collections.deque[float]) -> dict[str, float | int]:
@@ -87,8 +119,7 @@ class BargeIn:
         self.record("barge_in", {"reason": "heard"})
         self.dialog_post("utterance", text=str(msg.data.get("text", "")),
                          confidence=float(msg.data.get("confidence", 1.0)), state=self.state(),
-                         alternatives=tuple(str(a) for a in msg.data.get("alternatives") or ()), barge_in=True,
-                         stopped=bool(msg.data.get("stopped")))
+                         alternatives=tuple(str(a) for a in msg.data.get("alternatives") or ()), barge_in=True)
 
     def on_barge_in(self, msg: Message, now: float) -> None:
         """A stop word over the robot's voice: silence, then listen."""

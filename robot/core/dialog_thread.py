@@ -13,6 +13,7 @@ from typing import Any
 
 from robot.clock import Clock
 from robot.conversation import Conversation
+from robot.core.barge_in import barge_in_help
 from robot.core.inputs import Decision, Inbox
 
 
@@ -60,9 +61,8 @@ class DialogThread:
         now = self.clock.now()
         if kind == "utterance":
             if data.get("barge_in"):  # heard over the robot's own voice: only a call for help may interrupt it
-                verdict = conv.engine.help(data["text"], data.get("alternatives", ()))
-                if verdict is None or (data.get("stopped") and not verdict.sure):
-                    return  # (after a stop, an unsure reading of help is most likely the stop misheard)
+                if barge_in_help(conv.engine, data["text"], data.get("alternatives", ())) is None:
+                    return
             conv.set_context(data["state"])
             actions = conv.hear(data["text"], data["confidence"], now, data.get("alternatives", ()))
             self.inbox.put(Decision(tuple(actions)))

@@ -10,9 +10,10 @@ starts late has not lost what came before it, and the retained copy of each open
 Only events are counted: heartbeats have their own counter and travel at QoS 0, so a lost heartbeat is normal. But
 each heartbeat says the number of the robot's newest event so far (`event_seq`), so an event lost at the end of
 a run, with none after it to show the hole, is a gap by the next heartbeat. While the heartbeat's
-`outbox_pending` is above 0 the robot is still sending, and such a gap may yet fill. A heartbeat with nothing
-pending also starts the count for a boot not seen before (every event up to its number was delivered before it),
-so a quiet robot whose only event in an outage (a help alert) was dropped shows a gap too.
+`outbox_pending` is above 0 the robot is still sending, and such a gap may yet fill (so may one at the centre
+while a home's uplink drains its queue after an outage: a heartbeat, at QoS 0, overtakes the queued events).
+A heartbeat with nothing pending also starts the count for a boot not seen before (every event up to its number
+was delivered before it), so a quiet robot whose only event in an outage (a help alert) was dropped shows a gap.
 
 The numbers come from robot accounts, which may lie within the schema (up to 2**53): the missing numbers are
 counted and tested arithmetically and listed lazily, never enumerated, so one claim cannot freeze the staff page

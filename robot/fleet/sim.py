@@ -153,10 +153,12 @@ class SimRobot:
             return
         self._next_hb = now + self.heartbeat_s
         self.hb_seq += 1
+        with self._lock:  # the newest number and what is still unacknowledged, as one reading
+            newest, pending = self.seq, len(self._pending)
         body = {"schema": "carebot/heartbeat/1", "robot": self.spec.robot, "site": self.spec.site,
-                "boot_id": self.boot_id, "seq": self.hb_seq, "event_seq": self.seq, "ts": round(time.time(), 3),
-                "behaviour": "idle",
-                "faults": [], "open_alerts": len(self.open_alerts), "outbox_pending": 0, "loop_p99_ms": 0.5}
+                "boot_id": self.boot_id, "seq": self.hb_seq, "event_seq": newest, "ts": round(time.time(), 3),
+                "behaviour": "idle", "faults": [], "open_alerts": len(self.open_alerts), "loop_p99_ms": 0.5,
+                "outbox_pending": pending}  # as a robot's outbox: while above 0 a consumer's gap may yet fill
         self.client.publish(self.topics.event("heartbeat"), encode("heartbeat", body), qos=0)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: Any) -> None:

@@ -55,6 +55,7 @@ class WebView(StaffConsole):
         if store is not None:
             threading.Thread(target=self._write, name="staffweb-store", daemon=True).start()
         self.listeners: list[Callable[[], None]] = []  # told of every change (the event streams' wake-ups)
+        self._topic = ""  # the topic of the message being applied
         # Unlike the console, apply each message in paho's own thread (guarded: nothing can raise into it):
         # one thread hand-off less between the broker and the page.
         client.on_message = self._guarded(lambda c, u, msg: self.apply(msg.topic, bytes(msg.payload),
@@ -79,12 +80,15 @@ class WebView(StaffConsole):
         self.seqs.feed(f"carebot/v1/{self.site}/{robot}/heartbeat", body)
 
     def _take_alert(self, robot: str, body: dict[str, Any]) -> None:
-        self.seqs.feed(f"carebot/v1/{self.site}/{robot}/alert", body)
+        # The topic it came on: an open alert's retained copy (…/alert/ALERT_ID) repeats an event already
+        # numbered, and counted as one it made every event since it look missing after the page restarted.
+        self.seqs.feed(self._topic, body)
         self._writes.put(("alert", robot, body))
         super()._take_alert(robot, body)
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
         with self.lock:
+            self._topic = topic
             parts = topic.split("/")
             if len(parts) == 5 and parts[4] == "activity" and parts[2] == self.site:
                 self._activity(parts[3], topic, payload)

@@ -1,0 +1,141 @@
+"""Help in residents' own words, attacked with wordings no pack, corpus or other test holds.
+
+Each was dropped before (read as nothing, as "no", as the wake phrase, as the name question, or as a
+"fine" in answer to "how are you feeling?"). Help recall stays whole: in every context each is raised
+or at least asked about ("Shall I call a nurse?"); in answer to the wellbeing question a complaint may
+also be a concerning category, which reaches staff as a wellbeing concern. The words go through the
+dialog engine and the conversation as the dialog thread hands them on; one goes the whole way, through
+the running robot to a staff subscriber on a real mosquitto.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robot.bench_understanding import conversation_in
+from robot.config import Config
+from robot.dialog_engine import DialogEngine
+from robot.dialogs import load_pack
+
+from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
+from .conftest import start_idle, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = dt.datetime(2026, 11, 27, 10, 0)
+CONTEXTS = ("open", "reminder", "wellbeing", "quiz", "privacy", "speaking", "booting")
+MISSED = {
+    "en": ["I'm not alright", "no, I'm not alright at all", "I'm not ok", "I don't know where I am",
+           "where am I", "please come", "come quick", "I've wet myself", "I can't swallow",
+           "I don't want to die", "I'm not very good"],
+    "de": ["ich komm nicht mehr hoch", "ich kann nicht schlucken", "ich weiß nicht wo ich bin",
+           "ich will nicht sterben", "kommen Sie schnell", "bitte kommen Sie", "ich hab mich eingenässt",
+           "ich seh nichts mehr", "mir ist ganz komisch", "mir geht's gar nicht gut",
+           "es ist nicht in Ordnung mit mir"],
+    "ko": ["누구 없어요", "여기 누구 있어요", "빨리 와 주세요", "빨리 와줘", "119 불러줘", "토했어요",
+           "여기가 어디예요", "삼킬 수가 없어", "앞이 안 보여", "괜찮지 않아", "안 괜찮아요",
+           # "X 수 없" (cannot X), and distress whose own words say no: the 없 negated the distress itself
+           "숨을 쉴 수가 없어", "움직일 수 없어요", "몸을 움직일 수가 없어", "다리에 감각이 없어요",
+           "말을 할 수가 없어"],
+}
+ENGINES = {lang: DialogEngine(load_pack(ROOT / "dialogs" / lang)) for lang in MISSED}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in MISSED.items() for t in ts])
+def test_a_call_in_own_words_is_raised_or_asked_in_every_context(lang: str, text: str) -> None:
+    engine = ENGINES[lang]
+    for context in CONTEXTS:
+        label = conversation_in(engine, context).decide(text, 1.0, NOW).label
+        reaches = label in ("help", "ask") or (context == "wellbeing" and label in engine.pack.concerning)
+        assert reaches, f"{lang} {context}: {text!r} was taken as {label!r}"
+
+
+@pytest.mark.parametrize(("lang", "text"), [("en", "I'm not alright"), ("en", "I'm not fine, love"),
+                                            ("de", "gar nicht gut"), ("ko", "괜찮지 않아요")])
+def test_a_negated_fine_is_never_fine(lang: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "wellbeing")
+    assert conv.decide(text, 1.0, NOW).label in ENGINES[lang].pack.concerning
+
+
+@pytest.mark.parametrize(("lang", "text"), [("en", "no, I'm fine thanks"), ("en", "not bad at all"),
+                                            ("de", "nein, mir geht's gut"), ("ko", "괜찮아요")])
+def test_fine_is_still_fine(lang: str, text: str) -> None:
+    assert conversation_in(ENGINES[lang], "wellbeing").decide(text, 1.0, NOW).label == "fine"
+
+
+def test_come_quick_then_no_i_cannot_breathe_reaches_staff_through_the_running_robot(config: Config,
+                                                                                   broker: Broker) -> None:
+    cfg = robot_config(config, broker, heartbeat_s=1)
+    # long: only the answer may call staff here, never the silence
+    cfg = cfg.model_copy(update={"behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
+    staff = Client(broker, STAFF)
+    assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    rt = start_idle(cfg)
+    try:
+        rt.hear("come quick")
+        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
+        rt.hear("no, I can't breathe")  # was taken as "no": the call was cancelled
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
+        assert alerts(staff, type="help_request", state="raised")[0]["priority"] == "high"
+        assert rt.behaviour.state == "alerting"
+    finally:
+        rt.stop()
+        staff.close()
+
+
+# Answers to "Shall I call a nurse for you?" that began with "no" and were taken as no, cancelling the call.
+NO_BUT = {"en": ["no, I can't breathe", "no no, get someone", "nope, I need the doctor not the nurse",
+                 "no, it's my chest"],
+          "de": ["nein, mir geht's gar nicht gut", "nein, mir ist so komisch"],
+          "ko": ["아니 괜찮지 않아"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in NO_BUT.items() for t in ts])
+def test_a_no_that_goes_on_to_ask_for_help_never_cancels_the_call(lang: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    decision = conv.decide(text, 1.0, NOW)
+    assert decision.label in ("help", "unclear"), decision  # both call staff; only "no" cancels
+    assert ("help_no", {}) not in decision.actions
+
+
+@pytest.mark.parametrize(("lang", "text"), [("en", "I don't know"), ("de", "weiß nicht"), ("ko", "모르겠어")])
+def test_not_knowing_is_no_no_to_the_help_question(lang: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    assert conv.decide(text, 1.0, NOW).label != "no"
+
+
+@pytest.mark.parametrize(("lang", "text"), [("en", "no thanks, I'm fine"), ("en", "no"), ("de", "nein danke"),
+                                            ("ko", "아니요 괜찮아요")])
+def test_a_plain_no_still_cancels(lang: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    assert conv.decide(text, 1.0, NOW).label == "no"
+
+
+@pytest.mark.parametrize("lang", sorted(ENGINES))
+def test_every_distress_phrase_of_a_pack_calls_for_help_on_its_own(lang: str) -> None:
+    engine = ENGINES[lang]
+    for phrase in engine.pack.lexicon.distress:
+        verdict = engine.help(phrase)
+        assert verdict is not None and verdict.sure, f"{lang}: distress {phrase!r} is read as {verdict}"
+
+
+def test_dialogs_check_refuses_a_staff_edit_that_makes_a_call_word_another_intent(tmp_path: Path) -> None:
+    # Well formed, so the form check passed it; yet "nurse!" then asked the robot's name and called no one.
+    pack = tmp_path / "en" / "pack.yaml"
+    pack.parent.mkdir()
+    text = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8")
+    edited = text.replace('examples: ["what\'s your name"', 'examples: ["nurse", "what\'s your name"', 1)
+    assert edited != text
+    pack.write_text(edited, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "robot.cli", "dialogs", "check", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    line = 1 + edited[:edited.index('examples: ["nurse"')].count("\n")
+    assert proc.returncode == 1, proc.stdout
+    assert f"{pack}:{line}: intents.name.examples.0 = 'nurse': is the call for help 'nurse'" in proc.stdout
