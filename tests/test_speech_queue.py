@@ -161,7 +161,7 @@ def test_the_multi_sentence_bench_runs_the_real_worker_against_its_floor(tmp_pat
     # Machinery only (figures come from `carebot bench speech` on a quiet machine): every sentence of
     # every reply spoken in order, and the figures set against the same run's floor.
     from hardware.tts import Speaker
-    from robot.bench_speech import REPLY, _multi_sentence
+    from robot.bench.speech import REPLY, _multi_sentence
 
     result = _multi_sentence(Speaker("ko"), tmp_path, replies=2)
     assert result["in_order"] and result["faults"] == 0 and result["sentences"] == len(REPLY)
