@@ -183,6 +183,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_dialogs_check(args: argparse.Namespace) -> int:
     """Check dialog packs: every problem with file, line and key; exit 1 if any."""
     from robot.config import DEFAULT_DIALOGS
+    from robot.dialog_help_check import help_problems
     from robot.dialogs import INTENTS, check_pack, find_packs
     from robot.screen_texts import check_texts
 
@@ -194,6 +195,8 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     bad = 0
     for file in packs:
         pack, problems = check_pack(file)
+        if pack is not None and (broken := help_problems(file, pack)):  # well formed, yet deaf to a call
+            pack, problems = None, broken
         screen = file.parent / "screen.yaml"
         if screen.exists():  # needed only with [screen] enabled, which refuses to start without it
             problems += check_texts(screen)[1]

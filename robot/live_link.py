@@ -139,7 +139,10 @@ class LiveLink:
                 self.channel.send(snap=snapshot(runtime))
             ready, _, _ = select.select([self.sock], [], [], max(0.0, next_snap - time.monotonic()))
             if ready:
-                data = self.sock.recv(4096)
+                try:
+                    data = self.sock.recv(4096)
+                except OSError:  # reset: the view closed with our snapshots unread
+                    data = b""
                 if not data:
                     break  # the view has gone: the technician quit
                 buffer += data

@@ -279,7 +279,9 @@ class Runtime:
         self.servos.close()
         if self.sim is not None:
             self.sim.stop()
-        ring_path(os.getpid()).unlink(missing_ok=True)  # the robot's last words, held for the echo canceller
+        for spec in self.worker_specs:  # the robot's last words, held for the echo canceller
+            if spec.options.get("far_ring"):
+                Path(spec.options["far_ring"]).unlink(missing_ok=True)
         self.housekeeper.record("stop", {"boot_id": self.boot_id})
         parts["housekeeping"].stop()
 

@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,12 @@ def barging(config: Config, tmp_path: Path) -> Iterator[Runtime]:
     rt.stop()
 
 
+def not_servo_faults(rt: Runtime) -> list[dict[str, Any]]:
+    """The alert updates, less robot faults: on a loaded 2-core machine the simulated servo board now and
+    then answers late enough to raise one, which is not what these tests are about."""
+    return [u for u in rt.alert_updates if u["type"] != "robot_fault"]
+
+
 def speak_during_greeting(rt: Runtime, tmp_path: Path, text: str, after_s: float = 3.0) -> None:
     """The resident faces the robot, which greets: a short sentence, then the 13 s disclosure. `after_s`
     into the disclosure, the resident speaks."""
@@ -66,8 +73,8 @@ def test_a_help_phrase_in_the_middle_of_a_long_robot_sentence_raises_the_alert(b
     speak_during_greeting(rt, tmp_path, help_phrase)
     spoken_over: list[bool] = []
 
-    def helps() -> list[tuple[str, str]]:  # (a loaded machine may add a servo-timing robot_fault: not ours)
-        return [(u["type"], u["priority"]) for u in rt.alert_updates if u["type"] != "robot_fault"]
+    def helps() -> list[tuple[str, str]]:
+        return [(u["type"], u["priority"]) for u in not_servo_faults(rt)]
 
     def alerted() -> bool:
         if helps() and not spoken_over:
@@ -86,8 +93,8 @@ def test_stop_halts_speech_at_once_without_restarting_the_worker_and_the_robot_l
                                                                                        tmp_path: Path) -> None:
     rt = barging
     restarts = rt.supervisor.health()["speech_out"].restarts
-    # "조용히 해 줘" (be quiet): heard as a stop in 6 of 6 trials at 0 dB over the echo; espeak-ng's "그만"
-    # (enough) is mostly heard as "누가 와" (someone come) by the small Korean model, a call for help.
+    # "조용히 해 줘" (be quiet): heard as a stop in 8 of 8 trials at 0 dB over the echo (`carebot bench
+    # bargein`); espeak-ng's bare "그만" (enough) stops the robot far less often.
     speak_during_greeting(rt, tmp_path, "조용히 해 줘")
     assert wait_for(lambda: rt.barge.counts["stop"] == 1, 15), (rt.barge.metrics(), rt.behaviour.history[-5:])
     assert wait_for(lambda: not rt.speech.busy and rt.barge.timings["stop_to_silence_ms"], 2)
@@ -96,7 +103,7 @@ def test_stop_halts_speech_at_once_without_restarting_the_worker_and_the_robot_l
     assert rt.behaviour.state == "listening"
     assert "cancelled" in {e.outcome for e in rt.speech.jobs.history}
     assert not rt.speech.jobs.muted and rt.supervisor.health()["speech_out"].restarts == restarts
-    assert rt.alert_updates == type(rt.alert_updates)()
+    assert not_servo_faults(rt) == []
     turns = rt.status()["turns"]
     assert turns["stop_to_silence_ms"]["n"] == 1 and turns["barge_ins"]["stop"] == 1
 
@@ -110,8 +117,7 @@ def test_enough_said_over_the_robot_never_raises_an_alert_at_once(barging: Runti
     speak_during_greeting(rt, tmp_path, "그만")
     assert wait_for(lambda: not rt.speech.busy, 30)
     time.sleep(1.5)  # the endpoint (0.8 s) and the dialog thread: any verdict has arrived by now
-    helps = [u for u in rt.alert_updates if u["type"] != "robot_fault"]  # (servo timing on a loaded machine)
-    assert not helps and "alerting" not in [dest for _, _, dest in rt.behaviour.history], (
+    assert not not_servo_faults(rt) and "alerting" not in [dest for _, _, dest in rt.behaviour.history], (
         rt.barge.metrics(), rt.behaviour.history[-6:])
 
 
@@ -122,7 +128,7 @@ def test_the_robots_own_voice_never_interrupts_it(barging: Runtime, tmp_path: Pa
     assert wait_for(lambda: not rt.speech.busy and len(rt.speech.jobs.history) >= 2, 60)
     assert [e.outcome for e in rt.speech.jobs.history] == ["finished"] * len(rt.speech.jobs.history)
     assert rt.barge.counts == {"stop": 0, "help_heard": 0}
-    assert [u for u in rt.alert_updates if u["type"] != "robot_fault"] == []  # (servo timing on a loaded machine)
+    assert not_servo_faults(rt) == []
 
 
 def test_half_duplex_stays_a_config_choice(config: Config, tmp_path: Path) -> None:
@@ -134,12 +140,12 @@ def test_half_duplex_stays_a_config_choice(config: Config, tmp_path: Path) -> No
         # deaf while speaking: the greeting was said in full and nothing was heard over it
         assert [e.outcome for e in jobs.history] == ["finished"] * len(jobs.history)
         assert rt.barge.counts == {"stop": 0, "help_heard": 0}
-        assert "speech" not in rt.behaviour.facts.faults and not rt.alert_updates and not jobs.muted
+        assert "speech" not in rt.behaviour.facts.faults and not_servo_faults(rt) == [] and not jobs.muted
         assert rt.status()["speech"] == {"outstanding": 0, "speech_in_muted": False, "speech_out_up": True,
                                          "finished": len(jobs.history), "failed": 0, "cancelled": 0}
         # and listening once it has finished: "넘어졌어요" (I have fallen), the console's `play help`
         rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
-        assert wait_for(lambda: [u["type"] for u in rt.alert_updates] == ["help_request"], 5), (
+        assert wait_for(lambda: [u["type"] for u in not_servo_faults(rt)] == ["help_request"], 5), (
             rt.behaviour.state, rt.behaviour.history[-5:], list(rt.alert_updates))
         assert rt.behaviour.state == "alerting"
         assert wait_for(lambda: any(e.outcome == "finished" for e in list(jobs.history)[2:]), 30)

@@ -28,14 +28,16 @@ class Terminal:
                         command], check=True)
         subprocess.run([*self.base, "resize-window", "-t", "t", "-x", "160", "-y", "45"], check=True)
 
-    def send(self, line: str, echo: bool = True) -> None:
+    def send(self, line: str) -> None:
         """Type a command and Enter, then wait for the view to echo it (keys that arrive in one burst
         read as a paste, so each command waits for the one before)."""
         subprocess.run([*self.base, "send-keys", "-t", "t", "-l", line], check=True)
         time.sleep(0.1)
         subprocess.run([*self.base, "send-keys", "-t", "t", "Enter"], check=True)
-        if echo:
-            self.wait(lambda s: f"> {line}" in s, f"the command {line!r} taken")
+        self.wait(lambda s: f"> {line}" in s, f"the command {line!r} taken")
+
+    def key(self, name: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-t", "t", name], check=True)
 
     def screen(self) -> str:
         done = subprocess.run([*self.base, "capture-pane", "-p", "-t", "t"], capture_output=True, text=True)
@@ -70,7 +72,7 @@ def test_a_technician_talks_to_the_robot_and_acks_its_alert_in_the_live_view(ter
     env = f"-u COLUMNS -u LINES PYTHONPATH={ROOT} TERM=xterm-256color"  # the view sizes itself to the terminal
     exited = tmp_path / "exited"
     terminal.start(f"env {env} {sys.executable} -m robot.cli sim --config {config} --state-dir {tmp_path / 'state'}; "
-                   f"touch {exited}; sleep 60", ROOT)
+                   f"echo exit status $?; touch {exited}; sleep 60", ROOT)
     terminal.wait(lambda s: "state: idle" in s and "booting -> idle (booted)" in s, "the robot ready", 60)
     terminal.send("person enter")
     terminal.wait(lambda s: "state: engaged" in s and "engagement: ENGAGED" in s and "nothing yet" not in s,
@@ -83,9 +85,9 @@ def test_a_technician_talks_to_the_robot_and_acks_its_alert_in_the_live_view(ter
     terminal.wait(lambda s: "state: alerting" in s and "help_request p=high: raised" in s, "the help alert")
     terminal.send("ack")
     terminal.wait(lambda s: "help_request p=high: raised > acknowledged" in s, "the alert acknowledged")
-    terminal.send("quit", echo=False)  # the view closes at once
+    terminal.key("C-c")  # Ctrl-C stops the robot, as with the line console
     deadline = time.monotonic() + 30
     while not exited.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert exited.exists(), terminal.screen()
-    assert "stopped cleanly." in terminal.screen()
+    assert "stopped cleanly." in terminal.screen() and "exit status 0" in terminal.screen(), terminal.screen()
