@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from robot.bench_understanding import conversation_in
+from robot.bench.understanding import conversation_in
 from robot.config import Config
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack

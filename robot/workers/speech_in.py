@@ -31,7 +31,7 @@ import numpy as np
 from hardware.audio import wav_pcm16k
 from hardware.echo import EchoCanceller, FarEnd
 from hardware.errors import DeviceUnavailable, HardwareError
-from hardware.far_ring import FarRing
+from hardware.far_ring import FarRing, FarRingError
 from hardware.microphone import FRAME_BYTES, FRAME_S, RATE, WavMicrophone, make_microphone
 from hardware.recogniser import make_recogniser
 from hardware.room import Room, pcm
@@ -87,7 +87,12 @@ class SpeechInWorker(Worker):
         self.room = Room(**dict(o.get("room") or {}))
         # on the robot, speech out hands over what the sound card plays through shared memory
         ring = o.get("far_ring") if self.aec is not None and self.source == "alsa" else None
-        self.ring = FarRing(Path(str(ring))) if ring else None
+        self.ring: FarRing | None = None
+        if ring:
+            try:
+                self.ring = FarRing(Path(str(ring)))
+            except FarRingError as exc:  # no reference: deaf while the robot speaks (LEARN_S), as half duplex
+                self.send("speech_fault", reason="far_ring", detail=str(exc)[:200])
         self.mic_t0 = 0.0  # the simulated microphone's clock: frame k was captured at mic_t0 + k * FRAME_S
         self.mic_frames = 0
         self.learned_s = 0.0  # seconds of the robot's voice the canceller has learnt from
