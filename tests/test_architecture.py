@@ -121,7 +121,8 @@ def test_runtime_never_imports_the_benchmarks() -> None:
 
 
 def test_the_benchmarks_are_their_own_package_only_the_cli_reaches() -> None:
-    assert not [p for p in (ROOT / "robot").glob("bench*.py")]  # no benchmark beside the runtime
+    beside = sorted(p.name for p in (ROOT / "robot").glob("bench*.py"))
+    assert not beside, f"benchmarks live in robot/bench/ (carebot bench lists them in robot/bench/suite.py): {beside}"
     users = {name for name, deps in graph().items() if not name.startswith("robot.bench")
              and any(d == "robot.bench" or d.startswith("robot.bench.") for d in deps)}
     assert users == {"robot.cli"}
