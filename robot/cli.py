@@ -168,9 +168,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run a benchmark and print its figures."""
-    from robot import bench
+    from robot.bench.suite import BENCHMARKS
 
-    runner: Callable[[argparse.Namespace], dict[str, Any]] = bench.BENCHMARKS[args.name]
+    runner: Callable[[argparse.Namespace], dict[str, Any]] = BENCHMARKS[args.name]
     result = runner(args)
     if args.json:
         print(json.dumps(result, indent=1))
@@ -233,7 +233,8 @@ def _fleet_uplink_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
+    from robot import models_cli, nursecall_cli, selftest, servo_cli, staff
+    from robot.bench.suite import BENCHMARKS
     from robot.config import VOICES
     from robot.staffweb.cli import add_web_parser
 
@@ -293,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure speed against a same-run baseline",
                        description="Benchmarks; each runs its own baseline in the same run and reports the ratio.")
-    p.add_argument("name", choices=sorted(bench.BENCHMARKS))
+    p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--seconds", type=float, default=10.0, help="how long each measured phase runs")
     p.add_argument("--rate", type=int, default=100, help="loop rate in Hz (bench loop)")

@@ -117,4 +117,12 @@ def test_runtime_never_imports_the_benchmarks() -> None:
         if name not in reached:
             reached.add(name)
             todo.extend(edges.get(name, ()))
-    assert not {m for m in reached if m.split(".")[-1].startswith("bench") or m.startswith("bench")}
+    assert not {m for m in reached if m == "robot.bench" or m.startswith("robot.bench.")}
+
+
+def test_the_benchmarks_are_their_own_package_only_the_cli_reaches() -> None:
+    beside = sorted(p.name for p in (ROOT / "robot").glob("bench*.py"))
+    assert not beside, f"benchmarks live in robot/bench/ (carebot bench lists them in robot/bench/suite.py): {beside}"
+    users = {name for name, deps in graph().items() if not name.startswith("robot.bench")
+             and any(d == "robot.bench" or d.startswith("robot.bench.") for d in deps)}
+    assert users == {"robot.cli"}

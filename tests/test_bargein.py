@@ -161,7 +161,7 @@ def test_robot_sentences_back_to_back_give_no_barge_in_with_the_canceller_and_ma
     # on a few of the pack's sentences; `carebot bench bargein` runs 100 of them.
     import numpy as np
 
-    from robot.bench_bargein import ROBOT_KEYS, _false_barge_ins, _listener
+    from robot.bench.bargein import ROBOT_KEYS, _false_barge_ins, _listener
     from robot.dialog_engine import DialogEngine
     from robot.dialogs import load_pack
 

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot.bench_drive import progress
+from robot.bench.drive import progress
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "day-in-the-life.yaml"
 DRAIN_S = 15.0  # after the last pass, how long alerts may take to reach the staff station
 

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot.bench_drive import progress
+from robot.bench.drive import progress
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "booting -> idle"
 READY_TIMEOUT_S = 120.0
 SETTLE_S = 5.0  # after READY, before idle CPU is measured: the first frames and the grammar
