@@ -46,7 +46,7 @@ MAX_AGE_S = 13 * 3600.0  # a shift and a handover at most
 MAX_STREAMS = 32
 STREAMS_PER_ACCOUNT = 8  # one account (a nurse's tabs and devices) cannot take every stream and lock out the rest
 KEEPALIVE_S = 15.0
-MIN_INTERVAL_S = 0.2  # a page gets at most five states a second, however busy the broker
+MIN_INTERVAL_S = 0.2  # other than an alert's news, a page gets at most five states a second
 LOGINS_WAITING = 2  # logins of one name, or from one address, that may wait their turn; more are refused (429)
 WRITE_TIMEOUT_S = 30.0  # a page that takes nothing this long is dropped: a stalled reader holds no slot for ever
 HEADERS = {
@@ -312,8 +312,8 @@ class StaffWeb:
                     await asyncio.wait_for(response.write(b": keepalive\n\n"), WRITE_TIMEOUT_S)
                     continue
                 pause = sent + MIN_INTERVAL_S - loop.time()
-                if pause > 0:  # a burst of messages becomes one update; a lone alert goes at once
-                    await asyncio.sleep(pause)
+                if pause > 0 and self.view.alert_version <= version:  # heartbeats and the like are coalesced;
+                    await asyncio.sleep(pause)                         # news of an alert never waits
                 moved.clear()
                 armed.clear()
                 version, data = self._state()
