@@ -95,15 +95,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         say(f"fault injection is on ({fault_door.ENV}=1): not for a robot in service")
     if simulate and not live and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
-
-        def read_console() -> None:
-            handle = runtime.guard.callback("console", console.handle)  # a bad line never ends the console
-            for line in sys.stdin:
-                if handle(line, runtime, lambda s: print(s, flush=True), door) is False:
-                    break
-            stop.set()
-
-        threading.Thread(target=read_console, name="console", daemon=True).start()
+        console.read_stdin(runtime, door, stop)
     try:
         if view is not None:
             return view.serve(runtime, door, stop, stage, args.check)

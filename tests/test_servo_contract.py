@@ -90,6 +90,8 @@ def test_angles_reach_the_joints_and_stay_within_their_limits(rig: Rig) -> None:
     assert reaches(rig, pan.name, 20.0, 20.0)
     assert reaches(rig, pan.name, 1000.0, pan.high_deg)  # far past the limit: the joint stops at it
     assert not reaches(rig, pan.name, 1000.0, 1000.0, seconds=0.3)
+    assert reaches(rig, pan.name, float("-inf"), pan.low_deg)
+    assert reaches(rig, pan.name, float("nan"), 0.0)  # not a limit: NaN once drove the head to its lowest
     health = rig.servos.health()
     assert health.connected and health.where and health.faults == () and health.protocol_faults == 0
 

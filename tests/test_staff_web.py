@@ -638,3 +638,16 @@ def test_a_page_started_late_shows_no_missing_events_for_an_open_alert_s_retaine
                                                                    "state": "escalated", "level": 1}).encode())
     robot = next(r for r in view.snapshot()["robots"] if r["robot"] == "robot-9")
     assert robot["events_missing"] == 1  # 101 never came: a real gap is still shown
+
+
+def test_ended_sessions_are_forgotten_and_one_account_cannot_pile_them_up(server: Server) -> None:
+    from robot.staffweb.app import MAX_AGE_S, SESSIONS_PER_ACCOUNT
+
+    sessions = server.site.sessions
+    old_cookie, _ = session(server)
+    old = sessions[old_cookie.split("=", 1)[1]]
+    old.created -= MAX_AGE_S + 1  # a browser closed long ago: it never comes back to end its own session
+    for _ in range(SESSIONS_PER_ACCOUNT + 2):
+        session(server)
+    assert old not in sessions.values()
+    assert sum(1 for s in sessions.values() if s.account == NAME) <= SESSIONS_PER_ACCOUNT

@@ -44,6 +44,7 @@ COOKIE = "carebot_staff"
 IDLE_S = 3600.0          # an hour without a request or an open page ends a session
 MAX_AGE_S = 13 * 3600.0  # a shift and a handover at most
 MAX_STREAMS = 32
+SESSIONS_PER_ACCOUNT = 16  # a nurse's phone, the station, a tablet...; a new login beyond ends the oldest
 STREAMS_PER_ACCOUNT = 8  # one account (a nurse's tabs and devices) cannot take every stream and lock out the rest
 KEEPALIVE_S = 15.0
 MIN_INTERVAL_S = 0.2  # other than an alert's news, a page gets at most five states a second
@@ -220,12 +221,24 @@ class StaffWeb:
         if not ok:
             return self._login_page(401, "Wrong name or password.")
         self.sessions.pop(request.cookies.get(COOKIE, ""), None)  # a session the browser had before ends here
+        self._forget_sessions(name)
         token = secrets.token_urlsafe(32)
         self.sessions[token] = Session(name)
         response = web.HTTPSeeOther("/")
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                             secure=self.secure_cookie or request.headers.get("X-Forwarded-Proto") == "https")
         raise response
+
+    def _forget_sessions(self, account: str) -> None:
+        """Drop ended sessions (a closed browser never comes back to end its own) and the account's oldest beyond
+        SESSIONS_PER_ACCOUNT: the server runs for months and every login would otherwise stay in memory."""
+        now = time.monotonic()
+        for token, s in list(self.sessions.items()):
+            if now - s.used > IDLE_S or now - s.created > MAX_AGE_S:
+                del self.sessions[token]
+        mine = [token for token, s in self.sessions.items() if s.account == account]  # oldest first
+        for token in mine[:max(0, len(mine) - SESSIONS_PER_ACCOUNT + 1)]:
+            del self.sessions[token]
 
     @staticmethod
     def _login_page(status: int, error: str) -> web.Response:
