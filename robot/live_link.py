@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import select
 import socket
 import subprocess
@@ -134,10 +135,16 @@ class LiveLink:
             threading.Thread(target=play, name="scenario", daemon=True).start()
         handle = runtime.guard.callback("console", console.handle)  # a bad line never ends the view
 
-        def command(line: str) -> None:
-            if handle(line, runtime, lambda s: self.channel.send(line=s), door) is False:
-                stop.set()
+        commands: queue.SimpleQueue[str] = queue.SimpleQueue()
 
+        def run_commands() -> None:
+            """One at a time in the order typed, off the snapshot loop (a slow command holds no snapshot).
+            A thread per command raced: `unplug` then `replug` typed quickly could run replug first."""
+            while True:
+                if handle(commands.get(), runtime, lambda s: self.channel.send(line=s), door) is False:
+                    stop.set()
+
+        threading.Thread(target=run_commands, name="live-commands", daemon=True).start()
         buffer = b""
         next_snap = 0.0
         while not stop.is_set() and runtime.loop.running and not self.channel.closed:
@@ -157,7 +164,7 @@ class LiveLink:
                 while b"\n" in buffer:
                     raw, buffer = buffer.split(b"\n", 1)
                     line = json.loads(raw).get("command", "")
-                    threading.Thread(target=command, args=(line,), name="live-command", daemon=True).start()
+                    commands.put(line)
         if not stop.is_set() and runtime.loop.running and self._died():
             self._fall_back(runtime, door, stop)
             while runtime.loop.running and not stop.wait(0.5):
