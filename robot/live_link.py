@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 # Leave the alternate screen, show the cursor and stop mouse reports: what a killed view could not undo
 LEAVE_SCREEN = b"\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\r\n"
+SEND_TIMEOUT_S = 0.2  # the longest a send waits on a view that does not read
 POLL_S = 0.25  # snapshots at 4 Hz: plenty for eyes, nothing for the loop
 
 
@@ -64,12 +65,21 @@ def snapshot(runtime: Runtime) -> dict[str, Any]:
 
 
 class Channel:
-    """One JSON message a line over a socket; any thread may send."""
+    """One JSON message a line over a socket; any thread may send, and no send blocks for long.
+
+    A view that stops reading (stopped, or drawing to a stalled SSH link) fills the socket. Blocking
+    then held the snapshot loop and, through the output pipe, every print of the robot's, its loop's
+    among them. So a send gives up after SEND_TIMEOUT_S and, until the socket drains, later ones are
+    dropped at once (counted). A line cut short by the timeout is not JSON: the view skips it.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        sock.settimeout(SEND_TIMEOUT_S)
         self._lock = threading.Lock()
         self.closed = False
+        self.stalled = False
+        self.dropped = 0
         self.spill: int | None = None  # once the view has died: where its lines go instead (the terminal)
 
     def send(self, **message: Any) -> None:
@@ -80,7 +90,14 @@ class Channel:
                 os.write(self.spill, (str(message["line"]) + "\n").encode(errors="replace"))
                 return
             try:
+                if self.stalled and not select.select([], [self.sock], [], 0)[1]:
+                    self.dropped += 1
+                    return
                 self.sock.sendall(data)
+                self.stalled = False
+            except TimeoutError:
+                self.stalled = True
+                self.dropped += 1
             except OSError:
                 self.closed = True
 
