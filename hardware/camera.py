@@ -58,6 +58,25 @@ class Camera(ABC):
         """Release the device entirely."""
 
 
+def fit(frame: np.ndarray, width: int, height: int, where: str) -> np.ndarray:
+    """A driver's frame as the 8-bit BGR of width x height the detectors take; CameraUnavailable if it cannot be.
+
+    A driver can hand back grey, BGRA or a raw two-channel YUYV frame, or another height
+    than asked (only the width used to be checked): unchecked, such a frame crashed the
+    detector and with it the vision worker, instead of being a camera fault.
+    """
+    if frame.dtype == np.uint8 and frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    elif frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 4:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    elif frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3 or 0 in frame.shape:
+        raise CameraUnavailable(f"{where} gives frames of {frame.dtype} shaped {frame.shape}, "
+                                "not 8-bit grey, BGR or BGRA")
+    if frame.shape[:2] != (height, width):
+        frame = cv2.resize(frame, (width, height))
+    return frame
+
+
 class V4L2Camera(Camera):
     """A USB or CSI camera through OpenCV's V4L2 backend."""
 
@@ -82,9 +101,7 @@ class V4L2Camera(Camera):
         ok, frame = self._cap.read()
         if not ok or frame is None:
             raise CameraUnavailable(f"camera {self.device} stopped giving frames")
-        if frame.shape[1] != self.width:
-            frame = cv2.resize(frame, (self.width, self.height))
-        return frame
+        return fit(frame, self.width, self.height, self.where)
 
     def close(self) -> None:
         if self._cap is not None:

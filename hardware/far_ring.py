@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import mmap
 import os
+import secrets
+import stat
 import struct
 from pathlib import Path
 
 import numpy as np
+
+from hardware.errors import HardwareError
 
 RATE = 16000
 BLOCK = 160  # 10 ms at 16 kHz
@@ -34,19 +38,40 @@ _SLOT = 8 + BLOCK * 2
 SIZE = _HEAD.size + SLOTS * _SLOT
 
 
+class FarRingError(HardwareError):
+    """The file at the ring's path is not a ring this user made (planted, a link, shared, the wrong size)."""
+
+
 def ring_path(control_pid: int) -> Path:
-    """Where the control process `control_pid`'s workers meet (it removes the file when it stops)."""
-    return Path("/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp") / f"carebot-far-{control_pid}"
+    """A fresh place for the control process `control_pid`'s workers to meet (it removes the file when it
+    stops). /dev/shm is writable by every user: a name another user could guess lets them plant a file,
+    a directory or a link there first; the random part takes that away."""
+    where = Path("/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp")
+    return where / f"carebot-far-{control_pid}-{secrets.token_hex(8)}"
 
 
 class FarRing:
-    """One side of the ring: speech out writes, speech in reads (either may open it first)."""
+    """One side of the ring: speech out writes, speech in reads (either may open it first).
+
+    Raises FarRingError if what is at `path` is not a regular file of this user's that no one else
+    may read or write, or is a ring of another size: the robot's voice is not handed to, nor taken
+    from, a file someone else controls, and a mapped file is never truncated under the other side.
+    """
 
     def __init__(self, path: Path) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(fd).st_size != SIZE:
-                os.ftruncate(fd, SIZE)  # zeros: an empty ring
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+        except OSError as exc:  # a link (ELOOP), a directory, a file of someone else's
+            raise FarRingError(f"cannot open the far-end ring {path}: {exc}") from exc
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+                raise FarRingError(f"the far-end ring {path} is not a private file of this user's "
+                                   f"(mode {stat.filemode(st.st_mode)}, owner uid {st.st_uid}): refused")
+            if st.st_size == 0:
+                os.ftruncate(fd, SIZE)  # zeros: an empty ring (the other side may do the same: same size)
+            elif st.st_size != SIZE:
+                raise FarRingError(f"the far-end ring {path} is {st.st_size} bytes, not {SIZE}: refused")
             self._map = mmap.mmap(fd, SIZE)
         finally:
             os.close(fd)

@@ -10,6 +10,7 @@ board does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,7 +57,9 @@ class Channel:
         return Joint(self.name, self.role, min(a, b), max(a, b))
 
     def to_us(self, deg: float) -> float:
-        """Pulse width for an angle, never outside min_us..max_us."""
+        """Pulse width for an angle, never outside min_us..max_us (NaN: neutral)."""
+        if math.isnan(deg):
+            return self.neutral_us
         us = self.neutral_us + self.direction * deg * self.us_per_deg
         return min(self.max_us, max(self.min_us, us))
 

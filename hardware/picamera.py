@@ -73,7 +73,10 @@ class PiCamera2Camera(Camera):
             array = self._cam.capture_array("main")
         except (RuntimeError, OSError) as exc:
             raise CameraUnavailable(f"{self.where} stopped giving frames: {exc}") from None
-        return to_bgr(array, self.fmt, self.width, self.height)
+        try:
+            return to_bgr(array, self.fmt, self.width, self.height)
+        except ValueError as exc:  # a frame that does not fit is a camera fault, not a crash of the vision worker
+            raise CameraUnavailable(f"{self.where}: {exc}") from None
 
     def close(self) -> None:
         cam, self._cam = self._cam, None

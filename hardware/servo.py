@@ -12,6 +12,7 @@ factory and its config section; nothing else changes.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +37,13 @@ class Joint:
         return self.role == "led"
 
     def clamp(self, deg: float) -> float:
-        """Degrees clamped into the joint's limits."""
+        """Degrees clamped into the joint's limits; NaN is neutral.
+
+        Python's min and max pass NaN through or drop it depending on the order of their
+        arguments: unchecked, a NaN angle drove the joint to its lower limit at full speed.
+        """
+        if math.isnan(deg):
+            return 0.0
         return min(self.high_deg, max(self.low_deg, deg))
 
 

@@ -95,15 +95,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         say(f"fault injection is on ({fault_door.ENV}=1): not for a robot in service")
     if simulate and not live and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
-
-        def read_console() -> None:
-            handle = runtime.guard.callback("console", console.handle)  # a bad line never ends the console
-            for line in sys.stdin:
-                if handle(line, runtime, lambda s: print(s, flush=True), door) is False:
-                    break
-            stop.set()
-
-        threading.Thread(target=read_console, name="console", daemon=True).start()
+        console.read_stdin(runtime, door, stop)
     try:
         if view is not None:
             return view.serve(runtime, door, stop, stage, args.check)
@@ -168,9 +160,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run a benchmark and print its figures."""
-    from robot import bench
+    from robot.bench.suite import BENCHMARKS
 
-    runner: Callable[[argparse.Namespace], dict[str, Any]] = bench.BENCHMARKS[args.name]
+    runner: Callable[[argparse.Namespace], dict[str, Any]] = BENCHMARKS[args.name]
     result = runner(args)
     if args.json:
         print(json.dumps(result, indent=1))
@@ -183,6 +175,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_dialogs_check(args: argparse.Namespace) -> int:
     """Check dialog packs: every problem with file, line and key; exit 1 if any."""
     from robot.config import DEFAULT_DIALOGS
+    from robot.dialog_help_check import help_problems
     from robot.dialogs import INTENTS, check_pack, find_packs
     from robot.screen_texts import check_texts
 
@@ -194,6 +187,8 @@ def cmd_dialogs_check(args: argparse.Namespace) -> int:
     bad = 0
     for file in packs:
         pack, problems = check_pack(file)
+        if pack is not None and (broken := help_problems(file, pack)):  # well formed, yet deaf to a call
+            pack, problems = None, broken
         screen = file.parent / "screen.yaml"
         if screen.exists():  # needed only with [screen] enabled, which refuses to start without it
             problems += check_texts(screen)[1]
@@ -230,7 +225,8 @@ def _fleet_uplink_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import bench, models_cli, nursecall_cli, selftest, servo_cli, staff
+    from robot import models_cli, nursecall_cli, selftest, servo_cli, staff
+    from robot.bench.suite import BENCHMARKS
     from robot.config import VOICES
     from robot.staffweb.cli import add_web_parser
 
@@ -290,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure speed against a same-run baseline",
                        description="Benchmarks; each runs its own baseline in the same run and reports the ratio.")
-    p.add_argument("name", choices=sorted(bench.BENCHMARKS))
+    p.add_argument("name", choices=sorted(BENCHMARKS))
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--seconds", type=float, default=10.0, help="how long each measured phase runs")
     p.add_argument("--rate", type=int, default=100, help="loop rate in Hz (bench loop)")

@@ -97,7 +97,12 @@ class Clock:
             raise ClockError(f"the clock never goes back (asked to move {skip_s:+.0f} s)")
         with self._lock:
             real = time.monotonic()
-            self._anchor = _Anchor(real, self.at(real) + skip_s, self.time() + skip_s, _check_speed(speed))
+            wall = self.time() + skip_s
+            try:
+                dt.datetime.fromtimestamp(wall)
+            except (ValueError, OverflowError, OSError):
+                raise ClockError(f"the clock cannot go {skip_s:.0f} s further (past the year 9999)") from None
+            self._anchor = _Anchor(real, self.at(real) + skip_s, wall, _check_speed(speed))
 
     def advance(self, seconds: float) -> None:
         """Jump forward by `seconds`: every timeout and deadline that falls inside is due at the next tick."""

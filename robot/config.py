@@ -306,10 +306,15 @@ class ScheduleSection(Section):
         (), description="Said when asked what's on; staff-written, never about a person.")
 
 
+# The simulated clock's range: far enough either way for any test, near enough for every date and time
+# of it to be representable (a year-1 start, or one in 9999 advanced a day, stopped the simulator dead).
+CLOCK_EARLIEST, CLOCK_LATEST = dt.datetime(1971, 1, 1), dt.datetime(2999, 12, 31)
+
+
 class SimSection(Section):
     """The simulator's clock (robot.clock); `carebot run` on a real robot keeps the machine's own."""
 
-    start: dt.datetime | None = Field(None, description=(
+    start: dt.datetime | None = Field(None, ge=CLOCK_EARLIEST, le=CLOCK_LATEST, description=(
         "Local date and time the simulated clock starts at, e.g. 2026-11-27T07:55; unset: now."))
     speed: float = Field(1.0, gt=0, le=3600, description="Seconds of robot time per real second (60: a minute a "
                                                           "second); the loop still ticks at its real rate.")

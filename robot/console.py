@@ -7,6 +7,8 @@ only marks that the resident spoke (as typed, skipping recognition).
 from __future__ import annotations
 
 import shlex
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +49,18 @@ HELP = """commands:
 
 SIMPLE = {"engage", "disengage", "help", "confirm", "decline", "goodbye"}
 STAFF = {"ack", "resolve", "pause", "resume"}
+
+
+def read_stdin(runtime: Runtime, door: FaultDoor | None, stop: threading.Event) -> None:
+    """Run the line console on stdin on a thread of its own; `quit` or the end of input sets `stop`."""
+    def read() -> None:
+        handle_line = runtime.guard.callback("console", handle)  # a bad line never ends the console
+        for line in sys.stdin:
+            if handle_line(line, runtime, lambda s: print(s, flush=True), door) is False:
+                break
+        stop.set()
+
+    threading.Thread(target=read, name="console", daemon=True).start()
 
 
 def handle(line: str, runtime: object, write: Callable[[str], None], door: FaultDoor | None = None) -> bool:

@@ -352,3 +352,10 @@ def find_packs(path: Path) -> list[Path]:
     if (path / "pack.yaml").is_file():
         return [path / "pack.yaml"]
     return sorted(p for p in path.glob("*/pack.yaml"))
+
+
+def line_of(file: Path, path: str) -> int | None:
+    """The line of a key path ("intents.name.examples.0") in a pack file, for a problem found after loading."""
+    checker = _Checker(str(file))
+    checker.root = yaml.compose(file.read_text(encoding="utf-8"), Loader=_Loader)
+    return checker.line(path)

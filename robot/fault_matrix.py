@@ -1,7 +1,7 @@
 """The stage for the fault matrix: a real broker, a real staff station and the robot as a real process.
 
 - The broker is mosquitto with the site set-up of scripts/broker-setup.sh (TLS, accounts, ACLs),
-  on a free loopback port (robot.bench_mqtt's), stopped and started at will.
+  on a free loopback port (robot.local_broker), stopped and started at will.
 - The staff station is a paho v5 client on a staff account: it records every alert it is sent
   and resolves alerts with real `cmd/resolve` commands, as a nurse station would.
 - The robot is `carebot sim` in its own process, with a generated config, the servo board on a
@@ -29,14 +29,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from robot.bench_mqtt import ROBOT, SITE, STAFF, _Broker
 from robot.errors import CareBotError
+from robot.local_broker import ROBOT, SITE, STAFF
+from robot.local_broker import LocalBroker as Broker
 
 ROOT = Path(__file__).resolve().parent.parent
 HELP_WORDS = {"ko": "넘어졌어요 도와 주세요", "en": "I fell, help me", "de": "Ich bin gestürzt, Hilfe"}
 IN_SERVICE = {"idle", "engaged", "listening", "responding", "reminding", "paused", "privacy", "sleeping"}
 
-Broker = _Broker
 
 
 @dataclass

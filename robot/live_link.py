@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import select
 import socket
 import subprocess
 import sys
+import termios
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
     from robot.runtime import Runtime
     from robot.scenario_run import Stage
 
+# Leave the alternate screen, show the cursor and stop mouse reports: what a killed view could not undo
+LEAVE_SCREEN = b"\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\r\n"
+SEND_TIMEOUT_S = 0.2  # the longest a send waits on a view that does not read
 POLL_S = 0.25  # snapshots at 4 Hz: plenty for eyes, nothing for the loop
 
 
@@ -60,19 +65,39 @@ def snapshot(runtime: Runtime) -> dict[str, Any]:
 
 
 class Channel:
-    """One JSON message a line over a socket; any thread may send."""
+    """One JSON message a line over a socket; any thread may send, and no send blocks for long.
+
+    A view that stops reading (stopped, or drawing to a stalled SSH link) fills the socket. Blocking
+    then held the snapshot loop and, through the output pipe, every print of the robot's, its loop's
+    among them. So a send gives up after SEND_TIMEOUT_S and, until the socket drains, later ones are
+    dropped at once (counted). A line cut short by the timeout is not JSON: the view skips it.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        sock.settimeout(SEND_TIMEOUT_S)
         self._lock = threading.Lock()
         self.closed = False
+        self.stalled = False
+        self.dropped = 0
+        self.spill: int | None = None  # once the view has died: where its lines go instead (the terminal)
 
     def send(self, **message: Any) -> None:
-        """Send one message; a closed peer only marks the channel closed."""
+        """Send one message; a closed peer only marks the channel closed (lines then go to `spill`)."""
         data = (json.dumps(message, default=str) + "\n").encode()
         with self._lock:
+            if self.closed and self.spill is not None and "line" in message:
+                os.write(self.spill, (str(message["line"]) + "\n").encode(errors="replace"))
+                return
             try:
+                if self.stalled and not select.select([], [self.sock], [], 0)[1]:
+                    self.dropped += 1
+                    return
                 self.sock.sendall(data)
+                self.stalled = False
+            except TimeoutError:
+                self.stalled = True
+                self.dropped += 1
             except OSError:
                 self.closed = True
 
@@ -98,6 +123,7 @@ class LiveLink:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         self.tty = os.dup(1)
+        self.modes = termios.tcgetattr(0) if os.isatty(0) else None  # the line console's, for after a crash
         # The view gets the terminal (stdin, and the saved stdout as its stdout and stderr).
         self.view = subprocess.Popen([sys.executable, "-m", "robot.live_view", str(theirs.fileno())],
                                      stdout=self.tty, stderr=self.tty, pass_fds=(theirs.fileno(),))
@@ -126,10 +152,16 @@ class LiveLink:
             threading.Thread(target=play, name="scenario", daemon=True).start()
         handle = runtime.guard.callback("console", console.handle)  # a bad line never ends the view
 
-        def command(line: str) -> None:
-            if handle(line, runtime, lambda s: self.channel.send(line=s), door) is False:
-                stop.set()
+        commands: queue.SimpleQueue[str] = queue.SimpleQueue()
 
+        def run_commands() -> None:
+            """One at a time in the order typed, off the snapshot loop (a slow command holds no snapshot).
+            A thread per command raced: `unplug` then `replug` typed quickly could run replug first."""
+            while True:
+                if handle(commands.get(), runtime, lambda s: self.channel.send(line=s), door) is False:
+                    stop.set()
+
+        threading.Thread(target=run_commands, name="live-commands", daemon=True).start()
         buffer = b""
         next_snap = 0.0
         while not stop.is_set() and runtime.loop.running and not self.channel.closed:
@@ -144,14 +176,43 @@ class LiveLink:
                 except OSError:  # reset: the view closed with our snapshots unread
                     data = b""
                 if not data:
-                    break  # the view has gone: the technician quit
+                    break  # the view has gone: the technician quit, or it died
                 buffer += data
                 while b"\n" in buffer:
                     raw, buffer = buffer.split(b"\n", 1)
                     line = json.loads(raw).get("command", "")
-                    threading.Thread(target=command, args=(line,), name="live-command", daemon=True).start()
+                    commands.put(line)
+        if not stop.is_set() and runtime.loop.running and self._died():
+            self._fall_back(runtime, door, stop)
+            while runtime.loop.running and not stop.wait(0.5):
+                pass
         stop.set()
         return 0 if all(result) else 1
+
+    def _died(self) -> bool:
+        """Whether the view ended other than by the technician's quit (which exits 0): killed or crashed."""
+        try:
+            return self.view.wait(2) != 0
+        except subprocess.TimeoutExpired:
+            return False  # it closed the socket and lingers: it is leaving
+
+    def _fall_back(self, runtime: Runtime, door: FaultDoor | None, stop: threading.Event) -> None:
+        """The view died: the terminal back to lines and the line console on it; the robot carries on.
+
+        Stopping here would have stopped the robot, help requests and all, because a view was killed.
+        """
+        from robot import console
+
+        self.channel.closed = True
+        self.channel.spill = self.tty
+        os.write(self.tty, LEAVE_SCREEN)
+        if self.modes is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, self.modes)
+        os.dup2(self.tty, 1)
+        os.dup2(self.tty, 2)
+        print(f"the live view has gone (exit status {self.view.returncode}); the robot carries on with the line "
+              "console: type 'commands' for what you can do, 'quit' to stop.", flush=True)
+        console.read_stdin(runtime, door, stop)
 
     def close(self) -> None:
         """Close the view and give the terminal back for the lines printed while stopping."""

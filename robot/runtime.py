@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import gc
 import logging
-import os
 import sys
 import time
 import uuid
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hardware.errors import DeviceUnavailable
-from hardware.far_ring import ring_path
 from hardware.maestro_pty import PtyMaestro
 from hardware.pi_health import BoardHealth
 from hardware.reconnect import Reconnector
@@ -30,7 +28,7 @@ from robot.activity import ActivityCounter
 from robot.alerts import Alert, AlertManager, EscalationPolicy
 from robot.behaviour import Behaviour, BehaviourTimings
 from robot.clock import Clock
-from robot.config import VOICES, Config
+from robot.config import Config
 from robot.conversation import Conversation
 from robot.core.actions import Executor
 from robot.core.barge_in import BargeIn
@@ -45,12 +43,13 @@ from robot.core.paging import RobotPaging
 from robot.core.perception import Perception
 from robot.core.privacy import SensorControl
 from robot.core.schedule import Schedule
-from robot.core.screen import ScreenChannel, screen_worker
+from robot.core.screen import ScreenChannel
 from robot.core.servo import ServoOutput
 from robot.core.speech import SpeechChannel
 from robot.core.staff import StaffChannel
 from robot.core.tick import Parts, Tick
 from robot.core.watchdog import Watchdog
+from robot.core.worker_specs import default_workers
 from robot.core.workers import WorkerChannel
 from robot.devices import make_servos
 from robot.dialog_engine import DialogEngine
@@ -279,7 +278,9 @@ class Runtime:
         self.servos.close()
         if self.sim is not None:
             self.sim.stop()
-        ring_path(os.getpid()).unlink(missing_ok=True)  # the robot's last words, held for the echo canceller
+        for spec in self.worker_specs:  # the robot's last words, held for the echo canceller
+            if spec.options.get("far_ring"):
+                Path(spec.options["far_ring"]).unlink(missing_ok=True)
         self.housekeeper.record("stop", {"boot_id": self.boot_id})
         parts["housekeeping"].stop()
 
@@ -376,25 +377,3 @@ class Runtime:
                 "positions_us": {c.name: round(positions[c.channel], 1) for c in self.config.servo.channels},
             }
         return status
-
-
-def default_workers(config: Config) -> list[WorkerSpec]:
-    """The worker processes the config asks for."""
-    specs = []
-    s = config.speech
-    ring = str(ring_path(os.getpid())) if s.barge_in else None  # speech out's played audio, to speech in
-    if s.enabled:
-        specs.append(WorkerSpec("speech_in", "robot.workers.speech_in:SpeechInWorker", {
-            "model": str(s.model), "source": s.source, "device": s.device, "endpoint_s": s.endpoint_s,
-            "vad_aggressiveness": s.vad_aggressiveness, "min_rms": s.min_rms, "alternatives": s.alternatives,
-            "barge_in": s.barge_in, "aec": s.echo_cancel, "far_ring": ring,
-            "room": {"delay_ms": s.room_delay_ms, "attenuation_db": s.room_attenuation_db,
-                     "noise_db": s.room_noise_db}}))
-        specs.append(WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker", {
-            "voice": s.voice or VOICES[config.robot.language], "pitch": s.pitch,
-            "out_dir": str(s.out_dir) if s.out_dir else None, "playback_device": s.playback_device, "far_ring": ring}))
-    if config.vision.enabled:
-        specs.append(WorkerSpec("vision", "robot.workers.vision:VisionWorker", config.vision.worker_options()))
-    if config.screen.enabled:
-        specs.append(screen_worker(config))
-    return specs

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from robot.config import CLOCK_EARLIEST, CLOCK_LATEST
 from robot.errors import CareBotError
 
 WORKERS = Literal["speech_in", "speech_out", "vision"]
@@ -131,7 +133,8 @@ class Scenario(_Strict):
 
     name: str = Field(max_length=80)
     description: str = ""
-    start: dt.datetime = Field(description="The robot clock's local date and time at the start.")
+    start: dt.datetime = Field(ge=CLOCK_EARLIEST, le=CLOCK_LATEST,
+                               description="The robot clock's local date and time at the start.")
     speed: float = Field(60.0, gt=0, le=3600, description="Robot seconds per real second while it plays.")
     then_speed: float = Field(1.0, gt=0, le=3600, description="The clock's speed once played (robot left running).")
     broker: bool = Field(False, description="A real mosquitto and a staff station take part.")
@@ -168,6 +171,8 @@ def load(path: Path) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"]) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -195,9 +200,17 @@ def _problem(path: Path, root: yaml.Node | None, data: dict[str, Any], error: An
         field = ".".join(str(p) for p in loc[2:]) or "(the step)"
     line = _line(root, loc)
     message = re.sub(r"^Value error, ", "", str(error["msg"]))
-    value = f" (got {error['input']!r})" if error["type"] not in ("missing", "value_error") else ""
+    value = f" (got {_short(error['input'])})" if error["type"] not in ("missing", "value_error") else ""
     field = f"{field}: " if field else ""
     return f"{path}{f':{line}' if line else ''}: {where + ': ' if where else ''}{field}{message}{value}"
+
+
+def _short(value: Any) -> str:
+    """A value, written out briefly: a YAML alias bomb expands to millions of items in full."""
+    brief = reprlib.Repr()
+    brief.maxlevel, brief.maxlist, brief.maxdict, brief.maxstring, brief.maxother = 2, 4, 4, 60, 60
+    text = brief.repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _line(node: yaml.Node | None, loc: list[Any]) -> int | None:

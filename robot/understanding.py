@@ -229,11 +229,17 @@ class HelpReader:
         self.call_words = frozenset(w for c in self.calls for w in c.parts)
         self.fillers = frozenset(lexicon.fillers) | self.call_words
 
-    def _negated(self, reading: Reading, span: tuple[int, int], reach: int, parts: tuple[str, ...] | None = None
-                 ) -> bool:
-        """A negation just before or after the span, or (given the phrase's own words) inside it."""
+    def _negated(self, reading: Reading, span: tuple[int, int], reach: int, parts: tuple[str, ...] | None = None,
+                 own: tuple[str, ...] = ()) -> bool:
+        """A negation just before or after the span, or (given the phrase's own words) inside it.
+
+        A phrase that says no itself (`own`: "감각이 없", "can not breathe") is turned round only by a
+        negation before it: the 없 ending its own last word is the distress, not a denial of it.
+        """
         if parts is not None and any(w in self.before and w not in parts for w in reading.words[span[0]:span[1]]):
             return True
+        if own and any(n in p for p in own for n in (*self.before, *self.after)):
+            return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0)
         return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0) or (
             bool(self.after) and self.reader.any_near(self.after, reading, span[0], span[1], 0, reach))
 
@@ -285,9 +291,10 @@ class HelpReader:
 
     def _judge(self, reading: Reading, complaints_ask: bool) -> HelpVerdict | None:
         negated = False
-        for span in self.spans_of(self.distress, reading):
-            if not self._negated(reading, span, DISTRESS_NEGATION_SPAN):
-                return HelpVerdict("help", "distress")
+        for ph in self.distress:
+            for span in self.reader.spans(ph, reading):
+                if not self._negated(reading, span, DISTRESS_NEGATION_SPAN, own=ph.parts):
+                    return HelpVerdict("help", "distress")
         words = reading.words
         alone = False  # a cry for help inside a ramble ("and then I said, well, help, and..."): ask
         for span in self.spans_of(self.alarms, reading):

@@ -23,6 +23,8 @@
 #   ROOT/opt/carebot/install-skipped.txt. Implied by a --root other than /.
 # --skip-venv records the virtualenv step instead of running it (it needs PyPI and minutes).
 set -euo pipefail
+# shellcheck source=scripts/paths.sh
+. "$(dirname "$0")/paths.sh"
 
 die() { echo "install: $*" >&2; exit 2; }
 root="${DESTDIR:-/}"
@@ -43,16 +45,8 @@ root="$(mkdir -p "$root" && cd "$root" && pwd -P)"
 r="${root%/}"  # prefix for every path: "" on a real install
 [ "$root" = / ] && [ "$(id -u)" -ne 0 ] && die "run it as root (sudo), or give --root DIR"
 
-# The paths this script changes, checked before it changes any: under a root other than /, a link in the
-# root (an image's /var -> /data/var) leads out of it, to the host's own files, and is refused.
-paths=("$r/opt/carebot" "$r/usr/local/bin" "$r/etc/carebot" "$r/var/lib/carebot" "$r/var/lib/carebot-sim"
-       "$r/etc/systemd/system" "$r/etc/systemd/user" "$r/etc/udev/rules.d" "$r/etc/systemd/journald.conf.d")
-if [ "$root" != / ]; then
-    for p in "${paths[@]}"; do
-        real="$(realpath -m -- "$p")"
-        case "$real" in "$root"/*) ;; *) die "refusing: ${p#"$r"/} leads outside $root (to $real): a link in the root" ;; esac
-    done
-fi
+# The paths this script changes, checked before it changes any (scripts/paths.sh).
+check_paths
 
 opt="$r/opt/carebot"
 mkdir -p "$opt"

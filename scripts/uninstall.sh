@@ -8,6 +8,8 @@
 # --root DIR (or DESTDIR=DIR) and --skip-system work as in scripts/install.sh: what would change
 # the running system (systemctl, udevadm, userdel) is printed instead of run.
 set -euo pipefail
+# shellcheck source=scripts/paths.sh
+. "$(dirname "$0")/paths.sh"
 
 die() { echo "uninstall: $*" >&2; exit 2; }
 root="${DESTDIR:-/}"
@@ -27,16 +29,8 @@ root="$(cd "$root" && pwd -P)"
 r="${root%/}"
 [ "$root" = / ] && [ "$(id -u)" -ne 0 ] && die "run it as root (sudo), or give --root DIR"
 
-# The paths this script changes, checked before it changes any: under a root other than /, a link in the
-# root (an image's /var -> /data/var) leads out of it, to the host's own files, and is refused.
-paths=("$r/opt/carebot" "$r/usr/local/bin" "$r/etc/carebot" "$r/var/lib/carebot" "$r/var/lib/carebot-sim"
-       "$r/etc/systemd/system" "$r/etc/systemd/user" "$r/etc/udev/rules.d" "$r/etc/systemd/journald.conf.d")
-if [ "$root" != / ]; then
-    for p in "${paths[@]}"; do
-        real="$(realpath -m -- "$p")"
-        case "$real" in "$root"/*) ;; *) die "refusing: ${p#"$r"/} leads outside $root (to $real): a link in the root" ;; esac
-    done
-fi
+# The paths this script changes, checked before it changes any (scripts/paths.sh).
+check_paths
 
 system() {
     if [ -n "$skip_system" ]; then

@@ -28,9 +28,20 @@ def _type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def imported(path: Path) -> set[str]:
-    """Every module `path` imports when it runs, lazily inside functions too (type-only imports aside)."""
+DYNAMIC = {"import_module", "__import__"}  # importlib.import_module("robot.x") imports as surely as `import`
+
+
+def _package(path: Path) -> list[str]:
+    """The dotted package a module file is in, which its relative imports start from."""
+    parts = list(path.resolve().relative_to(ROOT).with_suffix("").parts)
+    return parts[:-1]  # a package's __init__ is in the package, as any of its modules
+
+
+def imported(path: Path, package: list[str] | None = None) -> set[str]:
+    """Every module `path` imports when it runs, lazily inside functions too (type-only imports aside),
+    relative imports resolved against `package` (the file's own by default) and importlib's by name."""
     names: set[str] = set()
+    here = _package(path) if package is None else package
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _type_checking(node):
@@ -39,9 +50,14 @@ def imported(path: Path) -> set[str]:
             return
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-            names.update(f"{node.module}.{a.name}" for a in node.names)  # `from robot import bench`
+        elif isinstance(node, ast.ImportFrom):
+            base = here[:len(here) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names.add(module)
+            names.update(f"{module}.{a.name}" for a in node.names)  # `from robot import bench`
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and (
+                getattr(node.func, "attr", getattr(node.func, "id", None)) in DYNAMIC):
+            names.add(str(node.args[0].value).split(":")[0])
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -99,6 +115,19 @@ def test_no_import_cycles() -> None:
     assert cycles(graph()) == []
 
 
+def test_the_import_reader_sees_the_ways_round_a_plain_import(tmp_path: Path) -> None:
+    """A lazy import, a relative one and importlib by name all count: none is a way past the layering."""
+    source = tmp_path / "m.py"
+    source.write_text("import importlib\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                      "    from robot.config import Config\n"
+                      "def f():\n    from robot import runtime\n    from ..robot import motion\n"
+                      "    from .servo import Joint\n    importlib.import_module('robot.alerts')\n"
+                      "    __import__('robot.outbox')\n")
+    found = imported(source, ["hardware"])
+    assert {"robot.runtime", "robot.motion", "hardware.servo", "robot.alerts", "robot.outbox"} <= found
+    assert "robot.config" not in found  # for the type checker only
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
@@ -117,4 +146,12 @@ def test_runtime_never_imports_the_benchmarks() -> None:
         if name not in reached:
             reached.add(name)
             todo.extend(edges.get(name, ()))
-    assert not {m for m in reached if m.split(".")[-1].startswith("bench") or m.startswith("bench")}
+    assert not {m for m in reached if m == "robot.bench" or m.startswith("robot.bench.")}
+
+
+def test_the_benchmarks_are_their_own_package_only_the_cli_reaches() -> None:
+    beside = sorted(p.name for p in (ROOT / "robot").glob("bench*.py"))
+    assert not beside, f"benchmarks live in robot/bench/ (carebot bench lists them in robot/bench/suite.py): {beside}"
+    users = {name for name, deps in graph().items() if not name.startswith("robot.bench")
+             and any(d == "robot.bench" or d.startswith("robot.bench.") for d in deps)}
+    assert users == {"robot.cli"}

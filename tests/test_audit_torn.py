@@ -1,6 +1,6 @@
 """A full disk or a crash mid-write must not leave an audit log that stops the robot from starting.
 
-Found by the fault matrix (robot/bench_faults.py): the disk filled while a record was being
+Found by the fault matrix (robot/bench/faults.py): the disk filled while a record was being
 written, the log kept half a line, and after the next restart `AuditLog` raised
 JSONDecodeError in `Runtime.start`, so the robot could not boot at all (issue 11).
 """

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from .conftest import ROOT
 
@@ -46,3 +49,24 @@ def test_bench_screen_times_captions_against_a_bare_event_and_the_loop_with_the_
     assert isinstance(loop, dict) and set(loop) == {"live", "stalled", "disconnected"}
     assert all(phase["seconds"] == 1.0 and 0 < phase["ticks"] <= 101 for phase in loop.values())  # 1 s, 100 Hz
     assert result["screen_worker_running_after"] is True  # a stalled, then killed, browser never took it down
+
+
+def test_soak_and_resources_refuse_a_baseline_or_a_window_that_failed(tmp_path: Path) -> None:
+    """No silent failures: a baseline that died, or a robot whose processes changed while measured, is an
+    error saying so, not a figure (a dead bare process weighed 0 KiB; a crashed robot idled on nothing)."""
+    from robot.bench.resources import bare_vosk, same_processes
+    from robot.bench.soak import _bare_result
+
+    with pytest.raises(RuntimeError, match="could not load the Vosk model"):
+        bare_vosk(tmp_path / "no-model")
+    with pytest.raises(RuntimeError, match="exited .status 1."):
+        same_processes([10, 11], [10, 11], 1)
+    with pytest.raises(RuntimeError, match=r"ended \[11\] or began \[12\]"):
+        same_processes([10, 11], [10, 12], None)
+    same_processes([10, 11], [11, 10], None)
+    failed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], stdout=subprocess.PIPE, text=True)
+    with pytest.raises(RuntimeError, match="baseline.*exit status 3"):
+        _bare_result(failed, 1.0)
+    fine = subprocess.Popen([sys.executable, "-c", "print('{\"missed_ticks\": 2}')"], stdout=subprocess.PIPE,
+                            text=True)
+    assert _bare_result(fine, 1.0) == 2

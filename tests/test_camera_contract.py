@@ -168,6 +168,44 @@ def test_picamera2_frames_of_the_wrong_shape_are_refused_by_name() -> None:
         to_bgr(np.zeros((H, W, 3), np.uint8), "MJPEG", W, H)
 
 
+class _Driver:
+    """Stands in for cv2.VideoCapture and Picamera2 (no camera here): hands back one given frame."""
+
+    def __init__(self, frame: np.ndarray) -> None:
+        self.frame = frame
+
+    def read(self) -> tuple[bool, np.ndarray]:
+        return True, self.frame
+
+    def capture_array(self, stream: str) -> np.ndarray:
+        return self.frame
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("shape", [(H, W), (H, W, 4), (200, W, 3), (480, 640, 3)])
+def test_v4l2_frames_of_another_depth_or_size_become_bgr_at_the_configured_size(shape: tuple[int, ...]) -> None:
+    camera = V4L2Camera("/dev/video9", W, H)
+    camera._cap = _Driver(np.full(shape, 90, np.uint8))  # type: ignore[assignment]
+    frame = camera.read()
+    assert frame.shape == (H, W, 3) and frame.dtype == np.uint8
+    HaarDetector().detect(frame)  # the detector takes it
+
+
+@pytest.mark.parametrize("frame", [np.zeros((H, W, 2), np.uint8), np.zeros((H, W, 3), np.uint16),
+                                   np.zeros((0, W, 3), np.uint8)])
+def test_a_frame_no_detector_can_take_is_a_camera_fault_naming_the_camera(frame: np.ndarray) -> None:
+    v4l2 = V4L2Camera("/dev/video9", W, H)
+    v4l2._cap = _Driver(frame)  # type: ignore[assignment]
+    with pytest.raises(CameraUnavailable, match="/dev/video9 gives frames of"):
+        v4l2.read()
+    pi = PiCamera2Camera(W, H, "XRGB8888")
+    pi._cam = _Driver(frame)
+    with pytest.raises(CameraUnavailable, match="Raspberry Pi camera 0: a XRGB8888 frame"):
+        pi.read()
+
+
 DETECTORS: dict[str, Callable[[], FaceDetector]] = {
     "haar": lambda: make_detector("haar", W, H),
     "yunet": lambda: make_detector("yunet", W, H, Path(os.environ.get("CAREBOT_YUNET_MODEL", "/nonexistent"))),

@@ -326,7 +326,7 @@ def test_the_words_the_resident_sheets_teach_do_what_they_say(lang: str, words: 
     """Through the robot's own dialog engine and pack, as a resident would say them."""
     import datetime as dt
 
-    from robot.bench_understanding import conversation_in
+    from robot.bench.understanding import conversation_in
     from robot.dialog_engine import DialogEngine
     from robot.dialogs import load_pack
 

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from robot.bench_understanding import conversation_in
+from robot.bench.understanding import conversation_in
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 

@@ -11,6 +11,7 @@ played it, so the reference path (the ring) is checked against an independent re
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -22,7 +23,7 @@ import pytest
 
 from hardware.audio import espeak_pcm
 from hardware.echo import FRAME, EchoCanceller, FarEnd
-from hardware.far_ring import BLOCK, FarRing, pcm16k_blocks
+from hardware.far_ring import BLOCK, FarRing, FarRingError, pcm16k_blocks, ring_path
 from hardware.room import Room, pcm, rms
 from hardware.sound_out import SimOut
 from robot.config import WorkersSection
@@ -142,5 +143,63 @@ def test_speech_out_on_the_robot_hands_each_played_block_to_the_ring(tmp_path: P
         times = np.array([t for t, _ in blocks])
         assert np.allclose(np.diff(times), 0.01, atol=1e-6)  # back to back, as the card played them
         assert rms(np.frombuffer(b"".join(b for _, b in blocks), np.int16).astype(float)) > 300
+    finally:
+        sup.stop()
+
+
+def test_the_ring_refuses_what_another_user_could_have_planted_at_its_path(tmp_path: Path) -> None:
+    # /dev/shm is writable by everyone: a link, a shared file, someone else's file or a directory at the
+    # ring's path must neither receive the robot's voice nor be truncated; a clear error says why.
+    target = tmp_path / "precious"
+    target.write_bytes(b"not audio")
+    (tmp_path / "link").symlink_to(target)
+    shared = tmp_path / "shared"
+    shared.write_bytes(b"")
+    shared.chmod(0o666)
+    odd = tmp_path / "odd"
+    odd.write_bytes(b"x" * 100)
+    odd.chmod(0o600)
+    (tmp_path / "dir").mkdir()
+    for name in ("link", "shared", "odd", "dir"):
+        with pytest.raises(FarRingError, match=name):
+            FarRing(tmp_path / name)
+    assert target.read_bytes() == b"not audio" and odd.stat().st_size == 100
+    if os.geteuid() == 0:  # only root can give a file away to show another owner
+        theirs = tmp_path / "theirs"
+        theirs.write_bytes(b"")
+        theirs.chmod(0o600)
+        os.chown(theirs, 4242, 4242)
+        with pytest.raises(FarRingError, match="owner uid 4242"):
+            FarRing(theirs)
+    FarRing(tmp_path / "ours").close()  # a fresh one is made private
+    assert (tmp_path / "ours").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_rings_path_cannot_be_guessed_from_the_control_processes_pid() -> None:
+    assert ring_path(os.getpid()) != ring_path(os.getpid())
+
+
+def test_speech_out_still_speaks_and_says_so_when_its_ring_path_is_taken(tmp_path: Path) -> None:
+    # Another user made a directory where the ring goes: before, speech out died at start, over and over,
+    # and the robot was silent. Now it speaks without the ring, and a speech fault tells staff why.
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    sup = Supervisor([WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker",
+                                 {"voice": "ko", "playback_device": "sim", "far_ring": str(ring)})],
+                     WorkersSection())
+    sup.start()
+    try:
+        messages: list = []
+
+        def got(kind: str) -> bool:
+            messages.extend(sup.drain())
+            return any(m.kind == kind for m in messages)
+
+        assert wait_for(lambda: got("ready"), 30), messages
+        sup.send("speech_out", "say", job=1, text="네.", rate=150)
+        assert wait_for(lambda: got("speaking_finished"), 30), messages
+        faults = [m.data for m in messages if m.kind == "speech_fault"]
+        assert [f["reason"] for f in faults] == ["far_ring"] and str(ring) in faults[0]["detail"]
+        assert not [m for m in messages if m.kind == "worker_fault"]
     finally:
         sup.stop()

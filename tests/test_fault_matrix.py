@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from robot import console
-from robot.bench_faults import faults, run_matrix
+from robot.bench.faults import faults, run_matrix
 from robot.fault_door import FaultDoor
 from robot.runtime import Runtime
 

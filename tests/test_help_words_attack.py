@@ -11,11 +11,13 @@ the running robot to a staff subscriber on a real mosquitto.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from robot.bench_understanding import conversation_in
+from robot.bench.understanding import conversation_in
 from robot.config import Config
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
@@ -29,13 +31,16 @@ CONTEXTS = ("open", "reminder", "wellbeing", "quiz", "privacy", "speaking", "boo
 MISSED = {
     "en": ["I'm not alright", "no, I'm not alright at all", "I'm not ok", "I don't know where I am",
            "where am I", "please come", "come quick", "I've wet myself", "I can't swallow",
-           "I don't want to die", "I'm not very good"],
+           "I don't want to die", "I'm not very good", "nobody's come", "where is everybody"],
     "de": ["ich komm nicht mehr hoch", "ich kann nicht schlucken", "ich weiß nicht wo ich bin",
            "ich will nicht sterben", "kommen Sie schnell", "bitte kommen Sie", "ich hab mich eingenässt",
            "ich seh nichts mehr", "mir ist ganz komisch", "mir geht's gar nicht gut",
-           "es ist nicht in Ordnung mit mir"],
+           "es ist nicht in Ordnung mit mir", "i krieg ka Luft", "ich kann nimmer aufstehn"],
     "ko": ["누구 없어요", "여기 누구 있어요", "빨리 와 주세요", "빨리 와줘", "119 불러줘", "토했어요",
-           "여기가 어디예요", "삼킬 수가 없어", "앞이 안 보여", "괜찮지 않아", "안 괜찮아요"],
+           "여기가 어디예요", "삼킬 수가 없어", "앞이 안 보여", "괜찮지 않아", "안 괜찮아요",
+           # "X 수 없" (cannot X), and distress whose own words say no: the 없 negated the distress itself
+           "숨을 쉴 수가 없어", "움직일 수 없어요", "몸을 움직일 수가 없어", "다리에 감각이 없어요",
+           "말을 할 수가 없어", "사람 좀 와 봐", "아이고 나 죽네"],
 }
 ENGINES = {lang: DialogEngine(load_pack(ROOT / "dialogs" / lang)) for lang in MISSED}
 
@@ -111,3 +116,26 @@ def test_a_plain_no_still_cancels(lang: str, text: str) -> None:
     conv = conversation_in(ENGINES[lang], "open")
     conv.set_context("confirming")
     assert conv.decide(text, 1.0, NOW).label == "no"
+
+
+@pytest.mark.parametrize("lang", sorted(ENGINES))
+def test_every_distress_phrase_of_a_pack_calls_for_help_on_its_own(lang: str) -> None:
+    engine = ENGINES[lang]
+    for phrase in engine.pack.lexicon.distress:
+        verdict = engine.help(phrase)
+        assert verdict is not None and verdict.sure, f"{lang}: distress {phrase!r} is read as {verdict}"
+
+
+def test_dialogs_check_refuses_a_staff_edit_that_makes_a_call_word_another_intent(tmp_path: Path) -> None:
+    # Well formed, so the form check passed it; yet "nurse!" then asked the robot's name and called no one.
+    pack = tmp_path / "en" / "pack.yaml"
+    pack.parent.mkdir()
+    text = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8")
+    edited = text.replace('examples: ["what\'s your name"', 'examples: ["nurse", "what\'s your name"', 1)
+    assert edited != text
+    pack.write_text(edited, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "robot.cli", "dialogs", "check", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    line = 1 + edited[:edited.index('examples: ["nurse"')].count("\n")
+    assert proc.returncode == 1, proc.stdout
+    assert f"{pack}:{line}: intents.name.examples.0 = 'nurse': is the call for help 'nurse'" in proc.stdout

@@ -91,3 +91,34 @@ def test_a_technician_talks_to_the_robot_and_acks_its_alert_in_the_live_view(ter
         time.sleep(0.2)
     assert exited.exists(), terminal.screen()
     assert "stopped cleanly." in terminal.screen() and "exit status 0" in terminal.screen(), terminal.screen()
+
+
+def _children(pid: int) -> list[int]:
+    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in done.stdout.split()]
+
+
+def test_a_killed_view_leaves_the_robot_running_with_the_line_console(terminal: Terminal, tmp_path: Path) -> None:
+    """The view's process killed (the OOM killer, a stray kill): the robot carries on, and a help request
+    typed at the line console that takes the terminal back still raises its alert."""
+    config = tmp_path / "carebot.toml"
+    config.write_text((ROOT / "config" / "carebot.toml").read_text().replace(
+        'scene = "demo"', 'scene = "stage"', 1).replace('"../dialogs"', f'"{ROOT}/dialogs"'))
+    env = f"-u COLUMNS -u LINES PYTHONPATH={ROOT} TERM=xterm-256color"
+    terminal.start(f"env {env} {sys.executable} -m robot.cli sim --config {config} --state-dir {tmp_path / 'state'}; "
+                   "echo exit status $?; sleep 60", ROOT)
+    terminal.wait(lambda s: "state: idle" in s, "the robot ready", 60)
+    shell = int(subprocess.run([*terminal.base, "display", "-p", "-t", "t", "#{pane_pid}"], capture_output=True,
+                               text=True, check=True).stdout)
+    (robot,) = _children(shell)
+    views = [p for p in _children(robot) if "robot.live_view" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert len(views) == 1
+    os.kill(views[0], 9)
+    terminal.wait(lambda s: "the live view has gone" in s, "the line console taking over")
+    assert "stopping" not in terminal.screen()
+    subprocess.run([*terminal.base, "send-keys", "-t", "t", "-l", "say I need a nurse"], check=True)
+    terminal.key("Enter")
+    terminal.wait(lambda s: "help_request" in s, "the help alert raised from the line console")
+    subprocess.run([*terminal.base, "send-keys", "-t", "t", "-l", "quit"], check=True)
+    terminal.key("Enter")
+    terminal.wait(lambda s: "stopped cleanly." in s and "exit status 0" in s, "the robot stopped by `quit`")

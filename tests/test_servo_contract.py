@@ -17,7 +17,7 @@ from hardware.errors import DeviceUnavailable
 from hardware.maestro_protocol import MaestroError
 from hardware.maestro_pty import PtyMaestro
 from hardware.servo import WATCHDOG, Servos
-from robot.config import Config
+from robot.config import Config, ServoChannel
 from robot.devices import maestro_channels, make_board, make_servos
 
 from .conftest import wait_for
@@ -37,8 +37,15 @@ class Rig:
         return (self.board.board.positions_us()[c.channel] - c.neutral_us) / c.us_per_deg * c.direction
 
 
+def _mirrored(config: Config, role: str) -> Config:
+    """The config with the joint of `role` mounted mirrored (direction -1), as a robot's may be."""
+    channels = [c.model_copy(update={"direction": -1}) if c.role == role else c for c in config.servo.channels]
+    return config.model_copy(update={"servo": config.servo.model_copy(update={"channels": channels})})
+
+
 @pytest.fixture(params=["maestro", "sim"])
 def rig(request: pytest.FixtureRequest, config: Config) -> Iterator[Rig]:
+    config = _mirrored(config, "tilt")
     if request.param == "maestro":
         board = PtyMaestro(make_board(config)).start()
         cfg = config.model_copy(update={"servo": config.servo.model_copy(
@@ -90,8 +97,25 @@ def test_angles_reach_the_joints_and_stay_within_their_limits(rig: Rig) -> None:
     assert reaches(rig, pan.name, 20.0, 20.0)
     assert reaches(rig, pan.name, 1000.0, pan.high_deg)  # far past the limit: the joint stops at it
     assert not reaches(rig, pan.name, 1000.0, 1000.0, seconds=0.3)
+    assert reaches(rig, pan.name, float("-inf"), pan.low_deg)
+    assert reaches(rig, pan.name, float("nan"), 0.0)  # not a limit: NaN once drove the head to its lowest
     health = rig.servos.health()
     assert health.connected and health.where and health.faults == () and health.protocol_faults == 0
+
+
+def test_a_mirrored_joint_turns_the_other_way_on_the_board(rig: Rig) -> None:
+    """Positive degrees raise the pulse of a joint mounted straight and lower that of a mirrored one
+    (worked out here from the channel's calibration, not with the backend's own conversion)."""
+    rig.servos.open()
+    for c in rig.config.servo.channels:
+        if c.role in ("pan", "tilt"):
+            expected = c.neutral_us + (10.0 if c.direction == 1 else -10.0) * (c.max_us - c.min_us) / c.range_deg
+
+            def there(c: ServoChannel = c, expected: float = expected) -> bool:
+                rig.servos.write({c.name: 10.0}, {})
+                return abs(rig.board.board.positions_us()[c.channel] - expected) < 2
+
+            assert wait_for(there, 5, 0.01), (c, rig.board.board.positions_us())
 
 
 def test_board_faults_come_back_as_names_and_a_late_heartbeat_as_watchdog(rig: Rig) -> None:

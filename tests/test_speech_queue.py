@@ -162,7 +162,7 @@ def test_the_multi_sentence_bench_runs_the_real_worker_against_its_floor(tmp_pat
     # the reply spoken in order, and the figures set against the same run's floor. One reply: the bench's
     # second is the same four sentences again on the same worker (10 s more of real-time playback).
     from hardware.tts import Speaker
-    from robot.bench_speech import REPLY, _multi_sentence
+    from robot.bench.speech import REPLY, _multi_sentence
 
     result = _multi_sentence(Speaker("ko"), tmp_path, replies=1)
     assert result["in_order"] and result["faults"] == 0 and result["sentences"] == len(REPLY)

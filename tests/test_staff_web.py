@@ -566,6 +566,52 @@ def test_redirects_and_errors_carry_the_same_headers_as_pages(server: Server) ->
     assert r.status == 303 and r.getheader("Cache-Control") == "no-store"
 
 
+def test_a_busy_broker_costs_one_state_per_burst_not_one_per_message_and_page(server: Server) -> None:
+    """Messages flooding in while pages are open: each state is made once for all pages, and a page gets at most
+    a few a second (before, every message made a fresh ~9 ms state for every page, and a busy broker took the
+    whole loop); the newest state still reaches every page."""
+    import socket
+
+    from robot.staffweb.app import MIN_INTERVAL_S
+
+    cookie, _ = session(server)
+    view, pages = server.view, 8
+    made = [0]
+    snapshot = view.snapshot
+
+    def counted(now: float | None = None) -> dict[str, Any]:
+        made[0] += 1
+        return snapshot(now)
+
+    others = []
+    reader = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    reader.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
+    live = reader.getresponse()
+    try:
+        for _ in range(pages - 1):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {cookie}\r\n\r\n".encode())
+            others.append(s)
+        live.read1(65536)
+        view.snapshot = counted  # type: ignore[method-assign]
+        started = time.monotonic()
+        for _ in range(200):  # a message every 5 ms for a second
+            view.touch()
+            time.sleep(0.005)
+        elapsed = time.monotonic() - started
+        last, seen, deadline = view.version, b"", time.monotonic() + 10  # other robots' messages may follow it
+        while max(map(int, re.findall(rb'"version":(\d+)', seen)), default=-1) < last:
+            assert time.monotonic() < deadline, "the newest state never reached the page"
+            seen = seen[-200:] + live.read1(1 << 20)
+        assert 1 <= made[0] <= pages * (elapsed / MIN_INTERVAL_S + 2), (made[0], elapsed)
+    finally:
+        view.snapshot = snapshot  # type: ignore[method-assign]
+        for s in others:
+            s.close()
+        reader.close()
+        view.touch()
+
+
 def test_a_page_started_late_shows_no_missing_events_for_an_open_alert_s_retained_copy() -> None:
     """The page starts while robot-9 has an open alert (event 40) and has sent 60 events since: the retained copy
     of the alert comes first, then a heartbeat saying the newest event is 100 and nothing is pending. Events 41 to
@@ -592,3 +638,16 @@ def test_a_page_started_late_shows_no_missing_events_for_an_open_alert_s_retaine
                                                                    "state": "escalated", "level": 1}).encode())
     robot = next(r for r in view.snapshot()["robots"] if r["robot"] == "robot-9")
     assert robot["events_missing"] == 1  # 101 never came: a real gap is still shown
+
+
+def test_ended_sessions_are_forgotten_and_one_account_cannot_pile_them_up(server: Server) -> None:
+    from robot.staffweb.app import MAX_AGE_S, SESSIONS_PER_ACCOUNT
+
+    sessions = server.site.sessions
+    old_cookie, _ = session(server)
+    old = sessions[old_cookie.split("=", 1)[1]]
+    old.created -= MAX_AGE_S + 1  # a browser closed long ago: it never comes back to end its own session
+    for _ in range(SESSIONS_PER_ACCOUNT + 2):
+        session(server)
+    assert old not in sessions.values()
+    assert sum(1 for s in sessions.values() if s.account == NAME) <= SESSIONS_PER_ACCOUNT

@@ -17,11 +17,12 @@ import robot.nursecall as nursecall
 import robot.outbox as outbox_module
 from robot.audit import AuditLog, verify
 from robot.config import Config, LoopSection
+from robot.config_screen import ScreenSection
 from robot.core.housekeeping import Housekeeper
 from robot.outbox import PRIORITY, Outbox
 from robot.runtime import Runtime
 
-from .broker import Broker, Client, alerts, robot_config
+from .broker import Broker, Client, alerts, free_port, robot_config
 from .conftest import ROOT, wait_for
 
 DOC = ROOT / "docs" / "storage.md"
@@ -42,7 +43,9 @@ def test_every_file_the_robot_leaves_is_documented_and_the_status_file_is_not_on
         config: Config, broker: Broker, staff: Client, tmp_path: Path) -> None:
     run = tmp_path / "run"  # what /run/carebot is on a robot: RAM
     cfg = robot_config(config, broker)
-    cfg = cfg.model_copy(update={"loop": LoopSection(status_interval_s=0.2, status_file=run / "status.json")})
+    cfg = cfg.model_copy(update={"loop": LoopSection(status_interval_s=0.2, status_file=run / "status.json"),
+                                 # with the resident's screen on, so that its files are held to the list too
+                                 "screen": ScreenSection(enabled=True, port=free_port())})
     rt = Runtime(cfg, simulate=True)
     rt.start()
     try:

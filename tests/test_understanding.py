@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from robot.bench_understanding import conversation_in, correct, evaluate, load_corpus
+from robot.bench.understanding import conversation_in, correct, evaluate, load_corpus
 from robot.config import Config
 from robot.conversation import Conversation
 from robot.dialog_engine import DialogEngine

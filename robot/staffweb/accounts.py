@@ -61,6 +61,8 @@ def add_user(path: Path, name: str, password: str) -> None:
             f.write("# carebot staff web accounts: name:argon2id hash (carebot staff web adduser)\n")
             for user, hashed in sorted(users.items()):
                 f.write(f"{user}:{hashed}\n")
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the old file: a power cut leaves one or the other
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:

@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,10 @@ COOKIE = "carebot_staff"
 IDLE_S = 3600.0          # an hour without a request or an open page ends a session
 MAX_AGE_S = 13 * 3600.0  # a shift and a handover at most
 MAX_STREAMS = 32
+SESSIONS_PER_ACCOUNT = 16  # a nurse's phone, the station, a tablet...; a new login beyond ends the oldest
 STREAMS_PER_ACCOUNT = 8  # one account (a nurse's tabs and devices) cannot take every stream and lock out the rest
 KEEPALIVE_S = 15.0
+MIN_INTERVAL_S = 0.2  # other than an alert's news, a page gets at most five states a second
 LOGINS_WAITING = 2  # logins of one name, or from one address, that may wait their turn; more are refused (429)
 WRITE_TIMEOUT_S = 30.0  # a page that takes nothing this long is dropped: a stalled reader holds no slot for ever
 HEADERS = {
@@ -111,6 +114,7 @@ class StaffWeb:
         r.add_get("/events", self.events)
         r.add_post("/api/alerts/{robot}/{alert_id}/{action}", self.command)
         self.closing = False
+        self._event: tuple[int, bytes] = (-1, b"")  # the newest state's event, shared by every page
         self.app.on_shutdown.append(self._close_streams)
 
     async def _close_streams(self, app: web.Application) -> None:
@@ -217,12 +221,24 @@ class StaffWeb:
         if not ok:
             return self._login_page(401, "Wrong name or password.")
         self.sessions.pop(request.cookies.get(COOKIE, ""), None)  # a session the browser had before ends here
+        self._forget_sessions(name)
         token = secrets.token_urlsafe(32)
         self.sessions[token] = Session(name)
         response = web.HTTPSeeOther("/")
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                             secure=self.secure_cookie or request.headers.get("X-Forwarded-Proto") == "https")
         raise response
+
+    def _forget_sessions(self, account: str) -> None:
+        """Drop ended sessions (a closed browser never comes back to end its own) and the account's oldest beyond
+        SESSIONS_PER_ACCOUNT: the server runs for months and every login would otherwise stay in memory."""
+        now = time.monotonic()
+        for token, s in list(self.sessions.items()):
+            if now - s.used > IDLE_S or now - s.created > MAX_AGE_S:
+                del self.sessions[token]
+        mine = [token for token, s in self.sessions.items() if s.account == account]  # oldest first
+        for token in mine[:max(0, len(mine) - SESSIONS_PER_ACCOUNT + 1)]:
+            del self.sessions[token]
 
     @staticmethod
     def _login_page(status: int, error: str) -> web.Response:
@@ -281,39 +297,55 @@ class StaffWeb:
                                                "X-Accel-Buffering": "no"})
         loop = asyncio.get_running_loop()
         moved = asyncio.Event()
+        armed = threading.Event()  # set: a wake-up is on its way to the loop already
 
-        def wake() -> None:  # called by the view's thread on every change
-            loop.call_soon_threadsafe(moved.set)
+        def wake() -> None:  # called by the view's thread on every change: one wake-up per burst, not per message
+            if not armed.is_set():
+                armed.set()
+                loop.call_soon_threadsafe(moved.set)
 
         self.view.listeners.append(wake)
         try:
             await response.prepare(request)
-            version = -1
+            version, sent = -1, 0.0
             while not self.closing:
                 if self.view.version == version:
                     try:
                         await asyncio.wait_for(moved.wait(), KEEPALIVE_S)
                     except TimeoutError:
                         pass
-                moved.clear()
                 if self.closing:
                     break
                 if self._session(request) is None:
                     await asyncio.wait_for(response.write(b"event: logout\ndata: {}\n\n"), WRITE_TIMEOUT_S)
                     break
                 if self.view.version == version:
+                    moved.clear()
+                    armed.clear()
                     await asyncio.wait_for(response.write(b": keepalive\n\n"), WRITE_TIMEOUT_S)
                     continue
-                snapshot = self.view.snapshot()
-                version = snapshot["version"]
-                data = json.dumps(snapshot, separators=(",", ":"))
-                await asyncio.wait_for(response.write(f"data: {data}\n\n".encode()), WRITE_TIMEOUT_S)
+                pause = sent + MIN_INTERVAL_S - loop.time()
+                if pause > 0 and self.view.alert_version <= version:  # heartbeats and the like are coalesced;
+                    await asyncio.sleep(pause)                         # news of an alert never waits
+                moved.clear()
+                armed.clear()
+                version, data = self._state()
+                await asyncio.wait_for(response.write(data), WRITE_TIMEOUT_S)
+                sent = loop.time()
         except (ConnectionResetError, asyncio.CancelledError, TimeoutError):
             pass
         finally:
             self.view.listeners.remove(wake)
             self.streams[account] -= 1
         return response
+
+    def _state(self) -> tuple[int, bytes]:
+        """The state as an event, made once per version however many pages are open (with a thousand open alerts
+        it costs about 9 ms: once per page, a busy broker would take the whole loop)."""
+        if self._event[0] != self.view.version:
+            snapshot = self.view.snapshot()
+            self._event = (snapshot["version"], f"data: {json.dumps(snapshot, separators=(',', ':'))}\n\n".encode())
+        return self._event
 
     async def command(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]

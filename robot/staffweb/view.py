@@ -45,6 +45,7 @@ class WebView(StaffConsole):
         super().__init__(site, client, io.StringIO(), station)
         self.lock = threading.RLock()
         self.version = 0
+        self.alert_version = 0  # the newest version that an alert message made (never held back by a page)
         self.health: dict[str, RobotHealth] = {}
         self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
         self.seqs = SeqWatch()
@@ -98,6 +99,8 @@ class WebView(StaffConsole):
                     self.health.setdefault(parts[3], RobotHealth()).status = self.robots[parts[3]]
                 if len(self.alerts) > 2 * CLOSED_KEPT:
                     self._forget_closed()
+                if len(parts) >= 5 and parts[4] == "alert":
+                    self.alert_version = self.version + 1  # the version this touch makes: pages send it at once
             self.touch()
 
     def _forget_closed(self) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from hardware.audio import wav_pcm16k
 from hardware.echo import EchoCanceller, FarEnd
 from hardware.errors import DeviceUnavailable, HardwareError
-from hardware.far_ring import FarRing
+from hardware.far_ring import FarRing, FarRingError
 from hardware.microphone import FRAME_BYTES, FRAME_S, RATE, WavMicrophone, make_microphone
 from hardware.recogniser import make_recogniser
 from hardware.room import Room, pcm
@@ -87,7 +87,12 @@ class SpeechInWorker(Worker):
         self.room = Room(**dict(o.get("room") or {}))
         # on the robot, speech out hands over what the sound card plays through shared memory
         ring = o.get("far_ring") if self.aec is not None and self.source == "alsa" else None
-        self.ring = FarRing(Path(str(ring))) if ring else None
+        self.ring: FarRing | None = None
+        if ring:
+            try:
+                self.ring = FarRing(Path(str(ring)))
+            except FarRingError as exc:  # no reference: deaf while the robot speaks (LEARN_S), as half duplex
+                self.send("speech_fault", reason="far_ring", detail=str(exc)[:200])
         self.mic_t0 = 0.0  # the simulated microphone's clock: frame k was captured at mic_t0 + k * FRAME_S
         self.mic_frames = 0
         self.learned_s = 0.0  # seconds of the robot's voice the canceller has learnt from
@@ -115,7 +120,7 @@ class SpeechInWorker(Worker):
         self.partial = ""
         self.started_at = 0.0
         self.last_speech_end = 0.0
-        self.over_robot = False  # this utterance began while the robot spoke: only stop and help count
+        self.over_robot = False  # the robot spoke during this utterance: only stop and help count
         self.stopped = False  # ...and its stop has been acted on
         self.stop_votes = 0
 
@@ -129,8 +134,8 @@ class SpeechInWorker(Worker):
             if self.barge_in:
                 if on != self.speaking:
                     self.speaking = on
-                    if on:  # the robot talks over an utterance that began before: as half duplex did, drop it
-                        self._reset()
+                    if on and self.in_speech:  # the robot talks over an utterance that began before it: it
+                        self.over_robot = True  # may be a call for help, so it goes on, as one heard over it
             else:
                 self.muted = on
                 if on:

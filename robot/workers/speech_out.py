@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hardware.audio import wav_pcm16k
-from hardware.far_ring import FarRing, pcm16k_blocks
+from hardware.far_ring import FarRing, FarRingError, pcm16k_blocks
 from hardware.sound_out import SoundError, SoundOut, open_sound_out
 from hardware.tts import Speaker, SpeechTimeout
 from robot.messages import Message
@@ -102,7 +102,12 @@ class SpeechOutWorker(Worker):
         if self.out_dir is None:
             shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
             self.spool = Path(tempfile.mkdtemp(prefix=f"carebot-say-{os.getpid()}-", dir=shm))
-        self.ring = FarRing(Path(o["far_ring"])) if o.get("far_ring") and self.spool is not None else None
+        self.ring: FarRing | None = None
+        if o.get("far_ring") and self.spool is not None:
+            try:
+                self.ring = FarRing(Path(o["far_ring"]))
+            except FarRingError as exc:  # the robot still speaks; speech in just cannot cancel its voice
+                self.send("speech_fault", reason="far_ring", detail=str(exc)[:200])
         self.sound_out: Callable[[], SoundOut] = lambda: open_sound_out(self.device)  # one per sentence
         self.queue: list[tuple[int, _Job]] = []  # a heap by job id: ids grow in the order sentences were said
         self.seen: set[int] = set()

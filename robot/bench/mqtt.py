@@ -15,8 +15,6 @@ loopback port, so it needs a source checkout and the mosquitto packages.
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import sqlite3
 import ssl
 import statistics
@@ -32,10 +30,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hardware.poll import poll_until
 from robot.errors import CareBotError
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-SITE, ROBOT, STAFF = "bench", "robot-1", "staff-bench"
+from robot.local_broker import ROBOT, SITE, STAFF
+from robot.local_broker import LocalBroker as _Broker
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -50,44 +48,6 @@ def _ms(samples: list[float]) -> dict[str, float]:
 
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def _mosquitto() -> str | None:
-    """mosquitto's path: Debian puts it in /usr/sbin, which an ordinary user's PATH leaves out."""
-    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
-
-
-class _Broker:
-    def __init__(self, directory: Path, *extra: str) -> None:
-        if not (SCRIPTS / "broker-setup.sh").exists() or not _mosquitto():
-            raise CareBotError("a local broker (bench mqtt, scenarios) needs a source checkout "
-                               "(scripts/broker-setup.sh) and mosquitto (apt-get install mosquitto)")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.dir = directory
-        subprocess.run([str(SCRIPTS / "broker-setup.sh"), str(directory), "--site", SITE, "--robot", ROBOT,
-                        "--staff", STAFF, "--port", str(self.port), "--bind", "127.0.0.1", "--run-as", "root", *extra],
-                       check=True, capture_output=True)
-        self.start()
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([str(_mosquitto()), "-c", str(self.dir / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise CareBotError("mosquitto did not start")
-
-    def secret(self, account: str) -> Path:
-        return self.dir / "secrets" / f"{account}.password"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(5)
 
 
 def _staff_client(broker: _Broker, topic: str, arrivals: dict[str, float]) -> mqtt.Client:
@@ -182,11 +142,8 @@ def bench_mqtt(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _until(predicate: Any, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise CareBotError("bench mqtt: timed out waiting for the broker")
-        time.sleep(0.0005)
+    if not poll_until(predicate, timeout, 0.0005):
+        raise CareBotError("bench mqtt: timed out waiting for the broker")
 
 
 def _floor(broker: _Broker, count: int) -> dict[str, float]:

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot.bench_drive import progress
+from robot.bench.drive import progress
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "day-in-the-life.yaml"
 DRAIN_S = 15.0  # after the last pass, how long alerts may take to reach the staff station
 
@@ -92,7 +92,8 @@ def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
                 "missed": runtime.loop.stats.summary()["missed_ticks"],
                 "restarts": sum(h.restarts for h in runtime.supervisor.health().values())}
             end = t0 + minutes * 60
-            bare = _bare_loop(max(1.0, end - time.monotonic()))
+            bare_s = max(1.0, end - time.monotonic())
+            bare = _bare_loop(bare_s)
             while time.monotonic() < end:
                 runtime.clock.advance_to(dt.time(7, 50))  # the next morning, before the scenario's start
                 _settle(runtime)
@@ -100,7 +101,8 @@ def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
                 passes, failed = passes + ok[0], failed + ok[1]
                 progress(f"bench soak: {passes} passes, {failed} failed, {(time.monotonic() - t0) / 60:.1f} min")
             stats = runtime.loop.stats.summary()
-            bare_out, _ = bare.communicate(timeout=60)
+            robot_s = time.monotonic() - t0 - warm["at_s"]  # the last pass runs past `end`: a longer window
+            bare_missed = _bare_result(bare, bare_s)
             final_memory = memory(runtime)
             lost = _lost(sent, stage)
             final_files = files(runtime.state_dir)
@@ -123,7 +125,10 @@ def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
         "memory_kb_after_warm_up": warm["memory_kb"], "memory_kb_end": final_memory,
         "memory_growth": growth, "memory_growth_total": round(total_growth, 4),
         "missed_ticks_after_warm_up": missed, "missed_ticks_total": stats["missed_ticks"],
-        "bare_loop_missed_ticks_same_period": json.loads(bare_out or "{}").get("missed_ticks"),
+        "after_warm_up_s": round(robot_s, 1), "bare_loop_s": round(bare_s, 1),
+        "bare_loop_missed_ticks": bare_missed,
+        "missed_ticks_per_min_after_warm_up": round(missed / robot_s * 60, 2) if robot_s > 0 else None,
+        "bare_loop_missed_ticks_per_min": round(bare_missed / bare_s * 60, 2),
         "loop_p99_ms": stats["p99_ms"], "loop_max_ms": stats["max_ms"],
         "worker_restarts": restarts - warm["restarts"],
         "alert_updates_sent": len(sent), "alerts_lost": len(lost), "lost": lost[:10],
@@ -139,6 +144,21 @@ def _bare_loop(seconds: float) -> subprocess.Popen[str]:
     code = ("import json, sys; from robot.bench import bare_loop; "
             "print(json.dumps(bare_loop(float(sys.argv[1]), 100, realtime=True)))")
     return subprocess.Popen([sys.executable, "-c", code, str(seconds)], stdout=subprocess.PIPE, text=True)
+
+
+def _bare_result(bare: subprocess.Popen[str], seconds: float) -> int:
+    """The bare loop's missed ticks; an error saying so if it failed (a missing baseline is no baseline)."""
+    try:
+        out, _ = bare.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        bare.kill()
+        bare.wait()
+        raise RuntimeError(f"the bare 100 Hz loop (the baseline) did not finish its {seconds:.0f} s") from None
+    try:
+        return int(json.loads(out)["missed_ticks"])
+    except (ValueError, KeyError, TypeError):
+        raise RuntimeError(f"the bare 100 Hz loop (the baseline) failed (exit status {bare.returncode}): "
+                           f"{out[-200:]!r}") from None
 
 
 def _settle(runtime: Any, timeout_s: float = 20.0) -> None:

@@ -31,7 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from robot.bench_drive import drive, progress, wait
+from hardware.poll import poll_until
+from robot.bench.drive import drive, progress
 from robot.errors import CareBotError
 from robot.loop import LatencyHistogram
 
@@ -58,13 +59,10 @@ def _stats(samples_ms: list[float]) -> dict[str, float]:
 
 
 def _until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise CareBotError(f"bench screen: {what} did not happen within {timeout:.0f} s")
+    value = poll_until(predicate, timeout, 0.005)
+    if not value:
+        raise CareBotError(f"bench screen: {what} did not happen within {timeout:.0f} s")
+    return value
 
 
 def _seen_after(page: Any, text: str, t0_ms: float) -> float | None:
@@ -115,7 +113,7 @@ def serve_bare(port: int) -> None:
 
 def _bare_round_trips(browser: Any, count: int) -> list[float]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", f"from robot.bench_screen import serve_bare; serve_bare({port})"],
+    proc = subprocess.Popen([sys.executable, "-c", f"from robot.bench.screen import serve_bare; serve_bare({port})"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdin is not None and proc.stdout is not None
@@ -269,7 +267,7 @@ def bench_screen(args: argparse.Namespace) -> dict[str, Any]:
             return launched[-1]
 
         try:
-            wait(lambda: runtime.behaviour.state == "idle" and "screen" in runtime.workers.ready, 30)
+            poll_until(lambda: runtime.behaviour.state == "idle" and "screen" in runtime.workers.ready, 30)
             key = (Path(tmp) / "screen.key").read_text().strip()
             url = screen_url(config, key)
             browser = new_browser()

@@ -28,7 +28,7 @@ from robot.fleet.run import percentiles
 from robot.fleet.sim import RobotSpec, SimRobot
 from robot.fleet.world import free_port, wait_port
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 SITE, ROBOTS, ALERTS = "bench", 20, 200
 WATCH = """
 window.__seen = {};

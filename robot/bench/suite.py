@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from robot.bench_drive import drive, progress, wait
+from hardware.poll import poll_until
+from robot.bench.drive import drive, progress
 from robot.loop import LatencyHistogram, try_realtime
 
 
@@ -73,7 +74,7 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
     progress(f"bench loop: bare loop for {seconds:.0f} s with {len(specs)} busy workers...")
     sup = Supervisor(specs, WorkersSection())
     sup.start()
-    wait(lambda: all(h.state == "running" for h in sup.health().values()), 20)
+    poll_until(lambda: all(h.state == "running" for h in sup.health().values()), 20)
     bare = bare_loop(seconds, rate, realtime=True)
     sup.stop()
 
@@ -86,7 +87,7 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
         runtime = Runtime(config, workers=specs)
         runtime.start()
         try:
-            wait(lambda: runtime.behaviour.state != "booting", 30)
+            poll_until(lambda: runtime.behaviour.state != "booting", 30)
             time.sleep(0.5)
             runtime.loop.reset_stats()
             stop = threading.Event()
@@ -181,87 +182,87 @@ def _timed_pair(count: int, bare: Callable[[], object],
 
 
 def bench_mqtt(args: argparse.Namespace) -> dict[str, Any]:
-    """Alert latency, backlog drain and outbox cost against a real mosquitto (robot/bench_mqtt.py)."""
-    from robot import bench_mqtt as mqtt_bench
+    """Alert latency, backlog drain and outbox cost against a real mosquitto (robot/bench/mqtt.py)."""
+    from robot.bench import mqtt as mqtt_bench
 
     return {**mqtt_bench.bench_mqtt(args), **machine()}
 
 
 def bench_vision(args: argparse.Namespace) -> dict[str, Any]:
-    """Engagement pipeline rate, face-to-engaged latency and idle CPU (robot/bench_vision.py)."""
-    from robot import bench_vision as vision_bench
+    """Engagement pipeline rate, face-to-engaged latency and idle CPU (robot/bench/vision.py)."""
+    from robot.bench import vision as vision_bench
 
     return {**vision_bench.bench_vision(args), **machine()}
 
 
 def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
-    """Recognition real-time factor and end-of-speech-to-audio latency (robot/bench_speech.py)."""
-    from robot import bench_speech as speech_bench
+    """Recognition real-time factor and end-of-speech-to-audio latency (robot/bench/speech.py)."""
+    from robot.bench import speech as speech_bench
 
     return {**speech_bench.bench_speech(args), **machine()}
 
 
 def bench_bargein(args: argparse.Namespace) -> dict[str, Any]:
-    """Help and stop during robot speech, echo cancellation on and off (robot/bench_bargein.py)."""
-    from robot import bench_bargein as bargein_bench
+    """Help and stop during robot speech, echo cancellation on and off (robot/bench/bargein.py)."""
+    from robot.bench import bargein as bargein_bench
 
     return {**bargein_bench.bench_bargein(args), **machine()}
 
 
 def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
-    """The fault matrix against a real mosquitto and staff subscriber (robot/bench_faults.py)."""
-    from robot import bench_faults as faults_bench
+    """The fault matrix against a real mosquitto and staff subscriber (robot/bench/faults.py)."""
+    from robot.bench import faults as faults_bench
 
     return {**faults_bench.bench_faults(args), **machine()}
 
 
 def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
     """Help recall, false help, accuracy per context and time per utterance on the corpus
-    (robot/bench_understanding.py)."""
-    from robot import bench_understanding as understanding_bench
+    (robot/bench/understanding.py)."""
+    from robot.bench import understanding as understanding_bench
 
     return {**understanding_bench.bench_understanding(args), **machine()}
 
 
 def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
-    """An alert from a robot to its row on the staff page, against MQTT alone (robot/bench_staffweb.py)."""
-    from robot import bench_staffweb as staffweb_bench
+    """An alert from a robot to its row on the staff page, against MQTT alone (robot/bench/staffweb.py)."""
+    from robot.bench import staffweb as staffweb_bench
 
     return {**staffweb_bench.bench_staffweb(args), **machine()}
 
 
 def bench_fleet(args: argparse.Namespace) -> dict[str, Any]:
-    """A care group: homes bridged to a centre, alert latency against the home broker (robot/bench_fleet.py)."""
-    from robot import bench_fleet as fleet_bench
+    """A care group: homes bridged to a centre, alert latency against the home broker (robot/bench/fleet.py)."""
+    from robot.bench import fleet as fleet_bench
 
     return {**fleet_bench.bench_fleet(args), **machine()}
 
 
 def bench_nursecall(args: argparse.Namespace) -> dict[str, Any]:
-    """A help alert from the robot to the paging system's ACK through the ESPA gateway (robot/bench_nursecall.py)."""
-    from robot import bench_nursecall as nursecall_bench
+    """A help alert from the robot to the paging system's ACK through the ESPA gateway (robot/bench/nursecall.py)."""
+    from robot.bench import nursecall as nursecall_bench
 
     return {**nursecall_bench.bench_nursecall(args), **machine()}
 
 
 def bench_screen(args: argparse.Namespace) -> dict[str, Any]:
-    """Caption latency on the resident's screen, and the loop with its browser stalled (robot/bench_screen.py)."""
-    from robot import bench_screen as screen_bench
+    """Caption latency on the resident's screen, and the loop with its browser stalled (robot/bench/screen.py)."""
+    from robot.bench import screen as screen_bench
 
     return {**screen_bench.bench_screen(args), **machine()}
 
 
 def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
-    """The day in the life over and over: memory growth, missed ticks, restarts, alerts lost (robot/bench_soak.py)."""
-    from robot import bench_soak as soak_bench
+    """The day in the life over and over: memory growth, missed ticks, restarts, alerts lost (robot/bench/soak.py)."""
+    from robot.bench import soak as soak_bench
 
     return {**soak_bench.bench_soak(args), **machine()}
 
 
 def bench_resources(args: argparse.Namespace) -> dict[str, Any]:
     """The whole robot with speech and vision: idle CPU, memory against bare Vosk, start to READY
-    (robot/bench_resources.py)."""
-    from robot import bench_resources as resources_bench
+    (robot/bench/resources.py)."""
+    from robot.bench import resources as resources_bench
 
     return {**resources_bench.bench_resources(args), **machine()}
 

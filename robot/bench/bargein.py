@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from hardware.audio import espeak_pcm
+from hardware.poll import poll_until
 from hardware.room import Room, microphone
 
 HELP = ["살려 주세요", "간호사 불러 주세요", "도와줘", "사람 좀 불러 주세요", "도움이 필요해"]
@@ -98,12 +99,12 @@ def _verdicts(messages: list[Any], engine: Any) -> dict[str, int]:
 
 def bench_bargein(args: argparse.Namespace) -> dict[str, Any]:
     """Help detection and false barge-ins with the canceller on and off, its CPU share, stop latency."""
-    from robot.bench_speech import korean_model_on_one_core
+    from robot.bench.speech import korean_model_on_one_core
     from robot.dialog_engine import DialogEngine
     from robot.dialogs import load_pack
 
     vosk, model_dir = korean_model_on_one_core("bargein")
-    engine = DialogEngine(load_pack(Path(__file__).resolve().parent.parent / "dialogs" / "ko"))
+    engine = DialogEngine(load_pack(Path(__file__).resolve().parents[2] / "dialogs" / "ko"))
     trials = int(getattr(args, "trials", 0) or 40)
     rng = np.random.default_rng(12)
     robot = [espeak_pcm(engine.render(k), "ko", 150) for k in ROBOT_KEYS]
@@ -181,7 +182,7 @@ def _stop_latency(rounds: int, model_dir: Path) -> dict[str, Any]:
     from robot.runtime import Runtime
 
     tmp = Path(tempfile.mkdtemp(prefix="carebot-bench-bargein-"))
-    base = load_config(Path(__file__).resolve().parent.parent / "config" / "carebot.toml")
+    base = load_config(Path(__file__).resolve().parents[2] / "config" / "carebot.toml")
     cfg = base.model_copy(update={
         "robot": base.robot.model_copy(update={"language": "ko", "state_dir": tmp / "state"}),
         "mqtt": base.mqtt.model_copy(update={"enabled": False}),
@@ -218,9 +219,4 @@ def _stop_latency(rounds: int, model_dir: Path) -> dict[str, Any]:
 
 
 def _until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+    return bool(poll_until(predicate, timeout, 0.01))

@@ -71,7 +71,7 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
     from robot.messages import Outgoing
     from robot.workers.speech_in import CHUNK_FRAMES, FRAME_BYTES, SpeechInWorker
 
-    pack = load_pack(Path(__file__).resolve().parent.parent / "dialogs" / "ko")
+    pack = load_pack(Path(__file__).resolve().parents[2] / "dialogs" / "ko")
     engine = DialogEngine(pack)
     rounds = max(1, int(args.count) // 1000) if args.count else 2
     audio = [(p, _speak(p)) for p in PHRASES] * rounds

@@ -23,7 +23,7 @@ from robot.conversation import Conversation
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack, normalise
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "bench" / "corpus"
 DIALOGS = ROOT / "dialogs"
 HELPISH = ("help", "ask", "not_help")

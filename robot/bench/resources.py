@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot.bench_drive import progress
+from robot.bench.drive import progress
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "booting -> idle"
 READY_TIMEOUT_S = 120.0
 SETTLE_S = 5.0  # after READY, before idle CPU is measured: the first frames and the grammar
@@ -80,6 +80,20 @@ def memory_kb(pids: list[int]) -> dict[str, int]:
     return {"rss_kb": rss, "pss_kb": pss}
 
 
+def same_processes(before: list[int], after: list[int], exited: int | None) -> None:
+    """Raise if the robot exited or a process of it ended or began while idle CPU was measured.
+
+    The CPU a gone process used is not read at the end, so the figure would come out low, and a robot
+    that crashed would seem to idle on nothing and meet every target.
+    """
+    if exited is not None:
+        raise RuntimeError(f"the robot exited (status {exited}) while its idle CPU was measured")
+    if sorted(before) != sorted(after):
+        raise RuntimeError(f"processes of the robot ended {sorted(set(before) - set(after))} or began "
+                           f"{sorted(set(after) - set(before))} while its idle CPU was measured (a worker "
+                           "restarted?): the figure would not be the robot's")
+
+
 def bare_vosk(model: Path) -> dict[str, Any]:
     """The floor: a process that only loads the model (and a recogniser on it), measured once loaded; and
     how long that took from its start (READY cannot come sooner: the robot waits for speech in)."""
@@ -87,7 +101,9 @@ def bare_vosk(model: Path) -> dict[str, Any]:
     proc = subprocess.Popen([sys.executable, "-c", BARE_VOSK, str(model)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        proc.stdout.readline()
+        if proc.stdout.readline().strip() != "loaded":  # it died: its 0 KiB and its time are no floor
+            raise RuntimeError(f"the bare process could not load the Vosk model {model} "
+                               f"(exit status {proc.wait()}): no baseline, so no figures")
         loaded = time.monotonic() - t0
         time.sleep(1.0)
         return {**memory_kb([proc.pid]), "load_s": loaded}
@@ -142,7 +158,7 @@ def bench_resources(args: argparse.Namespace) -> dict[str, Any]:
                      f"({len(pids)} processes)...")
             c0, w0 = cpu_s(pids), time.monotonic()
             time.sleep(seconds)
-            pids = tree(robot.pid)
+            same_processes(pids, tree(robot.pid), robot.poll())
             cpu = (cpu_s(pids) - c0) / (time.monotonic() - w0)
             mem = memory_kb(pids)
             names = _worker_names(tmp / "state" / "status.json")

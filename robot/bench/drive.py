@@ -1,13 +1,11 @@
 """What the benchmarks share: the resident who talks to the robot while the loop is measured, and
-waiting and progress lines (its own module, so that each bench module can use them without
+progress lines (its own module, so that each bench module can use them without
 importing robot.bench, which imports every bench)."""
 
 from __future__ import annotations
 
 import sys
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 
@@ -37,10 +35,3 @@ def drive(runtime: Any, stop: threading.Event) -> None:
         if i % 2 == 1:
             runtime.hear(UTTERANCES[(i // 2) % len(UTTERANCES)])
         i += 1
-
-
-def wait(predicate: Callable[[], bool], timeout: float) -> None:
-    """Poll until `predicate()` holds or `timeout` seconds pass (the bench then reports what it found)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not predicate():
-        time.sleep(0.02)

@@ -24,8 +24,10 @@ from typing import Any
 
 from hardware import espa
 from hardware.espa_sim import PagingSystem, PtyPagingSystem
-from robot.bench_mqtt import ROBOT, SITE, _Broker, _progress, _until
+from robot.bench.mqtt import _progress, _until
 from robot.errors import CareBotError
+from robot.local_broker import ROBOT, SITE
+from robot.local_broker import LocalBroker as _Broker
 
 GATEWAY = "nursecall-bench"
 ROUNDS = 10
@@ -66,7 +68,7 @@ def bench_nursecall(args: argparse.Namespace) -> dict[str, Any]:
         broker = _Broker(tmp / "broker", "--nursecall", GATEWAY)
         sim = PtyPagingSystem(PagingSystem(address="2", peer="1"), link=tmp / "paging", baud=BAUD,
                               bits_per_char=BITS).start()
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
         gateway = subprocess.Popen([sys.executable, "-m", "robot.cli", "nursecall", "--config",
                                     str(_gateway_toml(tmp, broker, sim.port))], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
