@@ -141,7 +141,7 @@ def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
 def _bare_loop(seconds: float) -> subprocess.Popen[str]:
     """The same-run baseline for missed ticks: a bare 100 Hz loop (SCHED_FIFO when permitted, as the
     robot's) in a process of its own, on the same loaded machine for the same minutes."""
-    code = ("import json, sys; from robot.bench import bare_loop; "
+    code = ("import json, sys; from robot.bench.suite import bare_loop; "
             "print(json.dumps(bare_loop(float(sys.argv[1]), 100, realtime=True)))")
     return subprocess.Popen([sys.executable, "-c", code, str(seconds)], stdout=subprocess.PIPE, text=True)
 
