@@ -69,7 +69,7 @@ def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
     """Loop the day in the life for `--minutes` and report what grew and what was lost."""
     from robot.config_load import default_config, load_config
     from robot.runtime import Runtime
-    from robot.scenario_run import Stage
+    from robot.scenario_run import Player, Stage
 
     minutes = float(args.minutes)
     with tempfile.TemporaryDirectory(prefix="carebot-soak-") as tmp:
@@ -85,7 +85,8 @@ def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
             runtime.staff.observers.append(lambda u: sent.append((str(u.get("alert_id")), str(u.get("state")))))
             progress(f"bench soak: {SCENARIO.name} over and over for {minutes:g} min (first pass: warm-up)...")
             t0 = time.monotonic()
-            passes, failed = _play(stage, runtime, lines, stop)
+            player = Player(stage, runtime, lines.append, stop)  # one for every pass (see _play)
+            passes, failed = _play(player, lines)
             warm: dict[str, Any] = {
                 "memory_kb": memory(runtime), "files": files(runtime.state_dir), "at_s": time.monotonic() - t0,
                 "missed": runtime.loop.stats.summary()["missed_ticks"],
@@ -96,7 +97,7 @@ def bench_soak(args: argparse.Namespace) -> dict[str, Any]:
             while time.monotonic() < end:
                 runtime.clock.advance_to(dt.time(7, 50))  # the next morning, before the scenario's start
                 _settle(runtime)
-                ok = _play(stage, runtime, lines, stop)
+                ok = _play(player, lines)
                 passes, failed = passes + ok[0], failed + ok[1]
                 progress(f"bench soak: {passes} passes, {failed} failed, {(time.monotonic() - t0) / 60:.1f} min")
             stats = runtime.loop.stats.summary()
@@ -182,11 +183,11 @@ def _settle(runtime: Any, timeout_s: float = 20.0) -> None:
         time.sleep(0.2)
 
 
-def _play(stage: Any, runtime: Any, lines: list[str], stop: threading.Event) -> tuple[int, int]:
-    """One pass of the scenario: (1, 0) if every step passed, else (0, 1)."""
-    from robot.scenario_run import Player
-
-    passed = Player(stage, runtime, lines.append, stop).play()
+def _play(player: Any, lines: list[str]) -> tuple[int, int]:
+    """One pass of the scenario: (1, 0) if every step passed, else (0, 1). The same player plays every
+    pass: each new one adds a vision handler to the running robot that is never removed, which grew the
+    control process by 4.9 % and its ticks' work over 53 passes in the first 30-minute run."""
+    passed = player.play()
     if not passed:
         progress(f"bench soak: a pass failed: {[line for line in lines if line.startswith('FAIL')][-1:]}")
     return (1, 0) if passed else (0, 1)
