@@ -16,6 +16,7 @@ import shutil
 import threading
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -117,22 +118,29 @@ def test_a_cut_silences_the_card_within_a_block_and_the_reference_ends_with_it(t
     assert not reference.window(cut, 1600).any()  # nothing is expected from the speaker after the cut
 
 
+def _speech_out(ring: Path) -> tuple[Supervisor, list, Callable[[str], bool]]:
+    """The real speech-out worker as on the robot (the simulated card), its messages, and a check for a kind."""
+    sup = Supervisor([WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker",
+                                 {"voice": "ko", "playback_device": "sim", "far_ring": str(ring)})],
+                     WorkersSection())
+    sup.start()
+    messages: list = []
+
+    def got(kind: str) -> bool:
+        messages.extend(sup.drain())
+        return any(m.kind == kind for m in messages)
+
+    return sup, messages, got
+
+
 @espeak
 def test_speech_out_on_the_robot_hands_each_played_block_to_the_ring(tmp_path: Path) -> None:
     # The real speech-out process, as on the robot (a sentence in /dev/shm, played by the worker itself),
     # with the simulated card; the test reads the ring as speech in does.
     ring = tmp_path / "ring"
     reader = FarRing(ring)
-    sup = Supervisor([WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker",
-                                 {"voice": "ko", "playback_device": "sim", "far_ring": str(ring)})],
-                     WorkersSection())
-    sup.start()
+    sup, messages, got = _speech_out(ring)
     try:
-        messages: list = []
-
-        def got(kind: str) -> bool:
-            messages.extend(sup.drain())
-            return any(m.kind == kind for m in messages)
 
         assert wait_for(lambda: got("ready"), 30)
         sup.send("speech_out", "say", job=1, text="저는 로봇 로빈이에요.", rate=150)
@@ -184,16 +192,8 @@ def test_speech_out_still_speaks_and_says_so_when_its_ring_path_is_taken(tmp_pat
     # and the robot was silent. Now it speaks without the ring, and a speech fault tells staff why.
     ring = tmp_path / "ring"
     ring.mkdir()
-    sup = Supervisor([WorkerSpec("speech_out", "robot.workers.speech_out:SpeechOutWorker",
-                                 {"voice": "ko", "playback_device": "sim", "far_ring": str(ring)})],
-                     WorkersSection())
-    sup.start()
+    sup, messages, got = _speech_out(ring)
     try:
-        messages: list = []
-
-        def got(kind: str) -> bool:
-            messages.extend(sup.drain())
-            return any(m.kind == kind for m in messages)
 
         assert wait_for(lambda: got("ready"), 30), messages
         sup.send("speech_out", "say", job=1, text="네.", rate=150)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any
 
 
@@ -35,3 +36,14 @@ def drive(runtime: Any, stop: threading.Event) -> None:
         if i % 2 == 1:
             runtime.hear(UTTERANCES[(i // 2) % len(UTTERANCES)])
         i += 1
+
+
+def talk_for(runtime: Any, seconds: float) -> None:
+    """The loop's figures cleared, then a resident talking to the robot (`drive`) for `seconds`."""
+    runtime.loop.reset_stats()
+    stop = threading.Event()
+    driver = threading.Thread(target=drive, args=(runtime, stop), daemon=True)
+    driver.start()
+    time.sleep(seconds)
+    stop.set()
+    driver.join()

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.poll import poll_until
-from robot.bench.drive import drive, progress
+from robot.bench.drive import progress, talk_for
 from robot.errors import CareBotError
 from robot.loop import LatencyHistogram
 
@@ -192,13 +192,7 @@ class _Browser:
 
 def _segment(runtime: Any, seconds: float, hist: LatencyHistogram, totals: dict[str, Any]) -> None:
     """The robot talks for `seconds`; the loop's figures are added to the condition's."""
-    runtime.loop.reset_stats()
-    stop = threading.Event()
-    driver = threading.Thread(target=drive, args=(runtime, stop), daemon=True)
-    driver.start()
-    time.sleep(seconds)
-    stop.set()
-    driver.join()
+    talk_for(runtime, seconds)
     stats = runtime.loop.stats
     h = stats.histogram
     for i, c in enumerate(list(h.counts)):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.poll import poll_until
-from robot.bench.drive import drive, progress
+from robot.bench.drive import progress, talk_for
 from robot.loop import LatencyHistogram, try_realtime
 
 
@@ -89,13 +89,7 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
         try:
             poll_until(lambda: runtime.behaviour.state != "booting", 30)
             time.sleep(0.5)
-            runtime.loop.reset_stats()
-            stop = threading.Event()
-            driver = threading.Thread(target=drive, args=(runtime, stop), daemon=True)
-            driver.start()
-            time.sleep(seconds)
-            stop.set()
-            driver.join()
+            talk_for(runtime, seconds)
             stats: dict[str, Any] = runtime.loop.stats.summary()
             messages = runtime.messages_received
             transitions = len(runtime.behaviour.history)
