@@ -242,13 +242,16 @@ class PtyPagingSystem:
                 ready, _, _ = select.select([master], [], [], 0.01)
                 data = os.read(master, 4096) if ready else b""
                 self._client = self._client or bool(data)
+                attached = True
             except (OSError, ValueError):
                 data = b""  # no client has the port open: nothing to read
+                attached = False
                 self._closed_by_client()
             if data:
                 time.sleep(len(data) * self.char_s)  # the bytes arrive at the line's pace
                 self._write(self.system.feed(data), self.latency_s)
-            self._write(self.system.due(time.monotonic()), 0.0)
+            if attached:  # a poll written to a line nobody has open is lost, and can upset the next opener's
+                self._write(self.system.due(time.monotonic()), 0.0)
 
     def _closed_by_client(self) -> None:
         """Put back the first settings once a client has gone: a Linux pty takes 7-bit or parity settings

@@ -236,7 +236,7 @@ def test_backlog_drains_alerts_first(config: Config, tmp_path: Path) -> None:
         broker.stop()
 
 
-BROKER_CHECK_S = 3.0
+BROKER_CHECK_S = 5.0
 
 @pytest.mark.slow
 def test_last_will_says_offline_within_one_and_a_half_keepalives(config: Config, broker: Broker,
@@ -250,7 +250,8 @@ def test_last_will_says_offline_within_one_and_a_half_keepalives(config: Config,
         frozen = time.monotonic()
         assert wait_for(lambda: staff.of("/status")[-1].json()["state"] == "offline", 25)
         # mosquitto 2.0 drops a client 1.5 keepalives after its last packet, checking every few
-        # seconds (measured here: +1.9 to +2.5 s); the robot sends nothing while frozen.
+        # seconds (measured here: +1.9 to +2.5 s on a quiet machine, +3.6 s under load; 5 s allowed); the
+        # robot sends nothing while frozen.
         assert time.monotonic() - frozen <= 1.5 * keepalive + BROKER_CHECK_S
     finally:
         os.kill(proc.pid, signal.SIGKILL)
