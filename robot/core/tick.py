@@ -196,14 +196,15 @@ class Tick:
             self.fire("speech_start")
 
     def _decision(self, item: Decision, now: float) -> None:
-        """Carry out what the dialog thread decided for one utterance (counting each time it asks again)."""
-        if any(kwargs.get("reply") in ASKS_AGAIN or kwargs.get("key") in ASKS_AGAIN for _, kwargs in item.actions):
-            self.p.staff.activity.count("asked_again")
+        """Carry out what the dialog thread decided for one utterance, then count it if the robot asked again
+        (after the triggers: nothing, not even a count, goes before a call for help)."""
         for trigger, kwargs in item.actions:
             if trigger == "say":
                 self.p.executor.execute(Say(str(kwargs["key"])), now)
             else:
                 self.fire(trigger, **kwargs)
+        if any(kwargs.get("reply") in ASKS_AGAIN or kwargs.get("key") in ASKS_AGAIN for _, kwargs in item.actions):
+            self.p.staff.activity.count("asked_again")
 
     def _screen_press(self, item: ScreenPress, now: float) -> None:
         """A screen button: recorded as its spoken twin's words are (that it was pressed, by name)."""

@@ -9,6 +9,7 @@ commands go down through the bridges as they would from a central desk.
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import queue
 import ssl
@@ -28,6 +29,8 @@ from robot.events import InvalidMessage, encode, parse_json, validate
 from robot.fleet.gaps import SeqWatch
 from robot.fleet.sim import Published, RobotSpec, run_swarm, specs_for
 from robot.fleet.world import CENTRAL_STAFF, HOME_STAFF, Broker, World
+
+log = logging.getLogger(__name__)
 
 
 def _client(broker: Broker, account: str, client_id: str) -> mqtt.Client:
@@ -86,6 +89,13 @@ class Observer:
         self._connected.set()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        try:  # an exception in a paho callback would end paho's thread, and with it this consumer
+            self._take(msg)
+        except Exception:
+            log.exception("a message on %s could not be taken", str(msg.topic)[:120])
+            self.invalid += 1
+
+    def _take(self, msg: Any) -> None:
         parts = msg.topic.split("/")
         if len(parts) == 5 and parts[3] == "_bridge":
             self.bridges[parts[2]] = msg.payload.decode(errors="replace")
@@ -118,7 +128,10 @@ class Observer:
             name, alert_id = ("resolve", what.split(":", 1)[1]) if what.startswith("resolve:") else ("ack", what)
             body = {"schema": f"carebot/cmd-{name}/1", "cmd_id": uuid.uuid4().hex, "ts": round(time.time(), 3),
                     "by": "central-desk", "alert_id": alert_id}
-            self.client.publish(f"carebot/v1/{site}/{robot}/cmd/{name}", encode(f"cmd-{name}", body), qos=1)
+            try:  # one command that cannot go is logged; the desk goes on answering the others
+                self.client.publish(f"carebot/v1/{site}/{robot}/cmd/{name}", encode(f"cmd-{name}", body), qos=1)
+            except Exception:
+                log.exception("the desk could not send %s for %s/%s", name, site, robot)
 
     def alerts(self, state: str | None = None) -> list[Seen]:
         with self._lock:

@@ -7,6 +7,7 @@ exercise the configuration that ships. It needs a source checkout (the scripts) 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 from robot.errors import CareBotError
 from robot.fleet.uplink import connack, uplink_settings
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent.parent
 CENTRAL_STAFF = "staff-central"
 HOME_STAFF = "staff-desk"
@@ -162,15 +164,18 @@ class World:
         failures = {h.site: 0 for h in self.homes}
         while not self._stop.wait(self.check_every_s):
             for home in self.homes:
-                port, password = uplink_settings(home.broker.dir)
-                failures[home.site] = 0 if connack(port, password, 2.0) else failures[home.site] + 1
-                if failures[home.site] >= 2 and not self._stop.is_set():
-                    if home.uplink.proc is not None:
-                        home.uplink.proc.kill()
-                        home.uplink.proc.wait(5)
-                    home.uplink.start()
-                    home.restarts += 1
-                    failures[home.site] = 0
+                try:  # one home's trouble (a config gone, an uplink that will not start) is not the others'
+                    port, password = uplink_settings(home.broker.dir)
+                    failures[home.site] = 0 if connack(port, password, 2.0) else failures[home.site] + 1
+                    if failures[home.site] >= 2 and not self._stop.is_set():
+                        if home.uplink.proc is not None:
+                            home.uplink.proc.kill()
+                            home.uplink.proc.wait(5)
+                        home.uplink.start()
+                        home.restarts += 1
+                        failures[home.site] = 0
+                except Exception:
+                    log.exception("uplink check of %s failed; trying again", home.site)
 
     def stop(self) -> None:
         self._stop.set()

@@ -117,7 +117,10 @@ class WebView(StaffConsole):
         with self.lock:
             self.version += 1
             for wake in list(self.listeners):
-                wake()
+                try:
+                    wake()
+                except RuntimeError:  # that stream's event loop has closed (the server is stopping): skip it
+                    continue
 
     def _activity(self, robot: str, topic: str, payload: bytes) -> None:
         try:
