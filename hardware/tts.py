@@ -1,4 +1,4 @@
-"""Text to speech: pyttsx3 with its espeak-ng driver, one sentence at a time.
+"""Text to speech: pyttsx3 with its espeak-ng driver, one sentence at a time (the twin: hardware/tts_sim.py).
 
 Two traps in pyttsx3 2.9x's espeak driver decide how this is written:
 - Settings made with `engine.setProperty` are queued and reach espeak's own command queue just
@@ -190,3 +190,17 @@ class Speaker:
             seconds = self.say(sentence, rate, path=Path(tmp) / "say.wav")
         return Probe(f"voice {self.voice}, {rate:.0f} wpm: {seconds:.1f} s of speech made in "
                      f"{time.monotonic() - t0:.2f} s")
+
+
+SYNTHESISERS = ("espeak", "sim")
+
+
+def make_synthesiser(kind: str, voice: str = "en", pitch: int = 50) -> Synthesiser:
+    """The configured speech synthesis: espeak-ng through pyttsx3, or the twin that only keeps time ("sim")."""
+    if kind == "sim":
+        from hardware.tts_sim import SimSpeaker
+
+        return SimSpeaker()
+    if kind != "espeak":
+        raise ValueError(f"no speech synthesis {kind!r}; there are: {', '.join(SYNTHESISERS)}")
+    return Speaker(voice, pitch)

@@ -42,15 +42,18 @@ def check_servo(ctx: Context) -> str:
 
 
 def check_speech_out(ctx: Context) -> str:
-    from hardware.tts import Speaker, SpeechError
+    from hardware.tts import SpeechError, make_synthesiser
 
     cfg = config_of(ctx)
     wanted = cfg.speech.voice or VOICES[cfg.robot.language]
     sentence = SENTENCE[cfg.robot.language]
     try:
-        speaker = Speaker(wanted, pitch=cfg.speech.pitch)
+        speaker = make_synthesiser(cfg.speech.synthesiser, wanted, cfg.speech.pitch)
     except (ImportError, OSError, RuntimeError) as exc:
         raise Fail(f"pyttsx3 could not start espeak-ng: {exc}. Install it: apt-get install espeak-ng") from None
+    if cfg.speech.synthesiser == "sim":
+        raise Warn(f"{speaker.probe(sentence, cfg.speech.rate_wpm).detail}: a simulation, the robot makes no "
+                   "sound; a robot needs speech.synthesiser = 'espeak'")
     try:
         if ctx.audible:
             if speaker.voice is None:
@@ -73,6 +76,11 @@ def check_speech_in(ctx: Context) -> str:
     from robot.dialog_engine import DialogEngine
     from robot.dialogs import load_pack
 
+    if s.recogniser == "text":
+        from hardware.recogniser_text import TextRecogniser
+
+        raise Warn(f"{TextRecogniser(s.alternatives).probe().detail}: a simulation, it hears only words typed "
+                   "to the simulator; a robot needs speech.recogniser = 'vosk'")
     if s.model is None or not Path(s.model).is_dir():
         raise Fail(models.missing_model_message(Path(str(s.model))).replace("\n", " "))
     problems = models.verify(Path(s.model)) if (Path(s.model) / models.MANIFEST).exists() else []
