@@ -66,6 +66,27 @@ def check_speech_out(ctx: Context) -> str:
     return f"{found.detail} (add --audible to hear it)"
 
 
+def check_loudspeaker(ctx: Context) -> str:
+    """The sound card speech plays on opens and plays a tenth of a second of silence to the end."""
+    from hardware.sound_out import SoundError, probe
+
+    s = config_of(ctx).speech
+    if not s.enabled:
+        raise Skip("speech.enabled is false: the robot does not speak")
+    if s.out_dir is not None:
+        raise Skip(f"speech goes to WAV files in {s.out_dir} (speech.out_dir), not to a loudspeaker")
+    device = "sim" if ctx.simulate else s.playback_device
+    try:
+        found = probe(device)
+    except SoundError as exc:
+        raise Fail(f"{exc}. `aplay -L` lists the devices: set speech.playback_device, and check that this user is "
+                   "in the audio group and that nothing else holds the card") from None
+    if device == "sim" and not ctx.simulate:
+        raise Warn(f"the simulated sound card {found.detail}: the robot makes no sound; set speech.playback_device "
+                   "to the ALSA device")
+    return f"{'the simulated sound card' if device == 'sim' else 'ALSA device'} {found.detail}"
+
+
 def check_speech_in(ctx: Context) -> str:
     cfg = config_of(ctx)
     s = cfg.speech
