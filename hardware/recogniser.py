@@ -145,17 +145,3 @@ class VoskRecogniser(Recogniser):
 def _known(text: str) -> str:
     """A reading without its "[unk]" words."""
     return " ".join(t for t in text.split() if t != UNK)
-
-
-RECOGNISERS = ("vosk", "text")
-
-
-def make_recogniser(kind: str, model: Path, alternatives: int = 3) -> Recogniser:
-    """The configured recogniser: Vosk on a model folder, or the twin fed typed words ("text")."""
-    if kind == "text":
-        from hardware.recogniser_text import TextRecogniser
-
-        return TextRecogniser(alternatives)
-    if kind != "vosk":
-        raise ValueError(f"no recogniser {kind!r}; there are: {', '.join(RECOGNISERS)}")
-    return VoskRecogniser(model, alternatives)

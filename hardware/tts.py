@@ -190,17 +190,3 @@ class Speaker:
             seconds = self.say(sentence, rate, path=Path(tmp) / "say.wav")
         return Probe(f"voice {self.voice}, {rate:.0f} wpm: {seconds:.1f} s of speech made in "
                      f"{time.monotonic() - t0:.2f} s")
-
-
-SYNTHESISERS = ("espeak", "sim")
-
-
-def make_synthesiser(kind: str, voice: str = "en", pitch: int = 50) -> Synthesiser:
-    """The configured speech synthesis: espeak-ng through pyttsx3, or the twin that only keeps time ("sim")."""
-    if kind == "sim":
-        from hardware.tts_sim import SimSpeaker
-
-        return SimSpeaker()
-    if kind != "espeak":
-        raise ValueError(f"no speech synthesis {kind!r}; there are: {', '.join(SYNTHESISERS)}")
-    return Speaker(voice, pitch)

@@ -42,7 +42,8 @@ def check_servo(ctx: Context) -> str:
 
 
 def check_speech_out(ctx: Context) -> str:
-    from hardware.tts import SpeechError, make_synthesiser
+    from hardware.speech_devices import make_synthesiser
+    from hardware.tts import SpeechError
 
     cfg = config_of(ctx)
     wanted = cfg.speech.voice or VOICES[cfg.robot.language]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hardware.recogniser import UNK, make_recogniser
+from hardware.recogniser import UNK
 from hardware.recogniser_text import LATE_S, TextRecogniser
+from hardware.speech_devices import make_recogniser
 from robot import console, sim_speech
 from robot.config import Config
 from robot.config_load import check_config, load_config

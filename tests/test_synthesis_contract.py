@@ -11,7 +11,8 @@ import pytest
 import webrtcvad
 
 from hardware.audio import wav_pcm16k
-from hardware.tts import Speaker, SpeechError, Synthesiser, make_synthesiser
+from hardware.speech_devices import make_synthesiser
+from hardware.tts import Speaker, SpeechError, Synthesiser
 from hardware.tts_sim import seconds_of
 
 SENTENCE = "케어봇 자체 점검입니다."

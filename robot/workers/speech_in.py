@@ -33,9 +33,9 @@ from hardware.echo import EchoCanceller, FarEnd
 from hardware.errors import DeviceUnavailable, HardwareError
 from hardware.far_ring import FarRing, FarRingError
 from hardware.microphone import FRAME_BYTES, FRAME_S, RATE, WavMicrophone, make_microphone
-from hardware.recogniser import make_recogniser
 from hardware.recogniser_text import TextRecogniser
 from hardware.room import Room, pcm
+from hardware.speech_devices import make_recogniser
 from robot.asr import build_grammar, has_unk
 from robot.messages import Message
 from robot.models import missing_model_message

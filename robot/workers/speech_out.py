@@ -46,7 +46,8 @@ from pathlib import Path
 from hardware.audio import wav_pcm16k
 from hardware.far_ring import FarRing, FarRingError, pcm16k_blocks
 from hardware.sound_out import SoundError, SoundOut, open_sound_out
-from hardware.tts import SpeechTimeout, Synthesiser, make_synthesiser
+from hardware.speech_devices import make_synthesiser
+from hardware.tts import SpeechTimeout, Synthesiser
 from robot.messages import Message
 from robot.worker import Worker
 
