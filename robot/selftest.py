@@ -107,12 +107,13 @@ def check_board(ctx: Context) -> str:
 
 
 def check_dialogs(ctx: Context) -> str:
-    from robot.dialogs import INTENTS, DialogError, load_pack
+    from robot.dialog_help_check import load_checked_pack
+    from robot.dialogs import INTENTS, DialogError
 
     cfg = config_of(ctx)
     folder = Path(cfg.dialogs.path) / cfg.robot.language
     try:
-        pack = load_pack(folder)
+        pack = load_checked_pack(folder)  # as the robot's start reads it
     except DialogError as exc:
         raise Fail(f"{len(exc.problems)} problem(s), first: {exc.problems[0]}. Run: carebot dialogs check {folder}"
                    ) from None
