@@ -37,8 +37,11 @@ export XDG_CACHE_HOME="$run_dir/cache" XDG_CONFIG_HOME="$run_dir/config"
 
 if [ -n "${CAREBOT_SCREEN_HEADLESS:-}" ]; then
     mode=(--headless=new --window-size=800,480 --remote-debugging-address=127.0.0.1 --remote-debugging-port=0)
+elif [ -n "${WAYLAND_DISPLAY:-}" ]; then
+    # labwc, wayfire. Chromium's own guess looks at XDG_SESSION_TYPE, which a user manager may not have.
+    mode=(--kiosk --ozone-platform=wayland)
 else
-    mode=(--kiosk --ozone-platform-hint=auto)  # Wayland when the session has it (labwc, wayfire), else X11
+    mode=(--kiosk)  # X11
 fi
 # A minimal profile for one local page: incognito (no history, cookies or disk cache are kept); no
 # extensions, sync, component updates, background fetches or first-run dialogs (the robot has no internet
