@@ -74,7 +74,8 @@ class Reader:
         self._stems = _STEMS.setdefault(language, {})
         self._negation = frozenset(lexicon.negation_before)
         self._negation_stems = frozenset(self.stem(w) for w in lexicon.negation_before)
-        self._filler_stems = frozenset(self.stem(w) for w in lexicon.fillers)
+        self.filler_words = frozenset(lexicon.fillers)
+        self.filler_stems = frozenset(self.stem(w) for w in lexicon.fillers)
         self._whole = {k: v for k, v in lexicon.contractions if not k.startswith("-")}
         self._endings = sorted(((k[1:], v) for k, v in lexicon.contractions if k.startswith("-")),
                                key=lambda kv: -len(kv[0]))
@@ -164,7 +165,7 @@ class Reader:
             lo, hi = min(combo), max(combo) + 1
             width = hi - lo
             if stems and width > len(combo) + near:  # fillers in between do not count: "hör doch bitte auf"
-                width -= sum(1 for i in range(lo, hi) if i not in combo and seq[i] in self._filler_stems)
+                width -= sum(1 for i in range(lo, hi) if i not in combo and seq[i] in self.filler_stems)
             if width > len(combo) + near or (best is not None and hi - lo >= best[1] - best[0]):
                 continue
             if any(seq[i] in negation and seq[i] not in phrase.parts for i in range(lo, hi) if i not in combo):
