@@ -17,12 +17,12 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz, process
+
 from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
 from robot.foreign_help import ForeignHelp, neighbours
 from robot.intent_similarity import ExampleIndex, character_similarity
-from rapidfuzz import fuzz, process
-
 from robot.understanding import INSIDE, HelpReader, Phrase, Reader, Reading
 
 __all__ = ["CLEAR_LEAD", "Conversation", "DialogEngine", "Understanding"]
@@ -43,7 +43,7 @@ HELP_SIMILAR = 0.8  # this near a help example (before weighting), the robot ask
 # A word no pack entry holds is read as the known word it is this near (rapidfuzz ratio, 0..100), where one is:
 # a recogniser's or an inflection's slip ("yess", "quizzes"); a short word's one slip stays unknown.
 SPELLING = 85
-SPELLING_MIN = 4  # shorter words are never respelled
+SPELLING_MIN = 5  # shorter words are never respelled ("spin" is no slip of "spy")
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ class DialogEngine:
         self._no_words = frozenset(w for k in pack.intents["no"].keywords if len(ws := self.reader.read(k).words) == 1
                                    for w in ws)
         self._last_variant: dict[str, str] = {}
+        self._hedges = [self.reader.phrase(x) for x in pack.lexicon.hedges]
         self._one_word = {n: {ws for k in pack.intents[n].keywords if len(ws := self.reader.read(k).words) == 1}
                           for n in ANSWERS}
         syllables = pack.language in INSIDE
@@ -289,13 +290,14 @@ class DialogEngine:
         return self.helper.own_body(self.reader.read(text))
 
     def doubtful(self, text: str, answer: str | None = None) -> bool:
-        """Whether the resident is unsure ("I might have", "I can't remember"): never a yes or a no.
+        """Whether the resident is unsure ("I might have", "I can't remember", a hedge such as "I expect I
+        did"): never a yes or a no.
 
         A doubt word that is part of one of the `answer` intent's own keywords answers, and doubts
         nothing: "later, love" to a reminder is its no (not done yet), "I'm not sure, later" is unclear.
         """
         r = self.reader.read(text)
-        doubts = self.helper.spans_of(self.helper.doubts, r)
+        doubts = self.helper.spans_of(self.helper.doubts, r) + self.helper.spans_of(self._hedges, r)
         if not doubts or answer is None or answer not in self.answering:
             return bool(doubts)
         own = [span for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]
