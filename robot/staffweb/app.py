@@ -339,6 +339,7 @@ class StaffWeb:
                     version, data = deltas.popleft()
                     if version > shown:  # else the whole state sent already holds it
                         await self._write(response, data)
+                        self.view.delivered.set()
                         written_at = loop.time()
                 now = loop.time()
                 if due() <= now:

@@ -29,10 +29,22 @@ async function post(url) {
   return r;
 }
 
+let flashing = 0;
+// Whether the browser lets this page notify. Asked once and then told of changes: reading
+// Notification.permission is a synchronous round trip to the browser process, about 1 ms on every alert.
+let notify = "Notification" in window && Notification.permission === "granted";
+if ("Notification" in window && navigator.permissions) {
+  navigator.permissions.query({name: "notifications"}).then((status) => {
+    status.onchange = () => { notify = status.state === "granted"; };
+  }, () => {});
+}
+
 function cue(alert) {
-  document.title = "(!) " + (WHAT[alert.type] || alert.type) + ": CareBot";
+  const title = "(!) " + (WHAT[alert.type] || alert.type) + ": CareBot";
+  if (document.title !== title) document.title = title;
   document.body.classList.add("flash");
-  setTimeout(() => document.body.classList.remove("flash"), 4000);
+  clearTimeout(flashing);
+  flashing = setTimeout(() => document.body.classList.remove("flash"), 4000);
   if (audio) {
     for (let i = 0; i < 3; i++) {
       const o = audio.createOscillator(), g = audio.createGain();
@@ -41,7 +53,7 @@ function cue(alert) {
       o.start(audio.currentTime + i * 0.4); o.stop(audio.currentTime + i * 0.4 + 0.2);
     }
   }
-  if ("Notification" in window && Notification.permission === "granted") {
+  if (notify) {
     new Notification("CareBot: " + (WHAT[alert.type] || alert.type), {body: "Room " + alert.room, tag: alert.alert_id});
   }
 }
@@ -127,7 +139,7 @@ function renderAlerts() {
       if (!seenHigh.has(key)) {
         seenHigh.add(key);
         cue(a);
-        sessionStorage.setItem("seenHigh", JSON.stringify([...seenHigh].slice(-200)));
+        remember();
       }
     }
   }
@@ -141,12 +153,38 @@ function renderAlerts() {
   }
 }
 
-function renderNotices() {
-  const shown = notes.length + ":" + (notes.length ? notes[notes.length - 1].ts + notes[notes.length - 1].text : "");
-  if (shown === notesShown) return;
-  notesShown = shown;
-  document.getElementById("notices").replaceChildren(...notes.slice().reverse().map(n =>
-    el("li", clock.format(new Date(n.ts * 1000)) + "  " + n.text)));
+// The high alerts already announced, kept for this tab's next page: written once a burst, after the rows.
+let remembering = 0;
+function remember() {
+  if (remembering) return;
+  remembering = setTimeout(() => {
+    remembering = 0;
+    seenHigh = new Set([...seenHigh].slice(-200));
+    sessionStorage.setItem("seenHigh", JSON.stringify([...seenHigh]));
+  }, 0);
+}
+
+function notice(n) {
+  return el("li", clock.format(new Date(n.ts * 1000)) + "  " + n.text);
+}
+
+function notesKey() {
+  const n = notes[notes.length - 1];
+  return notes.length + ":" + (n ? n.ts + n.text : "");
+}
+
+function renderNotices() {  // the newest first; redrawn only when they changed
+  if (notesKey() === notesShown) return;
+  notesShown = notesKey();
+  document.getElementById("notices").replaceChildren(...notes.slice().reverse().map(notice));
+}
+
+function addNotices(fresh) {  // a delta's: on top, and the oldest beyond ten go
+  if (!fresh.length) return;
+  const list = document.getElementById("notices");
+  list.prepend(...fresh.slice(-10).reverse().map(notice));
+  while (list.children.length > 10) list.lastElementChild.remove();
+  notesShown = notesKey();
 }
 
 function renderRobots(state) {
@@ -187,7 +225,7 @@ function live() {
     version = d.version;
     if (d.alert) alerts.set(d.alert.alert_id, d.alert); else alerts.delete(d.closed);
     if (d.notices.length) notes = notes.concat(d.notices).slice(-10);
-    if (page === "alerts") { renderAlerts(); renderNotices(); }
+    if (page === "alerts") { renderAlerts(); addNotices(d.notices); }
     fresh();
   });
   src.addEventListener("logout", () => { location.href = "/login"; });
@@ -252,6 +290,8 @@ document.getElementById("sound").addEventListener("click", (e) => {
   audio = audio || new AudioContext();
   e.target.setAttribute("aria-pressed", "true");
   e.target.textContent = "Sound is on";
-  if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
+  if ("Notification" in window && Notification.permission === "default") {
+    Notification.requestPermission().then((p) => { notify = p === "granted"; });
+  }
 });
 if (page === "impact") impact(); else live();
