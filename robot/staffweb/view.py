@@ -114,7 +114,7 @@ class WebView(StaffConsole):
         view = self.alerts.get(alert_id)
         was = view.state if view is not None else "closed"
         super()._closed(alert_id, robot)
-        if was != "closed":
+        if was not in CLOSED:  # else the page has it closed already
             self._changed = alert_id
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:

@@ -204,8 +204,12 @@ function renderRobots(state) {
 function live() {
   const link = document.getElementById("link");
   const src = new EventSource("/events");
-  const fresh = () => {
-    link.textContent = "Live. Updated " + clock.format(new Date()) + ".";
+  let second = 0;
+  const fresh = () => {  // "Live. Updated 10:41:07.": written at most once a second
+    const now = Date.now();
+    if (Math.floor(now / 1000) === second && link.className === "link ok") return;
+    second = Math.floor(now / 1000);
+    link.textContent = "Live. Updated " + clock.format(new Date(now)) + ".";
     link.className = "link ok";
   };
   src.onmessage = (m) => {  // the whole state: on (re)connecting, for other changes, and now and then
