@@ -221,3 +221,24 @@ def test_the_kiosk_launcher_will_not_put_the_key_in_another_users_directory(tmp_
                           timeout=20)
     assert proc.returncode != 0 and "not this user's own" in proc.stderr
     assert list(theirs.iterdir()) == []
+
+
+def test_the_kiosk_launcher_asks_for_wayland_when_the_session_has_it(tmp_path: Path) -> None:
+    """Chromium guesses Wayland only from XDG_SESSION_TYPE, which a user manager may lack: without the
+    flag, a kiosk on labwc or wayfire tried X11 and restarted every 3 s (seen under weston, docs/screen.md)."""
+    import subprocess
+
+    from .conftest import ROOT
+
+    key_file, bin_dir, run = tmp_path / "screen.key", tmp_path / "bin", tmp_path / "run"
+    key_file.write_text(KEY + "\n")
+    bin_dir.mkdir()
+    (bin_dir / "chromium").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
+    (bin_dir / "chromium").chmod(0o755)
+    args = tmp_path / "args"
+    for session, expected in ({"WAYLAND_DISPLAY": "wayland-0"}, True), ({"DISPLAY": ":0"}, False):
+        env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RUNTIME_DIRECTORY": str(run), "ARGS_FILE": str(args),
+               "CAREBOT_SCREEN_KEY_FILE": str(key_file), **session}
+        subprocess.run([str(ROOT / "scripts" / "screen-kiosk.sh")], env=env, check=True, timeout=20)
+        given = args.read_text().split("\n")
+        assert "--kiosk" in given and ("--ozone-platform=wayland" in given) is expected, given
