@@ -152,7 +152,9 @@ def test_the_help_question_takes_yes_no_and_anything_else_as_a_call(engine: Dial
     ("    unwell: [the runs,", "    unwell: [giddy, the runs,", "understanding.synonyms.dizzy", "already a synonym"),
     ("  fillers: [please,", "  fillers: [two words, please,", "understanding.fillers.0", "single word"),
     ("  help_confirm:", "  help_confirm: []\n  help_confirm_old:", "responses.help_confirm", "non-empty list"),
-    ("  joke:\n", "  joke:\n    answers: [a good one]\n", "intents.joke.answers", "only yes and no"),
+    ("  joke:\n", "  joke:\n    answers: [a good one]\n", "intents.joke.answers", "only yes, no and repeat"),
+    ("  hedges: [", '  hedges: ["?!", ', "understanding.hedges.0", "no words once punctuation"),
+    ("  hedges: [", "  hedges: 3\n  old_hedges: [", "understanding.hedges", "non-empty list"),
 ])
 def test_check_reports_problems_in_the_understanding_section_with_line_and_key(
         tmp_path: Path, edit: str, replacement: str, where: str, message: str) -> None:
