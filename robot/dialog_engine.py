@@ -121,7 +121,8 @@ class DialogEngine:
             return [self.reader.read(t).stem_text for t in texts]
 
         return ExampleIndex({n: stems(ex) for n, (_, ex) in specs.items()},
-                            {n: stems((*kw, *ex)) for n, (kw, ex) in specs.items()}, syllables)
+                            {n: stems((*kw, *ex)) for n, (kw, ex) in specs.items()}, syllables,
+                            frozenset(self.reader.stem(w) for w in self.pack.lexicon.negation_before))
 
     def _candidate(self, name: str, keywords: Iterable[str], examples: Iterable[str]) -> _Candidate:
         phrases: dict[tuple[str, ...], Phrase] = {}  # synonyms may make two keywords one: count it once

@@ -50,7 +50,6 @@ class WebView(StaffConsole):
         self.lock = threading.RLock()
         self.version = 0
         self.delivered = threading.Event()  # set by an event stream when it has written an alert's delta
-        self._handed = False  # the message just applied sent a delta to the pages
         self.plain_version = 0  # the newest version that only a whole state tells (heartbeats, status, tests...)
         self._changed: str | None = None  # the alert the message being applied changed
         self._noted: list[dict[str, Any]] = []  # the notices it added
@@ -61,6 +60,7 @@ class WebView(StaffConsole):
         # The store's writes (sqlite commits, fsyncs) run on a thread of their own: a page shows an alert when
         # it arrives, not after the disk has taken the impact figures' copy of it.
         self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]]] = queue.SimpleQueue()
+        self._later: list[tuple[str, str, dict[str, Any]]] = []  # the message's writes, queued once pages have it
         if store is not None:
             threading.Thread(target=self._write, name="staffweb-store", daemon=True).start()
         # Told of every change (the event streams' wake-ups), with the delta event of an alert's change, or None.
@@ -68,17 +68,8 @@ class WebView(StaffConsole):
         self._topic = ""  # the topic of the message being applied
         # Unlike the console, apply each message in paho's own thread (guarded: nothing can raise into it):
         # one thread hand-off less between the broker and the page.
-        client.on_message = self._guarded(self._message)
-
-    def _message(self, client: Any, userdata: Any, msg: Any) -> None:
-        """paho's thread. After an alert's change it waits, HANDOFF_S at most, until a page's stream has written
-        it: else the event loop, woken, waits for the GIL while this thread reads on (the retained copy of the
-        same alert, heartbeats), measured at about 0.5 ms at the median and up to 5 ms (the switch interval)."""
-        self.delivered.clear()
-        self._handed = False
-        self.apply(msg.topic, bytes(msg.payload), bool(msg.retain))
-        if self._handed:
-            self.delivered.wait(HANDOFF_S)
+        client.on_message = self._guarded(lambda c, u, msg: self.apply(msg.topic, bytes(msg.payload),
+                                                                        bool(msg.retain)))
 
     # -- the console's hooks ------------------------------------------------------------------------------------
 
@@ -104,7 +95,7 @@ class WebView(StaffConsole):
         # The topic it came on: an open alert's retained copy (…/alert/ALERT_ID) repeats an event already
         # numbered, and counted as one it made every event since it look missing after the page restarted.
         self.seqs.feed(self._topic, body)
-        self._writes.put(("alert", robot, body))
+        self._later.append(("alert", robot, body))
         old = self.alerts.get(body["alert_id"])
         super()._take_alert(robot, body)
         if self.alerts.get(body["alert_id"]) is not old:  # taken (not a redelivery, a late or a refused update)
@@ -118,8 +109,13 @@ class WebView(StaffConsole):
             self._changed = alert_id
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """Take one message into the view (in paho's thread). After an alert's change it waits, HANDOFF_S at
+        most, until a page's stream has written it, and only then wakes the impact store's writer: else the event
+        loop, woken, waits for the GIL while this thread reads on (the retained copy of the same alert,
+        heartbeats) and the writer runs, measured at about 0.5 ms at the median and up to 5 ms."""
         with self.lock:
             self._topic, self._changed = topic, None
+            self.delivered.clear()
             parts = topic.split("/")
             if len(parts) == 5 and parts[4] == "activity" and parts[2] == self.site:
                 self._activity(parts[3], topic, payload)
@@ -129,7 +125,12 @@ class WebView(StaffConsole):
                     self.health.setdefault(parts[3], RobotHealth()).status = self.robots[parts[3]]
                 if len(self.alerts) > 2 * CLOSED_KEPT:
                     self._forget_closed()
-            self._handed = self.touch(self._changed)
+            handed = self.touch(self._changed)
+            later, self._later = self._later, []
+        if handed:  # outside the lock, which the loop needs to make a whole state
+            self.delivered.wait(HANDOFF_S)
+        for write in later:
+            self._writes.put(write)
 
     def _forget_closed(self) -> None:
         """Keep only the newest CLOSED_KEPT closed alerts. The server runs for months: without this every alert
@@ -180,7 +181,7 @@ class WebView(StaffConsole):
             self._say(f"ignored a message: {exc}")
             return
         if self.seqs.feed(topic, body):
-            self._writes.put(("activity", robot, body))
+            self._later.append(("activity", robot, body))
 
     def _write(self) -> None:
         while True:
