@@ -33,6 +33,7 @@ SIMILARITY_WEIGHT = 0.9  # a near example counts for less than a keyword
 KEYWORD_AND_NEAR = 0.3
 SPECIFIC = 2.0  # characters a keyword's most specific word adds per unit of its weight (log inverse frequency)
 ANSWERS = ("yes", "no")
+MID_SENTENCE = 4  # from this many words (fillers aside), a bare yes or no between the first and the last is none
 LEADING = 6  # characters a one-word yes or no that opens the utterance (after fillers) adds to its weight
 CLEAR_LEAD = 0.04  # a winner must lead the runner-up by this much to be sure
 # A near example (no keyword said) is sure from this score when it leads the runner-up by SIMILAR_LEAD;
@@ -90,6 +91,7 @@ class DialogEngine:
         self._hedges = [self.reader.phrase(x) for x in pack.lexicon.hedges]
         self._one_word = {n: {ws for k in pack.intents[n].keywords if len(ws := self.reader.read(k).words) == 1}
                           for n in ANSWERS}
+        self._bare = {tuple(self.reader.stem(w) for w in ws) for n in ANSWERS for ws in self._one_word[n]}
         syllables = pack.language in INSIDE
         # Paraphrases teach the matcher only: in the recogniser grammar, a long list makes a small model
         # hear phrases that were never said ("간호사" came back as three words of other examples).
@@ -139,10 +141,16 @@ class DialogEngine:
         "good"); of two that overlap, the one with more words wins, then the longer, then the earlier. Longer
         matches, and phrases of several words, weigh more."""
         found = []
-        first = next((i for i, stem in enumerate(r.stems) if stem not in self.reader.filler_stems), 0)
+        said = [i for i, stem in enumerate(r.stems) if stem not in self.reader.filler_stems] or [0]
+        first, last = said[0], said[-1]
+        mid_sentence = pool is self.intents and len(said) >= MID_SENTENCE
         for n in names:
             for k in pool[n].keywords:
                 span = self.reader.find(k, r, stems=True)
+                # a bare yes or no inside a longer sentence is no answer: "du bist ja lieb", "there's no tea left"
+                # (answering a reminder, "I had them, yes, and I took the other ones" answers it)
+                if span is not None and mid_sentence and k.parts in self._bare and span[0] not in (first, last):
+                    continue
                 if span is not None:
                     # a phrase of several words says more than one long word ("the time", "happening")
                     weight = len(" ".join(k.parts)) + 4 * (len(k.parts) - 1)

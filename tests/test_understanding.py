@@ -186,6 +186,7 @@ def test_bench_scores_a_corpus_file_by_context(tmp_path: Path) -> None:
     result = evaluate(DialogEngine(load_pack(ROOT / "dialogs" / "en")), items, rounds=1)
     assert result["items"] == 4 and result["help_recall"] == 1.0 and result["false_help_rate"] == 0.0
     assert result["contexts"]["quiz"]["right"] == 1 and result["intent_accuracy"] == 1.0
+    assert 0 < result["cpu_p50_ms"] <= result["cpu_p99_ms"] and result["p99_ms"] > 0  # both clocks reported
     assert correct("not_help", "time") and not correct("not_help", "ask") and not correct("help", "ask")
     bad = tmp_path / "bad.yaml"
     bad.write_text("language: en\nitems:\n  - {text: hi, context: garden, expect: none}\n", encoding="utf-8")
