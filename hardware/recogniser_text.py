@@ -6,10 +6,10 @@ lasts as long as a resident takes to say them. Played to the simulated microphon
 activity detection, starts an utterance and is endpointed after the same trailing silence as a
 real voice; muted or closed, the words are never heard. The twin then reads the words the way
 Vosk does with the same grammar: grammar phrases and their words are heard as they are, other
-words are "[unk]" (dropped) when the grammar has it, and without it are forced onto the most alike
-phrase, which is why grammars keep "[unk]". Partial results grow word by word with the audio fed; the n-best
-readings are the grammar's phrases most like what was said, and the confidence is the best
-reading's share among them, as with Vosk: "sure" means no close rival.
+words are "[unk]" (dropped) when the grammar has it, and without it are forced onto the most
+alike phrase, which is why grammars keep "[unk]". Partial results grow word by word with the
+audio fed; the n-best readings are the grammar's phrases most like what was said, and the
+confidence is the best reading's share among them, as with Vosk: "sure" means no close rival.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from hardware.audio import voice_like
 from hardware.recogniser import RATE, UNK, Heard, Recogniser
 
 WORD_S = 0.45  # a resident's pace: about 130 words a minute
+LEAD_S = 0.25
+TAIL_S = 3.0  # the simulated microphone hears only what is played to it: silence to end on (endpoint_s <= 3)
 LATE_S = 1.0  # a queued voice that no utterance took up within this of its end was never heard
 SHARPNESS = 8.0  # how fast a rival's share falls with its distance (a rival 0.1 less alike: about a third)
 
@@ -75,14 +77,15 @@ class TextRecogniser(Recogniser):
     def hear(self, text: str, confidence: float | None = None, start: float | None = None) -> bytes:
         """Queue what the resident says; the sound to play to the microphone for it.
 
-        `confidence` pins the reading's confidence (a scripted doubtful hearing); `start` is when its
-        sound starts playing on the monotonic clock (now by default).
+        The sound is the voice between a short lead and enough silence for any endpoint to end the
+        utterance. `confidence` pins the reading's confidence (a scripted doubtful hearing); `start`
+        is when the sound starts playing on the monotonic clock (now by default).
         """
         words = words_of(text)
         seconds = WORD_S * len(words)
-        t0 = time.monotonic() if start is None else start
+        t0 = (time.monotonic() if start is None else start) + LEAD_S
         self.queue.append(_Said(words, t0, t0 + seconds, confidence))
-        return voice_like(seconds)
+        return bytes(int(LEAD_S * RATE) * 2) + voice_like(seconds) + bytes(int(TAIL_S * RATE) * 2)
 
     def begin(self, grammar: Sequence[str] | None) -> None:
         self._grammar = None if not grammar else [words_of(p) for p in grammar if p != UNK]

@@ -37,6 +37,9 @@ TOP_KEYS = {"language", "voice", "robot_name", "wake_phrase", "kinds", "understa
             "responses"}
 
 
+ANSWERING = ("yes", "no", "repeat")  # the intents that answer a reminder
+
+
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """YAML 1.2 booleans: only true and false. A reply of `yes` or `no` stays a word. libyaml's parser
     when PyYAML has it: every robot start reads three packs, and the pure-Python one took 0.3-0.6 s each."""
@@ -68,7 +71,9 @@ class IntentSpec:
     examples: tuple[str, ...]
     critical: bool = False
     paraphrases: tuple[str, ...] = ()  # more wordings the matcher learns from; not in the recogniser grammar
-    answers: tuple[str, ...] = ()  # yes and no only: keywords that settle it only as the answer to a reminder
+    # yes, no and repeat only: keywords that settle it only as the answer to a reminder ("which tablets?" asks
+    # for the reminder again there, and nowhere else)
+    answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -244,8 +249,8 @@ class _Checker:
             critical = spec.get("critical", False)
             if not isinstance(critical, bool):
                 self.add(f"{path}.critical", "must be true or false", critical)
-            if "answers" in spec and name not in ("yes", "no"):
-                self.add(f"{path}.answers", "only yes and no have answers (to a reminder)", show=False)
+            if "answers" in spec and name not in ANSWERING:
+                self.add(f"{path}.answers", "only yes, no and repeat have answers (to a reminder)", show=False)
             out[name] = IntentSpec(name, self.strings(spec.get("keywords"), f"{path}.keywords"),
                                    self.strings(spec.get("examples"), f"{path}.examples"), critical is True,
                                    self.strings(spec.get("paraphrases"), f"{path}.paraphrases", required=False),

@@ -144,6 +144,7 @@ def test_slower_slows_the_voice_for_what_comes_next(robot: Runtime, page: Any) -
     page.get_by_role("button", name="Slower").click()
     wait_page(page, lambda: robot.said and robot.said[-1].key == "slower_ok" and caption(page) == robot.said_text[-1])
     assert robot.speech.rate_wpm < before
+    assert robot.screen.wpm == robot.speech.rate_wpm  # a caption too long for the screen turns at the new pace
 
 
 def test_stop_listening_is_privacy_mode_the_camera_released_and_the_page_says_so(robot: Runtime, page: Any) -> None:

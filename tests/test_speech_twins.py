@@ -110,3 +110,18 @@ def test_typed_words_over_the_robots_simulated_voice_call_for_help(config: Confi
         assert "살려" not in (rt.state_dir / "audit.jsonl").read_text()  # what was heard is never recorded
     finally:
         rt.stop()
+
+
+def test_a_scenario_hears_typed_words_only_with_the_twins(tmp_path: Path) -> None:
+    from robot.scenario import ScenarioError, load
+
+    def problems(speech: str, step: str) -> str:
+        path = tmp_path / "s.yaml"
+        path.write_text(f"name: x\nstart: 2026-11-27T10:00\nspeech: {speech}\nsteps:\n  - {step}\n")
+        with pytest.raises(ScenarioError) as info:
+            load(path)
+        return str(info.value)
+
+    assert "hear needs the speech twins (`speech: twins`)" in problems("ko", "hear: I need a nurse")
+    assert "use `hear`, or `speech: ko`" in problems("twins", "play: help")
+    assert "'ko' or 'twins'" in problems("whisper", "hear: hello")
