@@ -6,10 +6,10 @@ lasts as long as a resident takes to say them. Played to the simulated microphon
 activity detection, starts an utterance and is endpointed after the same trailing silence as a
 real voice; muted or closed, the words are never heard. The twin then reads the words the way
 Vosk does with the same grammar: grammar phrases and their words are heard as they are, other
-words are "[unk]" (dropped) when the grammar has it, and without it are forced onto the most alike
-phrase, which is why grammars keep "[unk]". Partial results grow word by word with the audio fed; the n-best
-readings are the grammar's phrases most like what was said, and the confidence is the best
-reading's share among them, as with Vosk: "sure" means no close rival.
+words are "[unk]" (dropped) when the grammar has it, and without it are forced onto the most
+alike phrase, which is why grammars keep "[unk]". Partial results grow word by word with the
+audio fed; the n-best readings are the grammar's phrases most like what was said, and the
+confidence is the best reading's share among them, as with Vosk: "sure" means no close rival.
 """
 
 from __future__ import annotations

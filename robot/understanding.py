@@ -157,9 +157,11 @@ class Reader:
             return None
         negation = self._negation_stems if stems else self._negation
         if len(positions) == 1:
-            for i in positions[0]:  # "certainly" is not in "certainly not", "genommen" not in "nicht genommen"
+            for i in positions[0]:  # "certainly" is not in "certainly not", "genommen" not in "nicht genommen",
+                # "great" not in "not feeling great" (one word may stand between a negation and what it turns round;
+                # in Korean the negation stands right before its verb: "안 아프고 좋아" is good)
                 if not (stems and any(0 <= j < len(seq) and seq[j] in negation and seq[j] not in phrase.parts
-                                      for j in (i - 1, i + 1))):
+                                      for j in ((i - 1, i + 1) if self.inside else (i - 1, i + 1, i - 2)))):
                     return i, i + 1
             return None
         near = (0 if self.inside else NEAR_INTENT) if stems else NEAR

@@ -683,3 +683,30 @@ def test_an_alert_s_change_reaches_an_open_page_as_a_delta_of_its_row(server: Se
         assert any("help_request" in n["text"] for n in got[0]["notices"])  # the console's line, for Messages
     finally:
         reader.close()
+
+
+def test_the_page_s_broker_link_comes_back_after_the_broker_drops_it(server: Server, site: Broker) -> None:
+    """The web server's event loop reads the broker (robot/staffweb/mqttloop.py): when the link is lost (here a
+    second login with its account takes the session over, and leaves) it connects again by itself, and the next
+    alert still reaches the view."""
+    intruder = Client(site, STAFF, client_id=STAFF)
+    assert intruder.connect() == 0
+    assert wait_for(lambda: not server.view.client.is_connected(), 10)
+    intruder.client.disconnect()
+    intruder.client.loop_stop()
+    assert wait_for(lambda: server.view.client.is_connected(), 15)
+    alert_id, now = "a8" * 16, time.time()
+    body = {"schema": "carebot/alert/1", "event_id": "b8" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-1",
+            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
+            "raised_ts": now, "ts": now, "boot_id": "d" * 12, "seq": 1}
+    robot = Client(site, "robot-1")
+    assert robot.connect() == 0
+    try:
+        robot.client.publish(f"carebot/v1/{SITE}/robot-1/alert", json.dumps(body), qos=1).wait_for_publish(5)
+        assert wait_for(lambda: alert_id in server.view.alerts, 10)
+    finally:
+        robot.client.disconnect()
+        robot.client.loop_stop()
+        with server.view.lock:
+            server.view.alerts.pop(alert_id, None)
+        server.view.touch()

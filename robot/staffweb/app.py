@@ -303,12 +303,15 @@ class StaffWeb:
         deltas: collections.deque[tuple[int, bytes]] = collections.deque()  # alerts' changes, oldest first
 
         def wake(delta: tuple[int, bytes] | None) -> None:
-            """Called in the view's thread on every change: one wake-up per burst, not per message."""
+            """On every change: one wake-up per burst. In the loop's thread (it reads the broker) at once."""
             if delta is not None:
                 deltas.append(delta)
             if not armed.is_set():
                 armed.set()
-                loop.call_soon_threadsafe(moved.set)
+                if threading.get_ident() == self.view.loop_thread:
+                    moved.set()
+                else:
+                    loop.call_soon_threadsafe(moved.set)
 
         def due() -> float:
             """When this page is owed a whole state (or, with nothing owed, a keepalive)."""

@@ -50,6 +50,8 @@ class WebView(StaffConsole):
         self.lock = threading.RLock()
         self.version = 0
         self.delivered = threading.Event()  # set by an event stream when it has written an alert's delta
+        self.loop: Any = None  # the event loop that reads the broker, when it does (robot/staffweb/mqttloop.py)
+        self.loop_thread = 0
         self.plain_version = 0  # the newest version that only a whole state tells (heartbeats, status, tests...)
         self._changed: str | None = None  # the alert the message being applied changed
         self._noted: list[dict[str, Any]] = []  # the notices it added
@@ -109,10 +111,11 @@ class WebView(StaffConsole):
             self._changed = alert_id
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
-        """Take one message into the view (in paho's thread). After an alert's change it waits, HANDOFF_S at
-        most, until a page's stream has written it, and only then wakes the impact store's writer: else the event
-        loop, woken, waits for the GIL while this thread reads on (the retained copy of the same alert,
-        heartbeats) and the writer runs, measured at about 0.5 ms at the median and up to 5 ms."""
+        """Take one message into the view, and only after the pages' streams have the alert's change wake the
+        impact store's writer (it competed with them for the GIL). Read in the web server's event loop, the
+        streams run first as the loop turns; read in another thread (paho's own loop, a test), it waits
+        HANDOFF_S at most until a stream has written the change: else the loop, woken, waits for the GIL while
+        this thread reads on (the retained copy of the same alert, heartbeats), about 0.5 ms at the median."""
         with self.lock:
             self._topic, self._changed = topic, None
             self.delivered.clear()
@@ -127,9 +130,16 @@ class WebView(StaffConsole):
                     self._forget_closed()
             handed = self.touch(self._changed)
             later, self._later = self._later, []
-        if handed:  # outside the lock, which the loop needs to make a whole state
+        on_loop = threading.get_ident() == self.loop_thread
+        if handed and not on_loop:  # outside the lock, which the loop needs to make a whole state
             self.delivered.wait(HANDOFF_S)
-        for write in later:
+        if later and on_loop:  # after the pages' streams, which this message has just woken
+            self.loop.call_soon(self._queue, later)
+        elif later:
+            self._queue(later)
+
+    def _queue(self, writes: list[tuple[str, str, dict[str, Any]]]) -> None:
+        for write in writes:
             self._writes.put(write)
 
     def _forget_closed(self) -> None:
