@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Open the resident's screen in Chromium's kiosk mode (systemd/user/carebot-screen.service runs this).
+# Open the resident's screen in Chromium's kiosk mode (systemd/carebot-screen.service runs this as the desktop user).
+#
+# The display is the desktop session's: Wayland when WAYLAND_DISPLAY is set or XDG_RUNTIME_DIR holds labwc's
+# wayland-0 or wayfire's wayland-1, else X11 (DISPLAY, :0 by default).
+# --wait-for-display: only wait up to a minute for that display's socket (the unit runs this before it sets up
+# its sandbox, which can bind in only a socket that is already there); exit 1 if none comes.
 #
 # The page needs the screen key, which the robot writes to CAREBOT_SCREEN_KEY_FILE (mode 0640, group carebot).
 # It is handed over in the address fragment, which a browser never sends to a server, through a launcher
@@ -14,6 +19,29 @@ url="${CAREBOT_SCREEN_URL:-http://127.0.0.1:8090/}"
 key_file="${CAREBOT_SCREEN_KEY_FILE:-/run/carebot/screen.key}"
 # The unit's RuntimeDirectory= (in RAM, 0700, removed when the unit stops), else the user's runtime directory.
 run_dir="${RUNTIME_DIRECTORY:-${XDG_RUNTIME_DIR:-/tmp/carebot-screen-$(id -u)}}"
+
+# The session's display socket, if it is there: "wayland NAME", "x11", or nothing.
+display() {
+    local name
+    for name in ${WAYLAND_DISPLAY:-wayland-0 wayland-1}; do
+        case "$name" in /*) ;; *) name="${XDG_RUNTIME_DIR:-/nonexistent}/$name" ;; esac
+        [ -S "$name" ] && { echo "wayland $name"; return; }
+    done
+    local x="${DISPLAY:-:0}"
+    x="${x#*:}"
+    [ -S "/tmp/.X11-unix/X${x%%.*}" ] && echo x11
+    return 0
+}
+if [ "${1:-}" = --wait-for-display ]; then
+    [ -z "${CAREBOT_SCREEN_HEADLESS:-}" ] || exit 0
+    for _ in $(seq 120); do
+        [ -n "$(display)" ] && exit 0
+        sleep 0.5
+    done
+    echo "screen-kiosk: no display yet (no Wayland socket in ${XDG_RUNTIME_DIR:-?}, no X socket for ${DISPLAY:-:0}): is the desktop logged in?" >&2
+    exit 1
+fi
+
 browser="$(command -v chromium || command -v chromium-browser)" || { echo "screen-kiosk: chromium is not installed" >&2; exit 1; }
 
 for _ in $(seq 120); do  # the robot makes the key at start: wait up to a minute for it
@@ -37,11 +65,16 @@ export XDG_CACHE_HOME="$run_dir/cache" XDG_CONFIG_HOME="$run_dir/config"
 
 if [ -n "${CAREBOT_SCREEN_HEADLESS:-}" ]; then
     mode=(--headless=new --window-size=800,480 --remote-debugging-address=127.0.0.1 --remote-debugging-port=0)
-elif [ -n "${WAYLAND_DISPLAY:-}" ]; then
-    # labwc, wayfire. Chromium's own guess looks at XDG_SESSION_TYPE, which a user manager may not have.
-    mode=(--kiosk --ozone-platform=wayland)
 else
-    mode=(--kiosk)  # X11
+    read -r kind socket <<< "$(display)" || true
+    if [ "$kind" = wayland ]; then
+        # labwc, wayfire. Chromium's own guess looks at XDG_SESSION_TYPE, which a service does not have.
+        export WAYLAND_DISPLAY="$socket"
+        mode=(--kiosk --ozone-platform=wayland)
+    else
+        export DISPLAY="${DISPLAY:-:0}"
+        mode=(--kiosk)  # X11
+    fi
 fi
 # A minimal profile for one local page: incognito (no history, cookies or disk cache are kept); no
 # extensions, sync, component updates, background fetches or first-run dialogs (the robot has no internet

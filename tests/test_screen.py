@@ -270,7 +270,7 @@ def test_the_kiosk_runs_headless_as_its_unit_starts_it_with_chromiums_sandbox_on
     and profile, as an unprivileged user with no_new_privs in a user namespace of its own (what the
     unit's NoNewPrivileges= and PrivateUsers= give it), Chromium's sandbox on. Driven over DevTools:
     the live screen comes up with the key, V8 runs without its JIT, and Chromium finds its own sandbox
-    intact inside ours. The rest of the unit's sandbox needs a systemd user manager (docs/screen.md)."""
+    intact inside ours. The rest of the unit's sandbox needs a systemd system manager (docs/screen.md)."""
     import os
     import shutil
     import signal
