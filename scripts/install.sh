@@ -53,6 +53,24 @@ r="${root%/}"  # prefix for every path: "" on a real install
 # The paths this script changes, checked before it changes any (scripts/paths.sh).
 check_paths
 
+# The desktop user whose display shows the resident's screen (see 5), found before anything is changed.
+screen_conf="$r/etc/systemd/system/carebot-screen.service.d/user.conf"
+if [ -z "$screen_user" ] && [ -f "$screen_conf" ]; then
+    screen_user="$(sed -n 's/^User=//p' "$screen_conf")"
+fi
+if [ -z "$screen_user" ]; then  # lightdm's autologin user (raspi-config sets it), else the first user
+    screen_user="$(sed -nE 's/^[[:space:]]*autologin-user[[:space:]]*=[[:space:]]*([^[:space:]#]+).*/\1/p' \
+                   "$r/etc/lightdm/lightdm.conf" 2>/dev/null | tail -n 1)" || true
+    [ -n "$screen_user" ] || screen_user="$(awk -F: '$3 == 1000 { print $1 }' "$r/etc/passwd" 2>/dev/null)" || true
+fi
+if [ -n "$screen_user" ]; then
+    # From the root's own user list (an image's, under --root): its UID for the runtime directory, its home.
+    IFS=: read -r _ _ screen_uid _ _ screen_home _ < <(grep -m1 "^$screen_user:" "$r/etc/passwd" 2>/dev/null) || true
+    [[ "$screen_user" =~ ^[a-z_][a-z0-9_-]*$ ]] && [[ "${screen_uid:-}" =~ ^[0-9]+$ ]] && [ "$screen_uid" -ne 0 ] \
+        && [[ "${screen_home:-}" =~ ^/[A-Za-z0-9_./-]+$ ]] \
+        || die "the screen's user '$screen_user' is no desktop user in $r/etc/passwd (give --screen-user NAME)"
+fi
+
 opt="$r/opt/carebot"
 mkdir -p "$opt"
 skipped="$opt/install-skipped.txt"
@@ -184,22 +202,8 @@ put 755 "$src/scripts/screen-kiosk.sh" "$opt/scripts/screen-kiosk.sh"
 chmod 755 "$opt/scripts"
 put 644 "$src/systemd/carebot-screen.service" "$units/carebot-screen.service"
 rm -f "$r/etc/systemd/user/carebot-screen.service"
-screen_conf="$units/carebot-screen.service.d/user.conf"
-if [ -z "$screen_user" ] && [ -f "$screen_conf" ]; then
-    screen_user="$(sed -n 's/^User=//p' "$screen_conf")"
-fi
-if [ -z "$screen_user" ]; then  # lightdm's autologin user (raspi-config sets it), else the first user
-    screen_user="$(sed -nE 's/^[[:space:]]*autologin-user[[:space:]]*=[[:space:]]*([^[:space:]#]+).*/\1/p' \
-                   "$r/etc/lightdm/lightdm.conf" 2>/dev/null | tail -n 1)" || true
-    [ -n "$screen_user" ] || screen_user="$(awk -F: '$3 == 1000 { print $1 }' "$r/etc/passwd" 2>/dev/null)" || true
-fi
 screen_enable=""
 if [ -n "$screen_user" ]; then
-    # From the root's own user list (an image's, under --root): its UID for the runtime directory, its home.
-    IFS=: read -r _ _ screen_uid _ _ screen_home _ < <(grep -m1 "^$screen_user:" "$r/etc/passwd" 2>/dev/null) || true
-    [[ "$screen_user" =~ ^[a-z_][a-z0-9_-]*$ ]] && [[ "${screen_uid:-}" =~ ^[0-9]+$ ]] && [ "$screen_uid" -ne 0 ] \
-        && [[ "${screen_home:-}" =~ ^/[A-Za-z0-9_./-]+$ ]] \
-        || die "the screen's user '$screen_user' is no desktop user in $r/etc/passwd (give --screen-user NAME)"
     mkdir -p "$units/carebot-screen.service.d"
     cat > "$screen_conf.new" <<EOF
 # Written by scripts/install.sh: the desktop user who owns the display, as whom the browser runs

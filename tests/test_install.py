@@ -129,7 +129,7 @@ def test_the_screen_runs_as_the_desktop_user_the_install_finds_or_is_told(tmp_pa
     assert "User=pi" in conf.read_text() and "/run/user/1000/wayland-0" in conf.read_text()
     proc = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--skip-venv", "--screen-user", "root"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "DESTDIR": ""})
-    assert proc.returncode == 2 and "no desktop user" in proc.stderr
+    assert proc.returncode == 2 and "no desktop user" in proc.stderr and not proc.stdout  # before any change
     out = run(UNINSTALL, root)
     assert "would run: systemctl disable --now carebot-screen.service" in out
     assert not (root / "etc/systemd/system/carebot-screen.service").exists() and not conf.parent.exists()

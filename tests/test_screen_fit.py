@@ -36,11 +36,13 @@ ELLIPSIS = " …"  # ends a page that another follows (robot/screen_page/screen.
 def longest_fills(language: str) -> dict[str, str]:
     """Each placeholder's longest value, as robot/conversation.py and robot/core/speech.py fill it."""
     pack = load_pack(ROOT / "dialogs" / language)
-    days = (dt.date(2026, 1, 1) + dt.timedelta(days=d) for d in range(366))
-    fills = {"kind": max(pack.kinds.values(), key=len), "time": "23:59",
-             "date": max((d.strftime("%A %d %B %Y") for d in days), key=len),
+    days = (dt.date(2028, 1, 1) + dt.timedelta(days=d) for d in range(366))  # a leap year: every day of a month
+    minutes = (dt.time(m // 60, m % 60) for m in range(24 * 60))
+    activities = load_config(ROOT / "config" / "carebot.toml").schedule.activities
+    fills = {"kind": max(pack.kinds.values(), key=len), "time": max(map(pack.clock.time, minutes), key=len),
+             "date": max(map(pack.clock.date, days), key=len),
              "answer": max((answers[0] for _, answers in pack.quiz), key=len),
-             "activities": ", ".join(load_config(ROOT / "config" / "carebot.toml").schedule.activities),
+             "activities": ", ".join(pack.clock.activity(a) for a in activities),
              "name": pack.robot_name}
     assert set(fills) == PLACEHOLDERS, "a new placeholder needs its longest value here"
     return fills
