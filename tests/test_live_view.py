@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,7 +60,8 @@ class Terminal:
 @pytest.fixture
 def terminal() -> Terminal:
     assert shutil.which("tmux"), "tmux is needed (scripts/setup.sh installs it)"
-    term = Terminal(f"carebot-test-{os.getpid()}")
+    # a server of the test's own: one closed by the test before can still be going when the next starts
+    term = Terminal(f"carebot-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     yield term  # type: ignore[misc]
     term.close()
 
