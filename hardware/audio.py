@@ -37,3 +37,23 @@ def wav_pcm16k(path: str) -> bytes:
         rate = w.getframerate()
         data = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float64)
     return resample16k(data, rate).astype(np.int16).tobytes()
+
+
+def voice_like(seconds: float, volume: float = 1.0, f0: float = 120.0) -> bytes:
+    """16 kHz PCM of a voice-like sound with no words in it: for the speech twins, which have no voice.
+
+    Harmonics of a wavering pitch through three vowel formants, four syllables a second. It
+    passes webrtcvad as speech (every frame, measured) and gives an echo canceller something
+    to learn the room from, which silence would not.
+    """
+    n = max(0, int(seconds * RATE))
+    t = np.arange(n) / RATE
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))) / RATE
+    out = np.zeros(n)
+    for k in range(1, 30):
+        gain = sum(np.exp(-((k * f0 - f) / b) ** 2) for f, b in ((700, 130), (1200, 150), (2600, 250))) + 0.05
+        out += gain / k ** 0.5 * np.sin(k * phase)
+    out *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2
+    peak = np.abs(out).max() if n else 0.0
+    scale = 8000 * max(0.0, min(1.0, volume)) / peak if peak else 0.0
+    return (out * scale).astype(np.int16).tobytes()

@@ -246,6 +246,12 @@ class MaestroBus:
         port = self._serial
         if port is None:
             raise DeviceUnavailable(f"servo board at {self.port} is not connected")
+        # Error replies still owed to a write's query arrive after the reset below and were read as this
+        # query's answer (a tool's read-back while it keeps the targets written): collect them first.
+        deadline = time.monotonic() + self.reply_timeout_s
+        while self._pending_error_replies and self._serial is not None and time.monotonic() < deadline:
+            self.poll_errors()
+            time.sleep(0.001)
         try:
             port.reset_input_buffer()
             self._rx.clear()

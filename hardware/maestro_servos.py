@@ -56,6 +56,10 @@ class Channel:
         b = (self.max_us - self.neutral_us) / self.us_per_deg * self.direction
         return Joint(self.name, self.role, min(a, b), max(a, b))
 
+    def to_deg(self, us: float) -> float:
+        """The angle of a pulse width; NaN for 0, a channel the board is not driving."""
+        return (us - self.neutral_us) / self.us_per_deg * self.direction if us else math.nan
+
     def to_us(self, deg: float) -> float:
         """Pulse width for an angle, never outside min_us..max_us (NaN: neutral)."""
         if math.isnan(deg):
@@ -120,6 +124,15 @@ class MaestroServos(Servos):
     def health(self) -> ServoHealth:
         return ServoHealth(self.bus.port, self.connected, self.silent, tuple(describe_errors(self.bus.last_errors)),
                            self.bus.protocol_faults)
+
+    def positions(self) -> dict[str, float]:
+        return {c.name: c.to_deg(self.bus.get_position(c.channel)) for c in self.channels if c.role != "led"}
+
+    def moving(self) -> bool:
+        return self.bus.is_moving()
+
+    def read_faults(self) -> tuple[str, ...]:
+        return faults_of(self.bus.read_errors())
 
     def probe(self) -> Probe:
         """Blink each light, hold every joint at neutral until the board says it stopped, read them back.

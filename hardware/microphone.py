@@ -138,6 +138,10 @@ class WavMicrophone(Microphone):
                 data = w.readframes(w.getnframes())
         except (OSError, EOFError, wave.Error) as exc:
             raise HardwareError(f"{path.name}: {exc}") from None
+        return self.play_pcm(data, realtime)
+
+    def play_pcm(self, data: bytes, realtime: bool = True) -> float:
+        """Queue 16 kHz mono 16-bit audio (a speech twin's sound); the seconds it lasts."""
         if not self.is_open:
             return 0.0  # a closed microphone hears nothing
         for i in range(0, len(data) - FRAME_BYTES + 1, FRAME_BYTES):

@@ -5,8 +5,9 @@ Each utterance gets a fresh recogniser with the dialog state's grammar, a list o
 (with "[unk]" when the model has it) or none for free-form recognition. Vosk scores its
 n-best readings in log-likelihood units; the confidence is the best reading's share of the
 posterior among them (0..1), so "sure" means no close rival reading. "[unk]" never reaches
-the caller as a word. There is no simulated twin: the simulator runs the real model on
-synthetic voices, as the tests do.
+the caller as a word. The simulated twin, hardware.recogniser_text, reads words typed for the
+resident through the same grammar, for a board without a model or a quick scenario run; the
+simulator can also run the real model on synthetic voices, as the tests do.
 """
 
 from __future__ import annotations
@@ -126,13 +127,14 @@ class VoskRecogniser(Recogniser):
             scores = [float(a.get("confidence", 0.0)) for a in alternatives]
             top = max(scores)
             confidence = 1.0 / sum(math.exp(s - top) for s in scores)
-            text = alternatives[0].get("text", "")
-            rivals = tuple(a.get("text", "") for a in alternatives[1:4])
+            text = _known(alternatives[0].get("text", ""))
+            readings = dict.fromkeys(_known(a.get("text", "")) for a in alternatives[1:4])
+            rivals = tuple(r for r in readings if r and r != text)
         else:
-            text = result.get("text", "")
+            text = _known(result.get("text", ""))
             confidence = min((float(w.get("conf", 0.0)) for w in result.get("result", [])), default=0.0)
             rivals = ()
-        return Heard(" ".join(t for t in text.split() if t != UNK), confidence, rivals)
+        return Heard(text, confidence, rivals)
 
     def _loaded(self) -> Any:
         if self._model is None:
@@ -140,6 +142,6 @@ class VoskRecogniser(Recogniser):
         return self._model
 
 
-def make_recogniser(model: Path, alternatives: int = 3) -> Recogniser:
-    """The recogniser for a model folder (Vosk is the one backend today)."""
-    return VoskRecogniser(model, alternatives)
+def _known(text: str) -> str:
+    """A reading without its "[unk]" words."""
+    return " ".join(t for t in text.split() if t != UNK)

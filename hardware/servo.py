@@ -61,7 +61,8 @@ class ServoHealth:
 class Servos(ABC):
     """Write angles and lights once per tick (the heartbeat), report health, go safe.
 
-    Implementations never block the loop for long in `write`; `probe` may block (self-test).
+    Implementations never block the loop for long in `write`; `probe` and the read-backs that
+    technician tools use (`positions`, `moving`, `read_faults`) may block.
     """
 
     @property
@@ -102,6 +103,18 @@ class Servos(ABC):
     @abstractmethod
     def health(self) -> ServoHealth:
         """The board's state for status and staff."""
+
+    @abstractmethod
+    def positions(self) -> dict[str, float]:
+        """Where each joint is, in degrees read back from the board (NaN: not driven). Blocks: tools only."""
+
+    @abstractmethod
+    def moving(self) -> bool:
+        """True while a joint is still on its way to its target. Blocks: tools only."""
+
+    @abstractmethod
+    def read_faults(self) -> tuple[str, ...]:
+        """Ask the board for its faults now, which clears them. Blocks: tools only, never the loop."""
 
     @abstractmethod
     def probe(self) -> Probe:

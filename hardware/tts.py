@@ -1,4 +1,4 @@
-"""Text to speech: pyttsx3 with its espeak-ng driver, one sentence at a time.
+"""Text to speech: pyttsx3 with its espeak-ng driver, one sentence at a time (the twin: hardware/tts_sim.py).
 
 Two traps in pyttsx3 2.9x's espeak driver decide how this is written:
 - Settings made with `engine.setProperty` are queued and reach espeak's own command queue just

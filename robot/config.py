@@ -236,6 +236,12 @@ class SpeechSection(Section):
     source: Literal["alsa", "sim"] = Field("alsa", description="The microphone, or WAV files played by the simulator.")
     device: str = Field("default", description="ALSA capture device, e.g. plughw:CARD=Mic,DEV=0.")
     model: Path | None = Field(None, description="Vosk model folder; install one with carebot model install.")
+    recogniser: Literal["vosk", "text"] = Field("vosk", description=(
+        "'vosk' (the model in speech.model), or 'text': the simulator's twin, which hears words typed for the "
+        "resident (console `hear`, scenario `hear:`) through the same grammars; it needs source = 'sim', no model."))
+    synthesiser: Literal["espeak", "sim"] = Field("espeak", description=(
+        "'espeak' (espeak-ng through pyttsx3), or 'sim': the twin that keeps a sentence's time with a wordless "
+        "voice-like sound, for a board without espeak-ng or a quick scenario run."))
     endpoint_s: float = Field(0.8, ge=0.3, le=3.0, description="Trailing silence that ends an utterance.")
     vad_aggressiveness: int = Field(2, ge=0, le=3)
     min_rms: float = Field(150.0, ge=0, le=5000, description="Quieter frames never count as speech.")
@@ -257,8 +263,12 @@ class SpeechSection(Section):
 
     @model_validator(mode="after")
     def _needs_model(self) -> SpeechSection:
-        if self.enabled and self.model is None:
-            raise ValueError("speech is enabled but speech.model names no Vosk model folder")
+        if self.recogniser == "text" and self.source != "sim":
+            raise ValueError("speech.recogniser = 'text' hears words typed to the simulated microphone: "
+                             "set speech.source = 'sim', or use recogniser = 'vosk' with the sound card")
+        if self.enabled and self.model is None and self.recogniser == "vosk":
+            raise ValueError("speech is enabled but speech.model names no Vosk model folder "
+                             "(or set speech.recogniser = 'text' to simulate one)")
         return self
 
 

@@ -88,7 +88,8 @@ def _missing_files(config: Config, name: str, text: str) -> list[Problem]:
             problems.append(Problem(name, f"{section}.{key}", "no such file", str(value),
                                     _find_line(text, (section, key))))
     model = config.speech.model
-    if config.speech.enabled and model is not None and not (model / "am" / "final.mdl").is_file():
+    vosk = config.speech.enabled and config.speech.recogniser == "vosk"
+    if vosk and model is not None and not (model / "am" / "final.mdl").is_file():
         problems.append(Problem(name, "speech.model", "no Vosk model there; install one with: carebot model install "
                                 "PATH_OR_URL --sha256 SHA256", str(model), _find_line(text, ("speech", "model"))))
     if config.mqtt.enabled and config.mqtt.tls and config.mqtt.ca_file is None:

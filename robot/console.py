@@ -28,6 +28,8 @@ HELP = """commands:
   play PHRASE | FILE.wav        the simulated microphone plays a resident's phrase (help, yes or no, made
                                 with espeak-ng in the robot's language; `play` lists them)
                                 or a 16 kHz mono WAV (speech enabled: carebot sim --speech ko)
+  hear WORDS...                 the resident says WORDS to the microphone, through speech in (voice activity,
+                                grammar, endpointing) with the text-fed recogniser: carebot sim --speech-twins
   button                        the robot's physical button (privacy on and off)
   checkin                       start a wellbeing check-in now
   help                          the resident asks for help
@@ -94,6 +96,8 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
         _person(args, runtime, write)
     elif cmd == "play":
         _play(args, runtime, write)
+    elif cmd == "hear":
+        _hear(args, runtime, write)
     elif cmd == "button":
         runtime.press_button()
     elif cmd == "checkin":
@@ -192,6 +196,17 @@ def _clock(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> N
         write(f"clock: {exc}; e.g. clock 09:00, clock +15 or clock speed 60")
         return
     write(f"clock {clock.now():%Y-%m-%d %H:%M:%S} at {clock.speed:g}x")
+
+
+def _hear(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:
+    """Words the resident says, to the text-fed recogniser through the simulated microphone."""
+    if "speech_in" not in runtime.worker_specs_names() or runtime.config.speech.recogniser != "text":
+        write("hear: needs speech with the text-fed recogniser (carebot sim --speech-twins, or [speech] "
+              "recogniser = \"text\"); with Vosk use `play`, or `say` to skip recognition")
+    elif not args:
+        write("hear what? e.g. hear I need a nurse")
+    else:
+        runtime.supervisor.send("speech_in", "hear", text=" ".join(args))
 
 
 def _play(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:

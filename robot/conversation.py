@@ -217,14 +217,15 @@ class Conversation:
         if intent == "louder":
             self.volume_step += 1
             return self._reply("louder_ok")
+        clock = self.engine.pack.clock  # the pack's own words: never strftime's English, never the system locale
         if intent == "time":
-            return self._reply("time", time=now.strftime("%H:%M"))
+            return self._reply("time", time=clock.time(now.time()))
         if intent == "date":
-            return self._reply("date", date=now.strftime("%A %d %B %Y"))
+            return self._reply("date", date=clock.date(now.date()))
         if intent == "activities":
             if not self.activities:
                 return self._reply("no_activities")
-            return self._reply("activities", activities=", ".join(self.activities))
+            return self._reply("activities", activities=", ".join(clock.activity(a) for a in self.activities))
         if intent == "quiz":
             questions = self.engine.pack.quiz
             ask, answers = questions[self._quiz_i % len(questions)]

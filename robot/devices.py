@@ -3,7 +3,8 @@
 Devices are built once at start and passed to what uses them; a backend is one entry in a
 table. The servo board's simulated twin is the virtual Maestro on a pseudo-terminal, which
 the real driver opens through pyserial. The workers' devices (camera, face detector,
-microphone, recogniser) are built in the workers, from their options: robot.workers.devices.
+microphone, recogniser, speech synthesis) are built in the workers, from their options:
+robot.workers.devices and hardware.speech_devices.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz, process
+
 from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
 from robot.foreign_help import ForeignHelp, neighbours
@@ -30,12 +32,19 @@ SIMILARITY_WEIGHT = 0.9  # a near example counts for less than a keyword
 # favoured ("erzähl mir einen witz": "erzähl" is a story, "witz" a joke); tuned on bench/dev.
 KEYWORD_AND_NEAR = 0.3
 SPECIFIC = 2.0  # characters a keyword's most specific word adds per unit of its weight (log inverse frequency)
+ANSWERS = ("yes", "no")
+MID_SENTENCE = 4  # from this many words (fillers aside), a bare yes or no between the first and the last is none
+LEADING = 6  # characters a one-word yes or no that opens the utterance (after fillers) adds to its weight
 CLEAR_LEAD = 0.04  # a winner must lead the runner-up by this much to be sure
 # A near example (no keyword said) is sure from this score when it leads the runner-up by SIMILAR_LEAD;
 # tuned on bench/dev (the corpus stays unseen): wrong readings there stayed below it or close to a rival.
 SIMILAR_ACCEPT = 0.45
 SIMILAR_LEAD = 0.08
 HELP_SIMILAR = 0.8  # this near a help example (before weighting), the robot asks
+# A word no pack entry holds is read as the known word it is this near (rapidfuzz ratio, 0..100), where one is:
+# a recogniser's or an inflection's slip ("yess", "quizzes"); a short word's one slip stays unknown.
+SPELLING = 85
+SPELLING_MIN = 5  # shorter words are never respelled ("spin" is no slip of "spy")
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,10 @@ class DialogEngine:
         self._no_words = frozenset(w for k in pack.intents["no"].keywords if len(ws := self.reader.read(k).words) == 1
                                    for w in ws)
         self._last_variant: dict[str, str] = {}
+        self._hedges = [self.reader.phrase(x) for x in pack.lexicon.hedges]
+        self._one_word = {n: {ws for k in pack.intents[n].keywords if len(ws := self.reader.read(k).words) == 1}
+                          for n in ANSWERS}
+        self._bare = {tuple(self.reader.stem(w) for w in ws) for n in ANSWERS for ws in self._one_word[n]}
         syllables = pack.language in INSIDE
         # Paraphrases teach the matcher only: in the recogniser grammar, a long list makes a small model
         # hear phrases that were never said ("간호사" came back as three words of other examples).
@@ -97,13 +110,21 @@ class DialogEngine:
         # How much a keyword's word says about one intent (the examples' inverse intent frequency): of two
         # intents whose keywords are said, "joke" outweighs "go on", "bingo" outweighs "later".
         self._specific = {**self.indexes["choices"].weight, **self.indexes["intents"].weight}
+        self._known: dict[str, list[str]] = {}  # every stem the packs' entries hold, by first letter
+        if not syllables:  # Korean words carry endings: there a word is compared by its first syllables
+            known = set(self._specific) | {p for pool in (self.answering, self.choices) for c in pool.values()
+                                           for k in c.keywords for p in k.parts}
+            for stem in sorted(known):
+                self._known.setdefault(stem[:1], []).append(stem)
+        self._spelt: dict[str, str] = {}
 
     def _index(self, specs: dict[str, tuple[tuple[str, ...], tuple[str, ...]]], syllables: bool) -> ExampleIndex:
         def stems(texts: Iterable[str]) -> list[str]:
             return [self.reader.read(t).stem_text for t in texts]
 
         return ExampleIndex({n: stems(ex) for n, (_, ex) in specs.items()},
-                            {n: stems((*kw, *ex)) for n, (kw, ex) in specs.items()}, syllables)
+                            {n: stems((*kw, *ex)) for n, (kw, ex) in specs.items()}, syllables,
+                            frozenset(self.reader.stem(w) for w in self.pack.lexicon.negation_before))
 
     def _candidate(self, name: str, keywords: Iterable[str], examples: Iterable[str]) -> _Candidate:
         phrases: dict[tuple[str, ...], Phrase] = {}  # synonyms may make two keywords one: count it once
@@ -114,19 +135,29 @@ class DialogEngine:
 
     # -- understanding ----------------------------------------------------------------------------
 
-    def _keyword_scores(self, r: Reading, pool: dict[str, _Candidate], names: list[str]) -> dict[str, float]:
+    def _keyword_scores(self, r: Reading, pool: dict[str, _Candidate], names: list[str], leading: str | None = None
+                        ) -> dict[str, float]:
         """Keyword evidence per candidate. A match inside a longer one does not count ("not good" beats
         "good"); of two that overlap, the one with more words wins, then the longer, then the earlier. Longer
         matches, and phrases of several words, weigh more."""
         found = []
+        said = [i for i, stem in enumerate(r.stems) if stem not in self.reader.filler_stems] or [0]
+        first, last = said[0], said[-1]
+        mid_sentence = pool is self.intents and len(said) >= MID_SENTENCE
         for n in names:
             for k in pool[n].keywords:
                 span = self.reader.find(k, r, stems=True)
+                # a bare yes or no inside a longer sentence is no answer: "du bist ja lieb", "there's no tea left"
+                # (answering a reminder, "I had them, yes, and I took the other ones" answers it)
+                if span is not None and mid_sentence and k.parts in self._bare and span[0] not in (first, last):
+                    continue
                 if span is not None:
                     # a phrase of several words says more than one long word ("the time", "happening")
                     weight = len(" ".join(k.parts)) + 4 * (len(k.parts) - 1)
                     specific = max(self._specific.get(p, 0.0) for p in k.parts)
-                    found.append((span[0], span[1], len(k.parts), weight + round(SPECIFIC * specific), n))
+                    # an answer said first is the answer: "yes, I'd like that, thank you", "no love, you're alright"
+                    lead = LEADING if span[0] == first and n == leading and len(k.parts) == 1 else 0
+                    found.append((span[0], span[1], len(k.parts), weight + lead + round(SPECIFIC * specific), n))
 
         def beaten(m: tuple[int, int, int, int, str]) -> bool:
             for o in found:
@@ -193,12 +224,12 @@ class DialogEngine:
                  choices: bool = False, answering: bool = False) -> Understanding:
         """The best non-help reading among the candidates (help is never one of them); `answering` when
         the utterance answers a reminder."""
-        r = self.reader.read(text)
+        r = self._spelled(self.reader.read(text))
         if not r.words:
             return Understanding(None, 0.0, False, "none")
         pool = self.choices if choices else self.answering if answering else self.intents
         names = [n for n in (among if among is not None else pool) if n in pool and n != "help"]
-        keyword = self._keyword_scores(r, pool, names)
+        keyword = self._keyword_scores(r, pool, names, self._leading_answer(text))
         near = self.indexes["choices" if choices else "intents"].similarities(r.stem_text)
         exact = [n for n in names if near.get(n, 0.0) >= 1.0]
         if len(exact) == 1:  # staff wrote this very sentence for this intent: no keyword of another outranks it
@@ -216,6 +247,34 @@ class DialogEngine:
             sure = best >= self.accept and best - runner_up >= CLEAR_LEAD
         sure = sure and confidence >= self.min_confidence
         return Understanding(name, round(best, 3), sure, via)
+
+    def _leading_answer(self, text: str) -> str | None:
+        """Yes or no, when the utterance opens with a one-word yes or no of its own ("yeah", "nope"; not
+        "go on", which may lead into a request: "go on, tell me a joke")."""
+        for word in normalise(text).split():
+            words = self.reader.read(word).words
+            if words and all(w in self.reader.filler_words for w in words):
+                continue
+            return next((n for n in ANSWERS if len(words) == 1 and words in self._one_word[n]), None)
+        return None
+
+    def _spelled(self, r: Reading) -> Reading:
+        """The reading with each unknown stem replaced by the known stem it is nearest (see SPELLING)."""
+        if not self._known:
+            return r
+        stems = []
+        for stem in r.stems:
+            if len(stem) >= SPELLING_MIN and stem[:1] in self._known and stem not in self._specific:
+                near = self._spelt.get(stem)
+                if near is None:
+                    hit = process.extractOne(stem, self._known[stem[:1]], scorer=fuzz.ratio, score_cutoff=SPELLING)
+                    near = hit[0] if hit is not None else stem
+                    if len(self._spelt) > 10_000:  # bounded: residents say new words all day
+                        self._spelt.clear()
+                    self._spelt[stem] = near
+                stem = near
+            stems.append(stem)
+        return r if tuple(stems) == r.stems else Reading(r.words, tuple(stems), r.text, " ".join(stems))
 
     def mentions(self, text: str, answers: Iterable[str]) -> bool:
         """Whether any of the answers is said (a quiz answer, in any inflection: "greeny" holds green)."""
@@ -240,13 +299,14 @@ class DialogEngine:
         return self.helper.own_body(self.reader.read(text))
 
     def doubtful(self, text: str, answer: str | None = None) -> bool:
-        """Whether the resident is unsure ("I might have", "I can't remember"): never a yes or a no.
+        """Whether the resident is unsure ("I might have", "I can't remember", a hedge such as "I expect I
+        did"): never a yes or a no.
 
         A doubt word that is part of one of the `answer` intent's own keywords answers, and doubts
         nothing: "later, love" to a reminder is its no (not done yet), "I'm not sure, later" is unclear.
         """
         r = self.reader.read(text)
-        doubts = self.helper.spans_of(self.helper.doubts, r)
+        doubts = self.helper.spans_of(self.helper.doubts, r) + self.helper.spans_of(self._hedges, r)
         if not doubts or answer is None or answer not in self.answering:
             return bool(doubts)
         own = [span for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]

@@ -5,7 +5,9 @@ word, as another intent's example ("nurse" among the name question's examples) i
 intent, and a synonym or negation added to the understanding section can turn a help phrase into
 something else. Every call word alone, alarm, distress phrase and help keyword and example must
 still read as a call for help, judged by the robot's own dialog engine; each one that does not is a
-problem naming the line that broke it where one can be found.
+problem naming the line that broke it where one can be found. The robot runs the same check at
+start (`load_checked_pack`), so a pack the check refuses is never spoken with: the robot does not
+start, as with any other bad pack, and says which file, line and key broke which call.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from robot.dialog_engine import DialogEngine
-from robot.dialogs import Pack, line_of
+from robot.dialogs import DialogError, Pack, line_of, load_pack
 from robot.errors import Problem
 
 
@@ -41,3 +43,13 @@ def help_problems(file: Path, pack: Pack) -> list[Problem]:
                 message = "no longer reads as a call for help (a synonym, negation or filler has changed it)"
             problems.append(Problem(str(file), key, message, value, line_of(file, key)))
     return problems
+
+
+def load_checked_pack(path: Path) -> Pack:
+    """The pack at `path` (a folder or a pack file) once both checks pass: its form (`load_pack`) and its
+    help; raises DialogError with every problem otherwise (the robot's start refuses it whole)."""
+    pack = load_pack(path)
+    problems = help_problems(pack.source, pack)
+    if problems:
+        raise DialogError(problems)
+    return pack

@@ -1,16 +1,18 @@
 """The `understanding` section of a dialog pack: how residents' own words are read, checked strictly.
 
-Contractions, synonyms, negation words, fillers and the help lists are data that care staff can
+Contractions, synonyms, negation words, fillers, the help lists and (optional) hedges are data that care staff can
 edit; every problem is reported with its key (and, through the checker, its line).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help"}
+UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help", "hedges"}
+OPTIONAL_KEYS = {"hedges"}
 HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
               "well", "speaker")
 
@@ -47,6 +49,9 @@ class Lexicon:
     mine: tuple[str, ...] = ()  # the speaker's own ("my", "mein"): just before a body part
     well: tuple[str, ...] = ()  # clearly well ("better", "fine"): a body part said with it is no complaint
     speaker: tuple[str, ...] = ()  # the speaker ("I", "my"): nearest before a complaint, it is the speaker's own
+    # An answer that hedges ("I expect I did", "must have") is no yes or no to a reminder or to the help question.
+    # Unlike doubts, hedges leave a call for help alone: "I think I need the nurse" is still a call.
+    hedges: tuple[str, ...] = ()
 
 
 def check_understanding(c: Checker, value: Any) -> Lexicon:
@@ -56,7 +61,7 @@ def check_understanding(c: Checker, value: Any) -> Lexicon:
         c.add(path, "must hold contractions, synonyms, negation, fillers and help", value)
         return Lexicon()
     c.keys(value, path, UNDERSTANDING_KEYS)
-    for k in UNDERSTANDING_KEYS:
+    for k in UNDERSTANDING_KEYS - OPTIONAL_KEYS:
         if k not in value:
             c.add(f"{path}.{k}", "required key is missing", show=False)
     contractions = _pairs(c, value.get("contractions"), f"{path}.contractions", canonical_first=False)
@@ -71,6 +76,10 @@ def check_understanding(c: Checker, value: Any) -> Lexicon:
         before = _words(c, negation.get("before"), f"{path}.negation.before")
         after = _words(c, negation.get("after") or None, f"{path}.negation.after", required=False)
     fillers = _words(c, value.get("fillers"), f"{path}.fillers")
+    hedges = tuple(normalise(x) for x in c.strings(value.get("hedges") or None, f"{path}.hedges", required=False))
+    for i, phrase in enumerate(hedges):
+        if not phrase:
+            c.add(f"{path}.hedges.{i}", "has no words once punctuation is removed", show=False)
     helps = value.get("help")
     lists: dict[str, tuple[str, ...]] = {}
     if not isinstance(helps, dict):
@@ -84,7 +93,8 @@ def check_understanding(c: Checker, value: Any) -> Lexicon:
             for i, phrase in enumerate(lists[k]):
                 if not phrase:
                     c.add(f"{path}.help.{k}.{i}", "has no words once punctuation is removed", show=False)
-    return Lexicon(contractions, synonyms, before, after, fillers, *(lists.get(k, ()) for k in HELP_LISTS))
+    lexicon = Lexicon(contractions, synonyms, before, after, fillers, *(lists.get(k, ()) for k in HELP_LISTS))
+    return dataclasses.replace(lexicon, hedges=hedges)
 
 
 def _pairs(c: Checker, value: Any, path: str, canonical_first: bool) -> tuple[tuple[str, str], ...]:

@@ -17,6 +17,7 @@ import yaml
 
 from robot.dialog_lexicon import Lexicon, check_understanding, normalise
 from robot.errors import CareBotError, Problem, read_input
+from robot.spoken_time import NO_CLOCK, ClockWords, check_clock
 
 __all__ = ["DialogError", "Lexicon", "Pack", "check_pack", "find_packs", "load_pack", "normalise"]
 
@@ -34,7 +35,10 @@ WELLBEING = ("fine", "tired", "in_pain", "lonely", "unwell")
 KINDS = ("medication", "drink", "meal", "appointment", "activity")
 PLACEHOLDERS = {"kind", "time", "date", "activities", "answer", "name"}
 TOP_KEYS = {"language", "voice", "robot_name", "wake_phrase", "kinds", "understanding", "intents", "flows",
-            "responses"}
+            "responses", "clock"}
+
+
+ANSWERING = ("yes", "no", "repeat")  # the intents that answer a reminder
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -68,7 +72,9 @@ class IntentSpec:
     examples: tuple[str, ...]
     critical: bool = False
     paraphrases: tuple[str, ...] = ()  # more wordings the matcher learns from; not in the recogniser grammar
-    answers: tuple[str, ...] = ()  # yes and no only: keywords that settle it only as the answer to a reminder
+    # yes, no and repeat only: keywords that settle it only as the answer to a reminder ("which tablets?" asks
+    # for the reminder again there, and nowhere else)
+    answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class Pack:
     wellbeing: dict[str, Choice]
     concerning: tuple[str, ...]
     quiz: tuple[tuple[str, tuple[str, ...]], ...]
+    clock: ClockWords  # how {date}, {time} and the times in {activities} are said (robot.spoken_time)
     lexicon: Lexicon = field(default_factory=Lexicon)
     source: Path = field(default=Path("."))
 
@@ -202,7 +209,8 @@ class _Checker:
             self.add("", "a pack is a mapping", show=False)
             return None
         self.keys(data, "", TOP_KEYS)
-        for k in ("language", "voice", "wake_phrase", "understanding", "intents", "responses", "flows", "kinds"):
+        for k in ("language", "voice", "wake_phrase", "understanding", "intents", "responses", "flows", "kinds",
+                  "clock"):
             if k not in data:
                 self.add(k, "required key is missing", show=False)
         language = self.text(data.get("language", "x"), "language")
@@ -214,8 +222,9 @@ class _Checker:
         intents = self.intents(data.get("intents", {}))
         responses = self.responses(data.get("responses", {}))
         wellbeing, concerning, quiz = self.flows(data.get("flows", {}), responses)
+        clock = check_clock(self, data["clock"]) if "clock" in data else NO_CLOCK
         return Pack(language, voice, robot_name, wake.lower(), kinds, intents, responses, wellbeing, concerning,
-                    quiz, lexicon, Path(self.file))
+                    quiz, clock, lexicon, Path(self.file))
 
     def kinds(self, value: Any) -> dict[str, str]:
         if not isinstance(value, dict):
@@ -244,8 +253,8 @@ class _Checker:
             critical = spec.get("critical", False)
             if not isinstance(critical, bool):
                 self.add(f"{path}.critical", "must be true or false", critical)
-            if "answers" in spec and name not in ("yes", "no"):
-                self.add(f"{path}.answers", "only yes and no have answers (to a reminder)", show=False)
+            if "answers" in spec and name not in ANSWERING:
+                self.add(f"{path}.answers", "only yes, no and repeat have answers (to a reminder)", show=False)
             out[name] = IntentSpec(name, self.strings(spec.get("keywords"), f"{path}.keywords"),
                                    self.strings(spec.get("examples"), f"{path}.examples"), critical is True,
                                    self.strings(spec.get("paraphrases"), f"{path}.paraphrases", required=False),

@@ -30,15 +30,18 @@ from rapidfuzz import fuzz, process
 PREFIX = 2  # syllables that stand for a Korean word
 UNKNOWN = 0.5  # a word no example holds weighs this much against a match (a known word: about 1 to 3)
 MIX = 0.5  # the overlap's share of the similarity (the rest is the character measure)
+POLARITY = 0.85  # how much an example that says no counts for an utterance that does not, and the other way round
 
 
 class ExampleIndex:
     """Every example of a pool of candidates (intents, or wellbeing choices), ready to compare."""
 
     def __init__(self, examples: Mapping[str, Sequence[str]], vocabulary: Mapping[str, Sequence[str]],
-                 syllables: bool) -> None:
-        """`examples` and `vocabulary` (examples and keywords, to learn weights from) are stem texts."""
+                 syllables: bool, negation: frozenset[str] = frozenset()) -> None:
+        """`examples` and `vocabulary` (examples and keywords, to learn weights from) are stem texts;
+        `negation` the stems that say no ("not", "nicht", "안")."""
         self.syllables = syllables
+        self.negation = negation
         holders: dict[str, set[str]] = {}
         for name, texts in vocabulary.items():
             for text in texts:
@@ -68,6 +71,10 @@ class ExampleIndex:
                 for w in words:
                     self.holding.setdefault(w, []).append(i)
         self.starts = np.array(starts, dtype=np.intp)
+        self.negated = np.array([self._says_no(t) for t in self.texts], dtype=bool)
+
+    def _says_no(self, stem_text: str) -> bool:
+        return not self.negation.isdisjoint(stem_text.split())
 
     def words(self, stem_text: str) -> frozenset[str]:
         """The comparable words of a stem text."""
@@ -80,6 +87,10 @@ class ExampleIndex:
         if not self.texts:
             return {}
         ratios = process.cdist([text], self.texts, scorer=fuzz.token_sort_ratio)[0]
+        # An example that says no where the utterance does not (or the other way round) means the opposite:
+        # "right as rain" is no "not right as rain"
+        other = self.negated != self._says_no(text)
+        ratios = np.where(other, ratios * POLARITY, ratios)
         per_name = np.minimum(np.maximum.reduceat(ratios, self.starts) / 100, 0.99).tolist()
         chars = dict(zip(self.names, per_name, strict=True))
         best: dict[str, float] = {}
@@ -93,7 +104,7 @@ class ExampleIndex:
                     shared[i] = shared.get(i, 0.0) + weight
         for i, common in shared.items():
             recall, precision = common / self.total[i], common / spoken
-            f1 = min(2 * recall * precision / (recall + precision), 0.99)
+            f1 = min(2 * recall * precision / (recall + precision), 0.99) * (POLARITY if other[i] else 1.0)
             name = self.owner[i]
             if f1 > best.get(name, 0.0):
                 best[name] = f1

@@ -53,7 +53,7 @@ from robot.core.worker_specs import default_workers
 from robot.core.workers import WorkerChannel
 from robot.devices import make_servos
 from robot.dialog_engine import DialogEngine
-from robot.dialogs import load_pack
+from robot.dialog_help_check import load_checked_pack
 from robot.events import Topics
 from robot.intents import Publish, Say
 from robot.loop import ControlLoop
@@ -103,7 +103,8 @@ class Runtime:
         cfg = self.config
         # A thread that wants the GIL waits at most this long for another (default 5 ms); the others idle.
         sys.setswitchinterval(GIL_SWITCH_S)
-        pack = load_pack(Path(cfg.dialogs.path) / cfg.robot.language)  # a bad pack is refused whole, here
+        # a bad pack is refused whole, here: its form, and any call for help it no longer hears
+        pack = load_checked_pack(Path(cfg.dialogs.path) / cfg.robot.language)
         self.supervisor = Supervisor(self.worker_specs, cfg.workers, logging.getLogger().level)
         self.supervisor.spawn()
         try:

@@ -30,7 +30,7 @@ from robot.errors import CareBotError
 
 WORKERS = Literal["speech_in", "speech_out", "vision"]
 ALERT_TYPES = Literal["help_request", "reminder_unacked", "wellbeing_concern", "robot_fault"]
-ACTIONS = ("person", "say", "play", "staff", "button", "servo", "broker", "camera", "crash", "hang", "clock",
+ACTIONS = ("person", "say", "hear", "play", "staff", "button", "servo", "broker", "camera", "crash", "hang", "clock",
            "speed")
 HHMM = r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$"
 CLOCK = r"^(([01]?[0-9]|2[0-3]):[0-5][0-9]|\+[0-9]+(\.[0-9]+)?)$"
@@ -98,6 +98,8 @@ class Step(_Strict):
     who: str = Field("resident", pattern=r"^[a-z0-9_-]{1,32}$", description="Which person (with `person`).")
     x: float = Field(0.5, ge=0.05, le=0.95, description="Where they stand across the picture (with `enter`).")
     say: str | None = Field(None, min_length=1, max_length=200, description="The resident's words, typed.")
+    hear: str | None = Field(None, min_length=1, max_length=200, description=(
+        "The resident's words to the microphone, through speech in to the text-fed recogniser (speech: twins)."))
     play: str | None = Field(None, description="A phrase (help, yes, no) or a 16 kHz WAV, through speech in.")
     staff: Literal["ack", "resolve", "pause", "resume"] | None = None
     alert: ALERT_TYPES = Field("help_request", description="Which open alert staff ack or resolve.")
@@ -138,7 +140,9 @@ class Scenario(_Strict):
     speed: float = Field(60.0, gt=0, le=3600, description="Robot seconds per real second while it plays.")
     then_speed: float = Field(1.0, gt=0, le=3600, description="The clock's speed once played (robot left running).")
     broker: bool = Field(False, description="A real mosquitto and a staff station take part.")
-    speech: Literal["ko"] | None = Field(None, description="Speech on, in this language (the Korean model).")
+    speech: Literal["ko", "twins"] | None = Field(None, description=(
+        "Speech on: 'ko' with the Korean model and espeak-ng (`play` steps), 'twins' with the speech twins in the "
+        "config's language (`hear` steps: no model, espeak-ng or sound card needed)."))
     config: dict[str, Any] = Field({}, description="Sections merged over the simulator's config.")
     files: list[str] = Field([], description="Files (globs in the state directory) the robot may write besides "
                                              "its own.")
@@ -154,6 +158,11 @@ class Scenario(_Strict):
                 problems.append(f"{where}: staff, broker and alerts need `broker: true` (a real mosquitto)")
             if (step.play or step.hang or (step.crash or "").startswith("speech")) and not self.speech:
                 problems.append(f"{where}: {step.action} needs speech (`speech: ko`)")
+            elif step.play and self.speech == "twins":
+                problems.append(f"{where}: the speech twins hear typed words, not audio: use `hear`, or `speech: ko`")
+            if step.hear and self.speech != "twins":
+                problems.append(f"{where}: hear needs the speech twins (`speech: twins`); with `speech: ko` use "
+                                "`play`, or `say` to skip recognition")
             if step.person == "enter":
                 on_stage.add(step.who)
             elif step.person is not None and step.who not in on_stage:

@@ -37,7 +37,7 @@ from robot.scenario_check import Mark, Observer, judge, unknown_channels
 
 POLL_S = 0.02
 BOOT_TIMEOUT_S = 90.0
-QUIET_FIRST = ("say", "play", "button", "clock")  # steps that first wait for the robot to finish speaking
+QUIET_FIRST = ("say", "hear", "play", "button", "clock")  # steps that first wait for the robot to finish speaking
 QUIET_TIMEOUT_S = 60.0
 MAX_WAIT_S = 300.0  # the longest real wait a step's `at` or `wait` may ask for
 # What the robot may write to its state directory; a scenario may allow more (`files`).
@@ -89,7 +89,8 @@ class Stage:
             raise ScenarioError([f"{self.path}: config: {line}" for line in str(exc).splitlines()[1:]]) from None
         if self.scenario.speech:
             try:
-                config = sim_speech.prepare(config, speech=self.scenario.speech)
+                twins = self.scenario.speech == "twins"
+                config = sim_speech.prepare(config, speech=None if twins else self.scenario.speech, twins=twins)
             except ConfigError as exc:
                 raise ScenarioError([f"{self.path}: speech: {p}" for p in exc.problems]) from None
         return config
@@ -208,6 +209,8 @@ class Player:
             self._console(f"person {step.person} {step.who} {step.x}")
         elif step.say is not None:
             self._console(f"say {shlex.quote(step.say)}")
+        elif step.hear is not None:
+            self._console(f"hear {shlex.quote(step.hear)}")
         elif step.play is not None:
             wav = (self.stage.path.parent / step.play) if step.play.lower().endswith(".wav") else None
             self._console(f"play {shlex.quote(str(wav) if wav else step.play)}")

@@ -26,6 +26,7 @@ from hardware.poll import poll_until
 from robot.selftest_base import Check, Context, Fail, Skip, Warn, config_of
 from robot.selftest_devices import (
     check_camera,
+    check_loudspeaker,
     check_mqtt,
     check_nursecall,
     check_servo,
@@ -35,8 +36,8 @@ from robot.selftest_devices import (
 from robot.selftest_screen import check_screen
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
-CHECKS = ("config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out", "speech_in", "camera",
-          "screen", "mqtt", "nursecall")
+CHECKS = ("config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out", "loudspeaker",
+          "speech_in", "camera", "screen", "mqtt", "nursecall")
 
 
 # -- the checks ---------------------------------------------------------------------------------------
@@ -106,12 +107,13 @@ def check_board(ctx: Context) -> str:
 
 
 def check_dialogs(ctx: Context) -> str:
-    from robot.dialogs import INTENTS, DialogError, load_pack
+    from robot.dialog_help_check import load_checked_pack
+    from robot.dialogs import INTENTS, DialogError
 
     cfg = config_of(ctx)
     folder = Path(cfg.dialogs.path) / cfg.robot.language
     try:
-        pack = load_pack(folder)
+        pack = load_checked_pack(folder)  # as the robot's start reads it
     except DialogError as exc:
         raise Fail(f"{len(exc.problems)} problem(s), first: {exc.problems[0]}. Run: carebot dialogs check {folder}"
                    ) from None
@@ -158,8 +160,8 @@ def check_workers(ctx: Context) -> str:
 RUNNERS: dict[str, Callable[[Context], str]] = {
     "config": check_config, "storage": check_storage, "board": check_board, "dialogs": check_dialogs,
     "realtime": check_realtime, "workers": check_workers, "servo": check_servo, "speech_out": check_speech_out,
-    "speech_in": check_speech_in, "camera": check_camera, "screen": check_screen, "mqtt": check_mqtt,
-    "nursecall": check_nursecall,
+    "loudspeaker": check_loudspeaker, "speech_in": check_speech_in, "camera": check_camera, "screen": check_screen,
+    "mqtt": check_mqtt, "nursecall": check_nursecall,
 }
 
 
@@ -211,10 +213,10 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
     text = ("check every part of the robot: config, storage, board health, dialogs, timing, workers, servos, speech, "
-            "camera, the resident's screen, MQTT, nurse call")
+            "loudspeaker, camera, the resident's screen, MQTT, nurse call")
     p = with_config(sub.add_parser("selftest", help=text, description=text + ". Stop the robot first."))
     p.add_argument("--sim", action="store_true",
-                   help="use the simulated servo board and paging system instead of the configured ones")
+                   help="use the simulated servo board, sound card and paging system instead of the configured ones")
     p.add_argument("--only", nargs="+", metavar="CHECK", help=f"run only these checks ({', '.join(CHECKS)})")
     p.add_argument("--audible", action="store_true", help="say the test sentence on the sound card")
     p.add_argument("--seconds", type=float, default=2.0, help="how long the timing check runs")

@@ -42,15 +42,19 @@ def check_servo(ctx: Context) -> str:
 
 
 def check_speech_out(ctx: Context) -> str:
-    from hardware.tts import Speaker, SpeechError
+    from hardware.speech_devices import make_synthesiser
+    from hardware.tts import SpeechError
 
     cfg = config_of(ctx)
     wanted = cfg.speech.voice or VOICES[cfg.robot.language]
     sentence = SENTENCE[cfg.robot.language]
     try:
-        speaker = Speaker(wanted, pitch=cfg.speech.pitch)
+        speaker = make_synthesiser(cfg.speech.synthesiser, wanted, cfg.speech.pitch)
     except (ImportError, OSError, RuntimeError) as exc:
         raise Fail(f"pyttsx3 could not start espeak-ng: {exc}. Install it: apt-get install espeak-ng") from None
+    if cfg.speech.synthesiser == "sim":
+        raise Warn(f"{speaker.probe(sentence, cfg.speech.rate_wpm).detail}: a simulation, the robot makes no "
+                   "sound; a robot needs speech.synthesiser = 'espeak'")
     try:
         if ctx.audible:
             if speaker.voice is None:
@@ -63,6 +67,27 @@ def check_speech_out(ctx: Context) -> str:
     return f"{found.detail} (add --audible to hear it)"
 
 
+def check_loudspeaker(ctx: Context) -> str:
+    """The sound card speech plays on opens and plays a tenth of a second of silence to the end."""
+    from hardware.sound_out import SoundError, probe
+
+    s = config_of(ctx).speech
+    if not s.enabled:
+        raise Skip("speech.enabled is false: the robot does not speak")
+    if s.out_dir is not None:
+        raise Skip(f"speech goes to WAV files in {s.out_dir} (speech.out_dir), not to a loudspeaker")
+    device = "sim" if ctx.simulate else s.playback_device
+    try:
+        found = probe(device)
+    except SoundError as exc:
+        raise Fail(f"{exc}. `aplay -L` lists the devices: set speech.playback_device, and check that this user is "
+                   "in the audio group and that nothing else holds the card") from None
+    if device == "sim" and not ctx.simulate:
+        raise Warn(f"the simulated sound card {found.detail}: the robot makes no sound; set speech.playback_device "
+                   "to the ALSA device")
+    return f"{'the simulated sound card' if device == 'sim' else 'ALSA device'} {found.detail}"
+
+
 def check_speech_in(ctx: Context) -> str:
     cfg = config_of(ctx)
     s = cfg.speech
@@ -73,6 +98,11 @@ def check_speech_in(ctx: Context) -> str:
     from robot.dialog_engine import DialogEngine
     from robot.dialogs import load_pack
 
+    if s.recogniser == "text":
+        from hardware.recogniser_text import TextRecogniser
+
+        raise Warn(f"{TextRecogniser(s.alternatives).probe().detail}: a simulation, it hears only words typed "
+                   "to the simulator; a robot needs speech.recogniser = 'vosk'")
     if s.model is None or not Path(s.model).is_dir():
         raise Fail(models.missing_model_message(Path(str(s.model))).replace("\n", " "))
     problems = models.verify(Path(s.model)) if (Path(s.model) / models.MANIFEST).exists() else []

@@ -1,46 +1,50 @@
-"""`carebot servo`: list, jog, sweep, home and calibrate the servo board (real or simulated).
+"""`carebot servo`: list, move, jog, centre, visit the limits of and home the head's joints, in degrees.
 
-The robot must not be running on the same port. While a tool holds a position it keeps
-resending it a few times a second, so the board's serial timeout does not send the
-servos home under the technician's hands.
+Every command goes through the servo interface (hardware/servo.py) as the robot does, so it
+works alike on any backend, real or simulated (`--sim`): angles are degrees from a joint's
+neutral, within its limits. Pulse widths belong to the Maestro backend's calibration alone,
+`carebot servo maestro` (robot/servo_maestro_cli.py). The robot must not be running on the same
+port. While a tool holds a pose it writes it ten times a second, as the loop does, so the
+board's watchdog does not send the servos home under the technician's hands; the joints not
+being moved are held at neutral, and the lights off.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TextIO
 
 from hardware.errors import DeviceUnavailable
-from hardware.maestro import MaestroBus
-from hardware.maestro_protocol import describe_errors
-from hardware.maestro_pty import PtyMaestro
 from hardware.poll import poll_until
-from robot.config import MAESTRO_MAX_US, MAESTRO_MIN_US, Config, ServoChannel
-from robot.config_load import check_config
-from robot.devices import maestro_bus, make_board
-from robot.errors import CareBotError, ConfigError
+from hardware.servo import Joint, Servos
+from robot import servo_maestro_cli
+from robot.config import Config
+from robot.devices import make_servos
+from robot.errors import CareBotError
 
 KEEPALIVE_S = 0.1
+JOG_STEPS = {"+": 1.0, "-": -1.0, "++": 5.0, "--": -5.0}
 
 
-class ServoSession:
-    """An open board plus a keep-alive thread that resends the held targets."""
+class HeadSession:
+    """Open servos plus a keep-alive thread that rewrites the held pose, as the loop's tick does."""
 
-    def __init__(self, bus: MaestroBus) -> None:
-        self.bus = bus
-        self.held: dict[int, float] = {}
+    def __init__(self, servos: Servos) -> None:
+        self.servos = servos
+        self.held: dict[str, float] = {}
+        self.holding = False  # nothing is written until a pose is asked for: `list` moves nothing
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._keepalive, name="servo-keepalive", daemon=True)
 
-    def start(self) -> ServoSession:
-        self.bus.open()
+    def start(self) -> HeadSession:
+        self.servos.open()
         self._thread.start()
         return self
 
@@ -48,20 +52,29 @@ class ServoSession:
         self._stop.set()
         if self._thread.is_alive():  # not started if the board would not open
             self._thread.join(1)
-        self.bus.close()
+        self.servos.close()
 
-    def hold(self, channel: int, us: float) -> None:
-        """Move a channel and keep it there."""
+    def hold(self, angles: dict[str, float]) -> None:
+        """Move joints (degrees by name; the rest to neutral) and keep them there."""
         with self._lock:
-            self.held[channel] = us
-            self.bus.write_targets({channel: us})
+            self.held, self.holding = dict(angles), True
+            self.servos.write(self.held, {})
+
+    def go_home(self) -> None:
+        """Send every output to the board's home setting and stop holding a pose."""
+        with self._lock:
+            self.holding = False
+            self.servos.go_home()
 
     def settle(self, timeout: float = 5.0) -> bool:
-        """Wait until the board reports no servo moving."""
-        return bool(poll_until(lambda: not self._locked(self.bus.is_moving), timeout, 0.05))
+        """Wait until no joint is moving."""
+        return bool(poll_until(lambda: not self._locked(self.servos.moving), timeout, 0.05))
 
-    def position(self, channel: int) -> float:
-        return self._locked(lambda: self.bus.get_position(channel))
+    def positions(self) -> dict[str, float]:
+        return dict(self._locked(self.servos.positions))
+
+    def faults(self) -> tuple[str, ...]:
+        return tuple(self._locked(self.servos.read_faults))
 
     def _locked(self, fn: Callable[[], Any]) -> Any:
         with self._lock:
@@ -70,212 +83,175 @@ class ServoSession:
     def _keepalive(self) -> None:
         while not self._stop.wait(KEEPALIVE_S):
             with self._lock:
-                if self.held:
+                if self.holding:
                     try:
-                        self.bus.write_targets(dict(self.held))
+                        self.servos.write(self.held, {})
                     except DeviceUnavailable:
                         return
 
 
 @contextmanager
-def open_session(config: Config, simulate: bool) -> Iterator[tuple[ServoSession, PtyMaestro | None]]:
-    """Open the configured board, or a simulated one set up from the same config."""
-    sim = None
-    port = config.servo.port
-    if simulate or config.servo.driver == "sim":
-        sim = PtyMaestro(make_board(config)).start()
-        port = sim.port
-    session = ServoSession(maestro_bus(config, port))
+def open_session(config: Config, simulate: bool) -> Iterator[HeadSession]:
+    """Open the configured servos, or the simulated board set up from the same config."""
+    servos, sim = make_servos(config, simulate=simulate)
+    session = HeadSession(servos)
     try:
         session.start()
-        yield session, sim
+        yield session
     finally:
         session.close()
         if sim is not None:
             sim.stop()
 
 
-def find_channel(config: Config, ref: str) -> ServoChannel:
-    """A channel by name or number, with the list of choices when it is not found."""
-    for c in config.servo.channels:
-        if ref == c.name or ref == str(c.channel):
-            return c
-    names = ", ".join(f"{c.name} ({c.channel})" for c in config.servo.channels)
-    raise CareBotError(f"no servo channel {ref!r}; configured: {names}")
+def find_joint(servos: Servos, name: str) -> Joint:
+    """A joint by name, with the choices when it is not one."""
+    joints = {j.name: j for j in servos.joints}
+    j = joints.get(name)
+    if j is not None and not j.light:
+        return j
+    if j is not None:
+        raise CareBotError(f"{name} is a light: it has no angle")
+    listed = ", ".join(f"{j.name} ({j.low_deg:g}..{j.high_deg:g}°)" for j in joints.values() if not j.light)
+    raise CareBotError(f"no joint {name!r}; joints: {listed}")
 
 
-def _load(args: argparse.Namespace) -> Config:
-    from robot.config_load import default_config, load_config
+def within(j: Joint, deg: float) -> float:
+    """`deg` if it is inside the joint's limits; else a clear error (µs typed for degrees, too)."""
+    if j.low_deg <= deg <= j.high_deg:
+        return deg
+    hint = (". Angles are degrees from neutral; pulse widths are the Maestro's calibration: "
+            "carebot servo maestro" if abs(deg) > 360 else "")
+    raise CareBotError(f"{deg:g}° is outside {j.name}'s limits {j.low_deg:g}..{j.high_deg:g}°{hint}")
 
-    return load_config(args.config or default_config())
+
+def shown(deg: float) -> str:
+    return "off" if math.isnan(deg) else f"{deg:.1f}°"
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    config = _load(args)
-    with open_session(config, args.sim) as (session, _):
-        errors = session.bus.read_errors()
-        out.write(f"board {session.bus.port}: errors {', '.join(describe_errors(errors)) or 'none'}\n")
-        out.write(f"{'ch':>3} {'name':12s} {'role':8s} {'min':>7} {'neutral':>7} {'max':>7} {'dir':>3} "
-                  f"{'speed':>5} {'accel':>5} {'now':>8}\n")
-        for c in config.servo.channels:
-            pos = session.position(c.channel)
-            out.write(f"{c.channel:>3} {c.name:12s} {c.role:8s} {c.min_us:>7.0f} {c.neutral_us:>7.0f} "
-                      f"{c.max_us:>7.0f} {c.direction:>3} {c.speed:>5} {c.acceleration:>5} {pos:>8.1f}\n")
+    """Each joint's limits and where it is, and the board's faults (asking clears them); nothing moves."""
+    config = servo_maestro_cli.load(args)
+    with open_session(config, args.sim) as session:
+        health, faults, now = session.servos.health(), session.faults(), session.positions()
+        out.write(f"board {health.where}: faults {', '.join(faults) or 'none'}\n")
+        out.write(f"{'joint':12s} {'role':8s} {'low':>7} {'high':>7} {'now':>7}\n")
+        for j in session.servos.joints:
+            if j.light:
+                out.write(f"{j.name:12s} {j.role:8s} {'(light)':>23}\n")
+            else:
+                out.write(f"{j.name:12s} {j.role:8s} {j.low_deg:>6.1f}° {j.high_deg:>6.1f}° {shown(now[j.name]):>7}\n")
     return 0
 
 
 def cmd_move(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    config = _load(args)
-    c = find_channel(config, args.channel)
-    us = args.target
-    if args.deg:
-        us = c.neutral_us + c.direction * args.target * (c.max_us - c.min_us) / c.range_deg
-    if not c.min_us <= us <= c.max_us:
-        raise CareBotError(f"{us:.0f} µs is outside {c.name}'s calibrated limits {c.min_us:.0f}..{c.max_us:.0f} µs")
-    with open_session(config, args.sim) as (session, _):
-        session.hold(c.channel, us)
+    """Move one joint to an angle and hold it until it settles."""
+    config = servo_maestro_cli.load(args)
+    with open_session(config, args.sim) as session:
+        j = find_joint(session.servos, args.joint)
+        session.hold({j.name: within(j, args.degrees)})
         session.settle()
-        out.write(f"{c.name} at {session.position(c.channel):.1f} µs\n")
+        out.write(f"{j.name} at {shown(session.positions()[j.name])}\n")
     return 0
 
 
-def cmd_sweep(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    config = _load(args)
-    c = find_channel(config, args.channel)
-    with open_session(config, args.sim) as (session, _):
-        for label, us in (("min", c.min_us), ("max", c.max_us), ("neutral", c.neutral_us)):
-            session.hold(c.channel, us)
+def cmd_centre(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Every joint to neutral (0°)."""
+    config = servo_maestro_cli.load(args)
+    with open_session(config, args.sim) as session:
+        session.hold({})
+        session.settle()
+        for name, deg in session.positions().items():
+            out.write(f"{name} at {shown(deg)}\n")
+    return 0
+
+
+def cmd_limits(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Visit a joint's low and high limits, then neutral: what the robot can reach."""
+    config = servo_maestro_cli.load(args)
+    with open_session(config, args.sim) as session:
+        j = find_joint(session.servos, args.joint)
+        for label, deg in (("low", j.low_deg), ("high", j.high_deg), ("neutral", 0.0)):
+            session.hold({j.name: deg})
             session.settle(args.timeout)
-            out.write(f"{c.name} {label:8s} {session.position(c.channel):8.1f} µs\n")
+            out.write(f"{j.name} {label:8s} {session.positions()[j.name]:8.1f}°\n")
     return 0
 
 
 def cmd_home(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    config = _load(args)
-    with open_session(config, args.sim) as (session, _):
-        session.bus.go_home()
+    """Send every output to the board's home setting (the safe state)."""
+    config = servo_maestro_cli.load(args)
+    with open_session(config, args.sim) as session:
+        session.go_home()
         session.settle()
-        for c in config.servo.channels:
-            out.write(f"{c.name} at {session.position(c.channel):.1f} µs\n")
+        for name, deg in session.positions().items():
+            out.write(f"{name} at {shown(deg)}\n")
     return 0
 
 
-CALIBRATE_HELP = """For each channel: jog with + and - (10 µs), ++ and -- (50 µs), or type a pulse width.
-Mark the current pulse as the limit with: min, max, neutral. 'next' saves this channel, 'skip' leaves it,
-'quit' stops (channels already done are written)."""
+JOG_HELP = """Jog each joint: + and - (1°), ++ and -- (5°), or type an angle in degrees from neutral.
+'next' goes to the next joint, 'quit' stops. The other joints are held at neutral."""
 
 
-def cmd_calibrate(args: argparse.Namespace, out: TextIO = sys.stdout, inp: TextIO = sys.stdin) -> int:
-    config = _load(args)
-    path = Path(args.config) if args.config else Path(str(config.source))
-    results: dict[int, dict[str, float]] = {}
-    out.write(CALIBRATE_HELP + "\n")
+def cmd_jog(args: argparse.Namespace, out: TextIO = sys.stdout, inp: TextIO = sys.stdin) -> int:
+    """Jog joints interactively within their limits, reading each position back."""
+    config = servo_maestro_cli.load(args)
+    out.write(JOG_HELP + "\n")
     lines = iter(inp.readline, "")
-    with open_session(config, args.sim) as (session, _):
-        for c in config.servo.channels:
-            if c.role == "led" or (args.channel and args.channel not in (c.name, str(c.channel))):
-                continue
-            found = {"min_us": c.min_us, "max_us": c.max_us, "neutral_us": c.neutral_us}
-            us = c.neutral_us
-            session.hold(c.channel, us)
-            out.write(f"\n{c.name} (channel {c.channel}): now {us:.0f} µs; limits {c.min_us:.0f}..{c.max_us:.0f}\n")
+    with open_session(config, args.sim) as session:
+        joints = [find_joint(session.servos, args.joint)] if args.joint else [
+            j for j in session.servos.joints if not j.light]
+        for j in joints:
+            deg = 0.0
+            session.hold({j.name: deg})
+            out.write(f"\n{j.name}: {deg:.1f}°, limits {j.low_deg:g}..{j.high_deg:g}°\n")
             out.flush()
-            action = "quit"
+            word = "quit"
             for raw in lines:
                 word = raw.strip().lower()
-                step = {"+": 10, "-": -10, "++": 50, "--": -50}.get(word)
-                if step is not None or re.fullmatch(r"\d+(\.\d+)?", word):
-                    new = us + step if step is not None else float(word)
-                    if not MAESTRO_MIN_US <= new <= MAESTRO_MAX_US:
-                        board = f"{MAESTRO_MIN_US:.0f}..{MAESTRO_MAX_US:.0f}"
-                        out.write(f"{new:.0f} µs is outside the board's {board} µs\n")
-                        continue
-                    us = new
-                    session.hold(c.channel, us)
-                    out.write(f"{c.name} -> {us:.0f} µs\n")
-                elif word in ("min", "max", "neutral"):
-                    found[f"{word}_us"] = us
-                    out.write(f"{c.name} {word} = {us:.0f} µs\n")
-                elif word in ("next", "skip", "quit"):
-                    action = word
+                if word in ("next", "quit"):
                     break
-                elif word:
-                    out.write("unknown; use + - ++ -- a number, min, max, neutral, next, skip or quit\n")
+                step = JOG_STEPS.get(word)
+                if step is None and not re.fullmatch(r"-?\d+(\.\d+)?", word):
+                    if word:
+                        out.write("unknown; use + - ++ -- an angle, next or quit\n")
+                    continue
+                try:
+                    deg = within(j, deg + step if step is not None else float(word))
+                except CareBotError as exc:
+                    out.write(f"{exc}\n")
+                    continue
+                session.hold({j.name: deg})
+                session.settle()
+                out.write(f"{j.name} -> {shown(session.positions()[j.name])}\n")
                 out.flush()
-            if action in ("next", "quit") and found != {"min_us": c.min_us, "max_us": c.max_us,
-                                                        "neutral_us": c.neutral_us}:
-                if not found["min_us"] < found["neutral_us"] < found["max_us"]:
-                    out.write(f"{c.name}: min < neutral < max does not hold "
-                              f"({found['min_us']:.0f}, {found['neutral_us']:.0f}, {found['max_us']:.0f}); not saved\n")
-                else:
-                    results[c.channel] = found
-            if action == "quit":
+            if word == "quit":
                 break
-    if results:
-        write_limits(path, results)
-        out.write(f"wrote limits for {len(results)} channel(s) to {path}\n")
-    else:
-        out.write("nothing changed\n")
     return 0
-
-
-def write_limits(path: Path, limits: dict[int, dict[str, float]]) -> None:
-    """Rewrite min/max/neutral in the [[servo.channels]] blocks, keeping comments and layout.
-
-    The new file is checked in full before it replaces the old one.
-    """
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    blocks: list[tuple[int, int]] = []
-    for i, line in enumerate(lines):
-        if re.match(r"\s*\[\[\s*servo\.channels\s*\]\]", line):
-            blocks.append((i, len(lines)))
-        elif blocks and blocks[-1][1] == len(lines) and re.match(r"\s*\[", line):
-            blocks[-1] = (blocks[-1][0], i)
-    for start, end in reversed(blocks):
-        body = "".join(lines[start:end])
-        m = re.search(r"^\s*channel\s*=\s*(\d+)", body, re.M)
-        if not m or int(m.group(1)) not in limits:
-            continue
-        values = limits[int(m.group(1))]
-        for key, value in values.items():
-            pattern = re.compile(rf"^(\s*{key}\s*=\s*)[^#\n]*?(\s*(#.*)?)$")
-            for i in range(start, end):
-                hit = pattern.match(lines[i].rstrip("\n"))
-                if hit:
-                    lines[i] = f"{hit.group(1)}{value:.0f}{hit.group(2) or ''}\n"
-                    break
-            else:
-                lines.insert(start + 1, f"{key} = {value:.0f}\n")
-                end += 1
-    tmp = path.with_name(path.name + ".calibrating")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    problems = check_config(tmp)
-    if problems:
-        tmp.unlink()
-        raise ConfigError(problems)
-    tmp.replace(path)
 
 
 def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
     """Add `carebot servo ...` to the CLI."""
-    p = sub.add_parser("servo", help="jog, sweep, home and calibrate the servo board",
-                       description="Technician tools for the servo board. Stop the robot first.")
+    p = sub.add_parser("servo", help="list, move, jog, centre and home the head's joints in degrees; the Maestro's "
+                       "calibration", description="Technician tools for the servos, in degrees from each joint's "
+                       "neutral (pulse widths: carebot servo maestro). Stop the robot first.")
     ssub = p.add_subparsers(dest="servo_command", required=True, metavar="ACTION")
 
-    def common(name: str, text: str, func: Callable[..., int]) -> argparse.ArgumentParser:
-        q = with_config(ssub.add_parser(name, help=text, description=text))
+    def common(parent: Any, name: str, text: str, func: Callable[..., int], **kw: Any) -> argparse.ArgumentParser:
+        q = with_config(parent.add_parser(name, help=text, description=text, **kw))
         q.add_argument("--sim", action="store_true", help="use a simulated board set up from the config")
         q.set_defaults(func=func)
         return q
 
-    common("list", "show channels, calibration and live positions", cmd_list)
-    q = common("move", "move one channel and hold it until it settles", cmd_move)
-    q.add_argument("channel", help="channel name or number")
-    q.add_argument("target", type=float, help="pulse width in µs (or degrees with --deg)")
-    q.add_argument("--deg", action="store_true", help="target is in degrees from neutral")
-    q = common("sweep", "move a channel to its min, max and neutral", cmd_sweep)
-    q.add_argument("channel")
+    common(ssub, "list", "show each joint's limits and position in degrees, and the board's faults", cmd_list)
+    q = common(ssub, "move", "move one joint to an angle and hold it until it settles", cmd_move)
+    q.add_argument("joint", help="joint name")
+    q.add_argument("degrees", type=float, help="angle in degrees from neutral, within the joint's limits")
+    q = common(ssub, "jog", "jog joints step by step in degrees, reading each position back", cmd_jog)
+    q.add_argument("joint", nargs="?", default=None, help="only this joint (default: each in turn)")
+    common(ssub, "centre", "every joint to neutral (0°)", cmd_centre, aliases=["center"])
+    q = common(ssub, "limits", "visit a joint's low and high limits, then neutral", cmd_limits, aliases=["sweep"])
+    q.add_argument("joint", help="joint name")
     q.add_argument("--timeout", type=float, default=5.0, help="seconds to wait at each stop")
-    common("home", "send every channel to its home setting", cmd_home)
-    q = common("calibrate", "walk each channel and write its limits back to the config", cmd_calibrate)
-    q.add_argument("--channel", default=None, help="calibrate only this channel")
+    common(ssub, "home", "send every output to the board's home setting (the safe state)", cmd_home)
+    servo_maestro_cli.add_parser(ssub, common)

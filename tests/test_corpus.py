@@ -56,7 +56,7 @@ def _pack_texts(pack: Pack) -> set[str]:
 
 
 def _test_strings() -> set[str]:
-    """Every string in the other tests (literals in the code and the paraphrase file), normalised."""
+    """Every string in the other tests (literals in the code, the paraphrase and the dev wordings files), normalised."""
     found: set[str] = set()
     for path in (ROOT / "tests").glob("*.py"):
         if path.name != Path(__file__).name:
@@ -66,6 +66,9 @@ def _test_strings() -> set[str]:
     for per_intent in paraphrases.values():
         for phrases in per_intent.values():
             found.update(normalise(p) for p in phrases)
+    wordings = yaml.safe_load((ROOT / "tests" / "dev_wordings.yaml").read_text(encoding="utf-8"))
+    for items in wordings.values():
+        found.update(normalise(text) for text, _context, _expect in items)
     return found
 
 

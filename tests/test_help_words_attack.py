@@ -139,3 +139,29 @@ def test_dialogs_check_refuses_a_staff_edit_that_makes_a_call_word_another_inten
     line = 1 + edited[:edited.index('examples: ["nurse"')].count("\n")
     assert proc.returncode == 1, proc.stdout
     assert f"{pack}:{line}: intents.name.examples.0 = 'nurse': is the call for help 'nurse'" in proc.stdout
+
+
+def test_the_robot_refuses_at_start_a_pack_that_no_longer_hears_a_call(tmp_path: Path, config: Config,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # The same well-formed edit as above: `dialogs check` refused it, but the robot started with it and
+    # "nurse!" asked its name. Now the start refuses it too, as any bad pack, naming file, line and key.
+    from robot.cli import main
+    from robot.dialogs import DialogError
+    from robot.runtime import Runtime
+
+    pack = tmp_path / "dialogs" / "en" / "pack.yaml"
+    pack.parent.mkdir(parents=True)
+    text = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8")
+    edited = text.replace('examples: ["what\'s your name"', 'examples: ["nurse", "what\'s your name"', 1)
+    pack.write_text(edited, encoding="utf-8")
+    cfg = config.model_copy(update={"dialogs": config.dialogs.model_copy(update={"path": tmp_path / "dialogs"})})
+    with pytest.raises(DialogError):  # raised, so nothing was started (a start that passed would be running)
+        Runtime(cfg, simulate=True).start()
+    toml = tmp_path / "robot.toml"  # the command a service runs: a clear message and exit 2, never a traceback
+    toml.write_text(f'[robot]\nlanguage = "en"\nstate_dir = "{tmp_path / "state"}"\n'
+                    f'[dialogs]\npath = "{tmp_path / "dialogs"}"\n', encoding="utf-8")
+    assert main(["run", "--config", str(toml)]) == 2
+    err = capsys.readouterr().err
+    line = 1 + edited[:edited.index('examples: ["nurse"')].count("\n")
+    assert f"{pack}:{line}: intents.name.examples.0 = 'nurse': is the call for help 'nurse'" in err
+    assert "the dialog pack was refused" in err and "Traceback" not in err

@@ -86,7 +86,8 @@ def test_what_the_install_puts_where(installed: Path) -> None:
     assert (installed / "opt/carebot/dialogs/en/pack.yaml").read_bytes() == (ROOT / "dialogs/en/pack.yaml").read_bytes()
     assert (installed / "opt/carebot/dialogs/ko/screen.yaml").is_file()  # [screen] is on in the example config
     assert mode("opt/carebot/scripts/screen-kiosk.sh") == 0o755
-    assert (installed / "etc/systemd/user/carebot-screen.service").is_file()
+    assert (installed / "etc/systemd/system/carebot-screen.service").read_text() == \
+        (ROOT / "systemd/carebot-screen.service").read_text()
     assert 'port = "/dev/carebot-servo"' in (installed / "etc/carebot/carebot.toml").read_text()
     done = (installed / "opt/carebot/install-skipped.txt").read_text().splitlines()
     assert any(line.startswith("env DEBIAN_FRONTEND=noninteractive apt-get install") and "espeak-ng" in line
@@ -95,6 +96,43 @@ def test_what_the_install_puts_where(installed: Path) -> None:
            "--groups dialout,audio,video carebot" in done
     assert "chown carebot:carebot " + str(installed / "etc/carebot/mqtt-password") in done
     assert "systemctl enable carebot.service" in done and not any("enable carebot-sim" in line for line in done)
+    # this root has no desktop user (no /etc/passwd): the screen is installed, not enabled
+    assert not any("enable carebot-screen" in line for line in done)
+    assert not (installed / "etc/systemd/system/carebot-screen.service.d").exists()
+
+
+def test_the_screen_runs_as_the_desktop_user_the_install_finds_or_is_told(tmp_path: Path) -> None:
+    """lightdm's autologin user (raspi-config sets it) is the one whose display the kiosk uses, named in a drop-in
+    with its runtime directory and X authority file; run again, nothing changes; --screen-user changes it; an
+    earlier install's user unit goes (one way to run the kiosk); uninstall takes the unit and the drop-in."""
+    root = tmp_path / "root"
+    (root / "etc/lightdm").mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n"
+                                     "robin:x:1001:1001::/home/robin:/bin/bash\n")
+    (root / "etc/lightdm/lightdm.conf").write_text("[Seat:*]\n#autologin-user=\nautologin-user=robin\n")
+    old = root / "etc/systemd/user/carebot-screen.service"
+    old.parent.mkdir(parents=True)
+    old.write_text("[Service]\n")
+    run(INSTALL, root, "--skip-venv")
+    conf = root / "etc/systemd/system/carebot-screen.service.d/user.conf"
+    lines = conf.read_text().splitlines()
+    assert "User=robin" in lines
+    assert "Environment=XDG_RUNTIME_DIR=/run/user/1001 XAUTHORITY=/home/robin/.Xauthority" in lines
+    assert lines[-2:] == ["BindReadOnlyPaths=", "BindReadOnlyPaths=-/run/user/1001/wayland-0 "
+                          "-/run/user/1001/wayland-1 -/tmp/.X11-unix -/home/robin/.Xauthority"]
+    assert "systemctl enable carebot-screen.service" in (root / "opt/carebot/install-skipped.txt").read_text()
+    assert not old.exists()
+    (root / "etc/lightdm/lightdm.conf").unlink()  # the user named before is kept
+    first = tree(root)
+    assert "wrote" not in run(INSTALL, root, "--skip-venv") and tree(root) == first
+    run(INSTALL, root, "--skip-venv", "--screen-user", "pi")
+    assert "User=pi" in conf.read_text() and "/run/user/1000/wayland-0" in conf.read_text()
+    proc = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--skip-venv", "--screen-user", "root"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "DESTDIR": ""})
+    assert proc.returncode == 2 and "no desktop user" in proc.stderr and not proc.stdout  # before any change
+    out = run(UNINSTALL, root)
+    assert "would run: systemctl disable --now carebot-screen.service" in out
+    assert not (root / "etc/systemd/system/carebot-screen.service").exists() and not conf.parent.exists()
 
 
 def test_the_installed_configs_pass_the_config_check(installed: Path, tmp_path: Path) -> None:

@@ -221,3 +221,39 @@ def test_the_kiosk_launcher_will_not_put_the_key_in_another_users_directory(tmp_
                           timeout=20)
     assert proc.returncode != 0 and "not this user's own" in proc.stderr
     assert list(theirs.iterdir()) == []
+
+
+def test_the_kiosk_launcher_takes_the_sessions_wayland_socket_and_else_x11(tmp_path: Path) -> None:
+    """The unit names no display: the launcher takes labwc's wayland-0 or wayfire's wayland-1 when the session
+    has made it, and asks Chromium for Wayland (its own guess needs XDG_SESSION_TYPE, which a service lacks:
+    without the flag the kiosk tried X11 under weston and restarted every 3 s, docs/screen.md); else X11.
+    --wait-for-display (run before the sandbox is set up) returns as soon as the socket is there."""
+    import socket
+    import subprocess
+
+    from .conftest import ROOT
+
+    key_file, bin_dir, run, session = tmp_path / "screen.key", tmp_path / "bin", tmp_path / "run", tmp_path / "user"
+    key_file.write_text(KEY + "\n")
+    bin_dir.mkdir()
+    session.mkdir()
+    (bin_dir / "chromium").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_FILE"\nenv > "$ARGS_FILE.env"\n')
+    (bin_dir / "chromium").chmod(0o755)
+    args = tmp_path / "args"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RUNTIME_DIRECTORY": str(run), "ARGS_FILE": str(args),
+           "CAREBOT_SCREEN_KEY_FILE": str(key_file), "XDG_RUNTIME_DIR": str(session), "DISPLAY": ":97"}
+    launcher = str(ROOT / "scripts" / "screen-kiosk.sh")
+    subprocess.run([launcher], env=env, check=True, timeout=20)  # no Wayland socket: X11
+    given = args.read_text().split("\n")
+    assert "--kiosk" in given and "--ozone-platform=wayland" not in given, given
+    assert "DISPLAY=:97" in (tmp_path / "args.env").read_text().split("\n")
+    wayland = socket.socket(socket.AF_UNIX)
+    wayland.bind(str(session / "wayland-1"))  # wayfire's name
+    try:
+        assert subprocess.run([launcher, "--wait-for-display"], env=env, timeout=5).returncode == 0
+        subprocess.run([launcher], env=env, check=True, timeout=20)
+    finally:
+        wayland.close()
+    given = args.read_text().split("\n")
+    assert "--kiosk" in given and "--ozone-platform=wayland" in given, given
+    assert f"WAYLAND_DISPLAY={session}/wayland-1" in (tmp_path / "args.env").read_text().split("\n")

@@ -50,17 +50,38 @@ def test_the_simulated_robot_passes_and_leaves_no_audio_or_images(tmp_path: Path
     s = statuses(report)
     assert code == 0 and report["ok"] is True
     assert list(s) == ["config", "storage", "board", "dialogs", "realtime", "workers", "servo", "speech_out",
-                       "speech_in", "camera", "screen", "mqtt", "nursecall"]
+                       "loudspeaker", "speech_in", "camera", "screen", "mqtt", "nursecall"]
     for name in ("config", "storage", "dialogs", "workers", "servo", "speech_out", "camera"):
         assert s[name] == "PASS", (name, detail(report, name))
     assert s["realtime"] in ("PASS", "WARN")  # WARN if this machine is loaded: the figures are in the detail
     assert "p99" in detail(report, "realtime")
-    assert s["speech_in"] == "SKIP" and s["mqtt"] == "SKIP" and s["nursecall"] == "SKIP" and s["screen"] == "SKIP"
+    assert {s[n] for n in ("speech_in", "loudspeaker", "mqtt", "nursecall", "screen")} == {"SKIP"}
     assert "pan 1500 µs" in detail(report, "servo") and "tilt 1500 µs" in detail(report, "servo")
     assert "320x240" in detail(report, "camera")
     left = [p for p in tmp_path.rglob("*") if p.suffix.lower() in (".wav", ".png", ".jpg", ".raw", ".ppm")]
     assert left == []
     assert [p.name for p in tmp.iterdir() if p.name.startswith("carebot-selftest")] == []
+
+
+def test_the_loudspeaker_and_the_speech_twins_are_probed_and_a_simulation_is_never_a_plain_pass(
+        tmp_path: Path) -> None:
+    twins = '\n[speech]\nenabled = true\nsource = "sim"\nrecogniser = "text"\nsynthesiser = "sim"\n'
+    cfg = write_config(tmp_path, extra=twins + 'playback_device = "sim"\n')
+    code, report = selftest(cfg, "--only", "speech_out", "loudspeaker", "speech_in")
+    s = statuses(report)
+    assert code == 0 and s == {"config": "PASS", "speech_out": "WARN", "loudspeaker": "WARN", "speech_in": "WARN"}
+    assert "the robot makes no sound" in detail(report, "loudspeaker") and "plays" in detail(report, "loudspeaker")
+    assert "voice sim" in detail(report, "speech_out") and "speech.synthesiser = 'espeak'" in detail(report,
+                                                                                                       "speech_out")
+    assert "text-fed recogniser loaded" in detail(report, "speech_in")
+    cfg = write_config(tmp_path, extra=twins + 'playback_device = "carebot-no-such-card"\n')
+    code, report = selftest(cfg, "--only", "loudspeaker")
+    assert code == 1 and statuses(report)["loudspeaker"] == "FAIL"
+    assert "carebot-no-such-card" in detail(report, "loudspeaker") and "aplay -L" in detail(report, "loudspeaker")
+    code, report = selftest(cfg, "--sim", "--only", "loudspeaker")
+    assert code == 0 and statuses(report)["loudspeaker"] == "PASS"
+    assert detail(report, "loudspeaker").startswith("the simulated sound card") and "plays" in detail(report,
+                                                                                                       "loudspeaker")
 
 
 def test_the_screen_is_served_and_read_back_and_a_taken_port_is_a_clear_failure(tmp_path: Path) -> None:

@@ -103,6 +103,22 @@ def test_angles_reach_the_joints_and_stay_within_their_limits(rig: Rig) -> None:
     assert health.connected and health.where and health.faults == () and health.protocol_faults == 0
 
 
+def test_read_backs_give_degrees_motion_and_faults_that_reading_clears(rig: Rig) -> None:
+    """What technician tools read through the interface: positions in degrees, whether a joint still moves,
+    and the board's faults on demand."""
+    rig.servos.open()
+    tilt = next(j for j in rig.servos.joints if j.role == "tilt")  # mounted mirrored here
+    rig.servos.write({tilt.name: 20.0}, {})
+    assert rig.servos.moving()  # speed-limited: on its way
+    assert wait_for(lambda: rig.servos.write({tilt.name: 20.0}, {}) == () and not rig.servos.moving(), 5, 0.01)
+    positions = rig.servos.positions()
+    assert set(positions) == {j.name for j in rig.servos.joints if not j.light}
+    assert positions[tilt.name] == pytest.approx(20.0, abs=0.5) == rig.degrees(tilt.name)
+    rig.board.inject_errors(MaestroError.SERIAL_OVERRUN)
+    assert rig.servos.read_faults() == ("serial_overrun",)
+    assert rig.servos.read_faults() == ()  # asking cleared them
+
+
 def test_a_mirrored_joint_turns_the_other_way_on_the_board(rig: Rig) -> None:
     """Positive degrees raise the pulse of a joint mounted straight and lower that of a mirrored one
     (worked out here from the channel's calibration, not with the backend's own conversion)."""

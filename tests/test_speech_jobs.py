@@ -10,8 +10,10 @@ because hypothesis needs thousands of event orders that real processes cannot gi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -265,3 +267,37 @@ def test_a_failed_sentence_raises_one_speech_out_fault_and_the_next_one_spoken_c
     assert speech.on_message(finished(3), 0.0) is True  # the reply is over
     assert faults == [(FAULT, True), (FAULT, False)] and not speech.busy and not speech.motion.speaking
     assert w.mutes == [True, False]
+
+
+def test_a_sentence_the_sound_card_could_not_play_shows_in_status_until_one_plays(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import json
+
+    from robot.status_cli import cmd_status
+
+    w = ModelWorkers()
+    c = SpeechJobs(w)
+    c.on_message(Message("ready", SPEECH_OUT))
+    c.say("one", 150, 1.0)
+    c.say("two", 150, 1.0)
+    c.on_message(Message("speaking_failed", SPEECH_OUT, data={
+        "job": 1, "reason": "playback", "detail": "sound card default: ALSA: cannot open default: No such device"}))
+    assert c.summary()["loudspeaker_fault"].endswith("No such device")
+    toml = tmp_path / "carebot.toml"
+    toml.write_text(f'[robot]\nstate_dir = "{tmp_path}"\n')
+    status = {"state": "idle", "uptime_s": 5, "boot_id": "b", "facts": {"faults": []},
+              "loop": {"rate_hz": 100, "p50_ms": 0.1, "p99_ms": 0.2, "max_ms": 0.3, "missed_ticks": 0,
+                       "sched_fifo": False},
+              "servo": {"connected": True, "port": "/dev/pts/1"}, "workers": {}, "speech": c.summary()}
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    assert cmd_status(argparse.Namespace(config=str(toml), json=False)) == 0
+    assert "loudspeaker FAILING: sound card default: ALSA: cannot open default" in capsys.readouterr().out
+    c.on_message(Message("speaking_failed", SPEECH_OUT, data={"job": 2, "reason": "synthesis", "detail": "x"}))
+    assert c.summary()["loudspeaker_fault"]  # a synthesis failure says nothing of the card
+    c.say("three", 150, 1.0)
+    c.on_message(finished(3))
+    assert c.summary()["loudspeaker_fault"] == ""
+    (tmp_path / "status.json").write_text(json.dumps({**status, "speech": c.summary()}))
+    cmd_status(argparse.Namespace(config=str(toml), json=False))
+    assert "loudspeaker ok" in capsys.readouterr().out

@@ -651,3 +651,62 @@ def test_ended_sessions_are_forgotten_and_one_account_cannot_pile_them_up(server
         session(server)
     assert old not in sessions.values()
     assert sum(1 for s in sessions.values() if s.account == NAME) <= SESSIONS_PER_ACCOUNT
+
+
+def test_an_alert_s_change_reaches_an_open_page_as_a_delta_of_its_row(server: Server) -> None:
+    """A new alert goes to an open page at once as its row alone (not the whole state); its retained copy, a
+    redelivery, sends nothing more; its closing sends the alert's id as closed."""
+    cookie, _ = session(server)
+    reader = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    reader.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
+    live = reader.getresponse()
+    alert_id, now = "a7" * 16, time.time()
+    body = {"schema": "carebot/alert/1", "event_id": "b7" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-7",
+            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
+            "raised_ts": now, "ts": now, "boot_id": "c" * 12, "seq": 1}
+
+    def deltas(until: str) -> list[dict[str, Any]]:
+        seen, deadline = b"", time.monotonic() + 10
+        while until.encode() not in seen:
+            assert time.monotonic() < deadline, seen[-500:]
+            seen += live.read1(1 << 16)
+        return [json.loads(m) for m in re.findall(rb"event: alert\ndata: (.*)\n\n", seen)]
+
+    try:
+        live.read1(1 << 16)  # the whole state, first
+        server.view.apply(f"carebot/v1/{SITE}/robot-7/alert", json.dumps(body).encode())
+        server.view.apply(f"carebot/v1/{SITE}/robot-7/alert/{alert_id}", json.dumps(body).encode(), retained=True)
+        server.view.apply(f"carebot/v1/{SITE}/robot-7/alert/{alert_id}", b"")
+        got = deltas(f'"closed":"{alert_id}"')
+        assert [d.get("alert", {}).get("room") or d.get("closed") for d in got] == ["hall", alert_id]
+        assert got[0]["alert"]["alert_id"] == alert_id and got[0]["version"] < got[1]["version"]
+        assert any("help_request" in n["text"] for n in got[0]["notices"])  # the console's line, for Messages
+    finally:
+        reader.close()
+
+
+def test_the_page_s_broker_link_comes_back_after_the_broker_drops_it(server: Server, site: Broker) -> None:
+    """The web server's event loop reads the broker (robot/staffweb/mqttloop.py): when the link is lost (here a
+    second login with its account takes the session over, and leaves) it connects again by itself, and the next
+    alert still reaches the view."""
+    intruder = Client(site, STAFF, client_id=STAFF)
+    assert intruder.connect() == 0
+    assert wait_for(lambda: not server.view.client.is_connected(), 10)
+    intruder.client.disconnect()
+    intruder.client.loop_stop()
+    assert wait_for(lambda: server.view.client.is_connected(), 15)
+    alert_id, now = "a8" * 16, time.time()
+    body = {"schema": "carebot/alert/1", "event_id": "b8" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-1",
+            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
+            "raised_ts": now, "ts": now, "boot_id": "d" * 12, "seq": 1}
+    robot = Client(site, "robot-1")
+    assert robot.connect() == 0
+    try:
+        robot.client.publish(f"carebot/v1/{SITE}/robot-1/alert", json.dumps(body), qos=1).wait_for_publish(5)
+        assert wait_for(lambda: alert_id in server.view.alerts, 10)
+    finally:
+        robot.client.disconnect()
+        robot.client.loop_stop()
+        with server.view.lock:
+            server.view.alerts.pop(alert_id, None)
+        server.view.touch()

@@ -152,7 +152,9 @@ def test_the_help_question_takes_yes_no_and_anything_else_as_a_call(engine: Dial
     ("    unwell: [the runs,", "    unwell: [giddy, the runs,", "understanding.synonyms.dizzy", "already a synonym"),
     ("  fillers: [please,", "  fillers: [two words, please,", "understanding.fillers.0", "single word"),
     ("  help_confirm:", "  help_confirm: []\n  help_confirm_old:", "responses.help_confirm", "non-empty list"),
-    ("  joke:\n", "  joke:\n    answers: [a good one]\n", "intents.joke.answers", "only yes and no"),
+    ("  joke:\n", "  joke:\n    answers: [a good one]\n", "intents.joke.answers", "only yes, no and repeat"),
+    ("  hedges: [", '  hedges: ["?!", ', "understanding.hedges.0", "no words once punctuation"),
+    ("  hedges: [", "  hedges: 3\n  old_hedges: [", "understanding.hedges", "non-empty list"),
 ])
 def test_check_reports_problems_in_the_understanding_section_with_line_and_key(
         tmp_path: Path, edit: str, replacement: str, where: str, message: str) -> None:
@@ -184,6 +186,7 @@ def test_bench_scores_a_corpus_file_by_context(tmp_path: Path) -> None:
     result = evaluate(DialogEngine(load_pack(ROOT / "dialogs" / "en")), items, rounds=1)
     assert result["items"] == 4 and result["help_recall"] == 1.0 and result["false_help_rate"] == 0.0
     assert result["contexts"]["quiz"]["right"] == 1 and result["intent_accuracy"] == 1.0
+    assert 0 < result["cpu_p50_ms"] <= result["cpu_p99_ms"] and result["p99_ms"] > 0  # both clocks reported
     assert correct("not_help", "time") and not correct("not_help", "ask") and not correct("help", "ask")
     bad = tmp_path / "bad.yaml"
     bad.write_text("language: en\nitems:\n  - {text: hi, context: garden, expect: none}\n", encoding="utf-8")

@@ -140,9 +140,9 @@ def _caption_latencies(runtime: Any, page: Any, count: int) -> list[float]:
     begun: list[tuple[str, float]] = []
     inner = runtime.speech.started
 
-    def hook(text: str, now: float) -> None:  # the speech-start event, on the tick
+    def hook(text: str, now: float, wpm: float) -> None:  # the speech-start event, on the tick
         begun.append((text, time.time() * 1000))
-        inner(text, now)
+        inner(text, now, wpm)
 
     runtime.speech.started = hook
     page.evaluate(OBSERVE, "#caption")

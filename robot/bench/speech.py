@@ -121,7 +121,8 @@ def bench_speech(args: argparse.Namespace) -> dict[str, Any]:
         t1 = time.perf_counter()
         actions = conversation.hear(msg.data["text"], msg.data["confidence"], dt.datetime.now())
         reply = next((a[1].get("reply") for a in actions if a[0] == "heard"), None) or "help_called"
-        text = engine.render(str(reply), {"time": "10:30", "answer": "-", "activities": "-"})
+        text = engine.render(str(reply), {"time": engine.pack.clock.time(dt.time(10, 30)), "answer": "-",
+                                          "activities": "-"})
         decide_s = time.perf_counter() - t1
         synth = _synth(tts, text, out_dir / f"r{n}.wav")
         wait_s = decided_audio - end_of_speech_audio  # the pipeline's endpoint wait, in audio time

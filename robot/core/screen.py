@@ -29,7 +29,7 @@ from robot.supervisor import WorkerSpec
 log = logging.getLogger(__name__)
 
 WORKER = "screen"
-MAX_CAPTION = 400  # characters; a sentence longer than this is cut for the screen (never for speech)
+MAX_CAPTION = 1000  # characters; a longer sentence (a long list of activities) is cut for the screen, never for speech
 
 
 class Sender(Protocol):
@@ -48,10 +48,15 @@ class ScreenChannel:
         self.caption = ""
         self.previous = ""
         self.mode = "off"
+        self.said = 0  # sentences begun: the page starts a sentence's pages afresh on a new number
+        self.wpm = 150.0
 
-    def spoken(self, text: str, now: float) -> None:
-        """The robot has begun to say `text` (its own rendered words, never a resident's)."""
-        self.previous, self.caption = self.caption, text[:MAX_CAPTION]
+    def spoken(self, text: str, now: float, wpm: float = 150.0) -> None:
+        """The robot has begun to say `text` (its own rendered words, never a resident's) at `wpm` words a
+        minute: a sentence too long for the screen is shown a page at a time at that pace."""
+        self.previous, self.caption = self.caption, cut(text)
+        self.said += 1
+        self.wpm = wpm
         self._show()
 
     def indicator(self, mode: str) -> None:
@@ -62,7 +67,7 @@ class ScreenChannel:
 
     def _show(self) -> None:
         self.workers.send(WORKER, "show", caption=self.caption, previous=self.previous, mode=self.mode,
-                          privacy=self.mode == "privacy")
+                          privacy=self.mode == "privacy", said=self.said, wpm=round(self.wpm, 1))
 
     def on_press(self, msg: Message, now: float) -> None:
         """A button pressed on the page (the worker checked it came from the screen's page)."""
@@ -72,6 +77,14 @@ class ScreenChannel:
             self.record("refused", {"reason": "screen_unknown_button"})
             return
         self.inbox.put(ScreenPress(str(button)))
+
+
+def cut(text: str) -> str:
+    """`text` as the screen shows it: whole, or cut after the last whole word that fits MAX_CAPTION."""
+    if len(text) <= MAX_CAPTION:
+        return text
+    head = text[:MAX_CAPTION - 1]
+    return (head.rsplit(None, 1)[0] if " " in head else head) + "…"
 
 
 def screen_worker(config: Config) -> WorkerSpec:

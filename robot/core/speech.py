@@ -81,7 +81,7 @@ class SpeechChannel:
                  workers: WorkerSender, worker_names: set[str], motion: MotionController,
                  record: Callable[[str, dict[str, Any]], None], console: Callable[[str], None],
                  said: collections.deque[Say], fault: Callable[[str, bool, float], None],
-                 started: Callable[[str, float], None] | None = None, clock: Clock | None = None) -> None:
+                 started: Callable[[str, float, float], None] | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.engine = engine
         self.conversation = conversation
@@ -98,7 +98,7 @@ class SpeechChannel:
         self.jobs = SpeechJobs(workers, speech_in=self.worker_in)
         self.faulted = False  # a sentence failed and none has been spoken in full since
         self.rate_wpm = float(config.rate_wpm)
-        self.started = started  # the speech-start event: a sentence's words as the robot begins to say them
+        self.started = started  # the speech-start event: a sentence as the robot begins to say it, and the rate
 
     def say(self, intent: Say, now: float) -> None:
         """Speak one response."""
@@ -140,7 +140,7 @@ class SpeechChannel:
     def _begun(self, texts: list[str], now: float) -> None:
         if self.started is not None:
             for text in texts:
-                self.started(text, now)
+                self.started(text, now, self.rate_wpm)
 
     def on_message(self, msg: Message, now: float) -> bool:
         """A speech-out reply, or a speech worker's ready or fault; True when the last sentence has ended."""

@@ -85,6 +85,7 @@ class SpeechJobs:
         self.muted = False  # what speech in was last told
         self.history: collections.deque[Ended] = collections.deque(maxlen=1000)
         self.counts = {"finished": 0, "failed": 0, "cancelled": 0}  # outcomes since start (fixed keys: see summary)
+        self.loudspeaker_fault = ""  # why the last sentence could not be played, until one plays again
 
     @property
     def outstanding(self) -> list[int]:
@@ -94,7 +95,7 @@ class SpeechJobs:
     def summary(self) -> dict[str, Any]:
         """For `carebot status` (read from the housekeeping thread: plain values, no iteration of live state)."""
         return {"outstanding": len(self._jobs), "speech_in_muted": self.muted, "speech_out_up": self.worker_up,
-                **dict(self.counts)}
+                **dict(self.counts), "loudspeaker_fault": self.loudspeaker_fault}
 
     @property
     def speaking(self) -> bool:
@@ -186,9 +187,12 @@ class SpeechJobs:
             j.started = True
             return Update(started=j.text)
         if kind == "speaking_finished":
+            self.loudspeaker_fault = ""
             return self._end([job], "finished")
         if kind == "speaking_failed":
             log.error("speech out: sentence %d failed (%s): %s", job, data.get("reason"), data.get("detail", ""))
+            if data.get("reason") == "playback":  # the sound card's own words: no sentence text in them
+                self.loudspeaker_fault = str(data.get("detail", ""))[:200]
             return self._end([job], "failed", str(data.get("reason", "unknown")))
         log.warning("speech out sent an unknown message %s", kind)
         return Update()

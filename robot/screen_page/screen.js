@@ -9,22 +9,92 @@
     history.replaceState(null, "", location.pathname);  // the key leaves the address bar
   }
   const $ = (id) => document.getElementById(id);
+  const MIN_PX = 48;  // the caption is never smaller than this, whatever the screen
+  const ELLIPSIS = " …";  // ends a page that another follows
   let texts = null;
   let view = { mode: "off", caption: "", previous: "" };
   let offlineTimer = null;
+  // The sentence being shown: its words, its pages (runs of words that fit), and when it began.
+  let shown = { said: null, text: "", words: [], pages: [[0, 0]], start: 0, wpm: 150, timer: null };
 
   function render() {
     if (!texts) return;
     const mode = view.mode in texts.states ? view.mode : "off";
     document.body.dataset.mode = mode;
     $("state-words").textContent = texts.states[mode];
-    const words = view.caption || texts.captions.none;
-    $("caption").textContent = words;
-    $("caption").classList.toggle("long", words.length > 80);  // a long sentence still fits, at 48 px or more
+    const sentence = view.caption || texts.captions.none;
+    if (view.said !== shown.said || sentence !== shown.text) {  // a new sentence has begun
+      shown = { ...shown, said: view.said, text: sentence, words: sentence.split(/\s+/).filter(Boolean),
+                start: performance.now(), wpm: view.wpm || 150 };
+    }
     $("previous").textContent = view.previous || "";
     const listen = $("listening");
     listen.dataset.button = view.privacy ? "start_listening" : "stop_listening";
     listen.textContent = texts.buttons[listen.dataset.button];
+    fit();  // last: the buttons' words are set, so the room left for the captions is known
+  }
+
+  // -- fitting the sentence between the state and the buttons (on each new view and each resize) --
+
+  function fits() {
+    const box = $("captions"), caption = $("caption");
+    return box.scrollHeight <= box.clientHeight + 1 && caption.scrollWidth <= caption.clientWidth + 1;
+  }
+
+  function pageText(from, to) {
+    return shown.words.slice(from, to).join(" ") + (to < shown.words.length ? ELLIPSIS : "");
+  }
+
+  function largest(lo, hi, ok) {  // the largest n in [lo, hi] with ok(n), given ok(lo) (ok holds up to some n)
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (ok(mid)) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  // The whole sentence at the set size with the previous one above it; else without the previous one;
+  // else in smaller type, down to 48 px; else in pages of whole words at 48 px, each shown in turn.
+  function fit() {
+    const caption = $("caption"), previous = $("previous"), n = shown.words.length;
+    caption.style.fontSize = "";
+    caption.textContent = pageText(0, n);
+    previous.hidden = !previous.textContent;
+    shown.pages = [[0, n]];
+    if (fits()) return turn();
+    previous.hidden = true;
+    if (fits()) return turn();
+    const set = Math.floor(parseFloat(getComputedStyle(caption).fontSize));
+    const px = largest(MIN_PX, Math.max(MIN_PX, set), (size) => {
+      caption.style.fontSize = size + "px";
+      return size === MIN_PX || fits();
+    });
+    caption.style.fontSize = px + "px";
+    if (px > MIN_PX || fits()) return turn();
+    shown.pages = [];
+    for (let from = 0; from < n;) {  // a page holds at least one word, so this always ends
+      const to = largest(from + 1, n, (end) => { caption.textContent = pageText(from, end); return fits(); });
+      shown.pages.push([from, to]);
+      from = to;
+    }
+    turn();
+  }
+
+  // Show the page holding the word being said now (words at the voice's rate from when the sentence
+  // began), and turn to the next page when its first word is due. The last page stays.
+  function turn() {
+    clearTimeout(shown.timer);
+    const msPerWord = 60000 / shown.wpm;
+    const word = (performance.now() - shown.start) / msPerWord;
+    let k = 0;
+    while (k + 1 < shown.pages.length && shown.pages[k + 1][0] <= word) k += 1;
+    const [from, to] = shown.pages[k];
+    const caption = $("caption");
+    caption.textContent = pageText(from, to);
+    caption.dataset.page = (k + 1) + "/" + shown.pages.length;
+    if (k + 1 < shown.pages.length) {
+      shown.timer = setTimeout(turn, Math.max(0, shown.start + shown.pages[k + 1][0] * msPerWord - performance.now()));
+    }
   }
 
   function offline(on) {
@@ -76,6 +146,8 @@
       offline(true);
     }
   }
+
+  window.addEventListener("resize", () => { if (texts) fit(); });
 
   document.addEventListener("DOMContentLoaded", () => {
     for (const b of document.querySelectorAll("button[data-button]")) {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hmac
 import json
 import logging
@@ -47,7 +48,8 @@ MAX_STREAMS = 32
 SESSIONS_PER_ACCOUNT = 16  # a nurse's phone, the station, a tablet...; a new login beyond ends the oldest
 STREAMS_PER_ACCOUNT = 8  # one account (a nurse's tabs and devices) cannot take every stream and lock out the rest
 KEEPALIVE_S = 15.0
-MIN_INTERVAL_S = 0.2  # other than an alert's news, a page gets at most five states a second
+MIN_INTERVAL_S = 0.5  # a page gets at most two whole states a second (an alert's news comes at once, as a delta)
+RESYNC_S = 2.0  # after alerts' deltas, a whole state follows within this (the robots' counts, the alerts' ages)
 LOGINS_WAITING = 2  # logins of one name, or from one address, that may wait their turn; more are refused (429)
 WRITE_TIMEOUT_S = 30.0  # a page that takes nothing this long is dropped: a stalled reader holds no slot for ever
 HEADERS = {
@@ -298,46 +300,71 @@ class StaffWeb:
         loop = asyncio.get_running_loop()
         moved = asyncio.Event()
         armed = threading.Event()  # set: a wake-up is on its way to the loop already
+        deltas: collections.deque[tuple[int, bytes]] = collections.deque()  # alerts' changes, oldest first
 
-        def wake() -> None:  # called by the view's thread on every change: one wake-up per burst, not per message
+        def wake(delta: tuple[int, bytes] | None) -> None:
+            """On every change: one wake-up per burst. In the loop's thread (it reads the broker) at once."""
+            if delta is not None:
+                deltas.append(delta)
             if not armed.is_set():
                 armed.set()
-                loop.call_soon_threadsafe(moved.set)
+                if threading.get_ident() == self.view.loop_thread:
+                    moved.set()
+                else:
+                    loop.call_soon_threadsafe(moved.set)
+
+        def due() -> float:
+            """When this page is owed a whole state (or, with nothing owed, a keepalive)."""
+            if self.view.plain_version > shown:  # heartbeats and the like: coalesced
+                return state_at + MIN_INTERVAL_S
+            if self.view.version > shown:  # only alerts' deltas since the last state: a whole one now and then
+                return state_at + RESYNC_S
+            return written_at + KEEPALIVE_S
 
         self.view.listeners.append(wake)
         try:
             await response.prepare(request)
-            version, sent = -1, 0.0
+            shown, state_at, written_at = -1, -RESYNC_S, loop.time()  # shown: the version of the last whole state
             while not self.closing:
-                if self.view.version == version:
-                    try:
-                        await asyncio.wait_for(moved.wait(), KEEPALIVE_S)
-                    except TimeoutError:
-                        pass
+                wait = due() - loop.time()
+                if not deltas and wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):  # not wait_for: no task, no extra turn of the loop
+                            await moved.wait()
+                moved.clear()
+                armed.clear()
                 if self.closing:
                     break
                 if self._session(request) is None:
-                    await asyncio.wait_for(response.write(b"event: logout\ndata: {}\n\n"), WRITE_TIMEOUT_S)
+                    await self._write(response, b"event: logout\ndata: {}\n\n")
                     break
-                if self.view.version == version:
-                    moved.clear()
-                    armed.clear()
-                    await asyncio.wait_for(response.write(b": keepalive\n\n"), WRITE_TIMEOUT_S)
-                    continue
-                pause = sent + MIN_INTERVAL_S - loop.time()
-                if pause > 0 and self.view.alert_version <= version:  # heartbeats and the like are coalesced;
-                    await asyncio.sleep(pause)                         # news of an alert never waits
-                moved.clear()
-                armed.clear()
-                version, data = self._state()
-                await asyncio.wait_for(response.write(data), WRITE_TIMEOUT_S)
-                sent = loop.time()
+                while deltas:  # news of an alert never waits
+                    version, data = deltas.popleft()
+                    if version > shown:  # else the whole state sent already holds it
+                        await self._write(response, data)
+                        self.view.delivered.set()
+                        written_at = loop.time()
+                now = loop.time()
+                if due() <= now:
+                    if self.view.version > shown:
+                        shown, data = self._state()
+                        state_at = now
+                    else:
+                        data = b": keepalive\n\n"
+                    await self._write(response, data)
+                    written_at = now
         except (ConnectionResetError, asyncio.CancelledError, TimeoutError):
             pass
         finally:
             self.view.listeners.remove(wake)
             self.streams[account] -= 1
         return response
+
+    @staticmethod
+    async def _write(response: web.StreamResponse, data: bytes) -> None:
+        """A page that takes nothing for WRITE_TIMEOUT_S is dropped (TimeoutError ends its stream)."""
+        async with asyncio.timeout(WRITE_TIMEOUT_S):
+            await response.write(data)
 
     def _state(self) -> tuple[int, bytes]:
         """The state as an event, made once per version however many pages are open (with a thousand open alerts
@@ -368,5 +395,6 @@ class StaffWeb:
             self.view.station = session.account  # the command's `by` names the staff member who sent it
             self.view.send(robot, action, alert_id=alert_id)
             self.view.pending[alert_id] = (action, time.monotonic())
+            self.view.touch(alert_id)  # every page shows it sent, at once
         self.audit.write(action=action, account=session.account, robot=robot, alert_id=alert_id)
         return web.json_response({"sent": action})

@@ -35,6 +35,7 @@ def build(args: argparse.Namespace) -> Any:
     from robot.staffweb.accounts import Accounts
     from robot.staffweb.app import AuditTrail, StaffWeb
     from robot.staffweb.impact import Store
+    from robot.staffweb.mqttloop import LoopLink
     from robot.staffweb.view import WebView
 
     try:
@@ -57,7 +58,9 @@ def build(args: argparse.Namespace) -> Any:
         client.connect_async(args.host, args.port, keepalive=30)
     except (OSError, ssl.SSLError) as exc:
         raise CareBotError(f"cannot reach the broker at {args.host}:{args.port}: {exc}") from None
-    client.loop_start()
+    reader = LoopLink(client, view)  # the broker is read by the web server's event loop, once it runs
+    site.app.on_startup.append(reader.start)
+    site.app.on_cleanup.append(reader.stop)
     return view, site
 
 
@@ -95,9 +98,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve())
     finally:
-        stop.set()
-        view.client.disconnect()
-        view.client.loop_stop()
+        stop.set()  # the broker link ended with the web server (its cleanup)
         site.store.close()
     return 0
 

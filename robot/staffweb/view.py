@@ -3,14 +3,16 @@
 It is the nurse-station console's view (robot/staff.py: strict parsing, identity from the topic, redeliveries
 dropped, older updates ignored, a flood per robot capped), extended with what a page needs: each robot's last
 heartbeat (behaviour, faults, time), activity buckets and the alert lifecycle for the impact figures, a version
-number that grows on every change (the event stream sends the new state when it moves), and notices the
-console would print, kept for the page.
+number that grows on every change, and notices the console would print, kept for the page. A change to one alert
+is also told to the event streams as a delta (that alert's row and the new notices, made once in paho's thread):
+a page shows a new alert without waiting for, or parsing, the whole state.
 """
 
 from __future__ import annotations
 
 import collections
 import io
+import json
 import queue
 import re
 import threading
@@ -26,6 +28,8 @@ from robot.staff import CLOSED, TOKEN, StaffConsole
 HEARTBEAT_LATE_S = 90.0  # three missed 30 s heartbeats: shown as "no heartbeat", before the broker's last will
 NOTICES = 50
 CLOSED_KEPT = 500  # closed alerts remembered (so a late update is known as late); older ones are forgotten
+HANDOFF_S = 0.002  # paho's thread waits at most this for a page's stream to take an alert's change
+RANK = {"high": 0, "medium": 1, "low": 2}  # the order of the alerts table
 
 
 @dataclass
@@ -45,7 +49,12 @@ class WebView(StaffConsole):
         super().__init__(site, client, io.StringIO(), station)
         self.lock = threading.RLock()
         self.version = 0
-        self.alert_version = 0  # the newest version that an alert message made (never held back by a page)
+        self.delivered = threading.Event()  # set by an event stream when it has written an alert's delta
+        self.loop: Any = None  # the event loop that reads the broker, when it does (robot/staffweb/mqttloop.py)
+        self.loop_thread = 0
+        self.plain_version = 0  # the newest version that only a whole state tells (heartbeats, status, tests...)
+        self._changed: str | None = None  # the alert the message being applied changed
+        self._noted: list[dict[str, Any]] = []  # the notices it added
         self.health: dict[str, RobotHealth] = {}
         self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
         self.seqs = SeqWatch()
@@ -53,9 +62,11 @@ class WebView(StaffConsole):
         # The store's writes (sqlite commits, fsyncs) run on a thread of their own: a page shows an alert when
         # it arrives, not after the disk has taken the impact figures' copy of it.
         self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]]] = queue.SimpleQueue()
+        self._later: list[tuple[str, str, dict[str, Any]]] = []  # the message's writes, queued once pages have it
         if store is not None:
             threading.Thread(target=self._write, name="staffweb-store", daemon=True).start()
-        self.listeners: list[Callable[[], None]] = []  # told of every change (the event streams' wake-ups)
+        # Told of every change (the event streams' wake-ups), with the delta event of an alert's change, or None.
+        self.listeners: list[Callable[[tuple[int, bytes] | None], None]] = []
         self._topic = ""  # the topic of the message being applied
         # Unlike the console, apply each message in paho's own thread (guarded: nothing can raise into it):
         # one thread hand-off less between the broker and the page.
@@ -66,6 +77,8 @@ class WebView(StaffConsole):
 
     def _say(self, line: str, bell: bool = False) -> None:
         self.notices.append((time.time(), line[:300]))
+        self._noted.append({"ts": self.notices[-1][0], "text": self.notices[-1][1]})
+        del self._noted[:-NOTICES]  # told with the next change; a lone notice waits for it, up to NOTICES of them
 
     def _on_connect(self, rc: Any) -> None:
         super()._on_connect(rc)
@@ -84,12 +97,28 @@ class WebView(StaffConsole):
         # The topic it came on: an open alert's retained copy (…/alert/ALERT_ID) repeats an event already
         # numbered, and counted as one it made every event since it look missing after the page restarted.
         self.seqs.feed(self._topic, body)
-        self._writes.put(("alert", robot, body))
+        self._later.append(("alert", robot, body))
+        old = self.alerts.get(body["alert_id"])
         super()._take_alert(robot, body)
+        if self.alerts.get(body["alert_id"]) is not old:  # taken (not a redelivery, a late or a refused update)
+            self._changed = body["alert_id"]
+
+    def _closed(self, alert_id: str, robot: str) -> None:
+        view = self.alerts.get(alert_id)
+        was = view.state if view is not None else "closed"
+        super()._closed(alert_id, robot)
+        if was not in CLOSED:  # else the page has it closed already
+            self._changed = alert_id
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """Take one message into the view, and only after the pages' streams have the alert's change wake the
+        impact store's writer (it competed with them for the GIL). Read in the web server's event loop, the
+        streams run first as the loop turns; read in another thread (paho's own loop, a test), it waits
+        HANDOFF_S at most until a stream has written the change: else the loop, woken, waits for the GIL while
+        this thread reads on (the retained copy of the same alert, heartbeats), about 0.5 ms at the median."""
         with self.lock:
-            self._topic = topic
+            self._topic, self._changed = topic, None
+            self.delivered.clear()
             parts = topic.split("/")
             if len(parts) == 5 and parts[4] == "activity" and parts[2] == self.site:
                 self._activity(parts[3], topic, payload)
@@ -99,9 +128,19 @@ class WebView(StaffConsole):
                     self.health.setdefault(parts[3], RobotHealth()).status = self.robots[parts[3]]
                 if len(self.alerts) > 2 * CLOSED_KEPT:
                     self._forget_closed()
-                if len(parts) >= 5 and parts[4] == "alert":
-                    self.alert_version = self.version + 1  # the version this touch makes: pages send it at once
-            self.touch()
+            handed = self.touch(self._changed)
+            later, self._later = self._later, []
+        on_loop = threading.get_ident() == self.loop_thread
+        if handed and not on_loop:  # outside the lock, which the loop needs to make a whole state
+            self.delivered.wait(HANDOFF_S)
+        if later and on_loop:  # after the pages' streams, which this message has just woken
+            self.loop.call_soon(self._queue, later)
+        elif later:
+            self._queue(later)
+
+    def _queue(self, writes: list[tuple[str, str, dict[str, Any]]]) -> None:
+        for write in writes:
+            self._writes.put(write)
 
     def _forget_closed(self) -> None:
         """Keep only the newest CLOSED_KEPT closed alerts. The server runs for months: without this every alert
@@ -112,15 +151,30 @@ class WebView(StaffConsole):
             del self.alerts[alert_id]
             self.pending.pop(alert_id, None)
 
-    def touch(self) -> None:
-        """The view changed: wake every waiter and every event stream."""
+    def touch(self, alert_id: str | None = None) -> bool:
+        """The view changed: wake every event stream. A change to one alert (and the notices it added) goes to
+        them as a delta event; any other change is told by the next whole state. True if a delta went to a page."""
         with self.lock:
             self.version += 1
+            delta = None
+            if alert_id is not None and alert_id in self.alerts:
+                a = self.alerts[alert_id]
+                change = {"version": self.version, "notices": self._noted}
+                if a.state in CLOSED:
+                    change["closed"] = alert_id
+                else:
+                    change["alert"] = self._row(a, time.time())
+                delta = (self.version, f"event: alert\ndata: {json.dumps(change, separators=(',', ':'))}\n\n"
+                                       .encode())
+            else:
+                self.plain_version = self.version
+            self._noted = []
             for wake in list(self.listeners):
                 try:
-                    wake()
+                    wake(delta)
                 except RuntimeError:  # that stream's event loop has closed (the server is stopping): skip it
                     continue
+        return delta is not None and bool(self.listeners)
 
     def _activity(self, robot: str, topic: str, payload: bytes) -> None:
         try:
@@ -137,7 +191,7 @@ class WebView(StaffConsole):
             self._say(f"ignored a message: {exc}")
             return
         if self.seqs.feed(topic, body):
-            self._writes.put(("activity", robot, body))
+            self._later.append(("activity", robot, body))
 
     def _write(self) -> None:
         while True:
@@ -162,19 +216,20 @@ class WebView(StaffConsole):
 
     # -- what the page reads ------------------------------------------------------------------------------------
 
+    def _row(self, a: Any, now: float) -> dict[str, Any]:
+        """One open alert as the page shows it (app.js sorts the rows as `snapshot` does, by RANK)."""
+        return {"alert_id": a.alert_id, "robot": a.robot, "room": a.room, "type": a.type, "priority": a.priority,
+                "state": a.state, "level": a.level, "age_s": max(0, int(now - a.raised_ts)),
+                "raised_ts": a.raised_ts, "detail": {k: str(v) for k, v in a.extra.items()},
+                "pending": self.pending.get(a.alert_id, ("", 0))[0],
+                "robot_down": self.robots.get(a.robot) in ("offline", "stopped")}
+
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """Everything the alerts and robots pages show, as plain data (the page escapes every value)."""
         now = time.time() if now is None else now
         with self.lock:
-            alerts = [{"alert_id": a.alert_id, "robot": a.robot, "room": a.room, "type": a.type,
-                       "priority": a.priority, "state": a.state, "level": a.level,
-                       "age_s": max(0, int(now - a.raised_ts)), "raised_ts": a.raised_ts,
-                       "detail": {k: str(v) for k, v in a.extra.items()},
-                       "pending": self.pending.get(a.alert_id, ("", 0))[0],
-                       "robot_down": self.robots.get(a.robot) in ("offline", "stopped")}
-                      for a in self.alerts.values() if a.state not in CLOSED]
-            rank = {"high": 0, "medium": 1, "low": 2}
-            alerts.sort(key=lambda a: (rank.get(str(a["priority"]), 3), -float(str(a["raised_ts"]))))
+            alerts = [self._row(a, now) for a in self.alerts.values() if a.state not in CLOSED]
+            alerts.sort(key=lambda a: (RANK.get(str(a["priority"]), 3), -float(str(a["raised_ts"]))))
             gaps = {robot: len(missing) for (site, robot, boot), missing in self.seqs.gaps().items()}
             robots = []
             for name in sorted(set(self.robots) | set(self.health)):

@@ -2,8 +2,8 @@
 
 Workers are spawned with plain options (the config's `worker_options`) and build their own
 devices when they start, so the control process never imports OpenCV. A backend is one
-entry in a table. (Speech in's microphone and recogniser come from hardware.microphone and
-hardware.recogniser's own `make_*`, so that it does not import OpenCV either.)
+entry in a table. (Speech in's microphone comes from hardware.microphone's `make_microphone`, and the
+recogniser and speech synthesis from hardware.speech_devices, so that neither imports OpenCV.)
 """
 
 from __future__ import annotations

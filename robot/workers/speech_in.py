@@ -33,8 +33,9 @@ from hardware.echo import EchoCanceller, FarEnd
 from hardware.errors import DeviceUnavailable, HardwareError
 from hardware.far_ring import FarRing, FarRingError
 from hardware.microphone import FRAME_BYTES, FRAME_S, RATE, WavMicrophone, make_microphone
-from hardware.recogniser import make_recogniser
+from hardware.recogniser_text import TextRecogniser
 from hardware.room import Room, pcm
+from hardware.speech_devices import make_recogniser
 from robot.asr import build_grammar, has_unk
 from robot.messages import Message
 from robot.models import missing_model_message
@@ -58,7 +59,7 @@ class SpeechInWorker(Worker):
 
         o = self.options
         model_path = Path(str(o.get("model", "")))
-        self.recogniser = make_recogniser(model_path, int(o.get("alternatives", 3)))
+        self.recogniser = make_recogniser(str(o.get("recogniser", "vosk")), model_path, int(o.get("alternatives", 3)))
         self.ready = False  # the model is loaded
         try:
             self.recogniser.open()
@@ -155,6 +156,8 @@ class SpeechInWorker(Worker):
             if not self.microphone:
                 return  # the simulated microphone is closed too: nothing reaches it
             self._play(Path(str(msg.data["path"])), bool(msg.data.get("realtime", True)))
+        elif msg.kind == "hear":
+            self._hear(str(msg.data["text"]), msg.data.get("confidence"), bool(msg.data.get("realtime", True)))
         else:
             super().handle(msg)
 
@@ -188,12 +191,22 @@ class SpeechInWorker(Worker):
         except (OSError, EOFError, ValueError) as exc:  # cancellation is lost for this sentence, not listening
             self.send("speech_fault", reason="far_end", detail=str(exc)[:200])
 
+    def _hear(self, text: str, confidence: float | None, realtime: bool) -> None:
+        """Words typed for the resident: the text-fed recogniser queues them, its sound goes to the microphone."""
+        if not isinstance(self.recogniser, TextRecogniser) or not self.microphone:
+            return  # Vosk hears only sound (the console says so first); a closed microphone hears nothing
+        sound = self.recogniser.hear(text, None if confidence is None else float(confidence))
+        self._played(self.wav.play_pcm(sound, realtime))
+
     def _play(self, path: Path, realtime: bool) -> None:
         try:
             seconds = self.wav.play(path, realtime)
         except HardwareError as exc:
             self.send("speech_fault", reason="bad_wav", detail=str(exc)[:200])
             return
+        self._played(seconds)
+
+    def _played(self, seconds: float) -> None:
         if self.barge_in and self.source == "sim":  # the room's clock plays it (with the robot's own voice)
             return
         self.send("playing", t0=self.wav.started, seconds=round(seconds, 3))

@@ -46,7 +46,8 @@ from pathlib import Path
 from hardware.audio import wav_pcm16k
 from hardware.far_ring import FarRing, FarRingError, pcm16k_blocks
 from hardware.sound_out import SoundError, SoundOut, open_sound_out
-from hardware.tts import Speaker, SpeechTimeout
+from hardware.speech_devices import make_synthesiser
+from hardware.tts import SpeechTimeout, Synthesiser
 from robot.messages import Message
 from robot.worker import Worker
 
@@ -91,7 +92,8 @@ class SpeechOutWorker(Worker):
 
     def setup(self) -> None:
         o = self.options
-        self.speaker = Speaker(str(o.get("voice", "en")), pitch=int(o.get("pitch", 50)))
+        self.speaker: Synthesiser = make_synthesiser(str(o.get("synthesiser", "espeak")), str(o.get("voice", "en")),
+                                                     int(o.get("pitch", 50)))
         if self.speaker.voice is None:  # speak anyway, in espeak's default voice, and say why
             self.send("speech_fault", reason="voice",
                       detail=f"espeak-ng has no voice for {o.get('voice')!r} (see `espeak-ng --voices`); "

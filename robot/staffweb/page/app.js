@@ -29,10 +29,22 @@ async function post(url) {
   return r;
 }
 
+let flashing = 0;
+// Whether the browser lets this page notify. Asked once and then told of changes: reading
+// Notification.permission is a synchronous round trip to the browser process, about 1 ms on every alert.
+let notify = "Notification" in window && Notification.permission === "granted";
+if ("Notification" in window && navigator.permissions) {
+  navigator.permissions.query({name: "notifications"}).then((status) => {
+    status.onchange = () => { notify = status.state === "granted"; };
+  }, () => {});
+}
+
 function cue(alert) {
-  document.title = "(!) " + (WHAT[alert.type] || alert.type) + ": CareBot";
+  const title = "(!) " + (WHAT[alert.type] || alert.type) + ": CareBot";
+  if (document.title !== title) document.title = title;
   document.body.classList.add("flash");
-  setTimeout(() => document.body.classList.remove("flash"), 4000);
+  clearTimeout(flashing);
+  flashing = setTimeout(() => document.body.classList.remove("flash"), 4000);
   if (audio) {
     for (let i = 0; i < 3; i++) {
       const o = audio.createOscillator(), g = audio.createGain();
@@ -41,7 +53,7 @@ function cue(alert) {
       o.start(audio.currentTime + i * 0.4); o.stop(audio.currentTime + i * 0.4 + 0.2);
     }
   }
-  if ("Notification" in window && Notification.permission === "granted") {
+  if (notify) {
     new Notification("CareBot: " + (WHAT[alert.type] || alert.type), {body: "Room " + alert.room, tag: alert.alert_id});
   }
 }
@@ -65,50 +77,114 @@ async function act(button, a, action) {
   }
 }
 
-function renderAlerts(state) {
+// The alerts as the server last told them (a whole state, then each alert's changes as deltas), and the table's
+// rows by alert: an update touches only the rows that changed, so it costs little however often it comes, and a
+// keyboard user's focus stays where it was.
+const alerts = new Map();
+const rows = new Map();
+const RANK = {high: 0, medium: 1, low: 2};
+const clock = new Intl.DateTimeFormat(undefined, {hour: "numeric", minute: "2-digit", second: "2-digit"});
+let version = -1;
+let notes = [];
+let notesShown = "";
+
+function alertRow(a) {
+  const tr = el("tr", undefined, "prio-" + a.priority + (a.robot_down ? " down" : ""));
+  tr.dataset.alert = a.alert_id;
+  tr.append(el("td", a.priority.toUpperCase(), "prio"));
+  const what = el("td", WHAT[a.type] || a.type);
+  for (const [k, v] of Object.entries(a.detail)) what.append(el("span", " (" + k + ": " + v + ")", "detail"));
+  tr.append(what, el("td", a.room), el("td", a.robot), el("td", age(a.age_s)), el("td", a.level), el("td", a.state));
+  const cell = el("td");
+  if (a.state === "raised" || a.state === "escalated") {
+    const b = el("button", "Acknowledge", "ack");
+    b.disabled = a.pending === "ack";  // sent already: a second click would only send it again
+    b.addEventListener("click", () => act(b, a, "ack"));
+    cell.append(b);
+  }
+  const r = el("button", "Resolve", "resolve");
+  r.disabled = a.pending === "resolve";
+  r.addEventListener("click", () => act(r, a, "resolve"));
+  cell.append(r);
+  if (a.pending) cell.append(el("span", " sent, waiting for the robot", "pending"));
+  if (a.robot_down) cell.append(el("span", " robot is down: go and see", "warn"));
+  tr.append(cell);
+  return tr;
+}
+
+function renderAlerts() {
   const body = document.querySelector("#alerts tbody");
-  // Every update redraws the table: keep a keyboard user's place on the same alert's button.
   const focused = body.contains(document.activeElement) ? document.activeElement : null;
   const keep = focused && [focused.closest("tr").dataset.alert, focused.className];
-  body.replaceChildren();
-  document.getElementById("none").hidden = state.alerts.length > 0;
-  for (const a of state.alerts) {
-    const tr = el("tr", undefined, "prio-" + a.priority + (a.robot_down ? " down" : ""));
-    tr.dataset.alert = a.alert_id;
-    tr.append(el("td", a.priority.toUpperCase(), "prio"));
-    const what = el("td", WHAT[a.type] || a.type);
-    for (const [k, v] of Object.entries(a.detail)) what.append(el("span", " (" + k + ": " + v + ")", "detail"));
-    tr.append(what, el("td", a.room), el("td", a.robot), el("td", age(a.age_s)), el("td", a.level), el("td", a.state));
-    const cell = el("td");
-    if (a.state === "raised" || a.state === "escalated") {
-      const b = el("button", "Acknowledge", "ack");
-      b.disabled = a.pending === "ack";  // sent already: a second click would only send it again
-      b.addEventListener("click", () => act(b, a, "ack"));
-      cell.append(b);
+  const list = [...alerts.values()].sort((x, y) => ((RANK[x.priority] ?? 3) - (RANK[y.priority] ?? 3))
+                                                   || y.raised_ts - x.raised_ts);
+  const none = document.getElementById("none");
+  if (none.hidden !== list.length > 0) none.hidden = list.length > 0;
+  let at = body.firstChild;  // the rows before it are in place
+  for (const a of list) {
+    const sig = JSON.stringify([a.priority, a.type, a.detail, a.room, a.robot, a.level, a.state, a.pending,
+                                a.robot_down]);
+    let r = rows.get(a.alert_id);
+    if (!r || r.sig !== sig) {  // new, or changed: a fresh row (what it shows, its buttons)
+      if (r) { if (r.tr === at) at = at.nextSibling; r.tr.remove(); }
+      const tr = alertRow(a);
+      r = {tr, sig, age: tr.cells[4]};
+      rows.set(a.alert_id, r);
     }
-    const r = el("button", "Resolve", "resolve");
-    r.disabled = a.pending === "resolve";
-    r.addEventListener("click", () => act(r, a, "resolve"));
-    cell.append(r);
-    if (a.pending) cell.append(el("span", " sent, waiting for the robot", "pending"));
-    if (a.robot_down) cell.append(el("span", " robot is down: go and see", "warn"));
-    tr.append(cell);
-    body.append(tr);
+    const text = age(a.age_s);
+    if (r.age.textContent !== text) r.age.textContent = text;
+    if (r.tr === at) at = at.nextSibling; else body.insertBefore(r.tr, at);
     if (a.priority === "high" && (a.state === "raised" || a.state === "escalated")) {
       const key = a.alert_id + ":" + a.level;
-      if (!seenHigh.has(key)) { seenHigh.add(key); cue(a); }
+      if (!seenHigh.has(key)) {
+        seenHigh.add(key);
+        cue(a);
+        remember();
+      }
     }
   }
-  if (keep) {
-    const row = [...body.rows].find(t => t.dataset.alert === keep[0]);
-    const again = row && ([...row.querySelectorAll("button")].find(x => x.className === keep[1] && !x.disabled)
-                          || row.querySelector("button:not(:disabled)"));
+  while (at) { const next = at.nextSibling; at.remove(); at = next; }  // closed: gone from the table
+  for (const id of rows.keys()) if (!alerts.has(id)) rows.delete(id);
+  if (keep && !body.contains(document.activeElement)) {  // its row was redrawn: the same alert's button again
+    const row = rows.get(keep[0]);
+    const again = row && ([...row.tr.querySelectorAll("button")].find(x => x.className === keep[1] && !x.disabled)
+                          || row.tr.querySelector("button:not(:disabled)"));
     if (again) again.focus();
   }
-  sessionStorage.setItem("seenHigh", JSON.stringify([...seenHigh].slice(-200)));
-  const notes = document.getElementById("notices");
-  notes.replaceChildren(...state.notices.slice().reverse().map(n =>
-    el("li", new Date(n.ts * 1000).toLocaleTimeString() + "  " + n.text)));
+}
+
+// The high alerts already announced, kept for this tab's next page: written once a burst, after the rows.
+let remembering = 0;
+function remember() {
+  if (remembering) return;
+  remembering = setTimeout(() => {
+    remembering = 0;
+    seenHigh = new Set([...seenHigh].slice(-200));
+    sessionStorage.setItem("seenHigh", JSON.stringify([...seenHigh]));
+  }, 0);
+}
+
+function notice(n) {
+  return el("li", clock.format(new Date(n.ts * 1000)) + "  " + n.text);
+}
+
+function notesKey() {
+  const n = notes[notes.length - 1];
+  return notes.length + ":" + (n ? n.ts + n.text : "");
+}
+
+function renderNotices() {  // the newest first; redrawn only when they changed
+  if (notesKey() === notesShown) return;
+  notesShown = notesKey();
+  document.getElementById("notices").replaceChildren(...notes.slice().reverse().map(notice));
+}
+
+function addNotices(fresh) {  // a delta's: on top, and the oldest beyond ten go
+  if (!fresh.length) return;
+  const list = document.getElementById("notices");
+  list.prepend(...fresh.slice(-10).reverse().map(notice));
+  while (list.children.length > 10) list.lastElementChild.remove();
+  notesShown = notesKey();
 }
 
 function renderRobots(state) {
@@ -128,14 +204,34 @@ function renderRobots(state) {
 function live() {
   const link = document.getElementById("link");
   const src = new EventSource("/events");
-  src.onmessage = (m) => {
-    const state = JSON.parse(m.data);
-    document.getElementById("site").textContent = "(" + state.site + ")";
-    link.textContent = "Live. Updated " + new Date().toLocaleTimeString() + ".";
+  let second = 0;
+  const fresh = () => {  // "Live. Updated 10:41:07.": written at most once a second
+    const now = Date.now();
+    if (Math.floor(now / 1000) === second && link.className === "link ok") return;
+    second = Math.floor(now / 1000);
+    link.textContent = "Live. Updated " + clock.format(new Date(now)) + ".";
     link.className = "link ok";
-    if (page === "alerts") renderAlerts(state);
-    if (page === "robots") renderRobots(state);
   };
+  src.onmessage = (m) => {  // the whole state: on (re)connecting, for other changes, and now and then
+    const state = JSON.parse(m.data);
+    version = state.version;
+    alerts.clear();
+    for (const a of state.alerts) alerts.set(a.alert_id, a);
+    notes = state.notices;
+    document.getElementById("site").textContent = "(" + state.site + ")";
+    if (page === "alerts") { renderAlerts(); renderNotices(); }
+    if (page === "robots") renderRobots(state);
+    fresh();
+  };
+  src.addEventListener("alert", (m) => {  // one alert's change: its row, at once
+    const d = JSON.parse(m.data);
+    if (d.version <= version) return;  // the last whole state had it already
+    version = d.version;
+    if (d.alert) alerts.set(d.alert.alert_id, d.alert); else alerts.delete(d.closed);
+    if (d.notices.length) notes = notes.concat(d.notices).slice(-10);
+    if (page === "alerts") { renderAlerts(); addNotices(d.notices); }
+    fresh();
+  });
   src.addEventListener("logout", () => { location.href = "/login"; });
   src.onerror = () => { link.textContent = "Connection lost: trying again…"; link.className = "link bad"; };
 }
@@ -198,6 +294,8 @@ document.getElementById("sound").addEventListener("click", (e) => {
   audio = audio || new AudioContext();
   e.target.setAttribute("aria-pressed", "true");
   e.target.textContent = "Sound is on";
-  if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
+  if ("Notification" in window && Notification.permission === "default") {
+    Notification.requestPermission().then((p) => { notify = p === "granted"; });
+  }
 });
 if (page === "impact") impact(); else live();
