@@ -29,6 +29,7 @@ WORD_S = 0.45  # a resident's pace: about 130 words a minute
 LEAD_S = 0.25
 TAIL_S = 3.0  # the simulated microphone hears only what is played to it: silence to end on (endpoint_s <= 3)
 LATE_S = 1.0  # a queued voice that no utterance took up within this of its end was never heard
+MAX_WORDS = 40  # a resident's longest utterance (18 s; speech in cuts one at 15 s): a paste's rest is never said
 SHARPNESS = 8.0  # how fast a rival's share falls with its distance (a rival 0.1 less alike: about a third)
 
 
@@ -79,9 +80,10 @@ class TextRecogniser(Recogniser):
 
         The sound is the voice between a short lead and enough silence for any endpoint to end the
         utterance. `confidence` pins the reading's confidence (a scripted doubtful hearing); `start`
-        is when the sound starts playing on the monotonic clock (now by default).
+        is when the sound starts playing on the monotonic clock (now by default). Words past MAX_WORDS
+        are dropped: their sound, minutes long, took speech in away from listening while it was made.
         """
-        words = words_of(text)
+        words = words_of(text)[:MAX_WORDS]
         seconds = WORD_S * len(words)
         t0 = (time.monotonic() if start is None else start) + LEAD_S
         self.queue.append(_Said(words, t0, t0 + seconds, confidence))

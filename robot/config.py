@@ -271,6 +271,15 @@ class SpeechSection(Section):
                              "(or set speech.recogniser = 'text' to simulate one)")
         return self
 
+    def simulated(self) -> list[str]:
+        """The speech parts this config simulates: on a robot, each is a resident it cannot hear or speak to."""
+        if not self.enabled:
+            return []
+        parts = {"microphone": self.source == "sim", "recogniser": self.recogniser == "text",
+                 "voice": self.synthesiser == "sim", "loudspeaker": self.out_dir is not None
+                 or self.playback_device == "sim"}
+        return [name for name, simulated in parts.items() if simulated]
+
 
 class BehaviourSection(Section):
     """Timings of the behaviour state machine."""

@@ -206,6 +206,10 @@ def _hear(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> No
     elif not args:
         write("hear what? e.g. hear I need a nurse")
     else:
+        from hardware.recogniser_text import MAX_WORDS, words_of
+
+        if len(words_of(" ".join(args))) > MAX_WORDS:
+            write(f"hear: a resident says at most {MAX_WORDS} words at once; the rest are dropped")
         runtime.supervisor.send("speech_in", "hear", text=" ".join(args))
 
 

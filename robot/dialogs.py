@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,10 +135,29 @@ def check_pack(path: Path) -> tuple[Pack | None, list[Problem]]:
         return None, [Problem(name, "", "a pack is a mapping of language, intents, responses, flows...",
                               show_value=False)]
     checker.duplicates(root, "")
-    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except ValueError:  # an unquoted number past int()'s 4300 digits: YAML reads it, Python refuses it
+        line = next((n.start_mark.line + 1 for n in _scalars(root) if n.tag.endswith(":int") and len(n.value) > 4000),
+                    None)
+        return None, [Problem(name, "", "a number too long to read (write a number of a few digits)", line=line,
+                              show_value=False)]
     pack = checker.pack(data, root)
     problems = checker.problems
     return (None if problems else pack), problems
+
+
+def _scalars(node: yaml.Node) -> Iterator[yaml.ScalarNode]:
+    """Every scalar in a composed YAML tree, in the file's order."""
+    if isinstance(node, yaml.ScalarNode):
+        yield node
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _scalars(item)
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield from _scalars(k)
+            yield from _scalars(v)
 
 
 class _Checker:

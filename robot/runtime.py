@@ -141,6 +141,10 @@ class Runtime:
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
                                   self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
+        if not self.simulate and cfg.speech.simulated():  # a simulator's config on a robot: deaf or mute
+            log.error("speech simulated on a robot (%s): set [speech] for the robot's own devices",
+                      ", ".join(cfg.speech.simulated()))
+            self.staff.fault("speech_simulated", True, time.monotonic())
         self._build_paging()
         self.workers = WorkerChannel(self.supervisor, self.worker_specs, record, self.staff.fault)
         self.screen = ScreenChannel(self.workers, self.inbox, record)
@@ -368,7 +372,7 @@ class Runtime:
             "workers": {name: vars(h).copy() for name, h in self.supervisor.health().items()},
             "parts": self.guard.snapshot(),
             "turns": self.barge.metrics(),  # timings and counts, never words
-            "speech": self.speech.jobs.summary(),
+            "speech": {**self.speech.jobs.summary(), "simulated": self.config.speech.simulated()},
             "board": self.board.summary(),
         }
         if self.sim is not None:

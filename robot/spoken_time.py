@@ -29,6 +29,7 @@ ACTIVITY_FIELDS = {"time", "what"}
 NEEDED = {"date": {"day", "month"}, "activity": {"time", "what"}}
 # A staff-written activity that starts with a time of day ("14:30 music in the garden room").
 _TIMED = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\b[\s:,-]*(.*)$")
+_NUMBER = re.compile(r"[0-9]{1,2}")
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ def check_clock(c: Checker, value: Any) -> ClockWords:
         return NO_CLOCK
     c.keys(value, "clock", CLOCK_KEYS)
     for k in sorted(CLOCK_KEYS - OPTIONAL_KEYS):
-        if k not in value:
-            c.add(f"clock.{k}", "required key is missing", show=False)
+        if value.get(k) is None:  # a value deleted to be written later would fail the resident's question
+            c.add(f"clock.{k}", "required key is missing" if k not in value else "must not be empty", show=False)
     lists = {k: _names(c, value.get(k), k) for k in SIZES}
     days = lists["days"] or tuple(str(d) for d in range(1, 32))
     parts = lists["parts"] or ("",) * 24
@@ -186,7 +187,8 @@ def _span(c: Checker, value: Any, path: str, top: int) -> frozenset[int]:
     for piece in str(value).split(","):
         lo, dash, hi = piece.strip().partition("-")
         hi = hi if dash else lo
-        if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi) or int(hi) > top:
+        # ASCII digits, at most two: isdigit() takes superscripts that int() refuses, and int() refuses 4300+ digits
+        if not (_NUMBER.fullmatch(lo) and _NUMBER.fullmatch(hi)) or int(lo) > int(hi) or int(hi) > top:
             c.add(path, f"must be numbers from 0 to {top}, written like 0, 1-29 or 5, 10, 20", value)
             return frozenset()
         out.update(range(int(lo), int(hi) + 1))

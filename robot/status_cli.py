@@ -40,6 +40,9 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"failed {speech['failed']}, cancelled {speech['cancelled']}")
         fault = speech.get("loudspeaker_fault")
         print(f"loudspeaker {'FAILING: ' + fault if fault else 'ok (the last sentence played, or none failed)'}")
+    if speech and speech.get("simulated"):
+        print(f"speech      SIMULATED: {', '.join(speech['simulated'])} (no resident is heard or spoken to "
+              "through them)")
     turns = status.get("turns")
     if turns and any(v.get("n") for k, v in turns.items() if k.endswith("_ms")):
         print("turns       " + "  ".join(f"{k[:-3]} p50 {v['p50']} p90 {v['p90']} ms (n {v['n']})"

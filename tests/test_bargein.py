@@ -145,7 +145,7 @@ def test_half_duplex_stays_a_config_choice(config: Config, tmp_path: Path) -> No
         assert "speech" not in rt.behaviour.facts.faults and not_servo_faults(rt) == [] and not jobs.muted
         assert rt.status()["speech"] == {"outstanding": 0, "speech_in_muted": False, "speech_out_up": True,
                                          "finished": len(jobs.history), "failed": 0, "cancelled": 0,
-                                         "loudspeaker_fault": ""}
+                                         "loudspeaker_fault": "", "simulated": ["microphone", "loudspeaker"]}
         # and listening once it has finished: "넘어졌어요" (I have fallen), the console's `play help`
         rt.supervisor.send("speech_in", "play", path=str(sim_speech.phrase("help", "ko", tmp_path)))
         assert wait_for(lambda: [u["type"] for u in not_servo_faults(rt)] == ["help_request"], 5), (

@@ -213,3 +213,28 @@ def test_a_sentence_too_long_for_the_screen_is_cut_after_a_whole_word() -> None:
     assert len(shown) <= MAX_CAPTION and shown.endswith("Gedächtnistraining…") and long.startswith(shown[:-1])
     assert cut("Es ist 14:30.") == "Es ist 14:30."
     assert len(cut("x" * 2000)) == MAX_CAPTION  # one endless word: cut where it must be
+
+
+def test_a_word_wider_than_the_screen_is_paged_in_pieces(browser: Any, screens: dict[str, Any]) -> None:
+    """One word that does not fit the caption's room even alone (a long compound on a phone, Korean written
+    without spaces, a run of characters) is shown in pieces, page by page, rather than cut off under the
+    buttons; and a rate the page cannot use does not stop it turning its pages."""
+    server, url = screens["de"]
+    compound = "Donaudampfschifffahrtsgesellschaftskapitänsmützenabzeichenherstellungsbetriebsleiterin"
+    errors: list[str] = []
+    with page_of(browser, *PHONE) as page:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.clock.install(time=0)
+        page.clock.pause_at(1)
+        page.goto(url)
+        for n, sentence in enumerate((f"Heute um 10 Uhr: {compound}.", "가" * 300), start=1):
+            pages = read_through(page, server, sentence, "", 1000 + n, PHONE)
+            assert len(pages) > 1 and "".join(p.removesuffix(ELLIPSIS).replace(" ", "") for p in pages) == \
+                sentence.replace(" ", ""), pages
+        for n, wpm in enumerate((0, -5, 1e-300, "fast"), start=1):  # never sent (the robot's voice: 130-180 wpm)
+            first_page(page, server, f"{n} " + "Wort " * 100, "", 2000 + n, PHONE)
+            server.show({"caption": f"{n} " + "Wort " * 100, "previous": "", "mode": "listening", "privacy": False,
+                         "said": 4000 + n, "wpm": wpm})  # the same sentence at that rate, said again
+            page.clock.run_for(int((len(page.locator("#caption").text_content().split()) - 1) * MS_PER_WORD) + 50)
+            assert page.evaluate("document.getElementById('caption').dataset.page").startswith("2/"), wpm
+    assert errors == []

@@ -125,3 +125,45 @@ def test_a_scenario_hears_typed_words_only_with_the_twins(tmp_path: Path) -> Non
     assert "hear needs the speech twins (`speech: twins`)" in problems("ko", "hear: I need a nurse")
     assert "use `hear`, or `speech: ko`" in problems("twins", "play: help")
     assert "'ko' or 'twins'" in problems("whisper", "hear: hello")
+
+
+def test_a_twin_on_a_real_board_is_a_fault_staff_see_and_status_names_it(
+        config: Config, sim_board: object, capsys: pytest.CaptureFixture[str]) -> None:
+    """`carebot run` on a real servo board with a twin configured (a simulator's config copied to a robot)
+    hears no resident and says nothing aloud: staff get a robot_fault, and `carebot status` says so."""
+    import argparse
+    import json
+
+    from robot.status_cli import cmd_status
+
+    cfg = sim_speech.prepare(config, twins=True)
+    cfg = cfg.model_copy(update={"servo": cfg.servo.model_copy(
+        update={"driver": "maestro", "port": sim_board.port, "protocol": "pololu"})})  # type: ignore[attr-defined]
+    rt = Runtime(cfg)  # as `carebot run` builds it: no simulation asked for
+    rt.start()
+    try:
+        assert wait_for(lambda: [u for u in rt.alert_updates
+                                 if u["type"] == "robot_fault" and u.get("fault") == "speech_simulated"], 10)
+        status = rt.state_dir / "status.json"
+        assert wait_for(lambda: status.exists() and json.loads(status.read_text())["speech"]["simulated"], 10)
+    finally:
+        rt.stop()
+    toml = rt.state_dir / "carebot.toml"
+    toml.write_text(f'[robot]\nstate_dir = "{rt.state_dir}"\n')
+    assert cmd_status(argparse.Namespace(config=str(toml), json=False)) == 0
+    out = capsys.readouterr().out
+    assert "SIMULATED: microphone, recogniser, voice, loudspeaker" in out, out
+
+
+def test_a_huge_typed_text_is_cut_to_what_one_utterance_holds() -> None:
+    """A paste of thousands of words made minutes of sound (14 s and 0.9 GB for 3000 words) in speech in,
+    which then missed its heartbeats and heard nothing meanwhile: a resident says at most MAX_WORDS at once."""
+    from hardware.recogniser_text import MAX_WORDS, WORD_S
+
+    rec = TextRecogniser()
+    t0 = time.process_time()
+    sound = rec.hear("도와 주세요 " * 50_000)
+    assert time.process_time() - t0 < 2.0  # a bound, not a benchmark: it was a minute and gigabytes
+    assert len(sound) / 2 / 16000 < MAX_WORDS * WORD_S + 4
+    rec.begin(None)
+    assert len(rec.end().text.split()) == MAX_WORDS

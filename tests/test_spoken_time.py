@@ -124,6 +124,19 @@ BROKEN = [  # (pack, what staff wrote, what they broke it to, the key named, wor
     ("ko", "    - {minutes: 0-59, say:", "    - {minutes: 1-29, say:", "clock.times", "no rule says 00:31"),
     ("en", "    - {minutes: 5, say:", "    - {minutes: 5-61, say:", "clock.times.6.minutes", "from 0 to 59"),
     ("de", "  activity: \"um {time} {what}\"\n", "", "clock.activity", "required key is missing"),
+    # a required key left empty (its value deleted, to be written later): the robot used to start and then fail
+    # the resident's question (an empty date, or a StopIteration/IndexError where the time should have been)
+    ("en", 'date: "{weekday} the {day} of {month} {year}"', "date:", "clock.date", "must not be empty"),
+    ("de", "  weekdays: [Montag, Dienstag, Mittwoch, Donnerstag, Freitag, Samstag, Sonntag]", "  weekdays:",
+     "clock.weekdays", "must not be empty"),
+    ("ko", '  times:\n    - {minutes: 0, say: "{part} {hour} 시 정각"}\n'
+     '    - {minutes: 30, say: "{part} {hour} 시 반"}\n    - {minutes: 0-59, say: "{part} {hour} 시 {minute}분"}\n',
+     "  times:\n", "clock.times", "must not be empty"),
+    # digits that str.isdigit() takes and int() refuses (superscripts), and a number too long for int(): a
+    # ValueError traceback at the robot's start instead of the key and what is wrong
+    ("en", "{hours: 12, minutes: 0,", "{hours: ¹², minutes: 0,", "clock.times.0.hours", "from 0 to 23"),
+    ("en", "{hours: 12, minutes: 0,", '{hours: 12, minutes: "' + "9" * 5000 + '",', "clock.times.0.minutes",
+     "from 0 to 59"),
 ]
 
 
@@ -151,3 +164,12 @@ def test_dialogs_check_and_the_robot_refuse_a_broken_date_pattern(tmp_path: Path
                                     "robot": config.robot.model_copy(update={"language": "de"})})
     with pytest.raises(DialogError, match="clock.date"):
         Runtime(cfg, simulate=True).start()
+
+
+def test_a_number_too_long_for_python_is_refused_with_its_line(tmp_path: Path) -> None:
+    """YAML reads an unquoted run of digits as an integer, which Python refuses past 4300 digits: the pack is
+    refused with its line, never a ValueError traceback at the robot's start."""
+    folder = planted(tmp_path, "en", "{hours: 12, minutes: 0,", "{hours: 12, minutes: " + "9" * 5000 + ",")
+    _, problems = check_pack(folder)
+    line = next(n for n, text in enumerate((folder / "pack.yaml").read_text().splitlines(), 1) if "9999" in text)
+    assert [(p.line, "number" in p.message) for p in problems] == [(line, True)], problems

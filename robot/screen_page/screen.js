@@ -14,8 +14,10 @@
   let texts = null;
   let view = { mode: "off", caption: "", previous: "" };
   let offlineTimer = null;
-  // The sentence being shown: its words, its pages (runs of words that fit), and when it began.
-  let shown = { said: null, text: "", words: [], pages: [[0, 0]], start: 0, wpm: 150, timer: null };
+  // The sentence being shown: its words, its pieces (its words, a word too wide for the screen in parts;
+  // glued[i]: piece i continues the word before it), its pages (runs of pieces that fit), when it began.
+  let shown = { said: null, text: "", words: [], pieces: [], glued: [], pages: [[0, 0]], start: 0, wpm: 150,
+                timer: null };
 
   function render() {
     if (!texts) return;
@@ -25,7 +27,7 @@
     const sentence = view.caption || texts.captions.none;
     if (view.said !== shown.said || sentence !== shown.text) {  // a new sentence has begun
       shown = { ...shown, said: view.said, text: sentence, words: sentence.split(/\s+/).filter(Boolean),
-                start: performance.now(), wpm: view.wpm || 150 };
+                start: performance.now(), wpm: pace(view.wpm) };
     }
     $("previous").textContent = view.previous || "";
     const listen = $("listening");
@@ -41,8 +43,28 @@
     return box.scrollHeight <= box.clientHeight + 1 && caption.scrollWidth <= caption.clientWidth + 1;
   }
 
+  function pace(wpm) {  // the robot's voice says 130-180 words a minute; anything else is no pace to page by
+    return typeof wpm === "number" && wpm >= 60 && wpm <= 600 ? wpm : 150;
+  }
+
   function pageText(from, to) {
-    return shown.words.slice(from, to).join(" ") + (to < shown.words.length ? ELLIPSIS : "");
+    let text = "";
+    for (let i = from; i < to; i++) text += (i > from && !shown.glued[i] ? " " : "") + shown.pieces[i];
+    return text + (to < shown.pieces.length ? ELLIPSIS : "");
+  }
+
+  // Cut piece i where the caption's width and height end (between characters as they are seen, so an accent
+  // stays on its letter); piece i + 1 is the rest, glued to it.
+  function split(i) {
+    const chars = Array.from(new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(shown.pieces[i]),
+                             (s) => s.segment);
+    const caption = $("caption");
+    const k = largest(1, chars.length - 1, (end) => {
+      caption.textContent = chars.slice(0, end).join("") + ELLIPSIS;
+      return fits();
+    });
+    shown.pieces.splice(i, 1, chars.slice(0, k).join(""), chars.slice(k).join(""));
+    shown.glued.splice(i + 1, 0, true);
   }
 
   function largest(lo, hi, ok) {  // the largest n in [lo, hi] with ok(n), given ok(lo) (ok holds up to some n)
@@ -56,7 +78,10 @@
   // The whole sentence at the set size with the previous one above it; else without the previous one;
   // else in smaller type, down to 48 px; else in pages of whole words at 48 px, each shown in turn.
   function fit() {
-    const caption = $("caption"), previous = $("previous"), n = shown.words.length;
+    const caption = $("caption"), previous = $("previous");
+    shown.pieces = shown.words.slice();
+    shown.glued = shown.words.map(() => false);
+    const n = shown.pieces.length;
     caption.style.fontSize = "";
     caption.textContent = pageText(0, n);
     previous.hidden = !previous.textContent;
@@ -72,8 +97,10 @@
     caption.style.fontSize = px + "px";
     if (px > MIN_PX || fits()) return turn();
     shown.pages = [];
-    for (let from = 0; from < n;) {  // a page holds at least one word, so this always ends
-      const to = largest(from + 1, n, (end) => { caption.textContent = pageText(from, end); return fits(); });
+    for (let from = 0; from < shown.pieces.length;) {  // a page holds at least one character: this always ends
+      const ok = (end) => { caption.textContent = pageText(from, end); return fits(); };
+      if (!ok(from + 1) && Array.from(shown.pieces[from]).length > 1) split(from);  // a word wider than the room
+      const to = largest(from + 1, shown.pieces.length, ok);
       shown.pages.push([from, to]);
       from = to;
     }
