@@ -11,8 +11,9 @@ STAMP := $(VENV)/.carebot-installed
 run: $(STAMP)
 	$(BIN)/carebot sim --scenario scenarios/day-in-the-life.yaml
 
+# Two workers: the suite mostly waits on real time (speech played, outages, timers); see tests/conftest.py
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 setup: $(STAMP)
 

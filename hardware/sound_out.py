@@ -158,13 +158,36 @@ def open_sound_out(device: str) -> SoundOut:
     return SimOut() if device == "sim" else AlsaOut(device)
 
 
-def probe(device: str) -> Probe:
-    """Open the loudspeaker, play a tenth of a second of silence to the end and release it (self-test)."""
-    out = open_sound_out(device)
-    try:
-        t0 = time.monotonic()
-        heard = out.write(bytes(RATE * 2 // 10))
-        out.drain()
-    finally:
-        out.close()
-    return Probe(f"{device}: plays; {max(0.0, heard - t0) * 1000:.0f} ms from a write to the speaker")
+PROBE_TIMEOUT_S = 3.0  # a card plays a tenth of a second within its latency; one still silent after this hangs
+
+
+def probe(device: str, timeout_s: float = PROBE_TIMEOUT_S) -> Probe:
+    """Open the loudspeaker, play a tenth of a second of silence to the end and release it (self-test).
+
+    A card that never takes the samples (another program holds it, a USB card whose clock stopped)
+    blocks libasound's open, write or drain for ever: the probe runs in a thread, and one that has
+    not finished in `timeout_s` is a SoundError (the thread is left behind, stuck in libasound).
+    """
+    result: list[float | BaseException] = []
+
+    def play() -> None:
+        try:
+            out = open_sound_out(device)
+            try:
+                t0 = time.monotonic()
+                heard = out.write(bytes(RATE * 2 // 10))
+                out.drain()
+            finally:
+                out.close()
+            result.append(max(0.0, heard - t0))
+        except BaseException as exc:  # handed to the caller's thread
+            result.append(exc)
+
+    thread = threading.Thread(target=play, name="loudspeaker-probe", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not result:
+        raise SoundError(f"{device} did not play a tenth of a second of silence in {timeout_s:.0f} s: the card hangs")
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return Probe(f"{device}: plays; {result[0] * 1000:.0f} ms from a write to the speaker")

@@ -24,6 +24,22 @@ from .browser import browser  # noqa: F401  (the session's headless Chromium, fo
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: Modules whose tests run the real speech workers (Vosk with the Korean model, espeak-ng) against real-time
+#: audio, with bounded waits on what is heard and said (and a barge-in's stop-to-silence bound). `make test` runs
+#: the suite on two pytest-xdist workers (it mostly waits on real time); these go to one worker, one after
+#: another, so that two of them never share the machine's two cores. A test elsewhere that does the same is
+#: marked `pytest.mark.xdist_group("speech")` itself.
+REAL_TIME_SPEECH = {"test_bargein", "test_desired_state", "test_korean_speech", "test_sim_speech", "test_speech",
+                    "test_speech_attack", "test_speech_queue"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.rpartition(".")[2] in REAL_TIME_SPEECH:
+            item.add_marker(pytest.mark.xdist_group("speech"))
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.005) -> bool:
     """Poll until `predicate()` is truthy or the timeout passes."""
     return bool(poll_until(predicate, timeout, interval))

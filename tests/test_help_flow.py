@@ -192,6 +192,7 @@ def test_a_yes_that_comes_just_after_the_silent_call_makes_it_high(config: Confi
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+@pytest.mark.xdist_group("speech")  # the real speech workers in real time: see tests/conftest.py
 def test_speech_out_hung_while_asking_the_question_still_calls_staff_and_listens_again(config: Config,
                                                                                          tmp_path: Path) -> None:
     # The real workers (espeak-ng speaking, Vosk with the Korean model hearing): speech out is frozen

@@ -27,7 +27,12 @@ def check(path: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240)
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+#: a scenario with `speech:` runs the real speech workers in real time: see tests/conftest.py
+CASES = [pytest.param(p, id=p.stem, marks=[pytest.mark.xdist_group("speech")] if "\nspeech:" in p.read_text() else [])
+         for p in SHIPPED]
+
+
+@pytest.mark.parametrize("path", CASES)
 def test_every_shipped_scenario_passes(path: Path, tmp_path: Path) -> None:
     done = check(path, tmp_path / "state")
     assert done.returncode == 0, done.stdout[-4000:]

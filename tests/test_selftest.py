@@ -84,6 +84,24 @@ def test_the_loudspeaker_and_the_speech_twins_are_probed_and_a_simulation_is_nev
                                                                                                        "loudspeaker")
 
 
+def test_a_sound_card_that_hangs_is_a_failure_not_a_selftest_that_never_ends(tmp_path: Path) -> None:
+    """A card that never takes the samples (held by another program, a USB card whose clock stopped) blocked
+    the probe in libasound for ever. Made with real libasound: a `file` PCM writing to a FIFO nobody reads."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    alsa = tmp_path / "asound.conf"
+    alsa.write_text(f'pcm.carebot_hangs {{\n type file\n slave.pcm "null"\n file "{fifo}"\n format "raw"\n}}\n')
+    cfg = write_config(tmp_path, extra='\n[speech]\nenabled = true\nsource = "sim"\nrecogniser = "text"\n'
+                       'playback_device = "carebot_hangs"\n')
+    env = {**os.environ, "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{alsa}"}
+    run = subprocess.run([sys.executable, "-m", "robot.cli", "selftest", "--config", str(cfg), "--json", "--only",
+                          "loudspeaker"], capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
+    assert "Traceback" not in run.stderr, run.stderr
+    report = json.loads(run.stdout)
+    assert run.returncode == 1 and statuses(report)["loudspeaker"] == "FAIL"
+    assert "carebot_hangs" in detail(report, "loudspeaker") and "did not play" in detail(report, "loudspeaker")
+
+
 def test_the_screen_is_served_and_read_back_and_a_taken_port_is_a_clear_failure(tmp_path: Path) -> None:
     import socket
 
