@@ -89,6 +89,7 @@ class DialogEngine:
                                    for w in ws)
         self._last_variant: dict[str, str] = {}
         self._hedges = [self.reader.phrase(x) for x in pack.lexicon.hedges]
+        self._name = normalise(pack.robot_name)
         self._one_word = {n: {ws for k in pack.intents[n].keywords if len(ws := self.reader.read(k).words) == 1}
                           for n in ANSWERS}
         self._bare = {tuple(self.reader.stem(w) for w in ws) for n in ANSWERS for ws in self._one_word[n]}
@@ -229,6 +230,8 @@ class DialogEngine:
             return Understanding(None, 0.0, False, "none")
         pool = self.choices if choices else self.answering if answering else self.intents
         names = [n for n in (among if among is not None else pool) if n in pool and n != "help"]
+        if among is None and not choices and not answering and self._name_only(r):
+            return Understanding("wake", 1.0, confidence >= self.min_confidence, "keyword")  # "Robin?", "로빈아"
         keyword = self._keyword_scores(r, pool, names, self._leading_answer(text))
         near = self.indexes["choices" if choices else "intents"].similarities(r.stem_text)
         exact = [n for n in names if near.get(n, 0.0) >= 1.0]
@@ -247,6 +250,16 @@ class DialogEngine:
             sure = best >= self.accept and best - runner_up >= CLEAR_LEAD
         sure = sure and confidence >= self.min_confidence
         return Understanding(name, round(best, 3), sure, via)
+
+    def _name_only(self, r: Reading) -> bool:
+        """Only the robot's name, with fillers at most ("Robin?", "hey Robin", "로빈아"): it is being called
+        (asked of a full reading only; privacy has its own wake check)."""
+        name = self._name
+
+        def is_name(w: str) -> bool:
+            return w == name or (self.reader.inside and w.startswith(name) and len(w) <= len(name) + 1)
+
+        return any(is_name(w) for w in r.words) and all(is_name(w) or w in self.reader.filler_words for w in r.words)
 
     def _leading_answer(self, text: str) -> str | None:
         """Yes or no, when the utterance opens with a one-word yes or no of its own ("yeah", "nope"; not

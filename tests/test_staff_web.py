@@ -695,6 +695,7 @@ def test_the_page_s_broker_link_comes_back_after_the_broker_drops_it(server: Ser
     intruder.client.disconnect()
     intruder.client.loop_stop()
     assert wait_for(lambda: server.view.client.is_connected(), 15)
+    assert wait_for(lambda: server.view.snapshot()["broker"]["up"], 5)  # and the pages are told
     alert_id, now = "a8" * 16, time.time()
     body = {"schema": "carebot/alert/1", "event_id": "b8" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-1",
             "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
@@ -710,3 +711,61 @@ def test_the_page_s_broker_link_comes_back_after_the_broker_drops_it(server: Ser
         with server.view.lock:
             server.view.alerts.pop(alert_id, None)
         server.view.touch()
+
+
+def test_the_page_says_when_it_has_no_broker_link_and_when_it_has_it_again(browser: Any, site: Broker,
+                                                                           tmp_path: Path) -> None:
+    """The broker is out of reach when the page's server starts (a proxy cut between them), comes back, and is
+    lost again mid-shift: the page says so each time, instead of "Live" over an empty table while no alert can
+    arrive."""
+    import types
+
+    from .tcp_proxy import Link
+
+    link = Link(site.port)
+    link.cut()
+    web = Server(types.SimpleNamespace(port=link.port, ca=site.ca, password_file=site.password_file),  # type: ignore[arg-type]
+                 tmp_path)
+    try:
+        with page_of(browser) as page:
+            log_in(page, web)
+            page.locator("#link.bad", has_text="Not connected to the broker").wait_for(timeout=10_000)
+            link.restore()
+            page.locator("#link.ok", has_text="Live").wait_for(timeout=15_000)
+            link.cut()
+            page.locator("#link.bad", has_text="Not connected to the broker").wait_for(timeout=10_000)
+    finally:
+        web.stop()
+        link.close()
+
+
+def test_a_stalled_impact_store_never_holds_up_an_alert(server: Server, site: Broker) -> None:
+    """The impact figures' sqlite is slow (a stalled disk: here its lock is held, as a long commit would) while a
+    nurse opens the impact page: the event loop, which also reads the broker, must not wait for it, and an alert
+    raised meanwhile still reaches the view."""
+    cookie, _ = session(server)
+    answers: list[int] = []
+    asking = threading.Thread(target=lambda: answers.append(request(server, "GET", "/api/impact",
+                                                                    Cookie=cookie).status))
+    alert_id, now = "a9" * 16, time.time()
+    body = {"schema": "carebot/alert/1", "event_id": "b9" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-1",
+            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
+            "raised_ts": now, "ts": now, "boot_id": "e" * 12, "seq": 1}
+    robot = Client(site, "robot-1")
+    assert robot.connect() == 0
+    stalled = server.site.store._lock
+    stalled.acquire()
+    try:
+        asking.start()
+        time.sleep(0.3)  # the impact request is waiting for the store
+        robot.client.publish(f"carebot/v1/{SITE}/robot-1/alert", json.dumps(body), qos=1).wait_for_publish(5)
+        assert wait_for(lambda: alert_id in server.view.alerts, 5)
+    finally:
+        stalled.release()
+        asking.join(30)
+        robot.client.disconnect()
+        robot.client.loop_stop()
+        with server.view.lock:
+            server.view.alerts.pop(alert_id, None)
+        server.view.touch()
+    assert answers == [200]

@@ -5,22 +5,28 @@ parameters), mode 0600, written atomically by `carebot staff web adduser`. Names
 they name the staff member in the web's audit trail and in the `by` of each command sent to a robot.
 
 Failed logins count per account and per client address: from the fourth in a row, each answer waits
-2, 4, 8 ... up to 30 s, so guessing is slow; a success clears the account's count.
+2, 4, 8 ... up to 30 s, so guessing is slow; a success clears the account's count. Each login and each command
+is written to the audit trail, naming the staff account.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from robot.errors import CareBotError
+
+log = logging.getLogger(__name__)
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 MIN_PASSWORD = 10
@@ -115,3 +121,20 @@ class Accounts:
                     self._failures.setdefault(k, []).append(now)
                     self._failures[k] = [t for t in self._failures[k] if now - t < FORGET_S][-50:]
         return ok
+
+
+class AuditTrail:
+    """One JSON line per login and per command, naming the staff account; appended and flushed to disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record: Any) -> None:
+        line = json.dumps({"ts": round(time.time(), 3), **record}, sort_keys=True) + "\n"
+        try:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+        except OSError as exc:
+            log.error("audit trail not written (%s): %s", self.path, exc.strerror)

@@ -34,7 +34,7 @@ from aiohttp import web
 
 from robot.errors import CareBotError
 from robot.staff import CLOSED, TOKEN
-from robot.staffweb.accounts import Accounts
+from robot.staffweb.accounts import Accounts, AuditTrail
 from robot.staffweb.impact import Store
 from robot.staffweb.view import WebView
 
@@ -72,23 +72,6 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     created: float = field(default_factory=time.monotonic)
     used: float = field(default_factory=time.monotonic)
-
-
-class AuditTrail:
-    """One JSON line per login and per command, naming the staff account; appended and flushed to disk."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, **record: Any) -> None:
-        line = json.dumps({"ts": round(time.time(), 3), **record}, sort_keys=True) + "\n"
-        try:
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
-        except OSError as exc:
-            log.error("audit trail not written (%s): %s", self.path, exc.strerror)
 
 
 class StaffWeb:
@@ -281,11 +264,13 @@ class StaffWeb:
     async def state(self, request: web.Request) -> web.Response:
         return web.json_response(self.view.snapshot())
 
+    # The impact figures' queries run in a thread: the event loop also reads the broker, and a stalled disk (or a
+    # year of figures) must never hold up an alert.
     async def impact(self, request: web.Request) -> web.Response:
-        return web.json_response({"rows": self.store.figures()})
+        return web.json_response({"rows": await asyncio.to_thread(self.store.figures)})
 
     async def impact_csv(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.store.csv(), content_type="text/csv",
+        return web.Response(text=await asyncio.to_thread(self.store.csv), content_type="text/csv",
                             headers={"Content-Disposition": 'attachment; filename="carebot-impact.csv"'})
 
     async def events(self, request: web.Request) -> web.StreamResponse:

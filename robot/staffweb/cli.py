@@ -32,8 +32,8 @@ def _listen(text: str) -> tuple[str, int]:
 
 def build(args: argparse.Namespace) -> Any:
     """The connected view and the web application (not yet serving)."""
-    from robot.staffweb.accounts import Accounts
-    from robot.staffweb.app import AuditTrail, StaffWeb
+    from robot.staffweb.accounts import Accounts, AuditTrail
+    from robot.staffweb.app import StaffWeb
     from robot.staffweb.impact import Store
     from robot.staffweb.mqttloop import LoopLink
     from robot.staffweb.view import WebView

@@ -11,6 +11,7 @@ own loop would.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -32,6 +33,10 @@ class LoopLink:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = 0
         self._task: asyncio.Task[None] | None = None
+        # Connecting blocks (TCP, then a TLS handshake that a stalled broker holds for up to the keepalive): in a
+        # thread of its own, so that nothing else in the default executor (logins' Argon2, the impact figures'
+        # queries on a stalled disk) can keep the link from coming back, nor it them.
+        self._connector = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="staffweb-connect")
 
     async def start(self, app: web.Application) -> None:
         self.loop, self.thread = asyncio.get_running_loop(), threading.get_ident()
@@ -57,6 +62,7 @@ class LoopLink:
         for name in ("on_socket_open", "on_socket_close", "on_socket_register_write", "on_socket_unregister_write"):
             setattr(self.client, name, None)
         self.view.loop, self.view.loop_thread = None, 0
+        self._connector.shutdown(wait=False)
 
     def _on_loop(self, call: Any, *args: Any) -> None:
         """paho calls back from the loop, or from the executor thread that connects: the loop's own calls run
@@ -85,21 +91,23 @@ class LoopLink:
             log.error("staff web: writing to the broker failed: %s: %s", type(exc).__name__, exc)
 
     async def _keep(self) -> None:
-        """Connect, keep the link alive, and connect again when it is lost."""
+        """Connect, keep the link alive, and connect again when it is lost. Nothing may end this task (it would
+        end the link for good, and silently): every failure is logged, and the page told of the link."""
         assert self.loop is not None
         pause = RETRY_MIN_S
         while True:
-            if self.client.socket() is None:
-                try:
-                    await self.loop.run_in_executor(None, self.client.reconnect)
-                    pause = RETRY_MIN_S
-                except Exception as exc:  # refused, unreachable, a TLS failure: try again later, pages go on
-                    log.warning("staff web: cannot reach the broker (%s: %s); trying again in %.0f s",
-                                type(exc).__name__, exc, pause)
-                    await asyncio.sleep(pause)
-                    pause = min(2 * pause, RETRY_MAX_S)
-                    continue
             try:
+                if self.client.socket() is None:
+                    try:
+                        await self.loop.run_in_executor(self._connector, self.client.reconnect)
+                        pause = RETRY_MIN_S
+                    except Exception as exc:  # refused, unreachable, a TLS failure: try again later, pages go on
+                        log.warning("staff web: cannot reach the broker (%s: %s); trying again in %.0f s",
+                                    type(exc).__name__, exc, pause)
+                        self.view.link_is(False, f"cannot reach the broker: {type(exc).__name__}")
+                        await asyncio.sleep(pause)
+                        pause = min(2 * pause, RETRY_MAX_S)
+                        continue
                 self.client.loop_misc()
             except Exception as exc:
                 log.error("staff web: keeping the broker link failed: %s: %s", type(exc).__name__, exc)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import io
 import json
+import logging
 import queue
 import re
 import threading
@@ -23,7 +24,9 @@ from typing import Any
 
 from robot.events import InvalidMessage, parse_json, validate
 from robot.fleet.gaps import SeqWatch
-from robot.staff import CLOSED, TOKEN, StaffConsole
+from robot.staff import CLOSED, SESSION_TAKEN_OVER, TOKEN, StaffConsole
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_LATE_S = 90.0  # three missed 30 s heartbeats: shown as "no heartbeat", before the broker's last will
 NOTICES = 50
@@ -56,6 +59,9 @@ class WebView(StaffConsole):
         self._changed: str | None = None  # the alert the message being applied changed
         self._noted: list[dict[str, Any]] = []  # the notices it added
         self.health: dict[str, RobotHealth] = {}
+        # The broker link, as the page shows it: without it no alert can arrive, and an empty table must not read
+        # as "nothing is wrong". since: when it came up or went down; why: what the link is waiting for.
+        self.link: dict[str, Any] = {"up": False, "since": time.time(), "why": "connecting to the broker"}
         self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
         self.seqs = SeqWatch()
         self.store = store  # robot.staffweb.impact.Store: activity and the alert lifecycle, for impact figures
@@ -84,6 +90,26 @@ class WebView(StaffConsole):
         super()._on_connect(rc)
         if not rc.is_failure:
             self.client.subscribe(f"carebot/v1/{self.site}/+/activity", qos=1)
+        self.link_is(not rc.is_failure, f"the broker refused this server's login ({rc})")
+
+    def _on_disconnect(self, rc: Any) -> None:
+        super()._on_disconnect(rc)
+        self.link_is(False, "another login with this staff account took over" if getattr(rc, "value", None) ==
+                     SESSION_TAKEN_OVER else f"lost the broker ({rc})")
+
+    def link_is(self, up: bool, why: str = "") -> None:
+        """The broker link came up or went down (or, down, is waiting for something else): every page is told."""
+        why = "" if up else why
+        with self.lock:
+            if (up, why) == (self.link["up"], self.link["why"]):
+                return
+            since = self.link["since"] if up == self.link["up"] else time.time()
+            self.link = {"up": up, "since": since, "why": why}
+            self.touch()
+        if up:
+            log.info("staff web: connected to the broker")
+        else:
+            log.warning("staff web: not connected to the broker: %s", why)
 
     def _heartbeat(self, robot: str, body: dict[str, Any]) -> None:
         super()._heartbeat(robot, body)
@@ -242,7 +268,7 @@ class WebView(StaffConsole):
                                "clock_off_s": round(self.clock_offset.get(name, 0.0), 1)})
             return {"site": self.site, "version": self.version, "alerts": alerts, "robots": robots,
                     "notices": [{"ts": t, "text": text} for t, text in list(self.notices)[-10:]],
-                    "refused": self.refused}
+                    "refused": self.refused, "broker": dict(self.link)}
 
 
 def robot_mode(status: str, h: RobotHealth, now: float) -> str:

@@ -205,8 +205,16 @@ function live() {
   const link = document.getElementById("link");
   const src = new EventSource("/events");
   let second = 0;
+  let broker = {up: true};  // the server's link to the robots' broker, as its last whole state told
   const fresh = () => {  // "Live. Updated 10:41:07.": written at most once a second
     const now = Date.now();
+    if (!broker.up) {  // no alert can reach this page: never "Live" over an empty table
+      const text = "Not connected to the broker since " + clock.format(new Date(broker.since * 1000)) + " (" +
+                   broker.why + "): new alerts cannot reach this page. Trying again…";
+      if (link.textContent !== text) link.textContent = text;
+      link.className = "link bad";
+      return;
+    }
     if (Math.floor(now / 1000) === second && link.className === "link ok") return;
     second = Math.floor(now / 1000);
     link.textContent = "Live. Updated " + clock.format(new Date(now)) + ".";
@@ -218,6 +226,7 @@ function live() {
     alerts.clear();
     for (const a of state.alerts) alerts.set(a.alert_id, a);
     notes = state.notices;
+    broker = state.broker;
     document.getElementById("site").textContent = "(" + state.site + ")";
     if (page === "alerts") { renderAlerts(); renderNotices(); }
     if (page === "robots") renderRobots(state);
