@@ -14,7 +14,9 @@ the kiosk browser might open can send requests to it):
 - it must carry the screen key in a header. The key is in no page this server sends: the kiosk
   launcher reads it from the key file (readable by the robot's user and the kiosk's group only)
   and hands it to the page in the address fragment, which browsers never send to a server.
-  The event stream needs the key too, so another user's process can neither press nor watch;
+  The event stream needs the key too, so another user's process can neither press nor watch. The page
+  sends the key only after this server has proved it knows it (/proof), so a process that took the port
+  while the robot was down is sent nothing;
 - at most MAX_CONNECTIONS (+ BACKLOG) connections are kept: one more closes the oldest that is not a keyed event
   stream, so a local process holding sockets half-open cannot use up this process's file descriptors
   and leave the kiosk unable to connect (its Call staff button dead);
@@ -30,6 +32,7 @@ import collections
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +54,8 @@ KEEPALIVE_S = 10.0  # a comment on an idle stream, so a vanished browser is noti
 WRITE_TIMEOUT_S = 10.0  # a browser that takes no data this long is dropped
 MAX_CONNECTIONS = 48  # the kiosk needs a handful: its stream and a few for presses
 BACKLOG = 16  # also the most connections accepted at once, before the cap sees them: at most 64 are held
+PROOF_LABEL = b"carebot-screen-server:"  # what the page's challenge is signed with (screen.js: genuine)
+PROOF_NONCE = re.compile(r"[0-9a-f]{32}")
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -128,6 +133,7 @@ class ScreenServer:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
         app.router.add_get("/events", self._events)
         app.router.add_post("/press", self._press)
+        app.router.add_get("/proof", self._proof)
         for path in STATIC:
             app.router.add_get(path, self._static)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -175,6 +181,16 @@ class ScreenServer:
         name, kind = STATIC[request.path]
         return web.Response(body=(PAGE_DIR / name).read_bytes(), content_type=kind, charset="utf-8",
                             headers=HEADERS)
+
+    async def _proof(self, request: web.Request) -> web.Response:
+        """That this server knows the key, without saying it: the HMAC of the page's random challenge. The page
+        sends the key only to a server that answers it, so a process that took this port while the robot was
+        down learns nothing from the page's reconnects or presses, and cannot show it captions of its own."""
+        nonce = request.query.get("nonce", "")
+        if not PROOF_NONCE.fullmatch(nonce):
+            return self._refuse(400, "a proof needs a nonce of 32 hex digits")
+        mac = hmac.new(self.key.encode(), PROOF_LABEL + nonce.encode(), "sha256").hexdigest()
+        return web.json_response({"proof": mac}, headers=HEADERS)
 
     async def _press(self, request: web.Request) -> web.Response:
         h = request.headers

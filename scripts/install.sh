@@ -35,6 +35,7 @@ root="${DESTDIR:-/}"
 skip_system=""; skip_venv=""; screen_user=""
 while [ $# -gt 0 ]; do
     case "$1" in
+        --root|--screen-user) [ $# -ge 2 ] || die "$1 needs a value" ;;&
         --root) root="$2"; shift 2 ;;
         --skip-system) skip_system=1; shift ;;
         --skip-venv) skip_venv=1; shift ;;

@@ -16,6 +16,7 @@ root="${DESTDIR:-/}"
 skip_system=""; purge=""
 while [ $# -gt 0 ]; do
     case "$1" in
+        --root) [ $# -ge 2 ] || die "$1 needs a value" ;;&
         --root) root="$2"; shift 2 ;;
         --skip-system) skip_system=1; shift ;;
         --purge) purge=1; shift ;;

@@ -130,6 +130,10 @@ def test_the_screen_runs_as_the_desktop_user_the_install_finds_or_is_told(tmp_pa
     proc = subprocess.run(["bash", str(INSTALL), "--root", str(root), "--skip-venv", "--screen-user", "root"],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "DESTDIR": ""})
     assert proc.returncode == 2 and "no desktop user" in proc.stderr and not proc.stdout  # before any change
+    for script, option in ((INSTALL, "--screen-user"), (INSTALL, "--root"), (UNINSTALL, "--root")):
+        proc = subprocess.run(["bash", str(script), "--root", str(root), option], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "DESTDIR": ""})  # the value forgotten: said so
+        assert (proc.returncode, proc.stderr.strip(), proc.stdout) == (2, f"{script.stem}: {option} needs a value", "")
     out = run(UNINSTALL, root)
     assert "would run: systemctl disable --now carebot-screen.service" in out
     assert not (root / "etc/systemd/system/carebot-screen.service").exists() and not conf.parent.exists()

@@ -8,11 +8,14 @@ none reaches the robot. The one genuine press (the page's own, with the key) get
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +23,11 @@ from robot.config_load import load_config
 from robot.core.screen import screen_key
 from robot.errors import ConfigError
 from robot.screen_server import BACKLOG, MAX_CONNECTIONS, ScreenServer
+from robot.screen_texts import load_texts
 
 from .broker import free_port
-from .conftest import wait_for
+from .browser import page_of
+from .conftest import ROOT, wait_for
 
 KEY = "k" * 43
 
@@ -257,3 +262,66 @@ def test_the_kiosk_launcher_takes_the_sessions_wayland_socket_and_else_x11(tmp_p
     given = args.read_text().split("\n")
     assert "--kiosk" in given and "--ozone-platform=wayland" in given, given
     assert f"WAYLAND_DISPLAY={session}/wayland-1" in (tmp_path / "args.env").read_text().split("\n")
+
+
+class _Squatter(http.server.BaseHTTPRequestHandler):
+    """Another local process that took the screen's port while the robot was down: it records what the
+    kiosk's page sends it, claims to know the key, and shows the resident a caption of its own."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.seen.append(f"{self.path} {self.headers}")
+        body = (json.dumps({"proof": "0" * 64}) if self.path.startswith("/proof") else
+                'event: view\ndata: {"caption": "Staff are on their way.", "mode": "listening", "said": 99}\n\n')
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json" if self.path.startswith("/proof") else "text/event-stream")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.seen.append(f"{self.path} {self.headers}")
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_process_that_takes_the_port_while_the_robot_is_down_learns_no_key(browser: Any) -> None:
+    """The page proves the server knows the key (an HMAC of the page's own random challenge) before it sends
+    the key, on every connection and press: a process that took the port while the robot restarted was sent
+    the key by the page's automatic reconnect and by Call staff, could show the resident captions of its own
+    ("Staff are on their way") and swallowed the press. The page now says it has lost the robot, and finds the
+    robot again when it is back on its port."""
+    hello = {"texts": load_texts(ROOT / "dialogs", "en"), "language": "en", "font_px": 56}
+    port = free_port()
+    s = ScreenServer(bind="127.0.0.1", port=port, key=KEY, hello=hello, presses_per_minute=100, on_press=print)
+    s.start()
+    offline = "document.body.classList.contains('offline')"
+    with page_of(browser, 800, 480) as page:
+        page.goto(f"http://127.0.0.1:{port}/#key={KEY}")
+        assert wait_for(lambda: page.locator("#caption").text_content() == hello["texts"]["captions"]["none"], 5)
+        s.stop()
+        squatter = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Squatter)
+        threading.Thread(target=squatter.serve_forever, daemon=True).start()
+        try:
+            assert wait_for(lambda: page.evaluate(offline), 6, 0.05)
+            page.click("#call_staff")
+            assert wait_for(lambda: len(_Squatter.seen) >= 2, 5, 0.05)  # the page has tried the port again
+            page.wait_for_timeout(300)
+            caption = page.locator("#caption").text_content()
+        finally:
+            squatter.shutdown()
+            squatter.server_close()
+        assert not [r for r in _Squatter.seen if KEY in r] and "Staff are on their way" not in (caption or "")
+        pressed: list[str] = []
+        back = ScreenServer(bind="127.0.0.1", port=port, key=KEY, hello=hello, presses_per_minute=100,
+                            on_press=pressed.append)
+        back.start()
+        try:
+            assert wait_for(lambda: not page.evaluate(offline), 10, 0.05)
+            page.click("#call_staff")
+            assert wait_for(lambda: pressed == ["call_staff"], 5, 0.05)
+        finally:
+            back.stop()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from robot.bench.understanding import conversation_in, correct, evaluate, load_corpus
+from robot.bench.understanding import conversation_in, correct, evaluate, load_corpus, pack_wordings, unseen
 from robot.config import Config
 from robot.conversation import Conversation
 from robot.dialog_engine import DialogEngine
@@ -192,6 +192,17 @@ def test_bench_scores_a_corpus_file_by_context(tmp_path: Path) -> None:
     bad.write_text("language: en\nitems:\n  - {text: hi, context: garden, expect: none}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="item 0: unknown context 'garden'"):
         load_corpus(bad)
+
+
+def test_the_bench_leaves_out_items_a_pack_already_holds(tmp_path: Path) -> None:
+    """A corpus item that equals any pack wording (here an English synonym, in another case and with
+    punctuation) measures nothing about generalisation, so the bench leaves it out and says how many."""
+    seen = pack_wordings(ROOT / "dialogs" / "en")
+    items = [{"text": "Under the weather!", "context": "wellbeing", "expect": "unwell"},
+             {"text": "could a carer pop in and see me", "context": "quiz", "expect": "help"}]
+    assert "under the weather" in seen
+    kept, left_out = unseen(items, seen)
+    assert left_out == 1 and [item["text"] for item in kept] == ["could a carer pop in and see me"]
 
 
 # -- through the real door: words in, a staff alert out ------------------------------------------------

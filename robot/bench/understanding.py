@@ -7,6 +7,11 @@ expects. Per language it reports help recall, the false-help rate, how often not
 were asked about, the accuracy per context, and the time per utterance (wall clock, and the dialog
 thread's own CPU time, which a loaded machine does not inflate) beside a same-run baseline: the bare
 normalisation pass over the same sentences (the least any matcher must do).
+
+The corpus measures generalisation, so an item whose whole wording stands anywhere in the language's
+pack (a synonym, an answer, an example ...) is not scored: it is counted as `seen_in_pack` and left
+out. Copying a corpus sentence into a pack therefore cannot raise a figure, and a pack entry that
+happens to equal a short corpus item ("so long") does not flatter one.
 """
 
 from __future__ import annotations
@@ -46,6 +51,31 @@ def load_corpus(path: Path) -> list[dict[str, str]]:
             raise ValueError(f"{path}: item {i}: unknown context {item['context']!r}")
         items.append({k: str(item[k]) for k in ("text", "context", "expect")})
     return items
+
+
+def pack_wordings(pack_dir: Path) -> set[str]:
+    """Every string in a pack's YAML files, normalised: what the pack has seen."""
+    seen: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, str):
+            seen.add(normalise(node))
+        elif isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted(pack_dir.rglob("*.yaml")):
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return seen
+
+
+def unseen(items: list[dict[str, str]], seen: set[str]) -> tuple[list[dict[str, str]], int]:
+    """The items no pack wording equals, and how many were left out."""
+    kept = [item for item in items if normalise(item["text"]) not in seen]
+    return kept, len(items) - len(kept)
 
 
 def conversation_in(engine: DialogEngine, context: str) -> Conversation:
@@ -158,7 +188,8 @@ def bench_understanding(args: argparse.Namespace) -> dict[str, Any]:
         if not (DIALOGS / lang / "pack.yaml").is_file():
             continue
         engine = DialogEngine(load_pack(DIALOGS / lang), seed=1)
-        out["languages"][lang] = evaluate(engine, load_corpus(path))
+        items, left_out = unseen(load_corpus(path), pack_wordings(DIALOGS / lang))
+        out["languages"][lang] = evaluate(engine, items) | {"seen_in_pack": left_out}
     if not out["languages"]:
         raise SystemExit(f"no corpus found in {corpus} (<language>.yaml with a dialog pack of that language)")
     return out

@@ -133,7 +133,34 @@
     }
   }
 
-  function connect() {
+  // Whether the server on this port knows the key: it signs a random challenge with it (robot/screen_server.py,
+  // /proof). The key goes only to a server that does: while the robot is down, another process could take
+  // its port and would be sent the key by a reconnect or a press, and could show captions of its own.
+  const PROOF = new TextEncoder().encode("carebot-screen-server:");
+  const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  let signer = null;
+
+  async function genuine() {
+    try {
+      signer = signer || await crypto.subtle.importKey("raw", new TextEncoder().encode(key),
+                                                       { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+      const nonce = hex(crypto.getRandomValues(new Uint8Array(16)));
+      const answer = await fetch("/proof?nonce=" + nonce, { cache: "no-store", credentials: "omit" });
+      const proof = answer.ok ? (await answer.json()).proof : null;
+      const challenge = new Uint8Array([...PROOF, ...new TextEncoder().encode(nonce)]);
+      return proof === hex(new Uint8Array(await crypto.subtle.sign("HMAC", signer, challenge)));
+    } catch (err) {
+      return false;
+    }
+  }
+
+  function lost() {  // lost for 3 s, the page says so until the robot is back; it tries again every second
+    if (offlineTimer === null) offlineTimer = setTimeout(() => offline(true), 3000);
+    setTimeout(connect, 1000);
+  }
+
+  async function connect() {
+    if (!key || !(await genuine())) return lost();
     const events = new EventSource("/events?key=" + encodeURIComponent(key));
     events.addEventListener("hello", (e) => {
       const hello = JSON.parse(e.data);
@@ -151,12 +178,9 @@
       view = JSON.parse(e.data);
       render();
     });
-    events.onerror = () => {
-      // The browser retries every second by itself; lost for 3 s, the page says so until the robot is back.
-      if (offlineTimer === null) offlineTimer = setTimeout(() => offline(true), 3000);
-      if (events.readyState === EventSource.CLOSED) {  // refused (no key, too many screens): no retry of its own
-        setTimeout(connect, 5000);
-      }
+    events.onerror = () => {  // never the browser's own retry, which would send the key unproved
+      events.close();
+      lost();
     };
   }
 
@@ -164,6 +188,7 @@
     element.classList.add("pressed");
     setTimeout(() => element.classList.remove("pressed"), 400);
     try {
+      if (!(await genuine())) return offline(true);
       await fetch("/press", {
         method: "POST", cache: "no-store", credentials: "omit",
         headers: { "Content-Type": "application/json", "X-Screen-Key": key },
