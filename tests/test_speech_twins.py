@@ -185,3 +185,13 @@ def test_a_call_for_help_typed_right_after_other_words_is_heard(config: Config) 
             rt.behaviour.history[-6:])
     finally:
         rt.stop()
+
+
+def test_words_typed_in_another_unicode_form_are_heard_as_said() -> None:
+    """Vosk hears the sound, not how it was typed: decomposed Hangul (a Mac's paste) or full-width letters
+    read as [unk] and a call for help typed that way was never heard."""
+    import unicodedata
+
+    for typed in (unicodedata.normalize("NFD", "살려 주세요"), "ＨＥＬＰ ｍｅ"):
+        _, text, _ = read(TextRecogniser(), typed, ["살려 주세요", "help me", UNK])
+        assert text == unicodedata.normalize("NFKC", typed).lower(), typed
