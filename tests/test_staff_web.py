@@ -769,3 +769,45 @@ def test_a_stalled_impact_store_never_holds_up_an_alert(server: Server, site: Br
             server.view.alerts.pop(alert_id, None)
         server.view.touch()
     assert answers == [200]
+
+
+def test_an_impact_store_that_cannot_write_costs_one_notice_and_never_an_alert(tmp_path: Path) -> None:
+    """The impact figures' disk refuses every write (a full disk or a read-only one: here sqlite opened read-only,
+    which refuses as they do): every alert is still shown, and the page says once that figures are not being
+    written, not once per message (ten such lines pushed out "robot-1 has not confirmed your ack")."""
+    import sqlite3
+
+    from robot.staffweb.view import WebView
+
+    class Client:  # the view only subscribes and publishes through it; nothing is sent in this test
+        on_message = on_connect = on_disconnect = None
+
+    store = Store(tmp_path / "impact.sqlite")
+    store.db.close()
+    store.db = sqlite3.connect(f"file:{tmp_path / 'impact.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+    view, now = WebView(SITE, Client(), "web", store), time.time()
+    for i in range(30):
+        body = {"schema": "carebot/alert/1", "event_id": f"{i:032x}", "alert_id": f"{i + 100:032x}", "site": SITE,
+                "robot": f"robot-{i}", "room": "r1", "type": "help_request", "priority": "high", "state": "raised",
+                "level": 0, "raised_ts": now, "ts": now, "boot_id": "c" * 12, "seq": 1}
+        view.apply(f"carebot/v1/{SITE}/robot-{i}/alert", json.dumps(body).encode())
+    failed = "impact figures are not being written"
+    assert wait_for(lambda: view._writes.empty() and any(failed in text for _, text in view.notices), 10)
+    time.sleep(0.2)  # the writer's last attempt
+    assert len(view.snapshot()["alerts"]) == 30
+    assert sum(failed in text for _, text in view.notices) == 1, list(view.notices)
+
+
+def test_a_state_dir_that_cannot_hold_the_impact_store_still_serves_the_alerts(site: Broker, tmp_path: Path) -> None:
+    """The impact figures' file cannot be opened when the server starts (here its name is taken by a directory;
+    a read-only or full disk fails alike): the alerts page is the help path and serves anyway, saying that the
+    figures are not being kept, instead of a traceback and no page at all."""
+    (tmp_path / "web" / "impact.sqlite").mkdir(parents=True)
+    web = Server(site, tmp_path)
+    try:
+        assert any("impact figures are not being kept" in text for _, text in web.view.notices)
+        cookie, _ = session(web)
+        assert request(web, "GET", "/api/impact", Cookie=cookie).status == 200
+        assert wait_for(lambda: web.view.client.is_connected(), 10)
+    finally:
+        web.stop()

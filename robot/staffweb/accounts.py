@@ -128,7 +128,10 @@ class AuditTrail:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # said here and at each write; the alerts page serves anyway
+            log.error("audit trail cannot be kept (%s): %s", path, exc)
 
     def write(self, **record: Any) -> None:
         line = json.dumps({"ts": round(time.time(), 3), **record}, sort_keys=True) + "\n"

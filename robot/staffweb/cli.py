@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import signal
+import sqlite3
 import ssl
 import sys
 import threading
@@ -19,6 +21,8 @@ from pydantic import ValidationError
 from robot.config import MqttSection
 from robot.errors import CareBotError
 from robot.mqtt_link import new_client
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
@@ -46,10 +50,17 @@ def build(args: argparse.Namespace) -> Any:
     if not args.users.exists():
         raise CareBotError(f"no accounts file {args.users}: add one with `carebot staff web adduser NAME "
                            f"--users {args.users}`")
-    args.state_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(args.state_dir / "impact.sqlite", args.retention_days)
+    try:
+        args.state_dir.mkdir(parents=True, exist_ok=True)
+        store, lost = Store(args.state_dir / "impact.sqlite", args.retention_days), ""
+    except (OSError, sqlite3.Error) as exc:  # the alerts page is the help path: it serves without kept figures
+        lost = f"impact figures are not being kept: {args.state_dir / 'impact.sqlite'}: {exc}"
+        log.error("staff web: %s", lost)
+        store = Store(":memory:", args.retention_days)
     client = new_client(link, args.username or f"carebot-web-{uuid.uuid4().hex[:8]}")
     view = WebView(args.site, client, args.username or "staff-web", store)
+    if lost:
+        view._say(lost)
     host, port = args.listen
     hosts = {f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *args.public_host}
     site = StaffWeb(view, Accounts(args.users), store, AuditTrail(args.state_dir / "audit.jsonl"), hosts=hosts,

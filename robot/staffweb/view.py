@@ -220,6 +220,10 @@ class WebView(StaffConsole):
             self._later.append(("activity", robot, body))
 
     def _write(self) -> None:
+        """The impact store's writer. A full or read-only disk costs the impact figures, never the page or an
+        alert; the page is told once when writes start failing and once when they work again (a line for each
+        message pushed everything else out of Messages), the log says how many were lost."""
+        lost = 0
         while True:
             kind, robot, body = self._writes.get()
             try:
@@ -227,8 +231,22 @@ class WebView(StaffConsole):
                     self.store.alert(robot, body)
                 else:
                     self.store.activity(robot, body)
-            except Exception as exc:  # a full disk costs the impact figures, never the page or an alert
-                self._say(f"impact figures not written ({type(exc).__name__}: {str(exc)[:80]})")
+            except Exception as exc:
+                lost += 1
+                if lost == 1:
+                    log.error("staff web: impact figures not written: %s: %s", type(exc).__name__, exc)
+                    self._tell(f"impact figures are not being written ({type(exc).__name__}: {str(exc)[:80]})")
+                continue
+            if lost:
+                log.warning("staff web: impact figures written again (%d updates were lost)", lost)
+                self._tell(f"impact figures are written again ({lost} updates were lost)")
+                lost = 0
+
+    def _tell(self, line: str) -> None:
+        """A notice from another thread than the one applying messages: taken under the lock, told at once."""
+        with self.lock:
+            self._say(line)
+            self.touch()
 
     def pump_waiting(self, timeout: float) -> None:
         """What is left of the console's pump: messages are applied as they arrive (in paho's thread), so this

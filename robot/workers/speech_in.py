@@ -195,7 +195,9 @@ class SpeechInWorker(Worker):
         """Words typed for the resident: the text-fed recogniser queues them, its sound goes to the microphone."""
         if not isinstance(self.recogniser, TextRecogniser) or not self.microphone:
             return  # Vosk hears only sound (the console says so first); a closed microphone hears nothing
-        sound = self.recogniser.hear(text, None if confidence is None else float(confidence))
+        # its sound plays after what the microphone still has queued (an earlier `hear`): timed from then
+        start = time.monotonic() + len(self.wav.queue) * FRAME_S
+        sound = self.recogniser.hear(text, None if confidence is None else float(confidence), start)
         self._played(self.wav.play_pcm(sound, realtime))
 
     def _play(self, path: Path, realtime: bool) -> None:
