@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from robot.config import Config
 from robot.config_load import load_config
 from robot.core.screen import screen_key
 from robot.errors import ConfigError
+from robot.runtime import Runtime
 from robot.screen_server import BACKLOG, MAX_CONNECTIONS, ScreenServer
 from robot.screen_texts import load_texts
 
@@ -368,3 +370,19 @@ def test_a_process_that_takes_the_port_while_the_robot_is_down_learns_no_key(bro
             assert wait_for(lambda: pressed == ["call_staff"], 5, 0.05)
         finally:
             back.stop()
+
+
+def test_a_key_file_that_cannot_be_written_leaves_the_robot_running(config: Config, tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A full /run (the key file's tmpfs, shared with the whole system) or a key_file that cannot be a file:
+    the robot failed to start at all (an OSError traceback), so no help request could reach staff because of an
+    accessory. It now starts, and the log says why the kiosk cannot open the page."""
+    cfg = config.model_copy(update={"screen": config.screen.model_copy(update={
+        "enabled": True, "port": free_port(), "key_file": Path("/dev/null/screen.key")})})
+    rt = Runtime(cfg, simulate=True)
+    try:
+        rt.start()
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    finally:
+        rt.stop()
+    assert "cannot write the key file /dev/null/screen.key" in caplog.text
