@@ -19,6 +19,7 @@ import difflib
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -44,8 +45,8 @@ class _Said:
 
 
 def words_of(text: str) -> tuple[str, ...]:
-    """Lower case words without punctuation, as a recogniser writes them."""
-    return tuple(re.sub(r"[^\w\s'-]", " ", text.lower()).split())
+    """Lower case words without punctuation, as a recogniser writes them (NFKC: as typed is no matter)."""
+    return tuple(re.sub(r"[^\w\s'-]", " ", unicodedata.normalize("NFKC", text).lower()).split())
 
 
 def _alike(a: Sequence[str], b: Sequence[str]) -> float:

@@ -89,8 +89,10 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
         from robot.core.screen import screen_key, screen_url
 
         key = Path(config.screen.key_file or runtime.state_dir / "screen.key")
-        say(f"resident's screen: open {screen_url(config, screen_key(key)) if simulate else screen_url(config, '')} "
-            f"{'in a browser' if simulate else f'with the key in {key}'}")
+        # the address with its key only to a developer's terminal: a unit's output goes to the journal
+        keyed = simulate and out.isatty()
+        say(f"resident's screen: open {screen_url(config, screen_key(key)) if keyed else screen_url(config, '')} "
+            f"{'in a browser' if keyed else f'with the key in {key}'}")
     door = None
     if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
         door = fault_door.FaultDoor(runtime)

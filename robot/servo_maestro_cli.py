@@ -212,7 +212,14 @@ def write_limits(path: Path, limits: dict[int, dict[str, float]]) -> None:
                 lines.insert(start + 1, f"{key} = {value:.0f}\n")
                 end += 1
     tmp = path.with_name(path.name + ".calibrating")
-    tmp.write_text("".join(lines), encoding="utf-8")
+    try:
+        tmp.write_text("".join(lines), encoding="utf-8")
+    except OSError as exc:  # a full disk, a read-only card: the config stays as it was, the values are shown
+        tmp.unlink(missing_ok=True)
+        found = "; ".join(f"channel {ch}: " + ", ".join(f"{k} = {v:.0f}" for k, v in values.items())
+                          for ch, values in sorted(limits.items()))
+        raise CareBotError(f"could not write the calibration beside {path} ({exc.strerror or exc}); {path} is "
+                           f"unchanged. Set these in its [[servo.channels]] by hand: {found}") from None
     problems = check_config(tmp)
     if problems:
         tmp.unlink()

@@ -6,8 +6,8 @@
 check_paths() {
     local p real
     local paths=("$r/opt/carebot" "$r/usr/local/bin" "$r/etc/carebot" "$r/var/lib/carebot" "$r/var/lib/carebot-sim"
-                 "$r/etc/systemd/system" "$r/etc/systemd/user" "$r/etc/udev/rules.d"
-                 "$r/etc/systemd/journald.conf.d")
+                 "$r/etc/systemd/system" "$r/etc/systemd/system/carebot-screen.service.d" "$r/opt/carebot/scripts"
+                 "$r/etc/systemd/user" "$r/etc/udev/rules.d" "$r/etc/systemd/journald.conf.d")
     [ "$root" != / ] || return 0
     for p in "${paths[@]}"; do
         real="$(realpath -m -- "$p")"

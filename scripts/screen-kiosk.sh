@@ -4,7 +4,8 @@
 # The display is the desktop session's: Wayland when WAYLAND_DISPLAY is set or XDG_RUNTIME_DIR holds labwc's
 # wayland-0 or wayfire's wayland-1, else X11 (DISPLAY, :0 by default).
 # --wait-for-display: only wait up to a minute for that display's socket (the unit runs this before it sets up
-# its sandbox, which can bind in only a socket that is already there); exit 1 if none comes.
+# its sandbox, which can bind in only a socket that is already there) and for the robot's own screen server on
+# the page's port (not another user's process that took it); exit 1 if either does not come.
 #
 # The page needs the screen key, which the robot writes to CAREBOT_SCREEN_KEY_FILE (mode 0640, group carebot).
 # It is handed over in the address fragment, which a browser never sends to a server, through a launcher
@@ -32,13 +33,30 @@ display() {
     [ -S "/tmp/.X11-unix/X${x%%.*}" ] && echo x11
     return 0
 }
+# Whether the robot's own user (the key file's owner) listens on the page's loopback address and port. Any
+# local user may listen on a port above 1023: one that took the screen's port while the robot was down would
+# be handed the page's address, key and all. Read from /proc/net as root, outside the unit's sandbox, whose
+# user namespace shows every other user as "nobody".
+served() {
+    local hostport="${url#*://}" owner table address
+    hostport="${hostport%%/*}"
+    owner="$(stat -c %u "$key_file" 2>/dev/null)" || return 1
+    case "$hostport" in
+        127.0.0.1:*) table=/proc/net/tcp address=0100007F ;;
+        "[::1]:"*) table=/proc/net/tcp6 address=00000000000000000000000001000000 ;;
+        *) return 1 ;;
+    esac
+    awk -v want="$address:$(printf '%04X' "${hostport##*:}")" -v uid="$owner" \
+        '$2 == want && $4 == "0A" && $8 == uid { found = 1 } END { exit !found }' "$table"
+}
 if [ "${1:-}" = --wait-for-display ]; then
     [ -z "${CAREBOT_SCREEN_HEADLESS:-}" ] || exit 0
     for _ in $(seq 120); do
-        [ -n "$(display)" ] && exit 0
+        [ -n "$(display)" ] && served && exit 0
         sleep 0.5
     done
-    echo "screen-kiosk: no display yet (no Wayland socket in ${XDG_RUNTIME_DIR:-?}, no X socket for ${DISPLAY:-:0}): is the desktop logged in?" >&2
+    [ -n "$(display)" ] || { echo "screen-kiosk: no display yet (no Wayland socket in ${XDG_RUNTIME_DIR:-?}, no X socket for ${DISPLAY:-:0}): is the desktop logged in?" >&2; exit 1; }
+    echo "screen-kiosk: the robot's user does not listen on $url (is the robot running, with [screen] enabled on that address and port? is another process holding it?)" >&2
     exit 1
 fi
 

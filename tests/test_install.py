@@ -215,3 +215,20 @@ def test_a_secret_file_the_config_names_is_for_the_carebot_user_alone_whatever_i
     assert stat.S_IMODE((etc / "broker pass").stat().st_mode) == 0o600
     done = (root / "opt/carebot/install-skipped.txt").read_text().splitlines()
     assert f"chown carebot:carebot {etc}/broker pass" in done
+
+
+@pytest.mark.parametrize("script", [UNINSTALL, INSTALL], ids=["uninstall", "install"])
+def test_a_screen_drop_in_folder_that_links_outside_the_root_is_refused(script: Path, tmp_path: Path) -> None:
+    """The kiosk's drop-in folder and /opt/carebot/scripts are written (and removed) too: a link there in an image
+    led install to write user.conf, and uninstall to delete one, in the host's own folder."""
+    host = tmp_path / "host units"
+    host.mkdir()
+    (host / "user.conf").write_text("the host's own\n")
+    root = tmp_path / "an image"
+    (root / "etc/systemd/system").mkdir(parents=True)
+    (root / "etc/systemd/system/carebot-screen.service.d").symlink_to(host)
+    (root / "etc/passwd").write_text("pi:x:1000:1000::/home/pi:/bin/bash\n")
+    proc = subprocess.run(["bash", str(script), "--root", str(root), "--skip-venv" if script == INSTALL else "--purge"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "DESTDIR": ""})
+    assert proc.returncode == 2 and "carebot-screen.service.d leads outside" in proc.stderr, proc.stdout + proc.stderr
+    assert [p.name for p in host.iterdir()] == ["user.conf"] and (host / "user.conf").read_text() == "the host's own\n"

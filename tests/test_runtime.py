@@ -17,6 +17,7 @@ from robot.config import Config
 from robot.runtime import Runtime
 from robot.supervisor import WorkerSpec
 
+from .broker import free_port
 from .conftest import ROOT, alive, children_of, wait_for
 
 
@@ -122,8 +123,12 @@ def test_loop_overrun_run_is_a_fault(config: Config) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_carebot_sim_stops_cleanly_on_signal_with_no_processes_left(tmp_path: Path, sig: int) -> None:
+    config = tmp_path / "carebot.toml"  # with the resident's screen, on a port of its own
+    config.write_text((ROOT / "config" / "carebot.toml").read_text().replace('"../dialogs"', f'"{ROOT}/dialogs"')
+                      .replace("port = 8090", f"port = {free_port()}"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "robot.cli", "sim", "--no-console", "--state-dir", str(tmp_path / "state")],
+        [sys.executable, "-m", "robot.cli", "sim", "--no-console", "--screen", "--config", str(config),
+         "--state-dir", str(tmp_path / "state")],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -138,6 +143,10 @@ def test_carebot_sim_stops_cleanly_on_signal_with_no_processes_left(tmp_path: Pa
     assert proc.returncode == 0, out
     assert "state  booting -> idle" in out and "stopped cleanly." in out
     assert "Traceback" not in out
+    # not on a terminal (carebot-sim.service: its output goes to the journal, which the adm group reads): the
+    # screen's key stays in its file
+    key = (tmp_path / "state" / "screen.key").read_text().strip()
+    assert key not in out and f"with the key in {tmp_path / 'state' / 'screen.key'}" in out
     # the vision worker, and multiprocessing's resource tracker, which exits once its pipe closes
     assert children
     assert wait_for(lambda: all(not alive(pid) for pid in children), 3)

@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from robot.config import Config
 from robot.config_load import load_config
 from robot.core.screen import screen_key
 from robot.errors import ConfigError
+from robot.runtime import Runtime
 from robot.screen_server import BACKLOG, MAX_CONNECTIONS, ScreenServer
 from robot.screen_texts import load_texts
 
@@ -254,14 +256,57 @@ def test_the_kiosk_launcher_takes_the_sessions_wayland_socket_and_else_x11(tmp_p
     assert "DISPLAY=:97" in (tmp_path / "args.env").read_text().split("\n")
     wayland = socket.socket(socket.AF_UNIX)
     wayland.bind(str(session / "wayland-1"))  # wayfire's name
+    robot = socket.create_server(("127.0.0.1", 0))  # the robot's screen server: the key file's owner listens
+    env["CAREBOT_SCREEN_URL"] = f"http://127.0.0.1:{robot.getsockname()[1]}/"
     try:
         assert subprocess.run([launcher, "--wait-for-display"], env=env, timeout=5).returncode == 0
         subprocess.run([launcher], env=env, check=True, timeout=20)
     finally:
         wayland.close()
+        robot.close()
     given = args.read_text().split("\n")
     assert "--kiosk" in given and "--ozone-platform=wayland" in given, given
     assert f"WAYLAND_DISPLAY={session}/wayland-1" in (tmp_path / "args.env").read_text().split("\n")
+
+
+def test_the_kiosk_opens_the_page_only_on_the_robots_own_port_not_another_users(tmp_path: Path) -> None:
+    """Before the unit's sandbox is set up (as root, which sees every socket's owner), --wait-for-display also
+    waits until the key file's owner listens on the page's address and port: a process of another user that
+    holds the port (taken while the robot was down) would be handed the page's address, key and all."""
+    import socket
+    import subprocess
+
+    from .conftest import ROOT
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to listen as another user")
+    key_file, session = tmp_path / "screen.key", tmp_path / "user"
+    key_file.write_text(KEY + "\n")  # root's, as the robot's key file is the robot user's
+    session.mkdir()
+    display = socket.socket(socket.AF_UNIX)
+    display.bind(str(session / "wayland-0"))
+    port = free_port()
+    squatter = subprocess.Popen(  # nobody's process on the screen's port
+        ["/usr/bin/python3", "-c", f"import socket, time; s = socket.create_server(('127.0.0.1', {port})); "
+                               "print('up', flush=True); time.sleep(60)"],
+        user=65534, group=65534, extra_groups=[], stdout=subprocess.PIPE, text=True)
+    env = {"PATH": "/usr/bin:/bin", "CAREBOT_SCREEN_KEY_FILE": str(key_file), "XDG_RUNTIME_DIR": str(session),
+           "CAREBOT_SCREEN_URL": f"http://127.0.0.1:{port}/"}
+    waiting = None
+    try:
+        assert squatter.stdout is not None and squatter.stdout.readline() == "up\n"
+        waiting = subprocess.Popen([str(ROOT / "scripts" / "screen-kiosk.sh"), "--wait-for-display"], env=env)
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(1.5)  # the display is there, the port is held, but not by the robot's user
+        squatter.kill()
+        squatter.wait()
+        with socket.create_server(("127.0.0.1", port)):  # the robot has its port back
+            assert waiting.wait(5) == 0
+    finally:
+        squatter.kill()
+        if waiting is not None:
+            waiting.kill()
+        display.close()
 
 
 class _Squatter(http.server.BaseHTTPRequestHandler):
@@ -325,3 +370,19 @@ def test_a_process_that_takes_the_port_while_the_robot_is_down_learns_no_key(bro
             assert wait_for(lambda: pressed == ["call_staff"], 5, 0.05)
         finally:
             back.stop()
+
+
+def test_a_key_file_that_cannot_be_written_leaves_the_robot_running(config: Config, tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A full /run (the key file's tmpfs, shared with the whole system) or a key_file that cannot be a file:
+    the robot failed to start at all (an OSError traceback), so no help request could reach staff because of an
+    accessory. It now starts, and the log says why the kiosk cannot open the page."""
+    cfg = config.model_copy(update={"screen": config.screen.model_copy(update={
+        "enabled": True, "port": free_port(), "key_file": Path("/dev/null/screen.key")})})
+    rt = Runtime(cfg, simulate=True)
+    try:
+        rt.start()
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10)
+    finally:
+        rt.stop()
+    assert "cannot write the key file /dev/null/screen.key" in caplog.text

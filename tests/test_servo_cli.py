@@ -111,6 +111,23 @@ def test_maestro_calibrate_refuses_inconsistent_limits(cfg: Path) -> None:
     assert "min < neutral < max does not hold" in said and "nothing changed" in said
 
 
+def test_maestro_calibrate_on_a_full_disk_keeps_the_config_and_shows_the_values(cfg: Path) -> None:
+    """The disk fills while the technician calibrates: no traceback, no half-written file left beside the
+    config, the config untouched, and the values found printed to be typed in by hand. The full disk is
+    real to the process: a file size limit (RLIMIT_FSIZE) below the config's size, which writes hit."""
+    import resource
+
+    before = cfg.read_text()
+    limit = len(before.encode()) // 2
+    proc = subprocess.run([sys.executable, "-m", "robot.cli", "servo", "maestro", "calibrate", "--channel", "pan",
+                           "--config", str(cfg), "--sim"], input="-\nmin\nnext\n", capture_output=True, text=True,
+                          cwd=ROOT, timeout=60,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert str(cfg) in proc.stderr and "min_us = 1490" in proc.stderr, proc.stderr
+    assert cfg.read_text() == before and [p.name for p in cfg.parent.iterdir() if "calibrating" in p.name] == []
+
+
 def test_write_limits_validates_the_new_file_before_replacing(cfg: Path) -> None:
     before = cfg.read_text()
     with pytest.raises(CareBotError):

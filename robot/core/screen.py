@@ -13,6 +13,7 @@ worker's start options are made here, at start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -114,16 +115,22 @@ def screen_key(path: Path) -> str:
     except (OSError, UnicodeDecodeError):
         pass
     key = secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)  # never write through a link someone left in its place
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    os.fchmod(fd, 0o640)  # whatever the umask (the service's is 0077): the kiosk's group reads it
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(key + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.unlink(missing_ok=True)  # never write through a link someone left in its place
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        os.fchmod(fd, 0o640)  # whatever the umask (the service's is 0077): the kiosk's group reads it
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:  # a full /run, a path that cannot be a file: the screen is no reason to stay down
+        log.error("screen: cannot write the key file %s (%s): the kiosk cannot open the page until a restart "
+                  "of the robot can write it", path, exc.strerror or exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return key
 
 
