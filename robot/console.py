@@ -72,7 +72,7 @@ def handle(line: str, runtime: object, write: Callable[[str], None], door: Fault
 
     assert isinstance(runtime, Runtime)
     try:
-        words = shlex.split(line)
+        words = _spoken(line) or shlex.split(line)
     except ValueError as exc:
         write(f"cannot read that line: {exc}")
         return True
@@ -196,6 +196,18 @@ def _clock(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> N
         write(f"clock: {exc}; e.g. clock 09:00, clock +15 or clock speed 60")
         return
     write(f"clock {clock.now():%Y-%m-%d %H:%M:%S} at {clock.speed:g}x")
+
+
+def _spoken(line: str) -> list[str]:
+    """`say` and `hear` with the resident's words as typed (no shell syntax: "I can't get up" has one
+    apostrophe); a pair of quotes round them all is dropped. Empty for any other command."""
+    head, *rest = line.split(maxsplit=1)[:2] or [""]
+    if head.lower() not in ("say", "hear"):
+        return []
+    text = rest[0].strip() if rest else ""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return [head, *text.split()]
 
 
 def _hear(args: list[str], runtime: Runtime, write: Callable[[str], None]) -> None:

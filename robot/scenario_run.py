@@ -208,9 +208,9 @@ class Player:
         if step.person is not None:
             self._console(f"person {step.person} {step.who} {step.x}")
         elif step.say is not None:
-            self._console(f"say {shlex.quote(step.say)}")
+            self._console(f"say {step.say}")  # the words as typed (the console reads them so)
         elif step.hear is not None:
-            self._console(f"hear {shlex.quote(step.hear)}")
+            self._console(f"hear {step.hear}")  # the words as typed (the console reads them so)
         elif step.play is not None:
             wav = (self.stage.path.parent / step.play) if step.play.lower().endswith(".wav") else None
             self._console(f"play {shlex.quote(str(wav) if wav else step.play)}")

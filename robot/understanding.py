@@ -195,7 +195,14 @@ class Reader:
 
     def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
                  after: int) -> bool:
-        """Whether one of `words` stands just before or after a span (a negation, say)."""
+        """Whether one of `words` stands just before or after a span (a negation, say).
+
+        In Korean a negation stands against the word it turns round (안 right before it, 않/없 right
+        after it), so the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and cannot
+        breathe; "넘어졌는데 아무도 없어" is a fall with nobody there, never "not fallen".
+        """
+        if self.inside:
+            before, after = min(before, 1), min(after, 1)
         seq = reading.words
         ahead = seq[max(0, lo - before):lo]
         behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]

@@ -172,7 +172,8 @@ def test_a_huge_typed_text_is_cut_to_what_one_utterance_holds() -> None:
 def test_a_call_for_help_typed_right_after_other_words_is_heard(config: Config) -> None:
     """Two `hear`s in a row play one after the other on the simulated microphone; the second's words were
     timed from when they were typed, so by the time their sound played they counted as long unheard, and a
-    call for help after a greeting never reached staff."""
+    call for help after a greeting never reached staff. The console read the words as shell syntax: "I can't
+    get up" was refused as an unclosed quotation."""
     cfg = sim_speech.prepare(config, speech="en", twins=True)
     rt = Runtime(cfg, simulate=True)
     rt.start()
@@ -180,7 +181,8 @@ def test_a_call_for_help_typed_right_after_other_words_is_heard(config: Config) 
         assert wait_for(lambda: rt.behaviour.state == "idle", 40)
         said: list[str] = []
         assert console.handle("hear good morning", rt, said.append)
-        assert console.handle("hear I need a nurse", rt, said.append) and said == []
+        # a resident's words are no shell syntax: an apostrophe is no unclosed quotation
+        assert console.handle("hear I can't get up", rt, said.append) and said == []
         assert wait_for(lambda: [u for u in rt.alert_updates if u["type"] == "help_request"], 20), (
             rt.behaviour.history[-6:])
     finally:

@@ -1,0 +1,86 @@
+"""A negation turns round only the words it belongs to, never a call for help said next to it.
+
+Korean puts its negation right against the verb it denies: 안 just before it ("안 아파"), 않/없 just after
+("아프지 않아", "필요 없어"). Read with the English reach of two or three words, the negation of a
+neighbouring clause swallowed the call: "안 좋아요, 숨을 못 쉬겠어" (not good, I can't breathe) and
+"피가 나, 멈추지 않아" (I'm bleeding, it won't stop) were nothing in every context, and "넘어졌는데
+아무도 없어" (I fell and nobody is here) or "도와줘, 아무도 없어" cancelled the call in answer to
+"Shall I call a nurse?". A hedged fall ("넘어진 것 같아", I think I fell) and "다쳤어" (I'm hurt) were
+nothing too. The words go through the dialog engine and the conversation; one goes the whole way,
+through the running robot to a staff subscriber on a real mosquitto.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from robot.bench.understanding import conversation_in
+from robot.config import Config
+from robot.dialog_engine import DialogEngine
+from robot.dialogs import load_pack
+
+from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
+from .conftest import start_idle, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = dt.datetime(2026, 11, 27, 10, 0)
+CONTEXTS = ("open", "reminder", "wellbeing", "quiz", "privacy", "speaking", "booting")
+KO = DialogEngine(load_pack(ROOT / "dialogs" / "ko"))
+
+# Help said next to another clause's negation: help at once, in every context and as the question's answer
+BESIDE_A_NEGATION = ["안 좋아요 숨을 못 쉬겠어", "피가 나 멈추지 않아", "넘어졌는데 아무도 없어", "도와줘 아무도 없어",
+                     "간호사 불러줘 아무도 없어", "안 좋아 넘어졌어", "안 돼 도와줘", "넘어진 것 같아",
+                     "쓰러진 거 같아요"]
+# Still turned round by their own negation: asked about, and a no to the question
+DENIED = ["간호사 부르지 마세요", "안 넘어졌어", "도와주지 않아도 돼"]
+
+
+def decide(context: str, text: str) -> str:
+    if context == "confirm":
+        conv = conversation_in(KO, "open")
+        conv.set_context("confirming")
+    else:
+        conv = conversation_in(KO, context)
+    return conv.decide(text, 1.0, NOW).label
+
+
+@pytest.mark.parametrize("text", BESIDE_A_NEGATION)
+def test_help_beside_another_clauses_negation_is_help_in_every_context(text: str) -> None:
+    labels = {context: decide(context, text) for context in (*CONTEXTS, "confirm")}
+    assert set(labels.values()) == {"help"}, labels
+
+
+@pytest.mark.parametrize("text", ["다쳤어", "다친 것 같아요"])
+def test_being_hurt_is_asked_about(text: str) -> None:
+    labels = {context: decide(context, text) for context in CONTEXTS if context != "wellbeing"}
+    assert set(labels.values()) == {"ask"}, labels
+    assert decide("confirm", text) != "no"
+
+
+@pytest.mark.parametrize("text", DENIED)
+def test_a_call_turned_round_by_its_own_negation_is_still_asked_about(text: str) -> None:
+    assert decide("open", text) == "ask"
+    assert decide("confirm", text) == "no"
+
+
+def test_i_fell_and_nobody_is_here_reaches_staff_through_the_running_robot(config: Config, broker: Broker) -> None:
+    cfg = robot_config(config, broker, heartbeat_s=1)
+    # long: only the answer may call staff here, never the silence
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"language": "ko"}),
+                                 "behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
+    staff = Client(broker, STAFF)
+    assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    rt = start_idle(cfg)
+    try:
+        rt.hear("어디 아파")  # a complaint: the robot asks "간호사를 불러 드릴까요?"
+        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
+        rt.hear("넘어졌는데 아무도 없어")  # was taken as "no": the call was cancelled
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
+        assert alerts(staff, type="help_request", state="raised")[0]["priority"] == "high"
+        assert rt.behaviour.state == "alerting"
+    finally:
+        rt.stop()
+        staff.close()
