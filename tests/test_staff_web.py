@@ -35,7 +35,7 @@ from robot.staffweb.accounts import Accounts, add_user
 from robot.staffweb.cli import build
 from robot.staffweb.impact import Store, week_of
 
-from .broker import SITE, STAFF, Broker, Client, free_port, robot_config, robot_process
+from .broker import SITE, STAFF, STAFF2, Broker, Client, free_port, robot_config, robot_process
 from .browser import page_of
 from .conftest import ROOT, wait_for
 
@@ -46,11 +46,11 @@ NAME, PASSWORD = "anna", "correct horse battery"
 class Server:
     """`carebot staff web` in this process: the view, the app on a free port, and its pump."""
 
-    def __init__(self, broker: Broker, tmp: Path) -> None:
+    def __init__(self, broker: Broker, tmp: Path, account: str = STAFF) -> None:
         add_user(tmp / "users", NAME, PASSWORD)
         self.port = free_port()
-        args = argparse.Namespace(site=SITE, host="localhost", port=broker.port, ca_file=broker.ca, username=STAFF,
-                                  password_file=broker.password_file(STAFF), no_tls=False, users=tmp / "users",
+        args = argparse.Namespace(site=SITE, host="localhost", port=broker.port, ca_file=broker.ca, username=account,
+                                  password_file=broker.password_file(account), no_tls=False, users=tmp / "users",
                                   state_dir=tmp / "web", retention_days=400, listen=("127.0.0.1", self.port),
                                   public_host=[], secure_cookie=False)
         self.view, self.site = build(args)
@@ -725,7 +725,7 @@ def test_the_page_says_when_it_has_no_broker_link_and_when_it_has_it_again(brows
     link = Link(site.port)
     link.cut()
     web = Server(types.SimpleNamespace(port=link.port, ca=site.ca, password_file=site.password_file),  # type: ignore[arg-type]
-                 tmp_path)
+                 tmp_path, STAFF2)  # the module's server holds STAFF's one session
     try:
         with page_of(browser) as page:
             log_in(page, web)
@@ -811,3 +811,63 @@ def test_a_state_dir_that_cannot_hold_the_impact_store_still_serves_the_alerts(s
         assert wait_for(lambda: web.view.client.is_connected(), 10)
     finally:
         web.stop()
+
+
+def test_an_alert_closed_while_the_server_had_no_broker_link_leaves_the_page(site: Broker, tmp_path: Path) -> None:
+    """The server's link to the broker drops (a proxy cut between them) while robot-1 resolves its help request
+    and clears the alert's retained copy. When the link is back the alert must leave the page: its retained copy
+    no longer comes, so only the resolve itself can say so, kept for the server by the broker meanwhile (before,
+    the session ended with the link, the resolve was lost and the alert stayed open on every page for good)."""
+    import types
+
+    from .tcp_proxy import Link
+
+    link = Link(site.port)
+    web = Server(types.SimpleNamespace(port=link.port, ca=site.ca, password_file=site.password_file),  # type: ignore[arg-type]
+                 tmp_path, STAFF2)  # the module's server holds STAFF's one session
+    robot = Client(site, "robot-1")
+    alert_id, now = "ac" * 16, time.time()
+    body = {"schema": "carebot/alert/1", "event_id": "bc" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-1",
+            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
+            "raised_ts": now, "ts": now, "boot_id": "f" * 12, "seq": 1}
+    topic = f"carebot/v1/{SITE}/robot-1/alert"
+    try:
+        assert wait_for(lambda: web.view.snapshot()["broker"]["up"], 10)
+        assert robot.connect() == 0
+        robot.client.publish(topic, json.dumps(body), qos=1).wait_for_publish(5)
+        robot.client.publish(f"{topic}/{alert_id}", json.dumps(body), qos=1, retain=True).wait_for_publish(5)
+        assert wait_for(lambda: alert_id in {a["alert_id"] for a in web.view.snapshot()["alerts"]}, 5)
+        link.cut()
+        assert wait_for(lambda: not web.view.snapshot()["broker"]["up"], 5)
+        resolved = {**body, "event_id": "bd" * 16, "state": "resolved", "ts": now + 1, "seq": 2}
+        robot.client.publish(topic, json.dumps(resolved), qos=1).wait_for_publish(5)
+        robot.client.publish(f"{topic}/{alert_id}", b"", qos=1, retain=True).wait_for_publish(5)
+        link.restore()
+        assert wait_for(lambda: web.view.snapshot()["broker"]["up"], 15)
+        assert wait_for(lambda: alert_id not in {a["alert_id"] for a in web.view.snapshot()["alerts"]}, 5)
+        # Again, but the session is gone meanwhile (here another login with the account ends it; a broker that
+        # lost its data, an expired session alike): the open alerts are taken again from the retained copies.
+        done, other = ({**body, "alert_id": f"{x}" * 16, "event_id": f"{y}" * 16, "room": room, "seq": seq}
+                       for x, y, room, seq in (("ad", "be", "kitchen", 3), ("ae", "bf", "garden", 4)))
+        for a in (done, other):
+            robot.client.publish(topic, json.dumps(a), qos=1).wait_for_publish(5)
+            robot.client.publish(f"{topic}/{a['alert_id']}", json.dumps(a), qos=1, retain=True).wait_for_publish(5)
+        assert wait_for(lambda: {a["room"] for a in web.view.snapshot()["alerts"]} == {"kitchen", "garden"}, 5)
+        link.cut()
+        assert wait_for(lambda: not web.view.snapshot()["broker"]["up"], 5)
+        intruder = Client(site, STAFF2, client_id=STAFF2)
+        assert intruder.connect() == 0
+        intruder.client.disconnect()
+        intruder.client.loop_stop()
+        robot.client.publish(topic, json.dumps({**done, "event_id": "c0" * 16, "state": "resolved", "seq": 5}),
+                             qos=1).wait_for_publish(5)
+        robot.client.publish(f"{topic}/{done['alert_id']}", b"", qos=1, retain=True).wait_for_publish(5)
+        link.restore()
+        assert wait_for(lambda: [a["room"] for a in web.view.snapshot()["alerts"]] == ["garden"], 15)
+    finally:
+        for a in (alert_id, "ad" * 16, "ae" * 16):
+            robot.client.publish(f"{topic}/{a}", b"", qos=1, retain=True)
+        robot.client.disconnect()
+        robot.client.loop_stop()
+        web.stop()
+        link.close()

@@ -78,6 +78,7 @@ class WebView(StaffConsole):
         # one thread hand-off less between the broker and the page.
         client.on_message = self._guarded(lambda c, u, msg: self.apply(msg.topic, bytes(msg.payload),
                                                                         bool(msg.retain)))
+        client.on_connect = self._guarded(lambda c, u, flags, rc, p: self._connected(flags.session_present, rc))
 
     # -- the console's hooks ------------------------------------------------------------------------------------
 
@@ -91,6 +92,26 @@ class WebView(StaffConsole):
         if not rc.is_failure:
             self.client.subscribe(f"carebot/v1/{self.site}/+/activity", qos=1)
         self.link_is(not rc.is_failure, f"the broker refused this server's login ({rc})")
+
+    def _connected(self, resumed: bool, rc: Any) -> None:
+        if not rc.is_failure and not resumed:
+            self._start_over()
+        self._on_connect(rc)
+
+    def _start_over(self) -> None:
+        """The broker kept no session for this server (a broker that lost its data, another login with this
+        account, an expired session): the alerts' updates sent while the link was down are lost, and an alert
+        closed meanwhile has no retained copy left to say so. As when the server starts, the open alerts are taken
+        again from the robots' retained copies, which follow the subscription."""
+        with self.lock:
+            gone = [alert_id for alert_id, a in self.alerts.items() if a.state not in CLOSED]
+            if not gone:
+                return
+            for alert_id in gone:
+                del self.alerts[alert_id]
+                self.pending.pop(alert_id, None)
+            self.seen.clear()  # the retained copies repeat events already seen: they must be taken again
+            self._say("the broker kept nothing for this server while it was away: the open alerts are read again")
 
     def _on_disconnect(self, rc: Any) -> None:
         super()._on_disconnect(rc)
