@@ -181,7 +181,8 @@ class Conversation:
                 return self._late_yes()
             return Decision("yes", [("help_yes", {})])
         if (u.sure and u.intent == "no" and not self.engine.doubtful(text, "no")) or (
-                first is not None and first.reason == "negated"):  # "I don't know" is no answer
+                first is not None and first.reason == "negated" and self.engine.denies(text)):
+            # "I don't know" is no answer, nor is another clause's negation: "ich kann nicht mehr, ich brauche Hilfe"
             self.late_yes = (self.real(), "changed_mind")
             return Decision("no", [("help_no", {})])
         return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more

@@ -306,6 +306,18 @@ class DialogEngine:
         r = self.reader.read(text)
         return any(self.reader.find(self.reader.phrase(k), r) for k in self.pack.intents[intent].keywords)
 
+    def denies(self, text: str) -> bool:
+        """Whether a negation stands against a help word itself: inside a request ("ich brauche keine Hilfe"),
+        the word before one ("I do not need", "안 불러도") or the word after ("die Schwester nicht", "필요 없어").
+        Only that is a no to "Shall I call a nurse?"; a negation of another clause ("ich kann nicht mehr, ich
+        brauche Hilfe") is not."""
+        r, h = self.reader.read(text), self.helper
+        for lo, hi in h.spans_of([*h.calls, *h.asks, *h.alarms, *h.keywords], r):
+            if any(w in h.before for w in r.words[lo:hi]) or self.reader.any_near(h.before, r, lo, hi, 1, 0) or (
+                    bool(h.after) and self.reader.any_near(h.after, r, lo, hi, 0, 1)):
+                return True
+        return False
+
     def sore(self, text: str) -> bool:
         """Whether the speaker names a body part of their own, not said to be well ("my knees won't
         have it today"): in answer to "how are you feeling?" that is pain, whatever words come with it."""

@@ -37,6 +37,8 @@ def check_texts(path: Path) -> tuple[Texts | None, list[Problem]]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         return None, [Problem(name, "", f"not valid YAML: {exc}", show_value=False)]
+    except ValueError:  # an unquoted number past int()'s 4300 digits: YAML reads it, Python refuses it
+        return None, [Problem(name, "", "not valid YAML: a number too long to read", show_value=False)]
     if not isinstance(data, dict):
         return None, [Problem(name, "", "must map buttons, states and captions to their words", show_value=False)]
     out: Texts = {}

@@ -84,3 +84,29 @@ def test_i_fell_and_nobody_is_here_reaches_staff_through_the_running_robot(confi
     finally:
         rt.stop()
         staff.close()
+
+
+# In answer to "Shall I call a nurse?" a negation of another clause ("I can't go on", "it won't work") was
+# read as a no to the nurse, and cancelled the call; now only a negation against the help words is a no.
+OTHER_CLAUSE = {"de": ["ich kann nicht mehr, ich brauche Hilfe", "es geht nicht, ich brauche die Schwester"]}
+DENIED_TO_THE_QUESTION = {"en": ["I do not need help", "don't call the nurse"],
+                          "de": ["ich brauche keine Hilfe", "nein, ich brauche keine Hilfe",
+                                 "ich brauche die Schwester nicht"]}
+ENGINES = {lang: DialogEngine(load_pack(ROOT / "dialogs" / lang)) for lang in ("en", "de")}
+
+
+def answer(lang: str, text: str) -> list[tuple[str, dict[str, object]]]:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    return conv.decide(text, 1.0, NOW).actions
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in OTHER_CLAUSE.items() for t in ts])
+def test_another_clauses_negation_never_cancels_the_help_question(lang: str, text: str) -> None:
+    actions = answer(lang, text)
+    assert ("help_no", {}) not in actions and actions, actions  # help or help_unclear: both call staff
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in DENIED_TO_THE_QUESTION.items() for t in ts])
+def test_a_negation_against_the_help_words_still_cancels(lang: str, text: str) -> None:
+    assert answer(lang, text) == [("help_no", {})]

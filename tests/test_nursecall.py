@@ -204,7 +204,7 @@ def test_a_gateway_killed_mid_alert_and_restarted_pages_each_alert_once_and_faul
         paging.system.silent = False
         gateway = start_gateway(cfg, tmp_path)
         assert [c.text for c in paging.wait_calls(1, 20)] == ["Help request, room lounge"], _why(paging, tmp_path)
-        assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 10), "the fault was not cleared"
+        assert wait_for(lambda: alerts(staff, robot=NURSECALL, state="resolved"), 20), "the fault was not cleared"
 
         gateway.send_signal(signal.SIGKILL)           # killed again; meanwhile staff resolve, the resident asks again
         gateway.wait(5)

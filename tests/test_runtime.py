@@ -168,7 +168,7 @@ def test_version_and_help_on_every_subcommand(capsys: pytest.CaptureFixture[str]
     from robot.cli import main  # the same parser, without an interpreter's start for each subcommand
 
     for sub in (["run"], ["sim"], ["config", "check"], ["bench"], ["status"], ["servo", "move"],
-                ["servo", "calibrate"], ["audit", "verify"]):
+                ["servo", "maestro", "calibrate"], ["audit", "verify"]):
         with pytest.raises(SystemExit) as done:
             main([*sub, "--help"])
         assert done.value.code == 0 and "usage: carebot" in capsys.readouterr().out, sub

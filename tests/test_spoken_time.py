@@ -173,3 +173,13 @@ def test_a_number_too_long_for_python_is_refused_with_its_line(tmp_path: Path) -
     _, problems = check_pack(folder)
     line = next(n for n, text in enumerate((folder / "pack.yaml").read_text().splitlines(), 1) if "9999" in text)
     assert [(p.line, "number" in p.message) for p in problems] == [(line, True)], problems
+
+
+def test_a_number_too_long_for_python_in_the_screens_words_is_refused(tmp_path: Path) -> None:
+    """The same in dialogs/<language>/screen.yaml, which [screen] enabled reads at the robot's start."""
+    from robot.screen_texts import check_texts
+
+    words = tmp_path / "screen.yaml"
+    words.write_text((ROOT / "dialogs" / "en" / "screen.yaml").read_text(encoding="utf-8") + "x: " + "9" * 5000 + "\n")
+    texts, problems = check_texts(words)
+    assert texts is None and [p.message for p in problems] == ["not valid YAML: a number too long to read"]
