@@ -138,9 +138,9 @@ class TextRecogniser(Recogniser):
             if known[i] in self._words:  # a grammar word outside its phrases, as Vosk hears them too
                 out.append(known[i])
                 covered += 1
-            elif not self._unk and self._grammar:  # forced onto the most alike phrase
+            elif not self._unk:  # forced onto the most alike phrase (if the grammar has one with words)
                 alike = [(_alike(p, known[i:i + 1]), p) for p in self._grammar if p]
-                out += max(alike)[1]
+                out += max(alike)[1] if alike else ()
             i += 1
         reading = tuple(out)
         score = covered / len(said)

@@ -59,6 +59,12 @@ def test_partials_grow_word_by_word_and_a_scripted_confidence_is_kept() -> None:
     assert confidence == 0.3
 
 
+def test_a_grammar_of_no_words_without_unk_hears_nothing_and_does_not_crash() -> None:
+    # phrases that are only punctuation, and no [unk]: there is no phrase to force a stray word onto
+    # (max() of nothing raised in speech in's frame loop, and every utterance would have crashed the worker)
+    assert read(TextRecogniser(), "help me", ["!!", ""])[1] == ""
+
+
 def test_words_whose_voice_went_unheard_are_never_read_later() -> None:
     rec = TextRecogniser()
     rec.hear("도와 주세요", start=time.monotonic() - 5 - LATE_S)  # played while speech in was muted

@@ -58,6 +58,7 @@
   function split(i) {
     const chars = Array.from(new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(shown.pieces[i]),
                              (s) => s.segment);
+    if (chars.length < 2) return;  // one character (however many marks it carries) is as small as a page gets
     const caption = $("caption");
     const k = largest(1, chars.length - 1, (end) => {
       caption.textContent = chars.slice(0, end).join("") + ELLIPSIS;
@@ -99,7 +100,7 @@
     shown.pages = [];
     for (let from = 0; from < shown.pieces.length;) {  // a page holds at least one character: this always ends
       const ok = (end) => { caption.textContent = pageText(from, end); return fits(); };
-      if (!ok(from + 1) && Array.from(shown.pieces[from]).length > 1) split(from);  // a word wider than the room
+      if (!ok(from + 1)) split(from);  // a word wider than the room
       const to = largest(from + 1, shown.pieces.length, ok);
       shown.pages.push([from, to]);
       from = to;
