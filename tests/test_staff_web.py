@@ -697,13 +697,13 @@ def test_the_page_s_broker_link_comes_back_after_the_broker_drops_it(server: Ser
     assert wait_for(lambda: server.view.client.is_connected(), 15)
     assert wait_for(lambda: server.view.snapshot()["broker"]["up"], 5)  # and the pages are told
     alert_id, now = "a8" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "b8" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-1",
+    body = {"schema": "carebot/alert/1", "event_id": "b8" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
             "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
             "raised_ts": now, "ts": now, "boot_id": "d" * 12, "seq": 1}
-    robot = Client(site, "robot-1")
+    robot = Client(site, "robot-2")  # robot-1 is the module's running robot: one session an account
     assert robot.connect() == 0
     try:
-        robot.client.publish(f"carebot/v1/{SITE}/robot-1/alert", json.dumps(body), qos=1).wait_for_publish(5)
+        robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
         assert wait_for(lambda: alert_id in server.view.alerts, 10)
     finally:
         robot.client.disconnect()
@@ -748,17 +748,17 @@ def test_a_stalled_impact_store_never_holds_up_an_alert(server: Server, site: Br
     asking = threading.Thread(target=lambda: answers.append(request(server, "GET", "/api/impact",
                                                                     Cookie=cookie).status))
     alert_id, now = "a9" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "b9" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-1",
+    body = {"schema": "carebot/alert/1", "event_id": "b9" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
             "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
             "raised_ts": now, "ts": now, "boot_id": "e" * 12, "seq": 1}
-    robot = Client(site, "robot-1")
+    robot = Client(site, "robot-2")  # robot-1 is the module's running robot: one session an account
     assert robot.connect() == 0
     stalled = server.site.store._lock
     stalled.acquire()
     try:
         asking.start()
         time.sleep(0.3)  # the impact request is waiting for the store
-        robot.client.publish(f"carebot/v1/{SITE}/robot-1/alert", json.dumps(body), qos=1).wait_for_publish(5)
+        robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
         assert wait_for(lambda: alert_id in server.view.alerts, 5)
     finally:
         stalled.release()
@@ -814,7 +814,7 @@ def test_a_state_dir_that_cannot_hold_the_impact_store_still_serves_the_alerts(s
 
 
 def test_an_alert_closed_while_the_server_had_no_broker_link_leaves_the_page(site: Broker, tmp_path: Path) -> None:
-    """The server's link to the broker drops (a proxy cut between them) while robot-1 resolves its help request
+    """The server's link to the broker drops (a proxy cut between them) while robot-2 resolves its help request
     and clears the alert's retained copy. When the link is back the alert must leave the page: its retained copy
     no longer comes, so only the resolve itself can say so, kept for the server by the broker meanwhile (before,
     the session ended with the link, the resolve was lost and the alert stayed open on every page for good)."""
@@ -825,12 +825,12 @@ def test_an_alert_closed_while_the_server_had_no_broker_link_leaves_the_page(sit
     link = Link(site.port)
     web = Server(types.SimpleNamespace(port=link.port, ca=site.ca, password_file=site.password_file),  # type: ignore[arg-type]
                  tmp_path, STAFF2)  # the module's server holds STAFF's one session
-    robot = Client(site, "robot-1")
+    robot = Client(site, "robot-2")  # robot-1 is the module's running robot: one session an account
     alert_id, now = "ac" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "bc" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-1",
+    body = {"schema": "carebot/alert/1", "event_id": "bc" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
             "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
             "raised_ts": now, "ts": now, "boot_id": "f" * 12, "seq": 1}
-    topic = f"carebot/v1/{SITE}/robot-1/alert"
+    topic = f"carebot/v1/{SITE}/robot-2/alert"
     try:
         assert wait_for(lambda: web.view.snapshot()["broker"]["up"], 10)
         assert robot.connect() == 0
@@ -871,3 +871,36 @@ def test_an_alert_closed_while_the_server_had_no_broker_link_leaves_the_page(sit
         robot.client.loop_stop()
         web.stop()
         link.close()
+
+
+def test_a_stalled_audit_trail_never_holds_up_an_alert(server: Server, site: Broker, tmp_path: Path) -> None:
+    """The audit trail's disk stalls (here the trail is a FIFO nobody reads: opening it blocks, as a hung disk
+    would) while a nurse logs in: the login waits for its audit line, the event loop that reads the broker must
+    not, and an alert raised meanwhile still reaches the view."""
+    import os
+
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    audit, server.site.audit.path = server.site.audit.path, fifo
+    logging_in = threading.Thread(target=session, args=(server,))
+    alert_id, now = "aa" * 16, time.time()
+    body = {"schema": "carebot/alert/1", "event_id": "ba" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
+            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
+            "raised_ts": now, "ts": now, "boot_id": "e" * 12, "seq": 2}
+    robot = Client(site, "robot-2")  # robot-1 is the module's running robot: one session an account
+    assert robot.connect() == 0
+    try:
+        logging_in.start()
+        time.sleep(1.0)  # the login has checked the password and is writing its audit line
+        robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
+        assert wait_for(lambda: alert_id in server.view.alerts, 5)
+    finally:
+        with open(fifo, "rb") as trail:  # the disk comes back: the login's line is written, the login ends
+            logging_in.join(30)
+            assert b'"action": "login"' in trail.read()
+        server.site.audit.path = audit
+        robot.client.disconnect()
+        robot.client.loop_stop()
+        with server.view.lock:
+            server.view.alerts.pop(alert_id, None)
+        server.view.touch()

@@ -124,7 +124,8 @@ class Accounts:
 
 
 class AuditTrail:
-    """One JSON line per login and per command, naming the staff account; appended and flushed to disk."""
+    """One JSON line per login and per command, naming the staff account; appended and flushed to disk. Written
+    from a thread, never the event loop (it reads the broker: a stalled disk must not hold up an alert)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

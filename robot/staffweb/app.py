@@ -202,7 +202,7 @@ class StaffWeb:
             return self._login_page(503, "The accounts file cannot be read: ask the administrator.")
         finally:
             self._turn_over(keys)
-        self.audit.write(action="login", account=name if ok else "", ok=ok, address=address)
+        await asyncio.to_thread(self.audit.write, action="login", account=name if ok else "", ok=ok, address=address)
         if not ok:
             return self._login_page(401, "Wrong name or password.")
         self.sessions.pop(request.cookies.get(COOKIE, ""), None)  # a session the browser had before ends here
@@ -381,5 +381,6 @@ class StaffWeb:
             self.view.send(robot, action, alert_id=alert_id)
             self.view.pending[alert_id] = (action, time.monotonic())
             self.view.touch(alert_id)  # every page shows it sent, at once
-        self.audit.write(action=action, account=session.account, robot=robot, alert_id=alert_id)
+        await asyncio.to_thread(self.audit.write, action=action, account=session.account, robot=robot,
+                                alert_id=alert_id)
         return web.json_response({"sent": action})
