@@ -42,6 +42,27 @@ def help_problems(file: Path, pack: Pack) -> list[Problem]:
                 key, value = f"{path}.{i}", phrase
                 message = "no longer reads as a call for help (a synonym, negation or filler has changed it)"
             problems.append(Problem(str(file), key, message, value, line_of(file, key)))
+    return problems + _synonym_problems(file, pack, engine)
+
+
+def _synonym_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem]:
+    """Each variant of a word that calls for help alone must call for help too. Read once, a variant stops
+    at its word: "prima: [gestürzt]" added above "gestürzt: [hingefallen, ...]" makes 'gestürzt' read as
+    'prima' (and every distress phrase with it), while 'hingefallen' still reads as 'gestürzt', which no
+    phrase holds any more; both lists pass on their own."""
+    problems, index, calls = [], dict[str, int](), dict[str, bool]()
+    for variant, canonical in pack.lexicon.synonyms:
+        i = index[canonical] = index.get(canonical, -1) + 1
+        if canonical not in calls:  # once per word: the robot runs this check at every start
+            word = engine.help(canonical)
+            calls[canonical] = word is not None and word.sure
+        said = engine.help(variant) if calls[canonical] else None
+        if not calls[canonical] or (said is not None and said.sure):
+            continue
+        key = f"understanding.synonyms.{canonical}.{i}"
+        message = (f"{variant!r}, written as a variant of the call for help {canonical!r}, no longer reads as a call "
+                   "for help (another synonym has changed one of the two): staff would not be called")
+        problems.append(Problem(str(file), key, message, variant, line_of(file, key)))
     return problems
 
 

@@ -110,3 +110,21 @@ def test_another_clauses_negation_never_cancels_the_help_question(lang: str, tex
 @pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in DENIED_TO_THE_QUESTION.items() for t in ts])
 def test_a_negation_against_the_help_words_still_cancels(lang: str, text: str) -> None:
     assert answer(lang, text) == [("help_no", {})]
+
+
+def test_dialogs_check_refuses_a_synonym_that_cuts_a_help_words_variants_off(tmp_path: Path) -> None:
+    # A careless edit written the wrong way round ("stumbled" as the word, "fallen" as its variant): 'gestürzt'
+    # then read as 'gestolpert', while 'hingefallen', a variant of 'gestürzt', still read as 'gestürzt', which
+    # no distress phrase held any more. The form and help checks passed, the robot started, and "ich bin
+    # hingefallen" was no fall; "prima: [gestürzt]" made it nothing at all.
+    from robot.dialog_help_check import help_problems
+
+    pack = tmp_path / "de" / "pack.yaml"
+    pack.parent.mkdir()
+    text = (ROOT / "dialogs" / "de" / "pack.yaml").read_text(encoding="utf-8")
+    edited = text.replace("  synonyms:\n", "  synonyms:\n    prima: [gestürzt]\n", 1)
+    assert edited != text
+    pack.write_text(edited, encoding="utf-8")
+    problems = help_problems(pack, load_pack(pack.parent))
+    assert any(p.path == "understanding.synonyms.gestürzt.0" and "'hingefallen'" in p.message
+               and p.line == 1 + edited[:edited.index("    gestürzt: [")].count("\n") for p in problems), problems
