@@ -74,6 +74,7 @@ class MaestroBus:
         self._rx = bytearray()
         self.last_errors = 0
         self.protocol_faults = 0
+        self._out_of_step = False  # a reply may still be on its way that no one will ask for
         self.packets = 0
         self._layouts: dict[tuple[int, ...], list[tuple[bytes, tuple[int, ...]]]] = {}
         self._get_errors = self.framing.get_errors()
@@ -249,9 +250,12 @@ class MaestroBus:
         # Error replies still owed to a write's query arrive after the reset below and were read as this
         # query's answer (a tool's read-back while it keeps the targets written): collect them first.
         deadline = time.monotonic() + self.reply_timeout_s
+        faults = self.protocol_faults
         while self._pending_error_replies and self._serial is not None and time.monotonic() < deadline:
             self.poll_errors()
             time.sleep(0.001)
+        if self._out_of_step or self._pending_error_replies or self.protocol_faults != faults:
+            self._quiet(port)  # a late, doubled or garbled reply: what is still on its way is dropped
         try:
             port.reset_input_buffer()
             self._rx.clear()
@@ -262,11 +266,29 @@ class MaestroBus:
         except (serial.SerialException, OSError) as exc:
             self._lost(exc)
         if len(reply) != length:
+            self._out_of_step = True  # its reply may come yet, and be read as the next query's
             raise DeviceUnavailable(
                 f"servo board at {self.port} sent {len(reply)} of {length} reply bytes in "
                 f"{self.reply_timeout_s * 1000:.0f} ms"
             )
         return bytes(reply)
+
+    def _quiet(self, port: serial.Serial) -> None:
+        """Read and drop until the line has been silent for a reply timeout (five at most): after a late
+        reply, every later one came a query behind, each read as the answer to the one before."""
+        end = time.monotonic() + 5 * self.reply_timeout_s
+        heard = time.monotonic()
+        try:
+            while time.monotonic() < min(end, heard + self.reply_timeout_s):
+                if port.in_waiting:
+                    port.read(port.in_waiting)
+                    heard = time.monotonic()
+                time.sleep(0.002)
+        except (serial.SerialException, OSError) as exc:
+            self._lost(exc)
+        self._rx.clear()
+        self._pending_error_replies = 0
+        self._out_of_step = False
 
     def get_position(self, channel: int) -> float:
         return decode_position(self._query(self.framing.get_position(channel), 2))

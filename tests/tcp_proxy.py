@@ -1,5 +1,6 @@
-"""A TCP proxy on loopback that a test can cut and restore: a home's internet link, between its bridge and the
-centre. Cutting closes every connection through it and refuses new ones until it is restored."""
+"""A TCP proxy on loopback that a test can cut, stall and restore: a home's internet link, between its bridge and
+the centre. Cutting closes every connection through it and refuses new ones until it is restored; stalling holds
+every byte in both directions, the connections left open (a half-open link: Wi-Fi gone, a NAT that forgot it)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class Link:
         self._server.listen(16)
         self._up = threading.Event()
         self._up.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._lock = threading.Lock()
         self._open: list[socket.socket] = []
         self._closed = False
@@ -46,6 +49,8 @@ class Link:
         try:
             while True:
                 data = src.recv(65536)
+                while self._up.is_set() and not self._flowing.wait(0.1):
+                    pass  # stalled: the bytes wait here, the connection stays open
                 if not data or not self._up.is_set():
                     break
                 dst.sendall(data)
@@ -59,8 +64,12 @@ class Link:
             conns, self._open = self._open, []
         _close(*conns)
 
+    def stall(self) -> None:
+        self._flowing.clear()
+
     def restore(self) -> None:
         self._up.set()
+        self._flowing.set()
 
     def close(self) -> None:
         self._closed = True

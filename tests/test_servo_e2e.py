@@ -115,6 +115,32 @@ def test_pololu_protocol_through_the_pty(sim_board: PtyMaestro) -> None:
         bus.close()
 
 
+def test_one_late_reply_does_not_put_every_later_read_back_out_of_step(sim_board: PtyMaestro) -> None:
+    """A query answered after its timeout left its reply on the way; the next query took it as the error
+    reply a write owed, found it garbage, and then read that error reply as its position: every read-back
+    after was 0 µs ('off'), for good. Now the line is let fall quiet before a query that follows one."""
+    bus = MaestroBus(sim_board.port, reply_timeout_s=0.3)  # the sim's thread may answer ~0.2 s late when loaded
+    bus.open()
+    try:
+        bus.write_targets({0: 1700, 1: 1300})
+        assert wait_for(lambda: not bus.is_moving(), 3)
+        sim_board.latency_s = 0.6
+        with pytest.raises(DeviceUnavailable, match="reply bytes"):
+            bus.get_position(0)
+        sim_board.latency_s = 0.02  # a board that answers, a little late
+        read: list[float] = []
+
+        def held_there() -> bool:
+            bus.write_targets({0: 1700, 1: 1300}, query_errors=True)  # a tool holding its pose
+            read.append(bus.get_position(0))
+            return read[-1] == 1700
+
+        assert wait_for(held_there, 5, 0.02), read  # back from home (the late board's watchdog), then there
+        assert min(read) > 1000, read  # a position each time, never an error reply read a query behind
+    finally:
+        bus.close()
+
+
 def test_a_board_that_stops_answering_is_a_fault_staff_see_and_clears_when_it_answers(runtime: Runtime) -> None:
     sim = runtime.sim
     assert sim is not None

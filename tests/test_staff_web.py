@@ -904,3 +904,33 @@ def test_a_stalled_audit_trail_never_holds_up_an_alert(server: Server, site: Bro
         with server.view.lock:
             server.view.alerts.pop(alert_id, None)
         server.view.touch()
+
+
+def test_a_page_whose_stream_stalls_says_so_and_connects_again(browser: Any, server: Server,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's event stream goes silent without closing (the tablet's Wi-Fi gone, a proxy or NAT that dropped
+    the connection: here a proxy holding every byte): the page must not go on saying "Live" while no alert can
+    reach it, and it connects again by itself once the network is back. The server's keepalives are events the
+    page hears (a comment is invisible to a script); 1 s here instead of 15."""
+    from robot.staffweb import app
+
+    from .tcp_proxy import Link
+
+    monkeypatch.setattr(app, "KEEPALIVE_S", 1.0)
+    link = Link(server.port)
+    host = f"127.0.0.1:{link.port}"
+    server.site.hosts.add(host)
+    try:
+        with page_of(browser) as page:
+            page.goto(f"http://{host}/login")
+            page.fill("#name", NAME)
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#link.ok")
+            link.stall()
+            page.locator("#link.bad", has_text="Connection lost").wait_for(timeout=10_000)
+            link.restore()
+            page.locator("#link.ok", has_text="Live").wait_for(timeout=15_000)
+    finally:
+        server.site.hosts.discard(host)
+        link.close()

@@ -246,7 +246,7 @@ class StaffWeb:
             page = page.replace(f"{{{{current:{other[0]}}}}}", ' aria-current="page"' if other[0] == name else "")
         # The CSRF token and the account name are the only values the server puts in a page; both are tokens
         # it made or checked (a-z, 0-9, -, _), so they need no escaping, and the account is not from MQTT.
-        page = page.replace("{{page}}", name).replace("{{title}}", title)
+        page = page.replace("{{page}}", name).replace("{{title}}", title).replace("{{keepalive}}", str(KEEPALIVE_S))
         page = page.replace("{{csrf}}", session.csrf).replace("{{account}}", session.account)
         return web.Response(text=page, content_type="text/html")
 
@@ -335,7 +335,7 @@ class StaffWeb:
                         shown, data = self._state()
                         state_at = now
                     else:
-                        data = b": keepalive\n\n"
+                        data = b"event: ping\ndata: {}\n\n"  # an event, not a comment: the page hears it
                     await self._write(response, data)
                     written_at = now
         except (ConnectionResetError, asyncio.CancelledError, TimeoutError):

@@ -203,7 +203,7 @@ function renderRobots(state) {
 
 function live() {
   const link = document.getElementById("link");
-  const src = new EventSource("/events");
+  let src = null;
   let second = 0;
   let broker = {up: true};  // the server's link to the robots' broker, as its last whole state told
   const fresh = () => {  // "Live. Updated 10:41:07.": written at most once a second
@@ -220,7 +220,24 @@ function live() {
     link.textContent = "Live. Updated " + clock.format(new Date(now)) + ".";
     link.className = "link ok";
   };
-  src.onmessage = (m) => {  // the whole state: on (re)connecting, for other changes, and now and then
+  const lost = () => { link.textContent = "Connection lost: trying again…"; link.className = "link bad"; };
+  // A stream can go silent without closing (the Wi-Fi gone, a proxy or NAT that dropped it): the browser would
+  // wait for ever while the page said "Live". The server sends something at least every keepalive; after two
+  // of them and some slack without a word, the page says the connection is lost and opens a new one.
+  const quiet = 2000 * Number(document.body.dataset.keepalive) + 3000;
+  let heard = Date.now();
+  const open = () => {
+    if (src) src.close();
+    heard = Date.now();
+    src = new EventSource("/events");
+    src.onmessage = onState;
+    src.addEventListener("alert", onAlert);
+    src.addEventListener("ping", () => { heard = Date.now(); });
+    src.addEventListener("logout", () => { location.href = "/login"; });
+    src.onerror = lost;
+  };
+  const onState = (m) => {  // the whole state: on (re)connecting, for other changes, and now and then
+    heard = Date.now();
     const state = JSON.parse(m.data);
     version = state.version;
     alerts.clear();
@@ -232,7 +249,8 @@ function live() {
     if (page === "robots") renderRobots(state);
     fresh();
   };
-  src.addEventListener("alert", (m) => {  // one alert's change: its row, at once
+  const onAlert = (m) => {  // one alert's change: its row, at once
+    heard = Date.now();
     const d = JSON.parse(m.data);
     if (d.version <= version) return;  // the last whole state had it already
     version = d.version;
@@ -240,9 +258,13 @@ function live() {
     if (d.notices.length) notes = notes.concat(d.notices).slice(-10);
     if (page === "alerts") { renderAlerts(); addNotices(d.notices); }
     fresh();
-  });
-  src.addEventListener("logout", () => { location.href = "/login"; });
-  src.onerror = () => { link.textContent = "Connection lost: trying again…"; link.className = "link bad"; };
+  };
+  open();
+  setInterval(() => {
+    if (Date.now() - heard <= quiet) return;
+    lost();
+    open();
+  }, 1000);
 }
 
 function bar(svg, x, y, w, h, label) {
