@@ -76,6 +76,7 @@ class Runtime:
                  out: TextIO | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.simulate = simulate or config.servo.driver == "sim"
+        self.on_robot = not simulate  # `carebot run`: no config makes its speech a simulation unseen
         # Only `carebot sim` runs the simulator's clock: no config can make a real robot's escalations run fast.
         self.clock = clock or Clock.for_robot(config.sim, simulate)
         self.worker_specs = default_workers(config) if workers is None else workers
@@ -141,7 +142,7 @@ class Runtime:
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
                                   self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
-        if not self.simulate and cfg.speech.simulated():  # a simulator's config on a robot: deaf or mute
+        if self.on_robot and cfg.speech.simulated():  # a simulator's config on a robot: deaf or mute
             log.error("speech simulated on a robot (%s): set [speech] for the robot's own devices",
                       ", ".join(cfg.speech.simulated()))
             self.staff.fault("speech_simulated", True, time.monotonic())

@@ -230,6 +230,17 @@ def cmd_jog(args: argparse.Namespace, out: TextIO = sys.stdout, inp: TextIO = sy
     return 0
 
 
+def _wait_s(text: str) -> float:
+    """A wait in seconds that waits (a negative or NaN one read every stop before the joint moved)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0 and 60")
+    return value
+
+
 def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
     """Add `carebot servo ...` to the CLI."""
     p = sub.add_parser("servo", help="list, move, jog, centre and home the head's joints in degrees; the Maestro's "
@@ -252,6 +263,6 @@ def add_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], argpar
     common(ssub, "centre", "every joint to neutral (0°)", cmd_centre, aliases=["center"])
     q = common(ssub, "limits", "visit a joint's low and high limits, then neutral", cmd_limits, aliases=["sweep"])
     q.add_argument("joint", help="joint name")
-    q.add_argument("--timeout", type=float, default=5.0, help="seconds to wait at each stop")
+    q.add_argument("--timeout", type=_wait_s, default=5.0, help="seconds to wait at each stop (0..60)")
     common(ssub, "home", "send every output to the board's home setting (the safe state)", cmd_home)
     servo_maestro_cli.add_parser(ssub, common)

@@ -128,3 +128,41 @@ def test_dialogs_check_refuses_a_synonym_that_cuts_a_help_words_variants_off(tmp
     problems = help_problems(pack, load_pack(pack.parent))
     assert any(p.path == "understanding.synonyms.gestürzt.0" and "'hingefallen'" in p.message
                and p.line == 1 + edited[:edited.index("    gestürzt: [")].count("\n") for p in problems), problems
+
+
+# A leading "no" answers what the robot said; it does not turn round the request after it (English has "no"
+# among its negation words, so "no, call the nurse" was only asked about, in every context).
+@pytest.mark.parametrize("text", ["no, call the nurse", "no no I need the nurse", "nope, get me the doctor",
+                                  "no, help me"])
+def test_a_leading_no_does_not_turn_round_the_request_after_it(text: str) -> None:
+    for context in CONTEXTS:
+        assert conversation_in(ENGINES["en"], context).decide(text, 1.0, NOW).label == "help", context
+
+
+@pytest.mark.parametrize("text", ["no, don't call the nurse", "no nurse", "no, I do not need help"])
+def test_a_leading_no_before_a_denied_or_bare_call_is_still_only_asked_about(text: str) -> None:
+    assert conversation_in(ENGINES["en"], "open").decide(text, 1.0, NOW).label == "ask"
+
+
+# Synonyms that read "help" in its other senses as 'helpful' ("can't help it", "help out", "no help", "help with
+# the") also swallowed a cry for help that was followed by those words: "I need help with the stairs" and "help,
+# out here in the corridor" were nothing in every context, "help, it hurts" was only asked about; in Korean
+# "도와줄 거예요?" (will you help me?) was nothing.
+SWALLOWED = {"en": ["help, it hurts", "I need help with the stairs", "help, out here in the corridor",
+                    "help to me please", "no, help me"],
+             "ko": ["도와줄 거예요", "누가 도와줄 거야"]}
+OTHER_SENSES = {"en": ["I can't help it", "she helps out in the kitchen", "I help with the flowers",
+                       "my daughter helped out at the fete"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in SWALLOWED.items() for t in ts])
+def test_a_cry_for_help_is_not_read_as_another_sense_of_help(lang: str, text: str) -> None:
+    engine = ENGINES[lang] if lang in ENGINES else KO
+    labels = {context: conversation_in(engine, context).decide(text, 1.0, NOW).label for context in CONTEXTS}
+    expected = {"ask", "help"} if text == "누가 도와줄 거야" else {"help"}  # a question, not a cry: asked at least
+    assert set(labels.values()) <= expected, labels
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in OTHER_SENSES.items() for t in ts])
+def test_help_in_its_other_senses_still_calls_no_one(lang: str, text: str) -> None:
+    assert conversation_in(ENGINES[lang], "open").decide(text, 1.0, NOW).label not in ("help", "ask")

@@ -143,6 +143,15 @@ def test_servo_parser_has_every_action() -> None:
         assert args.sim and callable(args.func)
 
 
+def test_limits_refuses_a_wait_that_is_no_wait(capsys: pytest.CaptureFixture[str]) -> None:
+    # --timeout -1 read each stop before the joint moved: "pan low 0.0°, high 0.0°", a joint that seemed stuck
+    for bad in ("-1", "0", "nan", "inf", "1e9"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["servo", "limits", "pan", "--timeout", bad, "--sim"])
+        assert "seconds between 0 and 60" in capsys.readouterr().err, bad
+    assert build_parser().parse_args(["servo", "limits", "pan", "--timeout", "2.5"]).timeout == 2.5
+
+
 def test_a_missing_board_gives_one_clear_line(cfg: Path) -> None:
     text = cfg.read_text().replace('driver = "sim"', 'driver = "maestro"\nport = "/dev/serial/by-id/usb-Pololu-gone"')
     cfg.write_text(text)

@@ -133,18 +133,21 @@ def test_a_scenario_hears_typed_words_only_with_the_twins(tmp_path: Path) -> Non
     assert "'ko' or 'twins'" in problems("whisper", "hear: hello")
 
 
-def test_a_twin_on_a_real_board_is_a_fault_staff_see_and_status_names_it(
-        config: Config, sim_board: object, capsys: pytest.CaptureFixture[str]) -> None:
-    """`carebot run` on a real servo board with a twin configured (a simulator's config copied to a robot)
-    hears no resident and says nothing aloud: staff get a robot_fault, and `carebot status` says so."""
+@pytest.mark.parametrize("driver", ["maestro", "sim"])
+def test_a_twin_under_carebot_run_is_a_fault_staff_see_and_status_names_it(
+        config: Config, sim_board: object, capsys: pytest.CaptureFixture[str], driver: str) -> None:
+    """`carebot run` with a twin configured (a simulator's config copied to a robot) hears no resident and
+    says nothing aloud: staff get a robot_fault, and `carebot status` says so. On a real servo board here;
+    `servo.driver = "sim"` does not hide it either (only `carebot sim` simulates unseen)."""
     import argparse
     import json
 
     from robot.status_cli import cmd_status
 
     cfg = sim_speech.prepare(config, twins=True)
-    cfg = cfg.model_copy(update={"servo": cfg.servo.model_copy(
-        update={"driver": "maestro", "port": sim_board.port, "protocol": "pololu"})})  # type: ignore[attr-defined]
+    if driver == "maestro":
+        cfg = cfg.model_copy(update={"servo": cfg.servo.model_copy(
+            update={"driver": "maestro", "port": sim_board.port, "protocol": "pololu"})})  # type: ignore[attr-defined]
     rt = Runtime(cfg)  # as `carebot run` builds it: no simulation asked for
     rt.start()
     try:
