@@ -934,3 +934,34 @@ def test_a_page_whose_stream_stalls_says_so_and_connects_again(browser: Any, ser
     finally:
         server.site.hosts.discard(host)
         link.close()
+
+
+def test_a_failing_broker_callback_is_logged_and_the_link_reads_on(server: Server, site: Broker,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in what the view does with a message (here: taking activity raises) must not end the broker's
+    reading in the event loop, nor pass silently: the log has it with its traceback, the page says it, and the
+    next alert is shown."""
+    def broken(robot: str, topic: str, payload: bytes) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(server.view, "_activity", broken)
+    robot = Client(site, "robot-2")
+    assert robot.connect() == 0
+    alert_id, now = "ab" * 16, time.time()
+    body = {"schema": "carebot/alert/1", "event_id": "bb" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
+            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
+            "raised_ts": now, "ts": now, "boot_id": "9" * 12, "seq": 1}
+    try:
+        robot.client.publish(f"carebot/v1/{SITE}/robot-2/activity", b"{}", qos=1).wait_for_publish(5)
+        robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
+        assert wait_for(lambda: alert_id in server.view.alerts, 5)
+        failed = [r for r in caplog.records if "broker callback failed" in r.getMessage()]
+        assert failed and failed[0].exc_info is not None, caplog.text
+        assert any("KeyError" in text for _, text in server.view.notices)
+    finally:
+        robot.client.disconnect()
+        robot.client.loop_stop()
+        with server.view.lock:
+            server.view.alerts.pop(alert_id, None)
+        server.view.touch()

@@ -82,6 +82,19 @@ class WebView(StaffConsole):
 
     # -- the console's hooks ------------------------------------------------------------------------------------
 
+    def _guarded(self, callback: Any) -> Any:
+        """As the console's (nothing raises into the event loop's reading of the broker; the page says it), and
+        the failure is logged with its traceback: a bug here must not pass silently."""
+
+        def call(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception as exc:
+                log.exception("staff web: a broker callback failed, carrying on")
+                self._say(f"internal error in a broker callback, carrying on: {type(exc).__name__}: {exc}")
+
+        return call
+
     def _say(self, line: str, bell: bool = False) -> None:
         self.notices.append((time.time(), line[:300]))
         self._noted.append({"ts": self.notices[-1][0], "text": self.notices[-1][1]})
