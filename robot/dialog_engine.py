@@ -188,9 +188,10 @@ class DialogEngine:
         verdict = self.helper.judge(r, complaints_ask)
         if verdict is not None and verdict.reason == "call" and r.stem_text in self.indexes["intents"].exact:
             verdict = None  # a short "call" that staff wrote, word for word, as another intent: "wer bist du?"
-        if verdict is not None and verdict.reason == "negated" and (rest := self.after_no(text)) is not None:
-            # a leading no answers the robot and turns nothing round: "no, call the nurse", "no, help me" (a bare
-            # call stays asked about: "no nurse")
+        rest = self.after_no(text) if verdict is None or verdict.level != "help" else None
+        if rest is not None and len(rest.split()) > 1:
+            # a leading no answers the robot and turns nothing round: "no, call the nurse", "no, I fell" (a bare
+            # call or word stays as it was: "no nurse", "no bleeding")
             after = self.helper.judge(self.reader.read(rest), complaints_ask)
             if after is not None and after.level == "help" and after.reason != "call":
                 verdict = after

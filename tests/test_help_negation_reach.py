@@ -133,7 +133,7 @@ def test_dialogs_check_refuses_a_synonym_that_cuts_a_help_words_variants_off(tmp
 # A leading "no" answers what the robot said; it does not turn round the request after it (English has "no"
 # among its negation words, so "no, call the nurse" was only asked about, in every context).
 @pytest.mark.parametrize("text", ["no, call the nurse", "no no I need the nurse", "nope, get me the doctor",
-                                  "no, help me"])
+                                  "no, help me", "no, I fell", "no no I fell"])
 def test_a_leading_no_does_not_turn_round_the_request_after_it(text: str) -> None:
     for context in CONTEXTS:
         assert conversation_in(ENGINES["en"], context).decide(text, 1.0, NOW).label == "help", context
@@ -168,3 +168,8 @@ def test_a_cry_for_help_is_not_read_as_another_sense_of_help(lang: str, text: st
 @pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in OTHER_SENSES.items() for t in ts])
 def test_help_in_its_other_senses_still_calls_no_one(lang: str, text: str) -> None:
     assert conversation_in(ENGINES[lang], "open").decide(text, 1.0, NOW).label not in ("help", "ask")
+
+
+@pytest.mark.parametrize("text", ["no, I didn't fall", "no bleeding"])
+def test_a_leading_no_before_denied_or_bare_distress_raises_nothing(text: str) -> None:
+    assert conversation_in(ENGINES["en"], "open").decide(text, 1.0, NOW).label != "help"
