@@ -965,3 +965,23 @@ def test_a_failing_broker_callback_is_logged_and_the_link_reads_on(server: Serve
         with server.view.lock:
             server.view.alerts.pop(alert_id, None)
         server.view.touch()
+
+
+def test_a_refused_login_at_the_broker_is_said_and_not_hammered(site: Broker, tmp_path: Path) -> None:
+    """The server's broker password is wrong: the page says the broker refused the login (not "lost the broker
+    (Protocol error)", the hang-up that follows each refusal), and the server tries again with a growing pause,
+    not every second for ever (each try put two lines in Messages, pushing everything else out, and two in the
+    log). The same pause keeps two servers on one account from taking the session from each other every second."""
+    import types
+
+    (tmp_path / "wrong").write_text("not the password\n")
+    web = Server(types.SimpleNamespace(port=site.port, ca=site.ca, password_file=lambda account: tmp_path / "wrong"),
+                 tmp_path, STAFF2)  # type: ignore[arg-type]
+    try:
+        assert wait_for(lambda: "refused" in web.view.link["why"], 5)
+        time.sleep(4)
+        assert "Not authorized" in web.view.snapshot()["broker"]["why"]
+        tries = sum("refused the connection" in text for _, text in web.view.notices)
+        assert 1 <= tries <= 3, list(web.view.notices)
+    finally:
+        web.stop()
