@@ -147,10 +147,12 @@ def test_a_leading_no_before_a_denied_or_bare_call_is_still_only_asked_about(tex
 # Synonyms that read "help" in its other senses as 'helpful' ("can't help it", "help out", "no help", "help with
 # the") also swallowed a cry for help that was followed by those words: "I need help with the stairs" and "help,
 # out here in the corridor" were nothing in every context, "help, it hurts" was only asked about; in Korean
-# "도와줄 거예요?" (will you help me?) was nothing.
+# "도와줄 거예요?" (will you help me?), "도와줘요, 걷는 게 안 돼요" (help, I can't walk) and "도와 달라는 거예요"
+# (I am asking for help!) were nothing.
 SWALLOWED = {"en": ["help, it hurts", "I need help with the stairs", "help, out here in the corridor",
                     "help to me please", "no, help me"],
-             "ko": ["도와줄 거예요", "누가 도와줄 거야"]}
+             "ko": ["도와줄 거예요", "누가 도와줄 거야", "도와줘요 걷는 게 안 돼요", "도와줘요 걷는 게 힘들어요",
+                    "도와 달라는 거예요"]}
 OTHER_SENSES = {"en": ["I can't help it", "she helps out in the kitchen", "I help with the flowers",
                        "my daughter helped out at the fete"]}
 
