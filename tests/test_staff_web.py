@@ -730,6 +730,16 @@ def test_the_page_says_when_it_has_no_broker_link_and_when_it_has_it_again(brows
         with page_of(browser) as page:
             log_in(page, web)
             page.locator("#link.bad", has_text="Not connected to the broker").wait_for(timeout=10_000)
+            # An Acknowledge now would only wait in this server: the nurse is told it was not sent, at once.
+            alert_id, now = "a6" * 16, time.time()
+            web.view.apply(f"carebot/v1/{SITE}/robot-2/alert", json.dumps({
+                "schema": "carebot/alert/1", "event_id": "b6" * 16, "alert_id": alert_id, "site": SITE,
+                "robot": "robot-2", "room": "hall", "type": "help_request", "priority": "high", "state": "raised",
+                "level": 0, "raised_ts": now, "ts": now, "boot_id": "d" * 12, "seq": 1}).encode())
+            cookie, csrf = session(web)
+            r = request(web, "POST", f"/api/alerts/robot-2/{alert_id}/ack", b"{}", Origin=web.url, Cookie=cookie,
+                        **{"X-CSRF-Token": csrf, "Content-Type": "application/json"})
+            assert r.status == 503 and b"no link to the broker" in r.read()
             link.restore()
             page.locator("#link.ok", has_text="Live").wait_for(timeout=15_000)
             link.cut()
