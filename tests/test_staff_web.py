@@ -730,6 +730,16 @@ def test_the_page_says_when_it_has_no_broker_link_and_when_it_has_it_again(brows
         with page_of(browser) as page:
             log_in(page, web)
             page.locator("#link.bad", has_text="Not connected to the broker").wait_for(timeout=10_000)
+            # An Acknowledge now would only wait in this server: the nurse is told it was not sent, at once.
+            alert_id, now = "a6" * 16, time.time()
+            web.view.apply(f"carebot/v1/{SITE}/robot-2/alert", json.dumps({
+                "schema": "carebot/alert/1", "event_id": "b6" * 16, "alert_id": alert_id, "site": SITE,
+                "robot": "robot-2", "room": "hall", "type": "help_request", "priority": "high", "state": "raised",
+                "level": 0, "raised_ts": now, "ts": now, "boot_id": "d" * 12, "seq": 1}).encode())
+            cookie, csrf = session(web)
+            r = request(web, "POST", f"/api/alerts/robot-2/{alert_id}/ack", b"{}", Origin=web.url, Cookie=cookie,
+                        **{"X-CSRF-Token": csrf, "Content-Type": "application/json"})
+            assert r.status == 503 and b"no link to the broker" in r.read()
             link.restore()
             page.locator("#link.ok", has_text="Live").wait_for(timeout=15_000)
             link.cut()
@@ -965,3 +975,23 @@ def test_a_failing_broker_callback_is_logged_and_the_link_reads_on(server: Serve
         with server.view.lock:
             server.view.alerts.pop(alert_id, None)
         server.view.touch()
+
+
+def test_a_refused_login_at_the_broker_is_said_and_not_hammered(site: Broker, tmp_path: Path) -> None:
+    """The server's broker password is wrong: the page says the broker refused the login (not "lost the broker
+    (Protocol error)", the hang-up that follows each refusal), and the server tries again with a growing pause,
+    not every second for ever (each try put two lines in Messages, pushing everything else out, and two in the
+    log). The same pause keeps two servers on one account from taking the session from each other every second."""
+    import types
+
+    (tmp_path / "wrong").write_text("not the password\n")
+    web = Server(types.SimpleNamespace(port=site.port, ca=site.ca, password_file=lambda account: tmp_path / "wrong"),
+                 tmp_path, STAFF2)  # type: ignore[arg-type]
+    try:
+        assert wait_for(lambda: "refused" in web.view.link["why"], 5)
+        time.sleep(4)
+        assert "Not authorized" in web.view.snapshot()["broker"]["why"]
+        tries = sum("refused the connection" in text for _, text in web.view.notices)
+        assert 1 <= tries <= 3, list(web.view.notices)
+    finally:
+        web.stop()

@@ -377,6 +377,8 @@ class StaffWeb:
                 return self._plain(409, "that alert is already acknowledged")
             if self.view.pending.get(alert_id, ("", 0.0))[0] == action:  # a double click, or two nurses at once
                 return self._plain(409, f"that {action} was sent already: waiting for the robot")
+            if not self.view.link["up"]:  # it would wait in this server, for who knows how long: say so now
+                return self._plain(503, "this server has no link to the broker: go to the room")
             self.view.station = session.account  # the command's `by` names the staff member who sent it
             self.view.send(robot, action, alert_id=alert_id)
             self.view.pending[alert_id] = (action, time.monotonic())

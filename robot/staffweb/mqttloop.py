@@ -91,16 +91,25 @@ class LoopLink:
             log.error("staff web: writing to the broker failed: %s: %s", type(exc).__name__, exc)
 
     async def _keep(self) -> None:
-        """Connect, keep the link alive, and connect again when it is lost. Nothing may end this task (it would
-        end the link for good, and silently): every failure is logged, and the page told of the link."""
+        """Connect, keep the link alive, and connect again when it is lost. A link lost soon after it was made (a
+        login the broker refuses, then hangs up on; another login with this account taking the session) is made
+        again after a pause that grows, as one that cannot be made: not every second for ever. Nothing may end
+        this task (it would end the link for good, and silently): every failure is logged, the page told."""
         assert self.loop is not None
-        pause = RETRY_MIN_S
+        pause, made = RETRY_MIN_S, None  # made: when the present link was made
         while True:
             try:
                 if self.client.socket() is None:
+                    if made is not None:  # a link was lost
+                        if self.loop.time() - made < RETRY_MAX_S:
+                            await asyncio.sleep(pause)
+                            pause = min(2 * pause, RETRY_MAX_S)
+                        else:
+                            pause = RETRY_MIN_S
+                        made = None
                     try:
                         await self.loop.run_in_executor(self._connector, self.client.reconnect)
-                        pause = RETRY_MIN_S
+                        made = self.loop.time()
                     except Exception as exc:  # refused, unreachable, a TLS failure: try again later, pages go on
                         log.warning("staff web: cannot reach the broker (%s: %s); trying again in %.0f s",
                                     type(exc).__name__, exc, pause)

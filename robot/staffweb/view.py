@@ -32,6 +32,7 @@ HEARTBEAT_LATE_S = 90.0  # three missed 30 s heartbeats: shown as "no heartbeat"
 NOTICES = 50
 CLOSED_KEPT = 500  # closed alerts remembered (so a late update is known as late); older ones are forgotten
 HANDOFF_S = 0.002  # paho's thread waits at most this for a page's stream to take an alert's change
+REFUSED = "the broker refused this server's login"
 RANK = {"high": 0, "medium": 1, "low": 2}  # the order of the alerts table
 
 
@@ -104,7 +105,7 @@ class WebView(StaffConsole):
         super()._on_connect(rc)
         if not rc.is_failure:
             self.client.subscribe(f"carebot/v1/{self.site}/+/activity", qos=1)
-        self.link_is(not rc.is_failure, f"the broker refused this server's login ({rc})")
+        self.link_is(not rc.is_failure, f"{REFUSED} ({rc})")
 
     def _connected(self, resumed: bool, rc: Any) -> None:
         if not rc.is_failure and not resumed:
@@ -127,6 +128,8 @@ class WebView(StaffConsole):
             self._say("the broker kept nothing for this server while it was away: the open alerts are read again")
 
     def _on_disconnect(self, rc: Any) -> None:
+        if not self.link["up"] and self.link["why"].startswith(REFUSED):
+            return  # the broker hangs up on a login it refused: the refusal is what the page must say
         super()._on_disconnect(rc)
         self.link_is(False, "another login with this staff account took over" if getattr(rc, "value", None) ==
                      SESSION_TAKEN_OVER else f"lost the broker ({rc})")
