@@ -175,3 +175,16 @@ def test_help_in_its_other_senses_still_calls_no_one(lang: str, text: str) -> No
 @pytest.mark.parametrize("text", ["no, I didn't fall", "no bleeding"])
 def test_a_leading_no_before_denied_or_bare_distress_raises_nothing(text: str) -> None:
     assert conversation_in(ENGINES["en"], "open").decide(text, 1.0, NOW).label != "help"
+
+
+# Hedged or plain, a suspected broken bone and breathlessness are distress: "I think I am short of breath" and
+# "ich glaube, ich hab mir was gebrochen" were nothing in every context, a broken hip only asked about.
+BROKEN_OR_BREATHLESS = {"en": ["I think I am short of breath", "I'm short of breath", "I think I have broken my hip",
+                               "my leg is broken I think"],
+                        "de": ["ich glaube ich hab mir was gebrochen", "ich glaube mein Bein ist gebrochen"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in BROKEN_OR_BREATHLESS.items() for t in ts])
+def test_a_broken_bone_or_breathlessness_is_help_in_every_context(lang: str, text: str) -> None:
+    labels = {context: conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label for context in CONTEXTS}
+    assert set(labels.values()) == {"help"}, labels
