@@ -40,6 +40,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("speech"))
 
 
+def planted(tmp_path: Path, edit: str, replacement: str, language: str = "en") -> Path:
+    """A copy of a shipped dialog pack with one edit in it, as a staff member might make it: its pack.yaml,
+    in tmp_path/<language>/. The edit must be found, so a pack that changed cannot leave the test untested."""
+    text = (ROOT / "dialogs" / language / "pack.yaml").read_text(encoding="utf-8")
+    assert edit in text, f"{language} pack: {edit!r} not found"
+    path = tmp_path / language / "pack.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(text.replace(edit, replacement, 1), encoding="utf-8")
+    return path
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.005) -> bool:
     """Poll until `predicate()` is truthy or the timeout passes."""
     return bool(poll_until(predicate, timeout, interval))

@@ -17,7 +17,7 @@ from robot.dialog_engine import DialogEngine
 from robot.dialogs import INTENTS, RESPONSES, DialogError, check_pack, load_pack, normalise
 from robot.runtime import Runtime
 
-from .conftest import ROOT, wait_for
+from .conftest import ROOT, planted, wait_for
 
 LANGS = ("en", "de", "ko")
 PARAPHRASES = yaml.safe_load((Path(__file__).parent / "paraphrases.yaml").read_text(encoding="utf-8"))
@@ -95,15 +95,6 @@ def test_grammar_has_help_in_every_context_and_only_the_wake_phrase_in_privacy(e
 
 
 # -- checking packs ----------------------------------------------------------------------------------
-
-
-def planted(tmp_path: Path, edit: str, replacement: str) -> Path:
-    text = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8")
-    assert edit in text
-    path = tmp_path / "en" / "pack.yaml"
-    path.parent.mkdir()
-    path.write_text(text.replace(edit, replacement, 1), encoding="utf-8")
-    return path
 
 
 def test_check_finds_a_duplicate_intent_with_its_line(tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ from robot.config import Config
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 
-from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
-from .conftest import start_idle, wait_for
+from .broker import Broker
+from .conftest import planted
+from .test_help_words_attack import answering_the_help_question_reaches_staff
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 27, 10, 0)
@@ -69,23 +70,8 @@ def test_a_call_turned_round_by_its_own_negation_is_still_asked_about(text: str)
 
 
 def test_i_fell_and_nobody_is_here_reaches_staff_through_the_running_robot(config: Config, broker: Broker) -> None:
-    cfg = robot_config(config, broker, heartbeat_s=1)
-    # long: only the answer may call staff here, never the silence
-    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"language": "ko"}),
-                                 "behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
-    staff = Client(broker, STAFF)
-    assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
-    rt = start_idle(cfg)
-    try:
-        rt.hear("어디 아파")  # a complaint: the robot asks "간호사를 불러 드릴까요?"
-        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
-        rt.hear("넘어졌는데 아무도 없어")  # was taken as "no": the call was cancelled
-        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
-        assert alerts(staff, type="help_request", state="raised")[0]["priority"] == "high"
-        assert rt.behaviour.state == "alerting"
-    finally:
-        rt.stop()
-        staff.close()
+    # "어디 아파", a complaint: the robot asks "간호사를 불러 드릴까요?"; the answer was taken as "no"
+    answering_the_help_question_reaches_staff(config, broker, "어디 아파", "넘어졌는데 아무도 없어", "ko")
 
 
 # In answer to "Shall I call a nurse?" a negation of another clause ("I can't go on", "it won't work") was
@@ -121,12 +107,8 @@ def test_dialogs_check_refuses_a_synonym_that_cuts_a_help_words_variants_off(tmp
     # hingefallen" was no fall; "prima: [gestürzt]" made it nothing at all.
     from robot.dialog_help_check import help_problems
 
-    pack = tmp_path / "de" / "pack.yaml"
-    pack.parent.mkdir()
-    text = (ROOT / "dialogs" / "de" / "pack.yaml").read_text(encoding="utf-8")
-    edited = text.replace("  synonyms:\n", "  synonyms:\n    prima: [gestürzt]\n", 1)
-    assert edited != text
-    pack.write_text(edited, encoding="utf-8")
+    pack = planted(tmp_path, "  synonyms:\n", "  synonyms:\n    prima: [gestürzt]\n", "de")
+    edited = pack.read_text(encoding="utf-8")
     problems = help_problems(pack, load_pack(pack.parent))
     assert any(p.path == "understanding.synonyms.gestürzt.0" and "'hingefallen'" in p.message
                and p.line == 1 + edited[:edited.index("    gestürzt: [")].count("\n") for p in problems), problems

@@ -23,7 +23,7 @@ from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 
 from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
-from .conftest import start_idle, wait_for
+from .conftest import planted, start_idle, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 27, 10, 0)
@@ -67,24 +67,31 @@ def test_fine_is_still_fine(lang: str, text: str) -> None:
     assert conversation_in(ENGINES[lang], "wellbeing").decide(text, 1.0, NOW).label == "fine"
 
 
-def test_come_quick_then_no_i_cannot_breathe_reaches_staff_through_the_running_robot(config: Config,
-                                                                                   broker: Broker) -> None:
+def answering_the_help_question_reaches_staff(config: Config, broker: Broker, unsure: str, answer: str,
+                                              language: str = "en") -> None:
+    """Through the running robot: `unsure` makes it ask "Shall I call a nurse for you?", and `answer` must raise a
+    high help alert at a staff subscriber. The question's timeout is long, so only the answer can call staff."""
     cfg = robot_config(config, broker, heartbeat_s=1)
-    # long: only the answer may call staff here, never the silence
-    cfg = cfg.model_copy(update={"behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"language": language}),
+                                 "behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
     staff = Client(broker, STAFF)
     assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
     rt = start_idle(cfg)
     try:
-        rt.hear("come quick")
+        rt.hear(unsure)
         assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
-        rt.hear("no, I can't breathe")  # was taken as "no": the call was cancelled
+        rt.hear(answer)
         assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
         assert alerts(staff, type="help_request", state="raised")[0]["priority"] == "high"
         assert rt.behaviour.state == "alerting"
     finally:
         rt.stop()
         staff.close()
+
+
+def test_come_quick_then_no_i_cannot_breathe_reaches_staff_through_the_running_robot(config: Config,
+                                                                                   broker: Broker) -> None:
+    answering_the_help_question_reaches_staff(config, broker, "come quick", "no, I can't breathe")  # was a "no"
 
 
 # Answers to "Shall I call a nurse for you?" that began with "no" and were taken as no, cancelling the call.
@@ -128,12 +135,8 @@ def test_every_distress_phrase_of_a_pack_calls_for_help_on_its_own(lang: str) ->
 
 def test_dialogs_check_refuses_a_staff_edit_that_makes_a_call_word_another_intent(tmp_path: Path) -> None:
     # Well formed, so the form check passed it; yet "nurse!" then asked the robot's name and called no one.
-    pack = tmp_path / "en" / "pack.yaml"
-    pack.parent.mkdir()
-    text = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8")
-    edited = text.replace('examples: ["what\'s your name"', 'examples: ["nurse", "what\'s your name"', 1)
-    assert edited != text
-    pack.write_text(edited, encoding="utf-8")
+    pack = planted(tmp_path, 'examples: ["what\'s your name"', 'examples: ["nurse", "what\'s your name"')
+    edited = pack.read_text(encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "robot.cli", "dialogs", "check", str(tmp_path)],
                           capture_output=True, text=True, cwd=ROOT)
     line = 1 + edited[:edited.index('examples: ["nurse"')].count("\n")
@@ -149,11 +152,8 @@ def test_the_robot_refuses_at_start_a_pack_that_no_longer_hears_a_call(tmp_path:
     from robot.dialogs import DialogError
     from robot.runtime import Runtime
 
-    pack = tmp_path / "dialogs" / "en" / "pack.yaml"
-    pack.parent.mkdir(parents=True)
-    text = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8")
-    edited = text.replace('examples: ["what\'s your name"', 'examples: ["nurse", "what\'s your name"', 1)
-    pack.write_text(edited, encoding="utf-8")
+    pack = planted(tmp_path / "dialogs", 'examples: ["what\'s your name"', 'examples: ["nurse", "what\'s your name"')
+    edited = pack.read_text(encoding="utf-8")
     cfg = config.model_copy(update={"dialogs": config.dialogs.model_copy(update={"path": tmp_path / "dialogs"})})
     with pytest.raises(DialogError):  # raised, so nothing was started (a start that passed would be running)
         Runtime(cfg, simulate=True).start()

@@ -17,7 +17,7 @@ from robot.dialog_help_check import load_checked_pack
 from robot.dialogs import DialogError, check_pack, load_pack
 from robot.runtime import Runtime
 
-from .conftest import ROOT, wait_for
+from .conftest import ROOT, planted, wait_for
 
 ENGLISH = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
            "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
@@ -104,15 +104,6 @@ def test_an_activity_without_a_time_is_said_as_written() -> None:
     assert clock.activity("9.30 - Kaffee") == "um 9 Uhr 30 Kaffee"
 
 
-def planted(tmp_path: Path, language: str, edit: str, replacement: str) -> Path:
-    text = (ROOT / "dialogs" / language / "pack.yaml").read_text(encoding="utf-8")
-    assert edit in text
-    folder = tmp_path / language
-    folder.mkdir()
-    (folder / "pack.yaml").write_text(text.replace(edit, replacement, 1), encoding="utf-8")
-    return folder
-
-
 BROKEN = [  # (pack, what staff wrote, what they broke it to, the key named, words of the message)
     ("de", 'date: "{weekday}, der {day} {month} {year}"', 'date: "{Wochentag}, der {day} {month} {year}"',
      "clock.date", "unknown placeholder {Wochentag}"),
@@ -144,7 +135,7 @@ BROKEN = [  # (pack, what staff wrote, what they broke it to, the key named, wor
                          ids=[f"{b[0]}-{b[3]}-{i}" for i, b in enumerate(BROKEN)])
 def test_a_broken_clock_section_is_refused_naming_pack_file_and_key(
         tmp_path: Path, language: str, edit: str, broken: str, key: str, message: str) -> None:
-    folder = planted(tmp_path, language, edit, broken)
+    folder = planted(tmp_path, edit, broken, language).parent
     _, problems = check_pack(folder)
     assert [(p.path, message in p.message) for p in problems] == [(key, True)], problems
     assert problems[0].line is not None and problems[0].file == str(folder / "pack.yaml")
@@ -153,7 +144,8 @@ def test_a_broken_clock_section_is_refused_naming_pack_file_and_key(
 
 
 def test_dialogs_check_and_the_robot_refuse_a_broken_date_pattern(tmp_path: Path, config: Config) -> None:
-    folder = planted(tmp_path, "de", 'date: "{weekday}, der {day} {month} {year}"', 'date: "{weekday}, der {day."')
+    good, broken = 'date: "{weekday}, der {day} {month} {year}"', 'date: "{weekday}, der {day."'
+    folder = planted(tmp_path, good, broken, "de").parent
     proc = subprocess.run([sys.executable, "-m", "robot.cli", "dialogs", "check", str(folder)],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1
@@ -169,7 +161,7 @@ def test_dialogs_check_and_the_robot_refuse_a_broken_date_pattern(tmp_path: Path
 def test_a_number_too_long_for_python_is_refused_with_its_line(tmp_path: Path) -> None:
     """YAML reads an unquoted run of digits as an integer, which Python refuses past 4300 digits: the pack is
     refused with its line, never a ValueError traceback at the robot's start."""
-    folder = planted(tmp_path, "en", "{hours: 12, minutes: 0,", "{hours: 12, minutes: " + "9" * 5000 + ",")
+    folder = planted(tmp_path, "{hours: 12, minutes: 0,", "{hours: 12, minutes: " + "9" * 5000 + ",", "en").parent
     _, problems = check_pack(folder)
     line = next(n for n, text in enumerate((folder / "pack.yaml").read_text().splitlines(), 1) if "9999" in text)
     assert [(p.line, "number" in p.message) for p in problems] == [(line, True)], problems

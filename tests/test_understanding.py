@@ -24,8 +24,7 @@ from robot.runtime import Runtime
 from robot.supervisor import WorkerSpec
 
 from .broker import ROBOTS, SITE, STAFF, Broker, Client
-from .conftest import ROOT, wait_for
-from .test_dialogs import planted
+from .conftest import ROOT, planted, wait_for
 
 LANGS = ("en", "de", "ko")
 NOW = dt.datetime(2026, 3, 2, 9, 30)
