@@ -15,44 +15,39 @@ import argparse
 import math
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from hardware.errors import DeviceUnavailable
 from hardware.poll import poll_until
 from hardware.servo import Joint, Servos
 from robot import servo_maestro_cli
 from robot.config import Config
 from robot.devices import make_servos
 from robot.errors import CareBotError
+from robot.servo_hold import HeldSession
 
-KEEPALIVE_S = 0.1
 JOG_STEPS = {"+": 1.0, "-": -1.0, "++": 5.0, "--": -5.0}
 
 
-class HeadSession:
+class HeadSession(HeldSession):
     """Open servos plus a keep-alive thread that rewrites the held pose, as the loop's tick does."""
 
     def __init__(self, servos: Servos) -> None:
+        super().__init__()
         self.servos = servos
         self.held: dict[str, float] = {}
         self.holding = False  # nothing is written until a pose is asked for: `list` moves nothing
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._keepalive, name="servo-keepalive", daemon=True)
 
-    def start(self) -> HeadSession:
+    def _open(self) -> None:
         self.servos.open()
-        self._thread.start()
-        return self
 
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():  # not started if the board would not open
-            self._thread.join(1)
+    def _close(self) -> None:
         self.servos.close()
+
+    def _resend(self) -> None:
+        if self.holding:
+            self.servos.write(self.held, {})
 
     def hold(self, angles: dict[str, float]) -> None:
         """Move joints (degrees by name; the rest to neutral) and keep them there."""
@@ -75,19 +70,6 @@ class HeadSession:
 
     def faults(self) -> tuple[str, ...]:
         return tuple(self._locked(self.servos.read_faults))
-
-    def _locked(self, fn: Callable[[], Any]) -> Any:
-        with self._lock:
-            return fn()
-
-    def _keepalive(self) -> None:
-        while not self._stop.wait(KEEPALIVE_S):
-            with self._lock:
-                if self.holding:
-                    try:
-                        self.servos.write(self.held, {})
-                    except DeviceUnavailable:
-                        return
 
 
 @contextmanager

@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from hardware.errors import DeviceUnavailable
 from hardware.maestro import MaestroBus
 from hardware.maestro_protocol import describe_errors
 from hardware.maestro_pty import PtyMaestro
@@ -27,30 +25,26 @@ from robot.config import MAESTRO_MAX_US, MAESTRO_MIN_US, Config, ServoChannel
 from robot.config_load import check_config
 from robot.devices import maestro_bus, make_board
 from robot.errors import CareBotError, ConfigError
+from robot.servo_hold import HeldSession
 
-KEEPALIVE_S = 0.1
 
-
-class PulseSession:
+class PulseSession(HeldSession):
     """An open Maestro plus a keep-alive thread that resends the held pulse widths."""
 
     def __init__(self, bus: MaestroBus) -> None:
+        super().__init__()
         self.bus = bus
         self.held: dict[int, float] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._keepalive, name="servo-keepalive", daemon=True)
 
-    def start(self) -> PulseSession:
+    def _open(self) -> None:
         self.bus.open()
-        self._thread.start()
-        return self
 
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():  # not started if the board would not open
-            self._thread.join(1)
+    def _close(self) -> None:
         self.bus.close()
+
+    def _resend(self) -> None:
+        if self.held:
+            self.bus.write_targets(dict(self.held))
 
     def hold(self, channel: int, us: float) -> None:
         """Move a channel and keep it there."""
@@ -60,19 +54,6 @@ class PulseSession:
 
     def position(self, channel: int) -> float:
         return self._locked(lambda: self.bus.get_position(channel))
-
-    def _locked(self, fn: Callable[[], Any]) -> Any:
-        with self._lock:
-            return fn()
-
-    def _keepalive(self) -> None:
-        while not self._stop.wait(KEEPALIVE_S):
-            with self._lock:
-                if self.held:
-                    try:
-                        self.bus.write_targets(dict(self.held))
-                    except DeviceUnavailable:
-                        return
 
 
 @contextmanager

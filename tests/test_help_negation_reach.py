@@ -33,7 +33,9 @@ KO = DialogEngine(load_pack(ROOT / "dialogs" / "ko"))
 # Help said next to another clause's negation: help at once, in every context and as the question's answer
 BESIDE_A_NEGATION = ["안 좋아요 숨을 못 쉬겠어", "피가 나 멈추지 않아", "넘어졌는데 아무도 없어", "도와줘 아무도 없어",
                      "간호사 불러줘 아무도 없어", "안 좋아 넘어졌어", "안 돼 도와줘", "넘어진 것 같아",
-                     "쓰러진 거 같아요"]
+                     "쓰러진 거 같아요",
+                     # hedged, with the verb in the form "것 같아" takes: these were nothing, or only asked
+                     "숨이 찬 것 같아", "못 일어날 것 같아", "가슴이 아픈 것 같아", "다리가 부러진 것 같아"]
 # Still turned round by their own negation: asked about, and a no to the question
 DENIED = ["간호사 부르지 마세요", "안 넘어졌어", "도와주지 않아도 돼"]
 
@@ -53,7 +55,7 @@ def test_help_beside_another_clauses_negation_is_help_in_every_context(text: str
     assert set(labels.values()) == {"help"}, labels
 
 
-@pytest.mark.parametrize("text", ["다쳤어", "다친 것 같아요"])
+@pytest.mark.parametrize("text", ["다쳤어", "다친 것 같아요", "넘어질 뻔했어"])
 def test_being_hurt_is_asked_about(text: str) -> None:
     labels = {context: decide(context, text) for context in CONTEXTS if context != "wellbeing"}
     assert set(labels.values()) == {"ask"}, labels
@@ -173,3 +175,16 @@ def test_help_in_its_other_senses_still_calls_no_one(lang: str, text: str) -> No
 @pytest.mark.parametrize("text", ["no, I didn't fall", "no bleeding"])
 def test_a_leading_no_before_denied_or_bare_distress_raises_nothing(text: str) -> None:
     assert conversation_in(ENGINES["en"], "open").decide(text, 1.0, NOW).label != "help"
+
+
+# Hedged or plain, a suspected broken bone and breathlessness are distress: "I think I am short of breath" and
+# "ich glaube, ich hab mir was gebrochen" were nothing in every context, a broken hip only asked about.
+BROKEN_OR_BREATHLESS = {"en": ["I think I am short of breath", "I'm short of breath", "I think I have broken my hip",
+                               "my leg is broken I think"],
+                        "de": ["ich glaube ich hab mir was gebrochen", "ich glaube mein Bein ist gebrochen"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in BROKEN_OR_BREATHLESS.items() for t in ts])
+def test_a_broken_bone_or_breathlessness_is_help_in_every_context(lang: str, text: str) -> None:
+    labels = {context: conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label for context in CONTEXTS}
+    assert set(labels.values()) == {"help"}, labels

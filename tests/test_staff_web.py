@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,31 @@ def request(server: Server, method: str, path: str, body: bytes | None = None, *
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     conn.request(method, path, body=body, headers={"Host": f"127.0.0.1:{server.port}", **headers})
     return conn.getresponse()
+
+
+
+def help_alert(n: str, robot: str = "robot-2", seq: int = 1) -> dict[str, Any]:
+    """A help request raised just now, whose alert and event ids repeat "a" and "b" with the hex digit `n`."""
+    now = time.time()
+    return {"schema": "carebot/alert/1", "event_id": f"b{n}" * 16, "alert_id": f"a{n}" * 16, "site": SITE,
+            "robot": robot, "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
+            "raised_ts": now, "ts": now, "boot_id": "d" * 12, "seq": seq}
+
+
+@contextmanager
+def second_robot(site: Broker, server: Server, alert_id: str) -> Iterator[Client]:
+    """robot-2 connected to the site (robot-1 is the module's running robot, and an account has one session);
+    afterwards it leaves, and the alert it raised is taken off the module's server so later tests start clean."""
+    robot = Client(site, "robot-2")
+    assert robot.connect() == 0
+    try:
+        yield robot
+    finally:
+        robot.client.disconnect()
+        robot.client.loop_stop()
+        with server.view.lock:
+            server.view.alerts.pop(alert_id, None)
+        server.view.touch()
 
 
 def session(server: Server) -> tuple[str, str]:
@@ -660,10 +686,8 @@ def test_an_alert_s_change_reaches_an_open_page_as_a_delta_of_its_row(server: Se
     reader = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     reader.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
     live = reader.getresponse()
-    alert_id, now = "a7" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "b7" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-7",
-            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
-            "raised_ts": now, "ts": now, "boot_id": "c" * 12, "seq": 1}
+    body = help_alert("7", robot="robot-7")
+    alert_id = body["alert_id"]
 
     def deltas(until: str) -> list[dict[str, Any]]:
         seen, deadline = b"", time.monotonic() + 10
@@ -696,21 +720,10 @@ def test_the_page_s_broker_link_comes_back_after_the_broker_drops_it(server: Ser
     intruder.client.loop_stop()
     assert wait_for(lambda: server.view.client.is_connected(), 15)
     assert wait_for(lambda: server.view.snapshot()["broker"]["up"], 5)  # and the pages are told
-    alert_id, now = "a8" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "b8" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
-            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
-            "raised_ts": now, "ts": now, "boot_id": "d" * 12, "seq": 1}
-    robot = Client(site, "robot-2")  # robot-1 is the module's running robot: one session an account
-    assert robot.connect() == 0
-    try:
+    body = help_alert("8")
+    with second_robot(site, server, body["alert_id"]) as robot:
         robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
-        assert wait_for(lambda: alert_id in server.view.alerts, 10)
-    finally:
-        robot.client.disconnect()
-        robot.client.loop_stop()
-        with server.view.lock:
-            server.view.alerts.pop(alert_id, None)
-        server.view.touch()
+        assert wait_for(lambda: body["alert_id"] in server.view.alerts, 10)
 
 
 def test_the_page_says_when_it_has_no_broker_link_and_when_it_has_it_again(browser: Any, site: Broker,
@@ -757,27 +770,18 @@ def test_a_stalled_impact_store_never_holds_up_an_alert(server: Server, site: Br
     answers: list[int] = []
     asking = threading.Thread(target=lambda: answers.append(request(server, "GET", "/api/impact",
                                                                     Cookie=cookie).status))
-    alert_id, now = "a9" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "b9" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
-            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
-            "raised_ts": now, "ts": now, "boot_id": "e" * 12, "seq": 1}
-    robot = Client(site, "robot-2")  # robot-1 is the module's running robot: one session an account
-    assert robot.connect() == 0
+    body = help_alert("9")
     stalled = server.site.store._lock
-    stalled.acquire()
-    try:
-        asking.start()
-        time.sleep(0.3)  # the impact request is waiting for the store
-        robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
-        assert wait_for(lambda: alert_id in server.view.alerts, 5)
-    finally:
-        stalled.release()
-        asking.join(30)
-        robot.client.disconnect()
-        robot.client.loop_stop()
-        with server.view.lock:
-            server.view.alerts.pop(alert_id, None)
-        server.view.touch()
+    with second_robot(site, server, body["alert_id"]) as robot:
+        stalled.acquire()
+        try:
+            asking.start()
+            time.sleep(0.3)  # the impact request is waiting for the store
+            robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
+            assert wait_for(lambda: body["alert_id"] in server.view.alerts, 5)
+        finally:
+            stalled.release()
+            asking.join(30)
     assert answers == [200]
 
 
@@ -836,10 +840,8 @@ def test_an_alert_closed_while_the_server_had_no_broker_link_leaves_the_page(sit
     web = Server(types.SimpleNamespace(port=link.port, ca=site.ca, password_file=site.password_file),  # type: ignore[arg-type]
                  tmp_path, STAFF2)  # the module's server holds STAFF's one session
     robot = Client(site, "robot-2")  # robot-1 is the module's running robot: one session an account
-    alert_id, now = "ac" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "bc" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
-            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
-            "raised_ts": now, "ts": now, "boot_id": "f" * 12, "seq": 1}
+    body = help_alert("c")
+    alert_id, now = body["alert_id"], body["ts"]
     topic = f"carebot/v1/{SITE}/robot-2/alert"
     try:
         assert wait_for(lambda: web.view.snapshot()["broker"]["up"], 10)
@@ -893,27 +895,18 @@ def test_a_stalled_audit_trail_never_holds_up_an_alert(server: Server, site: Bro
     os.mkfifo(fifo)
     audit, server.site.audit.path = server.site.audit.path, fifo
     logging_in = threading.Thread(target=session, args=(server,))
-    alert_id, now = "aa" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "ba" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
-            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
-            "raised_ts": now, "ts": now, "boot_id": "e" * 12, "seq": 2}
-    robot = Client(site, "robot-2")  # robot-1 is the module's running robot: one session an account
-    assert robot.connect() == 0
-    try:
-        logging_in.start()
-        time.sleep(1.0)  # the login has checked the password and is writing its audit line
-        robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
-        assert wait_for(lambda: alert_id in server.view.alerts, 5)
-    finally:
-        with open(fifo, "rb") as trail:  # the disk comes back: the login's line is written, the login ends
-            logging_in.join(30)
-            assert b'"action": "login"' in trail.read()
-        server.site.audit.path = audit
-        robot.client.disconnect()
-        robot.client.loop_stop()
-        with server.view.lock:
-            server.view.alerts.pop(alert_id, None)
-        server.view.touch()
+    body = help_alert("a", seq=2)
+    with second_robot(site, server, body["alert_id"]) as robot:
+        try:
+            logging_in.start()
+            time.sleep(1.0)  # the login has checked the password and is writing its audit line
+            robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
+            assert wait_for(lambda: body["alert_id"] in server.view.alerts, 5)
+        finally:
+            with open(fifo, "rb") as trail:  # the disk comes back: the login's line is written, the login ends
+                logging_in.join(30)
+                assert b'"action": "login"' in trail.read()
+            server.site.audit.path = audit
 
 
 def test_a_page_whose_stream_stalls_says_so_and_connects_again(browser: Any, server: Server,
@@ -956,25 +949,15 @@ def test_a_failing_broker_callback_is_logged_and_the_link_reads_on(server: Serve
         raise KeyError("a bug")
 
     monkeypatch.setattr(server.view, "_activity", broken)
-    robot = Client(site, "robot-2")
-    assert robot.connect() == 0
-    alert_id, now = "ab" * 16, time.time()
-    body = {"schema": "carebot/alert/1", "event_id": "bb" * 16, "alert_id": alert_id, "site": SITE, "robot": "robot-2",
-            "room": "hall", "type": "help_request", "priority": "high", "state": "raised", "level": 0,
-            "raised_ts": now, "ts": now, "boot_id": "9" * 12, "seq": 1}
-    try:
+    body = help_alert("b")
+    alert_id = body["alert_id"]
+    with second_robot(site, server, alert_id) as robot:
         robot.client.publish(f"carebot/v1/{SITE}/robot-2/activity", b"{}", qos=1).wait_for_publish(5)
         robot.client.publish(f"carebot/v1/{SITE}/robot-2/alert", json.dumps(body), qos=1).wait_for_publish(5)
         assert wait_for(lambda: alert_id in server.view.alerts, 5)
         failed = [r for r in caplog.records if "broker callback failed" in r.getMessage()]
         assert failed and failed[0].exc_info is not None, caplog.text
         assert any("KeyError" in text for _, text in server.view.notices)
-    finally:
-        robot.client.disconnect()
-        robot.client.loop_stop()
-        with server.view.lock:
-            server.view.alerts.pop(alert_id, None)
-        server.view.touch()
 
 
 def test_a_refused_login_at_the_broker_is_said_and_not_hammered(site: Broker, tmp_path: Path) -> None:
