@@ -229,7 +229,7 @@ def _fleet_uplink_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with a sub-parser per command."""
-    from robot import models_cli, nursecall_cli, selftest, servo_cli, staff
+    from robot import models_cli, nursecall_cli, selftest, servo_cli, staff_cli
     from robot.bench.suite import BENCHMARKS
     from robot.config import VOICES
     from robot.staffweb.cli import add_web_parser
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     servo_cli.add_parser(sub, with_config)
     selftest.add_parser(sub, with_config)
-    staff.add_parser(sub)
+    staff_cli.add_parser(sub)
     add_web_parser(sub.choices["staff"])
     nursecall_cli.add_parser(sub, with_config)
 

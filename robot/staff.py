@@ -16,27 +16,19 @@ reported with its topic and ignored, so nothing a robot account sends can crash 
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import queue
 import re
-import ssl
-import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
-from pydantic import ValidationError
 
-from robot.config import MqttSection
 from robot.errors import CareBotError
 from robot.events import CLOCK_SKEW_S, InvalidMessage, parse_json, printable, validate
-from robot.mqtt_link import new_client
 
 
 @dataclass
@@ -95,10 +87,11 @@ class StaffConsole:
         self.flooding: set[str] = set()  # robots over MAX_OPEN_PER_ROBOT, whose new alerts are not shown
         self.clock_offset: dict[str, float] = {}  # robot -> its clock minus this station's, from heartbeats
         self.pending: dict[str, tuple[str, float]] = {}  # alert_id -> (ack or resolve, monotonic time sent)
-        self.events: queue.SimpleQueue[tuple[str, bytes, bool]] = queue.SimpleQueue()
+        self.events: queue.SimpleQueue[tuple[str, bytes, bool]] = queue.SimpleQueue()  # topic "": start over
+        self.kept = True  # False once another login took this console's session: what it kept went elsewhere
         client.on_message = self._guarded(lambda c, u, msg: self.events.put((msg.topic, bytes(msg.payload),
                                                                               bool(msg.retain))))
-        client.on_connect = self._guarded(lambda c, u, f, rc, p: self._on_connect(rc))
+        client.on_connect = self._guarded(lambda c, u, f, rc, p: self._connected(f.session_present, rc))
         client.on_disconnect = self._guarded(lambda c, u, f, rc, p: self._on_disconnect(rc))
 
     def _guarded(self, callback: Any) -> Any:
@@ -129,8 +122,27 @@ class StaffConsole:
                                (f"{base}/heartbeat", 0)])
         self._say(f"connected; watching site {self.site}")
 
+    def _connected(self, resumed: bool, rc: Any) -> None:
+        if not rc.is_failure and not (resumed and self.kept):
+            self.events.put(("", b"", False))  # queued ahead of the retained copies the subscription brings
+            self.kept = True
+        self._on_connect(rc)
+
+    def _start_over(self) -> None:
+        """The broker kept no session for this console (it lost its data, another login took it, it expired): the
+        updates sent while the link was down are lost, and an alert closed meanwhile has no retained copy left to
+        say so. As at start, the open alerts are read again from the robots' retained copies."""
+        gone = [alert_id for alert_id, a in self.alerts.items() if a.state not in CLOSED]
+        for alert_id in gone:
+            del self.alerts[alert_id]
+            self.pending.pop(alert_id, None)
+        if gone:
+            self.seen.clear()  # the retained copies repeat events already seen: they must be taken again
+            self._say("the broker kept nothing for this console while it was away: the open alerts are read again")
+
     def _on_disconnect(self, rc: Any) -> None:
         if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
+            self.kept = False
             self._say("another login with this staff account took over this console's session: "
                       "use one console per staff account")
         elif getattr(rc, "is_failure", False):
@@ -143,7 +155,10 @@ class StaffConsole:
                 topic, payload, retained = self.events.get_nowait()
             except queue.Empty:
                 break
-            self.apply(topic, payload, retained)
+            if topic:
+                self.apply(topic, payload, retained)
+            else:
+                self._start_over()
         self.check_pending()
 
     def check_pending(self, now: float | None = None) -> None:
@@ -345,56 +360,3 @@ class StaffConsole:
         self.out.flush()
         return True
 
-
-def run(args: argparse.Namespace, inp: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    """Connect, then show alerts and read commands until 'quit' or end of input."""
-    try:
-        link = MqttSection(host=args.host, port=args.port, tls=not args.no_tls, ca_file=args.ca_file,
-                           username=args.username, password_file=args.password_file)
-    except ValidationError as exc:
-        raise CareBotError(f"bad broker options: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
-    client = new_client(link, f"carebot-staff-{uuid.uuid4().hex[:8]}")  # the robot's TLS and login rules
-    console = StaffConsole(args.site, client, out, args.username or "staff")
-    try:
-        client.connect(args.host, args.port, keepalive=30)
-    except (OSError, ssl.SSLError) as exc:
-        raise CareBotError(f"cannot reach the broker at {args.host}:{args.port}: {exc}") from None
-    client.loop_start()
-    lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-
-    def read() -> None:
-        for line in inp:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=read, name="staff-input", daemon=True).start()
-    try:
-        while True:
-            console.pump()
-            try:
-                line = lines.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            console.pump()
-            if line is None or not console.command(line):
-                break
-        time.sleep(0.3)  # let the last command go out
-        console.pump()
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return 0
-
-
-def add_parser(sub: Any) -> None:
-    """Add `carebot staff` to the CLI."""
-    p = sub.add_parser("staff", help="a nurse station's console: live alerts, ack and resolve",
-                       description="Watch a site's alerts live and acknowledge or resolve them.")
-    p.add_argument("--site", required=True, help="the care home's site token")
-    p.add_argument("--host", default="localhost")
-    p.add_argument("--port", type=int, default=8883)
-    p.add_argument("--ca-file", type=Path, default=None, help="the site CA certificate")
-    p.add_argument("--username", default=None, help="the staff account (starts with 'staff')")
-    p.add_argument("--password-file", type=Path, default=None)
-    p.add_argument("--no-tls", action="store_true", help="plain TCP (a broker on this machine only)")
-    p.set_defaults(func=run)

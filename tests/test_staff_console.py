@@ -117,9 +117,9 @@ def test_typed_commands_that_overflow_or_name_a_wildcard_robot_are_refused() -> 
 class Console:
     """`carebot staff` as a nurse station runs it."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, port: int | None = None) -> None:  # port: a proxy's, to cut the link
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "robot.cli", "staff", "--site", SITE, "--port", str(broker.port),
+            [sys.executable, "-m", "robot.cli", "staff", "--site", SITE, "--port", str(port or broker.port),
              "--ca-file", str(broker.ca), "--username", STAFF, "--password-file", str(broker.password_file(STAFF))],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         self.lines: list[str] = []
@@ -182,6 +182,72 @@ def test_a_poisoned_alert_does_not_crash_the_console_and_the_next_help_shows(rob
     finally:
         intruder.close()
         console.close()
+
+
+def test_an_alert_closed_while_the_console_had_no_broker_link_leaves_its_list(broker: Broker) -> None:
+    """The console's link drops (a proxy cut between it and the broker) while robot-1 resolves its help request
+    and clears the alert's retained copy. When the link is back the alert must leave the list: its retained copy
+    no longer comes, so only the resolve itself can say so, kept for the console by the broker meanwhile (before,
+    the session ended with the link, the resolve was lost and the console showed the alert open for good)."""
+    from .tcp_proxy import Link
+
+    link = Link(broker.port)
+    console = Console(broker, link.port)
+    robot = Client(broker, ROBOTS[0])
+    topic = f"{BASE}/{ROBOTS[0]}/alert"
+
+    def send(body: dict[str, Any], retained: bool = True) -> None:  # as the robot does: the stream, then its copy
+        robot.client.publish(topic, json.dumps(body), qos=1).wait_for_publish(5)
+        robot.client.publish(f"{topic}/{body['alert_id']}", json.dumps(body) if retained else b"", qos=1,
+                             retain=True).wait_for_publish(5)
+
+    def listed() -> list[str]:  # what `list` prints, up to the help line a mistyped command brings after it
+        mark = len(console.lines)
+        console.type("list")
+        console.type("?")
+        assert wait_for(lambda: any("commands:" in line for line in console.lines[mark:]), 5)
+        out = console.lines[mark:]
+        return out[:next(i for i, line in enumerate(out) if "commands:" in line)]
+
+    def cut_while(*updates: dict[str, Any], meanwhile: Any = lambda: None) -> None:
+        lost = sum("lost the broker" in line for line in console.lines)
+        link.cut()
+        assert wait_for(lambda: sum("lost the broker" in line for line in console.lines) > lost, 10), console.lines
+        meanwhile()
+        for body in updates:
+            send(body, retained=False)
+        connected = sum("connected; watching" in line for line in console.lines)
+        link.restore()
+        assert wait_for(lambda: sum("connected; watching" in line for line in console.lines) > connected, 15)
+
+    try:
+        assert console.until("connected; watching site demo"), console.lines
+        assert robot.connect() == 0
+        help_1 = alert(alert_id="ac" * 16, event_id="bc" * 16, room="hall")
+        send(help_1)
+        assert console.until(f"{ROBOTS[0]}/hall"), console.lines
+        cut_while({**help_1, "event_id": "bd" * 16, "state": "resolved", "ts": help_1["ts"] + 1, "seq": 2})
+        assert console.until("resolved"), console.lines
+        assert listed() == ["no open alerts\n"]
+        # Again, but the session is gone meanwhile (here another login with the account ends it; a broker that
+        # lost its data, an expired session alike): the open alerts are read again from the retained copies.
+        done, other = (alert(alert_id=x * 16, event_id=y * 16, room=room, seq=seq)
+                       for x, y, room, seq in (("ad", "be", "kitchen", 3), ("ae", "bf", "garden", 4)))
+        send(done)
+        send(other)
+        assert console.until(f"{ROBOTS[0]}/garden"), console.lines
+        intruder = Client(broker, STAFF, client_id=STAFF)
+        cut_while({**done, "event_id": "c0" * 16, "state": "resolved", "seq": 5},
+                  meanwhile=lambda: (intruder.connect(), intruder.close()))
+        assert console.until("the open alerts are read again"), console.lines
+        assert wait_for(lambda: any(f"{ROBOTS[0]}/garden" in line for line in listed()), 5)
+        assert not any("kitchen" in line for line in listed()), console.lines
+    finally:
+        for a in ("ac", "ad", "ae"):
+            robot.client.publish(f"{topic}/{a * 16}", b"", qos=1, retain=True)
+        robot.close()
+        console.close()
+        link.close()
 
 
 def test_no_robot_can_close_another_robots_alert() -> None:

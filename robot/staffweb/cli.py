@@ -138,7 +138,7 @@ def adduser(args: argparse.Namespace) -> int:
 
 def add_web_parser(staff: argparse.ArgumentParser) -> None:
     """`carebot staff web [adduser]`, under the nurse-station console's `carebot staff`."""
-    from robot import staff as console
+    from robot import staff_cli as console
 
     for action in staff._actions:  # the console's --site stays required for the console itself
         if "--site" in action.option_strings:
