@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import logging
 import signal
@@ -106,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         print(f"carebot staff web: http://{host}:{port}/ for site {args.site}", flush=True)
+        # Everything built so far lives as long as the server: out of the collector's reach, so that its full
+        # collections (which hold the GIL while the loop would write an alert) do not walk it again and again.
+        gc.collect()
+        gc.freeze()
         done = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
