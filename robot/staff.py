@@ -81,6 +81,10 @@ class StaffConsole:
         self.out = out
         self.station = station
         self.alerts: dict[str, AlertView] = {}
+        # The number staff type (`ack N`): an alert keeps its own while this console runs, across a re-read of
+        # the open alerts, and a number is never given again, so a list still on screen cannot name another alert.
+        self.numbers: dict[str, int] = {}
+        self.last_number = 0
         self.robots: dict[str, str] = {}
         self.seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.refused = 0
@@ -169,8 +173,7 @@ class StaffConsole:
                 continue
             del self.pending[alert_id]
             view = self.alerts[alert_id]
-            n = list(self.alerts).index(alert_id) + 1
-            self._say(f"{n:>3}  {view.robot} has not confirmed your {cmd} after {CONFIRM_S:.0f} s"
+            self._say(f"{self._number(alert_id):>3}  {view.robot} has not confirmed your {cmd} after {CONFIRM_S:.0f} s"
                       f"{self._why(view.robot)}: the {view.type} at {view.robot}/{view.room} is still open; "
                       "go to the room", bell=True)
 
@@ -255,9 +258,16 @@ class StaffConsole:
                          boot_id=body["boot_id"], seq=body["seq"])
         self.alerts[view.alert_id] = view
         self._confirmed(view.alert_id, view.state)
-        n = list(self.alerts).index(view.alert_id) + 1
+        n = self._number(view.alert_id)
         urgent = body["state"] in ("raised", "escalated") and body["priority"] == "high"
         self._say(view.line(n, time.time()), bell=urgent)
+
+    def _number(self, alert_id: str) -> int:
+        """The alert's number for staff to type: given once, the next unused one, and kept."""
+        if alert_id not in self.numbers:
+            self.last_number += 1
+            self.numbers[alert_id] = self.last_number
+        return self.numbers[alert_id]
 
     def _over_limit(self, robot: str) -> bool:
         """True if a robot has MAX_OPEN_PER_ROBOT open alerts (said once): a flood must not bury another's."""
@@ -282,8 +292,7 @@ class StaffConsole:
         if view is None or view.state == "closed":
             return
         if view.state not in CLOSED:
-            n = list(self.alerts).index(alert_id) + 1
-            self._say(f"{n:>3}  {view.type} at {view.robot}/{view.room} closed")
+            self._say(f"{self._number(alert_id):>3}  {view.type} at {view.robot}/{view.room} closed")
         view.state = "closed"
 
     def _confirmed(self, alert_id: str, state: str) -> None:
@@ -293,8 +302,8 @@ class StaffConsole:
             del self.pending[alert_id]
 
     def show(self) -> None:
-        """Print the open alerts, oldest first."""
-        open_alerts = [(n, a) for n, a in enumerate(self.alerts.values(), start=1) if a.state not in CLOSED]
+        """Print the open alerts, oldest first (by number: a re-read takes them again in any order)."""
+        open_alerts = sorted((self._number(a.alert_id), a) for a in self.alerts.values() if a.state not in CLOSED)
         if not open_alerts:
             self.out.write("no open alerts\n")
         for n, a in open_alerts:  # a robot that is down cannot update its alerts nor carry out an ack
@@ -304,13 +313,20 @@ class StaffConsole:
         self.out.flush()
 
     def _alert(self, ref: str) -> AlertView:
-        views = list(self.alerts.values())
-        if ref.isdigit() and 1 <= int(ref) <= len(views):
-            return views[int(ref) - 1]
-        matches = [a for a in views if a.alert_id.startswith(ref)]
-        if len(matches) != 1:
-            raise CareBotError(f"no single alert {ref!r}; type 'list' to see their numbers")
-        return matches[0]
+        """The open alert a typed number (or alert id prefix) names; a closed one is refused, never another."""
+        if ref.isdigit():
+            n = int(ref)
+            if not 1 <= n <= self.last_number:
+                raise CareBotError(f"no alert {n}; type 'list' to see their numbers")
+            view = next((self.alerts.get(a) for a, m in self.numbers.items() if m == n), None)
+        else:
+            matches = [a for a in self.alerts.values() if a.alert_id.startswith(ref)]
+            if len(matches) != 1:
+                raise CareBotError(f"no single alert {ref!r}; type 'list' to see their numbers")
+            view = matches[0]
+        if view is None or view.state in CLOSED:
+            raise CareBotError(f"alert {ref} is no longer open: nothing sent; type 'list' to see the open alerts")
+        return view
 
     def send(self, robot: str, name: str, **fields: Any) -> None:
         """Publish one command to a robot."""
@@ -333,7 +349,7 @@ class StaffConsole:
             if cmd in ("ack", "resolve") and len(args) == 1:
                 alert = self._alert(args[0])
                 self.send(alert.robot, cmd, alert_id=alert.alert_id)
-                if alert.state not in CLOSED and (cmd == "resolve" or alert.state != "acknowledged"):
+                if cmd == "resolve" or alert.state != "acknowledged":
                     self.pending[alert.alert_id] = (cmd, time.monotonic())  # the robot's update will confirm it
                 self.out.write(f"sent {cmd} for {alert.type} at {alert.robot}/{alert.room}\n")
                 if self.robots.get(alert.robot) in ("offline", "stopped") or abs(

@@ -236,18 +236,54 @@ def test_an_alert_closed_while_the_console_had_no_broker_link_leaves_its_list(br
         send(done)
         send(other)
         assert console.until(f"{ROBOTS[0]}/garden"), console.lines
+        assert [line.split()[0] for line in listed()] == ["2", "3"]  # the nurse's list: kitchen 2, garden 3
         intruder = Client(broker, STAFF, client_id=STAFF)
         cut_while({**done, "event_id": "c0" * 16, "state": "resolved", "seq": 5},
                   meanwhile=lambda: (intruder.connect(), intruder.close()))
         assert console.until("the open alerts are read again"), console.lines
         assert wait_for(lambda: any(f"{ROBOTS[0]}/garden" in line for line in listed()), 5)
-        assert not any("kitchen" in line for line in listed()), console.lines
+        now = listed()
+        assert not any("kitchen" in line for line in now), console.lines
+        # The numbers hold across the re-read: garden keeps 3, and an `ack 2` typed from the list on screen
+        # (kitchen's) is refused, not sent for garden (before, garden became 2 and got the ack).
+        assert [line.split()[0] for line in now] == ["3"] and "garden" in now[0], now
+        mark = len(console.lines)
+        console.type("ack 2")
+        assert console.until("alert 2 is no longer open"), console.lines[mark:]
+        assert not any("sent ack" in line for line in console.lines[mark:]), console.lines[mark:]
     finally:
         for a in ("ac", "ad", "ae"):
             robot.client.publish(f"{topic}/{a * 16}", b"", qos=1, retain=True)
         robot.close()
         console.close()
         link.close()
+
+
+def test_an_alert_keeps_its_number_while_open_and_a_number_is_never_given_again() -> None:
+    """After the open alerts are read again (the broker kept no session) they come back in any order; the
+    numbers on the nurse's screen must still name the same alerts, and a closed alert's number stays its own."""
+    console, out = offline_console()
+    bodies = [alert(alert_id=f"{i:032x}", event_id=f"{i + 100:032x}", room=f"room-{i}") for i in (1, 2, 3)]
+    for body in bodies:
+        console.apply(f"{BASE}/{ROBOTS[0]}/alert/{body['alert_id']}", json.dumps(body).encode(), retained=True)
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert/{bodies[0]['alert_id']}", b"")  # 1 closes: 2 and 3 stay 2 and 3
+    console.events.put(("", b"", False))  # the broker kept nothing: start over
+    console.pump()
+    for body in (bodies[2], bodies[1]):  # the retained copies, in another order
+        console.apply(f"{BASE}/{ROBOTS[0]}/alert/{body['alert_id']}", json.dumps(body).encode(), retained=True)
+    fresh = alert(alert_id="f" * 32, event_id="e" * 32, room="room-4")
+    console.apply(f"{BASE}/{ROBOTS[0]}/alert", json.dumps(fresh).encode())
+    out.seek(0)
+    out.truncate()
+    console.show()
+    assert [(line.split()[0], line.split()[4]) for line in out.getvalue().splitlines()] == [
+        ("2", f"{ROBOTS[0]}/room-2"), ("3", f"{ROBOTS[0]}/room-3"), ("4", f"{ROBOTS[0]}/room-4")]
+    for cmd in ("ack 1", "resolve 1"):
+        console.command(cmd)
+        assert out.getvalue().splitlines()[-1].startswith("alert 1 is no longer open"), out.getvalue()
+    assert "sent resolve" not in out.getvalue()
+    console.command("ack 9")
+    assert "no alert 9" in out.getvalue().splitlines()[-1] and "sent ack" not in out.getvalue()
 
 
 def test_no_robot_can_close_another_robots_alert() -> None:

@@ -212,6 +212,7 @@ class WebView(StaffConsole):
         closed = [alert_id for alert_id, a in self.alerts.items() if a.state in CLOSED]
         for alert_id in closed[:max(0, len(closed) - CLOSED_KEPT)]:
             del self.alerts[alert_id]
+            self.numbers.pop(alert_id, None)
             self.pending.pop(alert_id, None)
 
     def touch(self, alert_id: str | None = None) -> bool:
