@@ -60,6 +60,7 @@ def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium or not (SCRIPTS / "broker-setup.sh").exists():
         raise CareBotError("bench staffweb needs a source checkout and Debian's chromium (scripts/setup.sh)")
+    alerts = max(20, int(getattr(args, "alerts", ALERTS)))
     with tempfile.TemporaryDirectory(prefix="carebot-bench-web-") as tmp_name:
         tmp = Path(tmp_name)
         port, web_port = free_port(), free_port()
@@ -111,10 +112,10 @@ def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
                 page.click("button[type=submit]")
                 page.wait_for_selector("#link.ok", timeout=30_000)
                 page.evaluate(WATCH)
-                _say(f"bench staffweb: {ALERTS} help requests from {ROBOTS} robots ...")
+                _say(f"bench staffweb: {alerts} help requests from {ROBOTS} robots ...")
                 raised: dict[str, float] = {}
                 order: list[tuple[SimRobot, str]] = []
-                for n in range(ALERTS):
+                for n in range(alerts):
                     sim = sims[n % ROBOTS]
                     alert_id = sim.raise_help()
                     raised[alert_id] = sim.open_alerts[alert_id]["raised_ts"]
@@ -139,7 +140,7 @@ def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
     page_ms = [seen[a] - raised[a] * 1000 for a in raised if a in seen]
     mqtt_ms = [(arrivals[a] - raised[a]) * 1000 for a in raised if a in arrivals]
     shown, base = percentiles(page_ms), percentiles(mqtt_ms)
-    return {"alerts": ALERTS, "robots": ROBOTS, "rows_seen": len(page_ms), "mqtt_seen": len(mqtt_ms),
+    return {"alerts": alerts, "robots": ROBOTS, "rows_seen": len(page_ms), "mqtt_seen": len(mqtt_ms),
             "page_p50_ms": shown["p50"], "page_p99_ms": shown["p99"], "mqtt_p50_ms": base["p50"],
             "mqtt_p99_ms": base["p99"],
             "ratio_p99": round(shown["p99"] / base["p99"], 2) if shown["p99"] and base["p99"] else None,
