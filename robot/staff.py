@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from robot.errors import CareBotError
 from robot.events import CLOCK_SKEW_S, InvalidMessage, parse_json, printable, validate
@@ -70,6 +72,16 @@ SESSION_TAKEN_OVER = 0x8E
 CLOSED = ("resolved", "cancelled", "closed")
 MAX_OPEN_PER_ROBOT = 50  # a robot has a handful open (help, reminders, faults); more is a misused account
 CONFIRM_S = 10.0  # an ack or resolve not confirmed by the robot this long after it was sent is reported
+SESSION_KEPT_S = 86400  # how long the broker keeps a staff client's session while its link is down
+
+
+def kept_session() -> Properties:
+    """CONNECT properties asking the broker to keep a staff client's session (its subscriptions and the QoS 1
+    alert updates) while the link is down: an alert resolved meanwhile has no retained copy left to say so,
+    only its update, which the broker keeps for this client."""
+    kept = Properties(PacketTypes.CONNECT)
+    kept.SessionExpiryInterval = SESSION_KEPT_S
+    return kept
 
 
 class StaffConsole:

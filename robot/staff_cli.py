@@ -19,10 +19,7 @@ from pydantic import ValidationError
 from robot.config import MqttSection
 from robot.errors import CareBotError
 from robot.mqtt_link import new_client
-from robot.staff import StaffConsole
-
-SESSION_KEPT_S = 86400  # how long the broker keeps a console's session (its alert updates) while the link is down
-
+from robot.staff import StaffConsole, kept_session
 
 
 def run(args: argparse.Namespace, inp: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
@@ -35,12 +32,8 @@ def run(args: argparse.Namespace, inp: TextIO = sys.stdin, out: TextIO = sys.std
     # One session per account (the broker ties client ids to accounts); without a login, one per console.
     client = new_client(link, args.username or f"carebot-staff-{uuid.uuid4().hex[:8]}")
     console = StaffConsole(args.site, client, out, args.username or "staff")
-    # The broker keeps the session while the link is down: an alert resolved meanwhile has no retained copy left
-    # to say so, only its update, which the broker keeps for this console.
-    kept = Properties(PacketTypes.CONNECT)
-    kept.SessionExpiryInterval = SESSION_KEPT_S
     try:
-        client.connect(args.host, args.port, keepalive=30, properties=kept)
+        client.connect(args.host, args.port, keepalive=30, properties=kept_session())
     except (OSError, ssl.SSLError) as exc:
         raise CareBotError(f"cannot reach the broker at {args.host}:{args.port}: {exc}") from None
     client.loop_start()

@@ -17,18 +17,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from robot.config import MqttSection
 from robot.errors import CareBotError
 from robot.mqtt_link import new_client
+from robot.staff import kept_session
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
-SESSION_KEPT_S = 86400  # how long the broker keeps this server's session while the link is down
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -69,12 +67,8 @@ def build(args: argparse.Namespace) -> Any:
     hosts = {f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *args.public_host}
     site = StaffWeb(view, Accounts(args.users), store, AuditTrail(args.state_dir / "audit.jsonl"), hosts=hosts,
                     secure_cookie=args.secure_cookie)
-    # The broker keeps this server's session (its subscriptions and the QoS 1 alert updates) while the link is
-    # down: an alert resolved meanwhile has no retained copy left to say so, only its update, kept for us.
-    kept = Properties(PacketTypes.CONNECT)
-    kept.SessionExpiryInterval = SESSION_KEPT_S
     try:
-        client.connect_async(args.host, args.port, keepalive=30, properties=kept)
+        client.connect_async(args.host, args.port, keepalive=30, properties=kept_session())
     except (OSError, ssl.SSLError) as exc:
         raise CareBotError(f"cannot reach the broker at {args.host}:{args.port}: {exc}") from None
     reader = LoopLink(client, view)  # the broker is read by the web server's event loop, once it runs
