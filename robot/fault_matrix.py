@@ -209,7 +209,9 @@ class RobotProcess:
         while time.monotonic() < end:
             with open(self.log, "rb") as f:
                 f.seek(start)
-                for raw in f.read().decode(errors="replace").splitlines():
+                # whole lines only: the robot may be half way through writing the answer (a partial line
+                # read as JSON failed the fault matrix once)
+                for raw in f.read().decode(errors="replace").split("\n")[:-1]:
                     if raw.startswith("FAULTPROBE "):
                         return dict(json.loads(raw[len("FAULTPROBE "):]))
             time.sleep(0.1)
