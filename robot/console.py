@@ -6,6 +6,7 @@ only marks that the resident spoke (as typed, skipping recognition).
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 import threading
@@ -49,6 +50,7 @@ HELP = """commands:
   status                        show state, loop timing and servo positions
   quit                          stop the robot"""
 
+log = logging.getLogger(__name__)
 SIMPLE = {"engage", "disengage", "help", "confirm", "decline", "goodbye"}
 STAFF = {"ack", "resolve", "pause", "resume"}
 
@@ -57,10 +59,14 @@ def read_stdin(runtime: Runtime, door: FaultDoor | None, stop: threading.Event) 
     """Run the line console on stdin on a thread of its own; `quit` or the end of input sets `stop`."""
     def read() -> None:
         handle_line = runtime.guard.callback("console", handle)  # a bad line never ends the console
-        for line in sys.stdin:
-            if handle_line(line, runtime, lambda s: print(s, flush=True), door) is False:
-                break
-        stop.set()
+        try:
+            for raw in sys.stdin.buffer:  # bytes: a line that is not UTF-8 is read with replacements, not fatal
+                if handle_line(raw.decode(errors="replace"), runtime, lambda s: print(s, flush=True), door) is False:
+                    break
+        except Exception:  # stdin itself failed: said, and the robot stops as at the end of input
+            log.exception("console: reading standard input failed")
+        finally:
+            stop.set()
 
     threading.Thread(target=read, name="console", daemon=True).start()
 

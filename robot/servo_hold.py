@@ -7,6 +7,7 @@ every servo home. A technician's tool that holds a pose (`carebot servo`) or a p
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Self
@@ -14,6 +15,7 @@ from typing import Any, Self
 from hardware.errors import DeviceUnavailable
 
 KEEPALIVE_S = 0.1
+log = logging.getLogger(__name__)
 
 
 class HeldSession:
@@ -50,9 +52,15 @@ class HeldSession:
             return fn()
 
     def _keepalive(self) -> None:
+        failing = False
         while not self._stop.wait(KEEPALIVE_S):
             with self._lock:
                 try:
                     self._resend()
+                    failing = False
                 except DeviceUnavailable:  # unplugged: the command in hand reports it
                     return
+                except Exception:  # anything else: said once, and the next beat tries again (the watchdog
+                    if not failing:  # sends the servos home meanwhile, which is safe)
+                        log.exception("servo keep-alive: resending the held pose failed; trying again")
+                    failing = True

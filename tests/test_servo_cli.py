@@ -16,7 +16,7 @@ from robot.config_load import load_config
 from robot.errors import CareBotError
 from robot.servo_maestro_cli import write_limits
 
-from .conftest import ROOT
+from .conftest import ROOT, wait_for
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -158,3 +158,32 @@ def test_a_missing_board_gives_one_clear_line(cfg: Path) -> None:
     run = cli("servo", "list", "--config", str(cfg))
     assert run.returncode == 2
     assert "Traceback" not in run.stderr and "/dev/serial/by-id/usb-Pololu-gone" in run.stderr, run.stderr
+
+
+def test_a_keep_alive_that_fails_once_says_so_and_keeps_beating(caplog: pytest.LogCaptureFixture) -> None:
+    """A resend that raises something other than an unplugged board (a driver bug, a garbled reply) must not end
+    the keep-alive silently: the watchdog would send the servos home under the technician's hands, unexplained."""
+    from robot.servo_hold import HeldSession
+
+    class Flaky(HeldSession):
+        def __init__(self) -> None:
+            super().__init__()
+            self.beats = 0
+
+        def _open(self) -> None:
+            pass
+
+        def _close(self) -> None:
+            pass
+
+        def _resend(self) -> None:
+            self.beats += 1
+            if self.beats == 1:
+                raise ValueError("a garbled reply")
+
+    session = Flaky().start()
+    try:
+        assert wait_for(lambda: session.beats >= 3, 5)
+    finally:
+        session.close()
+    assert [r for r in caplog.records if "keep-alive" in r.getMessage() and r.exc_info], caplog.text
