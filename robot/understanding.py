@@ -341,9 +341,10 @@ class HelpReader:
             return HelpVerdict("ask", "negated")
         if alone:
             return HelpVerdict("ask", "alone")
-        if complaints_ask and any(not self.reader.any_near(self.before, reading, s[0], s[1], DISTRESS_NEGATION_SPAN, 0)
-                                  for s in self.spans_of(self.unsure, reading)):
-            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
+        if complaints_ask and self._not_well(reading, [
+                s for s in self.spans_of(self.unsure, reading)
+                if not self.reader.any_near(self.before, reading, s[0], s[1], DISTRESS_NEGATION_SPAN, 0)]):
+            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain", "the pain is gone" are not
         if complaints_ask and self.own_body(reading):
             return HelpVerdict("ask", "body")
         return None
@@ -384,11 +385,13 @@ class HelpReader:
         return False
 
     def own_body(self, reading: Reading) -> bool:
-        """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀").
+        """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀"): a
+        complaint may come in words no list holds."""
+        return self._not_well(reading, self._own_parts(reading))
 
-        A complaint may come in words no list holds; only a clear "better" or "fine" (not negated),
-        said of the body part (just after it: "my knee is much better"), makes it none; "fine" elsewhere
-        ("the weather is fine, but my knee...") does not.
-        """
+    def _not_well(self, reading: Reading, spans: list[tuple[int, int]]) -> bool:
+        """Whether one of the spans (a body part, a complaint) is not said to be well. Only a clear "better"
+        or "fine" (not negated), said of it (just after it: "my knee is much better", "the pain is gone"),
+        makes it none; "fine" elsewhere ("the weather is fine, but my knee...") does not."""
         well = [s for s in self.spans_of(self.well, reading) if not self._negated(reading, s, NEGATION_SPAN)]
-        return any(not any(lo <= w_lo <= hi + WELL_NEAR for w_lo, _ in well) for lo, hi in self._own_parts(reading))
+        return any(not any(lo <= w_lo <= hi + WELL_NEAR for w_lo, _ in well) for lo, hi in spans)
