@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import ssl
 import subprocess
@@ -24,7 +23,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from robot.bench.cdp import BareChromium
 from robot.errors import CareBotError
 from robot.fleet.run import percentiles
 from robot.fleet.sim import RobotSpec, SimRobot
@@ -41,11 +39,6 @@ new MutationObserver(() => {
   }
 }).observe(document.querySelector('#alerts tbody'), {childList: true});
 """
-LOGIN = """
-document.querySelector('#name').value = 'bench';
-document.querySelector('#password').value = 'bench password 1';
-document.querySelector('button[type=submit]').click();
-"""
 
 
 def _say(text: str) -> None:
@@ -59,39 +52,9 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _raise_all(sims: list[SimRobot], alerts: int, raised: dict[str, float]) -> None:
-    _say(f"bench staffweb: {alerts} help requests from {ROBOTS} robots ...")
-    order: list[tuple[SimRobot, str]] = []
-    for n in range(alerts):
-        sim = sims[n % ROBOTS]
-        alert_id = sim.raise_help()
-        raised[alert_id] = sim.open_alerts[alert_id]["raised_ts"]
-        order.append((sim, alert_id))
-        if len(order) > 5:  # staff deal with them: about five open at a time, as on a busy shift
-            old, old_id = order.pop(0)
-            old.resolve(old_id)
-        time.sleep(0.2)
-    time.sleep(3.0)
-
-
-def _with_playwright(chromium: str, web_port: int, run: Any) -> dict[str, float]:
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True)
-        page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{web_port}/login")
-        page.fill("#name", "bench")
-        page.fill("#password", "bench password 1")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#link.ok", timeout=30_000)
-        page.evaluate(WATCH)
-        run()
-        seen: dict[str, float] = page.evaluate("window.__seen")
-        browser.close()
-    return seen
-
-
 def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
     from robot.staffweb.accounts import add_user
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -119,7 +82,6 @@ def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
                                 f"127.0.0.1:{web_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sims: list[SimRobot] = []
         arrivals: dict[str, float] = {}
-        raised: dict[str, float] = {}
         desk = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="staff-desk", protocol=mqtt.MQTTv5)
         try:
             wait_port(web_port, 30)
@@ -141,17 +103,30 @@ def bench_staffweb(args: argparse.Namespace) -> dict[str, Any]:
             deadline = time.monotonic() + 60
             while not all(s.connected for s in sims) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if os.environ.get("CAREBOT_BENCH_DRIVER") == "playwright":
-                seen = _with_playwright(chromium, web_port, lambda: _raise_all(sims, alerts, raised))
-            else:
-                with BareChromium(chromium) as browser:
-                    browser.goto(f"http://127.0.0.1:{web_port}/login")
-                    browser.wait_for("document.querySelector('#name') !== null")
-                    browser.evaluate(LOGIN)
-                    browser.wait_for("document.querySelector('#link.ok') !== null")
-                    browser.evaluate(WATCH)
-                    _raise_all(sims, alerts, raised)
-                    seen = browser.evaluate("window.__seen")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=chromium, headless=True)
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{web_port}/login")
+                page.fill("#name", "bench")
+                page.fill("#password", "bench password 1")
+                page.click("button[type=submit]")
+                page.wait_for_selector("#link.ok", timeout=30_000)
+                page.evaluate(WATCH)
+                _say(f"bench staffweb: {alerts} help requests from {ROBOTS} robots ...")
+                raised: dict[str, float] = {}
+                order: list[tuple[SimRobot, str]] = []
+                for n in range(alerts):
+                    sim = sims[n % ROBOTS]
+                    alert_id = sim.raise_help()
+                    raised[alert_id] = sim.open_alerts[alert_id]["raised_ts"]
+                    order.append((sim, alert_id))
+                    if len(order) > 5:  # staff deal with them: about five open at a time, as on a busy shift
+                        old, old_id = order.pop(0)
+                        old.resolve(old_id)
+                    time.sleep(0.2)
+                time.sleep(3.0)
+                seen = page.evaluate("window.__seen")
+                browser.close()
             rss = _rss_mb(web.pid)
         finally:
             for s in sims:
