@@ -341,8 +341,13 @@ class DialogEngine:
         doubts = self.helper.spans_of(self.helper.doubts, r) + self.helper.spans_of(self._hedges, r)
         if not doubts or answer is None or answer not in self.answering:
             return bool(doubts)
-        own = [span for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]
-        return any(not any(lo <= d_lo and d_hi <= hi for lo, hi in own) for d_lo, d_hi in doubts)
+        own = [(span, k.parts) for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]
+
+        def answers(d_lo: int, d_hi: int) -> bool:  # only a keyword's own words answer: "i (may) have" doubts
+            return any(lo <= d_lo and d_hi <= hi and all(any(w.startswith(p) for p in ps) for w in r.stems[d_lo:d_hi])
+                       for (lo, hi), ps in own)
+
+        return any(not answers(d_lo, d_hi) for d_lo, d_hi in doubts)
 
     # -- speaking ---------------------------------------------------------------------------------
 
