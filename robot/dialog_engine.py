@@ -141,7 +141,7 @@ class DialogEngine:
         """Keyword evidence per candidate. A match inside a longer one does not count ("not good" beats
         "good"); of two that overlap, the one with more words wins, then the longer, then the earlier. Longer
         matches, and phrases of several words, weigh more."""
-        found = []
+        found: list[tuple[int, int, int, int, str]] = []
         tags: set[int] = set()  # indexes into found of a closing bare yes or no
         said = [i for i, stem in enumerate(r.stems) if stem not in self.reader.filler_stems] or [0]
         first, last = said[0], said[-1]
