@@ -137,9 +137,9 @@ class Reader:
                     if t.startswith(part) and (t[1:] in PARTICLES or set(t) == {part})]
         if self.inside:  # endings and particles follow the stem: "아파요", never "커피가" for "피가"
             return [i for i, t in enumerate(seq) if t.startswith(part)]
-        if self.compound and len(part) >= 5:  # "keiner" holds "einer" but is no compound of it
-            return [i for i, t in enumerate(seq) if t == part or (part in t and t not in self._negation
-                                                                 and t not in self._negation_stems)]
+        if self.compound and len(part) >= 5:  # "brustschmerzen" holds "schmerzen", "zuzuhören" "zuhören"; a word
+            # that puts one letter before one is no compound of it: "keiner", "meiner" and "seiner" are not "einer"
+            return [i for i, t in enumerate(seq) if t.startswith(part) or part in t[2:]]
         return [i for i, t in enumerate(seq) if t == part]
 
     def find(self, phrase: Phrase, reading: Reading, stems: bool = False) -> tuple[int, int] | None:
