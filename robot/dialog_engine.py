@@ -141,7 +141,8 @@ class DialogEngine:
         """Keyword evidence per candidate. A match inside a longer one does not count ("not good" beats
         "good"); of two that overlap, the one with more words wins, then the longer, then the earlier. Longer
         matches, and phrases of several words, weigh more."""
-        found = []
+        found: list[tuple[int, int, int, int, str]] = []
+        tags: set[int] = set()  # indexes into found of a closing bare yes or no
         said = [i for i, stem in enumerate(r.stems) if stem not in self.reader.filler_stems] or [0]
         first, last = said[0], said[-1]
         mid_sentence = pool is self.intents and len(said) >= MID_SENTENCE
@@ -152,6 +153,10 @@ class DialogEngine:
                 # (answering a reminder, "I had them, yes, and I took the other ones" answers it)
                 if span is not None and mid_sentence and k.parts in self._bare and span[0] not in (first, last):
                     continue
+                # nor is one that closes a sentence about something else: "you're recording me, aren't you"
+                # ("녹화하는 거 아니에요"); it is kept here and dropped below if another intent is said
+                if span is not None and pool is self.intents and k.parts in self._bare and span[0] != first:
+                    tags.add(len(found))
                 if span is not None:
                     # a phrase of several words says more than one long word ("the time", "happening")
                     weight = len(" ".join(k.parts)) + 4 * (len(k.parts) - 1)
@@ -159,6 +164,8 @@ class DialogEngine:
                     # an answer said first is the answer: "yes, I'd like that, thank you", "no love, you're alright"
                     lead = LEADING if span[0] == first and n == leading and len(k.parts) == 1 else 0
                     found.append((span[0], span[1], len(k.parts), weight + lead + round(SPECIFIC * specific), n))
+        if any(m[4] not in ANSWERS for m in found):
+            found = [m for i, m in enumerate(found) if i not in tags]
 
         def beaten(m: tuple[int, int, int, int, str]) -> bool:
             for o in found:
@@ -239,6 +246,8 @@ class DialogEngine:
         names = [n for n in (among if among is not None else pool) if n in pool and n != "help"]
         if among is None and not choices and not answering and self._name_only(r):
             return Understanding("wake", 1.0, confidence >= self.min_confidence, "keyword")  # "Robin?", "로빈아"
+        # the robot's name with nothing else understood is the resident turning to it: "로빈 잘 잤니", "Robin, there?"
+        called = among is None and not choices and not answering and any(map(self._is_name, r.words))
         keyword = self._keyword_scores(r, pool, names, self._leading_answer(text))
         near = self.indexes["choices" if choices else "intents"].similarities(r.stem_text)
         exact = [n for n in names if near.get(n, 0.0) >= 1.0]
@@ -249,24 +258,25 @@ class DialogEngine:
         if not scored:
             return Understanding(None, 0.0, False, "none")
         (best, via, name), runner_up = scored[0], (scored[1][0] if len(scored) > 1 else 0.0)
-        if best < self.ask_again:
-            return Understanding(None, round(best, 3), False, "none")
         if via == "similarity":
             sure = best >= SIMILAR_ACCEPT and best - runner_up >= SIMILAR_LEAD
         else:
             sure = best >= self.accept and best - runner_up >= CLEAR_LEAD
+        if called and via != "keyword" and (not sure or best < self.ask_again):
+            return Understanding("wake", round(best, 3), confidence >= self.min_confidence, "similarity")
+        if best < self.ask_again:
+            return Understanding(None, round(best, 3), False, "none")
         sure = sure and confidence >= self.min_confidence
         return Understanding(name, round(best, 3), sure, via)
+
+    def _is_name(self, w: str) -> bool:
+        """The robot's name, in Korean with a vocative or particle ("로빈아", "로빈이")."""
+        return w == self._name or (self.reader.inside and w.startswith(self._name) and len(w) <= len(self._name) + 1)
 
     def _name_only(self, r: Reading) -> bool:
         """Only the robot's name, with fillers at most ("Robin?", "hey Robin", "로빈아"): it is being called
         (asked of a full reading only; privacy has its own wake check)."""
-        name = self._name
-
-        def is_name(w: str) -> bool:
-            return w == name or (self.reader.inside and w.startswith(name) and len(w) <= len(name) + 1)
-
-        return any(is_name(w) for w in r.words) and all(is_name(w) or w in self.reader.filler_words for w in r.words)
+        return any(map(self._is_name, r.words)) and all(map(self._is_name, set(r.words) - self.reader.filler_words))
 
     def _leading_answer(self, text: str) -> str | None:
         """Yes or no, when the utterance opens with a one-word yes or no of its own ("yeah", "nope"; not
@@ -341,8 +351,13 @@ class DialogEngine:
         doubts = self.helper.spans_of(self.helper.doubts, r) + self.helper.spans_of(self._hedges, r)
         if not doubts or answer is None or answer not in self.answering:
             return bool(doubts)
-        own = [span for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]
-        return any(not any(lo <= d_lo and d_hi <= hi for lo, hi in own) for d_lo, d_hi in doubts)
+        own = [(span, k.parts) for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]
+
+        def answers(d_lo: int, d_hi: int) -> bool:  # only a keyword's own words answer: "i (may) have" doubts
+            return any(lo <= d_lo and d_hi <= hi and all(any(w.startswith(p) for p in ps) for w in r.stems[d_lo:d_hi])
+                       for (lo, hi), ps in own)
+
+        return any(not answers(d_lo, d_hi) for d_lo, d_hi in doubts)
 
     # -- speaking ---------------------------------------------------------------------------------
 
