@@ -267,8 +267,7 @@ class DialogEngine:
         return w == self._name or (self.reader.inside and w.startswith(self._name) and len(w) <= len(self._name) + 1)
 
     def _name_only(self, r: Reading) -> bool:
-        """Only the robot's name, with fillers at most ("Robin?", "hey Robin", "로빈아"): it is being called
-        (asked of a full reading only; privacy has its own wake check)."""
+        """Only the robot's name, with fillers at most ("Robin?", "로빈아"): it is called (privacy checks apart)."""
         return any(map(self._is_name, r.words)) and all(map(self._is_name, set(r.words) - self.reader.filler_words))
 
     def _leading_answer(self, text: str) -> str | None:
@@ -344,11 +343,12 @@ class DialogEngine:
         doubts = [(s, len(" ".join(p.parts))) for p in (*h.doubts, *self._hedges) for s in self.reader.spans(p, r)]
         if not doubts or answer is None or answer not in self.answering:
             return bool(doubts)
-        own = [(span, len(" ".join(k.parts))) for k in self.answering[answer].keywords
-               if (span := self.reader.find(k, r, stems=True))]
-        inside = self.reader.inside  # (only there can a keyword's span hold more than the keyword)
-        return any(not any(lo <= d_lo and d_hi <= hi and (size >= d_size or not inside) for (lo, hi), size in own)
-                   for (d_lo, d_hi), d_size in doubts)
+        own = [(span, k.parts) for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]
+        def answers(d_lo: int, d_hi: int, size: int) -> bool:  # only a keyword's own words answer: "i (may) have"
+            # doubts; in Korean, where a keyword starts a word, only one as long as the doubt ("먹었" in "먹었던가")
+            return any(lo <= d_lo and d_hi <= hi and all(any(w.startswith(p) for p in ps) for w in r.stems[d_lo:d_hi])
+                       and (len(" ".join(ps)) >= size or not self.reader.inside) for (lo, hi), ps in own)
+        return any(not answers(d_lo, d_hi, size) for (d_lo, d_hi), size in doubts)
 
     def hedged(self, text: str) -> bool:
         """Whether the answer hedges ("I expect so", "무슨 약인지 모르겠어"): then a question word asks nothing back."""
