@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
+# A thread that wants the GIL waits at most this long for another that holds it (Python's default is 5 ms):
+# set by every process whose loop must answer at once (the robot's runtime, the staff web server).
+GIL_SWITCH_S = 0.0005
+
 FAULT_CLEAR_S = 3.0  # healthy seconds after which a loop fault clears
 BUCKET_US = 10  # histogram resolution
 BUCKETS = 5000  # 10 µs x 5000 = 50 ms; later goes to the overflow bucket

@@ -56,7 +56,7 @@ from robot.dialog_engine import DialogEngine
 from robot.dialog_help_check import load_checked_pack
 from robot.events import Topics
 from robot.intents import Publish, Say
-from robot.loop import ControlLoop
+from robot.loop import GIL_SWITCH_S, ControlLoop
 from robot.messages import Message
 from robot.motion import MotionController
 from robot.mqtt_link import MqttLink
@@ -66,7 +66,6 @@ from robot.supervisor import Supervisor, WorkerSpec
 
 log = logging.getLogger(__name__)
 
-GIL_SWITCH_S = 0.0005  # see Runtime.start
 
 
 class Runtime:

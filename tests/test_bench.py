@@ -4,6 +4,7 @@ docs/benchmarks.md; these tests check the machinery, never the speed)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,16 @@ def test_bench_screen_times_captions_against_a_bare_event_and_the_loop_with_the_
     assert isinstance(loop, dict) and set(loop) == {"live", "stalled", "disconnected"}
     assert all(phase["seconds"] == 1.0 and 0 < phase["ticks"] <= 101 for phase in loop.values())  # 1 s, 100 Hz
     assert result["screen_worker_running_after"] is True  # a stalled, then killed, browser never took it down
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (scripts/setup.sh)")
+def test_bench_staffweb_times_every_alert_to_the_page_and_over_mqtt() -> None:
+    result = bench("staffweb", "--alerts", "20")
+    assert result["alerts"] == result["rows_seen"] == result["mqtt_seen"] == 20  # every row seen, none lost
+    assert 0 < result["mqtt_p50_ms"] <= result["mqtt_p99_ms"]  # type: ignore[operator]
+    assert 0 < result["page_p50_ms"] <= result["page_p99_ms"]  # type: ignore[operator]
+    assert result["ratio_p99"] == round(result["page_p99_ms"] / result["mqtt_p99_ms"], 2)  # type: ignore[operator]
+    assert 20 < result["web_rss_mb"] < 500  # type: ignore[operator]  # the web process, measured while it ran
 
 
 def test_soak_and_resources_refuse_a_baseline_or_a_window_that_failed(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from robot.config import MqttSection
 from robot.errors import CareBotError
+from robot.loop import GIL_SWITCH_S
 from robot.mqtt_link import new_client
 from robot.staff import kept_session
 
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.site:
         raise CareBotError("carebot staff web needs --site SITE")
     view, site = build(args)
+    # As in the robot (Runtime.start): the loop, woken by an alert, waits at most this long for the GIL while the
+    # impact writer or the pump hold it (by default 5 ms, which was the tail of the page's alert latency).
+    sys.setswitchinterval(GIL_SWITCH_S)
     stop = threading.Event()
 
     def pump() -> None:  # the console's pump: messages applied, unconfirmed commands noted, on its own thread
