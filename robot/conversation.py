@@ -116,7 +116,7 @@ class Conversation:
             if u.sure and u.intent in ("yes", "no") and not e.doubtful(text, u.intent):
                 self.context = "open"
                 return Decision(u.intent, [("confirm" if u.intent == "yes" else "decline", {})])
-            if u.sure and u.intent == "repeat":
+            if u.sure and u.intent == "repeat" and not e.hedged(text):
                 return Decision("repeat", [("repeat_reminder", {})])
             return Decision("unclear", [("say", {"key": "reminder_unclear"})])  # never guess on medication
         if ctx == "wellbeing":
