@@ -42,6 +42,8 @@ DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breath
 PARTICLES = frozenset(("", "요", "야", "나", "지", "죠", "에", "가", "는", "은", "이", "도", "만", "네", "예요", "이야",
                        "이지", "에요", "쯤"))
 
+CALLED = frozenset(("", "님", "요", "님요", "아", "야", "씨", "을", "를", "좀"))  # endings of a Korean call word
+
 Level = Literal["help", "ask"]
 
 #: Stems per language, shared by every reader in the process: a word's stem never changes, and each
@@ -330,6 +332,10 @@ class HelpReader:
                     return HelpVerdict("help", "request")
                 negated = True
             short = len(words) <= SHORT_CALL or all(w in self.fillers for w in words)
+            if self.reader.inside:  # a Korean call stands bare, or asks for the person ("간호사님", "의사를 좀"), never
+                # as the subject of a remark: "간호사는 노래를 잘 해", "의사가 친절해"
+                short = short and any(words[lo][len(p):] in CALLED for lo, _ in calls for p in self.call_words
+                                      if words[lo].startswith(p))
             if short and not negated and not any(self._negated(reading, c, NEGATION_SPAN) for c in calls):
                 return HelpVerdict("help", "call")  # "nurse!", "oh nurse, quick", "somebody, please"
         for ph in self.keywords:
