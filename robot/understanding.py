@@ -280,7 +280,7 @@ class HelpReader:
         others = bool(self.spans_of(self.others, reading))
         if verdict is not None and verdict.reason in ("unsure", "body") and others and (
                 self.reader.inside or self._story(reading)
-                or not (self._own_part(reading) or self._said_of_self(reading))):
+                or not (self._own_parts(reading) or self._said_of_self(reading))):
             verdict = None  # "my knees used to hurt years ago", "my grandson's cold"; not "my hip, since christmas"
         if verdict is None:
             if doubt and self.spans_of(self.calls, reading):
@@ -347,9 +347,11 @@ class HelpReader:
             return HelpVerdict("ask", "negated")
         if alone:
             return HelpVerdict("ask", "alone")
-        if complaints_ask and any(not self.reader.any_near(self.before, reading, s[0], s[1], DISTRESS_NEGATION_SPAN, 0)
-                                  for s in self.spans_of(self.unsure, reading)):
-            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
+        near, inside = self.reader.any_near, self.reader.inside  # Korean negates after: "아프지 않아"
+        complaints = [s for ph in self.unsure for s in self.reader.spans(ph, reading) if not near(self.before, reading,
+                      *s, DISTRESS_NEGATION_SPAN, 0) and not (inside and self._negated(reading, s, 1, own=ph.parts))]
+        if complaints_ask and (self._not_well(reading, complaints) if inside else complaints):
+            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain", "감기는 다 나았어" are not
         if complaints_ask and self.own_body(reading):
             return HelpVerdict("ask", "body")
         return None
@@ -370,9 +372,6 @@ class HelpReader:
             (0 <= lo - m_hi <= OWN_BEFORE and not between & set(range(m_hi, lo)))
             or (0 <= m_lo - hi <= OWN_AFTER and not between & set(range(hi, m_lo + 2))) for m_lo, m_hi in mine)]
 
-    def _own_part(self, reading: Reading) -> bool:
-        return bool(self._own_parts(reading))
-
     def _said_of_self(self, reading: Reading) -> bool:
         """A complaint whose nearest person word before it (after it, if none comes before) is the speaker:
         "I've felt off colour since my daughter came", not "my daughter has been off colour"."""
@@ -392,9 +391,10 @@ class HelpReader:
     def own_body(self, reading: Reading) -> bool:
         """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀").
 
-        A complaint may come in words no list holds; only a clear "better" or "fine" (not negated),
-        said of the body part (just after it: "my knee is much better"), makes it none; "fine" elsewhere
-        ("the weather is fine, but my knee...") does not.
-        """
+        A complaint may come in words no list holds; only a clear "better" or "fine" (not negated) just after
+        it makes it none ("my knee is much better"; not "the weather is fine, but my knee...")."""
+        return bool(self._not_well(reading, self._own_parts(reading)))
+
+    def _not_well(self, reading: Reading, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         well = [s for s in self.spans_of(self.well, reading) if not self._negated(reading, s, NEGATION_SPAN)]
-        return any(not any(lo <= w_lo <= hi + WELL_NEAR for w_lo, _ in well) for lo, hi in self._own_parts(reading))
+        return [(lo, hi) for lo, hi in spans if not any(lo <= w_lo <= hi + WELL_NEAR for w_lo, _ in well)]
