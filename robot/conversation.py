@@ -103,6 +103,10 @@ class Conversation:
                 return Decision("help", [("help", {})])
             return Decision("ask", [("ask_help", {"reason": first.reason})])
         if ctx == "privacy":
+            # only a call by name wakes the robot, as it says when it goes quiet ("say hello Robin"): a visitor's
+            # "come back later" or "are you listening, Margaret" must not switch the microphone back on
+            if not any(map(e._is_name, e.reader.read(text).words)):
+                return Decision("ignore", [])
             u = e.classify(text, confidence, among=["wake"])
             if (u.intent == "wake" and u.sure) or e.loosely(text, "wake"):
                 return Decision("wake", [("privacy_off", {})])
@@ -112,7 +116,7 @@ class Conversation:
             if u.sure and u.intent in ("yes", "no") and not e.doubtful(text, u.intent):
                 self.context = "open"
                 return Decision(u.intent, [("confirm" if u.intent == "yes" else "decline", {})])
-            if u.sure and u.intent == "repeat":
+            if u.sure and u.intent == "repeat" and not e.hedged(text):
                 return Decision("repeat", [("repeat_reminder", {})])
             return Decision("unclear", [("say", {"key": "reminder_unclear"})])  # never guess on medication
         if ctx == "wellbeing":

@@ -142,21 +142,16 @@ class DialogEngine:
         "good"); of two that overlap, the one with more words wins, then the longer, then the earlier. Longer
         matches, and phrases of several words, weigh more."""
         found: list[tuple[int, int, int, int, str]] = []
-        tags: set[int] = set()  # indexes into found of a closing bare yes or no
         said = [i for i, stem in enumerate(r.stems) if stem not in self.reader.filler_stems] or [0]
         first, last = said[0], said[-1]
-        mid_sentence = pool is self.intents and len(said) >= MID_SENTENCE
+        mid_sentence = pool is self.intents and len(said) >= (2 if self.reader.inside else MID_SENTENCE)
+        ends = (first,) if self.reader.inside else (first, last)  # Korean answers open: "날씨가 좋아", "찍는 거 아니지"
         for n in names:
             for k in pool[n].keywords:
                 span = self.reader.find(k, r, stems=True)
                 # a bare yes or no inside a longer sentence is no answer: "du bist ja lieb", "there's no tea left"
-                # (answering a reminder, "I had them, yes, and I took the other ones" answers it)
-                if span is not None and mid_sentence and k.parts in self._bare and span[0] not in (first, last):
+                if span is not None and mid_sentence and k.parts in self._bare and span[0] not in ends:
                     continue
-                # nor is one that closes a sentence about something else: "you're recording me, aren't you"
-                # ("녹화하는 거 아니에요"); it is kept here and dropped below if another intent is said
-                if span is not None and pool is self.intents and k.parts in self._bare and span[0] != first:
-                    tags.add(len(found))
                 if span is not None:
                     # a phrase of several words says more than one long word ("the time", "happening")
                     weight = len(" ".join(k.parts)) + 4 * (len(k.parts) - 1)
@@ -164,8 +159,6 @@ class DialogEngine:
                     # an answer said first is the answer: "yes, I'd like that, thank you", "no love, you're alright"
                     lead = LEADING if span[0] == first and n == leading and len(k.parts) == 1 else 0
                     found.append((span[0], span[1], len(k.parts), weight + lead + round(SPECIFIC * specific), n))
-        if any(m[4] not in ANSWERS for m in found):
-            found = [m for i, m in enumerate(found) if i not in tags]
 
         def beaten(m: tuple[int, int, int, int, str]) -> bool:
             for o in found:
@@ -274,8 +267,7 @@ class DialogEngine:
         return w == self._name or (self.reader.inside and w.startswith(self._name) and len(w) <= len(self._name) + 1)
 
     def _name_only(self, r: Reading) -> bool:
-        """Only the robot's name, with fillers at most ("Robin?", "hey Robin", "로빈아"): it is being called
-        (asked of a full reading only; privacy has its own wake check)."""
+        """Only the robot's name, with fillers at most ("Robin?", "로빈아"): it is called (privacy checks apart)."""
         return any(map(self._is_name, r.words)) and all(map(self._is_name, set(r.words) - self.reader.filler_words))
 
     def _leading_answer(self, text: str) -> str | None:
@@ -344,20 +336,23 @@ class DialogEngine:
         """Whether the resident is unsure ("I might have", "I can't remember", a hedge such as "I expect I
         did"): never a yes or a no.
 
-        A doubt word that is part of one of the `answer` intent's own keywords answers, and doubts
-        nothing: "later, love" to a reminder is its no (not done yet), "I'm not sure, later" is unclear.
+        A doubt word that one of the `answer` intent's own keywords holds answers, and doubts nothing: "later,
+        love" to a reminder is its no (not done yet), "I'm not sure, later" is unclear; "먹었" holds no "먹었던가".
         """
-        r = self.reader.read(text)
-        doubts = self.helper.spans_of(self.helper.doubts, r) + self.helper.spans_of(self._hedges, r)
+        r, h = self.reader.read(text), self.helper
+        doubts = [(s, len(" ".join(p.parts))) for p in (*h.doubts, *self._hedges) for s in self.reader.spans(p, r)]
         if not doubts or answer is None or answer not in self.answering:
             return bool(doubts)
         own = [(span, k.parts) for k in self.answering[answer].keywords if (span := self.reader.find(k, r, stems=True))]
-
-        def answers(d_lo: int, d_hi: int) -> bool:  # only a keyword's own words answer: "i (may) have" doubts
+        def answers(d_lo: int, d_hi: int, size: int) -> bool:  # only a keyword's own words answer: "i (may) have"
+            # doubts; in Korean, where a keyword starts a word, only one as long as the doubt ("먹었" in "먹었던가")
             return any(lo <= d_lo and d_hi <= hi and all(any(w.startswith(p) for p in ps) for w in r.stems[d_lo:d_hi])
-                       for (lo, hi), ps in own)
+                       and (len(" ".join(ps)) >= size or not self.reader.inside) for (lo, hi), ps in own)
+        return any(not answers(d_lo, d_hi, size) for (d_lo, d_hi), size in doubts)
 
-        return any(not answers(d_lo, d_hi) for d_lo, d_hi in doubts)
+    def hedged(self, text: str) -> bool:
+        """Whether the answer hedges ("I expect so", "무슨 약인지 모르겠어"): then a question word asks nothing back."""
+        return bool(self.helper.spans_of(self._hedges, self.reader.read(text)))
 
     # -- speaking ---------------------------------------------------------------------------------
 

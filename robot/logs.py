@@ -42,6 +42,15 @@ class _Formatter(logging.Formatter):
         return line
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is at each record, not as it was at the start: a caller that swaps it (a
+    test's capture, which then closes) would otherwise leave every later record failing on a closed file."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
     """Route every log record through a queue to stderr, formatted as asked."""
     global _listener
@@ -49,7 +58,7 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    sink = logging.StreamHandler(sys.stderr)
+    sink = _Stderr()
     sink.setFormatter(_Formatter(fmt == "json"))
     q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     root.addHandler(logging.handlers.QueueHandler(q))

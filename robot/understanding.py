@@ -42,6 +42,8 @@ DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breath
 PARTICLES = frozenset(("", "요", "야", "나", "지", "죠", "에", "가", "는", "은", "이", "도", "만", "네", "예요", "이야",
                        "이지", "에요", "쯤"))
 
+CALLED = frozenset(("", "님", "요", "님요", "아", "야", "씨", "을", "를", "좀"))  # endings of a Korean call word
+
 Level = Literal["help", "ask"]
 
 #: Stems per language, shared by every reader in the process: a word's stem never changes, and each
@@ -278,7 +280,7 @@ class HelpReader:
         others = bool(self.spans_of(self.others, reading))
         if verdict is not None and verdict.reason in ("unsure", "body") and others and (
                 self.reader.inside or self._story(reading)
-                or not (self._own_part(reading) or self._said_of_self(reading))):
+                or not (self._own_parts(reading) or self._said_of_self(reading))):
             verdict = None  # "my knees used to hurt years ago", "my grandson's cold"; not "my hip, since christmas"
         if verdict is None:
             if doubt and self.spans_of(self.calls, reading):
@@ -330,6 +332,10 @@ class HelpReader:
                     return HelpVerdict("help", "request")
                 negated = True
             short = len(words) <= SHORT_CALL or all(w in self.fillers for w in words)
+            if self.reader.inside:  # a Korean call stands bare, or asks for the person ("간호사님", "의사를 좀"), never
+                # as the subject of a remark: "간호사는 노래를 잘 해", "의사가 친절해"
+                short = short and any(words[lo][len(p):] in CALLED for lo, _ in calls for p in self.call_words
+                                      if words[lo].startswith(p))
             if short and not negated and not any(self._negated(reading, c, NEGATION_SPAN) for c in calls):
                 return HelpVerdict("help", "call")  # "nurse!", "oh nurse, quick", "somebody, please"
         for ph in self.keywords:
@@ -341,10 +347,11 @@ class HelpReader:
             return HelpVerdict("ask", "negated")
         if alone:
             return HelpVerdict("ask", "alone")
-        if complaints_ask and self._not_well(reading, [
-                s for s in self.spans_of(self.unsure, reading)
-                if not self.reader.any_near(self.before, reading, s[0], s[1], DISTRESS_NEGATION_SPAN, 0)]):
-            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain", "the pain is gone" are not
+        near, inside = self.reader.any_near, self.reader.inside  # Korean negates after: "아프지 않아"
+        complaints = [s for ph in self.unsure for s in self.reader.spans(ph, reading) if not near(self.before, reading,
+                      *s, DISTRESS_NEGATION_SPAN, 0) and not (inside and self._negated(reading, s, 1, own=ph.parts))]
+        if complaints_ask and self._not_well(reading, complaints):  # not "the pain is gone", "감기는 다 나았어"
+            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
         if complaints_ask and self.own_body(reading):
             return HelpVerdict("ask", "body")
         return None
@@ -365,9 +372,6 @@ class HelpReader:
             (0 <= lo - m_hi <= OWN_BEFORE and not between & set(range(m_hi, lo)))
             or (0 <= m_lo - hi <= OWN_AFTER and not between & set(range(hi, m_lo + 2))) for m_lo, m_hi in mine)]
 
-    def _own_part(self, reading: Reading) -> bool:
-        return bool(self._own_parts(reading))
-
     def _said_of_self(self, reading: Reading) -> bool:
         """A complaint whose nearest person word before it (after it, if none comes before) is the speaker:
         "I've felt off colour since my daughter came", not "my daughter has been off colour"."""
@@ -385,13 +389,12 @@ class HelpReader:
         return False
 
     def own_body(self, reading: Reading) -> bool:
-        """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀"): a
-        complaint may come in words no list holds."""
-        return self._not_well(reading, self._own_parts(reading))
+        """The speaker's own body part, not said to be well ("my knee has been acting up", "무릎이 좀").
 
-    def _not_well(self, reading: Reading, spans: list[tuple[int, int]]) -> bool:
-        """Whether one of the spans (a body part, a complaint) is not said to be well. Only a clear "better"
-        or "fine" (not negated), said of it (just after it: "my knee is much better", "the pain is gone"),
-        makes it none; "fine" elsewhere ("the weather is fine, but my knee...") does not."""
+        A complaint may come in words no list holds; only a clear "better" or "fine" (not negated) just after
+        it makes it none ("my knee is much better"; not "the weather is fine, but my knee...")."""
+        return bool(self._not_well(reading, self._own_parts(reading)))
+
+    def _not_well(self, reading: Reading, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         well = [s for s in self.spans_of(self.well, reading) if not self._negated(reading, s, NEGATION_SPAN)]
-        return any(not any(lo <= w_lo <= hi + WELL_NEAR for w_lo, _ in well) for lo, hi in spans)
+        return [(lo, hi) for lo, hi in spans if not any(lo <= w_lo <= hi + WELL_NEAR for w_lo, _ in well)]

@@ -184,3 +184,28 @@ def test_no_child_processes_leak_from_this_test_module() -> None:
             names.append(f.read().replace(b"\0", b" ").decode())
     assert all("resource_tracker" in n or "playwright/driver" in n for n in names), names
 
+
+
+def test_logging_writes_to_stderr_as_it_is_now_not_to_a_closed_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-process `carebot run` (as tests do) set logging up on a test's captured stderr, which closed with
+    the test: every later record failed with "--- Logging error ---". Records go to sys.stderr as it is."""
+    import io
+    import logging
+
+    from robot.logs import setup_logging, stop_logging
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    try:
+        setup_logging("info")
+        first.close()  # the capture the logging was set up on is gone
+        monkeypatch.setattr(sys, "stderr", second)
+        logging.getLogger("carebot.test").warning("after the capture closed")
+        stop_logging()  # flushes the queue
+        assert "after the capture closed" in second.getvalue()
+        assert "Logging error" not in second.getvalue()
+    finally:
+        stop_logging()
+        for h in list(logging.getLogger().handlers):
+            if isinstance(h, logging.handlers.QueueHandler):
+                logging.getLogger().removeHandler(h)

@@ -812,6 +812,40 @@ def test_an_impact_store_that_cannot_write_costs_one_notice_and_never_an_alert(t
     assert sum(failed in text for _, text in view.notices) == 1, list(view.notices)
 
 
+def test_the_impact_writer_writes_a_burst_in_one_transaction_and_all_of_it_at_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The impact figures' writes wait a moment and go in one transaction (one sync of the disk, and none while
+    the alert is on its way to the page); one update the store refuses costs only itself; at the server's end
+    what the writer holds is written at once."""
+    from robot.staffweb import view as view_module
+    from robot.staffweb.view import WebView
+
+    class Client:
+        on_message = on_connect = on_disconnect = None
+
+    store = Store(tmp_path / "impact.sqlite")
+    batches: list[int] = []
+    write = store.write
+    store.write = lambda batch: (batches.append(len(batch)), write(batch))[1]  # type: ignore[method-assign]
+    view, now = WebView(SITE, Client(), "web", store), time.time()
+    for i in range(30):
+        body = {"schema": "carebot/alert/1", "event_id": f"{i:032x}", "alert_id": f"{i + 100:032x}", "site": SITE,
+                "robot": f"robot-{i}", "room": "r1", "type": "help_request", "priority": "high", "state": "raised",
+                "level": 0, "raised_ts": now, "ts": now, "boot_id": "c" * 12, "seq": 1}
+        view.apply(f"carebot/v1/{SITE}/robot-{i}/alert", json.dumps(body).encode())
+    assert wait_for(lambda: store.db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 30, 10)
+    assert batches == [30]
+    monkeypatch.setattr(view_module, "WRITE_BATCH_S", 600.0)  # from now the writer would pause for ten minutes
+    view._writes.put(("alert", "robot-x", {"state": "raised"}))  # no alert_id: refused by the store alone
+    body["alert_id"], body["robot"] = "f" * 32, "robot-y"
+    view.apply(f"carebot/v1/{SITE}/robot-y/alert", json.dumps(body).encode())
+    view.close_store(timeout=10)  # the writer's pause cut short: the server's end does not wait for it
+    assert not view._writer.is_alive()
+    assert store.db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 31
+    assert batches[1:] == [2, 1, 1]  # the batch refused, then each update alone: the good one written
+    assert any("impact figures are not being written" in text for _, text in view.notices)
+
+
 def test_a_state_dir_that_cannot_hold_the_impact_store_still_serves_the_alerts(site: Broker, tmp_path: Path) -> None:
     """The impact figures' file cannot be opened when the server starts (here its name is taken by a directory;
     a read-only or full disk fails alike): the alerts page is the help path and serves anyway, saying that the

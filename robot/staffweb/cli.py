@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(serve())
     finally:
         stop.set()  # the broker link ended with the web server (its cleanup)
+        view.close_store()  # what the impact writer holds, written
         site.store.close()
     return 0
 

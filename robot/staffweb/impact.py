@@ -53,27 +53,38 @@ class Store:
         self._pruned = 0.0
 
     def activity(self, robot: str, body: dict[str, Any]) -> None:
-        counts = {k: int(v) for k, v in body["counts"].items()}
-        with self._lock, self.db:
-            self.db.execute("INSERT OR IGNORE INTO activity VALUES (?, ?, ?, ?, ?)",
-                            (body["event_id"], robot, float(body["bucket_start"]), int(body["bucket_s"]),
-                             json.dumps(counts)))
-        self._prune()
+        self.write([("activity", robot, body)])
 
     def alert(self, robot: str, body: dict[str, Any]) -> None:
-        state, ts = body["state"], float(body["ts"])
+        self.write([("alert", robot, body)])
+
+    def write(self, batch: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Several updates (kind "alert" or "activity", the robot, the message) in one transaction: a burst costs
+        one sync of the disk, not one per message. All or none: a disk that refuses loses the batch."""
         with self._lock, self.db:
-            self.db.execute("INSERT OR IGNORE INTO alerts (alert_id, robot, room, type, priority, raised_ts, level) "
-                            "VALUES (?, ?, ?, ?, ?, ?, 0)", (body["alert_id"], robot, body["room"], body["type"],
-                                                             body["priority"], float(body["raised_ts"])))
-            if state == "acknowledged":
-                self.db.execute("UPDATE alerts SET ack_ts = ? WHERE alert_id = ? AND robot = ? AND ack_ts IS NULL",
-                                (ts, body["alert_id"], robot))
-            elif state in ("resolved", "cancelled"):
-                self.db.execute("UPDATE alerts SET closed_ts = ?, closed_state = ? WHERE alert_id = ? AND robot = ? "
-                                "AND closed_ts IS NULL", (ts, state, body["alert_id"], robot))
-            self.db.execute("UPDATE alerts SET level = max(level, ?), priority = ? WHERE alert_id = ? AND robot = ?",
-                            (int(body["level"]), body["priority"], body["alert_id"], robot))
+            for kind, robot, body in batch:
+                (self._alert if kind == "alert" else self._activity)(robot, body)
+        self._prune()
+
+    def _activity(self, robot: str, body: dict[str, Any]) -> None:
+        counts = {k: int(v) for k, v in body["counts"].items()}
+        self.db.execute("INSERT OR IGNORE INTO activity VALUES (?, ?, ?, ?, ?)",
+                        (body["event_id"], robot, float(body["bucket_start"]), int(body["bucket_s"]),
+                         json.dumps(counts)))
+
+    def _alert(self, robot: str, body: dict[str, Any]) -> None:
+        state, ts = body["state"], float(body["ts"])
+        self.db.execute("INSERT OR IGNORE INTO alerts (alert_id, robot, room, type, priority, raised_ts, level) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 0)", (body["alert_id"], robot, body["room"], body["type"],
+                                                         body["priority"], float(body["raised_ts"])))
+        if state == "acknowledged":
+            self.db.execute("UPDATE alerts SET ack_ts = ? WHERE alert_id = ? AND robot = ? AND ack_ts IS NULL",
+                            (ts, body["alert_id"], robot))
+        elif state in ("resolved", "cancelled"):
+            self.db.execute("UPDATE alerts SET closed_ts = ?, closed_state = ? WHERE alert_id = ? AND robot = ? "
+                            "AND closed_ts IS NULL", (ts, state, body["alert_id"], robot))
+        self.db.execute("UPDATE alerts SET level = max(level, ?), priority = ? WHERE alert_id = ? AND robot = ?",
+                        (int(body["level"]), body["priority"], body["alert_id"], robot))
 
     def _prune(self) -> None:
         now = time.time()

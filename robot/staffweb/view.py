@@ -11,6 +11,7 @@ a page shows a new alert without waiting for, or parsing, the whole state.
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import json
 import logging
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 HEARTBEAT_LATE_S = 90.0  # three missed 30 s heartbeats: shown as "no heartbeat", before the broker's last will
 NOTICES = 50
 CLOSED_KEPT = 500  # closed alerts remembered (so a late update is known as late); older ones are forgotten
+WRITE_BATCH_S = 1.0  # the impact writer's pause after an update, gathering the rest of the burst
+WRITE_BATCH_MAX = 1000  # updates in one transaction at most
 HANDOFF_S = 0.002  # paho's thread waits at most this for a page's stream to take an alert's change
 REFUSED = "the broker refused this server's login"
 RANK = {"high": 0, "medium": 1, "low": 2}  # the order of the alerts table
@@ -68,10 +71,12 @@ class WebView(StaffConsole):
         self.store = store  # robot.staffweb.impact.Store: activity and the alert lifecycle, for impact figures
         # The store's writes (sqlite commits, fsyncs) run on a thread of their own: a page shows an alert when
         # it arrives, not after the disk has taken the impact figures' copy of it.
-        self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]]] = queue.SimpleQueue()
+        self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]] | None] = queue.SimpleQueue()
         self._later: list[tuple[str, str, dict[str, Any]]] = []  # the message's writes, queued once pages have it
+        self._closing = threading.Event()  # the server is ending: the writer's pause is cut short
+        self._writer = threading.Thread(target=self._write, name="staffweb-store", daemon=True)
         if store is not None:
-            threading.Thread(target=self._write, name="staffweb-store", daemon=True).start()
+            self._writer.start()
         # Told of every change (the event streams' wake-ups), with the delta event of an alert's change, or None.
         self.listeners: list[Callable[[tuple[int, bytes] | None], None]] = []
         self._topic = ""  # the topic of the message being applied
@@ -258,27 +263,61 @@ class WebView(StaffConsole):
             self._later.append(("activity", robot, body))
 
     def _write(self) -> None:
-        """The impact store's writer. A full or read-only disk costs the impact figures, never the page or an
-        alert; the page is told once when writes start failing and once when they work again (a line for each
-        message pushed everything else out of Messages), the log says how many were lost."""
+        """The impact store's writer. It waits WRITE_BATCH_S after an update and then writes all that came in one
+        transaction: one sync of the disk a burst (an SD card's wear), and none while the alert that caused it is
+        on its way to the pages on the same cores (measured: 0.35 ms of the page's median). A batch the store
+        refuses is tried one update at a time, so that one bad update costs only itself. A full or read-only disk
+        costs the impact figures, never the page or an alert; the page is told once when writes start failing
+        and once when they work again (a line for each message pushed everything else out of Messages), the log
+        says how many were lost. None in the queue: write what came before it, then stop (the server's end)."""
         lost = 0
         while True:
-            kind, robot, body = self._writes.get()
+            batch = [self._writes.get()]
             try:
-                if kind == "alert":
-                    self.store.alert(robot, body)
-                else:
-                    self.store.activity(robot, body)
+                if batch[0] is not None:
+                    self._closing.wait(WRITE_BATCH_S)
+                with contextlib.suppress(queue.Empty):
+                    while batch[-1] is not None and len(batch) < WRITE_BATCH_MAX:
+                        batch.append(self._writes.get_nowait())
+                lost = self._write_batch([b for b in batch if b is not None], lost)
+            except Exception as exc:  # a bug here must not end the writer (its queue would grow for good)
+                log.error("staff web: the impact writer failed, carrying on: %s: %s", type(exc).__name__, exc)
+            if batch[-1] is None:
+                return
+
+    def _write_batch(self, updates: list[tuple[str, str, dict[str, Any]]], lost: int) -> int:
+        """Returns how many updates have been lost since writes last worked."""
+        if not updates:
+            return lost
+        try:
+            self.store.write(updates)
+            return self._written_again(lost)
+        except Exception:
+            pass
+        for update in updates:
+            try:
+                self.store.write([update])
             except Exception as exc:
                 lost += 1
                 if lost == 1:
                     log.error("staff web: impact figures not written: %s: %s", type(exc).__name__, exc)
                     self._tell(f"impact figures are not being written ({type(exc).__name__}: {str(exc)[:80]})")
-                continue
-            if lost:
-                log.warning("staff web: impact figures written again (%d updates were lost)", lost)
-                self._tell(f"impact figures are written again ({lost} updates were lost)")
-                lost = 0
+            else:
+                lost = self._written_again(lost)
+        return lost
+
+    def _written_again(self, lost: int) -> int:
+        if lost:
+            log.warning("staff web: impact figures written again (%d updates were lost)", lost)
+            self._tell(f"impact figures are written again ({lost} updates were lost)")
+        return 0
+
+    def close_store(self, timeout: float = 5.0) -> None:
+        """The server's end: the writer writes what is queued (without its pause) and stops."""
+        if self.store is not None and self._writer.is_alive():
+            self._closing.set()
+            self._writes.put(None)
+            self._writer.join(timeout)
 
     def _tell(self, line: str) -> None:
         """A notice from another thread than the one applying messages: taken under the lock, told at once."""
