@@ -87,6 +87,10 @@ class DialogEngine:
         # nothing after it ("no, I can't breathe")
         self._no_words = frozenset(w for k in pack.intents["no"].keywords if len(ws := self.reader.read(k).words) == 1
                                    for w in ws)
+        # Fillers that may open a "no" ("oh", "dear", "well"; not "I" or a help word: "I no longer need help")
+        h = self.helper
+        self._interjections = self.reader.filler_words - h.call_words - h.speaker_words - {
+            w for p in (*h.asks, *h.alarms, *h.keywords) for w in p.parts}
         self._last_variant: dict[str, str] = {}
         self._hedges = [self.reader.phrase(x) for x in pack.lexicon.hedges]
         self._name = normalise(pack.robot_name)
@@ -211,10 +215,12 @@ class DialogEngine:
         return None
 
     def after_no(self, text: str) -> str | None:
-        """The words after a leading "no" ("no, I can't breathe": "i can not breathe"), or None if there are none."""
+        """The words after a leading "no" ("no, I can't breathe": "i can not breathe"; "oh dear no, get the
+        nurse": "get the nurse"), or None if there are none."""
         words = self.reader.read(text).words
-        i = next((n for n, w in enumerate(words) if w not in self._no_words), len(words))
-        return " ".join(words[i:]) if 0 < i < len(words) else None
+        start = next((n for n, w in enumerate(words) if w not in self._interjections), len(words))
+        i = next((n for n, w in enumerate(words) if n >= start and w not in self._no_words), len(words))
+        return " ".join(words[i:]) if start < i < len(words) else None
 
     def understand(self, text: str, confidence: float = 1.0, among: Iterable[str] | None = None,
                    choices: bool = False, alternatives: Iterable[str] = ()) -> Understanding:

@@ -196,8 +196,9 @@ class Reader:
         return [] if span is None else [span]
 
     def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
-                 after: int) -> bool:
-        """Whether one of `words` stands just before or after a span (a negation, say).
+                 after: int, barrier: frozenset[str] = frozenset()) -> bool:
+        """Whether one of `words` stands just before or after a span (a negation, say); looking before it,
+        not past a `barrier` word (the speaker: "oh no, I can't breathe" negates nothing of "I can't breathe").
 
         In Korean a negation stands against the word it turns round (안 right before it, 않/없 right
         after it), so the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and cannot
@@ -207,6 +208,8 @@ class Reader:
             before, after = min(before, 1), min(after, 1)
         seq = reading.words
         ahead = seq[max(0, lo - before):lo]
+        cut = [i for i, t in enumerate(ahead) if t in barrier]
+        ahead = ahead[cut[-1] + 1:] if cut else ahead
         behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]
         if any(t in words for t in ahead):
             return True
@@ -247,6 +250,8 @@ class HelpReader:
         self.after = frozenset(lexicon.negation_after)
         self.call_words = frozenset(w for c in self.calls for w in c.parts)
         self.fillers = frozenset(lexicon.fillers) | self.call_words
+        # a negation turns round no words of the speaker's that follow it: "no, I fell" is an answer and a fall
+        self.speaker_words = frozenset(w for s in self.speaker for w in s.parts if s.parts == (w,))
 
     def _negated(self, reading: Reading, span: tuple[int, int], reach: int, parts: tuple[str, ...] | None = None,
                  own: tuple[str, ...] = ()) -> bool:
@@ -257,9 +262,10 @@ class HelpReader:
         """
         if parts is not None and any(w in self.before and w not in parts for w in reading.words[span[0]:span[1]]):
             return True
+        me = self.speaker_words
         if own and any(n in p for p in own for n in (*self.before, *self.after)):
-            return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0)
-        return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0) or (
+            return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0, me)
+        return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0, me) or (
             bool(self.after) and self.reader.any_near(self.after, reading, span[0], span[1], 0, reach))
 
     def spans_of(self, phrases: list[Phrase], reading: Reading) -> list[tuple[int, int]]:
@@ -349,7 +355,8 @@ class HelpReader:
             return HelpVerdict("ask", "alone")
         near, inside = self.reader.any_near, self.reader.inside  # Korean negates after: "아프지 않아"
         complaints = [s for ph in self.unsure for s in self.reader.spans(ph, reading) if not near(self.before, reading,
-                      *s, DISTRESS_NEGATION_SPAN, 0) and not (inside and self._negated(reading, s, 1, own=ph.parts))]
+                      *s, DISTRESS_NEGATION_SPAN, 0, self.speaker_words)
+                      and not (inside and self._negated(reading, s, 1, own=ph.parts))]
         if complaints_ask and self._not_well(reading, complaints):  # not "the pain is gone", "감기는 다 나았어"
             return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
         if complaints_ask and self.own_body(reading):
