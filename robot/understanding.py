@@ -350,8 +350,8 @@ class HelpReader:
         near, inside = self.reader.any_near, self.reader.inside  # Korean negates after: "아프지 않아"
         complaints = [s for ph in self.unsure for s in self.reader.spans(ph, reading) if not near(self.before, reading,
                       *s, DISTRESS_NEGATION_SPAN, 0) and not (inside and self._negated(reading, s, 1, own=ph.parts))]
-        if complaints_ask and (self._not_well(reading, complaints) if inside else complaints):
-            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain", "감기는 다 나았어" are not
+        if complaints_ask and self._not_well(reading, complaints):  # not "the pain is gone", "감기는 다 나았어"
+            return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
         if complaints_ask and self.own_body(reading):
             return HelpVerdict("ask", "body")
         return None
