@@ -82,6 +82,7 @@ class Reader:
         self._negation_stems = frozenset(self.stem(w) for w in lexicon.negation_before)
         self.filler_words = frozenset(lexicon.fillers)
         self.filler_stems = frozenset(self.stem(w) for w in lexicon.fillers)
+        self.speaker = frozenset(w for w in lexicon.speaker if " " not in w)  # "i", "my", "ich", "내가"
         self._whole = {k: v for k, v in lexicon.contractions if not k.startswith("-")}
         self._endings = sorted(((k[1:], v) for k, v in lexicon.contractions if k.startswith("-")),
                                key=lambda kv: -len(kv[0]))
@@ -189,16 +190,14 @@ class Reader:
     def spans(self, phrase: Phrase, reading: Reading) -> list[tuple[int, int]]:
         """Every place a one-word phrase stands, or the narrowest span of a longer one."""
         if len(phrase.parts) == 1:
-            if phrase.parts[0] not in reading.text:
-                return []
-            return [(i, i + 1) for i in self._at(phrase.parts[0], reading.words)]
+            word = phrase.parts[0]
+            return [(i, i + 1) for i in self._at(word, reading.words)] if word in reading.text else []
         span = self.find(phrase, reading)
         return [] if span is None else [span]
 
     def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
-                 after: int, barrier: frozenset[str] = frozenset()) -> bool:
-        """Whether one of `words` stands just before or after a span (a negation, say); looking before it,
-        not past a `barrier` word (the speaker: "oh no, I can't breathe" negates nothing of "I can't breathe").
+                 after: int) -> bool:
+        """Whether one of `words` stands just before (never past the speaker: "oh no, I fell") or after a span.
 
         In Korean a negation stands against the word it turns round (안 right before it, 않/없 right
         after it), so the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and cannot
@@ -208,8 +207,7 @@ class Reader:
             before, after = min(before, 1), min(after, 1)
         seq = reading.words
         ahead = seq[max(0, lo - before):lo]
-        cut = [i for i, t in enumerate(ahead) if t in barrier]
-        ahead = ahead[cut[-1] + 1:] if cut else ahead
+        ahead = ahead[max((i + 1 for i, t in enumerate(ahead) if t in self.speaker), default=0):]
         behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]
         if any(t in words for t in ahead):
             return True
@@ -250,8 +248,6 @@ class HelpReader:
         self.after = frozenset(lexicon.negation_after)
         self.call_words = frozenset(w for c in self.calls for w in c.parts)
         self.fillers = frozenset(lexicon.fillers) | self.call_words
-        # a negation turns round no words of the speaker's that follow it: "no, I fell" is an answer and a fall
-        self.speaker_words = frozenset(w for s in self.speaker for w in s.parts if s.parts == (w,))
 
     def _negated(self, reading: Reading, span: tuple[int, int], reach: int, parts: tuple[str, ...] | None = None,
                  own: tuple[str, ...] = ()) -> bool:
@@ -262,10 +258,9 @@ class HelpReader:
         """
         if parts is not None and any(w in self.before and w not in parts for w in reading.words[span[0]:span[1]]):
             return True
-        me = self.speaker_words
         if own and any(n in p for p in own for n in (*self.before, *self.after)):
-            return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0, me)
-        return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0, me) or (
+            return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0)
+        return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0) or (
             bool(self.after) and self.reader.any_near(self.after, reading, span[0], span[1], 0, reach))
 
     def spans_of(self, phrases: list[Phrase], reading: Reading) -> list[tuple[int, int]]:
@@ -355,8 +350,7 @@ class HelpReader:
             return HelpVerdict("ask", "alone")
         near, inside = self.reader.any_near, self.reader.inside  # Korean negates after: "아프지 않아"
         complaints = [s for ph in self.unsure for s in self.reader.spans(ph, reading) if not near(self.before, reading,
-                      *s, DISTRESS_NEGATION_SPAN, 0, self.speaker_words)
-                      and not (inside and self._negated(reading, s, 1, own=ph.parts))]
+                      *s, DISTRESS_NEGATION_SPAN, 0) and not (inside and self._negated(reading, s, 1, own=ph.parts))]
         if complaints_ask and self._not_well(reading, complaints):  # not "the pain is gone", "감기는 다 나았어"
             return HelpVerdict("ask", "unsure")  # "my hip hurts"; "I'm not in pain" is not
         if complaints_ask and self.own_body(reading):
@@ -388,8 +382,7 @@ class HelpReader:
                         + [(lo, hi, True) for lo, hi in self.spans_of(self.speaker, reading)
                            if hi - 1 not in followed])  # "my daughter" speaks of the daughter
         for lo, hi in self.spans_of(self.unsure, reading):
-            before = [p for p in people if p[1] <= lo]
-            after = [p for p in people if p[0] >= hi]
+            before, after = [p for p in people if p[1] <= lo], [p for p in people if p[0] >= hi]
             nearest = before[-1] if before else (after[0] if after else None)
             if nearest is not None and nearest[2]:
                 return True

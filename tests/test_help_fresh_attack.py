@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from robot.bench.understanding import conversation_in
+from robot.config import Config
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
+
+from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
+from .conftest import start_idle, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 27, 10, 0)
@@ -37,3 +41,17 @@ def test_an_interjected_no_before_the_speaker_negates_nothing(lang: str, text: s
                                   "no, I don't need the nurse", "oh no, I don't need help"])
 def test_a_negation_of_the_help_words_themselves_still_turns_them_round(text: str) -> None:
     assert conversation_in(ENGINES["en"], "open").decide(text, 1.0, NOW).label != "help"
+
+
+def test_oh_no_i_cannot_breathe_reaches_staff_through_the_running_robot(config: Config, broker: Broker) -> None:
+    """Said to the running robot, with no question asked: a high help alert at a staff subscriber (real mosquitto)."""
+    staff = Client(broker, STAFF)
+    assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    rt = start_idle(robot_config(config, broker, heartbeat_s=1))
+    try:
+        rt.hear("oh no, I can't breathe")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.behaviour.state
+        assert alerts(staff, type="help_request", state="raised")[0]["priority"] == "high"
+    finally:
+        rt.stop()
+        staff.close()
