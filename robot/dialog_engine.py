@@ -83,10 +83,12 @@ class DialogEngine:
         # help in the other languages of the home (by default the packs beside this one)
         self.foreign = ForeignHelp(pack, neighbours(pack) if others is None else others)
         self._rng = random.Random(seed)
-        # One-word "no"s ("no", "nope", "nein", "아니요"): one that begins an answer answers it, and negates
-        # nothing after it ("no, I can't breathe")
+        # One-word "no"s ("no", "nope", "nein", "아니요"): one that begins an answer (after fillers such as "oh", never
+        # "I" or a help word: "I no longer need help") answers it, and negates nothing after it ("oh no, I fell")
         self._no_words = frozenset(w for k in pack.intents["no"].keywords if len(ws := self.reader.read(k).words) == 1
                                    for w in ws)
+        self._interjections = self.reader.filler_words - self.helper.call_words - self.reader.speaker - {
+            w for p in (*self.helper.asks, *self.helper.alarms, *self.helper.keywords) for w in p.parts}
         self._last_variant: dict[str, str] = {}
         self._hedges = [self.reader.phrase(x) for x in pack.lexicon.hedges]
         self._name = normalise(pack.robot_name)
@@ -195,10 +197,7 @@ class DialogEngine:
             after = self.helper.judge(self.reader.read(rest), complaints_ask)
             if after is not None and after.level == "help" and after.reason != "call":
                 verdict = after
-        if verdict is not None:
-            sure = verdict.level == "help"
-            return Understanding("help", 1.0 if sure else 0.6, sure, "help" if sure else "ask", verdict.reason)
-        verdict = self.foreign.judge(text)
+        verdict = verdict or self.foreign.judge(text)  # help in another pack's language
         if verdict is not None:
             sure = verdict.level == "help"
             return Understanding("help", 1.0 if sure else 0.6, sure, "help" if sure else "ask", verdict.reason)
@@ -211,10 +210,11 @@ class DialogEngine:
         return None
 
     def after_no(self, text: str) -> str | None:
-        """The words after a leading "no" ("no, I can't breathe": "i can not breathe"), or None if there are none."""
+        """The words after a leading "no" ("oh no, I can't breathe": "i can not breathe"), or None if there are none."""
         words = self.reader.read(text).words
-        i = next((n for n, w in enumerate(words) if w not in self._no_words), len(words))
-        return " ".join(words[i:]) if 0 < i < len(words) else None
+        start = next((n for n, w in enumerate(words) if w not in self._interjections), len(words))
+        i = next((n for n, w in enumerate(words) if n >= start and w not in self._no_words), len(words))
+        return " ".join(words[i:]) if start < i < len(words) else None
 
     def understand(self, text: str, confidence: float = 1.0, among: Iterable[str] | None = None,
                    choices: bool = False, alternatives: Iterable[str] = ()) -> Understanding:

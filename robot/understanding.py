@@ -82,6 +82,7 @@ class Reader:
         self._negation_stems = frozenset(self.stem(w) for w in lexicon.negation_before)
         self.filler_words = frozenset(lexicon.fillers)
         self.filler_stems = frozenset(self.stem(w) for w in lexicon.fillers)
+        self.speaker = frozenset(w for w in lexicon.speaker if " " not in w)  # "i", "my", "ich", "내가"
         self._whole = {k: v for k, v in lexicon.contractions if not k.startswith("-")}
         self._endings = sorted(((k[1:], v) for k, v in lexicon.contractions if k.startswith("-")),
                                key=lambda kv: -len(kv[0]))
@@ -189,15 +190,14 @@ class Reader:
     def spans(self, phrase: Phrase, reading: Reading) -> list[tuple[int, int]]:
         """Every place a one-word phrase stands, or the narrowest span of a longer one."""
         if len(phrase.parts) == 1:
-            if phrase.parts[0] not in reading.text:
-                return []
-            return [(i, i + 1) for i in self._at(phrase.parts[0], reading.words)]
+            word = phrase.parts[0]
+            return [(i, i + 1) for i in self._at(word, reading.words)] if word in reading.text else []
         span = self.find(phrase, reading)
         return [] if span is None else [span]
 
     def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
                  after: int) -> bool:
-        """Whether one of `words` stands just before or after a span (a negation, say).
+        """Whether one of `words` stands just before (never past the speaker: "oh no, I fell") or after a span.
 
         In Korean a negation stands against the word it turns round (안 right before it, 않/없 right
         after it), so the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and cannot
@@ -207,6 +207,7 @@ class Reader:
             before, after = min(before, 1), min(after, 1)
         seq = reading.words
         ahead = seq[max(0, lo - before):lo]
+        ahead = ahead[max((i + 1 for i, t in enumerate(ahead) if t in self.speaker), default=0):]
         behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]
         if any(t in words for t in ahead):
             return True
@@ -381,8 +382,7 @@ class HelpReader:
                         + [(lo, hi, True) for lo, hi in self.spans_of(self.speaker, reading)
                            if hi - 1 not in followed])  # "my daughter" speaks of the daughter
         for lo, hi in self.spans_of(self.unsure, reading):
-            before = [p for p in people if p[1] <= lo]
-            after = [p for p in people if p[0] >= hi]
+            before, after = [p for p in people if p[1] <= lo], [p for p in people if p[0] >= hi]
             nearest = before[-1] if before else (after[0] if after else None)
             if nearest is not None and nearest[2]:
                 return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import wave
 from collections.abc import Callable, Iterator
@@ -55,6 +56,22 @@ def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: fl
     """Poll until `predicate()` is truthy or the timeout passes."""
     return bool(poll_until(predicate, timeout, interval))
 
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A test that runs `carebot run` in-process sets the robot's logging up (robot/logs.py: a queue and a
+    listener thread to stderr); without this, every later test in the worker logged through it, past pytest's
+    capture, onto the terminal."""
+    from robot.logs import stop_logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    if root.handlers != handlers:
+        stop_logging()
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:

@@ -217,7 +217,10 @@ def test_the_robot_hears_a_spoken_call_for_help_and_answers_aloud(config, tmp_pa
         rt.supervisor.send("speech_in", "play", path=str(wav(tmp_path / "call.wav", pcm)))
         assert wait_for(lambda: rt.behaviour.state == "alerting" and rt.alert_updates, 10), (
             rt.behaviour.state, rt.behaviour.history[-5:], rt.supervisor.health())
-        assert [u["type"] for u in rt.alert_updates] == ["help_request"]
+        # one call for help; on a loaded machine the robot may also report a fault of its own (a late loop), which
+        # is the truth and no reason to fail, but nothing else
+        types = [u["type"] for u in rt.alert_updates]
+        assert types.count("help_request") == 1 and set(types) <= {"help_request", "robot_fault"}, rt.alert_updates
         assert wait_for(lambda: list((tmp_path / "said").glob("*.wav")), 10), rt.supervisor.health()
         assert [s.key for s in rt.said][-1] == "help_called"
         audit = (rt.state_dir / "audit.jsonl").read_text()

@@ -1,0 +1,74 @@
+"""Help attacked after the accuracy tuning, with wordings that mix a call for help with the rules it added.
+
+Each case here was dropped or only asked about on the landed engine: the words go through the dialog
+engine and the conversation as the dialog thread hands them on, in every context.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from robot.bench.understanding import conversation_in
+from robot.config import Config
+from robot.dialog_engine import DialogEngine
+from robot.dialogs import load_pack
+
+from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
+from .conftest import start_idle, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = dt.datetime(2026, 11, 27, 10, 0)
+CONTEXTS = ("open", "reminder", "wellbeing", "quiz", "privacy", "speaking", "booting")
+ENGINES = {lang: DialogEngine(load_pack(ROOT / "dialogs" / lang)) for lang in ("en", "de", "ko")}
+
+# An interjection ("oh no", "never", "no") before the speaker's own words negates nothing in them: these
+# were read as a "no" (open, reminder), "fine" (wellbeing) or nothing at all, or only asked about.
+INTERJECTED = {"en": ["oh no, I can't breathe", "never, I can't breathe", "I'm very well, oh no, I fell",
+                      "oh no, I fell", "oh no, I need a nurse", "oh no, help me", "oh dear no, get the nurse"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in INTERJECTED.items() for t in ts])
+def test_an_interjected_no_before_the_speaker_negates_nothing(lang: str, text: str) -> None:
+    for context in CONTEXTS:
+        label = conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label
+        assert label == "help", f"{context}: {text!r} was taken as {label!r}"
+
+
+# Distress in another language whose words the robot's own language shares ("fallen" is German too): its own words
+# were taken out first, what was left held no distress, and the German robot took "I've fallen" as a yes.
+SHARED = {"de": ["I've fallen", "I have fallen", "I've had a fall", "oh no I have fallen over"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in SHARED.items() for t in ts])
+def test_distress_in_another_language_that_shares_its_words_is_asked_about(lang: str, text: str) -> None:
+    for context in CONTEXTS:
+        label = conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label
+        assert label in ("help", "ask"), f"{context}: {text!r} was taken as {label!r}"
+
+
+@pytest.mark.parametrize("text", ["auf jeden Fall", "das ist der Fall", "mir ist nichts eingefallen"])
+def test_the_robots_own_language_keeps_its_shared_words(text: str) -> None:
+    assert conversation_in(ENGINES["de"], "open").decide(text, 1.0, NOW).label not in ("help", "ask")
+
+
+@pytest.mark.parametrize("text", ["no, I didn't fall", "no, I never fell", "I haven't fallen",
+                                  "no, I don't need the nurse", "oh no, I don't need help"])
+def test_a_negation_of_the_help_words_themselves_still_turns_them_round(text: str) -> None:
+    assert conversation_in(ENGINES["en"], "open").decide(text, 1.0, NOW).label != "help"
+
+
+def test_oh_no_i_cannot_breathe_reaches_staff_through_the_running_robot(config: Config, broker: Broker) -> None:
+    """Said to the running robot, with no question asked: a high help alert at a staff subscriber (real mosquitto)."""
+    staff = Client(broker, STAFF)
+    assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    rt = start_idle(robot_config(config, broker, heartbeat_s=1))
+    try:
+        rt.hear("oh no, I can't breathe")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.behaviour.state
+        assert alerts(staff, type="help_request", state="raised")[0]["priority"] == "high"
+    finally:
+        rt.stop()
+        staff.close()
