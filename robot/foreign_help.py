@@ -6,7 +6,8 @@ the packs: an utterance that holds another language's help or distress phrase ma
 ask (in its own language), and a cry for help in another language ("help!", "Hilfe!",
 "도와주세요") raises help at once. Words of the robot's own pack are taken out of the utterance
 first, so a word both languages share is read as the robot's own: "fall" is English distress,
-but German "auf jeden Fall" is no fall, while "I fell" to a German robot is still asked about.
+but German "auf jeden Fall" is no fall, while "I fell" to a German robot is still asked about. An
+utterance with more words of the other language than of the robot's is read whole ("I have fallen").
 Only text understanding changes: the recogniser grammar stays the robot's own.
 """
 
@@ -73,10 +74,11 @@ class ForeignHelp:
 
     def __init__(self, pack: Pack, others: Iterable[Pack]) -> None:
         self.mine = own_words(pack)
-        self.judges: list[tuple[Reader, HelpReader]] = []
+        self.judges: list[tuple[Reader, HelpReader, frozenset[str]]] = []
         for other in others:
             reader = Reader(other.language, other.lexicon)
-            self.judges.append((reader, HelpReader(reader, other.lexicon, other.intents["help"].keywords)))
+            self.judges.append((reader, HelpReader(reader, other.lexicon, other.intents["help"].keywords),
+                                own_words(other)))
 
     def judge(self, text: str) -> HelpVerdict | None:
         """A cry for help in another language is help; any other help or distress there is a question.
@@ -86,11 +88,15 @@ class ForeignHelp:
         """
         if not self.judges:
             return None
-        foreign = " ".join(w for w in normalise(text).split() if w not in self.mine)
+        words = normalise(text).split()
+        foreign = [w for w in words if w not in self.mine]
         if not foreign:
             return None
-        for reader, helper in self.judges:
-            verdict = helper.judge(reader.read(foreign), complaints_ask=False)
+        for reader, helper, theirs in self.judges:
+            # more of its words are that language's alone than the robot's alone: read whole ("I have fallen" to a
+            # German robot, though "fallen" is German too)
+            whole = sum(w in theirs for w in foreign) > sum(w in self.mine and w not in theirs for w in words)
+            verdict = helper.judge(reader.read(" ".join(words if whole else foreign)), complaints_ask=False)
             if verdict is not None:
                 cry = verdict.level == "help" and verdict.reason == "alarm"
                 return HelpVerdict("help" if cry else "ask", "foreign")

@@ -37,6 +37,23 @@ def test_an_interjected_no_before_the_speaker_negates_nothing(lang: str, text: s
         assert label == "help", f"{context}: {text!r} was taken as {label!r}"
 
 
+# Distress in another language whose words the robot's own language shares ("fallen" is German too): its own words
+# were taken out first, what was left held no distress, and the German robot took "I've fallen" as a yes.
+SHARED = {"de": ["I've fallen", "I have fallen", "I've had a fall", "oh no I have fallen over"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in SHARED.items() for t in ts])
+def test_distress_in_another_language_that_shares_its_words_is_asked_about(lang: str, text: str) -> None:
+    for context in CONTEXTS:
+        label = conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label
+        assert label in ("help", "ask"), f"{context}: {text!r} was taken as {label!r}"
+
+
+@pytest.mark.parametrize("text", ["auf jeden Fall", "das ist der Fall", "mir ist nichts eingefallen"])
+def test_the_robots_own_language_keeps_its_shared_words(text: str) -> None:
+    assert conversation_in(ENGINES["de"], "open").decide(text, 1.0, NOW).label not in ("help", "ask")
+
+
 @pytest.mark.parametrize("text", ["no, I didn't fall", "no, I never fell", "I haven't fallen",
                                   "no, I don't need the nurse", "oh no, I don't need help"])
 def test_a_negation_of_the_help_words_themselves_still_turns_them_round(text: str) -> None:
