@@ -4,9 +4,9 @@ German questions open with the finite verb or a W-word ("ist heute bingo", "wann
 requests with the imperative ("sag mir die uhrzeit"); a statement puts the finite verb second, after
 a subject or an adverb ("gestern war ich beim singen", "die uhr tickt so laut"). A statement that
 names an activity, a day, the clock or a loud radio asks the robot for nothing: it is small talk, and
-the intents that answer a request (what is on today, the time, louder ...) must not take it. Only a
-statement about the past, or one about other people and things (no "I" or "you" in it) counts: "mir
-ist langweilig" or "sie reden zu schnell" still ask for something.
+the intents that answer a request (what is on today, the time, louder ...) must not take it. For the
+robot's own manners (louder, slower ...) only a statement about other people and things counts: "das
+war zu schnell" or "sie reden zu schnell" still ask for something, as "mir ist langweilig" does.
 
 The word lists are German grammar, not a pack's vocabulary: staff never need to change them.
 """
@@ -41,7 +41,8 @@ _FINITE = frozenset((
     "essen", "aßen", "isst", "trinken", "tranken", "liest", "las", "lesen", "hört", "hörte", "hören"))
 # said of the past, or of what is always so: the remark tells, it does not ask
 _PAST = frozenset(("immer", "jeden", "jede", "meistens", "oft", "manchmal", "montags", "dienstags", "mittwochs",
-                   "donnerstags", "freitags", "samstags", "sonntags", "war", "waren", "hatte", "hatten", "gewesen", "gestern", "vorgestern", "neulich", "vorhin",
+                   "donnerstags", "freitags", "samstags", "sonntags", "war", "waren", "hatte", "hatten", "gewesen",
+                   "gestern", "vorgestern", "neulich", "vorhin",
                    "letzte", "letzten", "letztes", "letzter", "kam", "ging", "gab", "lief", "sang", "spielte",
                    "tanzten", "las", "sah", "fuhr", "stand"))
 _PARTICIPLE = re.compile(r"^(?:ab|an|auf|aus|bei|ein|mit|nach|vor|weg|zu|zurück|her|hin|los|mit)?ge\w{2,}(?:t|en)$")
@@ -54,14 +55,16 @@ _ASKING = frozenset((
     "kannst", "können", "könnten", "könntest", "will", "wollen", "lass", "lassen", "mach", "frag", "hätte",
     "langweilig", "langweile", "langweilt"))  # boredom asks for something to do
 _TAGS = frozenset(("oder", "gell", "gelle", "ne", "nicht", "woll", "wa", "ja"))
+_JUST_SAID = frozenset(("das", "es", "dies", "dieses"))  # the subject alone, before the verb: what was just said
 # the speaker or the robot: a remark with these may still ask ("das ist mir zu leise", "ihre stimme ist so leise")
 _PERSONS = frozenset(("ich", "mir", "mich", "du", "dich", "dir", "dein", "deine", "sie", "ihnen",
                       "ihre", "ihr", "euch", "stimme", "ton", "lautstärke", "robin"))
 
 
 def remark(words: tuple[str, ...], intent: str) -> bool:
-    """A statement that asks for nothing, in German: one about the past, or about other people and things;
-    for what is on, the date or the time (INFORMATION) any statement that does not open with "ich"."""
+    """A statement that asks for nothing, in German: for what is on, the date or the time (INFORMATION) any
+    statement, though one opening with "ich" only if it tells of the past; for the rest one about other people
+    and things, never the speaker, the robot or what it just said."""
     said = [w for w in words if w not in _FILLERS] or [""]
     if said[0] not in _OPENERS or said[-1] in _TAGS or any(w in _ASKING for w in said):
         return False
@@ -70,6 +73,7 @@ def remark(words: tuple[str, ...], intent: str) -> bool:
         return False
     past = any(w in _PAST for w in said) or (
         any(w in _AUXILIARY for w in said) and any(_PARTICIPLE.match(w) for w in said[verb + 1:]))
-    if said[0] == "ich":  # "ich langweile mich" asks; "ich war beim singen" tells
-        return past
-    return past or intent in INFORMATION or not any(w in _PERSONS for w in said)
+    if intent in INFORMATION:  # "ich langweile mich" asks; "ich war beim singen" tells
+        return past or said[0] != "ich"
+    # what the robot just said ("das war zu schnell") or the speaker or the robot named: it may ask
+    return not (said[0] in _JUST_SAID and verb == 1) and not any(w in _PERSONS for w in said)
