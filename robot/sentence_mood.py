@@ -21,10 +21,10 @@ REQUESTS = frozenset(("activities", "time", "date", "louder", "slower", "disclos
 
 _FILLERS = frozenset(("ach", "na", "naja", "also", "und", "ja", "jo", "nun", "oh", "tja", "hm", "hmm", "äh", "ähm",
                       "robin", "übrigens", "weißt", "du"))
-# a subject or an adverb that may open a statement (never a question's first word)
+# a subject or an adverb that may open a statement (never a question's first word; "man hört nichts" is "I")
 _OPENERS = frozenset((
     "der", "die", "das", "dem", "den", "des", "ein", "eine", "einer", "mein", "meine", "meiner", "meinem",
-    "meinen", "unser", "unsere", "unserem", "unseren", "dieser", "diese", "dieses", "wir", "er", "es", "man",
+    "meinen", "unser", "unsere", "unserem", "unseren", "dieser", "diese", "dieses", "wir", "er", "es",
     "ich", "gestern", "vorgestern", "heute", "morgen", "übermorgen", "neulich", "vorhin", "letzte", "letzten",
     "letztes", "letzter", "am", "im", "um", "beim", "vom", "zum", "seit", "nach", "vor", "mittags", "morgens",
     "abends", "nachts", "nachmittags", "vormittags", "montags", "dienstags", "mittwochs", "donnerstags",
@@ -55,10 +55,16 @@ _ASKING = frozenset((
     "kannst", "können", "könnten", "könntest", "will", "wollen", "lass", "lassen", "mach", "frag", "hätte",
     "langweilig", "langweile", "langweilt"))  # boredom asks for something to do
 _TAGS = frozenset(("oder", "gell", "gelle", "ne", "nicht", "woll", "wa", "ja"))
+# too quiet, not heard, the speaker's ears or anything of the speaker's: a hearing complaint asks for louder
+# ("mein hörgerät spinnt heute"); a loud radio nebenan does not
+_HEARING = frozenset(("leise", "hören", "höre", "hört", "versteht", "verstehen", "kaum", "nichts", "ohr", "ohren",
+                      "gehör", "hörgerät", "hörgeräte", "schwerhörig", "taub"))
+_MINE = frozenset(("mein", "meine", "meiner", "meinem", "meinen"))  # "meine batterie ist alle": the speaker's
 _JUST_SAID = frozenset(("das", "es", "dies", "dieses"))  # the subject alone, before the verb: what was just said
 # the speaker or the robot: a remark with these may still ask ("das ist mir zu leise", "ihre stimme ist so leise")
 _PERSONS = frozenset(("ich", "mir", "mich", "du", "dich", "dir", "dein", "deine", "sie", "ihnen",
-                      "ihre", "ihr", "euch", "stimme", "ton", "lautstärke", "robin"))
+                      "ihre", "ihr", "euch", "stimme", "ton", "lautstärke", "robin", "roboter", "gerät",
+                      "lautsprecher", "maschine", "kiste", "ding"))
 
 
 def remark(words: tuple[str, ...], intent: str) -> bool:
@@ -75,5 +81,7 @@ def remark(words: tuple[str, ...], intent: str) -> bool:
         any(w in _AUXILIARY for w in said) and any(_PARTICIPLE.match(w) for w in said[verb + 1:]))
     if intent in INFORMATION:  # "ich langweile mich" asks; "ich war beim singen" tells
         return past or said[0] != "ich"
+    if intent == "louder" and any(w in _HEARING or w in _MINE for w in said):
+        return False
     # what the robot just said ("das war zu schnell") or the speaker or the robot named: it may ask
     return not (said[0] in _JUST_SAID and verb == 1) and not any(w in _PERSONS for w in said)
