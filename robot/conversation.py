@@ -34,6 +34,7 @@ CONTEXTS: dict[str, tuple[str, str, str]] = {
 }
 STATE_CONTEXT = {"reminding": "reminder", "privacy": "privacy", "confirming": "confirm"}
 LATE_YES_S = 20.0  # a yes this soon (real seconds) after a "no" to the help question, or its silence, calls staff
+CORRECTION_WORDS = 4  # a request this short after a "no" to the help question corrects it: "no, call her"
 TURN_STATES = ("listening", "responding")  # a question asked in a turn is answered in the next
 
 
@@ -184,12 +185,26 @@ class Conversation:
             if self._yes_still_answers():  # "no ... yes" in one breath: the no has already ended the question
                 return self._late_yes()
             return Decision("yes", [("help_yes", {})])
-        if (u.sure and u.intent == "no" and not self.engine.doubtful(text, "no")) or (
+        if (u.sure and u.intent == "no" and not self.engine.doubtful(text, "no") and not self._corrected(text)) or (
                 first is not None and first.reason == "negated" and self.engine.denies(text)):
             # "I don't know" is no answer, nor is another clause's negation: "ich kann nicht mehr, ich brauche Hilfe"
             self.late_yes = (self.real(), "changed_mind")
             return Decision("no", [("help_no", {})])
         return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more
+
+    def _corrected(self, text: str) -> bool:
+        """A yes or a short request after the no, in the same breath: "no wait, yes", "nein, bitte holen Sie sie",
+        "아니 그래 불러". Then the no is no answer. A yes word that also says fine ("okay") corrects it only said
+        (nearly) alone: "no, that's okay" and "no, I'm okay" are a no."""
+        e = self.engine
+        rest = e.after_no(text)
+        if rest is None:
+            return False
+        r = e.reader.read(rest)
+        fine = {k.parts for k in e.choices["fine"].keywords} if "fine" in e.choices and len(r.words) > 2 else set()
+        if any(k.parts not in fine and e.reader.find(k, r, stems=True) for k in e.intents["yes"].keywords):
+            return True
+        return len(r.words) <= CORRECTION_WORDS and bool(e.helper.spans_of(e.helper.asks, r)) and not e.denies(rest)
 
     def _yes_still_answers(self) -> bool:
         return self.late_yes is not None and 0 <= self.real() - self.late_yes[0] <= LATE_YES_S

@@ -54,6 +54,31 @@ def test_the_robots_own_language_keeps_its_shared_words(text: str) -> None:
     assert conversation_in(ENGINES["de"], "open").decide(text, 1.0, NOW).label not in ("help", "ask")
 
 
+# A no corrected in the same breath, by a yes or a short request, answered "Shall I call a nurse?" with a no
+CORRECTED = {"en": ["no wait yes", "no, yes", "oh no, please do", "no, please do", "no, call her"],
+             "de": ["nein warte ja", "nein, ja", "nein, bitte holen Sie sie", "ach nein, doch ja"],
+             "ko": ["아니 잠깐 네", "아니 네", "아니 그래 불러"]}
+STILL_NO = {"en": ["no", "no thanks", "no, I'm okay", "no, I'm fine thanks", "no, of course not",
+                   "no, I'll call you if I need you"],
+            "de": ["nein", "nein danke", "nein, mir geht's gut"], "ko": ["아니요", "아니요 괜찮아요", "아니 괜찮아"]}
+
+
+def _answer(lang: str, text: str) -> str:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    return conv.decide(text, 1.0, NOW).label
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in CORRECTED.items() for t in ts])
+def test_a_no_corrected_in_the_same_breath_never_cancels_the_call(lang: str, text: str) -> None:
+    assert _answer(lang, text) in ("yes", "help", "unclear")  # each calls staff
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in STILL_NO.items() for t in ts])
+def test_a_plain_no_still_cancels_the_call(lang: str, text: str) -> None:
+    assert _answer(lang, text) == "no"
+
+
 @pytest.mark.parametrize("text", ["no, I didn't fall", "no, I never fell", "I haven't fallen",
                                   "no, I don't need the nurse", "oh no, I don't need help"])
 def test_a_negation_of_the_help_words_themselves_still_turns_them_round(text: str) -> None:

@@ -846,6 +846,74 @@ def test_the_impact_writer_writes_a_burst_in_one_transaction_and_all_of_it_at_th
     assert any("impact figures are not being written" in text for _, text in view.notices)
 
 
+def _activity_body(i: int, robot: str = "robot-1") -> dict[str, Any]:
+    now = time.time()
+    return {"schema": "carebot/activity/1", "event_id": f"{i:032x}", "boot_id": "d" * 12, "seq": i + 1, "ts": now,
+            "robot": robot, "site": SITE, "bucket_start": now - 900, "bucket_s": 900,
+            "counts": {"conversations": 1, "reminders_confirmed": 0, "engagement_minutes": 2, "help_requests": 0}}
+
+
+def test_a_flood_on_a_stalled_impact_store_is_bounded_and_its_backlog_written_without_pauses(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A misused robot account floods activity events while the impact store's disk is stalled (its lock held):
+    what waits for the writer is bounded (memory: the server runs for months and the alerts page must outlive
+    any flood), what did not fit is counted and told once; when the disk comes back the backlog is written in
+    full batches one after another, not one batch per WRITE_BATCH_S (which capped the writer below a flood's
+    pace: 1000 updates a second against 3400 applied, the queue grew by 5 MB a second)."""
+    from robot.staffweb import view as view_module
+    from robot.staffweb.view import WebView
+
+    class Client:
+        on_message = on_connect = on_disconnect = None
+
+    monkeypatch.setattr(view_module, "WRITE_BATCH_S", 0.0)
+    monkeypatch.setattr(view_module, "WRITE_BATCH_MAX", 10)
+    monkeypatch.setattr(view_module, "WRITE_QUEUE_MAX", 50, raising=False)
+    store = Store(tmp_path / "impact.sqlite")
+    view = WebView(SITE, Client(), "web", store)
+    topic = f"carebot/v1/{SITE}/robot-1/activity"
+    with store._lock:  # the stalled disk: the writer takes the first update and waits for the store
+        view.apply(topic, json.dumps(_activity_body(0)).encode())
+        assert wait_for(view._writes.empty, 5)
+        monkeypatch.setattr(view_module, "WRITE_BATCH_S", 600.0)  # from now a pause would last ten minutes
+        for i in range(1, 201):
+            view.apply(topic, json.dumps(_activity_body(i)).encode())
+        assert view._writes.qsize() == 50
+    assert wait_for(lambda: store.db.execute("SELECT count(*) FROM activity").fetchone()[0] == 51, 10)
+    texts = [text for _, text in view.notices]
+    assert sum("impact figures are not being written" in t for t in texts) == 1, texts
+    assert wait_for(lambda: any("written again (150 updates were lost)" in t for _, t in view.notices), 5), texts
+    view.close_store()
+
+
+def test_the_server_s_end_on_a_stalled_impact_store_is_bounded_and_says_what_was_not_written(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At the server's end the impact store's disk is stalled (another process holds its lock): close_store
+    gives up after its timeout and says so, with how many updates were not written, and leaves the store open
+    under the writer (closed under it, the close waited for sqlite's busy timeout and the writer's remaining
+    updates were told as 'Cannot operate on a closed database'); if the disk comes back before the process
+    ends, they are written."""
+    import sqlite3
+
+    from robot.staffweb.view import WebView
+
+    class Client:
+        on_message = on_connect = on_disconnect = None
+
+    store = Store(tmp_path / "impact.sqlite")
+    view = WebView(SITE, Client(), "web", store)
+    other = sqlite3.connect(str(tmp_path / "impact.sqlite"), isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    for i in range(5):
+        view.apply(f"carebot/v1/{SITE}/robot-1/activity", json.dumps(_activity_body(i)).encode())
+    with caplog.at_level("ERROR", logger="robot.staffweb.view"):
+        assert view.close_store(timeout=0.5) is False
+    assert any("5 impact updates not written" in r.getMessage() for r in caplog.records), caplog.text
+    other.execute("ROLLBACK")
+    assert wait_for(lambda: not view._writer.is_alive(), 15)
+    assert store.db.execute("SELECT count(*) FROM activity").fetchone()[0] == 5
+
+
 def test_a_state_dir_that_cannot_hold_the_impact_store_still_serves_the_alerts(site: Broker, tmp_path: Path) -> None:
     """The impact figures' file cannot be opened when the server starts (here its name is taken by a directory;
     a read-only or full disk fails alike): the alerts page is the help path and serves anyway, saying that the

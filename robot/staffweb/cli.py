@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(serve())
     finally:
         stop.set()  # the broker link ended with the web server (its cleanup)
-        view.close_store()  # what the impact writer holds, written
-        site.store.close()
+        if view.close_store():  # what the impact writer holds, written (else it is still at the store: left open)
+            site.store.close()
     return 0
 
 

@@ -34,6 +34,7 @@ NOTICES = 50
 CLOSED_KEPT = 500  # closed alerts remembered (so a late update is known as late); older ones are forgotten
 WRITE_BATCH_S = 1.0  # the impact writer's pause after an update, gathering the rest of the burst
 WRITE_BATCH_MAX = 1000  # updates in one transaction at most
+WRITE_QUEUE_MAX = 50_000  # updates waiting at most (20 robots' outboxes replayed); beyond, dropped and counted
 HANDOFF_S = 0.002  # paho's thread waits at most this for a page's stream to take an alert's change
 REFUSED = "the broker refused this server's login"
 RANK = {"high": 0, "medium": 1, "low": 2}  # the order of the alerts table
@@ -74,6 +75,7 @@ class WebView(StaffConsole):
         self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]] | None] = queue.SimpleQueue()
         self._later: list[tuple[str, str, dict[str, Any]]] = []  # the message's writes, queued once pages have it
         self._closing = threading.Event()  # the server is ending: the writer's pause is cut short
+        self._dropped = self._dropped_told = self._holding = 0  # refused by a full queue; in the batch being written
         self._writer = threading.Thread(target=self._write, name="staffweb-store", daemon=True)
         if store is not None:
             self._writer.start()
@@ -208,7 +210,10 @@ class WebView(StaffConsole):
 
     def _queue(self, writes: list[tuple[str, str, dict[str, Any]]]) -> None:
         for write in writes:
-            self._writes.put(write)
+            if self._writes.qsize() < WRITE_QUEUE_MAX:
+                self._writes.put(write)
+            else:  # a misused robot account's flood, or a stalled disk, must not grow it (memory) for good
+                self._dropped += 1
 
     def _forget_closed(self) -> None:
         """Keep only the newest CLOSED_KEPT closed alerts. The server runs for months: without this every alert
@@ -265,16 +270,17 @@ class WebView(StaffConsole):
     def _write(self) -> None:
         """The impact store's writer. It waits WRITE_BATCH_S after an update and then writes all that came in one
         transaction: one sync of the disk a burst (an SD card's wear), and none while the alert that caused it is
-        on its way to the pages on the same cores (measured: 0.35 ms of the page's median). A batch the store
-        refuses is tried one update at a time, so that one bad update costs only itself. A full or read-only disk
-        costs the impact figures, never the page or an alert; the page is told once when writes start failing
-        and once when they work again (a line for each message pushed everything else out of Messages), the log
-        says how many were lost. None in the queue: write what came before it, then stop (the server's end)."""
+        on its way to the pages on the same cores (measured: 0.35 ms of the page's median); a full batch waiting
+        goes at once (a pause per batch held it below a flood's pace). A batch the store refuses is tried one
+        update at a time: one bad update costs only itself. A full or read-only disk costs the impact figures,
+        never the page or an alert; the page is told once when writes start failing and once when they work again
+        (a line a message pushed all else out of Messages), the log says how many were lost. None in the queue:
+        write what came before it, then stop (the server's end)."""
         lost = 0
         while True:
             batch = [self._writes.get()]
             try:
-                if batch[0] is not None:
+                if batch[0] is not None and self._writes.qsize() + 1 < WRITE_BATCH_MAX:
                     self._closing.wait(WRITE_BATCH_S)
                 with contextlib.suppress(queue.Empty):
                     while batch[-1] is not None and len(batch) < WRITE_BATCH_MAX:
@@ -286,38 +292,50 @@ class WebView(StaffConsole):
                 return
 
     def _write_batch(self, updates: list[tuple[str, str, dict[str, Any]]], lost: int) -> int:
-        """Returns how many updates have been lost since writes last worked."""
+        """How many updates are lost since writes last worked (not working while the queue refuses updates)."""
+        dropped, self._dropped_told = self._dropped - self._dropped_told, self._dropped
+        lost = self._losing(lost, dropped, f"more than {WRITE_QUEUE_MAX} updates waiting") if dropped else lost
         if not updates:
             return lost
+        self._holding = len(updates)
         try:
             self.store.write(updates)
-            return self._written_again(lost)
+            return self._written_again(lost, dropped)
         except Exception:
             pass
         for update in updates:
             try:
                 self.store.write([update])
             except Exception as exc:
-                lost += 1
-                if lost == 1:
-                    log.error("staff web: impact figures not written: %s: %s", type(exc).__name__, exc)
-                    self._tell(f"impact figures are not being written ({type(exc).__name__}: {str(exc)[:80]})")
+                lost = self._losing(lost, 1, f"{type(exc).__name__}: {str(exc)[:80]}")
             else:
-                lost = self._written_again(lost)
+                lost = self._written_again(lost, dropped)
         return lost
 
-    def _written_again(self, lost: int) -> int:
-        if lost:
+    def _losing(self, lost: int, n: int, why: str) -> int:
+        if not lost:
+            log.error("staff web: impact figures not written: %s", why)
+            self._tell(f"impact figures are not being written ({why})")
+        return lost + n
+
+    def _written_again(self, lost: int, dropped: int) -> int:
+        if lost and not dropped:
             log.warning("staff web: impact figures written again (%d updates were lost)", lost)
             self._tell(f"impact figures are written again ({lost} updates were lost)")
-        return 0
+        return lost if dropped else 0
 
-    def close_store(self, timeout: float = 5.0) -> None:
-        """The server's end: the writer writes what is queued (without its pause) and stops."""
-        if self.store is not None and self._writer.is_alive():
-            self._closing.set()
-            self._writes.put(None)
-            self._writer.join(timeout)
+    def close_store(self, timeout: float = 5.0) -> bool:
+        """The server's end: the writer writes what is queued (without its pause) and stops. False if not within
+        `timeout` (a stalled disk): the log says how many updates were left; the store must stay open under it."""
+        if self.store is None or not self._writer.is_alive():
+            return True
+        self._closing.set()
+        self._writes.put(None)
+        self._writer.join(timeout)
+        if self._writer.is_alive():
+            log.error("staff web: up to %d impact updates not written at the end: the disk did not take them in "
+                      "%g s", self._holding + max(0, self._writes.qsize() - 1), timeout)
+        return not self._writer.is_alive()
 
     def _tell(self, line: str) -> None:
         """A notice from another thread than the one applying messages: taken under the lock, told at once."""
