@@ -1,17 +1,16 @@
 """Reading residents' own words: made comparable first, and searched for help before anything else.
 
-A `Reader` turns an utterance into words (lower case, contractions written out, synonyms
-replaced by one canonical word, the longest phrase first) and stems (inflections removed where
-a Snowball stemmer knows the language). A phrase matches when all its words stand close
-together in any order, so "chest pain" matches "pain in my chest". In Korean a phrase word may
-start a longer word, since endings attach to it ("아파" in "아파요"); in German a long one
-may sit inside a compound ("schmerz" in "brustschmerzen").
+A `Reader` turns an utterance into words (lower case, contractions written out, synonyms replaced by one canonical
+word, the longest phrase first) and stems (inflections removed where a Snowball stemmer knows the language). A phrase
+matches when all its words stand close together in any order, so "chest pain" matches "pain in my chest". In Korean
+a phrase word may start a longer word, since endings attach to it ("아파" in "아파요"); in German a long one may sit
+inside a compound ("schmerz" in "brustschmerzen"). A help request's verb may be inflected ("getting the nurse"): then
+the robot asks.
 
-`HelpReader` decides whether an utterance calls for help, from the pack's help words alone, so
-no other intent, keyword length or dialog context can outrank it: acute distress, a cry for
-help, or a request for a person raise help at once; a negated request, a complaint, a lone help
-word inside a ramble, the speaker's own body part not said to be well, or someone else's distress
-that is no story of long ago only make the robot ask. All of it is data in the pack's
+`HelpReader` decides whether an utterance calls for help, from the pack's help words alone, so no other intent,
+keyword length or dialog context can outrank it: acute distress, a cry for help, or a request for a person raise help
+at once; a negated request, a complaint, a lone help word inside a ramble, the speaker's own body part not said to be
+well, or someone else's distress that is no story of long ago only make the robot ask. All of it is data in the pack's
 `understanding` section.
 """
 
@@ -199,9 +198,9 @@ class Reader:
                  after: int) -> bool:
         """Whether one of `words` stands just before (never past the speaker: "oh no, I fell") or after a span.
 
-        In Korean a negation stands against the word it turns round (안 right before it, 않/없 right
-        after it), so the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and cannot
-        breathe; "넘어졌는데 아무도 없어" is a fall with nobody there, never "not fallen".
+        In Korean a negation stands against the word it turns round (안 right before it, 않/없 right after it), so
+        the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and cannot breathe; "넘어졌는데 아무도
+        없어" is a fall with nobody there, never "not fallen".
         """
         if self.inside:
             before, after = min(before, 1), min(after, 1)
@@ -234,14 +233,11 @@ class HelpReader:
         self.alarms = [p(x) for x in lexicon.alarms]
         self.calls = [p(x) for x in lexicon.calls]
         self.asks = [p(x) for x in lexicon.asks]
-        self.unsure = [p(x) for x in lexicon.unsure]
-        self.doubts = [p(x) for x in lexicon.doubts]
-        self.others = [p(x) for x in lexicon.others]
-        self.past = [p(x) for x in lexicon.past]
-        self.present = [p(x) for x in lexicon.present]
-        self.body = [p(x) for x in lexicon.body]
-        self.mine = [p(x) for x in lexicon.mine]
-        self.well = [p(x) for x in lexicon.well]
+        self.ask_stems = [p(x, stems=True) for x in lexicon.asks]
+        self.unsure, self.doubts = [p(x) for x in lexicon.unsure], [p(x) for x in lexicon.doubts]
+        self.others, self.past = [p(x) for x in lexicon.others], [p(x) for x in lexicon.past]
+        self.present, self.body = [p(x) for x in lexicon.present], [p(x) for x in lexicon.body]
+        self.mine, self.well = [p(x) for x in lexicon.mine], [p(x) for x in lexicon.well]
         self.speaker = [p(x) for x in lexicon.speaker]
         self.keywords = [p(x) for x in keywords]
         self.before = frozenset(lexicon.negation_before)
@@ -251,11 +247,9 @@ class HelpReader:
 
     def _negated(self, reading: Reading, span: tuple[int, int], reach: int, parts: tuple[str, ...] | None = None,
                  own: tuple[str, ...] = ()) -> bool:
-        """A negation just before or after the span, or (given the phrase's own words) inside it.
-
-        A phrase that says no itself (`own`: "감각이 없", "can not breathe") is turned round only by a
-        negation before it: the 없 ending its own last word is the distress, not a denial of it.
-        """
+        """A negation just before or after the span, or (given the phrase's own words) inside it. A phrase that says
+        no itself (`own`: "감각이 없", "can not breathe") is turned round only by a negation before it: the 없
+        ending its own last word is the distress, not a denial of it."""
         if parts is not None and any(w in self.before and w not in parts for w in reading.words[span[0]:span[1]]):
             return True
         if own and any(n in p for p in own for n in (*self.before, *self.after)):
@@ -270,9 +264,9 @@ class HelpReader:
     def judge(self, reading: Reading, complaints_ask: bool = True) -> HelpVerdict | None:
         """Help, ask, or None. `complaints_ask` is False where a complaint answers a question.
 
-        A cry for help is always help. Distress or a request about someone else, the past or
-        television ("my grandson fell over", "we used to call the doctor"), and a request that
-        doubts itself ("should I see the nurse?"), are asked about instead of raised.
+        A cry for help is always help. Distress or a request about someone else, the past or television ("my grandson
+        fell over", "we used to call the doctor"), and a request that doubts itself ("should I see the nurse?"), are
+        asked about instead of raised.
         """
         if not reading.words:
             return None
@@ -297,11 +291,10 @@ class HelpReader:
     def _about_others(self, reading: Reading, verdict: HelpVerdict) -> HelpVerdict | None:
         """Help words in talk about someone else, the past or television.
 
-        Long ago or made up ("my neighbour fell last winter", "in the film he fell") is a story,
-        unless something is happening now as well. Naming a doctor or nurse about someone else ("my
-        son's a doctor") asks for no one. Anything else is asked about: in a care home "my husband
-        fell" may have happened a minute ago, as "I fell" does, and a request for a person may be
-        for the other person.
+        Long ago or made up ("my neighbour fell last winter", "in the film he fell") is a story, unless something is
+        happening now as well. Naming a doctor or nurse about someone else ("my son's a doctor") asks for no one.
+        Anything else is asked about: in a care home "my husband fell" may have happened a minute ago, as "I fell" does,
+        and a request for a person may be for the other person.
         """
         if self._story(reading):
             return None
@@ -325,13 +318,19 @@ class HelpReader:
             alone = True
         calls = self.spans_of(self.calls, reading)
         if calls:
-            for c, a in itertools.product(calls, self.spans_of(self.asks, reading)):
+            # an inflected ask before the call is asked about ("would you mind getting the nurse"); after it, it
+            # tells what the person does: "the nurse is coming", "die Schwester kommt gleich"
+            stems = Reading(reading.stems, reading.stems, reading.stem_text, reading.stem_text)
+            asks = [(a, True) for a in self.spans_of(self.asks, reading)] + [
+                (a, False) for a in self.spans_of(self.ask_stems, stems) if a[1] <= calls[0][0]]
+            for c, (a, exact) in itertools.product(calls, asks):
                 if c == a or max(c[0], a[0]) - min(c[1], a[1]) > REQUEST_GAP:
                     continue
                 # "ich brauche keine schwester": a negation between the two counts too
-                if not self._negated(reading, (min(c[0], a[0]), max(c[1], a[1])), NEGATION_SPAN, ()):
+                held = not self._negated(reading, (min(c[0], a[0]), max(c[1], a[1])), NEGATION_SPAN, ())
+                if held and exact:
                     return HelpVerdict("help", "request")
-                negated = True
+                alone, negated = alone or held, negated or not held
             short = len(words) <= SHORT_CALL or all(w in self.fillers for w in words)
             if self.reader.inside:  # a Korean call stands bare, or asks for the person ("간호사님", "의사를 좀"), never
                 # as the subject of a remark: "간호사는 노래를 잘 해", "의사가 친절해"

@@ -54,6 +54,24 @@ def test_the_robots_own_language_keeps_its_shared_words(text: str) -> None:
     assert conversation_in(ENGINES["de"], "open").decide(text, 1.0, NOW).label not in ("help", "ask")
 
 
+# A request whose verb is inflected ("getting", "calling") was read as nothing: help words matched the bare verb only
+INFLECTED = {"en": ["would you mind getting the nurse", "could you be calling the doctor",
+                    "fetching the nurse would be good"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in INFLECTED.items() for t in ts])
+def test_an_inflected_request_for_a_person_is_asked_about(lang: str, text: str) -> None:
+    for context in CONTEXTS:
+        label = conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label
+        assert label in ("help", "ask"), f"{context}: {text!r} was taken as {label!r}"
+
+
+@pytest.mark.parametrize(("lang", "text"), [("en", "the nurse is coming at three"), ("en", "the doctor called round"),
+                                            ("de", "die Schwester kommt gleich")])
+def test_what_a_nurse_does_is_no_request(lang: str, text: str) -> None:
+    assert conversation_in(ENGINES[lang], "open").decide(text, 1.0, NOW).label not in ("help", "ask")
+
+
 # A no corrected in the same breath, by a yes or a short request, answered "Shall I call a nurse?" with a no
 CORRECTED = {"en": ["no wait yes", "no, yes", "oh no, please do", "no, please do", "no, call her"],
              "de": ["nein warte ja", "nein, ja", "nein, bitte holen Sie sie", "ach nein, doch ja"],
