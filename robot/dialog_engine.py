@@ -17,12 +17,12 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
-
 from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
 from robot.foreign_help import ForeignHelp, neighbours
 from robot.intent_similarity import ExampleIndex, character_similarity
+from robot.sentence_mood import REQUESTS, remark
+from robot.spelling import Speller
 from robot.understanding import INSIDE, HelpReader, Phrase, Reader, Reading
 
 __all__ = ["CLEAR_LEAD", "Conversation", "DialogEngine", "Understanding"]
@@ -41,10 +41,6 @@ CLEAR_LEAD = 0.04  # a winner must lead the runner-up by this much to be sure
 SIMILAR_ACCEPT = 0.45
 SIMILAR_LEAD = 0.08
 HELP_SIMILAR = 0.8  # this near a help example (before weighting), the robot asks
-# A word no pack entry holds is read as the known word it is this near (rapidfuzz ratio, 0..100), where one is:
-# a recogniser's or an inflection's slip ("yess", "quizzes"); a short word's one slip stays unknown.
-SPELLING = 85
-SPELLING_MIN = 5  # shorter words are never respelled ("spin" is no slip of "spy")
 
 
 @dataclass(frozen=True)
@@ -113,13 +109,12 @@ class DialogEngine:
         # How much a keyword's word says about one intent (the examples' inverse intent frequency): of two
         # intents whose keywords are said, "joke" outweighs "go on", "bingo" outweighs "later".
         self._specific = {**self.indexes["choices"].weight, **self.indexes["intents"].weight}
-        self._known: dict[str, list[str]] = {}  # every stem the packs' entries hold, by first letter
+        self._remark = remark if pack.language == "de" else None  # a German statement asks for nothing
+        self._speller: Speller | None = None  # every stem the packs' entries hold (robot.spelling)
         if not syllables:  # Korean words carry endings: there a word is compared by its first syllables
-            known = set(self._specific) | {p for pool in (self.answering, self.choices) for c in pool.values()
-                                           for k in c.keywords for p in k.parts}
-            for stem in sorted(known):
-                self._known.setdefault(stem[:1], []).append(stem)
-        self._spelt: dict[str, str] = {}
+            self._speller = Speller({p for pool in (self.answering, self.choices) for c in pool.values()
+                                     for k in c.keywords for p in k.parts} | set(self._specific),
+                                    frozenset(self._specific))
 
     def _index(self, specs: dict[str, tuple[tuple[str, ...], tuple[str, ...]]], syllables: bool) -> ExampleIndex:
         def stems(texts: Iterable[str]) -> list[str]:
@@ -197,6 +192,9 @@ class DialogEngine:
             after = self.helper.judge(self.reader.read(rest), complaints_ask)
             if after is not None and after.level == "help" and after.reason != "call":
                 verdict = after
+        if verdict is not None and verdict.reason == "doubt" and self._remark is not None and self._remark(
+                r.words, "help") and not self.helper.spans_of(self.helper.asks, r):
+            verdict = None  # a visit announced: "morgen kommt der arzt zur visite"
         verdict = verdict or self.foreign.judge(text)  # help in another pack's language
         if verdict is not None:
             sure = verdict.level == "help"
@@ -257,7 +255,8 @@ class DialogEngine:
             sure = best >= self.accept and best - runner_up >= CLEAR_LEAD
         if called and via != "keyword" and (not sure or best < self.ask_again):
             return Understanding("wake", round(best, 3), confidence >= self.min_confidence, "similarity")
-        if best < self.ask_again:
+        if best < self.ask_again or (pool is self.intents and name in REQUESTS and self._remark is not None
+                                     and self._remark(r.words, name)):  # "gestern war ich beim singen" asks nothing
             return Understanding(None, round(best, 3), False, "none")
         sure = sure and confidence >= self.min_confidence
         return Understanding(name, round(best, 3), sure, via)
@@ -281,22 +280,9 @@ class DialogEngine:
         return None
 
     def _spelled(self, r: Reading) -> Reading:
-        """The reading with each unknown stem replaced by the known stem it is nearest (see SPELLING)."""
-        if not self._known:
-            return r
-        stems = []
-        for stem in r.stems:
-            if len(stem) >= SPELLING_MIN and stem[:1] in self._known and stem not in self._specific:
-                near = self._spelt.get(stem)
-                if near is None:
-                    hit = process.extractOne(stem, self._known[stem[:1]], scorer=fuzz.ratio, score_cutoff=SPELLING)
-                    near = hit[0] if hit is not None else stem
-                    if len(self._spelt) > 10_000:  # bounded: residents say new words all day
-                        self._spelt.clear()
-                    self._spelt[stem] = near
-                stem = near
-            stems.append(stem)
-        return r if tuple(stems) == r.stems else Reading(r.words, tuple(stems), r.text, " ".join(stems))
+        """The reading with each unknown stem replaced by the known stem it is nearest (robot.spelling)."""
+        stems = r.stems if self._speller is None else self._speller.stems(r.stems)
+        return r if stems == r.stems else Reading(r.words, stems, r.text, " ".join(stems))
 
     def mentions(self, text: str, answers: Iterable[str]) -> bool:
         """Whether any of the answers is said (a quiz answer, in any inflection: "greeny" holds green)."""

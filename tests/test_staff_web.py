@@ -785,6 +785,58 @@ def test_a_stalled_impact_store_never_holds_up_an_alert(server: Server, site: Br
     assert answers == [200]
 
 
+def test_impact_pages_on_a_stalled_disk_never_hold_up_a_login(server: Server) -> None:
+    """The impact figures' disk is stalled (its store held, as a long commit or another process's lock would)
+    while eight impact pages load (tabs, reloads): a nurse can still log in. The queries ran in the executor that
+    the logins' password checks and the audit trail share: eight of them took every thread, and with the disk's
+    lock held by another process a login waited 15 s (measured), with it held for good, for good."""
+    cookie, _ = session(server)
+    answers: list[int] = []
+    asking = [threading.Thread(target=lambda: answers.append(request(server, "GET", "/api/impact",
+                                                                     Cookie=cookie).status)) for _ in range(8)]
+    logged: list[int] = []
+    form = urllib.parse.urlencode({"name": NAME, "password": PASSWORD}).encode()
+    login = threading.Thread(target=lambda: logged.append(request(
+        server, "POST", "/login", form, Origin=server.url,
+        **{"Content-Type": "application/x-www-form-urlencoded"}).status))
+    stalled = server.site.store._lock
+    stalled.acquire()
+    try:
+        for t in asking:
+            t.start()
+        time.sleep(0.5)  # the impact pages are waiting for the store
+        login.start()
+        assert wait_for(lambda: logged == [303], 10), logged
+        assert answers == []  # the disk was stalled all along
+    finally:
+        stalled.release()
+        for t in [*asking, login]:
+            t.join(30)
+    assert answers == [200] * 8
+
+
+def test_impact_figures_a_locked_store_cannot_give_are_said_so(server: Server) -> None:
+    """Another process holds the impact store's lock past sqlite's timeout (here shortened from 5 s): the page is
+    told the figures cannot be read now and why (before: a 500, a traceback in the log and an empty page)."""
+    import sqlite3
+
+    cookie, _ = session(server)
+    store = server.site.store
+    other = sqlite3.connect(str(server.audit.parent / "impact.sqlite"), isolation_level=None)
+    with store._lock:
+        store.db.execute("PRAGMA busy_timeout = 50")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        answers = [request(server, "GET", path, Cookie=cookie) for path in ("/api/impact", "/impact.csv")]
+        assert [(r.status, r.read().decode()) for r in answers] == [
+            (503, "the impact figures cannot be read now (database is locked): try again in a moment\n")] * 2
+    finally:
+        other.execute("ROLLBACK")
+        with store._lock:
+            store.db.execute("PRAGMA busy_timeout = 5000")
+    assert request(server, "GET", "/api/impact", Cookie=cookie).status == 200
+
+
 def test_an_impact_store_that_cannot_write_costs_one_notice_and_never_an_alert(tmp_path: Path) -> None:
     """The impact figures' disk refuses every write (a full disk or a read-only one: here sqlite opened read-only,
     which refuses as they do): every alert is still shown, and the page says once that figures are not being

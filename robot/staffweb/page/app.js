@@ -299,6 +299,7 @@ function chart(title, rows, key, unit) {
 async function impact() {
   const r = await fetch("/api/impact", {credentials: "same-origin"});
   if (r.status === 401) { location.href = "/login"; return; }
+  if (!r.ok) { document.getElementById("charts").textContent = await r.text(); return; }  // e.g. a stalled disk
   const rows = (await r.json()).rows;
   const all = rows.filter(x => x.robot === "all");
   document.getElementById("charts").replaceChildren(
