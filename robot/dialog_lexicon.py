@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")  # soft hyphen, zero-width and direction marks
 UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help", "hedges"}
 OPTIONAL_KEYS = {"hedges"}
 HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
@@ -139,7 +141,11 @@ def _words(c: Checker, value: Any, path: str, required: bool = True) -> tuple[st
 
 
 def normalise(text: str) -> str:
-    """Lower case, punctuation to spaces, single spaces (keeps letters of every script)."""
-    text = text.lower().replace("’", "'")
+    """Lower case, punctuation to spaces, single spaces (keeps letters of every script).
+
+    Composed first (NFC): Hangul sent as separate jamo, or "ü" as "u" and a combining mark, is the pack's own
+    word; zero-width characters are dropped ("he\u200blp").
+    """
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text)).lower().replace("’", "'")
     text = re.sub(r"[^\w\s']", " ", text)
     return " ".join(text.split())

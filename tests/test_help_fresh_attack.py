@@ -7,6 +7,7 @@ engine and the conversation as the dialog thread hands them on, in every context
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,17 @@ BARE = ["i cant get up", "cant get up", "im on the floor and i cant move", "ive 
 def test_distress_without_apostrophes_is_still_distress(text: str) -> None:
     for context in CONTEXTS:
         label = conversation_in(ENGINES["en"], context).decide(text, 1.0, NOW).label
+        assert label == "help", f"{context}: {text!r} was taken as {label!r}"
+
+
+# Text in decomposed Unicode (NFD: Hangul as separate jamo, "ü" as "u" and a combining mark), as some keyboards and
+# text tools send it, and zero-width characters: every Korean help phrase was read as nothing
+@pytest.mark.parametrize(("lang", "text"), [("ko", "넘어졌어요"), ("ko", "도와주세요"), ("ko", "숨을 못 쉬겠어요"),
+                                            ("de", "mir ist übel und ich bin gestürzt"), ("en", "he\u200blp me")])
+def test_help_in_decomposed_unicode_is_still_help(lang: str, text: str) -> None:
+    text = unicodedata.normalize("NFD", text)
+    for context in CONTEXTS:
+        label = conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label
         assert label == "help", f"{context}: {text!r} was taken as {label!r}"
 
 
