@@ -54,6 +54,24 @@ def test_the_robots_own_language_keeps_its_shared_words(text: str) -> None:
     assert conversation_in(ENGINES["de"], "open").decide(text, 1.0, NOW).label not in ("help", "ask")
 
 
+# Injuries, accidents, being stuck, fire and smoke, trembling: no pack held them, so each was read as nothing
+UNHEARD = {"en": ["I've injured myself", "I've had an accident", "I've soiled myself", "I tripped", "I'm stuck",
+                  "I can't get out of the bath", "there's smoke", "there's a fire", "there's a man in my room"],
+           "de": ["ich habe mich verletzt", "ich hatte einen Unfall", "ich stecke fest", "Feuer",
+                  "ich komme nicht aus der Badewanne", "ich zittere am ganzen Körper", "ich hab mich geschnitten",
+                  "es riecht nach Rauch"],
+           "ko": ["머리를 부딪쳤어요", "사고가 났어요", "불이야", "연기가 나요", "욕조에서 못 나와요", "칼에 베였어요"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in UNHEARD.items() for t in ts])
+def test_an_injury_an_accident_or_a_fire_is_asked_about(lang: str, text: str) -> None:
+    engine = ENGINES[lang]
+    for context in CONTEXTS:  # in answer to "how are you feeling?", a concerning answer reaches staff too
+        label = conversation_in(engine, context).decide(text, 1.0, NOW).label
+        reaches = label in ("help", "ask") or (context == "wellbeing" and label in engine.pack.concerning)
+        assert reaches, f"{context}: {text!r} was taken as {label!r}"
+
+
 # A request whose verb is inflected ("getting", "calling") was read as nothing: help words matched the bare verb only
 INFLECTED = {"en": ["would you mind getting the nurse", "could you be calling the doctor",
                     "fetching the nurse would be good"]}
