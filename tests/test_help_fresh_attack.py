@@ -72,6 +72,22 @@ def test_an_injury_an_accident_or_a_fire_is_asked_about(lang: str, text: str) ->
         assert reaches, f"{context}: {text!r} was taken as {label!r}"
 
 
+# The nurse call did not bring anyone, or cannot be found: read as nothing, or as a "no" ("no one's answering")
+BELL = {"en": ["I rang the bell and nobody came", "I've pressed the button and no one's come",
+               "no one's answering the bell", "where's my call button", "I need the loo urgently"],
+        "de": ["ich habe geklingelt und keiner kam", "wo ist meine Klingel", "ich muss dringend aufs Klo"],
+        "ko": ["벨을 눌렀는데 아무도 안 와요", "벨 어디 있어요", "화장실 급해요"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in BELL.items() for t in ts])
+def test_a_nurse_call_that_brought_no_one_is_asked_about(lang: str, text: str) -> None:
+    engine = ENGINES[lang]
+    for context in CONTEXTS:
+        label = conversation_in(engine, context).decide(text, 1.0, NOW).label
+        reaches = label in ("help", "ask") or (context == "wellbeing" and label in engine.pack.concerning)
+        assert reaches, f"{context}: {text!r} was taken as {label!r}"
+
+
 # A request whose verb is inflected ("getting", "calling") was read as nothing: help words matched the bare verb only
 INFLECTED = {"en": ["would you mind getting the nurse", "could you be calling the doctor",
                     "fetching the nurse would be good"]}
