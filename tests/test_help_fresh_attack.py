@@ -88,6 +88,17 @@ def test_a_nurse_call_that_brought_no_one_is_asked_about(lang: str, text: str) -
         assert reaches, f"{context}: {text!r} was taken as {label!r}"
 
 
+# A contraction typed without its apostrophe ("cant") was no "can not": "i cant get up" was read as nothing
+BARE = ["i cant get up", "cant get up", "im on the floor and i cant move", "ive fallen"]
+
+
+@pytest.mark.parametrize("text", BARE)
+def test_distress_without_apostrophes_is_still_distress(text: str) -> None:
+    for context in CONTEXTS:
+        label = conversation_in(ENGINES["en"], context).decide(text, 1.0, NOW).label
+        assert label == "help", f"{context}: {text!r} was taken as {label!r}"
+
+
 # A request whose verb is inflected ("getting", "calling") was read as nothing: help words matched the bare verb only
 INFLECTED = {"en": ["would you mind getting the nurse", "could you be calling the doctor",
                     "fetching the nurse would be good"]}
