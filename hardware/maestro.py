@@ -37,6 +37,10 @@ from hardware.maestro_protocol import (
 
 log = logging.getLogger(__name__)
 
+# pyserial counts a write's timeout from before the write and checks it after: a thread descheduled for longer
+# (a loaded machine) raised "Write timeout" with every byte sent, and a healthy board was declared lost (seen at
+# 50 ms in a test suite at load 5). A board that takes nothing is still found out within this.
+WRITE_TIMEOUT_S = 0.25
 MAX_OWED = 3  # error queries in flight at most: a slow board is not buried in them
 
 
@@ -92,7 +96,7 @@ class MaestroBus:
 
     def open(self) -> None:
         try:
-            port = self._opener(self.port, self.baud, timeout=self.reply_timeout_s, write_timeout=0.05)
+            port = self._opener(self.port, self.baud, timeout=self.reply_timeout_s, write_timeout=WRITE_TIMEOUT_S)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceUnavailable(f"cannot open servo board at {self.port}: {exc}") from None
         with self._lock:

@@ -21,7 +21,7 @@ from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
 from robot.foreign_help import ForeignHelp, neighbours
 from robot.intent_similarity import ExampleIndex, character_similarity
-from robot.sentence_mood import REQUESTS, remark
+from robot.sentence_mood import REQUESTS, remark, reported
 from robot.spelling import Speller
 from robot.understanding import INSIDE, HelpReader, Phrase, Reader, Reading
 
@@ -192,9 +192,10 @@ class DialogEngine:
             after = self.helper.judge(self.reader.read(rest), complaints_ask)
             if after is not None and after.level == "help" and after.reason != "call":
                 verdict = after
-        if verdict is not None and verdict.reason == "doubt" and self._remark is not None and self._remark(
-                r.words, "help") and not self.helper.spans_of(self.helper.asks, r):
-            verdict = None  # a visit announced: "morgen kommt der arzt zur visite"
+        if verdict is not None and verdict.reason == "doubt" and self._remark is not None and (self._remark(
+                r.words, "help") or reported(r.words, self.helper.call_words)) and not self.helper.spans_of(
+                self.helper.asks, r):
+            verdict = None  # a visit announced ("morgen kommt der arzt zur visite"), staff's words reported
         verdict = verdict or self.foreign.judge(text)  # help in another pack's language
         if verdict is not None:
             sure = verdict.level == "help"
@@ -234,7 +235,8 @@ class DialogEngine:
         if not r.words:
             return Understanding(None, 0.0, False, "none")
         pool = self.choices if choices else self.answering if answering else self.intents
-        names = [n for n in (among if among is not None else pool) if n in pool and n != "help"]
+        names = [n for n in (among if among is not None else pool) if n in pool and n != "help" and not (
+            pool is self.intents and n in REQUESTS and self._remark is not None and self._remark(r.words, n))]
         if among is None and not choices and not answering and self._name_only(r):
             return Understanding("wake", 1.0, confidence >= self.min_confidence, "keyword")  # "Robin?", "로빈아"
         # the robot's name with nothing else understood is the resident turning to it: "로빈 잘 잤니", "Robin, there?"
@@ -255,8 +257,7 @@ class DialogEngine:
             sure = best >= self.accept and best - runner_up >= CLEAR_LEAD
         if called and via != "keyword" and (not sure or best < self.ask_again):
             return Understanding("wake", round(best, 3), confidence >= self.min_confidence, "similarity")
-        if best < self.ask_again or (pool is self.intents and name in REQUESTS and self._remark is not None
-                                     and self._remark(r.words, name)):  # "gestern war ich beim singen" asks nothing
+        if best < self.ask_again:
             return Understanding(None, round(best, 3), False, "none")
         sure = sure and confidence >= self.min_confidence
         return Understanding(name, round(best, 3), sure, via)

@@ -38,7 +38,8 @@ _FINITE = frozenset((
     "sprach", "singt", "sang", "singen", "spielt", "spielte", "spielen", "spielten", "steht", "stand", "fängt",
     "fing", "dauert", "dauerte", "klingelt", "klingelte", "schaut", "sieht", "sah", "fährt", "fuhr", "bringt",
     "brachte", "tanzen", "tanzten", "tanzt", "kegeln", "kegelten", "basteln", "bastelten", "turnen", "turnten",
-    "essen", "aßen", "isst", "trinken", "tranken", "liest", "las", "lesen", "hört", "hörte", "hören"))
+    "essen", "aßen", "isst", "trinken", "tranken", "liest", "las", "lesen", "hört", "hörte", "hören", "sagt",
+    "sagte", "meint", "meinte", "findet", "fand"))
 # said of the past, or of what is always so: the remark tells, it does not ask
 _PAST = frozenset(("immer", "jeden", "jede", "meistens", "oft", "manchmal", "montags", "dienstags", "mittwochs",
                    "donnerstags", "freitags", "samstags", "sonntags", "war", "waren", "hatte", "hatten", "gewesen",
@@ -83,5 +84,14 @@ def remark(words: tuple[str, ...], intent: str) -> bool:
         return past or said[0] != "ich"
     if intent == "louder" and any(w in _HEARING or w in _MINE for w in said):
         return False
-    # what the robot just said ("das war zu schnell") or the speaker or the robot named: it may ask
-    return not (said[0] in _JUST_SAID and verb == 1) and not any(w in _PERSONS for w in said)
+    if said[0] in _JUST_SAID and verb == 1:  # what the robot just said: "das war zu schnell"
+        return False
+    # the past not told by "ich" ("das bingo gestern war lustig"), or no speaker or robot named: it tells
+    return past or not any(w in _PERSONS for w in said)
+
+
+def reported(words: tuple[str, ...], calls: frozenset[str]) -> bool:
+    """The person called is the statement's subject, in German: "der arzt hat gesagt, ich soll mehr laufen",
+    "die schwester meint ...": a report of what staff said, no wish to see them."""
+    said = [w for w in words if w not in _FILLERS]
+    return len(said) > 2 and said[0] in _OPENERS and said[1] in calls and said[2] in _FINITE
