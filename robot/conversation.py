@@ -126,13 +126,14 @@ class Conversation:
             if (category is None and u.intent in (None, "in_pain") and "in_pain" in e.pack.wellbeing
                     and confidence >= e.min_confidence and e.sore(text)):
                 category = "in_pain"  # "my knees won't have it today"
-            if category is not None:
+            concern = category in e.pack.concerning
+            # no feeling named, or "fine", yet a worry: "where am I?", "fine, but I'm scared"
+            plausible = e.help(text, alternatives) if category in (None, "fine") else None
+            if category is not None and plausible is None:
                 self.context = "open"
                 choice = e.pack.wellbeing[category]
-                concern = category in e.pack.concerning
                 return Decision(category, [("wellbeing", {"category": category, "concern": concern,
                                                           "reply": choice.reply})])
-            plausible = e.help(text, alternatives)  # no feeling named, yet a worry ("where am I?", "come quick")
             if plausible is not None:
                 return Decision("ask", [("ask_help", {"reason": plausible.reason})])
             return Decision("unclear", self._reply("wellbeing_unclear"))

@@ -111,6 +111,14 @@ def test_help_in_decomposed_unicode_is_still_help(lang: str, text: str) -> None:
         assert label == "help", f"{context}: {text!r} was taken as {label!r}"
 
 
+# "Fine" in answer to "how are you feeling?", with a worry beside it: the worry was dropped and the answer was fine
+@pytest.mark.parametrize(("lang", "text"), [("en", "fine, but I'm scared"), ("en", "yes fine, but I wet the bed"),
+                                            ("de", "mir geht es gut, aber ich habe Angst"),
+                                            ("ko", "괜찮은데 무서워요")])
+def test_fine_with_a_worry_beside_it_is_asked_about(lang: str, text: str) -> None:
+    assert conversation_in(ENGINES[lang], "wellbeing").decide(text, 1.0, NOW).label == "ask"
+
+
 # A request whose verb is inflected ("getting", "calling") was read as nothing: help words matched the bare verb only
 INFLECTED = {"en": ["would you mind getting the nurse", "could you be calling the doctor",
                     "fetching the nurse would be good"]}
