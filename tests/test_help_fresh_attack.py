@@ -119,6 +119,17 @@ def test_fine_with_a_worry_beside_it_is_asked_about(lang: str, text: str) -> Non
     assert conversation_in(ENGINES[lang], "wellbeing").decide(text, 1.0, NOW).label == "ask"
 
 
+# The Herz idiom rule ("am Herzen liegen") ate "am Herzen" whole: "ich hab's am Herzen" (heart trouble) was nothing
+@pytest.mark.parametrize("text", ["ich habe es am Herzen", "ich hab's am Herzen", "ich hab was am Herzen"])
+def test_heart_trouble_said_am_herzen_is_asked_about(text: str) -> None:
+    assert conversation_in(ENGINES["de"], "open").decide(text, 1.0, NOW).label in ("help", "ask")
+
+
+@pytest.mark.parametrize("text", ["das liegt mir am Herzen", "meine Enkel liegen mir sehr am Herzen"])
+def test_what_lies_close_to_the_heart_is_no_heart_trouble(text: str) -> None:
+    assert conversation_in(ENGINES["de"], "open").decide(text, 1.0, NOW).label not in ("help", "ask")
+
+
 # A request whose verb is inflected ("getting", "calling") was read as nothing: help words matched the bare verb only
 INFLECTED = {"en": ["would you mind getting the nurse", "could you be calling the doctor",
                     "fetching the nurse would be good"]}
