@@ -243,40 +243,40 @@ def test_help_in_every_context_and_state_raises_a_high_alert(lang_robot: tuple[R
     def reach(context: str) -> None:
         if context == "open":
             rt.inject("engage")
-            assert wait_for(lambda: rt.behaviour.state == "engaged", 2)
+            assert wait_for(lambda: rt.behaviour.state == "engaged", 10)
         elif context == "reminder":
             rt.inject("remind", kind="medication")
-            assert wait_for(lambda: rt.behaviour.state == "reminding", 2)
+            assert wait_for(lambda: rt.behaviour.state == "reminding", 10)
         elif context == "wellbeing":
             rt.inject("checkin")
-            assert wait_for(lambda: rt.conversation.context == "wellbeing", 2)
+            assert wait_for(lambda: rt.conversation.context == "wellbeing", 10)
         elif context == "quiz":
             rt.hear(quiz)
-            assert wait_for(lambda: rt.conversation.context == "quiz", 2)
+            assert wait_for(lambda: rt.conversation.context == "quiz", 10)
         elif context == "speaking":
             rt.hear(time_phrase)
-            assert wait_for(lambda: rt.behaviour.state == "responding", 2)
+            assert wait_for(lambda: rt.behaviour.state == "responding", 10)
         elif context in ("privacy", "paused", "sleeping", "fault"):
             trigger = {"privacy": "privacy_on", "paused": "pause", "sleeping": "quiet_start", "fault": "fault"}
             rt.inject(trigger[context], reason="test")
-            assert wait_for(lambda: rt.behaviour.state == context, 2)
+            assert wait_for(lambda: rt.behaviour.state == context, 10)
 
     def leave(context: str) -> None:
         if context == "reminder":  # the reminder that help cut short is asked again: answer it
-            assert wait_for(lambda: rt.behaviour.state == "reminding", 2)
+            assert wait_for(lambda: rt.behaviour.state == "reminding", 10)
             rt.hear(rt.engine.pack.intents["yes"].examples[0])
-            assert wait_for(lambda: rt.behaviour.state in ("idle", "engaged"), 2)
+            assert wait_for(lambda: rt.behaviour.state in ("idle", "engaged"), 10)
         undo = {"privacy": "privacy_off", "paused": "resume", "sleeping": "quiet_end", "fault": "recover"}
         if context in undo:
             rt.inject(undo[context], reason="test")
-            assert wait_for(lambda: rt.behaviour.state in ("idle", "engaged"), 2)
+            assert wait_for(lambda: rt.behaviour.state in ("idle", "engaged"), 10)
 
     contexts = ("open", "reminder", "wellbeing", "quiz", "speaking", "privacy", "paused", "sleeping", "fault")
     for i, context in enumerate(contexts):
         reach(context)
         text = HELP[lang][i % len(HELP[lang])]
         rt.hear(text, confidence=0.3, typed=False)  # as recognised, unsure, mid-reply
-        assert wait_for(lambda i=i: len(helps(rt)) == i + 1 and rt.behaviour.state == "alerting", 3), (context, text)
+        assert wait_for(lambda i=i: len(helps(rt)) == i + 1 and rt.behaviour.state == "alerting", 10), (context, text)
         assert helps(rt)[-1]["priority"] == "high"
         resolve(rt)
         leave(context)
