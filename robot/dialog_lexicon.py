@@ -16,7 +16,8 @@ _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")  # soft hyphen, zer
 UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help", "hedges"}
 OPTIONAL_KEYS = {"hedges"}
 HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
-              "well", "speaker")
+              "well", "speaker", "acute")
+OPTIONAL_HELP = {"acute"}
 
 
 class Checker(Protocol):
@@ -51,6 +52,8 @@ class Lexicon:
     mine: tuple[str, ...] = ()  # the speaker's own ("my", "mein"): just before a body part
     well: tuple[str, ...] = ()  # clearly well ("better", "fine"): a body part said with it is no complaint
     speaker: tuple[str, ...] = ()  # the speaker ("I", "my"): nearest before a complaint, it is the speaker's own
+    # An emergency happening in the room, whoever has it ("my husband is choking"): raised even about someone else
+    acute: tuple[str, ...] = ()
     # An answer that hedges ("I expect I did", "must have") is no yes or no to a reminder or to the help question.
     # Unlike doubts, hedges leave a call for help alone: "I think I need the nurse" is still a call.
     hedges: tuple[str, ...] = ()
@@ -89,9 +92,9 @@ def check_understanding(c: Checker, value: Any) -> Lexicon:
     else:
         c.keys(helps, f"{path}.help", set(HELP_LISTS))
         for k in HELP_LISTS:
-            if k not in helps:
+            if k not in helps and k not in OPTIONAL_HELP:
                 c.add(f"{path}.help.{k}", "required key is missing", show=False)
-            lists[k] = tuple(normalise(x) for x in c.strings(helps.get(k), f"{path}.help.{k}"))
+            lists[k] = tuple(normalise(x) for x in c.strings(helps.get(k), f"{path}.help.{k}", k not in OPTIONAL_HELP))
             for i, phrase in enumerate(lists[k]):
                 if not phrase:
                     c.add(f"{path}.help.{k}.{i}", "has no words once punctuation is removed", show=False)

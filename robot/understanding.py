@@ -238,7 +238,7 @@ class HelpReader:
         self.others, self.past = [p(x) for x in lexicon.others], [p(x) for x in lexicon.past]
         self.present, self.body = [p(x) for x in lexicon.present], [p(x) for x in lexicon.body]
         self.mine, self.well = [p(x) for x in lexicon.mine], [p(x) for x in lexicon.well]
-        self.speaker = [p(x) for x in lexicon.speaker]
+        self.speaker, self.acute = [p(x) for x in lexicon.speaker], [p(x) for x in lexicon.acute]
         self.keywords = [p(x) for x in keywords]
         self.before = frozenset(lexicon.negation_before)
         self.after = frozenset(lexicon.negation_after)
@@ -293,14 +293,15 @@ class HelpReader:
 
         Long ago or made up ("my neighbour fell last winter", "in the film he fell") is a story, unless something is
         happening now as well. Naming a doctor or nurse about someone else ("my son's a doctor") asks for no one.
-        Anything else is asked about: in a care home "my husband fell" may have happened a minute ago, as "I fell" does,
-        and a request for a person may be for the other person.
+        An emergency in the room (the pack's `acute`: "my husband is choking", "I'm choking on one of them") is help
+        whoever has it. Anything else is asked about: in a care home "my husband fell" may have happened a minute ago,
+        as "I fell" does, and a request for a person may be for the other person.
         """
         if self._story(reading):
             return None
         if verdict.reason == "call":
             return None
-        return HelpVerdict("ask", "others")
+        return verdict if self.spans_of(self.acute, reading) else HelpVerdict("ask", "others")
 
     def _judge(self, reading: Reading, complaints_ask: bool) -> HelpVerdict | None:
         negated = False

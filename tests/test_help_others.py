@@ -46,6 +46,27 @@ def test_someone_elses_distress_that_may_be_happening_now_is_asked_about(lang: s
 
 
 @pytest.mark.parametrize(("lang", "text"), [
+    ("en", "one of them's gone down the wrong way i'm choking"),  # "them" are the tablets: the speaker chokes
+    ("en", "i'm choking on one of them"),
+    ("en", "my husband is choking"),
+    ("de", "mein mann erstickt"),
+    ("de", "meine frau ist bewusstlos"),
+    ("ko", "남편이 숨을 못 쉬어요"),
+])
+def test_an_emergency_in_the_room_is_raised_whoever_has_it(lang: str, text: str) -> None:
+    assert label(lang, text) == "help"
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("en", "my husband choked on a fishbone years ago"),
+    ("de", "mein opa hat sich im krieg verschluckt"),
+    ("ko", "옛날에 친구가 기절했어"),
+])
+def test_an_emergency_long_ago_is_a_story(lang: str, text: str) -> None:
+    assert label(lang, text) not in ("help", "ask")
+
+
+@pytest.mark.parametrize(("lang", "text"), [
     ("en", "help, my chest, like my father years ago"),
     ("de", "hilfe, wie damals im krieg"),
 ])
