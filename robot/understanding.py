@@ -24,6 +24,7 @@ from typing import Literal
 import snowballstemmer
 
 from robot.dialog_lexicon import Lexicon, normalise
+from robot.help_time import long_over
 
 STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch"}
 INSIDE = ("ko", "ja", "zh")  # scripts whose words carry endings: phrase words match inside words
@@ -227,8 +228,7 @@ class HelpReader:
     """Finds help in an utterance before any other intent is considered."""
 
     def __init__(self, reader: Reader, lexicon: Lexicon, keywords: tuple[str, ...]) -> None:
-        self.reader = reader
-        p = reader.phrase
+        self.reader, p = reader, reader.phrase
         self.distress = [p(x) for x in lexicon.distress]
         self.alarms = [p(x) for x in lexicon.alarms]
         self.calls = [p(x) for x in lexicon.calls]
@@ -240,8 +240,7 @@ class HelpReader:
         self.mine, self.well = [p(x) for x in lexicon.mine], [p(x) for x in lexicon.well]
         self.speaker, self.acute = [p(x) for x in lexicon.speaker], [p(x) for x in lexicon.acute]
         self.keywords = [p(x) for x in keywords]
-        self.before = frozenset(lexicon.negation_before)
-        self.after = frozenset(lexicon.negation_after)
+        self.before, self.after = frozenset(lexicon.negation_before), frozenset(lexicon.negation_after)
         self.call_words = frozenset(w for c in self.calls for w in c.parts)
         self.fillers = frozenset(lexicon.fillers) | self.call_words
 
@@ -265,8 +264,7 @@ class HelpReader:
         """Help, ask, or None. `complaints_ask` is False where a complaint answers a question.
 
         A cry for help is always help. Distress or a request about someone else, the past or television ("my grandson
-        fell over", "we used to call the doctor"), and a request that doubts itself ("should I see the nurse?"), are
-        asked about instead of raised.
+        fell over", "I had a fall last winter") or doubting itself ("should I see the nurse?") is asked about.
         """
         if not reading.words:
             return None
@@ -284,6 +282,8 @@ class HelpReader:
         if verdict.level == "help" and verdict.reason != "alarm":
             if others:
                 return self._about_others(reading, verdict)
+            if verdict.reason == "distress" and long_over(self, reading):
+                return HelpVerdict("ask", "past")  # "I had a fall last winter": over, but worth a word
             if doubt and verdict.reason != "distress":
                 return HelpVerdict("ask", "doubt")
         return verdict
