@@ -19,6 +19,7 @@ from robot.dialogs import load_pack
 
 from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
 from .conftest import start_idle, wait_for
+from .test_help_words_attack import assert_reaches_staff
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 27, 10, 0)
@@ -66,11 +67,7 @@ UNHEARD = {"en": ["I've injured myself", "I've had an accident", "I've soiled my
 
 @pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in UNHEARD.items() for t in ts])
 def test_an_injury_an_accident_or_a_fire_is_asked_about(lang: str, text: str) -> None:
-    engine = ENGINES[lang]
-    for context in CONTEXTS:  # in answer to "how are you feeling?", a concerning answer reaches staff too
-        label = conversation_in(engine, context).decide(text, 1.0, NOW).label
-        reaches = label in ("help", "ask") or (context == "wellbeing" and label in engine.pack.concerning)
-        assert reaches, f"{context}: {text!r} was taken as {label!r}"
+    assert_reaches_staff(ENGINES[lang], lang, text)
 
 
 # The nurse call did not bring anyone, or cannot be found: read as nothing, or as a "no" ("no one's answering")
@@ -82,11 +79,7 @@ BELL = {"en": ["I rang the bell and nobody came", "I've pressed the button and n
 
 @pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in BELL.items() for t in ts])
 def test_a_nurse_call_that_brought_no_one_is_asked_about(lang: str, text: str) -> None:
-    engine = ENGINES[lang]
-    for context in CONTEXTS:
-        label = conversation_in(engine, context).decide(text, 1.0, NOW).label
-        reaches = label in ("help", "ask") or (context == "wellbeing" and label in engine.pack.concerning)
-        assert reaches, f"{context}: {text!r} was taken as {label!r}"
+    assert_reaches_staff(ENGINES[lang], lang, text)
 
 
 # A contraction typed without its apostrophe ("cant") was no "can not": "i cant get up" was read as nothing

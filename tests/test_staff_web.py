@@ -837,6 +837,17 @@ def test_impact_figures_a_locked_store_cannot_give_are_said_so(server: Server) -
     assert request(server, "GET", "/api/impact", Cookie=cookie).status == 200
 
 
+def raise_alerts(view: Any, count: int) -> dict[str, Any]:
+    """`count` robots each raise a help request, applied as the broker would deliver them; the last one's body."""
+    now = time.time()
+    for i in range(count):
+        body = {"schema": "carebot/alert/1", "event_id": f"{i:032x}", "alert_id": f"{i + 100:032x}", "site": SITE,
+                "robot": f"robot-{i}", "room": "r1", "type": "help_request", "priority": "high", "state": "raised",
+                "level": 0, "raised_ts": now, "ts": now, "boot_id": "c" * 12, "seq": 1}
+        view.apply(f"carebot/v1/{SITE}/robot-{i}/alert", json.dumps(body).encode())
+    return body
+
+
 def test_an_impact_store_that_cannot_write_costs_one_notice_and_never_an_alert(tmp_path: Path) -> None:
     """The impact figures' disk refuses every write (a full disk or a read-only one: here sqlite opened read-only,
     which refuses as they do): every alert is still shown, and the page says once that figures are not being
@@ -851,12 +862,8 @@ def test_an_impact_store_that_cannot_write_costs_one_notice_and_never_an_alert(t
     store = Store(tmp_path / "impact.sqlite")
     store.db.close()
     store.db = sqlite3.connect(f"file:{tmp_path / 'impact.sqlite'}?mode=ro", uri=True, check_same_thread=False)
-    view, now = WebView(SITE, Client(), "web", store), time.time()
-    for i in range(30):
-        body = {"schema": "carebot/alert/1", "event_id": f"{i:032x}", "alert_id": f"{i + 100:032x}", "site": SITE,
-                "robot": f"robot-{i}", "room": "r1", "type": "help_request", "priority": "high", "state": "raised",
-                "level": 0, "raised_ts": now, "ts": now, "boot_id": "c" * 12, "seq": 1}
-        view.apply(f"carebot/v1/{SITE}/robot-{i}/alert", json.dumps(body).encode())
+    view = WebView(SITE, Client(), "web", store)
+    raise_alerts(view, 30)
     failed = "impact figures are not being written"
     assert wait_for(lambda: view._writes.empty() and any(failed in text for _, text in view.notices), 10)
     time.sleep(0.2)  # the writer's last attempt
@@ -879,12 +886,8 @@ def test_the_impact_writer_writes_a_burst_in_one_transaction_and_all_of_it_at_th
     batches: list[int] = []
     write = store.write
     store.write = lambda batch: (batches.append(len(batch)), write(batch))[1]  # type: ignore[method-assign]
-    view, now = WebView(SITE, Client(), "web", store), time.time()
-    for i in range(30):
-        body = {"schema": "carebot/alert/1", "event_id": f"{i:032x}", "alert_id": f"{i + 100:032x}", "site": SITE,
-                "robot": f"robot-{i}", "room": "r1", "type": "help_request", "priority": "high", "state": "raised",
-                "level": 0, "raised_ts": now, "ts": now, "boot_id": "c" * 12, "seq": 1}
-        view.apply(f"carebot/v1/{SITE}/robot-{i}/alert", json.dumps(body).encode())
+    view = WebView(SITE, Client(), "web", store)
+    body = raise_alerts(view, 30)
     assert wait_for(lambda: store.db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 30, 10)
     assert batches == [30]
     monkeypatch.setattr(view_module, "WRITE_BATCH_S", 600.0)  # from now the writer would pause for ten minutes

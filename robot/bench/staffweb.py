@@ -29,7 +29,7 @@ from robot.fleet.sim import RobotSpec, SimRobot
 from robot.fleet.world import free_port, wait_port
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-SITE, ROBOTS, ALERTS = "bench", 20, 200
+SITE, ROBOTS, ALERTS = "bench", 20, 1000
 WATCH = """
 window.__seen = {};
 new MutationObserver(() => {
