@@ -25,6 +25,7 @@ import snowballstemmer
 
 from robot.dialog_lexicon import Lexicon, normalise
 from robot.help_time import long_over
+from robot.negation_reach import speaker_cut
 
 STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch"}
 INSIDE = ("ko", "ja", "zh")  # scripts whose words carry endings: phrase words match inside words
@@ -197,17 +198,16 @@ class Reader:
 
     def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
                  after: int) -> bool:
-        """Whether one of `words` stands just before (never past the speaker: "oh no, I fell") or after a span.
-
-        In Korean a negation stands against the word it turns round (안 right before it, 않/없 right after it), so
-        the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and cannot breathe; "넘어졌는데 아무도
-        없어" is a fall with nobody there, never "not fallen".
+        """Whether one of `words` stands just before a span (an interjected no stops at the speaker: "oh no, I fell";
+        robot.negation_reach) or after it. In Korean a negation stands against the word it turns round (안 right
+        before it, 않/없 right after it), so the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and
+        cannot breathe; "넘어졌는데 아무도 없어" is a fall with nobody there, never "not fallen".
         """
         if self.inside:
             before, after = min(before, 1), min(after, 1)
         seq = reading.words
         ahead = seq[max(0, lo - before):lo]
-        ahead = ahead[max((i + 1 for i, t in enumerate(ahead) if t in self.speaker), default=0):]
+        ahead = ahead[speaker_cut(ahead, self.speaker, words | self.filler_words):]
         behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]
         if any(t in words for t in ahead):
             return True

@@ -128,6 +128,16 @@ def test_a_leading_no_before_a_denied_or_bare_call_is_still_only_asked_about(tex
     assert conversation_in(ENGINES["en"], "open").decide(text, 1.0, NOW).label == "ask"
 
 
+@pytest.mark.parametrize("text", ["i don't think i need the nurse really", "i do not think i need a doctor, love",
+                                  "i don't reckon i need the doctor"])
+def test_a_negation_that_turns_round_a_clause_holding_the_request_reaches_past_the_speaker(text: str) -> None:
+    # the "not" belongs to "think", whose object is the request: asked about (raised at once after 1790573);
+    # an interjected no still stops at the speaker ("oh no, I can't breathe" is help: tests above and in
+    # test_help_fresh_attack)
+    for context in ("open", "reminder", "quiz"):
+        assert conversation_in(ENGINES["en"], context).decide(text, 1.0, NOW).label == "ask", context
+
+
 # Synonyms that read "help" in its other senses as 'helpful' ("can't help it", "help out", "no help", "help with
 # the") also swallowed a cry for help that was followed by those words: "I need help with the stairs" and "help,
 # out here in the corridor" were nothing in every context, "help, it hurts" was only asked about; in Korean
