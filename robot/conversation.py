@@ -106,7 +106,7 @@ class Conversation:
         if ctx == "privacy":
             # only a call by name wakes the robot, as it says when it goes quiet ("say hello Robin"): a visitor's
             # "come back later" or "are you listening, Margaret" must not switch the microphone back on
-            if not any(map(e._is_name, e.reader.read(text).words)):
+            if not e.addressed(e.reader.read(text).words):  # not "a robin on the bird table"
                 return Decision("ignore", [])
             u = e.classify(text, confidence, among=["wake"])
             if (u.intent == "wake" and u.sure) or e.loosely(text, "wake"):

@@ -17,6 +17,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from robot.addressing import addressed
 from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
 from robot.foreign_help import ForeignHelp, neighbours
@@ -240,7 +241,7 @@ class DialogEngine:
         if among is None and not choices and not answering and self._name_only(r):
             return Understanding("wake", 1.0, confidence >= self.min_confidence, "keyword")  # "Robin?", "로빈아"
         # the robot's name with nothing else understood is the resident turning to it: "로빈 잘 잤니", "Robin, there?"
-        called = among is None and not choices and not answering and any(map(self._is_name, r.words))
+        called = among is None and not choices and not answering and self.addressed(r.words)
         keyword = self._keyword_scores(r, pool, names, self._leading_answer(text))
         near = self.indexes["choices" if choices else "intents"].similarities(r.stem_text)
         exact = [n for n in names if near.get(n, 0.0) >= 1.0]
@@ -268,7 +269,11 @@ class DialogEngine:
 
     def _name_only(self, r: Reading) -> bool:
         """Only the robot's name, with fillers at most ("Robin?", "로빈아"): it is called (privacy checks apart)."""
-        return any(map(self._is_name, r.words)) and all(map(self._is_name, set(r.words) - self.reader.filler_words))
+        return self.addressed(r.words) and all(map(self._is_name, set(r.words) - self.reader.filler_words))
+
+    def addressed(self, words: tuple[str, ...]) -> bool:
+        """The robot's name said to it, not "a robin on the bird table" (robot.addressing)."""
+        return addressed(words, self._is_name, self.pack.language)
 
     def _leading_answer(self, text: str) -> str | None:
         """Yes or no, when the utterance opens with a one-word yes or no of its own ("yeah", "nope"; not
