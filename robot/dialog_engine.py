@@ -238,6 +238,8 @@ class DialogEngine:
         pool = self.choices if choices else self.answering if answering else self.intents
         names = [n for n in (among if among is not None else pool) if n in pool and n != "help" and not (
             pool is self.intents and n in REQUESTS and self._remark is not None and self._remark(r.words, n))]
+        if any(map(self._is_name, r.words)) and not self.addressed(r.words):  # "a robin in the garden" calls no one
+            names = [n for n in names if n != "wake"]
         if among is None and not choices and not answering and self._name_only(r):
             return Understanding("wake", 1.0, confidence >= self.min_confidence, "keyword")  # "Robin?", "로빈아"
         # the robot's name with nothing else understood is the resident turning to it: "로빈 잘 잤니", "Robin, there?"
