@@ -95,7 +95,8 @@ def test_distress_without_apostrophes_is_still_distress(text: str) -> None:
 
 # Text in decomposed Unicode (NFD: Hangul as separate jamo, "ü" as "u" and a combining mark), as some keyboards and
 # text tools send it, and zero-width characters: every Korean help phrase was read as nothing
-@pytest.mark.parametrize(("lang", "text"), [("ko", "넘어졌어요"), ("ko", "도와주세요"), ("ko", "할아버지 숨을 못 쉬어요"),
+@pytest.mark.parametrize(("lang", "text"), [("ko", "넘어졌어요"), ("ko", "도와주세요"),
+                                            ("ko", "할아버지 숨을 못 쉬어요"),
                                             ("de", "mir ist übel und ich bin gestürzt"), ("en", "he\u200blp me")])
 def test_help_in_decomposed_unicode_is_still_help(lang: str, text: str) -> None:
     text = unicodedata.normalize("NFD", text)
