@@ -38,14 +38,21 @@ def label(lang: str, text: str) -> str:
 
 @pytest.mark.parametrize(("lang", "text"), [
     ("en", "my husband fell"),
-    ("en", "my neighbour can't breathe"),
     ("en", "the lady next door collapsed by the lift"),
     ("de", "mein Mann ist gestürzt"),
-    ("de", "meine Nachbarin kriegt keine Luft"),
     ("ko", "남편이 넘어졌어요"),
 ])
 def test_someone_elses_distress_is_asked_about_without_a_word_for_now(lang: str, text: str) -> None:
     assert label(lang, text) == "ask"  # asked, not raised at once: false help stays as it was
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("en", "my neighbour can't breathe"),
+    ("de", "meine Nachbarin kriegt keine Luft"),
+])
+def test_someone_elses_breathing_stopped_is_raised_at_once(lang: str, text: str) -> None:
+    # the pack's acute list (choking, not breathing, unconscious, a fit): whoever it is, minutes count
+    assert label(lang, text) == "help"
 
 
 @pytest.mark.parametrize(("lang", "text"), [
