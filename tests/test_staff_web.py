@@ -969,6 +969,27 @@ def test_the_server_s_end_on_a_stalled_impact_store_is_bounded_and_says_what_was
     assert store.db.execute("SELECT count(*) FROM activity").fetchone()[0] == 5
 
 
+def test_an_impact_writer_that_stopped_is_said_and_started_again_by_the_pump(tmp_path: Path) -> None:
+    """The writer's body catches everything, but should it end all the same (a BaseException from a library),
+    its queue would grow for good in silence: the pump, every half second, sees it gone, says so and starts
+    another, and the updates waiting are written."""
+    from robot.staffweb.view import WebView
+
+    class Client:
+        on_message = on_connect = on_disconnect = None
+
+    store = Store(tmp_path / "impact.sqlite")
+    view = WebView(SITE, Client(), "web", store)
+    view._writes.put(None)  # the writer stops, as if it had died
+    view._writer.join(5)
+    assert not view._writer.is_alive()
+    raise_alerts(view, 3)
+    view.pump_waiting(0.01)
+    assert view._writer.is_alive()
+    assert any("impact writer had stopped" in text for _, text in view.notices)
+    assert wait_for(lambda: store.db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 3, 10)
+
+
 def test_a_state_dir_that_cannot_hold_the_impact_store_still_serves_the_alerts(site: Broker, tmp_path: Path) -> None:
     """The impact figures' file cannot be opened when the server starts (here its name is taken by a directory;
     a read-only or full disk fails alike): the alerts page is the help path and serves anyway, saying that the

@@ -70,20 +70,16 @@ class WebView(StaffConsole):
         self.notices: collections.deque[tuple[float, str]] = collections.deque(maxlen=NOTICES)
         self.seqs = SeqWatch()
         self.store = store  # robot.staffweb.impact.Store: activity and the alert lifecycle, for impact figures
-        # The store's writes (sqlite commits, fsyncs) run on a thread of their own: a page shows an alert when
-        # it arrives, not after the disk has taken the impact figures' copy of it.
+        # The store's writes (sqlite commits, fsyncs) on a thread of their own: an alert never waits for the disk.
         self._writes: queue.SimpleQueue[tuple[str, str, dict[str, Any]] | None] = queue.SimpleQueue()
         self._later: list[tuple[str, str, dict[str, Any]]] = []  # the message's writes, queued once pages have it
         self._closing = threading.Event()  # the server is ending: the writer's pause is cut short
         self._dropped = self._dropped_told = self._holding = 0  # refused by a full queue; in the batch being written
-        self._writer = threading.Thread(target=self._write, name="staffweb-store", daemon=True)
-        if store is not None:
-            self._writer.start()
-        # Told of every change (the event streams' wake-ups), with the delta event of an alert's change, or None.
+        self._writer = self._start_writer() if store is not None else threading.Thread()
+        # Told of every change (the streams' wake-ups), with the delta event of an alert's change, or None.
         self.listeners: list[Callable[[tuple[int, bytes] | None], None]] = []
         self._topic = ""  # the topic of the message being applied
-        # Unlike the console, apply each message in paho's own thread (guarded: nothing can raise into it):
-        # one thread hand-off less between the broker and the page.
+        # Each message applied where it is read, the server's event loop (guarded: nothing can raise into it).
         client.on_message = self._guarded(lambda c, u, msg: self.apply(msg.topic, bytes(msg.payload),
                                                                         bool(msg.retain)))
         client.on_connect = self._guarded(lambda c, u, flags, rc, p: self._connected(flags.session_present, rc))
@@ -181,11 +177,9 @@ class WebView(StaffConsole):
             self._changed = alert_id
 
     def apply(self, topic: str, payload: bytes, retained: bool = False) -> None:
-        """Take one message into the view, and only after the pages' streams have the alert's change wake the
-        impact store's writer (it competed with them for the GIL). Read in the web server's event loop, the
-        streams run first as the loop turns; read in another thread (paho's own loop, a test), it waits
-        HANDOFF_S at most until a stream has written the change: else the loop, woken, waits for the GIL while
-        this thread reads on (the retained copy of the same alert, heartbeats), about 0.5 ms at the median."""
+        """Take one message into the view; the impact writes are queued only after the pages' streams have the
+        alert's change. Read in another thread than the loop's (a test), it waits HANDOFF_S at most for a stream
+        to write the change (else the woken loop waits for the GIL while this thread reads on: 0.5 ms)."""
         with self.lock:
             self._topic, self._changed = topic, None
             self.delivered.clear()
@@ -268,14 +262,10 @@ class WebView(StaffConsole):
             self._later.append(("activity", robot, body))
 
     def _write(self) -> None:
-        """The impact store's writer. It waits WRITE_BATCH_S after an update and then writes all that came in one
-        transaction: one sync of the disk a burst (an SD card's wear), and none while the alert that caused it is
-        on its way to the pages on the same cores (measured: 0.35 ms of the page's median); a full batch waiting
-        goes at once (a pause per batch held it below a flood's pace). A batch the store refuses is tried one
-        update at a time: one bad update costs only itself. A full or read-only disk costs the impact figures,
-        never the page or an alert; the page is told once when writes start failing and once when they work again
-        (a line a message pushed all else out of Messages), the log says how many were lost. None in the queue:
-        write what came before it, then stop (the server's end)."""
+        """The impact store's writer: WRITE_BATCH_S after an update, all that came in one transaction (one disk
+        sync a burst, none while the alert is on its way to the pages: 0.35 ms of the page's median); a full batch
+        waiting goes at once. A refused batch is tried update by update. A failing disk costs the figures, never
+        an alert: the page is told once when writes fail and once when they work again. None: stop (the end)."""
         lost = 0
         while True:
             batch = [self._writes.get()]
@@ -288,8 +278,14 @@ class WebView(StaffConsole):
                 lost = self._write_batch([b for b in batch if b is not None], lost)
             except Exception as exc:  # a bug here must not end the writer (its queue would grow for good)
                 log.error("staff web: the impact writer failed, carrying on: %s: %s", type(exc).__name__, exc)
+                with contextlib.suppress(Exception):
+                    self._tell(f"internal error in the impact writer, carrying on: {type(exc).__name__}")
             if batch[-1] is None:
                 return
+
+    def _start_writer(self) -> threading.Thread:
+        (writer := threading.Thread(target=self._write, name="staffweb-store", daemon=True)).start()
+        return writer
 
     def _write_batch(self, updates: list[tuple[str, str, dict[str, Any]]], lost: int) -> int:
         """How many updates are lost since writes last worked (not working while the queue refuses updates)."""
@@ -325,8 +321,8 @@ class WebView(StaffConsole):
         return lost if dropped else 0
 
     def close_store(self, timeout: float = 5.0) -> bool:
-        """The server's end: the writer writes what is queued (without its pause) and stops. False if not within
-        `timeout` (a stalled disk): the log says how many updates were left; the store must stay open under it."""
+        """The server's end: the writer writes what is queued, at once, and stops. False if not within `timeout`
+        (a stalled disk: the log says how many were left, and the store must stay open under it)."""
         if self.store is None or not self._writer.is_alive():
             return True
         self._closing.set()
@@ -349,6 +345,10 @@ class WebView(StaffConsole):
         time.sleep(timeout)
         with self.lock:
             before = len(self.notices)
+            if self.store is not None and not self._closing.is_set() and not self._writer.is_alive():
+                log.error("staff web: the impact writer had stopped; started again")  # watched: never silent
+                self._say("the impact writer had stopped and was started again")
+                self._writer = self._start_writer()
             self.check_pending()
             if len(self.notices) != before:
                 self.touch()
