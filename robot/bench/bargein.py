@@ -178,6 +178,7 @@ def _stop_latency(rounds: int, model_dir: Path) -> dict[str, Any]:
     """Stop to silence through the real runtime, workers and room: a stop phrase over a long reply."""
     import wave
 
+    from robot.bench.drive import AWAKE
     from robot.config_load import load_config
     from robot.runtime import Runtime
 
@@ -185,7 +186,7 @@ def _stop_latency(rounds: int, model_dir: Path) -> dict[str, Any]:
     base = load_config(Path(__file__).resolve().parents[2] / "config" / "carebot.toml")
     cfg = base.model_copy(update={
         "robot": base.robot.model_copy(update={"language": "ko", "state_dir": tmp / "state"}),
-        "mqtt": base.mqtt.model_copy(update={"enabled": False}),
+        "mqtt": base.mqtt.model_copy(update={"enabled": False}), "quiet_hours": AWAKE,
         "vision": base.vision.model_copy(update={"enabled": False}),
         "speech": base.speech.model_copy(update={"enabled": True, "source": "sim", "model": model_dir,
                                                  "out_dir": tmp / "said", "barge_in": True})})

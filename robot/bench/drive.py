@@ -9,6 +9,13 @@ import threading
 import time
 from typing import Any
 
+from robot.config import QuietHoursSection
+
+# Benchmarks talk to the robot at whatever hour they are run: in its quiet hours (21:00 to 07:00 by default) it
+# sleeps and answers only a call for help, so a bench run in the evening measured a robot that said nothing
+# (`bench screen` waited in vain for a reply, and failed CI). Their robots keep no quiet hours.
+AWAKE = QuietHoursSection(enabled=False)
+
 
 def progress(text: str) -> None:
     """A progress line on stderr (stdout is the bench's JSON)."""

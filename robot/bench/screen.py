@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.poll import poll_until
-from robot.bench.drive import progress, talk_for
+from robot.bench.drive import AWAKE, progress, talk_for
 from robot.errors import CareBotError
 from robot.loop import LatencyHistogram
 
@@ -253,7 +253,7 @@ def bench_screen(args: argparse.Namespace) -> dict[str, Any]:
             for i in range(int(args.workers))]
     with tempfile.TemporaryDirectory(prefix="carebot-bench-") as tmp, SimProcess() as board, sync_playwright() as pw:
         config = Config(robot=RobotSection(state_dir=Path(tmp)), screen=ScreenSection(enabled=True, port=_free_port()),
-                        servo=ServoSection(driver="maestro", port=board.port))
+                        servo=ServoSection(driver="maestro", port=board.port), quiet_hours=AWAKE)
         runtime = Runtime(config, workers=default_workers(config) + busy)
         runtime.start()
         launched: list[_Browser] = []

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.poll import poll_until
-from robot.bench.drive import progress, talk_for
+from robot.bench.drive import AWAKE, progress, talk_for
 from robot.loop import LatencyHistogram, try_realtime
 
 
@@ -83,7 +83,7 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
     # in-process simulator thread would compete with the loop for the GIL, which no robot does.
     with tempfile.TemporaryDirectory(prefix="carebot-bench-") as tmp, SimProcess() as board:
         config = Config(robot=RobotSection(state_dir=Path(tmp)), loop=LoopSection(rate_hz=rate),
-                        servo=ServoSection(driver="maestro", port=board.port))
+                        servo=ServoSection(driver="maestro", port=board.port), quiet_hours=AWAKE)
         runtime = Runtime(config, workers=specs)
         runtime.start()
         try:
