@@ -288,6 +288,7 @@ def test_markup_from_mqtt_is_shown_as_text_and_never_run(browser: Any, server: S
             page.locator("#notices li", has_text="<img src=x").wait_for()
             assert page.evaluate("window.__pwned") is None
             assert page.locator("#alerts script, #alerts img, #alerts b, #notices img").count() == 0
+            assert page.evaluate("crossOriginIsolated") is True  # no other origin's page shares its process
     finally:
         with view.lock:
             view.alerts.pop("c" * 32)
