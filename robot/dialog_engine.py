@@ -22,9 +22,10 @@ from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
 from robot.foreign_help import ForeignHelp, neighbours
 from robot.intent_similarity import ExampleIndex, character_similarity
+from robot.reading import INSIDE, Phrase, Reader, Reading
 from robot.sentence_mood import REQUESTS, remark, reported
 from robot.spelling import Speller
-from robot.understanding import INSIDE, HelpReader, Phrase, Reader, Reading
+from robot.understanding import HelpReader
 
 __all__ = ["CLEAR_LEAD", "Conversation", "DialogEngine", "Understanding"]
 
@@ -290,7 +291,7 @@ class DialogEngine:
     def _spelled(self, r: Reading) -> Reading:
         """The reading with each unknown stem replaced by the known stem it is nearest (robot.spelling)."""
         stems = r.stems if self._speller is None else self._speller.stems(r.stems)
-        return r if stems == r.stems else Reading(r.words, stems, r.text, " ".join(stems))
+        return r if stems == r.stems else Reading(r.words, stems, r.text, " ".join(stems), r.starts)
 
     def mentions(self, text: str, answers: Iterable[str]) -> bool:
         """Whether any of the answers is said (a quiz answer, in any inflection: "greeny" holds green)."""
