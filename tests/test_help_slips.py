@@ -2,9 +2,9 @@
 
 The typed console, the screen and recognisers other than Vosk with a grammar give "hepl", "nurce", "Krankenwagn" or
 "살 려 주세요": they were nothing, a quiz answer, or "tired". Now the robot asks "Shall I call a nurse?". An ordinary
-word one letter from a help word ("hell of a day", "he held the door for me", "my purse") is what it says, and a rare one
-("yelp") is read as help only inside a help phrase ("yelp me"). The words go through the dialog engine and a
-conversation in every context, as the dialog thread hands them on.
+word one letter from a help word ("hell of a day", "he held the door for me", "my purse") is what it says, and a
+rare one ("yelp") is read as help only inside a help phrase ("yelp me"). The words go through the dialog engine and
+a conversation in every context, as the dialog thread hands them on.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ ENGINES = {lang: DialogEngine(load_pack(ROOT / "dialogs" / lang)) for lang in ("
 SLIPS = {"en": ["hepl me", "yelp me please", "fetch a nurce", "ambulence", "get the docter", "hlep"],
          "de": ["Krankenwagn", "holen sie eine schwster", "ich brauche einen artz", "notfal"],
          "ko": ["살 려 주세요", "구급 차 좀 불러 줘요", "간호 사 불러 줘"]}
-ORDINARY = {"en": ["what a hell of a day", "he held the door for me", "my purse is on the table", "the puppy gave a yelp",
-                   "the nurses are lovely", "the ball rolled under the bed"],
+ORDINARY = {"en": ["what a hell of a day", "he held the door for me", "my purse is on the table",
+                   "the puppy gave a yelp", "the nurses are lovely", "the ball rolled under the bed"],
             "de": ["meine schwestern kommen morgen", "die art wie er redet", "einen eimer wasser"],
             "ko": ["간호사가 참 친절해요", "응 그래요"]}
 
