@@ -296,9 +296,11 @@ def test_markup_from_mqtt_is_shown_as_text_and_never_run(browser: Any, server: S
 
 
 def seeded(tmp_path: Path) -> Store:
-    """A week of two robots whose answers are known."""
-    store = Store(tmp_path / "impact.sqlite")
+    """A week of two robots whose answers are known, seen from the Sunday after (the store's clock is pinned
+    there: on the machine's own, the retention would delete the week once it is 400 days old, and fail the test
+    from December 2027)."""
     monday = time.mktime((2026, 11, 16, 9, 0, 0, 0, 0, -1))  # Monday 16 November 2026, 09:00 local
+    store = Store(tmp_path / "impact.sqlite", clock=lambda: monday + 6 * 86400)
     for day in range(2):
         for robot, talks in (("robot-1", 6), ("robot-2", 2)):
             store.activity(robot, {"event_id": f"{robot}{day}".ljust(32, "0"), "bucket_start": monday + day * 86400,
