@@ -97,7 +97,10 @@ def cmd_run(args: argparse.Namespace, simulate: bool = False) -> int:
     if os.environ.get(fault_door.ENV) == "1":  # tests and benches only: see robot/fault_door.py
         door = fault_door.FaultDoor(runtime)
         say(f"fault injection is on ({fault_door.ENV}=1): not for a robot in service")
-    if simulate and not live and not args.no_console and sys.stdin is not None and sys.stdin.isatty():
+    # A terminal's, or any input `--console line` names (a script's pipe: its end stops the robot, as `quit`
+    # does); never a unit's stdin unasked, whose end (/dev/null) would stop the robot at once.
+    if simulate and not live and not args.no_console and sys.stdin is not None and (
+            sys.stdin.isatty() or args.console == "line"):
         print("type 'commands' for what you can do, e.g. 'engage', 'help', 'ack', 'unplug'.", flush=True)
         console.read_stdin(runtime, door, stop)
     try:

@@ -21,10 +21,12 @@ from robot.addressing import addressed
 from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
 from robot.foreign_help import ForeignHelp, neighbours
+from robot.help_slips import HelpSlips
 from robot.intent_similarity import ExampleIndex, character_similarity
+from robot.reading import INSIDE, Phrase, Reader, Reading
 from robot.sentence_mood import REQUESTS, remark, reported
 from robot.spelling import Speller
-from robot.understanding import INSIDE, HelpReader, Phrase, Reader, Reading
+from robot.understanding import HelpReader
 
 __all__ = ["CLEAR_LEAD", "Conversation", "DialogEngine", "Understanding"]
 
@@ -79,6 +81,7 @@ class DialogEngine:
         self.helper = HelpReader(self.reader, pack.lexicon, pack.intents["help"].keywords)
         # help in the other languages of the home (by default the packs beside this one)
         self.foreign = ForeignHelp(pack, neighbours(pack) if others is None else others)
+        self.slips = HelpSlips(pack.language, (*pack.lexicon.alarms, *pack.lexicon.calls), self.reader.inside)
         self._rng = random.Random(seed)
         # One-word "no"s ("no", "nope", "nein", "아니요"): one that begins an answer (after fillers such as "oh", never
         # "I" or a help word: "I no longer need help") answers it, and negates nothing after it ("oh no, I fell")
@@ -201,6 +204,8 @@ class DialogEngine:
         if verdict is not None:
             sure = verdict.level == "help"
             return Understanding("help", 1.0 if sure else 0.6, sure, "help" if sure else "ask", verdict.reason)
+        if self.slips.asks(self.helper, self.reader, r.words):  # "hepl me", "nurce", "살 려 주세요"
+            return Understanding("help", 0.5, False, "ask", "slip")
         for alt in alternatives:  # another reading of the same sound calls for help: ask
             other = self.helper.judge(self.reader.read(alt), complaints_ask=False)
             if other is not None and other.level == "help":
@@ -290,7 +295,7 @@ class DialogEngine:
     def _spelled(self, r: Reading) -> Reading:
         """The reading with each unknown stem replaced by the known stem it is nearest (robot.spelling)."""
         stems = r.stems if self._speller is None else self._speller.stems(r.stems)
-        return r if stems == r.stems else Reading(r.words, stems, r.text, " ".join(stems))
+        return r if stems == r.stems else Reading(r.words, stems, r.text, " ".join(stems), r.starts)
 
     def mentions(self, text: str, answers: Iterable[str]) -> bool:
         """Whether any of the answers is said (a quiz answer, in any inflection: "greeny" holds green)."""

@@ -57,6 +57,10 @@ class Lexicon:
     # An answer that hedges ("I expect I did", "must have") is no yes or no to a reminder or to the help question.
     # Unlike doubts, hedges leave a call for help alone: "I think I need the nurse" is still a call.
     hedges: tuple[str, ...] = ()
+    # Words through which a negation reaches past the speaker ("I don't THINK I need ...", "glaube nicht, DASS ich"),
+    # and words (or "-endings" of a word) where a new clause starts, which no negation or doubt crosses
+    negation_raising: tuple[str, ...] = ()
+    negation_breaks: tuple[str, ...] = ()
 
 
 def check_understanding(c: Checker, value: Any) -> Lexicon:
@@ -74,12 +78,20 @@ def check_understanding(c: Checker, value: Any) -> Lexicon:
     negation = value.get("negation")
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    raising: tuple[str, ...] = ()
+    breaks: tuple[str, ...] = ()
     if not isinstance(negation, dict):
         c.add(f"{path}.negation", "must have before (and may have after): lists of negation words", negation)
     else:
-        c.keys(negation, f"{path}.negation", {"before", "after"})
+        c.keys(negation, f"{path}.negation", {"before", "after", "raising", "breaks"})
         before = _words(c, negation.get("before"), f"{path}.negation.before")
         after = _words(c, negation.get("after") or None, f"{path}.negation.after", required=False)
+        raising = _words(c, negation.get("raising") or None, f"{path}.negation.raising", required=False)
+        breaks = tuple(("-" if str(w).startswith("-") else "") + normalise(w) for w in c.strings(
+            negation.get("breaks") or None, f"{path}.negation.breaks", required=False))
+        for i, w in enumerate(breaks):
+            if not w.strip("-") or " " in w:
+                c.add(f"{path}.negation.breaks.{i}", "must be a single word or a -ending", w)
     fillers = _words(c, value.get("fillers"), f"{path}.fillers")
     hedges = tuple(normalise(x) for x in c.strings(value.get("hedges") or None, f"{path}.hedges", required=False))
     for i, phrase in enumerate(hedges):
@@ -99,7 +111,7 @@ def check_understanding(c: Checker, value: Any) -> Lexicon:
                 if not phrase:
                     c.add(f"{path}.help.{k}.{i}", "has no words once punctuation is removed", show=False)
     lexicon = Lexicon(contractions, synonyms, before, after, fillers, *(lists.get(k, ()) for k in HELP_LISTS))
-    return dataclasses.replace(lexicon, hedges=hedges)
+    return dataclasses.replace(lexicon, hedges=hedges, negation_raising=raising, negation_breaks=breaks)
 
 
 def _pairs(c: Checker, value: Any, path: str, canonical_first: bool) -> tuple[tuple[str, str], ...]:

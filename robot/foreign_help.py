@@ -20,7 +20,8 @@ from pathlib import Path
 
 from robot.dialog_lexicon import HELP_LISTS, normalise
 from robot.dialogs import DialogError, Pack, load_pack
-from robot.understanding import HelpReader, HelpVerdict, Reader
+from robot.reading import Reader
+from robot.understanding import HelpReader, HelpVerdict
 
 log = logging.getLogger(__name__)
 

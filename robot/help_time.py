@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from robot.understanding import HelpReader, Reading
+    from robot.reading import Reading
+    from robot.understanding import HelpReader
 
 PAST_NEAR = 4  # words between a help word and the long-ago marker that dates it ("a fall last winter")
 

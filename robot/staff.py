@@ -93,6 +93,9 @@ class StaffConsole:
         self.out = out
         self.station = station
         self.alerts: dict[str, AlertView] = {}
+        # The alerts that may be open, for counting a robot's open ones (_over_limit) without going through every
+        # closed alert kept: each alert as stored, dropped once the count finds it closed or no longer the view's.
+        self._maybe_open: dict[str, AlertView] = {}
         # The number staff type (`ack N`): an alert keeps its own while this console runs, across a re-read of
         # the open alerts, and a number is never given again, so a list still on screen cannot name another alert.
         self.numbers: dict[str, int] = {}
@@ -268,7 +271,7 @@ class StaffConsole:
         view = AlertView(body["alert_id"], robot, body["room"], body["type"], body["priority"],
                          body["state"], body["level"], body["raised_ts"], extra, ts=body["ts"],
                          boot_id=body["boot_id"], seq=body["seq"])
-        self.alerts[view.alert_id] = view
+        self.alerts[view.alert_id] = self._maybe_open[view.alert_id] = view
         self._confirmed(view.alert_id, view.state)
         n = self._number(view.alert_id)
         urgent = body["state"] in ("raised", "escalated") and body["priority"] == "high"
@@ -283,7 +286,12 @@ class StaffConsole:
 
     def _over_limit(self, robot: str) -> bool:
         """True if a robot has MAX_OPEN_PER_ROBOT open alerts (said once): a flood must not bury another's."""
-        open_n = sum(1 for a in self.alerts.values() if a.robot == robot and a.state not in CLOSED)
+        open_n = 0
+        for alert_id, a in list(self._maybe_open.items()):
+            if a.state in CLOSED or self.alerts.get(alert_id) is not a:
+                del self._maybe_open[alert_id]
+            elif a.robot == robot:
+                open_n += 1
         if open_n < MAX_OPEN_PER_ROBOT:
             self.flooding.discard(robot)
             return False

@@ -1,36 +1,24 @@
-"""Reading residents' own words: made comparable first, and searched for help before anything else.
+"""Help before anything else: whether an utterance calls for help, from the pack's help words alone.
 
-A `Reader` turns an utterance into words (lower case, contractions written out, synonyms replaced by one canonical
-word, the longest phrase first) and stems (inflections removed where a Snowball stemmer knows the language). A phrase
-matches when all its words stand close together in any order, so "chest pain" matches "pain in my chest". In Korean
-a phrase word may start a longer word, since endings attach to it ("아파" in "아파요"); in German a long one may sit
-inside a compound ("schmerz" in "brustschmerzen"). A help request's verb may be inflected ("getting the nurse"): then
-the robot asks.
-
-`HelpReader` decides whether an utterance calls for help, from the pack's help words alone, so no other intent,
-keyword length or dialog context can outrank it: acute distress, a cry for help, or a request for a person raise help
-at once; a negated request, a complaint, a lone help word inside a ramble, the speaker's own body part not said to be
-well, or someone else's distress that is no story of long ago only make the robot ask. All of it is data in the pack's
+Utterances are read by robot.reading. A help request's verb may be inflected ("getting the nurse"): then the robot asks.
+`HelpReader` decides from the pack's help words alone, so no other intent, keyword length or dialog context can
+outrank it: acute distress, a cry for help, or a request for a person raise help at once; a negated request (robot.
+negation_reach), a complaint, a lone help word inside a ramble, the speaker's own body part not said to be well, or
+someone else's distress that is no story of long ago only make the robot ask. All of it is data in the pack's
 `understanding` section.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from typing import Literal
 
-import snowballstemmer
-
-from robot.dialog_lexicon import Lexicon, normalise
+from robot.dialog_lexicon import Lexicon
 from robot.help_time import long_over
-from robot.negation_reach import speaker_cut
+from robot.negation_reach import clause_of
+from robot.reading import Phrase, Reader, Reading
 
-STEMMERS = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian", "nl": "dutch"}
-INSIDE = ("ko", "ja", "zh")  # scripts whose words carry endings: phrase words match inside words
-NEAR = 3  # a help phrase's words may come in any order, spread over this many extra words
-NEAR_INTENT = 1  # other phrases keep their order, with at most this many extra words (none in Korean)
 SHORT_CALL = 3  # an utterance this short that names a call ("oh nurse quick") is one
 REQUEST_GAP = 4  # words allowed between a call ("nurse") and its ask ("need"): "holen sie mir bitte eine schwester"
 NEGATION_SPAN = 3  # how far before a request a negation still turns it round
@@ -39,181 +27,9 @@ OWN_AFTER = 1  # words between the body part and "mine": "this knee of mine"
 WELL_NEAR = 4  # words from a body part to the word saying it is well: "my knee is so much better"
 DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breathe" stays distress
 
-# Endings a one-syllable intent word may take in Korean (a longer word merely begins with the syllable)
-PARTICLES = frozenset(("", "요", "야", "나", "지", "죠", "에", "가", "는", "은", "이", "도", "만", "네", "예요", "이야",
-                       "이지", "에요", "쯤"))
-
 CALLED = frozenset(("", "님", "요", "님요", "아", "야", "씨", "을", "를", "좀"))  # endings of a Korean call word
 
 Level = Literal["help", "ask"]
-
-#: Stems per language, shared by every reader in the process: a word's stem never changes, and each
-#: dialog engine reads its own pack and its neighbours' (thousands of words, pure-Python Snowball).
-_STEMS: dict[str, dict[str, str]] = {}
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One utterance, made comparable: its words, their stems, and both joined."""
-
-    words: tuple[str, ...]
-    stems: tuple[str, ...]
-    text: str
-    stem_text: str
-
-
-@dataclass(frozen=True)
-class Phrase:
-    """A pack phrase as words (or stems) to find near each other."""
-
-    source: str
-    parts: tuple[str, ...]
-
-
-class Reader:
-    """Normalises utterances and finds phrases in them, for one language."""
-
-    def __init__(self, language: str, lexicon: Lexicon) -> None:
-        self.inside = language in INSIDE
-        self.compound = language == "de"
-        name = STEMMERS.get(language)
-        self._stemmer = snowballstemmer.stemmer(name) if name else None
-        self._stems = _STEMS.setdefault(language, {})
-        self._negation = frozenset(lexicon.negation_before)
-        self._negation_stems = frozenset(self.stem(w) for w in lexicon.negation_before)
-        self.filler_words = frozenset(lexicon.fillers)
-        self.filler_stems = frozenset(self.stem(w) for w in lexicon.fillers)
-        self.speaker = frozenset(w for w in lexicon.speaker if " " not in w)  # "i", "my", "ich", "내가"
-        self._whole = {k: v for k, v in lexicon.contractions if not k.startswith("-")}
-        self._endings = sorted(((k[1:], v) for k, v in lexicon.contractions if k.startswith("-")),
-                               key=lambda kv: -len(kv[0]))
-        table: dict[str, str] = {}
-        for variant, canonical in lexicon.synonyms:
-            table.setdefault(" ".join(self._expand(normalise(variant))), canonical)
-        self._synonyms = table
-        alternatives = "|".join(re.escape(v) for v in sorted(table, key=len, reverse=True))
-        if not alternatives:
-            self._synonym_re: re.Pattern[str] | None = None
-        elif self.inside:  # at the start of a word, endings may follow
-            self._synonym_re = re.compile(rf"(?<!\S)(?:{alternatives})")
-        else:
-            self._synonym_re = re.compile(rf"(?<!\S)(?:{alternatives})(?!\S)")
-
-    def _expand(self, norm: str) -> list[str]:
-        words: list[str] = []
-        for w in norm.split():
-            if w in self._whole:
-                words += self._whole[w].split()
-                continue
-            for ending, full in self._endings:
-                if w.endswith(ending) and len(w) > len(ending):
-                    words += (w[: -len(ending)] + full).split()
-                    break
-            else:
-                words.append(w.replace("'", ""))
-        return words
-
-    def stem(self, word: str) -> str:
-        """The word without its inflection (cached; the word itself where no stemmer applies)."""
-        stem = self._stems.get(word)
-        if stem is None:
-            stem = self._stemmer.stemWord(word) if self._stemmer is not None else word
-            self._stems[word] = stem
-        return stem
-
-    def read(self, text: str) -> Reading:
-        """The utterance as canonical words and stems."""
-        joined = " ".join(self._expand(normalise(text)))
-        if self._synonym_re is not None:
-            joined = self._synonym_re.sub(lambda m: self._synonyms[m.group(0)], joined)
-        words = tuple(joined.split())
-        stems = tuple(self.stem(w) for w in words)
-        return Reading(words, stems, " ".join(words), " ".join(stems))
-
-    def phrase(self, text: str, stems: bool = False) -> Phrase:
-        """A pack phrase read the way utterances are, so staff may write it naturally."""
-        r = self.read(text)
-        return Phrase(text, r.stems if stems else r.words)
-
-    def _at(self, part: str, seq: tuple[str, ...], whole_short: bool = False) -> list[int]:
-        if self.inside and whole_short and len(part) == 1:  # an intent's one syllable takes a particle at most:
-            return [i for i, t in enumerate(seq)  # "예요", "시나", "응응", never "예쁘게" (pretty) for "예" (yes)
-                    if t.startswith(part) and (t[1:] in PARTICLES or set(t) == {part})]
-        if self.inside:  # endings and particles follow the stem: "아파요", never "커피가" for "피가"
-            return [i for i, t in enumerate(seq) if t.startswith(part)]
-        if self.compound and len(part) >= 5:  # "brustschmerzen" holds "schmerzen", "zuzuhören" "zuhören"; a word
-            # that puts one letter before one is no compound of it: "keiner", "meiner" and "seiner" are not "einer"
-            return [i for i, t in enumerate(seq) if t.startswith(part) or part in t[2:]]
-        return [i for i, t in enumerate(seq) if t == part]
-
-    def find(self, phrase: Phrase, reading: Reading, stems: bool = False) -> tuple[int, int] | None:
-        """The narrowest span holding every word of the phrase close together, or None.
-
-        Help phrases (words) match in any order ("pain in my chest"); intent phrases (stems) keep
-        their order. No match reaches over a negation that is not the phrase's own ("i have had"
-        is not in "i have not had").
-        """
-        seq, joined = (reading.stems, reading.stem_text) if stems else (reading.words, reading.text)
-        if not phrase.parts or not all(p in joined for p in phrase.parts):  # C-speed rejection first
-            return None
-        positions = [self._at(p, seq, stems) for p in phrase.parts]
-        if not all(positions):
-            return None
-        negation = self._negation_stems if stems else self._negation
-        if len(positions) == 1:
-            for i in positions[0]:  # "certainly" is not in "certainly not", "genommen" not in "nicht genommen",
-                # "great" not in "not feeling great" (one word may stand between a negation and what it turns round;
-                # in Korean the negation stands right before its verb: "안 아프고 좋아" is good)
-                if not (stems and any(0 <= j < len(seq) and seq[j] in negation and seq[j] not in phrase.parts
-                                      for j in ((i - 1, i + 1) if self.inside else (i - 1, i + 1, i - 2)))):
-                    return i, i + 1
-            return None
-        near = (0 if self.inside else NEAR_INTENT) if stems else NEAR
-        best: tuple[int, int] | None = None
-        for combo in itertools.islice(itertools.product(*positions), 256):
-            if stems and any(a > b for a, b in itertools.pairwise(combo)):
-                continue
-            if not (self.inside or self.compound) and len(set(combo)) < len(combo):
-                continue
-            lo, hi = min(combo), max(combo) + 1
-            width = hi - lo
-            if stems and width > len(combo) + near:  # fillers in between do not count: "hör doch bitte auf"
-                width -= sum(1 for i in range(lo, hi) if i not in combo and seq[i] in self.filler_stems)
-            if width > len(combo) + near or (best is not None and hi - lo >= best[1] - best[0]):
-                continue
-            if any(seq[i] in negation and seq[i] not in phrase.parts for i in range(lo, hi) if i not in combo):
-                continue
-            if stems and hi < len(seq) and seq[hi] in negation and seq[hi] not in phrase.parts:
-                continue  # "i did" is not in "i did not"
-            best = (lo, hi)
-        return best
-
-    def spans(self, phrase: Phrase, reading: Reading) -> list[tuple[int, int]]:
-        """Every place a one-word phrase stands, or the narrowest span of a longer one."""
-        if len(phrase.parts) == 1:
-            word = phrase.parts[0]
-            return [(i, i + 1) for i in self._at(word, reading.words)] if word in reading.text else []
-        span = self.find(phrase, reading)
-        return [] if span is None else [span]
-
-    def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
-                 after: int) -> bool:
-        """Whether one of `words` stands just before a span (an interjected no stops at the speaker: "oh no, I fell";
-        robot.negation_reach) or after it. In Korean a negation stands against the word it turns round (안 right
-        before it, 않/없 right after it), so the reach is one word there: "안 좋아요 숨을 못 쉬겠어" is not good, and
-        cannot breathe; "넘어졌는데 아무도 없어" is a fall with nobody there, never "not fallen".
-        """
-        if self.inside:
-            before, after = min(before, 1), min(after, 1)
-        seq = reading.words
-        ahead = seq[max(0, lo - before):lo]
-        ahead = ahead[speaker_cut(ahead, self.speaker, words | self.filler_words):]
-        behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]
-        if any(t in words for t in ahead):
-            return True
-        if self.inside:  # endings: "아프지 않아요", "필요 없어요"
-            return any(w in t for t in behind for w in words)
-        return any(t in words for t in behind)
 
 
 @dataclass(frozen=True)
@@ -269,7 +85,7 @@ class HelpReader:
         if not reading.words:
             return None
         verdict = self._judge(reading, complaints_ask)
-        doubt = bool(self.spans_of(self.doubts, reading))
+        doubt = self._doubted(reading)
         others = bool(self.spans_of(self.others, reading))
         if verdict is not None and verdict.reason in ("unsure", "body") and others and (
                 self.reader.inside or self._story(reading)
@@ -287,6 +103,16 @@ class HelpReader:
             if doubt and verdict.reason != "distress":
                 return HelpVerdict("ask", "doubt")
         return verdict
+
+    def _doubted(self, reading: Reading) -> bool:
+        """A doubt in the clause of the first help word or after it: "should I see the nurse?", "I don't know if I
+        need the nurse"; not one of a clause before it: "I don't know what's wrong, I need a nurse"."""
+        doubts = self.spans_of(self.doubts, reading)
+        if not doubts or not reading.starts:
+            return bool(doubts)
+        helpish = [lo for lo, _ in self.spans_of([*self.calls, *self.alarms, *self.asks, *self.keywords], reading)]
+        first = clause_of(reading.starts, min(helpish), min(helpish) + 1, len(reading.words))[0] if helpish else 0
+        return any(lo >= first for lo, _ in doubts)
 
     def _about_others(self, reading: Reading, verdict: HelpVerdict) -> HelpVerdict | None:
         """Help words in talk about someone else, the past or television.

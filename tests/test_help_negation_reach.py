@@ -180,3 +180,32 @@ BROKEN_OR_BREATHLESS = {"en": ["I think I am short of breath", "I'm short of bre
 def test_a_broken_bone_or_breathlessness_is_help_in_every_context(lang: str, text: str) -> None:
     labels = {context: conversation_in(ENGINES[lang], context).decide(text, 1.0, NOW).label for context in CONTEXTS}
     assert set(labels.values()) == {"help"}, labels
+
+
+# A negated verb of opinion reaches the request however far it stands ("I don't reckon I really need anyone to
+# come" was raised at once); a negation with a real request in the next clause ("don't go, I need help") does not.
+KO_AND = {**ENGINES, "ko": KO}
+FAR_NEGATED = {"en": ["i don't reckon i really need anyone to come", "i don't think we'll be needing the doctor",
+                      "no i don't suppose i need you to fetch anyone"],
+               "de": ["ich glaube nicht, dass ich die Schwester brauche",
+                      "ich denke eigentlich nicht dass wir heute den arzt rufen müssen"],
+               "ko": ["굳이 간호사 안 불러도 될 것 같아요"]}
+NEXT_CLAUSE = {"en": ["I don't know what's wrong, I need a nurse", "I can't get up, get someone",
+                      "don't go, I need help", "don't go i need the nurse", "no no I need the nurse",
+                      "I don't want to fuss but please get the doctor", "I don't think I can manage, get someone"],
+               "de": ["ich weiß nicht was los ist, hilf mir", "nicht weggehen, ich brauche Hilfe",
+                      "nicht weggehen ich brauche die schwester", "ich will nicht stören, aber holen sie den arzt"],
+               "ko": ["뭐가 잘못됐는지 모르겠어요 간호사 불러 주세요", "가지 마세요 도와 주세요"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in FAR_NEGATED.items() for t in ts])
+def test_a_request_negated_from_afar_is_asked_about(lang: str, text: str) -> None:
+    labels = {context: conversation_in(KO_AND[lang], context).decide(text, 1.0, NOW).label
+              for context in ("open", "reminder", "quiz", "speaking")}
+    assert set(labels.values()) == {"ask"}, labels
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in NEXT_CLAUSE.items() for t in ts])
+def test_a_negation_never_reaches_a_request_in_the_next_clause(lang: str, text: str) -> None:
+    labels = {context: conversation_in(KO_AND[lang], context).decide(text, 1.0, NOW).label for context in CONTEXTS}
+    assert set(labels.values()) == {"help"}, labels

@@ -6,6 +6,7 @@ file, step, field and line."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,31 @@ def test_a_played_scenario_leaves_the_robot_running_with_its_console(tmp_path: P
             proc.kill()
             proc.wait(10)
         os.close(master)
+
+
+def test_a_script_drives_the_line_console_through_a_pipe_and_its_end_stops_the_robot(tmp_path: Path) -> None:
+    """`--console line` is for scripts too: commands piped in are carried out (they were ignored when stdin was
+    not a terminal), and the pipe's end stops the robot as `quit` does."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    script = "clock 10:00\nsay what time is it\n"
+    proc = subprocess.Popen([sys.executable, "-m", "robot.cli", "sim", "--state-dir", str(tmp_path), "--console",
+                             "line"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=ROOT, env=env, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "(booted)" in line:
+                proc.stdin.write(script)
+                proc.stdin.flush()
+            if 'says   "The time is' in line:
+                proc.stdin.close()  # the end of the script
+        assert proc.wait(30) == 0, "".join(seen[-40:])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    text = "".join(seen)
+    assert re.search(r"clock \d{4}-\d\d-\d\d 10:00", text), text[-3000:]
+    assert "ten o'clock in the morning" in text and "stopped cleanly." in text, text[-3000:]

@@ -410,6 +410,33 @@ def test_a_robot_account_flooding_alerts_cannot_bury_another_robots_help_request
     assert console.alerts["8" * 32].state == "raised"
 
 
+
+def test_the_flood_limit_counts_open_alerts_only_across_closes_updates_and_a_start_over() -> None:
+    """The count of a robot's open alerts leaves out closed and forgotten ones (else a robot would be refused
+    for alerts that no longer exist) and counts an updated alert once (else a few escalations would refuse it)."""
+    console, _ = offline_console()
+
+    def raise_(i: int, robot: str = ROBOTS[0], **fields: Any) -> None:
+        body = alert(robot, **{"event_id": f"{i:032x}", "alert_id": f"{i + 1:032x}", "seq": i + 1, **fields})
+        console.apply(f"{BASE}/{robot}/alert", json.dumps(body).encode())
+
+    for i in range(MAX_OPEN_PER_ROBOT - 1):
+        raise_(i)
+    for i in range(10):  # escalated: the same ten alerts, still open, counted once each
+        raise_(10_000 + i, state="escalated", level=1, alert_id=f"{i + 1:032x}", seq=10_000 + i)
+    raise_(100, ROBOTS[1])  # another robot's do not count
+    raise_(200)  # the 50th open alert of robot-1: taken
+    raise_(201)  # the 51st: refused
+    assert sum(a.robot == ROBOTS[0] for a in console.alerts.values()) == MAX_OPEN_PER_ROBOT
+    console._start_over()  # the broker lost this console's session: the open alerts are read again ...
+    for i in range(5):  # ... and only five have a retained copy left
+        raise_(20_000 + i, state="escalated", level=1, alert_id=f"{i + 1:032x}", seq=20_000 + i)
+    for i in range(MAX_OPEN_PER_ROBOT - 5):
+        raise_(300 + i)
+    raise_(400)  # 5 read again + 45 new: the 51st is refused again
+    assert f"{1:032x}" in console.alerts and f"{401:032x}" not in console.alerts
+    assert sum(a.robot == ROBOTS[0] and a.state != "closed" for a in console.alerts.values()) == MAX_OPEN_PER_ROBOT
+
 def test_acking_an_alert_already_acknowledged_is_not_reported_as_unconfirmed() -> None:
     """The robot sends no update for a second ack (nor for a resolve of a closed alert): waiting for one
     would tell the nurse, falsely, that the alert is still open."""

@@ -288,6 +288,7 @@ def test_markup_from_mqtt_is_shown_as_text_and_never_run(browser: Any, server: S
             page.locator("#notices li", has_text="<img src=x").wait_for()
             assert page.evaluate("window.__pwned") is None
             assert page.locator("#alerts script, #alerts img, #alerts b, #notices img").count() == 0
+            assert page.evaluate("crossOriginIsolated") is True  # no other origin's page shares its process
     finally:
         with view.lock:
             view.alerts.pop("c" * 32)
@@ -295,9 +296,11 @@ def test_markup_from_mqtt_is_shown_as_text_and_never_run(browser: Any, server: S
 
 
 def seeded(tmp_path: Path) -> Store:
-    """A week of two robots whose answers are known."""
-    store = Store(tmp_path / "impact.sqlite")
+    """A week of two robots whose answers are known, seen from the Sunday after (the store's clock is pinned
+    there: on the machine's own, the retention would delete the week once it is 400 days old, and fail the test
+    from December 2027)."""
     monday = time.mktime((2026, 11, 16, 9, 0, 0, 0, 0, -1))  # Monday 16 November 2026, 09:00 local
+    store = Store(tmp_path / "impact.sqlite", clock=lambda: monday + 6 * 86400)
     for day in range(2):
         for robot, talks in (("robot-1", 6), ("robot-2", 2)):
             store.activity(robot, {"event_id": f"{robot}{day}".ljust(32, "0"), "bucket_start": monday + day * 86400,
@@ -708,6 +711,51 @@ def test_an_alert_s_change_reaches_an_open_page_as_a_delta_of_its_row(server: Se
     finally:
         reader.close()
 
+
+
+ORDERS = """ids => { window.__orders = [];
+  new MutationObserver(() => window.__orders.push([...document.querySelectorAll('#alerts tbody tr')]
+    .map(r => r.dataset.alert).filter(i => ids.includes(i))))
+    .observe(document.querySelector('#alerts tbody'), {childList: true}); }"""
+
+
+def test_each_delta_puts_its_row_in_place_keeps_the_focus_and_takes_a_closed_row_away(browser: Any,
+                                                                                       server: Server) -> None:
+    """A delta redraws its own alert's row alone: the table is newest high first after every one of them, in
+    whatever order they come; a keyboard user's button stays focused when its row is redrawn; a closed row goes."""
+    now, view = time.time(), server.view
+    # (digit, robot, priority, raised): sorted, C then A (high, newest first), D (medium), B (low)
+    a, b, c, d = [("3", "robot-3", "high", now - 30), ("4", "robot-4", "low", now - 10),
+                  ("5", "robot-5", "high", now - 5), ("6", "robot-6", "medium", now - 20)]
+    ids = {n: f"a{n}" * 16 for n, *_ in (a, b, c, d)}
+
+    def send(n: str, robot: str, priority: str, raised: float, **change: Any) -> None:
+        body = {**help_alert(n, robot), "priority": priority, "raised_ts": raised, **change}
+        view.apply(f"carebot/v1/{SITE}/{robot}/alert", json.dumps(body).encode())
+
+    try:
+        with page_of(browser) as page:
+            log_in(page, server)
+            page.wait_for_selector("#link.ok")
+            page.evaluate(ORDERS, list(ids.values()))
+            for alert in (a, b, c, d):
+                send(*alert)
+                page.locator(f"tr[data-alert='{ids[alert[0]]}']").wait_for()
+            page.locator(f"tr[data-alert='{ids['3']}'] button.ack").focus()
+            send(*a, state="escalated", level=1, seq=2, event_id="c3" * 16)  # A's row is made afresh
+            page.locator(f"tr[data-alert='{ids['3']}'] td", has_text="escalated").wait_for()
+            assert page.evaluate("document.activeElement.closest('tr').dataset.alert") == ids["3"]
+            assert page.evaluate("document.activeElement.className") == "ack"
+            view.apply(f"carebot/v1/{SITE}/robot-4/alert/{ids['4']}", b"")  # B resolved
+            page.locator(f"tr[data-alert='{ids['4']}']").wait_for(state="detached")
+            orders = page.evaluate("window.__orders")
+        full = [ids[n] for n in ("5", "3", "6", "4")]
+        assert orders[-1] == [ids[n] for n in ("5", "3", "6")]
+        for order in orders:  # every moment of the table's, each delta's included, in order
+            assert order == [i for i in full if i in order], order
+    finally:
+        for n, robot, *_ in (a, b, c, d):
+            view.apply(f"carebot/v1/{SITE}/{robot}/alert/{ids[n]}", b"")
 
 def test_the_page_s_broker_link_comes_back_after_the_broker_drops_it(server: Server, site: Broker) -> None:
     """The web server's event loop reads the broker (robot/staffweb/mqttloop.py): when the link is lost (here a

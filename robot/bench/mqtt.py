@@ -69,6 +69,7 @@ def _staff_client(broker: _Broker, topic: str, arrivals: dict[str, float]) -> mq
 
 def bench_mqtt(args: argparse.Namespace) -> dict[str, Any]:
     """Run the three measurements and their baselines."""
+    from robot.bench.drive import AWAKE
     from robot.config import Config, MqttSection, RobotSection
     from robot.outbox import Outbox
     from robot.runtime import Runtime
@@ -87,7 +88,8 @@ def bench_mqtt(args: argparse.Namespace) -> dict[str, Any]:
             _progress(f"bench mqtt: {count} help alerts through the running robot...")
             mqtt_cfg = MqttSection(enabled=True, host="localhost", port=broker.port, ca_file=broker.dir / "ca.crt",
                                    username=ROBOT, password_file=broker.secret(ROBOT), heartbeat_s=60)
-            config = Config(robot=RobotSection(id=ROBOT, site=SITE, state_dir=tmp / "state"), mqtt=mqtt_cfg)
+            config = Config(robot=RobotSection(id=ROBOT, site=SITE, state_dir=tmp / "state"), mqtt=mqtt_cfg,
+                            quiet_hours=AWAKE)  # idle at any hour: asleep, it never came to "idle"
             arrivals: dict[str, float] = {}
             staff = _staff_client(broker, f"carebot/v1/{SITE}/{ROBOT}/alert", arrivals)
             runtime = Runtime(config, simulate=True)

@@ -60,6 +60,7 @@ record_file = "{tmp / 'gateway' / 'paged.sqlite'}"
 
 def bench_nursecall(args: argparse.Namespace) -> dict[str, Any]:
     """Run ROUNDS help alerts through robot, broker, gateway and line; report latency against the wire time."""
+    from robot.bench.drive import AWAKE
     from robot.config import Config, MqttSection, RobotSection
     from robot.runtime import Runtime
 
@@ -75,7 +76,7 @@ def bench_nursecall(args: argparse.Namespace) -> dict[str, Any]:
         mqtt_cfg = MqttSection(enabled=True, host="localhost", port=broker.port, ca_file=broker.dir / "ca.crt",
                                username=ROBOT, password_file=broker.secret(ROBOT), heartbeat_s=60)
         runtime = Runtime(Config(robot=RobotSection(id=ROBOT, site=SITE, room="12", state_dir=tmp / "state"),
-                                 mqtt=mqtt_cfg), simulate=True)
+                                 mqtt=mqtt_cfg, quiet_hours=AWAKE), simulate=True)  # idle at any hour
         runtime.start()
         latencies: list[float] = []
         wire: list[float] = []

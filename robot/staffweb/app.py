@@ -58,10 +58,10 @@ WRITE_TIMEOUT_S = 30.0  # a page that takes nothing this long is dropped: a stal
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-    # same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on the login form's POST
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store", "Cross-Origin-Opener-Policy": "same-origin",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",  # not no-referrer: with it Chromium sends `Origin: null` on the login POST
+    # The three together: no window, frame or resource of another origin shares the pages' process (Spectre)
+    "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
     "Cross-Origin-Resource-Policy": "same-origin", "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}

@@ -19,6 +19,7 @@ import sqlite3
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,10 @@ def week_of(ts: float) -> str:
 class Store:
     """Activity buckets and alert lifecycles, from the web view's MQTT thread; figures for the page."""
 
-    def __init__(self, path: Path | str, retention_days: int = RETENTION_DAYS) -> None:
+    def __init__(self, path: Path | str, retention_days: int = RETENTION_DAYS,
+                 clock: Callable[[], float] = time.time) -> None:
         self.retention_s = retention_days * 86400
+        self.clock = clock  # the wall clock retention is judged by; a test pins it to the weeks it seeds
         self._lock = threading.Lock()
         self.db = sqlite3.connect(str(path), check_same_thread=False)
         self.db.executescript(SCHEMA)
@@ -87,7 +90,7 @@ class Store:
                         (int(body["level"]), body["priority"], body["alert_id"], robot))
 
     def _prune(self) -> None:
-        now = time.time()
+        now = self.clock()
         if now - self._pruned < 3600:
             return
         self._pruned = now

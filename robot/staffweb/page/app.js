@@ -112,45 +112,84 @@ function alertRow(a) {
   return tr;
 }
 
-function renderAlerts() {
+function order(x, y) {  // newest high first
+  return ((RANK[x.priority] ?? 3) - (RANK[y.priority] ?? 3)) || y.raised_ts - x.raised_ts;
+}
+
+// The alert's row: kept while what it shows is the same, else made afresh (the caller puts it in place).
+function rowFor(a) {
+  const sig = JSON.stringify([a.priority, a.type, a.detail, a.room, a.robot, a.level, a.state, a.pending,
+                              a.robot_down]);
+  let r = rows.get(a.alert_id);
+  if (!r || r.sig !== sig) {
+    const tr = alertRow(a);
+    r = {tr, sig, age: tr.cells[4]};
+    rows.set(a.alert_id, r);
+  }
+  const text = age(a.age_s);
+  if (r.age.textContent !== text) r.age.textContent = text;
+  return r;
+}
+
+function announce(a) {  // a new high alert, or one escalated: the cue, once a level
+  if (a.priority !== "high" || (a.state !== "raised" && a.state !== "escalated")) return;
+  const key = a.alert_id + ":" + a.level;
+  if (seenHigh.has(key)) return;
+  seenHigh.add(key);
+  cue(a);
+  remember();
+}
+
+// Redraws keep a keyboard user's place: a button whose row was made afresh is found again in the new row.
+function keepingFocus(redraw) {
   const body = document.querySelector("#alerts tbody");
   const focused = body.contains(document.activeElement) ? document.activeElement : null;
   const keep = focused && [focused.closest("tr").dataset.alert, focused.className];
-  const list = [...alerts.values()].sort((x, y) => ((RANK[x.priority] ?? 3) - (RANK[y.priority] ?? 3))
-                                                   || y.raised_ts - x.raised_ts);
-  const none = document.getElementById("none");
-  if (none.hidden !== list.length > 0) none.hidden = list.length > 0;
-  let at = body.firstChild;  // the rows before it are in place
-  for (const a of list) {
-    const sig = JSON.stringify([a.priority, a.type, a.detail, a.room, a.robot, a.level, a.state, a.pending,
-                                a.robot_down]);
-    let r = rows.get(a.alert_id);
-    if (!r || r.sig !== sig) {  // new, or changed: a fresh row (what it shows, its buttons)
-      if (r) { if (r.tr === at) at = at.nextSibling; r.tr.remove(); }
-      const tr = alertRow(a);
-      r = {tr, sig, age: tr.cells[4]};
-      rows.set(a.alert_id, r);
-    }
-    const text = age(a.age_s);
-    if (r.age.textContent !== text) r.age.textContent = text;
-    if (r.tr === at) at = at.nextSibling; else body.insertBefore(r.tr, at);
-    if (a.priority === "high" && (a.state === "raised" || a.state === "escalated")) {
-      const key = a.alert_id + ":" + a.level;
-      if (!seenHigh.has(key)) {
-        seenHigh.add(key);
-        cue(a);
-        remember();
-      }
-    }
-  }
-  while (at) { const next = at.nextSibling; at.remove(); at = next; }  // closed: gone from the table
-  for (const id of rows.keys()) if (!alerts.has(id)) rows.delete(id);
-  if (keep && !body.contains(document.activeElement)) {  // its row was redrawn: the same alert's button again
+  redraw(body);
+  if (keep && !body.contains(document.activeElement)) {
     const row = rows.get(keep[0]);
     const again = row && ([...row.tr.querySelectorAll("button")].find(x => x.className === keep[1] && !x.disabled)
                           || row.tr.querySelector("button:not(:disabled)"));
     if (again) again.focus();
   }
+  const none = document.getElementById("none");
+  if (none.hidden !== alerts.size > 0) none.hidden = alerts.size > 0;
+}
+
+function renderAlerts() {  // a whole state: every row in order
+  keepingFocus((body) => {
+    let at = body.firstChild;  // the rows before it are in place
+    for (const a of [...alerts.values()].sort(order)) {
+      const old = rows.get(a.alert_id);
+      const r = rowFor(a);
+      if (old && old.tr !== r.tr) { if (old.tr === at) at = at.nextSibling; old.tr.remove(); }
+      if (r.tr === at) at = at.nextSibling; else body.insertBefore(r.tr, at);
+      announce(a);
+    }
+    while (at) { const next = at.nextSibling; at.remove(); at = next; }  // closed: gone from the table
+    for (const id of rows.keys()) if (!alerts.has(id)) rows.delete(id);
+  });
+}
+
+function renderChange(a, closed) {  // a delta: the one alert's row, in its place; the others stay as they are
+  keepingFocus((body) => {
+    if (!a) {
+      const r = rows.get(closed);
+      if (r) r.tr.remove();
+      rows.delete(closed);
+      return;
+    }
+    const old = rows.get(a.alert_id);
+    const r = rowFor(a);
+    if (old && old.tr !== r.tr) old.tr.remove();
+    let before = null;  // the first other row that comes after it
+    for (const tr of body.rows) {
+      const b = tr !== r.tr && alerts.get(tr.dataset.alert);
+      if (b && order(a, b) < 0) { before = tr; break; }
+    }
+    if (r.tr.parentNode !== body || r.tr.nextSibling !== before) body.insertBefore(r.tr, before);
+    announce(a);
+  });
 }
 
 // The high alerts already announced, kept for this tab's next page: written once a burst, after the rows.
@@ -256,7 +295,7 @@ function live() {
     version = d.version;
     if (d.alert) alerts.set(d.alert.alert_id, d.alert); else alerts.delete(d.closed);
     if (d.notices.length) notes = notes.concat(d.notices).slice(-10);
-    if (page === "alerts") { renderAlerts(); addNotices(d.notices); }
+    if (page === "alerts") { renderChange(d.alert, d.closed); addNotices(d.notices); }
     fresh();
   };
   open();
