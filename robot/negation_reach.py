@@ -32,11 +32,12 @@ def clause_starts(words: tuple[str, ...], cuts: list[int], breaks: frozenset[str
     """Where new clauses start: at punctuation (`cuts`), at a break word, after a word with a break ending; never
     before a complementiser ("nicht, dass ich"), which carries the clause on."""
     starts = set(cuts)
-    for i, w in enumerate(words):
-        if w in breaks:
-            starts.add(i)
-        elif endings and i + 1 < len(words) and any(w.endswith(e) and len(w) > len(e) for e in endings):
-            starts.add(i + 1)
+    if not breaks.isdisjoint(words):
+        starts.update(i for i, w in enumerate(words) if w in breaks)
+    if endings:
+        starts.update(i + 1 for i, w in enumerate(words[:-1]) if w.endswith(endings) and w not in endings)
+    if not starts:
+        return ()
     return tuple(sorted(s for s in starts if 0 < s < len(words) and words[s] not in raising))
 
 

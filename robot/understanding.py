@@ -85,7 +85,7 @@ class HelpReader:
         if not reading.words:
             return None
         verdict = self._judge(reading, complaints_ask)
-        doubt = self._doubted(reading)
+        doubt = self._in_help_clause(self.spans_of(self.doubts, reading), reading)
         others = bool(self.spans_of(self.others, reading))
         if verdict is not None and verdict.reason in ("unsure", "body") and others and (
                 self.reader.inside or self._story(reading)
@@ -96,7 +96,10 @@ class HelpReader:
                 return HelpVerdict("ask", "doubt")  # "should I see the doctor?"
             return None
         if verdict.level == "help" and verdict.reason != "alarm":
-            if others:
+            # someone else or the telly in a clause before a request is no request for them: "not the telly, call
+            # the nurse"; distress is asked about wherever they are named ("my husband fell, he's on the floor")
+            if others and (verdict.reason == "distress"
+                           or self._in_help_clause(self.spans_of(self.others, reading), reading)):
                 return self._about_others(reading, verdict)
             if verdict.reason == "distress" and long_over(self, reading):
                 return HelpVerdict("ask", "past")  # "I had a fall last winter": over, but worth a word
@@ -104,15 +107,15 @@ class HelpReader:
                 return HelpVerdict("ask", "doubt")
         return verdict
 
-    def _doubted(self, reading: Reading) -> bool:
-        """A doubt in the clause of the first help word or after it: "should I see the nurse?", "I don't know if I
-        need the nurse"; not one of a clause before it: "I don't know what's wrong, I need a nurse"."""
-        doubts = self.spans_of(self.doubts, reading)
-        if not doubts or not reading.starts:
-            return bool(doubts)
+    def _in_help_clause(self, spans: list[tuple[int, int]], reading: Reading) -> bool:
+        """Whether one of the spans (a doubt, someone else) stands in the clause of the first help word or after it:
+        "should I see the nurse?", "I don't know if I need the nurse"; not in a clause before it: "I don't know what's
+        wrong, I need a nurse"."""
+        if not spans or not reading.starts:
+            return bool(spans)
         helpish = [lo for lo, _ in self.spans_of([*self.calls, *self.alarms, *self.asks, *self.keywords], reading)]
         first = clause_of(reading.starts, min(helpish), min(helpish) + 1, len(reading.words))[0] if helpish else 0
-        return any(lo >= first for lo, _ in doubts)
+        return any(lo >= first for lo, _ in spans)
 
     def _about_others(self, reading: Reading, verdict: HelpVerdict) -> HelpVerdict | None:
         """Help words in talk about someone else, the past or television.
