@@ -109,15 +109,21 @@ class Clock:
         self._reanchor(seconds, self.speed)
 
     def advance_to(self, target: dt.datetime | dt.time) -> dt.datetime:
-        """Jump forward to a date-time, or to the next time a time of day comes round; returns the new time."""
+        """Jump forward to a date-time, or to the next time a time of day comes round; returns the new time.
+
+        Measured in epoch seconds, not as the naive difference of local times: across a change to or from summer
+        time 01:30 to 09:00 is 6.5 or 8.5 hours (the naive 7.5 left the clock at 10:00 or 08:00), and a time of
+        day inside the hour that autumn repeats may still be ahead, in that hour's second pass."""
         now = self.now()
         if isinstance(target, dt.time):
             when = dt.datetime.combine(now.date(), target)
-            if when < now:
-                when += dt.timedelta(days=1)
+            if when.timestamp() < now.timestamp():
+                when = when.replace(fold=1)
+            if when.timestamp() < now.timestamp():
+                when = dt.datetime.combine(now.date() + dt.timedelta(days=1), target)
         else:
             when = target
-        self.advance((when - now).total_seconds())
+        self.advance(when.timestamp() - now.timestamp())
         return when
 
     def set_speed(self, speed: float) -> None:

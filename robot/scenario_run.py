@@ -186,7 +186,7 @@ class Player:
         if step.at is not None:
             now = clock.now()
             when = dt.datetime.combine(now.date(), dt.time.fromisoformat(step.at.zfill(5)))
-            seconds += max(0.0, (when - now).total_seconds())
+            seconds += max(0.0, when.timestamp() - now.timestamp())  # epoch seconds: right across summer time
         real = seconds / clock.speed
         if real > MAX_WAIT_S:
             raise StepFailed(f"{where}: waiting {seconds / 60:.0f} robot minutes takes {real:.0f} s at "

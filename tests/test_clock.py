@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,44 @@ def test_the_schedule_follows_an_advanced_clock_and_starts_what_it_passed() -> N
     clock.advance_to(dt.time(22, 0))
     s.tick(clock.monotonic())
     assert ("quiet_start", {}) in fired and ("remind", {"kind": "meal"}) in fired
+
+
+BERLIN = Path("/usr/share/zoneinfo/Europe/Berlin")
+
+
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time in a zone with summer time (the machine's may be UTC, which has none)."""
+    if not BERLIN.exists():
+        pytest.skip("needs the Europe/Berlin zone (Debian's tzdata)")
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("night", [dt.datetime(2027, 3, 28, 1, 30), dt.datetime(2027, 10, 31, 1, 30)])
+def test_advancing_to_a_time_of_day_lands_on_it_across_a_change_of_summer_time(berlin: None,
+                                                                                night: dt.datetime) -> None:
+    # The naive difference (7.5 h) left the clock at 10:00 on the spring night and at 08:00 on the autumn one,
+    # and the schedule then started the 09:00 reminder an hour late or early.
+    clock = Clock.simulated(night)
+    fired: list[tuple[str, dict[str, object]]] = []
+    s = Schedule(ScheduleSection(reminders=(ScheduledReminder(time="09:00", kind="medication"),)),
+                 QuietHoursSection(enabled=False), lambda trigger, **kw: fired.append((trigger, kw)) is None, clock)
+    s.tick(clock.monotonic())
+    assert clock.advance_to(dt.time(9, 0)) == night.replace(hour=9, minute=0)
+    assert clock.now().strftime("%H:%M") == "09:00"
+    s.tick(clock.monotonic())
+    assert fired == [("quiet_end", {}), ("remind", {"kind": "medication"})]
+
+
+def test_a_time_in_autumns_repeated_hour_is_still_ahead_in_its_second_pass(berlin: None) -> None:
+    clock = Clock.simulated(dt.datetime(2027, 10, 31, 2, 10))  # summer time's 02:10; winter's comes an hour later
+    start = clock.time()
+    clock.advance_to(dt.time(2, 5))  # winter time's 02:05, 55 minutes on: not tomorrow's
+    assert 55 * 60 - 5 < clock.time() - start < 55 * 60 + 5
 
 
 def test_carebot_run_keeps_the_machines_clock_whatever_sim_and_servo_driver_say(tmp_path: Path) -> None:
