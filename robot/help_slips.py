@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +22,8 @@ from rapidfuzz.distance import OSA
 
 from robot.reading import Reader
 from robot.understanding import HelpReader
+
+log = logging.getLogger(__name__)
 
 SHORTEST = 4  # help words shorter than this ("sos", "arzt" aside) have too many ordinary neighbours
 COMMON = 0.01  # a word this frequent, against the help word it is near, is meant as itself ("held" to "help")
@@ -56,13 +59,20 @@ def _neighbours(language: str, targets: frozenset[str]) -> dict[str, float]:
     found = _NEIGHBOURS.get(key)
     if found is None:
         found = {}
-        source = resources.files("spellchecker").joinpath("resources", f"{language}.json.gz")
-        if source.is_file():
-            with source.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
-                counts: dict[str, int] = json.load(text)
+        try:
+            source = resources.files("spellchecker").joinpath("resources", f"{language}.json.gz")
+            counts: dict[str, int] = {}
+            if source.is_file():
+                with source.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
+                    counts = json.load(text)
             for t in targets:
                 for w in _edits(t) & counts.keys() - targets:
                     found[w] = max(found.get(w, 0.0), counts[w] / max(1, counts.get(t, 0)))
+        except (OSError, ValueError, EOFError, TypeError, AttributeError) as exc:  # a damaged install
+            # Without the list every near word is read as the help word: the robot asks more, never misses.
+            log.error("the %s word list cannot be read (%s: %s): words near a help word are all asked about",
+                      language, type(exc).__name__, exc)
+            found = {}
         _NEIGHBOURS[key] = found
     return found
 
@@ -74,6 +84,12 @@ class HelpSlips:
         self.language, self.inside = language, inside
         self.targets = frozenset(w for w in help_words if " " not in w and len(w) >= (2 if inside else SHORTEST))
         self._near: dict[str, str | None] = {}
+
+    def warm(self) -> None:
+        """Read the word list now (0.25-0.6 s here, seconds on a Pi), at start, not on the first near word: an
+        utterance, perhaps a call for help, would wait for it."""
+        if not self.inside:
+            _neighbours(self.language, self.targets)
 
     def slip(self, words: tuple[str, ...]) -> Slip | None:
         """The utterance read with its slipped help words put right, or None when it holds none."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from robot import help_slips
 from robot.bench.understanding import conversation_in
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
@@ -52,3 +54,28 @@ def test_only_the_help_words_neighbours_are_kept_from_the_word_list() -> None:
     kept = [words for (lang, _), words in _NEIGHBOURS.items() if lang == "en"]
     assert kept and all(0 < len(words) < 500 for words in kept)
     assert kept[0]["held"] >= 0.01 > kept[0]["yelp"]  # common against "help", and rare
+
+
+def test_the_dialog_thread_reads_the_word_list_first_and_a_damaged_one_makes_it_ask(monkeypatch: Any) -> None:
+    """The word list is read before the first utterance (it takes seconds on a Pi: a call for help must not wait
+    behind it); an install whose list cannot be read reads every near word as the help word (it asks, never misses)."""
+    from robot.conversation import Conversation
+    from robot.core.dialog_thread import DialogThread
+    from robot.core.inputs import Inbox
+
+    engine = DialogEngine(load_pack(ROOT / "dialogs" / "en"))
+    key = ("en", engine.slips.targets)
+    _NEIGHBOURS.pop(key, None)
+    thread = DialogThread(Conversation(engine), Inbox(), None)
+    thread.step()  # its first piece of work, before any utterance
+    assert key in _NEIGHBOURS and _NEIGHBOURS[key]
+    assert not labels("en", "fetch me my purse") & {"ask", "help"}  # the list knows "purse"
+    _NEIGHBOURS.pop(key)
+    monkeypatch.setattr(help_slips.resources, "files", lambda package: (_ for _ in ()).throw(OSError("gone")))
+    try:
+        thread = DialogThread(Conversation(engine), Inbox(), None)
+        thread.step()
+        assert _NEIGHBOURS[key] == {}
+        assert labels("en", "fetch me my purse") == {"ask"}  # "purse" is one letter from "nurse"
+    finally:
+        _NEIGHBOURS.pop(key, None)

@@ -33,6 +33,7 @@ class DialogThread:
         self.on_grammar = on_grammar
         self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self._context: str | None = None
+        self.post("warm")  # first of all, while the robot boots: the help-slip word list (robot/help_slips.py)
 
     def post(self, kind: str, **data: Any) -> None:
         """Hand work to the dialog thread (never blocks)."""
@@ -71,6 +72,8 @@ class DialogThread:
             self.inbox.put(Decision(tuple(conv.press(data["intent"], now))))
         elif kind == "state":
             conv.set_context(data["state"])
+        elif kind == "warm":
+            conv.engine.slips.warm()
         elif kind == "checkin":
             conv.start_checkin()
         elif kind == "end_session":
