@@ -186,7 +186,11 @@ class Conversation:
             if self._yes_still_answers():  # "no ... yes" in one breath: the no has already ended the question
                 return self._late_yes()
             return Decision("yes", [("help_yes", {})])
-        if (u.sure and u.intent == "no" and not self.engine.doubtful(text, "no") and not self._corrected(text)) or (
+        # A call negated only from afar ("I didn't think it would hurt this much get the nurse") is no no, though
+        # "did not" is a no word: only a leading no or a negation against the help words cancels it.
+        afar = first is not None and first.reason == "negated" and rest is None and not self.engine.denies(text)
+        if (u.sure and u.intent == "no" and not afar and not self.engine.doubtful(text, "no")
+                and not self._corrected(text)) or (
                 first is not None and first.reason == "negated" and self.engine.denies(text)):
             # "I don't know" is no answer, nor is another clause's negation: "ich kann nicht mehr, ich brauche Hilfe"
             self.late_yes = (self.real(), "changed_mind")

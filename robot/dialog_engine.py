@@ -318,10 +318,10 @@ class DialogEngine:
         """Whether a negation stands against a help word itself: inside a request ("ich brauche keine Hilfe"),
         the word before one ("I do not need", "안 불러도") or the word after ("die Schwester nicht", "필요 없어").
         Only that is a no to "Shall I call a nurse?"; a negation of another clause ("ich kann nicht mehr, ich
-        brauche Hilfe") is not."""
+        brauche Hilfe") is not, nor one from afar ("I don't think anyone's coming help me": the far reach asks)."""
         r, h = self.reader.read(text), self.helper
         for lo, hi in h.spans_of([*h.calls, *h.asks, *h.alarms, *h.keywords], r):
-            if any(w in h.before for w in r.words[lo:hi]) or self.reader.any_near(h.before, r, lo, hi, 1, 0) or (
+            if any(w in h.before for w in r.words[lo:hi]) or self.reader.any_near(h.before, r, lo, hi, 1, 0, False) or (
                     bool(h.after) and self.reader.any_near(h.after, r, lo, hi, 0, 1)):
                 return True
         return False

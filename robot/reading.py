@@ -202,17 +202,19 @@ class Reader:
         return [] if span is None else [span]
 
     def any_near(self, words: frozenset[str], reading: Reading, lo: int, hi: int, before: int,
-                 after: int) -> bool:
+                 after: int, far: bool = True) -> bool:
         """Whether one of `words` stands just before a span, in its clause (an interjected no stops at the speaker: "oh
         no, I fell"; a negated "think" reaches past it: robot.negation_reach), or after it. In Korean a negation stands
         against the word it turns round (안 right before it, 않/없 right after it), so the reach is one word there: "안
         좋아요 숨을 못 쉬겠어" is not good, and cannot breathe; "넘어졌는데 아무도 없어" is a fall with nobody there.
+        Without `far` a negated verb of opinion reaches no further than a plain negation (a no to the help question).
         """
         if self.inside:
             before, after = min(before, 1), min(after, 1)
         seq = reading.words
         first = clause_of(reading.starts, lo, hi, len(seq))[0]  # a negation after may answer across a comma:
-        if before and reaches(seq, lo, first, words.__contains__, self.speaker, self.raising, before):  # "jetzt nicht"
+        raising = self.raising if far else frozenset()
+        if before and reaches(seq, lo, first, words.__contains__, self.speaker, raising, before):  # "jetzt nicht"
             return True
         behind = seq[max(lo, hi - 1) if self.inside else hi:hi + after]
         if self.inside:  # endings: "아프지 않아요", "필요 없어요"

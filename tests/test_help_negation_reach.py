@@ -209,3 +209,21 @@ def test_a_request_negated_from_afar_is_asked_about(lang: str, text: str) -> Non
 def test_a_negation_never_reaches_a_request_in_the_next_clause(lang: str, text: str) -> None:
     labels = {context: conversation_in(KO_AND[lang], context).decide(text, 1.0, NOW).label for context in CONTEXTS}
     assert set(labels.values()) == {"help"}, labels
+
+
+# Said without a comma (as Vosk gives it), a negated verb of opinion in one clause and a call in the next: the far
+# reach of "think"/"suppose"/"feel" made the call a NO to "Shall I call a nurse?" and cancelled it (before the far
+# reach these raised the alert, or at least called staff as an unclear answer). A no is a negation against the help
+# words themselves; a negation reaching from afar may make the robot ask, never cancel.
+FAR_BUT_NOT_A_NO = {"en": ["i don't think anyone's coming help me", "i don't imagine anyone's coming call the nurse",
+                           "i didn't think it would hurt this much get the nurse", "i don't believe it help me",
+                           "i don't suppose you could get the nurse", "i don't feel right get the nurse",
+                           "don't think i can stand call the nurse", "i don't think i can manage get the nurse"],
+                    "de": ["ich glaube nicht dass jemand kommt hilfe",
+                           "ich glaube nicht dass das gut ist hol die schwester"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in FAR_BUT_NOT_A_NO.items() for t in ts])
+def test_a_negation_from_afar_never_cancels_the_help_question(lang: str, text: str) -> None:
+    actions = answer(lang, text)
+    assert ("help_no", {}) not in actions and actions, actions
