@@ -188,10 +188,13 @@ class Conversation:
             return Decision("yes", [("help_yes", {})])
         # A call negated only from afar ("I didn't think it would hurt this much get the nurse") is no no, though
         # "did not" is a no word: only a leading no or a negation against the help words cancels it.
-        afar = first is not None and first.reason == "negated" and rest is None and not self.engine.denies(text)
-        if (u.sure and u.intent == "no" and not afar and not self.engine.doubtful(text, "no")
-                and not self._corrected(text)) or (
-                first is not None and first.reason == "negated" and self.engine.denies(text)):
+        # Nor is a cry said last after a clause negated in itself ("I can't find my glasses help", "es geht nicht
+        # hilfe"): the negation is not against the cry.
+        e, negated = self.engine, first is not None and first.reason == "negated"
+        denied = negated and e.denies(text) and not e.helper.cries_last(e.reader.read(text))
+        afar = negated and rest is None and not denied
+        if (u.sure and u.intent == "no" and not afar and not e.doubtful(text, "no") and not self._corrected(text)) or (
+                denied):
             # "I don't know" is no answer, nor is another clause's negation: "ich kann nicht mehr, ich brauche Hilfe"
             self.late_yes = (self.real(), "changed_mind")
             return Decision("no", [("help_no", {})])

@@ -25,6 +25,7 @@ NEGATION_SPAN = 3  # how far before a request a negation still turns it round
 OWN_BEFORE = 2  # words between "my" (or "got") and the body part: "my poor old knee", "got a gammy leg"
 OWN_AFTER = 1  # words between the body part and "mine": "this knee of mine"
 WELL_NEAR = 4  # words from a body part to the word saying it is well: "my knee is so much better"
+CRY_REACH = 3  # words before a cry said last in which a negation is its own: "I do not need any help"
 DISTRESS_NEGATION_SPAN = 2  # "I have not fallen"; "I don't know, I can't breathe" stays distress
 
 CALLED = frozenset(("", "님", "요", "님요", "아", "야", "씨", "을", "를", "좀"))  # endings of a Korean call word
@@ -71,6 +72,21 @@ class HelpReader:
             return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0)
         return self.reader.any_near(self.before, reading, span[0], span[1], reach, 0) or (
             bool(self.after) and self.reader.any_near(self.after, reading, span[0], span[1], 0, reach))
+
+    def cries_last(self, reading: Reading) -> bool:
+        """Whether the utterance ends with a cry for help ("... help", "... hilfe mir") with no negation of its own in
+        the CRY_REACH words before it: "I can't find my glasses help" and "es geht nicht hilfe" cry after a clause
+        negated in itself (German ends a clause with its "nicht", a word that also negates after: it is not
+        counted), where "I do not need any help", "keine Hilfe" and "don't help me" turn the cry round. Korean
+        negates against the verb and is read as it is."""
+        words = reading.words
+        if self.reader.inside:
+            return False
+        for lo, hi in self.spans_of(self.alarms, reading):
+            if all(w in self.fillers for w in words[hi:]) and not any(
+                    w in self.before and w not in self.after for w in words[max(0, lo - CRY_REACH):lo]):
+                return True
+        return False
 
     def spans_of(self, phrases: list[Phrase], reading: Reading) -> list[tuple[int, int]]:
         """Where any of the phrases stands in the utterance."""

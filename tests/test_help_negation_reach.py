@@ -227,3 +227,23 @@ FAR_BUT_NOT_A_NO = {"en": ["i don't think anyone's coming help me", "i don't ima
 def test_a_negation_from_afar_never_cancels_the_help_question(lang: str, text: str) -> None:
     actions = answer(lang, text)
     assert ("help_no", {}) not in actions and actions, actions
+
+
+# A cry for help said last, after a clause with its own negation and no comma (as Vosk gives it): "I can't find my
+# glasses help", "es geht nicht hilfe" (German ends a clause with its "nicht"). The negation is not against the cry,
+# yet it was a NO to "Shall I call a nurse?" and cancelled the call. A cry said after a request word or a negation
+# of its own ("I don't need help", "keine Hilfe", "don't help me") still cancels (DENIED_TO_THE_QUESTION above).
+CRY_AFTER_A_NEGATED_CLAUSE = {"en": ["i can't find my glasses help", "i can't get my breath help"],
+                              "de": ["es geht nicht hilfe", "ich schaffe es nicht hilfe",
+                                     "ich finde meine brille nicht hilfe", "ich komme nicht mehr hoch hilfe"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in CRY_AFTER_A_NEGATED_CLAUSE.items() for t in ts])
+def test_a_cry_after_a_negated_clause_never_cancels_the_help_question(lang: str, text: str) -> None:
+    actions = answer(lang, text)
+    assert ("help_no", {}) not in actions and actions, actions
+
+
+@pytest.mark.parametrize("text", ["i don't want help", "don't help me", "i do not need any help"])
+def test_a_cry_turned_round_by_its_own_negation_still_cancels(text: str) -> None:
+    assert answer("en", text) == [("help_no", {})]
