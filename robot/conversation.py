@@ -181,6 +181,10 @@ class Conversation:
             return Decision("help", [("help", {})])  # "no, I can't breathe"; "no no, get someone"
         if after is not None and after.reason != "negated":
             return Decision("unclear", [("help_unclear", {})])  # "no, it's my chest": not a no to a nurse
+        e = self.engine
+        cry = first is not None and e.helper.cries_last(e.reader.read(text))
+        if cry:  # "I can't find my glasses help", "es geht nicht hilfe": the cry said last answers yes
+            return Decision("help", [("help", {})])
         u = self.engine.classify(text, confidence, among=["yes", "no"])
         if u.sure and u.intent == "yes":
             if self._yes_still_answers():  # "no ... yes" in one breath: the no has already ended the question
@@ -188,10 +192,8 @@ class Conversation:
             return Decision("yes", [("help_yes", {})])
         # A call negated only from afar ("I didn't think it would hurt this much get the nurse") is no no, though
         # "did not" is a no word: only a leading no or a negation against the help words cancels it.
-        # Nor is a cry said last after a clause negated in itself ("I can't find my glasses help", "es geht nicht
-        # hilfe"): the negation is not against the cry.
-        e, negated = self.engine, first is not None and first.reason == "negated"
-        denied = negated and e.denies(text) and not e.helper.cries_last(e.reader.read(text))
+        negated = first is not None and first.reason == "negated"
+        denied = negated and e.denies(text)
         afar = negated and rest is None and not denied
         if (u.sure and u.intent == "no" and not afar and not e.doubtful(text, "no") and not self._corrected(text)) or (
                 denied):

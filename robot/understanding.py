@@ -75,18 +75,16 @@ class HelpReader:
 
     def cries_last(self, reading: Reading) -> bool:
         """Whether the utterance ends with a cry for help ("... help", "... hilfe mir") with no negation of its own in
-        the CRY_REACH words before it: "I can't find my glasses help" and "es geht nicht hilfe" cry after a clause
-        negated in itself (German ends a clause with its "nicht", a word that also negates after: it is not
-        counted), where "I do not need any help", "keine Hilfe" and "don't help me" turn the cry round. Korean
-        negates against the verb and is read as it is."""
-        words = reading.words
+        the CRY_REACH words before it (nor a negated verb of opinion): "I can't find my glasses help" and "es geht
+        nicht hilfe" cry after a clause negated in itself (German ends a clause with its "nicht", a word that also
+        negates after: it is not counted), where "I do not need any help", "keine Hilfe" and "don't help me" turn
+        the cry round. Korean negates against the verb and is read as it is."""
         if self.reader.inside:
             return False
-        for lo, hi in self.spans_of(self.alarms, reading):
-            if all(w in self.fillers for w in words[hi:]) and not any(
-                    w in self.before and w not in self.after for w in words[max(0, lo - CRY_REACH):lo]):
-                return True
-        return False
+        own = self.before - self.after  # "I don't think I need help" is turned round through "think"
+        return any(all(w in self.fillers for w in reading.words[hi:])
+                   and not self.reader.any_near(own, reading, lo, hi, CRY_REACH, 0)
+                   for lo, hi in self.spans_of(self.alarms, reading))
 
     def spans_of(self, phrases: list[Phrase], reading: Reading) -> list[tuple[int, int]]:
         """Where any of the phrases stands in the utterance."""

@@ -239,9 +239,13 @@ CRY_AFTER_A_NEGATED_CLAUSE = {"en": ["i can't find my glasses help", "i can't ge
 
 
 @pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in CRY_AFTER_A_NEGATED_CLAUSE.items() for t in ts])
-def test_a_cry_after_a_negated_clause_never_cancels_the_help_question(lang: str, text: str) -> None:
-    actions = answer(lang, text)
-    assert ("help_no", {}) not in actions and actions, actions
+def test_a_cry_after_a_negated_clause_answers_yes_to_the_help_question(lang: str, text: str) -> None:
+    assert answer(lang, text) == [("help", {})]
+
+
+def test_a_cry_after_a_negated_clause_reaches_staff_through_the_running_robot(config: Config, broker: Broker) -> None:
+    # "Shall I call a nurse?" (after "mir tut das Knie weh"), answered "es geht nicht hilfe": it was a no
+    answering_the_help_question_reaches_staff(config, broker, "mir tut das knie weh", "es geht nicht hilfe", "de")
 
 
 @pytest.mark.parametrize("text", ["i don't want help", "don't help me", "i do not need any help"])
