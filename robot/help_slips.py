@@ -1,5 +1,6 @@
 """A help word slipped by one letter ("hepl", "nurce", "ambulence", "Krankenwagn") or, in Korean, broken by a stray
-space ("살 려 주세요", "간호 사 불러 주세요"), read as the help word where no ordinary word is meant: the robot asks.
+space ("살 려 주세요", "간호 사 불러 주세요"), or typed with a letter held ("heeeelp", "nurseee"), read as the help
+word where no ordinary word is meant: the robot asks.
 
 Vosk with a grammar seldom gives such words, but the typed console, the screen and other recognisers do. An ordinary
 word one letter from a help word is what it says: "held", "hell" and "purse" are common words of the language (its
@@ -14,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -29,6 +31,7 @@ SHORTEST = 4  # help words shorter than this ("sos", "arzt" aside) have too many
 COMMON = 0.01  # a word this frequent, against the help word it is near, is meant as itself ("held" to "help")
 LETTERS = "abcdefghijklmnopqrstuvwxyzäöüß"
 CACHE = 10_000
+HELD = re.compile(r"(.)\1{2,}")  # a letter held, three times or more ("heeeelp", "nurseee"): no word has that
 
 #: Per language, the ordinary words one edit from a help word, with their frequency against the help word's
 _NEIGHBOURS: dict[tuple[str, frozenset[str]], dict[str, float]] = {}
@@ -113,8 +116,10 @@ class HelpSlips:
         if word not in self._near:
             if len(self._near) > CACHE:
                 self._near.clear()
-            self._near[word] = next((t for t in sorted(self.targets) if abs(len(t) - len(word)) <= 1
-                                     and OSA.distance(word, t, score_cutoff=1) <= 1), None)
+            short = HELD.sub(r"\1\1", word)  # typed as it is cried: read with the letter twice ("heelp")
+            self._near[word] = HELD.sub(r"\1", word) if HELD.sub(r"\1", word) in self.targets else next(
+                (t for t in sorted(self.targets) if abs(len(t) - len(short)) <= 1
+                 and OSA.distance(short, t, score_cutoff=1) <= 1), None)
         return self._near[word]
 
     def _joined(self, words: tuple[str, ...]) -> Slip | None:

@@ -26,7 +26,9 @@ NOW = dt.datetime(2026, 11, 27, 10, 0)
 CONTEXTS = ("open", "reminder", "wellbeing", "quiz", "speaking")
 ENGINES = {lang: DialogEngine(load_pack(ROOT / "dialogs" / lang)) for lang in ("en", "de", "ko")}
 
-SLIPS = {"en": ["hepl me", "yelp me please", "fetch a nurce", "ambulence", "get the docter", "hlep"],
+SLIPS = {"en": ["hepl me", "yelp me please", "fetch a nurce", "ambulence", "get the docter", "hlep",
+                # a letter held as a frightened resident types it: nothing before
+                "heeeelp", "nurseee", "heeelp meee"],
          "de": ["Krankenwagn", "holen sie eine schwster", "ich brauche einen artz", "notfal"],
          "ko": ["살 려 주세요", "구급 차 좀 불러 줘요", "간호 사 불러 줘"]}
 ORDINARY = {"en": ["what a hell of a day", "he held the door for me", "my purse is on the table",
