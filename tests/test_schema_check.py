@@ -18,7 +18,7 @@ import math
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -174,9 +174,15 @@ def changed(draw: st.DrawFn, root: dict[str, Any], node: Any) -> Any:
     return value
 
 
-@pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
+def every_schema(examples: int) -> Callable[[Callable[..., None]], Any]:
+    """The test for each schema, with `examples` drawings of hypothesis's data each."""
+    def wrap(test: Callable[..., None]) -> Any:
+        drawn = settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        return pytest.mark.parametrize("name", NAMES)(drawn(given(data=st.data())(test)))
+    return wrap
+
+
+@every_schema(40)
 def test_the_compiled_check_agrees_with_jsonschema(name: str, data: st.DataObject) -> None:
     root = schema(name)
     payload = data.draw(changed(root, root))
@@ -214,9 +220,7 @@ def _with(payload: Any, path: tuple[Any, ...], new: Any) -> Any:
     return out
 
 
-@pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data())
+@every_schema(2)
 def test_every_field_at_its_edges_and_gone(name: str, data: st.DataObject) -> None:
     root = schema(name)
     payload = data.draw(complete(root, root))
