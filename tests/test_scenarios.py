@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -126,17 +127,20 @@ def test_a_script_drives_the_line_console_through_a_pipe_and_its_end_stops_the_r
                              "line"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             cwd=ROOT, env=env, text=True)
     assert proc.stdin is not None and proc.stdout is not None
-    seen = []
+    seen: list[str] = []
+    deadline = threading.Timer(60, proc.kill)  # a robot that never answers fails the test, never hangs it
+    deadline.start()
     try:
         for line in proc.stdout:
             seen.append(line)
             if "(booted)" in line:
                 proc.stdin.write(script)
                 proc.stdin.flush()
-            if 'says   "The time is' in line:
+            if 'says   "' in line and "o'clock" in line:  # the answer, in any of its wordings
                 proc.stdin.close()  # the end of the script
         assert proc.wait(30) == 0, "".join(seen[-40:])
     finally:
+        deadline.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
