@@ -52,6 +52,8 @@ def test_someone_elses_distress_that_may_be_happening_now_is_asked_about(lang: s
     ("de", "mein mann erstickt"),
     ("de", "meine frau ist bewusstlos"),
     ("ko", "남편이 숨을 못 쉬어요"),
+    ("en", "my neighbour can't breathe"),
+    ("de", "meine Nachbarin kriegt keine Luft"),  # the acute list: minutes count
 ])
 def test_an_emergency_in_the_room_is_raised_whoever_has_it(lang: str, text: str) -> None:
     assert label(lang, text) == "help"
@@ -61,6 +63,12 @@ def test_an_emergency_in_the_room_is_raised_whoever_has_it(lang: str, text: str)
     ("en", "my husband choked on a fishbone years ago"),
     ("de", "mein opa hat sich im krieg verschluckt"),
     ("ko", "옛날에 친구가 기절했어"),
+    ("en", "my husband fell down the stairs years ago"),
+    ("en", "my brother fell off a ladder when I was young"),
+    ("en", "in the film the man fell off a cliff"),
+    ("de", "mein Mann ist vor Jahren gestürzt"),
+    ("de", "im Fernsehen ist einer vom Pferd gestürzt"),
+    ("ko", "몇 년 전에 남편이 넘어졌어요"),
 ])
 def test_an_emergency_long_ago_is_a_story(lang: str, text: str) -> None:
     assert label(lang, text) not in ("help", "ask")
