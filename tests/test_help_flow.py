@@ -110,7 +110,9 @@ def test_asking_again_after_staff_acknowledged_reaches_staff(config: Config, bro
         alert_id = updates(state="raised")[0]["alert_id"]
         ack = {"schema": "carebot/cmd-ack/1", "cmd_id": "a" * 32, "ts": time.time(), "alert_id": alert_id,
                "by": STAFF}
-        time.sleep(1.5)  # the robot subscribes to commands once it is online
+        # The robot subscribes to commands on connecting, just before it says it is online, and mosquitto takes a
+        # connection's packets in order: once staff have "online", the ack reaches it (a 1.5 s sleep guessed).
+        assert wait_for(lambda: [m for m in staff.of("/status") if m.json()["state"] == "online"], 30)
         assert staff.publish(f"{CMD}/ack", json.dumps(ack)) < 0x80
         assert wait_for(lambda: updates(state="acknowledged") and rt.said[-1].key == "help_coming", 5)
         # Staff are on their way; meanwhile the resident falls and calls again.

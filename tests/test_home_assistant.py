@@ -97,10 +97,10 @@ def test_home_assistant_sees_a_pause_at_once_and_never_an_alert(robot: Runtime, 
     # Heartbeats are every 30 s here: a pause must show at once, not at the next one.
     staff.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/pause",
                   json.dumps({"schema": "carebot/cmd-pause/1", "cmd_id": "1" * 32, "ts": time.time()}))
-    assert wait_for(lambda: device(hass)[-1]["mode"] == "paused", 2)
+    assert wait_for(lambda: device(hass)[-1]["mode"] == "paused", 10)  # not the 30 s heartbeat's
     staff.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/resume",
                   json.dumps({"schema": "carebot/cmd-resume/1", "cmd_id": "2" * 32, "ts": time.time()}))
-    assert wait_for(lambda: device(hass)[-1]["mode"] == "active", 2)
+    assert wait_for(lambda: device(hass)[-1]["mode"] == "active", 10)
 
     robot.inject("engage")
     robot.inject("help")
