@@ -12,9 +12,10 @@ from hardware.maestro import MaestroBus
 from hardware.maestro_protocol import MaestroError
 from hardware.maestro_pty import PtyMaestro
 from hardware.reconnect import Reconnector
+from robot.config import Config
 from robot.runtime import Runtime
 
-from .conftest import wait_for
+from .conftest import running, wait_for
 
 
 def watch(sim: PtyMaestro, seconds: float) -> list[list[float]]:
@@ -87,19 +88,22 @@ def test_board_error_bits_are_read_and_recorded(runtime: Runtime) -> None:
     assert wait_for(lambda: "serial_overrun" in audit.read_text(), 2)
 
 
-def test_slow_replies_do_not_stall_the_loop(runtime: Runtime) -> None:
-    sim = runtime.sim
-    assert sim is not None
-    runtime.loop.reset_stats()
-    sim.latency_s = 0.02  # a slow board: error-register replies arrive 20 ms late
-    time.sleep(1.0)
-    sim.latency_s = 0.0
-    stats = runtime.loop.stats
-    # Blocking on a 20 ms reply would make a tick take 20 ms and miss ticks on every poll; the
-    # margins leave room for a loaded machine (tick timing is measured by `carebot bench loop`).
-    assert stats.work_max_ns < 15_000_000, stats.summary()
-    assert stats.missed_ticks <= 3, stats.summary()
-    assert runtime.servos.connected
+def test_slow_replies_do_not_stall_the_loop(config: Config) -> None:
+    # The driver waits up to 2 s for a reply byte, so a tick that read a reply instead of polling for it
+    # would last until the reply came, 0.8 s, on any machine; a tick's own work is a fraction of a
+    # millisecond. (A bound near the 10 ms period, and how many ticks a loaded machine misses, are speed:
+    # `carebot bench loop` measures them. The bound near 10 ms failed here on every run under load.)
+    slow_reader = config.model_copy(update={"servo": config.servo.model_copy(update={"reply_timeout_ms": 2000})})
+    with running(slow_reader) as rt:
+        sim = rt.sim
+        assert sim is not None
+        rt.loop.reset_stats()
+        sim.latency_s = 0.8  # a slow board: error-register replies (asked for twice a second) come 0.8 s late
+        time.sleep(2.0)
+        sim.latency_s = 0.0
+        stats = rt.loop.stats
+        assert stats.ticks > 0 and stats.work_max_ns < 500_000_000, stats.summary()  # < 0.8 s
+        assert rt.servos.connected
 
 
 def test_pololu_protocol_through_the_pty(sim_board: PtyMaestro) -> None:

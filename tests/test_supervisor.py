@@ -106,14 +106,21 @@ def test_a_worker_over_its_memory_limit_is_recycled(fast_workers: WorkersSection
         s.stop()
 
 
-def test_commands_to_a_wedged_worker_never_block_the_caller(sup: Supervisor) -> None:
-    assert wait_for(lambda: ready(sup), 15)
-    sup.send("diag", "hang", seconds=60)
-    t0 = time.perf_counter()
-    for i in range(5000):
-        sup.send("diag", "echo", blob="x" * 200, i=i)
-    assert time.perf_counter() - t0 < 1.0
-    assert wait_for(lambda: sup.health()["diag"].dropped_commands > 0 or sup.health()["diag"].restarts, 5)
+def test_commands_to_a_wedged_worker_never_block_the_caller(fast_workers: WorkersSection) -> None:
+    # No hang timeout to end the wedge early: a send that blocked on the full pipe would wait out the whole
+    # 60 s hang. How fast a send is (5000 in well under 1 s here) is speed, not what this test is about.
+    sup = Supervisor([WorkerSpec("diag", DIAG)], fast_workers.model_copy(update={"hang_timeout_s": 120}))
+    sup.start()
+    try:
+        assert wait_for(lambda: ready(sup), 15)
+        sup.send("diag", "hang", seconds=60)
+        t0 = time.monotonic()
+        for i in range(5000):  # a megabyte: far more than the pipe holds while nobody reads
+            sup.send("diag", "echo", blob="x" * 200, i=i)
+        assert time.monotonic() - t0 < 30
+        assert wait_for(lambda: sup.health()["diag"].dropped_commands > 0, 30)  # dropped, not waited on
+    finally:
+        sup.stop()
 
 
 def test_stop_leaves_no_processes_behind(fast_workers: WorkersSection) -> None:
@@ -137,7 +144,8 @@ def test_a_worker_that_ignores_stop_is_terminated(fast_workers: WorkersSection) 
     time.sleep(0.1)
     t0 = time.monotonic()
     s.stop()
-    assert time.monotonic() - t0 < fast_workers.stop_grace_s + 2
+    # Terminated after the 1 s grace, not waited for: the hang has a minute to go. (Under 3 s here quiet.)
+    assert time.monotonic() - t0 < 30
     assert pid is not None and not alive(pid)
 
 
