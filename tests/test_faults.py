@@ -175,16 +175,16 @@ def test_each_part_killed_by_an_injected_exception_is_restarted_reported_and_cle
     with running(config) as rt:
         p = rt.guard.parts[part]
         rt.guard.inject(part, RuntimeError(f"injected into {part}"))
-        assert wait_for(lambda: p.errors == 1 and p.restarts == 1, 2)
-        assert wait_for(lambda: fault_states(rt, f"part_{part}") == ["raised"], 2)
+        assert wait_for(lambda: p.errors == 1 and p.restarts == 1, 10)
+        assert wait_for(lambda: fault_states(rt, f"part_{part}") == ["raised"], 10)
         rt.hear("I need a nurse")  # help goes through, words and all, while the part is restarting
-        assert wait_for(lambda: help_alerts(rt), 3)
-        assert wait_for(lambda: fault_states(rt, f"part_{part}") == ["raised", "cancelled"], 5)  # cleared
+        assert wait_for(lambda: help_alerts(rt), 30)  # (3 s failed under CPU throttling: the dialog's restart)
+        assert wait_for(lambda: fault_states(rt, f"part_{part}") == ["raised", "cancelled"], 30)  # cleared
         assert p.alive and not p.faulted
         since = time.monotonic()
-        assert wait_for(lambda: notify.pings_since(since) >= 1, 3)  # systemd still fed
+        assert wait_for(lambda: notify.pings_since(since) >= 1, 10)  # systemd still fed
         audit = rt.state_dir / "audit.jsonl"
-        assert wait_for(lambda: f'"reason": "part_{part}"' in audit.read_text(), 2)  # the audit log has it too
+        assert wait_for(lambda: f'"reason": "part_{part}"' in audit.read_text(), 10)  # the audit log has it too
         status = rt.status()["parts"][part]
         assert status["errors"] == 1 and "injected into" in status["last_error"]
 

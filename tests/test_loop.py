@@ -27,38 +27,45 @@ def test_histogram_overflow_reports_the_true_max() -> None:
     assert h.percentile_ms(0.99) == 80.0
 
 
+def on_the_grid(ticks: list[tuple[int, int]], period_ns: int) -> None:
+    """What holds for (time, missed so far) at each tick whatever the load: every period since the first tick is
+    run once or counted as missed, lateness never accumulates (absolute deadlines), and a late tick is skipped
+    or run late, never burst: no three ticks within one period."""
+    hair = 500_000  # a sleep may end a hair early
+    t0, missed0 = ticks[0]
+    for i, (t, missed) in enumerate(ticks):
+        # each tick runs less than a period after its deadline; deadlines lie whole periods apart
+        periods = i + missed - missed0
+        assert abs((t - t0) - periods * period_ns) < period_ns + hair, (i, t - t0, periods)
+    stamps = [t for t, _ in ticks]
+    assert all(c - a > period_ns - hair for a, c in zip(stamps, stamps[2:], strict=False)), "a burst"
+
+
 def test_loop_runs_at_its_rate_on_absolute_deadlines() -> None:
-    stamps: list[int] = []
-    loop = ControlLoop(lambda now, dt: stamps.append(now), rate_hz=100)
+    ticks: list[tuple[int, int]] = []
+    loop = ControlLoop(lambda now, dt: ticks.append((now, loop.stats.missed_ticks)), rate_hz=100)
     loop.run_for(1.0)
-    missed = loop.stats.missed_ticks
-    # How many ticks a busy machine makes the loop skip is a figure for `carebot bench loop`, not a
-    # test: a VM stalls a sleeping thread for 5-10 ms now and then. What must hold whatever the load:
-    # every period is run once or counted as missed, and a skipped tick is counted, never burst.
-    assert 95 <= len(stamps) + missed <= 101
-    assert len(stamps) > missed, "most periods run"
-    gaps_ms = [(b - a) / 1e6 for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert min(gaps_ms) > 2.0, "no two ticks run back to back"
-    # Absolute deadlines: lateness never accumulates, so the mean period is the period exactly.
-    mean_period_ms = (stamps[-1] - stamps[0]) / (len(stamps) - 1 + missed) / 1e6
-    assert mean_period_ms == pytest.approx(10.0, abs=0.1)
+    # How many ticks a busy machine makes the loop skip, how late they run, and so how many run in a second,
+    # are figures for `carebot bench loop`, not a test: a VM stalls a sleeping thread for 5-10 ms now and then
+    # (and for longer without SCHED_FIFO, where a tick 8 ms late runs 2 ms before the next: the bounds on
+    # those failed 3 runs in 20 under load here). What holds whatever the load:
+    assert len(ticks) >= 10
+    on_the_grid(ticks, loop.period_ns)
 
 
 def test_late_tick_skips_missed_ticks_instead_of_bursting() -> None:
-    stamps: list[int] = []
+    ticks: list[tuple[int, int]] = []
 
     def tick(now: int, dt: float) -> None:
-        stamps.append(now)
-        if len(stamps) == 10:
+        ticks.append((now, loop.stats.missed_ticks))
+        if len(ticks) == 10:
             time.sleep(0.055)  # a stall of five and a half periods
 
     loop = ControlLoop(tick, rate_hz=100, overrun_fault_after=100)
     loop.run_for(0.5)
-    assert loop.stats.missed_ticks >= 4
-    gaps = [(b - a) / 1e6 for a, b in zip(stamps[10:], stamps[11:], strict=False)]
-    # After the stall the next tick realigns to the 10 ms grid; none are run back to back.
-    assert min(gaps) > 2.0, "ticks after a stall must not burst to catch up"
-    assert len(stamps) + loop.stats.missed_ticks <= 51  # every period is either run once or counted
+    assert len(ticks) > 10 and ticks[10][1] - ticks[9][1] >= 4  # the stalled periods were counted
+    # After the stall the ticks realign to the 10 ms grid: skipped, not run in a burst to catch up.
+    on_the_grid(ticks, loop.period_ns)
 
 
 def test_a_run_of_overruns_is_one_fault() -> None:
@@ -80,9 +87,12 @@ def test_an_exception_in_a_tick_is_a_fault_and_the_loop_goes_on() -> None:
             raise RuntimeError("bug")
 
     loop = ControlLoop(tick, rate_hz=200, on_fault=faults.append)
-    loop.run_for(0.2)
+    loop.start()
+    try:
+        assert wait_for(lambda: count[0] > 20, 10)  # it goes on (in 0.1 s quiet; a loaded machine is slower)
+    finally:
+        loop.stop()
     assert faults == ["tick_exception"]
-    assert count[0] > 20
 
 
 def test_sched_fifo_is_used_when_permitted_and_skipped_when_off() -> None:
@@ -110,11 +120,11 @@ def test_an_overrun_fault_clears_after_a_run_of_healthy_ticks() -> None:
                        on_recover=lambda r: events.append(("recover", r)), fault_clear_s=0.3)
     loop.start()
     try:
-        assert wait_for(lambda: ("fault", "loop_overrun") in events, 2)
+        assert wait_for(lambda: ("fault", "loop_overrun") in events, 10)
         time.sleep(0.2)
         assert events == [("fault", "loop_overrun")]  # still overrunning: not cleared
         slow[0] = False
-        assert wait_for(lambda: ("recover", "loop_overrun") in events, 2)
+        assert wait_for(lambda: ("recover", "loop_overrun") in events, 10)
     finally:
         loop.stop()
     assert events == [("fault", "loop_overrun"), ("recover", "loop_overrun")]
@@ -133,7 +143,7 @@ def test_a_tick_exception_fault_clears_once_ticks_run_cleanly_again() -> None:
                        on_recover=lambda r: events.append(("recover", r)), fault_clear_s=0.3)
     loop.start()
     try:
-        assert wait_for(lambda: ("recover", "tick_exception") in events, 3)
+        assert wait_for(lambda: ("recover", "tick_exception") in events, 10)
     finally:
         loop.stop()
     assert events == [("fault", "tick_exception"), ("recover", "tick_exception")]  # one fault, one clear
