@@ -30,11 +30,15 @@ SLIPS = {"en": ["hepl me", "yelp me please", "fetch a nurce", "ambulence", "get 
                 # a letter held as a frightened resident types it: nothing before
                 "heeeelp", "nurseee", "heeelp meee"],
          "de": ["Krankenwagn", "holen sie eine schwster", "ich brauche einen artz", "notfal"],
-         "ko": ["살 려 주세요", "구급 차 좀 불러 줘요", "간호 사 불러 줘"]}
+         "ko": ["살 려 주세요", "구급 차 좀 불러 줘요", "간호 사 불러 줘",
+                # two stray spaces: nothing, or not asked in every context, before
+                "간 호 사 불러 주세요", "구 급 차 좀 불러 줘", "간 호 사님 좀 와 주세요", "구 급 차 를 불러 줘요"]}
 ORDINARY = {"en": ["what a hell of a day", "he held the door for me", "my purse is on the table",
                    "the puppy gave a yelp", "the nurses are lovely", "the ball rolled under the bed"],
             "de": ["meine schwestern kommen morgen", "die art wie er redet", "einen eimer wasser"],
-            "ko": ["간호사가 참 친절해요", "응 그래요"]}
+            "ko": ["간호사가 참 친절해요", "응 그래요",
+                   # one-syllable words side by side that make no help word, or one only a piece began with
+                   "그 사 람 이 야", "나 도 잘 몰 라", "이 사 가 는 날", "의 자 에 앉 아"]}
 
 
 def labels(lang: str, text: str) -> set[str]:
