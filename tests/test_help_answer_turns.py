@@ -46,7 +46,8 @@ NO_THEN_LATER = {"en": ["not now but later call the nurse", "not now love but la
                  "ko": ["아니요 지금 말고 나중에 간호사 불러 주세요", "아니 지금은 말고 이따가 간호사 불러 줘"]}
 # A no that points at the help offered: the call is cancelled, the robot asks what else it can do
 NOT_THAT_HELP = {"en": ["no not that help", "no, not that sort of help dear", "not that kind of help thank you"],
-                 "de": ["nein, nicht diese Hilfe", "nein, nicht so eine Hilfe", "nein danke, nicht diese Art von Hilfe"],
+                 "de": ["nein, nicht diese Hilfe", "nein, nicht so eine Hilfe",
+                        "nein danke, nicht diese Art von Hilfe"],
                  "ko": ["아니요 그런 도움 말고요", "아니 그 도움 말고", "그런 도움은 말고요"]}
 # Still a plain no
 PLAIN_NO = {"en": ["no", "no thanks", "no I'm fine", "no thanks love", "no, I'm quite all right thank you",
