@@ -53,14 +53,29 @@ def test_the_ring_hands_over_blocks_in_order_and_a_cut_ends_what_was_queued(tmp_
         writer.write(0.0, b"\0" * 10)
 
 
-def _speak(ring: FarRing, pcm16k: bytes, card: SimOut, cut_after_s: float | None = None) -> _Job:
-    """Speech out's own playback thread, with the simulated card."""
+class _Watched(SimOut):
+    """The simulated card, noting when each block was handed to it."""
+
+    def __init__(self, buffer_s: float, played: list[tuple[float, bytes]]) -> None:
+        super().__init__(buffer_s=buffer_s, played=played)
+        self.handed: list[float] = []
+
+    def write(self, block: bytes) -> float:
+        self.handed.append(time.monotonic())
+        return super().write(block)
+
+
+def _speak(ring: FarRing, pcm16k: bytes, card: SimOut, cut_after_s: float | None = None,
+           told: list[float] | None = None) -> _Job:
+    """Speech out's own playback thread, with the simulated card (`told` gets the moment of a cut)."""
     job = _Job(1, "", 150, 1.0)
     worker = types.SimpleNamespace(sound_out=lambda: card, ring=ring)
     thread = threading.Thread(target=SpeechOutWorker._card, args=(worker, job, pcm16k))
     thread.start()
     if cut_after_s is not None:
         time.sleep(cut_after_s)
+        if told is not None:
+            told.append(time.monotonic())
         job.cut.set()
     thread.join(30)
     assert job.played.is_set() and not job.play_error
@@ -106,10 +121,14 @@ def test_a_cut_silences_the_card_within_a_block_and_the_reference_ends_with_it(t
     voice = espeak_pcm("저는 로봇 로빈이에요. 사람이 아니라 기계예요.", "ko", 150)
     played: list[tuple[float, bytes]] = []
     writer, reader = FarRing(tmp_path / "ring"), FarRing(tmp_path / "ring")
-    asked = time.monotonic() + 0.5
-    _speak(writer, voice, SimOut(buffer_s=0.1, played=played), cut_after_s=0.5)
+    card, told = _Watched(buffer_s=0.1, played=played), []
+    _speak(writer, voice, card, cut_after_s=0.5, told=told)
     blocks, cut = reader.read()
-    assert cut is not None and cut - asked < 0.05  # silent within a block or two of being told
+    # Silent within a block of being told: the playback thread looks for a cut before each block it hands the
+    # card, so at most the one it was handing over goes after it. Counted, not timed (it was: 50 ms from when
+    # the test meant to cut, which a loaded machine's late sleep alone can pass); how soon the voice stops is
+    # `carebot bench bargein`'s stop_to_silence_ms.
+    assert cut is not None and cut >= told[0] and len([t for t in card.handed if t > told[0]]) <= 1
     assert played and played[-1][0] < cut and len(played) < len(voice) // 2 // BLOCK
     reference = FarEnd()
     for t, block in blocks:
