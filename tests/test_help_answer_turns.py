@@ -51,7 +51,9 @@ NOT_THAT_HELP = {"en": ["no not that help", "no, not that sort of help dear", "n
                  "ko": ["아니요 그런 도움 말고요", "아니 그 도움 말고", "그런 도움은 말고요"]}
 # Still a plain no
 PLAIN_NO = {"en": ["no", "no thanks", "no I'm fine", "no thanks love", "no, I'm quite all right thank you",
-                   "no, don't bother the nurse"],
+                   "no, don't bother the nurse",
+                   # "no need" was read as a leading "no" before "to call the nurse": a high alert, in every context
+                   "no, no need to call the nurse", "no need to call anyone thank you"],
             "de": ["nein danke", "nein danke mir geht es gut", "nein lassen Sie nur", "ich brauche keine Hilfe"],
             "ko": ["아니요 괜찮아요", "아니요", "아니 됐어"]}
 
@@ -92,6 +94,12 @@ def test_not_that_help_cancels_and_asks_what_else(lang: str, text: str) -> None:
 @pytest.mark.parametrize(("lang", "text"), cases(PLAIN_NO))
 def test_a_plain_no_still_cancels(lang: str, text: str) -> None:
     assert answer(lang, text).actions == [("help_no", {})]
+
+
+@pytest.mark.parametrize("context", ["open", "reminder", "quiz", "speaking"])
+def test_no_need_to_call_the_nurse_calls_no_one_anywhere(context: str) -> None:
+    conv = conversation_in(ENGINES["en"], context)
+    assert conv.decide("no need to call the nurse, I'm all right", 1.0, NOW).label != "help"
 
 
 @pytest.mark.parametrize("lang", sorted(ENGINES))
