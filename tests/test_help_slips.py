@@ -17,9 +17,13 @@ import pytest
 
 from robot import help_slips
 from robot.bench.understanding import conversation_in
+from robot.config import Config
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.help_slips import _NEIGHBOURS
+
+from .broker import Broker
+from .test_help_words_attack import answering_the_help_question_reaches_staff
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 27, 10, 0)
@@ -53,6 +57,12 @@ def test_a_slipped_help_word_is_asked_about_in_every_context(lang: str, text: st
 @pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in ORDINARY.items() for t in ts])
 def test_an_ordinary_word_near_a_help_word_calls_no_one(lang: str, text: str) -> None:
     assert not labels(lang, text) & {"ask", "help"}, labels(lang, text)
+
+
+def test_a_korean_call_split_into_syllables_reaches_staff_through_the_running_robot(config: Config,
+                                                                                     broker: Broker) -> None:
+    # "간 호 사 불러 주세요" (two stray spaces) was nothing: now the robot asks, and a yes calls staff
+    answering_the_help_question_reaches_staff(config, broker, "간 호 사 불러 주세요", "네", "ko")
 
 
 def test_only_the_help_words_neighbours_are_kept_from_the_word_list() -> None:
