@@ -7,6 +7,10 @@ call the nurse"): a needless visit costs minutes, a call cancelled by the first 
 Asking again was the other choice; it was not taken, since the resident has already asked for someone, and the
 question asked again may meet the same "no" first.
 
+A no taken back in the same breath by a turn word ("nein... doch", "no, wait, actually do call her", "아니요 아니다
+불러 주세요") is a yes when a yes or a short request follows the turn, and unclear (staff called at medium priority)
+when nothing does: "nein... doch" may be either, and must not end in silence.
+
 A no that points at the help offered ("no, not that help", "nein, nicht diese Hilfe", "그런 도움 말고요") declines the
 nurse and wishes something else: the call is cancelled and the robot asks what else it can do.
 """
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
 
+TURN_REQUEST = 5  # words of a request after a turn word that still take the no back: "actually do go and call her"
 POINT_REACH = 3  # words before the help pointed at in which its negation stands: "no, not quite that sort of help"
 
 
@@ -52,3 +57,29 @@ def points_elsewhere(engine: DialogEngine, text: str) -> bool:
                 bool(h.after) and reader.any_near(h.after, r, lo, hi, 0, 1)):
             return True
     return False
+
+
+def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | None:
+    """`yes` when a turn word after the no is followed by a yes or a short request for someone (not the speaker's own
+    wish: "no, actually I want my tea"), `unclear` when only fillers follow it; None otherwise ("nein, doch nicht",
+    "no, actually I'm fine")."""
+    h, reader = engine.helper, engine.reader
+    r = reader.read(text)
+    first_no = next((i for i, w in enumerate(r.words) if w in engine.no_words), None)
+    if first_no is None:
+        return None
+    for _, hi in h.spans_of(h.turns, r):
+        rest = r.words[hi:]
+        if hi <= first_no or any(w in h.before or w in engine.no_words for w in rest):
+            continue
+        if all(w in reader.filler_words for w in rest):
+            return "unclear"
+        said = reader.read(" ".join(rest))
+        fine = {k.parts for k in engine.choices["fine"].keywords} if "fine" in engine.choices else set()
+        if any(k.parts not in fine and reader.find(k, said, stems=True) for k in engine.intents["yes"].keywords):
+            return "yes"
+        asks = h.spans_of(h.asks, said)
+        if asks and len(rest) <= TURN_REQUEST and not any(
+                w in reader.speaker for w in said.words[:min(lo for lo, _ in asks)]):
+            return "yes"
+    return None

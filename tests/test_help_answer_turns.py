@@ -1,5 +1,9 @@
 """An answer to "Shall I call a nurse?" that says no and then asks for someone is a call; "not that help" is a no.
 
+"nein... doch", "no, wait, actually do call her" and "nein, warten Sie, doch, bitte holen Sie sie" were a no too: a
+turn word (the packs' `help.turns`) takes the no back; a yes or a short request after it is a yes, nothing after
+it is unclear (staff are called at medium priority).
+
 Before: "not now but later call the nurse", "no I'm alright oh no wait fetch somebody" and "nah leave it, no actually
 send for the doctor" cancelled the call, because the no was read and the request after it was not. A clause after
 the no that asks for staff (or cries for help) now wins: staff are called at once when the request is sure, and at
@@ -44,6 +48,11 @@ NO_THEN_LATER = {"en": ["not now but later call the nurse", "not now love but la
                         "no not now, but in a bit get someone"],
                  "de": ["nein jetzt nicht aber später bitte die Schwester rufen"],
                  "ko": ["아니요 지금 말고 나중에 간호사 불러 주세요", "아니 지금은 말고 이따가 간호사 불러 줘"]}
+# A no taken back by a turn word: a yes or a short request after it is a yes (high), nothing after it unclear
+TAKEN_BACK = {"en": ["no, wait, actually do call her", "no, on second thoughts, yes please", "no... actually yes"],
+              "de": ["nein... ach doch, rufen Sie sie", "nein, warten Sie, doch, bitte holen Sie sie"],
+              "ko": ["아니요... 아니다 불러 주세요", "아니요 괜찮아요 그래도 불러 주세요"]}
+TAKEN_BACK_ALONE = {"en": ["no, wait"], "de": ["nein... doch", "nein, ach doch"]}
 # A no that points at the help offered: the call is cancelled, the robot asks what else it can do
 NOT_THAT_HELP = {"en": ["no not that help", "no, not that sort of help dear", "not that kind of help thank you"],
                  "de": ["nein, nicht diese Hilfe", "nein, nicht so eine Hilfe",
@@ -53,9 +62,13 @@ NOT_THAT_HELP = {"en": ["no not that help", "no, not that sort of help dear", "n
 PLAIN_NO = {"en": ["no", "no thanks", "no I'm fine", "no thanks love", "no, I'm quite all right thank you",
                    "no, don't bother the nurse",
                    # "no need" was read as a leading "no" before "to call the nurse": a high alert, in every context
-                   "no, no need to call the nurse", "no need to call anyone thank you"],
-            "de": ["nein danke", "nein danke mir geht es gut", "nein lassen Sie nur", "ich brauche keine Hilfe"],
-            "ko": ["아니요 괜찮아요", "아니요", "아니 됐어"]}
+                   "no, no need to call the nurse", "no need to call anyone thank you",
+                   # a turn word that takes nothing back
+                   "no, actually I'm fine", "no wait, I'm fine thanks", "no actually I want my tea",
+                   "no, actually, no"],
+            "de": ["nein danke", "nein danke mir geht es gut", "nein lassen Sie nur", "ich brauche keine Hilfe",
+                   "nein, doch nicht", "nein danke, mir geht es doch gut", "nein, ich kann das doch selbst"],
+            "ko": ["아니요 괜찮아요", "아니요", "아니 됐어", "아니 아니다 괜찮아", "아니요 잠깐만요 괜찮아요"]}
 
 
 def answer(lang: str, text: str) -> Decision:
@@ -78,6 +91,18 @@ def test_a_request_after_the_no_calls_staff_at_once(lang: str, text: str) -> Non
 def test_a_doubting_request_after_the_no_still_calls_staff(lang: str, text: str) -> None:
     decision = answer(lang, text)
     assert decision.actions in ([("help", {})], [("help_unclear", {})]), decision  # both raise the alert
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(TAKEN_BACK))
+def test_a_no_taken_back_is_a_yes(lang: str, text: str) -> None:
+    decision = answer(lang, text)
+    assert decision.actions == [("help_yes", {})], decision
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(TAKEN_BACK_ALONE))
+def test_a_no_taken_back_with_nothing_after_still_calls_staff(lang: str, text: str) -> None:
+    decision = answer(lang, text)
+    assert decision.actions == [("help_unclear", {})], decision  # was a no: "nein... doch" ended in silence
 
 
 @pytest.mark.parametrize(("lang", "text"), cases(NOT_THAT_HELP))
