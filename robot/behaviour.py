@@ -301,7 +301,8 @@ class Behaviour:
         self.facts.reminder_owed, self.facts.reprompts = True, 0
 
     def on_help_declined(self, event: Any) -> None:
-        self.emit(Say("help_cancelled"))
+        # "no, not that help": no nurse, and the robot asks what else it can do (robot.help_answer)
+        self.emit(Say("help_other" if event.kwargs.get("other") else "help_cancelled"))
 
     def on_enter_alerting(self, event: Any) -> None:
         restored = event.kwargs.get("restored")

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from robot.help_answer import asks_after_no, points_elsewhere, turns_back
+
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
 
@@ -179,6 +181,15 @@ class Conversation:
         after = self.engine.help(rest) if rest is not None else None  # the no answers; it negates nothing after it
         if after is not None and after.sure:
             return Decision("help", [("help", {})])  # "no, I can't breathe"; "no no, get someone"
+        turned = asks_after_no(self.engine, text)
+        if turned is not None:  # "not now but later call the nurse": the request after the no wins
+            return Decision(turned, [("help" if turned == "help" else "help_unclear", {})])
+        if points_elsewhere(self.engine, text):  # "no, not that help": no nurse; the robot asks what else
+            self.late_yes = (self.real(), "changed_mind")
+            return Decision("other", [("help_no", {"other": True})])
+        back = turns_back(self.engine, text)
+        if back is not None:  # "nein... doch", "no, wait, actually do call her": the no is taken back
+            return Decision(back, [("help_yes" if back == "yes" else "help_unclear", {})])
         if after is not None and after.reason != "negated":
             return Decision("unclear", [("help_unclear", {})])  # "no, it's my chest": not a no to a nurse
         e = self.engine

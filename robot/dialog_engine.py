@@ -85,8 +85,8 @@ class DialogEngine:
         self._rng = random.Random(seed)
         # One-word "no"s ("no", "nope", "nein", "아니요"): one that begins an answer (after fillers such as "oh", never
         # "I" or a help word: "I no longer need help") answers it, and negates nothing after it ("oh no, I fell")
-        self._no_words = frozenset(w for k in pack.intents["no"].keywords if len(ws := self.reader.read(k).words) == 1
-                                   for w in ws)
+        self.no_words = frozenset(w for k in pack.intents["no"].keywords if len(ws := self.reader.read(k).words) == 1
+                                  for w in ws)
         self._interjections = self.reader.filler_words - self.helper.call_words - self.reader.speaker - {
             w for p in (*self.helper.asks, *self.helper.alarms, *self.helper.keywords) for w in p.parts}
         self._last_variant: dict[str, str] = {}
@@ -218,7 +218,7 @@ class DialogEngine:
         """The words after a leading "no" ("oh no, I can't breathe": "i can not breathe"), or None if there are none."""
         words = self.reader.read(text).words
         start = next((n for n, w in enumerate(words) if w not in self._interjections), len(words))
-        i = next((n for n, w in enumerate(words) if n >= start and w not in self._no_words), len(words))
+        i = next((n for n, w in enumerate(words) if n >= start and w not in self.no_words), len(words))
         return " ".join(words[i:]) if start < i < len(words) else None
 
     def understand(self, text: str, confidence: float = 1.0, among: Iterable[str] | None = None,

@@ -16,8 +16,9 @@ _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")  # soft hyphen, zer
 UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help", "hedges"}
 OPTIONAL_KEYS = {"hedges"}
 HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
-              "well", "speaker", "acute")
-OPTIONAL_HELP = {"acute"}
+              "well", "speaker", "acute", "pointing",
+              "turns")
+OPTIONAL_HELP = {"acute", "pointing", "turns"}
 
 
 class Checker(Protocol):
@@ -54,6 +55,11 @@ class Lexicon:
     speaker: tuple[str, ...] = ()  # the speaker ("I", "my"): nearest before a complaint, it is the speaker's own
     # An emergency happening in the room, whoever has it ("my husband is choking"): raised even about someone else
     acute: tuple[str, ...] = ()
+    # The help just offered, pointed at ("that help", "diese Hilfe", "그런 도움"): said with a no in answer to the help
+    # question, it declines the nurse and wishes something else (robot.help_answer)
+    pointing: tuple[str, ...] = ()
+    # Words that take back a no just said ("doch", "actually", "아니다"): a yes or a request after them answers yes
+    turns: tuple[str, ...] = ()
     # An answer that hedges ("I expect I did", "must have") is no yes or no to a reminder or to the help question.
     # Unlike doubts, hedges leave a call for help alone: "I think I need the nurse" is still a call.
     hedges: tuple[str, ...] = ()

@@ -31,7 +31,7 @@ RESPONSES = ("greeting", "disclosure", "goodbye", "help_called", "help_coming", 
              "privacy_off", "fallback", "clarify", "time", "date", "activities", "no_activities", "name", "joke",
              "reminisce", "quiz_right", "quiz_wrong", "wellbeing_ask", "wellbeing_fine", "wellbeing_concern",
              "wellbeing_tired", "wellbeing_unclear", "slower_ok", "louder_ok", "stop_ok", "thanks_reply",
-             "help_confirm", "help_cancelled", "privacy_listening", "privacy_mic_off")
+             "help_confirm", "help_cancelled", "help_other", "privacy_listening", "privacy_mic_off")
 WELLBEING = ("fine", "tired", "in_pain", "lonely", "unwell")
 KINDS = ("medication", "drink", "meal", "appointment", "activity")
 PLACEHOLDERS = {"kind", "time", "date", "activities", "answer", "name"}

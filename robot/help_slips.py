@@ -1,5 +1,5 @@
-"""A help word slipped by one letter ("hepl", "nurce", "ambulence", "Krankenwagn") or, in Korean, broken by a stray
-space ("살 려 주세요", "간호 사 불러 주세요"), or typed with a letter held ("heeeelp", "nurseee"), read as the help
+"""A help word slipped by one letter ("hepl", "nurce", "ambulence", "Krankenwagn") or, in Korean, broken by stray
+spaces ("살 려 주세요", "간 호 사 불러 주세요"), or typed with a letter held ("heeeelp", "nurseee"), read as the help
 word where no ordinary word is meant: the robot asks.
 
 Vosk with a grammar seldom gives such words, but the typed console, the screen and other recognisers do. An ordinary
@@ -31,6 +31,7 @@ SHORTEST = 4  # help words shorter than this ("sos", "arzt" aside) have too many
 COMMON = 0.01  # a word this frequent, against the help word it is near, is meant as itself ("held" to "help")
 LETTERS = "abcdefghijklmnopqrstuvwxyzäöüß"
 CACHE = 10_000
+JOINED = 4  # pieces a Korean help word may be split into by stray spaces ("구 급 차", "간 호 사님")
 HELD = re.compile(r"(.)\1{2,}")  # a letter held, three times or more ("heeeelp", "nurseee"): no word has that
 
 #: Per language, the ordinary words one edit from a help word, with their frequency against the help word's
@@ -123,14 +124,18 @@ class HelpSlips:
         return self._near[word]
 
     def _joined(self, words: tuple[str, ...]) -> Slip | None:
-        """Korean: a one-syllable piece joined to its neighbour makes a help word neither began with ("살 려")."""
+        """Korean: one-syllable pieces joined to their neighbours make a help word that no piece began with ("살 려",
+        "간 호 사님"). A run holds at most one longer piece, at its start or its end: the recogniser splits a word
+        into syllables, it does not glue a word between two of them."""
         for i in range(len(words) - 1):
-            a, b = words[i], words[i + 1]
-            if 1 not in (len(a), len(b)):
-                continue
-            joined = a + b
-            if any(joined.startswith(t) and not a.startswith(t) and not b.startswith(t) for t in self.targets):
-                return Slip((*words[:i], joined, *words[i + 2:]), (i,), False)
+            for j in range(i + 2, min(len(words), i + JOINED) + 1):
+                run = words[i:j]
+                if sum(len(w) > 1 for w in run) > 1 or any(len(w) > 1 for w in run[1:-1]):
+                    break
+                joined = "".join(run)
+                if any(joined.startswith(t) and not any(w.startswith(t) for w in run) and len(t) > len(run[0])
+                       and len("".join(run[:-1])) < len(t) for t in self.targets):
+                    return Slip((*words[:i], joined, *words[j:]), (i,), False)
         return None
 
     def asks(self, helper: HelpReader, reader: Reader, words: tuple[str, ...]) -> bool:

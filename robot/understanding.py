@@ -56,6 +56,7 @@ class HelpReader:
         self.present, self.body = [p(x) for x in lexicon.present], [p(x) for x in lexicon.body]
         self.mine, self.well = [p(x) for x in lexicon.mine], [p(x) for x in lexicon.well]
         self.speaker, self.acute = [p(x) for x in lexicon.speaker], [p(x) for x in lexicon.acute]
+        self.pointing, self.turns = [p(x) for x in lexicon.pointing], [p(x) for x in lexicon.turns]
         self.keywords = [p(x) for x in keywords]
         self.before, self.after = frozenset(lexicon.negation_before), frozenset(lexicon.negation_after)
         self.call_words = frozenset(w for c in self.calls for w in c.parts)
@@ -145,6 +146,12 @@ class HelpReader:
         if verdict.reason == "call":
             return None
         return verdict if self.spans_of(self.acute, reading) else HelpVerdict("ask", "others")
+
+    def asks_for_staff(self, reading: Reading) -> bool:
+        """Whether the words ask for staff or cry for help, whatever doubt or talk of someone else comes with them
+        ("later call the nurse" asks, and doubts itself): in answer to the help question that is no no."""
+        verdict = self._judge(reading, complaints_ask=False)
+        return verdict is not None and verdict.level == "help"
 
     def _judge(self, reading: Reading, complaints_ask: bool) -> HelpVerdict | None:
         negated = False

@@ -17,9 +17,13 @@ import pytest
 
 from robot import help_slips
 from robot.bench.understanding import conversation_in
+from robot.config import Config
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 from robot.help_slips import _NEIGHBOURS
+
+from .broker import Broker
+from .test_help_words_attack import answering_the_help_question_reaches_staff
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 27, 10, 0)
@@ -30,11 +34,15 @@ SLIPS = {"en": ["hepl me", "yelp me please", "fetch a nurce", "ambulence", "get 
                 # a letter held as a frightened resident types it: nothing before
                 "heeeelp", "nurseee", "heeelp meee"],
          "de": ["Krankenwagn", "holen sie eine schwster", "ich brauche einen artz", "notfal"],
-         "ko": ["살 려 주세요", "구급 차 좀 불러 줘요", "간호 사 불러 줘"]}
+         "ko": ["살 려 주세요", "구급 차 좀 불러 줘요", "간호 사 불러 줘",
+                # two stray spaces: nothing, or not asked in every context, before
+                "간 호 사 불러 주세요", "구 급 차 좀 불러 줘", "간 호 사님 좀 와 주세요", "구 급 차 를 불러 줘요"]}
 ORDINARY = {"en": ["what a hell of a day", "he held the door for me", "my purse is on the table",
                    "the puppy gave a yelp", "the nurses are lovely", "the ball rolled under the bed"],
             "de": ["meine schwestern kommen morgen", "die art wie er redet", "einen eimer wasser"],
-            "ko": ["간호사가 참 친절해요", "응 그래요"]}
+            "ko": ["간호사가 참 친절해요", "응 그래요",
+                   # one-syllable words side by side that make no help word, or one only a piece began with
+                   "그 사 람 이 야", "나 도 잘 몰 라", "이 사 가 는 날", "의 자 에 앉 아"]}
 
 
 def labels(lang: str, text: str) -> set[str]:
@@ -49,6 +57,12 @@ def test_a_slipped_help_word_is_asked_about_in_every_context(lang: str, text: st
 @pytest.mark.parametrize(("lang", "text"), [(lang, t) for lang, ts in ORDINARY.items() for t in ts])
 def test_an_ordinary_word_near_a_help_word_calls_no_one(lang: str, text: str) -> None:
     assert not labels(lang, text) & {"ask", "help"}, labels(lang, text)
+
+
+def test_a_korean_call_split_into_syllables_reaches_staff_through_the_running_robot(config: Config,
+                                                                                     broker: Broker) -> None:
+    # "간 호 사 불러 주세요" (two stray spaces) was nothing: now the robot asks, and a yes calls staff
+    answering_the_help_question_reaches_staff(config, broker, "간 호 사 불러 주세요", "네", "ko")
 
 
 def test_only_the_help_words_neighbours_are_kept_from_the_word_list() -> None:

@@ -1,0 +1,85 @@
+"""Answers to "Shall I call a nurse?" that hold a no and something more.
+
+A no, then a clause that asks for staff or cries for help ("not now but later call the nurse", "nein, doch, holen
+Sie die Schwester", "아니 괜찮아 아니 아니 간호사 불러 줘"), is a resident changing their mind in one breath: the
+request wins. Staff are called at once when the request is sure, at medium priority when it doubts itself ("later
+call the nurse"): a needless visit costs minutes, a call cancelled by the first word of an answer may cost a life.
+Asking again was the other choice; it was not taken, since the resident has already asked for someone, and the
+question asked again may meet the same "no" first.
+
+A no taken back in the same breath by a turn word ("nein... doch", "no, wait, actually do call her", "아니요 아니다
+불러 주세요") is a yes when a yes or a short request follows the turn, and unclear (staff called at medium priority)
+when nothing does: "nein... doch" may be either, and must not end in silence.
+
+A no that points at the help offered ("no, not that help", "nein, nicht diese Hilfe", "그런 도움 말고요") declines the
+nurse and wishes something else: the call is cancelled and the robot asks what else it can do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from robot.dialog_engine import DialogEngine
+
+TURN_REQUEST = 5  # words of a request after a turn word that still take the no back: "actually do go and call her"
+POINT_REACH = 3  # words before the help pointed at in which its negation stands: "no, not quite that sort of help"
+
+
+def asks_after_no(engine: DialogEngine, text: str) -> Literal["help", "unclear"] | None:
+    """`help` (or `unclear`, where it doubts itself) when a clause after a no asks for staff; None otherwise.
+
+    A clause starts after each no word ("no wait fetch somebody") and where robot.negation_reach starts one ("... but
+    later call the nurse"). A negation against the help words themselves ("no, no need to call the nurse", "don't
+    call the nurse, but thanks") is a no, whatever follows."""
+    if engine.denies(text):
+        return None
+    r = engine.reader.read(text)
+    cuts = sorted({*r.starts, *(i + 1 for i, w in enumerate(r.words) if w in engine.no_words)} - {0, len(r.words)})
+    for cut in cuts:
+        rest = " ".join(r.words[cut:])
+        if engine.helper.asks_for_staff(engine.reader.read(rest)):
+            later = engine.help(rest)
+            return "help" if later is not None and later.sure else "unclear"
+    return None
+
+
+def points_elsewhere(engine: DialogEngine, text: str) -> bool:
+    """Whether the answer negates the help offered, pointed at: "no, not that sort of help", "nicht so eine Hilfe",
+    "그 도움 말고". Not where the help word starts a request of its own ("not that, help me")."""
+    h, reader = engine.helper, engine.reader
+    r = reader.read(text)
+    asks = h.spans_of(h.asks, r)
+    for lo, hi in h.spans_of(h.pointing, r):
+        if any(a_lo < hi < a_hi for a_lo, a_hi in asks):
+            continue
+        if reader.any_near(h.before, r, lo, hi, POINT_REACH, 0, far=False) or (
+                bool(h.after) and reader.any_near(h.after, r, lo, hi, 0, 1)):
+            return True
+    return False
+
+
+def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | None:
+    """`yes` when a turn word after the no is followed by a yes or a short request for someone (not the speaker's own
+    wish: "no, actually I want my tea"), `unclear` when only fillers follow it; None otherwise ("nein, doch nicht",
+    "no, actually I'm fine")."""
+    h, reader = engine.helper, engine.reader
+    r = reader.read(text)
+    first_no = next((i for i, w in enumerate(r.words) if w in engine.no_words), None)
+    if first_no is None:
+        return None
+    for _, hi in h.spans_of(h.turns, r):
+        rest = r.words[hi:]
+        if hi <= first_no or any(w in h.before or w in engine.no_words for w in rest):
+            continue
+        if all(w in reader.filler_words for w in rest):
+            return "unclear"
+        said = reader.read(" ".join(rest))
+        fine = {k.parts for k in engine.choices["fine"].keywords} if "fine" in engine.choices else set()
+        if any(k.parts not in fine and reader.find(k, said, stems=True) for k in engine.intents["yes"].keywords):
+            return "yes"
+        asks = h.spans_of(h.asks, said)
+        if asks and len(rest) <= TURN_REQUEST and not any(
+                w in reader.speaker for w in said.words[:min(lo for lo, _ in asks)]):
+            return "yes"
+    return None

@@ -1,0 +1,173 @@
+"""An answer to "Shall I call a nurse?" that says no and then asks for someone is a call; "not that help" is a no.
+
+"nein... doch", "no, wait, actually do call her" and "nein, warten Sie, doch, bitte holen Sie sie" were a no too: a
+turn word (the packs' `help.turns`) takes the no back; a yes or a short request after it is a yes, nothing after
+it is unclear (staff are called at medium priority).
+
+Before: "not now but later call the nurse", "no I'm alright oh no wait fetch somebody" and "nah leave it, no actually
+send for the doctor" cancelled the call, because the no was read and the request after it was not. A clause after
+the no that asks for staff (or cries for help) now wins: staff are called at once when the request is sure, and at
+medium priority when it doubts itself ("later call the nurse": staff can judge when), never silence.
+
+"no not that help" was a plain cancel in English and a high alert in German ("nein, nicht diese Hilfe" read its
+"Hilfe" as a cry). It is a no to the nurse that points at the help offered and wishes something else: the call is
+cancelled, the robot says so and asks what it can do instead (or to say "nurse" to call one), and a yes just after
+still calls staff. The words go through the dialog engine in the state where the question was asked; one answer of
+each kind goes the whole way, through the running robot to a staff subscriber on a real mosquitto.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from robot.bench.understanding import conversation_in
+from robot.config import Config
+from robot.conversation import Decision
+from robot.dialog_engine import DialogEngine
+from robot.dialogs import load_pack
+
+from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
+from .conftest import start_idle, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = dt.datetime(2026, 11, 27, 10, 0)
+ENGINES = {lang: DialogEngine(load_pack(ROOT / "dialogs" / lang)) for lang in ("en", "de", "ko")}
+
+# A no, then a clause that asks for staff: sure requests call at once (high)
+NO_THEN_ASK = {"en": ["no I'm alright oh no wait fetch somebody", "nah leave it, no actually send for the doctor",
+                      "no wait yes get the nurse", "no no... hang on, yes please fetch somebody"],
+               "de": ["nein, doch, holen Sie die Schwester", "nee lassen Sie mal, doch, holen Sie bitte den Pfleger",
+                      "nein es geht schon, nein doch nicht, holen Sie den Arzt"],
+               "ko": ["아니 괜찮아 아니 아니 간호사 불러 줘", "아니요 됐어요 아 잠깐 간호사 좀 불러 주세요",
+                      "싫어요 근데 간호사는 불러 주세요"]}
+# A no, then a request that doubts itself ("later"): staff are called all the same, at medium priority at least
+NO_THEN_LATER = {"en": ["not now but later call the nurse", "not now love but later ring for the carer",
+                        "no not now, but in a bit get someone"],
+                 "de": ["nein jetzt nicht aber später bitte die Schwester rufen"],
+                 "ko": ["아니요 지금 말고 나중에 간호사 불러 주세요", "아니 지금은 말고 이따가 간호사 불러 줘"]}
+# A no taken back by a turn word: a yes or a short request after it is a yes (high), nothing after it unclear
+TAKEN_BACK = {"en": ["no, wait, actually do call her", "no, on second thoughts, yes please", "no... actually yes"],
+              "de": ["nein... ach doch, rufen Sie sie", "nein, warten Sie, doch, bitte holen Sie sie"],
+              "ko": ["아니요... 아니다 불러 주세요", "아니요 괜찮아요 그래도 불러 주세요"]}
+TAKEN_BACK_ALONE = {"en": ["no, wait"], "de": ["nein... doch", "nein, ach doch"]}
+# A no that points at the help offered: the call is cancelled, the robot asks what else it can do
+NOT_THAT_HELP = {"en": ["no not that help", "no, not that sort of help dear", "not that kind of help thank you"],
+                 "de": ["nein, nicht diese Hilfe", "nein, nicht so eine Hilfe",
+                        "nein danke, nicht diese Art von Hilfe"],
+                 "ko": ["아니요 그런 도움 말고요", "아니 그 도움 말고", "그런 도움은 말고요"]}
+# Still a plain no
+PLAIN_NO = {"en": ["no", "no thanks", "no I'm fine", "no thanks love", "no, I'm quite all right thank you",
+                   "no, don't bother the nurse",
+                   # "no need" was read as a leading "no" before "to call the nurse": a high alert, in every context
+                   "no, no need to call the nurse", "no need to call anyone thank you",
+                   # a turn word that takes nothing back
+                   "no, actually I'm fine", "no wait, I'm fine thanks", "no actually I want my tea",
+                   "no, actually, no"],
+            "de": ["nein danke", "nein danke mir geht es gut", "nein lassen Sie nur", "ich brauche keine Hilfe",
+                   "nein, doch nicht", "nein danke, mir geht es doch gut", "nein, ich kann das doch selbst"],
+            "ko": ["아니요 괜찮아요", "아니요", "아니 됐어", "아니 아니다 괜찮아", "아니요 잠깐만요 괜찮아요"]}
+
+
+def answer(lang: str, text: str) -> Decision:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    return conv.decide(text, 1.0, NOW)
+
+
+def cases(table: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(lang, t) for lang, ts in table.items() for t in ts]
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(NO_THEN_ASK))
+def test_a_request_after_the_no_calls_staff_at_once(lang: str, text: str) -> None:
+    decision = answer(lang, text)
+    assert decision.actions == [("help", {})], decision
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(NO_THEN_LATER))
+def test_a_doubting_request_after_the_no_still_calls_staff(lang: str, text: str) -> None:
+    decision = answer(lang, text)
+    assert decision.actions in ([("help", {})], [("help_unclear", {})]), decision  # both raise the alert
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(TAKEN_BACK))
+def test_a_no_taken_back_is_a_yes(lang: str, text: str) -> None:
+    decision = answer(lang, text)
+    assert decision.actions == [("help_yes", {})], decision
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(TAKEN_BACK_ALONE))
+def test_a_no_taken_back_with_nothing_after_still_calls_staff(lang: str, text: str) -> None:
+    decision = answer(lang, text)
+    assert decision.actions == [("help_unclear", {})], decision  # was a no: "nein... doch" ended in silence
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(NOT_THAT_HELP))
+def test_not_that_help_cancels_and_asks_what_else(lang: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    decision = conv.decide(text, 1.0, NOW)
+    assert (decision.label, decision.actions) == ("other", [("help_no", {"other": True})]), decision
+    conv.set_context("listening")  # the robot has cancelled: a yes just after is a change of mind, and calls
+    yes = {"en": "yes please", "de": "ja bitte", "ko": "네 그래 주세요"}[lang]
+    assert conv.decide(yes, 1.0, NOW).actions[0][0] == "help"
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(PLAIN_NO))
+def test_a_plain_no_still_cancels(lang: str, text: str) -> None:
+    assert answer(lang, text).actions == [("help_no", {})]
+
+
+@pytest.mark.parametrize("context", ["open", "reminder", "quiz", "speaking"])
+def test_no_need_to_call_the_nurse_calls_no_one_anywhere(context: str) -> None:
+    conv = conversation_in(ENGINES["en"], context)
+    assert conv.decide("no need to call the nurse, I'm all right", 1.0, NOW).label != "help"
+
+
+@pytest.mark.parametrize("lang", sorted(ENGINES))
+def test_every_pack_says_what_else_it_can_do(lang: str) -> None:
+    other = ENGINES[lang].pack.responses["help_other"]
+    assert other and set(other).isdisjoint(ENGINES[lang].pack.responses["help_cancelled"])
+
+
+def running_robot(config: Config, broker: Broker, language: str):  # type: ignore[no-untyped-def]
+    cfg = robot_config(config, broker, heartbeat_s=1)
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"language": language}),
+                                 "behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
+    staff = Client(broker, STAFF)
+    assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
+    return start_idle(cfg), staff
+
+
+def test_not_now_but_later_call_the_nurse_reaches_staff_through_the_running_robot(config: Config,
+                                                                                  broker: Broker) -> None:
+    rt, staff = running_robot(config, broker, "en")
+    try:
+        rt.hear("my hip hurts")
+        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
+        rt.hear("not now but later call the nurse")  # was a no: the call was cancelled
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
+        assert rt.behaviour.state == "alerting"
+    finally:
+        rt.stop()
+        staff.close()
+
+
+def test_not_that_help_cancels_says_what_else_and_a_yes_after_it_reaches_staff(config: Config,
+                                                                               broker: Broker) -> None:
+    rt, staff = running_robot(config, broker, "de")
+    try:
+        rt.hear("mir tut die Hüfte weh")
+        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
+        rt.hear("nein, nicht diese Hilfe")  # was a high alert: its "Hilfe" read as a cry
+        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_other", 5), rt.said[-1]
+        assert wait_for(lambda: rt.behaviour.state != "confirming", 5)
+        assert rt.behaviour.state != "alerting" and not alerts(staff, type="help_request")
+        rt.hear("doch, ja bitte")  # a change of mind just after: staff are called
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
+    finally:
+        rt.stop()
+        staff.close()
