@@ -92,6 +92,10 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
     turn_words = {w for t in h.turns for w in t.parts}
     for lo, hi in h.spans_of(h.turns, r):
         rest = r.words[hi:]
+        again = next((i for i, w in enumerate(rest) if w not in engine.no_words), len(rest))
+        if hi > first_no and 0 < again < len(rest) and (cry := engine.help(" ".join(rest[again:]))) is not None and (
+                cry.sure):
+            return "yes"  # "no wait, no, help": a no again after the turn answers too, and negates nothing after it
         if hi <= first_no or any(w in h.before or w in engine.no_words for w in rest) or (
                 rest and engine.denies(" ".join(rest))):
             continue

@@ -81,6 +81,9 @@ POINTED_THEN_ASK = {"en": ["not that help get the nurse", "no not that help help
 # "I" of "no, I need help" (Vosk): "no need" before a help word without "to" or "for" is no "not need"
 TAKEN_BACK_LATE = {"en": ["no need to call her actually yes", "not now wait actually yes"]}
 DROPPED_I = {"en": ["no need help", "no need the nurse"]}
+# a cry after a no, a turn word and a no again: the second no answers, as the first does ("no, no, help"); was a no
+NO_TURN_NO_CRY = {"en": ["no wait no help", "no wait no help me", "no actually no help", "no wait wait no help"],
+                  "de": ["nein warte nein hilfe"], "ko": ["아니 잠깐 아니 살려 주세요"]}
 # a turn word after a clause of its own, or before a negated request, takes nothing back (was a call)
 TURN_TAKES_NOTHING = {"en": ["no I'm fine actually", "no I'll wait", "no thanks I can wait",
                              "no don't call her wait", "no wait I'm fine actually"],
@@ -192,7 +195,8 @@ def test_not_that_help_cancels_says_what_else_and_a_yes_after_it_reaches_staff(c
         staff.close()
 
 
-@pytest.mark.parametrize(("lang", "text"), cases(POINTED_THEN_ASK) + cases(TAKEN_BACK_LATE) + cases(DROPPED_I))
+@pytest.mark.parametrize(("lang", "text"), cases(POINTED_THEN_ASK) + cases(TAKEN_BACK_LATE) + cases(DROPPED_I)
+                         + cases(NO_TURN_NO_CRY))
 def test_a_request_after_not_that_help_or_a_late_turn_calls_staff(lang: str, text: str) -> None:
     decision = answer(lang, text)
     assert decision.actions[0][0] in ("help", "help_yes", "help_unclear"), decision  # each raises the alert
