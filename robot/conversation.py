@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from robot.help_answer import asks_after_no, points_elsewhere, turns_back
+from robot.help_answer import asks_after_no, asks_after_pointing, points_elsewhere, turns_back
 
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
@@ -181,7 +181,7 @@ class Conversation:
         after = self.engine.help(rest) if rest is not None else None  # the no answers; it negates nothing after it
         if after is not None and after.sure:
             return Decision("help", [("help", {})])  # "no, I can't breathe"; "no no, get someone"
-        turned = asks_after_no(self.engine, text)
+        turned = asks_after_no(self.engine, text) or asks_after_pointing(self.engine, text)
         if turned is not None:  # "not now but later call the nurse": the request after the no wins
             return Decision(turned, [("help" if turned == "help" else "help_unclear", {})])
         if points_elsewhere(self.engine, text):  # "no, not that help": no nurse; the robot asks what else

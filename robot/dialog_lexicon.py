@@ -116,8 +116,26 @@ def check_understanding(c: Checker, value: Any) -> Lexicon:
             for i, phrase in enumerate(lists[k]):
                 if not phrase:
                     c.add(f"{path}.help.{k}.{i}", "has no words once punctuation is removed", show=False)
+    _check_turns_and_pointing(c, lists, f"{path}.help")
     lexicon = Lexicon(contractions, synonyms, before, after, fillers, *(lists.get(k, ()) for k in HELP_LISTS))
     return dataclasses.replace(lexicon, hedges=hedges, negation_raising=raising, negation_breaks=breaks)
+
+
+def _check_turns_and_pointing(c: Checker, lists: dict[str, tuple[str, ...]], path: str) -> None:
+    """A turn word that is a help word would read "no ... help" as a taken-back no, not a cry; help pointed at with
+    no pointing word ("help" alone) would read every "no, help" as a wish for something else (robot.help_answer).
+    One-word help phrases only ("a person" holds no help word "a"); Korean ones take endings ("도움은")."""
+    helps = {p for k in ("alarms", "calls") for p in lists.get(k, ()) if p and " " not in p}
+
+    def holds(phrase: str) -> bool:
+        return any(w == h or (h >= "\uac00" and w.startswith(h)) for w in phrase.split() for h in helps)
+
+    for i, phrase in enumerate(lists.get("turns", ())):
+        if holds(phrase):
+            c.add(f"{path}.turns.{i}", "holds a help word: a turn word takes a no back, a help word calls", phrase)
+    for i, phrase in enumerate(lists.get("pointing", ())):
+        if not holds(phrase) or all(holds(w) for w in phrase.split()):
+            c.add(f"{path}.pointing.{i}", "must name the help offered with a pointing word (\"that help\")", phrase)
 
 
 def _pairs(c: Checker, value: Any, path: str, canonical_first: bool) -> tuple[tuple[str, str], ...]:

@@ -44,36 +44,67 @@ def asks_after_no(engine: DialogEngine, text: str) -> Literal["help", "unclear"]
     return None
 
 
-def points_elsewhere(engine: DialogEngine, text: str) -> bool:
-    """Whether the answer negates the help offered, pointed at: "no, not that sort of help", "nicht so eine Hilfe",
-    "그 도움 말고". Not where the help word starts a request of its own ("not that, help me")."""
+def _pointed(engine: DialogEngine, text: str) -> tuple[list[str], list[int]]:
+    """The answer's words, and where each negated mention of the help offered ends ("no, not that help|, ...")."""
     h, reader = engine.helper, engine.reader
     r = reader.read(text)
-    asks = h.spans_of(h.asks, r)
+    asks, ends = h.spans_of(h.asks, r), []
     for lo, hi in h.spans_of(h.pointing, r):
         if any(a_lo < hi < a_hi for a_lo, a_hi in asks):
             continue
-        if reader.any_near(h.before, r, lo, hi, POINT_REACH, 0, far=False) or (
-                bool(h.after) and reader.any_near(h.after, r, lo, hi, 0, 1)):
-            return True
-    return False
+        if reader.any_near(h.before, r, lo, hi, POINT_REACH, 0, far=False):
+            ends.append(hi)
+        elif h.after and reader.any_near(h.after, r, lo, hi, 0, 1):
+            ends.append(hi + 1)  # past its negation: "그런 도움 말고|"
+    return list(r.words), ends
+
+
+def asks_after_pointing(engine: DialogEngine, text: str) -> Literal["help", "unclear"] | None:
+    """`help` (or `unclear`) when a request or a cry follows the help pointed at: "not that help, get the nurse",
+    "nicht diese Hilfe, Schwester", "그런 도움 말고 간호사". The resident declines one kind of help and asks for
+    staff: that is no "what else can I do?"."""
+    words, ends = _pointed(engine, text)
+    for end in ends:
+        rest = " ".join(words[end:])
+        if rest and not engine.denies(rest) and engine.helper.asks_for_staff(engine.reader.read(rest)):
+            later = engine.help(rest)
+            return "help" if later is not None and later.sure else "unclear"
+    return None
+
+
+def points_elsewhere(engine: DialogEngine, text: str) -> bool:
+    """Whether the answer negates the help offered, pointed at: "no, not that sort of help", "nicht so eine Hilfe",
+    "그 도움 말고". Not where the help word starts a request of its own ("not that, help me")."""
+    return bool(_pointed(engine, text)[1])
 
 
 def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | None:
     """`yes` when a turn word after the no is followed by a yes or a short request for someone (not the speaker's own
-    wish: "no, actually I want my tea"), `unclear` when only fillers follow it; None otherwise ("nein, doch nicht",
-    "no, actually I'm fine")."""
+    wish: "no, actually I want my tea"), `unclear` when only fillers follow a turn that follows the no at once ("no,
+    wait", "nein... ach doch"); None otherwise ("nein, doch nicht", "no, actually I'm fine", "no, I'm fine
+    actually", "nein, ich warte", "아니 잠깐 부르지 마세요"). The no may be a negation word too: "no need to call her,
+    actually yes"."""
     h, reader = engine.helper, engine.reader
     r = reader.read(text)
-    first_no = next((i for i, w in enumerate(r.words) if w in engine.no_words), None)
+    first_no = next((i for i, w in enumerate(r.words) if w in engine.no_words or w in h.before), None)
     if first_no is None:
         return None
-    for _, hi in h.spans_of(h.turns, r):
+    turn_words = {w for t in h.turns for w in t.parts}
+    for lo, hi in h.spans_of(h.turns, r):
         rest = r.words[hi:]
-        if hi <= first_no or any(w in h.before or w in engine.no_words for w in rest):
+        again = next((i for i, w in enumerate(rest) if w not in engine.no_words), len(rest))
+        if hi > first_no and 0 < again < len(rest) and (cry := engine.help(" ".join(rest[again:]))) is not None and (
+                cry.sure):
+            return "yes"  # "no wait, no, help": a no again after the turn answers too, and negates nothing after it
+        if hi <= first_no or any(w in h.before or w in engine.no_words for w in rest) or (
+                rest and engine.denies(" ".join(rest))):
             continue
         if all(w in reader.filler_words for w in rest):
-            return "unclear"
+            between = r.words[first_no:lo]  # "no, wait" takes the no back; "no I'm fine actually" does not
+            if all(w in engine.no_words or w in turn_words or (w in reader.filler_words and w not in reader.speaker)
+                   for w in between):
+                return "unclear"
+            continue
         said = reader.read(" ".join(rest))
         fine = {k.parts for k in engine.choices["fine"].keywords} if "fine" in engine.choices else set()
         if any(k.parts not in fine and reader.find(k, said, stems=True) for k in engine.intents["yes"].keywords):

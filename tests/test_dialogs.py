@@ -112,6 +112,20 @@ def test_check_finds_a_flow_pointing_to_a_missing_state(tmp_path: Path) -> None:
     assert "does not exist" in problems[0].message and problems[0].line is not None
 
 
+def test_check_names_a_turn_word_that_is_a_help_word_and_help_pointed_at_without_pointing(tmp_path: Path) -> None:
+    # a turn word that calls ("help") or help "pointed at" with no pointing word ("help": every "no, help" would
+    # decline the nurse) passed the check; each now names its file, key and line
+    path = planted(tmp_path, "    turns: [actually,", "    turns: [help, actually,")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    pointing: [that help,", "    pointing: [nurse, that help,"), encoding="utf-8")
+    _, problems = check_pack(path)
+    found = {p.path: p for p in problems}
+    assert set(found) == {"understanding.help.turns.0", "understanding.help.pointing.0"}, problems
+    assert "help word" in found["understanding.help.turns.0"].message
+    assert "pointing" in found["understanding.help.pointing.0"].message
+    assert all(p.line is not None for p in problems)
+
+
 def test_check_finds_a_bad_type(tmp_path: Path) -> None:
     path = planted(tmp_path, 'joke: ["Why did', 'joke: 42\n  unused: ["Why did')
     _, problems = check_pack(path)

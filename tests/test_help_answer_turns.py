@@ -71,6 +71,28 @@ PLAIN_NO = {"en": ["no", "no thanks", "no I'm fine", "no thanks love", "no, I'm 
             "ko": ["아니요 괜찮아요", "아니요", "아니 됐어", "아니 아니다 괜찮아", "아니요 잠깐만요 괜찮아요"]}
 
 
+# Attacked after it landed (each was a cancel or a call the other way round):
+# the help pointed at, then a request or a cry: a call, never "what else can I do?" (was silence)
+POINTED_THEN_ASK = {"en": ["not that help get the nurse", "no not that help help me", "not that help nurse"],
+                    "de": ["nicht diese hilfe holen sie die schwester", "nein nicht diese hilfe hilfe",
+                           "nicht diese hilfe schwester"],
+                    "ko": ["그런 도움 말고 간호사", "아니 그런 도움 말고 간호사 불러"]}
+# a no that is taken back by a turn word, where the no was "not" or "no need"; and a recogniser that dropped the
+# "I" of "no, I need help" (Vosk): "no need" before a help word without "to" or "for" is no "not need"
+TAKEN_BACK_LATE = {"en": ["no need to call her actually yes", "not now wait actually yes"]}
+DROPPED_I = {"en": ["no need help", "no need the nurse"]}
+# a cry after a no, a turn word and a no again: the second no answers, as the first does ("no, no, help"); was a no
+NO_TURN_NO_CRY = {"en": ["no wait no help", "no wait no help me", "no actually no help", "no wait wait no help"],
+                  "de": ["nein warte nein hilfe"], "ko": ["아니 잠깐 아니 살려 주세요"]}
+# a turn word after a clause of its own, or before a negated request, takes nothing back (was a call)
+TURN_TAKES_NOTHING = {"en": ["no I'm fine actually", "no I'll wait", "no thanks I can wait",
+                             "no don't call her wait", "no wait I'm fine actually"],
+                      "de": ["nein ich warte", "nein ich kann warten", "nein, das schaffe ich doch",
+                             "nein danke mir geht es gut doch"],
+                      "ko": ["아니요 괜찮아요 잠깐만요", "아니요 아니다 부르지 마세요", "아니 잠깐 부르지 마세요",
+                             "아니요 아니다 부르지 마", "아니 잠깐 부르지 마"]}
+
+
 def answer(lang: str, text: str) -> Decision:
     conv = conversation_in(ENGINES[lang], "open")
     conv.set_context("confirming")
@@ -168,6 +190,32 @@ def test_not_that_help_cancels_says_what_else_and_a_yes_after_it_reaches_staff(c
         assert rt.behaviour.state != "alerting" and not alerts(staff, type="help_request")
         rt.hear("doch, ja bitte")  # a change of mind just after: staff are called
         assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
+    finally:
+        rt.stop()
+        staff.close()
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(POINTED_THEN_ASK) + cases(TAKEN_BACK_LATE) + cases(DROPPED_I)
+                         + cases(NO_TURN_NO_CRY))
+def test_a_request_after_not_that_help_or_a_late_turn_calls_staff(lang: str, text: str) -> None:
+    decision = answer(lang, text)
+    assert decision.actions[0][0] in ("help", "help_yes", "help_unclear"), decision  # each raises the alert
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(TURN_TAKES_NOTHING))
+def test_a_turn_word_that_takes_nothing_back_leaves_the_no(lang: str, text: str) -> None:
+    assert answer(lang, text).actions == [("help_no", {})]
+
+
+def test_not_that_help_then_a_call_for_the_nurse_reaches_staff_through_the_running_robot(config: Config,
+                                                                                          broker: Broker) -> None:
+    rt, staff = running_robot(config, broker, "en")
+    try:
+        rt.hear("my hip hurts")
+        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
+        rt.hear("not that help get the nurse")  # was "what else can I do?": the call was cancelled
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
+        assert rt.behaviour.state == "alerting" and all(s.key != "help_other" for s in rt.said)
     finally:
         rt.stop()
         staff.close()
