@@ -69,11 +69,13 @@ def collect(mic: Microphone, seconds: float) -> list[bytes]:
 
 def test_an_open_microphone_gives_30_ms_frames_in_real_time(rig: tuple[Microphone, Callable[[], None]]) -> None:
     mic, sound = rig
+    opened = time.monotonic()
     mic.open()
     sound()
     frames = collect(mic, 0.6)
+    took = time.monotonic() - opened  # (the last frames were taken before this: a late thread takes more)
     assert frames and all(len(f) == FRAME_BYTES for f in frames)
-    assert 0.6 / FRAME_S * 0.5 <= len(frames) <= 0.6 / FRAME_S + 3  # about one per 30 ms, never ahead of time
+    assert 0.6 / FRAME_S * 0.5 <= len(frames) <= took / FRAME_S + 3  # about one per 30 ms, never ahead of time
     assert any(any(f) for f in frames)  # sound, not only zeros
 
 
