@@ -86,11 +86,15 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
     actually yes"."""
     h, reader = engine.helper, engine.reader
     r = reader.read(text)
-    first_no = next((i for i, w in enumerate(r.words) if w in engine.no_words or w in h.before), None)
-    if first_no is None:
+    spans = h.spans_of(h.turns, r)
+    nos = [i for i, w in enumerate(r.words) if w in engine.no_words or w in h.before]
+    # "아니다 불러 줘": a Korean turn word may hold its own no ("아니"), said and taken back in one word
+    nos += [lo for lo, hi in spans if reader.inside and hi < len(r.words) and r.words[lo].startswith(
+        tuple(engine.no_words))]
+    if not nos:
         return None
-    turn_words = {w for t in h.turns for w in t.parts}
-    for lo, hi in h.spans_of(h.turns, r):
+    first_no, turn_words = min(nos), {w for t in h.turns for w in t.parts}
+    for lo, hi in spans:
         rest = r.words[hi:]
         again = next((i for i, w in enumerate(rest) if w not in engine.no_words), len(rest))
         if hi > first_no and 0 < again < len(rest) and (cry := engine.help(" ".join(rest[again:]))) is not None and (

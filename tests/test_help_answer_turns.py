@@ -79,7 +79,8 @@ POINTED_THEN_ASK = {"en": ["not that help get the nurse", "no not that help help
                     "ko": ["그런 도움 말고 간호사", "아니 그런 도움 말고 간호사 불러"]}
 # a no that is taken back by a turn word, where the no was "not" or "no need"; and a recogniser that dropped the
 # "I" of "no, I need help" (Vosk): "no need" before a help word without "to" or "for" is no "not need"
-TAKEN_BACK_LATE = {"en": ["no need to call her actually yes", "not now wait actually yes"]}
+TAKEN_BACK_LATE = {"en": ["no need to call her actually yes", "not now wait actually yes"],
+                   "ko": ["아니다 불러 줘", "아니다 불러 주세요"]}  # "아니다" says no and takes it back in one word
 DROPPED_I = {"en": ["no need help", "no need the nurse"]}
 # a cry after a no, a turn word and a no again: the second no answers, as the first does ("no, no, help"); was a no
 NO_TURN_NO_CRY = {"en": ["no wait no help", "no wait no help me", "no actually no help", "no wait wait no help"],
@@ -90,7 +91,7 @@ TURN_TAKES_NOTHING = {"en": ["no I'm fine actually", "no I'll wait", "no thanks 
                       "de": ["nein ich warte", "nein ich kann warten", "nein, das schaffe ich doch",
                              "nein danke mir geht es gut doch"],
                       "ko": ["아니요 괜찮아요 잠깐만요", "아니요 아니다 부르지 마세요", "아니 잠깐 부르지 마세요",
-                             "아니요 아니다 부르지 마", "아니 잠깐 부르지 마"]}
+                             "아니요 아니다 부르지 마", "아니 잠깐 부르지 마", "아니다 부르지 마", "아니다"]}
 
 
 def answer(lang: str, text: str) -> Decision:
