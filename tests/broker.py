@@ -144,7 +144,7 @@ class Client:
         with self._lock:
             self.messages.append(Received(msg.topic, msg.payload, msg.retain))
 
-    def connect(self, timeout: float = 5.0, persistent: bool = False) -> int:
+    def connect(self, timeout: float = 30.0, persistent: bool = False) -> int:
         """Connect; a persistent session (as a nurse station keeps) survives broker restarts."""
         props = None
         if persistent:
@@ -161,7 +161,7 @@ class Client:
             time.sleep(0.01)
         return -1 if self.connect_rc is None else self.connect_rc
 
-    def subscribe(self, topic: str, timeout: float = 3.0) -> list[int]:
+    def subscribe(self, topic: str, timeout: float = 15.0) -> list[int]:
         n = len(self.subacks)
         self.client.subscribe(topic, qos=1)
         deadline = time.monotonic() + timeout

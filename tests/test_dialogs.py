@@ -204,8 +204,8 @@ def test_reminder_confirmed(robot: tuple[Runtime, dict[str, str]]) -> None:
     assert wait_for(lambda: rt.behaviour.state == "reminding" and keys(rt)[-1] == "reminder", 2)
     assert rt.engine.pack.kinds["medication"] in rt.said_text[-1]
     rt.hear(w["yes"])
-    assert wait_for(lambda: rt.behaviour.state == "idle", 2)
-    assert "reminder_thanks" in keys(rt) and not rt.alert_updates
+    assert wait_for(lambda: rt.behaviour.state == "idle" and "reminder_thanks" in keys(rt), 10)  # (one tick)
+    assert not rt.alert_updates
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -114,13 +114,13 @@ def test_asking_again_after_staff_acknowledged_reaches_staff(config: Config, bro
         # connection's packets in order: once staff have "online", the ack reaches it (a 1.5 s sleep guessed).
         assert wait_for(lambda: [m for m in staff.of("/status") if m.json()["state"] == "online"], 30)
         assert staff.publish(f"{CMD}/ack", json.dumps(ack)) < 0x80
-        assert wait_for(lambda: updates(state="acknowledged") and rt.said[-1].key == "help_coming", 5)
+        assert wait_for(lambda: updates(state="acknowledged") and rt.said[-1].key == "help_coming", 30)
         # Staff are on their way; meanwhile the resident falls and calls again.
         rt.hear("I have fallen, help me")
-        assert wait_for(lambda: updates(state="escalated"), 5), [u["state"] for u in updates()]
+        assert wait_for(lambda: updates(state="escalated") and rt.said[-1].key == "help_called", 30), \
+            ([u["state"] for u in updates()], [s.key for s in rt.said][-3:])
         again = updates(state="escalated")[-1]
         assert again["alert_id"] == alert_id and again["priority"] == "high" and again["level"] >= 1
-        assert rt.said[-1].key == "help_called"
         assert len(updates(state="raised")) == 1  # one call, one alert: staff see it again, not twice
         assert rt.behaviour.state == "alerting"
     finally:

@@ -100,12 +100,12 @@ def test_spoken_yes_confirms_a_reminder(model: object, korean_robot: Runtime) ->
     engine = korean_robot.engine
     g = build_grammar(engine.grammar("reminder"), knows(model))
     korean_robot.inject("remind", kind="medication")
-    assert wait_for(lambda: korean_robot.behaviour.state == "reminding", 2)
+    assert wait_for(lambda: korean_robot.behaviour.state == "reminding", 10)
     result = recognise(model, g.json(unk=has_unk(knows(model))), speak("네"))
     assert result["text"] == "네"
     korean_robot.hear(str(result["text"]), 1.0, typed=False)
-    assert wait_for(lambda: korean_robot.behaviour.state == "idle", 2)
-    assert "reminder_thanks" in [s.key for s in korean_robot.said]
+    assert wait_for(lambda: korean_robot.behaviour.state == "idle"
+                    and "reminder_thanks" in [s.key for s in korean_robot.said], 10)  # (said later in the tick)
 
 
 def test_silence_gives_no_words(model: object, grammar: str) -> None:

@@ -149,12 +149,12 @@ def test_a_board_that_stops_answering_is_a_fault_staff_see_and_clears_when_it_an
     sim = runtime.sim
     assert sim is not None
     sim.mute = True  # it still takes every write (the heartbeat), but never replies
-    assert wait_for(lambda: runtime.behaviour.state == "fault", 5)
+    def silent_fault(state: str) -> list[dict[str, object]]:  # (its update goes later in the tick)
+        return [u for u in runtime.alert_updates if u.get("fault") == "servo_silent" and u["state"] == state]
+    assert wait_for(lambda: runtime.behaviour.state == "fault" and silent_fault("raised"), 15)
     assert "servo_silent" in runtime.behaviour.facts.faults and runtime.servos.connected
-    assert [u for u in runtime.alert_updates if u.get("fault") == "servo_silent" and u["state"] == "raised"]
     sim.mute = False
-    assert wait_for(lambda: runtime.behaviour.state == "idle", 5)
-    assert [u for u in runtime.alert_updates if u.get("fault") == "servo_silent" and u["state"] == "cancelled"]
+    assert wait_for(lambda: runtime.behaviour.state == "idle" and silent_fault("cancelled"), 15)
     shake(runtime, sim, 2.0)
 
 
