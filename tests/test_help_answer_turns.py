@@ -220,3 +220,23 @@ def test_not_that_help_then_a_call_for_the_nurse_reaches_staff_through_the_runni
     finally:
         rt.stop()
         staff.close()
+
+
+def test_a_long_answer_reads_each_clause_once_and_its_call_still_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each no or turn word starts a clause, which was read to the end of the answer: n words cost n squared (2.5 s
+    for a paste of 6,000 characters on the dialog thread). A clause is read to CLAUSE_MAX words at most; the call
+    at the end is heard all the same."""
+    from robot.help_answer import CLAUSE_MAX
+
+    engine = ENGINES["en"]
+    read, lengths = engine.reader.read, []
+
+    def counting(text: str):  # type: ignore[no-untyped-def]
+        lengths.append(len(text.split()))
+        return read(text)
+
+    monkeypatch.setattr(engine.reader, "read", counting)
+    text = " ".join(["no wait no"] * 100 + ["call the nurse"])
+    assert answer("en", text).actions == [("help_yes", {})]
+    # The answer, or most of it, is read a few times as a whole; its 200 clauses are not each read to its end.
+    assert sum(n > CLAUSE_MAX for n in lengths) <= 10, sorted(lengths)[-20:]
