@@ -22,6 +22,10 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
 
+# The words after a cut that are read as its clause: a resident's longest utterance (hardware.recogniser_text's
+# MAX_WORDS). Each cut reads its rest again, so an answer of n words costs n cuts times this, not n squared: a
+# paste of thousands of words through some other route took seconds of the dialog thread.
+CLAUSE_MAX = 40
 TURN_REQUEST = 5  # words of a request after a turn word that still take the no back: "actually do go and call her"
 POINT_REACH = 3  # words before the help pointed at in which its negation stands: "no, not quite that sort of help"
 
@@ -37,7 +41,7 @@ def asks_after_no(engine: DialogEngine, text: str) -> Literal["help", "unclear"]
     r = engine.reader.read(text)
     cuts = sorted({*r.starts, *(i + 1 for i, w in enumerate(r.words) if w in engine.no_words)} - {0, len(r.words)})
     for cut in cuts:
-        rest = " ".join(r.words[cut:])
+        rest = " ".join(r.words[cut:cut + CLAUSE_MAX])
         if engine.helper.asks_for_staff(engine.reader.read(rest)):
             later = engine.help(rest)
             return "help" if later is not None and later.sure else "unclear"
@@ -65,7 +69,7 @@ def asks_after_pointing(engine: DialogEngine, text: str) -> Literal["help", "unc
     staff: that is no "what else can I do?"."""
     words, ends = _pointed(engine, text)
     for end in ends:
-        rest = " ".join(words[end:])
+        rest = " ".join(words[end:end + CLAUSE_MAX])
         if rest and not engine.denies(rest) and engine.helper.asks_for_staff(engine.reader.read(rest)):
             later = engine.help(rest)
             return "help" if later is not None and later.sure else "unclear"
@@ -86,12 +90,16 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
     actually yes"."""
     h, reader = engine.helper, engine.reader
     r = reader.read(text)
-    first_no = next((i for i, w in enumerate(r.words) if w in engine.no_words or w in h.before), None)
-    if first_no is None:
+    spans = h.spans_of(h.turns, r)
+    nos = [i for i, w in enumerate(r.words) if w in engine.no_words or w in h.before]
+    # "아니다 불러 줘": a Korean turn word may hold its own no ("아니"), said and taken back in one word
+    nos += [lo for lo, hi in spans if reader.inside and hi < len(r.words) and r.words[lo].startswith(
+        tuple(engine.no_words))]
+    if not nos:
         return None
-    turn_words = {w for t in h.turns for w in t.parts}
-    for lo, hi in h.spans_of(h.turns, r):
-        rest = r.words[hi:]
+    first_no, turn_words = min(nos), {w for t in h.turns for w in t.parts}
+    for lo, hi in spans:
+        rest = r.words[hi:hi + CLAUSE_MAX]
         again = next((i for i, w in enumerate(rest) if w not in engine.no_words), len(rest))
         if hi > first_no and 0 < again < len(rest) and (cry := engine.help(" ".join(rest[again:]))) is not None and (
                 cry.sure):

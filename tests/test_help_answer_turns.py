@@ -79,7 +79,8 @@ POINTED_THEN_ASK = {"en": ["not that help get the nurse", "no not that help help
                     "ko": ["그런 도움 말고 간호사", "아니 그런 도움 말고 간호사 불러"]}
 # a no that is taken back by a turn word, where the no was "not" or "no need"; and a recogniser that dropped the
 # "I" of "no, I need help" (Vosk): "no need" before a help word without "to" or "for" is no "not need"
-TAKEN_BACK_LATE = {"en": ["no need to call her actually yes", "not now wait actually yes"]}
+TAKEN_BACK_LATE = {"en": ["no need to call her actually yes", "not now wait actually yes"],
+                   "ko": ["아니다 불러 줘", "아니다 불러 주세요"]}  # "아니다" says no and takes it back in one word
 DROPPED_I = {"en": ["no need help", "no need the nurse"]}
 # a cry after a no, a turn word and a no again: the second no answers, as the first does ("no, no, help"); was a no
 NO_TURN_NO_CRY = {"en": ["no wait no help", "no wait no help me", "no actually no help", "no wait wait no help"],
@@ -90,7 +91,7 @@ TURN_TAKES_NOTHING = {"en": ["no I'm fine actually", "no I'll wait", "no thanks 
                       "de": ["nein ich warte", "nein ich kann warten", "nein, das schaffe ich doch",
                              "nein danke mir geht es gut doch"],
                       "ko": ["아니요 괜찮아요 잠깐만요", "아니요 아니다 부르지 마세요", "아니 잠깐 부르지 마세요",
-                             "아니요 아니다 부르지 마", "아니 잠깐 부르지 마"]}
+                             "아니요 아니다 부르지 마", "아니 잠깐 부르지 마", "아니다 부르지 마", "아니다"]}
 
 
 def answer(lang: str, text: str) -> Decision:
@@ -219,3 +220,23 @@ def test_not_that_help_then_a_call_for_the_nurse_reaches_staff_through_the_runni
     finally:
         rt.stop()
         staff.close()
+
+
+def test_a_long_answer_reads_each_clause_once_and_its_call_still_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each no or turn word starts a clause, which was read to the end of the answer: n words cost n squared (2.5 s
+    for a paste of 6,000 characters on the dialog thread). A clause is read to CLAUSE_MAX words at most; the call
+    at the end is heard all the same."""
+    from robot.help_answer import CLAUSE_MAX
+
+    engine = ENGINES["en"]
+    read, lengths = engine.reader.read, []
+
+    def counting(text: str):  # type: ignore[no-untyped-def]
+        lengths.append(len(text.split()))
+        return read(text)
+
+    monkeypatch.setattr(engine.reader, "read", counting)
+    text = " ".join(["no wait no"] * 100 + ["call the nurse"])
+    assert answer("en", text).actions == [("help_yes", {})]
+    # The answer, or most of it, is read a few times as a whole; its 200 clauses are not each read to its end.
+    assert sum(n > CLAUSE_MAX for n in lengths) <= 10, sorted(lengths)[-20:]
