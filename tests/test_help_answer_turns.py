@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,8 +30,9 @@ from robot.conversation import Decision
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
 
-from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
-from .conftest import start_idle, wait_for
+from .broker import Broker, alerts
+from .conftest import wait_for
+from .test_help_words_attack import answering_the_help_question_reaches_staff, robot_and_staff
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 27, 10, 0)
@@ -104,28 +106,21 @@ def cases(table: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(lang, t) for lang, ts in table.items() for t in ts]
 
 
-@pytest.mark.parametrize(("lang", "text"), cases(NO_THEN_ASK))
-def test_a_request_after_the_no_calls_staff_at_once(lang: str, text: str) -> None:
+CALLS, UNCLEAR, YES, NO = [("help", {})], [("help_unclear", {})], [("help_yes", {})], [("help_no", {})]
+# Each kind of answer and what it must do: calling staff at once (help, a yes), or at medium priority (unclear).
+KINDS = [(NO_THEN_ASK, (CALLS,)),  # a request after the no calls staff at once
+         (NO_THEN_LATER, (CALLS, UNCLEAR)),  # a request that doubts itself still calls (both raise the alert)
+         (TAKEN_BACK, (YES,)),  # a no taken back by a turn word is a yes
+         (TAKEN_BACK_ALONE, (UNCLEAR,)),  # ... and with nothing after it still calls: "nein... doch" was silence
+         (PLAIN_NO, (NO,))]  # a plain no still cancels
+
+
+@pytest.mark.parametrize(("lang", "text", "allowed"),
+                         [(lang, text, allowed) for table, allowed in KINDS for lang, text in cases(table)])
+def test_an_answer_with_a_no_and_more_is_taken_as_the_resident_meant(lang: str, text: str,
+                                                                     allowed: tuple[list[Any], ...]) -> None:
     decision = answer(lang, text)
-    assert decision.actions == [("help", {})], decision
-
-
-@pytest.mark.parametrize(("lang", "text"), cases(NO_THEN_LATER))
-def test_a_doubting_request_after_the_no_still_calls_staff(lang: str, text: str) -> None:
-    decision = answer(lang, text)
-    assert decision.actions in ([("help", {})], [("help_unclear", {})]), decision  # both raise the alert
-
-
-@pytest.mark.parametrize(("lang", "text"), cases(TAKEN_BACK))
-def test_a_no_taken_back_is_a_yes(lang: str, text: str) -> None:
-    decision = answer(lang, text)
-    assert decision.actions == [("help_yes", {})], decision
-
-
-@pytest.mark.parametrize(("lang", "text"), cases(TAKEN_BACK_ALONE))
-def test_a_no_taken_back_with_nothing_after_still_calls_staff(lang: str, text: str) -> None:
-    decision = answer(lang, text)
-    assert decision.actions == [("help_unclear", {})], decision  # was a no: "nein... doch" ended in silence
+    assert decision.actions in allowed, decision
 
 
 @pytest.mark.parametrize(("lang", "text"), cases(NOT_THAT_HELP))
@@ -137,11 +132,6 @@ def test_not_that_help_cancels_and_asks_what_else(lang: str, text: str) -> None:
     conv.set_context("listening")  # the robot has cancelled: a yes just after is a change of mind, and calls
     yes = {"en": "yes please", "de": "ja bitte", "ko": "네 그래 주세요"}[lang]
     assert conv.decide(yes, 1.0, NOW).actions[0][0] == "help"
-
-
-@pytest.mark.parametrize(("lang", "text"), cases(PLAIN_NO))
-def test_a_plain_no_still_cancels(lang: str, text: str) -> None:
-    assert answer(lang, text).actions == [("help_no", {})]
 
 
 @pytest.mark.parametrize("context", ["open", "reminder", "quiz", "speaking"])
@@ -156,32 +146,16 @@ def test_every_pack_says_what_else_it_can_do(lang: str) -> None:
     assert other and set(other).isdisjoint(ENGINES[lang].pack.responses["help_cancelled"])
 
 
-def running_robot(config: Config, broker: Broker, language: str):  # type: ignore[no-untyped-def]
-    cfg = robot_config(config, broker, heartbeat_s=1)
-    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"language": language}),
-                                 "behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
-    staff = Client(broker, STAFF)
-    assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
-    return start_idle(cfg), staff
-
-
 def test_not_now_but_later_call_the_nurse_reaches_staff_through_the_running_robot(config: Config,
                                                                                   broker: Broker) -> None:
-    rt, staff = running_robot(config, broker, "en")
-    try:
-        rt.hear("my hip hurts")
-        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
-        rt.hear("not now but later call the nurse")  # was a no: the call was cancelled
-        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
-        assert rt.behaviour.state == "alerting"
-    finally:
-        rt.stop()
-        staff.close()
+    # was a no: the call was cancelled
+    answering_the_help_question_reaches_staff(config, broker, "my hip hurts", "not now but later call the nurse",
+                                              priority=None)
 
 
 def test_not_that_help_cancels_says_what_else_and_a_yes_after_it_reaches_staff(config: Config,
                                                                                broker: Broker) -> None:
-    rt, staff = running_robot(config, broker, "de")
+    rt, staff = robot_and_staff(config, broker, "de")
     try:
         rt.hear("mir tut die Hüfte weh")
         assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
@@ -210,16 +184,9 @@ def test_a_turn_word_that_takes_nothing_back_leaves_the_no(lang: str, text: str)
 
 def test_not_that_help_then_a_call_for_the_nurse_reaches_staff_through_the_running_robot(config: Config,
                                                                                           broker: Broker) -> None:
-    rt, staff = running_robot(config, broker, "en")
-    try:
-        rt.hear("my hip hurts")
-        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
-        rt.hear("not that help get the nurse")  # was "what else can I do?": the call was cancelled
-        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
-        assert rt.behaviour.state == "alerting" and all(s.key != "help_other" for s in rt.said)
-    finally:
-        rt.stop()
-        staff.close()
+    said = answering_the_help_question_reaches_staff(config, broker, "my hip hurts", "not that help get the nurse",
+                                                     priority=None)
+    assert "help_other" not in said  # was "what else can I do?": the call was cancelled
 
 
 def test_a_long_answer_reads_each_clause_once_and_its_call_still_counts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ from robot.bench.understanding import conversation_in
 from robot.config import Config
 from robot.dialog_engine import DialogEngine
 from robot.dialogs import load_pack
+from robot.runtime import Runtime
 
 from .broker import SITE, STAFF, Broker, Client, alerts, robot_config
 from .conftest import planted, start_idle, wait_for
@@ -72,23 +73,32 @@ def test_fine_is_still_fine(lang: str, text: str) -> None:
     assert conversation_in(ENGINES[lang], "wellbeing").decide(text, 1.0, NOW).label == "fine"
 
 
-def answering_the_help_question_reaches_staff(config: Config, broker: Broker, unsure: str, answer: str,
-                                              language: str = "en") -> None:
-    """Through the running robot: `unsure` makes it ask "Shall I call a nurse for you?", and `answer` must raise a
-    high help alert at a staff subscriber. The question's timeout is long, so only the answer can call staff."""
+def robot_and_staff(config: Config, broker: Broker, language: str = "en") -> tuple[Runtime, Client]:
+    """A running robot speaking `language` whose help question waits a minute (so only an answer can call staff
+    within a test), and a staff subscriber on the same broker."""
     cfg = robot_config(config, broker, heartbeat_s=1)
     cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"language": language}),
                                  "behaviour": cfg.behaviour.model_copy(update={"help_confirm_timeout_s": 60.0})})
     staff = Client(broker, STAFF)
     assert staff.connect() == 0 and staff.subscribe(f"carebot/v1/{SITE}/#") == [1]
-    rt = start_idle(cfg)
+    return start_idle(cfg), staff
+
+
+def answering_the_help_question_reaches_staff(config: Config, broker: Broker, unsure: str, answer: str,
+                                              language: str = "en", priority: str | None = "high") -> list[str]:
+    """Through the running robot: `unsure` makes it ask "Shall I call a nurse for you?", and `answer` must raise a
+    help alert (of `priority`, unless None) at a staff subscriber. The question's timeout is long, so only the
+    answer can call staff. What the robot said, by key."""
+    rt, staff = robot_and_staff(config, broker, language)
     try:
         rt.hear(unsure)
         assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
         rt.hear(answer)
         assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
-        assert alerts(staff, type="help_request", state="raised")[0]["priority"] == "high"
+        if priority is not None:
+            assert alerts(staff, type="help_request", state="raised")[0]["priority"] == priority
         assert rt.behaviour.state == "alerting"
+        return [s.key for s in rt.said]
     finally:
         rt.stop()
         staff.close()
