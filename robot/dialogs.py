@@ -32,6 +32,9 @@ RESPONSES = ("greeting", "disclosure", "goodbye", "help_called", "help_coming", 
              "reminisce", "quiz_right", "quiz_wrong", "wellbeing_ask", "wellbeing_fine", "wellbeing_concern",
              "wellbeing_tired", "wellbeing_unclear", "slower_ok", "louder_ok", "stop_ok", "thanks_reply",
              "help_confirm", "help_cancelled", "help_other", "privacy_listening", "privacy_mic_off")
+# Responses added after packs were first written, each with the one a pack without it says instead: a home's own
+# pack from an earlier release stays valid (the robot refuses to start on an invalid pack).
+FALLBACK = {"help_other": "help_cancelled"}
 WELLBEING = ("fine", "tired", "in_pain", "lonely", "unwell")
 KINDS = ("medication", "drink", "meal", "appointment", "activity")
 PLACEHOLDERS = {"kind", "time", "date", "activities", "answer", "name"}
@@ -302,9 +305,9 @@ class _Checker:
                              f"{', '.join(sorted(PLACEHOLDERS))}", t)
             out[key] = texts
         for key in RESPONSES:
-            if key not in value:
+            if key not in value and key not in FALLBACK:
                 self.add(f"responses.{key}", "missing: the robot needs something to say here", show=False)
-        return out
+        return {**{key: out[instead] for key, instead in FALLBACK.items() if instead in out}, **out}
 
     def flows(self, value: Any, responses: dict[str, tuple[str, ...]]
               ) -> tuple[dict[str, Choice], tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:

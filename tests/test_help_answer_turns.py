@@ -146,6 +146,19 @@ def test_every_pack_says_what_else_it_can_do(lang: str) -> None:
     assert other and set(other).isdisjoint(ENGINES[lang].pack.responses["help_cancelled"])
 
 
+def test_a_pack_from_before_help_other_still_loads_and_declines_in_its_own_words(tmp_path: Path) -> None:
+    """A home's own pack written before `help_other` existed is valid still (the robot refuses to start on an
+    invalid pack): after "no, not that help" it says its help_cancelled words instead."""
+    lines = (ROOT / "dialogs" / "en" / "pack.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "pack.yaml").write_text("".join(x for x in lines if not x.lstrip().startswith("help_other:")),
+                                        encoding="utf-8")
+    pack = load_pack(tmp_path / "pack.yaml")
+    assert pack.responses["help_other"] == pack.responses["help_cancelled"]
+    conv = conversation_in(DialogEngine(pack), "open")
+    conv.set_context("confirming")
+    assert conv.decide("no not that help", 1.0, NOW).actions == [("help_no", {"other": True})]
+
+
 def test_not_now_but_later_call_the_nurse_reaches_staff_through_the_running_robot(config: Config,
                                                                                   broker: Broker) -> None:
     # was a no: the call was cancelled
