@@ -30,16 +30,24 @@ def test_a_lost_puback_is_sent_again_and_does_not_silence_later_calls(config: Co
     rt = Runtime(robot_config(config, broker, max_inflight=1, heartbeat_s=3600, puback_timeout_s=2), simulate=True)
     rt.start()
     try:
-        assert wait_for(lambda: rt.link is not None and rt.link.connected and rt.behaviour.state == "idle", 10)
-        time.sleep(0.5)  # the first heartbeat's and status' PUBACKs are in
+        link = rt.link
+        assert wait_for(lambda: link is not None and link.connected and rt.behaviour.state == "idle", 30)
+        assert link is not None
+        # The injected fault must fall on the help alert's PUBACK: first the status is out (the only publish after
+        # connecting here), and its on_publish has run (paho keeps each publish in _out_messages until then).
+        assert wait_for(lambda: staff.of("/status") and not link.client._out_messages, 30)
         rt.guard.inject("mqtt_on_publish", RuntimeError("a bug in the callback"))
         rt.hear("I fell, help me")  # through the dialog engine
-        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 5)
-        first = alerts(staff, type="help_request", state="raised")[0]["alert_id"]
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 20)
+        raised = alerts(staff, type="help_request", state="raised")[0]
+        first = raised["alert_id"]
         resolve = {"schema": "carebot/cmd-resolve/1", "cmd_id": uuid.uuid4().hex, "ts": time.time(),
                    "alert_id": first, "by": STAFF}
         staff.publish(f"carebot/v1/{SITE}/{ROBOTS[0]}/cmd/resolve", json.dumps(resolve))
         assert wait_for(lambda: alerts(staff, alert_id=first, state="resolved"), 20)
+        # its PUBACK was the one lost: the same event went again, after puback_timeout_s
+        assert wait_for(lambda: len(alerts(staff, event_id=raised["event_id"])) >= 2, 20)
+        assert all(copy == raised for copy in alerts(staff, event_id=raised["event_id"]))
         rt.hear("I fell, help me")
         assert wait_for(lambda: [a for a in alerts(staff, type="help_request", state="raised")
                                  if a["alert_id"] != first], 20)
