@@ -118,7 +118,8 @@ class HelpSlips:
             if len(self._near) > CACHE:
                 self._near.clear()
             short = HELD.sub(r"\1\1", word)  # typed as it is cried: read with the letter twice ("heelp")
-            self._near[word] = HELD.sub(r"\1", word) if HELD.sub(r"\1", word) in self.targets else next(
+            once = HELD.sub(r"\1", word)  # ... or once ("heeeelp" is "help")
+            self._near[word] = once if once in self.targets else next(
                 (t for t in sorted(self.targets) if abs(len(t) - len(short)) <= 1
                  and OSA.distance(short, t, score_cutoff=1) <= 1), None)
         return self._near[word]
