@@ -5,9 +5,10 @@ word, as another intent's example ("nurse" among the name question's examples) i
 intent, and a synonym or negation added to the understanding section can turn a help phrase into
 something else. Every call word alone, alarm, distress phrase and help keyword and example must
 still read as a call for help, judged by the robot's own dialog engine; each one that does not is a
-problem naming the line that broke it where one can be found. The robot runs the same check at
-start (`load_checked_pack`), so a pack the check refuses is never spoken with: the robot does not
-start, as with any other bad pack, and says which file, line and key broke which call.
+problem naming the line that broke it where one can be found. So is a turn word that is one of the
+pack's own no words: it would take back the no that answers "Shall I call a nurse?". The robot runs
+the same check at start (`load_checked_pack`), so a pack the check refuses is never spoken with: the
+robot does not start, as with any other bad pack, and says which file, line and key broke which call.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def help_problems(file: Path, pack: Pack) -> list[Problem]:
                 key, value = f"{path}.{i}", phrase
                 message = "no longer reads as a call for help (a synonym, negation or filler has changed it)"
             problems.append(Problem(str(file), key, message, value, line_of(file, key)))
-    return problems + _synonym_problems(file, pack, engine)
+    return problems + _synonym_problems(file, pack, engine) + _turn_problems(file, pack, engine)
 
 
 def _synonym_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem]:
@@ -63,6 +64,22 @@ def _synonym_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Prob
         message = (f"{variant!r}, written as a variant of the call for help {canonical!r}, no longer reads as a call "
                    "for help (another synonym has changed one of the two): staff would not be called")
         problems.append(Problem(str(file), key, message, variant, line_of(file, key)))
+    return problems
+
+
+def _turn_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem]:
+    """A turn word takes back a no just said (robot.help_answer); one that is itself a no ("turns: [no]") takes
+    its own no back: a plain "no" to "Shall I call a nurse?" read as unclear, and staff called against it. Read as
+    the robot reads both: a turn made only of the pack's one-word nos, or worded as one of its no keywords."""
+    nos = {engine.reader.read(k).words for k in pack.intents["no"].keywords}
+    problems = []
+    for i, phrase in enumerate(pack.lexicon.turns):
+        words = engine.reader.read(phrase).words
+        if words and (words in nos or all(w in engine.no_words for w in words)):
+            key = f"understanding.help.turns.{i}"
+            message = ("is a no word (intents.no.keywords): a turn word takes a no back, so a plain no would be taken "
+                       "back and staff called")
+            problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))
     return problems
 
 

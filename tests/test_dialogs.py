@@ -14,6 +14,7 @@ import yaml
 
 from robot.config import Config
 from robot.dialog_engine import DialogEngine
+from robot.dialog_help_check import help_problems
 from robot.dialogs import INTENTS, RESPONSES, DialogError, check_pack, load_pack, normalise
 from robot.runtime import Runtime
 
@@ -124,6 +125,25 @@ def test_check_names_a_turn_word_that_is_a_help_word_and_help_pointed_at_without
     assert "help word" in found["understanding.help.turns.0"].message
     assert "pointing" in found["understanding.help.pointing.0"].message
     assert all(p.line is not None for p in problems)
+
+
+@pytest.mark.parametrize(("language", "turns", "turn"), [
+    ("en", "    turns: [actually,", "    turns: [actually, Nope,"),  # "nope" reads as the no "no"
+    ("de", "    turns: [doch,", "    turns: [doch, nein,"),
+    ("ko", "    turns: [아니다,", "    turns: [아니다, 아니요,"),
+], ids=["en", "de", "ko"])
+def test_check_names_a_turn_word_that_is_a_no_word(tmp_path: Path, language: str, turns: str, turn: str) -> None:
+    # a turn word takes a no back: one that is itself a no would take back the no that answers "Shall I call a
+    # nurse?"; it passed the check. "아니다", a turn that begins with the no "아니", stays allowed.
+    path = planted(tmp_path, turns, turn, language)
+    pack, problems = check_pack(path)
+    assert pack is not None and not problems, problems  # well formed: the robot's reading finds it
+    found = help_problems(path, pack)
+    assert [(p.path, p.value) for p in found] == [("understanding.help.turns.1",
+                                                   normalise(turn.split(", ")[1].rstrip(",")))]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert "no word" in found[0].message and found[0].file == str(path)
+    assert found[0].line == next(n for n, line in enumerate(lines, 1) if line.startswith(turn))
 
 
 def test_check_finds_a_bad_type(tmp_path: Path) -> None:
