@@ -17,8 +17,8 @@ UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help",
 OPTIONAL_KEYS = {"hedges"}
 HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
               "well", "speaker", "acute", "pointing",
-              "turns")
-OPTIONAL_HELP = {"acute", "pointing", "turns"}
+              "turns", "pauses")
+OPTIONAL_HELP = {"acute", "pointing", "turns", "pauses"}
 
 
 class Checker(Protocol):
@@ -60,6 +60,9 @@ class Lexicon:
     pointing: tuple[str, ...] = ()
     # Words that take back a no just said ("doch", "actually", "아니다"): a yes or a request after them answers yes
     turns: tuple[str, ...] = ()
+    # The turn words that only pause ("wait", "moment", "잠깐"): after a polite no ("no thank you, wait") with
+    # nothing more, the resident trails off and the no stands
+    pauses: tuple[str, ...] = ()
     # An answer that hedges ("I expect I did", "must have") is no yes or no to a reminder or to the help question.
     # Unlike doubts, hedges leave a call for help alone: "I think I need the nurse" is still a call.
     hedges: tuple[str, ...] = ()
@@ -124,7 +127,8 @@ def check_understanding(c: Checker, value: Any) -> Lexicon:
 def _check_turns_and_pointing(c: Checker, lists: dict[str, tuple[str, ...]], path: str) -> None:
     """A turn word that is a help word would read "no ... help" as a taken-back no, not a cry; help pointed at with
     no pointing word ("help" alone) would read every "no, help" as a wish for something else (robot.help_answer).
-    One-word help phrases only ("a person" holds no help word "a"); Korean ones take endings ("도움은")."""
+    One-word help phrases only ("a person" holds no help word "a"); Korean ones take endings ("도움은"). A pause that
+    is no turn word would never be found as one."""
     helps = {p for k in ("alarms", "calls") for p in lists.get(k, ()) if p and " " not in p}
 
     def holds(phrase: str) -> bool:
@@ -133,6 +137,10 @@ def _check_turns_and_pointing(c: Checker, lists: dict[str, tuple[str, ...]], pat
     for i, phrase in enumerate(lists.get("turns", ())):
         if holds(phrase):
             c.add(f"{path}.turns.{i}", "holds a help word: a turn word takes a no back, a help word calls", phrase)
+    for i, phrase in enumerate(lists.get("pauses", ())):
+        if phrase not in lists.get("turns", ()):
+            c.add(f"{path}.pauses.{i}", "must also be a turn word (help.turns): a pause is a turn that only hesitates",
+                  phrase)
     for i, phrase in enumerate(lists.get("pointing", ())):
         if not holds(phrase) or all(holds(w) for w in phrase.split()):
             c.add(f"{path}.pointing.{i}", "must name the help offered with a pointing word (\"that help\")", phrase)

@@ -9,7 +9,9 @@ question asked again may meet the same "no" first.
 
 A no taken back in the same breath by a turn word ("nein... doch", "no, wait, actually do call her", "아니요 아니다
 불러 주세요") is a yes when a yes or a short request follows the turn, and unclear (staff called at medium priority)
-when nothing does: "nein... doch" may be either, and must not end in silence.
+when nothing does: "nein... doch" may be either, and must not end in silence. A polite no that trails off in a
+pause ("no thank you, wait", "nein danke, moment") is a no: the resident has answered in full, thanked, and
+hesitates; a turn that reconsiders ("no thank you, on second thoughts", "nein danke, doch") still takes it back.
 
 A no that points at the help offered ("no, not that help", "nein, nicht diese Hilfe", "그런 도움 말고요") declines the
 nurse and wishes something else: the call is cancelled and the robot asks what else it can do.
@@ -18,6 +20,8 @@ nurse and wishes something else: the call is cancelled and the robot asks what e
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
+
+from robot.dialog_lexicon import normalise
 
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
@@ -86,8 +90,8 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
     """`yes` when a turn word after the no is followed by a yes or a short request for someone (not the speaker's own
     wish: "no, actually I want my tea"), `unclear` when only fillers follow a turn that follows the no at once ("no,
     wait", "nein... ach doch"); None otherwise ("nein, doch nicht", "no, actually I'm fine", "no, I'm fine
-    actually", "nein, ich warte", "아니 잠깐 부르지 마세요"). The no may be a negation word too: "no need to call her,
-    actually yes"."""
+    actually", "nein, ich warte", "아니 잠깐 부르지 마세요", and a polite no that ends in a pause: "no thank you,
+    wait"). The no may be a negation word too: "no need to call her, actually yes"."""
     h, reader = engine.helper, engine.reader
     r = reader.read(text)
     spans = h.spans_of(h.turns, r)
@@ -97,7 +101,9 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
         tuple(engine.no_words))]
     if not nos:
         return None
-    first_no, turn_words = min(nos), {w for t in h.turns for w in t.parts}
+    # the speaker inside a turn ("wenn ICH es mir recht überlege") still says a clause of its own: "nein, ich warte"
+    turn_words = {w for t in h.turns for w in t.parts} - reader.speaker
+    first_no, pauses = min(nos), set(h.spans_of(h.pauses, r))
     for lo, hi in spans:
         rest = r.words[hi:hi + CLAUSE_MAX]
         again = next((i for i, w in enumerate(rest) if w not in engine.no_words), len(rest))
@@ -110,7 +116,7 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
         if all(w in reader.filler_words for w in rest):
             between = r.words[first_no:lo]  # "no, wait" takes the no back; "no I'm fine actually" does not
             if all(w in engine.no_words or w in turn_words or (w in reader.filler_words and w not in reader.speaker)
-                   for w in between):
+                   for w in between) and not ((lo, hi) in pauses and thanks(engine, text)):
                 return "unclear"
             continue
         said = reader.read(" ".join(rest))
@@ -122,3 +128,16 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
                 w in reader.speaker for w in said.words[:min(lo for lo, _ in asks)]):
             return "yes"
     return None
+
+
+def thanks(engine: DialogEngine, text: str) -> bool:
+    """Whether the answer thanks (a keyword of the pack's `thanks` intent), read as said: the reader folds "no thank
+    you" and "nein danke" into their no, so "no thank you, wait" reads as "no, wait"."""
+    spec = engine.pack.intents.get("thanks")
+    said = normalise(text).split()
+    for parts in (normalise(k).split() for k in (spec.keywords if spec is not None else ())):
+        for i in range(len(said) - len(parts) + 1):
+            if parts and all(w == p or (engine.reader.inside and w.startswith(p))
+                             for w, p in zip(said[i:i + len(parts)], parts, strict=True)):
+                return True
+    return False

@@ -127,6 +127,14 @@ def test_check_names_a_turn_word_that_is_a_help_word_and_help_pointed_at_without
     assert all(p.line is not None for p in problems)
 
 
+def test_check_names_a_pause_that_is_no_turn_word(tmp_path: Path) -> None:
+    # a pause keeps a polite no ("no thank you, wait"); one that is no turn word would never be found as a turn
+    path = planted(tmp_path, "    pauses: [actually,", "    pauses: [perhaps, actually,")
+    _, problems = check_pack(path)
+    assert [(p.path, p.value) for p in problems] == [("understanding.help.pauses.0", "perhaps")], problems
+    assert "turn word" in problems[0].message and problems[0].line is not None
+
+
 @pytest.mark.parametrize(("language", "turns", "turn"), [
     ("en", "    turns: [actually,", "    turns: [actually, Nope,"),  # "nope" reads as the no "no"
     ("de", "    turns: [doch,", "    turns: [doch, nein,"),

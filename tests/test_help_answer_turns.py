@@ -40,7 +40,8 @@ ENGINES = {lang: DialogEngine(load_pack(ROOT / "dialogs" / lang)) for lang in ("
 
 # A no, then a clause that asks for staff: sure requests call at once (high)
 NO_THEN_ASK = {"en": ["no I'm alright oh no wait fetch somebody", "nah leave it, no actually send for the doctor",
-                      "no wait yes get the nurse", "no no... hang on, yes please fetch somebody"],
+                      "no wait yes get the nurse", "no no... hang on, yes please fetch somebody",
+                      "no, hang on, yes call someone"],
                "de": ["nein, doch, holen Sie die Schwester", "nee lassen Sie mal, doch, holen Sie bitte den Pfleger",
                       "nein es geht schon, nein doch nicht, holen Sie den Arzt"],
                "ko": ["아니 괜찮아 아니 아니 간호사 불러 줘", "아니요 됐어요 아 잠깐 간호사 좀 불러 주세요",
@@ -51,10 +52,20 @@ NO_THEN_LATER = {"en": ["not now but later call the nurse", "not now love but la
                  "de": ["nein jetzt nicht aber später bitte die Schwester rufen"],
                  "ko": ["아니요 지금 말고 나중에 간호사 불러 주세요", "아니 지금은 말고 이따가 간호사 불러 줘"]}
 # A no taken back by a turn word: a yes or a short request after it is a yes (high), nothing after it unclear
-TAKEN_BACK = {"en": ["no, wait, actually do call her", "no, on second thoughts, yes please", "no... actually yes"],
-              "de": ["nein... ach doch, rufen Sie sie", "nein, warten Sie, doch, bitte holen Sie sie"],
-              "ko": ["아니요... 아니다 불러 주세요", "아니요 괜찮아요 그래도 불러 주세요"]}
-TAKEN_BACK_ALONE = {"en": ["no, wait"], "de": ["nein... doch", "nein, ach doch"]}
+TAKEN_BACK = {"en": ["no, wait, actually do call her", "no, on second thoughts, yes please", "no... actually yes",
+                     "no, well, on second thoughts do call them", "no... actually yes please"],
+              "de": ["nein... ach doch, rufen Sie sie", "nein, warten Sie, doch, bitte holen Sie sie",
+                     # "wenn ich es mir recht überlege" and "doch lieber" were no turn words: the call was cancelled
+                     "nein, wenn ich es mir recht überlege, ruf sie doch", "nein... doch lieber, rufen Sie sie",
+                     "nein wenn ich recht überlege holen sie sie doch"],
+              "ko": ["아니요... 아니다 불러 주세요", "아니요 괜찮아요 그래도 불러 주세요",
+                     "아니요 다시 생각해 보니 불러 줘", "아니 다시 생각해보니 불러 주세요"]}
+TAKEN_BACK_ALONE = {"en": ["no, wait",
+                           # a turn that reconsiders (not a mere pause) takes back even a polite no
+                           "no thank you, on second thoughts"],
+                    "de": ["nein... doch", "nein, ach doch", "nein danke, doch",
+                           "nein, doch lieber", "nein, wenn ich es mir recht überlege"],  # were a no: cancelled
+                    "ko": ["아니요 다시 생각해 보니", "아니 다시 생각해보니"]}  # were a no: cancelled
 # A no that points at the help offered: the call is cancelled, the robot asks what else it can do
 NOT_THAT_HELP = {"en": ["no not that help", "no, not that sort of help dear", "not that kind of help thank you"],
                  "de": ["nein, nicht diese Hilfe", "nein, nicht so eine Hilfe",
@@ -71,6 +82,11 @@ PLAIN_NO = {"en": ["no", "no thanks", "no I'm fine", "no thanks love", "no, I'm 
             "de": ["nein danke", "nein danke mir geht es gut", "nein lassen Sie nur", "ich brauche keine Hilfe",
                    "nein, doch nicht", "nein danke, mir geht es doch gut", "nein, ich kann das doch selbst"],
             "ko": ["아니요 괜찮아요", "아니요", "아니 됐어", "아니 아니다 괜찮아", "아니요 잠깐만요 괜찮아요"]}
+# A polite no, then a pause with nothing after it: the resident trails off, the no stands (was unclear: staff called
+# at medium priority, since the reader folds "thank you" into the no and "no thank you, wait" read as "no, wait")
+POLITE_NO_PAUSE = {"en": ["no thank you actually", "no thanks wait", "no thank you, hang on", "no thanks ta, actually"],
+                   "de": ["nein danke moment", "nein danke, warten Sie", "nein vielen Dank, moment mal"],
+                   "ko": ["아니요 괜찮아요 잠깐", "아니요 고마워요 잠깐만"]}
 
 
 # Attacked after it landed (each was a cancel or a call the other way round):
@@ -112,7 +128,8 @@ KINDS = [(NO_THEN_ASK, (CALLS,)),  # a request after the no calls staff at once
          (NO_THEN_LATER, (CALLS, UNCLEAR)),  # a request that doubts itself still calls (both raise the alert)
          (TAKEN_BACK, (YES,)),  # a no taken back by a turn word is a yes
          (TAKEN_BACK_ALONE, (UNCLEAR,)),  # ... and with nothing after it still calls: "nein... doch" was silence
-         (PLAIN_NO, (NO,))]  # a plain no still cancels
+         (PLAIN_NO, (NO,)),  # a plain no still cancels
+         (POLITE_NO_PAUSE, (NO,))]  # ... and so does a polite one that trails off in a pause
 
 
 @pytest.mark.parametrize(("lang", "text", "allowed"),
@@ -164,6 +181,13 @@ def test_not_now_but_later_call_the_nurse_reaches_staff_through_the_running_robo
     # was a no: the call was cancelled
     answering_the_help_question_reaches_staff(config, broker, "my hip hurts", "not now but later call the nurse",
                                               priority=None)
+
+
+def test_a_request_after_a_turn_that_reconsiders_reaches_staff_through_the_running_robot(config: Config,
+                                                                                           broker: Broker) -> None:
+    # was a no: "wenn ich es mir recht überlege" took nothing back, and the call was cancelled
+    answering_the_help_question_reaches_staff(config, broker, "mir tut die Hüfte weh",
+                                              "nein, wenn ich es mir recht überlege, ruf sie doch", language="de")
 
 
 def test_not_that_help_cancels_says_what_else_and_a_yes_after_it_reaches_staff(config: Config,
