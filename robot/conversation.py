@@ -7,7 +7,8 @@ ends it. In every context help is judged first and nothing outranks it: help at 
 `help` trigger; a plausible but unsure call is `ask_help`, which asks the question. In the
 question's context yes raises the alert, no cancels, and anything else raises it too (the
 state machine also raises it when the answer does not come). A yes soon after a no (a change of
-mind) or soon after the silence (a late answer) calls staff as the yes would have. It does no I/O.
+mind) or soon after the silence (a late answer) calls staff as the yes would have, and so does a
+short request soon after a no that paused ("no thank you, wait" ... "call her"). It does no I/O.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from robot.help_answer import asks_after_no, asks_after_pointing, points_elsewhere, turns_back
+from robot.help_answer import asks_after_no, asks_after_pointing, asks_someone, points_elsewhere, turns_back
 
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
@@ -64,6 +65,7 @@ class Conversation:
     # civil one, which a simulator runs fast or advances and NTP may step (a yes lost to a step is a lost call).
     real: Callable[[], float] = field(default=time.monotonic, repr=False)
     _answered: bool = True  # the help question last asked has had its answer
+    _paused: bool = False  # that answer was a no that ended in a pause ("no thank you, wait"): its rest may follow
     _quiz_i: int = 0
 
     def set_context(self, state: str) -> None:
@@ -76,7 +78,7 @@ class Conversation:
         elif self.context == "confirm" and new != "confirm" and not self._answered:
             # Silence called staff, but the answer may still be coming: with real speech the question is
             # spoken with speech in muted, so a resident's prompt yes can arrive after the timeout.
-            self.late_yes = (self.real(), "late_yes")
+            self.late_yes, self._paused = (self.real(), "late_yes"), False
         self.context, self.quiz_answer = new, ()
 
     def start_checkin(self) -> None:
@@ -101,9 +103,11 @@ class Conversation:
         if ctx == "confirm":
             return self._answer_help_question(text, confidence, now)
         first = e.help(text, alternatives, complaints_ask=ctx != "wellbeing")  # a complaint answers it there
+        if first is not None and first.sure:
+            return Decision("help", [("help", {})])
+        if self._paused and self._yes_still_answers() and asks_someone(e, e.reader.read(text)):
+            return self._late_yes()  # "no thank you, wait" ... "call her": the rest, said after the pause
         if first is not None:
-            if first.sure:
-                return Decision("help", [("help", {})])
             return Decision("ask", [("ask_help", {"reason": first.reason})])
         if ctx == "privacy":
             # only a call by name wakes the robot, as it says when it goes quiet ("say hello Robin"): a visitor's
@@ -188,7 +192,7 @@ class Conversation:
             self.late_yes = (self.real(), "changed_mind")
             return Decision("other", [("help_no", {"other": True})])
         back = turns_back(self.engine, text)
-        if back is not None:  # "nein... doch", "no, wait, actually do call her": the no is taken back
+        if back in ("yes", "unclear"):  # "nein... doch", "no, wait, actually do call her": the no is taken back
             return Decision(back, [("help_yes" if back == "yes" else "help_unclear", {})])
         if after is not None and after.reason != "negated":
             return Decision("unclear", [("help_unclear", {})])  # "no, it's my chest": not a no to a nurse
@@ -209,7 +213,7 @@ class Conversation:
         if (u.sure and u.intent == "no" and not afar and not e.doubtful(text, "no") and not self._corrected(text)) or (
                 denied):
             # "I don't know" is no answer, nor is another clause's negation: "ich kann nicht mehr, ich brauche Hilfe"
-            self.late_yes = (self.real(), "changed_mind")
+            self.late_yes, self._paused = (self.real(), "changed_mind"), back == "paused"
             return Decision("no", [("help_no", {})])
         return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more
 
@@ -234,7 +238,7 @@ class Conversation:
         """"No ... actually yes", or a yes after the silence: the question has ended, so the yes calls
         staff directly, at high priority as a yes would (an alert already out is raised to high)."""
         reason = self.late_yes[1] if self.late_yes else "late_yes"
-        self.late_yes = None
+        self.late_yes, self._paused = None, False
         return Decision("yes", [("help", {"reason": reason})])
 
     def _reply(self, key: str, **params: str) -> list[Action]:

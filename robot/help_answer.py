@@ -25,6 +25,7 @@ from robot.dialog_lexicon import normalise
 
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
+    from robot.reading import Reading
 
 # The words after a cut that are read as its clause: a resident's longest utterance (hardware.recogniser_text's
 # MAX_WORDS). Each cut reads its rest again, so an answer of n words costs n cuts times this, not n squared: a
@@ -86,12 +87,14 @@ def points_elsewhere(engine: DialogEngine, text: str) -> bool:
     return bool(_pointed(engine, text)[1])
 
 
-def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | None:
+def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear", "paused"] | None:
     """`yes` when a turn word after the no is followed by a yes or a short request for someone (not the speaker's own
     wish: "no, actually I want my tea"), `unclear` when only fillers follow a turn that follows the no at once ("no,
     wait", "nein... ach doch"); None otherwise ("nein, doch nicht", "no, actually I'm fine", "no, I'm fine
-    actually", "nein, ich warte", "아니 잠깐 부르지 마세요", and a polite no that ends in a pause: "no thank you,
-    wait"). The no may be a negation word too: "no need to call her, actually yes"."""
+    actually", "nein, ich warte", "아니 잠깐 부르지 마세요"); `paused` for a polite no or a no with a clause of its own
+    that ends in a pause ("no thank you, wait", "no I'm fine, wait"): a no, whose rest may come as the next
+    utterance. The no may be a negation word too: "no need
+    to call her, actually yes"."""
     h, reader = engine.helper, engine.reader
     r = reader.read(text)
     spans = h.spans_of(h.turns, r)
@@ -103,7 +106,7 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
         return None
     # the speaker inside a turn ("wenn ICH es mir recht überlege") still says a clause of its own: "nein, ich warte"
     turn_words = {w for t in h.turns for w in t.parts} - reader.speaker
-    first_no, pauses = min(nos), set(h.spans_of(h.pauses, r))
+    first_no, pauses, paused = min(nos), set(h.spans_of(h.pauses, r)), False
     for lo, hi in spans:
         rest = r.words[hi:hi + CLAUSE_MAX]
         again = next((i for i, w in enumerate(rest) if w not in engine.no_words), len(rest))
@@ -116,18 +119,28 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear"] | N
         if all(w in reader.filler_words for w in rest):
             between = r.words[first_no:lo]  # "no, wait" takes the no back; "no I'm fine actually" does not
             if all(w in engine.no_words or w in turn_words or (w in reader.filler_words and w not in reader.speaker)
-                   for w in between) and not ((lo, hi) in pauses and thanks(engine, text)):
+                   for w in between) and ((lo, hi) not in pauses or not thanks(engine, text)):
                 return "unclear"
+            paused = paused or (lo, hi) in pauses  # "no thank you, wait", "아니요 괜찮아요 잠깐": more may follow
             continue
         said = reader.read(" ".join(rest))
         fine = {k.parts for k in engine.choices["fine"].keywords} if "fine" in engine.choices else set()
         if any(k.parts not in fine and reader.find(k, said, stems=True) for k in engine.intents["yes"].keywords):
             return "yes"
-        asks = h.spans_of(h.asks, said)
-        if asks and len(rest) <= TURN_REQUEST and not any(
-                w in reader.speaker for w in said.words[:min(lo for lo, _ in asks)]):
+        if asks_someone(engine, said):
             return "yes"
-    return None
+    return "paused" if paused else None
+
+
+def asks_someone(engine: DialogEngine, said: Reading) -> bool:
+    """Whether the words are a short request for someone, not negated and not the speaker's own wish: "do call her",
+    "ruf sie doch", "불러 줘" (not "I want my tea", "don't call her"). After a turn word it takes a no back; said
+    just after a polite no that paused ("no thank you, wait" ... "call her") it is the rest of that answer."""
+    h = engine.helper
+    asks = h.spans_of(h.asks, said)
+    return bool(asks) and len(said.words) <= TURN_REQUEST and not any(
+        w in engine.reader.speaker for w in said.words[:min(lo for lo, _ in asks)]) and not any(
+        w in h.before or w in engine.no_words for w in said.words) and not engine.denies(said.text)
 
 
 def thanks(engine: DialogEngine, text: str) -> bool:

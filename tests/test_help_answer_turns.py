@@ -190,6 +190,49 @@ def test_a_request_after_a_turn_that_reconsiders_reaches_staff_through_the_runni
                                               "nein, wenn ich es mir recht überlege, ruf sie doch", language="de")
 
 
+# The rest of a polite no's pause may come as the next utterance (the recogniser ends one at the pause): a short
+# request for someone then is a change of mind, as a yes is (it was "name" or the fallback: silence)
+PAUSE_THEN_ASK = {"en": [("no thank you, wait", "call her"), ("no thanks actually", "do call them")],
+                  "de": [("nein danke moment", "ruf sie doch"), ("nein danke, warten Sie", "holen Sie sie bitte")],
+                  "ko": [("아니요 괜찮아요 잠깐", "불러 줘"), ("아니요 괜찮아요 잠깐만", "불러 주세요")]}
+
+
+@pytest.mark.parametrize(("lang", "no", "then"), [(lang, n, t) for lang, ps in PAUSE_THEN_ASK.items() for n, t in ps])
+def test_a_request_just_after_a_polite_no_calls_staff(lang: str, no: str, then: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    assert conv.decide(no, 1.0, NOW).actions == [("help_no", {})]
+    conv.set_context("listening")
+    assert conv.decide(then, 1.0, NOW).actions == [("help", {"reason": "changed_mind"})]
+
+
+@pytest.mark.parametrize(("lang", "no", "then"), [("en", "no thank you", "get my glasses"),
+                                                  ("de", "nein danke", "hol mir die Brille"),
+                                                  ("ko", "아니요 괜찮아요", "물 좀 줘")])
+def test_a_request_after_a_polite_no_that_did_not_pause_is_no_call(lang: str, no: str, then: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")  # only a pause says more is coming
+    conv.set_context("confirming")
+    assert conv.decide(no, 1.0, NOW).actions == [("help_no", {})]
+    conv.set_context("listening")
+    assert conv.decide(then, 1.0, NOW).label != "yes"
+
+
+def test_a_request_after_a_polite_no_that_paused_reaches_staff_through_the_running_robot(config: Config,
+                                                                                        broker: Broker) -> None:
+    rt, staff = robot_and_staff(config, broker, "en")
+    try:
+        rt.hear("my hip hurts")
+        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
+        rt.hear("no thank you, wait")  # a polite no that trails off: cancelled
+        assert wait_for(lambda: rt.behaviour.state != "confirming", 5)
+        assert not alerts(staff, type="help_request")
+        rt.hear("do call her")  # ... and the rest of it, said after the pause: staff are called
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
+    finally:
+        rt.stop()
+        staff.close()
+
+
 def test_not_that_help_cancels_says_what_else_and_a_yes_after_it_reaches_staff(config: Config,
                                                                                broker: Broker) -> None:
     rt, staff = robot_and_staff(config, broker, "de")
