@@ -93,8 +93,7 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear", "pa
     wait", "nein... ach doch"); None otherwise ("nein, doch nicht", "no, actually I'm fine", "no, I'm fine
     actually", "nein, ich warte", "아니 잠깐 부르지 마세요"); `paused` for a polite no or a no with a clause of its own
     that ends in a pause ("no thank you, wait", "no I'm fine, wait"): a no, whose rest may come as the next
-    utterance. The no may be a negation word too: "no need
-    to call her, actually yes"."""
+    utterance. The no may be a negation word too: "no need to call her, actually yes"."""
     h, reader = engine.helper, engine.reader
     r = reader.read(text)
     spans = h.spans_of(h.turns, r)

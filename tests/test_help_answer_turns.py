@@ -217,37 +217,37 @@ def test_a_request_after_a_polite_no_that_did_not_pause_is_no_call(lang: str, no
     assert conv.decide(then, 1.0, NOW).label != "yes"
 
 
-def test_a_request_after_a_polite_no_that_paused_reaches_staff_through_the_running_robot(config: Config,
-                                                                                        broker: Broker) -> None:
-    rt, staff = robot_and_staff(config, broker, "en")
+def declined_then_called(config: Config, broker: Broker, lang: str, complaint: str, no: str, then: str,
+                         reply: str | None = None) -> None:
+    """Through the running robot: the complaint asks "Shall I call a nurse?", the `no` cancels it (saying `reply`
+    if given) and calls no one, and `then`, said just after, raises the alert at a staff subscriber."""
+    rt, staff = robot_and_staff(config, broker, lang)
     try:
-        rt.hear("my hip hurts")
+        rt.hear(complaint)
         assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
-        rt.hear("no thank you, wait")  # a polite no that trails off: cancelled
+        rt.hear(no)
+        if reply is not None:
+            assert wait_for(lambda: rt.said and rt.said[-1].key == reply, 5), rt.said[-1]
         assert wait_for(lambda: rt.behaviour.state != "confirming", 5)
-        assert not alerts(staff, type="help_request")
-        rt.hear("do call her")  # ... and the rest of it, said after the pause: staff are called
+        assert rt.behaviour.state != "alerting" and not alerts(staff, type="help_request")
+        rt.hear(then)
         assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
     finally:
         rt.stop()
         staff.close()
+
+
+def test_a_request_after_a_polite_no_that_paused_reaches_staff_through_the_running_robot(config: Config,
+                                                                                        broker: Broker) -> None:
+    # a polite no that trails off is cancelled; the rest of it, said after the pause, calls staff
+    declined_then_called(config, broker, "en", "my hip hurts", "no thank you, wait", "do call her")
 
 
 def test_not_that_help_cancels_says_what_else_and_a_yes_after_it_reaches_staff(config: Config,
                                                                                broker: Broker) -> None:
-    rt, staff = robot_and_staff(config, broker, "de")
-    try:
-        rt.hear("mir tut die Hüfte weh")
-        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_confirm", 5), rt.behaviour.state
-        rt.hear("nein, nicht diese Hilfe")  # was a high alert: its "Hilfe" read as a cry
-        assert wait_for(lambda: rt.said and rt.said[-1].key == "help_other", 5), rt.said[-1]
-        assert wait_for(lambda: rt.behaviour.state != "confirming", 5)
-        assert rt.behaviour.state != "alerting" and not alerts(staff, type="help_request")
-        rt.hear("doch, ja bitte")  # a change of mind just after: staff are called
-        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10), rt.said[-1]
-    finally:
-        rt.stop()
-        staff.close()
+    # "nicht diese Hilfe" was a high alert (its "Hilfe" read as a cry); a change of mind just after calls staff
+    declined_then_called(config, broker, "de", "mir tut die Hüfte weh", "nein, nicht diese Hilfe", "doch, ja bitte",
+                         reply="help_other")
 
 
 @pytest.mark.parametrize(("lang", "text"), cases(POINTED_THEN_ASK) + cases(TAKEN_BACK_LATE) + cases(DROPPED_I)
