@@ -8,7 +8,8 @@ ends it. In every context help is judged first and nothing outranks it: help at 
 question's context yes raises the alert, no cancels, and anything else raises it too (the
 state machine also raises it when the answer does not come). A yes soon after a no (a change of
 mind) or soon after the silence (a late answer) calls staff as the yes would have, and so does a
-short request soon after a no that paused ("no thank you, wait" ... "call her"). It does no I/O.
+short request soon after a no that paused ("no thank you, wait" ... "call her"), or a turn word and a
+request soon after any no ("no thanks" ... "actually, call her"). It does no I/O.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from robot.help_answer import asks_after_no, asks_after_pointing, asks_someone, points_elsewhere, turns_back
+from robot.help_answer import (
+    asks_after_no,
+    asks_after_pointing,
+    asks_someone,
+    past_turns,
+    points_elsewhere,
+    turns_back,
+)
 
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
@@ -74,7 +82,7 @@ class Conversation:
             return
         new = STATE_CONTEXT.get(state, "open")
         if new == "confirm" and self.context != "confirm":
-            self._answered = False
+            self._answered, self._paused = False, False  # a new question: an older no's pause is over
         elif self.context == "confirm" and new != "confirm" and not self._answered:
             # Silence called staff, but the answer may still be coming: with real speech the question is
             # spoken with speech in muted, so a resident's prompt yes can arrive after the timeout.
@@ -105,8 +113,9 @@ class Conversation:
         first = e.help(text, alternatives, complaints_ask=ctx != "wellbeing")  # a complaint answers it there
         if first is not None and first.sure:
             return Decision("help", [("help", {})])
-        if self._paused and self._yes_still_answers() and asks_someone(e, e.reader.read(text)):
-            return self._late_yes()  # "no thank you, wait" ... "call her": the rest, said after the pause
+        taken = self._taken_back(text, confidence)
+        if taken is not None:
+            return taken
         if first is not None:
             return Decision("ask", [("ask_help", {"reason": first.reason})])
         if ctx == "privacy":
@@ -230,6 +239,30 @@ class Conversation:
         if any(k.parts not in fine and e.reader.find(k, r, stems=True) for k in e.intents["yes"].keywords):
             return True
         return len(r.words) <= CORRECTION_WORDS and bool(e.helper.spans_of(e.helper.asks, r)) and not e.denies(rest)
+
+    def _taken_back(self, text: str, confidence: float) -> Decision | None:
+        """A no to the help question taken back in the next utterance, soon after it (the recogniser ends an
+        utterance at any pause): a turn word and a yes or a short request ("actually, call her", "doch, rufen Sie
+        sie", "그래도 불러 주세요") calls staff as a late yes does; a turn alone ("wait", "ach doch") asks the
+        question again. After a no that paused ("no thank you, wait") a short request alone is its rest ("call
+        her"). Words that answer what the robot has asked since (a reminder's "yes please") or ask it for what it
+        does itself ("stop please", "what time is it please") are that, not a call."""
+        e = self.engine
+        if not self._yes_still_answers():
+            return None
+        back = turns_back(e, text, said_no=True)
+        if back not in ("yes", "unclear") and self._paused and asks_someone(e, e.reader.read(text)):
+            back = "yes"  # "no thank you, wait" ... "call her": the rest, said after the pause
+        if back not in ("yes", "unclear") or (back == "unclear" and self.context != "open"):
+            return None
+        reminder, said = self.context == "reminder", past_turns(e, text)  # the turn is the no's; judge the rest
+        u = e.classify(said, confidence, among=["yes", "no", "repeat"], answering=True) if reminder else e.classify(
+            said, confidence)
+        if u.sure and (reminder or u.intent not in ("yes", "name")):  # "call her" reads as "what do I call you"
+            return None
+        if back == "unclear":
+            return Decision("ask", [("ask_help", {"reason": "changed_mind"})])
+        return self._late_yes()
 
     def _yes_still_answers(self) -> bool:
         return self.late_yes is not None and 0 <= self.real() - self.late_yes[0] <= LATE_YES_S

@@ -87,13 +87,14 @@ def points_elsewhere(engine: DialogEngine, text: str) -> bool:
     return bool(_pointed(engine, text)[1])
 
 
-def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear", "paused"] | None:
+def turns_back(engine: DialogEngine, text: str, said_no: bool = False) -> Literal["yes", "unclear", "paused"] | None:
     """`yes` when a turn word after the no is followed by a yes or a short request for someone (not the speaker's own
     wish: "no, actually I want my tea"), `unclear` when only fillers follow a turn that follows the no at once ("no,
     wait", "nein... ach doch"); None otherwise ("nein, doch nicht", "no, actually I'm fine", "no, I'm fine
     actually", "nein, ich warte", "아니 잠깐 부르지 마세요"); `paused` for a polite no or a no with a clause of its own
     that ends in a pause ("no thank you, wait", "no I'm fine, wait"): a no, whose rest may come as the next
-    utterance. The no may be a negation word too: "no need to call her, actually yes"."""
+    utterance. The no may be a negation word too: "no need to call her, actually yes". `said_no`: the no was the
+    utterance before ("no thanks" ... "actually, call her"), read as if said just before these words."""
     h, reader = engine.helper, engine.reader
     r = reader.read(text)
     spans = h.spans_of(h.turns, r)
@@ -101,6 +102,8 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear", "pa
     # "아니다 불러 줘": a Korean turn word may hold its own no ("아니"), said and taken back in one word
     nos += [lo for lo, hi in spans if reader.inside and hi < len(r.words) and r.words[lo].startswith(
         tuple(engine.no_words))]
+    if said_no:
+        nos.append(0)  # before the first word: a turn there follows the no at once
     if not nos:
         return None
     # the speaker inside a turn ("wenn ICH es mir recht überlege") still says a clause of its own: "nein, ich warte"
@@ -129,6 +132,14 @@ def turns_back(engine: DialogEngine, text: str) -> Literal["yes", "unclear", "pa
         if asks_someone(engine, said):
             return "yes"
     return "paused" if paused else None
+
+
+def past_turns(engine: DialogEngine, text: str) -> str:
+    """The answer's words but its turn words, as read: "아니다 불러 줘" is "불러 줘", and "다시 생각해 보니" ("on
+    second thoughts") holds no "다시" (again) once its turn is taken out."""
+    r = engine.reader.read(text)
+    spans = engine.helper.spans_of(engine.helper.turns, r)
+    return " ".join(w for i, w in enumerate(r.words) if not any(lo <= i < hi for lo, hi in spans))
 
 
 def asks_someone(engine: DialogEngine, said: Reading) -> bool:
