@@ -258,10 +258,11 @@ class Conversation:
         reminder, said = self.context == "reminder", past_turns(e, text)  # the turn is the no's; judge the rest
         u = e.classify(said, confidence, among=["yes", "no", "repeat"], answering=True) if reminder else e.classify(
             said, confidence)
-        if u.sure and (reminder or u.intent not in ("yes", "name")):  # "call her" reads as "what do I call you"
+        # read for sure and strongly (a keyword, or near a pack's example): not "call her", faintly the name question
+        if u.sure and u.score >= e.accept and (reminder or u.intent != "yes"):
             return None
-        if back == "unclear":
-            return Decision("ask", [("ask_help", {"reason": "changed_mind"})])
+        if back == "unclear" and not ((y := e.classify(text, confidence)).sure and y.intent == "yes"):
+            return Decision("ask", [("ask_help", {"reason": "changed_mind"})])   # "doch": a yes
         return self._late_yes()
 
     def _yes_still_answers(self) -> bool:

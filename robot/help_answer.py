@@ -144,13 +144,19 @@ def past_turns(engine: DialogEngine, text: str) -> str:
 
 def asks_someone(engine: DialogEngine, said: Reading) -> bool:
     """Whether the words are a short request for someone, not negated and not the speaker's own wish: "do call her",
-    "ruf sie doch", "불러 줘" (not "I want my tea", "don't call her"). After a turn word it takes a no back; said
-    just after a polite no that paused ("no thank you, wait" ... "call her") it is the rest of that answer."""
+    "ruf sie doch", "불러 줘" (not "I want my tea", "don't call her"). The speaker's own wish is one for someone
+    when another person follows the request at once: "I do need her" (the pack's `others`; not "I want the telly").
+    After a turn word it takes a no back; said just after a polite no that paused ("no thank you, wait" ... "call
+    her") it is the rest of that answer."""
     h = engine.helper
     asks = h.spans_of(h.asks, said)
-    return bool(asks) and len(said.words) <= TURN_REQUEST and not any(
-        w in engine.reader.speaker for w in said.words[:min(lo for lo, _ in asks)]) and not any(
-        w in h.before or w in engine.no_words for w in said.words) and not engine.denies(said.text)
+    if not asks or len(said.words) > TURN_REQUEST:
+        return False
+    lo, hi = min(asks)
+    own = any(w in engine.reader.speaker for w in said.words[:lo]) and not any(
+        o_lo == hi for o_lo, _ in h.spans_of(h.others, said))
+    return not own and not any(w in h.before or w in engine.no_words for w in said.words) and not engine.denies(
+        said.text)
 
 
 def thanks(engine: DialogEngine, text: str) -> bool:

@@ -9,6 +9,8 @@ Each was wrong before:
 - after a paused no, anything with a "please" was a call: "stop please", "be quiet please", "what time is it
   please", "그만 해 주세요" raised a high alert instead of being done; and a reminder asked just after it (one owed
   during the question) had its "yes please" ("ja bitte", "네 주세요") taken as a call, the medicine left unconfirmed.
+- a turn, then the speaker's own wish for the staff offered, named by a pronoun, was a no: "no, wait, I do need
+  her", "no, on second thoughts I need them" cancelled the call ("no, actually I want my tea" must stay a no).
 - the paused flag outlived its question: a later question's "no, not that help" ("what else can I do?") took
   "get my glasses please" as the rest of the old no, and called staff.
 
@@ -52,6 +54,8 @@ TURN_NEXT = {"en": ["actually, call her", "on second thoughts do call her", "act
              "de": ["doch, rufen Sie sie", "ach doch, holen Sie sie bitte", "wenn ich recht überlege, ruf sie doch"],
              "ko": ["그래도 불러 주세요", "아니다 불러 줘", "다시 생각해 보니 불러 주세요"]}
 # A turn word alone after the no: the question is asked again (it was the fallback or "say that again")
+# ... unless the turn alone is a yes: "doch" calls staff as a late yes
+TURN_YES = {"en": ["oh all right go on then"], "de": ["doch"]}
 TURN_ALONE = {"en": ["wait", "actually", "on second thoughts"], "de": ["ach doch", "moment"],
               "ko": ["잠깐만", "다시 생각해 보니"]}
 # A turn word that takes nothing back: no call, no question
@@ -62,6 +66,10 @@ ASKS_THE_ROBOT = {"en": [("stop please", "hush"), ("be quiet please", "hush"), (
                          ("what day is it please", "heard")],
                   "de": [("hör bitte auf", "hush"), ("wie spät ist es bitte", "heard")],
                   "ko": [("그만 해 주세요", "hush"), ("지금 몇 시예요 알려 주세요", "heard")]}
+# A turn, then the speaker's wish for the staff offered ("her"): a yes (it was a no, the call cancelled)
+WISH_FOR_HER = ["no, wait, I do need her", "no, on second thoughts I need them", "no thanks, actually I want her"]
+# ... but a wish for a thing of the speaker's own is still a no
+WISH_FOR_A_THING = ["no actually I want my tea", "no, actually I want the telly", "no wait I need my glasses"]
 REMINDER_YES = {"en": "yes please", "de": "ja bitte", "ko": "네 주세요"}
 CALL_HER = {"en": "call her", "de": "ruf sie doch", "ko": "불러 줘"}
 
@@ -73,6 +81,11 @@ def cases(table: dict[str, list[str]]) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("lang", "text"), cases(TURN_NEXT))
 def test_a_turn_said_next_after_a_no_takes_it_back_and_calls_staff(lang: str, text: str) -> None:
     assert declined(lang, PLAIN_NO[lang]).decide(text, 1.0, NOW).actions == LATE
+
+
+@pytest.mark.parametrize(("lang", "text"), cases(TURN_YES))
+def test_a_turn_that_is_a_yes_said_next_after_a_paused_no_calls_staff(lang: str, text: str) -> None:
+    assert declined(lang, PAUSED_NO[lang]).decide(text, 1.0, NOW).actions == LATE
 
 
 @pytest.mark.parametrize(("lang", "text"), cases(TURN_ALONE))
@@ -124,3 +137,21 @@ def test_a_turn_said_next_after_a_no_reaches_staff_through_the_running_robot(con
                                                                              broker: Broker) -> None:
     # was the name question's answer: the resident's change of mind went unheard
     declined_then_called(config, broker, "en", "my hip hurts", "no thanks", "actually, do call her")
+
+
+@pytest.mark.parametrize("text", WISH_FOR_HER)
+def test_a_turn_then_a_wish_for_her_is_a_yes(text: str) -> None:
+    conv = conversation_in(ENGINES["en"], "open")
+    conv.set_context("confirming")
+    assert conv.decide(text, 1.0, NOW).actions == [("help_yes", {})]
+
+
+@pytest.mark.parametrize("text", WISH_FOR_A_THING)
+def test_a_turn_then_a_wish_for_a_thing_is_still_a_no(text: str) -> None:
+    conv = conversation_in(ENGINES["en"], "open")
+    conv.set_context("confirming")
+    assert conv.decide(text, 1.0, NOW).actions == [("help_no", {})]
+
+
+def test_a_wish_for_her_said_next_after_a_no_calls_staff() -> None:
+    assert declined("en", "no thanks").decide("actually, I do need her", 1.0, NOW).actions == LATE
