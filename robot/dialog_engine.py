@@ -21,6 +21,7 @@ from robot.addressing import addressed
 from robot.conversation import Conversation
 from robot.dialogs import Pack, normalise
 from robot.foreign_help import ForeignHelp, neighbours
+from robot.help_answer import answer_phrases
 from robot.help_slips import HelpSlips
 from robot.intent_similarity import ExampleIndex, character_similarity
 from robot.reading import INSIDE, Phrase, Reader, Reading
@@ -377,7 +378,7 @@ class DialogEngine:
         return [normalise(p) for p in (*spec.keywords, *spec.examples, *lex.alarms, *lex.distress)]
 
     def grammar(self, context: str) -> list[str]:
-        """Phrases the recogniser should listen for in a dialog context (plus help, always)."""
+        """Phrases the recogniser should listen for in a dialog context (plus help, always; and a no's turn words)."""
         def phrases(specs: Iterable[tuple[tuple[str, ...], tuple[str, ...]]]) -> list[str]:
             return [normalise(p) for keywords, examples in specs for p in (*keywords, *examples)]
 
@@ -396,4 +397,4 @@ class DialogEngine:
                              *(((), answers) for _, answers in self.pack.quiz)])
         else:
             words = phrases(intents.values())
-        return sorted(set(words + self.help_phrases()) - {""})
+        return sorted(set(words + self.help_phrases() + answer_phrases(self.pack.lexicon, context)) - {""})

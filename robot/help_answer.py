@@ -25,6 +25,7 @@ from robot.dialog_lexicon import normalise
 
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
+    from robot.dialog_lexicon import Lexicon
     from robot.reading import Reading
 
 # The words after a cut that are read as its clause: a resident's longest utterance (hardware.recogniser_text's
@@ -132,6 +133,15 @@ def turns_back(engine: DialogEngine, text: str, said_no: bool = False) -> Litera
         if asks_someone(engine, said):
             return "yes"
     return "paused" if paused else None
+
+
+def answer_phrases(lexicon: Lexicon, context: str) -> list[str]:
+    """The words that take a no back ("wait", "ach doch", "다시 생각해 보니"), for the recogniser's grammar where an
+    answer to the help question or its rest is said: the question's context, the open dialog after it and a reminder
+    owed during it. A grammar drops every word outside it: "nein... ach doch" was heard "nein" and cancelled the
+    call. (The packs' request words were tried too: with them the Korean model heard "살려 주세요" as "있어 해요 주
+    오세요" in the open dialog.)"""
+    return [normalise(p) for p in lexicon.turns] if context in ("confirm", "open", "reminder") else []
 
 
 def past_turns(engine: DialogEngine, text: str) -> str:
