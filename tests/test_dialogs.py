@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import threading
@@ -156,6 +157,27 @@ def test_check_names_a_turn_word_that_is_a_no_word(tmp_path: Path, language: str
     lines = path.read_text(encoding="utf-8").splitlines()
     assert "no word" in found[0].message and found[0].file == str(path)
     assert found[0].line == next(n for n, line in enumerate(lines, 1) if line.startswith(turn))
+
+
+@pytest.mark.parametrize(("language", "turns", "turn", "polite_no"), [
+    ("en", "    turns: [actually,", "    turns: [actually, fine,", "no, fine"),
+    ("ko", "    turns: [아니다,", "    turns: [아니다, 괜찮아요,", "아니요 괜찮아요"),
+], ids=["en", "ko"])
+def test_check_names_a_turn_word_that_thanks_or_says_fine(tmp_path: Path, language: str, turns: str, turn: str,
+                                                         polite_no: str) -> None:
+    # a turn word that thanks or says fine passed the check, and took back every polite no: "아니요 괜찮아요" (no,
+    # I'm fine) to "Shall I call a nurse?" was unclear, and staff were called against it
+    from robot.conversation import Conversation
+
+    path = planted(tmp_path, turns, turn, language)
+    pack, problems = check_pack(path)
+    assert pack is not None and not problems, problems
+    conv = Conversation(DialogEngine(pack))
+    conv.set_context("confirming")
+    assert conv.decide(polite_no, 1.0, dt.datetime(2026, 11, 28, 10, 0)).label == "unclear"  # what it broke
+    found = help_problems(path, pack)
+    assert [p.path for p in found] == ["understanding.help.turns.1"], found
+    assert "thanks" in found[0].message and found[0].line is not None
 
 
 def test_check_finds_a_bad_type(tmp_path: Path) -> None:
