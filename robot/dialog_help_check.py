@@ -71,8 +71,10 @@ def _turn_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem
     """A turn word takes back a no just said (robot.help_answer); one that is itself a no ("turns: [no]") takes
     its own no back: a plain "no" to "Shall I call a nurse?" read as unclear, and staff called against it. Read as
     the robot reads both: a turn made only of the pack's one-word nos, or worded as one of its no keywords. So does
-    a turn that is all a thanks or fine keyword: "괜찮아요" (I'm fine) took back every "아니요 괜찮아요"."""
+    a turn that is all a thanks or fine keyword ("괜찮아요" took back every "아니요 괜찮아요"), or a yes word ("na gut"
+    reads as "ja": every "ja" was a turn)."""
     nos = {engine.reader.read(k).words for k in pack.intents["no"].keywords}
+    yeses = {engine.reader.read(k).words for k in pack.intents["yes"].keywords}
     polite = [*(engine.intents["thanks"].keywords if "thanks" in engine.intents else ()),
               *(engine.choices["fine"].keywords if "fine" in engine.choices else ())]
     problems = []
@@ -82,6 +84,10 @@ def _turn_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem
         if words and (words in nos or all(w in engine.no_words for w in words)):
             message = ("is a no word (intents.no.keywords): a turn word takes a no back, so a plain no would be taken "
                        "back and staff called")
+            problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))
+        elif words and (words in yeses or all((w,) in yeses for w in words)):  # "na gut" reads as "ja"
+            message = ("reads as a yes word (intents.yes.keywords): every yes would be read as a turn word, and a "
+                       "reminder's yes just after a no to the help question as a call")
             problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))
         elif words and any(engine.reader.find(k, r, stems=True) == (0, len(words)) for k in polite):
             message = ("thanks or says fine (intents.thanks, wellbeing.fine): a turn word takes a no back, so a polite "

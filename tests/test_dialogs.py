@@ -180,6 +180,17 @@ def test_check_names_a_turn_word_that_thanks_or_says_fine(tmp_path: Path, langua
     assert "thanks" in found[0].message and found[0].line is not None
 
 
+def test_check_names_a_turn_word_that_reads_as_a_yes(tmp_path: Path) -> None:
+    # "na gut" reads as "ja": every "ja" was a turn word, and a reminder's "ja bitte schön" just after a paused no
+    # ("nein danke, moment") called staff instead of confirming the medicine
+    path = planted(tmp_path, "    turns: [doch,", "    turns: [doch, na gut,", "de")
+    pack, problems = check_pack(path)
+    assert pack is not None and not problems, problems
+    found = help_problems(path, pack)
+    assert [(p.path, p.value) for p in found] == [("understanding.help.turns.1", "na gut")], found
+    assert "yes word" in found[0].message and found[0].line is not None
+
+
 def test_check_finds_a_bad_type(tmp_path: Path) -> None:
     path = planted(tmp_path, 'joke: ["Why did', 'joke: 42\n  unused: ["Why did')
     _, problems = check_pack(path)

@@ -70,7 +70,7 @@ ASKS_THE_ROBOT = {"en": [("stop please", "hush"), ("be quiet please", "hush"), (
 WISH_FOR_HER = ["no, wait, I do need her", "no, on second thoughts I need them", "no thanks, actually I want her"]
 # ... but a wish for a thing of the speaker's own is still a no
 WISH_FOR_A_THING = ["no actually I want my tea", "no, actually I want the telly", "no wait I need my glasses"]
-REMINDER_YES = {"en": "yes please", "de": "ja bitte", "ko": "네 주세요"}
+REMINDER_YES = {"en": ["yes please"], "de": ["ja bitte", "ja bitte schön"], "ko": ["네 주세요"]}
 CALL_HER = {"en": "call her", "de": "ruf sie doch", "ko": "불러 줘"}
 
 
@@ -114,11 +114,12 @@ def test_after_a_paused_no_what_asks_the_robot_is_done_not_a_call(lang: str, tex
     assert conv.decide(CALL_HER[lang], 1.0, NOW).actions == LATE  # the rest of the no may still follow
 
 
-@pytest.mark.parametrize("lang", sorted(ENGINES))
-def test_a_reminder_asked_after_a_paused_no_takes_its_own_yes(lang: str) -> None:
+@pytest.mark.parametrize(("lang", "yes"), cases(REMINDER_YES))
+def test_a_reminder_asked_after_a_paused_no_takes_its_own_yes(lang: str, yes: str) -> None:
+    # "ja bitte schön" was a call still: the German turn word "na gut" reads as "ja", so every "ja" was a turn
     conv = declined(lang, PAUSED_NO[lang])
     conv.set_context("reminding")  # owed during the question: asked as soon as the no ends it
-    assert conv.decide(REMINDER_YES[lang], 1.0, NOW).actions == [("confirm", {})]
+    assert conv.decide(yes, 1.0, NOW).actions == [("confirm", {})]
     conv.set_context("reminding")
     assert conv.decide(CALL_HER[lang], 1.0, NOW).actions == LATE  # the rest of the no still calls there
 
