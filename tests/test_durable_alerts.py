@@ -311,3 +311,51 @@ def test_a_robot_that_starts_on_a_read_only_card_takes_help_to_staff_and_reports
         assert wait_for(lambda: [s.key for s in rt.said][:1] == ["help_called"], 3)
     finally:
         rt.stop()
+
+
+def test_killed_with_help_not_yet_at_the_broker_it_goes_out_once_and_nobody_hears_help_is_coming_before(
+        config: Config, tmp_path: Path) -> None:
+    """A power cut while the broker is away: the help request is committed, never acknowledged by it."""
+    import sqlite3
+
+    broker = Broker(tmp_path / "b")  # configured, not started
+    cfg = robot_config(config, broker)
+    cfg = cfg.model_copy(update={"alerts": cfg.alerts.model_copy(update={"not_reached_s": 60.0})})
+    box = Path(cfg.robot.state_dir) / "outbox.sqlite"
+
+    def queued() -> int:
+        try:
+            with sqlite3.connect(f"file:{box}?mode=ro", uri=True) as db:
+                return int(db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
+    child = robot_process(cfg, tmp_path, then='rt.hear("help me please, I fell")')  # the words, the real door
+    try:
+        assert wait_for(lambda: queued() == 1, 30)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(5)
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    staff = None
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "alerting" and bool(rt.said), 15)
+        time.sleep(0.5)
+        said = [s.key for s in rt.said]
+        assert "help_still_coming" not in said and "help_coming" not in said, said  # staff do not have it
+        assert said[:1] == ["help_not_reached"], said  # the call button, at once
+        broker.start()
+        staff = Client(broker, STAFF)
+        assert staff.connect() == 0
+        staff.subscribe(f"carebot/v1/{SITE}/#")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 30)
+        assert wait_for(lambda: [s.key for s in rt.said][-1] == "help_reached", 5)
+        time.sleep(1.0)  # nothing more comes for it
+        raised = alerts(staff, type="help_request", state="raised")
+        assert len({(r["alert_id"], r["event_id"]) for r in raised}) == 1  # one alarm: no second resident
+    finally:
+        rt.stop()
+        if staff is not None:
+            staff.close()
+        broker.stop()

@@ -107,7 +107,10 @@ def test_a_restored_request_is_committed_and_reached_only_if_no_update_waits() -
     r.d.restored(A, reached=False, now=0.0)
     r.d.say(Say("help_still_coming"), 0.0)
     r.d.tick(30.0)
-    assert r.heard == ["help_still_coming", "help_not_reached"]
+    assert r.heard == ["help_not_reached"]  # staff do not have it: never "help is still coming"
+    r.delivered.append(Receipt(A))
+    r.d.tick(31.0)
+    assert r.heard == ["help_not_reached", "help_reached"]
     r2 = Resident()
     r2.alert = A
     r2.d.restored(A, reached=True, now=0.0)
@@ -210,3 +213,44 @@ def test_broker_up_help_is_called_and_nothing_false_or_alarming_follows(config: 
     finally:
         rt.stop()
         staff.close()
+
+
+def test_after_a_night_without_the_broker_help_is_kept_sent_first_and_not_claimed_before_it_gets_through(
+        config: Config, tmp_path: Path) -> None:
+    """Hours of activity buckets pile up in the outbox (capped), then a resident asks for help."""
+    from robot.outbox import MAX_ACTIVITY_ROWS
+
+    broker = Broker(tmp_path / "b")  # configured, not started: the staff channel is down all night
+    rt = Runtime(honest_config(config, broker, 2.0), simulate=True)
+    rt.start()
+    staff = None
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "idle", 10) and rt.link is not None
+        counts = {"conversations": 0, "reminders_confirmed": 0, "reminders_missed": 0, "engagement_minutes": 0,
+                  "help_requests": 0, "wellbeing_checkins": 0, "asked_again": 0}
+        night = MAX_ACTIVITY_ROWS + 300  # more 15-minute buckets than the cap keeps
+        for n in range(night):
+            rt.link.submit("activity", {"bucket_start": 1.7e9 + 900 * n, "bucket_s": 900, "counts": counts})
+        assert wait_for(lambda: rt.link is not None and rt.link.outbox.dropped_activity >= 300, 30)
+        assert rt.link.outbox.pending() <= MAX_ACTIVITY_ROWS + 5  # the file stays bounded
+        rt.hear("help me please, I fell")
+        assert wait_for(lambda: keys(rt)[:1] == ["help_called"], 5)
+        assert rt.link.outbox.pending_alerts() >= 1  # the pile did not push it out
+        assert wait_for(lambda: "help_not_reached" in keys(rt), 6)
+        assert "help_reached" not in keys(rt) and "help_coming" not in keys(rt)
+        broker.start()
+        staff = Client(broker, STAFF)
+        assert staff.connect() == 0
+        staff.subscribe(f"carebot/v1/{SITE}/#")
+        assert not rt.link.connected  # the robot's next try comes after ours: we see all it sends
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 40)
+        first = [m.topic.rsplit("/", 1)[-1] for m in staff.messages if m.topic.endswith(("/alert", "/activity"))]
+        assert first[:1] == ["alert"], first[:5]  # the help before any of the night's activity
+        assert wait_for(lambda: keys(rt)[-1] == "help_reached", 5)
+        helps = alerts(staff, type="help_request", state="raised")
+        assert len({h["event_id"] for h in helps}) == 1
+    finally:
+        rt.stop()
+        if staff is not None:
+            staff.close()
+        broker.stop()

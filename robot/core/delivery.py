@@ -57,8 +57,11 @@ class HelpDelivery:
         self.call: _Call | None = None
 
     def restored(self, alert_id: str, reached: bool, now: float) -> None:
-        """A help request open from before a restart: committed long ago; reached if no row waits."""
-        self.call = _Call(alert_id, now, committed=True, reached=reached)
+        """A help request open from before a restart: committed long ago; reached if no row waits.
+
+        One that has not reached staff (killed while the broker was away) has waited longer than any
+        deadline: the resident hears so at once, not that help is still coming, and hears when it gets through."""
+        self.call = _Call(alert_id, now, committed=True, reached=reached, told_unreached=not reached)
 
     def say(self, intent: Say, now: float) -> None:
         """The Executor's Say handler: help sentences are held or reworded to match the truth."""
