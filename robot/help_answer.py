@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 # MAX_WORDS). Each cut reads its rest again, so an answer of n words costs n cuts times this, not n squared: a
 # paste of thousands of words through some other route took seconds of the dialog thread.
 CLAUSE_MAX = 40
-TURN_REQUEST = 5  # words of a request after a turn word that still take the no back: "actually do go and call her"
+# words of a request after a turn word that still take the no back: "actually do go and call her"; at five, "no, on
+# second thoughts I would like her to come" (six) cancelled the call (the own-wish rule keeps "my tea" a no)
+TURN_REQUEST = 7
 POINT_REACH = 3  # words before the help pointed at in which its negation stands: "no, not quite that sort of help"
 
 

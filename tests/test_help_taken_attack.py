@@ -1,0 +1,54 @@
+"""The help question's no taken back, attacked after the turn words landed (robot.help_answer.turns_back,
+Conversation._taken_back).
+
+Wrong before: a turn, then a wish for the staff offered worded at ordinary length, was a no. "no, on second
+thoughts I would like her to come" and "no, actually could you ask her to come" (six words after the turn, one
+more than a short request was allowed) cancelled the call, and said as the next utterance after "no thanks" they
+were the fallback: silence. A wish for a thing of the speaker's own at that length stays a no.
+
+And a guard: a turn alone after a no asks the question again, and the same turn said again as its answer is not
+asked again forever: it is unclear, and staff are called at medium priority.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from robot.bench.understanding import conversation_in
+
+from .test_help_answer_turns import ENGINES
+from .test_help_pause_attack import LATE, NOW, declined
+
+# A turn, then a request for her said at ordinary length: the no taken back
+WISH_AT_LENGTH = ["on second thoughts I would like her to come", "actually could you ask her to come",
+                  "actually I would like them to come please", "wait, could you get her to come"]
+# ... a wish for the speaker's own thing at that length is still a no
+THING_AT_LENGTH = ["actually I would like my tea now please", "wait, I'd like a little sleep now please"]
+
+
+@pytest.mark.parametrize("text", WISH_AT_LENGTH)
+def test_a_no_then_a_turn_and_a_request_for_her_at_length_is_a_yes(text: str) -> None:
+    conv = conversation_in(ENGINES["en"], "open")
+    conv.set_context("confirming")
+    assert conv.decide(f"no, {text}", 1.0, NOW).actions == [("help_yes", {})]
+
+
+@pytest.mark.parametrize("text", WISH_AT_LENGTH)
+def test_a_turn_and_a_request_for_her_at_length_said_next_calls_staff(text: str) -> None:
+    assert declined("en", "no thanks").decide(text, 1.0, NOW).actions == LATE
+
+
+@pytest.mark.parametrize("text", THING_AT_LENGTH)
+def test_a_turn_and_a_wish_for_a_thing_at_length_is_still_a_no(text: str) -> None:
+    conv = conversation_in(ENGINES["en"], "open")
+    conv.set_context("confirming")
+    assert conv.decide(f"no, {text}", 1.0, NOW).actions == [("help_no", {})]
+    assert declined("en", "no thanks").decide(text, 1.0, NOW).actions[0][0] not in ("help", "ask_help")
+
+
+@pytest.mark.parametrize(("lang", "turn"), [("en", "wait"), ("de", "warte"), ("ko", "잠깐만")])
+def test_a_turn_alone_said_again_to_the_question_asked_again_calls_staff(lang: str, turn: str) -> None:
+    conv = declined(lang, {"en": "no thanks", "de": "nein danke", "ko": "아니요 괜찮아요"}[lang])
+    assert conv.decide(turn, 1.0, NOW).actions[0][0] == "ask_help"
+    conv.set_context("confirming")  # the question asked again
+    assert conv.decide(turn, 1.0, NOW).actions == [("help_unclear", {})]
