@@ -52,7 +52,10 @@ class AuditLog:
         self.keep = keep
         self.batches = 0  # writes (each one fsync) so far, for tests and status
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(0o644)  # the log exists from the start, even before its first batch is written
+        try:
+            path.touch(0o644)  # the log exists from the start, even before its first batch is written
+        except OSError as exc:  # a card the kernel remounted read-only: the robot must still start and call for help
+            log.error("audit log %s cannot be created (%s): its records are lost until it can", path, exc)
         self.seq, self.prev = self._tail()
         if self.seq == 0 and (older := rotated(path)[:-1]):
             self.seq, self.prev = _last_record(older[-1])  # the live file was just rotated away

@@ -287,3 +287,27 @@ def test_a_robot_that_starts_on_a_full_disk_takes_help_to_staff(
         assert wait_for(lambda: [s.key for s in rt.said][:1] == ["help_called"], 3)
     finally:
         rt.stop()
+
+
+def test_a_robot_that_starts_on_a_read_only_card_takes_help_to_staff_and_reports_it(
+        config: Config, broker: Broker, staff: Client, small_disk: Path) -> None:
+    """A worn SD card is remounted read-only by the kernel (ext4 errors=remount-ro); the robot restarts on it."""
+    cfg = robot_config(config, broker, outbox_min_free_mb=1)
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"state_dir": small_disk / "state"})})
+    first = Runtime(cfg, simulate=True)  # the robot's files exist from an earlier boot
+    first.start()
+    first.stop()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    # The servo simulator's pty link is the one file a real robot (no simulator) does not have: it keeps a
+    # writable place of its own, so that only the robot's own files meet the read-only card.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small_disk / "state" / "sim")], check=True)
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: online(staff, rt.boot_id) and rt.behaviour.state == "idle", 15)
+        rt.hear("help me please, I fell")
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10)
+        assert wait_for(lambda: alerts(staff, type="robot_fault", fault="storage", state="raised"), 5)
+        assert wait_for(lambda: [s.key for s in rt.said][:1] == ["help_called"], 3)
+    finally:
+        rt.stop()
