@@ -71,8 +71,9 @@ def _turn_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem
     """A turn word takes back a no just said (robot.help_answer); one that is itself a no ("turns: [no]") takes
     its own no back: a plain "no" to "Shall I call a nurse?" read as unclear, and staff called against it. Read as
     the robot reads both: a turn made only of the pack's one-word nos, or worded as one of its no keywords. So does
-    a turn that is all a thanks or fine keyword ("괜찮아요" took back every "아니요 괜찮아요"), or a yes word ("na gut"
-    reads as "ja": every "ja" was a turn)."""
+    a turn that is all a thanks or fine keyword, alone or after a no word ("괜찮아요", "아니 괜찮아": each took back
+    every "아니요 괜찮아요", staff called against a polite no), or a yes word ("na gut" reads as "ja": every "ja"
+    was a turn)."""
     nos = {engine.reader.read(k).words for k in pack.intents["no"].keywords}
     yeses = {engine.reader.read(k).words for k in pack.intents["yes"].keywords}
     polite = [*(engine.intents["thanks"].keywords if "thanks" in engine.intents else ()),
@@ -89,7 +90,8 @@ def _turn_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem
             message = ("reads as a yes word (intents.yes.keywords): every yes would be read as a turn word, and a "
                        "reminder's yes just after a no to the help question as a call")
             problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))
-        elif words and any(engine.reader.find(k, r, stems=True) == (0, len(words)) for k in polite):
+        elif words and any(engine.reader.find(k, rest, stems=True) == (0, len(rest.words)) for k in polite for rest in (
+                r, engine.reader.read(" ".join(w for w in words if w not in engine.no_words)))):  # "아니 괜찮아"
             message = ("thanks or says fine (intents.thanks, wellbeing.fine): a turn word takes a no back, so a polite "
                        "no would be taken back and staff called")
             problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))

@@ -162,7 +162,10 @@ def test_check_names_a_turn_word_that_is_a_no_word(tmp_path: Path, language: str
 @pytest.mark.parametrize(("language", "turns", "turn", "polite_no"), [
     ("en", "    turns: [actually,", "    turns: [actually, fine,", "no, fine"),
     ("ko", "    turns: [아니다,", "    turns: [아니다, 괜찮아요,", "아니요 괜찮아요"),
-], ids=["en", "ko"])
+    # ... or is one after a no word: "아니 괜찮아", "no fine" (the polite no itself) passed the check
+    ("ko", "    turns: [아니다,", "    turns: [아니다, 아니 괜찮아,", "아니요 괜찮아요"),
+    ("en", "    turns: [actually,", "    turns: [actually, no fine,", "no, fine"),
+], ids=["en", "ko", "ko-no-and-fine", "en-no-and-fine"])
 def test_check_names_a_turn_word_that_thanks_or_says_fine(tmp_path: Path, language: str, turns: str, turn: str,
                                                          polite_no: str) -> None:
     # a turn word that thanks or says fine passed the check, and took back every polite no: "아니요 괜찮아요" (no,
