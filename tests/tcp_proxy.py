@@ -1,6 +1,7 @@
 """A TCP proxy on loopback that a test can cut, stall and restore: a home's internet link, between its bridge and
 the centre. Cutting closes every connection through it and refuses new ones until it is restored; stalling holds
-every byte in both directions, the connections left open (a half-open link: Wi-Fi gone, a NAT that forgot it)."""
+every byte in both directions, the connections left open (a half-open link: Wi-Fi gone, a NAT that forgot it);
+holding replies holds only what the target sends back (it gets every message; its receipts never arrive)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class Link:
         self._up.set()
         self._flowing = threading.Event()
         self._flowing.set()
+        self._replies = threading.Event()
+        self._replies.set()
         self._lock = threading.Lock()
         self._open: list[socket.socket] = []
         self._closed = False
@@ -42,14 +45,14 @@ class Link:
                 continue
             with self._lock:
                 self._open += [conn, upstream]
-            for a, b in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=self._pipe, args=(a, b), name="link-pipe", daemon=True).start()
+            for a, b, back in ((conn, upstream, False), (upstream, conn, True)):
+                threading.Thread(target=self._pipe, args=(a, b, back), name="link-pipe", daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, back: bool) -> None:
         try:
             while True:
                 data = src.recv(65536)
-                while self._up.is_set() and not self._flowing.wait(0.1):
+                while self._up.is_set() and not (self._flowing.wait(0.1) and (not back or self._replies.wait(0.1))):
                     pass  # stalled: the bytes wait here, the connection stays open
                 if not data or not self._up.is_set():
                     break
@@ -67,9 +70,13 @@ class Link:
     def stall(self) -> None:
         self._flowing.clear()
 
+    def hold_replies(self) -> None:
+        self._replies.clear()
+
     def restore(self) -> None:
         self._up.set()
         self._flowing.set()
+        self._replies.set()
 
     def close(self) -> None:
         self._closed = True

@@ -22,6 +22,7 @@ import pytest
 from robot.activity import ActivityCounter
 from robot.alerts import AlertManager, EscalationPolicy
 from robot.config import Config
+from robot.core.delivery import RESTORE_GRACE_S
 from robot.core.schedule import Schedule
 from robot.core.staff import RESTORED_FAULT_GRACE_S, StaffChannel
 from robot.outbox import PRIORITY, Outbox
@@ -313,6 +314,52 @@ def test_a_robot_that_starts_on_a_read_only_card_takes_help_to_staff_and_reports
         rt.stop()
 
 
+def test_killed_after_the_broker_took_help_but_before_its_receipt_the_resident_hears_help_is_still_coming(
+        config: Config, broker: Broker, staff: Client, tmp_path: Path) -> None:
+    """Staff have the alert; the broker's receipt (PUBACK) never reached the robot before the kill. Restarted, the
+    robot cannot know staff have it until the resend's receipt: it says help is still coming then, and never
+    that staff were not reached (that would send a resident who has been heard to the call button)."""
+    import sqlite3
+
+    from .tcp_proxy import Link
+
+    link = Link(broker.port)
+    cfg = durable_config(config, broker)
+    cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"port": link.port})})
+    box = Path(cfg.robot.state_dir) / "outbox.sqlite"
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    child = robot_process(cfg, tmp_path, then=(
+        "import pathlib\n"
+        "while not rt.link.connected: time.sleep(0.02)\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        f"while not pathlib.Path({str(go)!r}).exists(): time.sleep(0.02)\n"
+        'rt.hear("help me please, I fell")'))  # the words, the real door
+    try:
+        assert wait_for(ready.exists, 30)
+        link.hold_replies()  # the robot's messages go through; the broker's receipts do not come back
+        go.touch()
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 30)  # staff have it
+        time.sleep(0.5)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(5)
+    with sqlite3.connect(f"file:{box}?mode=ro", uri=True) as db:  # the receipt was lost: the row still waits
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'alert'").fetchone()[0] >= 1
+    link.restore()
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "alerting", 10)
+        assert wait_for(lambda: [s.key for s in rt.said] == ["help_still_coming"], 15)
+        time.sleep(RESTORE_GRACE_S + 0.5)
+        assert [s.key for s in rt.said] == ["help_still_coming"]  # and no "not reached" after it
+        raised = alerts(staff, type="help_request", state="raised")
+        assert len({(r["alert_id"], r["event_id"]) for r in raised}) == 1  # the resend is the same alarm
+    finally:
+        rt.stop()
+        link.close()
+
+
 def test_killed_with_help_not_yet_at_the_broker_it_goes_out_once_and_nobody_hears_help_is_coming_before(
         config: Config, tmp_path: Path) -> None:
     """A power cut while the broker is away: the help request is committed, never acknowledged by it."""
@@ -344,7 +391,7 @@ def test_killed_with_help_not_yet_at_the_broker_it_goes_out_once_and_nobody_hear
         time.sleep(0.5)
         said = [s.key for s in rt.said]
         assert "help_still_coming" not in said and "help_coming" not in said, said  # staff do not have it
-        assert said[:1] == ["help_not_reached"], said  # the call button, at once
+        assert said[:1] == ["help_not_reached"], said  # the call button, once the resend has had its grace
         broker.start()
         staff = Client(broker, STAFF)
         assert staff.connect() == 0

@@ -119,6 +119,43 @@ def test_a_restored_request_is_committed_and_reached_only_if_no_update_waits() -
     assert r2.heard == ["help_still_coming"]
 
 
+def test_a_restored_request_whose_receipt_was_lost_is_claimed_only_when_the_resend_gets_through() -> None:
+    """Killed after the broker took it, before the receipt was written: staff have it, the robot can't know yet."""
+    from robot.core.delivery import RESTORE_GRACE_S
+
+    r = Resident()
+    r.alert = A
+    r.d.restored(A, reached=False, now=0.0)
+    r.d.say(Say("help_still_coming"), 0.0)
+    r.d.tick(1.0)
+    assert r.heard == []  # neither claim nor alarm before the resend's receipt
+    r.delivered.append(Receipt(A))
+    r.d.tick(1.2)
+    assert r.heard == ["help_still_coming"]  # true now, and said once
+    r.d.tick(300.0)
+    assert r.heard == ["help_still_coming"]
+    late = Resident()
+    late.alert = A
+    late.d.restored(A, reached=False, now=0.0)
+    late.d.say(Say("help_still_coming"), 0.0)
+    late.d.tick(RESTORE_GRACE_S - 0.1)
+    assert late.heard == []
+    late.d.tick(RESTORE_GRACE_S)
+    assert late.heard == ["help_not_reached"]  # the call button, no later than the grace
+    late.delivered.append(Receipt(A))
+    late.d.tick(RESTORE_GRACE_S + 1)
+    assert late.heard == ["help_not_reached", "help_reached"]  # the held claim is not said as well
+    acked = Resident()
+    acked.alert = A
+    acked.d.restored(A, reached=False, now=0.0)
+    acked.d.say(Say("help_still_coming"), 0.0)
+    acked.d.say(Say("help_coming"), 0.5)  # a staff ack proves they have it
+    acked.delivered.append(Receipt(A))
+    acked.d.tick(1.0)
+    acked.d.tick(60.0)
+    assert acked.heard == ["help_coming"]
+
+
 def test_without_an_outbox_help_called_is_said_at_once_and_not_reached_follows() -> None:
     r = Resident(outbox=False)
     r.help(0.0)

@@ -6,6 +6,10 @@
   tells the resident what else to do (the room's call button or pull cord), and keeps
   trying; from then on, until it gets through, "help is still coming" becomes that message.
 - When it does get through later, it says so (help_reached).
+- A help request restored after a restart that staff may not have (killed between the broker
+  taking it and its receipt being written, or while the broker was away) is resent at once; what
+  the robot says of it waits up to RESTORE_GRACE_S for the resend's receipt: "help is still coming"
+  if it comes, else at once that staff have not been reached, and later that it got through.
 A staff acknowledgement (help_coming) proves staff have it. Runs on the control loop thread:
 it drains the outbox's `accepted` and the link's `delivered` deques, and does no I/O.
 """
@@ -23,6 +27,7 @@ from robot.intents import Say
 log = logging.getLogger(__name__)
 
 CLAIMS = ("help_called", "help_still_coming")  # sentences that say staff have been called
+RESTORE_GRACE_S = 5.0  # a restarted robot connects and resends to a live broker well within this
 
 
 class Receipt(Protocol):
@@ -41,6 +46,8 @@ class _Call:
     reached: bool = False
     told_unreached: bool = False
     owed_called: bool = False  # help_called waits for the commit
+    wait_s: float | None = None  # how long before the resident hears it has not reached staff (None: not_reached_s)
+    owed_claim: Say | None = None  # a restored call's claim waits for the resend's receipt
 
 
 class HelpDelivery:
@@ -59,9 +66,12 @@ class HelpDelivery:
     def restored(self, alert_id: str, reached: bool, now: float) -> None:
         """A help request open from before a restart: committed long ago; reached if no row waits.
 
-        One that has not reached staff (killed while the broker was away) has waited longer than any
-        deadline: the resident hears so at once, not that help is still coming, and hears when it gets through."""
-        self.call = _Call(alert_id, now, committed=True, reached=reached, told_unreached=not reached)
+        One whose receipt was never written may or may not be with staff (the broker may have taken it
+        just before the kill, or been away): it is resent at once, and its claims wait up to
+        RESTORE_GRACE_S for the receipt; if none comes, the resident hears that staff have not been reached,
+        never that help is still coming, and hears later when it gets through."""
+        self.call = _Call(alert_id, now, committed=True, reached=reached,
+                          wait_s=None if reached else min(RESTORE_GRACE_S, self.not_reached_s))
 
     def say(self, intent: Say, now: float) -> None:
         """The Executor's Say handler: help sentences are held or reworded to match the truth."""
@@ -70,11 +80,15 @@ class HelpDelivery:
         if call is not None:
             if key == "help_coming":
                 call.reached = True  # staff acknowledged it: they have it
+                call.owed_claim = None  # what they said now says more
             elif key in CLAIMS and not call.committed:
                 call.owed_called = True
                 return
             elif key in CLAIMS and call.told_unreached and not call.reached:
                 key = "help_not_reached"
+            elif key in CLAIMS and call.wait_s is not None and not call.reached:
+                call.owed_claim = intent  # restored: said once the resend's receipt shows staff have it
+                return
         self.speak(intent if key == intent.key else Say(key, intent.params), now)
 
     def tick(self, now: float) -> None:
@@ -92,14 +106,18 @@ class HelpDelivery:
             receipt: Receipt = delivered.popleft()
             if call is not None and receipt.alert_id == call.alert_id and not call.reached:
                 call.reached = True
-                if call.told_unreached:
+                if call.owed_claim is not None:
+                    self.speak(call.owed_claim, now)
+                    call.owed_claim = None
+                elif call.told_unreached:
                     log.info("help request reached the staff broker after %.0f s", now - call.since)
                     self.speak(Say("help_reached"), now)
-        if (call is not None and not call.reached and not call.told_unreached
-                and now - call.since >= self.not_reached_s):
+        wait_s = self.not_reached_s if call is None or call.wait_s is None else call.wait_s
+        if call is not None and not call.reached and not call.told_unreached and now - call.since >= wait_s:
             call.told_unreached = True
+            call.owed_claim = None
             log.error("help request not accepted by the staff broker after %.0f s: telling the resident; "
-                      "still trying", self.not_reached_s)
+                      "still trying", wait_s)
             self.speak(Say("help_not_reached"), now)
 
     def _current(self, now: float) -> _Call | None:
