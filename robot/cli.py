@@ -372,6 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: errors at the edges become one clear message, never a traceback."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader has gone (`carebot status --json | head -1`, a pager quit): stop quietly, as the shell's
+        # own tools do. What is still buffered for stdout goes nowhere, so the exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
