@@ -272,12 +272,8 @@ def test_an_outbox_that_cannot_open_its_file_runs_in_memory_from_what_the_file_h
     again.close()
 
 
-def test_a_robot_that_starts_on_a_full_disk_takes_help_to_staff(
-        config: Config, broker: Broker, staff: Client, small_disk: Path) -> None:
-    cfg = robot_config(config, broker, outbox_min_free_mb=1)
-    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"state_dir": small_disk / "state"})})
-    (small_disk / "state").mkdir()
-    fill(small_disk)
+def help_reaches_staff_with_a_storage_fault(cfg: Config, staff: Client) -> None:
+    """The robot starts with `cfg`; a resident asks for help: staff get it and a storage fault, and she hears it."""
     rt = Runtime(cfg, simulate=True)
     rt.start()
     try:
@@ -288,6 +284,15 @@ def test_a_robot_that_starts_on_a_full_disk_takes_help_to_staff(
         assert wait_for(lambda: [s.key for s in rt.said][:1] == ["help_called"], 3)
     finally:
         rt.stop()
+
+
+def test_a_robot_that_starts_on_a_full_disk_takes_help_to_staff(
+        config: Config, broker: Broker, staff: Client, small_disk: Path) -> None:
+    cfg = robot_config(config, broker, outbox_min_free_mb=1)
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"state_dir": small_disk / "state"})})
+    (small_disk / "state").mkdir()
+    fill(small_disk)
+    help_reaches_staff_with_a_storage_fault(cfg, staff)
 
 
 def test_a_robot_that_starts_on_a_read_only_card_takes_help_to_staff_and_reports_it(
@@ -302,16 +307,7 @@ def test_a_robot_that_starts_on_a_read_only_card_takes_help_to_staff_and_reports
     # The servo simulator's pty link is the one file a real robot (no simulator) does not have: it keeps a
     # writable place of its own, so that only the robot's own files meet the read-only card.
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small_disk / "state" / "sim")], check=True)
-    rt = Runtime(cfg, simulate=True)
-    rt.start()
-    try:
-        assert wait_for(lambda: online(staff, rt.boot_id) and rt.behaviour.state == "idle", 15)
-        rt.hear("help me please, I fell")
-        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10)
-        assert wait_for(lambda: alerts(staff, type="robot_fault", fault="storage", state="raised"), 5)
-        assert wait_for(lambda: [s.key for s in rt.said][:1] == ["help_called"], 3)
-    finally:
-        rt.stop()
+    help_reaches_staff_with_a_storage_fault(cfg, staff)
 
 
 def test_killed_after_the_broker_took_help_but_before_its_receipt_the_resident_hears_help_is_still_coming(

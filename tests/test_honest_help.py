@@ -101,20 +101,23 @@ def test_a_staff_ack_proves_they_have_it_and_a_new_request_starts_its_own_clock(
     assert r.heard[-1] == "help_not_reached"
 
 
-def test_a_restored_request_is_committed_and_reached_only_if_no_update_waits() -> None:
+def restored(reached: bool) -> Resident:
+    """A help request restored after a restart, and the state machine saying help is still coming."""
     r = Resident()
     r.alert = A
-    r.d.restored(A, reached=False, now=0.0)
+    r.d.restored(A, reached=reached, now=0.0)
     r.d.say(Say("help_still_coming"), 0.0)
+    return r
+
+
+def test_a_restored_request_is_committed_and_reached_only_if_no_update_waits() -> None:
+    r = restored(reached=False)
     r.d.tick(30.0)
     assert r.heard == ["help_not_reached"]  # staff do not have it: never "help is still coming"
     r.delivered.append(Receipt(A))
     r.d.tick(31.0)
     assert r.heard == ["help_not_reached", "help_reached"]
-    r2 = Resident()
-    r2.alert = A
-    r2.d.restored(A, reached=True, now=0.0)
-    r2.d.say(Say("help_still_coming"), 0.0)
+    r2 = restored(reached=True)
     r2.d.tick(300.0)
     assert r2.heard == ["help_still_coming"]
 
@@ -123,10 +126,7 @@ def test_a_restored_request_whose_receipt_was_lost_is_claimed_only_when_the_rese
     """Killed after the broker took it, before the receipt was written: staff have it, the robot can't know yet."""
     from robot.core.delivery import RESTORE_GRACE_S
 
-    r = Resident()
-    r.alert = A
-    r.d.restored(A, reached=False, now=0.0)
-    r.d.say(Say("help_still_coming"), 0.0)
+    r = restored(reached=False)
     r.d.tick(1.0)
     assert r.heard == []  # neither claim nor alarm before the resend's receipt
     r.delivered.append(Receipt(A))
@@ -134,10 +134,7 @@ def test_a_restored_request_whose_receipt_was_lost_is_claimed_only_when_the_rese
     assert r.heard == ["help_still_coming"]  # true now, and said once
     r.d.tick(300.0)
     assert r.heard == ["help_still_coming"]
-    late = Resident()
-    late.alert = A
-    late.d.restored(A, reached=False, now=0.0)
-    late.d.say(Say("help_still_coming"), 0.0)
+    late = restored(reached=False)
     late.d.tick(RESTORE_GRACE_S - 0.1)
     assert late.heard == []
     late.d.tick(RESTORE_GRACE_S)
@@ -145,10 +142,7 @@ def test_a_restored_request_whose_receipt_was_lost_is_claimed_only_when_the_rese
     late.delivered.append(Receipt(A))
     late.d.tick(RESTORE_GRACE_S + 1)
     assert late.heard == ["help_not_reached", "help_reached"]  # the held claim is not said as well
-    acked = Resident()
-    acked.alert = A
-    acked.d.restored(A, reached=False, now=0.0)
-    acked.d.say(Say("help_still_coming"), 0.0)
+    acked = restored(reached=False)
     acked.d.say(Say("help_coming"), 0.5)  # a staff ack proves they have it
     acked.delivered.append(Receipt(A))
     acked.d.tick(1.0)
