@@ -32,7 +32,7 @@ KEEP = 15  # rotated files kept beside the live one
 ALLOWED_KEYS = frozenset({
     "trigger", "source", "dest", "reason", "worker", "type", "priority", "state", "room",
     "reminder", "counter", "delta", "command", "restart_in_s", "planned", "mode", "key",
-    "gesture", "boot_id", "version", "errors", "channel", "field",
+    "gesture", "boot_id", "version", "errors", "channel", "field", "lost",
 })
 
 
@@ -51,11 +51,13 @@ class AuditLog:
         self.max_bytes = max_bytes
         self.keep = keep
         self.batches = 0  # writes (each one fsync) so far, for tests and status
+        self.write_error: str | None = None  # why the last write failed; None once one succeeds (a storage fault)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             path.touch(0o644)  # the log exists from the start, even before its first batch is written
         except OSError as exc:  # a card the kernel remounted read-only: the robot must still start and call for help
             log.error("audit log %s cannot be created (%s): its records are lost until it can", path, exc)
+            self.write_error = f"audit log: {exc}"
         self.seq, self.prev = self._tail()
         if self.seq == 0 and (older := rotated(path)[:-1]):
             self.seq, self.prev = _last_record(older[-1])  # the live file was just rotated away
@@ -110,6 +112,23 @@ class AuditLog:
             lines.append(json.dumps(record, sort_keys=True) + "\n")
             seq, prev = body["seq"], record["hash"]
         blob = "".join(lines).encode()
+        try:
+            size = self._write(blob)
+        except OSError as exc:
+            self.write_error = f"audit log: {exc}"
+            raise
+        self.write_error = None
+        self.seq, self.prev = seq, prev
+        self.batches += 1
+        if size + len(blob) >= self.max_bytes:
+            try:
+                self._rotate()
+            except OSError as exc:  # the records are written: the file only grows on until a rotation works
+                log.error("audit log %s could not be rotated (%s): it grows on", self.path, exc)
+        return records
+
+    def _write(self, blob: bytes) -> int:
+        """Append `blob` and fsync it, or leave the file as it was (OSError); returns the size before."""
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             size = os.fstat(fd).st_size
@@ -122,11 +141,7 @@ class AuditLog:
                 raise
         finally:
             os.close(fd)
-        self.seq, self.prev = seq, prev
-        self.batches += 1
-        if size + len(blob) >= self.max_bytes:
-            self._rotate()
-        return records
+        return size
 
     def _rotate(self) -> None:
         """audit.jsonl becomes audit.jsonl.1, .1 becomes .2 ...; the one past `keep` goes."""

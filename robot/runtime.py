@@ -141,6 +141,7 @@ class Runtime:
         self.staff = StaffChannel(cfg.robot.room, self.alerts, activity, self.link, record, machine.fire, schedule,
                                   self.published, self.alert_updates, self.clock)
         self.staff.adopt(self._restored)
+        self.staff.audit_error = lambda: self.housekeeper.audit.write_error
         if self.on_robot and cfg.speech.simulated():  # a simulator's config on a robot: deaf or mute
             log.error("speech simulated on a robot (%s): set [speech] for the robot's own devices",
                       ", ".join(cfg.speech.simulated()))

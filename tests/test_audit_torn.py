@@ -72,3 +72,32 @@ def test_a_full_disk_leaves_no_torn_record_and_the_robot_starts_again(config: Co
         assert verify(path).ok
     finally:
         subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+def test_a_rotation_that_fails_keeps_the_records_written_and_the_chain_going(tmp_path: Path) -> None:
+    """The batch is on disk before the rotation: its failure must not report the batch as lost."""
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(path, max_bytes=200, keep=2)
+    blocker = tmp_path / "audit.jsonl.2"  # the rotation's oldest file cannot be removed: a directory in its place
+    blocker.mkdir()
+    (blocker / "x").write_text("x")
+    first = audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})
+    assert audit.write_error is None and audit.seq == first["seq"] == 1  # written, though not rotated
+    audit.append("state", {"source": "greeting", "dest": "idle", "trigger": "done"})
+    assert audit.seq == 2 and len(path.read_text().splitlines()) == 2
+    (blocker / "x").unlink()
+    blocker.rmdir()
+    assert verify(path).ok
+
+
+def test_a_failed_write_is_named_until_a_write_succeeds(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(path)
+    path.unlink()
+    path.mkdir()  # the file cannot be opened for writing
+    with pytest.raises(OSError):
+        audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})
+    assert audit.write_error is not None and "audit log" in audit.write_error and audit.seq == 0
+    path.rmdir()
+    audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})
+    assert audit.write_error is None and audit.seq == 1

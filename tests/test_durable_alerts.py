@@ -224,6 +224,42 @@ def test_with_the_disk_full_help_still_reaches_staff_the_fault_is_reported_and_c
         rt.stop()
 
 
+def test_an_audit_log_that_cannot_write_is_a_storage_fault_for_staff_and_the_gap_is_recorded(
+        config: Config, broker: Broker, staff: Client, tmp_path: Path) -> None:
+    """Only the audit log's file fails (a bad block, a file made read-only): the outbox works, so nothing else
+    would tell anyone that the robot's record of what it did has stopped."""
+    from robot.audit import verify
+
+    cfg = robot_config(config, broker)
+    cfg = cfg.model_copy(update={"log": cfg.log.model_copy(update={"audit_flush_s": 0.1})})
+    rt = Runtime(cfg, simulate=True)
+    audit = Path(cfg.robot.state_dir) / "audit.jsonl"
+    rt.start()
+    mounted = False
+    try:
+        assert wait_for(lambda: online(staff, rt.boot_id) and rt.behaviour.state == "idle", 15)
+        assert wait_for(lambda: audit.stat().st_size > 0, 5)
+        if os.geteuid() != 0 or subprocess.run(["mount", "--bind", str(audit), str(audit)]).returncode != 0:
+            pytest.skip("needs root to bind-mount the audit file")
+        mounted = True
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(audit)], check=True)
+        rt.hear("help me please, I fell")  # records to write: the state changes, the alert
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 10)  # help goes out first
+        assert wait_for(lambda: alerts(staff, type="robot_fault", fault="storage", state="raised"), 5)
+        subprocess.run(["umount", str(audit)], check=True)
+        mounted = False
+        rt.hear("thank you")  # more records: the first good write clears the fault
+        assert wait_for(lambda: alerts(staff, type="robot_fault", fault="storage", state="cancelled"), 5)
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(audit)], check=False)
+        rt.stop()
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    gaps = [r["data"]["lost"] for r in records if r["kind"] == "audit_gap"]
+    assert len(gaps) == 1 and gaps[0] >= 2, gaps  # where records are missing, and how many
+    assert verify(audit).ok  # the chain is whole across the gap
+
+
 def test_a_restored_fault_alert_is_cancelled_unless_its_fault_comes_back(config: Config) -> None:
     policy = EscalationPolicy()
     before = AlertManager(policy)

@@ -52,6 +52,7 @@ class Housekeeper:
         self._records: collections.deque[tuple[str, dict[str, Any], float]] = collections.deque()
         self._batch: list[tuple[str, dict[str, Any], float]] = []  # shown, waiting for the batch's write
         self._batch_due = 0.0
+        self._lost = 0  # records the audit log could not write since its last good write
         self._console: collections.deque[str] = collections.deque(maxlen=100)
         self._wake = threading.Event()
         self._next_status = 0.0
@@ -114,10 +115,19 @@ class Housekeeper:
             self._show(kind, data)
         if self._batch and (now is None or now >= self._batch_due):
             batch, self._batch = self._batch, []
+            if self._lost:  # the chain says where records are missing, and how many
+                batch.insert(0, ("audit_gap", {"lost": self._lost}, batch[0][2]))
             try:
                 self.audit.append_many(batch)
             except OSError as exc:
-                log.error("audit log write failed (%d records lost): %s", len(batch), exc)
+                if not self._lost:
+                    log.error("audit log write failed: %s; records are lost (and counted) until it can write, "
+                              "and staff have a storage fault", exc)
+                self._lost += len(batch) - (1 if self._lost else 0)
+            else:
+                if self._lost:
+                    log.warning("audit log writes again: %d records were lost, recorded as a gap", self._lost)
+                self._lost = 0
         while self._console:
             self._write_out(self._console.popleft())
 

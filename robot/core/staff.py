@@ -55,6 +55,7 @@ class StaffChannel:
         self.published = published
         self.alert_updates = alert_updates
         self.observers: list[Callable[[dict[str, Any]], None]] = []  # also told each update (never blocking)
+        self.audit_error: Callable[[], str | None] = lambda: None  # why the audit log cannot write, if it cannot
         self.help_alert: str | None = None
         self._fault_alerts: dict[str, str] = {}  # fault reason -> its robot_fault alert
         self._restored_help: str | None = None  # state of a help alert restored at start, until announced
@@ -135,7 +136,7 @@ class StaffChannel:
 
     def tick(self, now: float) -> None:
         """At care time `now`: escalate alerts that are due; announce a restored help request; report
-        outbox write faults."""
+        outbox and audit log write faults."""
         for update in self.alerts.tick(now):
             self.send_alert(update)
         if self._restored_help is not None and now >= self._retry_restore:
@@ -144,9 +145,11 @@ class StaffChannel:
                 self._restored_help = None
         if self._stale_faults:
             self._cancel_stale_faults(now)
-        if self.link is not None and self.link.outbox.write_error != self._storage_error:
-            self._storage_error = self.link.outbox.write_error  # alerts are held in memory meanwhile
-            self.fault("storage", self._storage_error is not None, now)
+        # The outbox (alerts are held in memory meanwhile) or the audit log (its records are lost meanwhile).
+        error = (self.link.outbox.write_error if self.link is not None else None) or self.audit_error()
+        if (error is None) != (self._storage_error is None):
+            self.fault("storage", error is not None, now)
+        self._storage_error = error
 
     def _cancel_stale_faults(self, now: float) -> None:
         """Faults clear when their cause clears: one from before the restart that has not come back is gone."""
