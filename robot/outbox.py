@@ -355,12 +355,25 @@ class Outbox:
         return sum(not h.delivered for h in self._held)
 
     def undelivered_alerts(self) -> set[str]:
-        """Alerts with an update still waiting for the broker (at start: which restored alerts reached staff)."""
+        """Alerts the broker may never have had (at start: which restored alerts may not have reached staff).
+
+        A row leaves the outbox only on the broker's receipt, so an alert reached it if its first update
+        ('raised') or its latest stored one no longer waits: one whose escalation alone waits has reached staff."""
         with self._lock:
             rows = self._query("SELECT event_id, kind, priority, topic, payload, attempts FROM outbox "
                                "WHERE kind = 'alert'", ())
+            latest = self._query("SELECT alert_id, update_json FROM alerts", ())
+        waiting = {r[0] for r in rows}
         updates = (_alert_update(Row(*r)) for r in rows)
-        return {u["alert_id"] for u in updates if u is not None}
+        raised = {u["alert_id"] for u in updates if u is not None and u.get("state") == "raised"}
+        for alert_id, update_json in latest:
+            try:
+                event_id = json.loads(update_json).get("event_id")
+            except (ValueError, AttributeError):
+                continue
+            if alert_id in raised and isinstance(event_id, str) and event_id not in waiting:
+                raised.discard(alert_id)  # its latest update went through
+        return raised
 
     def open_alerts(self) -> list[dict[str, Any]]:
         """The latest stored update of every open alert, oldest first (to restore them at start)."""

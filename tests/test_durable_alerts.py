@@ -93,6 +93,25 @@ def test_the_outbox_keeps_each_open_alerts_latest_update_and_forgets_it_when_clo
     box.close()
 
 
+
+def test_an_alert_whose_raised_or_latest_update_the_broker_took_counts_as_reached_at_restart(tmp_path: Path) -> None:
+    """Rows leave the outbox only on the broker's receipt: an alert whose escalation alone waits reached staff."""
+    m = AlertManager(EscalationPolicy(high=(60, 180)))
+    box = Outbox(tmp_path / "o.sqlite")
+    got, _ = m.raise_alert("help_request", "high", "lounge", 0.0, 1.7e9)
+    never, _ = m.raise_alert("help_request", "high", "lounge", 0.0, 1.7e9 + 1)
+    for i, alert in enumerate((got, never)):
+        box.add(f"r{i}", "alert", PRIORITY["alert:high"], "t/alert", stored(alert.update(), f"r{i}"))
+    box.done("r0")  # the broker took the first one's raise
+    for i, update in enumerate(m.tick(61.0)):  # then both escalate, the link gone
+        box.add(f"e{i}", "alert", PRIORITY["alert:high"], "t/alert", stored(update, f"e{i}"))
+    box.close()
+    box = Outbox(tmp_path / "o.sqlite")
+    assert box.undelivered_alerts() == {never.alert_id}
+    box.done("e1")  # an escalation taken while its raise still waits (the raise is resent after it)
+    assert box.undelivered_alerts() == set()
+    box.close()
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MB tmpfs: fill it with `fill(disk)`, free it by deleting the filler."""
@@ -387,6 +406,57 @@ def test_killed_after_the_broker_took_help_but_before_its_receipt_the_resident_h
         assert [s.key for s in rt.said] == ["help_still_coming"]  # and no "not reached" after it
         raised = alerts(staff, type="help_request", state="raised")
         assert len({(r["alert_id"], r["event_id"]) for r in raised}) == 1  # the resend is the same alarm
+    finally:
+        rt.stop()
+        link.close()
+
+
+def test_killed_while_an_escalation_waits_for_a_lost_link_staff_still_have_the_call_and_the_resident_hears_so(
+        config: Config, broker: Broker, staff: Client, tmp_path: Path) -> None:
+    """The broker took the help request (its receipt written); then the link went and the escalation's update waits
+    in the outbox; then a power cut. Restarted with the link still down, the robot knows staff have the call (only
+    a later update waits): it says help is still coming, never that staff have not been reached (that, then 'got
+    through now', would be false of a call staff have had for minutes), as it did before the restart."""
+    import sqlite3
+
+    from .tcp_proxy import Link
+
+    link = Link(broker.port)
+    cfg = durable_config(config, broker)
+    cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"port": link.port})})
+    box = Path(cfg.robot.state_dir) / "outbox.sqlite"
+
+    def waiting() -> list[str]:
+        try:
+            with sqlite3.connect(f"file:{box}?mode=ro", uri=True) as db:
+                rows = db.execute("SELECT payload FROM outbox WHERE kind = 'alert'").fetchall()
+        except sqlite3.Error:
+            return ["?"]
+        return [json.loads(r[0])["state"] for r in rows]
+
+    child = robot_process(cfg, tmp_path, then='rt.hear("help me please, I fell")')  # the words, the real door
+    try:
+        assert wait_for(lambda: alerts(staff, type="help_request", state="raised"), 30)  # staff have it
+        assert wait_for(lambda: waiting() == [], 10)  # ... and the robot has the broker's receipt
+        link.cut()  # the home's link goes
+        assert wait_for(lambda: waiting() == ["escalated"], 15)  # nobody answered: the escalation waits
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(5)
+    rt = Runtime(cfg, simulate=True)
+    rt.start()
+    try:
+        assert wait_for(lambda: rt.behaviour.state == "alerting" and bool(rt.said), 15)
+        time.sleep(RESTORE_GRACE_S + 1.0)
+        said = [s.key for s in rt.said]
+        assert "help_not_reached" not in said, said  # staff have had the call since before the restart
+        assert said[:1] == ["help_still_coming"], said
+        link.restore()
+        assert wait_for(lambda: alerts(staff, type="help_request", state="escalated"), 30)
+        time.sleep(0.5)
+        assert "help_reached" not in [s.key for s in rt.said]  # nothing new reached them: no news to tell
+        raised = alerts(staff, type="help_request", state="raised")
+        assert len({(r["alert_id"], r["event_id"]) for r in raised}) == 1  # one alarm
     finally:
         rt.stop()
         link.close()
