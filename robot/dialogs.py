@@ -26,7 +26,7 @@ __all__ = ["DialogError", "Lexicon", "Pack", "check_pack", "find_packs", "load_p
 INTENTS = ("help", "yes", "no", "privacy_on", "wake", "repeat", "slower", "louder", "time", "date",
            "activities", "name", "disclosure", "joke", "reminisce", "quiz", "goodbye", "stop", "thanks")
 RESPONSES = ("greeting", "disclosure", "goodbye", "help_called", "help_coming", "help_still_coming",
-             "help_not_reached", "help_reached", "reminder", "reminder_again", "reminder_thanks",
+             "help_checking", "help_not_reached", "help_reached", "reminder", "reminder_again", "reminder_thanks",
              "reminder_declined", "reminder_unclear", "privacy_on",
              "privacy_off", "fallback", "clarify", "time", "date", "activities", "no_activities", "name", "joke",
              "reminisce", "quiz_right", "quiz_wrong", "wellbeing_ask", "wellbeing_fine", "wellbeing_concern",
@@ -34,7 +34,8 @@ RESPONSES = ("greeting", "disclosure", "goodbye", "help_called", "help_coming", 
              "help_confirm", "help_cancelled", "help_other", "privacy_listening", "privacy_mic_off")
 # Responses added after packs were first written, each with the one a pack without it says instead: a home's own
 # pack from an earlier release stays valid (the robot refuses to start on an invalid pack).
-FALLBACK = {"help_other": "help_cancelled"}
+# (A pack without help_checking tells the resident to use the call button while it checks: safe, if sooner.)
+FALLBACK = {"help_other": "help_cancelled", "help_checking": "help_not_reached"}
 WELLBEING = ("fine", "tired", "in_pain", "lonely", "unwell")
 KINDS = ("medication", "drink", "meal", "appointment", "activity")
 PLACEHOLDERS = {"kind", "time", "date", "activities", "answer", "name"}

@@ -113,10 +113,10 @@ def restored(reached: bool) -> Resident:
 def test_a_restored_request_is_committed_and_reached_only_if_no_update_waits() -> None:
     r = restored(reached=False)
     r.d.tick(30.0)
-    assert r.heard == ["help_not_reached"]  # staff do not have it: never "help is still coming"
+    assert r.heard == ["help_checking", "help_not_reached"]  # staff do not have it: never "help is still coming"
     r.delivered.append(Receipt(A))
     r.d.tick(31.0)
-    assert r.heard == ["help_not_reached", "help_reached"]
+    assert r.heard == ["help_checking", "help_not_reached", "help_reached"]
     r2 = restored(reached=True)
     r2.d.tick(300.0)
     assert r2.heard == ["help_still_coming"]
@@ -128,26 +128,27 @@ def test_a_restored_request_whose_receipt_was_lost_is_claimed_only_when_the_rese
 
     r = restored(reached=False)
     r.d.tick(1.0)
-    assert r.heard == []  # neither claim nor alarm before the resend's receipt
+    assert r.heard == ["help_checking"]  # neither claim nor alarm before the resend's receipt: what is true
     r.delivered.append(Receipt(A))
     r.d.tick(1.2)
-    assert r.heard == ["help_still_coming"]  # true now, and said once
+    assert r.heard == ["help_checking", "help_still_coming"]  # true now, and said once
     r.d.tick(300.0)
-    assert r.heard == ["help_still_coming"]
+    assert r.heard == ["help_checking", "help_still_coming"]
     late = restored(reached=False)
+    late.d.say(Say("help_still_coming"), 0.5)  # she asks again while it checks: she is answered at once
     late.d.tick(RESTORE_GRACE_S - 0.1)
-    assert late.heard == []
+    assert late.heard == ["help_checking", "help_checking"]
     late.d.tick(RESTORE_GRACE_S)
-    assert late.heard == ["help_not_reached"]  # the call button, no later than the grace
+    assert late.heard[2:] == ["help_not_reached"]  # the call button, no later than the grace
     late.delivered.append(Receipt(A))
     late.d.tick(RESTORE_GRACE_S + 1)
-    assert late.heard == ["help_not_reached", "help_reached"]  # the held claim is not said as well
+    assert late.heard[2:] == ["help_not_reached", "help_reached"]  # the held claim is not said as well
     acked = restored(reached=False)
     acked.d.say(Say("help_coming"), 0.5)  # a staff ack proves they have it
     acked.delivered.append(Receipt(A))
     acked.d.tick(1.0)
     acked.d.tick(60.0)
-    assert acked.heard == ["help_coming"]
+    assert acked.heard == ["help_checking", "help_coming"]
 
 
 def test_without_an_outbox_help_called_is_said_at_once_and_not_reached_follows() -> None:
@@ -285,3 +286,24 @@ def test_after_a_night_without_the_broker_help_is_kept_sent_first_and_not_claime
         if staff is not None:
             staff.close()
         broker.stop()
+
+
+def test_every_pack_says_it_is_checking_without_claiming_and_an_older_pack_sends_her_to_the_call_button(
+        tmp_path: Path) -> None:
+    """help_checking is said before the robot knows whether staff have the call: it may not claim they do. A home's
+    own pack from before it existed still loads (the robot refuses to start on an invalid pack) and says its
+    help_not_reached words instead: sooner than needed, never false comfort."""
+    from robot.dialogs import find_packs, load_pack
+
+    root = Path(__file__).resolve().parent.parent / "dialogs"
+    for path in find_packs(root):
+        pack = load_pack(path)
+        checking = pack.responses["help_checking"]
+        claims = {s for key in ("help_called", "help_still_coming", "help_coming", "help_reached")
+                  for s in pack.responses[key]}
+        assert checking and claims.isdisjoint(checking), path
+    lines = (root / "en" / "pack.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "pack.yaml").write_text("".join(x for x in lines if not x.lstrip().startswith("help_checking:")),
+                                        encoding="utf-8")
+    old = load_pack(tmp_path / "pack.yaml")
+    assert old.responses["help_checking"] == old.responses["help_not_reached"]

@@ -8,8 +8,9 @@
 - When it does get through later, it says so (help_reached).
 - A help request restored after a restart that staff may not have (killed between the broker
   taking it and its receipt being written, or while the broker was away) is resent at once; what
-  the robot says of it waits up to RESTORE_GRACE_S for the resend's receipt: "help is still coming"
-  if it comes, else at once that staff have not been reached, and later that it got through.
+  the robot says of it waits up to RESTORE_GRACE_S for the resend's receipt (meanwhile it says it is
+  with the resident and checking the staff have the call): "help is still coming" if it comes, else
+  that staff have not been reached, and later that it got through.
 A staff acknowledgement (help_coming) proves staff have it. Runs on the control loop thread:
 it drains the outbox's `accepted` and the link's `delivered` deques, and does no I/O.
 """
@@ -68,8 +69,9 @@ class HelpDelivery:
 
         One whose receipt was never written may or may not be with staff (the broker may have taken it
         just before the kill, or been away): it is resent at once, and its claims wait up to
-        RESTORE_GRACE_S for the receipt; if none comes, the resident hears that staff have not been reached,
-        never that help is still coming, and hears later when it gets through."""
+        RESTORE_GRACE_S for the receipt, the resident hearing meanwhile that the robot is with them and
+        checking; if none comes, they hear that staff have not been reached, never that help is still
+        coming, and hear later when it gets through."""
         self.call = _Call(alert_id, now, committed=True, reached=reached,
                           wait_s=None if reached else min(RESTORE_GRACE_S, self.not_reached_s))
 
@@ -88,7 +90,7 @@ class HelpDelivery:
                 key = "help_not_reached"
             elif key in CLAIMS and call.wait_s is not None and not call.reached:
                 call.owed_claim = intent  # restored: said once the resend's receipt shows staff have it
-                return
+                key, intent = "help_checking", Say("help_checking")  # meanwhile, what is true: it is checking
         self.speak(intent if key == intent.key else Say(key, intent.params), now)
 
     def tick(self, now: float) -> None:
