@@ -124,7 +124,7 @@ class Behaviour:
             self._executed = False
         if not self._executed:
             self.refused.append((trigger, source))
-            log.info("transition refused trigger=%s state=%s", trigger, source)
+            log.debug("transition refused trigger=%s state=%s", trigger, source)
             return False
         self.history.append((trigger, source, self.state))
         return True
