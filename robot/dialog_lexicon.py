@@ -17,8 +17,8 @@ UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help",
 OPTIONAL_KEYS = {"hedges"}
 HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
               "well", "speaker", "acute", "pointing",
-              "turns", "pauses")
-OPTIONAL_HELP = {"acute", "pointing", "turns", "pauses"}
+              "turns", "pauses", "whom")
+OPTIONAL_HELP = {"acute", "pointing", "turns", "pauses", "whom"}
 
 
 class Checker(Protocol):
@@ -63,6 +63,10 @@ class Lexicon:
     # The turn words that only pause ("wait", "moment", "잠깐"): after a polite no ("no thank you, wait") with
     # nothing more, the resident trails off and the no stands
     pauses: tuple[str, ...] = ()
+    # Words for the staff just after a request in an answer to the help question ("ich brauche SIE"): the speaker's
+    # wish for them is a request for someone. For a word that cannot be one of `others` (German "sie" is also the
+    # polite "you", so a complaint said to the robot would read as someone else's)
+    whom: tuple[str, ...] = ()
     # An answer that hedges ("I expect I did", "must have") is no yes or no to a reminder or to the help question.
     # Unlike doubts, hedges leave a call for help alone: "I think I need the nurse" is still a call.
     hedges: tuple[str, ...] = ()

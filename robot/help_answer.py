@@ -35,6 +35,9 @@ CLAUSE_MAX = 40
 # words of a request after a turn word that still take the no back: "actually do go and call her"; at five, "no, on
 # second thoughts I would like her to come" (six) cancelled the call (the own-wish rule keeps "my tea" a no)
 TURN_REQUEST = 7
+# A request said soon after a no with no turn word first, of at most this many words (its turn words aside), whose
+# object comes at once and is her, the staff or someone ("I need her", "ich brauche sie doch"): the nurse after all
+SHORT_ASK = 4
 POINT_REACH = 3  # words before the help pointed at in which its negation stands: "no, not quite that sort of help"
 
 
@@ -138,12 +141,13 @@ def turns_back(engine: DialogEngine, text: str, said_no: bool = False) -> Litera
 
 
 def answer_phrases(lexicon: Lexicon, context: str) -> list[str]:
-    """The words that take a no back ("wait", "ach doch", "다시 생각해 보니"), for the recogniser's grammar where an
-    answer to the help question or its rest is said: the question's context, the open dialog after it and a reminder
-    owed during it. A grammar drops every word outside it: "nein... ach doch" was heard "nein" and cancelled the
-    call. (The packs' request words were tried too: with them the Korean model heard "살려 주세요" as "있어 해요 주
-    오세요" in the open dialog.)"""
-    return [normalise(p) for p in lexicon.turns] if context in ("confirm", "open", "reminder") else []
+    """The words that take a no back ("wait", "ach doch", "다시 생각해 보니") and those for the staff after a
+    request ("I need HER", "ich brauche IHN"), for the recogniser's grammar where an answer to the help question or
+    its rest is said: the question's context, the open dialog after it and a reminder owed during it. A grammar
+    drops every word outside it: "nein... ach doch" was heard "nein" and cancelled the call, "I need her" was heard
+    "I need". (The packs' request words were tried too: with them the Korean model heard "살려 주세요" as "있어 해요
+    주 오세요" in the open dialog.)"""
+    return [normalise(p) for p in (*lexicon.turns, *lexicon.whom)] if context in ("confirm", "open", "reminder") else []
 
 
 def past_turns(engine: DialogEngine, text: str) -> str:
@@ -157,7 +161,8 @@ def past_turns(engine: DialogEngine, text: str) -> str:
 def asks_someone(engine: DialogEngine, said: Reading) -> bool:
     """Whether the words are a short request for someone, not negated and not the speaker's own wish: "do call her",
     "ruf sie doch", "불러 줘" (not "I want my tea", "don't call her"). The speaker's own wish is one for someone
-    when another person follows the request at once: "I do need her" (the pack's `others`; not "I want the telly").
+    when another person follows the request at once: "I do need her", "ich brauche sie" (the pack's `others` or
+    `whom`; not "I want the telly").
     After a turn word it takes a no back; said just after a polite no that paused ("no thank you, wait" ... "call
     her") it is the rest of that answer."""
     h = engine.helper
@@ -166,9 +171,23 @@ def asks_someone(engine: DialogEngine, said: Reading) -> bool:
         return False
     lo, hi = min(asks)
     own = any(w in engine.reader.speaker for w in said.words[:lo]) and not any(
-        o_lo == hi for o_lo, _ in h.spans_of(h.others, said))
+        o_lo == hi for o_lo, _ in h.spans_of(h.others, said) + h.spans_of(h.whom, said))
     return not own and not any(w in h.before or w in engine.no_words for w in said.words) and not engine.denies(
         said.text)
+
+
+def asks_for_them(engine: DialogEngine, said: Reading) -> bool:
+    """Whether the words are a short request for her, the staff or someone, said as such ("I need her", "call her
+    please", "ich brauche sie"): the object (the pack's `others`, `whom` or `calls`) at once after the request, no
+    more than SHORT_ASK words, and no wish of the speaker's own or negation (`asks_someone`). Soon after a no to the
+    help question, with nothing else talked of since, the one she can mean is the nurse just offered."""
+    h = engine.helper
+    asks = h.spans_of(h.asks, said)
+    if not asks or len(said.words) > SHORT_ASK:
+        return False
+    hi = min(asks)[1]
+    objects = h.spans_of(h.others, said) + h.spans_of(h.whom, said) + h.spans_of(h.calls, said)
+    return any(lo == hi for lo, _ in objects) and asks_someone(engine, said)
 
 
 def thanks(engine: DialogEngine, text: str) -> bool:

@@ -57,7 +57,7 @@ class HelpReader:
         self.mine, self.well = [p(x) for x in lexicon.mine], [p(x) for x in lexicon.well]
         self.speaker, self.acute = [p(x) for x in lexicon.speaker], [p(x) for x in lexicon.acute]
         self.pointing, self.turns = [p(x) for x in lexicon.pointing], [p(x) for x in lexicon.turns]
-        self.pauses = [p(x) for x in lexicon.pauses]
+        self.pauses, self.whom = [p(x) for x in lexicon.pauses], [p(x) for x in lexicon.whom]
         self.keywords = [p(x) for x in keywords]
         self.before, self.after = frozenset(lexicon.negation_before), frozenset(lexicon.negation_after)
         self.call_words = frozenset(w for c in self.calls for w in c.parts)

@@ -91,13 +91,13 @@ def test_grammar_has_help_in_every_context_and_only_the_wake_phrase_in_privacy(e
     privacy = set(engine.grammar("privacy")) - help_phrases
     wake = engine.pack.intents["wake"]
     assert privacy == {normalise(p) for p in (*wake.keywords, *wake.examples)}
-    # the help question hears yes, no and help, and the words that take a no back ("nein... ach doch" was heard
-    # "nein": its "ach doch" was in no grammar)
+    # the help question hears yes, no and help, the words that take a no back ("nein... ach doch" was heard
+    # "nein": its "ach doch" was in no grammar) and the words for the staff after a request ("I need her")
     confirm = set(engine.grammar("confirm")) - help_phrases
     answers = [engine.pack.intents[n] for n in ("yes", "no")]
     lex = engine.pack.lexicon
     assert confirm == {normalise(p) for a in answers for p in (*a.keywords, *a.examples)} | {
-        normalise(p) for p in lex.turns} - help_phrases
+        normalise(p) for p in (*lex.turns, *lex.whom)} - help_phrases
 
 
 # -- checking packs ----------------------------------------------------------------------------------

@@ -52,3 +52,43 @@ def test_a_turn_alone_said_again_to_the_question_asked_again_calls_staff(lang: s
     assert conv.decide(turn, 1.0, NOW).actions[0][0] == "ask_help"
     conv.set_context("confirming")  # the question asked again
     assert conv.decide(turn, 1.0, NOW).actions == [("help_unclear", {})]
+
+
+# "I need HER" after a no takes it back (her: the pack's `others`); German says it with "sie", which is also the
+# polite "you" and so can be no `others` word: the pack's `whom` names the staff after a request instead
+NEED_HER = [("de", "nein danke", "doch, ich brauche sie"), ("de", "nein danke", "ich brauche sie doch"),
+            ("de", "nein danke", "doch, ich brauche Sie"), ("de", "nein danke", "doch, ich möchte sie sehen"),
+            ("en", "no thanks", "actually, I need her"),
+            # ... and with no turn word, or one at the end: a short request whose object is her, the staff or
+            # someone, just after the nurse was declined, can only be for the nurse (it was a joke, or the fallback)
+            ("en", "no thanks", "I need her"), ("en", "no thanks", "I need her actually"),
+            ("en", "no thanks", "I do need her after all"), ("en", "no thanks", "call her please"),
+            ("en", "no", "get the nurse"), ("de", "nein danke", "ich brauche sie"),
+            ("de", "nein danke", "rufen sie sie doch"), ("de", "nein", "holen sie die schwester")]
+
+
+@pytest.mark.parametrize(("lang", "no", "text"), NEED_HER)
+def test_i_need_her_after_a_no_calls_staff(lang: str, no: str, text: str) -> None:
+    assert declined(lang, no).decide(text, 1.0, NOW).actions in (LATE, [("help", {})])  # the change of mind, or help
+
+
+@pytest.mark.parametrize(("lang", "no", "text"), [("de", "nein danke", "doch, ich brauche sie nicht"),
+                                                 ("de", "nein danke", "doch, ich brauche meine brille"),
+                                                 ("de", "nein danke", "ich brauche sie nicht"),
+                                                 ("en", "no thanks", "I need my glasses"),
+                                                 ("en", "no thanks", "can you call my daughter"),
+                                                 ("en", "no thanks", "I want them to leave me alone"),
+                                                 ("en", "no thanks", "I don't need her"),
+                                                 ("de", "nein danke", "rufen sie meine tochter an")])
+def test_i_do_not_need_her_or_my_own_thing_is_still_no_call(lang: str, no: str, text: str) -> None:
+    assert declined(lang, no).decide(text, 1.0, NOW).actions[0][0] not in ("help", "ask_help")
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_the_words_for_her_are_in_the_recognisers_grammar_where_the_answer_is_said(lang: str) -> None:
+    """A grammar drops every word outside it: without them "I need her" was heard "I need"."""
+    engine = ENGINES[lang]
+    assert engine.pack.lexicon.whom
+    for context in ("confirm", "open", "reminder"):
+        heard = set(" ".join(engine.grammar(context)).split())
+        assert set(" ".join(engine.pack.lexicon.whom).split()) <= heard, context
