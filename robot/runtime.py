@@ -286,7 +286,10 @@ class Runtime:
             self.sim.stop()
         for spec in self.worker_specs:  # the robot's last words, held for the echo canceller
             if spec.options.get("far_ring"):
-                Path(spec.options["far_ring"]).unlink(missing_ok=True)
+                try:
+                    Path(spec.options["far_ring"]).unlink(missing_ok=True)
+                except OSError as exc:  # a read-only card: the stop goes on (the next start replaces it)
+                    log.warning("cannot remove %s: %s", spec.options["far_ring"], exc)
         self.housekeeper.record("stop", {"boot_id": self.boot_id})
         parts["housekeeping"].stop()
 
