@@ -168,6 +168,14 @@ def online(staff: Client, boot_id: str) -> bool:
     return any(m.json().get("boot_id") == boot_id and m.json()["state"] == "online" for m in staff.of("/status"))
 
 
+def staff_acknowledges(staff: Client, rt: Runtime, alert_id: str, cmd_id: str) -> None:
+    """A staff ack through the broker and the robot's decoder: accepted, and the resident hears help is coming."""
+    ack = {"schema": "carebot/cmd-ack/1", "cmd_id": cmd_id, "ts": time.time(), "alert_id": alert_id, "by": STAFF}
+    assert staff.publish(f"{CMD}/ack", json.dumps(ack)) < 0x80
+    assert wait_for(lambda: alerts(staff, state="acknowledged", alert_id=alert_id), 30)
+    assert wait_for(lambda: rt.said[-1].key == "help_coming", 15)
+
+
 def durable_config(config: Config, broker: Broker) -> Config:
     cfg = robot_config(config, broker)
     return cfg.model_copy(update={"alerts": cfg.alerts.model_copy(update={"escalate_high_s": (6.0, 12.0)})})
@@ -199,11 +207,7 @@ def test_after_sigkill_the_alert_escalates_on_staff_ack_and_resolve_work_and_the
         assert (step["alert_id"], step["level"]) == (alert_id, 1)
         assert step["ts"] >= raised["raised_ts"] + 6.0
         # Staff ack through the broker and the decoder: accepted, and the resident hears it.
-        ack = {"schema": "carebot/cmd-ack/1", "cmd_id": "a" * 32, "ts": time.time(), "alert_id": alert_id,
-               "by": STAFF}
-        assert staff.publish(f"{CMD}/ack", json.dumps(ack)) < 0x80
-        assert wait_for(lambda: alerts(staff, state="acknowledged", alert_id=alert_id), 30)
-        assert wait_for(lambda: rt.said[-1].key == "help_coming", 15)
+        staff_acknowledges(staff, rt, alert_id, "a" * 32)
     finally:
         rt.stop()
     # A second restart keeps the acknowledgement: no more escalation, and the resident hears help is coming.

@@ -72,15 +72,15 @@ def test_i_need_her_after_a_no_calls_staff(lang: str, no: str, text: str) -> Non
     assert declined(lang, no).decide(text, 1.0, NOW).actions in (LATE, [("help", {})])  # the change of mind, or help
 
 
-@pytest.mark.parametrize(("lang", "no", "text"), [("de", "nein danke", "doch, ich brauche sie nicht"),
-                                                 ("de", "nein danke", "doch, ich brauche meine brille"),
-                                                 ("de", "nein danke", "ich brauche sie nicht"),
-                                                 ("en", "no thanks", "I need my glasses"),
-                                                 ("en", "no thanks", "can you call my daughter"),
-                                                 ("en", "no thanks", "I want them to leave me alone"),
-                                                 ("en", "no thanks", "I don't need her"),
-                                                 ("de", "nein danke", "rufen sie meine tochter an")])
-def test_i_do_not_need_her_or_my_own_thing_is_still_no_call(lang: str, no: str, text: str) -> None:
+# ... not her: no, the speaker's own thing, someone of her own, or more than a short request
+NOT_HER = {"de": ["doch, ich brauche sie nicht", "doch, ich brauche meine brille", "ich brauche sie nicht",
+                  "rufen sie meine tochter an"],
+           "en": ["I need my glasses", "can you call my daughter", "I want them to leave me alone", "I don't need her"]}
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, text) for lang, texts in NOT_HER.items() for text in texts])
+def test_i_do_not_need_her_or_my_own_thing_is_still_no_call(lang: str, text: str) -> None:
+    no = {"en": "no thanks", "de": "nein danke"}[lang]
     assert declined(lang, no).decide(text, 1.0, NOW).actions[0][0] not in ("help", "ask_help")
 
 

@@ -6,10 +6,8 @@ tests/test_durable_alerts.py has the restart on it.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +16,9 @@ import pytest
 from robot.config import Config
 from robot.runtime import Runtime
 
-from .broker import STAFF, Broker, Client, alerts, robot_config
+from .broker import Broker, Client, alerts, robot_config
 from .conftest import wait_for
-from .test_durable_alerts import CMD, online
+from .test_durable_alerts import online, staff_acknowledges
 
 
 @pytest.fixture
@@ -64,10 +62,6 @@ def test_a_card_remounted_read_only_while_running_still_takes_help_to_staff(
         # Staff answer through the broker: the robot, on its read-only card, still takes the acknowledgement.
         alert_id = alerts(staff, type="help_request")[0]["alert_id"]
         assert rt.behaviour.state == "alerting"
-        ack = {"schema": "carebot/cmd-ack/1", "cmd_id": "c" * 32, "ts": time.time(), "alert_id": alert_id,
-               "by": STAFF}
-        assert staff.publish(f"{CMD}/ack", json.dumps(ack)) < 0x80
-        assert wait_for(lambda: alerts(staff, state="acknowledged", alert_id=alert_id), 10)
-        assert wait_for(lambda: rt.said[-1].key == "help_coming", 5)
+        staff_acknowledges(staff, rt, alert_id, "c" * 32)
     finally:
         rt.stop()  # and it stops cleanly on the read-only card (the simulator's link raised here before)
