@@ -58,8 +58,18 @@ class AuditLog:
         except OSError as exc:  # a card the kernel remounted read-only: the robot must still start and call for help
             log.error("audit log %s cannot be created (%s): its records are lost until it can", path, exc)
             self.write_error = f"audit log: {exc}"
+        self.seq, self.prev = 0, GENESIS
+        self._resume: str | None = None  # why the chain's end is not known yet (nothing is written until it is)
+        try:
+            self._start()
+        except OSError as exc:  # a tail that cannot be read or cut (a bad block, a read-only card): start anyway
+            log.error("audit log %s cannot be read (%s): its records are lost until it can", path, exc)
+            self._resume = self.write_error = f"audit log: {exc}"
+
+    def _start(self) -> None:
+        """Find where the chain ends: the live file's last record, or the newest rotated file's."""
         self.seq, self.prev = self._tail()
-        if self.seq == 0 and (older := rotated(path)[:-1]):
+        if self.seq == 0 and (older := rotated(self.path)[:-1]):
             self.seq, self.prev = _last_record(older[-1])  # the live file was just rotated away
 
     def _tail(self) -> tuple[int, str]:
@@ -104,6 +114,13 @@ class AuditLog:
         full disk) none."""
         for kind, data, _ in items:
             self.check(kind, data)
+        if self._resume is not None:  # the chain goes on from its real end, never from a guessed one
+            try:
+                self._start()
+            except OSError as exc:
+                self.write_error = f"audit log: {exc}"
+                raise
+            self._resume = None
         seq, prev, records, lines = self.seq, self.prev, [], []
         for kind, data, wall in items:
             body: dict[str, Any] = {"seq": seq + 1, "t": round(wall, 3), "kind": kind, "data": data, "prev": prev}

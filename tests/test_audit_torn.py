@@ -101,3 +101,54 @@ def test_a_failed_write_is_named_until_a_write_succeeds(tmp_path: Path) -> None:
     path.rmdir()
     audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})
     assert audit.write_error is None and audit.seq == 1
+
+
+@pytest.mark.skipif(subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0",
+                    reason="needs root to bind-mount the state directory read-only")
+def test_a_read_only_card_with_an_unfinished_last_write_still_starts_the_log(tmp_path: Path) -> None:
+    """A power cut mid-write, then the kernel remounts the worn card read-only: the torn line cannot be cut off at
+    start. The robot must start all the same (it calls for help), the log naming its fault; once the card is
+    writable the torn bytes are cut off before the next write, and the chain goes on whole."""
+    state = tmp_path / "state"
+    state.mkdir()
+    path = state / "audit.jsonl"
+    AuditLog(path).append("boot", {"boot_id": "a"})
+    with path.open("ab") as f:
+        f.write(b'{"data": {"dest": "aler')
+    subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
+    mounted = True
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(state)], check=True)
+        log = AuditLog(path)  # raised OSError (EROFS) from the cut, and the robot did not start
+        assert log.write_error is not None
+        with pytest.raises(OSError):
+            log.append("state", {"dest": "idle"})
+        assert log.write_error is not None
+        subprocess.run(["umount", str(state)], check=True)
+        mounted = False
+        log.append("state", {"dest": "alerting"})
+        assert log.write_error is None and log.seq == 2
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(state)], check=False)
+    result = verify(path)
+    assert result.ok and result.records == 2, result
+
+
+def test_an_audit_log_that_cannot_be_read_at_start_names_its_fault_and_goes_on_once_it_can(tmp_path: Path) -> None:
+    """A directory where the log should be (or a bad block under its tail): the robot starts, its log faulted."""
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).append("boot", {"boot_id": "a"})
+    good = path.read_bytes()
+    path.unlink()
+    path.mkdir()
+    log = AuditLog(path)  # raised IsADirectoryError, and the robot did not start
+    assert log.write_error is not None
+    with pytest.raises(OSError):
+        log.append("state", {"dest": "idle"})
+    path.rmdir()
+    path.write_bytes(good)
+    log.append("state", {"dest": "idle"})  # the chain goes on from the tail read now, not from nothing
+    assert log.seq == 2 and log.write_error is None
+    result = verify(path)
+    assert result.ok and result.records == 2, result
