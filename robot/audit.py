@@ -203,6 +203,8 @@ class VerifyResult:
     problem: str = ""
     first_seq: int = 1  # above 1 when older records were rotated away
     files: int = 1
+    gaps: int = 0  # audit_gap records: where the log could not write for a while
+    lost: int = 0  # the records they say were lost
 
 
 def verify(path: Path, keep: int = KEEP) -> VerifyResult:
@@ -218,7 +220,7 @@ def verify(path: Path, keep: int = KEEP) -> VerifyResult:
     if not files:
         raise FileNotFoundError(f"no audit log at {path}")
     prev: str | None = GENESIS if files[0] == path and not alone else None
-    count, first_seq = 0, 1
+    count, first_seq, gaps, lost_total = 0, 1, 0, 0
     for file in files:
         if not alone and file != path and not file.read_bytes().strip():
             return VerifyResult(False, count, f"{file.name}: holds no records, and a rotated file always does",
@@ -242,8 +244,11 @@ def verify(path: Path, keep: int = KEEP) -> VerifyResult:
                 if _digest(prev, body) != stored:
                     return VerifyResult(False, count, f"{where}: record was altered", first_seq, len(files))
                 prev, count = stored, count + 1
+                if body["kind"] == "audit_gap" and isinstance(body["data"], dict):
+                    lost = body["data"].get("lost")
+                    gaps, lost_total = gaps + 1, lost_total + (lost if isinstance(lost, int) else 0)
     if not alone and first_seq > 1 and len(files) - (path in files) < keep:
         return VerifyResult(False, count, f"the chain starts at record {first_seq}, but only "
                             f"{len(files) - (path in files)} of {keep} rotated files are here: older records "
                             "were removed (retention removes them only once all are kept)", first_seq, len(files))
-    return VerifyResult(True, count, "", first_seq, len(files))
+    return VerifyResult(True, count, "", first_seq, len(files), gaps, lost_total)

@@ -152,3 +152,22 @@ def test_an_audit_log_that_cannot_be_read_at_start_names_its_fault_and_goes_on_o
     assert log.seq == 2 and log.write_error is None
     result = verify(path)
     assert result.ok and result.records == 2, result
+
+
+def test_verify_tells_of_the_records_an_audit_gap_says_were_lost(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A chain with audit_gap records is whole, but it is not complete: `carebot audit verify` must not let an
+    inspector read 'chain intact' as 'every record is here' when the log could not write for a while."""
+    from robot.cli import main
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append("boot", {"boot_id": "a"})
+    log.append_many([("audit_gap", {"lost": 12}, 1.7e9), ("state", {"dest": "idle"}, 1.7e9)])
+    log.append_many([("audit_gap", {"lost": 10**9}, 1.7e9), ("state", {"dest": "alerting"}, 1.7e9)])
+    result = verify(path)
+    assert result.ok and result.records == 5
+    assert (result.gaps, result.lost) == (2, 12 + 10**9)
+    assert main(["audit", "verify", str(path)]) == 0  # the chain is intact: nothing was edited
+    out = capsys.readouterr().out
+    assert "chain intact" in out and "1000000012 records were lost" in out and "2 gaps" in out, out
