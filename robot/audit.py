@@ -52,6 +52,7 @@ class AuditLog:
         self.keep = keep
         self.batches = 0  # writes (each one fsync) so far, for tests and status
         self.write_error: str | None = None  # why the last write failed; None once one succeeds (a storage fault)
+        self._rotate_failing = False
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             path.touch(0o644)  # the log exists from the start, even before its first batch is written
@@ -141,7 +142,11 @@ class AuditLog:
             try:
                 self._rotate()
             except OSError as exc:  # the records are written: the file only grows on until a rotation works
-                log.error("audit log %s could not be rotated (%s): it grows on", self.path, exc)
+                if not self._rotate_failing:  # retried at every batch, logged once until one works
+                    log.error("audit log %s could not be rotated (%s): it grows on", self.path, exc)
+                self._rotate_failing = True
+            else:
+                self._rotate_failing = False
         return records
 
     def _write(self, blob: bytes) -> int:

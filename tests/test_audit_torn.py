@@ -74,8 +74,11 @@ def test_a_full_disk_leaves_no_torn_record_and_the_robot_starts_again(config: Co
         subprocess.run(["umount", "-l", str(state)], check=False)
 
 
-def test_a_rotation_that_fails_keeps_the_records_written_and_the_chain_going(tmp_path: Path) -> None:
-    """The batch is on disk before the rotation: its failure must not report the batch as lost."""
+def test_a_rotation_that_fails_keeps_the_records_written_and_the_chain_going(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The batch is on disk before the rotation: its failure must not report the batch as lost. A rotation that
+    keeps failing is retried at every batch, but logged once (not once a second into a journal on the same card)
+    until one works."""
     path = tmp_path / "audit.jsonl"
     audit = AuditLog(path, max_bytes=200, keep=2)
     blocker = tmp_path / "audit.jsonl.2"  # the rotation's oldest file cannot be removed: a directory in its place
@@ -85,7 +88,16 @@ def test_a_rotation_that_fails_keeps_the_records_written_and_the_chain_going(tmp
     assert audit.write_error is None and audit.seq == first["seq"] == 1  # written, though not rotated
     audit.append("state", {"source": "greeting", "dest": "idle", "trigger": "done"})
     assert audit.seq == 2 and len(path.read_text().splitlines()) == 2
+    audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})
+    assert [r.message for r in caplog.records if "could not be rotated" in r.message][1:] == []
     (blocker / "x").unlink()
+    blocker.rmdir()
+    audit.append("state", {"source": "greeting", "dest": "idle", "trigger": "done"})  # rotated now
+    assert path.read_text() == "" and verify(path).ok
+    (blocker / "x").mkdir(parents=True)
+    audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})  # a new failure: logged again
+    assert len([r for r in caplog.records if "could not be rotated" in r.message]) == 2
+    (blocker / "x").rmdir()
     blocker.rmdir()
     assert verify(path).ok
 
