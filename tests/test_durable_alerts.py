@@ -351,6 +351,29 @@ def test_a_storage_fault_that_comes_and_goes_is_one_alert_not_one_a_second(confi
     assert storage()[-1] == "cancelled"
 
 
+def test_a_fault_alert_staff_resolved_while_the_fault_lasted_clears_without_breaking_the_tick(config: Config) -> None:
+    """A nurse resolves the storage robot_fault on the staff station (the card is still failing); later the card
+    writes again. Clearing the fault cancelled an alert that was no longer open: UnknownAlert out of the staff
+    channel's tick, a control tick that raised (a tick_exception fault, the rest of that tick not run)."""
+    updates: collections.deque[dict[str, object]] = collections.deque()
+    schedule = Schedule(config.schedule, config.quiet_hours, lambda *a, **k: True)
+    manager = AlertManager(EscalationPolicy())
+    staff = StaffChannel("lounge", manager, ActivityCounter(900, 1.7e9), None, lambda kind, data: None,
+                         lambda trigger, **kw: True, schedule, collections.deque(), updates)
+    audit: list[str | None] = ["audit log: [Errno 30] Read-only file system"]
+    staff.audit_error = lambda: audit[0]
+    staff.tick(1.0)
+    (fault,) = [u for u in updates if u.get("fault") == "storage"]
+    staff.command("resolve", {"alert_id": fault["alert_id"]})  # the nurse clears it from her screen
+    audit[0] = None
+    staff.tick(2.0)  # raised UnknownAlert
+    assert [u["state"] for u in updates if u.get("fault") == "storage"] == ["raised", "resolved"]
+    assert manager.open_alerts() == []
+    audit[0] = "audit log: [Errno 5] Input/output error"
+    staff.tick(10_000.0)  # it fails again, long after: staff hear of it again
+    assert [u["state"] for u in updates if u.get("fault") == "storage"][-1] == "raised"
+
+
 def test_an_outbox_that_cannot_open_its_file_runs_in_memory_from_what_the_file_held(small_disk: Path) -> None:
     path = small_disk / "outbox.sqlite"
     m = AlertManager()

@@ -117,7 +117,9 @@ class StaffChannel:
                 self._fault_alerts[reason] = alert.alert_id
                 self.send_alert(update)
             elif f.get("state") == "cleared" and reason in self._fault_alerts:
-                self.send_alert(self.alerts.cancel(self._fault_alerts.pop(reason)))
+                alert_id = self._fault_alerts.pop(reason)
+                if alert_id in self.alerts.alerts:  # staff may have resolved it while the fault lasted
+                    self.send_alert(self.alerts.cancel(alert_id))
         elif intent.kind == "activity":
             counter = str(f.get("counter"))
             if counter in self.activity.counts:
