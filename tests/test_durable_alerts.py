@@ -438,6 +438,22 @@ def test_a_robot_that_starts_on_a_read_only_card_takes_help_to_staff_and_reports
     help_reaches_staff_with_a_storage_fault(cfg, staff)
 
 
+def test_a_robot_killed_mid_audit_write_that_restarts_on_a_read_only_card_takes_help_to_staff(
+        config: Config, broker: Broker, staff: Client, small_disk: Path) -> None:
+    """A power cut while an audit batch was being written, then the worn card remounted read-only: the torn line
+    cannot be cut off at start, and AuditLog raised out of Runtime.start, so the robot could not boot at all."""
+    cfg = robot_config(config, broker, outbox_min_free_mb=1)
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"state_dir": small_disk / "state"})})
+    first = Runtime(cfg, simulate=True)
+    first.start()
+    first.stop()
+    with (small_disk / "state" / "audit.jsonl").open("ab") as f:
+        f.write(b'{"data": {"dest": "aler')  # the power went mid-write
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small_disk / "state" / "sim")], check=True)
+    help_reaches_staff_with_a_storage_fault(cfg, staff)
+
+
 def test_killed_after_the_broker_took_help_but_before_its_receipt_the_resident_hears_help_is_still_coming(
         config: Config, broker: Broker, staff: Client, tmp_path: Path) -> None:
     """Staff have the alert; the broker's receipt (PUBACK) never reached the robot before the kill. Restarted, the
