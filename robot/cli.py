@@ -260,7 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader has gone (`carebot status --json | head -1`, a pager quit): stop quietly, as the shell's
         # own tools do. What is still buffered for stdout goes nowhere, so the exit does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The broken pipe may be stderr's, and a closed stream is None: each stream there is goes nowhere.
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                try:
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+                except (OSError, ValueError):
+                    pass
         return 128 + signal.SIGPIPE
 
 

@@ -59,3 +59,18 @@ def test_a_robot_whose_output_reader_has_gone_runs_on_and_stops_cleanly(tmp_path
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     audit = (tmp_path / "state" / "audit.jsonl").read_text()
     assert '"kind": "stop"' in audit  # stopped in order, its last records written
+
+
+def test_a_command_whose_error_reader_has_gone_and_whose_output_is_closed_stops_quietly(tmp_path: Path) -> None:
+    """`carebot config check FILE >&- 2>&1 | head -0` and the like: the broken pipe is stderr, stdout is closed (Python
+    makes it None). Stopping quietly must not itself fail (AttributeError on None, a traceback, exit 1)."""
+    bad = tmp_path / "carebot.toml"
+    bad.write_text("[loop]\nrate_hz = 5\n")  # refused: its problems go to stdout, their count to stderr
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "robot.cli", "config", "check", str(bad)], cwd=ROOT,
+                              stderr=write, preexec_fn=lambda: os.close(1), timeout=60, check=False)
+    finally:
+        os.close(write)
+    assert done.returncode == 141
