@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 KEEP = 15  # rotated files kept beside the live one
+RESUME_RETRY_S = 10.0  # a log whose end could not be read tries again this often (reading may take a while)
 # Keys a record's data may carry. Anything else is refused: no free text, no names.
 ALLOWED_KEYS = frozenset({
     "trigger", "source", "dest", "reason", "worker", "type", "priority", "state", "room",
@@ -61,6 +62,8 @@ class AuditLog:
             self.write_error = f"audit log: {exc}"
         self.seq, self.prev = 0, GENESIS
         self._resume: str | None = None  # why the chain's end is not known yet (nothing is written until it is)
+        self._resume_at = 0.0
+        self._cut: int | None = None  # where a torn last write is cut off, if it could not be at start
         try:
             self._start()
         except OSError as exc:  # a tail that cannot be read or cut (a bad block, a read-only card): start anyway
@@ -96,7 +99,11 @@ class AuditLog:
                 good_end = end
         if end > good_end:
             log.warning("audit log %s: cutting off an unfinished last write (%d bytes)", self.path, end - good_end)
-            os.truncate(self.path, good_end)
+            try:
+                os.truncate(self.path, good_end)
+            except OSError as exc:  # a card remounted read-only: cut off before the next write instead
+                log.error("audit log %s: the unfinished write cannot be cut off yet (%s)", self.path, exc)
+                self._cut = good_end
         return seq, prev
 
     @staticmethod
@@ -116,10 +123,13 @@ class AuditLog:
         for kind, data, _ in items:
             self.check(kind, data)
         if self._resume is not None:  # the chain goes on from its real end, never from a guessed one
+            if time.monotonic() < self._resume_at:
+                raise OSError(self._resume)
+            self._resume_at = time.monotonic() + RESUME_RETRY_S
             try:
                 self._start()
             except OSError as exc:
-                self.write_error = f"audit log: {exc}"
+                self._resume = self.write_error = f"audit log: {exc}"
                 raise
             self._resume = None
         seq, prev, records, lines = self.seq, self.prev, [], []
@@ -153,6 +163,9 @@ class AuditLog:
         """Append `blob` and fsync it, or leave the file as it was (OSError); returns the size before."""
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            if self._cut is not None:  # the torn write found at start goes before anything is appended
+                os.ftruncate(fd, self._cut)
+                self._cut = None
             size = os.fstat(fd).st_size
             try:
                 if os.write(fd, blob) != len(blob):

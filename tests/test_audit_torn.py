@@ -147,8 +147,12 @@ def test_a_read_only_card_with_an_unfinished_last_write_still_starts_the_log(tmp
     assert result.ok and result.records == 2, result
 
 
-def test_an_audit_log_that_cannot_be_read_at_start_names_its_fault_and_goes_on_once_it_can(tmp_path: Path) -> None:
-    """A directory where the log should be (or a bad block under its tail): the robot starts, its log faulted."""
+def test_an_audit_log_that_cannot_be_read_at_start_names_its_fault_and_goes_on_once_it_can(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory where the log should be (or a bad block under its tail): the robot starts, its log faulted. It
+    tries again to read where the chain ends at most every RESUME_RETRY_S (a long file is not read every second)."""
+    import robot.audit
+
     path = tmp_path / "audit.jsonl"
     AuditLog(path).append("boot", {"boot_id": "a"})
     good = path.read_bytes()
@@ -160,6 +164,11 @@ def test_an_audit_log_that_cannot_be_read_at_start_names_its_fault_and_goes_on_o
         log.append("state", {"dest": "idle"})
     path.rmdir()
     path.write_bytes(good)
+    with pytest.raises(OSError):
+        log.append("state", {"dest": "idle"})  # tried again only after RESUME_RETRY_S
+    assert log.seq == 0
+    monkeypatch.setattr(robot.audit, "RESUME_RETRY_S", 0.0)
+    log._resume_at = 0.0
     log.append("state", {"dest": "idle"})  # the chain goes on from the tail read now, not from nothing
     assert log.seq == 2 and log.write_error is None
     result = verify(path)
