@@ -172,7 +172,10 @@ class AuditLog:
                     raise OSError(f"short write to {self.path} (disk full?)")
                 os.fsync(fd)
             except OSError:
-                os.ftruncate(fd, size)  # no torn record: this batch is lost, the chain stays whole
+                try:
+                    os.ftruncate(fd, size)  # no torn record: this batch is lost, the chain stays whole
+                except OSError:
+                    self._cut = size  # it could not be undone now: it is cut off before the next write
                 raise
         finally:
             os.close(fd)

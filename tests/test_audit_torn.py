@@ -192,3 +192,31 @@ def test_verify_tells_of_the_records_an_audit_gap_says_were_lost(tmp_path: Path,
     assert main(["audit", "verify", str(path)]) == 0  # the chain is intact: nothing was edited
     out = capsys.readouterr().out
     assert "chain intact" in out and "1000000012 records were lost" in out and "2 gaps" in out, out
+
+
+def test_a_failed_write_that_cannot_be_undone_is_cut_off_before_the_next_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worn card: the batch is written but its fsync fails (EIO), and cutting it off fails too (the card went
+    read-only). The batch counts as lost, so its bytes must not stay in the file: the next write would follow them
+    with the same sequence numbers, and verify would call the chain broken for good."""
+    import errno
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append("boot", {"boot_id": "a"})
+
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def erofs(fd: int, length: int) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    with monkeypatch.context() as m:
+        m.setattr("os.fsync", eio)
+        m.setattr("os.ftruncate", erofs)
+        with pytest.raises(OSError):
+            log.append("state", {"dest": "idle"})
+    assert log.seq == 1 and log.write_error is not None
+    log.append("state", {"dest": "alerting"})
+    result = verify(path)
+    assert result.ok and result.records == 2, result
