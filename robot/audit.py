@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 KEEP = 15  # rotated files kept beside the live one
+RESUME_RETRY_S = 10.0  # a log whose end could not be read tries again this often (reading may take a while)
 # Keys a record's data may carry. Anything else is refused: no free text, no names.
 ALLOWED_KEYS = frozenset({
     "trigger", "source", "dest", "reason", "worker", "type", "priority", "state", "room",
@@ -52,14 +53,27 @@ class AuditLog:
         self.keep = keep
         self.batches = 0  # writes (each one fsync) so far, for tests and status
         self.write_error: str | None = None  # why the last write failed; None once one succeeds (a storage fault)
+        self._rotate_failing = False
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             path.touch(0o644)  # the log exists from the start, even before its first batch is written
         except OSError as exc:  # a card the kernel remounted read-only: the robot must still start and call for help
             log.error("audit log %s cannot be created (%s): its records are lost until it can", path, exc)
             self.write_error = f"audit log: {exc}"
+        self.seq, self.prev = 0, GENESIS
+        self._resume: str | None = None  # why the chain's end is not known yet (nothing is written until it is)
+        self._resume_at = 0.0
+        self._cut: int | None = None  # where a torn last write is cut off, if it could not be at start
+        try:
+            self._start()
+        except OSError as exc:  # a tail that cannot be read or cut (a bad block, a read-only card): start anyway
+            log.error("audit log %s cannot be read (%s): its records are lost until it can", path, exc)
+            self._resume = self.write_error = f"audit log: {exc}"
+
+    def _start(self) -> None:
+        """Find where the chain ends: the live file's last record, or the newest rotated file's."""
         self.seq, self.prev = self._tail()
-        if self.seq == 0 and (older := rotated(path)[:-1]):
+        if self.seq == 0 and (older := rotated(self.path)[:-1]):
             self.seq, self.prev = _last_record(older[-1])  # the live file was just rotated away
 
     def _tail(self) -> tuple[int, str]:
@@ -85,7 +99,11 @@ class AuditLog:
                 good_end = end
         if end > good_end:
             log.warning("audit log %s: cutting off an unfinished last write (%d bytes)", self.path, end - good_end)
-            os.truncate(self.path, good_end)
+            try:
+                os.truncate(self.path, good_end)
+            except OSError as exc:  # a card remounted read-only: cut off before the next write instead
+                log.error("audit log %s: the unfinished write cannot be cut off yet (%s)", self.path, exc)
+                self._cut = good_end
         return seq, prev
 
     @staticmethod
@@ -104,6 +122,16 @@ class AuditLog:
         full disk) none."""
         for kind, data, _ in items:
             self.check(kind, data)
+        if self._resume is not None:  # the chain goes on from its real end, never from a guessed one
+            if time.monotonic() < self._resume_at:
+                raise OSError(self._resume)
+            self._resume_at = time.monotonic() + RESUME_RETRY_S
+            try:
+                self._start()
+            except OSError as exc:
+                self._resume = self.write_error = f"audit log: {exc}"
+                raise
+            self._resume = None
         seq, prev, records, lines = self.seq, self.prev, [], []
         for kind, data, wall in items:
             body: dict[str, Any] = {"seq": seq + 1, "t": round(wall, 3), "kind": kind, "data": data, "prev": prev}
@@ -124,20 +152,30 @@ class AuditLog:
             try:
                 self._rotate()
             except OSError as exc:  # the records are written: the file only grows on until a rotation works
-                log.error("audit log %s could not be rotated (%s): it grows on", self.path, exc)
+                if not self._rotate_failing:  # retried at every batch, logged once until one works
+                    log.error("audit log %s could not be rotated (%s): it grows on", self.path, exc)
+                self._rotate_failing = True
+            else:
+                self._rotate_failing = False
         return records
 
     def _write(self, blob: bytes) -> int:
         """Append `blob` and fsync it, or leave the file as it was (OSError); returns the size before."""
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            if self._cut is not None:  # the torn write found at start goes before anything is appended
+                os.ftruncate(fd, self._cut)
+                self._cut = None
             size = os.fstat(fd).st_size
             try:
                 if os.write(fd, blob) != len(blob):
                     raise OSError(f"short write to {self.path} (disk full?)")
                 os.fsync(fd)
             except OSError:
-                os.ftruncate(fd, size)  # no torn record: this batch is lost, the chain stays whole
+                try:
+                    os.ftruncate(fd, size)  # no torn record: this batch is lost, the chain stays whole
+                except OSError:
+                    self._cut = size  # it could not be undone now: it is cut off before the next write
                 raise
         finally:
             os.close(fd)
@@ -186,6 +224,8 @@ class VerifyResult:
     problem: str = ""
     first_seq: int = 1  # above 1 when older records were rotated away
     files: int = 1
+    gaps: int = 0  # audit_gap records: where the log could not write for a while
+    lost: int = 0  # the records they say were lost
 
 
 def verify(path: Path, keep: int = KEEP) -> VerifyResult:
@@ -201,7 +241,7 @@ def verify(path: Path, keep: int = KEEP) -> VerifyResult:
     if not files:
         raise FileNotFoundError(f"no audit log at {path}")
     prev: str | None = GENESIS if files[0] == path and not alone else None
-    count, first_seq = 0, 1
+    count, first_seq, gaps, lost_total = 0, 1, 0, 0
     for file in files:
         if not alone and file != path and not file.read_bytes().strip():
             return VerifyResult(False, count, f"{file.name}: holds no records, and a rotated file always does",
@@ -225,8 +265,11 @@ def verify(path: Path, keep: int = KEEP) -> VerifyResult:
                 if _digest(prev, body) != stored:
                     return VerifyResult(False, count, f"{where}: record was altered", first_seq, len(files))
                 prev, count = stored, count + 1
+                if body["kind"] == "audit_gap" and isinstance(body["data"], dict):
+                    lost = body["data"].get("lost")
+                    gaps, lost_total = gaps + 1, lost_total + (lost if isinstance(lost, int) else 0)
     if not alone and first_seq > 1 and len(files) - (path in files) < keep:
         return VerifyResult(False, count, f"the chain starts at record {first_seq}, but only "
                             f"{len(files) - (path in files)} of {keep} rotated files are here: older records "
                             "were removed (retention removes them only once all are kept)", first_seq, len(files))
-    return VerifyResult(True, count, "", first_seq, len(files))
+    return VerifyResult(True, count, "", first_seq, len(files), gaps, lost_total)

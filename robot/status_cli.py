@@ -73,6 +73,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         kept = (f" in {result.files} files, from record {result.first_seq} (older ones rotated away)"
                 if result.first_seq > 1 or result.files > 1 else "")
         print(f"{path}: {result.records} records{kept}, chain intact")
+        if result.gaps:  # whole, but not complete: the robot wrote down that it could not write
+            print(f"{path}: {result.lost} records were lost in {result.gaps} gaps, while the log could not write "
+                  "(audit_gap records; staff had a storage fault)")
         return 0
     print(f"{path}: {result.problem} (after {result.records} good records)")
     return 1

@@ -74,8 +74,11 @@ def test_a_full_disk_leaves_no_torn_record_and_the_robot_starts_again(config: Co
         subprocess.run(["umount", "-l", str(state)], check=False)
 
 
-def test_a_rotation_that_fails_keeps_the_records_written_and_the_chain_going(tmp_path: Path) -> None:
-    """The batch is on disk before the rotation: its failure must not report the batch as lost."""
+def test_a_rotation_that_fails_keeps_the_records_written_and_the_chain_going(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The batch is on disk before the rotation: its failure must not report the batch as lost. A rotation that
+    keeps failing is retried at every batch, but logged once (not once a second into a journal on the same card)
+    until one works."""
     path = tmp_path / "audit.jsonl"
     audit = AuditLog(path, max_bytes=200, keep=2)
     blocker = tmp_path / "audit.jsonl.2"  # the rotation's oldest file cannot be removed: a directory in its place
@@ -85,7 +88,16 @@ def test_a_rotation_that_fails_keeps_the_records_written_and_the_chain_going(tmp
     assert audit.write_error is None and audit.seq == first["seq"] == 1  # written, though not rotated
     audit.append("state", {"source": "greeting", "dest": "idle", "trigger": "done"})
     assert audit.seq == 2 and len(path.read_text().splitlines()) == 2
+    audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})
+    assert [r.message for r in caplog.records if "could not be rotated" in r.message][1:] == []
     (blocker / "x").unlink()
+    blocker.rmdir()
+    audit.append("state", {"source": "greeting", "dest": "idle", "trigger": "done"})  # rotated now
+    assert path.read_text() == "" and verify(path).ok
+    (blocker / "x").mkdir(parents=True)
+    audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})  # a new failure: logged again
+    assert len([r for r in caplog.records if "could not be rotated" in r.message]) == 2
+    (blocker / "x").rmdir()
     blocker.rmdir()
     assert verify(path).ok
 
@@ -101,3 +113,110 @@ def test_a_failed_write_is_named_until_a_write_succeeds(tmp_path: Path) -> None:
     path.rmdir()
     audit.append("state", {"source": "idle", "dest": "greeting", "trigger": "face"})
     assert audit.write_error is None and audit.seq == 1
+
+
+@pytest.mark.skipif(subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0",
+                    reason="needs root to bind-mount the state directory read-only")
+def test_a_read_only_card_with_an_unfinished_last_write_still_starts_the_log(tmp_path: Path) -> None:
+    """A power cut mid-write, then the kernel remounts the worn card read-only: the torn line cannot be cut off at
+    start. The robot must start all the same (it calls for help), the log naming its fault; once the card is
+    writable the torn bytes are cut off before the next write, and the chain goes on whole."""
+    state = tmp_path / "state"
+    state.mkdir()
+    path = state / "audit.jsonl"
+    AuditLog(path).append("boot", {"boot_id": "a"})
+    with path.open("ab") as f:
+        f.write(b'{"data": {"dest": "aler')
+    subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
+    mounted = True
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(state)], check=True)
+        log = AuditLog(path)  # raised OSError (EROFS) from the cut, and the robot did not start
+        assert log.write_error is not None
+        with pytest.raises(OSError):
+            log.append("state", {"dest": "idle"})
+        assert log.write_error is not None
+        subprocess.run(["umount", str(state)], check=True)
+        mounted = False
+        log.append("state", {"dest": "alerting"})
+        assert log.write_error is None and log.seq == 2
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(state)], check=False)
+    result = verify(path)
+    assert result.ok and result.records == 2, result
+
+
+def test_an_audit_log_that_cannot_be_read_at_start_names_its_fault_and_goes_on_once_it_can(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory where the log should be (or a bad block under its tail): the robot starts, its log faulted. It
+    tries again to read where the chain ends at most every RESUME_RETRY_S (a long file is not read every second)."""
+    import robot.audit
+
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).append("boot", {"boot_id": "a"})
+    good = path.read_bytes()
+    path.unlink()
+    path.mkdir()
+    log = AuditLog(path)  # raised IsADirectoryError, and the robot did not start
+    assert log.write_error is not None
+    with pytest.raises(OSError):
+        log.append("state", {"dest": "idle"})
+    path.rmdir()
+    path.write_bytes(good)
+    with pytest.raises(OSError):
+        log.append("state", {"dest": "idle"})  # tried again only after RESUME_RETRY_S
+    assert log.seq == 0
+    monkeypatch.setattr(robot.audit, "RESUME_RETRY_S", 0.0)
+    log._resume_at = 0.0
+    log.append("state", {"dest": "idle"})  # the chain goes on from the tail read now, not from nothing
+    assert log.seq == 2 and log.write_error is None
+    result = verify(path)
+    assert result.ok and result.records == 2, result
+
+
+def test_verify_tells_of_the_records_an_audit_gap_says_were_lost(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A chain with audit_gap records is whole, but it is not complete: `carebot audit verify` must not let an
+    inspector read 'chain intact' as 'every record is here' when the log could not write for a while."""
+    from robot.cli import main
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append("boot", {"boot_id": "a"})
+    log.append_many([("audit_gap", {"lost": 12}, 1.7e9), ("state", {"dest": "idle"}, 1.7e9)])
+    log.append_many([("audit_gap", {"lost": 10**9}, 1.7e9), ("state", {"dest": "alerting"}, 1.7e9)])
+    result = verify(path)
+    assert result.ok and result.records == 5
+    assert (result.gaps, result.lost) == (2, 12 + 10**9)
+    assert main(["audit", "verify", str(path)]) == 0  # the chain is intact: nothing was edited
+    out = capsys.readouterr().out
+    assert "chain intact" in out and "1000000012 records were lost" in out and "2 gaps" in out, out
+
+
+def test_a_failed_write_that_cannot_be_undone_is_cut_off_before_the_next_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worn card: the batch is written but its fsync fails (EIO), and cutting it off fails too (the card went
+    read-only). The batch counts as lost, so its bytes must not stay in the file: the next write would follow them
+    with the same sequence numbers, and verify would call the chain broken for good."""
+    import errno
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append("boot", {"boot_id": "a"})
+
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def erofs(fd: int, length: int) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    with monkeypatch.context() as m:
+        m.setattr("os.fsync", eio)
+        m.setattr("os.ftruncate", erofs)
+        with pytest.raises(OSError):
+            log.append("state", {"dest": "idle"})
+    assert log.seq == 1 and log.write_error is not None
+    log.append("state", {"dest": "alerting"})
+    result = verify(path)
+    assert result.ok and result.records == 2, result

@@ -308,6 +308,76 @@ def test_a_restored_fault_alert_is_cancelled_unless_its_fault_comes_back(config:
     assert after.open_alerts() == []
 
 
+def test_a_storage_fault_that_comes_and_goes_is_one_alert_not_one_a_second(config: Config) -> None:
+    """A worn card whose audit writes fail now and then (or a nearly full disk where big batches fail and small ones
+    fit): the first recovery clears the fault at once, but one that comes back soon after is flapping, and staff
+    must not get a new robot_fault alert (and its pages) every second or two; it is held until storage has been
+    good for a while. The outbox and the audit log failing at different times keep it raised until both write."""
+    from types import SimpleNamespace
+
+    updates: collections.deque[dict[str, object]] = collections.deque()
+    schedule = Schedule(config.schedule, config.quiet_hours, lambda *a, **k: True)
+    outbox = SimpleNamespace(write_error=None)
+    staff = StaffChannel("lounge", AlertManager(EscalationPolicy()), ActivityCounter(900, 1.7e9), None,
+                         lambda kind, data: None, lambda trigger, **kw: True, schedule, collections.deque(), updates)
+    staff.link = SimpleNamespace(outbox=outbox, submit=lambda kind, update: None)  # type: ignore[assignment]
+    audit: list[str | None] = [None]
+    staff.audit_error = lambda: audit[0]
+
+    def storage() -> list[object]:
+        return [u["state"] for u in updates if u.get("fault") == "storage"]
+
+    audit[0] = "audit log: [Errno 5] Input/output error"
+    staff.tick(1.0)
+    audit[0] = None
+    staff.tick(2.0)
+    assert storage() == ["raised", "cancelled"]  # one failure, one recovery: cleared at once
+    t = 3.0
+    while t < 300.0:  # then it fails every other write
+        audit[0] = "audit log: [Errno 5] Input/output error" if int(t) % 2 else None
+        staff.tick(t)
+        t += 0.5
+    assert storage() == ["raised", "cancelled", "raised"], storage()  # not raised and cancelled every 2 s
+    audit[0] = None
+    staff.tick(t)
+    assert storage()[-1] == "raised"
+    staff.tick(t + 1000.0)  # good for long enough: cleared
+    assert storage()[-1] == "cancelled"
+    outbox.write_error = "outbox: disk full"
+    staff.tick(t + 2000.0)
+    audit[0] = "audit log: disk full"
+    outbox.write_error = None  # the outbox writes again; the audit log does not
+    for step in range(1, 2000):
+        staff.tick(t + 2000.0 + step)
+    assert storage()[-1] == "raised"
+    audit[0] = None
+    staff.tick(t + 5000.0)
+    assert storage()[-1] == "cancelled"
+
+
+def test_a_fault_alert_staff_resolved_while_the_fault_lasted_clears_without_breaking_the_tick(config: Config) -> None:
+    """A nurse resolves the storage robot_fault on the staff station (the card is still failing); later the card
+    writes again. Clearing the fault cancelled an alert that was no longer open: UnknownAlert out of the staff
+    channel's tick, a control tick that raised (a tick_exception fault, the rest of that tick not run)."""
+    updates: collections.deque[dict[str, object]] = collections.deque()
+    schedule = Schedule(config.schedule, config.quiet_hours, lambda *a, **k: True)
+    manager = AlertManager(EscalationPolicy())
+    staff = StaffChannel("lounge", manager, ActivityCounter(900, 1.7e9), None, lambda kind, data: None,
+                         lambda trigger, **kw: True, schedule, collections.deque(), updates)
+    audit: list[str | None] = ["audit log: [Errno 30] Read-only file system"]
+    staff.audit_error = lambda: audit[0]
+    staff.tick(1.0)
+    (fault,) = [u for u in updates if u.get("fault") == "storage"]
+    staff.command("resolve", {"alert_id": fault["alert_id"]})  # the nurse clears it from her screen
+    audit[0] = None
+    staff.tick(2.0)  # raised UnknownAlert
+    assert [u["state"] for u in updates if u.get("fault") == "storage"] == ["raised", "resolved"]
+    assert manager.open_alerts() == []
+    audit[0] = "audit log: [Errno 5] Input/output error"
+    staff.tick(10_000.0)  # it fails again, long after: staff hear of it again
+    assert [u["state"] for u in updates if u.get("fault") == "storage"][-1] == "raised"
+
+
 def test_an_outbox_that_cannot_open_its_file_runs_in_memory_from_what_the_file_held(small_disk: Path) -> None:
     path = small_disk / "outbox.sqlite"
     m = AlertManager()
@@ -368,6 +438,22 @@ def test_a_robot_that_starts_on_a_read_only_card_takes_help_to_staff_and_reports
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     # The servo simulator's pty link is the one file a real robot (no simulator) does not have: it keeps a
     # writable place of its own, so that only the robot's own files meet the read-only card.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small_disk / "state" / "sim")], check=True)
+    help_reaches_staff_with_a_storage_fault(cfg, staff)
+
+
+def test_a_robot_killed_mid_audit_write_that_restarts_on_a_read_only_card_takes_help_to_staff(
+        config: Config, broker: Broker, staff: Client, small_disk: Path) -> None:
+    """A power cut while an audit batch was being written, then the worn card remounted read-only: the torn line
+    cannot be cut off at start, and AuditLog raised out of Runtime.start, so the robot could not boot at all."""
+    cfg = robot_config(config, broker, outbox_min_free_mb=1)
+    cfg = cfg.model_copy(update={"robot": cfg.robot.model_copy(update={"state_dir": small_disk / "state"})})
+    first = Runtime(cfg, simulate=True)
+    first.start()
+    first.stop()
+    with (small_disk / "state" / "audit.jsonl").open("ab") as f:
+        f.write(b'{"data": {"dest": "aler')  # the power went mid-write
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small_disk / "state" / "sim")], check=True)
     help_reaches_staff_with_a_storage_fault(cfg, staff)
 

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 # A robot_fault alert restored from before a restart is cancelled if its fault has not been raised
 # again this long after start (longer than a worker may stay down before it is reported).
 RESTORED_FAULT_GRACE_S = 90.0
+# A storage fault that comes back within this long of clearing is flapping (a worn card failing now and then, a
+# nearly full disk where only big batches fail): it is then held until storage has been good this long.
+STORAGE_HOLD_S = 300.0
 
 Record = Callable[[str, dict[str, Any]], None]
 Fire = Callable[..., bool]
@@ -60,7 +63,10 @@ class StaffChannel:
         self._fault_alerts: dict[str, str] = {}  # fault reason -> its robot_fault alert
         self._restored_help: str | None = None  # state of a help alert restored at start, until announced
         self._retry_restore = 0.0
-        self._storage_error: str | None = None
+        self._storage_raised = False
+        self._storage_bad_at = 0.0  # when storage last failed
+        self._storage_cleared_at: float | None = None
+        self._storage_hold = 0.0  # how long storage must be good before the fault clears (0: at once)
         self._stale_faults: set[str] = set()  # restored fault alerts not raised again in this run
         self._stale_until: float | None = None
 
@@ -111,7 +117,9 @@ class StaffChannel:
                 self._fault_alerts[reason] = alert.alert_id
                 self.send_alert(update)
             elif f.get("state") == "cleared" and reason in self._fault_alerts:
-                self.send_alert(self.alerts.cancel(self._fault_alerts.pop(reason)))
+                alert_id = self._fault_alerts.pop(reason)
+                if alert_id in self.alerts.alerts:  # staff may have resolved it while the fault lasted
+                    self.send_alert(self.alerts.cancel(alert_id))
         elif intent.kind == "activity":
             counter = str(f.get("counter"))
             if counter in self.activity.counts:
@@ -147,9 +155,16 @@ class StaffChannel:
             self._cancel_stale_faults(now)
         # The outbox (alerts are held in memory meanwhile) or the audit log (its records are lost meanwhile).
         error = (self.link.outbox.write_error if self.link is not None else None) or self.audit_error()
-        if (error is None) != (self._storage_error is None):
-            self.fault("storage", error is not None, now)
-        self._storage_error = error
+        if error is not None:
+            self._storage_bad_at = now
+            if not self._storage_raised:
+                flapping = self._storage_cleared_at is not None and now - self._storage_cleared_at < STORAGE_HOLD_S
+                self._storage_hold = STORAGE_HOLD_S if flapping else 0.0
+                self._storage_raised = True
+                self.fault("storage", True, now)
+        elif self._storage_raised and now - self._storage_bad_at >= self._storage_hold:
+            self._storage_raised, self._storage_cleared_at = False, now
+            self.fault("storage", False, now)
 
     def _cancel_stale_faults(self, now: float) -> None:
         """Faults clear when their cause clears: one from before the restart that has not come back is gone."""
