@@ -413,6 +413,38 @@ def test_one_account_cannot_take_every_event_stream(server: Server) -> None:
         assert wait_for(lambda: server.site.streams["mallory"] == 0, 10)
 
 
+def test_pages_a_nurse_closed_do_not_count_against_her_next_one(server: Server) -> None:
+    """A nurse who opens as many pages as her account may, closes them all and opens one more is served at once,
+    with no change in the site to wake the closed pages' streams first. (A test run that opened pages and closed
+    them was refused its next one with 503 until a keepalive, up to 15 s, found them gone.)"""
+    import socket
+
+    from robot.staffweb.app import STREAMS_PER_ACCOUNT
+
+    add_user(server.site.accounts.path, "tabs", "a nurse with many tabs")
+    form = urllib.parse.urlencode({"name": "tabs", "password": "a nurse with many tabs"}).encode()
+    r = request(server, "POST", "/login", form, Origin=server.url,
+                **{"Content-Type": "application/x-www-form-urlencoded"})
+    cookie = r.getheader("Set-Cookie", "").split(";")[0]
+    asked = f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {cookie}\r\n\r\n".encode()
+    pages = []
+    for _ in range(STREAMS_PER_ACCOUNT + 1):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.sendall(asked)
+        pages.append((s, s.recv(64).split(b" ")[1]))
+    assert [status for _, status in pages] == [b"200"] * STREAMS_PER_ACCOUNT + [b"503"]  # the limit holds
+    for s, _ in pages:
+        s.close()
+    assert wait_for(lambda: server.site.streams["tabs"] == 0, 2)  # the closed connections, not a keepalive
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
+    try:
+        live = conn.getresponse()
+        assert live.status == 200 and live.read1(65536).startswith(b"data: {"), live.status
+    finally:
+        conn.close()
+
+
 def test_a_keyboard_nurse_keeps_her_place_and_is_told_what_became_of_each_click(browser: Any, server: Server) -> None:
     """Updates redraw the table; a keyboard user's focus stays on the same button. A click that another nurse beat
     (already acknowledged) is refused and said so, and never reported later as a robot that did not confirm."""
@@ -700,6 +732,7 @@ def test_an_alert_s_change_reaches_an_open_page_as_a_delta_of_its_row(server: Se
         return [json.loads(m) for m in re.findall(rb"event: alert\ndata: (.*)\n\n", seen)]
 
     try:
+        assert live.status == 200, live.read()
         live.read1(1 << 16)  # the whole state, first
         server.view.apply(f"carebot/v1/{SITE}/robot-7/alert", json.dumps(body).encode())
         server.view.apply(f"carebot/v1/{SITE}/robot-7/alert/{alert_id}", json.dumps(body).encode(), retained=True)

@@ -86,7 +86,7 @@ class StaffWeb:
         self.sessions: dict[str, Session] = {}
         self.login_locks: dict[str, asyncio.Lock] = {}
         self.logins_waiting: collections.Counter[str] = collections.Counter()
-        self.streams: collections.Counter[str] = collections.Counter()  # open event streams per account
+        self.pages: dict[int, tuple[str, web.Request]] = {}  # the open event streams, by id: account, request
         self.app = web.Application(middlewares=[self._guard], client_max_size=4096)
         r = self.app.router
         r.add_get("/login", self.login_page)
@@ -111,6 +111,14 @@ class StaffWeb:
         self.closing = True
         self.view.touch()
         self._figures.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def streams(self) -> collections.Counter[str]:
+        """Open event streams per account. A page that went (a closed tab, a phone that left the ward's network)
+        is not counted from the moment its connection closed, though its stream has not woken to end yet: a nurse
+        who closes a tab and opens another is never refused for the one she closed."""
+        return collections.Counter(account for account, request in self.pages.values()
+                                   if request.transport is not None and not request.transport.is_closing())
 
     # -- the guard every request passes ---------------------------------------------------------------------------
 
@@ -287,11 +295,12 @@ class StaffWeb:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         account = request[SESSION].account
-        if self.streams[account] >= STREAMS_PER_ACCOUNT:
+        streams = self.streams
+        if streams[account] >= STREAMS_PER_ACCOUNT:
             return self._plain(503, "too many pages open for this account: close some")
-        if self.streams.total() >= MAX_STREAMS:
+        if streams.total() >= MAX_STREAMS:
             return self._plain(503, "too many pages open")
-        self.streams[account] += 1
+        self.pages[id(request)] = (account, request)
         response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream",
                                                "X-Accel-Buffering": "no"})
         loop = asyncio.get_running_loop()
@@ -330,8 +339,8 @@ class StaffWeb:
                             await moved.wait()
                 moved.clear()
                 armed.clear()
-                if self.closing:
-                    break
+                if self.closing or request.transport is None or request.transport.is_closing():
+                    break  # shutting down, or the page went
                 if self._session(request) is None:
                     await self._write(response, b"event: logout\ndata: {}\n\n")
                     break
@@ -354,7 +363,7 @@ class StaffWeb:
             pass
         finally:
             self.view.listeners.remove(wake)
-            self.streams[account] -= 1
+            del self.pages[id(request)]
         return response
 
     @staticmethod
