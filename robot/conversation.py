@@ -254,8 +254,10 @@ class Conversation:
         back = turns_back(e, text, said_no=True)
         if back not in ("yes", "unclear") and self._paused and asks_someone(e, e.reader.read(text)):
             back = "yes"  # "no thank you, wait" ... "call her": the rest, said after the pause
-        if back not in ("yes", "unclear") and asks_for_them(e, e.reader.read(past_turns(e, text))):
-            back = "yes"  # "no thanks" ... "I need her", "ich brauche sie doch": the nurse after all
+        if back not in ("yes", "unclear") and self.context == "open" and asks_for_them(
+                e, e.reader.read(past_turns(e, text))):
+            back = "yes"  # "no thanks" ... "I need her", "ich brauche sie doch": the nurse after all (a reminder
+            # asked since is what "I need them" is about: the tablets)
         if back not in ("yes", "unclear") or (back == "unclear" and self.context != "open"):
             return None
         reminder, said = self.context == "reminder", past_turns(e, text)  # the turn is the no's; judge the rest

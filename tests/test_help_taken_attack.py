@@ -92,3 +92,42 @@ def test_the_words_for_her_are_in_the_recognisers_grammar_where_the_answer_is_sa
     for context in ("confirm", "open", "reminder"):
         heard = set(" ".join(engine.grammar(context)).split())
         assert set(" ".join(engine.pack.lexicon.whom).split()) <= heard, context
+
+
+# Attacked after "I need her" landed. Wrong: any ask with a word for a person at once was the nurse after all, so
+# these called staff at high priority: someone else's wish ("they need her"), a question to the robot ("brauchen
+# Sie mich?", "möchten Sie Tee"), the person sent off or given something ("get them off", "send her away", "call
+# her a taxi", "holen Sie ihn weg"), or put off ("call him later"). What follows the person must be a request's
+# words at most (fillers, "please", another word for her), no one but the speaker may want her, and the speaker
+# named after her is the one wanted ("do you need me").
+NOT_FOR_HER = [("en", t) for t in ("call her a taxi", "call them names", "I need them tablets", "get them off",
+                                   "get him out", "send her away", "send them home", "I want her gone",
+                                   "call him later", "bring them back", "they need her", "he wants her",
+                                   "she needs him", "do you need me")] + [
+    ("de", t) for t in ("brauchen Sie mich", "brauchen sie was", "möchten sie tee", "kommen sie mit",
+                        "kommen sie gut heim", "holen sie ihn weg", "er braucht sie", "sie braucht ihn")]
+
+
+@pytest.mark.parametrize(("lang", "text"), NOT_FOR_HER)
+def test_a_short_ask_for_someone_that_is_not_for_her_calls_no_one(lang: str, text: str) -> None:
+    no = {"en": "no thanks", "de": "nein danke"}[lang]
+    assert declined(lang, no).decide(text, 1.0, NOW).actions[0][0] != "help"
+
+
+# ... and missed: the request was only the first ask word, so a "please" or "bitte" first, or an ask of two words
+# ("ring for"), put her out of reach
+@pytest.mark.parametrize(("lang", "text"), [("en", "please get her"), ("en", "ring for her"),
+                                            ("en", "please call them"), ("de", "bitte holen sie sie"),
+                                            ("de", "bitte ruf sie")])
+def test_a_short_ask_for_her_after_a_please_calls_staff(lang: str, text: str) -> None:
+    no = {"en": "no thanks", "de": "nein danke"}[lang]
+    assert declined(lang, no).decide(text, 1.0, NOW).actions == LATE
+
+
+# A reminder owed during the window has been asked since the no: "I need them", "ich brauche sie" are the tablets
+@pytest.mark.parametrize(("lang", "text"), [("en", "I need them"), ("en", "I want them please"),
+                                            ("de", "ich brauche sie"), ("de", "ich möchte sie")])
+def test_i_need_them_to_a_reminder_after_the_no_is_about_the_tablets(lang: str, text: str) -> None:
+    conv = declined(lang, {"en": "no thanks", "de": "nein danke"}[lang])
+    conv.set_context("reminding")
+    assert conv.decide(text, 1.0, NOW).actions == [("say", {"key": "reminder_unclear"})]
