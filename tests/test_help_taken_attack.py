@@ -131,3 +131,34 @@ def test_i_need_them_to_a_reminder_after_the_no_is_about_the_tablets(lang: str, 
     conv = declined(lang, {"en": "no thanks", "de": "nein danke"}[lang])
     conv.set_context("reminding")
     assert conv.decide(text, 1.0, NOW).actions == [("say", {"key": "reminder_unclear"})]
+
+
+# ... and one that doubts itself ("maybe get her", "vielleicht holen Sie sie") was a high-priority call: a doubt asks
+# the question again, as it would have asked the first time
+@pytest.mark.parametrize(("lang", "text"), [("en", "maybe get her"), ("en", "perhaps call her"),
+                                            ("en", "should I get her"), ("de", "vielleicht holen sie sie")])
+def test_a_short_ask_for_her_that_doubts_asks_the_question_again(lang: str, text: str) -> None:
+    no = {"en": "no thanks", "de": "nein danke"}[lang]
+    assert declined(lang, no).decide(text, 1.0, NOW).actions == [("ask_help", {"reason": "changed_mind"})]
+
+
+# After "no, not that help" the robot asks what else it can do: "I need her", "I need them" answer that (a daughter,
+# the glasses), and were a high-priority call for the nurse just declined. A turn word still takes the no back.
+@pytest.mark.parametrize(("lang", "pointing", "text"), [("en", "no, not that help", "I need her"),
+                                                        ("en", "no, not that kind of help", "I need them"),
+                                                        ("en", "no, not that help", "get her please"),
+                                                        ("de", "nein, nicht diese hilfe", "ich brauche sie")])
+def test_i_need_her_after_the_help_was_pointed_away_is_no_call(lang: str, pointing: str, text: str) -> None:
+    conv = conversation_in(ENGINES[lang], "open")
+    conv.set_context("confirming")
+    assert conv.decide(pointing, 1.0, NOW).actions == [("help_no", {"other": True})]
+    conv.set_context("listening")
+    assert conv.decide(text, 1.0, NOW).actions[0][0] != "help"
+
+
+def test_a_turn_after_the_help_was_pointed_away_still_calls_staff() -> None:
+    conv = conversation_in(ENGINES["en"], "open")
+    conv.set_context("confirming")
+    assert conv.decide("no, not that help", 1.0, NOW).actions == [("help_no", {"other": True})]
+    conv.set_context("listening")
+    assert conv.decide("actually, call her", 1.0, NOW).actions == LATE
