@@ -162,3 +162,22 @@ def test_a_turn_after_the_help_was_pointed_away_still_calls_staff() -> None:
     assert conv.decide("no, not that help", 1.0, NOW).actions == [("help_no", {"other": True})]
     conv.set_context("listening")
     assert conv.decide("actually, call her", 1.0, NOW).actions == LATE
+
+
+# Korean drops the object: "불러 줘" ([her] call, please) after "아니요" was the fallback, "빨리 불러 주세요" too, and
+# "불러 주세요" asked the question again. A short request of request words alone (fillers aside, two words or
+# more) said soon after the no is for the nurse just offered; a request for something named is not.
+@pytest.mark.parametrize(("no", "text"), [(no, t) for no in ("아니요", "아니요 괜찮아요")
+                                          for t in ("불러 줘", "불러 주세요", "와 주세요", "빨리 불러 주세요")])
+def test_a_korean_request_with_its_object_dropped_after_a_no_calls_staff(no: str, text: str) -> None:
+    assert declined("ko", no).decide(text, 1.0, NOW).actions == LATE
+
+
+@pytest.mark.parametrize(("lang", "text"), [("ko", "노래 불러 주세요"), ("ko", "이름 불러 주세요"), ("ko", "주세요"),
+                                            ("ko", "물 주세요"), ("ko", "불러 주지 마세요"),
+                                            ("ko", "나중에 불러 주세요"),
+                                            ("en", "please"), ("en", "please please"), ("de", "bitte"),
+                                            ("de", "schnell bitte"), ("de", "ich brauche"), ("en", "I need")])
+def test_a_request_for_a_thing_or_a_please_alone_after_a_no_calls_no_one(lang: str, text: str) -> None:
+    no = {"en": "no thanks", "de": "nein danke", "ko": "아니요"}[lang]
+    assert declined(lang, no).decide(text, 1.0, NOW).actions[0][0] != "help"
