@@ -75,6 +75,8 @@ class Conversation:
     real: Callable[[], float] = field(default=time.monotonic, repr=False)
     _answered: bool = True  # the help question last asked has had its answer
     _paused: bool = False  # that answer was a no that ended in a pause ("no thank you, wait"): its rest may follow
+    _elsewhere: bool = False  # that no pointed away ("no, not that help"): the robot asked what else, so "I need
+    # her" said next answers that, not the nurse declined
     _quiz_i: int = 0
 
     def set_context(self, state: str) -> None:
@@ -83,7 +85,8 @@ class Conversation:
             return
         new = STATE_CONTEXT.get(state, "open")
         if new == "confirm" and self.context != "confirm":
-            self._answered, self._paused = False, False  # a new question: an older no's pause is over
+            self._answered, self._paused, self._elsewhere = False, False, False  # a new question: an older no's
+            # pause is over
         elif self.context == "confirm" and new != "confirm" and not self._answered:
             # Silence called staff, but the answer may still be coming: with real speech the question is
             # spoken with speech in muted, so a resident's prompt yes can arrive after the timeout.
@@ -199,7 +202,7 @@ class Conversation:
         if turned is not None:  # "not now but later call the nurse": the request after the no wins
             return Decision(turned, [("help" if turned == "help" else "help_unclear", {})])
         if points_elsewhere(self.engine, text):  # "no, not that help": no nurse; the robot asks what else
-            self.late_yes = (self.real(), "changed_mind")
+            self.late_yes, self._elsewhere = (self.real(), "changed_mind"), True
             return Decision("other", [("help_no", {"other": True})])
         back = turns_back(self.engine, text)
         if back in ("yes", "unclear"):  # "nein... doch", "no, wait, actually do call her": the no is taken back
@@ -223,7 +226,7 @@ class Conversation:
         if (u.sure and u.intent == "no" and not afar and not e.doubtful(text, "no") and not self._corrected(text)) or (
                 denied):
             # "I don't know" is no answer, nor is another clause's negation: "ich kann nicht mehr, ich brauche Hilfe"
-            self.late_yes, self._paused = (self.real(), "changed_mind"), back == "paused"
+            self.late_yes, self._paused, self._elsewhere = (self.real(), "changed_mind"), back == "paused", False
             return Decision("no", [("help_no", {})])
         return Decision("unclear", [("help_unclear", {})])  # a needless visit costs minutes; a missed call more
 
@@ -254,8 +257,11 @@ class Conversation:
         back = turns_back(e, text, said_no=True)
         if back not in ("yes", "unclear") and self._paused and asks_someone(e, e.reader.read(text)):
             back = "yes"  # "no thank you, wait" ... "call her": the rest, said after the pause
-        if back not in ("yes", "unclear") and asks_for_them(e, e.reader.read(past_turns(e, text))):
-            back = "yes"  # "no thanks" ... "I need her", "ich brauche sie doch": the nurse after all
+        if back not in ("yes", "unclear") and self.context == "open" and not self._elsewhere and asks_for_them(
+                e, e.reader.read(past_turns(e, text))):
+            # "no thanks" ... "I need her", "ich brauche sie doch": the nurse after all (a reminder asked since is
+            # what "I need them" is about: the tablets); "maybe get her" doubts, and is asked again
+            back = "unclear" if e.doubtful(past_turns(e, text)) else "yes"
         if back not in ("yes", "unclear") or (back == "unclear" and self.context != "open"):
             return None
         reminder, said = self.context == "reminder", past_turns(e, text)  # the turn is the no's; judge the rest

@@ -6,7 +6,8 @@ intent, and a synonym or negation added to the understanding section can turn a 
 something else. Every call word alone, alarm, distress phrase and help keyword and example must
 still read as a call for help, judged by the robot's own dialog engine; each one that does not is a
 problem naming the line that broke it where one can be found. So is a turn word that is one of the
-pack's own no words: it would take back the no that answers "Shall I call a nurse?". The robot runs
+pack's own no words: it would take back the no that answers "Shall I call a nurse?", and a word for the staff
+(help.whom) that carries nothing or names the speaker: "I need it" would call them. The robot runs
 the same check at start (`load_checked_pack`), so a pack the check refuses is never spoken with: the
 robot does not start, as with any other bad pack, and says which file, line and key broke which call.
 """
@@ -43,7 +44,8 @@ def help_problems(file: Path, pack: Pack) -> list[Problem]:
                 key, value = f"{path}.{i}", phrase
                 message = "no longer reads as a call for help (a synonym, negation or filler has changed it)"
             problems.append(Problem(str(file), key, message, value, line_of(file, key)))
-    return problems + _synonym_problems(file, pack, engine) + _turn_problems(file, pack, engine)
+    return problems + _synonym_problems(file, pack, engine) + _turn_problems(file, pack, engine) + _whom_problems(
+        file, pack, engine)
 
 
 def _synonym_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem]:
@@ -95,6 +97,34 @@ def _turn_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem
             message = ("thanks or says fine (intents.thanks, wellbeing.fine): a turn word takes a no back, so a polite "
                        "no would be taken back and staff called")
             problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))
+    return problems
+
+
+def _whom_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem]:
+    """A word for the staff (help.whom) after a request said soon after a no to the help question is the nurse after
+    all (robot.help_answer.asks_for_them). One that carries nothing (a filler that is no call word: "I need it", the
+    glasses, called staff) or names the speaker ("call me", "holen Sie mich") calls for no one; one that is a no or
+    a negation, a turn word, or reads as a yes or thanks keyword is no word for anyone."""
+    h, reader = engine.helper, engine.reader
+    keywords = [*engine.intents["yes"].keywords, *(engine.intents["thanks"].keywords if "thanks" in engine.intents
+                                                 else ())]
+    turns = {reader.read(t).words for t in pack.lexicon.turns}
+    problems = []
+    for i, phrase in enumerate(pack.lexicon.whom):
+        r, key = reader.read(phrase), f"understanding.help.whom.{i}"
+        words = r.words
+        if not words:
+            continue
+        if any(w in reader.speaker or w in engine.no_words or w in h.before for w in words):
+            message = "names the speaker or says no: a word for the staff after a request must name someone else"
+        elif all(w in reader.filler_words and w not in h.call_words for w in words):
+            message = ("is a filler (understanding.fillers), which carries nothing: after a no, \"I need it\" would "
+                       "call staff")
+        elif words in turns or any(reader.find(k, r, stems=True) == (0, len(words)) for k in keywords):
+            message = "is a turn word, a yes or a thanks keyword: no word for the staff"
+        else:
+            continue
+        problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))
     return problems
 
 

@@ -178,16 +178,34 @@ def asks_someone(engine: DialogEngine, said: Reading) -> bool:
 
 def asks_for_them(engine: DialogEngine, said: Reading) -> bool:
     """Whether the words are a short request for her, the staff or someone, said as such ("I need her", "call her
-    please", "ich brauche sie"): the object (the pack's `others`, `whom` or `calls`) at once after the request, no
-    more than SHORT_ASK words, and no wish of the speaker's own or negation (`asks_someone`). Soon after a no to the
-    help question, with nothing else talked of since, the one she can mean is the nurse just offered."""
-    h = engine.helper
-    asks = h.spans_of(h.asks, said)
-    if not asks or len(said.words) > SHORT_ASK:
+    please", "please get her", "ich brauche sie", "bitte holen Sie sie"): the object (the pack's `others`, `whom` or
+    `calls`) at once after a request word, no more than SHORT_ASK words, and no wish of the speaker's own or
+    negation (`asks_someone`). Soon after a no to the help question, with nothing else talked of since, the one she
+    can mean is the nurse just offered. Not when another person wants her ("they need her", "sie braucht ihn": an
+    `others` or `whom` word, not one of `calls`, before the request), when the speaker is named after her
+    ("brauchen Sie mich?": the polite "Sie" was the one asked), nor when more than a request's words follow her
+    ("call her a taxi", "get them off", "send her away", "call him later", "möchten Sie Tee", "holen Sie ihn weg"):
+    only fillers, request words and words for her may. With the object dropped, as Korean drops it ("불러 줘",
+    "빨리 와 주세요"), two words or more of request words and fillers alone are a request for her too (not
+    "주세요" or "please" alone, nor "노래 불러 주세요", a song)."""
+    h, reader = engine.helper, engine.reader
+    if len(said.words) > SHORT_ASK:
         return False
-    hi = min(asks)[1]
+    words, asks = said.words, h.spans_of(h.asks, said)
+    covered = {i for lo, hi in asks for i in range(lo, hi)}
+    if len(words) >= 2 and all(i in covered or w in h.fillers for i, w in enumerate(words)) and any(
+            w not in h.fillers for lo, hi in asks for w in words[lo:hi]):
+        return asks_someone(engine, said)
+    person = {w for ph in (*h.others, *h.whom) for w in ph.parts} - h.call_words
+    tail = h.fillers | {w for ph in (*h.asks, *h.whom) for w in ph.parts}
     objects = h.spans_of(h.others, said) + h.spans_of(h.whom, said) + h.spans_of(h.calls, said)
-    return any(lo == hi for lo, _ in objects) and asks_someone(engine, said)
+    for lo, hi in asks:
+        for o_lo, o_hi in objects:
+            rest = words[o_hi:]
+            if o_lo == hi and not any(w in person for w in words[:lo]) and not any(
+                    w in reader.speaker for w in rest) and all(w in tail for w in rest):
+                return asks_someone(engine, said)
+    return False
 
 
 def thanks(engine: DialogEngine, text: str) -> bool:

@@ -194,6 +194,35 @@ def test_check_names_a_turn_word_that_reads_as_a_yes(tmp_path: Path) -> None:
     assert "yes word" in found[0].message and found[0].line is not None
 
 
+@pytest.mark.parametrize(("language", "word", "says"), [
+    ("en", "it", "I need it"),  # a filler: "I need it" (the glasses) called staff
+    ("en", "me", "call me"),  # the speaker is not the staff: "call me" called staff
+    ("de", "mich", "holen Sie mich"),
+    ("de", "nein", None), ("en", "actually", None), ("de", "ja", None), ("de", "danke", None),  # a no, a turn, a yes,
+    # thanks: no word for the staff
+], ids=["en-filler", "en-speaker", "de-speaker", "de-no", "en-turn", "de-yes", "de-thanks"])
+def test_check_names_a_word_for_her_that_is_no_word_for_her(tmp_path: Path, language: str, word: str,
+                                                             says: str | None) -> None:
+    # help.whom names the staff after a request said soon after a no ("I need her"): a word there that carries
+    # nothing, names the speaker, or is a no, a turn, a yes or thanks passed the check, and some called staff
+    from robot.conversation import Conversation
+
+    edit = {"en": "    whom: [her,", "de": "    whom: [sie,"}[language]
+    path = planted(tmp_path, edit, edit.replace("[", f"[{word}, "), language)
+    pack, problems = check_pack(path)
+    assert pack is not None and not problems, problems
+    if says is not None:
+        conv = Conversation(DialogEngine(pack))
+        conv.set_context("confirming")
+        now = dt.datetime(2026, 11, 28, 10, 0)
+        assert conv.decide({"en": "no thanks", "de": "nein danke"}[language], 1.0, now).actions == [("help_no", {})]
+        conv.set_context("listening")
+        assert conv.decide(says, 1.0, now).actions[0][0] == "help"  # what it broke
+    found = help_problems(path, pack)
+    assert [(p.path, p.value) for p in found] == [("understanding.help.whom.0", word)], found
+    assert found[0].line is not None
+
+
 def test_check_finds_a_bad_type(tmp_path: Path) -> None:
     path = planted(tmp_path, 'joke: ["Why did', 'joke: 42\n  unused: ["Why did')
     _, problems = check_pack(path)
