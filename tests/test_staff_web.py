@@ -416,7 +416,8 @@ def test_one_account_cannot_take_every_event_stream(server: Server) -> None:
 def test_pages_a_nurse_closed_do_not_count_against_her_next_one(server: Server) -> None:
     """A nurse who opens as many pages as her account may, closes them all and opens one more is served at once,
     with no change in the site to wake the closed pages' streams first. (A test run that opened pages and closed
-    them was refused its next one with 503 until a keepalive, up to 15 s, found them gone.)"""
+    them was refused its next one with 503 until a keepalive, up to 15 s, found them gone.) The closed pages' streams
+    end then too: one who opens and closes pages as fast as she can leaves no pile of them."""
     import socket
 
     from robot.staffweb.app import STREAMS_PER_ACCOUNT
@@ -441,6 +442,8 @@ def test_pages_a_nurse_closed_do_not_count_against_her_next_one(server: Server) 
     try:
         live = conn.getresponse()
         assert live.status == 200 and live.read1(65536).startswith(b"data: {"), live.status
+        # and the closed pages' streams have ended, not waiting for a keepalive: none piles up
+        assert wait_for(lambda: [a for a, *_ in server.site.pages.values()].count("tabs") == 1, 2)
     finally:
         conn.close()
 

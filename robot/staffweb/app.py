@@ -77,6 +77,11 @@ class Session:
     used: float = field(default_factory=time.monotonic)
 
 
+def gone(request: web.Request) -> bool:
+    """Whether the request's connection has closed (aiohttp learns it at once; the handler, not till it writes)."""
+    return request.transport is None or request.transport.is_closing()
+
+
 class StaffWeb:
     def __init__(self, view: WebView, accounts: Accounts, store: Store, audit: AuditTrail, *,
                  hosts: set[str], secure_cookie: bool) -> None:
@@ -86,7 +91,8 @@ class StaffWeb:
         self.sessions: dict[str, Session] = {}
         self.login_locks: dict[str, asyncio.Lock] = {}
         self.logins_waiting: collections.Counter[str] = collections.Counter()
-        self.pages: dict[int, tuple[str, web.Request]] = {}  # the open event streams, by id: account, request
+        # The open event streams, by id: account, request, and the event that wakes the stream's loop.
+        self.pages: dict[int, tuple[str, web.Request, asyncio.Event]] = {}
         self.app = web.Application(middlewares=[self._guard], client_max_size=4096)
         r = self.app.router
         r.add_get("/login", self.login_page)
@@ -117,8 +123,14 @@ class StaffWeb:
         """Open event streams per account. A page that went (a closed tab, a phone that left the ward's network)
         is not counted from the moment its connection closed, though its stream has not woken to end yet: a nurse
         who closes a tab and opens another is never refused for the one she closed."""
-        return collections.Counter(account for account, request in self.pages.values()
-                                   if request.transport is not None and not request.transport.is_closing())
+        return collections.Counter(account for account, request, _ in self.pages.values() if not gone(request))
+
+    def _end_gone_pages(self) -> None:
+        """Wake the streams of pages that went, to end now: an account that opens and closes pages as fast as it
+        can leaves no pile of streams waiting for a keepalive (each one a listener the broker's thread calls)."""
+        for _, request, moved in self.pages.values():
+            if gone(request):
+                moved.set()
 
     # -- the guard every request passes ---------------------------------------------------------------------------
 
@@ -295,16 +307,17 @@ class StaffWeb:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         account = request[SESSION].account
+        self._end_gone_pages()
         streams = self.streams
         if streams[account] >= STREAMS_PER_ACCOUNT:
             return self._plain(503, "too many pages open for this account: close some")
         if streams.total() >= MAX_STREAMS:
             return self._plain(503, "too many pages open")
-        self.pages[id(request)] = (account, request)
         response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream",
                                                "X-Accel-Buffering": "no"})
         loop = asyncio.get_running_loop()
         moved = asyncio.Event()
+        self.pages[id(request)] = (account, request, moved)
         armed = threading.Event()  # set: a wake-up is on its way to the loop already
         deltas: collections.deque[tuple[int, bytes]] = collections.deque()  # alerts' changes, oldest first
 
@@ -339,7 +352,7 @@ class StaffWeb:
                             await moved.wait()
                 moved.clear()
                 armed.clear()
-                if self.closing or request.transport is None or request.transport.is_closing():
+                if self.closing or gone(request):
                     break  # shutting down, or the page went
                 if self._session(request) is None:
                     await self._write(response, b"event: logout\ndata: {}\n\n")
