@@ -410,7 +410,7 @@ def test_one_account_cannot_take_every_event_stream(server: Server) -> None:
         for s in held:
             s.close()
         server.view.touch()  # their next write finds them gone
-        assert wait_for(lambda: server.site.streams["mallory"] == 0, 10)
+        assert wait_for(lambda: server.site.live.streams["mallory"] == 0, 10)
 
 
 def test_pages_a_nurse_closed_do_not_count_against_her_next_one(server: Server) -> None:
@@ -420,7 +420,7 @@ def test_pages_a_nurse_closed_do_not_count_against_her_next_one(server: Server) 
     end then too: one who opens and closes pages as fast as she can leaves no pile of them."""
     import socket
 
-    from robot.staffweb.app import STREAMS_PER_ACCOUNT
+    from robot.staffweb.streams import STREAMS_PER_ACCOUNT
 
     add_user(server.site.accounts.path, "tabs", "a nurse with many tabs")
     form = urllib.parse.urlencode({"name": "tabs", "password": "a nurse with many tabs"}).encode()
@@ -436,14 +436,14 @@ def test_pages_a_nurse_closed_do_not_count_against_her_next_one(server: Server) 
     assert [status for _, status in pages] == [b"200"] * STREAMS_PER_ACCOUNT + [b"503"]  # the limit holds
     for s, _ in pages:
         s.close()
-    assert wait_for(lambda: server.site.streams["tabs"] == 0, 2)  # the closed connections, not a keepalive
+    assert wait_for(lambda: server.site.live.streams["tabs"] == 0, 2)  # the closed connections, not a keepalive
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
     try:
         live = conn.getresponse()
         assert live.status == 200 and live.read1(65536).startswith(b"data: {"), live.status
         # and the closed pages' streams have ended, not waiting for a keepalive: none piles up
-        assert wait_for(lambda: [a for a, *_ in server.site.pages.values()].count("tabs") == 1, 2)
+        assert wait_for(lambda: [a for a, *_ in server.site.live.pages.values()].count("tabs") == 1, 2)
     finally:
         conn.close()
 
@@ -636,7 +636,7 @@ def test_a_busy_broker_costs_one_state_per_burst_not_one_per_message_and_page(se
     whole loop); the newest state still reaches every page."""
     import socket
 
-    from robot.staffweb.app import MIN_INTERVAL_S
+    from robot.staffweb.streams import MIN_INTERVAL_S
 
     cookie, _ = session(server)
     view, pages = server.view, 8

@@ -19,14 +19,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import hmac
-import json
 import logging
 import re
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +36,7 @@ from robot.errors import CareBotError
 from robot.staff import CLOSED, TOKEN
 from robot.staffweb.accounts import Accounts, AuditTrail
 from robot.staffweb.impact import Store
+from robot.staffweb.streams import KEEPALIVE_S, EventStreams
 from robot.staffweb.view import WebView
 
 log = logging.getLogger(__name__)
@@ -47,14 +45,8 @@ PAGES = Path(__file__).resolve().parent / "page"
 COOKIE = "carebot_staff"
 IDLE_S = 3600.0          # an hour without a request or an open page ends a session
 MAX_AGE_S = 13 * 3600.0  # a shift and a handover at most
-MAX_STREAMS = 32
 SESSIONS_PER_ACCOUNT = 16  # a nurse's phone, the station, a tablet...; a new login beyond ends the oldest
-STREAMS_PER_ACCOUNT = 8  # one account (a nurse's tabs and devices) cannot take every stream and lock out the rest
-KEEPALIVE_S = 15.0
-MIN_INTERVAL_S = 0.5  # a page gets at most two whole states a second (an alert's news comes at once, as a delta)
-RESYNC_S = 2.0  # after alerts' deltas, a whole state follows within this (the robots' counts, the alerts' ages)
 LOGINS_WAITING = 2  # logins of one name, or from one address, that may wait their turn; more are refused (429)
-WRITE_TIMEOUT_S = 30.0  # a page that takes nothing this long is dropped: a stalled reader holds no slot for ever
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -77,11 +69,6 @@ class Session:
     used: float = field(default_factory=time.monotonic)
 
 
-def gone(request: web.Request) -> bool:
-    """Whether the request's connection has closed (aiohttp learns it at once; the handler, not till it writes)."""
-    return request.transport is None or request.transport.is_closing()
-
-
 class StaffWeb:
     def __init__(self, view: WebView, accounts: Accounts, store: Store, audit: AuditTrail, *,
                  hosts: set[str], secure_cookie: bool) -> None:
@@ -91,8 +78,6 @@ class StaffWeb:
         self.sessions: dict[str, Session] = {}
         self.login_locks: dict[str, asyncio.Lock] = {}
         self.logins_waiting: collections.Counter[str] = collections.Counter()
-        # The open event streams, by id: account, request, and the event that wakes the stream's loop.
-        self.pages: dict[int, tuple[str, web.Request, asyncio.Event]] = {}
         self.app = web.Application(middlewares=[self._guard], client_max_size=4096)
         r = self.app.router
         r.add_get("/login", self.login_page)
@@ -107,30 +92,14 @@ class StaffWeb:
         r.add_get("/impact.csv", self.impact_csv)
         r.add_get("/events", self.events)
         r.add_post("/api/alerts/{robot}/{alert_id}/{action}", self.command)
-        self.closing = False
-        self._event: tuple[int, bytes] = (-1, b"")  # the newest state's event, shared by every page
+        self.live = EventStreams(view, HEADERS)
         self._figures = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="staffweb-impact")  # see impact
         self.app.on_shutdown.append(self._close_streams)
 
     async def _close_streams(self, app: web.Application) -> None:
         """Shutting down: every event stream ends now (a page reconnects by itself), stalled impact queries too."""
-        self.closing = True
-        self.view.touch()
+        self.live.close()
         self._figures.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def streams(self) -> collections.Counter[str]:
-        """Open event streams per account. A page that went (a closed tab, a phone that left the ward's network)
-        is not counted from the moment its connection closed, though its stream has not woken to end yet: a nurse
-        who closes a tab and opens another is never refused for the one she closed."""
-        return collections.Counter(account for account, request, _ in self.pages.values() if not gone(request))
-
-    def _end_gone_pages(self) -> None:
-        """Wake the streams of pages that went, to end now: an account that opens and closes pages as fast as it
-        can leaves no pile of streams waiting for a keepalive (each one a listener the broker's thread calls)."""
-        for _, request, moved in self.pages.values():
-            if gone(request):
-                moved.set()
 
     # -- the guard every request passes ---------------------------------------------------------------------------
 
@@ -307,91 +276,9 @@ class StaffWeb:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         account = request[SESSION].account
-        self._end_gone_pages()
-        streams = self.streams
-        if streams[account] >= STREAMS_PER_ACCOUNT:
-            return self._plain(503, "too many pages open for this account: close some")
-        if streams.total() >= MAX_STREAMS:
-            return self._plain(503, "too many pages open")
-        response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream",
-                                               "X-Accel-Buffering": "no"})
-        loop = asyncio.get_running_loop()
-        moved = asyncio.Event()
-        self.pages[id(request)] = (account, request, moved)
-        armed = threading.Event()  # set: a wake-up is on its way to the loop already
-        deltas: collections.deque[tuple[int, bytes]] = collections.deque()  # alerts' changes, oldest first
-
-        def wake(delta: tuple[int, bytes] | None) -> None:
-            """On every change: one wake-up per burst. In the loop's thread (it reads the broker) at once."""
-            if delta is not None:
-                deltas.append(delta)
-            if not armed.is_set():
-                armed.set()
-                if threading.get_ident() == self.view.loop_thread:
-                    moved.set()
-                else:
-                    loop.call_soon_threadsafe(moved.set)
-
-        def due() -> float:
-            """When this page is owed a whole state (or, with nothing owed, a keepalive)."""
-            if self.view.plain_version > shown:  # heartbeats and the like: coalesced
-                return state_at + MIN_INTERVAL_S
-            if self.view.version > shown:  # only alerts' deltas since the last state: a whole one now and then
-                return state_at + RESYNC_S
-            return written_at + KEEPALIVE_S
-
-        self.view.listeners.append(wake)
-        try:
-            await response.prepare(request)
-            shown, state_at, written_at = -1, -RESYNC_S, loop.time()  # shown: the version of the last whole state
-            while not self.closing:
-                wait = due() - loop.time()
-                if not deltas and wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(wait):  # not wait_for: no task, no extra turn of the loop
-                            await moved.wait()
-                moved.clear()
-                armed.clear()
-                if self.closing or gone(request):
-                    break  # shutting down, or the page went
-                if self._session(request) is None:
-                    await self._write(response, b"event: logout\ndata: {}\n\n")
-                    break
-                while deltas:  # news of an alert never waits
-                    version, data = deltas.popleft()
-                    if version > shown:  # else the whole state sent already holds it
-                        await self._write(response, data)
-                        self.view.delivered.set()
-                        written_at = loop.time()
-                now = loop.time()
-                if due() <= now:
-                    if self.view.version > shown:
-                        shown, data = self._state()
-                        state_at = now
-                    else:
-                        data = b"event: ping\ndata: {}\n\n"  # an event, not a comment: the page hears it
-                    await self._write(response, data)
-                    written_at = now
-        except (ConnectionResetError, asyncio.CancelledError, TimeoutError):
-            pass
-        finally:
-            self.view.listeners.remove(wake)
-            del self.pages[id(request)]
-        return response
-
-    @staticmethod
-    async def _write(response: web.StreamResponse, data: bytes) -> None:
-        """A page that takes nothing for WRITE_TIMEOUT_S is dropped (TimeoutError ends its stream)."""
-        async with asyncio.timeout(WRITE_TIMEOUT_S):
-            await response.write(data)
-
-    def _state(self) -> tuple[int, bytes]:
-        """The state as an event, made once per version however many pages are open (with a thousand open alerts
-        it costs about 9 ms: once per page, a busy broker would take the whole loop)."""
-        if self._event[0] != self.view.version:
-            snapshot = self.view.snapshot()
-            self._event = (snapshot["version"], f"data: {json.dumps(snapshot, separators=(',', ':'))}\n\n".encode())
-        return self._event
+        if (refused := self.live.refusal(account)) is not None:
+            return self._plain(503, refused)
+        return await self.live.serve(request, account, lambda r: self._session(r) is not None)
 
     async def command(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]
