@@ -194,8 +194,8 @@ class _Browser:
 
 def _segment(runtime: Any, seconds: float, hist: LatencyHistogram, totals: dict[str, Any]) -> None:
     """The robot talks for `seconds`; the loop's figures are added to the condition's."""
-    talk_for(runtime, seconds)
-    stats = runtime.loop.stats
+    stats, window_s = talk_for(runtime, seconds)
+    totals["window_s"] += window_s
     h = stats.histogram
     for i, c in enumerate(list(h.counts)):
         hist.counts[i] += c
@@ -209,7 +209,7 @@ def _conditions(runtime: Any, browser: _Browser, new_browser: Callable[[], _Brow
                 seconds: float) -> dict[str, Any]:
     """The loop with the browser live, stopped and gone, in ROUNDS interleaved segments of each."""
     hists = {c: LatencyHistogram() for c in CONDITIONS}
-    totals = {c: {"missed_ticks": 0, "overruns": 0, "work_max_ms": 0.0} for c in CONDITIONS}
+    totals = {c: {"missed_ticks": 0, "overruns": 0, "work_max_ms": 0.0, "window_s": 0.0} for c in CONDITIONS}
     rounds = max(1, min(ROUNDS, int(seconds // 10)))
     part = seconds / rounds
     port = runtime.config.screen.port
@@ -227,7 +227,8 @@ def _conditions(runtime: Any, browser: _Browser, new_browser: Callable[[], _Brow
         if r + 1 < rounds:
             browser = new_browser()
             browser.open(url)
-    return {c: {"seconds": round(part * rounds, 1), "rounds": rounds, "ticks": hists[c].n, **totals[c],
+    return {c: {"seconds": round(part * rounds, 1), "rounds": rounds, "ticks": hists[c].n,
+                **totals[c], "window_s": round(totals[c]["window_s"], 3),
                 "p50_ms": round(hists[c].percentile_ms(0.5), 3), "p99_ms": round(hists[c].percentile_ms(0.99), 3),
                 "max_ms": round(hists[c].max_ns / 1e6, 3)} for c in CONDITIONS}
 

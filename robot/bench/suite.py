@@ -89,15 +89,16 @@ def bench_loop(args: argparse.Namespace) -> dict[str, Any]:
         try:
             poll_until(lambda: runtime.behaviour.state != "booting", 30)
             time.sleep(0.5)
-            talk_for(runtime, seconds)
-            stats: dict[str, Any] = runtime.loop.stats.summary()
+            window, window_s = talk_for(runtime, seconds)
+            stats: dict[str, Any] = window.summary()
             messages = runtime.messages_received
             transitions = len(runtime.behaviour.history)
         finally:
             runtime.stop()
     ratio = stats["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else None
     return {
-        "benchmark": "loop", "rate_hz": rate, "seconds": seconds, "busy_workers": len(specs),
+        "benchmark": "loop", "rate_hz": rate, "seconds": seconds, "window_s": round(window_s, 3),
+        "busy_workers": len(specs),
         "p50_ms": stats["p50_ms"], "p99_ms": stats["p99_ms"], "max_ms": stats["max_ms"],
         "missed_ticks": stats["missed_ticks"], "overruns": stats["overruns"], "ticks": stats["ticks"],
         "work_max_ms": stats["work_max_ms"], "sched_fifo": stats["sched_fifo"],
