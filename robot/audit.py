@@ -226,6 +226,7 @@ class VerifyResult:
     files: int = 1
     gaps: int = 0  # audit_gap records: where the log could not write for a while
     lost: int = 0  # the records they say were lost
+    unclean_ends: int = 0  # boots after a record other than a stop: that run's last records may be missing
 
 
 def verify(path: Path, keep: int = KEEP) -> VerifyResult:
@@ -241,7 +242,8 @@ def verify(path: Path, keep: int = KEEP) -> VerifyResult:
     if not files:
         raise FileNotFoundError(f"no audit log at {path}")
     prev: str | None = GENESIS if files[0] == path and not alone else None
-    count, first_seq, gaps, lost_total = 0, 1, 0, 0
+    count, first_seq, gaps, lost_total, unclean = 0, 1, 0, 0, 0
+    last_kind: str | None = None  # the record before this one; None where it is not here (the chain's start)
     for file in files:
         if not alone and file != path and not file.read_bytes().strip():
             return VerifyResult(False, count, f"{file.name}: holds no records, and a rotated file always does",
@@ -265,6 +267,9 @@ def verify(path: Path, keep: int = KEEP) -> VerifyResult:
                 if _digest(prev, body) != stored:
                     return VerifyResult(False, count, f"{where}: record was altered", first_seq, len(files))
                 prev, count = stored, count + 1
+                if body["kind"] == "boot" and last_kind not in (None, "stop"):  # killed, power cut, last write lost
+                    unclean += 1
+                last_kind = str(body["kind"])
                 if body["kind"] == "audit_gap" and isinstance(body["data"], dict):
                     lost = body["data"].get("lost")
                     gaps, lost_total = gaps + 1, lost_total + (lost if isinstance(lost, int) else 0)
@@ -272,4 +277,4 @@ def verify(path: Path, keep: int = KEEP) -> VerifyResult:
         return VerifyResult(False, count, f"the chain starts at record {first_seq}, but only "
                             f"{len(files) - (path in files)} of {keep} rotated files are here: older records "
                             "were removed (retention removes them only once all are kept)", first_seq, len(files))
-    return VerifyResult(True, count, "", first_seq, len(files), gaps, lost_total)
+    return VerifyResult(True, count, "", first_seq, len(files), gaps, lost_total, unclean)

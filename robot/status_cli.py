@@ -76,6 +76,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         if result.gaps:  # whole, but not complete: the robot wrote down that it could not write
             print(f"{path}: {result.lost} records were lost in {result.gaps} gaps, while the log could not write "
                   "(audit_gap records; staff had a storage fault)")
+        if result.unclean_ends:  # a run killed, a power cut, or its last write failed: nothing could say so then
+            print(f"{path}: {result.unclean_ends} runs ended without their stop record (killed, a power cut, or "
+                  "their last write failed): each may have lost up to a flush window's records before it")
         return 0
     print(f"{path}: {result.problem} (after {result.records} good records)")
     return 1

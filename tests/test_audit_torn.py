@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from robot.audit import AuditLog, verify
+from robot.audit import AuditLog, rotated, verify
 from robot.config import Config
 from robot.fault_matrix import fill_disk
 from robot.runtime import Runtime
@@ -220,3 +220,37 @@ def test_a_failed_write_that_cannot_be_undone_is_cut_off_before_the_next_one(
     log.append("state", {"dest": "alerting"})
     result = verify(path)
     assert result.ok and result.records == 2, result
+
+
+def test_verify_tells_of_runs_that_ended_without_their_stop_record(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A run killed (SIGKILL, a power cut) or whose last write failed as it stopped loses its last records with no
+    audit_gap to say so: nothing was left to write it. The next boot then follows a record that is not a stop, and
+    verify must say so: 'chain intact' is not 'every record is here'. A first boot, and the oldest kept rotated
+    file's first record (its predecessor rotated away), are no such end."""
+    from robot.cli import main
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, max_bytes=400, keep=15)
+    runs = [("a", True), ("b", False), ("c", True), ("d", False), ("e", False), ("f", True)]
+    for boot_id, stopped in runs:
+        log.append("boot", {"boot_id": boot_id})
+        log.append("state", {"dest": "idle"})
+        if stopped:
+            log.append("stop", {"boot_id": boot_id})
+    assert len(rotated(path)) > 3  # the runs span rotated files: an unclean end is found across their seams
+    result = verify(path)
+    assert result.ok and result.unclean_ends == 3, result  # b, d and e never wrote their stop
+    assert main(["audit", "verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "chain intact" in out and "3 runs ended without their stop record" in out, out
+
+
+    clean = tmp_path / "clean" / "audit.jsonl"
+    log = AuditLog(clean)
+    for boot_id in "ab":
+        log.append("boot", {"boot_id": boot_id})
+        log.append("stop", {"boot_id": boot_id})
+    assert verify(clean).unclean_ends == 0
+    assert main(["audit", "verify", str(clean)]) == 0
+    assert "without their stop" not in capsys.readouterr().out
