@@ -98,6 +98,13 @@ def test_a_no_then_a_turn_and_a_request_for_something_for_her_is_no_yes() -> Non
     assert conv.decide("no, actually call her a taxi", 1.0, NOW).actions == [("help_no", {})]
 
 
+# "get him off me": someone on top of the resident or holding her is distress, wherever it is said
+@pytest.mark.parametrize("text", ["get him off me", "get her off me", "get off me", "get them off me"])
+def test_get_him_off_me_calls_staff(text: str) -> None:
+    assert conversation_in(ENGINES["en"], "open").decide(text, 1.0, NOW).actions == [("help", {})]
+    assert declined("en", "no thanks").decide(text, 1.0, NOW).actions[0][0] == "help"
+
+
 @pytest.mark.parametrize(("word", "bad"), [("me", True), ("not", True), ("in here", False)])
 def test_the_check_refuses_a_word_after_her_that_is_the_speaker_or_a_no(tmp_path: Path, word: str, bad: bool
                                                                         ) -> None:
