@@ -105,6 +105,20 @@ def test_get_him_off_me_calls_staff(text: str) -> None:
     assert declined("en", "no thanks").decide(text, 1.0, NOW).actions[0][0] == "help"
 
 
+# "ich vermisse sie" (I miss her) is a feeling: no wish to be left alone, the microphone stays on
+@pytest.mark.parametrize("text", ["ich vermisse sie", "ich vermisse ihn", "sie fehlt mir", "ich vermisse meinen mann",
+                                  "ich vermisse dich", "ich vermisse euch"])
+def test_missing_someone_is_no_privacy_request(text: str) -> None:
+    assert conversation_in(ENGINES["de"], "open").decide(text, 1.0, NOW).label != "privacy_on"
+    assert declined("de", "nein danke").decide(text, 1.0, NOW).actions[0][0] not in ("help", "privacy_on")
+
+
+def test_missing_someone_answers_how_are_you_as_lonely() -> None:
+    conv = conversation_in(ENGINES["de"], "open")
+    conv.start_checkin()
+    assert conv.decide("ich vermisse sie so", 1.0, NOW).label == "lonely"
+
+
 @pytest.mark.parametrize(("word", "bad"), [("me", True), ("not", True), ("in here", False)])
 def test_the_check_refuses_a_word_after_her_that_is_the_speaker_or_a_no(tmp_path: Path, word: str, bad: bool
                                                                         ) -> None:
