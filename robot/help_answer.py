@@ -144,13 +144,16 @@ def turns_back(engine: DialogEngine, text: str, said_no: bool = False) -> Litera
 
 def answer_phrases(lexicon: Lexicon, context: str) -> list[str]:
     """The words that take a no back ("wait", "ach doch", "다시 생각해 보니") and those for the staff after a
-    request ("I need HER", "ich brauche IHN", "get her IN HERE"), for the recogniser's grammar where an answer to
-    the help question or its rest is said: the question's context, the open dialog after it and a reminder owed
-    during it. A grammar drops every word outside it: "nein... ach doch" was heard "nein" and cancelled the call, "I
-    need her" was heard "I need". (The packs' request words were tried too: with them the Korean model heard "살려
-    주세요" as "있어 해요 주 오세요" in the open dialog.)"""
-    return [normalise(p) for p in (*lexicon.turns, *lexicon.whom, *lexicon.hither)] if context in (
-        "confirm", "open", "reminder") else []
+    request ("I need HER", "ich brauche IHN"; in the open dialog also those that bring her here, "get her IN HERE"),
+    for the recogniser's grammar where an answer to the help question or its rest is said: the question's context,
+    the open dialog after it and a reminder owed during it. A grammar drops every word outside it: "nein... ach
+    doch" was heard "nein" and cancelled the call, "I need her" was heard "I need". (The packs' request words were
+    tried too: with them the Korean model heard "살려 주세요" as "있어 해요 주 오세요" in the open dialog.)"""
+    if context not in ("confirm", "open", "reminder"):
+        return []
+    hither = lexicon.hither if context == "open" else ()  # said only in the short ask after a no, in the open dialog:
+    # in the question's small grammar "to" or "in" beside "no" is one more word a "no" may be misheard as
+    return [normalise(p) for p in (*lexicon.turns, *lexicon.whom, *hither)]
 
 
 def past_turns(engine: DialogEngine, text: str) -> str:

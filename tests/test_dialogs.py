@@ -97,7 +97,7 @@ def test_grammar_has_help_in_every_context_and_only_the_wake_phrase_in_privacy(e
     answers = [engine.pack.intents[n] for n in ("yes", "no")]
     lex = engine.pack.lexicon
     assert confirm == {normalise(p) for a in answers for p in (*a.keywords, *a.examples)} | {
-        normalise(p) for p in (*lex.turns, *lex.whom, *lex.hither)} - help_phrases
+        normalise(p) for p in (*lex.turns, *lex.whom)} - help_phrases
 
 
 # -- checking packs ----------------------------------------------------------------------------------
