@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from robot.addressing import DETERMINERS
 from robot.dialog_lexicon import normalise
+from robot.reading import PARTICLES
 
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
@@ -218,8 +219,9 @@ def asks_for_them(engine: DialogEngine, said: Reading) -> Literal["yes", "unclea
     (`_as_requested`) may. `unclear` (the question asked again) when the speaker acts ("I'll call her", "let me
     ring her", "ich hole sie": she means to get her herself) or someone other than the speaker wishes ("do you need
     her"). With the object dropped, as Korean drops it ("불러 줘", "빨리 와 주세요"), two words or more of request
-    words and fillers alone are a request for her too, or in Korean one word, which carries its ending ("불러요");
-    not "주세요" or "please" alone, nor "노래 불러 주세요", a song."""
+    words and fillers alone are a request for her too, or in Korean one word, a request word that carries a particle
+    or a please ("불러요", "불러줘"; another ending, a question or a negation, is asked again: "부를까요",
+    "부르지마"); not "주세요" or "please" alone, nor "노래 불러 주세요", a song."""
     h, reader = engine.helper, engine.reader
     if len(said.words) > SHORT_ASK:
         return None
@@ -227,6 +229,9 @@ def asks_for_them(engine: DialogEngine, said: Reading) -> Literal["yes", "unclea
     covered = {i for lo, hi in asks for i in range(lo, hi)}
     if (len(words) >= 2 or reader.inside) and all(i in covered or w in h.fillers for i, w in enumerate(words)) and any(
             w not in h.fillers for lo, hi in asks for w in words[lo:hi]):
+        if len(words) == 1 and not any(words[0].startswith(p) and words[0][len(p):] in PARTICLES | h.fillers
+                                       for ph in h.asks if len(ph.parts) == 1 for p in ph.parts):
+            return "unclear"  # another ending, a question or a negation: "부를까요" (shall I call?), "부르지마"
         return "yes" if asks_someone(engine, said) else None
     person = {w for ph in (*h.others, *h.whom) for w in ph.parts} - h.call_words
     objects = h.spans_of(h.others, said) + h.spans_of(h.whom, said) + h.spans_of(h.calls, said)

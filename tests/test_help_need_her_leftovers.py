@@ -69,9 +69,17 @@ def test_her_sent_away_or_told_to_do_something_else_calls_no_one(text: str) -> N
 
 
 # Korean says a request in one word, its ending on the verb: "불러요" ([her] call)
-@pytest.mark.parametrize(("no", "text"), [(no, t) for no in ("아니요", "아니요 괜찮아요") for t in ("불러요", "와요")])
+@pytest.mark.parametrize(("no", "text"), [(no, t) for no in ("아니요", "아니요 괜찮아요")
+                                          for t in ("불러요", "와요", "불러줘", "불러주세요", "보내요")])
 def test_a_korean_request_in_one_word_after_a_no_calls_staff(no: str, text: str) -> None:
     assert declined("ko", no).decide(text, 1.0, NOW).actions == LATE
+
+
+# ... another ending on the request word asks the question again: a question ("부를까요", shall I call?), a negation
+# ("부르지마", don't call: it was a high-priority call when one word first counted)
+@pytest.mark.parametrize("text", ["부를까요", "부르지마", "부르지 마"])
+def test_a_korean_request_word_with_a_question_or_negation_calls_no_one(text: str) -> None:
+    assert declined("ko", "아니요").decide(text, 1.0, NOW).actions[0][0] != "help"
 
 
 @pytest.mark.parametrize("text", ["주세요", "줘", "이름 불러요", "노래 불러요"])
