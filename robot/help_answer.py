@@ -168,9 +168,9 @@ def past_turns(engine: DialogEngine, text: str) -> str:
 def asks_someone(engine: DialogEngine, said: Reading) -> bool:
     """Whether the words are a short request for someone, not negated and not the speaker's own wish: "do call her",
     "ruf sie doch", "불러 줘" (not "I want my tea", "don't call her"). The speaker's own wish is one for someone
-    when another person follows the request at once: "I do need her", "ich brauche sie" (the pack's `others` or
-    `whom`; not "I want the telly"). A person given a thing is none: a determiner just after her ("call her A
-    taxi", "get them THEIR tea"; robot.addressing's grammar words) names what is asked for.
+    when another person follows a request at once: "I do need her", "ich brauche sie", "I need you to get her"
+    (the pack's `others` or `whom`; not "I want the telly"). A person given a thing is none: a determiner just after
+    her ("call her A taxi", "get them THEIR tea"; robot.addressing's grammar words) names what is asked for.
     After a turn word it takes a no back; said just after a polite no that paused ("no thank you, wait" ... "call
     her") it is the rest of that answer."""
     h, words = engine.helper, said.words
@@ -182,7 +182,8 @@ def asks_someone(engine: DialogEngine, said: Reading) -> bool:
     if any(o_lo == hi and o_hi < len(words) and words[o_hi] in things for _, hi in asks for o_lo, o_hi in people):
         return False  # "actually call her a taxi"
     lo, hi = min(asks)
-    own = any(w in engine.reader.speaker for w in words[:lo]) and not any(o_lo == hi for o_lo, _ in people)
+    own = any(w in engine.reader.speaker for w in words[:lo]) and not any(  # "I need you to get HER"
+        o_lo == a_hi for _, a_hi in asks for o_lo, _ in people)
     return not own and not any(w in h.before or w in engine.no_words for w in said.words) and not engine.denies(
         said.text)
 
@@ -233,14 +234,19 @@ def asks_for_them(engine: DialogEngine, said: Reading) -> Literal["yes", "unclea
                                        for ph in h.asks if len(ph.parts) == 1 for p in ph.parts):
             return "unclear"  # another ending, a question or a negation: "부를까요" (shall I call?), "부르지마"
         return "yes" if asks_someone(engine, said) else None
-    person = {w for ph in (*h.others, *h.whom) for w in ph.parts} - h.call_words
+    # another person before the request, found as a phrase ("used to" names no one: its "to" did, so "I need you to
+    # get her" was no request)
+    people = [(p_lo, p_hi) for p_lo, p_hi in h.spans_of(h.others, said) + h.spans_of(h.whom, said)
+              if not all(w in h.call_words for w in words[p_lo:p_hi])]
     objects = h.spans_of(h.others, said) + h.spans_of(h.whom, said) + h.spans_of(h.calls, said)
     for lo, hi in asks:
         before = words[:lo]
-        if any(w in person for w in before) or not any(
+        if any(p_hi <= lo for _, p_hi in people) or not any(
                 o_lo == hi and _as_requested(engine, said, o_hi) for o_lo, o_hi in objects):
             continue
-        speaker = any(w in reader.speaker for w in before)
+        # the speaker acts unless she wishes it done first ("I need you to get her")
+        speaker = any(w in reader.speaker for w in before) and not any(
+            w_hi <= lo for _, w_hi in h.spans_of(h.wishes, said))
         if h.wishes and speaker != _wish(engine, said, lo, hi) and (speaker or any(w not in h.fillers for w in before)):
             return "unclear"  # the speaker acts, or someone else wishes: "I'll call her", "do you need her"
         if asks_someone(engine, said):

@@ -44,20 +44,18 @@ def test_a_wish_of_the_one_spoken_to_calls_no_one(text: str) -> None:
     assert declined("en", "no thanks").decide(text, 1.0, NOW).actions[0][0] != "help"
 
 
-# ... while a request to the robot, or the speaker's own wish, still calls staff
-@pytest.mark.parametrize(("lang", "text"), [("en", "can you call her"), ("en", "could you get her please"),
-                                            ("en", "I need her"), ("en", "I do need her after all"),
-                                            ("de", "ich brauche sie"), ("de", "holen sie sie")])
-def test_a_request_to_the_robot_or_the_speakers_wish_still_calls_staff(lang: str, text: str) -> None:
-    assert declined(lang, NO[lang]).decide(text, 1.0, NOW).actions == LATE
+# ... while a request to the robot or the speaker's own wish still calls staff, and so does one with where she should
+# come or for whom after her
+STILL_CALLS = [("en", "can you call her"), ("en", "could you get her please"), ("en", "I need you to get her"),
+               ("en", "I want you to get her"), ("en", "I need her"), ("en", "I do need her after all"),
+               ("de", "ich brauche sie"), ("de", "holen sie sie")]
+BRING_HER = [("en", "I'd like her to come"), ("en", "get her in here"), ("en", "call her for me"),
+             ("en", "I want them to come"), ("en", "send her to me"), ("en", "get her over here"),
+             ("de", "holen sie sie zu mir"), ("de", "rufen sie sie für mich")]
 
 
-# Where she should come or for whom, after her, is part of the request
-@pytest.mark.parametrize(("lang", "text"), [("en", "I'd like her to come"), ("en", "get her in here"),
-                                            ("en", "call her for me"), ("en", "I want them to come"),
-                                            ("en", "send her to me"), ("en", "get her over here"),
-                                            ("de", "holen sie sie zu mir"), ("de", "rufen sie sie für mich")])
-def test_a_request_for_her_to_come_here_or_for_me_calls_staff(lang: str, text: str) -> None:
+@pytest.mark.parametrize(("lang", "text"), STILL_CALLS + BRING_HER)
+def test_a_request_for_her_still_calls_staff(lang: str, text: str) -> None:
     assert declined(lang, NO[lang]).decide(text, 1.0, NOW).actions == LATE
 
 
