@@ -257,11 +257,13 @@ class Conversation:
         back = turns_back(e, text, said_no=True)
         if back not in ("yes", "unclear") and self._paused and asks_someone(e, e.reader.read(text)):
             back = "yes"  # "no thank you, wait" ... "call her": the rest, said after the pause
-        if back not in ("yes", "unclear") and self.context == "open" and not self._elsewhere and asks_for_them(
-                e, e.reader.read(past_turns(e, text))):
+        them = asks_for_them(e, e.reader.read(past_turns(e, text))) if back not in ("yes", "unclear") and (
+            self.context == "open" and not self._elsewhere) else None
+        if them is not None:
             # "no thanks" ... "I need her", "ich brauche sie doch": the nurse after all (a reminder asked since is
-            # what "I need them" is about: the tablets); "maybe get her" doubts, and is asked again
-            back = "unclear" if e.doubtful(past_turns(e, text)) else "yes"
+            # what "I need them" is about: the tablets); "maybe get her" doubts, and "I'll call her" (she acts
+            # herself) or "do you need her" is no request of hers: each is asked again
+            back = "unclear" if them == "unclear" or e.doubtful(past_turns(e, text)) else "yes"
         if back not in ("yes", "unclear") or (back == "unclear" and self.context != "open"):
             return None
         reminder, said = self.context == "reminder", past_turns(e, text)  # the turn is the no's; judge the rest

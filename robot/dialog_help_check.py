@@ -104,7 +104,8 @@ def _whom_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem
     """A word for the staff (help.whom) after a request said soon after a no to the help question is the nurse after
     all (robot.help_answer.asks_for_them). One that carries nothing (a filler that is no call word: "I need it", the
     glasses, called staff) or names the speaker ("call me", "holen Sie mich") calls for no one; one that is a no or
-    a negation, a turn word, or reads as a yes or thanks keyword is no word for anyone."""
+    a negation, a turn word, or reads as a yes or thanks keyword is no word for anyone. A word that brings her to the
+    speaker after her (help.hither: "for me") may not be the speaker alone, a no or a negation."""
     h, reader = engine.helper, engine.reader
     keywords = [*engine.intents["yes"].keywords, *(engine.intents["thanks"].keywords if "thanks" in engine.intents
                                                  else ())]
@@ -125,6 +126,12 @@ def _whom_problems(file: Path, pack: Pack, engine: DialogEngine) -> list[Problem
         else:
             continue
         problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))
+    for i, phrase in enumerate(pack.lexicon.hither):  # "me" alone would make "do you need me" a call for her
+        words, key = reader.read(phrase).words, f"understanding.help.hither.{i}"
+        if words and (all(w in reader.speaker for w in words) or any(w in engine.no_words or w in h.before
+                                                                    for w in words)):
+            message = "is the speaker alone, a no or a negation: no word that brings her to the speaker"
+            problems.append(Problem(str(file), key, message, phrase, line_of(file, key)))
     return problems
 
 

@@ -17,8 +17,8 @@ UNDERSTANDING_KEYS = {"contractions", "synonyms", "negation", "fillers", "help",
 OPTIONAL_KEYS = {"hedges"}
 HELP_LISTS = ("alarms", "calls", "asks", "distress", "unsure", "doubts", "others", "past", "present", "body", "mine",
               "well", "speaker", "acute", "pointing",
-              "turns", "pauses", "whom")
-OPTIONAL_HELP = {"acute", "pointing", "turns", "pauses", "whom"}
+              "turns", "pauses", "whom", "wishes", "hither")
+OPTIONAL_HELP = {"acute", "pointing", "turns", "pauses", "whom", "wishes", "hither"}
 
 
 class Checker(Protocol):
@@ -67,6 +67,13 @@ class Lexicon:
     # wish for them is a request for someone. For a word that cannot be one of `others` (German "sie" is also the
     # polite "you", so a complaint said to the robot would read as someone else's)
     whom: tuple[str, ...] = ()
+    # The request words that say the speaker's wish ("need", "would like", "brauche"): the speaker before one asks
+    # for her ("I need her"), before any other the speaker acts ("I'll call her", "ich hole sie"). Without them
+    # every request word is a wish
+    wishes: tuple[str, ...] = ()
+    # Words after her in a request that bring her to the speaker ("get her IN HERE", "call her FOR ME", "I'd like her
+    # TO come", "holen Sie sie ZU MIR"): with request words they may follow her in a short ask after a no
+    hither: tuple[str, ...] = ()
     # An answer that hedges ("I expect I did", "must have") is no yes or no to a reminder or to the help question.
     # Unlike doubts, hedges leave a call for help alone: "I think I need the nurse" is still a call.
     hedges: tuple[str, ...] = ()

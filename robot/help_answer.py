@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from robot.addressing import DETERMINERS
 from robot.dialog_lexicon import normalise
+from robot.reading import PARTICLES
 
 if TYPE_CHECKING:
     from robot.dialog_engine import DialogEngine
@@ -36,8 +38,9 @@ CLAUSE_MAX = 40
 # second thoughts I would like her to come" (six) cancelled the call (the own-wish rule keeps "my tea" a no)
 TURN_REQUEST = 7
 # A request said soon after a no with no turn word first, of at most this many words (its turn words aside), whose
-# object comes at once and is her, the staff or someone ("I need her", "ich brauche sie doch"): the nurse after all
-SHORT_ASK = 4
+# object comes at once and is her, the staff or someone ("I need her", "ich brauche sie doch"): the nurse after all.
+# At four, "I'd like her to come" and "could you get her please" were missed
+SHORT_ASK = 6
 POINT_REACH = 3  # words before the help pointed at in which its negation stands: "no, not quite that sort of help"
 
 
@@ -142,12 +145,16 @@ def turns_back(engine: DialogEngine, text: str, said_no: bool = False) -> Litera
 
 def answer_phrases(lexicon: Lexicon, context: str) -> list[str]:
     """The words that take a no back ("wait", "ach doch", "다시 생각해 보니") and those for the staff after a
-    request ("I need HER", "ich brauche IHN"), for the recogniser's grammar where an answer to the help question or
-    its rest is said: the question's context, the open dialog after it and a reminder owed during it. A grammar
-    drops every word outside it: "nein... ach doch" was heard "nein" and cancelled the call, "I need her" was heard
-    "I need". (The packs' request words were tried too: with them the Korean model heard "살려 주세요" as "있어 해요
-    주 오세요" in the open dialog.)"""
-    return [normalise(p) for p in (*lexicon.turns, *lexicon.whom)] if context in ("confirm", "open", "reminder") else []
+    request ("I need HER", "ich brauche IHN"; in the open dialog also those that bring her here, "get her IN HERE"),
+    for the recogniser's grammar where an answer to the help question or its rest is said: the question's context,
+    the open dialog after it and a reminder owed during it. A grammar drops every word outside it: "nein... ach
+    doch" was heard "nein" and cancelled the call, "I need her" was heard "I need". (The packs' request words were
+    tried too: with them the Korean model heard "살려 주세요" as "있어 해요 주 오세요" in the open dialog.)"""
+    if context not in ("confirm", "open", "reminder"):
+        return []
+    hither = lexicon.hither if context == "open" else ()  # said only in the short ask after a no, in the open dialog:
+    # in the question's small grammar "to" or "in" beside "no" is one more word a "no" may be misheard as
+    return [normalise(p) for p in (*lexicon.turns, *lexicon.whom, *hither)]
 
 
 def past_turns(engine: DialogEngine, text: str) -> str:
@@ -161,51 +168,90 @@ def past_turns(engine: DialogEngine, text: str) -> str:
 def asks_someone(engine: DialogEngine, said: Reading) -> bool:
     """Whether the words are a short request for someone, not negated and not the speaker's own wish: "do call her",
     "ruf sie doch", "불러 줘" (not "I want my tea", "don't call her"). The speaker's own wish is one for someone
-    when another person follows the request at once: "I do need her", "ich brauche sie" (the pack's `others` or
-    `whom`; not "I want the telly").
+    when another person follows a request at once: "I do need her", "ich brauche sie", "I need you to get her"
+    (the pack's `others` or `whom`; not "I want the telly"). A person given a thing is none: a determiner just after
+    her ("call her A taxi", "get them THEIR tea"; robot.addressing's grammar words) names what is asked for.
     After a turn word it takes a no back; said just after a polite no that paused ("no thank you, wait" ... "call
     her") it is the rest of that answer."""
-    h = engine.helper
+    h, words = engine.helper, said.words
     asks = h.spans_of(h.asks, said)
-    if not asks or len(said.words) > TURN_REQUEST:
+    if not asks or len(words) > TURN_REQUEST:
         return False
+    people = h.spans_of(h.others, said) + h.spans_of(h.whom, said)
+    things = DETERMINERS.get(engine.pack.language, frozenset())
+    if any(o_lo == hi and o_hi < len(words) and words[o_hi] in things for _, hi in asks for o_lo, o_hi in people):
+        return False  # "actually call her a taxi"
     lo, hi = min(asks)
-    own = any(w in engine.reader.speaker for w in said.words[:lo]) and not any(
-        o_lo == hi for o_lo, _ in h.spans_of(h.others, said) + h.spans_of(h.whom, said))
+    own = any(w in engine.reader.speaker for w in words[:lo]) and not any(  # "I need you to get HER"
+        o_lo == a_hi for _, a_hi in asks for o_lo, _ in people)
     return not own and not any(w in h.before or w in engine.no_words for w in said.words) and not engine.denies(
         said.text)
 
 
-def asks_for_them(engine: DialogEngine, said: Reading) -> bool:
-    """Whether the words are a short request for her, the staff or someone, said as such ("I need her", "call her
-    please", "please get her", "ich brauche sie", "bitte holen Sie sie"): the object (the pack's `others`, `whom` or
-    `calls`) at once after a request word, no more than SHORT_ASK words, and no wish of the speaker's own or
-    negation (`asks_someone`). Soon after a no to the help question, with nothing else talked of since, the one she
-    can mean is the nurse just offered. Not when another person wants her ("they need her", "sie braucht ihn": an
-    `others` or `whom` word, not one of `calls`, before the request), when the speaker is named after her
-    ("brauchen Sie mich?": the polite "Sie" was the one asked), nor when more than a request's words follow her
-    ("call her a taxi", "get them off", "send her away", "call him later", "möchten Sie Tee", "holen Sie ihn weg"):
-    only fillers, request words and words for her may. With the object dropped, as Korean drops it ("불러 줘",
-    "빨리 와 주세요"), two words or more of request words and fillers alone are a request for her too (not
-    "주세요" or "please" alone, nor "노래 불러 주세요", a song)."""
+def _wish(engine: DialogEngine, said: Reading, lo: int, hi: int) -> bool:
+    """Whether the request word at lo..hi says a wish ("need", "would like", "brauche"; every one without the pack's
+    `wishes`), not an act ("call", "hole")."""
+    h = engine.helper
+    return not h.wishes or any(w_lo < hi and lo < w_hi for w_lo, w_hi in h.spans_of(h.wishes, said))
+
+
+def _as_requested(engine: DialogEngine, said: Reading, start: int) -> bool:
+    """Whether the words from `start` on (after her) are a request's at most: fillers, request words, words for her,
+    and words that bring her to the speaker (`hither`: "in here", "for me", "to come"), each phrase said as written
+    ("go" alone is no "go and get": "I want her to go"); the speaker only inside those ("do you need me",
+    "brauchen Sie mich?" ask for no one)."""
+    h, reader = engine.helper, engine.reader
+    near = {i for ph in (*h.hither, *h.asks, *h.whom) for lo, hi in reader.spans(ph, said)
+            if lo >= start and hi - lo == len(ph.parts) for i in range(lo, hi)}
+    return all(i in near or (w in h.fillers and w not in reader.speaker) for i, w in enumerate(said.words[start:],
+                                                                                               start))
+
+
+def asks_for_them(engine: DialogEngine, said: Reading) -> Literal["yes", "unclear"] | None:
+    """`yes` when the words are a short request for her, the staff or someone, said as such ("I need her", "call her
+    please", "please get her", "can you call her", "I'd like her to come", "ich brauche sie", "bitte holen Sie sie"):
+    the object (the pack's `others`, `whom` or `calls`) at once after a request word, no more than SHORT_ASK words,
+    and no wish of the speaker's own or negation (`asks_someone`). Soon after a no to the help question, with
+    nothing else talked of since, the one she can mean is the nurse just offered. Not when another person wants her
+    ("they need her", "sie braucht ihn": an `others` or `whom` word, not one of `calls`, before the request), when
+    the speaker is named after her ("brauchen Sie mich?": the polite "Sie" was the one asked), nor when more than a
+    request's words follow her ("call her a taxi", "get them off", "send her away", "call him later", "möchten Sie
+    Tee", "holen Sie ihn weg"): only fillers, request words, words for her and words that bring her here
+    (`_as_requested`) may. `unclear` (the question asked again) when the speaker acts ("I'll call her", "let me
+    ring her", "ich hole sie": she means to get her herself) or someone other than the speaker wishes ("do you need
+    her"). With the object dropped, as Korean drops it ("불러 줘", "빨리 와 주세요"), two words or more of request
+    words and fillers alone are a request for her too, or in Korean one word, a request word that carries a particle
+    or a please ("불러요", "불러줘"; another ending, a question or a negation, is asked again: "부를까요",
+    "부르지마"); not "주세요" or "please" alone, nor "노래 불러 주세요", a song."""
     h, reader = engine.helper, engine.reader
     if len(said.words) > SHORT_ASK:
-        return False
+        return None
     words, asks = said.words, h.spans_of(h.asks, said)
     covered = {i for lo, hi in asks for i in range(lo, hi)}
-    if len(words) >= 2 and all(i in covered or w in h.fillers for i, w in enumerate(words)) and any(
+    if (len(words) >= 2 or reader.inside) and all(i in covered or w in h.fillers for i, w in enumerate(words)) and any(
             w not in h.fillers for lo, hi in asks for w in words[lo:hi]):
-        return asks_someone(engine, said)
-    person = {w for ph in (*h.others, *h.whom) for w in ph.parts} - h.call_words
-    tail = h.fillers | {w for ph in (*h.asks, *h.whom) for w in ph.parts}
+        if len(words) == 1 and not any(words[0].startswith(p) and words[0][len(p):] in PARTICLES | h.fillers
+                                       for ph in h.asks if len(ph.parts) == 1 for p in ph.parts):
+            return "unclear"  # another ending, a question or a negation: "부를까요" (shall I call?), "부르지마"
+        return "yes" if asks_someone(engine, said) else None
+    # another person before the request, found as a phrase ("used to" names no one: its "to" did, so "I need you to
+    # get her" was no request)
+    people = [(p_lo, p_hi) for p_lo, p_hi in h.spans_of(h.others, said) + h.spans_of(h.whom, said)
+              if not all(w in h.call_words for w in words[p_lo:p_hi])]
     objects = h.spans_of(h.others, said) + h.spans_of(h.whom, said) + h.spans_of(h.calls, said)
     for lo, hi in asks:
-        for o_lo, o_hi in objects:
-            rest = words[o_hi:]
-            if o_lo == hi and not any(w in person for w in words[:lo]) and not any(
-                    w in reader.speaker for w in rest) and all(w in tail for w in rest):
-                return asks_someone(engine, said)
-    return False
+        before = words[:lo]
+        if any(p_hi <= lo for _, p_hi in people) or not any(
+                o_lo == hi and _as_requested(engine, said, o_hi) for o_lo, o_hi in objects):
+            continue
+        # the speaker acts unless she wishes it done first ("I need you to get her")
+        speaker = any(w in reader.speaker for w in before) and not any(
+            w_hi <= lo for _, w_hi in h.spans_of(h.wishes, said))
+        if h.wishes and speaker != _wish(engine, said, lo, hi) and (speaker or any(w not in h.fillers for w in before)):
+            return "unclear"  # the speaker acts, or someone else wishes: "I'll call her", "do you need her"
+        if asks_someone(engine, said):
+            return "yes"
+    return None
 
 
 def thanks(engine: DialogEngine, text: str) -> bool:

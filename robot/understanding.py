@@ -58,6 +58,7 @@ class HelpReader:
         self.speaker, self.acute = [p(x) for x in lexicon.speaker], [p(x) for x in lexicon.acute]
         self.pointing, self.turns = [p(x) for x in lexicon.pointing], [p(x) for x in lexicon.turns]
         self.pauses, self.whom = [p(x) for x in lexicon.pauses], [p(x) for x in lexicon.whom]
+        self.wishes, self.hither = [p(x) for x in lexicon.wishes], [p(x) for x in lexicon.hither]
         self.keywords = [p(x) for x in keywords]
         self.before, self.after = frozenset(lexicon.negation_before), frozenset(lexicon.negation_after)
         self.call_words = frozenset(w for c in self.calls for w in c.parts)
