@@ -55,10 +55,14 @@ class EventStreams:
     def refusal(self, account: str) -> str | None:
         """Why a new stream of the account's is refused, or None. First the streams of pages that went are woken
         to end now: an account that opens and closes pages as fast as it can leaves no pile of streams waiting for
-        a keepalive (each one a listener the broker's thread calls)."""
+        a keepalive (each one a listener the broker's thread calls). Their connections are let go at once, with what
+        is buffered for them: a page that stopped reading and then closed would otherwise hold them until its
+        stream's write timed out."""
         for _, request, moved in self.pages.values():
             if gone(request):
                 moved.set()
+                if request.transport is not None:
+                    request.transport.abort()
         streams = self.streams
         if streams[account] >= STREAMS_PER_ACCOUNT:
             return "too many pages open for this account: close some"
@@ -96,6 +100,7 @@ class EventStreams:
             return written_at + KEEPALIVE_S
 
         self.view.listeners.append(wake)
+        dropped = False  # the page went or took nothing: its connection is let go, with what is buffered for it
         try:
             await response.prepare(request)
             shown, state_at, written_at = -1, -RESYNC_S, loop.time()  # shown: the version of the last whole state
@@ -108,6 +113,7 @@ class EventStreams:
                 moved.clear()
                 armed.clear()
                 if self.closing or gone(request):
+                    dropped = gone(request)
                     break  # shutting down, or the page went
                 if not signed_in(request):
                     await self._write(response, b"event: logout\ndata: {}\n\n")
@@ -127,11 +133,17 @@ class EventStreams:
                         data = b"event: ping\ndata: {}\n\n"  # an event, not a comment: the page hears it
                     await self._write(response, data)
                     written_at = now
-        except (ConnectionResetError, asyncio.CancelledError, TimeoutError):
+        except (ConnectionResetError, TimeoutError):
+            dropped = True
+        except asyncio.CancelledError:
             pass
         finally:
             self.view.listeners.remove(wake)
             del self.pages[id(request)]
+            if dropped and request.transport is not None:
+                # Not close(): that waits to deliver what is buffered (states, megabytes of them) to a page that
+                # takes nothing, holding the socket for as long as it stalls, counted nowhere.
+                request.transport.abort()
         return response
 
     @staticmethod

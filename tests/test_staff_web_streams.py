@@ -1,0 +1,128 @@
+"""The staff page's event streams attacked as a hostile staff account, a flaky network and a careless nurse would:
+pages that take nothing, that half-close, that go without a word, opened and closed by the dozen, the server
+stopped under them. A real server on a real mosquitto, spoken to over real sockets (robot/staffweb/streams.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import socket
+import urllib.parse
+from collections.abc import Iterator
+
+import pytest
+
+from robot.staffweb import streams
+from robot.staffweb.accounts import add_user
+
+from .broker import Broker
+from .conftest import wait_for
+from .test_staff_web import Server, raise_alerts, request
+
+
+@pytest.fixture(scope="module")
+def server(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    s = Server(site, tmp_path_factory.mktemp("web"))
+    assert wait_for(lambda: s.view.client.is_connected(), 10)
+    yield s
+    s.stop()
+
+
+def account(server: Server, name: str) -> str:
+    """A staff account of its own, logged in: its session cookie."""
+    password = f"the password of {name}"
+    add_user(server.site.accounts.path, name, password)
+    form = urllib.parse.urlencode({"name": name, "password": password}).encode()
+    r = request(server, "POST", "/login", form, Origin=server.url,
+                **{"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 303, r.read()
+    return r.getheader("Set-Cookie", "").split(";")[0]
+
+
+def stalled_page(server: Server, cookie: str) -> socket.socket:
+    """A page that asks for the stream and never reads a byte of it (a frozen tab, a hostile client)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # before connecting: the window stays small
+    s.connect(("127.0.0.1", server.port))
+    s.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {cookie}\r\n\r\n".encode())
+    return s
+
+
+def transport_of(server: Server, client: socket.socket) -> asyncio.Transport:
+    """The server's end of this client's connection (its socket, its write buffer)."""
+    found: list[asyncio.Transport] = []
+
+    def find() -> bool:
+        found[:] = [t for t in server.runner.server._connections.values()
+                    if t.get_extra_info("peername") == client.getsockname()]
+        return bool(found)
+
+    assert wait_for(find, 10)
+    return found[0]
+
+
+def let_go(transport: asyncio.Transport) -> bool:
+    """Whether the server has closed its socket (not merely begun to close it, its buffers still waiting)."""
+    return bool(transport.get_extra_info("socket").fileno() == -1)
+
+
+def changed(server: Server) -> bool:
+    """The site changed (a heartbeat, say): every stream is owed a whole state."""
+    server.view.touch()
+    return True
+
+
+def streams_of(server: Server, name: str) -> int:
+    return [a for a, *_ in server.site.live.pages.values()].count(name)
+
+
+@pytest.fixture(scope="module")
+def big_state(server: Server) -> Iterator[None]:
+    """Many open alerts, so that one whole state outgrows every buffer between the server and a stalled page (for
+    the module: the view takes each alert once)."""
+    raise_alerts(server.view, 600)
+    yield
+    with server.view.lock:
+        for i in range(600):
+            server.view.alerts.pop(f"{i + 100:032x}", None)
+    server.view.touch()
+
+
+def test_a_page_that_takes_nothing_is_dropped_and_its_connection_let_go(server: Server, big_state: None,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stalled page is dropped after WRITE_TIMEOUT_S, and with it the connection and what was buffered for it.
+    (It was dropped from the streams and the count, but its socket was closed as if it could still take what was
+    buffered, so the server held it for as long as the page took nothing: a descriptor and megabytes of states,
+    counted nowhere. An account could pile them up until the server could accept no page at all.)"""
+    monkeypatch.setattr(streams, "WRITE_TIMEOUT_S", 0.5)
+    page = stalled_page(server, account(server, "frozen"))
+    try:
+        assert wait_for(lambda: streams_of(server, "frozen") == 1, 10)
+        transport = transport_of(server, page)
+        assert wait_for(lambda: changed(server) and streams_of(server, "frozen") == 0, 20, 0.1)
+        assert wait_for(lambda: let_go(transport), 10), transport.get_write_buffer_size()
+    finally:
+        page.close()
+
+
+def test_a_stalled_page_that_half_closes_is_let_go_at_once(server: Server, big_state: None) -> None:
+    """A client that never reads shuts its sending side (shutdown(SHUT_WR)): the server takes it as gone and no
+    longer counts it, and the account's next page lets its connection go, buffers and all. (The socket was held,
+    waiting to deliver them, for as long as the client stayed stalled, counted nowhere.)"""
+    cookie = account(server, "halfway")
+    page = stalled_page(server, cookie)
+    try:
+        assert wait_for(lambda: streams_of(server, "halfway") == 1, 10)
+        transport = transport_of(server, page)
+        assert wait_for(lambda: changed(server) and transport.get_write_buffer_size() > 0, 10, 0.1)
+        page.shutdown(socket.SHUT_WR)
+        assert wait_for(lambda: server.site.live.streams["halfway"] == 0, 10)  # not counted from the moment it went
+        nurse = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)  # the account's next page
+        nurse.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
+        assert nurse.getresponse().status == 200
+        assert wait_for(lambda: let_go(transport), 10), transport.get_write_buffer_size()
+        assert wait_for(lambda: streams_of(server, "halfway") == 1, 10)  # the new page's alone
+        nurse.close()
+    finally:
+        page.close()
