@@ -10,6 +10,7 @@ import http.client
 import socket
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,25 @@ def test_a_stalled_page_that_half_closes_is_let_go_at_once(server: Server, big_s
         nurse.close()
     finally:
         page.close()
+
+
+def test_the_server_stops_at_once_with_a_stalled_page_open(site: Broker, tmp_path: Path) -> None:
+    """Stopping (a restart, an upgrade) with a page that takes nothing open: every stream ends now. (The stalled
+    one held the stop for its write timeout, 30 s, while no page of the site could reconnect.) Bounded here by Server.stop's own 10 s wait, with aiohttp's timeout as `carebot staff
+    web` has it."""
+    stopping = Server(site, tmp_path)
+    stopped, page = False, socket.socket()
+    try:
+        assert wait_for(lambda: stopping.view.client.is_connected(), 10)
+        stopping.runner._shutdown_timeout = 60.0  # as cli.run's AppRunner has it (the tests' Server: 1 s)
+        raise_alerts(stopping.view, 600)
+        page = stalled_page(stopping, account(stopping, "frozen"))
+        transport = transport_of(stopping, page)
+        assert wait_for(lambda: changed(stopping) and transport.get_write_buffer_size() > 0, 10, 0.1)
+        stopping.stop()
+        stopped = True
+        assert let_go(transport)
+    finally:
+        page.close()
+        if not stopped:
+            stopping.stop()

@@ -41,8 +41,13 @@ class EventStreams:
         self._event: tuple[int, bytes] = (-1, b"")  # the newest state's event, shared by every page
 
     def close(self) -> None:
-        """Shutting down: every stream ends now (a page reconnects by itself)."""
+        """Shutting down: every stream ends now (a page reconnects by itself). A page that is not taking what was
+        written to it is let go at once: its stream would hold the stop for WRITE_TIMEOUT_S, then aiohttp's
+        shutdown timeout, while no page of the site could connect."""
         self.closing = True
+        for _, request, _ in self.pages.values():
+            if request.transport is not None and request.transport.get_write_buffer_size() > 0:
+                request.transport.abort()
         self.view.touch()
 
     @property
