@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import socket
+import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +20,9 @@ import pytest
 from robot.staffweb import streams
 from robot.staffweb.accounts import add_user
 
-from .broker import Broker
+from .broker import SITE, Broker
 from .conftest import wait_for
-from .test_staff_web import Server, raise_alerts, request
+from .test_staff_web import Server, help_alert, raise_alerts, request
 
 
 @pytest.fixture(scope="module")
@@ -129,10 +132,71 @@ def test_a_stalled_page_that_half_closes_is_let_go_at_once(server: Server, big_s
         page.close()
 
 
+def live_page(server: Server, cookie: str) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
+    r = conn.getresponse()
+    assert r.status == 200, r.read()
+    return r
+
+
+def churn(server: Server, cookie: str, stop: threading.Event) -> None:
+    """Pages opened and gone as fast as a client can: closed, half-closed, or reset without a word of goodbye."""
+    asked = f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {cookie}\r\n\r\n".encode()
+    n = 0
+    while not stop.is_set():
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.sendall(asked)
+        s.recv(64)
+        if n % 3 == 1:
+            s.shutdown(socket.SHUT_WR)
+        elif n % 3 == 2:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")  # close() resets
+        s.close()
+        n += 1
+
+
+def test_an_alert_raised_while_pages_churn_and_one_stalls_reaches_every_live_page(server: Server,
+                                                                                   big_state: None) -> None:
+    """A hostile account opens and drops pages as fast as it can, another page stalls, and an alert is raised: it
+    reaches every live page, of both nurses, and the churned streams leave no pile of listeners behind."""
+    anna, ben = account(server, "anna2"), account(server, "ben")
+    pages = [live_page(server, anna), live_page(server, anna), live_page(server, ben)]
+    stalled = stalled_page(server, account(server, "stalled"))
+    stop, most = threading.Event(), [0]
+    churner = threading.Thread(target=churn, args=(server, account(server, "churner"), stop), daemon=True)
+    body = help_alert("5", robot="robot-5")
+    try:
+        churner.start()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            most[0] = max(most[0], len(server.view.listeners))
+            time.sleep(0.01)
+        server.view.apply(f"carebot/v1/{SITE}/robot-5/alert", json.dumps(body).encode())
+        for page in pages:
+            seen, deadline = b"", time.monotonic() + 20
+            while body["alert_id"].encode() not in seen:
+                assert time.monotonic() < deadline, "a live page never got the alert"
+                seen = seen[-100:] + page.read1(1 << 20)
+        stop.set()
+        churner.join(10)
+        assert most[0] <= streams.MAX_STREAMS, most[0]  # gone pages end as the next one comes: no pile-up
+        assert wait_for(lambda: changed(server) and streams_of(server, "churner") == 0, 10, 0.1)
+        assert len(server.view.listeners) == len(server.site.live.pages) <= 4
+    finally:
+        stop.set()
+        stalled.close()
+        for page in pages:
+            page.close()
+        with server.view.lock:
+            server.view.alerts.pop(body["alert_id"], None)
+        server.view.touch()
+
+
 def test_the_server_stops_at_once_with_a_stalled_page_open(site: Broker, tmp_path: Path) -> None:
     """Stopping (a restart, an upgrade) with a page that takes nothing open: every stream ends now. (The stalled
-    one held the stop for its write timeout, 30 s, while no page of the site could reconnect.) Bounded here by Server.stop's own 10 s wait, with aiohttp's timeout as `carebot staff
-    web` has it."""
+    one held the stop for its write timeout, 30 s, while no page of the site could reconnect.) Bounded here by
+    Server.stop's own 10 s wait, with aiohttp's timeout as `carebot staff web` has it."""
     stopping = Server(site, tmp_path)
     stopped, page = False, socket.socket()
     try:
