@@ -132,6 +132,42 @@ def test_a_stalled_page_that_half_closes_is_let_go_at_once(server: Server, big_s
         page.close()
 
 
+def test_a_page_that_reconnects_after_its_network_went_takes_the_place_of_its_old_stream(server: Server) -> None:
+    """A nurse's phone loses the Wi-Fi, or moves to the mobile network and back: its page's connection is gone
+    without a word to the server, which counts it as open until the kernel gives up on it (some 15 minutes; behind
+    the TLS proxy, the proxy's side). The page hears nothing for two keepalives and opens a new stream. Eight such
+    drops and her page was refused with 503 ("too many pages open") on every try, alerts and all. Now a page names
+    itself (a random id it keeps across reconnects), and its new stream ends the old one of the same account
+    first; another account naming the same page ends nothing."""
+    cookie = account(server, "roaming")
+    ids = [f"{i:032x}" for i in range(streams.STREAMS_PER_ACCOUNT)]
+    vanished = []  # open, read by nobody, never closed: as the server sees a page whose network went
+    for page in ids:
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        s.sendall(f"GET /events?page={page} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {cookie}\r\n\r\n"
+                  .encode())
+        assert s.recv(64).split(b" ")[1] == b"200"
+        vanished.append(s)
+    try:
+        first = transport_of(server, vanished[0])
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", f"/events?page={ids[0]}", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})
+        again = conn.getresponse()
+        assert again.status == 200 and again.read1(65536).startswith(b"data: {"), again.status
+        assert wait_for(lambda: let_go(first), 10)
+        assert wait_for(lambda: streams_of(server, "roaming") == streams.STREAMS_PER_ACCOUNT, 10)
+        other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        other.request("GET", f"/events?page={ids[1]}", headers={"Host": f"127.0.0.1:{server.port}",
+                                                                 "Cookie": account(server, "mallory")})
+        assert other.getresponse().status == 200
+        assert not let_go(transport_of(server, vanished[1]))  # another account's page: not hers to end
+        other.close()
+        conn.close()
+    finally:
+        for s in vanished:
+            s.close()
+
+
 def live_page(server: Server, cookie: str) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
     conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})

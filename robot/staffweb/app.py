@@ -276,9 +276,10 @@ class StaffWeb:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         account = request[SESSION].account
-        if (refused := self.live.refusal(account)) is not None:
+        page = request.query.get("page", "")  # the page's own id, kept across its reconnects
+        if (refused := self.live.refusal(account, page)) is not None:
             return self._plain(503, refused)
-        return await self.live.serve(request, account, lambda r: self._session(r) is not None)
+        return await self.live.serve(request, account, lambda r: self._session(r) is not None, page)
 
     async def command(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]

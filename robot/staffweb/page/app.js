@@ -243,6 +243,11 @@ function renderRobots(state) {
 function live() {
   const link = document.getElementById("link");
   let src = null;
+  // This page's name for itself, kept across its reconnects: its new stream takes the place of the old one, whose
+  // connection may have gone without a word to the server (the Wi-Fi lost), and would else count against the
+  // account's pages for minutes.
+  const pageId = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
   let second = 0;
   let broker = {up: true};  // the server's link to the robots' broker, as its last whole state told
   const fresh = () => {  // "Live. Updated 10:41:07.": written at most once a second
@@ -268,7 +273,7 @@ function live() {
   const open = () => {
     if (src) src.close();
     heard = Date.now();
-    src = new EventSource("/events");
+    src = new EventSource("/events?page=" + pageId);
     src.onmessage = onState;
     src.addEventListener("alert", onAlert);
     src.addEventListener("ping", () => { heard = Date.now(); });
