@@ -14,6 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from robot.staffweb import streams
 from robot.staffweb.accounts import add_user
 
 from .broker import SITE, Broker
+from .browser import page_of
 from .conftest import wait_for
 from .test_staff_web import Server, help_alert, raise_alerts, request
 
@@ -166,6 +168,41 @@ def test_a_page_that_reconnects_after_its_network_went_takes_the_place_of_its_ol
     finally:
         for s in vanished:
             s.close()
+
+
+def test_the_page_s_own_reconnect_ends_its_stalled_stream(browser: Any, server: Server,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a browser: a page whose stream stalls behind a network that holds every byte (the old connection still
+    open at the server) connects again under the same name, and its old stream ends."""
+    from robot.staffweb import app
+
+    from .tcp_proxy import Link
+
+    monkeypatch.setattr(app, "KEEPALIVE_S", 1.0)  # the page's patience: two of them and some slack
+    nurse, password = "walker", "the password of walker"
+    account(server, nurse)
+    link = Link(server.port)
+    host = f"127.0.0.1:{link.port}"
+    server.site.hosts.add(host)
+    names = lambda: [p[3] for p in server.site.live.pages.values() if p[0] == nurse]  # noqa: E731
+    try:
+        with page_of(browser) as page:
+            page.goto(f"http://{host}/login")
+            page.fill("#name", nurse)
+            page.fill("#password", password)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#link.ok")
+            assert wait_for(lambda: len(names()) == 1, 10)
+            (name,) = names()
+            assert streams.PAGE_ID.fullmatch(name), name
+            link.stall()
+            page.locator("#link.bad", has_text="Connection lost").wait_for(timeout=10_000)
+            link.restore()
+            page.locator("#link.ok", has_text="Live").wait_for(timeout=15_000)
+            assert wait_for(lambda: names() == [name], 10), names()  # the stalled stream ended, the new one named
+    finally:
+        server.site.hosts.discard(host)
+        link.close()
 
 
 def live_page(server: Server, cookie: str) -> http.client.HTTPResponse:
