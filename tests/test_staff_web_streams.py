@@ -21,18 +21,13 @@ import pytest
 from robot.staffweb import streams
 from robot.staffweb.accounts import add_user
 
+from . import test_staff_web
 from .broker import SITE, Broker
 from .browser import page_of
 from .conftest import wait_for
-from .test_staff_web import Server, help_alert, raise_alerts, request
+from .test_staff_web import Server, help_alert, log_in, raise_alerts, request
 
-
-@pytest.fixture(scope="module")
-def server(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(site, tmp_path_factory.mktemp("web"))
-    assert wait_for(lambda: s.view.client.is_connected(), 10)
-    yield s
-    s.stop()
+server = test_staff_web.server  # a server of this module's own, made as test_staff_web makes its
 
 
 def account(server: Server, name: str) -> str:
@@ -187,10 +182,7 @@ def test_the_page_s_own_reconnect_ends_its_stalled_stream(browser: Any, server: 
     names = lambda: [p[3] for p in server.site.live.pages.values() if p[0] == nurse]  # noqa: E731
     try:
         with page_of(browser) as page:
-            page.goto(f"http://{host}/login")
-            page.fill("#name", nurse)
-            page.fill("#password", password)
-            page.click("button[type=submit]")
+            log_in(page, server, nurse, password, url=f"http://{host}")
             page.wait_for_selector("#link.ok")
             assert wait_for(lambda: len(names()) == 1, 10)
             (name,) = names()
