@@ -129,6 +129,25 @@ def test_a_stalled_page_that_half_closes_is_let_go_at_once(server: Server, big_s
         page.close()
 
 
+def test_a_stalled_page_that_resets_ends_its_stream_quietly(server: Server, big_state: None,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A page that takes nothing and then resets its connection (a phone's browser killed) while its stream waits
+    to write: the stream ends as any page that went. (aiohttp tells that wait a plain ConnectionError, which the
+    stream did not take for a page that went: it escaped to aiohttp, logged as an error with its traceback.)"""
+    page = stalled_page(server, account(server, "killed"))
+    try:
+        assert wait_for(lambda: streams_of(server, "killed") == 1, 10)
+        transport = transport_of(server, page)
+        paused = lambda: transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]  # noqa: E731
+        assert wait_for(lambda: changed(server) and paused(), 10, 0.1)  # the stream waits for the page to take
+    finally:
+        page.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")  # close() resets
+        page.close()
+    assert wait_for(lambda: streams_of(server, "killed") == 0, 10)
+    assert wait_for(lambda: let_go(transport), 10)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
+
+
 def test_a_page_that_reconnects_after_its_network_went_takes_the_place_of_its_old_stream(server: Server) -> None:
     """A nurse's phone loses the Wi-Fi, or moves to the mobile network and back: its page's connection is gone
     without a word to the server, which counts it as open until the kernel gives up on it (some 15 minutes; behind

@@ -147,7 +147,7 @@ class EventStreams:
                         data = b"event: ping\ndata: {}\n\n"  # an event, not a comment: the page hears it
                     await self._write(response, data)
                     written_at = now
-        except (ConnectionResetError, TimeoutError):
+        except (ConnectionError, TimeoutError):  # ConnectionError: aiohttp's word for a reset while a write waits
             dropped = True
         except asyncio.CancelledError:
             pass
