@@ -216,6 +216,47 @@ def test_the_page_s_own_reconnect_ends_its_stalled_stream(browser: Any, server: 
         link.close()
 
 
+def test_a_page_whose_session_ended_while_it_was_away_goes_to_the_login(browser: Any, server: Server) -> None:
+    """A nurse's phone sleeps past IDLE_S with the page open: its stream went with the network, and its session
+    ended unused. On waking, the page's stream is refused (401) and the page goes to the login. (It said
+    "Connection lost: trying again…" and tried again, refused, every 33 s for ever: a page no alert could reach,
+    blamed on the network.)"""
+    account(server, "sleeper")
+
+    def away() -> None:
+        for token, session in list(server.site.sessions.items()):
+            if session.account == "sleeper":
+                del server.site.sessions[token]
+        for owner, asked, *_ in server.site.live.pages.values():
+            if owner == "sleeper" and asked.transport is not None:
+                asked.transport.abort()
+
+    with page_of(browser) as page:
+        log_in(page, server, "sleeper", "the password of sleeper")
+        page.wait_for_selector("#link.ok")
+        server._loop.call_soon_threadsafe(away)
+        page.wait_for_url("**/login", timeout=20_000)
+
+
+def test_a_page_refused_for_the_account_s_many_pages_says_so(browser: Any, server: Server) -> None:
+    """A shared ward account already has STREAMS_PER_ACCOUNT pages open on the station, phones and a tablet: the
+    next device's page is refused, and says why (close some pages), not "Connection lost", which reads as Wi-Fi."""
+    cookie = account(server, "ward")
+    held = []
+    try:
+        for _ in range(streams.STREAMS_PER_ACCOUNT):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nCookie: {cookie}\r\n\r\n".encode())
+            assert s.recv(64).split(b" ")[1] == b"200"
+            held.append(s)
+        with page_of(browser) as page:
+            log_in(page, server, "ward", "the password of ward")
+            page.locator("#link.bad", has_text="too many pages open for this account").wait_for(timeout=10_000)
+    finally:
+        for s in held:
+            s.close()
+
+
 def live_page(server: Server, cookie: str) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
     conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookie})

@@ -77,6 +77,10 @@ class EventStreams:
                 moved.set()
                 if request.transport is not None:
                     request.transport.abort()
+        return self.full(account)
+
+    def full(self, account: str) -> str | None:
+        """Why a new stream of the account's would be refused now, or None (asking changes nothing)."""
         streams = self.streams
         if streams[account] >= STREAMS_PER_ACCOUNT:
             return "too many pages open for this account: close some"

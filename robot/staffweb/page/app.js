@@ -278,7 +278,28 @@ function live() {
     src.addEventListener("alert", onAlert);
     src.addEventListener("ping", () => { heard = Date.now(); });
     src.addEventListener("logout", () => { location.href = "/login"; });
-    src.onerror = lost;
+    src.onerror = () => {
+      lost();
+      if (src.readyState === EventSource.CLOSED) refused();  // answered, but with no stream: it will not retry
+    };
+  };
+  // Why the stream was refused: a session that ended while the page was away (a phone asleep past the idle
+  // limit) goes to the login, and an account with too many pages open says so; either would else read as
+  // "Connection lost" for ever, as if the Wi-Fi were to blame.
+  const refused = async () => {
+    let r;
+    try {
+      r = await fetch("/api/streams", { cache: "no-store" });
+    } catch (err) {
+      return;  // the network: "Connection lost" says it
+    }
+    if (r.status === 401) { location.href = "/login"; return; }
+    if (!r.ok) return;
+    const why = (await r.json()).refused;
+    if (why) {
+      link.textContent = "This page gets no alerts: " + why + ". Trying again…";
+      link.className = "link bad";
+    }
   };
   const onState = (m) => {  // the whole state: on (re)connecting, for other changes, and now and then
     heard = Date.now();
