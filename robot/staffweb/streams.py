@@ -2,7 +2,9 @@
 
 An alert's change goes to every page at once as that alert's row alone (a delta, made once in paho's thread); the
 whole state follows now and then, coalesced, so a busy broker costs each page at most two states a second. Open
-streams are limited per account and in all, and a page that went stops counting the moment its connection closes.
+streams are limited per account and in all, and a page that went stops counting the moment its connection closes;
+a page that reconnects (app.js names it) ends its old stream first. Streams of pages that went or take nothing are
+let go with abort(): close() would hold their sockets and buffered states for as long as the page stalls.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class EventStreams:
 
     def close(self) -> None:
         """Shutting down: every stream ends now (a page reconnects by itself). A page that is not taking what was
-        written to it is let go at once: its stream would hold the stop for WRITE_TIMEOUT_S, then aiohttp's
-        shutdown timeout, while no page of the site could connect."""
+        written to it is let go at once: its stream would hold the stop for WRITE_TIMEOUT_S, while no page of the
+        site could connect."""
         self.closing = True
         for _, request, *_ in self.pages.values():
             if request.transport is not None and request.transport.get_write_buffer_size() > 0:
