@@ -78,7 +78,7 @@ class ScreenServer:
         self.hosts = {f"{h}:{port}" for h in hosts}
         self.origins = {f"http://{h}" for h in self.hosts}
         self.view: dict[str, Any] = {"seq": 0}
-        self.streams = 0
+        self.open: dict[int, web.Request] = {}  # the event streams, by id (a closed one, till it wakes to end)
         self.connections: ConnectionCap  # made with the server, in _serve
         self.presses: dict[str, collections.deque[float]] = {b: collections.deque() for b in BUTTONS}
         self.beat = time.monotonic()  # the asyncio loop's last sign of life
@@ -106,6 +106,12 @@ class ScreenServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(5)
+
+    @property
+    def streams(self) -> int:
+        """Open event streams: one whose connection closed (a reloaded or restarted kiosk) is not counted from that
+        moment, though it has not woken to end yet (a new view, or its keepalive)."""
+        return sum(1 for request in self.open.values() if not gone(request))
 
     @property
     def alive(self) -> bool:
@@ -159,6 +165,10 @@ class ScreenServer:
 
     def _set_view(self, view: dict[str, Any]) -> None:
         self.view = {**view, "seq": int(self.view["seq"]) + 1}
+        self._wake()
+
+    def _wake(self) -> None:
+        """Every stream looks again: at a new view, or whether its browser went."""
         changed, self._changed = self._changed, asyncio.Event()
         if changed is not None:
             changed.set()
@@ -219,16 +229,22 @@ class ScreenServer:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if not self._keyed(request.query.get("key")):
             return self._refuse(403, "no valid screen key")
+        if any(gone(r) for r in self.open.values()):
+            self._wake()  # the streams of browsers that went end now: reloads leave no pile of them
         if self.streams >= MAX_STREAMS:
             return self._refuse(503, "too many screens")
         resp = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream"})
-        self.streams += 1
+        self.open[id(request)] = request
+        dropped = False  # the browser went or took nothing: its connection is let go, with what is buffered for it
         self.connections.kept.add(request.protocol)  # a keyed stream is never closed to make room
         try:
             await resp.prepare(request)
             await self._send(resp, "hello", self.hello, retry=True)
             seen = -1
             while not (self._stop is None or self._stop.is_set()):
+                if gone(request):
+                    dropped = True
+                    break
                 changed = self._changed
                 assert changed is not None
                 if self.view["seq"] != seen:  # only the newest view: a slow browser skips what it missed
@@ -240,10 +256,14 @@ class ScreenServer:
                 except TimeoutError:
                     await asyncio.wait_for(resp.write(b": keep-alive\n\n"), WRITE_TIMEOUT_S)
         except (ConnectionError, TimeoutError):
-            pass  # the browser went, or took nothing for WRITE_TIMEOUT_S
+            dropped = True  # the browser went, or took nothing for WRITE_TIMEOUT_S
         finally:
-            self.streams -= 1
+            del self.open[id(request)]
             self.connections.kept.discard(request.protocol)
+            if dropped and request.transport is not None:
+                # Not close(): that waits to deliver what is buffered to a browser that takes nothing, holding the
+                # socket and the views for as long as it stalls.
+                request.transport.abort()
         return resp
 
     @staticmethod
@@ -251,6 +271,11 @@ class ScreenServer:
         text = (("retry: 1000\n" if retry else "") + f"event: {event}\ndata: "
                 + json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n\n")
         await asyncio.wait_for(resp.write(text.encode()), WRITE_TIMEOUT_S)
+
+
+def gone(request: web.Request) -> bool:
+    """Whether the request's connection has closed (aiohttp learns it at once; the handler, not till it writes)."""
+    return request.transport is None or request.transport.is_closing()
 
 
 class ConnectionCap:

@@ -111,8 +111,9 @@ def robot(site: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     rt.stop()
 
 
-def log_in(page: Any, server: Server, name: str = NAME, password: str = PASSWORD) -> None:
-    page.goto(server.url + "/login")
+def log_in(page: Any, server: Server, name: str = NAME, password: str = PASSWORD, url: str = "") -> None:
+    """Log in through the login page, at the server's own address or at `url` (a proxy before it)."""
+    page.goto((url or server.url) + "/login")
     page.fill("#name", name)
     page.fill("#password", password)
     page.click("button[type=submit]")
@@ -1187,10 +1188,7 @@ def test_a_page_whose_stream_stalls_says_so_and_connects_again(browser: Any, ser
     server.site.hosts.add(host)
     try:
         with page_of(browser) as page:
-            page.goto(f"http://{host}/login")
-            page.fill("#name", NAME)
-            page.fill("#password", PASSWORD)
-            page.click("button[type=submit]")
+            log_in(page, server, url=f"http://{host}")
             page.wait_for_selector("#link.ok")
             link.stall()
             page.locator("#link.bad", has_text="Connection lost").wait_for(timeout=10_000)

@@ -91,6 +91,7 @@ class StaffWeb:
         r.add_get("/api/impact", self.impact)
         r.add_get("/impact.csv", self.impact_csv)
         r.add_get("/events", self.events)
+        r.add_get("/api/streams", self.refused)
         r.add_post("/api/alerts/{robot}/{alert_id}/{action}", self.command)
         self.live = EventStreams(view, HEADERS)
         self._figures = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="staffweb-impact")  # see impact
@@ -276,9 +277,15 @@ class StaffWeb:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         account = request[SESSION].account
-        if (refused := self.live.refusal(account)) is not None:
+        page = request.query.get("page", "")  # the page's own id, kept across its reconnects
+        if (refused := self.live.refusal(account, page)) is not None:
             return self._plain(503, refused)
-        return await self.live.serve(request, account, lambda r: self._session(r) is not None)
+        return await self.live.serve(request, account, lambda r: self._session(r) is not None, page)
+
+    async def refused(self, request: web.Request) -> web.Response:
+        """Why this account's page would get no stream now, or null: a page asks when its stream was refused (an
+        EventSource cannot read the answer's words) to say so, rather than "Connection lost"."""
+        return web.json_response({"refused": self.live.full(request[SESSION].account)})
 
     async def command(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]

@@ -243,6 +243,11 @@ function renderRobots(state) {
 function live() {
   const link = document.getElementById("link");
   let src = null;
+  // This page's name for itself, kept across its reconnects: its new stream takes the place of the old one, whose
+  // connection may have gone without a word to the server (the Wi-Fi lost), and would else count against the
+  // account's pages for minutes.
+  const pageId = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
   let second = 0;
   let broker = {up: true};  // the server's link to the robots' broker, as its last whole state told
   const fresh = () => {  // "Live. Updated 10:41:07.": written at most once a second
@@ -268,12 +273,33 @@ function live() {
   const open = () => {
     if (src) src.close();
     heard = Date.now();
-    src = new EventSource("/events");
+    src = new EventSource("/events?page=" + pageId);
     src.onmessage = onState;
     src.addEventListener("alert", onAlert);
     src.addEventListener("ping", () => { heard = Date.now(); });
     src.addEventListener("logout", () => { location.href = "/login"; });
-    src.onerror = lost;
+    src.onerror = () => {
+      lost();
+      if (src.readyState === EventSource.CLOSED) refused();  // answered, but with no stream: it will not retry
+    };
+  };
+  // Why the stream was refused: a session that ended while the page was away (a phone asleep past the idle
+  // limit) goes to the login, and an account with too many pages open says so; either would else read as
+  // "Connection lost" for ever, as if the Wi-Fi were to blame.
+  const refused = async () => {
+    let r;
+    try {
+      r = await fetch("/api/streams", { cache: "no-store" });
+    } catch (err) {
+      return;  // the network: "Connection lost" says it
+    }
+    if (r.status === 401) { location.href = "/login"; return; }
+    if (!r.ok) return;
+    const why = (await r.json()).refused;
+    if (why) {
+      link.textContent = "This page gets no alerts: " + why + ". Trying again…";
+      link.className = "link bad";
+    }
   };
   const onState = (m) => {  // the whole state: on (re)connecting, for other changes, and now and then
     heard = Date.now();
