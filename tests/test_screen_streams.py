@@ -72,7 +72,7 @@ def test_a_stalled_kiosk_is_dropped_and_its_connection_let_go(server: ScreenServ
     found: list[asyncio.Transport] = []
 
     def transport() -> bool:
-        found[:] = [t for t in server.connections.server._connections.values()
+        found[:] = [t for t in list(server.connections.server._connections.values())  # one step: the loop changes it
                     if t.get_extra_info("peername") == stalled.getsockname()]
         return bool(found)
 

@@ -444,7 +444,7 @@ def test_pages_a_nurse_closed_do_not_count_against_her_next_one(server: Server) 
         live = conn.getresponse()
         assert live.status == 200 and live.read1(65536).startswith(b"data: {"), live.status
         # and the closed pages' streams have ended, not waiting for a keepalive: none piles up
-        assert wait_for(lambda: [a for a, *_ in server.site.live.pages.values()].count("tabs") == 1, 2)
+        assert wait_for(lambda: [a for a, *_ in list(server.site.live.pages.values())].count("tabs") == 1, 2)
     finally:
         conn.close()
 

@@ -55,7 +55,7 @@ def transport_of(server: Server, client: socket.socket) -> asyncio.Transport:
     found: list[asyncio.Transport] = []
 
     def find() -> bool:
-        found[:] = [t for t in server.runner.server._connections.values()
+        found[:] = [t for t in list(server.runner.server._connections.values())  # one step: the loop changes it
                     if t.get_extra_info("peername") == client.getsockname()]
         return bool(found)
 
@@ -75,7 +75,7 @@ def changed(server: Server) -> bool:
 
 
 def streams_of(server: Server, name: str) -> int:
-    return [a for a, *_ in server.site.live.pages.values()].count(name)
+    return [a for a, *_ in list(server.site.live.pages.values())].count(name)
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_the_page_s_own_reconnect_ends_its_stalled_stream(browser: Any, server: 
     link = Link(server.port)
     host = f"127.0.0.1:{link.port}"
     server.site.hosts.add(host)
-    names = lambda: [p[3] for p in server.site.live.pages.values() if p[0] == nurse]  # noqa: E731
+    names = lambda: [p[3] for p in list(server.site.live.pages.values()) if p[0] == nurse]  # noqa: E731
     try:
         with page_of(browser) as page:
             log_in(page, server, nurse, password, url=f"http://{host}")
@@ -227,7 +227,7 @@ def test_a_page_whose_session_ended_while_it_was_away_goes_to_the_login(browser:
         for token, session in list(server.site.sessions.items()):
             if session.account == "sleeper":
                 del server.site.sessions[token]
-        for owner, asked, *_ in server.site.live.pages.values():
+        for owner, asked, *_ in list(server.site.live.pages.values()):
             if owner == "sleeper" and asked.transport is not None:
                 asked.transport.abort()
 

@@ -60,7 +60,8 @@ class EventStreams:
         """Open event streams per account. A page that went (a closed tab, a phone that left the ward's network)
         is not counted from the moment its connection closed, though its stream has not woken to end yet: a nurse
         who closes a tab and opens another is never refused for the one she closed."""
-        return collections.Counter(account for account, request, *_ in self.pages.values() if not gone(request))
+        return collections.Counter(account for account, request, *_ in list(self.pages.values())
+                                   if not gone(request))  # a snapshot in one step: tests read it from another thread
 
     def refusal(self, account: str, page: str = "") -> str | None:
         """Why a new stream of the account's is refused, or None.
