@@ -235,6 +235,9 @@ def test_a_word_wider_than_the_screen_is_paged_in_pieces(browser: Any, screens: 
             first_page(page, server, f"{n} " + "Wort " * 100, "", 2000 + n, PHONE)
             server.show({"caption": f"{n} " + "Wort " * 100, "previous": "", "mode": "listening", "privacy": False,
                          "said": 4000 + n, "wpm": wpm})  # the same sentence at that rate, said again
+            said = str(4000 + n)  # it has arrived: the clock runs from its start, not from the one before
+            assert wait_for(lambda: page.evaluate("document.getElementById('caption').dataset.said") == said,  # noqa: B023
+                            5, 0.02)
             page.clock.run_for(int((len(page.locator("#caption").text_content().split()) - 1) * MS_PER_WORD) + 50)
             assert page.evaluate("document.getElementById('caption').dataset.page").startswith("2/"), wpm
     assert errors == []

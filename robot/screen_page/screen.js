@@ -120,6 +120,7 @@
     const caption = $("caption");
     caption.textContent = pageText(from, to);
     caption.dataset.page = (k + 1) + "/" + shown.pages.length;
+    caption.dataset.said = String(shown.said);  // which sentence this is (a count; tests wait on its arrival)
     if (k + 1 < shown.pages.length) {
       shown.timer = setTimeout(turn, Math.max(0, shown.start + shown.pages[k + 1][0] * msPerWord - performance.now()));
     }
