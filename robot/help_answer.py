@@ -40,7 +40,13 @@ TURN_REQUEST = 7
 # A request said soon after a no with no turn word first, of at most this many words (its turn words aside), whose
 # object comes at once and is her, the staff or someone ("I need her", "ich brauche sie doch"): the nurse after all.
 # At four, "I'd like her to come" and "could you get her please" were missed
-SHORT_ASK = 6
+SHORT_ASK = 7  # at six, "I'd like you to call her" (seven) was missed
+# Grammar, not a pack's vocabulary (as robot.addressing's DETERMINERS): in that short ask, the speaker among others
+# ("WE need her") is no one else wishing, and a word that only stresses the wish ("we DO need her", "REALLY need
+# her", "ich brauche sie WIRKLICH") is no more than a request's words; each asked the question again or clarified
+US = {"en": frozenset(("we", "us")), "de": frozenset(("wir", "uns"))}
+STRESS = {"en": frozenset(("do", "really", "truly", "definitely", "badly", "desperately")),
+          "de": frozenset(("wirklich", "dringend", "unbedingt", "echt"))}
 POINT_REACH = 3  # words before the help pointed at in which its negation stands: "no, not quite that sort of help"
 
 
@@ -201,10 +207,11 @@ def _as_requested(engine: DialogEngine, said: Reading, start: int) -> bool:
     ("go" alone is no "go and get": "I want her to go"); the speaker only inside those ("do you need me",
     "brauchen Sie mich?" ask for no one)."""
     h, reader = engine.helper, engine.reader
+    stress = STRESS.get(engine.pack.language, frozenset())
     near = {i for ph in (*h.hither, *h.asks, *h.whom) for lo, hi in reader.spans(ph, said)
             if lo >= start and hi - lo == len(ph.parts) for i in range(lo, hi)}
-    return all(i in near or (w in h.fillers and w not in reader.speaker) for i, w in enumerate(said.words[start:],
-                                                                                               start))
+    return all(i in near or w in stress or (w in h.fillers and w not in reader.speaker)
+               for i, w in enumerate(said.words[start:], start))
 
 
 def asks_for_them(engine: DialogEngine, said: Reading) -> Literal["yes", "unclear"] | None:
@@ -239,6 +246,7 @@ def asks_for_them(engine: DialogEngine, said: Reading) -> Literal["yes", "unclea
     people = [(p_lo, p_hi) for p_lo, p_hi in h.spans_of(h.others, said) + h.spans_of(h.whom, said)
               if not all(w in h.call_words for w in words[p_lo:p_hi])]
     objects = h.spans_of(h.others, said) + h.spans_of(h.whom, said) + h.spans_of(h.calls, said)
+    ours = US.get(engine.pack.language, frozenset()) | STRESS.get(engine.pack.language, frozenset())
     for lo, hi in asks:
         before = words[:lo]
         if any(p_hi <= lo for _, p_hi in people) or not any(
@@ -247,7 +255,8 @@ def asks_for_them(engine: DialogEngine, said: Reading) -> Literal["yes", "unclea
         # the speaker acts unless she wishes it done first ("I need you to get her")
         speaker = any(w in reader.speaker for w in before) and not any(
             w_hi <= lo for _, w_hi in h.spans_of(h.wishes, said))
-        if h.wishes and speaker != _wish(engine, said, lo, hi) and (speaker or any(w not in h.fillers for w in before)):
+        if h.wishes and speaker != _wish(engine, said, lo, hi) and (speaker or any(
+                w not in h.fillers and w not in ours for w in before)):
             return "unclear"  # the speaker acts, or someone else wishes: "I'll call her", "do you need her"
         if asks_someone(engine, said):
             return "yes"
