@@ -41,6 +41,7 @@ from typing import Any
 
 from aiohttp import web
 
+from robot.event_stream import gone, let_go
 from robot.screen_texts import BUTTONS
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class ScreenServer:
     def streams(self) -> int:
         """Open event streams: one whose connection closed (a reloaded or restarted kiosk) is not counted from that
         moment, though it has not woken to end yet (a new view, or its keepalive)."""
-        return sum(1 for request in self.open.values() if not gone(request))
+        return sum(1 for request in list(self.open.values()) if not gone(request))  # one step: read off its loop
 
     @property
     def alive(self) -> bool:
@@ -260,10 +261,8 @@ class ScreenServer:
         finally:
             del self.open[id(request)]
             self.connections.kept.discard(request.protocol)
-            if dropped and request.transport is not None:
-                # Not close(): that waits to deliver what is buffered to a browser that takes nothing, holding the
-                # socket and the views for as long as it stalls.
-                request.transport.abort()
+            if dropped:
+                let_go(request)
         return resp
 
     @staticmethod
@@ -271,11 +270,6 @@ class ScreenServer:
         text = (("retry: 1000\n" if retry else "") + f"event: {event}\ndata: "
                 + json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n\n")
         await asyncio.wait_for(resp.write(text.encode()), WRITE_TIMEOUT_S)
-
-
-def gone(request: web.Request) -> bool:
-    """Whether the request's connection has closed (aiohttp learns it at once; the handler, not till it writes)."""
-    return request.transport is None or request.transport.is_closing()
 
 
 class ConnectionCap:

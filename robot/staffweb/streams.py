@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from robot.event_stream import gone, let_go
 from robot.staffweb.view import WebView
 
 MAX_STREAMS = 32
@@ -28,11 +29,6 @@ MIN_INTERVAL_S = 0.5  # a page gets at most two whole states a second (an alert'
 RESYNC_S = 2.0  # after alerts' deltas, a whole state follows within this (the robots' counts, the alerts' ages)
 WRITE_TIMEOUT_S = 30.0  # a page that takes nothing this long is dropped: a stalled reader holds no slot for ever
 PAGE_ID = re.compile(r"[0-9a-f]{32}")  # what a page calls itself across its reconnects (app.js: pageId)
-
-
-def gone(request: web.Request) -> bool:
-    """Whether the request's connection has closed (aiohttp learns it at once; the handler, not till it writes)."""
-    return request.transport is None or request.transport.is_closing()
 
 
 class EventStreams:
@@ -52,7 +48,7 @@ class EventStreams:
         self.closing = True
         for _, request, *_ in self.pages.values():
             if request.transport is not None and request.transport.get_write_buffer_size() > 0:
-                request.transport.abort()
+                let_go(request)
         self.view.touch()
 
     @property
@@ -74,12 +70,9 @@ class EventStreams:
         buffered for them: an account that opens and closes pages as fast as it can leaves no pile of streams (each
         a listener the broker's thread calls), and a page that stopped reading, then closed, no held socket."""
         for owner, request, moved, name in self.pages.values():
-            if page and (owner, name) == (account, page) and request.transport is not None:
-                request.transport.abort()  # the page's old connection: it has opened a new one
-            if gone(request):
+            if gone(request) or (page and (owner, name) == (account, page)):  # went, or the page's old connection
                 moved.set()
-                if request.transport is not None:
-                    request.transport.abort()
+                let_go(request)
         return self.full(account)
 
     def full(self, account: str) -> str | None:
@@ -161,10 +154,8 @@ class EventStreams:
         finally:
             self.view.listeners.remove(wake)
             del self.pages[id(request)]
-            if dropped and request.transport is not None:
-                # Not close(): that waits to deliver what is buffered (states, megabytes of them) to a page that
-                # takes nothing, holding the socket for as long as it stalls, counted nowhere.
-                request.transport.abort()
+            if dropped:
+                let_go(request)
         return response
 
     @staticmethod
