@@ -145,7 +145,9 @@ def test_a_stalled_page_that_resets_ends_its_stream_quietly(server: Server, big_
         page.close()
     assert wait_for(lambda: streams_of(server, "killed") == 0, 10)
     assert wait_for(lambda: let_go(transport), 10)
-    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
+    # the server's own errors (aiohttp's "Error handling request", the stream's): another test's thread may log too
+    served = [r for r in caplog.records if r.name.startswith(("aiohttp", "robot.staffweb"))]
+    assert not [r for r in served if r.levelname == "ERROR"], [r.getMessage() for r in served]
 
 
 def test_a_page_that_reconnects_after_its_network_went_takes_the_place_of_its_old_stream(server: Server) -> None:
