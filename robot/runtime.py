@@ -276,6 +276,9 @@ class Runtime:
             self.link.stop()
         parts["servo_reconnect"].stop()
         parts["board"].stop()
+        for part in parts.values():  # every other part (the paging line): none may outlive the robot's stop
+            if part.name != "housekeeping":  # the last: it writes what the others did as they stopped
+                part.stop()
         if self.servos.connected:
             try:
                 self.servos.go_home()

@@ -265,6 +265,9 @@ def test_the_robot_pages_its_own_alerts_on_its_own_line_and_a_dead_line_is_its_f
             assert wait_for(lambda: [c for c in sim.system.calls if c.text == "Help request, room lounge"], 10)
             assert rt.behaviour.state != "fault"  # a paging line's trouble never puts the robot in its fault state
         assert [(c.address, c.priority) for c in sim.system.calls if c.text.startswith("Help")] == [("100", "2")]
+        # stopped, the robot's every thread has ended, the paging line's too (it went on opening a line that was
+        # gone, an error logged at each try, for as long as the process lived)
+        assert [name for name, part in rt.guard.parts.items() if part.alive] == []
 
 
 def test_the_line_loop_in_the_slave_role_pages_when_polled_and_reports_a_silent_control_station(
